@@ -1,0 +1,37 @@
+// Package store keeps storage resources and jobs in a single bbolt file.
+//
+// It is the only package that knows the on-disk layout. Callers work with the
+// domain records Resource and Job; their encoding is private. Several
+// operations that must commit together (a job and the resource change it
+// implies) are grouped in one transaction through Store.Update and the Tx
+// methods, so an accepted API call is durable before it is answered.
+//
+// Schema (bbolt buckets at the top level, keys and values below them):
+//
+//	meta/
+//	  "schema"        -> uint64 big-endian: the schema version (see migrations)
+//	  "token-key"     -> 32 random bytes: MAC key for pagination tokens
+//	resources/
+//	  app \x00 env \x00 name -> JSON resourceRecord
+//	buckets/                                 (index: one resource per S3 bucket)
+//	  bucketName      -> resource key (as in resources/)
+//	jobs/
+//	  jobID           -> JSON jobRecord
+//	jobs-by-env/                             (index: newest first per app/env)
+//	  app \x00 env \x00 ^seq (8 bytes, big-endian) -> jobID
+//	pending/                                 (index: jobs a worker still owes work)
+//	  jobID           -> empty
+//
+// App ids, environment and resource names never contain NUL (Tx methods
+// refuse them with ErrInvalid), so NUL separates key parts unambiguously.
+// ^seq is the bitwise complement of a per-store sequence number taken when
+// the job is inserted: ascending key order is then newest-first, which is the
+// order ListBackendJobs pages in. The pending index holds only jobs that are
+// RUNNING or still undoing a cancelled or failed change, so start-up
+// recovery reads it instead of scanning every finished job.
+//
+// Index buckets are always written in the same transaction as the records
+// they point to. Errors are wrapped into a few classes (ErrNotFound,
+// ErrAlreadyExists, ErrConflict, ErrInvalid) that the API layer maps to AWS
+// error names in one place.
+package store

@@ -1,0 +1,334 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Tx is one store transaction. Methods that write are only valid inside
+// Store.Update.
+type Tx struct {
+	tx *bolt.Tx
+}
+
+func checkNames(parts ...string) error {
+	for _, p := range parts {
+		if strings.IndexByte(p, 0) >= 0 {
+			return classed(ErrInvalid, "names must not contain NUL characters")
+		}
+	}
+	return nil
+}
+
+func resourceKey(k ResourceKey) []byte {
+	return []byte(k.AppID + "\x00" + k.Env + "\x00" + k.Name)
+}
+
+func envPrefix(appID, env string) []byte {
+	if env == "" {
+		return []byte(appID + "\x00")
+	}
+	return []byte(appID + "\x00" + env + "\x00")
+}
+
+// resourceRecord is the stored form of Resource; field names are short and
+// stable because they are the on-disk format.
+type resourceRecord struct {
+	AppID         string       `json:"app"`
+	Env           string       `json:"env"`
+	Name          string       `json:"name"`
+	Bucket        string       `json:"bucket"`
+	Imported      bool         `json:"imported,omitempty"`
+	Desired       Permissions  `json:"desired"`
+	Applied       *Permissions `json:"applied,omitempty"`
+	Phase         Phase        `json:"phase"`
+	ActiveJob     string       `json:"activeJob,omitempty"`
+	CreatedBucket bool         `json:"createdBucket,omitempty"`
+	Warnings      []string     `json:"warnings,omitempty"`
+	CreateTime    time.Time    `json:"created"`
+	UpdateTime    time.Time    `json:"updated"`
+}
+
+func encodeResource(r Resource) ([]byte, error) {
+	return json.Marshal(resourceRecord{
+		AppID: r.AppID, Env: r.Env, Name: r.Name, Bucket: r.Bucket, Imported: r.Imported,
+		Desired: r.Desired, Applied: r.Applied, Phase: r.Phase, ActiveJob: r.ActiveJob,
+		CreatedBucket: r.CreatedBucket, Warnings: r.Warnings,
+		CreateTime: r.CreateTime, UpdateTime: r.UpdateTime,
+	})
+}
+
+func decodeResource(b []byte) (Resource, error) {
+	var rec resourceRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return Resource{}, fmt.Errorf("decode resource: %w", err)
+	}
+	return Resource{
+		ResourceKey: ResourceKey{AppID: rec.AppID, Env: rec.Env, Name: rec.Name},
+		Bucket:      rec.Bucket, Imported: rec.Imported, Desired: rec.Desired, Applied: rec.Applied,
+		Phase: rec.Phase, ActiveJob: rec.ActiveJob, CreatedBucket: rec.CreatedBucket,
+		Warnings: rec.Warnings, CreateTime: rec.CreateTime, UpdateTime: rec.UpdateTime,
+	}, nil
+}
+
+type jobRecord struct {
+	ID              string    `json:"id"`
+	AppID           string    `json:"app"`
+	Env             string    `json:"env"`
+	Resource        string    `json:"resource"`
+	Operation       Operation `json:"op"`
+	Status          Status    `json:"status"`
+	Error           string    `json:"error,omitempty"`
+	Undo            bool      `json:"undo,omitempty"`
+	BucketRequested bool      `json:"bucketRequested,omitempty"`
+	Warnings        []string  `json:"warnings,omitempty"`
+	CreateTime      time.Time `json:"created"`
+	UpdateTime      time.Time `json:"updated"`
+	Seq             uint64    `json:"seq"`
+}
+
+func encodeJob(j Job) ([]byte, error) {
+	return json.Marshal(jobRecord{
+		ID: j.ID, AppID: j.AppID, Env: j.Env, Resource: j.Resource, Operation: j.Operation,
+		Status: j.Status, Error: j.Error, Undo: j.Undo, BucketRequested: j.BucketRequested,
+		Warnings: j.Warnings, CreateTime: j.CreateTime, UpdateTime: j.UpdateTime, Seq: j.seq,
+	})
+}
+
+func decodeJob(b []byte) (Job, error) {
+	var rec jobRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return Job{}, fmt.Errorf("decode job: %w", err)
+	}
+	return Job{
+		ID: rec.ID, AppID: rec.AppID, Env: rec.Env, Resource: rec.Resource, Operation: rec.Operation,
+		Status: rec.Status, Error: rec.Error, Undo: rec.Undo, BucketRequested: rec.BucketRequested,
+		Warnings: rec.Warnings, CreateTime: rec.CreateTime, UpdateTime: rec.UpdateTime, seq: rec.Seq,
+	}, nil
+}
+
+func jobIndexKey(j Job) []byte {
+	k := envPrefix(j.AppID, j.Env)
+	var seq [8]byte
+	binary.BigEndian.PutUint64(seq[:], ^j.seq)
+	return append(k, seq[:]...)
+}
+
+// Resource returns the resource with key k, hidden ones included.
+func (t *Tx) Resource(k ResourceKey) (Resource, error) {
+	v := t.tx.Bucket(bucketResources).Get(resourceKey(k))
+	if v == nil {
+		return Resource{}, notFound("storage", "No storage resource named %q in environment %q of app %q.", k.Name, k.Env, k.AppID)
+	}
+	return decodeResource(v)
+}
+
+// BucketOwner returns the key of the resource that uses bucket, if any.
+func (t *Tx) BucketOwner(bucket string) (ResourceKey, bool) {
+	v := t.tx.Bucket(bucketBuckets).Get([]byte(bucket))
+	if v == nil {
+		return ResourceKey{}, false
+	}
+	parts := strings.SplitN(string(v), "\x00", 3)
+	if len(parts) != 3 {
+		return ResourceKey{}, false
+	}
+	return ResourceKey{AppID: parts[0], Env: parts[1], Name: parts[2]}, true
+}
+
+// CreateResource stores a new resource and claims its bucket. It fails with
+// ErrAlreadyExists when the resource exists and with ErrConflict when another
+// resource uses the bucket.
+func (t *Tx) CreateResource(r Resource) error {
+	if err := checkNames(r.AppID, r.Env, r.Name); err != nil {
+		return err
+	}
+	if t.tx.Bucket(bucketResources).Get(resourceKey(r.ResourceKey)) != nil {
+		return classed(ErrAlreadyExists, "A storage resource named %q already exists in environment %q of app %q.", r.Name, r.Env, r.AppID)
+	}
+	if owner, ok := t.BucketOwner(r.Bucket); ok {
+		return classed(ErrConflict, "Bucket %q is already used by storage resource %q in environment %q of app %q.", r.Bucket, owner.Name, owner.Env, owner.AppID)
+	}
+	if err := t.tx.Bucket(bucketBuckets).Put([]byte(r.Bucket), resourceKey(r.ResourceKey)); err != nil {
+		return err
+	}
+	return t.putResource(r)
+}
+
+// PutResource overwrites an existing resource. Its bucket cannot change.
+func (t *Tx) PutResource(r Resource) error {
+	old, err := t.Resource(r.ResourceKey)
+	if err != nil {
+		return err
+	}
+	if old.Bucket != r.Bucket {
+		return classed(ErrInvalid, "the bucket of a storage resource cannot change")
+	}
+	return t.putResource(r)
+}
+
+func (t *Tx) putResource(r Resource) error {
+	v, err := encodeResource(r)
+	if err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketResources).Put(resourceKey(r.ResourceKey), v)
+}
+
+// DeleteResource removes a resource and releases its bucket.
+func (t *Tx) DeleteResource(k ResourceKey) error {
+	r, err := t.Resource(k)
+	if err != nil {
+		return err
+	}
+	if err := t.tx.Bucket(bucketBuckets).Delete([]byte(r.Bucket)); err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketResources).Delete(resourceKey(k))
+}
+
+// Resources lists the resources of an app (env == "") or of one environment,
+// hidden ones included, in key order.
+func (t *Tx) Resources(appID, env string) ([]Resource, error) {
+	prefix := envPrefix(appID, env)
+	var out []Resource
+	c := t.tx.Bucket(bucketResources).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		r, err := decodeResource(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// CheckScope returns a NotFoundError naming the app or the environment when
+// no job was ever recorded for it. Apps and environments have no records of
+// their own: they exist through the work done in them.
+func (t *Tx) CheckScope(appID, env string) error {
+	c := t.tx.Bucket(bucketJobsByEnv).Cursor()
+	if k, _ := c.Seek(envPrefix(appID, "")); k == nil || !bytes.HasPrefix(k, envPrefix(appID, "")) {
+		return notFound("app", "App %q not found.", appID)
+	}
+	if env == "" {
+		return nil
+	}
+	if k, _ := c.Seek(envPrefix(appID, env)); k == nil || !bytes.HasPrefix(k, envPrefix(appID, env)) {
+		return notFound("backendEnvironment", "Backend environment %q not found in app %q.", env, appID)
+	}
+	return nil
+}
+
+// Job returns the job with id.
+func (t *Tx) Job(id string) (Job, error) {
+	v := t.tx.Bucket(bucketJobs).Get([]byte(id))
+	if v == nil {
+		return Job{}, notFound("job", "Job %q not found.", id)
+	}
+	return decodeJob(v)
+}
+
+// InsertJob stores a new job, its newest-first index entry and, when it is
+// RUNNING, its pending entry.
+func (t *Tx) InsertJob(j Job) error {
+	if err := checkNames(j.AppID, j.Env, j.Resource); err != nil {
+		return err
+	}
+	jobs := t.tx.Bucket(bucketJobs)
+	if jobs.Get([]byte(j.ID)) != nil {
+		return classed(ErrAlreadyExists, "job %q already exists", j.ID)
+	}
+	seq, err := jobs.NextSequence()
+	if err != nil {
+		return err
+	}
+	j.seq = seq
+	if err := t.tx.Bucket(bucketJobsByEnv).Put(jobIndexKey(j), []byte(j.ID)); err != nil {
+		return err
+	}
+	return t.writeJob(j)
+}
+
+// PutJob overwrites an existing job and keeps the pending index in step.
+func (t *Tx) PutJob(j Job) error {
+	old, err := t.Job(j.ID)
+	if err != nil {
+		return err
+	}
+	j.seq = old.seq
+	return t.writeJob(j)
+}
+
+func (t *Tx) writeJob(j Job) error {
+	v, err := encodeJob(j)
+	if err != nil {
+		return err
+	}
+	if err := t.tx.Bucket(bucketJobs).Put([]byte(j.ID), v); err != nil {
+		return err
+	}
+	if j.Pending() {
+		return t.tx.Bucket(bucketPending).Put([]byte(j.ID), nil)
+	}
+	return t.tx.Bucket(bucketPending).Delete([]byte(j.ID))
+}
+
+// PendingJobs returns the ids of the jobs a worker still owes work, read from
+// the pending index only, so it costs the same however many jobs finished.
+func (t *Tx) PendingJobs() []string {
+	var ids []string
+	_ = t.tx.Bucket(bucketPending).ForEach(func(k, _ []byte) error {
+		ids = append(ids, string(k))
+		return nil
+	})
+	return ids
+}
+
+// Jobs pages through the jobs of one environment, newest first. after is the
+// cursor returned by the previous page (nil for the first page); match, when
+// non-nil, filters. It returns up to limit jobs and the cursor of the next
+// page, nil when this is the last one.
+func (t *Tx) Jobs(appID, env string, after []byte, limit int, match func(Job) bool) ([]Job, []byte, error) {
+	prefix := envPrefix(appID, env)
+	if after != nil && !bytes.HasPrefix(after, prefix) {
+		return nil, nil, classed(ErrInvalid, "the pagination token does not belong to this environment")
+	}
+	c := t.tx.Bucket(bucketJobsByEnv).Cursor()
+	var k, v []byte
+	if after == nil {
+		k, v = c.Seek(prefix)
+	} else {
+		k, v = c.Seek(after)
+		if bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+	}
+	var out []Job
+	jobs := t.tx.Bucket(bucketJobs)
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		raw := jobs.Get(v)
+		if raw == nil {
+			return nil, nil, fmt.Errorf("job index points at missing job %q", v)
+		}
+		j, err := decodeJob(raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		if match != nil && !match(j) {
+			continue
+		}
+		if len(out) == limit {
+			// Cursor is the last key returned, so the next page starts after it.
+			return out, jobIndexKey(out[len(out)-1]), nil
+		}
+		out = append(out, j)
+	}
+	return out, nil, nil
+}
