@@ -124,9 +124,23 @@ func jobIndexKey(j Job) []byte {
 func (t *Tx) Resource(k ResourceKey) (Resource, error) {
 	v := t.tx.Bucket(bucketResources).Get(resourceKey(k))
 	if v == nil {
-		return Resource{}, notFound("storage", "No storage resource named %q in environment %q of app %q.", k.Name, k.Env, k.AppID)
+		return Resource{}, resourceNotFound(k)
 	}
 	return decodeResource(v)
+}
+
+// VisibleResource is Resource for API reads: a resource whose failed or
+// cancelled create is being undone is reported as not found.
+func (t *Tx) VisibleResource(k ResourceKey) (Resource, error) {
+	r, err := t.Resource(k)
+	if err == nil && !r.Visible() {
+		return Resource{}, resourceNotFound(k)
+	}
+	return r, err
+}
+
+func resourceNotFound(k ResourceKey) error {
+	return notFound("storage", "No storage resource named %q in environment %q of app %q.", k.Name, k.Env, k.AppID)
 }
 
 // BucketOwner returns the key of the resource that uses bucket, if any.

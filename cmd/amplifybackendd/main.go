@@ -1,0 +1,312 @@
+// Command amplifybackendd serves the AWS AmplifyBackend storage API.
+//
+// With no configuration it runs an S3 + IAM server (Versity gateway) inside
+// the process, keeps its state under ./data, and prints how to point boto3
+// and the AWS CLI at it. With --s3-endpoint (or the AWS SDK's own settings
+// and --target external) it provisions on AWS, Ceph, MinIO or Versity.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/amplifybackendd/amplifybackendd/embedded"
+	"github.com/amplifybackendd/amplifybackendd/handlers"
+	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/store"
+	"github.com/amplifybackendd/amplifybackendd/target"
+)
+
+// config is every setting, from flags with AMPLIFYBACKENDD_* fallbacks.
+type config struct {
+	listen            string
+	dataDir           string
+	embeddedS3        string
+	embeddedIAM       string
+	targetKind        string
+	s3Endpoint        string
+	iamEndpoint       string
+	noIAM             bool
+	region            string
+	workers           int
+	authRole          string
+	unauthRole        string
+	identityPool      string
+	publicGuestAccess string
+	deleteBuckets     bool
+	jobTimeout        time.Duration
+	logLevel          string
+}
+
+func parseConfig(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("amplifybackendd", flag.ContinueOnError)
+	str := func(p *string, name, def, usage string) {
+		fs.StringVar(p, name, envOr(name, def), usage+" (env "+envName(name)+")")
+	}
+	str(&c.listen, "listen", "127.0.0.1:8080", "address of the AmplifyBackend API")
+	str(&c.dataDir, "data-dir", "./data", "directory for the store, credentials and the embedded S3 data")
+	str(&c.embeddedS3, "embedded-s3-listen", "127.0.0.1:9000", "address of the embedded S3 endpoint")
+	str(&c.embeddedIAM, "embedded-iam-listen", "127.0.0.1:9001", "address of the embedded IAM endpoint")
+	str(&c.targetKind, "target", "auto", "embedded, external, or auto (external when an S3 endpoint is configured)")
+	str(&c.s3Endpoint, "s3-endpoint", "", "S3 endpoint of an external target (default: AWS, or AWS_ENDPOINT_URL_S3)")
+	str(&c.iamEndpoint, "iam-endpoint", "", "IAM endpoint of an external target (default: AWS, or AWS_ENDPOINT_URL_IAM)")
+	str(&c.region, "region", firstNonEmpty(os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), "us-east-1"), "region of the target")
+	str(&c.authRole, "auth-role-template", jobs.DefaultAuthRoleTemplate, "name of the authenticated role; {appId} and {env} are replaced")
+	str(&c.unauthRole, "unauth-role-template", jobs.DefaultUnauthRoleTemplate, "name of the unauthenticated role")
+	str(&c.identityPool, "identity-pool-id", "", "Cognito identity pool the roles trust; {appId} and {env} are replaced (empty: a placeholder id per app and env)")
+	str(&c.publicGuestAccess, "public-guest-access", "auto", "write guest permissions into bucket policies for Principal \"*\": true, false, or auto (true for the embedded target)")
+	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&c.noIAM, "no-iam", envBool("no-iam"), "the external target has no IAM API; role policies are skipped with a warning (env "+envName("no-iam")+")")
+	fs.BoolVar(&c.deleteBuckets, "delete-buckets", envBool("delete-buckets"), "let DeleteBackendStorage remove empty buckets this service created (env "+envName("delete-buckets")+")")
+	fs.IntVar(&c.workers, "workers", envInt("workers", 8), "jobs executed at once; bounds concurrent calls to the target (env "+envName("workers")+")")
+	fs.DurationVar(&c.jobTimeout, "job-timeout", envDuration("job-timeout", 10*time.Minute), "longest one job may run before it fails (env "+envName("job-timeout")+")")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch c.targetKind {
+	case "auto":
+		c.targetKind = "embedded"
+		if c.s3Endpoint != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != "" {
+			c.targetKind = "external"
+		}
+	case "embedded", "external":
+	default:
+		return c, fmt.Errorf("--target must be embedded, external or auto, not %q", c.targetKind)
+	}
+	return c, nil
+}
+
+func envName(flagName string) string {
+	return "AMPLIFYBACKENDD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func envOr(flagName, def string) string {
+	if v, ok := os.LookupEnv(envName(flagName)); ok {
+		return v
+	}
+	return def
+}
+
+func envBool(flagName string) bool {
+	b, _ := strconv.ParseBool(os.Getenv(envName(flagName)))
+	return b
+}
+
+func envInt(flagName string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(envName(flagName))); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(flagName string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(envName(flagName))); err == nil {
+		return v
+	}
+	return def
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "amplifybackendd:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "amplifybackendd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	// Absolute before anything else: the embedded gateway changes the
+	// process's working directory.
+	dataDir, err := filepath.Abs(cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	embeddedMode := cfg.targetKind == "embedded"
+	profiles := []string{profileAPI}
+	if embeddedMode {
+		profiles = append(profiles, profileEmbedded)
+	}
+	creds, err := loadOrCreateCredentials(dataDir, profiles...)
+	if err != nil {
+		return err
+	}
+	cliConfig, err := writeCLIConfig(dataDir, cfg.region)
+	if err != nil {
+		return err
+	}
+
+	st, err := store.Open(filepath.Join(dataDir, "amplifybackendd.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	// The API listener is bound before the target is started so a taken
+	// port fails fast and reads are served while the target comes up.
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
+	}
+
+	tcfg := target.Config{Region: cfg.region, S3Endpoint: cfg.s3Endpoint, IAMEndpoint: cfg.iamEndpoint, NoIAM: cfg.noIAM}
+	embeddedCtx, stopEmbedded := context.WithCancel(context.Background())
+	defer stopEmbedded()
+	var gw *embedded.Server
+	if embeddedMode {
+		root := creds.profiles[profileEmbedded]
+		gw, err = embedded.Start(embeddedCtx, embedded.Config{
+			Dir: filepath.Join(dataDir, "embedded"), S3Listen: cfg.embeddedS3, IAMListen: cfg.embeddedIAM,
+			Region: cfg.region, AccessKey: root.AccessKey, SecretKey: root.SecretKey,
+		})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("start embedded S3/IAM: %w", err)
+		}
+		tcfg.S3Endpoint, tcfg.IAMEndpoint, tcfg.NoIAM = gw.S3Endpoint, gw.IAMEndpoint, false
+		tcfg.AccessKey, tcfg.SecretKey = root.AccessKey, root.SecretKey
+	}
+	tg, err := target.New(ctx, tcfg)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("configure target: %w", err)
+	}
+
+	publicGuest := embeddedMode
+	if cfg.publicGuestAccess != "auto" {
+		if publicGuest, err = strconv.ParseBool(cfg.publicGuestAccess); err != nil {
+			ln.Close()
+			return fmt.Errorf("--public-guest-access must be true, false or auto")
+		}
+	}
+	runner := jobs.New(st, tg, jobs.Config{
+		Workers: cfg.workers, AuthRoleTemplate: cfg.authRole, UnauthRoleTemplate: cfg.unauthRole,
+		IdentityPoolID: cfg.identityPool, Region: cfg.region, PublicGuestAccess: publicGuest, DeleteBuckets: cfg.deleteBuckets,
+		JobTimeout: cfg.jobTimeout, Logger: log,
+	})
+
+	var ready atomic.Bool
+	api := creds.profiles[profileAPI]
+	e := handlers.New(handlers.Config{
+		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
+		Keys: handlers.StaticKeys{api.AccessKey: api.SecretKey},
+		Ready: func(ctx context.Context) error {
+			if !ready.Load() {
+				return errors.New("the target has not answered yet")
+			}
+			return nil
+		},
+	})
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+
+	runCtx, stopRunner := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := runner.Run(runCtx); err != nil {
+			log.Error("job runner stopped", "error", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		waitForTarget(ctx, tg, log)
+		ready.Store(true)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	endpoint := "http://" + ln.Addr().String()
+	fmt.Printf("amplifybackendd: AmplifyBackend API on %s (data in %s)\n", endpoint, dataDir)
+	if gw != nil {
+		fmt.Printf("amplifybackendd: embedded S3 on %s and IAM on %s (profile %s)\n", gw.S3Endpoint, gw.IAMEndpoint, profileEmbedded)
+	}
+	fmt.Printf("  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n", creds.path, cliConfig)
+	fmt.Printf("  aws amplifybackend list-s3-buckets --endpoint-url %s\n", endpoint)
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		log.Error("API server stopped", "error", err)
+	}
+	// Stop in order: no new requests, then no new job steps (interrupted jobs
+	// stay RUNNING and resume at the next start), then the store, then S3.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	stopRunner()
+	wg.Wait()
+	stopEmbedded()
+	if gw != nil {
+		if werr := gw.Wait(); werr != nil {
+			log.Warn("embedded S3/IAM stopped with an error", "error", werr)
+		}
+	}
+	log.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// waitForTarget polls the target until it answers; the API serves reads
+// meanwhile and jobs retry on their own.
+func waitForTarget(ctx context.Context, tg *target.Target, log *slog.Logger) {
+	wait := 100 * time.Millisecond
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := tg.Ping(pctx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		log.Warn("target not reachable yet", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}

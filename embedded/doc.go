@@ -1,0 +1,39 @@
+// Package embedded runs an S3 gateway and an AWS-compatible IAM API inside
+// this process, so that amplifybackendd works with no configuration at all:
+// jobs provision buckets and write bucket and role policies against a real
+// S3/IAM implementation on loopback instead of needing AWS or another server.
+//
+// Both halves come from Versity's gateway (github.com/versity/versitygw,
+// Apache-2.0) through its embedgw package:
+//
+//   - the S3 gateway (embedgw.RunVersityGW) serves a posix backend rooted at
+//     Config.Dir/s3, storing object and bucket metadata (policies, tags, CORS,
+//     lifecycle) in user extended attributes, so the filesystem under Dir must
+//     support user xattrs (ext4, xfs, btrfs and tmpfs do);
+//   - the IAM API (embedgw.RunIAMAPI) keeps users, access keys, roles and
+//     inline policies under Config.Dir/iam and speaks the AWS IAM query
+//     protocol, so the ordinary aws-sdk-go-v2 iam client talks to it.
+//
+// Identity is shared: the IAM API also serves Versity's private endpoints
+// (derive a signing key, evaluate an identity policy, resolve an identity) on
+// a unix socket under Dir, and the gateway is configured as a client of that
+// socket (embedgw.Config.StandaloneIAMEndpoint). A user made with CreateUser
+// and CreateAccessKey can therefore sign S3 requests to the gateway, and the
+// inline policies given to it with PutUserPolicy are enforced there, together
+// with bucket policies. The root key (Config.AccessKey) is known to both halves
+// and bypasses all policy checks, as an account root does on AWS. Anonymous
+// requests are served exactly where a bucket policy with Principal "*" allows
+// them.
+//
+// Constraints inherited from Versity, which callers must respect:
+//
+//   - one gateway and one IAM API per process: a second Start while the first
+//     Server runs fails;
+//   - the posix backend changes the process's working directory to its root
+//     (os.Chdir), so every path the rest of the program uses must be absolute,
+//     and Config.Dir must be absolute;
+//   - the IAM API's own SigV4 signing region is fixed to us-east-1, as on AWS;
+//   - the gateway prints one line ("standalone IAM service ...: version ...")
+//     when it connects to the IAM API; everything else (banners, per-request
+//     logs) is silenced.
+package embedded

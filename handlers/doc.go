@@ -1,0 +1,13 @@
+// Package handlers serves the AmplifyBackend storage API over HTTP with Echo.
+//
+// It owns everything that is about the wire: routes (matched on the escaped
+// path, each segment unescaped once), the exact JSON request and response
+// shapes, validation of request fields with messages that name the field and
+// the rule, SigV4 verification, pagination tokens, and the mapping of errors
+// to AWS error documents. Handlers only return errors; one error handler
+// renders them (errors.go), so every failure has the same headers
+// (X-Amzn-ErrorType, x-amzn-RequestId) and a JSON body with __type.
+//
+// Mutations go to the jobs package, which commits the job before the
+// handler answers; reads go straight to the store.
+package handlers

@@ -1,0 +1,135 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// DefaultMaxResults is the page size when maxResults is 0 or absent; 25 is
+// also the most a page may hold.
+const DefaultMaxResults = 25
+
+func (s *Server) getJob(c echo.Context) error {
+	appID, env, err := s.scope(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathParam(c, "jobId")
+	if err != nil {
+		return err
+	}
+	var j store.Job
+	err = s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+		if err := tx.CheckScope(appID, env); err != nil {
+			return err
+		}
+		j, err = tx.Job(id)
+		if err == nil && (j.AppID != appID || j.Env != env) {
+			return &store.NotFoundError{ResourceType: "job", Message: "Job \"" + id + "\" not found."}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toJobWire(j))
+}
+
+func (s *Server) listJobs(c echo.Context) error {
+	appID, env, err := s.scope(c)
+	if err != nil {
+		return err
+	}
+	var req listJobsRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	limit := DefaultMaxResults
+	if req.MaxResults != nil && *req.MaxResults != 0 {
+		if *req.MaxResults < 1 || *req.MaxResults > DefaultMaxResults {
+			return badRequest("Invalid maxResults %d: must be between 1 and 25.", *req.MaxResults)
+		}
+		limit = *req.MaxResults
+	}
+	var jobID, op, status string
+	if req.JobID != nil {
+		jobID = *req.JobID
+	}
+	if req.Operation != nil {
+		op = *req.Operation
+	}
+	if req.Status != nil {
+		status = *req.Status
+		if status != "" && !store.Status(status).Valid() {
+			return badRequest("Invalid status %q: must be one of RUNNING, COMPLETED, FAILED, CANCELLED.", status)
+		}
+	}
+	binding := strings.Join([]string{"ListBackendJobs", appID, env, jobID, op, status}, "\x00")
+	var after []byte
+	if req.NextToken != nil && *req.NextToken != "" {
+		if after, err = decodeToken(s.Store.TokenKey(), *req.NextToken, binding); err != nil {
+			return err
+		}
+	}
+	match := func(j store.Job) bool {
+		return (jobID == "" || j.ID == jobID) && (op == "" || string(j.Operation) == op) && (status == "" || string(j.Status) == status)
+	}
+	var page []store.Job
+	var next []byte
+	err = s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+		if err := tx.CheckScope(appID, env); err != nil {
+			return err
+		}
+		page, next, err = tx.Jobs(appID, env, after, limit, match)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	resp := listJobsResponse{Jobs: make([]jobWire, 0, len(page)), NextToken: encodeToken(s.Store.TokenKey(), next, binding)}
+	for _, j := range page {
+		resp.Jobs = append(resp.Jobs, toJobWire(j))
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+func (s *Server) updateJob(c echo.Context) error {
+	appID, env, err := s.scope(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathParam(c, "jobId")
+	if err != nil {
+		return err
+	}
+	var req updateJobRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	var op store.Operation
+	if req.Operation != nil && *req.Operation != "" {
+		op = store.Operation(*req.Operation)
+		if !op.Valid() {
+			return badRequest("Invalid operation %q: must be one of CreateBackendStorage, ImportBackendStorage, UpdateBackendStorage, DeleteBackendStorage.", op)
+		}
+	}
+	var status store.Status
+	if req.Status != nil && *req.Status != "" {
+		status = store.Status(*req.Status)
+		if !status.Valid() {
+			return badRequest("Invalid status %q: must be one of RUNNING, COMPLETED, FAILED, CANCELLED.", status)
+		}
+	}
+	if err := s.Store.View(c.Request().Context(), func(tx *store.Tx) error { return tx.CheckScope(appID, env) }); err != nil {
+		return err
+	}
+	j, err := s.Runner.UpdateJob(c.Request().Context(), appID, env, id, op, status)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toJobWire(j))
+}

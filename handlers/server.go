@@ -1,0 +1,289 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/store"
+	"github.com/amplifybackendd/amplifybackendd/target"
+)
+
+// MaxBodyBytes is the largest request body accepted; larger ones are refused
+// before they are read whole.
+const MaxBodyBytes = 1 << 20
+
+// Buckets lists the buckets visible to the target's credentials.
+type Buckets interface {
+	ListBuckets(ctx context.Context) ([]target.Bucket, error)
+}
+
+// Config wires a Server.
+type Config struct {
+	Store  *store.Store
+	Runner *jobs.Runner
+	// Buckets answers ListS3Buckets.
+	Buckets Buckets
+	Keys    KeySource
+	// Region is reported in amplify-meta outputs.
+	Region string
+	// Ready reports whether the store and target are ready; /healthz uses it.
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+	// Now is the clock for signature checks (default time.Now).
+	Now func() time.Time
+}
+
+// Server is the AmplifyBackend HTTP API.
+type Server struct {
+	Config
+	log    *slog.Logger
+	signer *v4.Signer
+}
+
+const (
+	ctxBody      = "amplifybackendd.body"
+	ctxRequestID = "amplifybackendd.requestID"
+)
+
+// New returns the Echo instance serving the API.
+func New(cfg Config) *echo.Echo {
+	s := &Server{Config: cfg, log: cfg.Logger, signer: v4.NewSigner()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Ready == nil {
+		s.Ready = func(context.Context) error { return nil }
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Pre(routeOnEscapedPath)
+	e.Use(s.requestID, s.readBody)
+
+	e.GET("/healthz", s.healthz)
+
+	api := e.Group("", s.authenticate)
+	for _, r := range routes(s) {
+		api.Add(r.Method, r.Path, r.Handler)
+	}
+	return e
+}
+
+// Route is one API operation's method, path and handler; the OpenAPI test
+// compares this list with openapi.yaml.
+type Route struct {
+	Operation string
+	Method    string
+	Path      string
+	Handler   echo.HandlerFunc
+}
+
+// Routes lists the signed API routes (without handlers bound to a server).
+func Routes() []Route { return routes(nil) }
+
+func routes(s *Server) []Route {
+	h := func(f func(*Server, echo.Context) error) echo.HandlerFunc {
+		return func(c echo.Context) error { return f(s, c) }
+	}
+	return []Route{
+		{"CreateBackendStorage", http.MethodPost, "/backend/:appId/storage", h((*Server).createStorage)},
+		{"ImportBackendStorage", http.MethodPost, "/backend/:appId/storage/:backendEnvironmentName/import", h((*Server).importStorage)},
+		{"GetBackendStorage", http.MethodPost, "/backend/:appId/storage/:backendEnvironmentName/details", h((*Server).getStorage)},
+		{"UpdateBackendStorage", http.MethodPost, "/backend/:appId/storage/:backendEnvironmentName", h((*Server).updateStorage)},
+		{"DeleteBackendStorage", http.MethodPost, "/backend/:appId/storage/:backendEnvironmentName/remove", h((*Server).deleteStorage)},
+		{"ListS3Buckets", http.MethodPost, "/s3Buckets", h((*Server).listS3Buckets)},
+		{"GetBackendJob", http.MethodGet, "/backend/:appId/job/:backendEnvironmentName/:jobId", h((*Server).getJob)},
+		{"ListBackendJobs", http.MethodPost, "/backend/:appId/job/:backendEnvironmentName", h((*Server).listJobs)},
+		{"UpdateBackendJob", http.MethodPost, "/backend/:appId/job/:backendEnvironmentName/:jobId", h((*Server).updateJob)},
+		{"GetBackend", http.MethodPost, "/backend/:appId/details", h((*Server).getBackend)},
+	}
+}
+
+// routeOnEscapedPath makes Echo match on the path exactly as the client
+// escaped it, so a %2F inside an app id stays inside its segment; handlers
+// unescape each segment once.
+func routeOnEscapedPath(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		u.RawPath = u.EscapedPath()
+		return next(c)
+	}
+}
+
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := uuid.NewString()
+		c.Set(ctxRequestID, id)
+		c.Response().Header().Set("x-amzn-RequestId", id)
+		return next(c)
+	}
+}
+
+func requestID(c echo.Context) string {
+	id, _ := c.Get(ctxRequestID).(string)
+	return id
+}
+
+// readBody reads the whole body once, refusing anything over MaxBodyBytes
+// before reading it whole; the signature check and the handlers share it.
+func (s *Server) readBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > MaxBodyBytes {
+			return badRequest("The request body is larger than 1 MiB.")
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+		if err != nil {
+			return badRequest("The request body could not be read.")
+		}
+		if len(body) > MaxBodyBytes {
+			return badRequest("The request body is larger than 1 MiB.")
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		c.Set(ctxBody, body)
+		return next(c)
+	}
+}
+
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		body, _ := c.Get(ctxBody).([]byte)
+		if err := verifySignature(c.Request().Context(), s.signer, c.Request(), body, s.Keys, s.Now()); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	if err := s.Ready(c.Request().Context()); err != nil {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "starting", "message": err.Error()})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// decode parses the JSON body into v. An empty body is an empty object, and
+// the Content-Type header is not required: the real service accepts both.
+// Unknown fields are ignored; a field of the wrong type is named.
+func decode(c echo.Context, v any) error {
+	body, _ := c.Get(ctxBody).([]byte)
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return badRequest("Invalid type for field %s: expected %s.", te.Field, jsonKind(te.Type.Kind().String()))
+		}
+		return badRequest("The request body is not valid JSON: %s.", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "slice":
+		return "a list"
+	case "struct", "map", "ptr":
+		return "an object"
+	case "int", "int64":
+		return "an integer"
+	case "bool":
+		return "a boolean"
+	}
+	return "a string"
+}
+
+// pathParam unescapes one path segment once and checks it is a usable name.
+func pathParam(c echo.Context, name string) (string, error) {
+	v, err := url.PathUnescape(c.Param(name))
+	if err != nil {
+		return "", badRequest("Invalid %s: bad percent-encoding.", name)
+	}
+	return v, checkName(name, v)
+}
+
+// checkName enforces what every app id, environment and resource name must
+// be: 1 to 255 bytes of valid UTF-8 without control characters.
+func checkName(field, v string) error {
+	if v == "" {
+		return badRequest("Missing required field %s.", field)
+	}
+	if len(v) > 255 {
+		return badRequest("Invalid %s: must be at most 255 bytes long.", field)
+	}
+	if !utf8.ValidString(v) {
+		return badRequest("Invalid %s: must be valid UTF-8.", field)
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return badRequest("Invalid %s: must not contain control characters.", field)
+		}
+	}
+	return nil
+}
+
+func required(field string, v *string) (string, error) {
+	if v == nil {
+		return "", badRequest("Missing required field %s.", field)
+	}
+	return *v, checkName(field, *v)
+}
+
+// serviceName checks the only storage service the API knows.
+func serviceName(field string, v *string) error {
+	if v == nil {
+		return badRequest("Missing required field %s.", field)
+	}
+	if *v != "S3" {
+		return badRequest("Invalid %s %q: the only supported value is S3.", field, *v)
+	}
+	return nil
+}
+
+func permissions(field string, p *permissionsWire) (store.Permissions, error) {
+	if p == nil {
+		return store.Permissions{}, badRequest("Missing required field %s.", field)
+	}
+	if p.Authenticated == nil {
+		return store.Permissions{}, badRequest("Missing required field %s.authenticated.", field)
+	}
+	auth, err := jobs.NormalizePermissions(field+".authenticated", *p.Authenticated)
+	if err != nil {
+		return store.Permissions{}, err
+	}
+	guest, err := jobs.NormalizePermissions(field+".unAuthenticated", p.UnAuthenticated)
+	if err != nil {
+		return store.Permissions{}, err
+	}
+	return store.Permissions{Authenticated: auth, Unauthenticated: guest}, nil
+}
+
+func accepted(c echo.Context, j store.Job) error {
+	return c.JSON(http.StatusOK, jobAcceptedResponse{AppID: j.AppID, BackendEnvironmentName: j.Env, JobID: j.ID, Status: string(j.Status)})
+}
+
+func (s *Server) scope(c echo.Context) (appID, env string, err error) {
+	if appID, err = pathParam(c, "appId"); err != nil {
+		return
+	}
+	env, err = pathParam(c, "backendEnvironmentName")
+	return
+}

@@ -1,0 +1,160 @@
+package handlers
+
+import (
+	"time"
+
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// Wire types: the exact JSON shapes of the AmplifyBackend service model
+// (lowerCamel keys). Optional fields are pointers or omitempty so absent
+// values are omitted, never sent as null. openapi.yaml describes the same
+// shapes.
+
+// permissionsWire is BackendStoragePermissions. Authenticated is a pointer
+// to a slice so a missing list can be told from an empty one.
+type permissionsWire struct {
+	Authenticated   *[]string `json:"authenticated,omitempty"`
+	UnAuthenticated []string  `json:"unAuthenticated,omitempty"`
+}
+
+// createResourceConfigWire is CreateBackendStorageResourceConfig.
+type createResourceConfigWire struct {
+	BucketName  *string          `json:"bucketName,omitempty"`
+	Permissions *permissionsWire `json:"permissions,omitempty"`
+	ServiceName *string          `json:"serviceName,omitempty"`
+}
+
+type createStorageRequest struct {
+	BackendEnvironmentName *string                   `json:"backendEnvironmentName"`
+	ResourceConfig         *createResourceConfigWire `json:"resourceConfig"`
+	ResourceName           *string                   `json:"resourceName"`
+}
+
+type importStorageRequest struct {
+	BucketName  *string `json:"bucketName"`
+	ServiceName *string `json:"serviceName"`
+}
+
+// updateResourceConfigWire is UpdateBackendStorageResourceConfig.
+type updateResourceConfigWire struct {
+	Permissions *permissionsWire `json:"permissions"`
+	ServiceName *string          `json:"serviceName"`
+}
+
+type updateStorageRequest struct {
+	ResourceConfig *updateResourceConfigWire `json:"resourceConfig"`
+	ResourceName   *string                   `json:"resourceName"`
+}
+
+type getStorageRequest struct {
+	ResourceName *string `json:"resourceName"`
+}
+
+type deleteStorageRequest struct {
+	ResourceName *string `json:"resourceName"`
+	ServiceName  *string `json:"serviceName"`
+}
+
+// jobAcceptedResponse answers every call that starts a job.
+type jobAcceptedResponse struct {
+	AppID                  string `json:"appId"`
+	BackendEnvironmentName string `json:"backendEnvironmentName"`
+	JobID                  string `json:"jobId"`
+	Status                 string `json:"status"`
+}
+
+// getStorageResourceConfigWire is GetBackendStorageResourceConfig.
+type getStorageResourceConfigWire struct {
+	BucketName  string          `json:"bucketName,omitempty"`
+	Imported    bool            `json:"imported"`
+	Permissions permissionsWire `json:"permissions"`
+	ServiceName string          `json:"serviceName"`
+}
+
+type getStorageResponse struct {
+	AppID                  string                       `json:"appId"`
+	BackendEnvironmentName string                       `json:"backendEnvironmentName"`
+	ResourceConfig         getStorageResourceConfigWire `json:"resourceConfig"`
+	ResourceName           string                       `json:"resourceName"`
+}
+
+type s3BucketWire struct {
+	CreationDate string `json:"creationDate,omitempty"`
+	Name         string `json:"name"`
+}
+
+type listS3BucketsRequest struct {
+	NextToken *string `json:"nextToken"`
+}
+
+type listS3BucketsResponse struct {
+	Buckets   []s3BucketWire `json:"buckets"`
+	NextToken string         `json:"nextToken,omitempty"`
+}
+
+// jobWire is BackendJobRespObj, also the body of GetBackendJob and
+// UpdateBackendJob answers.
+type jobWire struct {
+	AppID                  string `json:"appId"`
+	BackendEnvironmentName string `json:"backendEnvironmentName"`
+	CreateTime             string `json:"createTime,omitempty"`
+	Error                  string `json:"error,omitempty"`
+	JobID                  string `json:"jobId"`
+	Operation              string `json:"operation,omitempty"`
+	Status                 string `json:"status,omitempty"`
+	UpdateTime             string `json:"updateTime,omitempty"`
+}
+
+type listJobsRequest struct {
+	JobID      *string `json:"jobId"`
+	MaxResults *int    `json:"maxResults"`
+	NextToken  *string `json:"nextToken"`
+	Operation  *string `json:"operation"`
+	Status     *string `json:"status"`
+}
+
+type listJobsResponse struct {
+	Jobs      []jobWire `json:"jobs"`
+	NextToken string    `json:"nextToken,omitempty"`
+}
+
+type updateJobRequest struct {
+	Operation *string `json:"operation"`
+	Status    *string `json:"status"`
+}
+
+type getBackendRequest struct {
+	BackendEnvironmentName *string `json:"backendEnvironmentName"`
+}
+
+type getBackendResponse struct {
+	AmplifyMetaConfig      string   `json:"amplifyMetaConfig,omitempty"`
+	AppID                  string   `json:"appId"`
+	AppName                string   `json:"appName,omitempty"`
+	BackendEnvironmentList []string `json:"backendEnvironmentList"`
+	BackendEnvironmentName string   `json:"backendEnvironmentName,omitempty"`
+}
+
+func wireTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func toJobWire(j store.Job) jobWire {
+	return jobWire{
+		AppID: j.AppID, BackendEnvironmentName: j.Env, JobID: j.ID,
+		Operation: string(j.Operation), Status: string(j.Status), Error: j.Error,
+		CreateTime: wireTime(j.CreateTime), UpdateTime: wireTime(j.UpdateTime),
+	}
+}
+
+func toPermissionsWire(p store.Permissions) permissionsWire {
+	auth := p.Authenticated
+	if auth == nil {
+		auth = []string{}
+	}
+	return permissionsWire{Authenticated: &auth, UnAuthenticated: p.Unauthenticated}
+}

@@ -1,0 +1,211 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/amplifybackendd/amplifybackendd/policy"
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// CreateInput is an accepted CreateBackendStorage call.
+type CreateInput struct {
+	Key         store.ResourceKey
+	Bucket      string // empty: derive one
+	Permissions store.Permissions
+}
+
+// NormalizePermissions validates permission elements and returns them as a
+// sorted set, so duplicates in a request never reach the store. field names
+// the request field in the error.
+func NormalizePermissions(field string, in []string) ([]string, error) {
+	var out []string
+	for _, p := range in {
+		if !policy.Permission(p).Valid() {
+			return nil, store.Errorf(store.ErrInvalid, "Invalid value %q in %s: each element must be one of READ, CREATE_AND_UPDATE, DELETE.", p, field)
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// pendingJobError is the message the real service gives for a second change
+// to a resource while one is running.
+func pendingJobError(k store.ResourceKey) error {
+	return store.Errorf(store.ErrConflict, "There is already a pending job for resource %q in environment %q of app %q; wait for it to complete.", k.Name, k.Env, k.AppID)
+}
+
+func (r *Runner) newJob(k store.ResourceKey, op store.Operation) store.Job {
+	now := r.now()
+	return store.Job{ID: uuid.NewString(), AppID: k.AppID, Env: k.Env, Resource: k.Name, Operation: op,
+		Status: store.StatusRunning, CreateTime: now, UpdateTime: now}
+}
+
+// accept commits a job together with the resource change it implies, then
+// queues it. The commit happens before the caller answers, so an answered
+// call survives a crash; the queue is only a hint (recovery reads the
+// pending index).
+func (r *Runner) accept(ctx context.Context, j store.Job, change func(tx *store.Tx) error) (store.Job, error) {
+	err := r.store.Update(ctx, func(tx *store.Tx) error {
+		if err := change(tx); err != nil {
+			return err
+		}
+		return tx.InsertJob(j)
+	})
+	if err != nil {
+		return store.Job{}, err
+	}
+	r.enqueue(j.ID)
+	return j, nil
+}
+
+// claimable returns the existing resource at k for a new change, or the
+// error the API should give: not found (or hidden) or busy.
+func claimable(tx *store.Tx, k store.ResourceKey) (store.Resource, error) {
+	res, err := tx.Resource(k)
+	if err != nil {
+		return res, err
+	}
+	if res.ActiveJob != "" {
+		return res, pendingJobError(k)
+	}
+	return res, nil
+}
+
+// Create accepts a CreateBackendStorage call.
+func (r *Runner) Create(ctx context.Context, in CreateInput) (store.Job, error) {
+	bucket := in.Bucket
+	if bucket == "" {
+		bucket = DeriveBucketName(in.Key.AppID, in.Key.Env, in.Key.Name)
+	} else if err := ValidateBucketName(bucket); err != nil {
+		return store.Job{}, err
+	}
+	j := r.newJob(in.Key, store.OpCreate)
+	return r.accept(ctx, j, func(tx *store.Tx) error {
+		if existing, err := tx.Resource(in.Key); err == nil && existing.ActiveJob != "" {
+			return pendingJobError(in.Key)
+		}
+		return tx.CreateResource(store.Resource{ResourceKey: in.Key, Bucket: bucket, Desired: in.Permissions,
+			Phase: store.PhaseCreating, ActiveJob: j.ID, CreateTime: j.CreateTime, UpdateTime: j.CreateTime})
+	})
+}
+
+// Import accepts an ImportBackendStorage call. The resource takes the bucket's
+// name and starts with no permissions, as Amplify's import does.
+func (r *Runner) Import(ctx context.Context, appID, env, bucket string) (store.Job, error) {
+	if err := ValidateBucketName(bucket); err != nil {
+		return store.Job{}, err
+	}
+	k := store.ResourceKey{AppID: appID, Env: env, Name: bucket}
+	j := r.newJob(k, store.OpImport)
+	return r.accept(ctx, j, func(tx *store.Tx) error {
+		if existing, err := tx.Resource(k); err == nil && existing.ActiveJob != "" {
+			return pendingJobError(k)
+		}
+		return tx.CreateResource(store.Resource{ResourceKey: k, Bucket: bucket, Imported: true,
+			Phase: store.PhaseCreating, ActiveJob: j.ID, CreateTime: j.CreateTime, UpdateTime: j.CreateTime})
+	})
+}
+
+// Update accepts an UpdateBackendStorage call.
+func (r *Runner) Update(ctx context.Context, k store.ResourceKey, perms store.Permissions) (store.Job, error) {
+	j := r.newJob(k, store.OpUpdate)
+	return r.accept(ctx, j, func(tx *store.Tx) error {
+		res, err := claimable(tx, k)
+		if err != nil {
+			return err
+		}
+		res.Desired, res.ActiveJob, res.UpdateTime = perms, j.ID, j.CreateTime
+		return tx.PutResource(res)
+	})
+}
+
+// Delete accepts a DeleteBackendStorage call.
+func (r *Runner) Delete(ctx context.Context, k store.ResourceKey) (store.Job, error) {
+	j := r.newJob(k, store.OpDelete)
+	return r.accept(ctx, j, func(tx *store.Tx) error {
+		res, err := claimable(tx, k)
+		if err != nil {
+			return err
+		}
+		res.Phase, res.ActiveJob, res.UpdateTime = store.PhaseDeleting, j.ID, j.CreateTime
+		return tx.PutResource(res)
+	})
+}
+
+// UpdateJob applies an UpdateBackendJob call. The only status a client may
+// set is CANCELLED, and only while the job is RUNNING: the job then reports
+// CANCELLED at once, and the executor undoes the partial change before it
+// releases the resource.
+func (r *Runner) UpdateJob(ctx context.Context, appID, env, id string, op store.Operation, status store.Status) (store.Job, error) {
+	var out store.Job
+	err := r.store.Update(ctx, func(tx *store.Tx) error {
+		j, err := jobIn(tx, appID, env, id)
+		if err != nil {
+			return err
+		}
+		if op != "" && op != j.Operation {
+			return store.Errorf(store.ErrInvalid, "Invalid operation %q: job %s is a %s job.", op, id, j.Operation)
+		}
+		out = j
+		if status == "" || status == j.Status {
+			return nil
+		}
+		if status != store.StatusCancelled {
+			return store.Errorf(store.ErrInvalid, "Invalid status %q: the only status a client can set is CANCELLED.", status)
+		}
+		if j.Status != store.StatusRunning {
+			return store.Errorf(store.ErrConflict, "Job %s is %s; only a RUNNING job can be cancelled.", id, j.Status)
+		}
+		res, err := tx.Resource(j.Key())
+		if err != nil {
+			return err
+		}
+		switch j.Operation {
+		case store.OpCreate, store.OpImport:
+			res.Phase = store.PhaseRemoving
+		case store.OpUpdate:
+			if res.Applied != nil {
+				res.Desired = *res.Applied
+			}
+		case store.OpDelete:
+			res.Phase = store.PhaseActive
+		}
+		now := r.now()
+		res.UpdateTime = now
+		if err := tx.PutResource(res); err != nil {
+			return err
+		}
+		j.Status, j.Undo, j.UpdateTime = store.StatusCancelled, true, now
+		j.Error = "Cancelled by the client."
+		out = j
+		return tx.PutJob(j)
+	})
+	if err != nil {
+		return store.Job{}, err
+	}
+	if out.Undo {
+		r.interrupt(out.ID)
+		r.enqueue(out.ID)
+	}
+	return out, nil
+}
+
+// jobIn returns the job id if it belongs to the app and environment; a job of
+// another environment is reported as not found rather than leaked.
+func jobIn(tx *store.Tx, appID, env, id string) (store.Job, error) {
+	j, err := tx.Job(id)
+	if err == nil && (j.AppID != appID || j.Env != env) {
+		return store.Job{}, &store.NotFoundError{ResourceType: "job", Message: fmt.Sprintf("Job %q not found.", id)}
+	}
+	return j, err
+}
+
+func (r *Runner) now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }

@@ -1,0 +1,246 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// errStale means a settle found the job or resource no longer in the state
+// the execution started from (a client cancelled it meanwhile); the executor
+// re-reads and carries on from the new state.
+var errStale = errors.New("job changed during execution")
+
+// errJobTimeout is the cause of an execution that ran past Config.JobTimeout.
+var errJobTimeout = errors.New("job timed out")
+
+// outcome is what one execution phase ended with; settle turns it into the
+// next stored state.
+type outcome int
+
+const (
+	// outcomeDone: the change is applied.
+	outcomeDone outcome = iota + 1
+	// outcomeFailed: the change could not be applied; err says why.
+	outcomeFailed
+	// outcomeUndone: the undo of a cancelled or failed change has run;
+	// err, if any, is what it could not undo.
+	outcomeUndone
+)
+
+// execute drives job id from its stored state to a final one. ctx is the
+// runner's: when it ends, execute returns without writing, and the job stays
+// pending for the next start.
+func (r *Runner) execute(ctx context.Context, id string) {
+	for ctx.Err() == nil {
+		var w work
+		err := r.store.View(ctx, func(tx *store.Tx) (err error) {
+			if w.job, err = tx.Job(id); err != nil {
+				return err
+			}
+			w.res, err = tx.Resource(w.job.Key())
+			return err
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Error("cannot load job", "job", id, "error", err)
+			}
+			return
+		}
+		if !w.job.Pending() {
+			return
+		}
+		if w.job.Undo {
+			r.undo(ctx, &w)
+			return
+		}
+		err = r.run(ctx, id, func(jctx context.Context) error { return r.apply(jctx, &w) })
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil:
+			err = r.settle(ctx, &w, outcomeDone, nil)
+		case errors.Is(err, errInterrupted):
+			continue // cancelled by a client: re-read, then undo
+		default:
+			r.log.Warn("job failed", "job", id, "operation", w.job.Operation, "error", err)
+			err = r.settle(ctx, &w, outcomeFailed, err)
+		}
+		if err != nil && !errors.Is(err, errStale) {
+			if ctx.Err() == nil {
+				r.log.Error("cannot record job state", "job", id, "error", err)
+			}
+			return
+		}
+		if err == nil && !w.job.Undo {
+			return
+		}
+		// Stale (a client cancelled meanwhile) or a failed create that must be
+		// rolled back before it reports FAILED: re-read and go on.
+	}
+}
+
+// run calls fn with a context that a client cancel (interrupt) or the job
+// timeout ends, and reports those as errInterrupted or a timeout error.
+func (r *Runner) run(ctx context.Context, id string, fn func(context.Context) error) error {
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	tctx, stop := context.WithTimeoutCause(jctx, r.cfg.JobTimeout, errJobTimeout)
+	defer stop()
+	r.mu.Lock()
+	r.running[id] = cancel
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.running, id)
+		r.mu.Unlock()
+	}()
+	err := fn(tctx)
+	switch cause := context.Cause(tctx); {
+	case err == nil:
+		return nil
+	case errors.Is(cause, errInterrupted):
+		return errInterrupted
+	case errors.Is(cause, errJobTimeout):
+		return fmt.Errorf("the job did not finish within %s: %w", r.cfg.JobTimeout, err)
+	}
+	return err
+}
+
+// undo reverts a cancelled or failed change. A create or import being
+// removed is reconciled to absent; a cancelled update or delete is
+// reconciled back to the resource's recorded (reverted) state.
+func (r *Runner) undo(ctx context.Context, w *work) {
+	err := r.run(ctx, w.job.ID, func(jctx context.Context) error {
+		if w.res.Phase == store.PhaseRemoving {
+			return r.reconcileAbsent(jctx, w)
+		}
+		return r.reconcilePresent(jctx, w)
+	})
+	if ctx.Err() != nil {
+		return
+	}
+	if err := r.settle(ctx, w, outcomeUndone, err); err != nil && ctx.Err() == nil {
+		r.log.Error("cannot record job state", "job", w.job.ID, "error", err)
+	}
+}
+
+// settle is the only place job state moves. It writes the job and its
+// resource together, and only if both are still as the execution read them
+// (the job's status and undo flag, the resource held by this job);
+// otherwise it returns errStale and writes nothing. On success w.job holds
+// the new state.
+func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) error {
+	var next store.Job
+	err := r.store.Update(ctx, func(tx *store.Tx) error {
+		j, err := tx.Job(w.job.ID)
+		if err != nil {
+			return err
+		}
+		res, err := tx.Resource(j.Key())
+		if err != nil {
+			return err
+		}
+		if j.Status != w.job.Status || j.Undo != w.job.Undo || res.ActiveJob != j.ID {
+			return errStale
+		}
+		now := r.now()
+		j.UpdateTime, res.UpdateTime = now, now
+		release := func() error {
+			res.ActiveJob = ""
+			if res.Phase == store.PhaseRemoving {
+				return tx.DeleteResource(res.ResourceKey)
+			}
+			return tx.PutResource(res)
+		}
+		switch out {
+		case outcomeDone:
+			j.Status, j.Warnings = store.StatusCompleted, w.warnings
+			if len(w.warnings) > 0 {
+				j.Error = "Completed with warnings: " + strings.Join(w.warnings, "; ")
+			}
+			if j.Operation == store.OpDelete {
+				if err := tx.DeleteResource(res.ResourceKey); err != nil {
+					return err
+				}
+				break
+			}
+			applied := res.Desired
+			res.Applied, res.Phase, res.Warnings = &applied, store.PhaseActive, w.warnings
+			res.CreatedBucket = res.CreatedBucket || w.createdBucket
+			if err := release(); err != nil {
+				return err
+			}
+		case outcomeFailed:
+			j.Error = cause.Error()
+			switch j.Operation {
+			case store.OpCreate, store.OpImport:
+				// Keep RUNNING until the rollback has run: a client that sees
+				// FAILED may create the resource again at once.
+				j.Undo, res.Phase = true, store.PhaseRemoving
+				if err := tx.PutResource(res); err != nil {
+					return err
+				}
+			case store.OpUpdate:
+				j.Status = store.StatusFailed
+				if res.Applied != nil {
+					res.Desired = *res.Applied
+				}
+				res.Warnings = append(res.Warnings, "The last update failed; run UpdateBackendStorage again to reconcile: "+j.Error)
+				if err := release(); err != nil {
+					return err
+				}
+			default:
+				j.Status = store.StatusFailed
+				res.Phase = store.PhaseActive
+				if err := release(); err != nil {
+					return err
+				}
+			}
+		case outcomeUndone:
+			j.Undo = false
+			if j.Status == store.StatusRunning {
+				j.Status = store.StatusFailed
+			}
+			if cause != nil {
+				j.Error = strings.TrimSuffix(j.Error, ".") + ". Cleanup incomplete: " + cause.Error()
+			}
+			if err := release(); err != nil {
+				return err
+			}
+		}
+		next = j
+		return tx.PutJob(j)
+	})
+	if err != nil {
+		return err
+	}
+	w.job = next
+	r.log.Info("job state", "job", next.ID, "operation", next.Operation, "status", next.Status, "undo", next.Undo)
+	return nil
+}
+
+// markBucketRequested records, before CreateBucket is sent, that this job is
+// about to create the bucket, so a restart in between still knows the bucket
+// is ours. It is conditional on the job still running.
+func (r *Runner) markBucketRequested(ctx context.Context, w *work) error {
+	err := r.store.Update(ctx, func(tx *store.Tx) error {
+		j, err := tx.Job(w.job.ID)
+		if err != nil {
+			return err
+		}
+		if j.Status != store.StatusRunning || j.Undo {
+			return terminal("the job is no longer running")
+		}
+		j.BucketRequested = true
+		return tx.PutJob(j)
+	})
+	if err == nil {
+		w.job.BucketRequested = true
+	}
+	return err
+}

@@ -1,0 +1,187 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// Config tunes the runner. The zero value of each field means its default.
+type Config struct {
+	// Workers is how many jobs execute at once (default 8); it bounds the
+	// concurrent calls made to the target.
+	Workers int
+	// AuthRoleTemplate and UnauthRoleTemplate name the IAM roles per app and
+	// environment; {appId} and {env} are replaced.
+	AuthRoleTemplate   string
+	UnauthRoleTemplate string
+	// IdentityPoolID is the Cognito identity pool the roles trust; {appId}
+	// and {env} are replaced. Empty: a placeholder derived per app and env.
+	IdentityPoolID string
+	// Region of the target, used in placeholder identity pool ids.
+	Region string
+	// PublicGuestAccess also writes the guest statements into the bucket
+	// policy for Principal "*", so anonymous S3 requests are served.
+	PublicGuestAccess bool
+	// DeleteBuckets lets DeleteBackendStorage remove an empty bucket this
+	// service created (Amplify's default is to retain it).
+	DeleteBuckets bool
+	// Retry bounds the retries of one step.
+	Retry RetryPolicy
+	// JobTimeout bounds one execution of a job (default 10 minutes).
+	JobTimeout time.Duration
+	// Logger receives job events (default slog.Default()).
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Workers <= 0 {
+		c.Workers = 8
+	}
+	if c.AuthRoleTemplate == "" {
+		c.AuthRoleTemplate = DefaultAuthRoleTemplate
+	}
+	if c.UnauthRoleTemplate == "" {
+		c.UnauthRoleTemplate = DefaultUnauthRoleTemplate
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.JobTimeout <= 0 {
+		c.JobTimeout = 10 * time.Minute
+	}
+	c.Retry.defaults()
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Runner accepts storage changes as jobs and executes them against the
+// target with a pool of workers. It is the only writer of job state.
+type Runner struct {
+	store  *store.Store
+	target Target
+	cfg    Config
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	queue   []string
+	queued  map[string]bool
+	active  map[string]bool                    // jobs a worker is executing
+	running map[string]context.CancelCauseFunc // how to interrupt their current phase
+	wake    chan struct{}
+}
+
+// errInterrupted is the cause given to an execution's context when a client
+// cancels its job, to tell it apart from a shutdown.
+var errInterrupted = errors.New("job cancelled by client")
+
+// New returns a runner; call Run to start executing.
+func New(st *store.Store, tg Target, cfg Config) *Runner {
+	cfg.defaults()
+	return &Runner{store: st, target: tg, cfg: cfg, log: cfg.Logger,
+		queued: map[string]bool{}, active: map[string]bool{}, running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1)}
+}
+
+// Run picks up every pending job left by an earlier process, then executes
+// jobs until ctx is cancelled. On cancellation it stops softly: executions in
+// flight are abandoned without a state write, so their jobs stay RUNNING and
+// the next start resumes them. Run returns when every worker has stopped.
+func (r *Runner) Run(ctx context.Context) error {
+	var pending []string
+	if err := r.store.View(ctx, func(tx *store.Tx) error { pending = tx.PendingJobs(); return nil }); err != nil {
+		return err
+	}
+	for _, id := range pending {
+		r.enqueue(id)
+	}
+	if len(pending) > 0 {
+		r.log.Info("resuming pending jobs", "count", len(pending))
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < r.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.work(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Runner) enqueue(id string) {
+	r.mu.Lock()
+	if !r.queued[id] {
+		r.queued[id] = true
+		r.queue = append(r.queue, id)
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Runner) next(ctx context.Context) (string, bool) {
+	for {
+		r.mu.Lock()
+		if len(r.queue) > 0 {
+			id := r.queue[0]
+			r.queue = r.queue[1:]
+			delete(r.queued, id)
+			more := len(r.queue) > 0
+			r.mu.Unlock()
+			if more {
+				select {
+				case r.wake <- struct{}{}:
+				default:
+				}
+			}
+			return id, true
+		}
+		r.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return "", false
+		case <-r.wake:
+		}
+	}
+}
+
+func (r *Runner) work(ctx context.Context) {
+	for {
+		id, ok := r.next(ctx)
+		if !ok {
+			return
+		}
+		r.mu.Lock()
+		if r.active[id] {
+			// Another worker has it and re-reads the job before it stops.
+			r.mu.Unlock()
+			continue
+		}
+		r.active[id] = true
+		r.mu.Unlock()
+
+		r.execute(ctx, id)
+
+		r.mu.Lock()
+		delete(r.active, id)
+		r.mu.Unlock()
+	}
+}
+
+// interrupt aborts the execution of job id, if one is in flight.
+func (r *Runner) interrupt(id string) {
+	r.mu.Lock()
+	cancel := r.running[id]
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel(errInterrupted)
+	}
+}

@@ -1,0 +1,361 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/amplifybackendd/amplifybackendd/policy"
+	"github.com/amplifybackendd/amplifybackendd/store"
+	"github.com/amplifybackendd/amplifybackendd/target"
+)
+
+// Target is what the reconcile steps need from S3 and IAM. *target.Target
+// implements it; every Ensure method acts only on drift and reports whether
+// it wrote.
+type Target interface {
+	HasIAM() bool
+	HeadBucket(ctx context.Context, bucket string) (bool, error)
+	CreateBucket(ctx context.Context, bucket string) error
+	DeleteBucketIfEmpty(ctx context.Context, bucket string) (bool, error)
+	Tags(ctx context.Context, bucket string) (map[string]string, error)
+	EnsureTags(ctx context.Context, bucket string, want map[string]string) (bool, error)
+	EnsureCORSRule(ctx context.Context, bucket string, rule target.CORSRule) (bool, error)
+	EnsureDefaultEncryption(ctx context.Context, bucket string) (bool, error)
+	EnsureAbortMultipartRule(ctx context.Context, bucket, id string, days int32) (bool, error)
+	BucketPolicy(ctx context.Context, bucket string) ([]byte, error)
+	PutBucketPolicy(ctx context.Context, bucket string, doc []byte) error
+	DeleteBucketPolicy(ctx context.Context, bucket string) error
+	EnsureRole(ctx context.Context, role string, trustPolicy []byte) (bool, error)
+	RolePolicy(ctx context.Context, role, name string) ([]byte, error)
+	PutRolePolicy(ctx context.Context, role, name string, doc []byte) error
+	DeleteRolePolicy(ctx context.Context, role, name string) error
+}
+
+// AmplifyCORSRule is the CORS rule Amplify puts on storage buckets so browser
+// uploads work; ours carries an ID so foreign rules are left alone.
+var AmplifyCORSRule = target.CORSRule{
+	ID:             "amplifybackendd",
+	AllowedOrigins: []string{"*"},
+	AllowedHeaders: []string{"*"},
+	AllowedMethods: []string{"GET", "HEAD", "PUT", "POST", "DELETE"},
+	ExposeHeaders:  []string{"x-amz-server-side-encryption", "x-amz-request-id", "x-amz-id-2", "ETag"},
+	MaxAgeSeconds:  3000,
+}
+
+// lifecycleRuleID names the abort-incomplete-multipart rule we own.
+const lifecycleRuleID = "amplifybackendd-abort-incomplete-multipart"
+
+// work carries one execution's facts between steps.
+type work struct {
+	job      store.Job
+	res      store.Resource
+	warnings []string
+	// createdBucket is set once the bucket is known to be ours.
+	createdBucket bool
+}
+
+func (w *work) warn(format string, args ...any) {
+	w.warnings = append(w.warnings, fmt.Sprintf(format, args...))
+}
+
+// apply makes the target match what the job asked for.
+func (r *Runner) apply(ctx context.Context, w *work) error {
+	switch w.job.Operation {
+	case store.OpCreate:
+		if err := r.step(ctx, "create bucket", func(ctx context.Context) error { return r.ensureOwnedBucket(ctx, w) }); err != nil {
+			return err
+		}
+		if err := r.configureBucket(ctx, w); err != nil {
+			return err
+		}
+		return r.applyPolicies(ctx, w, w.res.Desired)
+	case store.OpImport:
+		if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w) }); err != nil {
+			return err
+		}
+		return r.applyPolicies(ctx, w, w.res.Desired)
+	case store.OpUpdate:
+		return r.reconcilePresent(ctx, w)
+	case store.OpDelete:
+		if err := r.applyPolicies(ctx, w, store.Permissions{}); err != nil {
+			return err
+		}
+		if r.cfg.DeleteBuckets && w.res.CreatedBucket && !w.res.Imported {
+			return r.removeOwnedBucket(ctx, w)
+		}
+		return nil
+	}
+	return terminal("unknown operation %q", w.job.Operation)
+}
+
+// reconcilePresent brings an existing resource's bucket and policies back to
+// its recorded desired state; it serves updates and the undo of cancelled
+// updates and deletes.
+func (r *Runner) reconcilePresent(ctx context.Context, w *work) error {
+	if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w) }); err != nil {
+		return err
+	}
+	if w.res.CreatedBucket && !w.res.Imported {
+		if err := r.configureBucket(ctx, w); err != nil {
+			return err
+		}
+	}
+	return r.applyPolicies(ctx, w, w.res.Desired)
+}
+
+// reconcileAbsent removes everything a failed or cancelled create or import
+// wrote, including the bucket when this service created it and it is empty.
+func (r *Runner) reconcileAbsent(ctx context.Context, w *work) error {
+	none := r.translate(w, store.Permissions{})
+	if err := r.applyRolePolicies(ctx, w, none); err != nil {
+		return err
+	}
+	exists := true
+	if err := r.step(ctx, "find bucket", func(ctx context.Context) (err error) {
+		exists, err = r.target.HeadBucket(ctx, w.res.Bucket)
+		return err
+	}); err != nil || !exists {
+		return err
+	}
+	if err := r.applyBucketPolicy(ctx, w, none); err != nil {
+		return err
+	}
+	if w.res.Imported {
+		return nil
+	}
+	return r.removeOwnedBucket(ctx, w)
+}
+
+func (r *Runner) bucketMustExist(ctx context.Context, w *work) error {
+	ok, err := r.target.HeadBucket(ctx, w.res.Bucket)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return terminal("The specified bucket: %q does not exist.", w.res.Bucket)
+	}
+	return nil
+}
+
+// ensureOwnedBucket creates the bucket, or recognises it as ours: it carries
+// our owner tag, or this job asked for it before a restart cut the tagging
+// short. Any other existing bucket is someone else's and is never adopted.
+func (r *Runner) ensureOwnedBucket(ctx context.Context, w *work) error {
+	b := w.res.Bucket
+	exists, err := r.target.HeadBucket(ctx, b)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if !w.job.BucketRequested {
+			if err := r.markBucketRequested(ctx, w); err != nil {
+				return err
+			}
+		}
+		if err := r.target.CreateBucket(ctx, b); err != nil {
+			if target.Classify(err) == target.Permanent {
+				return terminal("Bucket %q cannot be created: %s", b, target.APIMessage(err))
+			}
+			return err
+		}
+	}
+	tags, err := r.target.Tags(ctx, b)
+	if err != nil && target.Classify(err) != target.NotImplemented {
+		return err
+	}
+	want := bucketTags(w.res.ResourceKey)
+	switch owner := tags[OwnerTag]; {
+	case owner == want[OwnerTag]:
+	case owner != "":
+		return terminal("Bucket %q belongs to another storage resource managed by this service.", b)
+	case !w.job.BucketRequested:
+		return terminal("Bucket %q already exists and was not created for this resource; use ImportBackendStorage to use an existing bucket.", b)
+	}
+	w.createdBucket = true
+	if _, err := r.target.EnsureTags(ctx, b, want); err != nil {
+		if target.Classify(err) != target.NotImplemented {
+			return err
+		}
+		w.warn("bucket tagging is not implemented by the target; bucket %q carries no ownership tags", b)
+	}
+	return nil
+}
+
+// configureBucket applies the optional bucket settings Amplify uses. A target
+// that does not implement one of them gets a warning, not a failure.
+func (r *Runner) configureBucket(ctx context.Context, w *work) error {
+	b := w.res.Bucket
+	settings := []struct {
+		name string
+		fn   func(ctx context.Context) (bool, error)
+	}{
+		{"CORS", func(ctx context.Context) (bool, error) { return r.target.EnsureCORSRule(ctx, b, AmplifyCORSRule) }},
+		{"default encryption", func(ctx context.Context) (bool, error) { return r.target.EnsureDefaultEncryption(ctx, b) }},
+		{"lifecycle rule", func(ctx context.Context) (bool, error) {
+			return r.target.EnsureAbortMultipartRule(ctx, b, lifecycleRuleID, 1)
+		}},
+	}
+	for _, s := range settings {
+		var unsupported bool
+		err := r.step(ctx, "configure "+s.name, func(ctx context.Context) error {
+			_, err := s.fn(ctx)
+			if err != nil && target.Classify(err) == target.NotImplemented {
+				unsupported = true
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if unsupported {
+			w.warn("the target does not implement bucket %s; bucket %q was created without it", s.name, b)
+		}
+	}
+	return nil
+}
+
+// applyPolicies makes the role policies and our bucket-policy statements say
+// exactly what perms grant: it writes only what differs and never touches
+// statements or policies that are not ours.
+func (r *Runner) applyPolicies(ctx context.Context, w *work, perms store.Permissions) error {
+	docs := r.translate(w, perms)
+	if err := r.applyRolePolicies(ctx, w, docs); err != nil {
+		return err
+	}
+	return r.applyBucketPolicy(ctx, w, docs)
+}
+
+func (r *Runner) translate(w *work, perms store.Permissions) policy.Documents {
+	k := w.res.ResourceKey
+	return policy.Translate(policy.Input{
+		Bucket:            w.res.Bucket,
+		SidPrefix:         policy.SidPrefix(k.AppID, k.Env, k.Name),
+		Authenticated:     toPolicy(perms.Authenticated),
+		Unauthenticated:   toPolicy(perms.Unauthenticated),
+		PublicGuestAccess: r.cfg.PublicGuestAccess,
+	})
+}
+
+func (r *Runner) applyRolePolicies(ctx context.Context, w *work, docs policy.Documents) error {
+	k := w.res.ResourceKey
+	name := policy.RolePolicyName(k.AppID, k.Env, k.Name)
+	roles := []struct {
+		role, kind string
+		doc        *policy.Document
+		auth       bool
+	}{
+		{RoleName(r.cfg.AuthRoleTemplate, k.AppID, k.Env), "authenticated", docs.AuthRole, true},
+		{RoleName(r.cfg.UnauthRoleTemplate, k.AppID, k.Env), "unauthenticated", docs.UnauthRole, false},
+	}
+	for _, role := range roles {
+		if !r.target.HasIAM() {
+			if role.doc != nil {
+				w.warn("the target has no IAM API; the %s role policy for role %q was not written", role.kind, role.role)
+			}
+			continue
+		}
+		err := r.step(ctx, "write "+role.kind+" role policy", func(ctx context.Context) error {
+			return r.reconcileRolePolicy(ctx, role.role, name, role.doc, role.auth, r.identityPool(k))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Runner) applyBucketPolicy(ctx context.Context, w *work, docs policy.Documents) error {
+	k := w.res.ResourceKey
+	prefix := policy.SidPrefix(k.AppID, k.Env, k.Name)
+	return r.step(ctx, "write bucket policy", func(ctx context.Context) error {
+		cur, err := r.target.BucketPolicy(ctx, w.res.Bucket)
+		if err != nil {
+			return err
+		}
+		if len(cur) == 0 && len(docs.Bucket) == 0 {
+			return nil
+		}
+		merged, empty, err := policy.MergeBucketPolicy(cur, prefix, docs.Bucket)
+		if err != nil {
+			return terminal("The bucket policy of %q cannot be read: %v", w.res.Bucket, err)
+		}
+		if empty {
+			if len(cur) == 0 {
+				return nil
+			}
+			return r.target.DeleteBucketPolicy(ctx, w.res.Bucket)
+		}
+		if policy.Equivalent(cur, merged) {
+			return nil
+		}
+		return r.target.PutBucketPolicy(ctx, w.res.Bucket, merged)
+	})
+}
+
+func (r *Runner) reconcileRolePolicy(ctx context.Context, role, name string, doc *policy.Document, auth bool, pool string) error {
+	cur, err := r.target.RolePolicy(ctx, role, name)
+	if err != nil {
+		return err
+	}
+	if doc == nil {
+		if cur == nil {
+			return nil
+		}
+		return r.target.DeleteRolePolicy(ctx, role, name)
+	}
+	want, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	if cur != nil && policy.Equivalent(cur, want) {
+		return nil
+	}
+	trust, err := json.Marshal(policy.TrustPolicy(auth, pool))
+	if err != nil {
+		return err
+	}
+	if _, err := r.target.EnsureRole(ctx, role, trust); err != nil {
+		return err
+	}
+	return r.target.PutRolePolicy(ctx, role, name, want)
+}
+
+// removeOwnedBucket deletes the bucket only when it carries our owner tag for
+// this resource and holds no objects; data is never deleted.
+func (r *Runner) removeOwnedBucket(ctx context.Context, w *work) error {
+	b := w.res.Bucket
+	return r.step(ctx, "remove bucket", func(ctx context.Context) error {
+		if exists, err := r.target.HeadBucket(ctx, b); err != nil || !exists {
+			return err
+		}
+		tags, err := r.target.Tags(ctx, b)
+		if err != nil {
+			if target.Classify(err) == target.NotImplemented {
+				w.warn("bucket %q was kept: the target cannot show its ownership tags", b)
+				return nil
+			}
+			return err
+		}
+		if tags[OwnerTag] != bucketTags(w.res.ResourceKey)[OwnerTag] {
+			return nil
+		}
+		deleted, err := r.target.DeleteBucketIfEmpty(ctx, b)
+		if err != nil {
+			return err
+		}
+		if !deleted {
+			w.warn("bucket %q was kept because it is not empty", b)
+		}
+		return nil
+	})
+}
+
+func toPolicy(in []string) []policy.Permission {
+	out := make([]policy.Permission, len(in))
+	for i, p := range in {
+		out[i] = policy.Permission(p)
+	}
+	return out
+}

@@ -1,0 +1,40 @@
+// Package target is the one place amplifybackendd talks to S3 and IAM. The
+// job layer's reconcile steps call it to observe and change a bucket or a
+// role; it hides the SDK behind small, idempotent operations and decides, in
+// one function, what a failure means.
+//
+// # Contract
+//
+// Every method takes a context, wraps its error with the operation and the
+// bucket or role it concerned (keeping the SDK error reachable with
+// errors.As), and turns answers that mean "already in the wanted state" into
+// success: creating a bucket we already own, deleting a policy that is not
+// there, reading tags from a bucket that has none. The Ensure* methods read
+// first and write only on drift, reporting whether they wrote; they merge
+// rather than replace, so settings written by others (foreign tags, CORS
+// rules, lifecycle rules) survive.
+//
+// # Errors
+//
+// Classify sorts any error this package returns into Transient (retry with
+// backoff: throttling, 5xx, broken connections, timeouts), NotImplemented
+// (the target lacks the feature: 501, NotImplemented, IAM disabled) and
+// Permanent (everything else, notably 4xx). APIMessage gives the target's own
+// "Code: message" for texts shown to users. The SDK clients retry at most
+// three attempts themselves; longer patience is the job layer's business.
+//
+// # Targets
+//
+// With no endpoints configured the SDK's own resolution applies (AWS, or
+// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_IAM). Any explicit S3 endpoint is
+// treated as non-AWS: path-style addressing, and checksums only where an
+// operation requires one (older Ceph and MinIO reject the SDK's default
+// CRC32 trailers). IAM requests to an explicit endpoint are signed for
+// us-east-1, IAM's global signing region, which Versity enforces.
+//
+// Measured on the embedded Versity gateway v1.8.0 (see the tests):
+// PutBucketEncryption/GetBucketEncryption answer 501 NotImplemented, so
+// EnsureDefaultEncryption reports NotImplemented there; CORS, tagging,
+// lifecycle and bucket policies work and keep rule IDs; IAM role and
+// inline-policy calls work, documents come back URL-encoded.
+package target

@@ -1,0 +1,135 @@
+package target
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// DefaultRegion is used when neither Config.Region nor the SDK's own
+// configuration (AWS_REGION, shared config) names one.
+const DefaultRegion = "us-east-1"
+
+// iamSigningRegion is the region IAM requests are signed for. IAM is a global
+// service signed in us-east-1 on AWS, and Versity's IAM API rejects any other
+// scope; it only matters for explicit endpoints, since the SDK's own endpoint
+// resolution already picks the right region for AWS partitions.
+const iamSigningRegion = "us-east-1"
+
+// sdkMaxAttempts caps the SDK's own retries (first try included). The job
+// layer retries with its own backoff and budget, so the SDK only smooths over
+// a dropped connection or a short throttling burst.
+const sdkMaxAttempts = 3
+
+// Config says where the S3 and IAM APIs are and how to sign for them. The
+// zero value means AWS through the SDK's default chain.
+type Config struct {
+	// Region is the region buckets are created in and S3 requests are
+	// signed for. Default: the SDK's configured region, else DefaultRegion.
+	Region string
+	// S3Endpoint is the base URL of a non-AWS S3 API (path-style addressing
+	// is used). Empty leaves resolution to the SDK, which also honours
+	// AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL.
+	S3Endpoint string
+	// IAMEndpoint is the base URL of a non-AWS IAM API; empty leaves it to
+	// the SDK (AWS_ENDPOINT_URL_IAM, AWS_ENDPOINT_URL, else AWS).
+	IAMEndpoint string
+	// NoIAM disables IAM: for S3 servers without an IAM API, such as MinIO.
+	// The IAM methods then return ErrNoIAM.
+	NoIAM bool
+	// AccessKey and SecretKey are static credentials for both APIs. Empty
+	// uses the SDK's default credential chain.
+	AccessKey, SecretKey string
+	// HTTPClient optionally replaces the SDK's HTTP client (tests, proxies).
+	HTTPClient *http.Client
+}
+
+// Target is a connected S3 (and optionally IAM) API. It is safe for
+// concurrent use by many jobs.
+type Target struct {
+	s3     *s3.Client
+	iam    *iam.Client // nil when IAM is disabled
+	region string
+}
+
+// New builds the clients. It does not contact the target; use Ping for that.
+func New(ctx context.Context, cfg Config) (*Target, error) {
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = sdkMaxAttempts })
+		}),
+	}
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	if cfg.AccessKey != "" || cfg.SecretKey != "" {
+		if cfg.AccessKey == "" || cfg.SecretKey == "" {
+			return nil, fmt.Errorf("target: access key and secret key must be given together")
+		}
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, "")))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("target: load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = DefaultRegion
+	}
+
+	t := &Target{region: awsCfg.Region}
+	// A caller's HTTP client is set on the service clients rather than
+	// through LoadDefaultConfig, which refuses a plain *http.Client when
+	// AWS_CA_BUNDLE is set: whoever supplies the client owns its TLS setup.
+	if cfg.HTTPClient != nil {
+		awsCfg.HTTPClient = cfg.HTTPClient
+	}
+	t.s3 = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.S3Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.S3Endpoint)
+		}
+		// BaseEndpoint is also set here when the SDK found
+		// AWS_ENDPOINT_URL_S3: any explicit endpoint is treated as non-AWS.
+		if o.BaseEndpoint != nil {
+			o.UsePathStyle = true
+			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		}
+	})
+	if !cfg.NoIAM {
+		t.iam = iam.NewFromConfig(awsCfg, func(o *iam.Options) {
+			if cfg.IAMEndpoint != "" {
+				o.BaseEndpoint = aws.String(cfg.IAMEndpoint)
+			}
+			if o.BaseEndpoint != nil {
+				o.Region = iamSigningRegion
+			}
+		})
+	}
+	return t, nil
+}
+
+// Region is the region buckets are created in; jobs and ListS3Buckets report
+// it.
+func (t *Target) Region() string { return t.region }
+
+// HasIAM reports whether role policies can be written; without IAM a job
+// records that it could only write the bucket policy.
+func (t *Target) HasIAM() bool { return t.iam != nil }
+
+// Ping is a cheap authenticated call (ListBuckets, one bucket asked for) used
+// by /healthz to tell whether the target is reachable with our credentials.
+func (t *Target) Ping(ctx context.Context) error {
+	_, err := t.s3.ListBuckets(ctx, &s3.ListBucketsInput{MaxBuckets: aws.Int32(1)})
+	if err != nil {
+		return fmt.Errorf("s3 ListBuckets: %w", err)
+	}
+	return nil
+}
