@@ -56,6 +56,7 @@ type server struct {
 	t        *testing.T
 	dataDir  string
 	args     []string
+	env      []string
 	cmd      *exec.Cmd
 	API      string
 	S3       string
@@ -92,7 +93,13 @@ var (
 // flags are appended. It returns once /healthz answers 200.
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: t.TempDir()}
+	return startServerEnv(t, nil, extra...)
+}
+
+// startServerEnv is startServer with extra environment variables.
+func startServerEnv(t *testing.T, env []string, extra ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: t.TempDir(), env: env}
 	s.args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", s.dataDir,
 		"--embedded-s3-listen", "127.0.0.1:0", "--embedded-iam-listen", "127.0.0.1:0"}, extra...)
 	s.start()
@@ -104,6 +111,7 @@ func (s *server) start() {
 	t := s.t
 	t.Helper()
 	s.cmd = exec.Command(binary, s.args...)
+	s.cmd.Env = append(os.Environ(), s.env...)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

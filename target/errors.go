@@ -173,7 +173,8 @@ func APIMessage(err error) string {
 			if msg != "" {
 				return msg
 			}
-		case msg == "":
+		case msg == "" || msg == code:
+			// HEAD answers have no body; the SDK repeats the status text.
 			return code
 		default:
 			return code + ": " + msg
