@@ -16,14 +16,22 @@
 //
 // Identity is shared: the IAM API also serves Versity's private endpoints
 // (derive a signing key, evaluate an identity policy, resolve an identity) on
-// a unix socket under Dir, and the gateway is configured as a client of that
-// socket (embedgw.Config.StandaloneIAMEndpoint). A user made with CreateUser
-// and CreateAccessKey can therefore sign S3 requests to the gateway, and the
-// inline policies given to it with PutUserPolicy are enforced there, together
-// with bucket policies. The root key (Config.AccessKey) is known to both halves
-// and bypasses all policy checks, as an account root does on AWS. Anonymous
+// a unix socket under Dir (IAMConfig.PrivatePorts; no TLS is needed on a unix
+// socket), and the gateway's IAM backend is Versity's standalone-IAM client
+// of that socket (auth.NewIAMServiceStandalone, what
+// embedgw.Config.StandaloneIAMEndpoint would build). A user made with
+// CreateUser and CreateAccessKey can therefore sign S3 requests to the
+// gateway, and the inline policies given to it with PutUserPolicy are
+// enforced there, together with bucket policies. The whole installation is
+// one account: every bucket is owned by the root key (Config.AccessKey),
+// which bypasses all policy checks as an account root does on AWS. Anonymous
 // requests are served exactly where a bucket policy with Principal "*" allows
 // them.
+//
+// The IAM API stores roles and their inline policies and validates them as
+// AWS does (a Cognito trust policy must carry a Condition block), but nothing
+// on the S3 side evaluates role policies for Cognito identities: only users'
+// policies and bucket policies are enforced.
 //
 // Constraints inherited from Versity, which callers must respect:
 //
@@ -35,5 +43,8 @@
 //   - the IAM API's own SigV4 signing region is fixed to us-east-1, as on AWS;
 //   - the gateway prints one line ("standalone IAM service ...: version ...")
 //     when it connects to the IAM API; everything else (banners, per-request
-//     logs) is silenced.
+//     logs) is silenced;
+//   - Versity binds its listeners itself and never reports the port it got,
+//     so a port 0 is resolved to a free port before starting (and re-picked
+//     if another process takes it first).
 package embedded

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -62,11 +63,11 @@ func TestRolePolicies(t *testing.T) {
 		t.Fatalf("RolePolicyNames(no policies) = %v, %v", names, err)
 	}
 
-	// The '+' and the space prove PathUnescape (QueryUnescape would turn
+	// The '+', '%' and space prove PathUnescape (QueryUnescape would turn
 	// '+' into a space); ${...} and StringLike are what Amplify writes.
 	doc := `{"Version":"2012-10-17","Statement":[` +
-		`{"Sid":"amplify+res a private","Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:DeleteObject"],` +
-		`"Resource":["arn:aws:s3:::b/private/${cognito-identity.amazonaws.com:sub}/*"]},` +
+		`{"Sid":"amplifyresaprivate","Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:DeleteObject"],` +
+		`"Resource":["arn:aws:s3:::b/private/${cognito-identity.amazonaws.com:sub}/*","arn:aws:s3:::b/a+b c%2F/*"]},` +
 		`{"Sid":"amplifyresaread","Effect":"Allow","Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::b"],` +
 		`"Condition":{"StringLike":{"s3:prefix":["public/","public/*","private/${cognito-identity.amazonaws.com:sub}/","private/${cognito-identity.amazonaws.com:sub}/*"]}}}]}`
 	for _, name := range []string{"res-a", "res-b"} {
@@ -166,5 +167,35 @@ func TestConnectionRefused(t *testing.T) {
 	_, err = tgt.RolePolicy(ctx, "r", "p")
 	if c := target.Classify(err); c != target.Transient {
 		t.Errorf("RolePolicy to a closed port: %v classified %v, want Transient", err, c)
+	}
+}
+
+// TestRolePolicyQuota measures Versity's cap on a role's inline policies:
+// 10,240 bytes in all, counted on the raw documents (whitespace included,
+// unlike AWS), answered 409 LimitExceeded, which is Permanent.
+func TestRolePolicyQuota(t *testing.T) {
+	e := setup(t)
+	role := uniqueName(t, "role")
+	if _, err := e.tgt.EnsureRole(e.ctx, role, []byte(cognitoTrust)); err != nil {
+		t.Fatal(err)
+	}
+	big := func(n int) []byte {
+		res := `"arn:aws:s3:::b/public/*"`
+		for len(res) < n {
+			res += `,"arn:aws:s3:::b/public/*"`
+		}
+		return []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":[` + res + `]}]}`)
+	}
+	if err := e.tgt.PutRolePolicy(e.ctx, role, "a", big(6000)); err != nil {
+		t.Fatalf("PutRolePolicy 6 kB: %v", err)
+	}
+	err := e.tgt.PutRolePolicy(e.ctx, role, "b", big(6000))
+	if err == nil || target.Classify(err) != target.Permanent || !strings.HasPrefix(target.APIMessage(err), "LimitExceeded") {
+		t.Fatalf("PutRolePolicy beyond 10,240 bytes in all = %v, want a Permanent LimitExceeded", err)
+	}
+	t.Logf("role policy quota: %s", target.APIMessage(err))
+	// Replacing a policy counts its new size only.
+	if err := e.tgt.PutRolePolicy(e.ctx, role, "a", big(9000)); err != nil {
+		t.Fatalf("PutRolePolicy replacing a with 9 kB: %v", err)
 	}
 }

@@ -1,0 +1,397 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/amplifybackendd/amplifybackendd/embedded"
+	"github.com/amplifybackendd/amplifybackendd/policy"
+	"github.com/amplifybackendd/amplifybackendd/store"
+	"github.com/amplifybackendd/amplifybackendd/target"
+)
+
+// gateway is the embedded Versity gateway shared by this package's tests
+// (one per process); tests keep apart by app ids and bucket names.
+var (
+	gateway    *target.Target
+	s3Endpoint string
+)
+
+const rootKey, rootSecret = "jobstestroot", "jobstestrootsecret"
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "jobs-test-")
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	gw, err := embedded.Start(ctx, embedded.Config{Dir: filepath.Join(dir, "gw"), S3Listen: "127.0.0.1:0", IAMListen: "127.0.0.1:0",
+		AccessKey: rootKey, SecretKey: rootSecret})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "embedded gateway:", err)
+		os.Exit(1)
+	}
+	s3Endpoint = gw.S3Endpoint
+	gateway, err = target.New(ctx, target.Config{S3Endpoint: gw.S3Endpoint, IAMEndpoint: gw.IAMEndpoint,
+		AccessKey: rootKey, SecretKey: rootSecret})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "target:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cancel()
+	_ = gw.Wait()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// countingTarget is the real gateway with a count of the calls that change
+// something: Put/Create/Delete calls, and Ensure calls that report a write.
+type countingTarget struct {
+	*target.Target
+	writes atomic.Int64
+	mu     sync.Mutex
+	log    []string
+}
+
+func (c *countingTarget) wrote(name string) {
+	c.writes.Add(1)
+	c.mu.Lock()
+	c.log = append(c.log, name)
+	c.mu.Unlock()
+}
+
+func (c *countingTarget) ensured(name string, changed bool, err error) (bool, error) {
+	if changed {
+		c.wrote(name)
+	}
+	return changed, err
+}
+
+func (c *countingTarget) CreateBucket(ctx context.Context, b string) error {
+	c.wrote("CreateBucket")
+	return c.Target.CreateBucket(ctx, b)
+}
+func (c *countingTarget) DeleteBucketIfEmpty(ctx context.Context, b string) (bool, error) {
+	c.wrote("DeleteBucket")
+	return c.Target.DeleteBucketIfEmpty(ctx, b)
+}
+func (c *countingTarget) EnsureTags(ctx context.Context, b string, w map[string]string) (bool, error) {
+	ch, err := c.Target.EnsureTags(ctx, b, w)
+	return c.ensured("Tags", ch, err)
+}
+func (c *countingTarget) EnsureCORSRule(ctx context.Context, b string, r target.CORSRule) (bool, error) {
+	ch, err := c.Target.EnsureCORSRule(ctx, b, r)
+	return c.ensured("CORS", ch, err)
+}
+func (c *countingTarget) EnsureDefaultEncryption(ctx context.Context, b string) (bool, error) {
+	ch, err := c.Target.EnsureDefaultEncryption(ctx, b)
+	return c.ensured("Encryption", ch, err)
+}
+func (c *countingTarget) EnsureAbortMultipartRule(ctx context.Context, b, id string, d int32) (bool, error) {
+	ch, err := c.Target.EnsureAbortMultipartRule(ctx, b, id, d)
+	return c.ensured("Lifecycle", ch, err)
+}
+func (c *countingTarget) PutBucketPolicy(ctx context.Context, b string, doc []byte) error {
+	c.wrote("PutBucketPolicy")
+	return c.Target.PutBucketPolicy(ctx, b, doc)
+}
+func (c *countingTarget) DeleteBucketPolicy(ctx context.Context, b string) error {
+	c.wrote("DeleteBucketPolicy")
+	return c.Target.DeleteBucketPolicy(ctx, b)
+}
+func (c *countingTarget) EnsureRole(ctx context.Context, role string, trust []byte) (bool, error) {
+	ch, err := c.Target.EnsureRole(ctx, role, trust)
+	return c.ensured("Role", ch, err)
+}
+func (c *countingTarget) PutRolePolicy(ctx context.Context, role, name string, doc []byte) error {
+	c.wrote("PutRolePolicy")
+	return c.Target.PutRolePolicy(ctx, role, name, doc)
+}
+func (c *countingTarget) DeleteRolePolicy(ctx context.Context, role, name string) error {
+	c.wrote("DeleteRolePolicy")
+	return c.Target.DeleteRolePolicy(ctx, role, name)
+}
+
+type fixture struct {
+	t      *testing.T
+	ctx    context.Context
+	store  *store.Store
+	target *countingTarget
+	runner *Runner
+	app    string
+}
+
+// setup returns a runner over a fresh store and the shared gateway; the
+// runner is not running until start is called.
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	t.Parallel()
+	st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ct := &countingTarget{Target: gateway}
+	f := &fixture{t: t, ctx: context.Background(), store: st, target: ct,
+		app: strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))}
+	f.runner = New(st, ct, Config{Workers: 2, PublicGuestAccess: true,
+		Retry:  RetryPolicy{Attempts: 3, Base: time.Millisecond, Max: 5 * time.Millisecond},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return f
+}
+
+// start runs the runner until the test ends.
+func (f *fixture) start() {
+	ctx, cancel := context.WithCancel(f.ctx)
+	done := make(chan struct{})
+	go func() { _ = f.runner.Run(ctx); close(done) }()
+	f.t.Cleanup(func() { cancel(); <-done })
+}
+
+func (f *fixture) key(name string) store.ResourceKey {
+	return store.ResourceKey{AppID: f.app, Env: "dev", Name: name}
+}
+
+// wait polls the store until the job is no longer pending.
+func (f *fixture) wait(id string) store.Job {
+	f.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var j store.Job
+		if err := f.store.View(f.ctx, func(tx *store.Tx) (err error) { j, err = tx.Job(id); return }); err != nil {
+			f.t.Fatal(err)
+		}
+		if !j.Pending() {
+			return j
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("job %s still pending: %+v", id, j)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (f *fixture) resource(k store.ResourceKey) (store.Resource, error) {
+	var r store.Resource
+	err := f.store.View(f.ctx, func(tx *store.Tx) (err error) { r, err = tx.Resource(k); return })
+	return r, err
+}
+
+// bucket names a bucket unique to this test.
+func (f *fixture) bucket(suffix string) string {
+	sum := sha256.Sum256([]byte(f.t.Name()))
+	return "t-" + hex.EncodeToString(sum[:6]) + "-" + suffix
+}
+
+func putTestObject(t *testing.T, bucket string) {
+	t.Helper()
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(s3Endpoint), UsePathStyle: true,
+		Credentials: credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: rootKey, SecretAccessKey: rootSecret}}})
+	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("public/x"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCreateThenReconcileTwiceWritesNothing(t *testing.T) {
+	f := setup(t)
+	f.start()
+	k := f.key("photos")
+	j, err := f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: f.bucket("a"),
+		Permissions: store.Permissions{Authenticated: []string{"READ"}, Unauthenticated: []string{"READ"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.wait(j.ID); got.Status != store.StatusCompleted {
+		t.Fatalf("create: %+v", got)
+	}
+	if f.target.writes.Load() == 0 {
+		t.Fatal("create wrote nothing")
+	}
+	res, err := f.resource(k)
+	if err != nil || !res.CreatedBucket || res.Applied == nil || res.Phase != store.PhaseActive || res.ActiveJob != "" {
+		t.Fatalf("resource after create: %+v %v", res, err)
+	}
+	// Running the whole reconcile again, twice, changes nothing.
+	for i := 0; i < 2; i++ {
+		f.target.writes.Store(0)
+		f.target.log = nil
+		w := &work{job: store.Job{ID: "again", Operation: store.OpUpdate}, res: res}
+		if err := f.runner.reconcilePresent(f.ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.target.writes.Load(); n != 0 {
+			t.Fatalf("second reconcile wrote %d times: %v", n, f.target.log)
+		}
+	}
+	// Removing twice: the second run writes nothing either.
+	w := &work{job: store.Job{ID: "gone", Operation: store.OpDelete}, res: res}
+	if err := f.runner.applyPolicies(f.ctx, w, store.Permissions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.target.writes.Store(0)
+	if err := f.runner.applyPolicies(f.ctx, w, store.Permissions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.target.writes.Load(); n != 0 {
+		t.Fatalf("second removal wrote %d times: %v", n, f.target.log)
+	}
+}
+
+func TestRecoveryResumesPendingJobs(t *testing.T) {
+	f := setup(t)
+	k := f.key("resumed")
+	// Accept without a running runner, as a crashed process would leave it.
+	j, err := f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: f.bucket("r"), Permissions: store.Permissions{Authenticated: []string{"READ"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fresh runner on the same store finds it through the pending index.
+	f.runner = New(f.store, f.target, f.runner.cfg)
+	f.start()
+	if got := f.wait(j.ID); got.Status != store.StatusCompleted {
+		t.Fatalf("resumed job: %+v", got)
+	}
+}
+
+func TestOneJobPerResource(t *testing.T) {
+	f := setup(t)
+	k := f.key("busy")
+	if _, err := f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: f.bucket("b")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.runner.Update(f.ctx, k, store.Permissions{Authenticated: []string{"READ"}})
+	if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "pending job") {
+		t.Fatalf("update during create: %v", err)
+	}
+	_, err = f.runner.Delete(f.ctx, k)
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("delete during create: %v", err)
+	}
+	// A different resource is not blocked.
+	if _, err := f.runner.Create(f.ctx, CreateInput{Key: f.key("other"), Bucket: f.bucket("c")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestForeignBucketPolicySurvives(t *testing.T) {
+	f := setup(t)
+	f.start()
+	b := f.bucket("shared")
+	if err := gateway.CreateBucket(f.ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	foreign := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"SomeoneElse","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/shared/*"}]}`, b)
+	if err := gateway.PutBucketPolicy(f.ctx, b, []byte(foreign)); err != nil {
+		t.Fatal(err)
+	}
+	k := store.ResourceKey{AppID: f.app, Env: "dev", Name: b}
+	steps := []func() (store.Job, error){
+		func() (store.Job, error) { return f.runner.Import(f.ctx, f.app, "dev", b) },
+		func() (store.Job, error) {
+			return f.runner.Update(f.ctx, k, store.Permissions{Unauthenticated: []string{"READ", "DELETE"}})
+		},
+		func() (store.Job, error) { return f.runner.Delete(f.ctx, k) },
+	}
+	for i, step := range steps {
+		j, err := step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.wait(j.ID); got.Status != store.StatusCompleted {
+			t.Fatalf("step %d: %+v", i, got)
+		}
+		cur, err := gateway.BucketPolicy(f.ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(cur), `"SomeoneElse"`) {
+			t.Fatalf("step %d removed the foreign statement: %s", i, cur)
+		}
+		ours, _ := policy.OurStatements(cur, policy.SidPrefix(k.AppID, k.Env, k.Name))
+		if want := []int{0, 3, 0}[i]; ours != want {
+			t.Fatalf("step %d: %d statements of ours, want %d: %s", i, ours, want, cur)
+		}
+	}
+	if ok, _ := gateway.HeadBucket(f.ctx, b); !ok {
+		t.Fatal("deleting an imported resource removed the bucket")
+	}
+}
+
+func TestDeleteBucketsOnlyWhenOursAndEmpty(t *testing.T) {
+	f := setup(t)
+	f.runner.cfg.DeleteBuckets = true
+	f.start()
+	for _, c := range []struct {
+		name  string
+		fill  bool
+		exist bool
+	}{{"empty", false, false}, {"full", true, true}} {
+		k := f.key(c.name)
+		b := f.bucket(c.name)
+		j, err := f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.wait(j.ID)
+		if c.fill {
+			if _, err := gateway.EnsureTags(f.ctx, b, map[string]string{"keep": "me"}); err != nil {
+				t.Fatal(err)
+			}
+			putTestObject(t, b)
+		}
+		j, err = f.runner.Delete(f.ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := f.wait(j.ID)
+		if got.Status != store.StatusCompleted {
+			t.Fatalf("%s: %+v", c.name, got)
+		}
+		if ok, _ := gateway.HeadBucket(f.ctx, b); ok != c.exist {
+			t.Fatalf("%s: bucket exists=%v, want %v (job %+v)", c.name, ok, c.exist, got)
+		}
+		if c.fill && !strings.Contains(got.Error, "not empty") {
+			t.Fatalf("kept bucket not reported: %+v", got)
+		}
+	}
+}
+
+func TestRefusesSomeoneElsesBucket(t *testing.T) {
+	f := setup(t)
+	f.start()
+	b := f.bucket("taken")
+	if err := gateway.CreateBucket(f.ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key("mine"), Bucket: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.wait(j.ID)
+	if got.Status != store.StatusFailed || !strings.Contains(got.Error, "ImportBackendStorage") {
+		t.Fatalf("create over an existing bucket: %+v", got)
+	}
+	if ok, _ := gateway.HeadBucket(f.ctx, b); !ok {
+		t.Fatal("the rollback deleted a bucket that was not ours")
+	}
+	if _, err := f.resource(f.key("mine")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("failed create left its resource: %v", err)
+	}
+}
