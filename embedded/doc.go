@@ -7,9 +7,9 @@
 // Apache-2.0) through its embedgw package:
 //
 //   - the S3 gateway (embedgw.RunVersityGW) serves a posix backend rooted at
-//     Config.Dir/s3, storing object and bucket metadata (policies, tags, CORS,
-//     lifecycle) in user extended attributes, so the filesystem under Dir must
-//     support user xattrs (ext4, xfs, btrfs and tmpfs do);
+//     Config.Dir/s3, storing object and bucket metadata (policies, tags, CORS)
+//     in user extended attributes, so the filesystem under Dir must support
+//     user xattrs (ext4, xfs and btrfs do; Start checks);
 //   - the IAM API (embedgw.RunIAMAPI) keeps users, access keys, roles and
 //     inline policies under Config.Dir/iam and speaks the AWS IAM query
 //     protocol, so the ordinary aws-sdk-go-v2 iam client talks to it.
@@ -29,9 +29,12 @@
 // them.
 //
 // The IAM API stores roles and their inline policies and validates them as
-// AWS does (a Cognito trust policy must carry a Condition block), but nothing
-// on the S3 side evaluates role policies for Cognito identities: only users'
-// policies and bucket policies are enforced.
+// AWS does (a Cognito trust policy needs a Condition on
+// cognito-identity.amazonaws.com:aud). Versity enforces a role's policies
+// only for sessions from its own AssumeRoleWithWebIdentity with a registered
+// OIDC provider; there is no Cognito here, so Amplify's roles are stored and
+// validated but not exercised. What S3 enforces for Amplify's guests is the
+// bucket policy.
 //
 // Constraints inherited from Versity, which callers must respect:
 //

@@ -85,9 +85,8 @@ type Server struct {
 	// Region is the region the gateway was configured with.
 	Region string
 
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error
+	done chan struct{} // closed when both halves have stopped
+	err  error         // set before done is closed
 }
 
 // Wait blocks until both the gateway and the IAM API have stopped and returns
@@ -216,11 +215,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		S3Endpoint:  endpointURL(s3Addr),
 		IAMEndpoint: endpointURL(iamAddr),
 		Region:      cfg.Region,
-		cancel:      cancel,
 		done:        make(chan struct{}),
 	}
+	var watchers sync.WaitGroup
 	for _, p := range parts {
-		go func() {
+		watchers.Go(func() {
 			<-p.done
 			if p.err != nil && !errors.Is(p.err, context.Canceled) {
 				fail(fmt.Errorf("embedded: %s: %w", p.name, p.err))
@@ -228,12 +227,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			// Either half stopping takes the other down: a gateway without
 			// its IAM API rejects every non-root request.
 			cancel()
-		}()
+		})
 	}
 	go func() {
-		for _, p := range parts {
-			<-p.done
-		}
+		watchers.Wait()
 		mu.Lock()
 		srv.err = first
 		mu.Unlock()

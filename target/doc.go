@@ -28,13 +28,19 @@
 // With no endpoints configured the SDK's own resolution applies (AWS, or
 // AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_IAM). Any explicit S3 endpoint is
 // treated as non-AWS: path-style addressing, and checksums only where an
-// operation requires one (older Ceph and MinIO reject the SDK's default
-// CRC32 trailers). IAM requests to an explicit endpoint are signed for
-// us-east-1, IAM's global signing region, which Versity enforces.
+// operation requires one (S3 clones differ in their support for the flexible
+// checksums the SDK otherwise adds to every upload). IAM requests to an
+// explicit endpoint are signed for us-east-1, IAM's global signing region,
+// which Versity enforces.
 //
-// Measured on the embedded Versity gateway v1.8.0 (see the tests):
-// PutBucketEncryption/GetBucketEncryption answer 501 NotImplemented, so
-// EnsureDefaultEncryption reports NotImplemented there; CORS, tagging,
-// lifecycle and bucket policies work and keep rule IDs; IAM role and
-// inline-policy calls work, documents come back URL-encoded.
+// Measured on the embedded Versity gateway v1.8.0 (the tests run against it):
+// default encryption, lifecycle configuration and PublicAccessBlock answer
+// 501 NotImplemented on GET and PUT, so EnsureDefaultEncryption and
+// EnsureAbortMultipartRule return errors that Classify calls NotImplemented;
+// CORS (rule IDs and order kept), tagging and bucket policies (stored
+// verbatim) work; a missing bucket is NotFound on HEAD and NoSuchBucket
+// elsewhere; DeleteBucketPolicy without a policy succeeds. The IAM API
+// stores role policies, returns them URL-encoded, answers NoSuchEntity for
+// missing roles and policies and caps a role's inline policies at 10,240
+// bytes in all, whitespace included (409 LimitExceeded).
 package target

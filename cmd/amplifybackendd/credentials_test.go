@@ -1,0 +1,66 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCredentialsGeneratedOnceAndPrivate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, err := loadOrCreateCredentials(dir, profileAPI, profileEmbedded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(first.path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file mode: %v %v", st.Mode(), err)
+	}
+	api := first.profiles[profileAPI]
+	if len(api.AccessKey) != 20 || len(api.SecretKey) != 40 || api == first.profiles[profileEmbedded] {
+		t.Fatalf("keys: %+v", first.profiles)
+	}
+	raw, _ := os.ReadFile(first.path)
+	for _, want := range []string{"[default]", "[embedded-s3]", "aws_access_key_id = " + api.AccessKey} {
+		if !strings.Contains(string(raw), want) {
+			t.Fatalf("file lacks %q:\n%s", want, raw)
+		}
+	}
+	again, err := loadOrCreateCredentials(dir, profileAPI, profileEmbedded)
+	if err != nil || again.profiles[profileAPI] != api {
+		t.Fatalf("second start changed the keys: %+v %v", again.profiles, err)
+	}
+}
+
+func TestCredentialsReadableByOthersRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if _, err := loadOrCreateCredentials(dir, profileAPI); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "credentials"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadOrCreateCredentials(dir, profileAPI); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("world-readable credentials accepted: %v", err)
+	}
+}
+
+func TestConfigFromEnvironment(t *testing.T) {
+	t.Setenv("AMPLIFYBACKENDD_LISTEN", "127.0.0.1:1234")
+	t.Setenv("AMPLIFYBACKENDD_WORKERS", "3")
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	c, err := parseConfig(nil)
+	if err != nil || c.listen != "127.0.0.1:1234" || c.workers != 3 || c.targetKind != "embedded" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	c, err = parseConfig([]string{"--listen", "127.0.0.1:5", "--s3-endpoint", "http://127.0.0.1:7"})
+	if err != nil || c.listen != "127.0.0.1:5" || c.targetKind != "external" {
+		t.Fatalf("flags over env: %+v %v", c, err)
+	}
+	if _, err := parseConfig([]string{"--target", "cloud"}); err == nil {
+		t.Fatal("bad --target accepted")
+	}
+}

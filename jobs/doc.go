@@ -1,0 +1,34 @@
+// Package jobs turns accepted storage changes into asynchronous jobs and
+// executes them against S3 and IAM.
+//
+// # Accepting
+//
+// Create, Import, Update and Delete validate the domain rules (bucket names,
+// permission elements), then write the job and the resource change it implies
+// in one store transaction, inside which "one job per resource" is enforced.
+// Only after that commit does the API answer, so an answered call survives
+// kill -9; the in-memory queue is just a hint, the store's pending index is
+// the truth.
+//
+// # Executing
+//
+// A pool of workers (Config.Workers, which also bounds concurrent calls to the
+// target) runs each job through reconcile steps (steps.go): every step reads
+// the target's current state, compares it with the resource's desired state
+// and writes only on drift, so running a step twice is harmless and a restart
+// simply runs the job again from the top. Step errors are classified in one
+// place (target.Classify): transient ones are retried with capped exponential
+// backoff and full jitter, permanent ones end the job; settings the target does
+// not implement become warnings.
+//
+// # State
+//
+// Job states (store.Status) move only in Runner.settle, which writes the job
+// and its resource together and only if both are still as the execution read
+// them. A failed create is rolled back (its bucket removed if this service
+// made it and it is empty) before the job reports FAILED, so the client can
+// retry at once. A client cancel (UpdateBackendJob) marks the job CANCELLED
+// immediately, aborts the step in flight, and the executor then undoes the
+// partial change before it releases the resource. Stopping the runner is soft:
+// executions are abandoned without a state write and resume on the next start.
+package jobs
