@@ -94,9 +94,12 @@ func verifySignature(ctx context.Context, signer *v4.Signer, r *http.Request, bo
 	if err != nil {
 		return forbidden(InvalidSignature, "The request must carry a valid X-Amz-Date header.")
 	}
-	if d := now.Sub(signedAt); d > ClockSkew || d < -ClockSkew {
+	if d := now.Sub(signedAt); d > ClockSkew {
 		return forbidden(InvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
 			stamp, now.Add(-ClockSkew).UTC().Format("20060102T150405Z"), now.UTC().Format("20060102T150405Z"))
+	} else if d < -ClockSkew {
+		return forbidden(InvalidSignature, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
+			stamp, now.Add(ClockSkew).UTC().Format("20060102T150405Z"), now.UTC().Format("20060102T150405Z"))
 	}
 	if a.date != signedAt.Format("20060102") {
 		return forbidden(InvalidSignature, "Credential should be scoped to a valid date matching X-Amz-Date.")

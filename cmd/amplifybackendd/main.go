@@ -204,7 +204,7 @@ func run(ctx context.Context, cfg config) error {
 			ln.Close()
 			return fmt.Errorf("start embedded S3/IAM: %w", err)
 		}
-		tcfg.S3Endpoint, tcfg.IAMEndpoint, tcfg.NoIAM = gw.S3Endpoint, gw.IAMEndpoint, false
+		tcfg.S3Endpoint, tcfg.IAMEndpoint, tcfg.NoIAM, tcfg.Region = gw.S3Endpoint, gw.IAMEndpoint, false, gw.Region
 		tcfg.AccessKey, tcfg.SecretKey = root.AccessKey, root.SecretKey
 	}
 	tg, err := target.New(ctx, tcfg)
