@@ -54,7 +54,9 @@ func (r *Runner) execute(ctx context.Context, id string) {
 			return
 		}
 		if w.job.Undo {
-			r.undo(ctx, &w)
+			if err := r.undo(ctx, &w); errors.Is(err, errStale) {
+				continue // cancelled while rolling back a failed create: undo again as cancelled
+			}
 			return
 		}
 		err = r.run(ctx, id, func(jctx context.Context) error { return r.apply(jctx, &w) })
@@ -114,7 +116,7 @@ func (r *Runner) run(ctx context.Context, id string, fn func(context.Context) er
 // undo reverts a cancelled or failed change. A create or import being
 // removed is reconciled to absent; a cancelled update or delete is
 // reconciled back to the resource's recorded (reverted) state.
-func (r *Runner) undo(ctx context.Context, w *work) {
+func (r *Runner) undo(ctx context.Context, w *work) error {
 	err := r.run(ctx, w.job.ID, func(jctx context.Context) error {
 		if w.res.Phase == store.PhaseRemoving {
 			return r.reconcileAbsent(jctx, w)
@@ -122,11 +124,13 @@ func (r *Runner) undo(ctx context.Context, w *work) {
 		return r.reconcilePresent(jctx, w)
 	})
 	if ctx.Err() != nil {
-		return
+		return ctx.Err()
 	}
-	if err := r.settle(ctx, w, outcomeUndone, err); err != nil && ctx.Err() == nil {
+	err = r.settle(ctx, w, outcomeUndone, err)
+	if err != nil && !errors.Is(err, errStale) && ctx.Err() == nil {
 		r.log.Error("cannot record job state", "job", w.job.ID, "error", err)
 	}
+	return err
 }
 
 // settle is the only place job state moves. It writes the job and its

@@ -395,3 +395,82 @@ func TestRefusesSomeoneElsesBucket(t *testing.T) {
 		t.Fatalf("failed create left its resource: %v", err)
 	}
 }
+
+// runUntilIdle runs a runner until the given jobs are no longer pending,
+// then stops it.
+func (f *fixture) runUntilIdle(ids ...string) {
+	f.t.Helper()
+	ctx, cancel := context.WithCancel(f.ctx)
+	done := make(chan struct{})
+	go func() { _ = f.runner.Run(ctx); close(done) }()
+	for _, id := range ids {
+		f.wait(id)
+	}
+	cancel()
+	<-done
+}
+
+func TestCancelledUpdateAndDeleteAreUndone(t *testing.T) {
+	f := setup(t)
+	k := f.key("undo")
+	b := f.bucket("undo")
+	orig := store.Permissions{Unauthenticated: []string{"READ"}}
+	j, err := f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: b, Permissions: orig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.runUntilIdle(j.ID)
+	prefix := policy.SidPrefix(k.AppID, k.Env, k.Name)
+	ours := func() int {
+		cur, err := gateway.BucketPolicy(f.ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := policy.OurStatements(cur, prefix)
+		return n
+	}
+	if ours() != 3 {
+		t.Fatalf("guest READ should give 3 bucket statements, got %d", ours())
+	}
+
+	// Accepted but not yet executed, then cancelled: the desired state goes back.
+	up, err := f.runner.Update(f.ctx, k, store.Permissions{Unauthenticated: []string{"CREATE_AND_UPDATE"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.runner.UpdateJob(f.ctx, k.AppID, k.Env, up.ID, "", store.StatusCancelled)
+	if err != nil || c.Status != store.StatusCancelled {
+		t.Fatalf("cancel: %+v %v", c, err)
+	}
+	f.runUntilIdle(up.ID)
+	res, err := f.resource(k)
+	if err != nil || !res.Desired.Equal(orig) || res.ActiveJob != "" {
+		t.Fatalf("after cancelled update: %+v %v", res, err)
+	}
+	if ours() != 3 {
+		t.Fatalf("cancelled update changed the bucket policy: %d statements of ours", ours())
+	}
+
+	del, err := f.runner.Delete(f.ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.runner.UpdateJob(f.ctx, k.AppID, k.Env, del.ID, store.OpDelete, store.StatusCancelled); err != nil {
+		t.Fatal(err)
+	}
+	f.runUntilIdle(del.ID)
+	res, err = f.resource(k)
+	if err != nil || res.Phase != store.PhaseActive || res.ActiveJob != "" {
+		t.Fatalf("after cancelled delete: %+v %v", res, err)
+	}
+	if ours() != 3 {
+		t.Fatal("cancelled delete removed our statements")
+	}
+	// Finished jobs cannot be cancelled, and a job is only found in its own environment.
+	if _, err := f.runner.UpdateJob(f.ctx, k.AppID, k.Env, j.ID, "", store.StatusCancelled); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("cancel of a completed job: %v", err)
+	}
+	if _, err := f.runner.UpdateJob(f.ctx, k.AppID, "prod", j.ID, "", store.StatusCancelled); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("job from another environment: %v", err)
+	}
+}

@@ -168,12 +168,23 @@ func (r *Runner) work(ctx context.Context) {
 		r.active[id] = true
 		r.mu.Unlock()
 
-		r.execute(ctx, id)
+		r.executeSafely(ctx, id)
 
 		r.mu.Lock()
 		delete(r.active, id)
 		r.mu.Unlock()
 	}
+}
+
+// executeSafely keeps a bug in one job's bookkeeping from taking the
+// process down; the job stays pending and is retried at the next start.
+func (r *Runner) executeSafely(ctx context.Context, id string) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.Error("job execution panicked; the job stays pending", "job", id, "panic", v)
+		}
+	}()
+	r.execute(ctx, id)
 }
 
 // interrupt aborts the execution of job id, if one is in flight.
