@@ -1,7 +1,6 @@
 package embedded_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/amplifybackendd/amplifybackendd/embedded"
+	"github.com/amplifybackendd/amplifybackendd/embedded/embeddedtest"
 )
 
 const (
@@ -31,42 +31,7 @@ const (
 var srv *embedded.Server
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	tmp, err := os.MkdirTemp("", "embedded-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	tmp, err = filepath.Abs(tmp)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(tmp)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	srv, err = embedded.Start(ctx, embedded.Config{
-		Dir:       tmp,
-		S3Listen:  "127.0.0.1:0",
-		IAMListen: "127.0.0.1:0",
-		AccessKey: rootAccess,
-		SecretKey: rootSecret,
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start embedded server:", err)
-		return 1
-	}
-	code := m.Run()
-	cancel()
-	if err := srv.Wait(); err != nil {
-		fmt.Fprintln(os.Stderr, "embedded server did not shut down cleanly:", err)
-		return 1
-	}
-	return code
+	os.Exit(embeddedtest.Main(m, rootAccess, rootSecret, func(gw *embedded.Server) error { srv = gw; return nil }))
 }
 
 var bucketSeq atomic.Int64

@@ -13,12 +13,17 @@ import (
 // also the most a page may hold.
 const DefaultMaxResults = 25
 
-func (s *Server) getJob(c echo.Context) error {
-	appID, env, err := s.scope(c)
-	if err != nil {
-		return err
+// jobScope reads the app, environment and job id of a job route.
+func (s *Server) jobScope(c echo.Context) (appID, env, id string, err error) {
+	if appID, env, err = s.scope(c); err != nil {
+		return
 	}
-	id, err := pathParam(c, "jobId")
+	id, err = pathParam(c, "jobId")
+	return
+}
+
+func (s *Server) getJob(c echo.Context) error {
+	appID, env, id, err := s.jobScope(c)
 	if err != nil {
 		return err
 	}
@@ -27,10 +32,7 @@ func (s *Server) getJob(c echo.Context) error {
 		if err := tx.CheckScope(appID, env); err != nil {
 			return err
 		}
-		j, err = tx.Job(id)
-		if err == nil && (j.AppID != appID || j.Env != env) {
-			return &store.NotFoundError{ResourceType: "job", Message: "Job \"" + id + "\" not found."}
-		}
+		j, err = tx.JobIn(appID, env, id)
 		return err
 	})
 	if err != nil {
@@ -98,11 +100,7 @@ func (s *Server) listJobs(c echo.Context) error {
 }
 
 func (s *Server) updateJob(c echo.Context) error {
-	appID, env, err := s.scope(c)
-	if err != nil {
-		return err
-	}
-	id, err := pathParam(c, "jobId")
+	appID, env, id, err := s.jobScope(c)
 	if err != nil {
 		return err
 	}

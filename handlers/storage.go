@@ -29,10 +29,7 @@ func (s *Server) createStorage(c echo.Context) error {
 	if req.ResourceConfig == nil {
 		return badRequest("Missing required field resourceConfig.")
 	}
-	if err := serviceName("resourceConfig.serviceName", req.ResourceConfig.ServiceName); err != nil {
-		return err
-	}
-	perms, err := permissions("resourceConfig.permissions", req.ResourceConfig.Permissions)
+	perms, err := resourceConfig(req.ResourceConfig.ServiceName, req.ResourceConfig.Permissions)
 	if err != nil {
 		return err
 	}
@@ -88,10 +85,7 @@ func (s *Server) updateStorage(c echo.Context) error {
 	if req.ResourceConfig == nil {
 		return badRequest("Missing required field resourceConfig.")
 	}
-	if err := serviceName("resourceConfig.serviceName", req.ResourceConfig.ServiceName); err != nil {
-		return err
-	}
-	perms, err := permissions("resourceConfig.permissions", req.ResourceConfig.Permissions)
+	perms, err := resourceConfig(req.ResourceConfig.ServiceName, req.ResourceConfig.Permissions)
 	if err != nil {
 		return err
 	}
@@ -156,4 +150,12 @@ func (s *Server) getStorage(c echo.Context) error {
 			Permissions: toPermissionsWire(res.Desired),
 		},
 	})
+}
+
+// resourceConfig checks the parts Create and Update resource configs share.
+func resourceConfig(service *string, perms *permissionsWire) (store.Permissions, error) {
+	if err := serviceName("resourceConfig.serviceName", service); err != nil {
+		return store.Permissions{}, err
+	}
+	return permissions("resourceConfig.permissions", perms)
 }

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"time"
 
@@ -147,7 +146,7 @@ func (r *Runner) Delete(ctx context.Context, k store.ResourceKey) (store.Job, er
 func (r *Runner) UpdateJob(ctx context.Context, appID, env, id string, op store.Operation, status store.Status) (store.Job, error) {
 	var out store.Job
 	err := r.store.Update(ctx, func(tx *store.Tx) error {
-		j, err := jobIn(tx, appID, env, id)
+		j, err := tx.JobIn(appID, env, id)
 		if err != nil {
 			return err
 		}
@@ -196,16 +195,6 @@ func (r *Runner) UpdateJob(ctx context.Context, appID, env, id string, op store.
 		r.enqueue(out.ID)
 	}
 	return out, nil
-}
-
-// jobIn returns the job id if it belongs to the app and environment; a job of
-// another environment is reported as not found rather than leaked.
-func jobIn(tx *store.Tx, appID, env, id string) (store.Job, error) {
-	j, err := tx.Job(id)
-	if err == nil && (j.AppID != appID || j.Env != env) {
-		return store.Job{}, &store.NotFoundError{ResourceType: "job", Message: fmt.Sprintf("Job %q not found.", id)}
-	}
-	return j, err
 }
 
 func (r *Runner) now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }

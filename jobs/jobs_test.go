@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amplifybackendd/amplifybackendd/embedded"
+	"github.com/amplifybackendd/amplifybackendd/embedded/embeddedtest"
 	"github.com/amplifybackendd/amplifybackendd/policy"
 	"github.com/amplifybackendd/amplifybackendd/store"
 	"github.com/amplifybackendd/amplifybackendd/target"
@@ -36,29 +37,12 @@ var (
 const rootKey, rootSecret = "jobstestroot", "jobstestrootsecret"
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jobs-test-")
-	if err != nil {
-		panic(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	gw, err := embedded.Start(ctx, embedded.Config{Dir: filepath.Join(dir, "gw"), S3Listen: "127.0.0.1:0", IAMListen: "127.0.0.1:0",
-		AccessKey: rootKey, SecretKey: rootSecret})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "embedded gateway:", err)
-		os.Exit(1)
-	}
-	s3Endpoint = gw.S3Endpoint
-	gateway, err = target.New(ctx, target.Config{S3Endpoint: gw.S3Endpoint, IAMEndpoint: gw.IAMEndpoint,
-		AccessKey: rootKey, SecretKey: rootSecret})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "target:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cancel()
-	_ = gw.Wait()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(embeddedtest.Main(m, rootKey, rootSecret, func(gw *embedded.Server) (err error) {
+		s3Endpoint = gw.S3Endpoint
+		gateway, err = target.New(context.Background(), target.Config{S3Endpoint: gw.S3Endpoint, IAMEndpoint: gw.IAMEndpoint,
+			AccessKey: rootKey, SecretKey: rootSecret})
+		return err
+	}))
 }
 
 // countingTarget is the real gateway with a count of the calls that change

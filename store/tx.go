@@ -249,6 +249,16 @@ func (t *Tx) Job(id string) (Job, error) {
 	return decodeJob(v)
 }
 
+// JobIn returns job id if it belongs to the app and environment; a job of
+// another environment is reported as not found rather than leaked.
+func (t *Tx) JobIn(appID, env, id string) (Job, error) {
+	j, err := t.Job(id)
+	if err == nil && (j.AppID != appID || j.Env != env) {
+		return Job{}, notFound("job", "Job %q not found.", id)
+	}
+	return j, err
+}
+
 // InsertJob stores a new job, its newest-first index entry and, when it is
 // RUNNING, its pending entry.
 func (t *Tx) InsertJob(j Job) error {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amplifybackendd/amplifybackendd/embedded"
+	"github.com/amplifybackendd/amplifybackendd/embedded/embeddedtest"
 	"github.com/amplifybackendd/amplifybackendd/target"
 )
 
@@ -35,39 +35,7 @@ const (
 var gw *embedded.Server
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "target-test-")
-	if err == nil {
-		dir, err = filepath.Abs(dir)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	gw, err = embedded.Start(ctx, embedded.Config{
-		Dir:       dir,
-		S3Listen:  "127.0.0.1:0",
-		IAMListen: "127.0.0.1:0",
-		AccessKey: rootAccess,
-		SecretKey: rootSecret,
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start embedded gateway:", err)
-		return 1
-	}
-	code := m.Run()
-	cancel()
-	if err := gw.Wait(); err != nil {
-		fmt.Fprintln(os.Stderr, "embedded gateway shutdown:", err)
-		return 1
-	}
-	return code
+	os.Exit(embeddedtest.Main(m, rootAccess, rootSecret, func(s *embedded.Server) error { gw = s; return nil }))
 }
 
 // recorder is an http.RoundTripper that notes every request a Target sends,
