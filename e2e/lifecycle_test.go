@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -28,10 +29,10 @@ func storageBody(env, name, bucket string, auth, guest []string) map[string]any 
 }
 
 // rolePolicy reads our inline policy from a role through the IAM API; "" when absent.
-func rolePolicy(t *testing.T, s *server, role, prefix string) string {
+func rolePolicy(t *testing.T, s *testserver.Server, role, prefix string) string {
 	t.Helper()
 	ctx := context.Background()
-	names, err := s.iamClient().ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
+	names, err := s.IAMClient().ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
 	if err != nil {
 		var ae smithy.APIError
 		if errors.As(err, &ae) && ae.ErrorCode() == "NoSuchEntity" {
@@ -41,7 +42,7 @@ func rolePolicy(t *testing.T, s *server, role, prefix string) string {
 	}
 	for _, n := range names.PolicyNames {
 		if strings.HasPrefix(n, prefix) {
-			out, err := s.iamClient().GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(n)})
+			out, err := s.IAMClient().GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(n)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,9 +56,9 @@ func rolePolicy(t *testing.T, s *server, role, prefix string) string {
 	return ""
 }
 
-func bucketPolicy(t *testing.T, s *server, bucket string) string {
+func bucketPolicy(t *testing.T, s *testserver.Server, bucket string) string {
 	t.Helper()
-	out, err := s.s3Client().GetBucketPolicy(context.Background(), &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
+	out, err := s.S3Client().GetBucketPolicy(context.Background(), &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
 	if err != nil {
 		var ae smithy.APIError
 		if errors.As(err, &ae) && strings.Contains(ae.ErrorCode(), "NoSuchBucketPolicy") {
@@ -68,9 +69,9 @@ func bucketPolicy(t *testing.T, s *server, bucket string) string {
 	return aws.ToString(out.Policy)
 }
 
-func putObject(t *testing.T, s *server, bucket, key string) {
+func putObject(t *testing.T, s *testserver.Server, bucket, key string) {
 	t.Helper()
-	_, err := s.s3Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader("hello")})
+	_, err := s.S3Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader("hello")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,20 +81,20 @@ func putObject(t *testing.T, s *server, bucket, key string) {
 // at each stage, what the gateway holds and what anonymous requests get.
 func TestStorageLifecycle(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
+	s := testserver.Start(t)
 	const app, env, name, bucket = "app1", "dev", "photos", "amplify-e2e-lifecycle"
 
-	r := mustOK(t, s.call("POST", "/backend/app1/storage", storageBody(env, name, bucket,
+	r := testserver.MustOK(t, s.Call("POST", "/backend/app1/storage", storageBody(env, name, bucket,
 		[]string{"READ", "CREATE_AND_UPDATE", "DELETE"}, []string{"READ"})))
-	if r.str("status") != "RUNNING" || r.str("appId") != app || r.str("backendEnvironmentName") != env || r.str("jobId") == "" {
+	if r.Str("status") != "RUNNING" || r.Str("appId") != app || r.Str("backendEnvironmentName") != env || r.Str("jobId") == "" {
 		t.Fatalf("create answer: %s", r.Raw)
 	}
-	job := s.waitJob(app, env, r.str("jobId"))
-	if job.str("status") != "COMPLETED" || job.str("operation") != "CreateBackendStorage" {
-		t.Fatalf("create job: %s\nlog:\n%s", job.Raw, s.logs)
+	job := s.WaitJob(app, env, r.Str("jobId"))
+	if job.Str("status") != "COMPLETED" || job.Str("operation") != "CreateBackendStorage" {
+		t.Fatalf("create job: %s\nlog:\n%s", job.Raw, s.Logs)
 	}
 
-	got := mustOK(t, s.call("POST", "/backend/app1/storage/dev/details", map[string]any{"resourceName": name}))
+	got := testserver.MustOK(t, s.Call("POST", "/backend/app1/storage/dev/details", map[string]any{"resourceName": name}))
 	var detail struct {
 		ResourceConfig struct {
 			BucketName  string `json:"bucketName"`
@@ -118,7 +119,7 @@ func TestStorageLifecycle(t *testing.T) {
 
 	// The bucket exists with Amplify's CORS rule and our tags.
 	ctx := context.Background()
-	cors, err := s.s3Client().GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: aws.String(bucket)})
+	cors, err := s.S3Client().GetBucketCors(ctx, &s3.GetBucketCorsInput{Bucket: aws.String(bucket)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestStorageLifecycle(t *testing.T) {
 		strings.Join(cors.CORSRules[0].AllowedMethods, ",") != "GET,HEAD,PUT,POST,DELETE" {
 		t.Fatalf("CORS: %+v", cors.CORSRules)
 	}
-	tags, err := s.s3Client().GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: aws.String(bucket)})
+	tags, err := s.S3Client().GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: aws.String(bucket)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestStorageLifecycle(t *testing.T) {
 			if method == "PUT" {
 				body = "x"
 			}
-			if got := s.anon(method, "/"+bucket+"/"+path, body); got != want {
+			if got := s.Anon(method, "/"+bucket+"/"+path, body); got != want {
 				t.Errorf("%s: anonymous %s = %d, want %d", stage, req, got, want)
 			}
 		}
@@ -177,10 +178,10 @@ func TestStorageLifecycle(t *testing.T) {
 	})
 
 	// Update: guests may now upload, and read stays.
-	r = mustOK(t, s.call("POST", "/backend/app1/storage/dev", map[string]any{"resourceName": name,
+	r = testserver.MustOK(t, s.Call("POST", "/backend/app1/storage/dev", map[string]any{"resourceName": name,
 		"resourceConfig": map[string]any{"serviceName": "S3", "permissions": map[string]any{
 			"authenticated": []string{"READ"}, "unAuthenticated": []string{"READ", "CREATE_AND_UPDATE"}}}}))
-	if job := s.waitJob(app, env, r.str("jobId")); job.str("status") != "COMPLETED" || job.str("operation") != "UpdateBackendStorage" {
+	if job := s.WaitJob(app, env, r.Str("jobId")); job.Str("status") != "COMPLETED" || job.Str("operation") != "UpdateBackendStorage" {
 		t.Fatalf("update job: %s", job.Raw)
 	}
 	checkAnon("guest READ+CREATE_AND_UPDATE", map[string]int{
@@ -196,11 +197,11 @@ func TestStorageLifecycle(t *testing.T) {
 	}
 
 	// Delete: our statements and role policies go, the bucket and objects stay.
-	r = mustOK(t, s.call("POST", "/backend/app1/storage/dev/remove", map[string]any{"resourceName": name, "serviceName": "S3"}))
-	if job := s.waitJob(app, env, r.str("jobId")); job.str("status") != "COMPLETED" {
+	r = testserver.MustOK(t, s.Call("POST", "/backend/app1/storage/dev/remove", map[string]any{"resourceName": name, "serviceName": "S3"}))
+	if job := s.WaitJob(app, env, r.Str("jobId")); job.Str("status") != "COMPLETED" {
 		t.Fatalf("delete job: %s", job.Raw)
 	}
-	wantError(t, s.call("POST", "/backend/app1/storage/dev/details", map[string]any{"resourceName": name}), 404, "NotFoundException", name)
+	testserver.WantError(t, s.Call("POST", "/backend/app1/storage/dev/details", map[string]any{"resourceName": name}), 404, "NotFoundException", name)
 	if pol := bucketPolicy(t, s, bucket); strings.Contains(pol, "Amplifybackendd") {
 		t.Fatalf("bucket policy still holds our statements: %s", pol)
 	}
@@ -208,12 +209,12 @@ func TestStorageLifecycle(t *testing.T) {
 		t.Fatalf("auth role policy survived delete: %s", doc)
 	}
 	checkAnon("after delete", map[string]int{"GET public/a.txt": 403})
-	if _, err := s.s3Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("public/a.txt")}); err != nil {
+	if _, err := s.S3Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("public/a.txt")}); err != nil {
 		t.Fatalf("object gone after delete (buckets are retained): %v", err)
 	}
 
 	// The job history tells the story, newest first.
-	list := mustOK(t, s.call("POST", "/backend/app1/job/dev", map[string]any{}))
+	list := testserver.MustOK(t, s.Call("POST", "/backend/app1/job/dev", map[string]any{}))
 	var jobs struct {
 		Jobs []struct{ Operation, Status string }
 	}

@@ -1,8 +1,8 @@
-// Package e2e runs the real amplifybackendd binary as child processes (the
-// embedded gateway allows one per process) and drives it the way a client
-// does: SigV4-signed HTTP to the API, the AWS SDK and anonymous HTTP to the
-// embedded S3 and IAM endpoints.
-package e2e
+// Package testserver runs the real amplifybackendd binary as child processes
+// for tests (the embedded gateway allows one per process) and drives it the
+// way a client does: SigV4-signed HTTP to the API, the AWS SDK and anonymous
+// HTTP to the embedded S3 and IAM endpoints.
+package testserver
 
 import (
 	"bufio"
@@ -34,37 +34,37 @@ import (
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "amplifybackendd-e2e-")
+// Build compiles the server with the race detector into a temporary folder;
+// call it from TestMain and the returned cleanup after m.Run.
+func Build(pkgDir string) (cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "amplifybackendd-bin-")
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
 	binary = filepath.Join(dir, "amplifybackendd")
-	build := exec.Command("go", "build", "-race", "-o", binary, "../cmd/amplifybackendd")
+	build := exec.Command("go", "build", "-race", "-o", binary, pkgDir)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build:", err)
-		os.Exit(1)
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("build %s: %w", pkgDir, err)
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	return func() { os.RemoveAll(dir) }, nil
 }
 
-// server is one running amplifybackendd process.
-type server struct {
+// Server is one running amplifybackendd process.
+type Server struct {
 	t        *testing.T
-	dataDir  string
+	DataDir  string
 	args     []string
 	env      []string
 	cmd      *exec.Cmd
 	API      string
 	S3       string
 	IAM      string
-	apiCreds aws.Credentials
-	s3Creds  aws.Credentials
+	APICreds aws.Credentials
+	S3Creds  aws.Credentials
 	exited   chan struct{}
-	logs     *syncBuffer
+	Logs     *syncBuffer
 }
 
 type syncBuffer struct {
@@ -89,25 +89,25 @@ var (
 	s3Line  = regexp.MustCompile(`embedded S3 on (http://\S+) and IAM on (http://\S+)`)
 )
 
-// startServer runs the binary with a fresh data dir and free ports; extra
+// Start runs the binary with a fresh data dir and free ports; extra
 // flags are appended. It returns once /healthz answers 200.
-func startServer(t *testing.T, extra ...string) *server {
+func Start(t *testing.T, extra ...string) *Server {
 	t.Helper()
-	return startServerEnv(t, nil, extra...)
+	return StartEnv(t, nil, extra...)
 }
 
-// startServerEnv is startServer with extra environment variables.
-func startServerEnv(t *testing.T, env []string, extra ...string) *server {
+// StartEnv is Start with extra environment variables.
+func StartEnv(t *testing.T, env []string, extra ...string) *Server {
 	t.Helper()
-	s := &server{t: t, dataDir: t.TempDir(), env: env}
-	s.args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", s.dataDir,
+	s := &Server{t: t, DataDir: t.TempDir(), env: env}
+	s.args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", s.DataDir,
 		"--embedded-s3-listen", "127.0.0.1:0", "--embedded-iam-listen", "127.0.0.1:0"}, extra...)
 	s.start()
-	t.Cleanup(s.stop)
+	t.Cleanup(s.Stop)
 	return s
 }
 
-func (s *server) start() {
+func (s *Server) start() {
 	t := s.t
 	t.Helper()
 	s.cmd = exec.Command(binary, s.args...)
@@ -116,8 +116,8 @@ func (s *server) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.logs = &syncBuffer{}
-	s.cmd.Stderr = s.logs
+	s.Logs = &syncBuffer{}
+	s.cmd.Stderr = s.Logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func (s *server) start() {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("server exited before it was ready; stderr:\n%s", s.logs)
+				t.Fatalf("server exited before it was ready; stderr:\n%s", s.Logs)
 			}
 			if m := apiLine.FindStringSubmatch(l); m != nil {
 				s.API = m[1]
@@ -149,7 +149,7 @@ func (s *server) start() {
 				s.S3, s.IAM = m[1], m[2]
 			}
 		case <-deadline:
-			t.Fatalf("server did not start; stderr:\n%s", s.logs)
+			t.Fatalf("server did not start; stderr:\n%s", s.Logs)
 		}
 	}
 	// The embedded line follows the API line when there is one.
@@ -177,9 +177,9 @@ func (s *server) start() {
 		}
 		select {
 		case <-s.exited:
-			t.Fatalf("server exited; stderr:\n%s", s.logs)
+			t.Fatalf("server exited; stderr:\n%s", s.Logs)
 		case <-deadline:
-			t.Fatalf("healthz never became ready; stderr:\n%s", s.logs)
+			t.Fatalf("healthz never became ready; stderr:\n%s", s.Logs)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -194,12 +194,12 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-func (s *server) loadCredentials() {
-	raw, err := os.ReadFile(filepath.Join(s.dataDir, "credentials"))
+func (s *Server) loadCredentials() {
+	raw, err := os.ReadFile(filepath.Join(s.DataDir, "credentials"))
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	profiles := map[string]*aws.Credentials{"default": &s.apiCreds, "embedded-s3": &s.s3Creds}
+	profiles := map[string]*aws.Credentials{"default": &s.APICreds, "embedded-s3": &s.S3Creds}
 	var cur *aws.Credentials
 	for _, line := range strings.Split(string(raw), "\n") {
 		line = strings.TrimSpace(line)
@@ -220,13 +220,13 @@ func (s *server) loadCredentials() {
 	}
 }
 
-// kill stops the process with SIGKILL: no shutdown code runs.
-func (s *server) kill() {
+// Kill stops the process with SIGKILL: no shutdown code runs.
+func (s *Server) Kill() {
 	_ = s.cmd.Process.Signal(syscall.SIGKILL)
 	<-s.exited
 }
 
-func (s *server) stop() {
+func (s *Server) Stop() {
 	select {
 	case <-s.exited:
 		return
@@ -236,36 +236,36 @@ func (s *server) stop() {
 	select {
 	case <-s.exited:
 	case <-time.After(20 * time.Second):
-		s.t.Errorf("server did not stop on SIGTERM; stderr:\n%s", s.logs)
-		s.kill()
+		s.t.Errorf("server did not stop on SIGTERM; stderr:\n%s", s.Logs)
+		s.Kill()
 	}
 }
 
-// restart starts the process again on the same data dir and flags. Ports
+// Restart starts the process again on the same data dir and flags. Ports
 // given as :0 are new.
-func (s *server) restart() {
+func (s *Server) Restart() {
 	s.start()
 }
 
-// response is an API answer.
-type response struct {
+// Response is an API answer.
+type Response struct {
 	Status int
 	Header http.Header
 	Body   map[string]any
 	Raw    []byte
 }
 
-func (r response) str(key string) string {
+func (r Response) Str(key string) string {
 	v, _ := r.Body[key].(string)
 	return v
 }
 
-// call sends a signed API request. path must already be escaped.
-func (s *server) call(method, path string, body any) response {
-	return s.callAs(s.apiCreds, method, path, body)
+// Call sends a signed API request. path must already be escaped.
+func (s *Server) Call(method, path string, body any) Response {
+	return s.CallAs(s.APICreds, method, path, body)
 }
 
-func (s *server) callAs(creds aws.Credentials, method, path string, body any) response {
+func (s *Server) CallAs(creds aws.Credentials, method, path string, body any) Response {
 	s.t.Helper()
 	var raw []byte
 	if body != nil {
@@ -274,14 +274,14 @@ func (s *server) callAs(creds aws.Credentials, method, path string, body any) re
 			s.t.Fatal(err)
 		}
 	}
-	req := s.newRequest(method, path, raw)
+	req := s.NewRequest(method, path, raw)
 	if creds.AccessKeyID != "" {
-		sign(s.t, req, raw, creds, time.Now())
+		Sign(s.t, req, raw, creds, time.Now())
 	}
-	return do(s.t, req)
+	return Do(s.t, req)
 }
 
-func (s *server) newRequest(method, path string, raw []byte) *http.Request {
+func (s *Server) NewRequest(method, path string, raw []byte) *http.Request {
 	u, err := url.Parse(s.API + path)
 	if err != nil {
 		s.t.Fatal(err)
@@ -296,7 +296,7 @@ func (s *server) newRequest(method, path string, raw []byte) *http.Request {
 	return req
 }
 
-func sign(t *testing.T, req *http.Request, raw []byte, creds aws.Credentials, at time.Time) {
+func Sign(t *testing.T, req *http.Request, raw []byte, creds aws.Credentials, at time.Time) {
 	t.Helper()
 	sum := sha256.Sum256(raw)
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "amplifybackend", "us-east-1", at); err != nil {
@@ -304,7 +304,7 @@ func sign(t *testing.T, req *http.Request, raw []byte, creds aws.Credentials, at
 	}
 }
 
-func do(t *testing.T, req *http.Request) response {
+func Do(t *testing.T, req *http.Request) Response {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -315,7 +315,7 @@ func do(t *testing.T, req *http.Request) response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	out := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out.Body); err != nil {
 			t.Fatalf("answer is not JSON (%d): %s", resp.StatusCode, raw)
@@ -324,8 +324,8 @@ func do(t *testing.T, req *http.Request) response {
 	return out
 }
 
-// mustOK fails unless r is a 200.
-func mustOK(t *testing.T, r response) response {
+// MustOK fails unless r is a 200.
+func MustOK(t *testing.T, r Response) Response {
 	t.Helper()
 	if r.Status != 200 {
 		t.Fatalf("status %d: %s", r.Status, r.Raw)
@@ -333,55 +333,55 @@ func mustOK(t *testing.T, r response) response {
 	return r
 }
 
-// wantError checks an AWS-shaped error answer.
-func wantError(t *testing.T, r response, status int, name, msgPart string) {
+// WantError checks an AWS-shaped error answer.
+func WantError(t *testing.T, r Response, status int, name, msgPart string) {
 	t.Helper()
-	if r.Status != status || r.Header.Get("X-Amzn-ErrorType") != name || r.str("__type") != name {
+	if r.Status != status || r.Header.Get("X-Amzn-ErrorType") != name || r.Str("__type") != name {
 		t.Fatalf("want %d %s, got %d %s: %s", status, name, r.Status, r.Header.Get("X-Amzn-ErrorType"), r.Raw)
 	}
 	if r.Header.Get("Content-Type") != "application/json" || r.Header.Get("x-amzn-RequestId") == "" {
 		t.Fatalf("error headers: %v", r.Header)
 	}
-	if !strings.Contains(r.str("message"), msgPart) {
-		t.Fatalf("message %q does not mention %q", r.str("message"), msgPart)
+	if !strings.Contains(r.Str("message"), msgPart) {
+		t.Fatalf("message %q does not mention %q", r.Str("message"), msgPart)
 	}
 }
 
-// waitJob polls GetBackendJob until the job leaves RUNNING.
-func (s *server) waitJob(app, env, id string) response {
+// WaitJob polls GetBackendJob until the job leaves RUNNING.
+func (s *Server) WaitJob(app, env, id string) Response {
 	s.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		r := mustOK(s.t, s.call("GET", fmt.Sprintf("/backend/%s/job/%s/%s", esc(app), esc(env), id), nil))
-		if st := r.str("status"); st != "RUNNING" {
+		r := MustOK(s.t, s.Call("GET", fmt.Sprintf("/backend/%s/job/%s/%s", Esc(app), Esc(env), id), nil))
+		if st := r.Str("status"); st != "RUNNING" {
 			return r
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("job %s still RUNNING; server log:\n%s", id, s.logs)
+			s.t.Fatalf("job %s still RUNNING; server log:\n%s", id, s.Logs)
 		}
 		time.Sleep(20 * time.Millisecond) // polling, as every AWS client does
 	}
 }
 
-func esc(s string) string { return url.PathEscape(s) }
+func Esc(s string) string { return url.PathEscape(s) }
 
-func (s *server) s3Client() *s3.Client {
+func (s *Server) S3Client() *s3.Client {
 	return s3.New(s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(s.S3), UsePathStyle: true,
-		Credentials: credentials.StaticCredentialsProvider{Value: s.s3Creds},
+		Credentials: credentials.StaticCredentialsProvider{Value: s.S3Creds},
 	})
 }
 
-func (s *server) iamClient() *iam.Client {
+func (s *Server) IAMClient() *iam.Client {
 	return iam.New(iam.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(s.IAM),
-		Credentials: credentials.StaticCredentialsProvider{Value: s.s3Creds},
+		Credentials: credentials.StaticCredentialsProvider{Value: s.S3Creds},
 	})
 }
 
-// anon makes an unsigned request to the embedded S3 endpoint and returns
+// Anon makes an unsigned request to the embedded S3 endpoint and returns
 // the status code.
-func (s *server) anon(method, path string, body string) int {
+func (s *Server) Anon(method, path string, body string) int {
 	s.t.Helper()
 	req, err := http.NewRequest(method, s.S3+path, strings.NewReader(body))
 	if err != nil {

@@ -1,0 +1,45 @@
+package testserver
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/faultproxy"
+)
+
+// StalledPair runs a gateway server A and a second server B that uses A's
+// S3 and IAM as an external target through proxies the test can pause, so
+// B's jobs can be held mid-flight on demand.
+type StalledPair struct {
+	GW, API  *Server
+	s3p, iam *faultproxy.Proxy
+}
+
+// NewStalledPair starts both servers; B uses public guest access like the
+// embedded default so anonymous checks mean the same on both.
+func NewStalledPair(t *testing.T) *StalledPair {
+	t.Helper()
+	gw := Start(t)
+	s3p, err := faultproxy.New(strings.TrimPrefix(gw.S3, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iamp, err := faultproxy.New(strings.TrimPrefix(gw.IAM, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s3p.Close(); iamp.Close() })
+	api := StartEnv(t, []string{
+		"AWS_ACCESS_KEY_ID=" + gw.S3Creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + gw.S3Creds.SecretAccessKey,
+		"AMPLIFYBACKENDD_JOB_TIMEOUT=2m",
+	}, "--target", "external", "--s3-endpoint", s3p.URL(), "--iam-endpoint", iamp.URL(), "--public-guest-access", "true")
+	// B's embedded-s3 credentials do not exist; checks go through A.
+	api.S3, api.IAM, api.S3Creds = gw.S3, gw.IAM, gw.S3Creds
+	return &StalledPair{GW: gw, API: api, s3p: s3p, iam: iamp}
+}
+
+// Pause stalls B's traffic to the target.
+func (p *StalledPair) Pause() { p.s3p.Pause(); p.iam.Pause() }
+
+// Resume lets it flow again.
+func (p *StalledPair) Resume() { p.s3p.Resume(); p.iam.Resume() }
