@@ -1,0 +1,319 @@
+"""The conformance scenario for boto3 (any version that knows AmplifyBackend).
+
+Run by conformance_test.go with the environment described in
+conformance/README.md; prints one JSON line per check.
+"""
+import datetime
+import importlib
+import json
+import os
+import re
+import sys
+import time
+import urllib.request
+
+import boto3
+import botocore
+import botocore.auth
+from botocore import UNSIGNED
+from botocore.config import Config
+
+E = os.environ
+APP, ENV = E["AB_APP"], "dev"
+PHOTOS_BUCKET = E["AB_BUCKET_PREFIX"] + "-photos"
+
+
+def client(key=None, secret=None, **cfg):
+    return boto3.client(
+        "amplifybackend",
+        endpoint_url=E["AB_ENDPOINT"],
+        region_name=E["AB_REGION"],
+        aws_access_key_id=key or E["AB_KEY_ID"],
+        aws_secret_access_key=secret or E["AB_SECRET"],
+        config=Config(**cfg) if cfg else None,
+    )
+
+
+ab = client()
+
+
+def report(check, ok, detail=""):
+    print(json.dumps({"check": check, "ok": bool(ok), "detail": str(detail)[:500]}), flush=True)
+
+
+def check(name):
+    def wrap(fn):
+        try:
+            report(name, True, fn())
+        except AssertionError as e:
+            report(name, False, "assertion: %s" % e)
+        except Exception as e:  # a failed check must not stop the others
+            report(name, False, "%s: %s" % (type(e).__name__, e))
+        return fn
+    return wrap
+
+
+def wait(job_id, app=APP, env=ENV):
+    deadline = time.time() + 60
+    while True:
+        j = ab.get_backend_job(AppId=app, BackendEnvironmentName=env, JobId=job_id)
+        if j["Status"] != "RUNNING" or time.time() > deadline:
+            return j
+        time.sleep(0.1)
+
+
+def error_of(fn):
+    try:
+        fn()
+    except botocore.exceptions.ClientError as e:
+        return e
+    raise AssertionError("no error raised")
+
+
+def perms(auth, guest):
+    return {"Authenticated": auth, "UnAuthenticated": guest}
+
+
+state = {}
+
+
+@check("create_named")
+def _():
+    r = ab.create_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="photos",
+                                  ResourceConfig={"BucketName": PHOTOS_BUCKET, "ServiceName": "S3",
+                                                  "Permissions": perms(["READ", "CREATE_AND_UPDATE", "DELETE"], ["READ"])})
+    assert r["Status"] == "RUNNING" and r["JobId"], r
+    state["create_job"] = r["JobId"]
+    j = wait(r["JobId"])
+    assert j["Status"] == "COMPLETED", j
+    return j["JobId"]
+
+
+@check("get_job")
+def _():
+    j = ab.get_backend_job(AppId=APP, BackendEnvironmentName=ENV, JobId=state["create_job"])
+    assert j["Operation"] == "CreateBackendStorage" and j["JobId"] == state["create_job"], j
+    assert isinstance(j["CreateTime"], str) and isinstance(j["UpdateTime"], str) and j["Status"] == "COMPLETED", j
+    return j["CreateTime"]
+
+
+@check("create_derived")
+def _():
+    r = ab.create_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="docs",
+                                  ResourceConfig={"ServiceName": "S3", "Permissions": perms(["READ"], [])})
+    assert wait(r["JobId"])["Status"] == "COMPLETED"
+    b = ab.get_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="docs")["ResourceConfig"]["BucketName"]
+    assert re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", b), b
+    return b
+
+
+@check("get_storage")
+def _():
+    r = ab.get_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="photos")
+    c = r["ResourceConfig"]
+    assert c["BucketName"] == PHOTOS_BUCKET and c["Imported"] is False and c["ServiceName"] == "S3", c
+    assert set(c["Permissions"]["Authenticated"]) == {"READ", "CREATE_AND_UPDATE", "DELETE"}, c
+    assert set(c["Permissions"]["UnAuthenticated"]) == {"READ"}, c
+    assert r["ResourceName"] == "photos" and r["AppId"] == APP and r["BackendEnvironmentName"] == ENV, r
+    return c
+
+
+@check("update_storage")
+def _():
+    r = ab.update_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="photos",
+                                  ResourceConfig={"ServiceName": "S3", "Permissions": perms(["READ"], ["READ", "CREATE_AND_UPDATE"])})
+    assert wait(r["JobId"])["Status"] == "COMPLETED"
+    p = ab.get_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="photos")["ResourceConfig"]["Permissions"]
+    assert set(p["Authenticated"]) == {"READ"} and set(p["UnAuthenticated"]) == {"READ", "CREATE_AND_UPDATE"}, p
+    return p
+
+
+@check("get_backend")
+def _():
+    r = ab.get_backend(AppId=APP, BackendEnvironmentName=ENV)
+    assert ENV in r["BackendEnvironmentList"], r
+    meta = json.loads(r["AmplifyMetaConfig"])
+    assert meta["storage"]["photos"]["output"]["BucketName"] == PHOTOS_BUCKET, meta
+    return r["BackendEnvironmentList"]
+
+
+@check("list_jobs_filter")
+def _():
+    ups = ab.list_backend_jobs(AppId=APP, BackendEnvironmentName=ENV, Operation="UpdateBackendStorage")["Jobs"]
+    assert len(ups) == 1 and ups[0]["Operation"] == "UpdateBackendStorage", ups
+    done = ab.list_backend_jobs(AppId=APP, BackendEnvironmentName=ENV, Status="COMPLETED")["Jobs"]
+    assert len(done) >= 3 and all(j["Status"] == "COMPLETED" for j in done), done
+    one = ab.list_backend_jobs(AppId=APP, BackendEnvironmentName=ENV, JobId=state["create_job"])["Jobs"]
+    assert [j["JobId"] for j in one] == [state["create_job"]], one
+    return "%d completed" % len(done)
+
+
+@check("import_storage")
+def _():
+    bucket = E["AB_IMPORT_BUCKET"]
+    r = ab.import_backend_storage(AppId=APP, BackendEnvironmentName=ENV, BucketName=bucket, ServiceName="S3")
+    assert wait(r["JobId"])["Status"] == "COMPLETED"
+    c = ab.get_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName=bucket)["ResourceConfig"]
+    assert c["Imported"] is True and c["BucketName"] == bucket, c
+    return c
+
+
+@check("list_s3_buckets")
+def _():
+    bs = ab.list_s3_buckets()["Buckets"]
+    names = {b["Name"] for b in bs}
+    assert {E["AB_IMPORT_BUCKET"], PHOTOS_BUCKET} <= names, names
+    assert all(isinstance(b["CreationDate"], str) and b["CreationDate"] for b in bs), bs
+    return sorted(names)
+
+
+def control(path):
+    urllib.request.urlopen(urllib.request.Request(E["AB_CONTROL"] + path, method="POST"), timeout=10).read()
+
+
+@check("cancel_job")
+def _():
+    control("/pause")
+    try:
+        r = ab.create_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="stuck",
+                                      ResourceConfig={"ServiceName": "S3", "Permissions": perms(["READ"], [])})
+        c = ab.update_backend_job(AppId=APP, BackendEnvironmentName=ENV, JobId=r["JobId"], Status="CANCELLED")
+        assert c["Status"] == "CANCELLED" and c["JobId"] == r["JobId"], c
+    finally:
+        control("/resume")
+    j = ab.get_backend_job(AppId=APP, BackendEnvironmentName=ENV, JobId=r["JobId"])
+    assert j["Status"] == "CANCELLED", j
+    return j.get("Error", "")
+
+
+@check("delete_storage")
+def _():
+    r = ab.delete_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="photos", ServiceName="S3")
+    assert wait(r["JobId"])["Status"] == "COMPLETED"
+    e = error_of(lambda: ab.get_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="photos"))
+    assert isinstance(e, ab.exceptions.NotFoundException), e
+    return "gone"
+
+
+@check("not_found")
+def _():
+    e = error_of(lambda: ab.get_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="nope"))
+    assert isinstance(e, ab.exceptions.NotFoundException), e
+    assert e.response.get("ResourceType") == "storage", e.response
+    assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    return e.response["Error"]["Message"]
+
+
+@check("bad_request")
+def _():
+    e = error_of(lambda: ab.create_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="bad",
+                                                   ResourceConfig={"BucketName": "Bad_Bucket", "ServiceName": "S3",
+                                                                   "Permissions": perms([], [])}))
+    assert isinstance(e, ab.exceptions.BadRequestException), e
+    assert "bucketName" in e.response["Error"]["Message"], e.response
+    return e.response["Error"]["Message"]
+
+
+def error_code(c):
+    e = error_of(lambda: c.list_s3_buckets())
+    return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+@check("invalid_signature")
+def _():
+    code = error_code(client(secret=E["AB_WRONG_SECRET"], retries={"max_attempts": 0}))
+    assert code == ("InvalidSignatureException", 403), code
+    return code
+
+
+@check("unrecognized_client")
+def _():
+    code = error_code(client(key=E["AB_UNKNOWN_KEY_ID"], secret="whatever", retries={"max_attempts": 0}))
+    assert code == ("UnrecognizedClientException", 403), code
+    return code
+
+
+@check("missing_token")
+def _():
+    code = error_code(client(signature_version=UNSIGNED, retries={"max_attempts": 0}))
+    assert code == ("MissingAuthenticationTokenException", 403), code
+    return code
+
+
+def signer_modules():
+    """The modules botocore signs with: its own, and the CRT signer that
+    builds with awscrt installed (Debian's) use instead."""
+    mods = [botocore.auth]
+    try:
+        mods.append(importlib.import_module("botocore.crt.auth"))
+    except ImportError:
+        pass
+    return mods
+
+
+@check("clock_skew_refused")
+def _():
+    # Sign as if the clock were 10 minutes behind: botocore takes "now" from
+    # datetime (older versions) or get_current_datetime (newer ones).
+    skew = datetime.timedelta(minutes=10)
+
+    class Skewed(datetime.datetime):
+        @classmethod
+        def utcnow(cls):
+            return datetime.datetime.utcnow() - skew
+
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime.now(tz) - skew
+
+    class SkewedModule:
+        def __getattr__(self, name):
+            return Skewed if name == "datetime" else getattr(datetime, name)
+
+    saved = []
+    for mod in signer_modules():
+        if hasattr(mod, "datetime"):
+            saved.append((mod, "datetime", mod.datetime))
+            mod.datetime = SkewedModule()
+        real = getattr(mod, "get_current_datetime", None)
+        if real is not None:
+            saved.append((mod, "get_current_datetime", real))
+            mod.get_current_datetime = lambda *a, _real=real, **k: _real(*a, **k) - skew
+    try:
+        code = error_code(client(retries={"max_attempts": 0}))
+    finally:
+        for mod, name, value in saved:
+            setattr(mod, name, value)
+    assert code == ("InvalidSignatureException", 403), code
+    return code
+
+
+@check("paginate_paginator")
+def _():
+    want = E["AB_PAGING_JOBS"].split(",")
+    got, pages = [], 0
+    for page in ab.get_paginator("list_backend_jobs").paginate(AppId=APP, BackendEnvironmentName=E["AB_PAGING_ENV"],
+                                                               PaginationConfig={"PageSize": 7}):
+        pages += 1
+        assert len(page["Jobs"]) <= 7, len(page["Jobs"])
+        got += [j["JobId"] for j in page["Jobs"]]
+    assert got == want, "got %d ids in %d pages" % (len(got), pages)
+    assert pages == 9, pages
+    return "%d jobs in %d pages" % (len(got), pages)
+
+
+@check("odd_names")
+def _():
+    app, env, name = APP + " odd/é+%?#:", "dev env", "r/1 +x"
+    r = ab.create_backend_storage(AppId=app, BackendEnvironmentName=env, ResourceName=name,
+                                  ResourceConfig={"ServiceName": "S3", "Permissions": perms(["READ", "READ"], [])})
+    assert wait(r["JobId"], app, env)["Status"] == "COMPLETED"
+    g = ab.get_backend_storage(AppId=app, BackendEnvironmentName=env, ResourceName=name)
+    assert (g["AppId"], g["BackendEnvironmentName"], g["ResourceName"]) == (app, env, name), g
+    assert g["ResourceConfig"]["Permissions"]["Authenticated"] == ["READ"], g
+    jobs = ab.list_backend_jobs(AppId=app, BackendEnvironmentName=env)["Jobs"]
+    assert [j["JobId"] for j in jobs] == [r["JobId"]], jobs
+    return g["AppId"]
+
+
+print(json.dumps({"client": "boto3", "version": boto3.__version__ + " (botocore " + botocore.__version__ + ")"}), flush=True)

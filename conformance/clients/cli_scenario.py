@@ -1,0 +1,303 @@
+"""The conformance scenario for the AWS CLI (v1 or v2): every call is the
+real `aws` program named by AB_AWS, run as a user would run it.
+
+Run by conformance_test.go with the environment described in
+conformance/README.md; prints one JSON line per check.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+
+E = os.environ
+AWS = E["AB_AWS"]
+APP, ENV = E["AB_APP"], "dev"
+PHOTOS_BUCKET = E["AB_BUCKET_PREFIX"] + "-photos"
+BASE_ENV = dict(E, AWS_PAGER="", AWS_DEFAULT_REGION=E["AB_REGION"], AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
+
+
+class CLIError(Exception):
+    def __init__(self, code, stderr):
+        super().__init__("exit %d: %s" % (code, stderr.strip()))
+        self.code, self.stderr = code, stderr
+
+
+def aws(*args, profile=None, prefix=(), raw=False):
+    cmd = list(prefix) + [AWS, "amplifybackend", *args, "--endpoint-url", E["AB_ENDPOINT"], "--output", "json"]
+    if profile:
+        cmd += ["--profile", profile]
+    p = subprocess.run(cmd, env=BASE_ENV, capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise CLIError(p.returncode, p.stderr)
+    if raw:
+        return p.stdout
+    return json.loads(p.stdout) if p.stdout.strip() else {}
+
+
+def report(check, ok, detail=""):
+    print(json.dumps({"check": check, "ok": bool(ok), "detail": str(detail)[:500]}), flush=True)
+
+
+def check(name):
+    def wrap(fn):
+        try:
+            report(name, True, fn())
+        except AssertionError as e:
+            report(name, False, "assertion: %s" % e)
+        except Exception as e:
+            report(name, False, "%s: %s" % (type(e).__name__, e))
+        return fn
+    return wrap
+
+
+def scope(app=APP, env=ENV):
+    return ["--app-id", app, "--backend-environment-name", env]
+
+
+def wait(job_id, app=APP, env=ENV):
+    deadline = time.time() + 60
+    while True:
+        j = aws("get-backend-job", *scope(app, env), "--job-id", job_id)
+        if j["Status"] != "RUNNING" or time.time() > deadline:
+            return j
+        time.sleep(0.1)
+
+
+def fails(*args, **kw):
+    """Runs a call that must fail; returns the CLI's error text."""
+    try:
+        out = aws(*args, **kw)
+    except CLIError as e:
+        assert e.code != 0
+        return e.stderr
+    raise AssertionError("succeeded: %s" % out)
+
+
+def config(bucket=None, auth=(), guest=None):
+    c = {"ServiceName": "S3", "Permissions": {"Authenticated": list(auth)}}
+    if guest is not None:
+        c["Permissions"]["UnAuthenticated"] = list(guest)
+    if bucket:
+        c["BucketName"] = bucket
+    return json.dumps(c)
+
+
+state = {}
+
+
+@check("create_named")
+def _():
+    r = aws("create-backend-storage", *scope(), "--resource-name", "photos",
+            "--resource-config", config(PHOTOS_BUCKET, ["READ", "CREATE_AND_UPDATE", "DELETE"], ["READ"]))
+    assert r["Status"] == "RUNNING" and r["JobId"], r
+    state["create_job"] = r["JobId"]
+    j = wait(r["JobId"])
+    assert j["Status"] == "COMPLETED", j
+    return j["JobId"]
+
+
+@check("get_job")
+def _():
+    j = aws("get-backend-job", *scope(), "--job-id", state["create_job"])
+    assert j["Operation"] == "CreateBackendStorage" and j["JobId"] == state["create_job"] and j["Status"] == "COMPLETED", j
+    assert j["CreateTime"] and j["UpdateTime"], j
+    return j["CreateTime"]
+
+
+@check("create_derived")
+def _():
+    r = aws("create-backend-storage", *scope(), "--resource-name", "docs", "--resource-config", config(None, ["READ"], []))
+    assert wait(r["JobId"])["Status"] == "COMPLETED"
+    b = aws("get-backend-storage", *scope(), "--resource-name", "docs")["ResourceConfig"]["BucketName"]
+    assert re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", b), b
+    return b
+
+
+@check("get_storage")
+def _():
+    r = aws("get-backend-storage", *scope(), "--resource-name", "photos")
+    c = r["ResourceConfig"]
+    assert c["BucketName"] == PHOTOS_BUCKET and c["Imported"] is False and c["ServiceName"] == "S3", c
+    assert set(c["Permissions"]["Authenticated"]) == {"READ", "CREATE_AND_UPDATE", "DELETE"}, c
+    assert set(c["Permissions"]["UnAuthenticated"]) == {"READ"}, c
+    assert (r["AppId"], r["BackendEnvironmentName"], r["ResourceName"]) == (APP, ENV, "photos"), r
+    return c
+
+
+@check("update_storage")
+def _():
+    r = aws("update-backend-storage", *scope(), "--resource-name", "photos",
+            "--resource-config", json.dumps({"ServiceName": "S3", "Permissions": {"Authenticated": ["READ"], "UnAuthenticated": ["READ", "CREATE_AND_UPDATE"]}}))
+    assert wait(r["JobId"])["Status"] == "COMPLETED"
+    p = aws("get-backend-storage", *scope(), "--resource-name", "photos")["ResourceConfig"]["Permissions"]
+    assert set(p["Authenticated"]) == {"READ"} and set(p["UnAuthenticated"]) == {"READ", "CREATE_AND_UPDATE"}, p
+    return p
+
+
+@check("get_backend")
+def _():
+    r = aws("get-backend", "--app-id", APP, "--backend-environment-name", ENV)
+    assert ENV in r["BackendEnvironmentList"], r
+    assert json.loads(r["AmplifyMetaConfig"])["storage"]["photos"]["output"]["BucketName"] == PHOTOS_BUCKET, r
+    return r["BackendEnvironmentList"]
+
+
+@check("list_jobs_filter")
+def _():
+    ups = aws("list-backend-jobs", *scope(), "--operation", "UpdateBackendStorage")["Jobs"]
+    assert len(ups) == 1 and ups[0]["Operation"] == "UpdateBackendStorage", ups
+    done = aws("list-backend-jobs", *scope(), "--status", "COMPLETED")["Jobs"]
+    assert len(done) >= 3 and all(j["Status"] == "COMPLETED" for j in done), done
+    one = aws("list-backend-jobs", *scope(), "--job-id", state["create_job"])["Jobs"]
+    assert [j["JobId"] for j in one] == [state["create_job"]], one
+    return "%d completed" % len(done)
+
+
+@check("import_storage")
+def _():
+    bucket = E["AB_IMPORT_BUCKET"]
+    r = aws("import-backend-storage", *scope(), "--bucket-name", bucket, "--service-name", "S3")
+    assert wait(r["JobId"])["Status"] == "COMPLETED"
+    c = aws("get-backend-storage", *scope(), "--resource-name", bucket)["ResourceConfig"]
+    assert c["Imported"] is True and c["BucketName"] == bucket, c
+    return c
+
+
+@check("list_s3_buckets")
+def _():
+    bs = aws("list-s3-buckets")["Buckets"]
+    names = {b["Name"] for b in bs}
+    assert {E["AB_IMPORT_BUCKET"], PHOTOS_BUCKET} <= names, names
+    assert all(b["CreationDate"] for b in bs), bs
+    return sorted(names)
+
+
+def control(path):
+    urllib.request.urlopen(urllib.request.Request(E["AB_CONTROL"] + path, method="POST"), timeout=10).read()
+
+
+@check("cancel_job")
+def _():
+    control("/pause")
+    try:
+        r = aws("create-backend-storage", *scope(), "--resource-name", "stuck", "--resource-config", config(None, ["READ"]))
+        c = aws("update-backend-job", *scope(), "--job-id", r["JobId"], "--status", "CANCELLED")
+        assert c["Status"] == "CANCELLED" and c["JobId"] == r["JobId"], c
+    finally:
+        control("/resume")
+    j = aws("get-backend-job", *scope(), "--job-id", r["JobId"])
+    assert j["Status"] == "CANCELLED", j
+    return j.get("Error", "")
+
+
+@check("delete_storage")
+def _():
+    r = aws("delete-backend-storage", *scope(), "--resource-name", "photos", "--service-name", "S3")
+    assert wait(r["JobId"])["Status"] == "COMPLETED"
+    err = fails("get-backend-storage", *scope(), "--resource-name", "photos")
+    assert "NotFoundException" in err, err
+    return "gone"
+
+
+@check("not_found")
+def _():
+    err = fails("get-backend-storage", *scope(), "--resource-name", "nope")
+    assert "(NotFoundException)" in err and "nope" in err, err
+    return err.strip()
+
+
+@check("bad_request")
+def _():
+    err = fails("create-backend-storage", *scope(), "--resource-name", "bad", "--resource-config", config("Bad_Bucket"))
+    assert "(BadRequestException)" in err and "bucketName" in err, err
+    return err.strip()
+
+
+@check("invalid_signature")
+def _():
+    err = fails("list-s3-buckets", profile="wrongsecret")
+    assert "(InvalidSignatureException)" in err, err
+    return err.strip()
+
+
+@check("unrecognized_client")
+def _():
+    err = fails("list-s3-buckets", profile="unknown")
+    assert "(UnrecognizedClientException)" in err, err
+    return err.strip()
+
+
+@check("missing_token")
+def _():
+    err = fails("list-s3-buckets", "--no-sign-request")
+    assert "(MissingAuthenticationTokenException)" in err, err
+    return err.strip()
+
+
+@check("clock_skew_refused")
+def _():
+    faketime = shutil.which("faketime")
+    assert faketime, "faketime is not installed"
+    err = fails("list-s3-buckets", prefix=[faketime, "-f", "-10m"])
+    assert "(InvalidSignatureException)" in err and "Signature expired" in err, err
+    return err.strip()
+
+
+def paging_scope():
+    return scope(APP, E["AB_PAGING_ENV"])
+
+
+WANT = E["AB_PAGING_JOBS"].split(",")
+
+
+@check("paginate_auto")
+def _():
+    got = [j["JobId"] for j in aws("list-backend-jobs", *paging_scope())["Jobs"]]
+    assert got == WANT, "got %d ids" % len(got)
+    return "%d jobs" % len(got)
+
+
+@check("paginate_page_size")
+def _():
+    got = [j["JobId"] for j in aws("list-backend-jobs", *paging_scope(), "--page-size", "7")["Jobs"]]
+    assert got == WANT, "got %d ids" % len(got)
+    return "%d jobs" % len(got)
+
+
+@check("paginate_max_items")
+def _():
+    got, token, calls = [], None, 0
+    while True:
+        args = ["list-backend-jobs", *paging_scope(), "--max-items", "10"]
+        if token:
+            args += ["--starting-token", token]
+        page = aws(*args)
+        calls += 1
+        assert len(page["Jobs"]) <= 10, len(page["Jobs"])
+        got += [j["JobId"] for j in page["Jobs"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+        assert calls < 20, "does not end"
+    assert got == WANT and calls == 6, "got %d ids in %d calls" % (len(got), calls)
+    return "%d jobs in %d calls" % (len(got), calls)
+
+
+@check("odd_names")
+def _():
+    app, env, name = APP + " odd/é+%?#:", "dev env", "r/1 +x"
+    r = aws("create-backend-storage", *scope(app, env), "--resource-name", name, "--resource-config", config(None, ["READ", "READ"], []))
+    assert wait(r["JobId"], app, env)["Status"] == "COMPLETED"
+    g = aws("get-backend-storage", *scope(app, env), "--resource-name", name)
+    assert (g["AppId"], g["BackendEnvironmentName"], g["ResourceName"]) == (app, env, name), g
+    assert g["ResourceConfig"]["Permissions"]["Authenticated"] == ["READ"], g
+    jobs = aws("list-backend-jobs", *scope(app, env))["Jobs"]
+    assert [j["JobId"] for j in jobs] == [r["JobId"]], jobs
+    return g["AppId"]
+
+
+version = subprocess.run([AWS, "--version"], capture_output=True, text=True, env=BASE_ENV)
+print(json.dumps({"client": "aws-cli", "version": (version.stdout or version.stderr).strip()}), flush=True)

@@ -1,0 +1,277 @@
+// Package conformance drives amplifybackendd with the real AWS clients:
+// boto3 (two versions), the AWS CLI (v1 and v2) and the AWS SDK for
+// JavaScript v3, each running the same scenario (see README.md here).
+package conformance
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
+)
+
+func TestMain(m *testing.M) {
+	cleanup, err := testserver.Build("../cmd/amplifybackendd")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+// requiredChecks are reported by every scenario; each also reports at least
+// one paginate_* check.
+var requiredChecks = []string{
+	"create_named", "get_job", "create_derived", "get_storage", "update_storage", "get_backend",
+	"list_jobs_filter", "import_storage", "list_s3_buckets", "cancel_job", "delete_storage",
+	"not_found", "bad_request", "invalid_signature", "unrecognized_client", "missing_token",
+	"clock_skew_refused", "odd_names",
+}
+
+// variant is one client build and how to run its scenario.
+type variant struct {
+	name    string
+	command func(t *testing.T) (argv []string, env []string)
+	// extra checks this client must report besides requiredChecks.
+	extra []string
+}
+
+// need returns the path of a program or fails: a missing client is a broken
+// CI machine, never a reason to skip.
+func need(t *testing.T, prog string) string {
+	t.Helper()
+	p, err := exec.LookPath(prog)
+	if err != nil {
+		t.Fatalf("%s is not installed (.ci/run installs every client): %v", prog, err)
+	}
+	return p
+}
+
+func versionOf(t *testing.T, argv ...string) string {
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %v: %s", argv, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+var variants = []variant{
+	{name: "boto3-1.43", command: func(t *testing.T) ([]string, []string) {
+		py := need(t, "python3")
+		if v := versionOf(t, py, "-c", "import boto3; print(boto3.__version__)"); !strings.HasPrefix(v, "1.43.") {
+			t.Fatalf("python3 has boto3 %s, want 1.43", v)
+		}
+		return []string{py, "clients/boto3_scenario.py"}, nil
+	}, extra: []string{"paginate_paginator"}},
+	{name: "boto3-1.26", command: func(t *testing.T) ([]string, []string) {
+		py := need(t, "/usr/bin/python3")
+		if v := versionOf(t, py, "-c", "import boto3; print(boto3.__version__)"); !strings.HasPrefix(v, "1.26.") {
+			t.Fatalf("/usr/bin/python3 has boto3 %s, want 1.26 (Debian python3-boto3)", v)
+		}
+		return []string{py, "clients/boto3_scenario.py"}, nil
+	}, extra: []string{"paginate_paginator"}},
+	{name: "aws-cli-v1", command: func(t *testing.T) ([]string, []string) {
+		awsPath := need(t, "aws")
+		if v := versionOf(t, awsPath, "--version"); !strings.HasPrefix(v, "aws-cli/1.") {
+			t.Fatalf("aws on PATH is %q, want AWS CLI v1", v)
+		}
+		return []string{need(t, "python3"), "clients/cli_scenario.py"}, []string{"AB_AWS=" + awsPath}
+	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items"}},
+	{name: "aws-cli-v2", command: func(t *testing.T) ([]string, []string) {
+		awsPath := need(t, "/usr/bin/aws")
+		if v := versionOf(t, awsPath, "--version"); !strings.HasPrefix(v, "aws-cli/2.") {
+			t.Fatalf("/usr/bin/aws is %q, want AWS CLI v2 (Debian awscli)", v)
+		}
+		return []string{need(t, "python3"), "clients/cli_scenario.py"}, []string{"AB_AWS=" + awsPath}
+	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items"}},
+	{name: "aws-sdk-js-v3", command: func(t *testing.T) ([]string, []string) {
+		if _, err := os.Stat("clients/js/node_modules/@aws-sdk/client-amplifybackend"); err != nil {
+			t.Fatalf("run npm ci in conformance/clients/js first (.ci/run does): %v", err)
+		}
+		return []string{need(t, "node"), "clients/js/scenario.mjs"}, nil
+	}, extra: []string{"paginate_loop", "clock_skew_corrected"}},
+}
+
+// checkResult is one line of a scenario's output.
+type checkResult struct {
+	Check  string `json:"check"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// runResult is what a scenario run produced; results/<variant>.json holds it.
+type runResult struct {
+	Variant string        `json:"variant"`
+	Client  string        `json:"client"`
+	Version string        `json:"version"`
+	Checks  []checkResult `json:"checks"`
+}
+
+func TestClients(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			res := runScenario(t, v)
+			writeResult(t, res)
+			got := map[string]checkResult{}
+			for _, c := range res.Checks {
+				got[c.Check] = c
+			}
+			for _, name := range append(slices.Clone(requiredChecks), v.extra...) {
+				c, ok := got[name]
+				switch {
+				case !ok:
+					t.Errorf("check %s was not reported", name)
+				case !c.OK:
+					t.Errorf("check %s failed: %s", name, c.Detail)
+				}
+			}
+			if res.Version == "" {
+				t.Error("the scenario did not finish (no client/version line)")
+			}
+		})
+	}
+}
+
+// runScenario sets up a server pair for one client and runs its scenario.
+func runScenario(t *testing.T, v variant) runResult {
+	p := testserver.NewStalledPair(t)
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/pause":
+			p.Pause()
+		case "/resume":
+			p.Resume()
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(control.Close)
+	t.Cleanup(p.Resume)
+
+	prefix := "conf-" + strings.ReplaceAll(strings.ReplaceAll(v.name, ".", ""), "_", "-")
+	importBucket := prefix + "-import"
+	if _, err := p.GW.S3Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(importBucket)}); err != nil {
+		t.Fatal(err)
+	}
+	app := "app-" + v.name
+	paging := seedJobs(t, p.API, app, "paging", 60)
+
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials")
+	k := p.API.APICreds
+	writeFile(t, creds, fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n\n"+
+		"[wrongsecret]\naws_access_key_id = %s\naws_secret_access_key = wrong%s\n\n"+
+		"[unknown]\naws_access_key_id = AKIAUNKNOWN000000000\naws_secret_access_key = %s\n",
+		k.AccessKeyID, k.SecretAccessKey, k.AccessKeyID, k.SecretAccessKey, k.SecretAccessKey))
+	cfg := filepath.Join(dir, "config")
+	writeFile(t, cfg, "[default]\nregion = us-east-1\n[profile wrongsecret]\nregion = us-east-1\n[profile unknown]\nregion = us-east-1\n")
+
+	argv, extraEnv := v.command(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(cleanEnv(), append(extraEnv,
+		"AB_ENDPOINT="+p.API.API, "AB_REGION=us-east-1",
+		"AB_KEY_ID="+k.AccessKeyID, "AB_SECRET="+k.SecretAccessKey, "AB_WRONG_SECRET=wrong"+k.SecretAccessKey,
+		"AB_UNKNOWN_KEY_ID=AKIAUNKNOWN000000000", "AB_CONTROL="+control.URL, "AB_APP="+app,
+		"AB_BUCKET_PREFIX="+prefix, "AB_IMPORT_BUCKET="+importBucket,
+		"AB_PAGING_ENV=paging", "AB_PAGING_JOBS="+strings.Join(paging, ","),
+		"AWS_SHARED_CREDENTIALS_FILE="+creds, "AWS_CONFIG_FILE="+cfg,
+	)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Errorf("scenario exited with %v; stderr:\n%s", err, stderr.String())
+	}
+	res := runResult{Variant: v.name}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		var c checkResult
+		var fin struct{ Client, Version string }
+		switch {
+		case json.Unmarshal(line, &c) == nil && c.Check != "":
+			res.Checks = append(res.Checks, c)
+			t.Logf("%-22s ok=%-5v %s", c.Check, c.OK, c.Detail)
+		case json.Unmarshal(line, &fin) == nil && fin.Client != "":
+			res.Client, res.Version = fin.Client, fin.Version
+		default:
+			t.Logf("scenario printed: %s", line)
+		}
+	}
+	if t.Failed() || stderr.Len() > 0 {
+		t.Logf("scenario stderr:\n%s", stderr.String())
+	}
+	return res
+}
+
+// cleanEnv is the test's environment without AWS settings that would point
+// a client somewhere else.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "AWS_CA_BUNDLE") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// seedJobs makes n jobs in app/env (imports of buckets that do not exist,
+// which fail fast) and returns their ids newest first, once all finished.
+func seedJobs(t *testing.T, s *testserver.Server, app, env string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := 0; i < n; i++ {
+		r := testserver.MustOK(t, s.Call("POST", fmt.Sprintf("/backend/%s/storage/%s/import", testserver.Esc(app), env),
+			map[string]any{"serviceName": "S3", "bucketName": fmt.Sprintf("missing-bucket-%03d", i)}))
+		ids[n-1-i] = r.Str("jobId")
+	}
+	for _, id := range ids {
+		s.WaitJob(app, env, id)
+	}
+	return ids
+}
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeResult records the run for the compatibility table.
+func writeResult(t *testing.T, res runResult) {
+	t.Helper()
+	if err := os.MkdirAll("results", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("results", res.Variant+".json"), append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
