@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -181,13 +182,28 @@ func (s *Server) healthz(c echo.Context) error {
 
 // decode parses the JSON body into v. An empty body is an empty object, and
 // the Content-Type header is not required: the real service accepts both.
-// Unknown fields are ignored; a field of the wrong type is named.
+// Keys match field names exactly, as in AWS's JSON protocols (Go's decoder
+// alone would also take "ResourceName" for "resourceName"); unknown keys are
+// ignored; a field of the wrong type is named.
 func decode(c echo.Context, v any) error {
 	body, _ := c.Get(ctxBody).([]byte)
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var generic any
+	if err := dec.Decode(&generic); err != nil || dec.More() {
+		if err == nil {
+			err = errors.New("unexpected data after the JSON value")
+		}
+		return badRequest("The request body is not valid JSON: %s.", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	exact, err := json.Marshal(exactKeys(generic, reflect.TypeOf(v)))
+	if err != nil {
+		return badRequest("The request body is not valid JSON.")
+	}
+	if err := json.Unmarshal(exact, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
 			return badRequest("Invalid type for field %s: expected %s.", te.Field, jsonKind(te.Type.Kind().String()))
@@ -195,6 +211,37 @@ func decode(c echo.Context, v any) error {
 		return badRequest("The request body is not valid JSON: %s.", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
+}
+
+// exactKeys keeps, at every level of a decoded JSON value, only the object
+// keys that are exactly the json names of t's fields.
+func exactKeys(v any, t reflect.Type) any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch val := v.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return val
+		}
+		out := make(map[string]any, len(val))
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if fv, ok := val[name]; ok && name != "" && name != "-" {
+				out[name] = exactKeys(fv, f.Type)
+			}
+		}
+		return out
+	case []any:
+		if t.Kind() != reflect.Slice {
+			return val
+		}
+		for i := range val {
+			val[i] = exactKeys(val[i], t.Elem())
+		}
+	}
+	return v
 }
 
 func jsonKind(goKind string) string {

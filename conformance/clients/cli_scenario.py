@@ -300,4 +300,5 @@ def _():
 
 
 version = subprocess.run([AWS, "--version"], capture_output=True, text=True, env=BASE_ENV)
-print(json.dumps({"client": "aws-cli", "version": (version.stdout or version.stderr).strip()}), flush=True)
+# "aws-cli/2.9.19 Python/3.11.2 Linux/…": the first word names the build.
+print(json.dumps({"client": "aws-cli", "version": (version.stdout or version.stderr).split()[0].split("/")[-1]}), flush=True)

@@ -1,0 +1,48 @@
+package conformance
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
+)
+
+// TestOddButLegalRequests sends what SDKs cannot be made to send but other
+// clients do: unknown JSON fields at every level (ignored, as the real
+// service's JSON binding ignores them), no Content-Type header, an empty
+// body where every field is optional, and nulls for optional fields.
+func TestOddButLegalRequests(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	raw := func(method, path, body string, contentType bool) testserver.Response {
+		req := s.NewRequest(method, path, []byte(body))
+		if !contentType {
+			req.Header.Del("Content-Type")
+		}
+		testserver.Sign(t, req, []byte(body), s.APICreds, time.Now())
+		return testserver.Do(t, req)
+	}
+	r := testserver.MustOK(t, raw("POST", "/backend/odd/storage", `{
+		"backendEnvironmentName": "dev", "resourceName": "files", "clientToken": "x", "tags": {"a": 1},
+		"resourceConfig": {"serviceName": "S3", "futureField": [1, 2], "bucketName": null,
+			"permissions": {"authenticated": ["READ", "READ", "DELETE"], "unAuthenticated": [], "owner": "me"}}}`, false))
+	if job := s.WaitJob("odd", "dev", r.Str("jobId")); job.Str("status") != "COMPLETED" {
+		t.Fatalf("create with unknown fields: %s", job.Raw)
+	}
+	got := testserver.MustOK(t, raw("POST", "/backend/odd/storage/dev/details", `{"resourceName":"files","extra":true}`, false))
+	body := string(got.Raw)
+	if !strings.Contains(body, `"authenticated":["DELETE","READ"]`) || strings.Contains(body, "unAuthenticated") {
+		t.Fatalf("repeated elements and an empty guest list: %s", body)
+	}
+	// Every ListBackendJobs field is optional: an empty body and a JSON null both list everything.
+	for _, b := range []string{"", "{}", `{"maxResults": null, "nextToken": null}`} {
+		list := testserver.MustOK(t, raw("POST", "/backend/odd/job/dev", b, false))
+		if jobs, _ := list.Body["jobs"].([]any); len(jobs) != 1 {
+			t.Fatalf("list with body %q: %s", b, list.Raw)
+		}
+	}
+	testserver.MustOK(t, raw("POST", "/s3Buckets", "", false))
+	// Unknown fields never make a bad request good.
+	testserver.WantError(t, raw("POST", "/backend/odd/storage/dev/details", `{"ResourceName":"files"}`, true), 400, "BadRequestException", "resourceName")
+}
