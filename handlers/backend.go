@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -70,6 +72,7 @@ func (s *Server) getBackend(c echo.Context) error {
 	}
 	resp := getBackendResponse{AppID: appID, AppName: appID, BackendEnvironmentName: env, BackendEnvironmentList: []string{}}
 	meta := amplifyMeta{Storage: map[string]amplifyMetaStorage{}}
+	var warnings []string
 	for _, r := range all {
 		if !r.Visible() {
 			continue
@@ -78,6 +81,9 @@ func (s *Server) getBackend(c echo.Context) error {
 			resp.BackendEnvironmentList = append(resp.BackendEnvironmentList, r.Env)
 		}
 		if r.Env == env {
+			for _, w := range r.Warnings {
+				warnings = append(warnings, fmt.Sprintf("storage %s: %s", r.Name, w))
+			}
 			meta.Storage[r.Name] = amplifyMetaStorage{Service: "S3", ProviderPlugin: "awscloudformation",
 				Output: map[string]string{"BucketName": r.Bucket, "Region": s.Region}}
 		}
@@ -88,6 +94,7 @@ func (s *Server) getBackend(c echo.Context) error {
 			return err
 		}
 		resp.AmplifyMetaConfig = string(b)
+		resp.Error = strings.Join(warnings, "; ")
 	}
 	return c.JSON(http.StatusOK, resp)
 }

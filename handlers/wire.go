@@ -134,6 +134,9 @@ type getBackendResponse struct {
 	AppName                string   `json:"appName,omitempty"`
 	BackendEnvironmentList []string `json:"backendEnvironmentList"`
 	BackendEnvironmentName string   `json:"backendEnvironmentName,omitempty"`
+	// Error carries the warnings of the environment's storage resources
+	// (settings or role policies the target could not take).
+	Error string `json:"error,omitempty"`
 }
 
 func wireTime(t time.Time) string {

@@ -28,6 +28,7 @@ type Target interface {
 	DeleteBucketPolicy(ctx context.Context, bucket string) error
 	EnsureRole(ctx context.Context, role string, trustPolicy []byte) (bool, error)
 	RolePolicy(ctx context.Context, role, name string) ([]byte, error)
+	RolePolicyNames(ctx context.Context, role string) ([]string, error)
 	PutRolePolicy(ctx context.Context, role, name string, doc []byte) error
 	DeleteRolePolicy(ctx context.Context, role, name string) error
 }
@@ -63,6 +64,9 @@ func (w *work) warn(format string, args ...any) {
 func (r *Runner) apply(ctx context.Context, w *work) error {
 	switch w.job.Operation {
 	case store.OpCreate:
+		if err := r.step(ctx, "check policy sizes", func(ctx context.Context) error { return r.checkSizes(ctx, w, w.res.Desired) }); err != nil {
+			return err
+		}
 		if err := r.step(ctx, "create bucket", func(ctx context.Context) error { return r.ensureOwnedBucket(ctx, w) }); err != nil {
 			return err
 		}
@@ -94,6 +98,9 @@ func (r *Runner) apply(ctx context.Context, w *work) error {
 // updates and deletes.
 func (r *Runner) reconcilePresent(ctx context.Context, w *work) error {
 	if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w) }); err != nil {
+		return err
+	}
+	if err := r.step(ctx, "check policy sizes", func(ctx context.Context) error { return r.checkSizes(ctx, w, w.res.Desired) }); err != nil {
 		return err
 	}
 	if w.res.CreatedBucket && !w.res.Imported {
@@ -350,6 +357,76 @@ func (r *Runner) removeOwnedBucket(ctx context.Context, w *work) error {
 		}
 		return nil
 	})
+}
+
+// Size limits checked before anything is written, so a change that would not
+// fit fails with a clear message instead of half-applied by a target that
+// refuses the last write. IAM caps the inline policies of one role at 10,240
+// characters in all (Versity counts white space too, so sizes here are of
+// the documents as stored); S3 caps a bucket policy at 20 KB.
+const (
+	MaxRolePolicyChars   = 10240
+	MaxBucketPolicyBytes = 20 * 1024
+)
+
+// checkSizes measures what the role policies and the bucket policy would
+// weigh after writing perms, counting the other policies already there.
+func (r *Runner) checkSizes(ctx context.Context, w *work, perms store.Permissions) error {
+	docs := r.translate(w, perms)
+	k := w.res.ResourceKey
+	ours := policy.RolePolicyName(k.AppID, k.Env, k.Name)
+	if r.target.HasIAM() {
+		for _, role := range []struct {
+			name string
+			doc  *policy.Document
+		}{{RoleName(r.cfg.AuthRoleTemplate, k.AppID, k.Env), docs.AuthRole}, {RoleName(r.cfg.UnauthRoleTemplate, k.AppID, k.Env), docs.UnauthRole}} {
+			if role.doc == nil {
+				continue
+			}
+			want, err := json.Marshal(role.doc)
+			if err != nil {
+				return err
+			}
+			total := len(want)
+			names, err := r.target.RolePolicyNames(ctx, role.name)
+			if err != nil {
+				return err
+			}
+			for _, n := range names {
+				if n == ours {
+					continue
+				}
+				doc, err := r.target.RolePolicy(ctx, role.name, n)
+				if err != nil {
+					return err
+				}
+				total += len(doc)
+			}
+			if total > MaxRolePolicyChars {
+				return terminal("Role %q would hold %d characters of inline policies (%d of them for this resource), over the %d IAM allows per role; remove storage resources from environment %q of app %q or narrow their permissions.",
+					role.name, total, len(want), MaxRolePolicyChars, k.Env, k.AppID)
+			}
+		}
+	}
+	if len(docs.Bucket) == 0 {
+		return nil // our part of the bucket policy only shrinks
+	}
+	var cur []byte
+	if exists, err := r.target.HeadBucket(ctx, w.res.Bucket); err != nil {
+		return err
+	} else if exists {
+		if cur, err = r.target.BucketPolicy(ctx, w.res.Bucket); err != nil {
+			return err
+		}
+	}
+	merged, _, err := policy.MergeBucketPolicy(cur, policy.SidPrefix(k.AppID, k.Env, k.Name), docs.Bucket)
+	if err != nil {
+		return terminal("The bucket policy of %q cannot be read: %v", w.res.Bucket, err)
+	}
+	if len(merged) > MaxBucketPolicyBytes {
+		return terminal("The bucket policy of %q would be %d bytes, over the %d S3 allows.", w.res.Bucket, len(merged), MaxBucketPolicyBytes)
+	}
+	return nil
 }
 
 func toPolicy(in []string) []policy.Permission {

@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
+)
+
+// foreignStatement finds the statement with sid in a bucket policy.
+func foreignStatement(t *testing.T, policyDoc, sid string) map[string]any {
+	t.Helper()
+	var doc struct{ Statement []map[string]any }
+	if err := json.Unmarshal([]byte(policyDoc), &doc); err != nil {
+		t.Fatalf("bucket policy is not JSON: %s", policyDoc)
+	}
+	for _, st := range doc.Statement {
+		if st["Sid"] == sid {
+			return st
+		}
+	}
+	return nil
+}
+
+// TestOthersPoliciesSurvive plants a foreign bucket-policy statement and a
+// foreign inline policy on our role, then runs create, update and delete:
+// ours come and go, theirs stay exactly as written.
+func TestOthersPoliciesSurvive(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	ctx := context.Background()
+	const bucket = "shared-with-others"
+	createAndWait(t, s, "keep", "photos", bucket, []string{"READ"}, []string{"READ"})
+
+	theirs := `{"Sid":"TheirAnalytics","Effect":"Deny","Principal":"*",` +
+		`"Action":"s3:DeleteObject","Resource":"arn:aws:s3:::shared-with-others/reports/*"}`
+	cur := bucketPolicy(t, s, bucket)
+	var doc map[string]any
+	json.Unmarshal([]byte(cur), &doc)
+	var st map[string]any
+	json.Unmarshal([]byte(theirs), &st)
+	doc["Statement"] = append([]any{st}, doc["Statement"].([]any)...)
+	planted, _ := json.Marshal(doc)
+	if _, err := s.S3Client().PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(string(planted))}); err != nil {
+		t.Fatal(err)
+	}
+	theirRole := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}`
+	if _, err := s.IAMClient().PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("amplify-keep-dev-authRole"),
+		PolicyName: aws.String("someone-elses"), PolicyDocument: aws.String(theirRole)}); err != nil {
+		t.Fatal(err)
+	}
+	want := foreignStatement(t, string(planted), "TheirAnalytics")
+
+	steps := []struct {
+		name string
+		call func() testserver.Response
+	}{
+		{"update", func() testserver.Response {
+			return s.Call("POST", "/backend/keep/storage/dev", map[string]any{"resourceName": "photos", "resourceConfig": map[string]any{
+				"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{"READ", "DELETE"}, "unAuthenticated": []string{"READ", "CREATE_AND_UPDATE"}}}})
+		}},
+		{"delete", func() testserver.Response {
+			return s.Call("POST", "/backend/keep/storage/dev/remove", map[string]any{"resourceName": "photos", "serviceName": "S3"})
+		}},
+	}
+	for _, step := range steps {
+		r := testserver.MustOK(t, step.call())
+		if job := s.WaitJob("keep", "dev", r.Str("jobId")); job.Str("status") != "COMPLETED" {
+			t.Fatalf("%s: %s", step.name, job.Raw)
+		}
+		pol := bucketPolicy(t, s, bucket)
+		got := foreignStatement(t, pol, "TheirAnalytics")
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(want)
+		if string(gb) != string(wb) {
+			t.Fatalf("after %s the foreign statement changed:\n got %s\nwant %s", step.name, gb, wb)
+		}
+		out, err := s.IAMClient().GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("amplify-keep-dev-authRole"), PolicyName: aws.String("someone-elses")})
+		if err != nil {
+			t.Fatalf("after %s the foreign role policy is gone: %v", step.name, err)
+		}
+		if !strings.Contains(aws.ToString(out.PolicyDocument), "ListAllMyBuckets") {
+			t.Fatalf("after %s the foreign role policy changed: %s", step.name, aws.ToString(out.PolicyDocument))
+		}
+	}
+	// After delete nothing of ours is left anywhere.
+	if pol := bucketPolicy(t, s, bucket); strings.Contains(pol, "Amplifybackendd") {
+		t.Fatalf("our statements survived delete: %s", pol)
+	}
+	for _, role := range []string{"amplify-keep-dev-authRole", "amplify-keep-dev-unauthRole"} {
+		if doc := rolePolicy(t, s, role, "amplifybackendd-"); doc != "" {
+			t.Fatalf("%s still holds our policy: %s", role, doc)
+		}
+	}
+	// A second resource cannot take the same bucket while the first exists.
+	createAndWait(t, s, "keep", "again", "shared-bucket-two", []string{}, nil)
+	testserver.WantError(t, s.Call("POST", "/backend/keep/storage", storageBody("prod", "other", "shared-bucket-two", []string{}, nil)), 400, "BadRequestException", "already used")
+	testserver.WantError(t, s.Call("POST", "/backend/keep/storage/prod/import", map[string]any{"serviceName": "S3", "bucketName": "shared-bucket-two"}), 400, "BadRequestException", "already used")
+}
+
+// TestRolePolicyLimit fills one app/environment's roles until the next
+// resource would pass IAM's 10,240-character cap: that create fails with a
+// message naming the role and the size, and nothing of it is applied.
+func TestRolePolicyLimit(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	all := []string{"READ", "CREATE_AND_UPDATE", "DELETE"}
+	var failed testserver.Response
+	created := 0
+	for i := 0; i < 20; i++ {
+		bucket := fmt.Sprintf("limit-bucket-%02d", i)
+		r := testserver.MustOK(t, s.Call("POST", "/backend/full/storage", storageBody("dev", fmt.Sprintf("resource-%02d", i), bucket, all, all)))
+		job := s.WaitJob("full", "dev", r.Str("jobId"))
+		if job.Str("status") == "FAILED" {
+			failed = job
+			if bucketExists(t, s, bucket) {
+				t.Fatal("the refused create left its bucket")
+			}
+			break
+		}
+		created++
+	}
+	if failed.Raw == nil || created == 0 {
+		t.Fatalf("no create was refused after %d resources", created)
+	}
+	msg := failed.Str("error")
+	if !strings.Contains(msg, `"amplify-full-dev-authRole"`) || !strings.Contains(msg, "10240") {
+		t.Fatalf("limit message: %s", msg)
+	}
+	names, err := s.IAMClient().ListRolePolicies(context.Background(), &iam.ListRolePoliciesInput{RoleName: aws.String("amplify-full-dev-authRole")})
+	if err != nil || len(names.PolicyNames) != created {
+		t.Fatalf("auth role holds %v policies after %d creates: %v", names, created, err)
+	}
+	t.Logf("%d resources fit on one role; the next was refused: %s", created, msg)
+}
+
+// TestTargetWithoutIAM points a server at an S3 endpoint with no IAM API
+// configured: the bucket and its bucket policy are provisioned, and the job
+// and GetBackend say plainly that role policies were not written.
+func TestTargetWithoutIAM(t *testing.T) {
+	t.Parallel()
+	gw := testserver.Start(t)
+	s := testserver.StartEnv(t, []string{"AWS_ACCESS_KEY_ID=" + gw.S3Creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + gw.S3Creds.SecretAccessKey},
+		"--target", "external", "--s3-endpoint", gw.S3, "--no-iam", "--public-guest-access", "true")
+	s.S3, s.S3Creds = gw.S3, gw.S3Creds
+	r := testserver.MustOK(t, s.Call("POST", "/backend/noiam/storage", storageBody("dev", "media", "no-iam-bucket", []string{"READ"}, []string{"READ"})))
+	job := s.WaitJob("noiam", "dev", r.Str("jobId"))
+	if job.Str("status") != "COMPLETED" || !strings.Contains(job.Str("error"), "no IAM API") || !strings.Contains(job.Str("error"), "amplify-noiam-dev-authRole") {
+		t.Fatalf("job: %s", job.Raw)
+	}
+	putObject(t, gw, "no-iam-bucket", "public/x")
+	if code := gw.Anon("GET", "/no-iam-bucket/public/x", ""); code != 200 {
+		t.Fatalf("guest READ through the bucket policy: %d", code)
+	}
+	gb := testserver.MustOK(t, s.Call("POST", "/backend/noiam/details", map[string]any{"backendEnvironmentName": "dev"}))
+	if !strings.Contains(gb.Str("error"), "storage media:") || !strings.Contains(gb.Str("error"), "role policy") {
+		t.Fatalf("GetBackend does not report the missing role policies: %s", gb.Raw)
+	}
+}
