@@ -458,3 +458,50 @@ func TestCancelledUpdateAndDeleteAreUndone(t *testing.T) {
 		t.Fatalf("job from another environment: %v", err)
 	}
 }
+
+func TestBucketPolicyLimitAppliesNothing(t *testing.T) {
+	f := setup(t)
+	// The embedded gateway keeps bucket policies in an extended attribute
+	// and refuses ones near 4 KB, so the limit is lowered as for that target.
+	f.runner.cfg.BucketPolicyLimit = 3000
+	f.start()
+	b := f.bucket("big")
+	if err := gateway.CreateBucket(f.ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	// Someone else's statements fill the bucket policy almost to the limit.
+	var stmts []string
+	for i := 0; len(strings.Join(stmts, ",")) < f.runner.cfg.BucketPolicyLimit-400; i++ {
+		stmts = append(stmts, fmt.Sprintf(`{"Sid":"Theirs%03d","Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::%s/locked-%03d/*"}`, i, b, i))
+	}
+	foreign := `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`
+	if err := gateway.PutBucketPolicy(f.ctx, b, []byte(foreign)); err != nil {
+		t.Fatal(err)
+	}
+	k := store.ResourceKey{AppID: f.app, Env: "dev", Name: b}
+	j, err := f.runner.Import(f.ctx, f.app, "dev", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.wait(j.ID)
+	f.target.writes.Store(0)
+	j, err = f.runner.Update(f.ctx, k, store.Permissions{Authenticated: []string{"READ"}, Unauthenticated: []string{"READ", "CREATE_AND_UPDATE", "DELETE"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.wait(j.ID)
+	if got.Status != store.StatusFailed || !strings.Contains(got.Error, "bytes, over the 3000 the target allows") {
+		t.Fatalf("update over the bucket policy limit: %+v", got)
+	}
+	if n := f.target.writes.Load(); n != 0 {
+		t.Fatalf("a refused update wrote %d times: %v", n, f.target.log)
+	}
+	cur, _ := gateway.BucketPolicy(f.ctx, b)
+	if !policy.Equivalent(cur, []byte(foreign)) {
+		t.Fatal("the foreign bucket policy changed")
+	}
+	res, _ := f.resource(k)
+	if len(res.Desired.Unauthenticated) != 0 || res.ActiveJob != "" {
+		t.Fatalf("the failed update is still the desired state: %+v", res)
+	}
+}

@@ -30,6 +30,9 @@ type Config struct {
 	// DeleteBuckets lets DeleteBackendStorage remove an empty bucket this
 	// service created (Amplify's default is to retain it).
 	DeleteBuckets bool
+	// BucketPolicyLimit is the largest bucket policy, in bytes, the target
+	// takes (default MaxBucketPolicyBytes, S3's 20 KB).
+	BucketPolicyLimit int
 	// Retry bounds the retries of one step.
 	Retry RetryPolicy
 	// JobTimeout bounds one execution of a job (default 10 minutes).
@@ -47,6 +50,9 @@ func (c *Config) defaults() {
 	}
 	if c.UnauthRoleTemplate == "" {
 		c.UnauthRoleTemplate = DefaultUnauthRoleTemplate
+	}
+	if c.BucketPolicyLimit <= 0 {
+		c.BucketPolicyLimit = MaxBucketPolicyBytes
 	}
 	if c.Region == "" {
 		c.Region = "us-east-1"

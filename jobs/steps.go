@@ -363,7 +363,8 @@ func (r *Runner) removeOwnedBucket(ctx context.Context, w *work) error {
 // fit fails with a clear message instead of half-applied by a target that
 // refuses the last write. IAM caps the inline policies of one role at 10,240
 // characters in all (Versity counts white space too, so sizes here are of
-// the documents as stored); S3 caps a bucket policy at 20 KB.
+// the documents as stored); S3 caps a bucket policy at 20 KB
+// (Config.BucketPolicyLimit, lower for targets that store less).
 const (
 	MaxRolePolicyChars   = 10240
 	MaxBucketPolicyBytes = 20 * 1024
@@ -423,8 +424,8 @@ func (r *Runner) checkSizes(ctx context.Context, w *work, perms store.Permission
 	if err != nil {
 		return terminal("The bucket policy of %q cannot be read: %v", w.res.Bucket, err)
 	}
-	if len(merged) > MaxBucketPolicyBytes {
-		return terminal("The bucket policy of %q would be %d bytes, over the %d S3 allows.", w.res.Bucket, len(merged), MaxBucketPolicyBytes)
+	if limit := r.cfg.BucketPolicyLimit; len(merged) > limit {
+		return terminal("The bucket policy of %q would be %d bytes, over the %d the target allows.", w.res.Bucket, len(merged), limit)
 	}
 	return nil
 }

@@ -49,6 +49,7 @@ type config struct {
 	publicGuestAccess string
 	deleteBuckets     bool
 	jobTimeout        time.Duration
+	bucketPolicyLimit int
 	logLevel          string
 }
 
@@ -74,6 +75,7 @@ func parseConfig(args []string) (config, error) {
 	fs.BoolVar(&c.noIAM, "no-iam", envBool("no-iam"), "the external target has no IAM API; role policies are skipped with a warning (env "+envName("no-iam")+")")
 	fs.BoolVar(&c.deleteBuckets, "delete-buckets", envBool("delete-buckets"), "let DeleteBackendStorage remove empty buckets this service created (env "+envName("delete-buckets")+")")
 	fs.IntVar(&c.workers, "workers", envInt("workers", 8), "jobs executed at once; bounds concurrent calls to the target (env "+envName("workers")+")")
+	fs.IntVar(&c.bucketPolicyLimit, "bucket-policy-limit", envInt("bucket-policy-limit", 0), "largest bucket policy in bytes the target takes (default 20480; 3584 for the embedded target) (env "+envName("bucket-policy-limit")+")")
 	fs.DurationVar(&c.jobTimeout, "job-timeout", envDuration("job-timeout", 10*time.Minute), "longest one job may run before it fails (env "+envName("job-timeout")+")")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -220,8 +222,16 @@ func run(ctx context.Context, cfg config) error {
 			return fmt.Errorf("--public-guest-access must be true, false or auto")
 		}
 	}
+	bucketPolicyLimit := cfg.bucketPolicyLimit
+	if bucketPolicyLimit == 0 && embeddedMode {
+		// The embedded gateway stores a bucket policy in an extended
+		// attribute, which ext4 caps near 4 KB with the bucket's other
+		// attributes; past that it answers 500.
+		bucketPolicyLimit = 3584
+	}
 	runner := jobs.New(st, tg, jobs.Config{
-		Workers: cfg.workers, AuthRoleTemplate: cfg.authRole, UnauthRoleTemplate: cfg.unauthRole,
+		BucketPolicyLimit: bucketPolicyLimit,
+		Workers:           cfg.workers, AuthRoleTemplate: cfg.authRole, UnauthRoleTemplate: cfg.unauthRole,
 		IdentityPoolID: cfg.identityPool, Region: cfg.region, PublicGuestAccess: publicGuest, DeleteBuckets: cfg.deleteBuckets,
 		JobTimeout: cfg.jobTimeout, Logger: log,
 	})
