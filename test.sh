@@ -15,3 +15,12 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 15m ./...
+
+# Each fuzz target for a bounded time (FUZZTIME, default 10s); the seed
+# corpora under testdata/fuzz already ran above as plain tests.
+fuzztime=${FUZZTIME:-10s}
+for target in handlers:FuzzRequestBodies handlers:FuzzVerifySignature handlers:FuzzToken \
+              jobs:FuzzValidateBucketName jobs:FuzzDeriveBucketName; do
+  pkg=${target%%:*} name=${target##*:}
+  go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "./$pkg" 2>&1 | grep -v '^fuzz: elapsed' || exit 1
+done

@@ -34,7 +34,7 @@ func encodeToken(key, cursor []byte, binding string) string {
 // decodeToken returns the cursor in token, or a BadRequest if the token was
 // not issued for this binding by this store.
 func decodeToken(key []byte, token, binding string) ([]byte, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(token))
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(strings.TrimSpace(token))
 	if err != nil || len(raw) <= tokenMACLen {
 		return nil, badRequest("Invalid nextToken: it was not issued by this server for this request.")
 	}

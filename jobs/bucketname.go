@@ -3,7 +3,6 @@ package jobs
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"net/netip"
 	"strings"
 
 	"github.com/amplifybackendd/amplifybackendd/store"
@@ -31,7 +30,7 @@ func ValidateBucketName(name string) error {
 	if strings.Contains(name, "..") {
 		return bad("must not contain two adjacent periods")
 	}
-	if _, err := netip.ParseAddr(name); err == nil {
+	if looksLikeIPv4(name) {
 		return bad("must not be formatted as an IP address")
 	}
 	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
@@ -45,6 +44,21 @@ func ValidateBucketName(name string) error {
 		}
 	}
 	return nil
+}
+
+// looksLikeIPv4 is S3's "formatted as an IP address": four dot-separated
+// groups of digits, whatever their values ("0.00.0.0" and "999.1.1.1" count).
+func looksLikeIPv4(name string) bool {
+	parts := strings.Split(name, ".")
+	if len(parts) != 4 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }

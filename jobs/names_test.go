@@ -117,3 +117,38 @@ func TestBackoffIsCappedAndJittered(t *testing.T) {
 		t.Fatalf("backoff is not jittered: %d distinct values", len(distinct))
 	}
 }
+
+// FuzzValidateBucketName checks the validator against the rules restated
+// independently: whatever it accepts is a valid S3 name, and it never panics.
+func FuzzValidateBucketName(f *testing.F) {
+	for _, s := range []string{"abc", "my-bucket.photos", "192.168.0.1", "xn--x", "a..b", "-a", "a-", "ab", strings.Repeat("a", 64), "Bucket", "b\x00b", "bücket", "x-s3alias"} {
+		f.Add(s)
+	}
+	rule := regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	ip := regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`)
+	f.Fuzz(func(t *testing.T, name string) {
+		err := ValidateBucketName(name)
+		if err != nil {
+			if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "bucketName") {
+				t.Fatalf("%q: error %v does not name the field", name, err)
+			}
+			return
+		}
+		if !rule.MatchString(name) || strings.Contains(name, "..") || ip.MatchString(name) ||
+			strings.HasPrefix(name, "xn--") || strings.HasSuffix(name, "-s3alias") || strings.HasSuffix(name, "--ol-s3") {
+			t.Fatalf("accepted invalid bucket name %q", name)
+		}
+	})
+}
+
+// FuzzDeriveBucketName: every derived name passes the validator.
+func FuzzDeriveBucketName(f *testing.F) {
+	f.Add("app", "dev", "photos")
+	f.Add("", "", "")
+	f.Add("ÄÖÜ", "..", "--")
+	f.Fuzz(func(t *testing.T, app, env, res string) {
+		if n := DeriveBucketName(app, env, res); ValidateBucketName(n) != nil {
+			t.Fatalf("derived invalid name %q from %q %q %q", n, app, env, res)
+		}
+	})
+}
