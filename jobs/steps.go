@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/policy"
 	"github.com/amplifybackendd/amplifybackendd/store"
@@ -160,7 +161,14 @@ func (r *Runner) ensureOwnedBucket(ctx context.Context, w *work) error {
 				return err
 			}
 		}
-		if err := r.target.CreateBucket(ctx, b); err != nil {
+		// A client cancel must not cut CreateBucket off half way: the target
+		// could still create the bucket after the undo looked for it. The
+		// call gets its own bound instead, and the cancel takes effect at
+		// the next step.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		err := r.target.CreateBucket(cctx, b)
+		cancel()
+		if err != nil {
 			if target.Classify(err) == target.Permanent {
 				return terminal("Bucket %q cannot be created: %s", b, target.APIMessage(err))
 			}
@@ -345,7 +353,11 @@ func (r *Runner) removeOwnedBucket(ctx context.Context, w *work) error {
 			}
 			return err
 		}
-		if tags[OwnerTag] != bucketTags(w.res.ResourceKey)[OwnerTag] {
+		// Ours: it carries our owner tag, or it is untagged and this very
+		// create job asked for it (a cancel or crash came before tagging).
+		owner := tags[OwnerTag]
+		requested := owner == "" && w.job.Operation == store.OpCreate && w.job.BucketRequested
+		if owner != bucketTags(w.res.ResourceKey)[OwnerTag] && !requested {
 			return nil
 		}
 		deleted, err := r.target.DeleteBucketIfEmpty(ctx, b)

@@ -136,6 +136,9 @@ func (s *Server) start() {
 	go func() { _ = s.cmd.Wait(); close(s.exited) }()
 	deadline := time.After(60 * time.Second)
 	s.API = ""
+	if !contains(s.args, "--s3-endpoint") {
+		s.S3, s.IAM = "", "" // the embedded gateway's ports are new after a restart
+	}
 	for s.API == "" {
 		select {
 		case l, ok := <-lines:
@@ -398,4 +401,49 @@ func (s *Server) Anon(method, path string, body string) int {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// Signal sends sig to the server process.
+func (s *Server) Signal(sig os.Signal) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// TryCall is Call for goroutines and for requests that may meet a killed
+// server: a transport error is returned instead of failing the test.
+func (s *Server) TryCall(method, path string, body any) (Response, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return Response{}, err
+	}
+	u, err := url.Parse(s.API + path)
+	if err != nil {
+		return Response{}, err
+	}
+	req, err := http.NewRequest(method, u.String(), bytes.NewReader(raw))
+	if err != nil {
+		return Response{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	sum := sha256.Sum256(raw)
+	if err := v4.NewSigner().SignHTTP(context.Background(), s.APICreds, req, hex.EncodeToString(sum[:]), "amplifybackend", "us-east-1", time.Now()); err != nil {
+		return Response{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Response{}, err
+	}
+	defer resp.Body.Close()
+	out := Response{Status: resp.StatusCode, Header: resp.Header}
+	if out.Raw, err = io.ReadAll(resp.Body); err != nil {
+		return Response{}, err
+	}
+	if len(out.Raw) > 0 {
+		if err := json.Unmarshal(out.Raw, &out.Body); err != nil {
+			return Response{}, fmt.Errorf("answer is not JSON (%d): %s", resp.StatusCode, out.Raw)
+		}
+	}
+	return out, nil
 }
