@@ -58,6 +58,8 @@ func terminal(format string, args ...any) error {
 type stepError struct {
 	step string
 	err  error
+	// attempts is set when the step gave up on a retryable error.
+	attempts int
 }
 
 func (e *stepError) Error() string {
@@ -65,7 +67,11 @@ func (e *stepError) Error() string {
 	if errors.As(e.err, &t) {
 		return t.msg
 	}
-	return fmt.Sprintf("%s failed: %s", e.step, target.APIMessage(e.err))
+	msg := fmt.Sprintf("%s failed: %s", e.step, target.APIMessage(e.err))
+	if e.attempts > 0 {
+		msg += fmt.Sprintf(" (gave up after %d attempts)", e.attempts)
+	}
+	return msg
 }
 
 func (e *stepError) Unwrap() error { return e.err }
@@ -86,10 +92,11 @@ func (r *Runner) step(ctx context.Context, name string, fn func(ctx context.Cont
 		var t *terminalError
 		retryable := !errors.As(err, &t) && (isPanic(err) || target.Classify(err) == target.Transient)
 		if !retryable || attempt >= r.cfg.Retry.Attempts {
+			se := &stepError{step: name, err: err}
 			if retryable {
-				err = fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+				se.attempts = attempt
 			}
-			return &stepError{step: name, err: err}
+			return se
 		}
 		wait := r.cfg.Retry.backoff(attempt)
 		r.log.Warn("step failed; retrying", "step", name, "attempt", attempt, "wait", wait, "error", err)

@@ -57,6 +57,8 @@ type Server struct {
 	DataDir  string
 	args     []string
 	env      []string
+	// unready: start returns once the API listens, before /healthz is 200.
+	unready bool
 	cmd      *exec.Cmd
 	API      string
 	S3       string
@@ -96,10 +98,22 @@ func Start(t *testing.T, extra ...string) *Server {
 	return StartEnv(t, nil, extra...)
 }
 
+// StartUnready is StartEnv for a server whose target is not reachable yet:
+// it returns as soon as the API listens.
+func StartUnready(t *testing.T, env []string, extra ...string) *Server {
+	t.Helper()
+	return launch(t, env, true, extra)
+}
+
 // StartEnv is Start with extra environment variables.
 func StartEnv(t *testing.T, env []string, extra ...string) *Server {
 	t.Helper()
-	s := &Server{t: t, DataDir: t.TempDir(), env: env}
+	return launch(t, env, false, extra)
+}
+
+func launch(t *testing.T, env []string, unready bool, extra []string) *Server {
+	t.Helper()
+	s := &Server{t: t, DataDir: t.TempDir(), env: env, unready: unready}
 	s.args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", s.DataDir,
 		"--embedded-s3-listen", "127.0.0.1:0", "--embedded-iam-listen", "127.0.0.1:0"}, extra...)
 	s.start()
@@ -170,7 +184,7 @@ func (s *Server) start() {
 		}
 	}()
 	s.loadCredentials()
-	for {
+	for !s.unready {
 		resp, err := http.Get(s.API + "/healthz")
 		if err == nil {
 			resp.Body.Close()
