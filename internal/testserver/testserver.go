@@ -53,12 +53,12 @@ func Build(pkgDir string) (cleanup func(), err error) {
 
 // Server is one running amplifybackendd process.
 type Server struct {
-	t        *testing.T
-	DataDir  string
-	args     []string
-	env      []string
+	t       *testing.T
+	DataDir string
+	args    []string
+	env     []string
 	// unready: start returns once the API listens, before /healthz is 200.
-	unready bool
+	unready  bool
 	cmd      *exec.Cmd
 	API      string
 	S3       string
