@@ -79,7 +79,8 @@ func TestCrashSafety(t *testing.T) {
 		seed = v
 	}
 	t.Logf("crash run: seed %d, %d kills (CRASH_SEED=%d reproduces the schedule)", seed, kills, seed)
-	rng := rand.New(rand.NewPCG(seed, 0))
+	rng := rand.New(rand.NewPCG(seed, 0))   // request choices, shared by workers under mu
+	sched := rand.New(rand.NewPCG(seed, 1)) // kill moments, the main goroutine's own
 
 	s := testserver.Start(t)
 	const app = "crash"
@@ -139,7 +140,7 @@ func TestCrashSafety(t *testing.T) {
 				}
 			}([]*crashEnv{envs[w], envs[w+4]})
 		}
-		time.Sleep(time.Duration(50+rng.IntN(400)) * time.Millisecond)
+		time.Sleep(time.Duration(50+sched.IntN(400)) * time.Millisecond)
 		s.Kill()
 		close(stop)
 		wg.Wait()

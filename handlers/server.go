@@ -46,6 +46,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for signature checks (default time.Now).
 	Now func() time.Time
+	// AuthRoleTemplate, UnauthRoleTemplate and PublicGuestAccess are the
+	// job runner's settings, repeated here so the console's policies route
+	// shows what the jobs write (empty templates: the jobs defaults).
+	AuthRoleTemplate   string
+	UnauthRoleTemplate string
+	PublicGuestAccess  bool
 }
 
 // Server is the AmplifyBackend HTTP API.
@@ -79,6 +85,11 @@ func New(cfg Config) *echo.Echo {
 	e.Use(s.requestID, s.readBody)
 
 	e.GET("/healthz", s.healthz)
+	// The console's files are unsigned, so they are registered outside the
+	// signed group (which otherwise takes every unmatched path).
+	if err := s.registerConsole(e); err != nil {
+		panic("handlers: the embedded console cannot be read: " + err.Error())
+	}
 
 	api := e.Group("", s.authenticate)
 	for _, r := range routes(s) {
@@ -114,6 +125,9 @@ func routes(s *Server) []Route {
 		{"ListBackendJobs", http.MethodPost, "/backend/:appId/job/:backendEnvironmentName", h((*Server).listJobs)},
 		{"UpdateBackendJob", http.MethodPost, "/backend/:appId/job/:backendEnvironmentName/:jobId", h((*Server).updateJob)},
 		{"GetBackend", http.MethodPost, "/backend/:appId/details", h((*Server).getBackend)},
+		// Console extensions: signed like the rest, not in the service model.
+		{"ListConsoleApps", http.MethodGet, "/console-api/apps", h((*Server).listConsoleApps)},
+		{"GetConsoleStoragePolicies", http.MethodGet, "/console-api/apps/:appId/environments/:backendEnvironmentName/storage/:resourceName/policies", h((*Server).getConsolePolicies)},
 	}
 }
 

@@ -161,3 +161,44 @@ func toPermissionsWire(p store.Permissions) permissionsWire {
 	}
 	return permissionsWire{Authenticated: &auth, UnAuthenticated: p.Unauthenticated}
 }
+
+// Console extension routes (not part of the AmplifyBackend service model;
+// described in openapi.yaml under the console tag).
+
+// consoleAppsResponse answers GET /console-api/apps.
+type consoleAppsResponse struct {
+	Apps []consoleAppWire `json:"apps"`
+}
+
+// consoleAppWire is an app with jobs, its environments newest activity first.
+type consoleAppWire struct {
+	AppID        string   `json:"appId"`
+	Environments []string `json:"environments"`
+	// LastActivity is the creation time of the app's newest job.
+	LastActivity string `json:"lastActivity,omitempty"`
+}
+
+// consolePoliciesResponse answers GET /console-api/.../policies: what
+// policy.Translate makes of a resource's desired permissions.
+type consolePoliciesResponse struct {
+	AppID                  string          `json:"appId"`
+	BackendEnvironmentName string          `json:"backendEnvironmentName"`
+	ResourceName           string          `json:"resourceName"`
+	BucketName             string          `json:"bucketName"`
+	Permissions            permissionsWire `json:"permissions"`
+	SidPrefix              string          `json:"sidPrefix"`
+	// AuthRole and UnauthRole are omitted when the role is granted nothing.
+	AuthRole   *consoleRolePolicyWire `json:"authRole,omitempty"`
+	UnauthRole *consoleRolePolicyWire `json:"unauthRole,omitempty"`
+	// BucketPolicyStatements is a JSON array of our bucket policy
+	// statements (public guest access only), merged with foreign ones.
+	BucketPolicyStatements string `json:"bucketPolicyStatements,omitempty"`
+}
+
+// consoleRolePolicyWire is one inline role policy; the document is JSON
+// text, as IAM itself hands documents out.
+type consoleRolePolicyWire struct {
+	RoleName       string `json:"roleName"`
+	PolicyName     string `json:"policyName"`
+	PolicyDocument string `json:"policyDocument"`
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 )
 
 // Profile names in <data-dir>/credentials.
@@ -166,4 +167,48 @@ func writeCLIConfig(dir, region string) (string, error) {
 	}
 	body := fmt.Sprintf("[default]\nregion = %s\n\n[profile %s]\nregion = %s\n", region, profileEmbedded, region)
 	return path, os.WriteFile(path, []byte(body), 0o600)
+}
+
+// apiKeys is the live set of API keys: every profile of the credentials file
+// except the embedded gateway's root key. SIGHUP reloads it, so a key can be
+// rotated without a restart: add the new profile, reload, move clients over,
+// remove the old one, reload.
+type apiKeys struct {
+	dir  string
+	keys atomic.Pointer[map[string]string]
+}
+
+func newAPIKeys(cf *credentialsFile) *apiKeys {
+	k := &apiKeys{dir: filepath.Dir(cf.path)}
+	k.set(cf)
+	return k
+}
+
+func (k *apiKeys) set(cf *credentialsFile) int {
+	m := map[string]string{}
+	for name, kp := range cf.profiles {
+		if name != profileEmbedded {
+			m[kp.AccessKey] = kp.SecretKey
+		}
+	}
+	k.keys.Store(&m)
+	return len(m)
+}
+
+// Secret implements handlers.KeySource.
+func (k *apiKeys) Secret(id string) (string, bool) {
+	s, ok := (*k.keys.Load())[id]
+	return s, ok
+}
+
+// reload re-reads the credentials file; on any error the old keys stay.
+func (k *apiKeys) reload() (int, error) {
+	cf, err := loadOrCreateCredentials(k.dir)
+	if err != nil {
+		return 0, err
+	}
+	if n := len(cf.profiles); n == 0 || (n == 1 && cf.profiles[profileEmbedded] != keyPair{}) {
+		return 0, fmt.Errorf("%s holds no API key; keeping the current ones", cf.path)
+	}
+	return k.set(cf), nil
 }

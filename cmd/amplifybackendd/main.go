@@ -49,6 +49,7 @@ type config struct {
 	publicGuestAccess string
 	deleteBuckets     bool
 	jobTimeout        time.Duration
+	retry             jobs.RetryPolicy
 	bucketPolicyLimit int
 	logLevel          string
 }
@@ -76,6 +77,9 @@ func parseConfig(args []string) (config, error) {
 	fs.BoolVar(&c.deleteBuckets, "delete-buckets", envBool("delete-buckets"), "let DeleteBackendStorage remove empty buckets this service created (env "+envName("delete-buckets")+")")
 	fs.IntVar(&c.workers, "workers", envInt("workers", 8), "jobs executed at once; bounds concurrent calls to the target (env "+envName("workers")+")")
 	fs.IntVar(&c.bucketPolicyLimit, "bucket-policy-limit", envInt("bucket-policy-limit", 0), "largest bucket policy in bytes the target takes (default 20480; 3584 for the embedded target) (env "+envName("bucket-policy-limit")+")")
+	fs.IntVar(&c.retry.Attempts, "retry-attempts", envInt("retry-attempts", 8), "most times one job step runs when the target keeps failing transiently (env "+envName("retry-attempts")+")")
+	fs.DurationVar(&c.retry.Base, "retry-base", envDuration("retry-base", 250*time.Millisecond), "first retry backoff; it doubles up to --retry-max, with full jitter (env "+envName("retry-base")+")")
+	fs.DurationVar(&c.retry.Max, "retry-max", envDuration("retry-max", 15*time.Second), "longest retry backoff (env "+envName("retry-max")+")")
 	fs.DurationVar(&c.jobTimeout, "job-timeout", envDuration("job-timeout", 10*time.Minute), "longest one job may run before it fails (env "+envName("job-timeout")+")")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -233,14 +237,16 @@ func run(ctx context.Context, cfg config) error {
 		BucketPolicyLimit: bucketPolicyLimit,
 		Workers:           cfg.workers, AuthRoleTemplate: cfg.authRole, UnauthRoleTemplate: cfg.unauthRole,
 		IdentityPoolID: cfg.identityPool, Region: cfg.region, PublicGuestAccess: publicGuest, DeleteBuckets: cfg.deleteBuckets,
-		JobTimeout: cfg.jobTimeout, Logger: log,
+		JobTimeout: cfg.jobTimeout, Retry: cfg.retry, Logger: log,
 	})
 
 	var ready atomic.Bool
-	api := creds.profiles[profileAPI]
+	keys := newAPIKeys(creds)
+	go reloadOnHangup(ctx, keys, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
-		Keys: handlers.StaticKeys{api.AccessKey: api.SecretKey},
+		Keys:             keys,
+		AuthRoleTemplate: cfg.authRole, UnauthRoleTemplate: cfg.unauthRole, PublicGuestAccess: publicGuest,
 		Ready: func(ctx context.Context) error {
 			if !ready.Load() {
 				return errors.New("the target has not answered yet")
@@ -298,6 +304,25 @@ func run(ctx context.Context, cfg config) error {
 		return nil
 	}
 	return err
+}
+
+// reloadOnHangup reloads the API keys from the credentials file on SIGHUP.
+func reloadOnHangup(ctx context.Context, keys *apiKeys, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if n, err := keys.reload(); err != nil {
+				log.Error("API keys not reloaded", "error", err)
+			} else {
+				log.Info("API keys reloaded", "keys", n)
+			}
+		}
+	}
 }
 
 // waitForTarget polls the target until it answers; the API serves reads

@@ -1,0 +1,224 @@
+package console
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
+)
+
+func TestMain(m *testing.M) {
+	cleanup, err := testserver.Build("../cmd/amplifybackendd")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+// ArtifactsDir is where the browser test saves its screenshots, relative to
+// the repository root (git-ignored).
+const ArtifactsDir = "artifacts/console"
+
+// need returns the path of a program or fails: scripts/deps.sh installs
+// everything these tests use, so a missing one is a broken machine, never a
+// reason to skip.
+func need(t *testing.T, prog string) string {
+	t.Helper()
+	p, err := exec.LookPath(prog)
+	if err != nil {
+		t.Fatalf("%s is not installed (scripts/deps.sh installs it): %v", prog, err)
+	}
+	return p
+}
+
+func needNodeModules(t *testing.T) {
+	t.Helper()
+	for _, pkg := range []string{"esbuild", "playwright-core", "@aws-sdk/client-amplifybackend"} {
+		if _, err := os.Stat(filepath.Join("node_modules", pkg)); err != nil {
+			t.Fatalf("console/node_modules lacks %s: run scripts/deps.sh (npm ci in console/): %v", pkg, err)
+		}
+	}
+}
+
+// TestBuildIsFresh rebuilds the console into a temporary folder and
+// compares it byte for byte with the committed dist/: a change to src/ (or
+// to the pinned versions) without `npm run build` fails here.
+func TestBuildIsFresh(t *testing.T) {
+	t.Parallel()
+	node := need(t, "node")
+	needNodeModules(t)
+	out := t.TempDir()
+	cmd := exec.Command(node, "build.mjs", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("node build.mjs: %v\n%s", err, b)
+	}
+	want := readTree(t, os.DirFS(out))
+	got := readTree(t, os.DirFS("dist"))
+	for name, w := range want {
+		g, ok := got[name]
+		switch {
+		case !ok:
+			t.Errorf("dist/%s is missing", name)
+		case !bytes.Equal(g, w):
+			t.Errorf("dist/%s is stale (%d bytes committed, %d built)", name, len(g), len(w))
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("dist/%s is not produced by the build", name)
+		}
+	}
+	if t.Failed() {
+		t.Log("rebuild with: cd console && npm ci && npm run build")
+	}
+}
+
+func readTree(t *testing.T, fsys fs.FS) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		out[name], err = fs.ReadFile(fsys, name)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestAssetsEmbedded(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"index.html", "app.js", "app.css", "licenses.txt"} {
+		if b, err := fs.ReadFile(Assets(), name); err != nil || len(b) == 0 {
+			t.Errorf("%s: %d bytes, %v", name, len(b), err)
+		}
+	}
+}
+
+// TestOutputsMapping runs the unit tests of the amplify_outputs.json
+// mapping (test/outputs.test.mjs) with node's test runner.
+func TestOutputsMapping(t *testing.T) {
+	t.Parallel()
+	node := need(t, "node")
+	out, err := exec.Command(node, "--test", "test/outputs.test.mjs").CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test: %v\n%s", err, out)
+	}
+}
+
+// TestConsoleInBrowser runs test/console.test.mjs: Chromium signs in, creates
+// a resource, watches its jobs, edits the permission grid, reads the
+// policies, downloads amplify_outputs.json, cancels a stalled job and deletes
+// the resource, at a desktop and a phone viewport, failing on any console
+// error. Screenshots go to artifacts/console/.
+func TestConsoleInBrowser(t *testing.T) {
+	chromium := os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("Chromium is not installed at %s (scripts/deps.sh installs Debian's chromium): %v", chromium, err)
+	}
+	node := need(t, "node")
+	needNodeModules(t)
+
+	// The server's target goes through proxies the scenario can pause, so
+	// it can hold a job RUNNING and cancel it.
+	p := testserver.NewStalledPair(t)
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/pause":
+			p.Pause()
+		case "/resume":
+			p.Resume()
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(control.Close)
+	t.Cleanup(p.Resume)
+
+	artifacts, err := filepath.Abs(filepath.Join("..", ArtifactsDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "test/console.test.mjs")
+	cmd.Env = append(os.Environ(),
+		"AB_ENDPOINT="+p.API.API,
+		"AB_KEY_ID="+p.API.APICreds.AccessKeyID,
+		"AB_SECRET="+p.API.APICreds.SecretAccessKey,
+		"AB_CONTROL="+control.URL,
+		"AB_RUN="+fmt.Sprintf("cons%d", time.Now().UnixNano()%1e6),
+		"AB_ARTIFACTS="+artifacts,
+		"CHROMIUM="+chromium,
+	)
+	cmd.WaitDelay = 10 * time.Second
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		t.Log(sc.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("console.test.mjs: %v\n%s", err, stderr.String())
+		t.Logf("server log:\n%s", tail(p.API.Logs.String(), 4000))
+	} else if s := strings.TrimSpace(stderr.String()); s != "" {
+		t.Logf("console.test.mjs stderr:\n%s", s)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}

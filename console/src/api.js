@@ -1,0 +1,119 @@
+// Every call the console makes is SigV4-signed in the browser: the
+// AmplifyBackend operations by the official SDK client, the two /console-api/
+// extension routes by the SDK's SignatureV4 signer with the client's own
+// SHA-256. The key and secret live in sessionStorage only (gone when the tab
+// closes) and are sent nowhere: only signatures leave the browser.
+
+import { AmplifyBackendClient, ListS3BucketsCommand } from "@aws-sdk/client-amplifybackend";
+import { SignatureV4 } from "@smithy/signature-v4";
+
+const STORAGE_KEY = "amplifybackendd.console.credentials";
+const SERVICE = "amplifybackend";
+// The server accepts any region in the credential scope; the buckets' own
+// region comes from GetBackend's amplify-meta.
+export const SIGNING_REGION = "us-east-1";
+
+let session = null;
+
+function makeSession(credentials) {
+  const client = new AmplifyBackendClient({
+    endpoint: window.location.origin,
+    region: SIGNING_REGION,
+    credentials,
+    maxAttempts: 3,
+  });
+  const signer = new SignatureV4({
+    service: SERVICE,
+    region: SIGNING_REGION,
+    credentials,
+    sha256: client.config.sha256,
+  });
+  return { credentials, client, signer };
+}
+
+/** restore picks up a session kept in this tab's sessionStorage. */
+export function restore() {
+  try {
+    const c = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || "null");
+    if (c && typeof c.accessKeyId === "string" && typeof c.secretAccessKey === "string") {
+      session = makeSession({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey });
+    }
+  } catch {
+    sessionStorage.removeItem(STORAGE_KEY);
+  }
+  return session !== null;
+}
+
+/**
+ * signIn checks the key with a signed ListS3Buckets call and keeps it only
+ * when the server accepted it; on refusal it throws the API's error and
+ * stores nothing.
+ */
+export async function signIn(accessKeyId, secretAccessKey) {
+  const s = makeSession({ accessKeyId, secretAccessKey });
+  try {
+    await s.client.send(new ListS3BucketsCommand({}));
+  } catch (err) {
+    s.client.destroy();
+    throw err;
+  }
+  sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ accessKeyId, secretAccessKey }));
+  session = s;
+}
+
+export function signOut() {
+  sessionStorage.removeItem(STORAGE_KEY);
+  session?.client.destroy();
+  session = null;
+}
+
+export const signedIn = () => session !== null;
+export const accessKeyId = () => session?.credentials.accessKeyId ?? "";
+
+/** send runs an SDK command with the session's client. */
+export function send(command) {
+  if (!session) return Promise.reject(Object.assign(new Error("Not signed in."), { name: "NotSignedIn" }));
+  return session.client.send(command);
+}
+
+/** consoleGet makes a signed GET to a /console-api/ route; path is already escaped. */
+export async function consoleGet(path) {
+  if (!session) throw Object.assign(new Error("Not signed in."), { name: "NotSignedIn" });
+  const url = new URL(path, window.location.origin);
+  const signed = await session.signer.sign({
+    method: "GET",
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port: url.port ? Number(url.port) : undefined,
+    path: url.pathname,
+    query: {},
+    headers: { host: url.host },
+  });
+  const headers = { ...signed.headers };
+  delete headers.host; // the browser sends it; fetch may not set it
+  const resp = await fetch(url, { method: "GET", headers, credentials: "omit", cache: "no-store" });
+  let body = {};
+  try {
+    body = await resp.json();
+  } catch {
+    // not JSON: fall through with an empty body
+  }
+  if (!resp.ok) {
+    const err = new Error(body.message || `HTTP ${resp.status}`);
+    err.name = body.__type || resp.headers.get("X-Amzn-ErrorType") || `HTTP${resp.status}`;
+    err.$metadata = { httpStatusCode: resp.status };
+    throw err;
+  }
+  return body;
+}
+
+/** errorText is what the console shows for a failed call: the API's error name and message. */
+export function errorText(err) {
+  if (!err) return "Unknown error.";
+  const name = err.name && err.name !== "Error" ? err.name : "";
+  const message = err.message || "";
+  if (name && message && message !== name) return `${name}: ${message}`;
+  return name || message || String(err);
+}
+
+export const esc = encodeURIComponent;

@@ -1,0 +1,1006 @@
+// The amplifybackendd admin console: a sign-in screen, an overview of apps,
+// environments and S3 buckets, and one screen per environment with its
+// storage resources (permission grids, effective policies, delete), the
+// create and import forms, the amplify_outputs.json download and the job
+// list, polled while a job runs. Plain DOM; hash routes:
+//
+//   #/                          overview
+//   #/apps/{appId}/envs/{env}   one environment
+
+import {
+  CreateBackendStorageCommand,
+  DeleteBackendStorageCommand,
+  GetBackendCommand,
+  GetBackendStorageCommand,
+  ImportBackendStorageCommand,
+  ListBackendJobsCommand,
+  ListS3BucketsCommand,
+  UpdateBackendJobCommand,
+  UpdateBackendStorageCommand,
+} from "@aws-sdk/client-amplifybackend";
+
+import * as api from "./api.js";
+import { formatTime, h, replace, srOnly, uid } from "./dom.js";
+import { amplifyOutputs } from "./outputs.js";
+
+const main = document.getElementById("main");
+const sessionBox = document.getElementById("session");
+const announcer = document.getElementById("announcer");
+const dialog = document.getElementById("confirm");
+
+const POLL_MS = 1000;
+
+let view = null; // the screen on display: { dispose() }
+let firstRender = true;
+
+// ---------------------------------------------------------------- routing
+
+function parseHash() {
+  try {
+    const parts = window.location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+    if (parts.length === 4 && parts[0] === "apps" && parts[2] === "envs") {
+      return { screen: "env", appId: parts[1], env: parts[3] };
+    }
+  } catch {
+    // a malformed escape: show the overview
+  }
+  return { screen: "overview" };
+}
+
+const envHash = (appId, env) => `#/apps/${encodeURIComponent(appId)}/envs/${encodeURIComponent(env)}`;
+
+function render() {
+  view?.dispose();
+  view = null;
+  renderSession();
+  if (!api.signedIn()) {
+    view = signInScreen();
+    firstRender = false;
+    return;
+  }
+  const r = parseHash();
+  view = r.screen === "env" ? envScreen(r.appId, r.env) : overviewScreen();
+  firstRender = false;
+}
+
+function renderSession() {
+  if (!api.signedIn()) {
+    replace(sessionBox);
+    return;
+  }
+  replace(
+    sessionBox,
+    h("span", { class: "who" }, "Key ", h("code", {}, api.accessKeyId())),
+    h("button", { type: "button", class: "secondary", onclick: () => { api.signOut(); render(); } }, "Sign out"),
+  );
+}
+
+// ---------------------------------------------------------------- helpers
+
+function announce(text) {
+  announcer.textContent = text;
+}
+
+function focusTitle(el) {
+  // Move focus to the new screen's heading so keyboard and screen reader
+  // users start there; not on first load, where the page itself has focus.
+  if (!firstRender) el.focus();
+}
+
+function field(label, input, hint) {
+  input.id ||= uid("f");
+  let hintEl = null;
+  if (hint) {
+    hintEl = h("p", { id: uid("hint"), class: "hint" }, hint);
+    input.setAttribute("aria-describedby", hintEl.id);
+  }
+  return h("div", { class: "field" }, h("label", { for: input.id }, label), input, hintEl);
+}
+
+const errorBox = (err) => h("p", { class: "error", role: "alert" }, api.errorText(err));
+const loading = () => h("p", { class: "muted" }, "Loading…");
+
+function section(title, ...children) {
+  const id = uid("sec");
+  return h("section", { class: "section", "aria-labelledby": id }, h("h2", { id }, title), ...children);
+}
+
+const shortId = (id) => (id || "").slice(0, 8);
+
+// ---------------------------------------------------------------- permission grid
+
+const WHO = [
+  ["authenticated", "Authenticated users"],
+  ["unAuthenticated", "Guests"],
+];
+const WHAT = [
+  ["READ", "Read"],
+  ["CREATE_AND_UPDATE", "Create and update"],
+  ["DELETE", "Delete"],
+];
+
+function normalizePermissions(p) {
+  return {
+    authenticated: [...new Set(p?.authenticated ?? [])].sort(),
+    unAuthenticated: [...new Set(p?.unAuthenticated ?? [])].sort(),
+  };
+}
+
+// The SDK names members in PascalCase (its model's names); the console works
+// with the API's JSON names and converts at the SDK boundary.
+const fromSdkPermissions = (p) => normalizePermissions({ authenticated: p?.Authenticated, unAuthenticated: p?.UnAuthenticated });
+const toSdkPermissions = (p) => ({ Authenticated: p.authenticated, UnAuthenticated: p.unAuthenticated });
+const fromSdkJob = (j) => ({
+  jobId: j.JobId,
+  operation: j.Operation,
+  status: j.Status,
+  error: j.Error,
+  createTime: j.CreateTime,
+  updateTime: j.UpdateTime,
+});
+
+/** permissionGrid is the Authenticated/Guests × Read/Create and update/Delete table of checkboxes. */
+function permissionGrid(initial, caption) {
+  const start = normalizePermissions(initial);
+  const boxes = [];
+  const rows = WHO.map(([who, whoLabel]) =>
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, whoLabel),
+      WHAT.map(([perm, permLabel]) => {
+        const cb = h("input", { type: "checkbox", id: uid("perm"), "data-focus-key": `perm-${who}-${perm}` });
+        cb.checked = cb.defaultChecked = start[who].includes(perm);
+        boxes.push({ who, perm, cb });
+        return h("td", {}, h("label", { for: cb.id, class: "cell" }, cb, srOnly(`${whoLabel}: ${permLabel}`)));
+      }),
+    ),
+  );
+  const table = h(
+    "table",
+    { class: "grid" },
+    h("caption", {}, caption),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, srOnly("Users")), WHAT.map(([, l]) => h("th", { scope: "col" }, l)))),
+    h("tbody", {}, rows),
+  );
+  const value = () => {
+    const out = { authenticated: [], unAuthenticated: [] };
+    for (const { who, perm, cb } of boxes) if (cb.checked) out[who].push(perm);
+    return normalizePermissions(out);
+  };
+  const startKey = JSON.stringify(start);
+  return {
+    el: table,
+    value,
+    dirty: () => JSON.stringify(value()) !== startKey,
+    setDisabled: (d) => boxes.forEach(({ cb }) => (cb.disabled = d)),
+  };
+}
+
+// ---------------------------------------------------------------- confirm dialog
+
+/**
+ * confirmDialog asks before a destructive action. With `typed`, the
+ * confirm button stays disabled until that text is typed exactly.
+ */
+function confirmDialog({ title, text, confirmLabel, dismissLabel = "Cancel", typed }) {
+  return new Promise((resolve) => {
+    const confirmBtn = h("button", { type: "submit", value: "confirm", class: "danger" }, confirmLabel);
+    const cancelBtn = h("button", { type: "submit", value: "cancel", class: "secondary", formnovalidate: true }, dismissLabel);
+    let input = null;
+    if (typed) {
+      input = h("input", { autocomplete: "off", spellcheck: "false", autocapitalize: "off" });
+      confirmBtn.disabled = true;
+      input.addEventListener("input", () => (confirmBtn.disabled = input.value !== typed));
+    }
+    replace(
+      dialog,
+      h(
+        "form",
+        { method: "dialog" },
+        h("h2", { id: "confirm-title" }, title),
+        h("p", { id: "confirm-text" }, text),
+        input && field(`Type “${typed}” to confirm`, input),
+        h("div", { class: "actions" }, cancelBtn, confirmBtn),
+      ),
+    );
+    const opener = document.activeElement;
+    dialog.returnValue = "";
+    dialog.addEventListener(
+      "close",
+      () => {
+        resolve(dialog.returnValue === "confirm");
+        if (opener && opener.isConnected) opener.focus();
+      },
+      { once: true },
+    );
+    dialog.showModal();
+    (input || cancelBtn).focus();
+  });
+}
+
+// ---------------------------------------------------------------- sign-in
+
+function signInScreen() {
+  const key = h("input", { name: "accessKeyId", autocomplete: "off", spellcheck: "false", autocapitalize: "off", required: true });
+  const secret = h("input", { name: "secretAccessKey", type: "password", autocomplete: "off", required: true });
+  const err = h("div", { class: "error-slot", role: "alert" });
+  const submit = h("button", { type: "submit" }, "Sign in");
+  const form = h(
+    "form",
+    {
+      class: "card signin",
+      "aria-labelledby": "signin-title",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        err.replaceChildren();
+        submit.disabled = true;
+        submit.textContent = "Signing in…";
+        try {
+          await api.signIn(key.value.trim(), secret.value);
+          render();
+        } catch (e2) {
+          err.append(h("p", { class: "error" }, api.errorText(e2)));
+          submit.disabled = false;
+          submit.textContent = "Sign in";
+          secret.focus();
+        }
+      },
+    },
+    h("h1", { id: "signin-title", tabindex: "-1" }, "Sign in"),
+    h(
+      "p",
+      { class: "hint" },
+      "Use an access key this server accepts (profile default in its data/credentials file). " +
+        "The key stays in this tab's session storage; only signatures leave the browser.",
+    ),
+    field("Access key ID", key),
+    field("Secret access key", secret),
+    h("div", { class: "actions" }, submit),
+    err,
+  );
+  replace(main, form);
+  key.focus();
+  return { dispose() {} };
+}
+
+// ---------------------------------------------------------------- overview
+
+function overviewScreen() {
+  let alive = true;
+  const title = h("h1", { tabindex: "-1" }, "Apps and environments");
+  const appsBox = h("div", {}, loading());
+  const bucketsBox = h("div", {}, loading());
+
+  const appInput = h("input", { name: "appId", autocomplete: "off", spellcheck: "false", required: true });
+  const envInput = h("input", { name: "env", autocomplete: "off", spellcheck: "false", required: true });
+  const openForm = h(
+    "form",
+    {
+      class: "card inline-form",
+      "aria-label": "Open an environment",
+      onsubmit: (e) => {
+        e.preventDefault();
+        window.location.hash = envHash(appInput.value.trim(), envInput.value.trim());
+      },
+    },
+    field("App ID", appInput),
+    field("Environment", envInput),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Open")),
+  );
+
+  replace(
+    main,
+    title,
+    section("Apps", appsBox),
+    section(
+      "Open an environment",
+      h("p", { class: "hint" }, "An app or environment exists once a job ran in it. Open a new one to create its first storage resource."),
+      openForm,
+    ),
+    section("S3 buckets", bucketsBox),
+  );
+  focusTitle(title);
+
+  api.consoleGet("/console-api/apps").then(
+    (r) => alive && renderApps(appsBox, r.apps || []),
+    (e) => alive && replace(appsBox, errorBox(e)),
+  );
+  loadBuckets().then(
+    (buckets) => alive && replace(bucketsBox, bucketsTable(buckets)),
+    (e) => alive && replace(bucketsBox, errorBox(e)),
+  );
+  return { dispose: () => (alive = false) };
+}
+
+function renderApps(box, apps) {
+  if (apps.length === 0) {
+    replace(box, h("p", { class: "muted" }, "No apps yet. Open an environment below to create the first storage resource."));
+    return;
+  }
+  replace(
+    box,
+    h(
+      "ul",
+      { class: "app-list" },
+      apps.map((a) =>
+        h(
+          "li",
+          { class: "card app" },
+          h("h3", {}, a.appId),
+          a.lastActivity && h("p", { class: "muted" }, "Last job ", formatTime(a.lastActivity)),
+          h(
+            "ul",
+            { class: "env-links", "aria-label": `Environments of ${a.appId}` },
+            (a.environments || []).map((env) => h("li", {}, h("a", { href: envHash(a.appId, env) }, env))),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+async function loadBuckets() {
+  const out = [];
+  let nextToken;
+  do {
+    const r = await api.send(new ListS3BucketsCommand({ NextToken: nextToken }));
+    out.push(...(r.Buckets || []).map((b) => ({ name: b.Name, creationDate: b.CreationDate })));
+    nextToken = r.NextToken;
+  } while (nextToken);
+  return out;
+}
+
+function bucketsTable(buckets) {
+  if (buckets.length === 0) return h("p", { class: "muted" }, "The target's credentials see no bucket.");
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "list" },
+      h("caption", { class: "sr-only" }, "Buckets visible to the server's S3 credentials"),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Created"))),
+      h(
+        "tbody",
+        {},
+        buckets.map((b) => h("tr", {}, h("td", { class: "break" }, b.name), h("td", {}, b.creationDate ? formatTime(b.creationDate) : "—"))),
+      ),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------- one environment
+
+function envScreen(appId, env) {
+  const ctx = {
+    alive: true,
+    resources: [], // [{name, bucketName, region, imported, permissions}]
+    cards: new Map(), // name -> card
+    jobs: [], // first page, newest first
+    older: [], // pages loaded with "Show older jobs"
+    nextToken: undefined,
+    // exists: the environment has jobs. Until it does, its API reads would
+    // be 404s, so the screen shows the empty state without asking.
+    exists: false,
+    deleting: new Map(), // jobId -> resource name, for deletes started here
+    loadSeq: 0, // the newest loadResources call; older answers are dropped
+    timer: null,
+    polling: false,
+    pollAgain: false,
+  };
+  const scope = { AppId: appId, BackendEnvironmentName: env };
+
+  const title = h("h1", { tabindex: "-1" }, h("span", { class: "muted" }, "Environment "), `${appId} / ${env}`);
+  const crumbs = h(
+    "nav",
+    { "aria-label": "Breadcrumb", class: "crumbs" },
+    h("ol", {}, h("li", {}, h("a", { href: "#/" }, "Apps")), h("li", {}, appId), h("li", { "aria-current": "page" }, env)),
+  );
+  const siblings = h("div", {});
+  const warnings = h("div", {});
+  const resBox = h("div", { class: "resources" }, loading());
+  const downloadBtn = h("button", { type: "button", disabled: true, onclick: () => downloadOutputs() }, "Download amplify_outputs.json");
+  const outputsPre = h("pre", { tabindex: "0", "aria-label": "amplify_outputs.json preview" });
+  const jobStatus = h("p", { class: "job-status", "aria-live": "polite", "aria-atomic": "true" });
+  const jobsErr = h("div", {});
+  const jobsBox = h("div", {}, loading());
+  const bucketList = h("datalist", { id: uid("buckets") });
+
+  replace(
+    main,
+    crumbs,
+    title,
+    siblings,
+    warnings,
+    section(
+      "Storage resources",
+      h(
+        "div",
+        { class: "toolbar" },
+        downloadBtn,
+        h("button", { type: "button", class: "secondary", onclick: () => { loadResources(); pollJobs(); } }, "Refresh"),
+      ),
+      resBox,
+      h(
+        "details",
+        { class: "outputs" },
+        h("summary", {}, "amplify_outputs.json preview"),
+        h(
+          "p",
+          { class: "hint" },
+          "The storage section of Amplify Gen2's client configuration for this environment; pass it to Amplify.configure. " +
+            "READ maps to get and list, CREATE_AND_UPDATE to write, DELETE to delete; entityidentity is the owner of protected/ and private/ paths.",
+        ),
+        outputsPre,
+      ),
+    ),
+    section("Add storage", h("div", { class: "two-up" }, createForm(), importForm())),
+    section("Jobs", jobStatus, jobsErr, jobsBox),
+    bucketList,
+  );
+  focusTitle(title);
+
+  // -------------------------------------------------------------- resources
+
+  async function loadResources() {
+    if (!ctx.exists) {
+      ctx.resources = [];
+      renderResources("Nothing has run in this environment yet. Create or import a storage resource below: the app and environment come into being with its job.");
+      return;
+    }
+    const seq = ++ctx.loadSeq;
+    const current = () => ctx.alive && seq === ctx.loadSeq;
+    let be;
+    try {
+      be = await api.send(new GetBackendCommand(scope));
+    } catch (e) {
+      if (!current()) return;
+      if (e.name === "NotFoundException") {
+        ctx.resources = [];
+        renderResources("Nothing has run in this environment yet. Create or import a storage resource below: the app and environment come into being with its job.");
+      } else {
+        replace(resBox, errorBox(e));
+      }
+      return;
+    }
+    let storage = {};
+    try {
+      storage = JSON.parse(be.AmplifyMetaConfig || "{}").storage || {};
+    } catch {
+      storage = {};
+    }
+    const names = Object.keys(storage).sort();
+    const deleting = new Set(ctx.deleting.values());
+    const results = await Promise.all(
+      names.map((name) =>
+        // A resource whose delete runs may vanish at any moment: show it as
+        // being deleted rather than read it (the read could be a 404).
+        deleting.has(name)
+          ? { name, bucketName: storage[name]?.output?.BucketName || "", region: storage[name]?.output?.Region || "", deleting: true }
+          : api.send(new GetBackendStorageCommand({ ...scope, ResourceName: name })).then(
+          (r) => ({
+            name,
+            bucketName: r.ResourceConfig?.BucketName || storage[name]?.output?.BucketName || "",
+            region: storage[name]?.output?.Region || "",
+            imported: r.ResourceConfig?.Imported === true,
+            permissions: fromSdkPermissions(r.ResourceConfig?.Permissions),
+          }),
+          (e) => (e.name === "NotFoundException" ? null : { name, error: e }), // removed meanwhile
+        ),
+      ),
+    );
+    if (!current()) return;
+    replace(warnings, be.Error ? h("p", { class: "warning", role: "note" }, "Warnings: ", be.Error) : null);
+    ctx.resources = results.filter(Boolean);
+    renderResources();
+  }
+
+  function renderResources(emptyText) {
+    const active = document.activeElement;
+    const focusKey = resBox.contains(active) ? active.dataset?.focusKey : undefined;
+    const focusCard = focusKey ? active.closest("[data-resource]")?.dataset.resource : undefined;
+
+    const deleting = new Set(ctx.deleting.values());
+    const next = new Map();
+    for (const r of ctx.resources) {
+      const old = ctx.cards.get(r.name);
+      if (deleting.has(r.name)) r.deleting = true;
+      // Keep a card whose permissions the operator is editing.
+      next.set(r.name, old && old.isDirty() && !r.deleting ? old : resourceCard(r, old));
+    }
+    ctx.cards = next;
+    replace(
+      resBox,
+      next.size ? [...next.values()].map((c) => c.el) : h("p", { class: "muted" }, emptyText || "No storage resources in this environment."),
+    );
+    const ok = ctx.resources.filter((r) => !r.error && !r.deleting);
+    downloadBtn.disabled = ok.length === 0;
+    outputsPre.textContent = JSON.stringify(amplifyOutputs(ok, api.SIGNING_REGION), null, 2);
+
+    if (focusCard !== undefined && next.has(focusCard)) {
+      const card = next.get(focusCard).el;
+      const target = card.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`);
+      if (target && !target.disabled) target.focus();
+      else card.querySelector("h3").focus();
+    }
+  }
+
+  function resourceCard(r, old) {
+    const titleId = uid("res");
+    const el = h("article", { class: "card resource", "aria-labelledby": titleId, "data-resource": r.name });
+    const heading = h("h3", { id: titleId, tabindex: "-1" }, r.name);
+    if (r.error || r.deleting) {
+      el.append(
+        heading,
+        r.error ? errorBox(r.error) : h("p", { class: "muted" }, "Being deleted: its policies are being removed; the bucket ", h("span", { class: "break" }, r.bucketName), " is kept."),
+      );
+      return { el, isDirty: () => false, policiesOpen: () => false };
+    }
+    const grid = permissionGrid(r.permissions, `Permissions of ${r.name}`);
+    const apply = h("button", { type: "submit", disabled: true, "data-focus-key": "apply" }, "Apply permissions");
+    const err = h("div", { class: "error-slot", role: "alert" });
+    const form = h(
+      "form",
+      {
+        "aria-label": `Permissions of ${r.name}`,
+        onchange: () => (apply.disabled = !grid.dirty()),
+        onsubmit: async (e) => {
+          e.preventDefault();
+          err.replaceChildren();
+          apply.disabled = true;
+          try {
+            const resp = await api.send(
+              new UpdateBackendStorageCommand({
+                ...scope,
+                ResourceName: r.name,
+                ResourceConfig: { ServiceName: "S3", Permissions: toSdkPermissions(grid.value()) },
+              }),
+            );
+            jobAccepted(resp, "UpdateBackendStorage", r.name);
+          } catch (e2) {
+            err.append(errorBox(e2));
+            apply.disabled = !grid.dirty();
+          }
+        },
+      },
+      grid.el,
+      h("div", { class: "actions" }, apply),
+      err,
+    );
+
+    const policiesBody = h("div", {});
+    let loaded = false;
+    const details = h(
+      "details",
+      {
+        class: "policies",
+        ontoggle: () => {
+          if (details.open && !loaded) {
+            loaded = true;
+            loadPolicies(r, policiesBody);
+          }
+        },
+      },
+      h("summary", { "data-focus-key": "policies" }, "Effective policies"),
+      policiesBody,
+    );
+    if (old?.policiesOpen()) details.open = true; // the toggle event loads them
+
+    const del = h(
+      "button",
+      {
+        type: "button",
+        class: "danger",
+        "aria-label": `Delete ${r.name}`,
+        "data-focus-key": "delete",
+        onclick: () => deleteResource(r, err),
+      },
+      "Delete…",
+    );
+
+    el.append(
+      heading,
+      h(
+        "dl",
+        { class: "facts" },
+        h("dt", {}, "Bucket"),
+        h("dd", { class: "break" }, r.bucketName),
+        h("dt", {}, "Imported"),
+        h("dd", {}, r.imported ? "yes" : "no"),
+        h("dt", {}, "Region"),
+        h("dd", {}, r.region || "—"),
+      ),
+      form,
+      details,
+      h("div", { class: "actions end" }, del),
+    );
+    return { el, isDirty: () => grid.dirty(), policiesOpen: () => details.open };
+  }
+
+  async function loadPolicies(r, body) {
+    replace(body, loading());
+    try {
+      const p = await api.consoleGet(
+        `/console-api/apps/${api.esc(appId)}/environments/${api.esc(env)}/storage/${api.esc(r.name)}/policies`,
+      );
+      const parts = [
+        h("p", { class: "hint" }, "What the jobs write for this resource's permissions (policy.Translate on the server)."),
+      ];
+      if (!p.authRole && !p.unauthRole && !p.bucketPolicyStatements) {
+        parts.push(h("p", {}, "Nothing is granted, so no policy is written."));
+      }
+      for (const [label, role] of [
+        ["Authenticated role", p.authRole],
+        ["Unauthenticated role", p.unauthRole],
+      ]) {
+        if (!role) continue;
+        parts.push(
+          h("h4", {}, `${label} `, h("code", { class: "break" }, role.roleName)),
+          h("p", { class: "muted" }, "Inline policy ", h("code", { class: "break" }, role.policyName)),
+          h("pre", { tabindex: "0", "aria-label": `${label} policy document` }, role.policyDocument),
+        );
+      }
+      if (p.bucketPolicyStatements) {
+        parts.push(
+          h("h4", {}, "Bucket policy of ", h("code", { class: "break" }, p.bucketName)),
+          h("p", { class: "muted" }, "Our statements (Sid prefix ", h("code", {}, p.sidPrefix), "); statements written by others are kept."),
+          h("pre", { tabindex: "0", "aria-label": "Bucket policy statements" }, p.bucketPolicyStatements),
+        );
+      }
+      replace(body, parts);
+    } catch (e) {
+      replace(body, errorBox(e));
+    }
+  }
+
+  async function deleteResource(r, err) {
+    const ok = await confirmDialog({
+      title: `Delete ${r.name}?`,
+      text:
+        `This removes every policy statement and role policy written for ${r.name}. ` +
+        `The bucket ${r.bucketName} and its objects are kept${r.imported ? " (it was imported)" : ""}.`,
+      confirmLabel: "Delete",
+      typed: r.name,
+    });
+    if (!ok || !ctx.alive) return;
+    err.replaceChildren();
+    try {
+      const resp = await api.send(new DeleteBackendStorageCommand({ ...scope, ResourceName: r.name, ServiceName: "S3" }));
+      jobAccepted(resp, "DeleteBackendStorage", r.name);
+    } catch (e) {
+      err.append(errorBox(e));
+    }
+  }
+
+  function downloadOutputs() {
+    const doc = amplifyOutputs(
+      ctx.resources.filter((r) => !r.error && !r.deleting),
+      api.SIGNING_REGION,
+    );
+    const blob = new Blob([JSON.stringify(doc, null, 2) + "\n"], { type: "application/json" });
+    const url = URL.createObjectURL(blob);
+    const a = h("a", { href: url, download: "amplify_outputs.json", hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    announce("amplify_outputs.json downloaded.");
+  }
+
+  // -------------------------------------------------------------- forms
+
+  function createForm() {
+    const name = h("input", { name: "resourceName", autocomplete: "off", spellcheck: "false", autocapitalize: "off", "aria-required": "true" });
+    const bucket = h("input", { name: "bucketName", autocomplete: "off", spellcheck: "false", autocapitalize: "off" });
+    const grid = permissionGrid({ authenticated: ["READ", "CREATE_AND_UPDATE", "DELETE"], unAuthenticated: [] }, "Permissions");
+    const err = h("div", { class: "error-slot", role: "alert" });
+    const submit = h("button", { type: "submit" }, "Create");
+    const titleId = uid("h");
+    // No client-side rules: the API's BadRequestException message is the
+    // one the operator sees, so the two can never disagree.
+    const form = h(
+      "form",
+      {
+        class: "card",
+        "aria-labelledby": titleId,
+        novalidate: true,
+        onsubmit: async (e) => {
+          e.preventDefault();
+          err.replaceChildren();
+          submit.disabled = true;
+          const resourceName = name.value.trim();
+          try {
+            const resp = await api.send(
+              new CreateBackendStorageCommand({
+                ...scope,
+                ResourceName: resourceName,
+                ResourceConfig: {
+                  ServiceName: "S3",
+                  BucketName: bucket.value.trim() || undefined,
+                  Permissions: toSdkPermissions(grid.value()),
+                },
+              }),
+            );
+            form.reset();
+            jobAccepted(resp, "CreateBackendStorage", resourceName);
+          } catch (e2) {
+            err.append(errorBox(e2));
+          } finally {
+            submit.disabled = false;
+          }
+        },
+      },
+      h("h3", { id: titleId }, "Create storage"),
+      field("Resource name", name),
+      field("Bucket name (optional)", bucket, "Used verbatim. Leave empty to have a valid, unique name derived from the resource, app and environment."),
+      grid.el,
+      h("div", { class: "actions" }, submit),
+      err,
+    );
+    return form;
+  }
+
+  function importForm() {
+    const bucket = h("input", { name: "bucketName", list: bucketList.id, autocomplete: "off", spellcheck: "false", autocapitalize: "off", "aria-required": "true" });
+    const err = h("div", { class: "error-slot", role: "alert" });
+    const submit = h("button", { type: "submit" }, "Import");
+    const titleId = uid("h");
+    const form = h(
+      "form",
+      {
+        class: "card",
+        "aria-labelledby": titleId,
+        novalidate: true,
+        onsubmit: async (e) => {
+          e.preventDefault();
+          err.replaceChildren();
+          submit.disabled = true;
+          const bucketName = bucket.value.trim();
+          try {
+            const resp = await api.send(new ImportBackendStorageCommand({ ...scope, BucketName: bucketName, ServiceName: "S3" }));
+            form.reset();
+            jobAccepted(resp, "ImportBackendStorage", bucketName);
+          } catch (e2) {
+            err.append(errorBox(e2));
+          } finally {
+            submit.disabled = false;
+          }
+        },
+      },
+      h("h3", { id: titleId }, "Import an existing bucket"),
+      field("Bucket name", bucket, "The resource is named after the bucket and starts with no permissions; the bucket is never deleted by this service."),
+      h("div", { class: "actions" }, submit),
+      err,
+    );
+    return form;
+  }
+
+  // -------------------------------------------------------------- jobs
+
+  function jobAccepted(resp, operation, resourceName) {
+    const job = {
+      jobId: resp.JobId,
+      operation,
+      status: resp.Status || "RUNNING",
+      createTime: new Date().toISOString(),
+    };
+    if (!ctx.jobs.some((j) => j.jobId === job.jobId)) ctx.jobs.unshift(job);
+    jobStatus.textContent = `${operation} job ${shortId(job.jobId)} for ${resourceName}: ${job.status}`;
+    ctx.exists = true;
+    if (operation === "DeleteBackendStorage") {
+      ctx.deleting.set(job.jobId, resourceName);
+      renderResources();
+    } else {
+      loadResources();
+    }
+    renderJobs();
+    pollJobs();
+  }
+
+  async function pollJobs() {
+    if (!ctx.exists) {
+      ctx.jobs = [];
+      renderJobs();
+      return;
+    }
+    if (ctx.polling) {
+      ctx.pollAgain = true;
+      return;
+    }
+    clearTimeout(ctx.timer);
+    ctx.polling = true;
+    try {
+      const before = new Map(ctx.jobs.map((j) => [j.jobId, j.status]));
+      const r = await api.send(new ListBackendJobsCommand({ ...scope, MaxResults: 25 }));
+      if (!ctx.alive) return;
+      replace(jobsErr);
+      ctx.jobs = (r.Jobs || []).map(fromSdkJob);
+      if (ctx.older.length === 0) ctx.nextToken = r.NextToken;
+      let settled = false;
+      for (const [id] of ctx.deleting) {
+        if (ctx.jobs.find((j) => j.jobId === id)?.status !== "RUNNING") {
+          ctx.deleting.delete(id);
+          settled = true;
+        }
+      }
+      for (const j of ctx.jobs) {
+        if (before.get(j.jobId) === "RUNNING" && j.status !== "RUNNING") {
+          settled = true;
+          jobStatus.textContent =
+            `${j.operation} job ${shortId(j.jobId)}: ${j.status}` +
+            (j.status === "FAILED" && j.error ? `: ${j.error}` : j.error ? " (with warnings)" : "");
+        }
+      }
+      renderJobs();
+      if (settled) loadResources();
+    } catch (e) {
+      if (!ctx.alive) return;
+      if (e.name === "NotFoundException") {
+        ctx.jobs = [];
+        renderJobs();
+      } else {
+        replace(jobsErr, errorBox(e));
+      }
+    } finally {
+      ctx.polling = false;
+    }
+    if (!ctx.alive) return;
+    if (ctx.pollAgain) {
+      ctx.pollAgain = false;
+      pollJobs();
+    } else if (ctx.jobs.some((j) => j.status === "RUNNING")) {
+      ctx.timer = setTimeout(pollJobs, POLL_MS);
+    }
+  }
+
+  async function loadOlder() {
+    try {
+      const r = await api.send(new ListBackendJobsCommand({ ...scope, MaxResults: 25, NextToken: ctx.nextToken }));
+      if (!ctx.alive) return;
+      ctx.older.push(...(r.Jobs || []).map(fromSdkJob));
+      ctx.nextToken = r.NextToken;
+      renderJobs();
+    } catch (e) {
+      replace(jobsErr, errorBox(e));
+    }
+  }
+
+  function renderJobs() {
+    const seen = new Set();
+    const all = [...ctx.jobs, ...ctx.older].filter((j) => !seen.has(j.jobId) && seen.add(j.jobId));
+    if (all.length === 0) {
+      replace(jobsBox, h("p", { class: "muted" }, "No jobs yet."));
+      return;
+    }
+    replace(
+      jobsBox,
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          { class: "list jobs" },
+          h("caption", { class: "sr-only" }, "Jobs of this environment, newest first"),
+          h(
+            "thead",
+            {},
+            h("tr", {}, ["Operation", "Status", "Started", "Updated", "Details", "Job"].map((c) => h("th", { scope: "col" }, c))),
+          ),
+          h("tbody", {}, all.map(jobRow)),
+        ),
+      ),
+      ctx.nextToken && h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", onclick: loadOlder }, "Show older jobs")),
+    );
+  }
+
+  function jobRow(j) {
+    const status = j.status || "";
+    // A failure's error is shown whole; a completed job's warnings (optional
+    // settings the target lacks) fold away.
+    let details = "—";
+    if (j.error && status === "COMPLETED") {
+      details = h("details", { class: "warning-text" }, h("summary", {}, "Warnings"), j.error);
+    } else if (j.error) {
+      details = h("span", { class: status === "FAILED" ? "error-text" : "warning-text" }, j.error);
+    }
+    return h(
+      "tr",
+      { "data-job-id": j.jobId, "data-operation": j.operation || "", "data-status": status },
+      h("td", { "data-label": "Operation" }, j.operation || "—"),
+      h("td", { "data-label": "Status" }, h("span", { class: `status status-${status.toLowerCase()}` }, status)),
+      h("td", { "data-label": "Started" }, formatTime(j.createTime) || "—"),
+      h("td", { "data-label": "Updated" }, formatTime(j.updateTime) || "—"),
+      h("td", { "data-label": "Details", class: "details" }, details),
+      h(
+        "td",
+        { "data-label": "Job" },
+        h("code", { title: j.jobId }, shortId(j.jobId)),
+        status === "RUNNING" &&
+          h(
+            "button",
+            { type: "button", class: "danger small", "aria-label": `Cancel job ${shortId(j.jobId)}`, onclick: () => cancelJob(j) },
+            "Cancel…",
+          ),
+      ),
+    );
+  }
+
+  async function cancelJob(j) {
+    const ok = await confirmDialog({
+      title: `Cancel job ${shortId(j.jobId)}?`,
+      text: `The ${j.operation} job stops and the partial change is undone.`,
+      confirmLabel: "Cancel job",
+      dismissLabel: "Keep it running",
+    });
+    if (!ok || !ctx.alive) return;
+    try {
+      const r = await api.send(
+        new UpdateBackendJobCommand({ ...scope, JobId: j.jobId, Operation: j.operation, Status: "CANCELLED" }),
+      );
+      jobStatus.textContent = `${r.Operation || j.operation} job ${shortId(j.jobId)}: ${r.Status}`;
+      loadResources();
+      pollJobs();
+    } catch (e) {
+      replace(jobsErr, errorBox(e));
+    }
+  }
+
+  // -------------------------------------------------------------- start: does it exist? other environments, bucket names
+
+  api.consoleGet("/console-api/apps").then(
+    (r) => {
+      if (!ctx.alive) return;
+      const app = (r.apps || []).find((a) => a.appId === appId);
+      const envs = app?.environments || [];
+      ctx.exists ||= envs.includes(env);
+      loadResources();
+      pollJobs();
+      if (envs.length > 1 || (envs.length === 1 && envs[0] !== env)) {
+        replace(
+          siblings,
+          h(
+            "nav",
+            { class: "env-links", "aria-label": `Environments of ${appId}` },
+            h("span", { class: "muted" }, "Environments: "),
+            h(
+              "ul",
+              {},
+              envs.map((e) =>
+                h("li", {}, e === env ? h("a", { href: envHash(appId, e), "aria-current": "page" }, e) : h("a", { href: envHash(appId, e) }, e)),
+              ),
+            ),
+          ),
+        );
+      }
+    },
+    () => {
+      if (!ctx.alive) return;
+      // Without the list, ask the API itself (a new environment is a 404).
+      ctx.exists = true;
+      loadResources();
+      pollJobs();
+    },
+  );
+  loadBuckets().then(
+    (bs) => ctx.alive && replace(bucketList, bs.map((b) => h("option", { value: b.name }))),
+    () => {},
+  );
+
+  return {
+    dispose() {
+      ctx.alive = false;
+      clearTimeout(ctx.timer);
+    },
+  };
+}
+
+// ---------------------------------------------------------------- start
+
+document.querySelector(".skip-link").addEventListener("click", (e) => {
+  e.preventDefault();
+  main.focus();
+});
+window.addEventListener("hashchange", render);
+api.restore();
+render();

@@ -1,0 +1,210 @@
+package handlers
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/amplifybackendd/amplifybackendd/console"
+	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/policy"
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// The console is served in two parts. Its static files (GET /console/...)
+// are unsigned: they are only the app, and hold no data or key. Everything
+// the app shows comes from SigV4-signed calls: the API's own routes, plus two
+// read-only extension routes under /console-api/ that the AmplifyBackend
+// API has no operation for (listing apps, showing effective policies). Those
+// are in routes(), so they pass the same signature check and are kept true
+// to openapi.yaml by the same tests.
+
+// consoleContentTypes fixes the type of every file kind the build writes,
+// rather than trusting the machine's MIME tables.
+var consoleContentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".svg":  "image/svg+xml",
+	".json": "application/json",
+	".txt":  "text/plain; charset=utf-8",
+}
+
+// consoleCSP allows the console to load its own files and call its own
+// origin, nothing else: no inline script, no eval, no framing.
+const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// consoleAsset is one embedded file, read once at start-up.
+type consoleAsset struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+// loadConsoleAssets reads every file of the built console.
+func loadConsoleAssets(fsys fs.FS) (map[string]consoleAsset, error) {
+	out := map[string]consoleAsset{}
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return err
+		}
+		ct, ok := consoleContentTypes[path.Ext(name)]
+		if !ok {
+			ct = "application/octet-stream"
+		}
+		sum := sha256.Sum256(body)
+		out[name] = consoleAsset{body: body, contentType: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+		return nil
+	})
+	return out, err
+}
+
+// registerConsole adds the unsigned asset routes to e: /console redirects to
+// /console/, which is index.html; /console/NAME is a built file.
+func (s *Server) registerConsole(e *echo.Echo) error {
+	assets, err := loadConsoleAssets(console.Assets())
+	if err != nil {
+		return err
+	}
+	e.GET("/console", func(c echo.Context) error {
+		return c.Redirect(http.StatusMovedPermanently, "/console/")
+	})
+	serve := func(c echo.Context) error {
+		name, err := url.PathUnescape(c.Param("*"))
+		if err != nil {
+			return echo.ErrNotFound
+		}
+		if name == "" {
+			name = "index.html"
+		}
+		a, ok := assets[name]
+		if !ok {
+			return echo.ErrNotFound
+		}
+		h := c.Response().Header()
+		h.Set(echo.HeaderContentType, a.contentType)
+		h.Set("ETag", a.etag)
+		// Revalidate every time: the files change with the binary, and a
+		// 304 costs one round trip.
+		h.Set("Cache-Control", "no-cache")
+		h.Set("Content-Security-Policy", consoleCSP)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(a.body))
+		return nil
+	}
+	e.GET("/console/*", serve)
+	e.HEAD("/console/*", serve)
+	return nil
+}
+
+func (s *Server) listConsoleApps(c echo.Context) error {
+	var scopes []store.Scope
+	err := s.Store.View(c.Request().Context(), func(tx *store.Tx) (err error) {
+		scopes, err = tx.Scopes()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// Newest activity first: environments within an app, and apps by their
+	// newest environment. Ties fall back to names so the answer is stable.
+	slices.SortStableFunc(scopes, func(a, b store.Scope) int {
+		return cmp.Or(b.LastJob.Compare(a.LastJob), strings.Compare(a.AppID, b.AppID), strings.Compare(a.Env, b.Env))
+	})
+	resp := consoleAppsResponse{Apps: []consoleAppWire{}}
+	index := map[string]int{}
+	for _, sc := range scopes {
+		i, ok := index[sc.AppID]
+		if !ok {
+			i = len(resp.Apps)
+			index[sc.AppID] = i
+			resp.Apps = append(resp.Apps, consoleAppWire{AppID: sc.AppID, LastActivity: wireTime(sc.LastJob)})
+		}
+		resp.Apps[i].Environments = append(resp.Apps[i].Environments, sc.Env)
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+func (s *Server) getConsolePolicies(c echo.Context) error {
+	appID, env, err := s.scope(c)
+	if err != nil {
+		return err
+	}
+	name, err := pathParam(c, "resourceName")
+	if err != nil {
+		return err
+	}
+	var res store.Resource
+	err = s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+		if err := tx.CheckScope(appID, env); err != nil {
+			return err
+		}
+		res, err = tx.VisibleResource(store.ResourceKey{AppID: appID, Env: env, Name: name})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	docs := policy.Translate(policy.Input{
+		Bucket:            res.Bucket,
+		SidPrefix:         policy.SidPrefix(appID, env, name),
+		Authenticated:     toPolicyPermissions(res.Desired.Authenticated),
+		Unauthenticated:   toPolicyPermissions(res.Desired.Unauthenticated),
+		PublicGuestAccess: s.PublicGuestAccess,
+	})
+	resp := consolePoliciesResponse{
+		AppID: appID, BackendEnvironmentName: env, ResourceName: name, BucketName: res.Bucket,
+		Permissions: toPermissionsWire(res.Desired),
+		SidPrefix:   policy.SidPrefix(appID, env, name),
+	}
+	policyName := policy.RolePolicyName(appID, env, name)
+	role := func(template string, doc *policy.Document) (*consoleRolePolicyWire, error) {
+		if doc == nil {
+			return nil, nil
+		}
+		b, err := json.MarshalIndent(doc, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		return &consoleRolePolicyWire{RoleName: jobs.RoleName(template, appID, env), PolicyName: policyName, PolicyDocument: string(b)}, nil
+	}
+	if resp.AuthRole, err = role(cmp.Or(s.AuthRoleTemplate, jobs.DefaultAuthRoleTemplate), docs.AuthRole); err != nil {
+		return err
+	}
+	if resp.UnauthRole, err = role(cmp.Or(s.UnauthRoleTemplate, jobs.DefaultUnauthRoleTemplate), docs.UnauthRole); err != nil {
+		return err
+	}
+	if len(docs.Bucket) > 0 {
+		b, err := json.MarshalIndent(docs.Bucket, "", "  ")
+		if err != nil {
+			return err
+		}
+		resp.BucketPolicyStatements = string(b)
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+func toPolicyPermissions(in []string) []policy.Permission {
+	out := make([]policy.Permission, len(in))
+	for i, p := range in {
+		out[i] = policy.Permission(p)
+	}
+	return out
+}

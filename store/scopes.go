@@ -1,0 +1,51 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+)
+
+// Scope is an app and environment in which at least one job was recorded,
+// with the time of its newest job.
+type Scope struct {
+	AppID   string
+	Env     string
+	LastJob time.Time
+}
+
+// Scopes lists every app and environment that has jobs (the same test as
+// CheckScope), in key order. It reads one index entry and one job per
+// environment, skipping over the rest of each environment's jobs, so it costs
+// the number of environments, not of jobs.
+func (t *Tx) Scopes() ([]Scope, error) {
+	var out []Scope
+	c := t.tx.Bucket(bucketJobsByEnv).Cursor()
+	jobs := t.tx.Bucket(bucketJobs)
+	for k, v := c.First(); k != nil; {
+		// k is app \x00 env \x00 ^seq (8 bytes); names never hold NUL.
+		if len(k) < 10 {
+			return nil, fmt.Errorf("malformed job index key %q", k)
+		}
+		prefix := k[:len(k)-8]
+		app, env, ok := bytes.Cut(prefix[:len(prefix)-1], []byte{0})
+		if !ok {
+			return nil, fmt.Errorf("malformed job index key %q", k)
+		}
+		raw := jobs.Get(v)
+		if raw == nil {
+			return nil, fmt.Errorf("job index points at missing job %q", v)
+		}
+		j, err := decodeJob(raw)
+		if err != nil {
+			return nil, err
+		}
+		// The first key of an environment is its newest job.
+		out = append(out, Scope{AppID: string(app), Env: string(env), LastJob: j.CreateTime})
+		// Skip to the first key past this environment: replacing the final
+		// NUL of the prefix by \x01 sorts after every key that carries it.
+		next := append(bytes.Clone(prefix[:len(prefix)-1]), 1)
+		k, v = c.Seek(next)
+	}
+	return out, nil
+}
