@@ -280,6 +280,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	fmt.Printf("  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n", creds.path, cliConfig)
 	fmt.Printf("  aws amplifybackend list-s3-buckets --endpoint-url %s\n", endpoint)
+	fmt.Printf("amplifybackendd: admin console on %s/console/ (sign in with the [default] key)\n", endpoint)
 
 	select {
 	case <-ctx.Done():
