@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -17,8 +16,6 @@ import (
 	"os/signal"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/load"
 )
@@ -38,7 +35,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "abload: refusing a non-loopback endpoint")
 		os.Exit(2)
 	}
-	creds, err := readProfile(credsFile, profile)
+	creds, err := load.ReadProfile(credsFile, profile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "abload:", err)
 		os.Exit(2)
@@ -55,36 +52,4 @@ func main() {
 	if rep.ServerErrs > 0 || rep.Lost > 0 || rep.Unsettled > 0 {
 		os.Exit(1)
 	}
-}
-
-func readProfile(path, profile string) (aws.Credentials, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return aws.Credentials{}, err
-	}
-	defer f.Close()
-	var c aws.Credentials
-	in := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, "[") {
-			in = strings.Trim(line, "[]") == profile
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !in || !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "aws_access_key_id":
-			c.AccessKeyID = strings.TrimSpace(v)
-		case "aws_secret_access_key":
-			c.SecretAccessKey = strings.TrimSpace(v)
-		}
-	}
-	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
-		return c, fmt.Errorf("no profile [%s] with keys in %s", profile, path)
-	}
-	return c, sc.Err()
 }

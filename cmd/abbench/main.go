@@ -1,0 +1,48 @@
+// Command abbench measures one amplifybackendd operation at a time with
+// keep-alive clients on loopback and prints throughput and latency:
+//
+//	abbench --op healthz --clients 32 --duration 10s
+//	abbench --op GetBackendStorage --app a --env e --resource r
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/load"
+)
+
+func main() {
+	var cfg load.BenchConfig
+	var credsFile string
+	flag.StringVar(&cfg.Endpoint, "endpoint", "http://127.0.0.1:8080", "API endpoint (loopback only)")
+	flag.StringVar(&credsFile, "credentials", "data/credentials", "credentials file; profile default signs")
+	flag.StringVar(&cfg.Op, "op", "healthz", "healthz, GetBackendStorage, GetBackendJob or CreateBackendStorage")
+	flag.IntVar(&cfg.Clients, "clients", 32, "concurrent keep-alive clients")
+	flag.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to measure")
+	flag.StringVar(&cfg.App, "app", "bench", "app id")
+	flag.StringVar(&cfg.Env, "env", "dev", "environment (reads)")
+	flag.StringVar(&cfg.Resource, "resource", "data", "resource name (GetBackendStorage)")
+	flag.StringVar(&cfg.JobID, "job", "", "job id (GetBackendJob)")
+	flag.Parse()
+	if !strings.HasPrefix(cfg.Endpoint, "http://127.") && !strings.HasPrefix(cfg.Endpoint, "http://localhost") {
+		fmt.Fprintln(os.Stderr, "abbench: refusing a non-loopback endpoint")
+		os.Exit(2)
+	}
+	creds, err := load.ReadProfile(credsFile, "default")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "abbench:", err)
+		os.Exit(2)
+	}
+	cfg.Credentials = creds
+	res, err := load.Bench(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "abbench:", err)
+		os.Exit(1)
+	}
+	fmt.Println(res)
+}

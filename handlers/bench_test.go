@@ -1,0 +1,79 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// benchServer is the real router over a real store holding one resource
+// and its job; the runner never runs (reads are what is measured).
+func benchServer(b *testing.B) (http.Handler, string) {
+	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	runner := jobs.New(st, nil, jobs.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	j, err := runner.Create(context.Background(), jobs.CreateInput{Key: store.ResourceKey{AppID: "app", Env: "dev", Name: "data"},
+		Bucket: "bench-bucket", Permissions: store.Permissions{Authenticated: []string{"READ"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := New(Config{Store: st, Runner: runner, Buckets: noBuckets{}, Keys: StaticKeys{fuzzCreds.AccessKeyID: fuzzCreds.SecretAccessKey},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return e, j.ID
+}
+
+func signedRequest(b *testing.B, method, path string, body []byte) *http.Request {
+	req := httptest.NewRequest(method, path, bytes.NewReader(body))
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), fuzzCreds, req, hex.EncodeToString(sum[:]), SigningName, "us-east-1", time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	return req
+}
+
+func benchRoute(b *testing.B, h http.Handler, tmpl *http.Request, body []byte) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := tmpl.Clone(context.Background())
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != 200 {
+				b.Fatalf("%d %s", w.Code, w.Body)
+			}
+		}
+	})
+}
+
+func BenchmarkHealthz(b *testing.B) {
+	h, _ := benchServer(b)
+	benchRoute(b, h, httptest.NewRequest("GET", "/healthz", nil), nil)
+}
+
+func BenchmarkGetBackendStorage(b *testing.B) {
+	h, _ := benchServer(b)
+	body := []byte(`{"resourceName":"data"}`)
+	benchRoute(b, h, signedRequest(b, "POST", "/backend/app/storage/dev/details", body), body)
+}
+
+func BenchmarkGetBackendJob(b *testing.B) {
+	h, id := benchServer(b)
+	benchRoute(b, h, signedRequest(b, "GET", "/backend/app/job/dev/"+id, nil), nil)
+}

@@ -1,0 +1,160 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// BenchConfig measures one operation at a time with keep-alive clients.
+type BenchConfig struct {
+	Endpoint    string
+	Credentials aws.Credentials
+	Clients     int           // concurrent keep-alive clients (default 32)
+	Duration    time.Duration // default 10s
+	// Op is "healthz" (unsigned GET /healthz), "GetBackendStorage",
+	// "GetBackendJob" or "CreateBackendStorage".
+	Op string
+	// App, Env, Resource and JobID name what the read operations read;
+	// creates go to App with a new environment per request.
+	App, Env, Resource, JobID string
+}
+
+// BenchResult is one measured operation.
+type BenchResult struct {
+	Op        string
+	Clients   int
+	Requests  int
+	Errors    int
+	PerSecond float64
+	P50, P99  time.Duration
+}
+
+func (r BenchResult) String() string {
+	return fmt.Sprintf("%-22s clients=%-3d requests=%-8d errors=%-4d %9.0f/s  p50=%-10s p99=%s",
+		r.Op, r.Clients, r.Requests, r.Errors, r.PerSecond, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+}
+
+// Bench drives one operation for cfg.Duration. Reads are signed once per
+// client and replayed (SigV4 allows it within the clock window), so the
+// load generator's own signing does not compete with the server for CPU;
+// creates are signed per request because each body differs.
+func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
+	if cfg.Clients <= 0 {
+		cfg.Clients = 32
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = 10 * time.Second
+	}
+	transport := &http.Transport{MaxIdleConnsPerHost: cfg.Clients, MaxConnsPerHost: cfg.Clients, DisableCompression: true}
+	defer transport.CloseIdleConnections()
+	hc := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	signer := v4.NewSigner()
+	var seq atomic.Int64
+
+	build := func(ctx context.Context) (*http.Request, []byte, error) {
+		var method, path string
+		var body any
+		switch cfg.Op {
+		case "healthz":
+			method, path = "GET", "/healthz"
+		case "GetBackendStorage":
+			method, path = "POST", "/backend/"+cfg.App+"/storage/"+cfg.Env+"/details"
+			body = map[string]string{"resourceName": cfg.Resource}
+		case "GetBackendJob":
+			method, path = "GET", "/backend/"+cfg.App+"/job/"+cfg.Env+"/"+cfg.JobID
+		case "CreateBackendStorage":
+			method, path = "POST", "/backend/"+cfg.App+"/storage"
+			body = map[string]any{"backendEnvironmentName": fmt.Sprintf("b%08d", seq.Add(1)), "resourceName": "data",
+				"resourceConfig": map[string]any{"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{"READ"}, "unAuthenticated": []string{"READ"}}}}
+		default:
+			return nil, nil, fmt.Errorf("unknown op %q", cfg.Op)
+		}
+		var raw []byte
+		if body != nil {
+			raw, _ = json.Marshal(body)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, cfg.Endpoint+path, bytes.NewReader(raw))
+		if err != nil {
+			return nil, nil, err
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if cfg.Op != "healthz" {
+			sum := sha256.Sum256(raw)
+			if err := signer.SignHTTP(ctx, cfg.Credentials, req, hex.EncodeToString(sum[:]), "amplifybackend", "us-east-1", time.Now()); err != nil {
+				return nil, nil, err
+			}
+		}
+		return req, raw, nil
+	}
+	if _, _, err := build(ctx); err != nil {
+		return BenchResult{}, err
+	}
+
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	errs := 0
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < cfg.Clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			bad := 0
+			tmpl, raw, _ := build(runCtx)
+			signedAt := time.Now()
+			for runCtx.Err() == nil {
+				req := tmpl
+				if cfg.Op == "CreateBackendStorage" || time.Since(signedAt) > time.Minute {
+					req, raw, _ = build(runCtx)
+					tmpl, signedAt = req, time.Now()
+				}
+				r := req.Clone(runCtx)
+				r.Body = io.NopCloser(bytes.NewReader(raw))
+				t0 := time.Now()
+				resp, err := hc.Do(r)
+				if err != nil {
+					if runCtx.Err() == nil {
+						bad++
+					}
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					bad++
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			errs += bad
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	res := BenchResult{Op: cfg.Op, Clients: cfg.Clients, Requests: len(lat), Errors: errs, PerSecond: float64(len(lat)) / elapsed.Seconds()}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		res.P50, res.P99 = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+	}
+	return res, nil
+}
