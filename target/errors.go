@@ -1,7 +1,9 @@
 package target
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"io"
 	"net"
@@ -9,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -91,6 +94,17 @@ var notImplementedCodes = map[string]bool{
 	"UnknownOperationException": true,
 }
 
+// notImplementedAnswers are codes that, from one operation, mean the target
+// did not understand the request at all rather than that our input was
+// wrong: we send that operation one fixed, valid document, so an
+// "invalid argument" can only be the target's.
+var notImplementedAnswers = map[string]map[string]bool{
+	// Ceph RGW 16.2 has no ?encryption subresource: it takes PUT
+	// ?encryption for a CreateBucket whose body it cannot read (400
+	// InvalidArgument, empty message) and GET ?encryption for a ListObjects.
+	"PutBucketEncryption": {"InvalidArgument": true},
+}
+
 // Classify sorts an error returned by this package (or by the SDK directly)
 // into Transient, Permanent or NotImplemented. Classify(nil) is 0, which is
 // none of them.
@@ -102,12 +116,18 @@ func Classify(err error) Class {
 		return NotImplemented
 	}
 
+	if brokenAnswer(err) {
+		return Transient
+	}
 	status := httpStatus(err)
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		code := ae.ErrorCode()
+		var oe *smithy.OperationError
 		switch {
 		case notImplementedCodes[code]:
+			return NotImplemented
+		case errors.As(err, &oe) && notImplementedAnswers[oe.Operation()][code]:
 			return NotImplemented
 		case throttlingCodes[code], transientCodes[code]:
 			return Transient
@@ -133,7 +153,7 @@ func Classify(err error) Class {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return Transient
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+	case errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, syscall.ETIMEDOUT), errors.Is(err, syscall.EHOSTUNREACH),
 		errors.Is(err, syscall.ENETUNREACH):
@@ -148,6 +168,22 @@ func Classify(err error) Class {
 		return Transient
 	}
 	return Permanent
+}
+
+// brokenAnswer reports whether an answer arrived but its body could not be
+// read because the connection broke: its status alone does not tell what the
+// target decided, so the call is worth repeating. Measured with Ceph RGW,
+// which sends headers and body of an answer in separate segments: Go's
+// transport then now and then closes the connection before the body is read
+// ("use of closed network connection"; the SDK itself retries it only three
+// times).
+func brokenAnswer(err error) bool {
+	var de *smithy.DeserializationError
+	if !errors.As(err, &de) {
+		return false
+	}
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // httpStatus returns the HTTP status of the answer behind err, or 0.
@@ -168,6 +204,9 @@ func APIMessage(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		code, msg := ae.ErrorCode(), ae.ErrorMessage()
+		if msg == sdkNoMessage {
+			msg = ""
+		}
 		switch {
 		case code == "":
 			if msg != "" {
@@ -183,6 +222,10 @@ func APIMessage(err error) string {
 	return err.Error()
 }
 
+// sdkNoMessage is what the SDK puts in an error's message when the answer
+// had none (Ceph RGW never sends one).
+const sdkNoMessage = "UnknownError"
+
 // hasCode reports whether err is an API error with one of codes.
 func hasCode(err error, codes ...string) bool {
 	var ae smithy.APIError
@@ -196,4 +239,99 @@ func hasCode(err error, codes ...string) bool {
 		}
 	}
 	return false
+}
+
+// s3StyleIAMErrors lets the IAM client read error answers written in the S3
+// shape, <Error><Code>…</Code></Error>, which is what Ceph RGW sends for its
+// IAM API. The SDK only reads the IAM query protocol's
+// <ErrorResponse><Error>…</Error></ErrorResponse> and would report every
+// such answer as "UnknownError", hiding NoSuchEntity, EntityAlreadyExists,
+// MalformedPolicyDocument and the rest. It sits between the transport and
+// the SDK's deserializer and rewrites the body of an error answer into the
+// query shape; answers already in that shape, and successes, pass untouched.
+type s3StyleIAMErrors struct{}
+
+// addS3StyleIAMErrors installs s3StyleIAMErrors on an IAM client's stack.
+func addS3StyleIAMErrors(stack *middleware.Stack) error {
+	return stack.Deserialize.Insert(s3StyleIAMErrors{}, "OperationDeserializer", middleware.After)
+}
+
+func (s3StyleIAMErrors) ID() string { return "amplifybackendd.S3StyleIAMErrors" }
+
+// maxErrorBody bounds what is read of an error answer; IAM error bodies are a
+// few hundred bytes.
+const maxErrorBody = 64 << 10
+
+func (s3StyleIAMErrors) HandleDeserialize(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (
+	middleware.DeserializeOutput, middleware.Metadata, error,
+) {
+	out, md, err := next.HandleDeserialize(ctx, in)
+	resp, ok := out.RawResponse.(*smithyhttp.Response)
+	if err != nil || !ok || resp.StatusCode < 300 || resp.Body == nil {
+		return out, md, err
+	}
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	var rest io.Reader = resp.Body // beyond maxErrorBody: left as it was
+	if rerr != nil {
+		// The SDK must see the broken read, not a short body it would
+		// report as UnknownError; Classify calls it Transient.
+		rest = errReader{rerr}
+	} else {
+		body = queryErrorBody(body, resp.Header.Get("X-Amz-Request-Id"))
+	}
+	// The SDK drains and closes the body later; closing ours closes the
+	// connection's.
+	resp.Body = readCloser{io.MultiReader(bytes.NewReader(body), rest), resp.Body}
+	return out, md, err
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// queryErrorBody returns body in the IAM query protocol's error shape. Ceph
+// RGW answers <Error><Code>NoSuchEntity</Code>…</Error>, and for
+// DeleteRolePolicy even prefixes it with a success document; the first
+// <Error> element holding a Code is used. Anything else comes back as it was.
+func queryErrorBody(body []byte, requestID string) []byte {
+	if bytes.Contains(body, []byte("<ErrorResponse")) {
+		return body
+	}
+	start := bytes.Index(body, []byte("<Error>"))
+	if start < 0 {
+		return body
+	}
+	end := bytes.Index(body[start:], []byte("</Error>"))
+	if end < 0 {
+		return body
+	}
+	var e struct {
+		Code      string `xml:"Code"`
+		Message   string `xml:"Message"`
+		RequestID string `xml:"RequestId"`
+	}
+	if xml.Unmarshal(body[start:start+end+len("</Error>")], &e) != nil || e.Code == "" {
+		return body
+	}
+	if e.RequestID == "" {
+		e.RequestID = requestID
+	}
+	type queryError struct {
+		Code    string `xml:"Code"`
+		Message string `xml:"Message,omitempty"`
+	}
+	out, err := xml.Marshal(struct {
+		XMLName   xml.Name   `xml:"ErrorResponse"`
+		Error     queryError `xml:"Error"`
+		RequestID string     `xml:"RequestId,omitempty"`
+	}{Error: queryError{Code: e.Code, Message: e.Message}, RequestID: e.RequestID})
+	if err != nil {
+		return body
+	}
+	return out
 }

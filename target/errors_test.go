@@ -74,6 +74,16 @@ func TestClassify(t *testing.T) {
 		{"unexpected EOF", fmt.Errorf("read body: %w", io.ErrUnexpectedEOF), target.Transient},
 		{"timeout", &net.OpError{Op: "read", Net: "tcp", Err: timeoutErr{}}, target.Transient},
 		{"send error", &smithyhttp.RequestSendError{Err: errors.New("tls: handshake failure")}, target.Transient},
+		{"closed connection", fmt.Errorf("s3 ListBuckets: %w", &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}), target.Transient},
+		{"400 whose body broke off", fmt.Errorf("operation error IAM: PutRolePolicy: %w", &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 400}},
+			Err: &smithy.DeserializationError{Err: fmt.Errorf("failed to copy error response body, %w",
+				&net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed})},
+		}), target.Transient},
+		{"PutBucketEncryption InvalidArgument", &smithy.OperationError{ServiceID: "S3", OperationName: "PutBucketEncryption",
+			Err: answer(400, "InvalidArgument", "")}, target.NotImplemented},
+		{"PutBucketTagging InvalidArgument", &smithy.OperationError{ServiceID: "S3", OperationName: "PutBucketTagging",
+			Err: answer(400, "InvalidArgument", "")}, target.Permanent},
 		{"anything else", errors.New("no EC2 IMDS role found"), target.Permanent},
 	}
 	for _, c := range cases {

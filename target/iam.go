@@ -1,9 +1,12 @@
 package target
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -67,19 +70,130 @@ func (t *Target) RolePolicy(ctx context.Context, role, name string) ([]byte, err
 }
 
 // PutRolePolicy writes (creates or replaces) the inline policy name of role.
+//
+// Ceph RGW 16.2 refuses (400 MalformedPolicyDocument) any document with a
+// policy variable such as ${cognito-identity.amazonaws.com:sub} in a
+// Resource: its ARN parser allows no ':' after the account field. When a
+// non-AWS target refuses a document for that reason, the resources carrying
+// variables are left out and the rest is written (see
+// withoutResourceVariables). That only ever grants less: on such a target
+// the per-identity paths (protected/<id>/, private/<id>/) are simply not
+// granted, which is all the target could do anyway, since it never expands
+// the variable. Read back, the stored document then differs from the one
+// asked for, so a reconcile writes it again each time.
 func (t *Target) PutRolePolicy(ctx context.Context, role, name string, doc []byte) error {
 	if t.iam == nil {
 		return fmt.Errorf("iam PutRolePolicy %q/%q: %w", role, name, ErrNoIAM)
 	}
+	err := t.putRolePolicy(ctx, role, name, doc)
+	if err != nil && t.customIAM && hasCode(err, "MalformedPolicyDocument") {
+		if reduced, ok := withoutResourceVariables(doc); ok {
+			if t.putRolePolicy(ctx, role, name, reduced) == nil {
+				return nil
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("iam PutRolePolicy %q/%q: %w", role, name, err)
+	}
+	return nil
+}
+
+func (t *Target) putRolePolicy(ctx context.Context, role, name string, doc []byte) error {
 	_, err := t.iam.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
 		RoleName:       aws.String(role),
 		PolicyName:     aws.String(name),
 		PolicyDocument: aws.String(string(doc)),
 	})
-	if err != nil {
-		return fmt.Errorf("iam PutRolePolicy %q/%q: %w", role, name, err)
+	return err
+}
+
+// resourceVariable matches an IAM policy variable with a ':' in its name,
+// such as ${aws:username} or ${cognito-identity.amazonaws.com:sub}.
+var resourceVariable = regexp.MustCompile(`\$\{[^}]*:[^}]*\}`)
+
+// withoutResourceVariables returns doc with every Resource entry that holds a
+// policy variable removed from its Allow statement, and Allow statements left
+// without a resource (or with such a NotResource) removed, for targets that
+// cannot store them. It reports false when nothing would change, when a
+// Deny statement uses a variable (leaving it out would grant more) or when no
+// statement would be left. Conditions are kept as they are: targets that
+// refuse variables in resources store them in condition values.
+func withoutResourceVariables(doc []byte) ([]byte, bool) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var top map[string]any
+	if dec.Decode(&top) != nil {
+		return nil, false
 	}
-	return nil
+	list, isList := top["Statement"].([]any)
+	if !isList {
+		list = []any{top["Statement"]}
+	}
+	changed := false
+	kept := make([]any, 0, len(list))
+	for _, e := range list {
+		st, ok := e.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if hasVariable(st["NotResource"]) {
+			if st["Effect"] != "Allow" {
+				return nil, false
+			}
+			changed = true
+			continue
+		}
+		if !hasVariable(st["Resource"]) {
+			kept = append(kept, st)
+			continue
+		}
+		if st["Effect"] != "Allow" {
+			return nil, false
+		}
+		changed = true
+		var rest []any
+		for _, r := range asList(st["Resource"]) {
+			if s, ok := r.(string); !ok || !resourceVariable.MatchString(s) {
+				rest = append(rest, r)
+			}
+		}
+		if len(rest) > 0 {
+			st["Resource"] = rest
+			kept = append(kept, st)
+		}
+	}
+	if !changed || len(kept) == 0 {
+		return nil, false
+	}
+	top["Statement"] = kept
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false) // keep '&', '<' and '>' as written
+	if enc.Encode(top) != nil {
+		return nil, false
+	}
+	return bytes.TrimSpace(out.Bytes()), true
+}
+
+func hasVariable(v any) bool {
+	for _, r := range asList(v) {
+		if s, ok := r.(string); ok && resourceVariable.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}
+
+func asList(v any) []any {
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case []any:
+		return v
+	default:
+		return []any{v}
+	}
 }
 
 // DeleteRolePolicy removes the inline policy name of role; a missing role or

@@ -59,6 +59,13 @@ func (t *Target) HeadBucket(ctx context.Context, bucket string) (bool, error) {
 // CreateBucket creates bucket in the target's region. A bucket we already
 // own counts as created (a retried create job); one owned by someone else is
 // a BucketAlreadyExists error, Permanent.
+//
+// On a non-AWS endpoint the region is often only a signing formality, and
+// the target may know no such location: Ceph RGW accepts only its zonegroup's
+// api_name ("default" out of the box) and answers InvalidLocationConstraint
+// for anything else, us-east-1 included. There the bucket is created again
+// without a constraint, in the target's default placement, as a client that
+// names no region would get. On AWS the error stands.
 func (t *Target) CreateBucket(ctx context.Context, bucket string) error {
 	in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
 	if t.region != "us-east-1" {
@@ -68,6 +75,9 @@ func (t *Target) CreateBucket(ctx context.Context, bucket string) error {
 		}
 	}
 	_, err := t.s3.CreateBucket(ctx, in)
+	if err != nil && t.customS3 && in.CreateBucketConfiguration != nil && hasCode(err, "InvalidLocationConstraint") {
+		_, err = t.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	}
 	if err == nil || hasCode(err, "BucketAlreadyOwnedByYou") {
 		return nil
 	}
