@@ -206,3 +206,22 @@ func TestErrorsThroughRouter(t *testing.T) {
 		})
 	}
 }
+
+func TestExactCaseKeys(t *testing.T) {
+	t.Parallel()
+	cases := map[string]bool{
+		`{"resourceName":"x"}`:                             true,
+		`{"ResourceName":"x"}`:                             false,
+		`{"resourceConfig":{"Permissions":{}}}`:            false,
+		`{"unknownField":1,"resourceName":"Resourcename"}`: true,  // values are not keys
+		`{"resource\u004eame":"x"}`:                        false, // escaped keys take the careful path
+		`{"a":"b\"c","resourceName" :"x"}`:                 true,
+		`not json`:                                         true,
+		`{"resourceName"`:                                  true,
+	}
+	for body, want := range cases {
+		if got := exactCaseKeys([]byte(body)); got != want {
+			t.Errorf("%s: %v, want %v", body, got, want)
+		}
+	}
+}

@@ -52,7 +52,7 @@ func (r *Runner) newJob(k store.ResourceKey, op store.Operation) store.Job {
 // call survives a crash; the queue is only a hint (recovery reads the
 // pending index).
 func (r *Runner) accept(ctx context.Context, j store.Job, change func(tx *store.Tx) error) (store.Job, error) {
-	err := r.store.Update(ctx, func(tx *store.Tx) error {
+	err := r.store.Batch(ctx, func(tx *store.Tx) error {
 		if err := change(tx); err != nil {
 			return err
 		}
@@ -145,7 +145,7 @@ func (r *Runner) Delete(ctx context.Context, k store.ResourceKey) (store.Job, er
 // releases the resource.
 func (r *Runner) UpdateJob(ctx context.Context, appID, env, id string, op store.Operation, status store.Status) (store.Job, error) {
 	var out store.Job
-	err := r.store.Update(ctx, func(tx *store.Tx) error {
+	err := r.store.Batch(ctx, func(tx *store.Tx) error {
 		j, err := tx.JobIn(appID, env, id)
 		if err != nil {
 			return err

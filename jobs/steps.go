@@ -272,7 +272,7 @@ func (r *Runner) applyRolePolicies(ctx context.Context, w *work, docs policy.Doc
 			continue
 		}
 		err := r.step(ctx, "write "+role.kind+" role policy", func(ctx context.Context) error {
-			return r.reconcileRolePolicy(ctx, role.role, name, role.doc, role.auth, r.identityPool(k))
+			return r.reconcileRolePolicy(ctx, w, role.role, name, role.doc, role.auth, r.identityPool(k))
 		})
 		if err != nil {
 			return err
@@ -309,7 +309,7 @@ func (r *Runner) applyBucketPolicy(ctx context.Context, w *work, docs policy.Doc
 	})
 }
 
-func (r *Runner) reconcileRolePolicy(ctx context.Context, role, name string, doc *policy.Document, auth bool, pool string) error {
+func (r *Runner) reconcileRolePolicy(ctx context.Context, w *work, role, name string, doc *policy.Document, auth bool, pool string) error {
 	cur, err := r.target.RolePolicy(ctx, role, name)
 	if err != nil {
 		return err
@@ -334,7 +334,20 @@ func (r *Runner) reconcileRolePolicy(ctx context.Context, role, name string, doc
 	if _, err := r.target.EnsureRole(ctx, role, trust); err != nil {
 		return err
 	}
-	return r.target.PutRolePolicy(ctx, role, name, want)
+	if err := r.target.PutRolePolicy(ctx, role, name, want); err != nil {
+		return err
+	}
+	// Some targets store less than was written (Ceph RGW drops resources
+	// that use policy variables such as ${cognito-identity.amazonaws.com:sub}).
+	// Read it back so the job says so instead of failing silently.
+	stored, err := r.target.RolePolicy(ctx, role, name)
+	if err != nil {
+		return err
+	}
+	if !policy.Equivalent(stored, want) {
+		w.warn("the target stored a narrower policy on role %q than was written (it does not accept the policy variables of per-identity paths such as private/${cognito-identity.amazonaws.com:sub}/)", role)
+	}
+	return nil
 }
 
 // removeOwnedBucket deletes the bucket only when it carries our owner tag for

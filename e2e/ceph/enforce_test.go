@@ -222,6 +222,10 @@ func TestRolePoliciesEnforced(t *testing.T) {
 	if msg := job.Str("error"); !strings.Contains(msg, "encryption") {
 		t.Errorf("create job on Ceph should warn about default encryption: %s", job.Raw)
 	}
+	// RGW drops the per-identity resources: the job says so.
+	if msg := job.Str("error"); !strings.Contains(msg, "narrower policy on role \""+authRole+"\"") {
+		t.Errorf("create job on Ceph should warn that the auth role policy was narrowed: %s", job.Raw)
+	}
 	list := testserver.MustOK(t, s.Call("POST", "/s3Buckets", map[string]any{}))
 	if !strings.Contains(string(list.Raw), `"name":"`+bucket+`"`) {
 		t.Errorf("ListS3Buckets lacks %s: %s", bucket, list.Raw)

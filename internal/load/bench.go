@@ -30,6 +30,9 @@ type BenchConfig struct {
 	// App, Env, Resource and JobID name what the read operations read;
 	// creates go to App with a new environment per request.
 	App, Env, Resource, JobID string
+	// PresignPerClient is how many creates each client signs before the
+	// clock starts (default 2000).
+	PresignPerClient int
 }
 
 // BenchResult is one measured operation.
@@ -58,6 +61,9 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 	if cfg.Duration <= 0 {
 		cfg.Duration = 10 * time.Second
 	}
+	if cfg.PresignPerClient <= 0 {
+		cfg.PresignPerClient = 2000
+	}
 	transport := &http.Transport{MaxIdleConnsPerHost: cfg.Clients, MaxConnsPerHost: cfg.Clients, DisableCompression: true}
 	defer transport.CloseIdleConnections()
 	hc := &http.Client{Transport: transport, Timeout: 30 * time.Second}
@@ -77,7 +83,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 			method, path = "GET", "/backend/"+cfg.App+"/job/"+cfg.Env+"/"+cfg.JobID
 		case "CreateBackendStorage":
 			method, path = "POST", "/backend/"+cfg.App+"/storage"
-			body = map[string]any{"backendEnvironmentName": fmt.Sprintf("b%08d", seq.Add(1)), "resourceName": "data",
+			body = map[string]any{"backendEnvironmentName": fmt.Sprintf("b%d-%08d", time.Now().Unix(), seq.Add(1)), "resourceName": "data",
 				"resourceConfig": map[string]any{"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{"READ"}, "unAuthenticated": []string{"READ"}}}}
 		default:
 			return nil, nil, fmt.Errorf("unknown op %q", cfg.Op)
@@ -105,24 +111,44 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 		return BenchResult{}, err
 	}
 
-	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
+	// Creates differ per request, so each client signs its share before the
+	// clock starts; reads replay one signed request per client.
+	presigned := make([][]*http.Request, cfg.Clients)
+	presignedBody := make([][][]byte, cfg.Clients)
+	if cfg.Op == "CreateBackendStorage" {
+		per := max(1, cfg.PresignPerClient)
+		for i := range presigned {
+			for k := 0; k < per; k++ {
+				req, raw, err := build(ctx)
+				if err != nil {
+					return BenchResult{}, err
+				}
+				presigned[i] = append(presigned[i], req)
+				presignedBody[i] = append(presignedBody[i], raw)
+			}
+		}
+	}
 	var mu sync.Mutex
 	var lat []time.Duration
 	errs := 0
 	var wg sync.WaitGroup
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
 	start := time.Now()
 	for i := 0; i < cfg.Clients; i++ {
 		wg.Add(1)
-		go func() {
+		go func(mineReqs []*http.Request, mineBodies [][]byte) {
 			defer wg.Done()
 			var mine []time.Duration
 			bad := 0
 			tmpl, raw, _ := build(runCtx)
 			signedAt := time.Now()
-			for runCtx.Err() == nil {
+			for n := 0; runCtx.Err() == nil; n++ {
 				req := tmpl
-				if cfg.Op == "CreateBackendStorage" || time.Since(signedAt) > time.Minute {
+				switch {
+				case n < len(mineReqs):
+					req, raw = mineReqs[n], mineBodies[n]
+				case cfg.Op == "CreateBackendStorage" || time.Since(signedAt) > time.Minute:
 					req, raw, _ = build(runCtx)
 					tmpl, signedAt = req, time.Now()
 				}
@@ -147,7 +173,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 			lat = append(lat, mine...)
 			errs += bad
 			mu.Unlock()
-		}()
+		}(presigned[i], presignedBody[i])
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
