@@ -126,6 +126,8 @@ func (s *Server) start() {
 	t.Helper()
 	s.cmd = exec.Command(binary, s.args...)
 	s.cmd.Env = append(os.Environ(), s.env...)
+	// If the test binary dies (a timeout panic), its servers die with it.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
