@@ -36,13 +36,21 @@ var binary string
 
 // Build compiles the server with the race detector into a temporary folder;
 // call it from TestMain and the returned cleanup after m.Run.
-func Build(pkgDir string) (cleanup func(), err error) {
+func Build(pkgDir string) (cleanup func(), err error) { return build(pkgDir, "-race") }
+
+// BuildOptimized compiles the server as it ships, for measurements.
+func BuildOptimized(pkgDir string) (cleanup func(), err error) { return build(pkgDir) }
+
+// PID is the server process's id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
+func build(pkgDir string, flags ...string) (cleanup func(), err error) {
 	dir, err := os.MkdirTemp("", "amplifybackendd-bin-")
 	if err != nil {
 		return nil, err
 	}
 	binary = filepath.Join(dir, "amplifybackendd")
-	build := exec.Command("go", "build", "-race", "-o", binary, pkgDir)
+	build := exec.Command("go", append(append([]string{"build"}, flags...), "-o", binary, pkgDir)...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		os.RemoveAll(dir)
@@ -114,6 +122,11 @@ func StartEnv(t *testing.T, env []string, extra ...string) *Server {
 func launch(t *testing.T, env []string, unready bool, extra []string) *Server {
 	t.Helper()
 	s := &Server{t: t, DataDir: t.TempDir(), env: env, unready: unready}
+	for i, a := range extra { // a caller's --data-dir (an existing store) wins
+		if a == "--data-dir" && i+1 < len(extra) {
+			s.DataDir = extra[i+1]
+		}
+	}
 	s.args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", s.DataDir,
 		"--embedded-s3-listen", "127.0.0.1:0", "--embedded-iam-listen", "127.0.0.1:0"}, extra...)
 	s.start()

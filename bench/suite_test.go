@@ -1,0 +1,440 @@
+// Package bench measures amplifybackendd against the physical limits of the
+// machine it runs on, side by side in one run: HTTP reads against the same
+// server's /healthz, durable acceptances against a raw bbolt Batch loop on
+// the same disk, job completion against the same S3/IAM calls made directly,
+// listings in a large store against a small one, and a burst of creates.
+//
+// `./test.sh` runs it in a short mode that only checks it works; the full
+// run, whose output docs/benchmarks.md records, is
+//
+//	BENCH_FULL=1 go test -run TestSuite -v -timeout 60m ./bench
+//
+// No test here asserts a time: figures are reported, not judged.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/load"
+	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
+	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/store"
+	"github.com/amplifybackendd/amplifybackendd/target"
+)
+
+func TestMain(m *testing.M) {
+	cleanup, err := testserver.BuildOptimized("../cmd/amplifybackendd")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+// params are the sizes of a run.
+type params struct {
+	runs                int           // repetitions; medians are reported
+	dur                 time.Duration // one throughput measurement
+	creates             int           // sequential creates timed end to end
+	scaleJobs, scaleRes int           // the large store
+	burst               int           // creates sent at once
+}
+
+func sizes() params {
+	if os.Getenv("BENCH_FULL") != "" {
+		return params{runs: 5, dur: 10 * time.Second, creates: 15, scaleJobs: 100000, scaleRes: 10000, burst: 1000}
+	}
+	return params{runs: 1, dur: time.Second, creates: 2, scaleJobs: 3000, scaleRes: 300, burst: 40}
+}
+
+func median[T int64 | float64 | time.Duration](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// report collects the markdown the suite prints.
+type report struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *report) add(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, fmt.Sprintf(format, args...))
+}
+
+func verdict(ratio, bound float64, atLeast bool) string {
+	if atLeast == (ratio >= bound) {
+		return "meets"
+	}
+	return "**misses**"
+}
+
+func TestSuite(t *testing.T) {
+	p := sizes()
+	rep := &report{}
+	rep.add("Machine: %s, %d runs, medians. Server built without the race detector.", machine(), p.runs)
+	t.Run("reads", func(t *testing.T) { benchReads(t, p, rep) })
+	t.Run("writes", func(t *testing.T) { benchWrites(t, p, rep) })
+	t.Run("thin", func(t *testing.T) { benchThin(t, p, rep) })
+	t.Run("scale", func(t *testing.T) { benchScale(t, p, rep) })
+	t.Run("burst", func(t *testing.T) { benchBurst(t, p, rep) })
+	out := strings.Join(rep.lines, "\n") + "\n"
+	t.Logf("results:\n%s", out)
+	if path := os.Getenv("BENCH_WRITE"); path != "" {
+		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func machine() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			_, v, _ := strings.Cut(l, ":")
+			return fmt.Sprintf("%s × %d", strings.TrimSpace(v), strings.Count(string(b), "processor\t"))
+		}
+	}
+	return "unknown"
+}
+
+func createAndWait(t *testing.T, s *testserver.Server, app, env, name, bucket string) string {
+	t.Helper()
+	r := testserver.MustOK(t, s.Call("POST", "/backend/"+app+"/storage", map[string]any{"backendEnvironmentName": env, "resourceName": name,
+		"resourceConfig": map[string]any{"serviceName": "S3", "bucketName": bucket, "permissions": map[string]any{"authenticated": []string{"READ"}, "unAuthenticated": []string{"READ"}}}}))
+	if job := s.WaitJob(app, env, r.Str("jobId")); job.Str("status") != "COMPLETED" {
+		t.Fatalf("create: %s", job.Raw)
+	}
+	return r.Str("jobId")
+}
+
+// benchReads: GetBackendStorage and GetBackendJob against /healthz, 32
+// keep-alive clients, interleaved per run.
+func benchReads(t *testing.T, p params, rep *report) {
+	s := testserver.Start(t)
+	jobID := createAndWait(t, s, "bench", "dev", "data", "bench-reads")
+	rates := map[string][]float64{}
+	p99 := map[string][]time.Duration{}
+	for i := 0; i < p.runs; i++ {
+		for _, op := range []string{"healthz", "GetBackendStorage", "GetBackendJob"} {
+			r, err := load.Bench(context.Background(), load.BenchConfig{Endpoint: s.API, Credentials: s.APICreds, Clients: 32, Duration: p.dur,
+				Op: op, App: "bench", Env: "dev", Resource: "data", JobID: jobID})
+			if err != nil || r.Errors > 0 {
+				t.Fatalf("%s: %v %+v", op, err, r)
+			}
+			rates[op] = append(rates[op], r.PerSecond)
+			p99[op] = append(p99[op], r.P99)
+		}
+	}
+	base := median(rates["healthz"])
+	rep.add("\n### Reads near the HTTP limit (32 keep-alive clients, SigV4 verified)\n")
+	rep.add("| operation | requests/s | p99 | ratio to /healthz | goal |")
+	rep.add("|---|---|---|---|---|")
+	rep.add("| /healthz (unsigned) | %.0f | %s | 1.00 | |", base, median(p99["healthz"]).Round(time.Microsecond))
+	for _, op := range []string{"GetBackendStorage", "GetBackendJob"} {
+		ratio := median(rates[op]) / base
+		rep.add("| %s | %.0f | %s | %.2f | ≥ 0.6: %s |", op, median(rates[op]), median(p99[op]).Round(time.Microsecond), ratio, verdict(ratio, 0.6, true))
+	}
+}
+
+// benchWrites: CreateBackendStorage acceptances (64 clients, durable group
+// commits) against a raw bbolt Batch loop writing the same number of
+// records of the same sizes to the same disk. The server's target refuses
+// connections, so jobs wait instead of competing for the CPU.
+func benchWrites(t *testing.T, p params, rep *report) {
+	s := testserver.StartUnready(t, []string{"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench"},
+		"--target", "external", "--s3-endpoint", "http://127.0.0.1:1", "--iam-endpoint", "http://127.0.0.1:1", "--retry-base", "5s")
+	var api, raw []float64
+	for i := 0; i < p.runs; i++ {
+		r, err := load.Bench(context.Background(), load.BenchConfig{Endpoint: s.API, Credentials: s.APICreds, Clients: 64, Duration: p.dur,
+			Op: "CreateBackendStorage", App: fmt.Sprintf("w%d", i), PresignPerClient: int(p.dur.Seconds()*200) + 50})
+		if err != nil || r.Errors > 0 {
+			t.Fatalf("creates: %v %+v", err, r)
+		}
+		api = append(api, r.PerSecond)
+		raw = append(raw, rawBatch(t, filepath.Join(s.DataDir, fmt.Sprintf("raw-%d.db", i)), r.Requests))
+	}
+	ratio := median(api) / median(raw)
+	rep.add("\n### Writes near the disk limit (64 clients, every answer after an fsync)\n")
+	rep.add("| writer | accepted per s | goal |")
+	rep.add("|---|---|---|")
+	rep.add("| raw bbolt Batch loop, same records, same disk | %.0f | |", median(raw))
+	rep.add("| CreateBackendStorage over HTTP with SigV4 | %.0f (%.2f×) | ≥ 0.5×: %s |", median(api), ratio, verdict(ratio, 0.5, true))
+}
+
+// rawBatch writes n accepts' worth of records (resource, bucket index, job,
+// job index, pending index, at the sizes the store writes) with 64 bbolt
+// Batch writers and returns records per second.
+func rawBatch(t *testing.T, path string, n int) float64 {
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.MaxBatchDelay = 2 * time.Millisecond
+	names := [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d"), []byte("e")}
+	db.Update(func(tx *bolt.Tx) error {
+		for _, n := range names {
+			tx.CreateBucketIfNotExists(n)
+		}
+		return nil
+	})
+	resource, job := make([]byte, 360), make([]byte, 300)
+	var seq atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := seq.Add(1)
+				if i > int64(n) {
+					return
+				}
+				key := []byte(fmt.Sprintf("app\x00env%08d\x00data", i))
+				id := []byte(fmt.Sprintf("%036d", i))
+				db.Batch(func(tx *bolt.Tx) error {
+					tx.Bucket(names[0]).Put(key, resource)
+					tx.Bucket(names[1]).Put([]byte(fmt.Sprintf("bucket-%d", i)), key)
+					tx.Bucket(names[2]).Put(id, job)
+					tx.Bucket(names[3]).Put(append(key, 1, 2, 3, 4, 5, 6, 7, 8), id)
+					return tx.Bucket(names[4]).Put(id, nil)
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// benchThin: time from CreateBackendStorage's 200 to COMPLETED, against the
+// same reconcile steps called directly (jobs.ApplyCreate: same S3/IAM calls,
+// no HTTP, no store, no queue); also update and delete through the API.
+func benchThin(t *testing.T, p params, rep *report) {
+	s := testserver.Start(t)
+	tg, err := target.New(context.Background(), target.Config{S3Endpoint: s.S3, IAMEndpoint: s.IAM,
+		AccessKey: s.S3Creds.AccessKeyID, SecretKey: s.S3Creds.SecretAccessKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := jobs.Config{PublicGuestAccess: true, BucketPolicyLimit: 3584, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	perms := store.Permissions{Authenticated: []string{"READ"}, Unauthenticated: []string{"READ"}}
+	var viaAPI, direct, update, del []time.Duration
+	timed := func(path string, body any) time.Duration {
+		r := testserver.MustOK(t, s.Call("POST", path, body))
+		start := time.Now()
+		for {
+			j := testserver.MustOK(t, s.Call("GET", "/backend/thin/job/dev/"+r.Str("jobId"), nil))
+			if st := j.Str("status"); st != "RUNNING" {
+				if st != "COMPLETED" {
+					t.Fatalf("%s: %s", path, j.Raw)
+				}
+				return time.Since(start)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	for i := 0; i < p.creates; i++ {
+		// Alternate so both sides see the same gateway state.
+		name := "r" + strconv.Itoa(i)
+		viaAPI = append(viaAPI, timed("/backend/thin/storage", map[string]any{"backendEnvironmentName": "dev", "resourceName": name,
+			"resourceConfig": map[string]any{"serviceName": "S3", "bucketName": "thin-api-" + strconv.Itoa(i),
+				"permissions": map[string]any{"authenticated": perms.Authenticated, "unAuthenticated": perms.Unauthenticated}}}))
+		res := store.Resource{ResourceKey: store.ResourceKey{AppID: "direct", Env: "dev", Name: name}, Bucket: "thin-direct-" + strconv.Itoa(i), Desired: perms}
+		start := time.Now()
+		if _, err := jobs.ApplyCreate(context.Background(), tg, cfg, res); err != nil {
+			t.Fatal(err)
+		}
+		direct = append(direct, time.Since(start))
+		update = append(update, timed("/backend/thin/storage/dev", map[string]any{"resourceName": name,
+			"resourceConfig": map[string]any{"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{"READ", "DELETE"}, "unAuthenticated": []string{}}}}))
+		del = append(del, timed("/backend/thin/storage/dev/remove", map[string]any{"resourceName": name, "serviceName": "S3"}))
+	}
+	ratio := float64(median(viaAPI)) / float64(median(direct))
+	rep.add("\n### Thin on top of S3/IAM (embedded gateway)\n")
+	rep.add("| path | median | goal |")
+	rep.add("|---|---|---|")
+	rep.add("| same S3/IAM calls made directly (jobs.ApplyCreate) | %s | |", median(direct).Round(10*time.Microsecond))
+	rep.add("| CreateBackendStorage: 200 → COMPLETED | %s (%.2f×) | ≤ 1.25×: %s |", median(viaAPI).Round(10*time.Microsecond), ratio, verdict(ratio, 1.25, false))
+	rep.add("| UpdateBackendStorage: 200 → COMPLETED | %s | |", median(update).Round(10*time.Microsecond))
+	rep.add("| DeleteBackendStorage: 200 → COMPLETED | %s | |", median(del).Round(10*time.Microsecond))
+}
+
+// benchScale fills a store with many jobs and resources, then measures the
+// first and a deep ListBackendJobs page, start-up and resident memory, and
+// the same listing in a store of 1,000 jobs.
+func benchScale(t *testing.T, p params, rep *report) {
+	type result struct {
+		first, deep time.Duration
+		startup     time.Duration
+		rssMB       float64
+	}
+	measure := func(jobsN, resN int) result {
+		dir := t.TempDir()
+		fill(t, filepath.Join(dir, "amplifybackendd.db"), jobsN, resN)
+		t0 := time.Now()
+		s := testserver.StartUnready(t, []string{"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench"}, "--data-dir", dir,
+			"--target", "external", "--s3-endpoint", "http://127.0.0.1:1", "--iam-endpoint", "http://127.0.0.1:1", "--retry-base", "5s")
+		var r result
+		r.startup = time.Since(t0)
+		page := func(token string) (time.Duration, string) {
+			body := map[string]any{}
+			if token != "" {
+				body["nextToken"] = token
+			}
+			start := time.Now()
+			resp := testserver.MustOK(t, s.Call("POST", "/backend/scale/job/dev", body))
+			return time.Since(start), resp.Str("nextToken")
+		}
+		var firsts, deeps []time.Duration
+		for i := 0; i < 200; i++ {
+			d, _ := page("")
+			firsts = append(firsts, d)
+		}
+		// Walk to page 30 (or the last), then time that page again and again.
+		token := ""
+		for i := 0; i < 30; i++ {
+			_, next := page(token)
+			if next == "" {
+				break
+			}
+			token = next
+		}
+		for i := 0; i < 200; i++ {
+			d, _ := page(token)
+			deeps = append(deeps, d)
+		}
+		r.first, r.deep = median(firsts), median(deeps)
+		r.rssMB = rss(t, s.PID())
+		s.Stop()
+		return r
+	}
+	small := measure(1000, 100)
+	big := measure(p.scaleJobs, p.scaleRes)
+	rep.add("\n### Flat at scale (one environment holding every job)\n")
+	rep.add("| store | first page | page 30 | start-up (exec → API listening) | resident memory |")
+	rep.add("|---|---|---|---|---|")
+	rep.add("| 1,000 jobs, 100 resources | %s | %s | %s | %.0f MB |", small.first.Round(time.Microsecond), small.deep.Round(time.Microsecond), small.startup.Round(time.Millisecond), small.rssMB)
+	rep.add("| %d jobs, %d resources | %s (%.2f×, goal ≤ 1.5×: %s) | %s (%.2f×) | %s (goal < 1 s: %s) | %.0f MB (goal < 100 MB: %s) |",
+		p.scaleJobs, p.scaleRes, big.first.Round(time.Microsecond), float64(big.first)/float64(small.first),
+		verdict(float64(big.first)/float64(small.first), 1.5, false),
+		big.deep.Round(time.Microsecond), float64(big.deep)/float64(small.deep),
+		big.startup.Round(time.Millisecond), verdict(big.startup.Seconds(), 1, false), big.rssMB, verdict(big.rssMB, 100, false))
+}
+
+// fill writes jobsN finished jobs over resN resources of app "scale", env
+// "dev", plus 10 RUNNING ones for recovery to pick up, through the store.
+func fill(t *testing.T, path string, jobsN, resN int) {
+	st, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC()
+	const chunk = 2000
+	for base := 0; base < jobsN; base += chunk {
+		err := st.Update(context.Background(), func(tx *store.Tx) error {
+			for i := base; i < min(base+chunk, jobsN); i++ {
+				k := store.ResourceKey{AppID: "scale", Env: "dev", Name: fmt.Sprintf("r%05d", i%resN)}
+				if i < resN {
+					if err := tx.CreateResource(store.Resource{ResourceKey: k, Bucket: fmt.Sprintf("scale-%05d", i), Phase: store.PhaseActive,
+						Desired: store.Permissions{Authenticated: []string{"READ"}}, CreateTime: now, UpdateTime: now}); err != nil {
+						return err
+					}
+				}
+				status := store.StatusCompleted
+				if i >= jobsN-10 {
+					status = store.StatusRunning
+				}
+				if err := tx.InsertJob(store.Job{ID: fmt.Sprintf("00000000-0000-0000-0000-%012d", i), AppID: "scale", Env: "dev", Resource: k.Name,
+					Operation: store.OpUpdate, Status: status, CreateTime: now, UpdateTime: now}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func rss(t *testing.T, pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// benchBurst sends many creates at once from 64 senders and waits for all
+// to complete on the embedded gateway.
+func benchBurst(t *testing.T, p params, rep *report) {
+	s := testserver.Start(t)
+	start := time.Now()
+	ids := make([]string, p.burst)
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	var failed atomic.Int64
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= p.burst {
+					return
+				}
+				r, err := s.TryCall("POST", "/backend/burst/storage", map[string]any{"backendEnvironmentName": fmt.Sprintf("e%04d", i), "resourceName": "data",
+					"resourceConfig": map[string]any{"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{"READ"}, "unAuthenticated": []string{"READ"}}}})
+				if err != nil || r.Status != http.StatusOK {
+					failed.Add(1)
+					continue
+				}
+				ids[i] = r.Str("jobId")
+			}
+		}()
+	}
+	wg.Wait()
+	accepted := time.Since(start)
+	if failed.Load() > 0 {
+		t.Fatalf("%d creates refused", failed.Load())
+	}
+	for i, id := range ids {
+		if job := s.WaitJob("burst", fmt.Sprintf("e%04d", i), id); job.Str("status") != "COMPLETED" {
+			t.Fatalf("burst job %d: %s", i, job.Raw)
+		}
+	}
+	done := time.Since(start)
+	rep.add("\n### Many jobs at once (embedded gateway, --workers 8 bounds calls to the target)\n")
+	rep.add("| creates | all accepted after | all COMPLETED after | jobs per second |")
+	rep.add("|---|---|---|---|")
+	rep.add("| %d | %s | %s | %.0f |", p.burst, accepted.Round(time.Millisecond), done.Round(time.Millisecond), float64(p.burst)/done.Seconds())
+}
