@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,4 +78,32 @@ func BenchmarkGetBackendStorage(b *testing.B) {
 func BenchmarkGetBackendJob(b *testing.B) {
 	h, id := benchServer(b)
 	benchRoute(b, h, signedRequest(b, "GET", "/backend/app/job/dev/"+id, nil), nil)
+}
+
+// BenchmarkCreateBackendStorage accepts creates through the real router and
+// store (durable group commits), each with its own signed request.
+func BenchmarkCreateBackendStorage(b *testing.B) {
+	h, _ := benchServer(b)
+	reqs := make([]*http.Request, b.N)
+	bodies := make([][]byte, b.N)
+	for i := range reqs {
+		bodies[i] = []byte(`{"backendEnvironmentName":"e` + strconv.Itoa(i) + `","resourceName":"data","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"],"unAuthenticated":["READ"]}}}`)
+		reqs[i] = signedRequest(b, "POST", "/backend/app/storage", bodies[i])
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			r := reqs[i]
+			r.Body = io.NopCloser(bytes.NewReader(bodies[i]))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != 200 {
+				b.Fatalf("%d %s", w.Code, w.Body)
+			}
+		}
+	})
 }

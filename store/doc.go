@@ -12,11 +12,11 @@
 //	  "schema"        -> uint64 big-endian: the schema version (see migrations)
 //	  "token-key"     -> 32 random bytes: MAC key for pagination tokens
 //	resources/
-//	  app \x00 env \x00 name -> JSON resourceRecord
+//	  app \x00 env \x00 name -> binary Resource record (codec.go)
 //	buckets/                                 (index: one resource per S3 bucket)
 //	  bucketName      -> resource key (as in resources/)
 //	jobs/
-//	  jobID           -> JSON jobRecord
+//	  jobID           -> binary Job record (codec.go)
 //	jobs-by-env/                             (index: newest first per app/env)
 //	  app \x00 env \x00 ^seq (8 bytes, big-endian) -> jobID
 //	pending/                                 (index: jobs a worker still owes work)
@@ -29,6 +29,10 @@
 // order ListBackendJobs pages in. The pending index holds only jobs that are
 // RUNNING or still undoing a cancelled or failed change, so start-up
 // recovery reads it instead of scanning every finished job.
+//
+// Migrations (store.go) run in order at Open: 1 creates the buckets and the
+// token key; 2 rewrote the JSON records of version 1 in the binary form,
+// which reads several times faster (codec_v1.go keeps the old decoder for it).
 //
 // Index buckets are always written in the same transaction as the records
 // they point to. Errors are wrapped into a few classes (ErrNotFound,
