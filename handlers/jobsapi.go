@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -29,10 +30,12 @@ func (s *Server) getJob(c echo.Context) error {
 	}
 	var j store.Job
 	err = s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
-		if err := tx.CheckScope(appID, env); err != nil {
-			return err
-		}
 		j, err = tx.JobIn(appID, env, id)
+		if errors.Is(err, store.ErrNotFound) {
+			if scopeErr := tx.CheckScope(appID, env); scopeErr != nil {
+				return scopeErr
+			}
+		}
 		return err
 	})
 	if err != nil {

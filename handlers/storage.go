@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -134,10 +135,13 @@ func (s *Server) getStorage(c echo.Context) error {
 	}
 	var res store.Resource
 	err = s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
-		if err := tx.CheckScope(appID, env); err != nil {
-			return err
-		}
 		res, err = tx.VisibleResource(store.ResourceKey{AppID: appID, Env: env, Name: name})
+		if errors.Is(err, store.ErrNotFound) {
+			// Say which level is missing: the app, the environment or the resource.
+			if scopeErr := tx.CheckScope(appID, env); scopeErr != nil {
+				return scopeErr
+			}
+		}
 		return err
 	})
 	if err != nil {
