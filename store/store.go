@@ -40,7 +40,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	// A lone write waits at most this long for company before it commits.
-	db.MaxBatchDelay = 2 * time.Millisecond
+	db.MaxBatchDelay = time.Millisecond
 	// bolt.Open only sets the mode on creation; a pre-existing file that is
 	// readable by others is tightened because it holds the token MAC key.
 	if err := os.Chmod(path, 0o600); err != nil {
