@@ -38,14 +38,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	cleanup, err := testserver.BuildOptimized("../cmd/amplifybackendd")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	os.Exit(testserver.Main(m, "../cmd/amplifybackendd", true))
 }
 
 // params are the sizes of a run.
@@ -241,11 +234,11 @@ func benchThin(t *testing.T, p params, rep *report) {
 	cfg := jobs.Config{PublicGuestAccess: true, BucketPolicyLimit: 3584, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	perms := store.Permissions{Authenticated: []string{"READ"}, Unauthenticated: []string{"READ"}}
 	var viaAPI, direct, update, del []time.Duration
-	timed := func(path string, body any) time.Duration {
+	timed := func(env, path string, body any) time.Duration {
 		r := testserver.MustOK(t, s.Call("POST", path, body))
 		start := time.Now()
 		for {
-			j := testserver.MustOK(t, s.Call("GET", "/backend/thin/job/dev/"+r.Str("jobId"), nil))
+			j := testserver.MustOK(t, s.Call("GET", "/backend/thin/job/"+env+"/"+r.Str("jobId"), nil))
 			if st := j.Str("status"); st != "RUNNING" {
 				if st != "COMPLETED" {
 					t.Fatalf("%s: %s", path, j.Raw)
@@ -256,20 +249,22 @@ func benchThin(t *testing.T, p params, rep *report) {
 		}
 	}
 	for i := 0; i < p.creates; i++ {
-		// Alternate so both sides see the same gateway state.
-		name := "r" + strconv.Itoa(i)
-		viaAPI = append(viaAPI, timed("/backend/thin/storage", map[string]any{"backendEnvironmentName": "dev", "resourceName": name,
+		// Alternate so both sides see the same gateway state, and give each
+		// create an environment of its own on both sides, so both create
+		// their roles and no role fills up.
+		name, env := "r"+strconv.Itoa(i), "e"+strconv.Itoa(i)
+		viaAPI = append(viaAPI, timed(env, "/backend/thin/storage", map[string]any{"backendEnvironmentName": env, "resourceName": name,
 			"resourceConfig": map[string]any{"serviceName": "S3", "bucketName": "thin-api-" + strconv.Itoa(i),
 				"permissions": map[string]any{"authenticated": perms.Authenticated, "unAuthenticated": perms.Unauthenticated}}}))
-		res := store.Resource{ResourceKey: store.ResourceKey{AppID: "direct", Env: "dev", Name: name}, Bucket: "thin-direct-" + strconv.Itoa(i), Desired: perms}
+		res := store.Resource{ResourceKey: store.ResourceKey{AppID: "direct", Env: env, Name: name}, Bucket: "thin-direct-" + strconv.Itoa(i), Desired: perms}
 		start := time.Now()
 		if _, err := jobs.ApplyCreate(context.Background(), tg, cfg, res); err != nil {
 			t.Fatal(err)
 		}
 		direct = append(direct, time.Since(start))
-		update = append(update, timed("/backend/thin/storage/dev", map[string]any{"resourceName": name,
+		update = append(update, timed(env, "/backend/thin/storage/"+env, map[string]any{"resourceName": name,
 			"resourceConfig": map[string]any{"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{"READ", "DELETE"}, "unAuthenticated": []string{}}}}))
-		del = append(del, timed("/backend/thin/storage/dev/remove", map[string]any{"resourceName": name, "serviceName": "S3"}))
+		del = append(del, timed(env, "/backend/thin/storage/"+env+"/remove", map[string]any{"resourceName": name, "serviceName": "S3"}))
 	}
 	ratio := float64(median(viaAPI)) / float64(median(direct))
 	rep.add("\n### Thin on top of S3/IAM (embedded gateway)\n")

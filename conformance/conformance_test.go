@@ -26,14 +26,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	cleanup, err := testserver.Build("../cmd/amplifybackendd")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	os.Exit(testserver.Main(m, "../cmd/amplifybackendd", false))
 }
 
 // requiredChecks are reported by every scenario; each also reports at least

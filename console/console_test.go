@@ -20,14 +20,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	cleanup, err := testserver.Build("../cmd/amplifybackendd")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	os.Exit(testserver.Main(m, "../cmd/amplifybackendd", false))
 }
 
 // ArtifactsDir is where the browser test saves its screenshots, relative to

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -11,12 +10,5 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	cleanup, err := testserver.Build("../cmd/amplifybackendd")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	os.Exit(testserver.Main(m, "../cmd/amplifybackendd", false))
 }

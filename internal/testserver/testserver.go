@@ -476,3 +476,20 @@ func (s *Server) TryCall(method, path string, body any) (Response, error) {
 	}
 	return out, nil
 }
+
+// Main is TestMain for packages that run the server: it builds the binary
+// from pkgDir (with the race detector, or as shipped when optimized), runs
+// the tests and returns the exit code for os.Exit.
+func Main(m *testing.M, pkgDir string, optimized bool) int {
+	b := Build
+	if optimized {
+		b = BuildOptimized
+	}
+	cleanup, err := b(pkgDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	return m.Run()
+}
