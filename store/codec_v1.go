@@ -81,4 +81,3 @@ func decodeJobV1(b []byte) (Job, error) {
 		Warnings: rec.Warnings, CreateTime: rec.CreateTime, UpdateTime: rec.UpdateTime, seq: rec.Seq,
 	}, nil
 }
-
