@@ -68,9 +68,6 @@ const (
 
 // New returns the Echo instance serving the API.
 func New(cfg Config) *echo.Echo {
-	// Request ids are UUIDs; drawing their randomness in blocks keeps
-	// crypto/rand off the per-request path.
-	uuid.EnableRandPool()
 	s := &Server{Config: cfg, log: cfg.Logger, signer: v4.NewSigner()}
 	if s.log == nil {
 		s.log = slog.Default()

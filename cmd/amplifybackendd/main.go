@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/amplifybackendd/amplifybackendd/embedded"
 	"github.com/amplifybackendd/amplifybackendd/handlers"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
@@ -145,6 +147,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "amplifybackendd:", err)
 		os.Exit(2)
 	}
+	// Request and job ids are UUIDs; drawing their randomness in blocks
+	// keeps crypto/rand off the per-request path. Set once, before any use.
+	uuid.EnableRandPool()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg); err != nil {
