@@ -9,8 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,18 +144,7 @@ func TestClients(t *testing.T) {
 // runScenario sets up a server pair for one client and runs its scenario.
 func runScenario(t *testing.T, v variant) runResult {
 	p := testserver.NewStalledPair(t)
-	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/pause":
-			p.Pause()
-		case "/resume":
-			p.Resume()
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(control.Close)
-	t.Cleanup(p.Resume)
+	control := p.Control(t)
 
 	prefix := "conf-" + strings.ReplaceAll(strings.ReplaceAll(v.name, ".", ""), "_", "-")
 	importBucket := prefix + "-import"
@@ -184,7 +171,7 @@ func runScenario(t *testing.T, v variant) runResult {
 	cmd.Env = append(cleanEnv(), append(extraEnv,
 		"AB_ENDPOINT="+p.API.API, "AB_REGION=us-east-1",
 		"AB_KEY_ID="+k.AccessKeyID, "AB_SECRET="+k.SecretAccessKey, "AB_WRONG_SECRET=wrong"+k.SecretAccessKey,
-		"AB_UNKNOWN_KEY_ID=AKIAUNKNOWN000000000", "AB_CONTROL="+control.URL, "AB_APP="+app,
+		"AB_UNKNOWN_KEY_ID=AKIAUNKNOWN000000000", "AB_CONTROL="+control, "AB_APP="+app,
 		"AB_BUCKET_PREFIX="+prefix, "AB_IMPORT_BUCKET="+importBucket,
 		"AB_PAGING_ENV=paging", "AB_PAGING_JOBS="+strings.Join(paging, ","),
 		"AWS_SHARED_CREDENTIALS_FILE="+creds, "AWS_CONFIG_FILE="+cfg,

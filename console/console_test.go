@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -136,18 +134,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The server's target goes through proxies the scenario can pause, so
 	// it can hold a job RUNNING and cancel it.
 	p := testserver.NewStalledPair(t)
-	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/pause":
-			p.Pause()
-		case "/resume":
-			p.Resume()
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(control.Close)
-	t.Cleanup(p.Resume)
+	control := p.Control(t)
 
 	artifacts, err := filepath.Abs(filepath.Join("..", ArtifactsDir))
 	if err != nil {
@@ -164,7 +151,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"AB_ENDPOINT="+p.API.API,
 		"AB_KEY_ID="+p.API.APICreds.AccessKeyID,
 		"AB_SECRET="+p.API.APICreds.SecretAccessKey,
-		"AB_CONTROL="+control.URL,
+		"AB_CONTROL="+control,
 		"AB_RUN="+fmt.Sprintf("cons%d", time.Now().UnixNano()%1e6),
 		"AB_ARTIFACTS="+artifacts,
 		"CHROMIUM="+chromium,

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -29,13 +28,8 @@ func (s *Server) getJob(c echo.Context) error {
 		return err
 	}
 	var j store.Job
-	err = s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+	err = s.viewInScope(c, appID, env, func(tx *store.Tx) (err error) {
 		j, err = tx.JobIn(appID, env, id)
-		if errors.Is(err, store.ErrNotFound) {
-			if scopeErr := tx.CheckScope(appID, env); scopeErr != nil {
-				return scopeErr
-			}
-		}
 		return err
 	})
 	if err != nil {

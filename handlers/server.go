@@ -437,3 +437,18 @@ func (s *Server) scope(c echo.Context) (appID, env string, err error) {
 	env, err = pathParam(c, "backendEnvironmentName")
 	return
 }
+
+// viewInScope runs a read of one record; when the record is missing it
+// reports which level is: the app, the environment, or the record itself.
+// The scope is only checked on a miss, so a hit costs one lookup.
+func (s *Server) viewInScope(c echo.Context, appID, env string, read func(tx *store.Tx) error) error {
+	return s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+		err := read(tx)
+		if errors.Is(err, store.ErrNotFound) {
+			if scopeErr := tx.CheckScope(appID, env); scopeErr != nil {
+				return scopeErr
+			}
+		}
+		return err
+	})
+}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -134,14 +133,8 @@ func (s *Server) getStorage(c echo.Context) error {
 		return err
 	}
 	var res store.Resource
-	err = s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+	err = s.viewInScope(c, appID, env, func(tx *store.Tx) (err error) {
 		res, err = tx.VisibleResource(store.ResourceKey{AppID: appID, Env: env, Name: name})
-		if errors.Is(err, store.ErrNotFound) {
-			// Say which level is missing: the app, the environment or the resource.
-			if scopeErr := tx.CheckScope(appID, env); scopeErr != nil {
-				return scopeErr
-			}
-		}
 		return err
 	})
 	if err != nil {

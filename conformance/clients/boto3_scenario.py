@@ -10,13 +10,14 @@ import os
 import re
 import sys
 import time
-import urllib.request
 
 import boto3
 import botocore
 import botocore.auth
 from botocore import UNSIGNED
 from botocore.config import Config
+
+from scenario import check, control
 
 E = os.environ
 APP, ENV = E["AB_APP"], "dev"
@@ -35,22 +36,6 @@ def client(key=None, secret=None, **cfg):
 
 
 ab = client()
-
-
-def report(check, ok, detail=""):
-    print(json.dumps({"check": check, "ok": bool(ok), "detail": str(detail)[:500]}), flush=True)
-
-
-def check(name):
-    def wrap(fn):
-        try:
-            report(name, True, fn())
-        except AssertionError as e:
-            report(name, False, "assertion: %s" % e)
-        except Exception as e:  # a failed check must not stop the others
-            report(name, False, "%s: %s" % (type(e).__name__, e))
-        return fn
-    return wrap
 
 
 def wait(job_id, app=APP, env=ENV):
@@ -165,10 +150,6 @@ def _():
     assert {E["AB_IMPORT_BUCKET"], PHOTOS_BUCKET} <= names, names
     assert all(isinstance(b["CreationDate"], str) and b["CreationDate"] for b in bs), bs
     return sorted(names)
-
-
-def control(path):
-    urllib.request.urlopen(urllib.request.Request(E["AB_CONTROL"] + path, method="POST"), timeout=10).read()
 
 
 @check("cancel_job")

@@ -10,7 +10,8 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.request
+
+from scenario import check, control
 
 E = os.environ
 AWS = E["AB_AWS"]
@@ -35,22 +36,6 @@ def aws(*args, profile=None, prefix=(), raw=False):
     if raw:
         return p.stdout
     return json.loads(p.stdout) if p.stdout.strip() else {}
-
-
-def report(check, ok, detail=""):
-    print(json.dumps({"check": check, "ok": bool(ok), "detail": str(detail)[:500]}), flush=True)
-
-
-def check(name):
-    def wrap(fn):
-        try:
-            report(name, True, fn())
-        except AssertionError as e:
-            report(name, False, "assertion: %s" % e)
-        except Exception as e:
-            report(name, False, "%s: %s" % (type(e).__name__, e))
-        return fn
-    return wrap
 
 
 def scope(app=APP, env=ENV):
@@ -173,10 +158,6 @@ def _():
     assert {E["AB_IMPORT_BUCKET"], PHOTOS_BUCKET} <= names, names
     assert all(b["CreationDate"] for b in bs), bs
     return sorted(names)
-
-
-def control(path):
-    urllib.request.urlopen(urllib.request.Request(E["AB_CONTROL"] + path, method="POST"), timeout=10).read()
 
 
 @check("cancel_job")

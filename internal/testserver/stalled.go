@@ -1,6 +1,8 @@
 package testserver
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -43,3 +45,23 @@ func (p *StalledPair) Pause() { p.s3p.Pause(); p.iam.Pause() }
 
 // Resume lets it flow again.
 func (p *StalledPair) Resume() { p.s3p.Resume(); p.iam.Resume() }
+
+// Control serves POST /pause and /resume for a client scenario that must hold
+// a job RUNNING (to cancel it) from outside the test process; it returns the
+// control URL. The proxies are resumed when the test ends.
+func (p *StalledPair) Control(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/pause":
+			p.Pause()
+		case "/resume":
+			p.Resume()
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(p.Resume)
+	return srv.URL
+}
