@@ -4,15 +4,26 @@
 // S3/IAM implementation on loopback instead of needing AWS or another server.
 //
 // Both halves come from Versity's gateway (github.com/versity/versitygw,
-// Apache-2.0) through its embedgw package:
+// Apache-2.0):
 //
 //   - the S3 gateway (embedgw.RunVersityGW) serves a posix backend rooted at
 //     Config.Dir/s3, storing object and bucket metadata (policies, tags, CORS)
 //     in user extended attributes, so the filesystem under Dir must support
 //     user xattrs (ext4, xfs and btrfs do; Start checks);
-//   - the IAM API (embedgw.RunIAMAPI) keeps users, access keys, roles and
+//   - the IAM API (Versity's iamapi and iamapi/private packages, wired as
+//     embedgw.RunIAMAPI wires them) keeps users, access keys, roles and
 //     inline policies under Config.Dir/iam and speaks the AWS IAM query
 //     protocol, so the ordinary aws-sdk-go-v2 iam client talks to it.
+//
+// Roles live in a bbolt file of their own (Dir/iam/roles.db, one record per
+// role, writes fsynced) in front of Versity's file store, which keeps every
+// user and role in one JSON document that each call parses and each write
+// rewrites: at two roles per Amplify environment, that document made every
+// IAM call slower as environments accumulated and came to dominate the
+// process's CPU. Users, access keys, OIDC providers and sessions, which stay
+// few, remain in Versity's store. roleStore keeps the file store's semantics
+// call for call (a test runs both side by side), and a data directory from
+// before it has its roles moved over at start.
 //
 // Identity is shared: the IAM API also serves Versity's private endpoints
 // (derive a signing key, evaluate an identity policy, resolve an identity) on
@@ -39,7 +50,7 @@
 // Constraints inherited from Versity, which callers must respect:
 //
 //   - one gateway and one IAM API per process: a second Start while the first
-//     Server runs fails;
+//     Server runs fails, before it touches anything;
 //   - the posix backend changes the process's working directory to its root
 //     (os.Chdir), so every path the rest of the program uses must be absolute,
 //     and Config.Dir must be absolute;

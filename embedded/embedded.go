@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,7 +19,11 @@ import (
 	"github.com/versity/versitygw/backend/meta"
 	"github.com/versity/versitygw/backend/posix"
 	"github.com/versity/versitygw/embedgw"
+	"github.com/versity/versitygw/iamapi/storage"
 )
+
+// running is set while a Server runs in this process.
+var running atomic.Bool
 
 // DefaultRegion is the region the gateway reports when Config.Region is empty.
 const DefaultRegion = "us-east-1"
@@ -107,6 +112,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Versity's posix backend changes the process's working directory, so a
+	// second server would pull the first one's paths out from under it.
+	if !running.CompareAndSwap(false, true) {
+		return nil, errors.New("embedded: a server is already running; Versity supports only one instance per process")
+	}
+	started := false
+	defer func() {
+		if !started {
+			running.Store(false)
+		}
+	}()
 	s3Root := filepath.Join(cfg.Dir, "s3")
 	iamDir := filepath.Join(cfg.Dir, "iam")
 	for _, d := range []string{cfg.Dir, s3Root, iamDir} {
@@ -120,6 +136,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	sock, err := privateSocket(cfg.Dir)
 	if err != nil {
 		return nil, err
+	}
+	files, err := storage.NewInternal(iamDir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: open IAM store: %w", err)
+	}
+	roles, err := openRoleStore(ctx, filepath.Join(iamDir, "roles.db"), files)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -141,28 +165,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		for _, p := range parts {
 			<-p.done
 		}
+		roles.Close()
 		return nil, err
 	}
 
 	// The IAM API goes first: the gateway probes its private socket at start
 	// and would otherwise sit in Versity's two-second retry loop.
 	iamComp, iamAddr, err := startWithFreePort(runCtx, cfg.IAMListen, "iam", func(addr string) func() error {
-		iamCfg := &embedgw.IAMConfig{
-			RootUserAccess: cfg.AccessKey,
-			RootUserSecret: cfg.SecretKey,
-			Ports:          []string{addr},
-			PrivatePorts:   []string{sock},
-			MaxConnections: maxConnections,
-			MaxRequests:    maxRequests,
-			IAMDir:         iamDir,
-			Region:         cfg.Region,
-			Quiet:          true,
-			KeepAlive:      true,
-			// No outbound TLS fetches from a loopback server: an OIDC provider
-			// registered here must carry its thumbprint.
-			DisableOIDCThumbprintAutoFetch: true,
-		}
-		return func() error { return embedgw.RunIAMAPI(runCtx, iamCfg) }
+		return func() error { return runIAM(runCtx, roles, cfg, addr, sock) }
 	}, sock)
 	if err != nil {
 		return abort(fmt.Errorf("embedded: start IAM API: %w", err))
@@ -229,11 +239,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			cancel()
 		})
 	}
+	started = true
 	go func() {
 		watchers.Wait()
+		if err := roles.Close(); err != nil {
+			fail(fmt.Errorf("embedded: close IAM role store: %w", err))
+		}
 		mu.Lock()
 		srv.err = first
 		mu.Unlock()
+		running.Store(false)
 		close(srv.done)
 	}()
 	return srv, nil

@@ -140,9 +140,9 @@ func (r *Runner) undo(ctx context.Context, w *work) error {
 // the new state.
 func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) error {
 	var next store.Job
-	// Update, not Batch: at most Workers executions write here, and a
-	// settle should not wait for company that rarely comes.
-	err := r.store.Update(ctx, func(tx *store.Tx) error {
+	// Batch: under load settles share their fsync with acceptances and each
+	// other instead of holding the single writer through one fsync each.
+	err := r.store.Batch(ctx, func(tx *store.Tx) error {
 		j, err := tx.Job(w.job.ID)
 		if err != nil {
 			return err
@@ -234,7 +234,7 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 // about to create the bucket, so a restart in between still knows the bucket
 // is ours. It is conditional on the job still running.
 func (r *Runner) markBucketRequested(ctx context.Context, w *work) error {
-	err := r.store.Update(ctx, func(tx *store.Tx) error {
+	err := r.store.Batch(ctx, func(tx *store.Tx) error {
 		j, err := tx.Job(w.job.ID)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -503,5 +504,68 @@ func TestBucketPolicyLimitAppliesNothing(t *testing.T) {
 	res, _ := f.resource(k)
 	if len(res.Desired.Unauthenticated) != 0 || res.ActiveJob != "" {
 		t.Fatalf("the failed update is still the desired state: %+v", res)
+	}
+}
+
+// overlapTarget is the real gateway with CreateBucket held open a moment
+// and the most creates seen in flight at once, to observe how many jobs
+// execute together.
+type overlapTarget struct {
+	*target.Target
+	now, most atomic.Int64
+}
+
+func (o *overlapTarget) CreateBucket(ctx context.Context, b string) error {
+	n := o.now.Add(1)
+	defer o.now.Add(-1)
+	for m := o.most.Load(); n > m && !o.most.CompareAndSwap(m, n); m = o.most.Load() {
+	}
+	time.Sleep(30 * time.Millisecond)
+	return o.Target.CreateBucket(ctx, b)
+}
+
+// TestWorkersYieldToAPICalls: while Config.YieldAt API calls are in flight
+// one job executes at a time and jobs still finish; once the calls end the
+// backlog runs at full width.
+func TestWorkersYieldToAPICalls(t *testing.T) {
+	f := setup(t)
+	ot := &overlapTarget{Target: gateway}
+	f.runner = New(f.store, ot, Config{Workers: 4, YieldAt: 2, PublicGuestAccess: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	f.runner.BeginCall()
+	f.runner.BeginCall()
+	f.start()
+	create := func(i int) string {
+		j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key("y" + strconv.Itoa(i)), Bucket: f.bucket("y" + strconv.Itoa(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.ID
+	}
+	var busy []string
+	for i := 0; i < 4; i++ {
+		busy = append(busy, create(i))
+	}
+	for _, id := range busy {
+		if j := f.wait(id); j.Status != store.StatusCompleted {
+			t.Fatalf("job under API load: %+v", j)
+		}
+	}
+	if m := ot.most.Load(); m != 1 {
+		t.Fatalf("%d jobs executed at once while the API was busy, want 1", m)
+	}
+	f.runner.EndCall()
+	f.runner.EndCall()
+	var idle []string
+	for i := 4; i < 12; i++ {
+		idle = append(idle, create(i))
+	}
+	for _, id := range idle {
+		if j := f.wait(id); j.Status != store.StatusCompleted {
+			t.Fatalf("job: %+v", j)
+		}
+	}
+	if m := ot.most.Load(); m < 2 {
+		t.Fatalf("at most %d job executed at once with the API idle, want several", m)
 	}
 }

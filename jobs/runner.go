@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/store"
@@ -37,6 +38,10 @@ type Config struct {
 	Retry RetryPolicy
 	// JobTimeout bounds one execution of a job (default 10 minutes).
 	JobTimeout time.Duration
+	// YieldAt is how many API calls in flight (see Runner.BeginCall) make
+	// the workers yield: while that many are, at most one job executes
+	// (default 4; negative never yields).
+	YieldAt int
 	// Logger receives job events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -64,7 +69,13 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.YieldAt == 0 {
+		c.YieldAt = 4
+	}
 }
+
+// yieldPoll is how often a yielding worker looks again.
+const yieldPoll = 5 * time.Millisecond
 
 // Runner accepts storage changes as jobs and executes them against the
 // target with a pool of workers. It is the only writer of job state.
@@ -80,6 +91,9 @@ type Runner struct {
 	active  map[string]bool                    // jobs a worker is executing
 	running map[string]context.CancelCauseFunc // how to interrupt their current phase
 	wake    chan struct{}
+
+	calls     atomic.Int64 // API calls in flight
+	executing atomic.Int64 // workers executing a job
 }
 
 // errInterrupted is the cause given to an execution's context when a client
@@ -174,11 +188,54 @@ func (r *Runner) work(ctx context.Context) {
 		r.active[id] = true
 		r.mu.Unlock()
 
-		r.executeSafely(ctx, id)
+		if r.admit(ctx) {
+			r.executeSafely(ctx, id)
+			r.executing.Add(-1)
+		}
 
 		r.mu.Lock()
 		delete(r.active, id)
 		r.mu.Unlock()
+	}
+}
+
+// BeginCall and EndCall bracket an API call. While Config.YieldAt calls are
+// in flight, workers yield: at most one job executes. On a small machine,
+// and always with the embedded target, job execution and the API share the
+// CPU; answering is what clients wait on, jobs are asynchronous, and the
+// accepted backlog is worked off at full width once the calls ease.
+func (r *Runner) BeginCall() { r.calls.Add(1) }
+
+// EndCall ends what BeginCall began.
+func (r *Runner) EndCall() { r.calls.Add(-1) }
+
+// admit counts the worker as executing once the API leaves room for it,
+// and reports false if ctx ended first. One job may always execute, so
+// work never stops entirely.
+func (r *Runner) admit(ctx context.Context) bool {
+	var wait *time.Timer
+	for {
+		n := r.executing.Load()
+		if n == 0 || r.cfg.YieldAt < 0 || r.calls.Load() < int64(r.cfg.YieldAt) {
+			if !r.executing.CompareAndSwap(n, n+1) {
+				continue
+			}
+			if wait != nil {
+				wait.Stop()
+			}
+			return true
+		}
+		if wait == nil {
+			wait = time.NewTimer(yieldPoll)
+		} else {
+			wait.Reset(yieldPoll)
+		}
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return false
+		case <-wait.C:
+		}
 	}
 }
 

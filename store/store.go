@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -29,6 +30,7 @@ var (
 type Store struct {
 	db       *bolt.DB
 	tokenKey []byte
+	writers  atomic.Int32 // Batch calls in flight
 }
 
 // Open opens (creating if needed) the store at path and brings its schema up
@@ -83,13 +85,19 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 // and settling jobs: bbolt groups concurrent Batch calls into one
 // transaction and one fsync (group commit), so throughput rises with
 // concurrency while every call still returns only after its write is
-// durable. fn may run more than once (bbolt retries a failing one alone),
-// so it must have no effects outside the transaction.
+// durable. A write with no other Batch in flight commits at once instead of
+// waiting for company. fn may run more than once (bbolt retries a failing
+// one alone), so it must have no effects outside the transaction.
 func (s *Store) Batch(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	run := func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) }
+	defer s.writers.Add(-1)
+	if s.writers.Add(1) == 1 {
+		return s.db.Update(run)
+	}
+	return s.db.Batch(run)
 }
 
 // View runs fn in one read-only transaction.

@@ -1,0 +1,64 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/versity/versitygw/iamapi"
+	"github.com/versity/versitygw/iamapi/private"
+	"github.com/versity/versitygw/iamapi/storage"
+)
+
+// runIAM serves Versity's IAM API on addr and its private endpoints (which
+// the gateway uses to resolve IAM users' keys and evaluate policies) on
+// sock, both over store, until ctx ends. It is what embedgw.RunIAMAPI wires,
+// minus the web UI; RunIAMAPI cannot be used because it builds its own
+// store, and ours puts roleStore in front of the file store.
+func runIAM(ctx context.Context, store storage.Storer, cfg Config, addr, sock string) error {
+	root := iamapi.RootCredentials{Access: cfg.AccessKey, Secret: cfg.SecretKey}
+	api, err := iamapi.New(store, root,
+		iamapi.WithConcurrencyLimiter(maxConnections, maxRequests),
+		iamapi.WithKeepAlive(),
+		iamapi.WithQuiet(),
+		// No outbound TLS fetches from a loopback server: an OIDC provider
+		// registered here must carry its thumbprint.
+		iamapi.WithOIDCThumbprintAutoFetchDisabled())
+	if err != nil {
+		return fmt.Errorf("init IAM API: %w", err)
+	}
+	priv, err := private.New(store, root, private.WithPrivateQuiet())
+	if err != nil {
+		return fmt.Errorf("init private IAM API: %w", err)
+	}
+	served := make(chan error, 2)
+	go func() { served <- api.ServeMultiPort([]string{addr}) }()
+	go func() { served <- servePrivate(priv, sock) }()
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		if err == nil {
+			err = errors.New("IAM API stopped serving")
+		}
+	}
+	// Shutdown errors after a clean stop only say in-flight requests were
+	// cut at Versity's deadline; the first serve error is what matters.
+	api.Shutdown()
+	priv.Shutdown()
+	return err
+}
+
+// servePrivate serves the private endpoints on a unix socket. Their
+// ServeMultiPort takes TLS options of a type in Versity's internal
+// package, which a unix socket does not use; reflection is the only way to
+// hand it their zero value from outside that module.
+func servePrivate(p *private.PrivateAPI, sock string) error {
+	serve := reflect.ValueOf(p).MethodByName("ServeMultiPort")
+	if !serve.IsValid() || serve.Type().NumIn() != 2 || serve.Type().NumOut() != 1 {
+		return errors.New("embedded: the private IAM API's ServeMultiPort has changed shape")
+	}
+	out := serve.Call([]reflect.Value{reflect.ValueOf([]string{sock}), reflect.Zero(serve.Type().In(1))})
+	err, _ := out[0].Interface().(error)
+	return err
+}
