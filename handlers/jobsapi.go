@@ -35,7 +35,7 @@ func (s *Server) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toJobWire(j))
+	return writeJSON(c, http.StatusOK, toJobWire(j))
 }
 
 func (s *Server) listJobs(c echo.Context) error {
@@ -93,7 +93,7 @@ func (s *Server) listJobs(c echo.Context) error {
 	for _, j := range page {
 		resp.Jobs = append(resp.Jobs, toJobWire(j))
 	}
-	return c.JSON(http.StatusOK, resp)
+	return writeJSON(c, http.StatusOK, resp)
 }
 
 func (s *Server) updateJob(c echo.Context) error {
@@ -126,5 +126,5 @@ func (s *Server) updateJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toJobWire(j))
+	return writeJSON(c, http.StatusOK, toJobWire(j))
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
@@ -57,18 +56,15 @@ type Config struct {
 // Server is the AmplifyBackend HTTP API.
 type Server struct {
 	Config
-	log    *slog.Logger
-	signer *v4.Signer
+	log *slog.Logger
+	// signingKeys outlives requests: a client signs a day's requests with
+	// one derived key.
+	signingKeys signingKeyCache
 }
-
-const (
-	ctxBody      = "amplifybackendd.body"
-	ctxRequestID = "amplifybackendd.requestID"
-)
 
 // New returns the Echo instance serving the API.
 func New(cfg Config) *echo.Echo {
-	s := &Server{Config: cfg, log: cfg.Logger, signer: v4.NewSigner()}
+	s := &Server{Config: cfg, log: cfg.Logger}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -81,19 +77,25 @@ func New(cfg Config) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Pre(routeOnEscapedPath)
-	e.Use(s.requestID, s.readBody)
+	e.Pre(s.begin)
 
 	e.GET("/healthz", s.healthz)
-	// The console's files are unsigned, so they are registered outside the
-	// signed group (which otherwise takes every unmatched path).
+	// The console's files are unsigned, so they are registered without the
+	// signature check every other path, matched or not, goes through.
 	if err := s.registerConsole(e); err != nil {
 		panic("handlers: the embedded console cannot be read: " + err.Error())
 	}
 
-	api := e.Group("", s.authenticate)
+	// Paths no route matches go through the signature check too (unsigned:
+	// 403; signed: 404 UnknownOperation), as when the routes below were an
+	// Echo group with the check as its middleware. The check now wraps each
+	// handler once, here: Echo applies a group's middleware anew on every
+	// request.
+	unmatched := s.authenticate(echo.NotFoundHandler)
+	e.RouteNotFound("", unmatched)
+	e.RouteNotFound("/*", unmatched)
 	for _, r := range routes(s) {
-		api.Add(r.Method, r.Path, r.Handler)
+		e.Add(r.Method, r.Path, s.authenticate(r.Handler))
 	}
 	return e
 }
@@ -131,69 +133,118 @@ func routes(s *Server) []Route {
 	}
 }
 
+// requestIDHeader is "x-amzn-RequestId" as http.Header keeps it; writing
+// the key in that form spares Header.Set canonicalizing it per request.
+const requestIDHeader = "X-Amzn-Requestid"
+
+// begin prepares every request before it is routed: Echo is made to match
+// the path as the client escaped it, the request gets its id, and the body
+// is read. It is one Pre middleware rather than three because Echo wraps
+// Pre and Use middleware around the chain anew for every request.
+func (s *Server) begin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		routeOnEscapedPath(r)
+		c.Response().Header()[requestIDHeader] = []string{uuid.NewString()}
+		if err := readBody(r); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
 // routeOnEscapedPath makes Echo match on the path exactly as the client
 // escaped it, so a %2F inside an app id stays inside its segment; handlers
 // unescape each segment once.
-func routeOnEscapedPath(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		u := c.Request().URL
-		u.RawPath = u.EscapedPath()
-		return next(c)
-	}
-}
-
-func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id := uuid.NewString()
-		c.Set(ctxRequestID, id)
-		c.Response().Header().Set("x-amzn-RequestId", id)
-		return next(c)
-	}
+func routeOnEscapedPath(r *http.Request) {
+	r.URL.RawPath = r.URL.EscapedPath()
 }
 
 func requestID(c echo.Context) string {
-	id, _ := c.Get(ctxRequestID).(string)
-	return id
+	return c.Response().Header().Get(requestIDHeader)
+}
+
+// requestBody is a request's body once read whole. It replaces r.Body, so
+// whatever reads the body still can, and it carries the bytes to the
+// signature check and the handlers without an entry in Echo's per-request
+// map (two allocations a request).
+type requestBody struct {
+	bytes.Reader
+	data []byte
+	// probe takes the read that checks for bytes past the end; as a field
+	// it needs no allocation of its own.
+	probe [1]byte
+	// small holds a body that fits, so the usual small request body costs
+	// no allocation beyond this struct.
+	small [128]byte
+}
+
+// Close implements io.Closer; the bytes are already read.
+func (*requestBody) Close() error { return nil }
+
+// bodyOf is the body readBody read.
+func bodyOf(c echo.Context) []byte {
+	if b, ok := c.Request().Body.(*requestBody); ok {
+		return b.data
+	}
+	return nil
 }
 
 // readBody reads the whole body once, refusing anything over MaxBodyBytes
 // before reading it whole; the signature check and the handlers share it.
-func (s *Server) readBody(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		if r.ContentLength > MaxBodyBytes {
-			return badRequest("The request body is larger than 1 MiB.")
-		}
-		var body []byte
-		var err error
-		if r.ContentLength > 0 {
-			// Known length: one exact allocation instead of ReadAll's growth.
-			body = make([]byte, r.ContentLength)
-			if _, err = io.ReadFull(r.Body, body); err == nil {
-				var extra [1]byte
-				if n, _ := r.Body.Read(extra[:]); n > 0 {
-					err = errors.New("body longer than its Content-Length")
-				}
-			}
-		} else {
-			body, err = io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-		}
-		if err != nil {
-			return badRequest("The request body could not be read.")
-		}
-		if len(body) > MaxBodyBytes {
-			return badRequest("The request body is larger than 1 MiB.")
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		c.Set(ctxBody, body)
-		return next(c)
+func readBody(r *http.Request) error {
+	if r.ContentLength > MaxBodyBytes {
+		return badRequest("The request body is larger than 1 MiB.")
 	}
+	b := &requestBody{}
+	var err error
+	switch {
+	case r.ContentLength > 0:
+		// Known length: one exact allocation, if any, instead of ReadAll's
+		// growth.
+		if r.ContentLength <= int64(len(b.small)) {
+			b.data = b.small[:r.ContentLength]
+		} else {
+			b.data = make([]byte, r.ContentLength)
+		}
+		if _, err = io.ReadFull(r.Body, b.data); err == nil {
+			if n, _ := r.Body.Read(b.probe[:]); n > 0 {
+				err = errors.New("body longer than its Content-Length")
+			}
+		}
+	case r.Body != nil && r.Body != http.NoBody:
+		// Unknown length, most often a GET with nothing to send: probe
+		// for a first byte before ReadAll allocates its buffer.
+		var n int
+		if n, err = io.ReadFull(r.Body, b.probe[:]); err == io.EOF {
+			err = nil
+		} else if err == nil {
+			var rest []byte
+			rest, err = io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes))
+			b.data = append(b.probe[:n:n], rest...)
+		}
+	}
+	if err != nil {
+		return badRequest("The request body could not be read.")
+	}
+	if len(b.data) > MaxBodyBytes {
+		return badRequest("The request body is larger than 1 MiB.")
+	}
+	b.Reset(b.data)
+	r.Body = b
+	return nil
 }
 
+// authenticate checks the signature before next runs. It also counts the
+// call as in flight for the runner, whose workers yield the CPU to API
+// calls while enough of them are.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		body, _ := c.Get(ctxBody).([]byte)
-		if err := verifySignature(c.Request().Context(), s.signer, c.Request(), body, s.Keys, s.Now()); err != nil {
+		if s.Runner != nil {
+			s.Runner.BeginCall()
+			defer s.Runner.EndCall()
+		}
+		if err := checkSignature(c.Request(), bodyOf(c), s.Keys, s.Now(), &s.signingKeys); err != nil {
 			return err
 		}
 		return next(c)
@@ -213,10 +264,18 @@ func (s *Server) healthz(c echo.Context) error {
 // alone would also take "ResourceName" for "resourceName"); unknown keys are
 // ignored; a field of the wrong type is named.
 func decode(c echo.Context, v any) error {
-	body, _ := c.Get(ctxBody).([]byte)
+	body := bodyOf(c)
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
+	if sf, ok := v.(stringFields); ok && decodeStrings(body, sf) {
+		return nil
+	}
+	return decodeJSON(body, v)
+}
+
+// decodeJSON is decode's general path, with encoding/json.
+func decodeJSON(body []byte, v any) error {
 	if !exactCaseKeys(body) {
 		// Slow path, only for bodies with a key that differs from one of
 		// ours by case alone: drop such keys, then decode.
@@ -427,7 +486,7 @@ func permissions(field string, p *permissionsWire) (store.Permissions, error) {
 }
 
 func accepted(c echo.Context, j store.Job) error {
-	return c.JSON(http.StatusOK, jobAcceptedResponse{AppID: j.AppID, BackendEnvironmentName: j.Env, JobID: j.ID, Status: string(j.Status)})
+	return writeJSON(c, http.StatusOK, jobAcceptedResponse{AppID: j.AppID, BackendEnvironmentName: j.Env, JobID: j.ID, Status: string(j.Status)})
 }
 
 func (s *Server) scope(c echo.Context) (appID, env string, err error) {

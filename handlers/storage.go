@@ -140,7 +140,7 @@ func (s *Server) getStorage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, getStorageResponse{
+	return writeJSON(c, http.StatusOK, getStorageResponse{
 		AppID: appID, BackendEnvironmentName: env, ResourceName: name,
 		ResourceConfig: getStorageResourceConfigWire{
 			BucketName: res.Bucket, Imported: res.Imported, ServiceName: "S3",

@@ -1,0 +1,168 @@
+package handlers
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/smithy-go/logging"
+)
+
+// The SDK reference. The server once verified signatures by re-signing a
+// copy of each request with aws-sdk-go-v2's signer; checkSignature now
+// rebuilds the canonical request itself, and that re-signing verifier is
+// kept here, unchanged, as the oracle the tests hold it to.
+
+// testSigningKeys is the key cache of the verifier the tests call.
+var testSigningKeys signingKeyCache
+
+// verifySignature is the verifier the signature tests call: checkSignature,
+// checked on every call against the SDK reference, so each of those tests
+// is also a differential one. A disagreement panics, failing whichever
+// test (or HTTP handler under test) made the call.
+func verifySignature(ctx context.Context, signer *v4.Signer, r *http.Request, body []byte, keys KeySource, now time.Time) *APIError {
+	got := checkSignature(r, body, keys, now, &testSigningKeys)
+	want := verifySignatureSDK(ctx, signer, r, body, keys, now)
+	if !sameVerdict(got, want) {
+		panic(fmt.Sprintf("checkSignature = %v, SDK reference = %v, for %s %q (Authorization %q)",
+			got, want, r.Method, r.URL.RequestURI(), r.Header.Get("Authorization")))
+	}
+	return got
+}
+
+func sameVerdict(a, b *APIError) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// verifySignatureSDK is the former verifier: it signs a copy of r, made of
+// only the headers the client signed, with the same secret and time, and
+// compares signatures. Its signer caches derived keys by access key, date
+// and region only, so a test that rotates a secret needs a fresh signer.
+func verifySignatureSDK(ctx context.Context, signer *v4.Signer, r *http.Request, body []byte, keys KeySource, now time.Time) *APIError {
+	raw := r.Header.Get("Authorization")
+	if raw == "" {
+		return forbidden(MissingAuthentication, "Missing Authentication Token")
+	}
+	a, ok := parseAuthorization(raw)
+	if !ok {
+		return forbidden(InvalidSignature, "The Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.")
+	}
+	secret, ok := keys.Secret(a.accessKey)
+	if !ok {
+		return forbidden(UnrecognizedClient, "The security token included in the request is invalid.")
+	}
+	if a.service != SigningName {
+		return forbidden(InvalidSignature, "Credential should be scoped to correct service: '%s'.", SigningName)
+	}
+	stamp := r.Header.Get("X-Amz-Date")
+	signedAt, err := time.Parse("20060102T150405Z", stamp)
+	if err != nil {
+		return forbidden(InvalidSignature, "The request must carry a valid X-Amz-Date header.")
+	}
+	if d := now.Sub(signedAt); d > ClockSkew {
+		return forbidden(InvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
+			stamp, now.Add(-ClockSkew).UTC().Format("20060102T150405Z"), now.UTC().Format("20060102T150405Z"))
+	} else if d < -ClockSkew {
+		return forbidden(InvalidSignature, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
+			stamp, now.Add(ClockSkew).UTC().Format("20060102T150405Z"), now.UTC().Format("20060102T150405Z"))
+	}
+	if a.date != signedAt.Format("20060102") {
+		return forbidden(InvalidSignature, "Credential should be scoped to a valid date matching X-Amz-Date.")
+	}
+
+	sum := sha256.Sum256(body)
+	payloadHash := hex.EncodeToString(sum[:])
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
+		return forbidden(InvalidSignature, "The provided x-amz-content-sha256 header does not match the request body.")
+	}
+
+	cp := sdkCopy(ctx, r, len(body), a.signedHeaders)
+	creds := aws.Credentials{AccessKeyID: a.accessKey, SecretAccessKey: secret}
+	if err := signer.SignHTTP(ctx, creds, cp, payloadHash, SigningName, a.region, signedAt); err != nil {
+		return forbidden(InvalidSignature, "The request cannot be verified.")
+	}
+	// The signer's header ends "SignedHeaders=<list>, Signature=<hex>": the
+	// list must be the client's (a header the signer would skip must not pass
+	// unverified) and the signature must match.
+	got := cp.Header.Get("Authorization")
+	sigAt := strings.LastIndex(got, ", Signature=")
+	listAt := strings.Index(got, "SignedHeaders=")
+	if sigAt < 0 || listAt < 0 || listAt > sigAt || got[listAt+len("SignedHeaders="):sigAt] != strings.Join(a.signedHeaders, ";") ||
+		subtle.ConstantTimeCompare([]byte(got[sigAt+len(", Signature="):]), []byte(a.signature)) != 1 {
+		return forbidden(InvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+	}
+	return nil
+}
+
+// sdkCopy is the request the SDK reference signs for r: its method, path,
+// query and host, and of its headers only those in list.
+func sdkCopy(ctx context.Context, r *http.Request, bodyLen int, list []string) *http.Request {
+	u := *r.URL
+	u.Scheme, u.Host = "http", r.Host
+	cp := (&http.Request{Method: r.Method, URL: &u, Host: r.Host, Header: make(http.Header, len(list)+2)}).WithContext(ctx)
+	for _, h := range list {
+		switch h {
+		case "host":
+		case "content-length":
+			cp.ContentLength = int64(bodyLen)
+		default:
+			if vs := r.Header.Values(h); len(vs) > 0 {
+				cp.Header[http.CanonicalHeaderKey(h)] = vs
+			}
+		}
+	}
+	return cp
+}
+
+// sdkSigning is what the SDK's signer logged while signing one request.
+type sdkSigning struct {
+	canonical, stringToSign string
+}
+
+// signWithSDK signs r in place with the SDK and returns the canonical
+// request and string to sign it logged.
+func signWithSDK(r *http.Request, creds aws.Credentials, payloadHash, region string, at time.Time) (sdkSigning, error) {
+	var mu sync.Mutex
+	var got sdkSigning
+	logger := logging.LoggerFunc(func(_ logging.Classification, _ string, v ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(v) >= 2 {
+			got.canonical, _ = v[0].(string)
+			got.stringToSign, _ = v[1].(string)
+		}
+	})
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.LogSigning, o.Logger = true, logger })
+	err := signer.SignHTTP(context.Background(), creds, r, payloadHash, SigningName, region, at)
+	mu.Lock()
+	defer mu.Unlock()
+	return got, err
+}
+
+// signAsServerSees signs r as the server received it: the SDK signs the
+// copy the SDK reference would build from the headers in names (plus the
+// ones it always adds), and r gets the resulting Authorization and
+// X-Amz-Date. It is the signature a faultless client sends for exactly this
+// request, whatever a real client's URL handling would have made of it.
+func signAsServerSees(r *http.Request, body []byte, names []string, creds aws.Credentials, region string, at time.Time) (sdkSigning, error) {
+	cp := sdkCopy(context.Background(), r, len(body), names)
+	sum := sha256.Sum256(body)
+	got, err := signWithSDK(cp, creds, hex.EncodeToString(sum[:]), region, at)
+	if err != nil {
+		return got, err
+	}
+	r.Header.Set("Authorization", cp.Header.Get("Authorization"))
+	r.Header.Set("X-Amz-Date", cp.Header.Get("X-Amz-Date"))
+	return got, nil
+}

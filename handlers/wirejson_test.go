@@ -1,0 +1,240 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// wireJSONStrings are the strings encoding/json treats specially, plus
+// ordinary ones.
+var wireJSONStrings = []string{
+	"", "app", "dev", "photos-bucket", "2026-11-22T12:00:00Z", "RUNNING", "READ",
+	`"`, `\`, "<script>&amp;</script>", "tab\there", "nl\ncr\r", "\b\f", "\x00\x01\x1f", "\x7f",
+	"ünïcödé", "日本語", "\u2028\u2029", "a\u2028b", "\xff", "bad \xc3\x28 utf8", "\xe2\x82", "emoji 🚀",
+	"U+FFFD \ufffd", "/%2F+ =?",
+}
+
+func randWireString(rng *rand.Rand) string {
+	if rng.IntN(3) > 0 {
+		return wireJSONStrings[rng.IntN(len(wireJSONStrings))]
+	}
+	b := make([]byte, rng.IntN(12))
+	for i := range b {
+		b[i] = byte(rng.IntN(256))
+	}
+	return string(b)
+}
+
+func randWireStrings(rng *rand.Rand) []string {
+	switch rng.IntN(4) {
+	case 0:
+		return nil
+	case 1:
+		return []string{}
+	}
+	ss := make([]string, 1+rng.IntN(3))
+	for i := range ss {
+		ss[i] = randWireString(rng)
+	}
+	return ss
+}
+
+func randJobWire(rng *rand.Rand) jobWire {
+	s := func() string {
+		if rng.IntN(3) == 0 {
+			return ""
+		}
+		return randWireString(rng)
+	}
+	return jobWire{AppID: s(), BackendEnvironmentName: s(), CreateTime: s(), Error: s(), JobID: s(), Operation: s(), Status: s(), UpdateTime: s()}
+}
+
+func randPermissionsWire(rng *rand.Rand) permissionsWire {
+	p := permissionsWire{UnAuthenticated: randWireStrings(rng)}
+	if rng.IntN(3) > 0 {
+		auth := randWireStrings(rng)
+		p.Authenticated = &auth
+	}
+	return p
+}
+
+// encodingJSON is what c.JSON writes for v: json.Encoder's output.
+func encodingJSON(t *testing.T, v any) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+func TestWireJSONMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 3000; i++ {
+		var values []jsonAppender
+		values = append(values,
+			jobAcceptedResponse{AppID: randWireString(rng), BackendEnvironmentName: randWireString(rng), JobID: randWireString(rng), Status: randWireString(rng)},
+			getStorageResponse{AppID: randWireString(rng), BackendEnvironmentName: randWireString(rng), ResourceName: randWireString(rng),
+				ResourceConfig: getStorageResourceConfigWire{BucketName: randWireString(rng), Imported: rng.IntN(2) == 0,
+					Permissions: randPermissionsWire(rng), ServiceName: randWireString(rng)}},
+			randPermissionsWire(rng),
+			randJobWire(rng),
+		)
+		list := listJobsResponse{NextToken: randWireString(rng)}
+		if n := rng.IntN(4); n > 0 {
+			list.Jobs = make([]jobWire, n-1)
+			for j := range list.Jobs {
+				list.Jobs[j] = randJobWire(rng)
+			}
+		}
+		values = append(values, list)
+		for _, v := range values {
+			got := string(v.appendJSON(nil)) + "\n"
+			if want := encodingJSON(t, v); got != want {
+				t.Fatalf("%T %+v:\n got %s\nwant %s", v, v, got, want)
+			}
+		}
+	}
+}
+
+// TestWriteJSONMatchesEchoJSON compares whole answers: writeJSON against
+// c.JSON for the same value, including the cases it hands to c.JSON.
+func TestWriteJSONMatchesEchoJSON(t *testing.T) {
+	t.Parallel()
+	v := getStorageResponse{AppID: "a<b", BackendEnvironmentName: "dev", ResourceName: "r",
+		ResourceConfig: getStorageResourceConfigWire{Imported: true, Permissions: toPermissionsWire(permissionsFixture), ServiceName: "S3"}}
+	for _, tt := range []struct {
+		name, target string
+		debug        bool
+		contentType  string
+	}{
+		{name: "plain", target: "/x"},
+		{name: "pretty", target: "/x?pretty"},
+		{name: "other query", target: "/x?a=1"},
+		{name: "debug", target: "/x", debug: true},
+		{name: "content type already set", target: "/x", contentType: "application/x-amz-json-1.1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			answer := func(write func(c echo.Context) error) *httptest.ResponseRecorder {
+				e := echo.New()
+				e.Debug = tt.debug
+				e.GET("/x", func(c echo.Context) error {
+					if tt.contentType != "" {
+						c.Response().Header().Set(echo.HeaderContentType, tt.contentType)
+					}
+					return write(c)
+				})
+				rec := httptest.NewRecorder()
+				e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tt.target, nil))
+				return rec
+			}
+			want := answer(func(c echo.Context) error { return c.JSON(http.StatusAccepted, v) })
+			got := answer(func(c echo.Context) error { return writeJSON(c, http.StatusAccepted, v) })
+			if got.Code != want.Code || got.Body.String() != want.Body.String() ||
+				strings.Join(got.Header()["Content-Type"], ",") != strings.Join(want.Header()["Content-Type"], ",") {
+				t.Errorf("writeJSON: %d %v %q\nc.JSON:    %d %v %q", got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
+			}
+		})
+	}
+}
+
+var permissionsFixture = store.Permissions{Authenticated: []string{"READ"}, Unauthenticated: []string{"READ", "DELETE"}}
+
+// FuzzJSONString holds appendJSONString to json.Marshal on any string.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range wireJSONStrings {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+// stringFieldRequests are the requests decodeStrings fills.
+var stringFieldRequests = []func() stringFields{
+	func() stringFields { return &getStorageRequest{} },
+	func() stringFields { return &deleteStorageRequest{} },
+	func() stringFields { return &importStorageRequest{} },
+	func() stringFields { return &listS3BucketsRequest{} },
+	func() stringFields { return &updateJobRequest{} },
+	func() stringFields { return &getBackendRequest{} },
+}
+
+// TestStringFieldsCoverEveryField: a field added to one of these requests
+// without a case in its stringField would be dropped by decodeStrings.
+func TestStringFieldsCoverEveryField(t *testing.T) {
+	t.Parallel()
+	for _, newReq := range stringFieldRequests {
+		req := newReq()
+		v := reflect.ValueOf(req).Elem()
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.Type != reflect.TypeFor[*string]() {
+				t.Errorf("%T.%s is %s: decodeStrings only fills *string fields", req, f.Name, f.Type)
+			}
+			if got := req.stringField([]byte(name)); got != v.Field(i).Addr().Interface() {
+				t.Errorf("%T.stringField(%q) is not the field %s", req, name, f.Name)
+			}
+		}
+		if req.stringField([]byte("unknownField")) != nil {
+			t.Errorf("%T.stringField takes an unknown name", req)
+		}
+	}
+}
+
+// FuzzDecodeStrings holds decodeStrings to the encoding/json path: when it
+// takes a body it must leave exactly what decodeJSON would, and when it
+// refuses one it must leave the request untouched.
+func FuzzDecodeStrings(f *testing.F) {
+	for _, seed := range []string{
+		`{"resourceName":"data"}`, " {\t\"resourceName\" :\n\"a b\" , \"serviceName\":\"S3\"\r} ", `{"resourceName":"a","resourceName":"b"}`,
+		`{"ResourceName":"a"}`, `{"resourceName":"\u0041"}`, `{"resourceName":null}`, `{"resourceName":"a"} x`, `{}`, ` { } `,
+		"{\"resourceName\":\"\xff\"}", `{"resourceName":"a",}`, `{"bucketName":"b","serviceName":"S3"}`, `{"status":"CANCELLED"}`,
+		`{"operation":"","status":"RUNNING"}`, `{"nextToken":"x"}`, `{"backendEnvironmentName":"dev"}`, `{"resourceName":1}`,
+		`{"resourceName":"日本\u2028"}`, "{\"resourceName\":\"tab\there\"}", `{"resourceName":"a"}{}`, `[]`, `"x"`, `{"resourceName"}`,
+		`{"reſourceName":"a"}`, `{"resourceName":"a","extra":"b"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, newReq := range stringFieldRequests {
+			fast, slow := newReq(), newReq()
+			if !decodeStrings(body, fast) {
+				if !reflect.ValueOf(fast).Elem().IsZero() {
+					t.Fatalf("%T: refused %q but filled %+v", fast, body, fast)
+				}
+				continue
+			}
+			if err := decodeJSON(body, slow); err != nil {
+				t.Fatalf("%T: took %q, which encoding/json refuses: %v", fast, body, err)
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("%T from %q: decodeStrings %s, encoding/json %s", fast, body, dumpStrings(fast), dumpStrings(slow))
+			}
+		}
+	})
+}
+
+func dumpStrings(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
