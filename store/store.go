@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,8 +30,25 @@ var (
 type Store struct {
 	db       *bolt.DB
 	tokenKey []byte
-	writers  atomic.Int32 // Batch calls in flight
+
+	commits   chan *commit  // Batch calls for the committer
+	stop      chan struct{} // closed by Close
+	committed chan struct{} // closed when the committer has returned
+	closeOnce sync.Once
 }
+
+// commit is one Batch call waiting for the committer.
+type commit struct {
+	fn   func(*Tx) error
+	done chan error
+}
+
+// maxBatch bounds the calls one group commit takes, so one transaction's
+// dirty pages stay a modest write.
+const maxBatch = 1024
+
+// maxLinger bounds how long a commit waits for the company it expects.
+const maxLinger = time.Millisecond
 
 // Open opens (creating if needed) the store at path and brings its schema up
 // to date. Writes are fsynced before a transaction returns: the store never
@@ -41,15 +58,13 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	// A lone write waits at most this long for company before it commits.
-	db.MaxBatchDelay = time.Millisecond
 	// bolt.Open only sets the mode on creation; a pre-existing file that is
 	// readable by others is tightened because it holds the token MAC key.
 	if err := os.Chmod(path, 0o600); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("restrict store %s: %w", path, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, commits: make(chan *commit), stop: make(chan struct{}), committed: make(chan struct{})}
 	if err := db.Update(func(tx *bolt.Tx) error { return migrate(tx) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate store %s: %w", path, err)
@@ -61,11 +76,20 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	go s.committer()
 	return s, nil
 }
 
-// Close releases the database file.
-func (s *Store) Close() error { return s.db.Close() }
+// ErrClosed is returned by a Batch after Close.
+var ErrClosed = errors.New("store: closed")
+
+// Close stops the committer, after the group commit in progress, and
+// releases the database file.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	<-s.committed
+	return s.db.Close()
+}
 
 // TokenKey is a per-store random key for MACs over pagination tokens, so a
 // token survives restarts but cannot be forged or altered by a client.
@@ -82,22 +106,122 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 }
 
 // Batch is Update for the many small, concurrent writes of accepting calls
-// and settling jobs: bbolt groups concurrent Batch calls into one
-// transaction and one fsync (group commit), so throughput rises with
-// concurrency while every call still returns only after its write is
-// durable. A write with no other Batch in flight commits at once instead of
-// waiting for company. fn may run more than once (bbolt retries a failing
-// one alone), so it must have no effects outside the transaction.
+// and settling jobs: one committer runs every Batch call waiting when it
+// starts a transaction in that transaction, with one fsync for all (group
+// commit), and answers each once its write is durable. Nothing waits on a
+// timer: a lone call commits at once, and under load each commit takes
+// all that queued during the one before, so batches grow with the load.
+// (bbolt's own Batch collects for a fixed delay and then queues its
+// batches behind the single writer, each paying an fsync for a few calls.)
+//
+// fn may run more than once: when one call fails, the transaction is
+// rolled back, that call gets its error, and the rest run again. So fn
+// must have no effects outside the transaction.
 func (s *Store) Batch(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	run := func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) }
-	defer s.writers.Add(-1)
-	if s.writers.Add(1) == 1 {
-		return s.db.Update(run)
+	c := &commit{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.commits <- c:
+	case <-s.stop:
+		return ErrClosed
 	}
-	return s.db.Batch(run)
+	// Once taken, a call is committed or failed whatever the caller's
+	// context does meanwhile: the answer must say which.
+	return <-c.done
+}
+
+func (s *Store) committer() {
+	defer close(s.committed)
+	linger := time.NewTimer(0)
+	<-linger.C
+	// peak is the most calls a recent commit took, decaying so a load that
+	// went away stops being waited for.
+	peak := 0.0
+	for {
+		var batch []*commit
+		select {
+		case c := <-s.commits:
+			batch = append(batch, c)
+		case <-s.stop:
+			return
+		}
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-s.commits:
+				batch = append(batch, c)
+			default:
+				break gather
+			}
+		}
+		// Fewer calls than last time: most of the others are on their way,
+		// the answers to the last commit coming back as new calls. A short
+		// wait for them spares a commit (two fsyncs) that would hold
+		// everyone after it.
+		want := int(peak)
+		if len(batch) < want {
+			linger.Reset(maxLinger)
+		wait:
+			for len(batch) < want && len(batch) < maxBatch {
+				select {
+				case c := <-s.commits:
+					batch = append(batch, c)
+				case <-linger.C:
+					break wait
+				}
+			}
+			if !linger.Stop() {
+				select {
+				case <-linger.C:
+				default:
+				}
+			}
+		}
+		peak = max(float64(len(batch)), peak*0.98)
+		s.commitBatch(batch)
+	}
+}
+
+// commitBatch runs batch in one transaction. A call that fails is answered
+// with its error, and the others run again without it: its error was
+// reached with the calls before it applied, which is the order they commit
+// in.
+func (s *Store) commitBatch(batch []*commit) {
+	for len(batch) > 0 {
+		failed := -1
+		var failure error
+		err := s.db.Update(func(btx *bolt.Tx) error {
+			tx := &Tx{tx: btx}
+			for i, c := range batch {
+				if err := runSafely(c.fn, tx); err != nil {
+					failed, failure = i, err
+					return err
+				}
+			}
+			return nil
+		})
+		if failed < 0 {
+			for _, c := range batch {
+				c.done <- err
+			}
+			return
+		}
+		batch[failed].done <- failure
+		batch = append(batch[:failed], batch[failed+1:]...)
+	}
+}
+
+// runSafely turns a panic in fn into an error for its caller alone, so a
+// bug in one call cannot take the committer, and every other caller, down.
+func runSafely(fn func(*Tx) error, tx *Tx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("store: panic in a batched write: %v", v)
+		}
+	}()
+	return fn(tx)
 }
 
 // View runs fn in one read-only transaction.

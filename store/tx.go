@@ -183,6 +183,9 @@ func (t *Tx) JobIn(appID, env, id string) (Job, error) {
 
 // InsertJob stores a new job, its newest-first index entry and, when it is
 // RUNNING, its pending entry.
+// appendFill is the split point of trees that grow at their right edge.
+const appendFill = 0.95
+
 func (t *Tx) InsertJob(j Job) error {
 	if err := checkNames(j.AppID, j.Env, j.Resource); err != nil {
 		return err
@@ -191,6 +194,12 @@ func (t *Tx) InsertJob(j Job) error {
 	if jobs.Get([]byte(j.ID)) != nil {
 		return classed(ErrAlreadyExists, "job %q already exists", j.ID)
 	}
+	// Job ids are time-ordered and the per-environment index counts up, so
+	// new jobs land at the right edge of these trees: pages split full
+	// rather than half full, and a commit writes about half the pages.
+	jobs.FillPercent = appendFill
+	t.tx.Bucket(bucketJobsByEnv).FillPercent = appendFill
+	t.tx.Bucket(bucketPending).FillPercent = appendFill
 	seq, err := jobs.NextSequence()
 	if err != nil {
 		return err

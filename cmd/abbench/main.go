@@ -28,6 +28,7 @@ func main() {
 	flag.StringVar(&cfg.Env, "env", "dev", "environment (reads)")
 	flag.StringVar(&cfg.Resource, "resource", "data", "resource name (GetBackendStorage)")
 	flag.StringVar(&cfg.JobID, "job", "", "job id (GetBackendJob)")
+	flag.BoolVar(&cfg.SignEach, "sign-each", false, "sign every read afresh instead of replaying one signed request per client")
 	flag.Parse()
 	if !strings.HasPrefix(cfg.Endpoint, "http://127.") && !strings.HasPrefix(cfg.Endpoint, "http://localhost") {
 		fmt.Fprintln(os.Stderr, "abbench: refusing a non-loopback endpoint")

@@ -33,6 +33,10 @@ type BenchConfig struct {
 	// PresignPerClient is how many creates each client signs before the
 	// clock starts (default 2000).
 	PresignPerClient int
+	// SignEach signs every read afresh, as an SDK does, instead of
+	// replaying one signed request per client; the generator's signing then
+	// competes with the server for the CPU.
+	SignEach bool
 }
 
 // BenchResult is one measured operation.
@@ -148,7 +152,7 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 				switch {
 				case n < len(mineReqs):
 					req, raw = mineReqs[n], mineBodies[n]
-				case cfg.Op == "CreateBackendStorage" || time.Since(signedAt) > time.Minute:
+				case cfg.Op == "CreateBackendStorage" || cfg.SignEach || time.Since(signedAt) > time.Minute:
 					req, raw, _ = build(runCtx)
 					tmpl, signedAt = req, time.Now()
 				}
