@@ -89,7 +89,10 @@ func TestBatchIsolatesFailures(t *testing.T) {
 
 func (f *fixture) resource(app, env string) (Resource, error) {
 	var r Resource
-	err := f.s.View(f.ctx, func(tx *Tx) (err error) { r, err = tx.Resource(ResourceKey{AppID: app, Env: env, Name: "data"}); return })
+	err := f.s.View(f.ctx, func(tx *Tx) (err error) {
+		r, err = tx.Resource(ResourceKey{AppID: app, Env: env, Name: "data"})
+		return
+	})
 	return r, err
 }
 
