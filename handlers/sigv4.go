@@ -100,57 +100,21 @@ func parseAuthorization(v string) (authHeader, bool) {
 // signed read. The SDK signer is still the reference: the tests compare
 // the two verdicts on random and mutated requests.
 func checkSignature(r *http.Request, body []byte, keys KeySource, now time.Time, cache *signingKeyCache) *APIError {
-	raw := r.Header.Get("Authorization")
-	if raw == "" {
-		return forbidden(MissingAuthentication, "Missing Authentication Token")
+	in, apiErr := checkSigned(r, body, keys, now)
+	if apiErr != nil {
+		return apiErr
 	}
-	a, ok := parseAuthorization(raw)
-	if !ok {
-		return forbidden(InvalidSignature, "The Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.")
-	}
-	secret, ok := keys.Secret(a.accessKey)
-	if !ok {
-		return forbidden(UnrecognizedClient, "The security token included in the request is invalid.")
-	}
-	if a.service != SigningName {
-		return forbidden(InvalidSignature, "Credential should be scoped to correct service: '%s'.", SigningName)
-	}
-	stamp := r.Header.Get("X-Amz-Date")
-	signedAt, err := time.Parse(amzDateLayout, stamp)
-	if err != nil {
-		return forbidden(InvalidSignature, "The request must carry a valid X-Amz-Date header.")
-	}
-	if d := now.Sub(signedAt); d > ClockSkew {
-		return forbidden(InvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
-			stamp, now.Add(-ClockSkew).UTC().Format(amzDateLayout), now.UTC().Format(amzDateLayout))
-	} else if d < -ClockSkew {
-		return forbidden(InvalidSignature, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
-			stamp, now.Add(ClockSkew).UTC().Format(amzDateLayout), now.UTC().Format(amzDateLayout))
-	}
-	var dateBuf [len(amzDateLayout)]byte
-	// The signing time is re-formatted rather than taken from the header:
-	// time.Parse accepts fractional seconds the SDK would not sign.
-	amzDate := signedAt.AppendFormat(dateBuf[:0], amzDateLayout)
-	if a.date != string(amzDate[:len(scopeDateLayout)]) {
-		return forbidden(InvalidSignature, "Credential should be scoped to a valid date matching X-Amz-Date.")
-	}
-
-	sum := sha256.Sum256(body)
-	var payloadHash [2 * sha256.Size]byte
-	hex.Encode(payloadHash[:], sum[:])
-	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != string(payloadHash[:]) {
-		return forbidden(InvalidSignature, "The provided x-amz-content-sha256 header does not match the request body.")
-	}
+	a, amzDate, payloadHash := in.auth, in.amzDate[:], in.payloadHash[:]
 
 	// Room for a typical SDK request's canonical form, so it stays on the
 	// stack; append moves longer ones to the heap.
-	canonical, ok := appendCanonicalRequest(make([]byte, 0, 1024), r, len(body), a.signedHeaders, amzDate, payloadHash[:])
+	canonical, ok := appendCanonicalRequest(make([]byte, 0, 1024), r, len(body), a.signedHeaders, amzDate, payloadHash)
 	if !ok {
 		return signatureMismatch()
 	}
 	canonicalHash := sha256.Sum256(canonical)
 
-	key := cache.get(signingKeyID{accessKey: a.accessKey, secret: secret, date: a.date, region: a.region, service: a.service})
+	key := cache.get(signingKeyID{accessKey: a.accessKey, secret: in.secret, date: a.date, region: a.region, service: a.service})
 	toSign := make([]byte, 0, 256)
 	toSign = append(toSign, sigV4Algorithm+"\n"...)
 	toSign = append(toSign, amzDate...)
@@ -174,6 +138,64 @@ func checkSignature(r *http.Request, body []byte, keys KeySource, now time.Time,
 		return signatureMismatch()
 	}
 	return nil
+}
+
+// signedInput is what the checks before the signature itself establish
+// about a request.
+type signedInput struct {
+	auth     authHeader
+	secret   string
+	signedAt time.Time
+	// amzDate is signedAt as SigV4 writes it; payloadHash the body's
+	// SHA-256 in hex.
+	amzDate     [len(amzDateLayout)]byte
+	payloadHash [2 * sha256.Size]byte
+}
+
+// checkSigned runs every check that does not need the signature: a
+// well-formed Authorization header, a known key, the service scope, the
+// clock window, the date scope and x-amz-content-sha256.
+func checkSigned(r *http.Request, body []byte, keys KeySource, now time.Time) (in signedInput, apiErr *APIError) {
+	raw := r.Header.Get("Authorization")
+	if raw == "" {
+		return in, forbidden(MissingAuthentication, "Missing Authentication Token")
+	}
+	a, ok := parseAuthorization(raw)
+	if !ok {
+		return in, forbidden(InvalidSignature, "The Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.")
+	}
+	secret, ok := keys.Secret(a.accessKey)
+	if !ok {
+		return in, forbidden(UnrecognizedClient, "The security token included in the request is invalid.")
+	}
+	if a.service != SigningName {
+		return in, forbidden(InvalidSignature, "Credential should be scoped to correct service: '%s'.", SigningName)
+	}
+	stamp := r.Header.Get("X-Amz-Date")
+	signedAt, err := time.Parse(amzDateLayout, stamp)
+	if err != nil {
+		return in, forbidden(InvalidSignature, "The request must carry a valid X-Amz-Date header.")
+	}
+	if d := now.Sub(signedAt); d > ClockSkew {
+		return in, forbidden(InvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
+			stamp, now.Add(-ClockSkew).UTC().Format(amzDateLayout), now.UTC().Format(amzDateLayout))
+	} else if d < -ClockSkew {
+		return in, forbidden(InvalidSignature, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
+			stamp, now.Add(ClockSkew).UTC().Format(amzDateLayout), now.UTC().Format(amzDateLayout))
+	}
+	in.auth, in.secret, in.signedAt = a, secret, signedAt
+	// The signing time is re-formatted rather than taken from the header:
+	// time.Parse accepts fractional seconds the SDK would not sign.
+	signedAt.AppendFormat(in.amzDate[:0], amzDateLayout)
+	if a.date != string(in.amzDate[:len(scopeDateLayout)]) {
+		return in, forbidden(InvalidSignature, "Credential should be scoped to a valid date matching X-Amz-Date.")
+	}
+	sum := sha256.Sum256(body)
+	hex.Encode(in.payloadHash[:], sum[:])
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != string(in.payloadHash[:]) {
+		return in, forbidden(InvalidSignature, "The provided x-amz-content-sha256 header does not match the request body.")
+	}
+	return in, nil
 }
 
 func signatureMismatch() *APIError {

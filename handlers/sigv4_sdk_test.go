@@ -45,47 +45,17 @@ func sameVerdict(a, b *APIError) bool {
 	return *a == *b
 }
 
-// verifySignatureSDK is the former verifier: it signs a copy of r, made of
-// only the headers the client signed, with the same secret and time, and
-// compares signatures. Its signer caches derived keys by access key, date
+// verifySignatureSDK is the former verifier: after the same checks that
+// need no signature (checkSigned), it signs a copy of r, made of only the
+// headers the client signed, with the same secret and time, and compares
+// signatures. Its signer caches derived keys by access key, date
 // and region only, so a test that rotates a secret needs a fresh signer.
 func verifySignatureSDK(ctx context.Context, signer *v4.Signer, r *http.Request, body []byte, keys KeySource, now time.Time) *APIError {
-	raw := r.Header.Get("Authorization")
-	if raw == "" {
-		return forbidden(MissingAuthentication, "Missing Authentication Token")
+	in, apiErr := checkSigned(r, body, keys, now)
+	if apiErr != nil {
+		return apiErr
 	}
-	a, ok := parseAuthorization(raw)
-	if !ok {
-		return forbidden(InvalidSignature, "The Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.")
-	}
-	secret, ok := keys.Secret(a.accessKey)
-	if !ok {
-		return forbidden(UnrecognizedClient, "The security token included in the request is invalid.")
-	}
-	if a.service != SigningName {
-		return forbidden(InvalidSignature, "Credential should be scoped to correct service: '%s'.", SigningName)
-	}
-	stamp := r.Header.Get("X-Amz-Date")
-	signedAt, err := time.Parse("20060102T150405Z", stamp)
-	if err != nil {
-		return forbidden(InvalidSignature, "The request must carry a valid X-Amz-Date header.")
-	}
-	if d := now.Sub(signedAt); d > ClockSkew {
-		return forbidden(InvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
-			stamp, now.Add(-ClockSkew).UTC().Format("20060102T150405Z"), now.UTC().Format("20060102T150405Z"))
-	} else if d < -ClockSkew {
-		return forbidden(InvalidSignature, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
-			stamp, now.Add(ClockSkew).UTC().Format("20060102T150405Z"), now.UTC().Format("20060102T150405Z"))
-	}
-	if a.date != signedAt.Format("20060102") {
-		return forbidden(InvalidSignature, "Credential should be scoped to a valid date matching X-Amz-Date.")
-	}
-
-	sum := sha256.Sum256(body)
-	payloadHash := hex.EncodeToString(sum[:])
-	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
-		return forbidden(InvalidSignature, "The provided x-amz-content-sha256 header does not match the request body.")
-	}
+	a, secret, signedAt, payloadHash := in.auth, in.secret, in.signedAt, string(in.payloadHash[:])
 
 	cp := sdkCopy(ctx, r, len(body), a.signedHeaders)
 	creds := aws.Credentials{AccessKeyID: a.accessKey, SecretAccessKey: secret}
