@@ -258,6 +258,8 @@ func (s *Server) Kill() {
 	<-s.exited
 }
 
+// Stop ends the process with SIGTERM, as an operator would, and waits for
+// it; a server that does not stop in 20 s fails the test and is killed.
 func (s *Server) Stop() {
 	select {
 	case <-s.exited:
