@@ -34,13 +34,25 @@ func encodeToken(key, cursor []byte, binding string) string {
 // decodeToken returns the cursor in token, or a BadRequest if the token was
 // not issued for this binding by this store.
 func decodeToken(key []byte, token, binding string) ([]byte, error) {
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(strings.TrimSpace(token))
+	token = strings.TrimSpace(token)
+	// The decoder skips CR and LF anywhere, even in strict mode; a token
+	// is only ever the alphabet, so anything else is not one we issued.
+	if strings.IndexFunc(token, func(c rune) bool {
+		return !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_')
+	}) >= 0 {
+		return nil, invalidToken()
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(raw) <= tokenMACLen {
-		return nil, badRequest("Invalid nextToken: it was not issued by this server for this request.")
+		return nil, invalidToken()
 	}
 	cursor, mac := raw[:len(raw)-tokenMACLen], raw[len(raw)-tokenMACLen:]
 	if !hmac.Equal(mac, tokenMAC(key, cursor, binding)) {
-		return nil, badRequest("Invalid nextToken: it was not issued by this server for this request.")
+		return nil, invalidToken()
 	}
 	return cursor, nil
+}
+
+func invalidToken() error {
+	return badRequest("Invalid nextToken: it was not issued by this server for this request.")
 }
