@@ -34,6 +34,11 @@
 // token key; 2 rewrote the JSON records of version 1 in the binary form,
 // which reads several times faster (codec_v1.go keeps the old decoder for it).
 //
+// Writes that arrive together share a transaction and its fsyncs: Store.Batch
+// hands them to one committer, which takes every write waiting when it
+// starts a transaction (group commit). Job ids are time-ordered (UUIDv7), so
+// jobs/ and pending/ grow at their right edge, where their pages split full.
+//
 // Index buckets are always written in the same transaction as the records
 // they point to. Errors are wrapped into a few classes (ErrNotFound,
 // ErrAlreadyExists, ErrConflict, ErrInvalid) that the API layer maps to AWS
