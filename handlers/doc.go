@@ -3,7 +3,9 @@
 // It owns everything that is about the wire: routes (matched on the escaped
 // path, each segment unescaped once), the exact JSON request and response
 // shapes, validation of request fields with messages that name the field and
-// the rule, SigV4 verification, pagination tokens, and the mapping of errors
+// the rule, SigV4 verification (the canonical request built directly, with
+// aws-sdk-go-v2's signer as the reference its tests compare against),
+// pagination tokens, and the mapping of errors
 // to AWS error documents. Handlers only return errors; one error handler
 // renders them (errors.go), so every failure has the same headers
 // (X-Amzn-ErrorType, x-amzn-RequestId) and a JSON body with __type.
