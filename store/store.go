@@ -108,9 +108,10 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 // Batch is Update for the many small, concurrent writes of accepting calls
 // and settling jobs: one committer runs every Batch call waiting when it
 // starts a transaction in that transaction, with one fsync for all (group
-// commit), and answers each once its write is durable. Nothing waits on a
-// timer: a lone call commits at once, and under load each commit takes
-// all that queued during the one before, so batches grow with the load.
+// commit), and answers each once its write is durable. A lone call commits
+// at once (for a while after heavy load, after waiting up to maxLinger for
+// company), and under load each commit takes all that queued during the
+// one before, so batches grow with the load.
 // (bbolt's own Batch collects for a fixed delay and then queues its
 // batches behind the single writer, each paying an fsync for a few calls.)
 //
@@ -134,8 +135,10 @@ func (s *Store) Batch(ctx context.Context, fn func(*Tx) error) error {
 
 func (s *Store) committer() {
 	defer close(s.committed)
-	linger := time.NewTimer(0)
-	<-linger.C
+	// Timers of Go 1.23 and later drop a stale tick on Stop and Reset, so
+	// this one needs no draining.
+	linger := time.NewTimer(maxLinger)
+	linger.Stop()
 	// peak is the most calls a recent commit took, decaying so a load that
 	// went away stops being waited for.
 	peak := 0.0
@@ -172,12 +175,7 @@ func (s *Store) committer() {
 					break wait
 				}
 			}
-			if !linger.Stop() {
-				select {
-				case <-linger.C:
-				default:
-				}
-			}
+			linger.Stop()
 		}
 		peak = max(float64(len(batch)), peak*0.98)
 		s.commitBatch(batch)

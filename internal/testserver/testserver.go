@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/load"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -226,30 +228,15 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
+// loadCredentials reads the keys the server wrote: the API's (profile
+// default, always there) and the embedded gateway's (only with that target).
 func (s *Server) loadCredentials() {
-	raw, err := os.ReadFile(filepath.Join(s.DataDir, "credentials"))
-	if err != nil {
+	path := filepath.Join(s.DataDir, "credentials")
+	var err error
+	if s.APICreds, err = load.ReadProfile(path, "default"); err != nil {
 		s.t.Fatal(err)
 	}
-	profiles := map[string]*aws.Credentials{"default": &s.APICreds, "embedded-s3": &s.S3Creds}
-	var cur *aws.Credentials
-	for _, line := range strings.Split(string(raw), "\n") {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "[") {
-			cur = profiles[strings.Trim(line, "[]")]
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || cur == nil {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "aws_access_key_id":
-			cur.AccessKeyID = strings.TrimSpace(v)
-		case "aws_secret_access_key":
-			cur.SecretAccessKey = strings.TrimSpace(v)
-		}
-	}
+	s.S3Creds, _ = load.ReadProfile(path, "embedded-s3")
 }
 
 // Kill stops the process with SIGKILL: no shutdown code runs.
