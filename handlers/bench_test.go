@@ -23,7 +23,13 @@ import (
 
 // benchServer is the real router over a real store holding one resource
 // and its job; the runner never runs (reads are what is measured).
-func benchServer(b *testing.B) (http.Handler, string) {
+func benchServer(b testing.TB) (http.Handler, string) {
+	h, _, id := readServer(b)
+	return h, id
+}
+
+// readServer is benchServer with its store.
+func readServer(b testing.TB) (http.Handler, *store.Store, string) {
 	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -37,10 +43,10 @@ func benchServer(b *testing.B) (http.Handler, string) {
 	}
 	e := New(Config{Store: st, Runner: runner, Buckets: noBuckets{}, Keys: StaticKeys{fuzzCreds.AccessKeyID: fuzzCreds.SecretAccessKey},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	return e, j.ID
+	return e, st, j.ID
 }
 
-func signedRequest(b *testing.B, method, path string, body []byte) *http.Request {
+func signedRequest(b testing.TB, method, path string, body []byte) *http.Request {
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
 	sum := sha256.Sum256(body)
 	if err := v4.NewSigner().SignHTTP(context.Background(), fuzzCreds, req, hex.EncodeToString(sum[:]), SigningName, "us-east-1", time.Now()); err != nil {

@@ -27,15 +27,14 @@ func (s *Server) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var j store.Job
-	err = s.viewInScope(c, appID, env, func(tx *store.Tx) (err error) {
-		j, err = tx.JobIn(appID, env, id)
-		return err
+	return answerRead(s, c, readKey{op: "GetBackendJob", app: appID, env: env, name: id}, func() (jobWire, error) {
+		var j store.Job
+		err := s.viewInScope(c, appID, env, func(tx *store.Tx) (err error) {
+			j, err = tx.JobIn(appID, env, id)
+			return err
+		})
+		return toJobWire(j), err
 	})
-	if err != nil {
-		return err
-	}
-	return writeJSON(c, http.StatusOK, toJobWire(j))
 }
 
 func (s *Server) listJobs(c echo.Context) error {

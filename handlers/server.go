@@ -60,6 +60,8 @@ type Server struct {
 	// signingKeys outlives requests: a client signs a day's requests with
 	// one derived key.
 	signingKeys signingKeyCache
+	// reads keeps encoded answers of single-record reads.
+	reads readCache
 }
 
 // New returns the Echo instance serving the API.

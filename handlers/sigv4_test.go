@@ -289,3 +289,37 @@ func TestVerifySignatureLeavesRequestUsable(t *testing.T) {
 		t.Errorf("body changed to %q", body)
 	}
 }
+
+// TestParseAmzDateMatchesTimeParse holds the hand parser to time.Parse on
+// stamps at and around the edges of every field.
+func TestParseAmzDateMatchesTimeParse(t *testing.T) {
+	stamps := []string{
+		"20261122T061530Z", "20240229T235959Z", "20230229T120000Z", "20260431T000000Z",
+		"20261301T000000Z", "20260001T000000Z", "20260100T000000Z", "20261231T240000Z",
+		"20261231T236000Z", "20261231T235960Z", "00000101T000000Z", "99991231T235959Z",
+		"2026112XT061530Z", "20261122 061530Z", "20261122T061530z", "20261122T061530.5Z",
+		"20261122T0615300", "+0261122T061530Z", "2026-11-22T06:15:30Z", "", "20261122T061530ZZ",
+	}
+	for _, s := range stamps {
+		checkAmzDate(t, s)
+	}
+}
+
+func checkAmzDate(t *testing.T, s string) {
+	t.Helper()
+	want, wantErr := time.Parse(amzDateLayout, s)
+	got, exact, err := parseAmzDate(s)
+	if (err != nil) != (wantErr != nil) || !got.Equal(want) {
+		t.Errorf("%q: got %v, %v; time.Parse %v, %v", s, got, err, want, wantErr)
+	}
+	if exact && want.Format(amzDateLayout) != s {
+		t.Errorf("%q reported exact but formats as %q", s, want.Format(amzDateLayout))
+	}
+}
+
+func FuzzParseAmzDate(f *testing.F) {
+	for _, s := range []string{"20261122T061530Z", "20240229T235959Z", "20261231T236000Z", "20261122T061530.5Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(checkAmzDate)
+}

@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/amplifybackendd/amplifybackendd/jobs"
@@ -132,20 +130,19 @@ func (s *Server) getStorage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var res store.Resource
-	err = s.viewInScope(c, appID, env, func(tx *store.Tx) (err error) {
-		res, err = tx.VisibleResource(store.ResourceKey{AppID: appID, Env: env, Name: name})
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return writeJSON(c, http.StatusOK, getStorageResponse{
-		AppID: appID, BackendEnvironmentName: env, ResourceName: name,
-		ResourceConfig: getStorageResourceConfigWire{
-			BucketName: res.Bucket, Imported: res.Imported, ServiceName: "S3",
-			Permissions: toPermissionsWire(res.Desired),
-		},
+	return answerRead(s, c, readKey{op: "GetBackendStorage", app: appID, env: env, name: name}, func() (getStorageResponse, error) {
+		var res store.Resource
+		err := s.viewInScope(c, appID, env, func(tx *store.Tx) (err error) {
+			res, err = tx.VisibleResource(store.ResourceKey{AppID: appID, Env: env, Name: name})
+			return err
+		})
+		return getStorageResponse{
+			AppID: appID, BackendEnvironmentName: env, ResourceName: name,
+			ResourceConfig: getStorageResourceConfigWire{
+				BucketName: res.Bucket, Imported: res.Imported, ServiceName: "S3",
+				Permissions: toPermissionsWire(res.Desired),
+			},
+		}, err
 	})
 }
 

@@ -32,21 +32,33 @@ const maxPooledJSON = 64 << 10
 // its answer in debug mode and when the query names "pretty"; any request
 // with a query keeps going through it, as no API route takes one.
 func writeJSON[T jsonAppender](c echo.Context, status int, v T) error {
-	if c.Echo().Debug || c.Request().URL.RawQuery != "" {
+	if indented(c) {
 		return c.JSON(status, v)
 	}
 	bp := jsonBuffers.Get().(*[]byte)
 	b := append(v.appendJSON((*bp)[:0]), '\n')
+	err := writeEncoded(c, status, b)
+	if cap(b) <= maxPooledJSON {
+		*bp = b
+		jsonBuffers.Put(bp)
+	}
+	return err
+}
+
+// indented reports whether c.JSON would indent the answer, so the hand
+// encoders must leave it to c.JSON.
+func indented(c echo.Context) bool {
+	return c.Echo().Debug || c.Request().URL.RawQuery != ""
+}
+
+// writeEncoded answers with body, already encoded as c.JSON would have.
+func writeEncoded(c echo.Context, status int, body []byte) error {
 	resp := c.Response()
 	if resp.Header().Get(echo.HeaderContentType) == "" {
 		resp.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	}
 	resp.WriteHeader(status)
-	_, err := resp.Write(b)
-	if cap(b) <= maxPooledJSON {
-		*bp = b
-		jsonBuffers.Put(bp)
-	}
+	_, err := resp.Write(body)
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -35,6 +36,9 @@ type Store struct {
 	stop      chan struct{} // closed by Close
 	committed chan struct{} // closed when the committer has returned
 	closeOnce sync.Once
+
+	// generation counts committed write transactions; see Generation.
+	generation atomic.Uint64
 }
 
 // commit is one Batch call waiting for the committer.
@@ -95,6 +99,13 @@ func (s *Store) Close() error {
 // token survives restarts but cannot be forged or altered by a client.
 func (s *Store) TokenKey() []byte { return s.tokenKey }
 
+// Generation changes after every write transaction, before the writer is
+// answered. It lets a reader keep what it derived from the store: an
+// answer derived in a View begun after reading generation g reflects every
+// write answered before g was read, so it stays current while Generation
+// still returns g.
+func (s *Store) Generation() uint64 { return s.generation.Load() }
+
 // Update runs fn in one read-write transaction; everything fn writes commits
 // together or not at all. Never call S3 or IAM inside fn: bbolt has one
 // writer at a time.
@@ -102,7 +113,11 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	err := s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	// Counted whatever the outcome: a failed commit costs readers a miss,
+	// never a stale answer.
+	s.generation.Add(1)
+	return err
 }
 
 // Batch is Update for the many small, concurrent writes of accepting calls
@@ -201,6 +216,7 @@ func (s *Store) commitBatch(batch []*commit) {
 			return nil
 		})
 		if failed < 0 {
+			s.generation.Add(1)
 			for _, c := range batch {
 				c.done <- err
 			}

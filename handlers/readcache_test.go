@@ -1,0 +1,95 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// TestCachedReadsFollowWrites reads a resource and a job, changes both
+// behind the handlers' back, and reads again: a kept answer must not
+// outlive the write it predates.
+func TestCachedReadsFollowWrites(t *testing.T) {
+	h, st, jobID := readServer(t)
+	get := func(method, path, body string) string {
+		t.Helper()
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, signedRequest(t, method, path, []byte(body)))
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s %s: %d %s", method, path, w.Code, w.Body)
+		}
+		return w.Body.String()
+	}
+	storage := func() string {
+		return get("POST", "/backend/app/storage/dev/details", `{"resourceName":"data"}`)
+	}
+	job := func() string { return get("GET", "/backend/app/job/dev/"+jobID, "") }
+
+	first, firstJob := storage(), job()
+	if again := storage(); again != first {
+		t.Fatalf("same read, different answers:\n%s\n%s", first, again)
+	}
+	if !strings.Contains(first, `"authenticated":["READ"]`) {
+		t.Fatalf("first answer %s", first)
+	}
+	if !strings.Contains(firstJob, `"status":"RUNNING"`) {
+		t.Fatalf("job answer %s", firstJob)
+	}
+
+	k := store.ResourceKey{AppID: "app", Env: "dev", Name: "data"}
+	err := st.Batch(context.Background(), func(tx *store.Tx) error {
+		r, err := tx.Resource(k)
+		if err != nil {
+			return err
+		}
+		r.Desired.Authenticated = []string{"READ", "DELETE"}
+		return tx.PutResource(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := storage(); !strings.Contains(got, `"DELETE"`) {
+		t.Fatalf("answer after a batched write still the old one:\n%s", got)
+	}
+	if got := job(); got != firstJob {
+		t.Fatalf("job changed by a write to its resource:\n%s\n%s", firstJob, got)
+	}
+
+	err = st.Update(context.Background(), func(tx *store.Tx) error {
+		j, err := tx.Job(jobID)
+		if err != nil {
+			return err
+		}
+		j.Status = store.StatusCompleted
+		return tx.PutJob(j)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := job(); !strings.Contains(got, `"status":"COMPLETED"`) {
+		t.Fatalf("answer after an update still the old one:\n%s", got)
+	}
+}
+
+// TestCachedReadsStayBounded fills the cache past its bound.
+func TestCachedReadsStayBounded(t *testing.T) {
+	var c readCache
+	for i := range maxCachedReads + 100 {
+		c.put(readKey{op: "x", name: strconv.Itoa(i)}, 1, nil)
+	}
+	if n := len(c.answers); n > maxCachedReads {
+		t.Fatalf("%d answers kept, bound %d", n, maxCachedReads)
+	}
+	c.put(readKey{op: "y"}, 7, []byte("body"))
+	if b, ok := c.get(readKey{op: "y"}, 7); !ok || string(b) != "body" {
+		t.Fatalf("get after put: %q %v", b, ok)
+	}
+	if _, ok := c.get(readKey{op: "y"}, 8); ok {
+		t.Fatal("an answer from an older generation was served")
+	}
+}
