@@ -11,5 +11,8 @@
 // (X-Amzn-ErrorType, x-amzn-RequestId) and a JSON body with __type.
 //
 // Mutations go to the jobs package, which commits the job before the
-// handler answers; reads go straight to the store.
+// handler answers; reads go straight to the store. The answers of
+// GetBackendStorage and GetBackendJob are kept encoded until the store's
+// next write (readcache.go), so a repeated read skips the transaction but
+// never sees less than what was already answered.
 package handlers
