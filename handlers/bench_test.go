@@ -23,13 +23,7 @@ import (
 
 // benchServer is the real router over a real store holding one resource
 // and its job; the runner never runs (reads are what is measured).
-func benchServer(b testing.TB) (http.Handler, string) {
-	h, _, id := readServer(b)
-	return h, id
-}
-
-// readServer is benchServer with its store.
-func readServer(b testing.TB) (http.Handler, *store.Store, string) {
+func benchServer(b testing.TB) (http.Handler, *store.Store, string) {
 	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -71,25 +65,25 @@ func benchRoute(b *testing.B, h http.Handler, tmpl *http.Request, body []byte) {
 }
 
 func BenchmarkHealthz(b *testing.B) {
-	h, _ := benchServer(b)
+	h, _, _ := benchServer(b)
 	benchRoute(b, h, httptest.NewRequest("GET", "/healthz", nil), nil)
 }
 
 func BenchmarkGetBackendStorage(b *testing.B) {
-	h, _ := benchServer(b)
+	h, _, _ := benchServer(b)
 	body := []byte(`{"resourceName":"data"}`)
 	benchRoute(b, h, signedRequest(b, "POST", "/backend/app/storage/dev/details", body), body)
 }
 
 func BenchmarkGetBackendJob(b *testing.B) {
-	h, id := benchServer(b)
+	h, _, id := benchServer(b)
 	benchRoute(b, h, signedRequest(b, "GET", "/backend/app/job/dev/"+id, nil), nil)
 }
 
 // BenchmarkCreateBackendStorage accepts creates through the real router and
 // store (durable group commits), each with its own signed request.
 func BenchmarkCreateBackendStorage(b *testing.B) {
-	h, _ := benchServer(b)
+	h, _, _ := benchServer(b)
 	reqs := make([]*http.Request, b.N)
 	bodies := make([][]byte, b.N)
 	for i := range reqs {

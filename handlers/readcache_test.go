@@ -15,7 +15,7 @@ import (
 // behind the handlers' back, and reads again: a kept answer must not
 // outlive the write it predates.
 func TestCachedReadsFollowWrites(t *testing.T) {
-	h, st, jobID := readServer(t)
+	h, st, jobID := benchServer(t)
 	get := func(method, path, body string) string {
 		t.Helper()
 		w := httptest.NewRecorder()
