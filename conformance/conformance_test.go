@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/external"
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
 )
 
@@ -44,15 +45,11 @@ type variant struct {
 	extra []string
 }
 
-// need returns the path of a program or fails: a missing client is a broken
-// CI machine, never a reason to skip.
+// need returns the path of a program: the clients run only with the
+// external switch on, and then a missing client is a broken CI machine.
 func need(t *testing.T, prog string) string {
 	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		t.Fatalf("%s is not installed (.ci/run installs every client): %v", prog, err)
-	}
-	return p
+	return external.Program(t, prog)
 }
 
 func versionOf(t *testing.T, argv ...string) string {
@@ -107,7 +104,8 @@ type checkResult struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// runResult is what a scenario run produced; results/<variant>.json holds it.
+// runResult is what a scenario run produced; artifacts/conformance/<variant>.json
+// holds it.
 type runResult struct {
 	Variant string        `json:"variant"`
 	Client  string        `json:"client"`
@@ -116,6 +114,7 @@ type runResult struct {
 }
 
 func TestClients(t *testing.T) {
+	external.Require(t)
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
@@ -249,14 +248,11 @@ func writeResult(t *testing.T, res runResult) {
 	for i := range res.Checks {
 		res.Checks[i].Detail = ""
 	}
-	if err := os.MkdirAll("results", 0o755); err != nil {
-		t.Fatal(err)
-	}
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join("results", res.Variant+".json"), append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(external.ArtifactsDir(t, "conformance"), res.Variant+".json"), append(b, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

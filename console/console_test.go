@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/external"
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
 )
 
@@ -21,20 +22,11 @@ func TestMain(m *testing.M) {
 	os.Exit(testserver.Main(m, "../cmd/amplifybackendd", false))
 }
 
-// ArtifactsDir is where the browser test saves its screenshots, relative to
-// the repository root (git-ignored).
-const ArtifactsDir = "artifacts/console"
-
-// need returns the path of a program or fails: scripts/deps.sh installs
-// everything these tests use, so a missing one is a broken machine, never a
-// reason to skip.
+// need returns the path of a program: these tests run only with the
+// external switch on, and then a missing program is a broken machine.
 func need(t *testing.T, prog string) string {
 	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		t.Fatalf("%s is not installed (scripts/deps.sh installs it): %v", prog, err)
-	}
-	return p
+	return external.Program(t, prog)
 }
 
 func needNodeModules(t *testing.T) {
@@ -121,6 +113,7 @@ func TestOutputsMapping(t *testing.T) {
 // the resource, at a desktop and a phone viewport, failing on any console
 // error. Screenshots go to artifacts/console/.
 func TestConsoleInBrowser(t *testing.T) {
+	external.Require(t)
 	chromium := os.Getenv("CHROMIUM")
 	if chromium == "" {
 		chromium = "/usr/bin/chromium"
@@ -136,13 +129,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	p := testserver.NewStalledPair(t)
 	control := p.Control(t)
 
-	artifacts, err := filepath.Abs(filepath.Join("..", ArtifactsDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	artifacts := external.ArtifactsDir(t, "console")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

@@ -1,7 +1,7 @@
 // Command table writes the client compatibility table into README.md from
-// the conformance suite's last run (conformance/results/*.json):
+// the conformance suite's last run (artifacts/conformance/*.json):
 //
-//	go test ./conformance && go run ./conformance/table
+//	AMPLIFYBACKENDD_EXTERNAL=1 go test ./conformance && go run ./conformance/table
 package main
 
 import (
@@ -54,7 +54,7 @@ const (
 )
 
 func main() {
-	if err := run("conformance/results", "README.md"); err != nil {
+	if err := run("artifacts/conformance", "README.md"); err != nil {
 		fmt.Fprintln(os.Stderr, "table:", err)
 		os.Exit(1)
 	}
@@ -63,7 +63,7 @@ func main() {
 func run(resultsDir, readme string) error {
 	files, err := filepath.Glob(filepath.Join(resultsDir, "*.json"))
 	if err != nil || len(files) == 0 {
-		return fmt.Errorf("no results in %s: run go test ./conformance first", resultsDir)
+		return fmt.Errorf("no results in %s: run AMPLIFYBACKENDD_EXTERNAL=1 go test ./conformance first", resultsDir)
 	}
 	var results []result
 	for _, f := range files {

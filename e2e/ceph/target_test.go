@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/external"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/target"
 )
@@ -52,6 +53,7 @@ func (w *writes) mark() int {
 // in target/doc.go is met here, and each Ensure call, repeated, writes
 // nothing (RGW's read-back matches what was written).
 func TestTargetOnCeph(t *testing.T) {
+	external.Require(t)
 	t.Parallel()
 	ctx := t.Context()
 	w := &writes{}
