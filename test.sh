@@ -19,6 +19,10 @@ fi
 go vet ./...
 go test -race -count=1 -timeout 15m ./...
 
+# The benchmark suite is not a test: run it once in its short mode only to
+# check that it still works (docs/benchmarks.md has the full run).
+go test -count=1 -run '^$' -bench Suite -benchtime 1x -timeout 10m ./bench
+
 # Each fuzz target for a bounded time (FUZZTIME, default 10s); the seed
 # corpora under testdata/fuzz already ran above as plain tests.
 fuzztime=${FUZZTIME:-10s}

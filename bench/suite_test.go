@@ -4,16 +4,20 @@
 // the same disk, job completion against the same S3/IAM calls made directly,
 // listings in a large store against a small one, and a burst of creates.
 //
-// `./test.sh` runs it in a short mode that only checks it works; the full
-// run, whose output docs/benchmarks.md records, is
+// It is a benchmark, not a test: it asserts nothing about the figures it
+// reports, and `go test ./...` does not run it. `./test.sh` runs it once in
+// a short mode only to check that it still works:
 //
-//	BENCH_FULL=1 go test -run TestSuite -v -timeout 60m ./bench
+//	go test -run '^$' -bench Suite -benchtime 1x ./bench
 //
-// No test here asserts a time: figures are reported, not judged.
+// The full run, whose output docs/benchmarks.md records, is
+//
+//	BENCH_FULL=1 go test -run '^$' -bench Suite -benchtime 1x -v -timeout 60m ./bench
 package bench
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,7 +41,13 @@ import (
 	"github.com/amplifybackendd/amplifybackendd/target"
 )
 
+// TestMain builds the server only when the suite is asked for, so `go test
+// ./...` spends nothing here.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		os.Exit(m.Run())
+	}
 	os.Exit(testserver.Main(m, "../cmd/amplifybackendd", true))
 }
 
@@ -82,20 +92,23 @@ func verdict(ratio, bound float64, atLeast bool) string {
 	return "**misses**"
 }
 
-func TestSuite(t *testing.T) {
+func BenchmarkSuite(b *testing.B) {
+	if bt := flag.Lookup("test.benchtime"); bt == nil || bt.Value.String() != "1x" {
+		b.Fatal("the suite measures with its own clocks and runs once: use -benchtime 1x")
+	}
 	p := sizes()
 	rep := &report{}
 	rep.add("Machine: %s, %d runs, medians. Server built without the race detector.", machine(), p.runs)
-	t.Run("reads", func(t *testing.T) { benchReads(t, p, rep) })
-	t.Run("writes", func(t *testing.T) { benchWrites(t, p, rep) })
-	t.Run("thin", func(t *testing.T) { benchThin(t, p, rep) })
-	t.Run("scale", func(t *testing.T) { benchScale(t, p, rep) })
-	t.Run("burst", func(t *testing.T) { benchBurst(t, p, rep) })
+	b.Run("reads", func(b *testing.B) { benchReads(b, p, rep) })
+	b.Run("writes", func(b *testing.B) { benchWrites(b, p, rep) })
+	b.Run("thin", func(b *testing.B) { benchThin(b, p, rep) })
+	b.Run("scale", func(b *testing.B) { benchScale(b, p, rep) })
+	b.Run("burst", func(b *testing.B) { benchBurst(b, p, rep) })
 	out := strings.Join(rep.lines, "\n") + "\n"
-	t.Logf("results:\n%s", out)
+	b.Logf("results:\n%s", out)
 	if path := os.Getenv("BENCH_WRITE"); path != "" {
 		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 	}
 }
@@ -111,7 +124,7 @@ func machine() string {
 	return "unknown"
 }
 
-func createAndWait(t *testing.T, s *testserver.Server, app, env, name, bucket string) string {
+func createAndWait(t testing.TB, s *testserver.Server, app, env, name, bucket string) string {
 	t.Helper()
 	r := testserver.MustOK(t, s.Call("POST", "/backend/"+app+"/storage", map[string]any{"backendEnvironmentName": env, "resourceName": name,
 		"resourceConfig": map[string]any{"serviceName": "S3", "bucketName": bucket, "permissions": map[string]any{"authenticated": []string{"READ"}, "unAuthenticated": []string{"READ"}}}}))
@@ -126,7 +139,7 @@ func createAndWait(t *testing.T, s *testserver.Server, app, env, name, bucket st
 // request per client (the generator's signing off the CPU) and signing
 // every request afresh as an SDK does (the generator's signing competing
 // with the server on the same two cores).
-func benchReads(t *testing.T, p params, rep *report) {
+func benchReads(t testing.TB, p params, rep *report) {
 	s := testserver.Start(t)
 	jobID := createAndWait(t, s, "bench", "dev", "data", "bench-reads")
 	type variant struct {
@@ -168,7 +181,7 @@ func benchReads(t *testing.T, p params, rep *report) {
 // target refuses connections, so jobs wait and acceptance is measured alone,
 // and one on the default embedded gateway, where jobs execute alongside in
 // the same process (the workers yield to API calls in flight).
-func benchWrites(t *testing.T, p params, rep *report) {
+func benchWrites(t testing.TB, p params, rep *report) {
 	var apiAlone, apiLive, rawDefault, rawTuned []float64
 	creates := func(s *testserver.Server, app string) load.BenchResult {
 		r, err := load.Bench(context.Background(), load.BenchConfig{Endpoint: s.API, Credentials: s.APICreds, Clients: 64, Duration: p.dur,
@@ -211,7 +224,7 @@ func benchWrites(t *testing.T, p params, rep *report) {
 // job index, pending index, at the sizes the store writes) with 64 bbolt
 // Batch writers and returns records per second. delay is bbolt's
 // MaxBatchDelay (0: its default).
-func rawBatch(t *testing.T, path string, n int, delay time.Duration) float64 {
+func rawBatch(t testing.TB, path string, n int, delay time.Duration) float64 {
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +272,7 @@ func rawBatch(t *testing.T, path string, n int, delay time.Duration) float64 {
 // benchThin: time from CreateBackendStorage's 200 to COMPLETED, against the
 // same reconcile steps called directly (jobs.ApplyCreate: same S3/IAM calls,
 // no HTTP, no store, no queue); also update and delete through the API.
-func benchThin(t *testing.T, p params, rep *report) {
+func benchThin(t testing.TB, p params, rep *report) {
 	s := testserver.Start(t)
 	tg, err := target.New(context.Background(), target.Config{S3Endpoint: s.S3, IAMEndpoint: s.IAM,
 		AccessKey: s.S3Creds.AccessKeyID, SecretKey: s.S3Creds.SecretAccessKey})
@@ -314,7 +327,7 @@ func benchThin(t *testing.T, p params, rep *report) {
 // benchScale fills a store with many jobs and resources, then measures the
 // first and a deep ListBackendJobs page, start-up and resident memory, and
 // the same listing in a store of 1,000 jobs.
-func benchScale(t *testing.T, p params, rep *report) {
+func benchScale(t testing.TB, p params, rep *report) {
 	type result struct {
 		first, deep time.Duration
 		startup     time.Duration
@@ -375,7 +388,7 @@ func benchScale(t *testing.T, p params, rep *report) {
 
 // fill writes jobsN finished jobs over resN resources of app "scale", env
 // "dev", plus 10 RUNNING ones for recovery to pick up, through the store.
-func fill(t *testing.T, path string, jobsN, resN int) {
+func fill(t testing.TB, path string, jobsN, resN int) {
 	st, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +423,7 @@ func fill(t *testing.T, path string, jobsN, resN int) {
 	}
 }
 
-func rss(t *testing.T, pid int) float64 {
+func rss(t testing.TB, pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -426,7 +439,7 @@ func rss(t *testing.T, pid int) float64 {
 
 // benchBurst sends many creates at once from 64 senders and waits for all
 // to complete on the embedded gateway.
-func benchBurst(t *testing.T, p params, rep *report) {
+func benchBurst(t testing.TB, p params, rep *report) {
 	s := testserver.Start(t)
 	start := time.Now()
 	ids := make([]string, p.burst)

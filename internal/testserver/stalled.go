@@ -19,7 +19,7 @@ type StalledPair struct {
 
 // NewStalledPair starts both servers; B uses public guest access like the
 // embedded default so anonymous checks mean the same on both.
-func NewStalledPair(t *testing.T) *StalledPair {
+func NewStalledPair(t testing.TB) *StalledPair {
 	t.Helper()
 	gw := Start(t)
 	s3p, err := faultproxy.New(strings.TrimPrefix(gw.S3, "http://"))
@@ -49,7 +49,7 @@ func (p *StalledPair) Resume() { p.s3p.Resume(); p.iam.Resume() }
 // Control serves POST /pause and /resume for a client scenario that must hold
 // a job RUNNING (to cancel it) from outside the test process; it returns the
 // control URL. The proxies are resumed when the test ends.
-func (p *StalledPair) Control(t *testing.T) string {
+func (p *StalledPair) Control(t testing.TB) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {

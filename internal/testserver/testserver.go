@@ -63,7 +63,7 @@ func build(pkgDir string, flags ...string) (cleanup func(), err error) {
 
 // Server is one running amplifybackendd process.
 type Server struct {
-	t       *testing.T
+	t testing.TB
 	DataDir string
 	args    []string
 	env     []string
@@ -103,25 +103,25 @@ var (
 
 // Start runs the binary with a fresh data dir and free ports; extra
 // flags are appended. It returns once /healthz answers 200.
-func Start(t *testing.T, extra ...string) *Server {
+func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	return StartEnv(t, nil, extra...)
 }
 
 // StartUnready is StartEnv for a server whose target is not reachable yet:
 // it returns as soon as the API listens.
-func StartUnready(t *testing.T, env []string, extra ...string) *Server {
+func StartUnready(t testing.TB, env []string, extra ...string) *Server {
 	t.Helper()
 	return launch(t, env, true, extra)
 }
 
 // StartEnv is Start with extra environment variables.
-func StartEnv(t *testing.T, env []string, extra ...string) *Server {
+func StartEnv(t testing.TB, env []string, extra ...string) *Server {
 	t.Helper()
 	return launch(t, env, false, extra)
 }
 
-func launch(t *testing.T, env []string, unready bool, extra []string) *Server {
+func launch(t testing.TB, env []string, unready bool, extra []string) *Server {
 	t.Helper()
 	s := &Server{t: t, DataDir: t.TempDir(), env: env, unready: unready}
 	for i, a := range extra { // a caller's --data-dir (an existing store) wins
@@ -317,7 +317,7 @@ func (s *Server) NewRequest(method, path string, raw []byte) *http.Request {
 	return req
 }
 
-func Sign(t *testing.T, req *http.Request, raw []byte, creds aws.Credentials, at time.Time) {
+func Sign(t testing.TB, req *http.Request, raw []byte, creds aws.Credentials, at time.Time) {
 	t.Helper()
 	sum := sha256.Sum256(raw)
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "amplifybackend", "us-east-1", at); err != nil {
@@ -325,7 +325,7 @@ func Sign(t *testing.T, req *http.Request, raw []byte, creds aws.Credentials, at
 	}
 }
 
-func Do(t *testing.T, req *http.Request) Response {
+func Do(t testing.TB, req *http.Request) Response {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -346,7 +346,7 @@ func Do(t *testing.T, req *http.Request) Response {
 }
 
 // MustOK fails unless r is a 200.
-func MustOK(t *testing.T, r Response) Response {
+func MustOK(t testing.TB, r Response) Response {
 	t.Helper()
 	if r.Status != 200 {
 		t.Fatalf("status %d: %s", r.Status, r.Raw)
@@ -355,7 +355,7 @@ func MustOK(t *testing.T, r Response) Response {
 }
 
 // WantError checks an AWS-shaped error answer.
-func WantError(t *testing.T, r Response, status int, name, msgPart string) {
+func WantError(t testing.TB, r Response, status int, name, msgPart string) {
 	t.Helper()
 	if r.Status != status || r.Header.Get("X-Amzn-ErrorType") != name || r.Str("__type") != name {
 		t.Fatalf("want %d %s, got %d %s: %s", status, name, r.Status, r.Header.Get("X-Amzn-ErrorType"), r.Raw)
