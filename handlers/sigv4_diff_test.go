@@ -186,9 +186,7 @@ func diffClientRequest(t *testing.T, rng *rand.Rand) (*http.Request, []byte) {
 				// that follows it can verify.)
 				key = strings.ToLower(key)
 			}
-			for _, v := range h[1:] {
-				r.Header[key] = append(r.Header[key], v)
-			}
+			r.Header[key] = append(r.Header[key], h[1:]...)
 		}
 		sum := sha256.Sum256(body)
 		hash := hex.EncodeToString(sum[:])

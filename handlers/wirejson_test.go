@@ -6,10 +6,10 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -132,7 +132,7 @@ func TestWireJSONMatchesEncodingJSON(t *testing.T) {
 // source, so a new hand-written encoder cannot miss the comparison above.
 func TestEveryAppenderIsTested(t *testing.T) {
 	t.Parallel()
-	pkgs, err := parser.ParseDir(token.NewFileSet(), ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	entries, err := os.ReadDir(".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,22 +141,27 @@ func TestEveryAppenderIsTested(t *testing.T) {
 		tested[reflect.TypeOf(a).Name()] = true
 	}
 	found := 0
-	for _, pkg := range pkgs {
-		for _, f := range pkg.Files {
-			for _, d := range f.Decls {
-				fn, ok := d.(*ast.FuncDecl)
-				if !ok || fn.Recv == nil || fn.Name.Name != "appendJSON" {
-					continue
-				}
-				found++
-				recv, ok := fn.Recv.List[0].Type.(*ast.Ident)
-				if !ok {
-					t.Errorf("appendJSON on %T: give it a value receiver of a named type", fn.Recv.List[0].Type)
-					continue
-				}
-				if !tested[recv.Name] {
-					t.Errorf("%s.appendJSON is not in appenders, so nothing compares it with encoding/json", recv.Name)
-				}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), e.Name(), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Recv == nil || fn.Name.Name != "appendJSON" {
+				continue
+			}
+			found++
+			recv, ok := fn.Recv.List[0].Type.(*ast.Ident)
+			if !ok {
+				t.Errorf("appendJSON on %T: give it a value receiver of a named type", fn.Recv.List[0].Type)
+				continue
+			}
+			if !tested[recv.Name] {
+				t.Errorf("%s.appendJSON is not in appenders, so nothing compares it with encoding/json", recv.Name)
 			}
 		}
 	}

@@ -338,6 +338,7 @@ func (t *Target) EnsureAbortMultipartRule(ctx context.Context, bucket, id string
 // isAbortRule reports whether r is exactly our rule: enabled, whole bucket,
 // abort after days, and nothing else.
 func isAbortRule(r types.LifecycleRule, days int32) bool {
+	//lint:ignore SA1019 a rule written by an older client may carry the deprecated top-level prefix; it narrows the rule all the same
 	if r.Status != types.ExpirationStatusEnabled || aws.ToString(r.Prefix) != "" {
 		return false
 	}

@@ -185,7 +185,6 @@ func (p *HTTP) handle(w http.ResponseWriter, r *http.Request) {
 // connection, as a network that fails mid-response would.
 type dropWriter struct {
 	http.ResponseWriter
-	wrote   int
 	dropped bool
 }
 

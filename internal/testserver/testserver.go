@@ -63,7 +63,7 @@ func build(pkgDir string, flags ...string) (cleanup func(), err error) {
 
 // Server is one running amplifybackendd process.
 type Server struct {
-	t testing.TB
+	t       testing.TB
 	DataDir string
 	args    []string
 	env     []string
