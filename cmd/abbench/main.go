@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
 	"github.com/amplifybackendd/amplifybackendd/internal/load"
 )
 
@@ -34,7 +35,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "abbench: refusing a non-loopback endpoint")
 		os.Exit(2)
 	}
-	creds, err := load.ReadProfile(credsFile, "default")
+	creds, err := credfile.Profile(credsFile, "default")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "abbench:", err)
 		os.Exit(2)

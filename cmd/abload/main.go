@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
 	"github.com/amplifybackendd/amplifybackendd/internal/load"
 )
 
@@ -35,7 +36,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "abload: refusing a non-loopback endpoint")
 		os.Exit(2)
 	}
-	creds, err := load.ReadProfile(credsFile, profile)
+	creds, err := credfile.Profile(credsFile, profile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "abload:", err)
 		os.Exit(2)

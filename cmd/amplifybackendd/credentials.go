@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
 )
 
 // Profile names in <data-dir>/credentials.
@@ -65,42 +66,15 @@ func loadOrCreateCredentials(dir string, want ...string) (*credentialsFile, erro
 }
 
 func (cf *credentialsFile) read() error {
-	f, err := os.Open(cf.path)
+	profiles, err := credfile.Read(cf.path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	var section string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";") {
-			continue
-		}
-		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
-			section = strings.TrimSpace(line[1 : len(line)-1])
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || section == "" {
-			continue
-		}
-		kp := cf.profiles[section]
-		switch strings.TrimSpace(k) {
-		case "aws_access_key_id":
-			kp.AccessKey = strings.TrimSpace(v)
-		case "aws_secret_access_key":
-			kp.SecretKey = strings.TrimSpace(v)
-		}
-		cf.profiles[section] = kp
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", cf.path, err)
-	}
-	for name, kp := range cf.profiles {
-		if kp.AccessKey == "" || kp.SecretKey == "" {
+	for name, k := range profiles {
+		if !k.Complete() {
 			return fmt.Errorf("%s: profile [%s] needs both aws_access_key_id and aws_secret_access_key", cf.path, name)
 		}
+		cf.profiles[name] = keyPair{AccessKey: k.AccessKeyID, SecretKey: k.SecretAccessKey}
 	}
 	return nil
 }

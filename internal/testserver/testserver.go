@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/amplifybackendd/amplifybackendd/internal/load"
+	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -233,10 +233,10 @@ func contains(xs []string, x string) bool {
 func (s *Server) loadCredentials() {
 	path := filepath.Join(s.DataDir, "credentials")
 	var err error
-	if s.APICreds, err = load.ReadProfile(path, "default"); err != nil {
+	if s.APICreds, err = credfile.Profile(path, "default"); err != nil {
 		s.t.Fatal(err)
 	}
-	s.S3Creds, _ = load.ReadProfile(path, "embedded-s3")
+	s.S3Creds, _ = credfile.Profile(path, "embedded-s3")
 }
 
 // Kill stops the process with SIGKILL: no shutdown code runs.
