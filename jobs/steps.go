@@ -76,7 +76,8 @@ func (r *Runner) apply(ctx context.Context, w *work) error {
 		}
 		return r.applyPolicies(ctx, w, w.res.Desired)
 	case store.OpImport:
-		if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w) }); err != nil {
+		missing := terminal("The specified bucket: %q does not exist.", w.res.Bucket)
+		if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w, missing) }); err != nil {
 			return err
 		}
 		return r.applyPolicies(ctx, w, w.res.Desired)
@@ -98,7 +99,7 @@ func (r *Runner) apply(ctx context.Context, w *work) error {
 // its recorded desired state; it serves updates and the undo of cancelled
 // updates and deletes.
 func (r *Runner) reconcilePresent(ctx context.Context, w *work) error {
-	if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w) }); err != nil {
+	if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w, bucketGone(w)) }); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "check policy sizes", func(ctx context.Context) error { return r.checkSizes(ctx, w, w.res.Desired) }); err != nil {
@@ -135,15 +136,25 @@ func (r *Runner) reconcileAbsent(ctx context.Context, w *work) error {
 	return r.removeOwnedBucket(ctx, w)
 }
 
-func (r *Runner) bucketMustExist(ctx context.Context, w *work) error {
+// bucketMustExist fails with missing when the resource's bucket is not there.
+func (r *Runner) bucketMustExist(ctx context.Context, w *work, missing error) error {
 	ok, err := r.target.HeadBucket(ctx, w.res.Bucket)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return terminal("The specified bucket: %q does not exist.", w.res.Bucket)
+		return missing
 	}
 	return nil
+}
+
+// bucketGone is the failure of a change that needs a resource's bucket after
+// someone removed it (by hand, or a process that deleted it and crashed
+// before it could record so). Only the client can choose between giving the
+// resource up and bringing the bucket back, so it says both.
+func bucketGone(w *work) error {
+	return terminal("The bucket %q of resource %q no longer exists; delete the resource with DeleteBackendStorage, or recreate the bucket and retry.",
+		w.res.Bucket, w.res.Name)
 }
 
 // ensureOwnedBucket creates the bucket, or recognises it as ours: it carries
@@ -286,7 +297,15 @@ func (r *Runner) applyBucketPolicy(ctx context.Context, w *work, docs policy.Doc
 	prefix := policy.SidPrefix(k.AppID, k.Env, k.Name)
 	return r.step(ctx, "write bucket policy", func(ctx context.Context) error {
 		cur, err := r.target.BucketPolicy(ctx, w.res.Bucket)
-		if err != nil {
+		switch {
+		case target.IsNoSuchBucket(err) && len(docs.Bucket) == 0:
+			// No bucket, and none of our statements wanted in it: nothing
+			// of ours is left there, which is what this step is for.
+			w.warn("bucket %q no longer exists; there were no bucket policy statements left to remove", w.res.Bucket)
+			return nil
+		case target.IsNoSuchBucket(err):
+			return bucketGone(w)
+		case err != nil:
 			return err
 		}
 		if len(cur) == 0 && len(docs.Bucket) == 0 {
