@@ -21,6 +21,14 @@
 // backoff and full jitter, permanent ones end the job; settings the target does
 // not implement become warnings.
 //
+// A panic is a failed attempt like any other, never a reason to stop the
+// process or hold a resource: inside a step it is retried within the step's
+// budget, between steps the whole phase runs again (the steps are
+// reconciles), and in the executor's own bookkeeping the execution starts
+// again from the stored state. When the budget is spent the job FAILS with
+// "internal error in step X: panic: ..." and releases its resource; the log
+// has the stack.
+//
 // # State
 //
 // Job states (store.Status) move only in Runner.settle, which writes the job

@@ -61,8 +61,10 @@ func (w *work) warn(format string, args ...any) {
 	w.warnings = append(w.warnings, fmt.Sprintf(format, args...))
 }
 
-// apply makes the target match what the job asked for.
+// apply makes the target match what the job asked for. It may run more than
+// once in one execution (see guard), so it starts with no warnings.
 func (r *Runner) apply(ctx context.Context, w *work) error {
+	w.warnings = nil
 	switch w.job.Operation {
 	case store.OpCreate:
 		if err := r.step(ctx, "check policy sizes", func(ctx context.Context) error { return r.checkSizes(ctx, w, w.res.Desired) }); err != nil {
