@@ -265,23 +265,29 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 	return nil
 }
 
-// markBucketRequested records, before CreateBucket is sent, that this job is
-// about to create the bucket, so a restart in between still knows the bucket
-// is ours. It is conditional on the job still running.
-func (r *Runner) markBucketRequested(ctx context.Context, w *work) error {
+// recordBucketRequest records whether this job may have created its bucket.
+// true is written before CreateBucket is sent, so that a restart before the
+// answer still knows the bucket may be ours; it needs the job still running.
+// false is written once the target has shown the bucket is not ours, so
+// that no later rollback, after a restart included, takes it for ours; that
+// holds whatever the job's state, and a client cancel does not cut it short.
+func (r *Runner) recordBucketRequest(ctx context.Context, w *work, requested bool) error {
+	if !requested {
+		ctx = context.WithoutCancel(ctx)
+	}
 	err := r.store.Batch(ctx, func(tx *store.Tx) error {
 		j, err := tx.Job(w.job.ID)
 		if err != nil {
 			return err
 		}
-		if j.Status != store.StatusRunning || j.Undo {
+		if requested && (j.Status != store.StatusRunning || j.Undo) {
 			return terminal("the job is no longer running")
 		}
-		j.BucketRequested = true
+		j.BucketRequested = requested
 		return tx.PutJob(j)
 	})
 	if err == nil {
-		w.job.BucketRequested = true
+		w.job.BucketRequested = requested
 	}
 	return err
 }

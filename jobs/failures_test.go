@@ -2,11 +2,17 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amplifybackendd/amplifybackendd/policy"
 	"github.com/amplifybackendd/amplifybackendd/store"
@@ -174,7 +180,7 @@ func TestPanicOutsideStepsFailsTheJob(t *testing.T) {
 	f.runner = New(f.store, f.target, cfg)
 	f.start()
 	b := f.bucket("taken")
-	if err := gateway.CreateBucket(f.ctx, b); err != nil {
+	if _, err := gateway.CreateBucket(f.ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	k := f.key("unlucky")
@@ -196,5 +202,168 @@ func TestPanicOutsideStepsFailsTheJob(t *testing.T) {
 	// The resource is free: the same create can be asked for again.
 	if _, err := f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: f.bucket("free")}); err != nil {
 		t.Fatalf("create after the failure: %v", err)
+	}
+}
+
+// otherParty is an S3 client of someone else sharing the target's account
+// (an operator, another tool): buckets it creates answer our CreateBucket
+// with BucketAlreadyOwnedByYou.
+func otherParty() *s3.Client {
+	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(s3Endpoint), UsePathStyle: true,
+		Credentials: credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: rootKey, SecretAccessKey: rootSecret}}})
+}
+
+// racedTarget is the real gateway where another party creates the bucket
+// just before our CreateBucket reaches it, after our HeadBucket found none.
+type racedTarget struct{ *countingTarget }
+
+func (r racedTarget) CreateBucket(ctx context.Context, b string) (bool, error) {
+	if _, err := otherParty().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+		return false, err
+	}
+	return r.countingTarget.CreateBucket(ctx, b)
+}
+
+// untouched fails the test unless bucket b exists and carries nothing of
+// ours: no tags, no CORS rule, no bucket policy.
+func untouched(t *testing.T, b string) {
+	t.Helper()
+	if ok, err := gateway.HeadBucket(context.Background(), b); !ok {
+		t.Fatalf("bucket %q was removed: %v", b, err)
+	}
+	if tags, err := gateway.Tags(context.Background(), b); err != nil || tags[OwnerTag] != "" {
+		t.Fatalf("bucket %q got our tags: %v %v", b, tags, err)
+	}
+	cors, err := otherParty().GetBucketCors(context.Background(), &s3.GetBucketCorsInput{Bucket: aws.String(b)})
+	if err == nil && len(cors.CORSRules) > 0 {
+		t.Fatalf("bucket %q got a CORS rule", b)
+	}
+	if doc, err := gateway.BucketPolicy(context.Background(), b); err != nil || strings.Contains(string(doc), "amplifybackendd") {
+		t.Fatalf("bucket %q got our policy: %s %v", b, doc, err)
+	}
+}
+
+// TestBucketCreatedByOthersMidCreateIsForeign: within one execution, a
+// bucket our CreateBucket did not create is someone else's: the job fails,
+// and neither it nor its rollback touches the bucket.
+func TestBucketCreatedByOthersMidCreateIsForeign(t *testing.T) {
+	f := setup(t)
+	f.runner = New(f.store, racedTarget{f.target}, f.runner.cfg)
+	f.runner.cfg.DeleteBuckets = true
+	f.start()
+	b := f.bucket("raced")
+	j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key("raced"), Bucket: b,
+		Permissions: store.Permissions{Unauthenticated: []string{"READ"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.wait(j.ID)
+	if got.Status != store.StatusFailed || !strings.Contains(got.Error, "created by someone else") {
+		t.Fatalf("create raced by another party: %+v", got)
+	}
+	untouched(t, b)
+}
+
+// TestCrashWindowAdoptsOnlyAFreshBucket: a create recorded that it was about
+// to create the bucket, then the process died before the answer. The next
+// execution takes the bucket it finds as its own only while it has no tags,
+// no policy and no objects; anything else is left untouched.
+func TestCrashWindowAdoptsOnlyAFreshBucket(t *testing.T) {
+	f := setup(t)
+	cases := []struct {
+		name    string
+		prepare func(b string) error
+		reason  string // "" adopts
+	}{
+		{"fresh", func(string) error { return nil }, ""},
+		{"object", func(b string) error {
+			_, err := otherParty().PutObject(f.ctx, &s3.PutObjectInput{Bucket: aws.String(b), Key: aws.String("theirs"), Body: strings.NewReader("x")})
+			return err
+		}, "holds objects"},
+		{"tagged", func(b string) error {
+			_, err := gateway.EnsureTags(f.ctx, b, map[string]string{"team": "data"})
+			return err
+		}, "carries tags"},
+		{"policy", func(b string) error {
+			return gateway.PutBucketPolicy(f.ctx, b, []byte(`{"Version":"2012-10-17","Statement":[{"Sid":"Theirs","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::`+b+`/x/*"}]}`))
+		}, "has a bucket policy"},
+	}
+	var ids []string
+	for _, c := range cases {
+		b := f.bucket(c.name)
+		j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key(c.name), Bucket: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The intent is recorded and CreateBucket went out; the process died
+		// before its answer.
+		err = f.store.Batch(f.ctx, func(tx *store.Tx) error {
+			j, err := tx.Job(j.ID)
+			if err != nil {
+				return err
+			}
+			j.BucketRequested = true
+			return tx.PutJob(j)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := otherParty().CreateBucket(f.ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.prepare(b); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	f.runUntilIdle(ids...)
+	for i, c := range cases {
+		got := f.wait(ids[i])
+		b := f.bucket(c.name)
+		if c.reason == "" {
+			tags, _ := gateway.Tags(f.ctx, b)
+			if got.Status != store.StatusCompleted || tags[OwnerTag] == "" {
+				t.Fatalf("%s: %+v, tags %v", c.name, got, tags)
+			}
+			continue
+		}
+		if got.Status != store.StatusFailed || !strings.Contains(got.Error, c.reason) {
+			t.Fatalf("%s: %+v, want FAILED saying it %s", c.name, got, c.reason)
+		}
+		untouched(t, b)
+	}
+}
+
+// lostAnswerTarget is the real gateway where the answer to the first
+// CreateBucket is lost after the bucket was made, as a cut connection does.
+type lostAnswerTarget struct {
+	*countingTarget
+	lost atomic.Bool
+}
+
+func (l *lostAnswerTarget) CreateBucket(ctx context.Context, b string) (bool, error) {
+	created, err := l.countingTarget.CreateBucket(ctx, b)
+	if err != nil || l.lost.Swap(true) {
+		return created, err
+	}
+	return false, fmt.Errorf("s3 CreateBucket %q: %w", b, syscall.ECONNRESET)
+}
+
+// TestLostCreateAnswerIsOurs: the answer to our CreateBucket is lost; the
+// retried step finds the bucket fresh and takes it as the one it made.
+func TestLostCreateAnswerIsOurs(t *testing.T) {
+	f := setup(t)
+	f.runner = New(f.store, &lostAnswerTarget{countingTarget: f.target}, f.runner.cfg)
+	f.start()
+	b := f.bucket("lost")
+	j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key("lost"), Bucket: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.wait(j.ID); got.Status != store.StatusCompleted {
+		t.Fatalf("create whose CreateBucket answer was lost: %+v", got)
+	}
+	if tags, err := gateway.Tags(f.ctx, b); err != nil || tags[OwnerTag] == "" {
+		t.Fatalf("bucket not tagged as ours: %v %v", tags, err)
 	}
 }
