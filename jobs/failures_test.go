@@ -56,6 +56,10 @@ func TestBucketRemovedBehindTheResource(t *testing.T) {
 	if err != nil || res.ActiveJob != "" || len(res.Desired.Authenticated) != 1 {
 		t.Fatalf("resource after the failed update: %+v %v", res, err)
 	}
+	// GetBackend shows the resource's warnings in its error field.
+	if n := len(res.Warnings); n == 0 || !strings.HasSuffix(res.Warnings[n-1], want) {
+		t.Fatalf("the resource does not carry the failure for GetBackend: %q", res.Warnings)
+	}
 
 	j, err = f.runner.Delete(f.ctx, k)
 	if err != nil {
