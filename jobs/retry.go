@@ -120,7 +120,7 @@ func (r *Runner) attempt(ctx context.Context, name string, fn func(ctx context.C
 		p, panicked := err.(*panicError)
 		if panicked {
 			p.step = name
-			r.log.Error("panic in a job; counted as a failed attempt", "step", name, "attempt", n, "panic", p.v, "stack", string(p.stack))
+			r.log.Error("panic in a job; counted as a failed attempt", "job", ctx.Value(jobKey{}), "step", name, "attempt", n, "panic", p.v, "stack", string(p.stack))
 		}
 		again := panicked || retryable != nil && retryable(err)
 		switch {
@@ -132,7 +132,7 @@ func (r *Runner) attempt(ctx context.Context, name string, fn func(ctx context.C
 			return &stepError{step: name, err: err, attempts: n}
 		}
 		wait := r.cfg.Retry.backoff(n)
-		r.log.Warn("step failed; retrying", "step", name, "attempt", n, "wait", wait, "error", err)
+		r.log.Warn("step failed; retrying", "job", ctx.Value(jobKey{}), "step", name, "attempt", n, "wait", wait, "error", err)
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -142,6 +142,10 @@ func (r *Runner) attempt(ctx context.Context, name string, fn func(ctx context.C
 		}
 	}
 }
+
+// jobKey carries the id of the job an execution works on, for the logs of
+// the steps deep inside it.
+type jobKey struct{}
 
 // panicError is a recovered panic, with where it happened for the job's
 // error and the stack for the log.

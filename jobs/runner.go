@@ -246,6 +246,7 @@ func (r *Runner) admit(ctx context.Context) bool {
 // stored state, then the job is failed with that error and its resource
 // released.
 func (r *Runner) executeSafely(ctx context.Context, id string) {
+	ctx = context.WithValue(ctx, jobKey{}, id)
 	err := r.attempt(ctx, "job bookkeeping", func(ctx context.Context) error { return r.execute(ctx, id) },
 		func(error) bool { return true })
 	if err != nil && ctx.Err() == nil {
