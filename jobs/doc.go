@@ -21,6 +21,34 @@
 // backoff and full jitter, permanent ones end the job; settings the target does
 // not implement become warnings.
 //
+// A panic is a failed attempt like any other, never a reason to stop the
+// process or hold a resource: inside a step it is retried within the step's
+// budget, between steps the whole phase runs again (the steps are
+// reconciles), and in the executor's own bookkeeping the execution starts
+// again from the stored state. When the budget is spent the job FAILS with
+// "internal error in step X: panic: ..." and releases its resource; the log
+// has the stack.
+//
+// # Buckets
+//
+// A create job owns the bucket it made and nothing else. Before CreateBucket
+// it records that it is about to create the bucket (Job.BucketRequested).
+// If the target then answers BucketAlreadyOwnedByYou, someone else with our
+// credentials made the bucket after our HeadBucket found none: it is
+// foreign, the job fails, the record is cleared, and neither the job nor its
+// rollback touches the bucket. Only when the answer was lost (the process
+// died or the connection broke after the record) may the job take the
+// bucket it then finds as its own, and only while it has no tags, no bucket
+// policy and no objects; the rollback of a failed or cancelled create
+// removes an untagged bucket under the same rule, and one with our owner
+// tag only if it is empty. Targets that answer success to creating a bucket
+// already owned (Ceph RGW, AWS in us-east-1) cannot reveal that race.
+//
+// A bucket removed behind a resource's back does not hold the resource: a
+// delete finds nothing of ours left in it and completes (with a warning),
+// while an update fails saying the bucket is gone and what the client can
+// do about it.
+//
 // # State
 //
 // Job states (store.Status) move only in Runner.settle, which writes the job

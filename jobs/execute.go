@@ -33,35 +33,27 @@ const (
 
 // execute drives job id from its stored state to a final one. ctx is the
 // runner's: when it ends, execute returns without writing, and the job stays
-// pending for the next start.
-func (r *Runner) execute(ctx context.Context, id string) {
+// pending for the next start. An error means the job could not be loaded or
+// its state not recorded, and it is still pending.
+func (r *Runner) execute(ctx context.Context, id string) error {
 	for ctx.Err() == nil {
-		var w work
-		err := r.store.View(ctx, func(tx *store.Tx) (err error) {
-			if w.job, err = tx.Job(id); err != nil {
-				return err
-			}
-			w.res, err = tx.Resource(w.job.Key())
+		w, err := r.load(ctx, id)
+		if err != nil || !w.job.Pending() {
 			return err
-		})
-		if err != nil {
-			if ctx.Err() == nil {
-				r.log.Error("cannot load job", "job", id, "error", err)
-			}
-			return
-		}
-		if !w.job.Pending() {
-			return
 		}
 		if w.job.Undo {
-			if err := r.undo(ctx, &w); errors.Is(err, errStale) {
+			switch err := r.undo(ctx, &w); {
+			case errors.Is(err, errStale):
 				continue // cancelled while rolling back a failed create: undo again as cancelled
+			case ctx.Err() != nil:
+				return nil
+			default:
+				return err
 			}
-			return
 		}
-		err = r.run(ctx, id, func(jctx context.Context) error { return r.apply(jctx, &w) })
+		err = r.run(ctx, id, string(w.job.Operation), func(jctx context.Context) error { return r.apply(jctx, &w) })
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		switch {
 		case err == nil:
@@ -73,22 +65,69 @@ func (r *Runner) execute(ctx context.Context, id string) {
 			err = r.settle(ctx, &w, outcomeFailed, err)
 		}
 		if err != nil && !errors.Is(err, errStale) {
-			if ctx.Err() == nil {
-				r.log.Error("cannot record job state", "job", id, "error", err)
+			if ctx.Err() != nil {
+				return nil
 			}
-			return
+			return fmt.Errorf("record job state: %w", err)
 		}
 		if err == nil && !w.job.Undo {
-			return
+			return nil
 		}
 		// Stale (a client cancelled meanwhile) or a failed create that must be
 		// rolled back before it reports FAILED: re-read and go on.
 	}
+	return nil
+}
+
+// load reads job id and its resource as an execution starts from them.
+func (r *Runner) load(ctx context.Context, id string) (work, error) {
+	var w work
+	err := r.store.View(ctx, func(tx *store.Tx) (err error) {
+		if w.job, err = tx.Job(id); err != nil {
+			return err
+		}
+		w.res, err = tx.Resource(w.job.Key())
+		return err
+	})
+	if err != nil {
+		return work{}, fmt.Errorf("load job: %w", err)
+	}
+	return w, nil
+}
+
+// giveUp ends a job whose execution kept breaking outside its steps (a
+// panic, or a state write that failed): it fails the job with cause and, for
+// a create or import, runs the rollback once more, so the resource is
+// released instead of held until a restart. If even that breaks, the job
+// stays pending and the next start tries again.
+func (r *Runner) giveUp(ctx context.Context, id string, cause error) {
+	err := safeCall(ctx, func(ctx context.Context) error {
+		w, err := r.load(ctx, id)
+		if err != nil || !w.job.Pending() {
+			return err
+		}
+		out := outcomeFailed
+		if w.job.Undo {
+			out = outcomeUndone
+		}
+		if err := r.settle(ctx, &w, out, cause); err != nil {
+			return err
+		}
+		if w.job.Undo {
+			return r.undo(ctx, &w)
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		r.log.Error("cannot fail the job; it stays pending until the next start", "job", id, "cause", cause, "error", err)
+	}
 }
 
 // run calls fn with a context that a client cancel (interrupt) or the job
-// timeout ends, and reports those as errInterrupted or a timeout error.
-func (r *Runner) run(ctx context.Context, id string, fn func(context.Context) error) error {
+// timeout ends, and reports those as errInterrupted or a timeout error. A
+// panic in fn outside its steps is retried by guard like a failed attempt;
+// name is what the job's error calls fn then.
+func (r *Runner) run(ctx context.Context, id, name string, fn func(context.Context) error) error {
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	tctx, stop := context.WithTimeoutCause(jctx, r.cfg.JobTimeout, errJobTimeout)
@@ -101,7 +140,7 @@ func (r *Runner) run(ctx context.Context, id string, fn func(context.Context) er
 		delete(r.running, id)
 		r.mu.Unlock()
 	}()
-	err := fn(tctx)
+	err := r.guard(tctx, name, fn)
 	switch cause := context.Cause(tctx); {
 	case err == nil:
 		return nil
@@ -117,7 +156,7 @@ func (r *Runner) run(ctx context.Context, id string, fn func(context.Context) er
 // removed is reconciled to absent; a cancelled update or delete is
 // reconciled back to the resource's recorded (reverted) state.
 func (r *Runner) undo(ctx context.Context, w *work) error {
-	err := r.run(ctx, w.job.ID, func(jctx context.Context) error {
+	err := r.run(ctx, w.job.ID, "undo of "+string(w.job.Operation), func(jctx context.Context) error {
 		if w.res.Phase == store.PhaseRemoving {
 			return r.reconcileAbsent(jctx, w)
 		}
@@ -126,11 +165,7 @@ func (r *Runner) undo(ctx context.Context, w *work) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	err = r.settle(ctx, w, outcomeUndone, err)
-	if err != nil && !errors.Is(err, errStale) && ctx.Err() == nil {
-		r.log.Error("cannot record job state", "job", w.job.ID, "error", err)
-	}
-	return err
+	return r.settle(ctx, w, outcomeUndone, err)
 }
 
 // settle is the only place job state moves. It writes the job and its
@@ -230,23 +265,29 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 	return nil
 }
 
-// markBucketRequested records, before CreateBucket is sent, that this job is
-// about to create the bucket, so a restart in between still knows the bucket
-// is ours. It is conditional on the job still running.
-func (r *Runner) markBucketRequested(ctx context.Context, w *work) error {
+// recordBucketRequest records whether this job may have created its bucket.
+// true is written before CreateBucket is sent, so that a restart before the
+// answer still knows the bucket may be ours; it needs the job still running.
+// false is written once the target has shown the bucket is not ours, so
+// that no later rollback, after a restart included, takes it for ours; that
+// holds whatever the job's state, and a client cancel does not cut it short.
+func (r *Runner) recordBucketRequest(ctx context.Context, w *work, requested bool) error {
+	if !requested {
+		ctx = context.WithoutCancel(ctx)
+	}
 	err := r.store.Batch(ctx, func(tx *store.Tx) error {
 		j, err := tx.Job(w.job.ID)
 		if err != nil {
 			return err
 		}
-		if j.Status != store.StatusRunning || j.Undo {
+		if requested && (j.Status != store.StatusRunning || j.Undo) {
 			return terminal("the job is no longer running")
 		}
-		j.BucketRequested = true
+		j.BucketRequested = requested
 		return tx.PutJob(j)
 	})
 	if err == nil {
-		w.job.BucketRequested = true
+		w.job.BucketRequested = requested
 	}
 	return err
 }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amplifybackendd/amplifybackendd/embedded"
@@ -69,7 +68,7 @@ func (c *countingTarget) ensured(name string, changed bool, err error) (bool, er
 	return changed, err
 }
 
-func (c *countingTarget) CreateBucket(ctx context.Context, b string) error {
+func (c *countingTarget) CreateBucket(ctx context.Context, b string) (bool, error) {
 	c.wrote("CreateBucket")
 	return c.Target.CreateBucket(ctx, b)
 }
@@ -187,9 +186,7 @@ func (f *fixture) bucket(suffix string) string {
 
 func putTestObject(t *testing.T, bucket string) {
 	t.Helper()
-	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(s3Endpoint), UsePathStyle: true,
-		Credentials: credentials.StaticCredentialsProvider{Value: aws.Credentials{AccessKeyID: rootKey, SecretAccessKey: rootSecret}}})
-	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("public/x"), Body: strings.NewReader("x")}); err != nil {
+	if _, err := otherParty().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("public/x"), Body: strings.NewReader("x")}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -279,7 +276,7 @@ func TestForeignBucketPolicySurvives(t *testing.T) {
 	f := setup(t)
 	f.start()
 	b := f.bucket("shared")
-	if err := gateway.CreateBucket(f.ctx, b); err != nil {
+	if _, err := gateway.CreateBucket(f.ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	foreign := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"SomeoneElse","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/shared/*"}]}`, b)
@@ -362,7 +359,7 @@ func TestRefusesSomeoneElsesBucket(t *testing.T) {
 	f := setup(t)
 	f.start()
 	b := f.bucket("taken")
-	if err := gateway.CreateBucket(f.ctx, b); err != nil {
+	if _, err := gateway.CreateBucket(f.ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key("mine"), Bucket: b})
@@ -467,7 +464,7 @@ func TestBucketPolicyLimitAppliesNothing(t *testing.T) {
 	f.runner.cfg.BucketPolicyLimit = 3000
 	f.start()
 	b := f.bucket("big")
-	if err := gateway.CreateBucket(f.ctx, b); err != nil {
+	if _, err := gateway.CreateBucket(f.ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	// Someone else's statements fill the bucket policy almost to the limit.
@@ -515,7 +512,7 @@ type overlapTarget struct {
 	now, most atomic.Int64
 }
 
-func (o *overlapTarget) CreateBucket(ctx context.Context, b string) error {
+func (o *overlapTarget) CreateBucket(ctx context.Context, b string) (bool, error) {
 	n := o.now.Add(1)
 	defer o.now.Add(-1)
 	for m := o.most.Load(); n > m && !o.most.CompareAndSwap(m, n); m = o.most.Load() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime/debug"
 	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/target"
@@ -64,10 +65,15 @@ type stepError struct {
 
 func (e *stepError) Error() string {
 	var t *terminalError
-	if errors.As(e.err, &t) {
+	var msg string
+	switch {
+	case errors.As(e.err, &t):
 		return t.msg
+	case isPanic(e.err):
+		msg = e.err.Error()
+	default:
+		msg = fmt.Sprintf("%s failed: %s", e.step, target.APIMessage(e.err))
 	}
-	msg := fmt.Sprintf("%s failed: %s", e.step, target.APIMessage(e.err))
 	if e.attempts > 0 {
 		msg += fmt.Sprintf(" (gave up after %d attempts)", e.attempts)
 	}
@@ -78,10 +84,30 @@ func (e *stepError) Unwrap() error { return e.err }
 
 // step runs fn until it succeeds, fails permanently, or the attempt budget is
 // spent. Transient target errors (throttling, 5xx, refused connections) and
-// recovered panics are retried with backoff; anything else ends the step.
+// panics are retried with backoff; anything else ends the step.
 // A cancelled ctx ends it at once with ctx's cause.
 func (r *Runner) step(ctx context.Context, name string, fn func(ctx context.Context) error) error {
-	for attempt := 1; ; attempt++ {
+	return r.attempt(ctx, name, fn, func(err error) bool {
+		var t *terminalError
+		return !errors.As(err, &t) && target.Classify(err) == target.Transient
+	})
+}
+
+// guard runs fn, a whole phase made of steps, retrying it only when it
+// panics outside its steps (the steps retry their own failures). Its other
+// errors come back as they are: the steps have phrased them already.
+func (r *Runner) guard(ctx context.Context, name string, fn func(ctx context.Context) error) error {
+	return r.attempt(ctx, name, fn, nil)
+}
+
+// attempt is the retry loop of step and guard. A panic in fn is one failed
+// attempt, always retried: a bug met once may not be met again (it may
+// depend on what the target answered), and when it is, the budget ends it
+// with a clear error instead of taking the process down or leaving the
+// job's resource locked. retryable says which other errors to retry; nil
+// passes them through untouched.
+func (r *Runner) attempt(ctx context.Context, name string, fn func(ctx context.Context) error, retryable func(error) bool) error {
+	for n := 1; ; n++ {
 		err := safeCall(ctx, fn)
 		if err == nil {
 			return nil
@@ -89,17 +115,24 @@ func (r *Runner) step(ctx context.Context, name string, fn func(ctx context.Cont
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		var t *terminalError
-		retryable := !errors.As(err, &t) && (isPanic(err) || target.Classify(err) == target.Transient)
-		if !retryable || attempt >= r.cfg.Retry.Attempts {
-			se := &stepError{step: name, err: err}
-			if retryable {
-				se.attempts = attempt
-			}
-			return se
+		// Only a panic of fn itself: one inside a nested step arrives
+		// wrapped in that step's final error, its budget already spent.
+		p, panicked := err.(*panicError)
+		if panicked {
+			p.step = name
+			r.log.Error("panic in a job; counted as a failed attempt", "job", ctx.Value(jobKey{}), "step", name, "attempt", n, "panic", p.v, "stack", string(p.stack))
 		}
-		wait := r.cfg.Retry.backoff(attempt)
-		r.log.Warn("step failed; retrying", "step", name, "attempt", attempt, "wait", wait, "error", err)
+		again := panicked || retryable != nil && retryable(err)
+		switch {
+		case !again && retryable == nil:
+			return err
+		case !again:
+			return &stepError{step: name, err: err}
+		case n >= r.cfg.Retry.Attempts:
+			return &stepError{step: name, err: err, attempts: n}
+		}
+		wait := r.cfg.Retry.backoff(n)
+		r.log.Warn("step failed; retrying", "job", ctx.Value(jobKey{}), "step", name, "attempt", n, "wait", wait, "error", err)
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -110,21 +143,33 @@ func (r *Runner) step(ctx context.Context, name string, fn func(ctx context.Cont
 	}
 }
 
-type panicError struct{ v any }
+// jobKey carries the id of the job an execution works on, for the logs of
+// the steps deep inside it.
+type jobKey struct{}
 
-func (e *panicError) Error() string { return fmt.Sprintf("internal error: panic: %v", e.v) }
+// panicError is a recovered panic, with where it happened for the job's
+// error and the stack for the log.
+type panicError struct {
+	step  string
+	v     any
+	stack []byte
+}
+
+func (e *panicError) Error() string {
+	return fmt.Sprintf("internal error in step %q: panic: %v", e.step, e.v)
+}
 
 func isPanic(err error) bool {
 	var p *panicError
 	return errors.As(err, &p)
 }
 
-// safeCall turns a panic inside one step into an error, so a bug costs an
+// safeCall turns a panic inside fn into a *panicError, so a bug costs an
 // attempt of one job instead of the whole process.
 func safeCall(ctx context.Context, fn func(context.Context) error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &panicError{v: v}
+			err = &panicError{v: v, stack: debug.Stack()}
 		}
 	}()
 	return fn(ctx)

@@ -239,15 +239,20 @@ func (r *Runner) admit(ctx context.Context) bool {
 	}
 }
 
-// executeSafely keeps a bug in one job's bookkeeping from taking the
-// process down; the job stays pending and is retried at the next start.
+// executeSafely runs a job so that a bug in the executor's own bookkeeping
+// (a panic outside the steps, which run recovers) or a state write that
+// fails costs attempts, not the process or the resource: the execution is
+// retried with backoff within Config.Retry, each run starting again from the
+// stored state, then the job is failed with that error and its resource
+// released.
 func (r *Runner) executeSafely(ctx context.Context, id string) {
-	defer func() {
-		if v := recover(); v != nil {
-			r.log.Error("job execution panicked; the job stays pending", "job", id, "panic", v)
-		}
-	}()
-	r.execute(ctx, id)
+	ctx = context.WithValue(ctx, jobKey{}, id)
+	err := r.attempt(ctx, "job bookkeeping", func(ctx context.Context) error { return r.execute(ctx, id) },
+		func(error) bool { return true })
+	if err != nil && ctx.Err() == nil {
+		r.log.Error("job execution kept failing; failing the job", "job", id, "error", err)
+		r.giveUp(ctx, id, err)
+	}
 }
 
 // interrupt aborts the execution of job id, if one is in flight.

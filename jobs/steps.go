@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,7 +18,8 @@ import (
 type Target interface {
 	HasIAM() bool
 	HeadBucket(ctx context.Context, bucket string) (bool, error)
-	CreateBucket(ctx context.Context, bucket string) error
+	CreateBucket(ctx context.Context, bucket string) (bool, error)
+	BucketEmpty(ctx context.Context, bucket string) (bool, error)
 	DeleteBucketIfEmpty(ctx context.Context, bucket string) (bool, error)
 	Tags(ctx context.Context, bucket string) (map[string]string, error)
 	EnsureTags(ctx context.Context, bucket string, want map[string]string) (bool, error)
@@ -61,8 +63,10 @@ func (w *work) warn(format string, args ...any) {
 	w.warnings = append(w.warnings, fmt.Sprintf(format, args...))
 }
 
-// apply makes the target match what the job asked for.
+// apply makes the target match what the job asked for. It may run more than
+// once in one execution (see guard), so it starts with no warnings.
 func (r *Runner) apply(ctx context.Context, w *work) error {
+	w.warnings = nil
 	switch w.job.Operation {
 	case store.OpCreate:
 		if err := r.step(ctx, "check policy sizes", func(ctx context.Context) error { return r.checkSizes(ctx, w, w.res.Desired) }); err != nil {
@@ -76,7 +80,8 @@ func (r *Runner) apply(ctx context.Context, w *work) error {
 		}
 		return r.applyPolicies(ctx, w, w.res.Desired)
 	case store.OpImport:
-		if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w) }); err != nil {
+		missing := terminal("The specified bucket: %q does not exist.", w.res.Bucket)
+		if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w, missing) }); err != nil {
 			return err
 		}
 		return r.applyPolicies(ctx, w, w.res.Desired)
@@ -98,7 +103,7 @@ func (r *Runner) apply(ctx context.Context, w *work) error {
 // its recorded desired state; it serves updates and the undo of cancelled
 // updates and deletes.
 func (r *Runner) reconcilePresent(ctx context.Context, w *work) error {
-	if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w) }); err != nil {
+	if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w, bucketGone(w)) }); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "check policy sizes", func(ctx context.Context) error { return r.checkSizes(ctx, w, w.res.Desired) }); err != nil {
@@ -135,29 +140,41 @@ func (r *Runner) reconcileAbsent(ctx context.Context, w *work) error {
 	return r.removeOwnedBucket(ctx, w)
 }
 
-func (r *Runner) bucketMustExist(ctx context.Context, w *work) error {
+// bucketMustExist fails with missing when the resource's bucket is not there.
+func (r *Runner) bucketMustExist(ctx context.Context, w *work, missing error) error {
 	ok, err := r.target.HeadBucket(ctx, w.res.Bucket)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return terminal("The specified bucket: %q does not exist.", w.res.Bucket)
+		return missing
 	}
 	return nil
 }
 
+// bucketGone is the failure of a change that needs a resource's bucket after
+// someone removed it (by hand, or a process that deleted it and crashed
+// before it could record so). Only the client can choose between giving the
+// resource up and bringing the bucket back, so it says both.
+func bucketGone(w *work) error {
+	return terminal("The bucket %q of resource %q no longer exists; delete the resource with DeleteBackendStorage, or recreate the bucket and retry.",
+		w.res.Bucket, w.res.Name)
+}
+
 // ensureOwnedBucket creates the bucket, or recognises it as ours: it carries
-// our owner tag, or this job asked for it before a restart cut the tagging
-// short. Any other existing bucket is someone else's and is never adopted.
+// our owner tag, or this job's CreateBucket may have made it and nobody has
+// put anything in it since (see fresh). Any other existing bucket is someone
+// else's: the job fails and the bucket is left exactly as it was.
 func (r *Runner) ensureOwnedBucket(ctx context.Context, w *work) error {
 	b := w.res.Bucket
 	exists, err := r.target.HeadBucket(ctx, b)
 	if err != nil {
 		return err
 	}
+	created := false
 	if !exists {
 		if !w.job.BucketRequested {
-			if err := r.markBucketRequested(ctx, w); err != nil {
+			if err := r.recordBucketRequest(ctx, w, true); err != nil {
 				return err
 			}
 		}
@@ -166,13 +183,17 @@ func (r *Runner) ensureOwnedBucket(ctx context.Context, w *work) error {
 		// call gets its own bound instead, and the cancel takes effect at
 		// the next step.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		err := r.target.CreateBucket(cctx, b)
+		created, err = r.target.CreateBucket(cctx, b)
 		cancel()
-		if err != nil {
-			if target.Classify(err) == target.Permanent {
-				return terminal("Bucket %q cannot be created: %s", b, target.APIMessage(err))
-			}
-			return err
+		switch {
+		case err != nil && target.Classify(err) == target.Permanent:
+			return r.foreignBucket(ctx, w, "Bucket %q cannot be created: %s", b, target.APIMessage(err))
+		case err != nil:
+			return err // the answer may be lost: the next attempt looks
+		case !created:
+			// HeadBucket found none, and now it exists: someone else with
+			// our credentials made it in between.
+			return r.foreignBucket(ctx, w, "Bucket %q was created by someone else while this job was creating it; it was left untouched. Choose another bucket name, or use ImportBackendStorage to use that bucket.", b)
 		}
 	}
 	tags, err := r.target.Tags(ctx, b)
@@ -184,8 +205,19 @@ func (r *Runner) ensureOwnedBucket(ctx context.Context, w *work) error {
 	case owner == want[OwnerTag]:
 	case owner != "":
 		return terminal("Bucket %q belongs to another storage resource managed by this service.", b)
+	case created:
 	case !w.job.BucketRequested:
 		return terminal("Bucket %q already exists and was not created for this resource; use ImportBackendStorage to use an existing bucket.", b)
+	default:
+		// This job sent CreateBucket and never heard the answer (a
+		// restart, or a connection lost on the way back).
+		why, err := r.fresh(ctx, b, tags)
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			return r.foreignBucket(ctx, w, "Bucket %q exists but this job cannot confirm it created it, and it %s; it was left untouched. Choose another bucket name, or use ImportBackendStorage to use that bucket.", b, why)
+		}
 	}
 	w.createdBucket = true
 	if _, err := r.target.EnsureTags(ctx, b, want); err != nil {
@@ -195,6 +227,43 @@ func (r *Runner) ensureOwnedBucket(ctx context.Context, w *work) error {
 		w.warn("bucket tagging is not implemented by the target; bucket %q carries no ownership tags", b)
 	}
 	return nil
+}
+
+// fresh says why bucket b is not as CreateBucket leaves one, or "" when it
+// has no tags, no bucket policy and no objects. Only such a bucket may be
+// taken for one this job created without hearing the answer: the moment a
+// bucket holds anything, someone else has been using it.
+func (r *Runner) fresh(ctx context.Context, b string, tags map[string]string) (string, error) {
+	if len(tags) > 0 {
+		return "carries tags", nil
+	}
+	doc, err := r.target.BucketPolicy(ctx, b)
+	if err != nil {
+		return "", err
+	}
+	if len(bytes.TrimSpace(doc)) > 0 {
+		return "has a bucket policy", nil
+	}
+	empty, err := r.target.BucketEmpty(ctx, b)
+	if err != nil {
+		return "", err
+	}
+	if !empty {
+		return "holds objects", nil
+	}
+	return "", nil
+}
+
+// foreignBucket fails the job over a bucket that is not its own, first
+// recording that this job did not create it, so that no rollback, after a
+// restart included, takes it for ours.
+func (r *Runner) foreignBucket(ctx context.Context, w *work, format string, args ...any) error {
+	if w.job.BucketRequested {
+		if err := r.recordBucketRequest(ctx, w, false); err != nil {
+			return err
+		}
+	}
+	return terminal(format, args...)
 }
 
 // configureBucket applies the optional bucket settings Amplify uses. A target
@@ -286,7 +355,15 @@ func (r *Runner) applyBucketPolicy(ctx context.Context, w *work, docs policy.Doc
 	prefix := policy.SidPrefix(k.AppID, k.Env, k.Name)
 	return r.step(ctx, "write bucket policy", func(ctx context.Context) error {
 		cur, err := r.target.BucketPolicy(ctx, w.res.Bucket)
-		if err != nil {
+		switch {
+		case target.IsNoSuchBucket(err) && len(docs.Bucket) == 0:
+			// No bucket, and none of our statements wanted in it: nothing
+			// of ours is left there, which is what this step is for.
+			w.warn("bucket %q no longer exists; there were no bucket policy statements left to remove", w.res.Bucket)
+			return nil
+		case target.IsNoSuchBucket(err):
+			return bucketGone(w)
+		case err != nil:
 			return err
 		}
 		if len(cur) == 0 && len(docs.Bucket) == 0 {
@@ -366,12 +443,16 @@ func (r *Runner) removeOwnedBucket(ctx context.Context, w *work) error {
 			}
 			return err
 		}
-		// Ours: it carries our owner tag, or it is untagged and this very
-		// create job asked for it (a cancel or crash came before tagging).
-		owner := tags[OwnerTag]
-		requested := owner == "" && w.job.Operation == store.OpCreate && w.job.BucketRequested
-		if owner != bucketTags(w.res.ResourceKey)[OwnerTag] && !requested {
-			return nil
+		// Ours: it carries our owner tag, or it is untagged, this very
+		// create job may have made it (a cancel or crash came before
+		// tagging) and it is as fresh as CreateBucket left it.
+		if owner := tags[OwnerTag]; owner != bucketTags(w.res.ResourceKey)[OwnerTag] {
+			if owner != "" || w.job.Operation != store.OpCreate || !w.job.BucketRequested {
+				return nil
+			}
+			if why, err := r.fresh(ctx, b, tags); err != nil || why != "" {
+				return err
+			}
 		}
 		deleted, err := r.target.DeleteBucketIfEmpty(ctx, b)
 		if err != nil {

@@ -144,8 +144,10 @@ type Job struct {
 	// change; the job stays in the pending index until the undo is done.
 	Undo bool
 	// BucketRequested records that the executor has asked the target to
-	// create the bucket, so a restart between CreateBucket and tagging can
-	// still recognise the bucket as its own.
+	// create the bucket and may have made it, so a restart between
+	// CreateBucket and tagging can still recognise the bucket as its own
+	// (if it is as fresh as CreateBucket leaves it). It is cleared when the
+	// target shows the bucket is someone else's, so no rollback removes it.
 	BucketRequested bool
 	Warnings        []string
 	CreateTime      time.Time

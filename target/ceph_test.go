@@ -264,7 +264,7 @@ func TestCreateBucketUnknownLocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tgt.CreateBucket(t.Context(), "b"); err != nil {
+	if _, err := tgt.CreateBucket(t.Context(), "b"); err != nil {
 		t.Fatalf("CreateBucket: %v", err)
 	}
 	mu.Lock()

@@ -8,8 +8,10 @@
 // Every method takes a context, wraps its error with the operation and the
 // bucket or role it concerned (keeping the SDK error reachable with
 // errors.As), and turns answers that mean "already in the wanted state" into
-// success: creating a bucket we already own, deleting a policy that is not
-// there, reading tags from a bucket that has none. The Ensure* methods read
+// success: deleting a policy that is not there, reading tags from a bucket
+// that has none. Creating a bucket we already own is no error either, but
+// CreateBucket reports that it did not create it: whose it is, the caller
+// decides. The Ensure* methods read
 // first and write only on drift, reporting whether they wrote; they merge
 // rather than replace, so settings written by others (foreign tags, CORS
 // rules, lifecycle rules) survive.

@@ -170,6 +170,14 @@ func Classify(err error) Class {
 	return Permanent
 }
 
+// IsNoSuchBucket reports whether err is the target saying the bucket does
+// not exist. A class of its own is not needed: it stays Permanent for a
+// step that needs the bucket, and a step whose wanted state holds nothing
+// in the bucket takes it as that state reached.
+func IsNoSuchBucket(err error) bool {
+	return hasCode(err, "NoSuchBucket")
+}
+
 // brokenAnswer reports whether an answer arrived but its body could not be
 // read because the connection broke: its status alone does not tell what the
 // target decided, so the call is worth repeating. Measured with Ceph RGW,

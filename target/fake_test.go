@@ -197,14 +197,14 @@ func TestEnsureDefaultEncryption(t *testing.T) {
 func TestCreateBucketLocationConstraint(t *testing.T) {
 	t.Parallel()
 	f, tgt := newFake(t, "eu-west-1")
-	if err := tgt.CreateBucket(t.Context(), "b"); err != nil {
+	if _, err := tgt.CreateBucket(t.Context(), "b"); err != nil {
 		t.Fatal(err)
 	}
 	if body := f.lastBody("PUT ?"); !strings.Contains(body, "<LocationConstraint>eu-west-1</LocationConstraint>") {
 		t.Errorf("CreateBucket in eu-west-1 sent %q", body)
 	}
 	f2, tgt2 := newFake(t, "us-east-1")
-	if err := tgt2.CreateBucket(t.Context(), "b"); err != nil {
+	if _, err := tgt2.CreateBucket(t.Context(), "b"); err != nil {
 		t.Fatal(err)
 	}
 	if body := f2.lastBody("PUT ?"); strings.Contains(body, "LocationConstraint") {
@@ -216,7 +216,7 @@ func TestCreateBucketAlreadyExists(t *testing.T) {
 	t.Parallel()
 	f, tgt := newFake(t, "")
 	f.fail = func(*http.Request) (int, string) { return http.StatusConflict, "BucketAlreadyExists" }
-	err := tgt.CreateBucket(t.Context(), "b")
+	_, err := tgt.CreateBucket(t.Context(), "b")
 	if err == nil || target.Classify(err) != target.Permanent {
 		t.Fatalf("CreateBucket(taken) = %v, want a Permanent error", err)
 	}

@@ -134,7 +134,7 @@ func setup(t *testing.T) *env {
 	t.Parallel()
 	e := newEnv(t, rootAccess, rootSecret)
 	e.bucket = uniqueName(t, "tt")
-	if err := e.tgt.CreateBucket(e.ctx, e.bucket); err != nil {
+	if _, err := e.tgt.CreateBucket(e.ctx, e.bucket); err != nil {
 		t.Fatalf("CreateBucket %s: %v", e.bucket, err)
 	}
 	return e

@@ -56,9 +56,20 @@ func (t *Target) HeadBucket(ctx context.Context, bucket string) (bool, error) {
 	return false, fmt.Errorf("s3 HeadBucket %q: %w", bucket, err)
 }
 
-// CreateBucket creates bucket in the target's region. A bucket we already
-// own counts as created (a retried create job); one owned by someone else is
-// a BucketAlreadyExists error, Permanent.
+// CreateBucket creates bucket in the target's region and reports whether
+// this call created it. It reports false, with no error, when the target
+// answers that the bucket exists and is already ours
+// (BucketAlreadyOwnedByYou): someone with these credentials made it first,
+// and only the caller can tell whether that was itself. One owned by someone
+// else is a BucketAlreadyExists error, Permanent. Some targets (Ceph RGW,
+// AWS in us-east-1) answer success for a bucket that is already ours, so
+// true is what the target said, not a proof.
+//
+// The request is sent once, without the SDK's retries: a retry after an
+// answer lost on the way would hear BucketAlreadyOwnedByYou for the bucket
+// the first try made, and could not be told from a bucket made by someone
+// else. A lost answer is an error (Transient), which tells the caller the
+// bucket may or may not have been created.
 //
 // On a non-AWS endpoint the region is often only a signing formality, and
 // the target may know no such location: Ceph RGW accepts only its zonegroup's
@@ -66,7 +77,7 @@ func (t *Target) HeadBucket(ctx context.Context, bucket string) (bool, error) {
 // for anything else, us-east-1 included. There the bucket is created again
 // without a constraint, in the target's default placement, as a client that
 // names no region would get. On AWS the error stands.
-func (t *Target) CreateBucket(ctx context.Context, bucket string) error {
+func (t *Target) CreateBucket(ctx context.Context, bucket string) (bool, error) {
 	in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
 	if t.region != "us-east-1" {
 		// us-east-1 is the default and AWS rejects it as a constraint.
@@ -74,14 +85,28 @@ func (t *Target) CreateBucket(ctx context.Context, bucket string) error {
 			LocationConstraint: types.BucketLocationConstraint(t.region),
 		}
 	}
-	_, err := t.s3.CreateBucket(ctx, in)
+	once := func(o *s3.Options) { o.RetryMaxAttempts = 1 }
+	_, err := t.s3.CreateBucket(ctx, in, once)
 	if err != nil && t.customS3 && in.CreateBucketConfiguration != nil && hasCode(err, "InvalidLocationConstraint") {
-		_, err = t.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+		_, err = t.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}, once)
 	}
-	if err == nil || hasCode(err, "BucketAlreadyOwnedByYou") {
-		return nil
+	switch {
+	case err == nil:
+		return true, nil
+	case hasCode(err, "BucketAlreadyOwnedByYou"):
+		return false, nil
 	}
-	return fmt.Errorf("s3 CreateBucket %q: %w", bucket, err)
+	return false, fmt.Errorf("s3 CreateBucket %q: %w", bucket, err)
+}
+
+// BucketEmpty reports whether bucket holds no objects, reading at most one
+// key.
+func (t *Target) BucketEmpty(ctx context.Context, bucket string) (bool, error) {
+	out, err := t.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return false, fmt.Errorf("s3 ListObjectsV2 %q: %w", bucket, err)
+	}
+	return len(out.Contents) == 0, nil
 }
 
 // DeleteBucketIfEmpty deletes bucket only if it holds no objects; it never

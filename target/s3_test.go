@@ -2,10 +2,14 @@ package target_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -74,8 +78,8 @@ func TestHeadBucket(t *testing.T) {
 func TestCreateBucket(t *testing.T) {
 	e := setup(t) // created once in setup
 	m := e.rec.mark()
-	if err := e.tgt.CreateBucket(e.ctx, e.bucket); err != nil {
-		t.Fatalf("CreateBucket of a bucket we own: %v, want nil (BucketAlreadyOwnedByYou)", err)
+	if created, err := e.tgt.CreateBucket(e.ctx, e.bucket); err != nil || created {
+		t.Fatalf("CreateBucket of a bucket we own = %v, %v; want false, nil (BucketAlreadyOwnedByYou)", created, err)
 	}
 	if got := e.rec.since(m); len(got) != 1 {
 		t.Errorf("second CreateBucket sent %v", got)
@@ -87,8 +91,67 @@ func TestCreateBucket(t *testing.T) {
 	// BucketAlreadyExists cannot happen here; fake_test.go covers it.
 	access, secret := e.iamUser(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:CreateBucket","Resource":"*"}]}`)
 	other := newEnv(t, access, secret)
-	if err := other.tgt.CreateBucket(e.ctx, e.bucket); err != nil {
-		t.Fatalf("CreateBucket of the account's bucket by an IAM user: %v", err)
+	if created, err := other.tgt.CreateBucket(e.ctx, e.bucket); err != nil || created {
+		t.Fatalf("CreateBucket of the account's bucket by an IAM user = %v, %v; want false, nil", created, err)
+	}
+	fresh := uniqueName(t, "fresh")
+	if created, err := e.tgt.CreateBucket(e.ctx, fresh); err != nil || !created {
+		t.Fatalf("CreateBucket of a new bucket = %v, %v; want true, nil", created, err)
+	}
+}
+
+// answerLost forwards every request to the gateway but loses the answer to
+// CreateBucket (PUT on a bucket, no subresource), as a connection cut after
+// the server acted would.
+type answerLost struct{ puts atomic.Int64 }
+
+func (a *answerLost) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if req.Method != http.MethodPut || req.URL.RawQuery != "" || err != nil {
+		return resp, err
+	}
+	a.puts.Add(1)
+	resp.Body.Close()
+	return nil, fmt.Errorf("read answer: %w", syscall.ECONNRESET)
+}
+
+// TestCreateBucketAnswerLost: a CreateBucket whose answer is lost is not
+// retried by the SDK (the retry would hear BucketAlreadyOwnedByYou for the
+// bucket the first try made) but reported, Transient, for the caller to find
+// out.
+func TestCreateBucketAnswerLost(t *testing.T) {
+	t.Parallel()
+	lost := &answerLost{}
+	tgt, err := target.New(t.Context(), target.Config{S3Endpoint: gw.S3Endpoint, AccessKey: rootAccess, SecretKey: rootSecret,
+		NoIAM: true, HTTPClient: &http.Client{Transport: lost}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := uniqueName(t, "lost")
+	created, err := tgt.CreateBucket(t.Context(), b)
+	if err == nil || target.Classify(err) != target.Transient {
+		t.Fatalf("CreateBucket with its answer lost = %v, %v; want a Transient error", created, err)
+	}
+	if n := lost.puts.Load(); n != 1 {
+		t.Errorf("CreateBucket sent %d times, want once", n)
+	}
+	if ok, err := tgt.HeadBucket(t.Context(), b); !ok || err != nil {
+		t.Fatalf("the bucket whose answer was lost is not there: %v %v", ok, err)
+	}
+}
+
+func TestBucketEmpty(t *testing.T) {
+	e := setup(t)
+	if empty, err := e.tgt.BucketEmpty(e.ctx, e.bucket); err != nil || !empty {
+		t.Fatalf("BucketEmpty(new bucket) = %v, %v; want true, nil", empty, err)
+	}
+	if _, err := e.s3.PutObject(e.ctx, &s3.PutObjectInput{
+		Bucket: aws.String(e.bucket), Key: aws.String("deep/down/x"), Body: strings.NewReader("x"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if empty, err := e.tgt.BucketEmpty(e.ctx, e.bucket); err != nil || empty {
+		t.Fatalf("BucketEmpty(one object) = %v, %v; want false, nil", empty, err)
 	}
 }
 

@@ -76,11 +76,11 @@ func TestTargetOnCeph(t *testing.T) {
 		t.Fatalf("HeadBucket(missing) = %v, %v", ok, err)
 	}
 	for range 2 {
-		if err := tg.CreateBucket(ctx, bucket); err != nil {
+		if _, err := tg.CreateBucket(ctx, bucket); err != nil {
 			t.Fatalf("CreateBucket: %v", err)
 		}
 	}
-	if err := newTarget("eu-west-1").CreateBucket(ctx, bucket+"-eu"); err != nil {
+	if _, err := newTarget("eu-west-1").CreateBucket(ctx, bucket+"-eu"); err != nil {
 		t.Fatalf("CreateBucket with a location RGW does not know: %v", err)
 	}
 
