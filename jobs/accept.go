@@ -143,9 +143,7 @@ func (r *Runner) Delete(ctx context.Context, k store.ResourceKey) (store.Job, er
 }
 
 // UpdateJob applies an UpdateBackendJob call. The only status a client may
-// set is CANCELLED, and only while the job is RUNNING: the job then reports
-// CANCELLED at once, and the executor undoes the partial change before it
-// releases the resource.
+// set is CANCELLED, through the cancelIfRunning transition.
 func (r *Runner) UpdateJob(ctx context.Context, appID, env, id string, op store.Operation, status store.Status) (store.Job, error) {
 	var out store.Job
 	err := r.store.Batch(ctx, func(tx *store.Tx) error {
@@ -163,32 +161,8 @@ func (r *Runner) UpdateJob(ctx context.Context, appID, env, id string, op store.
 		if status != store.StatusCancelled {
 			return store.Errorf(store.ErrInvalid, "Invalid status %q: the only status a client can set is CANCELLED.", status)
 		}
-		if j.Status != store.StatusRunning {
-			return store.Errorf(store.ErrConflict, "Job %s is %s; only a RUNNING job can be cancelled.", id, j.Status)
-		}
-		res, err := tx.Resource(j.Key())
-		if err != nil {
-			return err
-		}
-		switch j.Operation {
-		case store.OpCreate, store.OpImport:
-			res.Phase = store.PhaseRemoving
-		case store.OpUpdate:
-			if res.Applied != nil {
-				res.Desired = *res.Applied
-			}
-		case store.OpDelete:
-			res.Phase = store.PhaseActive
-		}
-		now := r.now()
-		res.UpdateTime = now
-		if err := tx.PutResource(res); err != nil {
-			return err
-		}
-		j.Status, j.Undo, j.UpdateTime = store.StatusCancelled, true, now
-		j.Error = "Cancelled by the client."
-		out = j
-		return tx.PutJob(j)
+		out, err = cancelIfRunning(tx, j, r.now())
+		return err
 	})
 	if err != nil {
 		return store.Job{}, err

@@ -51,9 +51,11 @@
 //
 // # State
 //
-// Job states (store.Status) move only in Runner.settle, which writes the job
-// and its resource together and only if both are still as the execution read
-// them. A failed create is rolled back (its bucket removed if this service
+// Job states (store.Status) move only through the two transitions in
+// state.go, each a conditional write of the job and its resource in one
+// transaction: settle, the executor's, only if both are still as the
+// execution read them; cancelIfRunning, a client's, only if the job is
+// RUNNING. A failed create is rolled back (its bucket removed if this service
 // made it and it is empty) before the job reports FAILED, so the client can
 // retry at once. A client cancel (UpdateBackendJob) marks the job CANCELLED
 // immediately, aborts the step in flight, and the executor then undoes the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
@@ -166,103 +165,6 @@ func (r *Runner) undo(ctx context.Context, w *work) error {
 		return ctx.Err()
 	}
 	return r.settle(ctx, w, outcomeUndone, err)
-}
-
-// settle is the only place job state moves. It writes the job and its
-// resource together, and only if both are still as the execution read them
-// (the job's status and undo flag, the resource held by this job);
-// otherwise it returns errStale and writes nothing. On success w.job holds
-// the new state.
-func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) error {
-	var next store.Job
-	// Batch: under load settles share their fsync with acceptances and each
-	// other instead of holding the single writer through one fsync each.
-	err := r.store.Batch(ctx, func(tx *store.Tx) error {
-		j, err := tx.Job(w.job.ID)
-		if err != nil {
-			return err
-		}
-		res, err := tx.Resource(j.Key())
-		if err != nil {
-			return err
-		}
-		if j.Status != w.job.Status || j.Undo != w.job.Undo || res.ActiveJob != j.ID {
-			return errStale
-		}
-		now := r.now()
-		j.UpdateTime, res.UpdateTime = now, now
-		release := func() error {
-			res.ActiveJob = ""
-			if res.Phase == store.PhaseRemoving {
-				return tx.DeleteResource(res.ResourceKey)
-			}
-			return tx.PutResource(res)
-		}
-		switch out {
-		case outcomeDone:
-			j.Status, j.Warnings = store.StatusCompleted, w.warnings
-			if len(w.warnings) > 0 {
-				j.Error = "Completed with warnings: " + strings.Join(w.warnings, "; ")
-			}
-			if j.Operation == store.OpDelete {
-				if err := tx.DeleteResource(res.ResourceKey); err != nil {
-					return err
-				}
-				break
-			}
-			applied := res.Desired
-			res.Applied, res.Phase, res.Warnings = &applied, store.PhaseActive, w.warnings
-			res.CreatedBucket = res.CreatedBucket || w.createdBucket
-			if err := release(); err != nil {
-				return err
-			}
-		case outcomeFailed:
-			j.Error = cause.Error()
-			switch j.Operation {
-			case store.OpCreate, store.OpImport:
-				// Keep RUNNING until the rollback has run: a client that sees
-				// FAILED may create the resource again at once.
-				j.Undo, res.Phase = true, store.PhaseRemoving
-				if err := tx.PutResource(res); err != nil {
-					return err
-				}
-			case store.OpUpdate:
-				j.Status = store.StatusFailed
-				if res.Applied != nil {
-					res.Desired = *res.Applied
-				}
-				res.Warnings = append(res.Warnings, "The last update failed; run UpdateBackendStorage again to reconcile: "+j.Error)
-				if err := release(); err != nil {
-					return err
-				}
-			default:
-				j.Status = store.StatusFailed
-				res.Phase = store.PhaseActive
-				if err := release(); err != nil {
-					return err
-				}
-			}
-		case outcomeUndone:
-			j.Undo = false
-			if j.Status == store.StatusRunning {
-				j.Status = store.StatusFailed
-			}
-			if cause != nil {
-				j.Error = strings.TrimSuffix(j.Error, ".") + ". Cleanup incomplete: " + cause.Error()
-			}
-			if err := release(); err != nil {
-				return err
-			}
-		}
-		next = j
-		return tx.PutJob(j)
-	})
-	if err != nil {
-		return err
-	}
-	w.job = next
-	r.log.Info("job state", "job", next.ID, "operation", next.Operation, "status", next.Status, "undo", next.Undo)
-	return nil
 }
 
 // recordBucketRequest records whether this job may have created its bucket.

@@ -78,7 +78,8 @@ func (c *Config) defaults() {
 const yieldPoll = 5 * time.Millisecond
 
 // Runner accepts storage changes as jobs and executes them against the
-// target with a pool of workers. It is the only writer of job state.
+// target with a pool of workers. Job state moves only through its two
+// transitions (state.go).
 type Runner struct {
 	store  *store.Store
 	target Target

@@ -1,0 +1,152 @@
+package jobs
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// A job's status moves only through the two transitions in this file, each
+// a conditional write of the job and its resource in one transaction that
+// names its precondition:
+//
+//   - settle (the executor): RUNNING, or CANCELLED with its undo pending, to
+//     the state an execution's outcome implies, if the job and resource are
+//     still as the execution read them.
+//   - cancelIfRunning (a client, through UpdateBackendJob): RUNNING to
+//     CANCELLED with the undo pending, if the job is RUNNING.
+//
+// Everything else that writes a job record (acceptance inserts it RUNNING;
+// recordBucketRequest notes a bucket request) leaves its status alone.
+
+// settle is the executor's transition. Precondition: the job and its
+// resource are still as the execution read them (the job's status and undo
+// flag, the resource held by this job); otherwise it returns errStale and
+// writes nothing. It writes the job and its resource together and maps the
+// execution's outcome to the next state. On success w.job holds it.
+func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) error {
+	var next store.Job
+	// Batch: under load settles share their fsync with acceptances and each
+	// other instead of holding the single writer through one fsync each.
+	err := r.store.Batch(ctx, func(tx *store.Tx) error {
+		j, err := tx.Job(w.job.ID)
+		if err != nil {
+			return err
+		}
+		res, err := tx.Resource(j.Key())
+		if err != nil {
+			return err
+		}
+		if j.Status != w.job.Status || j.Undo != w.job.Undo || res.ActiveJob != j.ID {
+			return errStale
+		}
+		now := r.now()
+		j.UpdateTime, res.UpdateTime = now, now
+		release := func() error {
+			res.ActiveJob = ""
+			if res.Phase == store.PhaseRemoving {
+				return tx.DeleteResource(res.ResourceKey)
+			}
+			return tx.PutResource(res)
+		}
+		switch out {
+		case outcomeDone:
+			j.Status, j.Warnings = store.StatusCompleted, w.warnings
+			if len(w.warnings) > 0 {
+				j.Error = "Completed with warnings: " + strings.Join(w.warnings, "; ")
+			}
+			if j.Operation == store.OpDelete {
+				if err := tx.DeleteResource(res.ResourceKey); err != nil {
+					return err
+				}
+				break
+			}
+			applied := res.Desired
+			res.Applied, res.Phase, res.Warnings = &applied, store.PhaseActive, w.warnings
+			res.CreatedBucket = res.CreatedBucket || w.createdBucket
+			if err := release(); err != nil {
+				return err
+			}
+		case outcomeFailed:
+			j.Error = cause.Error()
+			switch j.Operation {
+			case store.OpCreate, store.OpImport:
+				// Keep RUNNING until the rollback has run: a client that sees
+				// FAILED may create the resource again at once.
+				j.Undo, res.Phase = true, store.PhaseRemoving
+				if err := tx.PutResource(res); err != nil {
+					return err
+				}
+			case store.OpUpdate:
+				j.Status = store.StatusFailed
+				if res.Applied != nil {
+					res.Desired = *res.Applied
+				}
+				res.Warnings = append(res.Warnings, "The last update failed; run UpdateBackendStorage again to reconcile: "+j.Error)
+				if err := release(); err != nil {
+					return err
+				}
+			default:
+				j.Status = store.StatusFailed
+				res.Phase = store.PhaseActive
+				if err := release(); err != nil {
+					return err
+				}
+			}
+		case outcomeUndone:
+			j.Undo = false
+			if j.Status == store.StatusRunning {
+				j.Status = store.StatusFailed
+			}
+			if cause != nil {
+				j.Error = strings.TrimSuffix(j.Error, ".") + ". Cleanup incomplete: " + cause.Error()
+			}
+			if err := release(); err != nil {
+				return err
+			}
+		}
+		next = j
+		return tx.PutJob(j)
+	})
+	if err != nil {
+		return err
+	}
+	w.job = next
+	r.log.Info("job state", "job", next.ID, "operation", next.Operation, "status", next.Status, "undo", next.Undo)
+	return nil
+}
+
+// cancelIfRunning is the client's transition. Precondition: j is RUNNING;
+// otherwise it is a conflict and nothing is written. The job reports
+// CANCELLED at once with its undo pending, the resource's desired state goes
+// back to what was applied (a create's resource is marked for removal), and
+// the executor then undoes the partial change and settles the undo before it
+// releases the resource.
+func cancelIfRunning(tx *store.Tx, j store.Job, now time.Time) (store.Job, error) {
+	if j.Status != store.StatusRunning {
+		return store.Job{}, store.Errorf(store.ErrConflict, "Job %s is %s; only a RUNNING job can be cancelled.", j.ID, j.Status)
+	}
+	res, err := tx.Resource(j.Key())
+	if err != nil {
+		return store.Job{}, err
+	}
+	switch j.Operation {
+	case store.OpCreate, store.OpImport:
+		res.Phase = store.PhaseRemoving
+	case store.OpUpdate:
+		if res.Applied != nil {
+			res.Desired = *res.Applied
+		}
+	case store.OpDelete:
+		res.Phase = store.PhaseActive
+	}
+	res.UpdateTime = now
+	if err := tx.PutResource(res); err != nil {
+		return store.Job{}, err
+	}
+	j.Status, j.Undo, j.UpdateTime = store.StatusCancelled, true, now
+	j.Error = "Cancelled by the client."
+	return j, tx.PutJob(j)
+}
