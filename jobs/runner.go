@@ -107,11 +107,15 @@ func New(st *store.Store, tg Target, cfg Config) *Runner {
 		queued: map[string]bool{}, active: map[string]bool{}, running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1)}
 }
 
-// Run picks up every pending job left by an earlier process, then executes
+// Run records the roles of environments provisioned before role names were
+// recorded, picks up every pending job left by an earlier process, then executes
 // jobs until ctx is cancelled. On cancellation it stops softly: executions in
 // flight are abandoned without a state write, so their jobs stay RUNNING and
 // the next start resumes them. Run returns when every worker has stopped.
 func (r *Runner) Run(ctx context.Context) error {
+	if err := r.recordLegacyRoles(ctx); err != nil {
+		return err
+	}
 	var pending []string
 	if err := r.store.View(ctx, func(tx *store.Tx) error { pending = tx.PendingJobs(); return nil }); err != nil {
 		return err

@@ -143,13 +143,13 @@ func TestS3StyleIAMErrors(t *testing.T) {
 	if got := target.APIMessage(err); got != "NoSuchEntity" {
 		t.Errorf("APIMessage = %q, want NoSuchEntity (RGW sends no message)", got)
 	}
-	if created, err := tgt.EnsureRole(ctx, "r", []byte(`{}`)); err != nil || !created {
+	if created, err := tgt.EnsureRole(ctx, "r", []byte(`{}`), nil); err != nil || !created {
 		t.Fatalf("EnsureRole(missing) = %v, %v; want true, nil", created, err)
 	}
 	f.mu.Lock()
 	f.hidden["r"] = true // GetRole misses, CreateRole finds it: lost a race
 	f.mu.Unlock()
-	if created, err := tgt.EnsureRole(ctx, "r", []byte(`{}`)); err != nil || created {
+	if created, err := tgt.EnsureRole(ctx, "r", []byte(`{}`), nil); err != nil || created {
 		t.Fatalf("EnsureRole(race) = %v, %v; want false, nil", created, err)
 	}
 }
@@ -161,7 +161,7 @@ func TestPutRolePolicyWithoutResourceVariables(t *testing.T) {
 	t.Parallel()
 	f, tgt := newFakeRGWIAM(t)
 	ctx := t.Context()
-	if _, err := tgt.EnsureRole(ctx, "r", []byte(`{}`)); err != nil {
+	if _, err := tgt.EnsureRole(ctx, "r", []byte(`{}`), nil); err != nil {
 		t.Fatal(err)
 	}
 	const sub = "${cognito-identity.amazonaws.com:sub}"

@@ -5,32 +5,36 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 )
 
-// EnsureRole makes sure role exists, creating it with trustPolicy when it is
-// missing. An existing role is left as it is, trust policy included: it may
-// be shared with other tooling. Losing a creation race is not an error.
-func (t *Target) EnsureRole(ctx context.Context, role string, trustPolicy []byte) (bool, error) {
+// EnsureRole makes sure role exists, creating it with trustPolicy and tags
+// when it is missing. An existing role is left as it is, trust policy and
+// tags included: it may be shared with other tooling. Losing a creation race
+// is not an error.
+func (t *Target) EnsureRole(ctx context.Context, role string, trustPolicy []byte, tags map[string]string) (bool, error) {
 	if t.iam == nil {
 		return false, fmt.Errorf("iam EnsureRole %q: %w", role, ErrNoIAM)
 	}
-	_, err := t.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role)})
-	switch {
-	case err == nil:
-		return false, nil
-	case !hasCode(err, "NoSuchEntity"):
-		return false, fmt.Errorf("iam GetRole %q: %w", role, err)
+	if _, exists, err := t.RoleTags(ctx, role); err != nil || exists {
+		return false, err
 	}
-	_, err = t.iam.CreateRole(ctx, &iam.CreateRoleInput{
+	in := &iam.CreateRoleInput{
 		RoleName:                 aws.String(role),
 		AssumeRolePolicyDocument: aws.String(string(trustPolicy)),
-	})
+	}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		in.Tags = append(in.Tags, iamtypes.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	_, err := t.iam.CreateRole(ctx, in)
 	switch {
 	case err == nil:
 		return true, nil
@@ -38,6 +42,28 @@ func (t *Target) EnsureRole(ctx context.Context, role string, trustPolicy []byte
 		return false, nil
 	}
 	return false, fmt.Errorf("iam CreateRole %q: %w", role, err)
+}
+
+// RoleTags returns the tags of role and whether it exists, so that a caller
+// can see whom a role was created for before it writes to it.
+func (t *Target) RoleTags(ctx context.Context, role string) (map[string]string, bool, error) {
+	if t.iam == nil {
+		return nil, false, fmt.Errorf("iam GetRole %q: %w", role, ErrNoIAM)
+	}
+	out, err := t.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role)})
+	if err != nil {
+		if hasCode(err, "NoSuchEntity") {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("iam GetRole %q: %w", role, err)
+	}
+	tags := map[string]string{}
+	if out.Role != nil {
+		for _, tag := range out.Role.Tags {
+			tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+		}
+	}
+	return tags, true, nil
 }
 
 // RolePolicy returns the inline policy name of role as JSON, or nil when the

@@ -122,10 +122,10 @@ func TestTargetOnCeph(t *testing.T) {
 		t.Fatalf("RolePolicy(missing role) = %s, %v", doc, err)
 	}
 	trust := []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":["sts:AssumeRoleWithWebIdentity"]}]}`)
-	if created, err := tg.EnsureRole(ctx, role, trust); err != nil || !created {
+	if created, err := tg.EnsureRole(ctx, role, trust, nil); err != nil || !created {
 		t.Fatalf("EnsureRole(missing) = %v, %v", created, err)
 	}
-	if created, err := tg.EnsureRole(ctx, role, trust); err != nil || created {
+	if created, err := tg.EnsureRole(ctx, role, trust, nil); err != nil || created {
 		t.Fatalf("EnsureRole(existing) = %v, %v", created, err)
 	}
 	if err := tg.DeleteRolePolicy(ctx, role, name); err != nil {
