@@ -58,9 +58,12 @@ type roleOwnedError struct{ terminalError }
 
 func (e *roleOwnedError) Unwrap() error { return &e.terminalError }
 
+// roleOwned says that role, claimed by owner (how: by what), cannot also be
+// want's.
 func roleOwned(role string, owner, want store.RoleOwner, how string) error {
 	return &roleOwnedError{terminalError{msg: fmt.Sprintf(
-		"Role %q is %s%s; it is not written to for %s, whose users would otherwise hold the other's grants.", role, owner, how, want)}}
+		"Role %q is %s%s, so it cannot also be %s: the users of each would hold the other's grants. Nothing was written to the role.",
+		role, owner, how, want)}}
 }
 
 // EnvRoleNames returns the role names of an environment: the recorded ones,
@@ -110,7 +113,11 @@ func planRoles(tx *store.Tx, t roleTemplates, appID, env string) (roles store.En
 				break
 			}
 			if i == len(candidates)-1 && shared == nil {
-				shared = roleOwned(c, owner, want, "")
+				how := ""
+				if legacy {
+					how = " (earlier releases named both environments' roles alike)"
+				}
+				shared = roleOwned(c, owner, want, how)
 			}
 		}
 		if kind == store.RoleAuth {
