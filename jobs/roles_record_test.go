@@ -22,7 +22,7 @@ func (f *fixture) envRoles(appID, env string) store.EnvRoles {
 
 // TestRolesAreRecordedAndTagged: an environment's first job records its
 // roles (readable names when unambiguous) and creates them with tags naming
-// the environment and kind; a second job writes nothing more.
+// the environment and kind.
 func TestRolesAreRecordedAndTagged(t *testing.T) {
 	f := setup(t)
 	f.start()
@@ -47,16 +47,6 @@ func TestRolesAreRecordedAndTagged(t *testing.T) {
 		if err != nil || !exists || !maps.Equal(tags, wantTags) {
 			t.Errorf("tags of %q: %v %v %v, want %v", want.Name(kind), tags, exists, err, wantTags)
 		}
-	}
-	// The next job reads the record and checks nothing it need not write.
-	f.target.writes.Store(0)
-	w := &work{job: store.Job{ID: "again", Operation: store.OpUpdate}}
-	f.store.View(f.ctx, func(tx *store.Tx) (err error) { w.res, err = tx.Resource(k); return err })
-	if err := f.runner.reconcilePresent(f.ctx, w); err != nil {
-		t.Fatal(err)
-	}
-	if n := f.target.writes.Load(); n != 0 {
-		t.Fatalf("reconcile wrote %d times: %v", n, f.target.log)
 	}
 }
 

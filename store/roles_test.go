@@ -81,11 +81,6 @@ func TestRecordEnvRoles(t *testing.T) {
 // clears its mark.
 func TestMigrationMarksLegacyEnvs(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "v2.db")
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	resources := []Resource{
 		{ResourceKey: ResourceKey{AppID: "a-b", Env: "c", Name: "photos"}, Bucket: "b1", CreateTime: t0.Add(2 * time.Hour)},
@@ -93,34 +88,19 @@ func TestMigrationMarksLegacyEnvs(t *testing.T) {
 		{ResourceKey: ResourceKey{AppID: "a", Env: "b-c", Name: "photos"}, Bucket: "b3", CreateTime: t0.Add(3 * time.Hour)},
 		{ResourceKey: ResourceKey{AppID: "z", Env: "old", Name: "photos"}, Bucket: "b4", CreateTime: t0},
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta, _ := tx.CreateBucketIfNotExists(bucketMeta)
-		for _, m := range migrations[:2] {
-			if err := m.run(tx); err != nil {
-				return err
-			}
-		}
-		meta.Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, 2})
+	path := filepath.Join(t.TempDir(), "v2.db")
+	s := openOldStore(t, path, 2, func(tx *bolt.Tx) {
 		for _, r := range resources {
 			r.Phase = PhaseActive
 			v, _ := encodeResource(r)
 			tx.Bucket(bucketResources).Put(resourceKey(r.ResourceKey), v)
 			tx.Bucket(bucketBuckets).Put([]byte(r.Bucket), resourceKey(r.ResourceKey))
 		}
-		return nil
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
 	var legacy []LegacyEnv
 	s.View(ctx, func(tx *Tx) error {
+		var err error
 		if legacy, err = tx.LegacyEnvs(); err != nil {
 			t.Fatal(err)
 		}
@@ -154,9 +134,11 @@ func TestMigrationMarksLegacyEnvs(t *testing.T) {
 	})
 	// Opening again runs no migration twice: the marks stay as they are.
 	s.Close()
-	if s, err = Open(path); err != nil {
+	s, err := Open(path)
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	s.View(ctx, func(tx *Tx) error {
 		if l, _ := tx.LegacyEnvs(); len(l) != 2 {
 			t.Fatalf("after reopening: %+v", l)
