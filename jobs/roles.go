@@ -213,12 +213,14 @@ func roleOwnerTag(appID, env string, kind store.RoleKind) string {
 	return partsHash(appID, env)[:16] + "-" + string(kind)
 }
 
-// roleTags are the tags of a role created for kind of an environment.
+// roleTags are the tags of a role created for kind of an environment. The
+// readable values hold no spaces: Ceph RGW stores a space as '+'.
 func roleTags(appID, env string, kind store.RoleKind) map[string]string {
+	value := func(s string) string { return strings.ReplaceAll(tagValue(s), " ", "_") }
 	return map[string]string{
 		OwnerTag: roleOwnerTag(appID, env, kind),
-		AppTag:   tagValue(appID),
-		EnvTag:   tagValue(env),
+		AppTag:   value(appID),
+		EnvTag:   value(env),
 		RoleTag:  string(kind),
 	}
 }

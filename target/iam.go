@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // EnsureRole makes sure role exists, creating it with trustPolicy and tags
@@ -50,7 +53,8 @@ func (t *Target) RoleTags(ctx context.Context, role string) (map[string]string, 
 	if t.iam == nil {
 		return nil, false, fmt.Errorf("iam GetRole %q: %w", role, ErrNoIAM)
 	}
-	out, err := t.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role)})
+	out, err := t.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role)},
+		func(o *iam.Options) { o.APIOptions = append(o.APIOptions, addRGWRoleTags) })
 	if err != nil {
 		if hasCode(err, "NoSuchEntity") {
 			return nil, false, nil
@@ -64,6 +68,40 @@ func (t *Target) RoleTags(ctx context.Context, role string) (map[string]string, 
 		}
 	}
 	return tags, true, nil
+}
+
+// rgwRoleTags lets the IAM client read the tags in a GetRole answer from
+// Ceph RGW 16.2, which writes each tag as
+// <Key><Key>k</Key></Key><Value><Value>v</Value></Value> where the query
+// protocol has <member><Key>k</Key><Value>v</Value></member>: the SDK would
+// read no tags at all. Answers in the usual shape pass untouched.
+type rgwRoleTags struct{}
+
+func addRGWRoleTags(stack *middleware.Stack) error {
+	return stack.Deserialize.Insert(rgwRoleTags{}, "OperationDeserializer", middleware.After)
+}
+
+func (rgwRoleTags) ID() string { return "amplifybackendd.RGWRoleTags" }
+
+// rgwTag is one tag as RGW writes it.
+var rgwTag = regexp.MustCompile(`<Key><Key>([^<]*)</Key></Key><Value><Value>([^<]*)</Value></Value>`)
+
+// maxRoleBody bounds what is read of a GetRole answer: a trust policy of at
+// most 2,048 characters and 50 tags of at most 128 + 256, escaped.
+const maxRoleBody = 256 << 10
+
+func (rgwRoleTags) HandleDeserialize(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (
+	middleware.DeserializeOutput, middleware.Metadata, error,
+) {
+	out, md, err := next.HandleDeserialize(ctx, in)
+	resp, ok := out.RawResponse.(*smithyhttp.Response)
+	if err != nil || !ok || resp.StatusCode != http.StatusOK || resp.Body == nil {
+		return out, md, err
+	}
+	rewriteBody(resp, maxRoleBody, func(body []byte) []byte {
+		return rgwTag.ReplaceAll(body, []byte("<member><Key>$1</Key><Value>$2</Value></member>"))
+	})
+	return out, md, err
 }
 
 // RolePolicy returns the inline policy name of role as JSON, or nil when the
