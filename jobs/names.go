@@ -18,14 +18,17 @@ const (
 	DefaultUnauthRoleTemplate = "amplify-{appId}-{env}-unauthRole"
 )
 
-// Tag keys this service writes on buckets it creates. OwnerTag holds the
-// resource's Sid prefix: it is what marks a bucket as ours, so no step ever
-// deletes or reconfigures a bucket that lacks it.
+// Tag keys this service writes on buckets and roles it creates. On a bucket
+// OwnerTag holds the resource's Sid prefix: it is what marks a bucket as
+// ours, so no step ever deletes or reconfigures a bucket that lacks it. On
+// a role it names the environment and kind (roleOwnerTag), and a role
+// tagged for another is never written to; RoleTag says which kind.
 const (
 	OwnerTag    = "amplifybackendd:owner"
 	AppTag      = "amplifybackendd:app"
 	EnvTag      = "amplifybackendd:env"
 	ResourceTag = "amplifybackendd:resource"
+	RoleTag     = "amplifybackendd:role"
 )
 
 // The placeholders of a role template.

@@ -10,32 +10,6 @@ import (
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
-// An environment's IAM roles are decided once and recorded in the store
-// (store.EnvRoles), with each name claimed for its environment and kind
-// (store.RoleOwner, case-insensitive as IAM is). Afterwards the record is
-// what jobs use, so neither a new release's naming nor a changed template
-// ever moves an environment whose identity pool trusts its roles.
-//
-//   - A new environment gets RoleName's name for each template; when a name
-//     is already claimed (by an environment named under the earlier naming,
-//     or by the other template's names) it takes the hashed form instead.
-//   - An environment that had resources before names were recorded
-//     (store.LegacyEnv) keeps LegacyRoleName's names, the ones its roles
-//     were created with. Where two such environments came to share a role,
-//     the older one keeps it (Runner.Run records them oldest first) and
-//     every job of the other fails, naming both owners: it never writes to
-//     a role that belongs to another environment.
-//
-// Roles this service creates also carry tags naming their environment and
-// kind, so a role made for another environment (by another installation
-// with its own store) is refused too; roles without our tags, such as those
-// made by earlier releases or by other tooling, are used as recorded.
-
-// RoleTag is the tag key naming which of an environment's roles a role this
-// service created is; OwnerTag holds roleOwnerTag and AppTag and EnvTag the
-// readable names.
-const RoleTag = "amplifybackendd:role"
-
 var roleKinds = [...]store.RoleKind{store.RoleAuth, store.RoleUnauth}
 
 // roleTemplates are the templates that name an environment's two roles.
