@@ -28,7 +28,7 @@ go test -count=1 -run '^$' -bench Suite -benchtime 1x -timeout 10m ./bench
 fuzztime=${FUZZTIME:-10s}
 for target in handlers:FuzzRequestBodies handlers:FuzzVerifySignature handlers:FuzzToken \
               handlers:FuzzSigV4MatchesSDK handlers:FuzzDecodeStrings handlers:FuzzJSONString handlers:FuzzParseAmzDate \
-              jobs:FuzzValidateBucketName jobs:FuzzDeriveBucketName; do
+              jobs:FuzzValidateBucketName jobs:FuzzDeriveBucketName jobs:FuzzRoleNamesDiffer; do
   pkg=${target%%:*} name=${target##*:}
   go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "./$pkg" 2>&1 | grep -v '^fuzz: elapsed' || exit 1
 done

@@ -152,11 +152,15 @@ func (s *Server) getConsolePolicies(c echo.Context) error {
 		return err
 	}
 	var res store.Resource
+	var roles store.EnvRoles
 	err = s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
 		if err := tx.CheckScope(appID, env); err != nil {
 			return err
 		}
-		res, err = tx.VisibleResource(store.ResourceKey{AppID: appID, Env: env, Name: name})
+		if res, err = tx.VisibleResource(store.ResourceKey{AppID: appID, Env: env, Name: name}); err != nil {
+			return err
+		}
+		roles, err = jobs.EnvRoleNames(tx, s.AuthRoleTemplate, s.UnauthRoleTemplate, appID, env)
 		return err
 	})
 	if err != nil {
@@ -175,7 +179,7 @@ func (s *Server) getConsolePolicies(c echo.Context) error {
 		SidPrefix:   policy.SidPrefix(appID, env, name),
 	}
 	policyName := policy.RolePolicyName(appID, env, name)
-	role := func(template string, doc *policy.Document) (*consoleRolePolicyWire, error) {
+	role := func(roleName string, doc *policy.Document) (*consoleRolePolicyWire, error) {
 		if doc == nil {
 			return nil, nil
 		}
@@ -183,12 +187,12 @@ func (s *Server) getConsolePolicies(c echo.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return &consoleRolePolicyWire{RoleName: jobs.RoleName(template, appID, env), PolicyName: policyName, PolicyDocument: string(b)}, nil
+		return &consoleRolePolicyWire{RoleName: roleName, PolicyName: policyName, PolicyDocument: string(b)}, nil
 	}
-	if resp.AuthRole, err = role(cmp.Or(s.AuthRoleTemplate, jobs.DefaultAuthRoleTemplate), docs.AuthRole); err != nil {
+	if resp.AuthRole, err = role(roles.Auth, docs.AuthRole); err != nil {
 		return err
 	}
-	if resp.UnauthRole, err = role(cmp.Or(s.UnauthRoleTemplate, jobs.DefaultUnauthRoleTemplate), docs.UnauthRole); err != nil {
+	if resp.UnauthRole, err = role(roles.Unauth, docs.UnauthRole); err != nil {
 		return err
 	}
 	if len(docs.Bucket) > 0 {

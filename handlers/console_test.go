@@ -26,11 +26,13 @@ import (
 // apps and one resource (app "photosapp", env "dev", resource "photos").
 func consoleTestServer(t *testing.T, cfg Config) http.Handler {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
-	if err != nil {
-		t.Fatal(err)
+	st, err := cfg.Store, error(nil)
+	if st == nil {
+		if st, err = store.Open(filepath.Join(t.TempDir(), "store.db")); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
 	}
-	t.Cleanup(func() { st.Close() })
 	at := func(min int) time.Time { return time.Date(2026, 11, 22, 10, min, 0, 0, time.UTC) }
 	jobs := []store.Job{
 		{ID: "j1", AppID: "photosapp", Env: "dev", Resource: "photos", Operation: store.OpCreate, Status: store.StatusCompleted, CreateTime: at(1), UpdateTime: at(1)},
@@ -205,6 +207,18 @@ func TestConsolePoliciesRoute(t *testing.T) {
 		}
 	})
 
+	// Roles recorded for the environment (on its first job, under other
+	// templates) are the ones shown: the jobs keep writing to them.
+	recorded, err := store.Open(filepath.Join(t.TempDir(), "recorded.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { recorded.Close() })
+	if err := recorded.Update(context.Background(), func(tx *store.Tx) error {
+		return tx.RecordEnvRoles(store.EnvRoles{AppID: "photosapp", Env: "dev", Auth: "first-photosapp-dev-in", Unauth: "first-photosapp-dev-out"})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name        string
 		cfg         Config
@@ -215,6 +229,8 @@ func TestConsolePoliciesRoute(t *testing.T) {
 		{"defaults", Config{}, "amplify-photosapp-dev-authRole", "amplify-photosapp-dev-unauthRole", false},
 		{"templates and public guest access", Config{AuthRoleTemplate: "{appId}-{env}-in", UnauthRoleTemplate: "{appId}-{env}-out", PublicGuestAccess: true},
 			"photosapp-dev-in", "photosapp-dev-out", true},
+		{"recorded roles", Config{Store: recorded, AuthRoleTemplate: "{appId}-{env}-in", UnauthRoleTemplate: "{appId}-{env}-out"},
+			"first-photosapp-dev-in", "first-photosapp-dev-out", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

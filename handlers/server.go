@@ -47,7 +47,9 @@ type Config struct {
 	Now func() time.Time
 	// AuthRoleTemplate, UnauthRoleTemplate and PublicGuestAccess are the
 	// job runner's settings, repeated here so the console's policies route
-	// shows what the jobs write (empty templates: the jobs defaults).
+	// shows what the jobs write: the roles recorded for the environment, or
+	// those the templates give it before its first job (empty templates:
+	// the jobs defaults).
 	AuthRoleTemplate   string
 	UnauthRoleTemplate string
 	PublicGuestAccess  bool

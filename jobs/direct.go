@@ -16,6 +16,11 @@ func ApplyCreate(ctx context.Context, tg Target, cfg Config, res store.Resource)
 	// BucketRequested: no store to record the intent in; the caller owns
 	// the bucket name.
 	w := &work{job: store.Job{Operation: store.OpCreate, BucketRequested: true}, res: res}
+	// No store to record roles in either: res's environment is taken to be
+	// new, with nothing claimed.
+	k := res.ResourceKey
+	w.roles = &store.EnvRoles{AppID: k.AppID, Env: k.Env,
+		Auth: RoleName(r.cfg.AuthRoleTemplate, k.AppID, k.Env), Unauth: RoleName(r.cfg.UnauthRoleTemplate, k.AppID, k.Env)}
 	err = r.apply(ctx, w)
 	return w.warnings, err
 }

@@ -61,4 +61,34 @@
 // immediately, aborts the step in flight, and the executor then undoes the
 // partial change before it releases the resource. Stopping the runner is soft:
 // executions are abandoned without a state write and resume on the next start.
+//
+// # Roles
+//
+// Each environment writes its grants to two IAM roles (authenticated users
+// and guests), one inline policy per resource. Which roles is decided on the
+// environment's first job and recorded in the store (roles.go), each name
+// claimed for its environment and kind case-insensitively, as IAM compares
+// role names; afterwards the record is what every job uses, so neither a new
+// release's naming nor a changed template moves an environment whose
+// identity pool already trusts its roles.
+//
+//   - A new environment gets RoleName's names: the template's plain
+//     expansion when no other pair can expand to it in any case (lowercase
+//     letters and digits, placeholders separated), else the expansion
+//     followed by a hash of the exact template, app id and environment. A
+//     name already claimed (by an environment named by an earlier release)
+//     is passed over for the hashed one.
+//   - An environment that had resources before names were recorded
+//     (store.LegacyEnv) keeps LegacyRoleName's names, the ones its roles
+//     have. Where two such environments came to share a role (app "a-b"
+//     environment "c" and app "a" environment "b-c"; "App" and "app"), Run
+//     records the older first and it keeps the role; every job of the other
+//     fails, naming both owners, and writes nothing to it.
+//
+// Roles this service creates carry tags naming their environment and kind
+// (OwnerTag exactly, AppTag, EnvTag and RoleTag readably). Before writing to
+// a role a job reads them: a role tagged for another environment, say by
+// another installation with its own store, fails the job naming both; a role
+// without our tags (made by an earlier release or by other tooling) is used
+// as the store records it.
 package jobs

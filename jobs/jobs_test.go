@@ -100,8 +100,8 @@ func (c *countingTarget) DeleteBucketPolicy(ctx context.Context, b string) error
 	c.wrote("DeleteBucketPolicy")
 	return c.Target.DeleteBucketPolicy(ctx, b)
 }
-func (c *countingTarget) EnsureRole(ctx context.Context, role string, trust []byte) (bool, error) {
-	ch, err := c.Target.EnsureRole(ctx, role, trust)
+func (c *countingTarget) EnsureRole(ctx context.Context, role string, trust []byte, tags map[string]string) (bool, error) {
+	ch, err := c.Target.EnsureRole(ctx, role, trust, tags)
 	return c.ensured("Role", ch, err)
 }
 func (c *countingTarget) PutRolePolicy(ctx context.Context, role, name string, doc []byte) error {

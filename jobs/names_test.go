@@ -65,21 +65,153 @@ func TestDeriveBucketNameIsValidAndUnique(t *testing.T) {
 	}
 }
 
+// validRoleName is IAM's rule for role names.
+var validRoleName = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+
 func TestRoleName(t *testing.T) {
 	t.Parallel()
-	valid := regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	if got := RoleName(DefaultAuthRoleTemplate, "app1", "dev"); got != "amplify-app1-dev-authRole" {
 		t.Fatalf("plain: %q", got)
 	}
+	if got := RoleName("{env}.{appId}", "d1x2", "prod"); got != "prod.d1x2" {
+		t.Fatalf("plain, custom template: %q", got)
+	}
 	a := RoleName(DefaultAuthRoleTemplate, "app/1", "dev")
 	b := RoleName(DefaultAuthRoleTemplate, "app 1", "dev")
-	if a == b || !valid.MatchString(a) || !valid.MatchString(b) {
+	if a == b || !validRoleName.MatchString(a) || !validRoleName.MatchString(b) {
 		t.Fatalf("sanitised names collide or are invalid: %q %q", a, b)
 	}
 	long1 := RoleName(DefaultUnauthRoleTemplate, strings.Repeat("a", 80), "dev")
 	long2 := RoleName(DefaultUnauthRoleTemplate, strings.Repeat("a", 80), "prod")
-	if long1 == long2 || !valid.MatchString(long1) || !valid.MatchString(long2) {
+	if long1 == long2 || !validRoleName.MatchString(long1) || !validRoleName.MatchString(long2) {
 		t.Fatalf("long names: %q %q", long1, long2)
+	}
+}
+
+// TestRoleNameTellsEnvironmentsApart: pairs that expand a template alike,
+// or alike but for case (IAM role names are case-insensitive), get names
+// that differ in any case, for both roles of each; names that had to
+// change keep a readable start.
+func TestRoleNameTellsEnvironmentsApart(t *testing.T) {
+	t.Parallel()
+	pairs := [][2][2]string{
+		{{"a-b", "c"}, {"a", "b-c"}},
+		{{"App", "dev"}, {"app", "dev"}},
+		{{"app", "Dev"}, {"app", "dev"}},
+		{{"app/1", "dev"}, {"app_1", "dev"}},
+		{{"app", "dev-authRole"}, {"app-dev", "authRole"}},
+		{{strings.Repeat("a", 60) + "x", "dev"}, {strings.Repeat("a", 60) + "y", "dev"}},
+		{{strings.Repeat("a", 80), "dev"}, {strings.Repeat("A", 80), "dev"}},
+	}
+	templates := []string{DefaultAuthRoleTemplate, DefaultUnauthRoleTemplate, "{appId}{env}", "{env}x{appId}", "r.{appId}-{env}"}
+	for _, p := range pairs {
+		for _, t1 := range templates {
+			for _, t2 := range templates {
+				n1, n2 := RoleName(t1, p[0][0], p[0][1]), RoleName(t2, p[1][0], p[1][1])
+				if strings.EqualFold(n1, n2) {
+					t.Errorf("%q under %q and %q under %q both name role %q / %q", p[0], t1, p[1], t2, n1, n2)
+				}
+			}
+			for _, pair := range p {
+				if n := RoleName(t1, pair[0], pair[1]); !validRoleName.MatchString(n) {
+					t.Errorf("%q under %q: invalid role name %q", pair, t1, n)
+				}
+			}
+		}
+	}
+	if got := RoleName(DefaultAuthRoleTemplate, "a-b", "c"); !strings.HasPrefix(got, "amplify-a-b-c-authRole-") {
+		t.Errorf("hashed names keep the template's reading: %q", got)
+	}
+	// A readable name never ends as hashed names do, so it cannot be one.
+	if got := RoleName("r.{appId}-{env}", "x", "deadbeef"); got == "r.x-deadbeef" {
+		t.Errorf("a name that looks hashed was kept readable: %q", got)
+	}
+}
+
+// TestRoleNamesOfSmallNamesAreDistinct checks every app id and environment
+// name of up to two characters from an alphabet with case, separators and
+// characters IAM refuses: no two pairs get names equal in any case, for
+// each template and across the auth and unauth templates.
+func TestRoleNamesOfSmallNamesAreDistinct(t *testing.T) {
+	t.Parallel()
+	alphabet := []string{"a", "A", "b", "1", "-", "_", "/", "."}
+	parts := []string{}
+	for _, x := range alphabet {
+		parts = append(parts, x)
+		for _, y := range alphabet {
+			parts = append(parts, x+y)
+		}
+	}
+	for _, templates := range [][2]string{
+		{DefaultAuthRoleTemplate, DefaultUnauthRoleTemplate},
+		{"{appId}-{env}", "{appId}-{env}-g"},
+		{"{appId}{env}", "g{env}{appId}"},
+	} {
+		seen := map[string][3]string{}
+		for _, tmpl := range templates {
+			for _, app := range parts {
+				for _, env := range parts {
+					n := RoleName(tmpl, app, env)
+					key := strings.ToLower(n)
+					if prev, ok := seen[key]; ok {
+						t.Fatalf("%q and %q (%s) both name role %q", [3]string{app, env, tmpl}, prev, key, n)
+					}
+					seen[key] = [3]string{app, env, tmpl}
+				}
+			}
+		}
+	}
+}
+
+// FuzzRoleNamesDiffer: distinct (app id, environment) pairs never get role
+// names equal under strings.EqualFold, and every name is a valid role name.
+func FuzzRoleNamesDiffer(f *testing.F) {
+	f.Add("a-b", "c", "a", "b-c", uint8(0))
+	f.Add("App", "dev", "app", "dev", uint8(1))
+	f.Add("x", "deadbeef", "x", "Deadbeef", uint8(2))
+	templates := []string{DefaultAuthRoleTemplate, DefaultUnauthRoleTemplate, "{appId}{env}", "r.{appId}-{env}", "{env}/{appId}"}
+	f.Fuzz(func(t *testing.T, app1, env1, app2, env2 string, tmpl uint8) {
+		tp := templates[int(tmpl)%len(templates)]
+		n1, n2 := RoleName(tp, app1, env1), RoleName(tp, app2, env2)
+		if !validRoleName.MatchString(n1) || !validRoleName.MatchString(n2) {
+			t.Fatalf("invalid role names %q %q", n1, n2)
+		}
+		if (app1 != app2 || env1 != env2) && strings.EqualFold(n1, n2) {
+			t.Fatalf("(%q, %q) and (%q, %q) both name role %q / %q under %q", app1, env1, app2, env2, n1, n2, tp)
+		}
+	})
+}
+
+// TestLegacyRoleName pins the names the releases before recorded role names
+// gave (the values that release computes): environments it provisioned
+// keep them.
+func TestLegacyRoleName(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ template, app, env, want string }{
+		{DefaultAuthRoleTemplate, "app1", "dev", "amplify-app1-dev-authRole"},
+		{DefaultUnauthRoleTemplate, "a-b", "c", "amplify-a-b-c-unauthRole"},
+		{DefaultAuthRoleTemplate, "a", "b-c", "amplify-a-b-c-authRole"},
+		{DefaultAuthRoleTemplate, "App", "dev", "amplify-App-dev-authRole"},
+		{DefaultAuthRoleTemplate, "app/1", "dev", "amplify-app_1-dev-authRole-820ad7e2"},
+		{DefaultUnauthRoleTemplate, strings.Repeat("a", 80), "dev", "amplify-" + strings.Repeat("a", 47) + "-2271fb4a"},
+	} {
+		if got := LegacyRoleName(c.template, c.app, c.env); got != c.want {
+			t.Errorf("LegacyRoleName(%q, %q, %q) = %q, want %q", c.template, c.app, c.env, got, c.want)
+		}
+	}
+}
+
+func TestCheckRoleTemplate(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{DefaultAuthRoleTemplate, "{env}{appId}", "x-{appId}-{env}-{appId}"} {
+		if err := CheckRoleTemplate(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "amplify-{appId}-authRole", "amplify-{env}-authRole", "fixed-role", "{appid}-{env}"} {
+		if err := CheckRoleTemplate(bad); err == nil || !strings.Contains(err.Error(), "{appId} and {env}") {
+			t.Errorf("%q: %v, want a refusal naming the placeholders", bad, err)
+		}
 	}
 }
 

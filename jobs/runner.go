@@ -16,8 +16,9 @@ type Config struct {
 	// Workers is how many jobs execute at once (default 8); it bounds the
 	// concurrent calls made to the target.
 	Workers int
-	// AuthRoleTemplate and UnauthRoleTemplate name the IAM roles per app and
-	// environment; {appId} and {env} are replaced.
+	// AuthRoleTemplate and UnauthRoleTemplate name the IAM roles of
+	// environments whose roles are not recorded yet; {appId} and {env} are
+	// replaced, and both must appear (CheckRoleTemplate).
 	AuthRoleTemplate   string
 	UnauthRoleTemplate string
 	// IdentityPoolID is the Cognito identity pool the roles trust; {appId}
@@ -108,11 +109,16 @@ func New(st *store.Store, tg Target, cfg Config) *Runner {
 		queued: map[string]bool{}, active: map[string]bool{}, running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1)}
 }
 
-// Run picks up every pending job left by an earlier process, then executes
-// jobs until ctx is cancelled. On cancellation it stops softly: executions in
-// flight are abandoned without a state write, so their jobs stay RUNNING and
-// the next start resumes them. Run returns when every worker has stopped.
+// Run records the roles of environments provisioned before role names were
+// recorded, picks up every pending job left by an earlier process, then
+// executes jobs until ctx is cancelled. On cancellation it stops softly:
+// executions in flight are abandoned without a state write, so their jobs
+// stay RUNNING and the next start resumes them. Run returns when every
+// worker has stopped.
 func (r *Runner) Run(ctx context.Context) error {
+	if err := r.recordLegacyRoles(ctx); err != nil {
+		return err
+	}
 	var pending []string
 	if err := r.store.View(ctx, func(tx *store.Tx) error { pending = tx.PendingJobs(); return nil }); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,7 +30,8 @@ type Target interface {
 	BucketPolicy(ctx context.Context, bucket string) ([]byte, error)
 	PutBucketPolicy(ctx context.Context, bucket string, doc []byte) error
 	DeleteBucketPolicy(ctx context.Context, bucket string) error
-	EnsureRole(ctx context.Context, role string, trustPolicy []byte) (bool, error)
+	EnsureRole(ctx context.Context, role string, trustPolicy []byte, tags map[string]string) (bool, error)
+	RoleTags(ctx context.Context, role string) (map[string]string, bool, error)
 	RolePolicy(ctx context.Context, role, name string) ([]byte, error)
 	RolePolicyNames(ctx context.Context, role string) ([]string, error)
 	PutRolePolicy(ctx context.Context, role, name string, doc []byte) error
@@ -57,6 +59,8 @@ type work struct {
 	warnings []string
 	// createdBucket is set once the bucket is known to be ours.
 	createdBucket bool
+	// roles are the environment's roles once roleNames has read them.
+	roles *store.EnvRoles
 }
 
 func (w *work) warn(format string, args ...any) {
@@ -121,7 +125,10 @@ func (r *Runner) reconcilePresent(ctx context.Context, w *work) error {
 // wrote, including the bucket when this service created it and it is empty.
 func (r *Runner) reconcileAbsent(ctx context.Context, w *work) error {
 	none := r.translate(w, store.Permissions{})
-	if err := r.applyRolePolicies(ctx, w, none); err != nil {
+	// A role that belongs to another environment was never written to: the
+	// job failed on it before, and the bucket is still to be removed.
+	var owned *roleOwnedError
+	if err := r.applyRolePolicies(ctx, w, none); err != nil && !errors.As(err, &owned) {
 		return err
 	}
 	exists := true
@@ -325,23 +332,31 @@ func (r *Runner) translate(w *work, perms store.Permissions) policy.Documents {
 func (r *Runner) applyRolePolicies(ctx context.Context, w *work, docs policy.Documents) error {
 	k := w.res.ResourceKey
 	name := policy.RolePolicyName(k.AppID, k.Env, k.Name)
-	roles := []struct {
-		role, kind string
-		doc        *policy.Document
-		auth       bool
-	}{
-		{RoleName(r.cfg.AuthRoleTemplate, k.AppID, k.Env), "authenticated", docs.AuthRole, true},
-		{RoleName(r.cfg.UnauthRoleTemplate, k.AppID, k.Env), "unauthenticated", docs.UnauthRole, false},
+	var names store.EnvRoles
+	err := r.step(ctx, "find roles", func(ctx context.Context) (err error) {
+		names, err = r.roleNames(ctx, w)
+		var owned *roleOwnedError
+		if errors.As(err, &owned) && !r.target.HasIAM() {
+			return nil // nothing is written to them
+		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
+	roles := []struct {
+		kind store.RoleKind
+		doc  *policy.Document
+	}{{store.RoleAuth, docs.AuthRole}, {store.RoleUnauth, docs.UnauthRole}}
 	for _, role := range roles {
 		if !r.target.HasIAM() {
 			if role.doc != nil {
-				w.warn("the target has no IAM API; the %s role policy for role %q was not written", role.kind, role.role)
+				w.warn("the target has no IAM API; the %s role policy for role %q was not written", role.kind, names.Name(role.kind))
 			}
 			continue
 		}
-		err := r.step(ctx, "write "+role.kind+" role policy", func(ctx context.Context) error {
-			return r.reconcileRolePolicy(ctx, w, role.role, name, role.doc, role.auth, r.identityPool(k))
+		err := r.step(ctx, "write "+string(role.kind)+" role policy", func(ctx context.Context) error {
+			return r.reconcileRolePolicy(ctx, w, names.Name(role.kind), name, role.doc, role.kind, r.identityPool(k))
 		})
 		if err != nil {
 			return err
@@ -386,7 +401,7 @@ func (r *Runner) applyBucketPolicy(ctx context.Context, w *work, docs policy.Doc
 	})
 }
 
-func (r *Runner) reconcileRolePolicy(ctx context.Context, w *work, role, name string, doc *policy.Document, auth bool, pool string) error {
+func (r *Runner) reconcileRolePolicy(ctx context.Context, w *work, role, name string, doc *policy.Document, kind store.RoleKind, pool string) error {
 	cur, err := r.target.RolePolicy(ctx, role, name)
 	if err != nil {
 		return err
@@ -394,6 +409,9 @@ func (r *Runner) reconcileRolePolicy(ctx context.Context, w *work, role, name st
 	if doc == nil {
 		if cur == nil {
 			return nil
+		}
+		if err := r.ensureOwnedRole(ctx, w, role, kind, nil); err != nil {
+			return err
 		}
 		return r.target.DeleteRolePolicy(ctx, role, name)
 	}
@@ -404,11 +422,11 @@ func (r *Runner) reconcileRolePolicy(ctx context.Context, w *work, role, name st
 	if cur != nil && policy.Equivalent(cur, want) {
 		return nil
 	}
-	trust, err := json.Marshal(policy.TrustPolicy(auth, pool))
+	trust, err := json.Marshal(policy.TrustPolicy(kind == store.RoleAuth, pool))
 	if err != nil {
 		return err
 	}
-	if _, err := r.target.EnsureRole(ctx, role, trust); err != nil {
+	if err := r.ensureOwnedRole(ctx, w, role, kind, trust); err != nil {
 		return err
 	}
 	if err := r.target.PutRolePolicy(ctx, role, name, want); err != nil {
@@ -483,10 +501,14 @@ func (r *Runner) checkSizes(ctx context.Context, w *work, perms store.Permission
 	k := w.res.ResourceKey
 	ours := policy.RolePolicyName(k.AppID, k.Env, k.Name)
 	if r.target.HasIAM() {
+		roles, err := r.roleNames(ctx, w)
+		if err != nil {
+			return err
+		}
 		for _, role := range []struct {
 			name string
 			doc  *policy.Document
-		}{{RoleName(r.cfg.AuthRoleTemplate, k.AppID, k.Env), docs.AuthRole}, {RoleName(r.cfg.UnauthRoleTemplate, k.AppID, k.Env), docs.UnauthRole}} {
+		}{{roles.Auth, docs.AuthRole}, {roles.Unauth, docs.UnauthRole}} {
 			if role.doc == nil {
 				continue
 			}

@@ -21,6 +21,12 @@
 //	  app \x00 env \x00 ^seq (8 bytes, big-endian) -> jobID
 //	pending/                                 (index: jobs a worker still owes work)
 //	  jobID           -> empty
+//	env-roles/                               (the IAM roles each environment uses)
+//	  app \x00 env    -> format byte, auth role name, unauth role name
+//	role-owners/                             (index: who each role name is claimed for)
+//	  lower(role)     -> format byte, app, env, kind ("authenticated"/"unauthenticated")
+//	legacy-envs/                             (environments whose names are still to be recorded)
+//	  app \x00 env    -> format byte, oldest resource's creation time
 //
 // App ids, environment and resource names never contain NUL (Tx methods
 // refuse them with ErrInvalid), so NUL separates key parts unambiguously.
@@ -30,9 +36,19 @@
 // RUNNING or still undoing a cancelled or failed change, so start-up
 // recovery reads it instead of scanning every finished job.
 //
+// An environment's role names are written once (Tx.RecordEnvRoles), together
+// with their claims in role-owners/, which is keyed by the lower-cased name
+// because IAM role names are case-insensitive: no name is ever claimed for
+// two environments, or for both roles of one. Records are never removed, so
+// an environment keeps its roles whatever happens to its resources.
+//
 // Migrations (store.go) run in order at Open: 1 creates the buckets and the
 // token key; 2 rewrote the JSON records of version 1 in the binary form,
-// which reads several times faster (codec_v1.go keeps the old decoder for it).
+// which reads several times faster (codec_v1.go keeps the old decoder for it);
+// 3 (roles.go) creates the role buckets and marks every environment that has
+// resources in legacy-envs/: its roles were named by the releases before
+// names were recorded, and the job layer records those names (oldest
+// environment first) instead of choosing new ones.
 //
 // Writes that arrive together share a transaction and its fsyncs: Store.Batch
 // hands them to one committer, which takes every write waiting when it

@@ -15,12 +15,15 @@ import (
 )
 
 var (
-	bucketMeta      = []byte("meta")
-	bucketResources = []byte("resources")
-	bucketBuckets   = []byte("buckets")
-	bucketJobs      = []byte("jobs")
-	bucketJobsByEnv = []byte("jobs-by-env")
-	bucketPending   = []byte("pending")
+	bucketMeta       = []byte("meta")
+	bucketResources  = []byte("resources")
+	bucketBuckets    = []byte("buckets")
+	bucketJobs       = []byte("jobs")
+	bucketJobsByEnv  = []byte("jobs-by-env")
+	bucketPending    = []byte("pending")
+	bucketEnvRoles   = []byte("env-roles")
+	bucketRoleOwners = []byte("role-owners")
+	bucketLegacyEnvs = []byte("legacy-envs")
 
 	keySchema   = []byte("schema")
 	keyTokenKey = []byte("token-key")
@@ -285,6 +288,7 @@ var migrations = []migration{
 			return encodeJob(j)
 		})
 	}},
+	{name: "record which IAM roles each environment uses", run: markLegacyEnvs},
 }
 
 // recode rewrites every value of b with fn.

@@ -278,16 +278,43 @@ func TestMigrationsRecordVersionAndRefuseNewer(t *testing.T) {
 	}
 }
 
+// openOldStore writes a store of schema version at path the way that
+// version left it: its migrations, then fill's records written by hand.
+// It then opens it with Open, which migrates it the rest of the way.
+func openOldStore(t *testing.T, path string, version int, fill func(tx *bolt.Tx)) *Store {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucketIfNotExists(bucketMeta)
+		for _, m := range migrations[:version] {
+			if err := m.run(tx); err != nil {
+				return err
+			}
+		}
+		meta.Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, byte(version)})
+		fill(tx)
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // TestMigrationFromJSONRecords builds a schema-1 store (JSON records) by
 // hand and opens it: migration 2 rewrites every record, and everything reads
 // back the same, indexes included.
 func TestMigrationFromJSONRecords(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "v1.db")
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2026, 11, 22, 1, 2, 3, 4000000, time.UTC)
 	applied := &Permissions{Authenticated: []string{"READ"}}
 	res := Resource{ResourceKey: ResourceKey{AppID: "app", Env: "dev", Name: "photos"}, Bucket: "b1", Imported: true,
@@ -298,12 +325,7 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 			Warnings: []string{"w1"}, BucketRequested: true, CreateTime: now, UpdateTime: now, seq: 1},
 		{ID: "j2", AppID: "app", Env: "dev", Resource: "photos", Operation: OpUpdate, Status: StatusRunning, CreateTime: now, UpdateTime: now, seq: 2},
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta, _ := tx.CreateBucketIfNotExists(bucketMeta)
-		if err := migrations[0].run(tx); err != nil {
-			return err
-		}
-		meta.Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, 1})
+	s := openOldStore(t, filepath.Join(t.TempDir(), "v1.db"), 1, func(tx *bolt.Tx) {
 		v, _ := encodeResourceV1(res)
 		tx.Bucket(bucketResources).Put(resourceKey(res.ResourceKey), v)
 		tx.Bucket(bucketBuckets).Put([]byte("b1"), resourceKey(res.ResourceKey))
@@ -316,18 +338,8 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 			}
 		}
 		tx.Bucket(bucketJobs).SetSequence(2)
-		return nil
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	err = s.View(context.Background(), func(tx *Tx) error {
+	err := s.View(context.Background(), func(tx *Tx) error {
 		got, err := tx.Resource(res.ResourceKey)
 		if err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -28,11 +29,12 @@ type fakeRGWIAM struct {
 	roles    map[string]bool
 	policies map[string]string // role/name -> document
 	hidden   map[string]bool   // roles GetRole does not see (a creation race)
+	tags     map[string]string // role -> its tags as RGW writes them
 }
 
 func newFakeRGWIAM(t *testing.T) (*fakeRGWIAM, *target.Target) {
 	t.Helper()
-	f := &fakeRGWIAM{roles: map[string]bool{}, policies: map[string]string{}, hidden: map[string]bool{}}
+	f := &fakeRGWIAM{roles: map[string]bool{}, policies: map[string]string{}, hidden: map[string]bool{}, tags: map[string]string{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	tgt, err := target.New(t.Context(), target.Config{S3Endpoint: srv.URL, IAMEndpoint: srv.URL, AccessKey: "a", SecretKey: "b"})
@@ -59,13 +61,21 @@ func (f *fakeRGWIAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeRGWErr(w, http.StatusNotFound, "NoSuchEntity")
 			return
 		}
-		ok(`<Role><RoleName>` + role + `</RoleName><Arn>arn:aws:iam:::role/` + role + `</Arn></Role>`)
+		ok(`<Role><RoleName>` + role + `</RoleName><Arn>arn:aws:iam:::role/` + role + `</Arn>` + f.tags[role] + `</Role>`)
 	case "CreateRole":
 		if f.roles[role] {
 			writeRGWErr(w, http.StatusConflict, "EntityAlreadyExists")
 			return
 		}
 		f.roles[role] = true
+		var tags strings.Builder
+		for i := 1; form.Has(fmt.Sprintf("Tags.member.%d.Key", i)); i++ {
+			fmt.Fprintf(&tags, `<Key><Key>%s</Key></Key><Value><Value>%s</Value></Value>`,
+				form.Get(fmt.Sprintf("Tags.member.%d.Key", i)), form.Get(fmt.Sprintf("Tags.member.%d.Value", i)))
+		}
+		if tags.Len() > 0 {
+			f.tags[role] = "<Tags>" + tags.String() + "</Tags>"
+		}
 		ok(`<Role><RoleName>` + role + `</RoleName></Role>`)
 	case "PutRolePolicy":
 		doc := form.Get("PolicyDocument")
@@ -143,14 +153,37 @@ func TestS3StyleIAMErrors(t *testing.T) {
 	if got := target.APIMessage(err); got != "NoSuchEntity" {
 		t.Errorf("APIMessage = %q, want NoSuchEntity (RGW sends no message)", got)
 	}
-	if created, err := tgt.EnsureRole(ctx, "r", []byte(`{}`)); err != nil || !created {
+	if created, err := tgt.EnsureRole(ctx, "r", []byte(`{}`), nil); err != nil || !created {
 		t.Fatalf("EnsureRole(missing) = %v, %v; want true, nil", created, err)
 	}
 	f.mu.Lock()
 	f.hidden["r"] = true // GetRole misses, CreateRole finds it: lost a race
 	f.mu.Unlock()
-	if created, err := tgt.EnsureRole(ctx, "r", []byte(`{}`)); err != nil || created {
+	if created, err := tgt.EnsureRole(ctx, "r", []byte(`{}`), nil); err != nil || created {
 		t.Fatalf("EnsureRole(race) = %v, %v; want false, nil", created, err)
+	}
+}
+
+// TestRGWRoleTags: the tags RGW lists in its own shape are read.
+func TestRGWRoleTags(t *testing.T) {
+	t.Parallel()
+	_, tgt := newFakeRGWIAM(t)
+	ctx := t.Context()
+	want := map[string]string{"amplifybackendd:owner": "0123-authenticated", "amplifybackendd:env": "dev"}
+	if _, err := tgt.EnsureRole(ctx, "r", []byte(`{}`), want); err != nil {
+		t.Fatal(err)
+	}
+	if tags, exists, err := tgt.RoleTags(ctx, "r"); err != nil || !exists || !maps.Equal(tags, want) {
+		t.Fatalf("RoleTags = %v, %v, %v; want %v", tags, exists, err, want)
+	}
+	if _, err := tgt.EnsureRole(ctx, "untagged", []byte(`{}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if tags, exists, err := tgt.RoleTags(ctx, "untagged"); err != nil || !exists || len(tags) != 0 {
+		t.Fatalf("RoleTags(untagged) = %v, %v, %v", tags, exists, err)
+	}
+	if _, exists, err := tgt.RoleTags(ctx, "missing"); err != nil || exists {
+		t.Fatalf("RoleTags(missing) = %v, %v", exists, err)
 	}
 }
 
@@ -161,7 +194,7 @@ func TestPutRolePolicyWithoutResourceVariables(t *testing.T) {
 	t.Parallel()
 	f, tgt := newFakeRGWIAM(t)
 	ctx := t.Context()
-	if _, err := tgt.EnsureRole(ctx, "r", []byte(`{}`)); err != nil {
+	if _, err := tgt.EnsureRole(ctx, "r", []byte(`{}`), nil); err != nil {
 		t.Fatal(err)
 	}
 	const sub = "${cognito-identity.amazonaws.com:sub}"

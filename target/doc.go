@@ -44,7 +44,8 @@
 // elsewhere; DeleteBucketPolicy without a policy succeeds. The IAM API
 // stores role policies, returns them URL-encoded, answers NoSuchEntity for
 // missing roles and policies and caps a role's inline policies at 10,240
-// bytes in all, whitespace included (409 LimitExceeded).
+// bytes in all, whitespace included (409 LimitExceeded); role names are
+// case-insensitive, and tags given to CreateRole come back with GetRole.
 //
 // Measured on Ceph RGW 16.2.15 from Debian (e2e/ceph runs against one, with S3,
 // IAM and STS on one port):
@@ -69,6 +70,11 @@
 //     InvalidLocationConstraint, us-east-1 included; CreateBucket then
 //     creates the bucket without one (non-AWS endpoints only). Creating a
 //     bucket we own answers 200.
+//   - Roles take tags at creation, but GetRole writes each as
+//     <Key><Key>k</Key></Key><Value><Value>v</Value></Value>, which the SDK
+//     reads as none; a middleware (rgwRoleTags) rewrites it into the query
+//     protocol's <member> shape. Values are stored as sent, so a space the
+//     SDK sends as '+' comes back as '+'.
 //   - CORS (methods come back reordered), tagging (NoSuchTagSet when none),
 //     lifecycle (the rule comes back with an empty Prefix instead of a
 //     Filter) and bucket policies with Principal "*" work; DeleteBucketPolicy

@@ -278,19 +278,27 @@ func (s3StyleIAMErrors) HandleDeserialize(ctx context.Context, in middleware.Des
 	if err != nil || !ok || resp.StatusCode < 300 || resp.Body == nil {
 		return out, md, err
 	}
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	var rest io.Reader = resp.Body // beyond maxErrorBody: left as it was
+	rewriteBody(resp, maxErrorBody, func(body []byte) []byte {
+		return queryErrorBody(body, resp.Header.Get("X-Amz-Request-Id"))
+	})
+	return out, md, err
+}
+
+// rewriteBody replaces the first limit bytes of resp's body with what fn
+// makes of them; the rest is left as it was.
+func rewriteBody(resp *smithyhttp.Response, limit int64, fn func([]byte) []byte) {
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, limit))
+	var rest io.Reader = resp.Body
 	if rerr != nil {
 		// The SDK must see the broken read, not a short body it would
-		// report as UnknownError; Classify calls it Transient.
+		// misread; Classify calls it Transient.
 		rest = errReader{rerr}
 	} else {
-		body = queryErrorBody(body, resp.Header.Get("X-Amz-Request-Id"))
+		body = fn(body)
 	}
 	// The SDK drains and closes the body later; closing ours closes the
 	// connection's.
 	resp.Body = readCloser{io.MultiReader(bytes.NewReader(body), rest), resp.Body}
-	return out, md, err
 }
 
 type readCloser struct {

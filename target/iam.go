@@ -5,32 +5,39 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// EnsureRole makes sure role exists, creating it with trustPolicy when it is
-// missing. An existing role is left as it is, trust policy included: it may
-// be shared with other tooling. Losing a creation race is not an error.
-func (t *Target) EnsureRole(ctx context.Context, role string, trustPolicy []byte) (bool, error) {
+// EnsureRole makes sure role exists, creating it with trustPolicy and tags
+// when it is missing. An existing role is left as it is, trust policy and
+// tags included: it may be shared with other tooling. Losing a creation race
+// is not an error.
+func (t *Target) EnsureRole(ctx context.Context, role string, trustPolicy []byte, tags map[string]string) (bool, error) {
 	if t.iam == nil {
 		return false, fmt.Errorf("iam EnsureRole %q: %w", role, ErrNoIAM)
 	}
-	_, err := t.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role)})
-	switch {
-	case err == nil:
-		return false, nil
-	case !hasCode(err, "NoSuchEntity"):
-		return false, fmt.Errorf("iam GetRole %q: %w", role, err)
+	if _, exists, err := t.RoleTags(ctx, role); err != nil || exists {
+		return false, err
 	}
-	_, err = t.iam.CreateRole(ctx, &iam.CreateRoleInput{
+	in := &iam.CreateRoleInput{
 		RoleName:                 aws.String(role),
 		AssumeRolePolicyDocument: aws.String(string(trustPolicy)),
-	})
+	}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		in.Tags = append(in.Tags, iamtypes.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	_, err := t.iam.CreateRole(ctx, in)
 	switch {
 	case err == nil:
 		return true, nil
@@ -38,6 +45,63 @@ func (t *Target) EnsureRole(ctx context.Context, role string, trustPolicy []byte
 		return false, nil
 	}
 	return false, fmt.Errorf("iam CreateRole %q: %w", role, err)
+}
+
+// RoleTags returns the tags of role and whether it exists, so that a caller
+// can see whom a role was created for before it writes to it.
+func (t *Target) RoleTags(ctx context.Context, role string) (map[string]string, bool, error) {
+	if t.iam == nil {
+		return nil, false, fmt.Errorf("iam GetRole %q: %w", role, ErrNoIAM)
+	}
+	out, err := t.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role)},
+		func(o *iam.Options) { o.APIOptions = append(o.APIOptions, addRGWRoleTags) })
+	if err != nil {
+		if hasCode(err, "NoSuchEntity") {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("iam GetRole %q: %w", role, err)
+	}
+	tags := map[string]string{}
+	if out.Role != nil {
+		for _, tag := range out.Role.Tags {
+			tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+		}
+	}
+	return tags, true, nil
+}
+
+// rgwRoleTags lets the IAM client read the tags in a GetRole answer from
+// Ceph RGW 16.2, which writes each tag as
+// <Key><Key>k</Key></Key><Value><Value>v</Value></Value> where the query
+// protocol has <member><Key>k</Key><Value>v</Value></member>: the SDK would
+// read no tags at all. Answers in the usual shape pass untouched.
+type rgwRoleTags struct{}
+
+func addRGWRoleTags(stack *middleware.Stack) error {
+	return stack.Deserialize.Insert(rgwRoleTags{}, "OperationDeserializer", middleware.After)
+}
+
+func (rgwRoleTags) ID() string { return "amplifybackendd.RGWRoleTags" }
+
+// rgwTag is one tag as RGW writes it.
+var rgwTag = regexp.MustCompile(`<Key><Key>([^<]*)</Key></Key><Value><Value>([^<]*)</Value></Value>`)
+
+// maxRoleBody bounds what is read of a GetRole answer: a trust policy of at
+// most 2,048 characters and 50 tags of at most 128 + 256, escaped.
+const maxRoleBody = 256 << 10
+
+func (rgwRoleTags) HandleDeserialize(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (
+	middleware.DeserializeOutput, middleware.Metadata, error,
+) {
+	out, md, err := next.HandleDeserialize(ctx, in)
+	resp, ok := out.RawResponse.(*smithyhttp.Response)
+	if err != nil || !ok || resp.StatusCode != http.StatusOK || resp.Body == nil {
+		return out, md, err
+	}
+	rewriteBody(resp, maxRoleBody, func(body []byte) []byte {
+		return rgwTag.ReplaceAll(body, []byte("<member><Key>$1</Key><Value>$2</Value></member>"))
+	})
+	return out, md, err
 }
 
 // RolePolicy returns the inline policy name of role as JSON, or nil when the

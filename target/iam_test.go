@@ -3,6 +3,7 @@ package target_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -23,12 +24,12 @@ const cognitoTrust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
 func TestEnsureRole(t *testing.T) {
 	e := setup(t)
 	role := uniqueName(t, "role")
-	created, err := e.tgt.EnsureRole(e.ctx, role, []byte(cognitoTrust))
+	created, err := e.tgt.EnsureRole(e.ctx, role, []byte(cognitoTrust), nil)
 	if err != nil || !created {
 		t.Fatalf("EnsureRole = %v, %v; want true, nil", created, err)
 	}
 	m := e.rec.mark()
-	created, err = e.tgt.EnsureRole(e.ctx, role, []byte(cognitoTrust))
+	created, err = e.tgt.EnsureRole(e.ctx, role, []byte(cognitoTrust), nil)
 	if err != nil || created {
 		t.Fatalf("EnsureRole again = %v, %v; want false, nil", created, err)
 	}
@@ -39,17 +40,40 @@ func TestEnsureRole(t *testing.T) {
 
 	// A trust policy IAM rejects is a Permanent error naming the role.
 	_, err = e.tgt.EnsureRole(e.ctx, role+"-bad", []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",`+
-		`"Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}`))
+		`"Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}`), nil)
 	if err == nil || target.Classify(err) != target.Permanent {
 		t.Fatalf("EnsureRole(Cognito trust without Condition) = %v, want a Permanent error", err)
 	}
 	t.Logf("rejected trust policy: %s", target.APIMessage(err))
 }
 
+// TestRoleTags: a role EnsureRole creates carries the tags it was given,
+// RoleTags reads them back, and an existing role's tags are left alone.
+func TestRoleTags(t *testing.T) {
+	e := setup(t)
+	role := uniqueName(t, "role")
+	if tags, exists, err := e.tgt.RoleTags(e.ctx, role); err != nil || exists || tags != nil {
+		t.Fatalf("RoleTags(missing) = %v, %v, %v; want nil, false, nil", tags, exists, err)
+	}
+	want := map[string]string{"amplifybackendd:owner": "0123abcd-authenticated", "amplifybackendd:app": "My App_1"}
+	if created, err := e.tgt.EnsureRole(e.ctx, role, []byte(cognitoTrust), want); err != nil || !created {
+		t.Fatalf("EnsureRole with tags = %v, %v", created, err)
+	}
+	m := e.rec.mark()
+	if _, err := e.tgt.EnsureRole(e.ctx, role, []byte(cognitoTrust), map[string]string{"amplifybackendd:owner": "other"}); err != nil {
+		t.Fatal(err)
+	}
+	e.noWrites(m, "EnsureRole of an existing role")
+	tags, exists, err := e.tgt.RoleTags(e.ctx, role)
+	if err != nil || !exists || !maps.Equal(tags, want) {
+		t.Fatalf("RoleTags = %v, %v, %v; want %v", tags, exists, err, want)
+	}
+}
+
 func TestRolePolicies(t *testing.T) {
 	e := setup(t)
 	role := uniqueName(t, "role")
-	if _, err := e.tgt.EnsureRole(e.ctx, role, []byte(cognitoTrust)); err != nil {
+	if _, err := e.tgt.EnsureRole(e.ctx, role, []byte(cognitoTrust), nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -130,7 +154,8 @@ func TestNoIAM(t *testing.T) {
 		t.Error("HasIAM() = true with NoIAM")
 	}
 	calls := map[string]func() error{
-		"EnsureRole":       func() error { _, err := tgt.EnsureRole(ctx, "r", []byte(cognitoTrust)); return err },
+		"EnsureRole":       func() error { _, err := tgt.EnsureRole(ctx, "r", []byte(cognitoTrust), nil); return err },
+		"RoleTags":         func() error { _, _, err := tgt.RoleTags(ctx, "r"); return err },
 		"RolePolicy":       func() error { _, err := tgt.RolePolicy(ctx, "r", "p"); return err },
 		"PutRolePolicy":    func() error { return tgt.PutRolePolicy(ctx, "r", "p", []byte("{}")) },
 		"DeleteRolePolicy": func() error { return tgt.DeleteRolePolicy(ctx, "r", "p") },
@@ -176,7 +201,7 @@ func TestConnectionRefused(t *testing.T) {
 func TestRolePolicyQuota(t *testing.T) {
 	e := setup(t)
 	role := uniqueName(t, "role")
-	if _, err := e.tgt.EnsureRole(e.ctx, role, []byte(cognitoTrust)); err != nil {
+	if _, err := e.tgt.EnsureRole(e.ctx, role, []byte(cognitoTrust), nil); err != nil {
 		t.Fatal(err)
 	}
 	big := func(n int) []byte {

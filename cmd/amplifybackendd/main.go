@@ -71,8 +71,8 @@ func parseConfig(args []string) (config, error) {
 	str(&c.s3Endpoint, "s3-endpoint", "", "S3 endpoint of an external target (default: AWS, or AWS_ENDPOINT_URL_S3)")
 	str(&c.iamEndpoint, "iam-endpoint", "", "IAM endpoint of an external target (default: AWS, or AWS_ENDPOINT_URL_IAM)")
 	str(&c.region, "region", firstNonEmpty(os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), "us-east-1"), "region of the target")
-	str(&c.authRole, "auth-role-template", jobs.DefaultAuthRoleTemplate, "name of the authenticated role; {appId} and {env} are replaced")
-	str(&c.unauthRole, "unauth-role-template", jobs.DefaultUnauthRoleTemplate, "name of the unauthenticated role")
+	str(&c.authRole, "auth-role-template", jobs.DefaultAuthRoleTemplate, "name of the authenticated role; {appId} and {env} are replaced, and both must appear")
+	str(&c.unauthRole, "unauth-role-template", jobs.DefaultUnauthRoleTemplate, "name of the unauthenticated role; {appId} and {env} are replaced, and both must appear")
 	str(&c.identityPool, "identity-pool-id", "", "Cognito identity pool the roles trust; {appId} and {env} are replaced (empty: a placeholder id per app and env)")
 	str(&c.publicGuestAccess, "public-guest-access", "auto", "write guest permissions into bucket policies for Principal \"*\": true, false, or auto (true for the embedded target)")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -96,6 +96,14 @@ func parseConfig(args []string) (config, error) {
 	case "embedded", "external":
 	default:
 		return c, fmt.Errorf("--target must be embedded, external or auto, not %q", c.targetKind)
+	}
+	for _, t := range []struct{ flag, value string }{{"auth-role-template", c.authRole}, {"unauth-role-template", c.unauthRole}} {
+		if err := jobs.CheckRoleTemplate(t.value); err != nil {
+			return c, fmt.Errorf("--%s: %w", t.flag, err)
+		}
+	}
+	if strings.EqualFold(c.authRole, c.unauthRole) {
+		return c, fmt.Errorf("--auth-role-template and --unauth-role-template must differ: both are %q, so signed-in users and guests would share one role", c.authRole)
 	}
 	return c, nil
 }

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRoleTemplatesThatShareRolesAreRefused: a template without {appId} or
+// {env} would give several environments one role, and equal templates would
+// give signed-in users and guests one role; each is refused at start,
+// naming the flag (set by flag or by its environment variable).
+func TestRoleTemplatesThatShareRolesAreRefused(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{args: []string{"--auth-role-template", "amplify-{appId}-authRole"}, want: []string{"--auth-role-template", "{env}"}},
+		{args: []string{"--unauth-role-template", "guests-{env}"}, want: []string{"--unauth-role-template", "{appId}"}},
+		{env: map[string]string{"AMPLIFYBACKENDD_UNAUTH_ROLE_TEMPLATE": "shared-role"}, want: []string{"--unauth-role-template", "{appId} and {env}"}},
+		{args: []string{"--auth-role-template", "r-{appId}-{env}", "--unauth-role-template", "R-{appId}-{env}"},
+			want: []string{"--auth-role-template and --unauth-role-template must differ"}},
+	} {
+		for k, v := range c.env {
+			t.Setenv(k, v)
+		}
+		_, err := parseConfig(c.args)
+		for k := range c.env {
+			t.Setenv(k, "")
+		}
+		if err == nil {
+			t.Errorf("%v %v accepted", c.args, c.env)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v %v: %q does not say %q", c.args, c.env, err, w)
+			}
+		}
+	}
+	cfg, err := parseConfig([]string{"--auth-role-template", "{env}.{appId}.in", "--unauth-role-template", "{env}.{appId}.out"})
+	if err != nil || cfg.authRole != "{env}.{appId}.in" {
+		t.Fatalf("templates with both placeholders: %+v %v", cfg, err)
+	}
+}
