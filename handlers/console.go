@@ -151,34 +151,27 @@ func (s *Server) getConsolePolicies(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var res store.Resource
-	var roles store.EnvRoles
+	resp := consolePoliciesResponse{AppID: appID, BackendEnvironmentName: env, ResourceName: name}
+	var plan jobs.Planned
 	err = s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
 		if err := tx.CheckScope(appID, env); err != nil {
 			return err
 		}
-		if res, err = tx.VisibleResource(store.ResourceKey{AppID: appID, Env: env, Name: name}); err != nil {
+		res, err := tx.VisibleResource(store.ResourceKey{AppID: appID, Env: env, Name: name})
+		if err != nil {
 			return err
 		}
-		roles, err = jobs.EnvRoleNames(tx, s.AuthRoleTemplate, s.UnauthRoleTemplate, appID, env)
-		return err
+		if plan, err = s.Runner.Plan(tx, res); err != nil {
+			return err
+		}
+		resp.BucketName, resp.Permissions = res.Bucket, toPermissionsWire(res.Desired)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	docs := policy.Translate(policy.Input{
-		Bucket:            res.Bucket,
-		SidPrefix:         policy.SidPrefix(appID, env, name),
-		Authenticated:     toPolicyPermissions(res.Desired.Authenticated),
-		Unauthenticated:   toPolicyPermissions(res.Desired.Unauthenticated),
-		PublicGuestAccess: s.PublicGuestAccess,
-	})
-	resp := consolePoliciesResponse{
-		AppID: appID, BackendEnvironmentName: env, ResourceName: name, BucketName: res.Bucket,
-		Permissions: toPermissionsWire(res.Desired),
-		SidPrefix:   policy.SidPrefix(appID, env, name),
-	}
-	policyName := policy.RolePolicyName(appID, env, name)
+	docs := plan.Documents
+	resp.SidPrefix = plan.SidPrefix
 	role := func(roleName string, doc *policy.Document) (*consoleRolePolicyWire, error) {
 		if doc == nil {
 			return nil, nil
@@ -187,12 +180,12 @@ func (s *Server) getConsolePolicies(c echo.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return &consoleRolePolicyWire{RoleName: roleName, PolicyName: policyName, PolicyDocument: string(b)}, nil
+		return &consoleRolePolicyWire{RoleName: roleName, PolicyName: plan.PolicyName, PolicyDocument: string(b)}, nil
 	}
-	if resp.AuthRole, err = role(roles.Auth, docs.AuthRole); err != nil {
+	if resp.AuthRole, err = role(plan.Roles.Auth, docs.AuthRole); err != nil {
 		return err
 	}
-	if resp.UnauthRole, err = role(roles.Unauth, docs.UnauthRole); err != nil {
+	if resp.UnauthRole, err = role(plan.Roles.Unauth, docs.UnauthRole); err != nil {
 		return err
 	}
 	if len(docs.Bucket) > 0 {
@@ -203,12 +196,4 @@ func (s *Server) getConsolePolicies(c echo.Context) error {
 		resp.BucketPolicyStatements = string(b)
 	}
 	return c.JSON(http.StatusOK, resp)
-}
-
-func toPolicyPermissions(in []string) []policy.Permission {
-	out := make([]policy.Permission, len(in))
-	for i, p := range in {
-		out[i] = policy.Permission(p)
-	}
-	return out
 }

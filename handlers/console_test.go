@@ -19,11 +19,35 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/amplifybackendd/amplifybackendd/console"
+	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/store"
+	"github.com/amplifybackendd/amplifybackendd/target"
 )
 
 // consoleTestServer is the router over a fresh store holding jobs in two
 // apps and one resource (app "photosapp", env "dev", resource "photos").
+// withRunner gives cfg a store (a new one if it has none) and a job runner
+// with settings rc on a target that is never called, with or without IAM.
+func withRunner(t *testing.T, cfg Config, rc jobs.Config, noIAM bool) Config {
+	t.Helper()
+	if cfg.Store == nil {
+		st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		cfg.Store = st
+	}
+	tg, err := target.New(context.Background(), target.Config{Region: "us-east-1", S3Endpoint: "http://127.0.0.1:1", IAMEndpoint: "http://127.0.0.1:1",
+		NoIAM: noIAM, AccessKey: "unused", SecretKey: "unused"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Runner = jobs.New(cfg.Store, tg, rc)
+	return cfg
+}
+
 func consoleTestServer(t *testing.T, cfg Config) http.Handler {
 	t.Helper()
 	st, err := cfg.Store, error(nil)
@@ -221,20 +245,23 @@ func TestConsolePoliciesRoute(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name        string
-		cfg         Config
+		store       *store.Store
+		runner      jobs.Config
+		noIAM       bool
 		authRole    string
 		unauthRole  string
 		bucketState bool
 	}{
-		{"defaults", Config{}, "amplify-photosapp-dev-authRole", "amplify-photosapp-dev-unauthRole", false},
-		{"templates and public guest access", Config{AuthRoleTemplate: "{appId}-{env}-in", UnauthRoleTemplate: "{appId}-{env}-out", PublicGuestAccess: true},
+		{"defaults", nil, jobs.Config{}, false, "amplify-photosapp-dev-authRole", "amplify-photosapp-dev-unauthRole", false},
+		{"templates and public guest access", nil, jobs.Config{AuthRoleTemplate: "{appId}-{env}-in", UnauthRoleTemplate: "{appId}-{env}-out", PublicGuestAccess: true}, false,
 			"photosapp-dev-in", "photosapp-dev-out", true},
-		{"recorded roles", Config{Store: recorded, AuthRoleTemplate: "{appId}-{env}-in", UnauthRoleTemplate: "{appId}-{env}-out"},
+		{"recorded roles", recorded, jobs.Config{AuthRoleTemplate: "{appId}-{env}-in", UnauthRoleTemplate: "{appId}-{env}-out"}, false,
 			"first-photosapp-dev-in", "first-photosapp-dev-out", false},
+		{"no IAM: nothing written to roles", nil, jobs.Config{PublicGuestAccess: true}, true, "", "", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			w := consoleRequest(t, consoleTestServer(t, tt.cfg), http.MethodGet, path, sigTestSecret, nil)
+			w := consoleRequest(t, consoleTestServer(t, withRunner(t, Config{Store: tt.store}, tt.runner, tt.noIAM)), http.MethodGet, path, sigTestSecret, nil)
 			if w.Code != http.StatusOK {
 				t.Fatalf("%d %s", w.Code, w.Body)
 			}
@@ -244,6 +271,15 @@ func TestConsolePoliciesRoute(t *testing.T) {
 			}
 			if resp.AppID != "photosapp" || resp.BackendEnvironmentName != "dev" || resp.ResourceName != "photos" || resp.BucketName != "photos-bucket" {
 				t.Errorf("scope: %+v", resp)
+			}
+			if tt.noIAM {
+				if resp.AuthRole != nil || resp.UnauthRole != nil {
+					t.Fatalf("role policies shown for a target without IAM: %s", w.Body)
+				}
+				if !strings.Contains(resp.BucketPolicyStatements, `"Principal": "*"`) {
+					t.Errorf("bucket statements: %s", resp.BucketPolicyStatements)
+				}
+				return
 			}
 			if resp.AuthRole == nil || resp.UnauthRole == nil {
 				t.Fatalf("missing role policy: %s", w.Body)

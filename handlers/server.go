@@ -45,14 +45,6 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for signature checks (default time.Now).
 	Now func() time.Time
-	// AuthRoleTemplate, UnauthRoleTemplate and PublicGuestAccess are the
-	// job runner's settings, repeated here so the console's policies route
-	// shows what the jobs write: the roles recorded for the environment, or
-	// those the templates give it before its first job (empty templates:
-	// the jobs defaults).
-	AuthRoleTemplate   string
-	UnauthRoleTemplate string
-	PublicGuestAccess  bool
 }
 
 // Server is the AmplifyBackend HTTP API.

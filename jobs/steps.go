@@ -18,6 +18,7 @@ import (
 // it wrote.
 type Target interface {
 	HasIAM() bool
+	MayNarrowRolePolicies() bool
 	HeadBucket(ctx context.Context, bucket string) (bool, error)
 	CreateBucket(ctx context.Context, bucket string) (bool, error)
 	BucketEmpty(ctx context.Context, bucket string) (bool, error)
@@ -124,7 +125,7 @@ func (r *Runner) reconcilePresent(ctx context.Context, w *work) error {
 // reconcileAbsent removes everything a failed or cancelled create or import
 // wrote, including the bucket when this service created it and it is empty.
 func (r *Runner) reconcileAbsent(ctx context.Context, w *work) error {
-	none := r.translate(w, store.Permissions{})
+	none := r.translate(w.res, store.Permissions{})
 	// A role that belongs to another environment was never written to: the
 	// job failed on it before, and the bucket is still to be removed.
 	var owned *roleOwnedError
@@ -311,22 +312,11 @@ func (r *Runner) configureBucket(ctx context.Context, w *work) error {
 // exactly what perms grant: it writes only what differs and never touches
 // statements or policies that are not ours.
 func (r *Runner) applyPolicies(ctx context.Context, w *work, perms store.Permissions) error {
-	docs := r.translate(w, perms)
+	docs := r.translate(w.res, perms)
 	if err := r.applyRolePolicies(ctx, w, docs); err != nil {
 		return err
 	}
 	return r.applyBucketPolicy(ctx, w, docs)
-}
-
-func (r *Runner) translate(w *work, perms store.Permissions) policy.Documents {
-	k := w.res.ResourceKey
-	return policy.Translate(policy.Input{
-		Bucket:            w.res.Bucket,
-		SidPrefix:         policy.SidPrefix(k.AppID, k.Env, k.Name),
-		Authenticated:     toPolicy(perms.Authenticated),
-		Unauthenticated:   toPolicy(perms.Unauthenticated),
-		PublicGuestAccess: r.cfg.PublicGuestAccess,
-	})
 }
 
 func (r *Runner) applyRolePolicies(ctx context.Context, w *work, docs policy.Documents) error {
@@ -422,6 +412,11 @@ func (r *Runner) reconcileRolePolicy(ctx context.Context, w *work, role, name st
 	if cur != nil && policy.Equivalent(cur, want) {
 		return nil
 	}
+	if cur != nil && r.target.MayNarrowRolePolicies() && policy.EquivalentNarrowed(cur, want) {
+		// What this target keeps of want: writing it again changes nothing.
+		w.warn(narrowedWarning, role)
+		return nil
+	}
 	trust, err := json.Marshal(policy.TrustPolicy(kind == store.RoleAuth, pool))
 	if err != nil {
 		return err
@@ -440,10 +435,12 @@ func (r *Runner) reconcileRolePolicy(ctx context.Context, w *work, role, name st
 		return err
 	}
 	if !policy.Equivalent(stored, want) {
-		w.warn("the target stored a narrower policy on role %q than was written (it does not accept the policy variables of per-identity paths such as private/${cognito-identity.amazonaws.com:sub}/)", role)
+		w.warn(narrowedWarning, role)
 	}
 	return nil
 }
+
+const narrowedWarning = "the target stored a narrower policy on role %q than was written (it does not accept the policy variables of per-identity paths such as private/${cognito-identity.amazonaws.com:sub}/)"
 
 // removeOwnedBucket deletes the bucket only when it carries our owner tag for
 // this resource and holds no objects; data is never deleted.
@@ -497,7 +494,7 @@ const (
 // checkSizes measures what the role policies and the bucket policy would
 // weigh after writing perms, counting the other policies already there.
 func (r *Runner) checkSizes(ctx context.Context, w *work, perms store.Permissions) error {
-	docs := r.translate(w, perms)
+	docs := r.translate(w.res, perms)
 	k := w.res.ResourceKey
 	ours := policy.RolePolicyName(k.AppID, k.Env, k.Name)
 	if r.target.HasIAM() {
@@ -556,12 +553,4 @@ func (r *Runner) checkSizes(ctx context.Context, w *work, perms store.Permission
 		return terminal("The bucket policy of %q would be %d bytes, over the %d the target allows.", w.res.Bucket, len(merged), limit)
 	}
 	return nil
-}
-
-func toPolicy(in []string) []policy.Permission {
-	out := make([]policy.Permission, len(in))
-	for i, p := range in {
-		out[i] = policy.Permission(p)
-	}
-	return out
 }

@@ -1,22 +1,20 @@
 package target
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/amplifybackendd/amplifybackendd/policy"
 )
 
 // EnsureRole makes sure role exists, creating it with trustPolicy and tags
@@ -106,8 +104,7 @@ func (rgwRoleTags) HandleDeserialize(ctx context.Context, in middleware.Deserial
 
 // RolePolicy returns the inline policy name of role as JSON, or nil when the
 // role or the policy does not exist. AWS and Versity return the document
-// URL-encoded, Ceph raw; it is decoded with PathUnescape because
-// QueryUnescape would turn '+' into a space.
+// URL-encoded, Ceph raw (policy.DecodeDocument takes both).
 func (t *Target) RolePolicy(ctx context.Context, role, name string) ([]byte, error) {
 	if t.iam == nil {
 		return nil, fmt.Errorf("iam GetRolePolicy %q/%q: %w", role, name, ErrNoIAM)
@@ -122,15 +119,11 @@ func (t *Target) RolePolicy(ctx context.Context, role, name string) ([]byte, err
 		}
 		return nil, fmt.Errorf("iam GetRolePolicy %q/%q: %w", role, name, err)
 	}
-	doc := aws.ToString(out.PolicyDocument)
-	if !strings.HasPrefix(strings.TrimSpace(doc), "{") {
-		decoded, err := url.PathUnescape(doc)
-		if err != nil {
-			return nil, fmt.Errorf("iam GetRolePolicy %q/%q: decode document: %w", role, name, err)
-		}
-		doc = decoded
+	doc, err := policy.DecodeDocument(aws.ToString(out.PolicyDocument))
+	if err != nil {
+		return nil, fmt.Errorf("iam GetRolePolicy %q/%q: decode document: %w", role, name, err)
 	}
-	return []byte(doc), nil
+	return doc, nil
 }
 
 // PutRolePolicy writes (creates or replaces) the inline policy name of role.
@@ -140,18 +133,18 @@ func (t *Target) RolePolicy(ctx context.Context, role, name string) ([]byte, err
 // Resource: its ARN parser allows no ':' after the account field. When a
 // non-AWS target refuses a document for that reason, the resources carrying
 // variables are left out and the rest is written (see
-// withoutResourceVariables). That only ever grants less: on such a target
+// policy.WithoutResourceVariables). That only ever grants less: on such a target
 // the per-identity paths (protected/<id>/, private/<id>/) are simply not
 // granted, which is all the target could do anyway, since it never expands
-// the variable. Read back, the stored document then differs from the one
-// asked for, so a reconcile writes it again each time.
+// the variable. Read back, the stored document is then that narrower form
+// (MayNarrowRolePolicies says which targets may do this).
 func (t *Target) PutRolePolicy(ctx context.Context, role, name string, doc []byte) error {
 	if t.iam == nil {
 		return fmt.Errorf("iam PutRolePolicy %q/%q: %w", role, name, ErrNoIAM)
 	}
 	err := t.putRolePolicy(ctx, role, name, doc)
 	if err != nil && t.customIAM && hasCode(err, "MalformedPolicyDocument") {
-		if reduced, ok := withoutResourceVariables(doc); ok {
+		if reduced, ok := policy.WithoutResourceVariables(doc); ok {
 			if t.putRolePolicy(ctx, role, name, reduced) == nil {
 				return nil
 			}
@@ -170,94 +163,6 @@ func (t *Target) putRolePolicy(ctx context.Context, role, name string, doc []byt
 		PolicyDocument: aws.String(string(doc)),
 	})
 	return err
-}
-
-// resourceVariable matches an IAM policy variable with a ':' in its name,
-// such as ${aws:username} or ${cognito-identity.amazonaws.com:sub}.
-var resourceVariable = regexp.MustCompile(`\$\{[^}]*:[^}]*\}`)
-
-// withoutResourceVariables returns doc with every Resource entry that holds a
-// policy variable removed from its Allow statement, and Allow statements left
-// without a resource (or with such a NotResource) removed, for targets that
-// cannot store them. It reports false when nothing would change, when a
-// Deny statement uses a variable (leaving it out would grant more) or when no
-// statement would be left. Conditions are kept as they are: targets that
-// refuse variables in resources store them in condition values.
-func withoutResourceVariables(doc []byte) ([]byte, bool) {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	var top map[string]any
-	if dec.Decode(&top) != nil {
-		return nil, false
-	}
-	list, isList := top["Statement"].([]any)
-	if !isList {
-		list = []any{top["Statement"]}
-	}
-	changed := false
-	kept := make([]any, 0, len(list))
-	for _, e := range list {
-		st, ok := e.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if hasVariable(st["NotResource"]) {
-			if st["Effect"] != "Allow" {
-				return nil, false
-			}
-			changed = true
-			continue
-		}
-		if !hasVariable(st["Resource"]) {
-			kept = append(kept, st)
-			continue
-		}
-		if st["Effect"] != "Allow" {
-			return nil, false
-		}
-		changed = true
-		var rest []any
-		for _, r := range asList(st["Resource"]) {
-			if s, ok := r.(string); !ok || !resourceVariable.MatchString(s) {
-				rest = append(rest, r)
-			}
-		}
-		if len(rest) > 0 {
-			st["Resource"] = rest
-			kept = append(kept, st)
-		}
-	}
-	if !changed || len(kept) == 0 {
-		return nil, false
-	}
-	top["Statement"] = kept
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false) // keep '&', '<' and '>' as written
-	if enc.Encode(top) != nil {
-		return nil, false
-	}
-	return bytes.TrimSpace(out.Bytes()), true
-}
-
-func hasVariable(v any) bool {
-	for _, r := range asList(v) {
-		if s, ok := r.(string); ok && resourceVariable.MatchString(s) {
-			return true
-		}
-	}
-	return false
-}
-
-func asList(v any) []any {
-	switch v := v.(type) {
-	case nil:
-		return nil
-	case []any:
-		return v
-	default:
-		return []any{v}
-	}
 }
 
 // DeleteRolePolicy removes the inline policy name of role; a missing role or

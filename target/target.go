@@ -138,6 +138,12 @@ func (t *Target) Region() string { return t.region }
 // records that it could only write the bucket policy.
 func (t *Target) HasIAM() bool { return t.iam != nil }
 
+// MayNarrowRolePolicies reports whether the target may store a narrower
+// role policy than the one written: an IAM endpoint other than AWS's may
+// refuse policy variables in resources, and PutRolePolicy then writes the
+// document without them (policy.WithoutResourceVariables).
+func (t *Target) MayNarrowRolePolicies() bool { return t.iam != nil && t.customIAM }
+
 // Ping is a cheap authenticated call (ListBuckets, one bucket asked for) used
 // by /healthz to tell whether the target is reachable with our credentials.
 func (t *Target) Ping(ctx context.Context) error {

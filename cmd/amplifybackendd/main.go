@@ -274,8 +274,7 @@ func run(ctx context.Context, cfg config) error {
 	go reloadOnHangup(ctx, keys, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
-		Keys:             keys,
-		AuthRoleTemplate: cfg.authRole, UnauthRoleTemplate: cfg.unauthRole, PublicGuestAccess: publicGuest,
+		Keys: keys,
 		Ready: func(ctx context.Context) error {
 			if !ready.Load() {
 				return errors.New("the target has not answered yet")
