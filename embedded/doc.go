@@ -60,5 +60,11 @@
 //     logs) is silenced;
 //   - Versity binds its listeners itself and never reports the port it got,
 //     so a port 0 is resolved to a free port before starting (and re-picked
-//     if another process takes it first).
+//     if another process takes it first);
+//   - Versity builds its listeners' servers (fiber over fasthttp) with no
+//     read, write or idle timeouts and no option to set them, so a client
+//     could hold a connection forever. Config.S3Timeouts and IAMTimeouts are
+//     set on the fasthttp.Server under each fiber.App, reached through the
+//     unexported field that holds the app, before it serves (timeouts.go);
+//     Start refuses to run if a Versity upgrade moved that field.
 package embedded

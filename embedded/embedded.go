@@ -20,6 +20,7 @@ import (
 	"github.com/versity/versitygw/backend/posix"
 	"github.com/versity/versitygw/embedgw"
 	"github.com/versity/versitygw/iamapi/storage"
+	"github.com/versity/versitygw/s3api"
 )
 
 // running is set while a Server runs in this process.
@@ -76,6 +77,9 @@ type Config struct {
 	// and the IAM API. The caller generates and persists them so that clients
 	// configured once keep working across restarts.
 	AccessKey, SecretKey string
+	// S3Timeouts and IAMTimeouts bound how long each listener waits on a
+	// client. Zero fields take DefaultS3Timeouts and DefaultIAMTimeouts.
+	S3Timeouts, IAMTimeouts Timeouts
 }
 
 // Server is a running embedded gateway and IAM API. Its endpoints are what
@@ -110,6 +114,9 @@ func (s *Server) Wait() error {
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	cfg, err := cfg.normalize()
 	if err != nil {
+		return nil, err
+	}
+	if err := checkAppFields(); err != nil {
 		return nil, err
 	}
 	// Versity's posix backend changes the process's working directory, so a
@@ -202,6 +209,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			}
 			// Likewise: a second Shutdown only closes a closed directory.
 			defer be.Shutdown()
+			// The gateway's server is built inside RunVersityGW: an
+			// option keeps a pointer to it, and the timeouts are set in
+			// its OnListen hook, which runs before it serves.
+			var gw *s3api.S3ApiServer
 			return embedgw.RunVersityGW(runCtx, be, &embedgw.Config{
 				RootUserAccess:    cfg.AccessKey,
 				RootUserSecret:    cfg.SecretKey,
@@ -213,6 +224,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 				Quiet:             true,
 				KeepAlive:         true,
 				IAMService:        idp,
+				S3Options: []s3api.Option{
+					func(s *s3api.S3ApiServer) { gw = s },
+					s3api.WithOnListen(func() { cfg.S3Timeouts.apply(fasthttpServer(gw)) }),
+				},
 			})
 		}
 	})
@@ -272,6 +287,13 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.IAMListen == "" {
 		c.IAMListen = DefaultIAMListen
+	}
+	c.S3Timeouts, c.IAMTimeouts = c.S3Timeouts.or(DefaultS3Timeouts), c.IAMTimeouts.or(DefaultIAMTimeouts)
+	if err := c.S3Timeouts.validate("S3"); err != nil {
+		return c, err
+	}
+	if err := c.IAMTimeouts.validate("IAM"); err != nil {
+		return c, err
 	}
 	for _, a := range []string{c.S3Listen, c.IAMListen} {
 		if _, _, err := net.SplitHostPort(a); err != nil {

@@ -32,6 +32,8 @@ func runIAM(ctx context.Context, store storage.Storer, cfg Config, addr, sock st
 	if err != nil {
 		return fmt.Errorf("init private IAM API: %w", err)
 	}
+	// Set before ServeMultiPort's goroutine starts, so before it serves.
+	cfg.IAMTimeouts.apply(fasthttpServer(api))
 	served := make(chan error, 2)
 	go func() { served <- api.ServeMultiPort([]string{addr}) }()
 	go func() { served <- servePrivate(priv, sock) }()

@@ -4,6 +4,9 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func TestPrivateSocket(t *testing.T) {
@@ -59,5 +62,42 @@ func TestResolvePort(t *testing.T) {
 	addr, picked, err = resolvePort(":0")
 	if err != nil || !picked || !strings.HasPrefix(addr, ":") || addr == ":0" {
 		t.Errorf("resolvePort(:0) = %q, %v, %v", addr, picked, err)
+	}
+}
+
+// TestTimeouts checks defaults fill only what is unset, negative values are
+// refused naming the listener, and apply gives fasthttp the header bound
+// for the whole request until HeaderReceived moves it to the body bound.
+func TestTimeouts(t *testing.T) {
+	t.Parallel()
+	c, err := Config{Dir: "/x", AccessKey: "a", SecretKey: "b", S3Timeouts: Timeouts{Read: time.Hour}}.normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Timeouts{ReadHeader: 10 * time.Second, Read: time.Hour, Write: 10 * time.Minute, Idle: time.Minute}); c.S3Timeouts != want {
+		t.Errorf("S3 timeouts %+v, want %+v", c.S3Timeouts, want)
+	}
+	if c.IAMTimeouts != DefaultIAMTimeouts {
+		t.Errorf("IAM timeouts %+v, want the defaults %+v", c.IAMTimeouts, DefaultIAMTimeouts)
+	}
+	if _, err := (Config{Dir: "/x", AccessKey: "a", SecretKey: "b", IAMTimeouts: Timeouts{Idle: -time.Second}}).normalize(); err == nil ||
+		!strings.Contains(err.Error(), "IAM timeouts must be positive") {
+		t.Errorf("negative idle timeout: %v", err)
+	}
+
+	var srv fasthttp.Server
+	Timeouts{ReadHeader: 1 * time.Second, Read: 2 * time.Second, Write: 3 * time.Second, Idle: 4 * time.Second}.apply(&srv)
+	if srv.ReadTimeout != time.Second || srv.WriteTimeout != 3*time.Second || srv.IdleTimeout != 4*time.Second ||
+		srv.HeaderReceived == nil || srv.HeaderReceived(nil).ReadTimeout != 2*time.Second {
+		t.Errorf("applied: read %s, write %s, idle %s, body bound set %v", srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.HeaderReceived != nil)
+	}
+}
+
+// TestVersityKeepsItsApp fails when a Versity upgrade moves the field the
+// listeners' timeouts are set through (Start would refuse to run).
+func TestVersityKeepsItsApp(t *testing.T) {
+	t.Parallel()
+	if err := checkAppFields(); err != nil {
+		t.Fatal(err)
 	}
 }

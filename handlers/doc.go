@@ -10,6 +10,14 @@
 // renders them (errors.go), so every failure has the same headers
 // (X-Amzn-ErrorType, x-amzn-RequestId) and a JSON body with __type.
 //
+// A signed route checks what the headers alone can condemn (Authorization's
+// form, the key, the service scope, the clock window) before it reads a byte
+// of the body, then reads the body as it arrives, hashing it on the way,
+// under the 1 MiB cap and a budget all connections share (body.go): a
+// client without a key cannot make the server wait for or hold a body, and
+// one with a key cannot make it hold more than the budget, past which calls
+// get 429 at once.
+//
 // Mutations go to the jobs package, which commits the job before the
 // handler answers; reads go straight to the store. The answers of
 // GetBackendStorage and GetBackendJob are kept encoded until the store's

@@ -75,7 +75,7 @@ func toAPIError(err error) (*APIError, bool) {
 		case http.StatusNotFound, http.StatusMethodNotAllowed:
 			return &APIError{Status: http.StatusNotFound, Type: UnknownOperation, Message: "No operation matches this method and path."}, true
 		case http.StatusRequestEntityTooLarge:
-			return badRequest("The request body is larger than 1 MiB."), true
+			return tooLarge(), true
 		}
 		if he.Code >= 400 && he.Code < 500 {
 			return &APIError{Status: he.Code, Type: BadRequest, Message: fmt.Sprint(he.Message)}, true

@@ -289,7 +289,7 @@ func TestOpenAPIResponses(t *testing.T) {
 			t.Errorf("%s: must not opt out of SigV4", r.Operation)
 		}
 		responses := oaMap(o.op["responses"])
-		for _, code := range []string{"200", "400", "403", "404", "500"} {
+		for _, code := range []string{"200", "400", "403", "404", "429", "500"} {
 			if responses[code] == nil {
 				if code != "404" {
 					t.Errorf("%s: no %s response", r.Operation, code)

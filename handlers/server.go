@@ -2,10 +2,10 @@ package handlers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,10 +21,6 @@ import (
 	"github.com/amplifybackendd/amplifybackendd/store"
 	"github.com/amplifybackendd/amplifybackendd/target"
 )
-
-// MaxBodyBytes is the largest request body accepted; larger ones are refused
-// before they are read whole.
-const MaxBodyBytes = 1 << 20
 
 // Buckets lists the buckets visible to the target's credentials.
 type Buckets interface {
@@ -45,6 +41,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for signature checks (default time.Now).
 	Now func() time.Time
+	// BodyBudget is how many bytes of request bodies all connections
+	// together may hold (default DefaultBodyBudget); past it a request is
+	// answered 429 rather than given memory.
+	BodyBudget int64
 }
 
 // Server is the AmplifyBackend HTTP API.
@@ -56,6 +56,8 @@ type Server struct {
 	signingKeys signingKeyCache
 	// reads keeps encoded answers of single-record reads.
 	reads readCache
+	// bodies is what request bodies may hold, shared by all connections.
+	bodies bodyBudget
 }
 
 // New returns the Echo instance serving the API.
@@ -70,6 +72,7 @@ func New(cfg Config) *echo.Echo {
 	if s.Ready == nil {
 		s.Ready = func(context.Context) error { return nil }
 	}
+	s.bodies.limit = cmp.Or(cfg.BodyBudget, DefaultBodyBudget)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -134,17 +137,14 @@ func routes(s *Server) []Route {
 const requestIDHeader = "X-Amzn-Requestid"
 
 // begin prepares every request before it is routed: Echo is made to match
-// the path as the client escaped it, the request gets its id, and the body
-// is read. It is one Pre middleware rather than three because Echo wraps
-// Pre and Use middleware around the chain anew for every request.
+// the path as the client escaped it, and the request gets its id. It is one
+// Pre middleware rather than two because Echo wraps Pre and Use middleware
+// around the chain anew for every request. The body is left for
+// authenticate, which reads it only once the headers pass.
 func (s *Server) begin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		r := c.Request()
-		routeOnEscapedPath(r)
+		routeOnEscapedPath(c.Request())
 		c.Response().Header()[requestIDHeader] = []string{uuid.NewString()}
-		if err := readBody(r); err != nil {
-			return err
-		}
 		return next(c)
 	}
 }
@@ -160,88 +160,30 @@ func requestID(c echo.Context) string {
 	return c.Response().Header().Get(requestIDHeader)
 }
 
-// requestBody is a request's body once read whole. It replaces r.Body, so
-// whatever reads the body still can, and it carries the bytes to the
-// signature check and the handlers without an entry in Echo's per-request
-// map (two allocations a request).
-type requestBody struct {
-	bytes.Reader
-	data []byte
-	// probe takes the read that checks for bytes past the end; as a field
-	// it needs no allocation of its own.
-	probe [1]byte
-	// small holds a body that fits, so the usual small request body costs
-	// no allocation beyond this struct.
-	small [128]byte
-}
-
-// Close implements io.Closer; the bytes are already read.
-func (*requestBody) Close() error { return nil }
-
-// bodyOf is the body readBody read.
-func bodyOf(c echo.Context) []byte {
-	if b, ok := c.Request().Body.(*requestBody); ok {
-		return b.data
-	}
-	return nil
-}
-
-// readBody reads the whole body once, refusing anything over MaxBodyBytes
-// before reading it whole; the signature check and the handlers share it.
-func readBody(r *http.Request) error {
-	if r.ContentLength > MaxBodyBytes {
-		return badRequest("The request body is larger than 1 MiB.")
-	}
-	b := &requestBody{}
-	var err error
-	switch {
-	case r.ContentLength > 0:
-		// Known length: one exact allocation, if any, instead of ReadAll's
-		// growth.
-		if r.ContentLength <= int64(len(b.small)) {
-			b.data = b.small[:r.ContentLength]
-		} else {
-			b.data = make([]byte, r.ContentLength)
-		}
-		if _, err = io.ReadFull(r.Body, b.data); err == nil {
-			if n, _ := r.Body.Read(b.probe[:]); n > 0 {
-				err = errors.New("body longer than its Content-Length")
-			}
-		}
-	case r.Body != nil && r.Body != http.NoBody:
-		// Unknown length, most often a GET with nothing to send: probe
-		// for a first byte before ReadAll allocates its buffer.
-		var n int
-		if n, err = io.ReadFull(r.Body, b.probe[:]); err == io.EOF {
-			err = nil
-		} else if err == nil {
-			var rest []byte
-			rest, err = io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes))
-			b.data = append(b.probe[:n:n], rest...)
-		}
-	}
-	if err != nil {
-		return badRequest("The request body could not be read.")
-	}
-	if len(b.data) > MaxBodyBytes {
-		return badRequest("The request body is larger than 1 MiB.")
-	}
-	b.Reset(b.data)
-	r.Body = b
-	return nil
-}
-
-// authenticate checks the signature before next runs. It also counts the
-// call as in flight for the runner, whose workers yield the CPU to API
-// calls while enough of them are.
+// authenticate checks the signature before next runs. Whatever the headers
+// alone can refuse is refused before the body is read, so a client without
+// a key cannot make the server wait for, or hold, a body; then the body is
+// read under the size cap and the budget, and the signature checked over
+// it. It also counts the call as in flight for the runner, whose workers
+// yield the CPU to API calls while enough of them are.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.Runner != nil {
 			s.Runner.BeginCall()
 			defer s.Runner.EndCall()
 		}
-		if err := checkSignature(c.Request(), bodyOf(c), s.Keys, s.Now(), &s.signingKeys); err != nil {
+		r := c.Request()
+		in, apiErr := checkSigned(r, s.Keys, s.Now())
+		if apiErr != nil {
+			return apiErr
+		}
+		b, err := s.readBody(r)
+		defer s.bodies.put(b.held)
+		if err != nil {
 			return err
+		}
+		if apiErr := in.verify(r, len(b.data), b.sum, &s.signingKeys); apiErr != nil {
+			return apiErr
 		}
 		return next(c)
 	}
@@ -260,7 +202,7 @@ func (s *Server) healthz(c echo.Context) error {
 // alone would also take "ResourceName" for "resourceName"); unknown keys are
 // ignored; a field of the wrong type is named.
 func decode(c echo.Context, v any) error {
-	body := bodyOf(c)
+	body := bodyOf(c.Request())
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}

@@ -90,25 +90,38 @@ func parseAuthorization(v string) (authHeader, bool) {
 	return a, true
 }
 
-// checkSignature verifies a SigV4-signed request by rebuilding the
-// canonical request from the request as received, the way aws-sdk-go-v2's
-// signer builds it, and comparing the HMAC with the client's. body is the
-// full request body; cache keeps derived signing keys across requests.
+// checkSignature verifies a SigV4-signed request whose body is already in
+// memory: the checks of the headers alone, then the signature over body.
+// The server makes the same two calls with the body read in between (see
+// authenticate); the tests and fuzz targets hold this pair to the SDK.
+func checkSignature(r *http.Request, body []byte, keys KeySource, now time.Time, cache *signingKeyCache) *APIError {
+	in, apiErr := checkSigned(r, keys, now)
+	if apiErr != nil {
+		return apiErr
+	}
+	return in.verify(r, len(body), sha256.Sum256(body), cache)
+}
+
+// verify checks the signature of a request that passed checkSigned, given
+// its body's length and SHA-256, by rebuilding the canonical request from
+// the request as received, the way aws-sdk-go-v2's signer builds it, and
+// comparing the HMAC with the client's. cache keeps derived signing keys
+// across requests.
 //
 // It once re-signed a copy of the request with the SDK's signer; that
 // cloned headers and built strings per request and was half the cost of a
 // signed read. The SDK signer is still the reference: the tests compare
 // the two verdicts on random and mutated requests.
-func checkSignature(r *http.Request, body []byte, keys KeySource, now time.Time, cache *signingKeyCache) *APIError {
-	in, apiErr := checkSigned(r, body, keys, now)
-	if apiErr != nil {
-		return apiErr
+func (in *signedInput) verify(r *http.Request, bodyLen int, bodySum [sha256.Size]byte, cache *signingKeyCache) *APIError {
+	hex.Encode(in.payloadHash[:], bodySum[:])
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != string(in.payloadHash[:]) {
+		return contentSHAMismatch()
 	}
 	a, amzDate, payloadHash := in.auth, in.amzDate[:], in.payloadHash[:]
 
 	// Room for a typical SDK request's canonical form, so it stays on the
 	// stack; append moves longer ones to the heap.
-	canonical, ok := appendCanonicalRequest(make([]byte, 0, 1024), r, len(body), a.signedHeaders, amzDate, payloadHash)
+	canonical, ok := appendCanonicalRequest(make([]byte, 0, 1024), r, bodyLen, a.signedHeaders, amzDate, payloadHash)
 	if !ok {
 		return signatureMismatch()
 	}
@@ -147,15 +160,16 @@ type signedInput struct {
 	secret   string
 	signedAt time.Time
 	// amzDate is signedAt as SigV4 writes it; payloadHash the body's
-	// SHA-256 in hex.
+	// SHA-256 in hex, once verify has it.
 	amzDate     [len(amzDateLayout)]byte
 	payloadHash [2 * sha256.Size]byte
 }
 
-// checkSigned runs every check that does not need the signature: a
-// well-formed Authorization header, a known key, the service scope, the
-// clock window, the date scope and x-amz-content-sha256.
-func checkSigned(r *http.Request, body []byte, keys KeySource, now time.Time) (in signedInput, apiErr *APIError) {
+// checkSigned runs every check the headers alone allow, so a request that
+// cannot pass is refused before a byte of its body is read: a well-formed
+// Authorization header, a known key, the service scope, the clock window,
+// the date scope, and an x-amz-content-sha256 that could be a SHA-256.
+func checkSigned(r *http.Request, keys KeySource, now time.Time) (in signedInput, apiErr *APIError) {
 	raw := r.Header.Get("Authorization")
 	if raw == "" {
 		return in, forbidden(MissingAuthentication, "Missing Authentication Token")
@@ -195,12 +209,29 @@ func checkSigned(r *http.Request, body []byte, keys KeySource, now time.Time) (i
 	if a.date != string(in.amzDate[:len(scopeDateLayout)]) {
 		return in, forbidden(InvalidSignature, "Credential should be scoped to a valid date matching X-Amz-Date.")
 	}
-	sum := sha256.Sum256(body)
-	hex.Encode(in.payloadHash[:], sum[:])
-	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != string(in.payloadHash[:]) {
-		return in, forbidden(InvalidSignature, "The provided x-amz-content-sha256 header does not match the request body.")
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && !isLowerHexSHA256(h) {
+		// No body hashes to this: refuse it now rather than after the body.
+		return in, contentSHAMismatch()
 	}
 	return in, nil
+}
+
+// isLowerHexSHA256 reports whether h could be a SHA-256 as verify writes it:
+// 64 lower-case hex digits.
+func isLowerHexSHA256(h string) bool {
+	if len(h) != 2*sha256.Size {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func contentSHAMismatch() *APIError {
+	return forbidden(InvalidSignature, "The provided x-amz-content-sha256 header does not match the request body.")
 }
 
 // parseAmzDate parses an X-Amz-Date value. The form SigV4 writes,

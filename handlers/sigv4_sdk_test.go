@@ -51,11 +51,16 @@ func sameVerdict(a, b *APIError) bool {
 // signatures. Its signer caches derived keys by access key, date
 // and region only, so a test that rotates a secret needs a fresh signer.
 func verifySignatureSDK(ctx context.Context, signer *v4.Signer, r *http.Request, body []byte, keys KeySource, now time.Time) *APIError {
-	in, apiErr := checkSigned(r, body, keys, now)
+	in, apiErr := checkSigned(r, keys, now)
 	if apiErr != nil {
 		return apiErr
 	}
-	a, secret, signedAt, payloadHash := in.auth, in.secret, in.signedAt, string(in.payloadHash[:])
+	sum := sha256.Sum256(body)
+	payloadHash := hex.EncodeToString(sum[:])
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
+		return contentSHAMismatch()
+	}
+	a, secret, signedAt := in.auth, in.secret, in.signedAt
 
 	cp := sdkCopy(ctx, r, len(body), a.signedHeaders)
 	creds := aws.Credentials{AccessKeyID: a.accessKey, SecretAccessKey: secret}

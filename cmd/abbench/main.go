@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
@@ -31,8 +30,8 @@ func main() {
 	flag.StringVar(&cfg.JobID, "job", "", "job id (GetBackendJob)")
 	flag.BoolVar(&cfg.SignEach, "sign-each", false, "sign every read afresh instead of replaying one signed request per client")
 	flag.Parse()
-	if !strings.HasPrefix(cfg.Endpoint, "http://127.") && !strings.HasPrefix(cfg.Endpoint, "http://localhost") {
-		fmt.Fprintln(os.Stderr, "abbench: refusing a non-loopback endpoint")
+	if err := load.CheckLoopback(cfg.Endpoint); err != nil {
+		fmt.Fprintln(os.Stderr, "abbench:", err)
 		os.Exit(2)
 	}
 	creds, err := credfile.Profile(credsFile, "default")

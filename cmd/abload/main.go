@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
@@ -32,8 +31,8 @@ func main() {
 	flag.Float64Var(&cfg.WriteShare, "write-share", 0.2, "fraction of requests that start jobs")
 	flag.StringVar(&cfg.App, "app", "", "app id to work in (default: a new one)")
 	flag.Parse()
-	if !strings.HasPrefix(cfg.Endpoint, "http://127.") && !strings.HasPrefix(cfg.Endpoint, "http://localhost") && !strings.HasPrefix(cfg.Endpoint, "http://[::1]") {
-		fmt.Fprintln(os.Stderr, "abload: refusing a non-loopback endpoint")
+	if err := load.CheckLoopback(cfg.Endpoint); err != nil {
+		fmt.Fprintln(os.Stderr, "abload:", err)
 		os.Exit(2)
 	}
 	creds, err := credfile.Profile(credsFile, profile)

@@ -55,6 +55,7 @@ type config struct {
 	retry             jobs.RetryPolicy
 	bucketPolicyLimit int
 	logLevel          string
+	limits            limits
 }
 
 func parseConfig(args []string) (config, error) {
@@ -84,7 +85,11 @@ func parseConfig(args []string) (config, error) {
 	fs.DurationVar(&c.retry.Base, "retry-base", envDuration("retry-base", 250*time.Millisecond), "first retry backoff; it doubles up to --retry-max, with full jitter (env "+envName("retry-base")+")")
 	fs.DurationVar(&c.retry.Max, "retry-max", envDuration("retry-max", 15*time.Second), "longest retry backoff (env "+envName("retry-max")+")")
 	fs.DurationVar(&c.jobTimeout, "job-timeout", envDuration("job-timeout", 10*time.Minute), "longest one job may run before it fails (env "+envName("job-timeout")+")")
+	c.limits.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.limits.validate(); err != nil {
 		return c, err
 	}
 	switch c.targetKind {
@@ -231,9 +236,11 @@ func run(ctx context.Context, cfg config) error {
 	var gw *embedded.Server
 	if embeddedMode {
 		root := creds.profiles[profileEmbedded]
+		s3Timeouts, iamTimeouts := cfg.limits.embedded()
 		gw, err = embedded.Start(embeddedCtx, embedded.Config{
 			Dir: filepath.Join(dataDir, "embedded"), S3Listen: cfg.embeddedS3, IAMListen: cfg.embeddedIAM,
 			Region: cfg.region, AccessKey: root.AccessKey, SecretKey: root.SecretKey,
+			S3Timeouts: s3Timeouts, IAMTimeouts: iamTimeouts,
 		})
 		if err != nil {
 			ln.Close()
@@ -274,7 +281,7 @@ func run(ctx context.Context, cfg config) error {
 	go reloadOnHangup(ctx, keys, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
-		Keys: keys,
+		Keys: keys, BodyBudget: cfg.limits.bodyBudget,
 		Ready: func(ctx context.Context) error {
 			if !ready.Load() {
 				return errors.New("the target has not answered yet")
@@ -282,7 +289,7 @@ func run(ctx context.Context, cfg config) error {
 			return nil
 		},
 	})
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	srv := cfg.limits.apiServer(e)
 
 	runCtx, stopRunner := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

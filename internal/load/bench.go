@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,9 +185,6 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	res := BenchResult{Op: cfg.Op, Clients: cfg.Clients, Requests: len(lat), Errors: errs, PerSecond: float64(len(lat)) / elapsed.Seconds()}
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		res.P50, res.P99 = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
-	}
+	res.P50, res.P99, _ = quantiles(lat)
 	return res, nil
 }

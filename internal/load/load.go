@@ -186,10 +186,18 @@ func summarize(op string, ss []sample, elapsed time.Duration) OpStats {
 		}
 		took = append(took, s.took)
 	}
-	slices.Sort(took)
-	st.P50 = took[len(took)*50/100]
-	st.P99 = took[min(len(took)-1, len(took)*99/100)]
+	st.P50, st.P99, _ = quantiles(took)
 	return st
+}
+
+// quantiles are the median, 99th percentile and largest of ds (which it
+// sorts); zero for none.
+func quantiles(ds []time.Duration) (p50, p99, most time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)*50/100], ds[min(len(ds)-1, len(ds)*99/100)], ds[len(ds)-1]
 }
 
 func (c *client) loop(ctx context.Context) []sample {

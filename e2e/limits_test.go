@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/load"
+	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
+)
+
+// shortTimeouts are the flags of a server whose listeners give up on a
+// client within seconds, so the tests see them do it.
+var shortTimeouts = []string{"--read-header-timeout", "1s", "--read-timeout", "2s", "--write-timeout", "5s", "--idle-timeout", "1s",
+	"--embedded-s3-read-timeout", "2s", "--embedded-s3-write-timeout", "5s"}
+
+// hangGuard ends a wait for the server to close a connection: far longer
+// than any timeout under test, it only keeps a broken server from hanging
+// the test.
+const hangGuard = time.Minute
+
+// closedByServer reads what the server still sends on c until it closes
+// the connection.
+func closedByServer(t *testing.T, c net.Conn, r io.Reader) {
+	t.Helper()
+	if err := c.SetReadDeadline(time.Now().Add(hangGuard)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := io.Copy(io.Discard, r)
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the server kept the connection open for %s", hangGuard)
+	}
+}
+
+func dial(t *testing.T, endpoint string) net.Conn {
+	t.Helper()
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// head is r's request line and headers, announcing length body bytes, as
+// they go on the wire; r's body is left to the caller to send, or not.
+func head(r *http.Request, length int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", r.Method, r.URL.RequestURI(), r.Host)
+	_ = r.Header.Write(&b)
+	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n", length)
+	return b.String()
+}
+
+// TestListenersCloseStalledAndIdleConnections holds connections to the
+// API and the embedded S3 and IAM endpoints the ways a careless or hostile
+// client does, and checks the server closes each of them: one that sends
+// nothing, one that stops inside its headers, one left idle after an
+// answer, and a signed upload that stops inside its body.
+func TestListenersCloseStalledAndIdleConnections(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t, shortTimeouts...)
+	listeners := map[string]string{"API": s.API, "S3": s.S3, "IAM": s.IAM}
+	for name, endpoint := range listeners {
+		for what, sent := range map[string]string{"silent": "", "inside the headers": "GET /healthz HTTP/1.1\r\nHost: x\r\n"} {
+			t.Run(name+" "+what, func(t *testing.T) {
+				t.Parallel()
+				c := dial(t, endpoint)
+				if _, err := io.WriteString(c, sent); err != nil {
+					t.Fatal(err)
+				}
+				closedByServer(t, c, c)
+			})
+		}
+		t.Run(name+" idle after an answer", func(t *testing.T) {
+			t.Parallel()
+			c := dial(t, endpoint)
+			if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.Close {
+				t.Fatalf("the first answer did not leave the connection open (close %v, %v)", resp.Close, err)
+			}
+			closedByServer(t, c, br)
+		})
+	}
+
+	t.Run("API signed upload stalled in its body", func(t *testing.T) {
+		t.Parallel()
+		body := []byte(`{"backendEnvironmentName":"dev","resourceName":"stalled","pad":"` + strings.Repeat("p", 1000) + `"}`)
+		req := s.NewRequest("POST", "/backend/limits/storage", body)
+		testserver.Sign(t, req, body, s.APICreds, time.Now())
+		c := dial(t, s.API)
+		if _, err := io.WriteString(c, head(req, len(body))+string(body[:100])); err != nil {
+			t.Fatal(err)
+		}
+		closedByServer(t, c, c)
+	})
+	t.Run("S3 signed upload stalled in its body", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		if _, err := s.S3Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("stalled-uploads")}); err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest("PUT", s.S3+"/stalled-uploads/object", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = 1 << 20
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		if err := v4.NewSigner().SignHTTP(ctx, s.S3Creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, s.S3)
+		if _, err := io.WriteString(c, head(req, 1<<20)+strings.Repeat("x", 1000)); err != nil {
+			t.Fatal(err)
+		}
+		closedByServer(t, c, c)
+	})
+
+	// The server still serves a client that behaves.
+	testserver.MustOK(t, s.Call("POST", "/s3Buckets", map[string]any{}))
+}
+
+// TestAttackHeld is the attack behind the README's figure in small: stalled
+// unsigned uploads of 1 MiB and idle keep-alive connections against a
+// server with short timeouts. The server must close every one of them, and
+// a signed client's calls and /healthz must keep succeeding meanwhile.
+// Memory and latency are measured by cmd/abattack, not asserted here.
+func TestAttackHeld(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t, shortTimeouts...)
+	rep, err := load.Attack(context.Background(), load.AttackConfig{
+		Endpoint: s.API, PID: s.PID(), Credentials: s.APICreds,
+		Stalled: 50, Idle: 100, Duration: hangGuard, UntilClosed: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("attack report:\n%s", rep)
+	if rep.Stalled.Opened != 50 || rep.Stalled.Closed != 50 || rep.Idle.Opened != 100 || rep.Idle.Closed != 100 {
+		t.Errorf("connections: stalled %+v, idle %+v; want all 50 and 100 opened and closed by the server", rep.Stalled, rep.Idle)
+	}
+	if rep.Signed == 0 || rep.SignedFailed > 0 || rep.Healthz == 0 || rep.HealthzFailed > 0 {
+		t.Errorf("during the attack: %d signed calls, %d failed (%v); %d /healthz, %d failed",
+			rep.Signed, rep.SignedFailed, rep.SignedFailures, rep.Healthz, rep.HealthzFailed)
+	}
+}

@@ -1,0 +1,87 @@
+package embedded
+
+import (
+	"cmp"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/gofiber/fiber/v3"
+	"github.com/valyala/fasthttp"
+	"github.com/versity/versitygw/iamapi"
+	"github.com/versity/versitygw/s3api"
+)
+
+// Timeouts bounds how long one listener of the gateway waits on a client,
+// so that connections which stall or idle are closed instead of held
+// forever. A zero field takes the listener's default.
+type Timeouts struct {
+	// ReadHeader is how long a request's headers may take to arrive.
+	ReadHeader time.Duration
+	// Read is how long a request's body may take once its headers are in.
+	Read time.Duration
+	// Write is how long sending one answer may take.
+	Write time.Duration
+	// Idle is how long a keep-alive connection may wait for its next
+	// request.
+	Idle time.Duration
+}
+
+// DefaultS3Timeouts are the S3 endpoint's: bodies and answers are objects,
+// up to 5 GiB in one PUT, which takes minutes on a slow link; the gateway
+// streams them, so a slow transfer holds a connection, not memory.
+var DefaultS3Timeouts = Timeouts{ReadHeader: 10 * time.Second, Read: 10 * time.Minute, Write: 10 * time.Minute, Idle: time.Minute}
+
+// DefaultIAMTimeouts are the IAM endpoint's: its requests and answers are
+// small documents, and Versity reads a body whole before handling it.
+var DefaultIAMTimeouts = Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: time.Minute, Idle: time.Minute}
+
+// or fills t's zero fields from def.
+func (t Timeouts) or(def Timeouts) Timeouts {
+	return Timeouts{ReadHeader: cmp.Or(t.ReadHeader, def.ReadHeader), Read: cmp.Or(t.Read, def.Read),
+		Write: cmp.Or(t.Write, def.Write), Idle: cmp.Or(t.Idle, def.Idle)}
+}
+
+// validate refuses negative durations, which fasthttp would read as "none".
+func (t Timeouts) validate(name string) error {
+	if t.ReadHeader < 0 || t.Read < 0 || t.Write < 0 || t.Idle < 0 {
+		return fmt.Errorf("embedded: %s timeouts must be positive, got %+v", name, t)
+	}
+	return nil
+}
+
+// apply sets t on srv before it serves. fasthttp has one ReadTimeout for a
+// whole request; it is given the header bound, and HeaderReceived, which
+// runs once the headers are in, moves the deadline to the body bound.
+func (t Timeouts) apply(srv *fasthttp.Server) {
+	srv.ReadTimeout = t.ReadHeader
+	srv.WriteTimeout = t.Write
+	srv.IdleTimeout = t.Idle
+	body := fasthttp.RequestConfig{ReadTimeout: t.Read}
+	srv.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig { return body }
+}
+
+// Versity builds each listener's fiber.App itself, with no timeouts and no
+// option to set them, and keeps it in an unexported field named app; the
+// fasthttp.Server under it is reachable only through that field. These are
+// the types Start reaches into; checkAppFields fails Start if an upgrade
+// of Versity moved the field, rather than serving without timeouts.
+var appOwners = []reflect.Type{reflect.TypeFor[s3api.S3ApiServer](), reflect.TypeFor[iamapi.IAMApiServer]()}
+
+func checkAppFields() error {
+	for _, t := range appOwners {
+		if f, ok := t.FieldByName("app"); !ok || f.Type != reflect.TypeFor[*fiber.App]() {
+			return fmt.Errorf("embedded: %s no longer keeps its *fiber.App in a field named app; its listeners' timeouts cannot be set", t)
+		}
+	}
+	return nil
+}
+
+// fasthttpServer is the server under owner's fiber app; owner is a pointer
+// to one of appOwners, built (by its New) and not yet serving.
+func fasthttpServer(owner any) *fasthttp.Server {
+	// Reading an unexported field: reflect gives its pointer value, never
+	// an interface to it. checkAppFields vouched for the field's type.
+	app := (*fiber.App)(reflect.ValueOf(owner).Elem().FieldByName("app").UnsafePointer())
+	return app.Server()
+}
