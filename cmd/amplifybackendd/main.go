@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -187,9 +186,15 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	lock, lns, err := claim(dataDir, cfg)
+	if err != nil {
+		return err
 	}
+	defer lock.Release()
+	defer closeAll(lns)
+	// The API listener is bound before the target is started so reads are
+	// served while the target comes up.
+	ln := lns[0]
 	embeddedMode := cfg.targetKind == "embedded"
 	profiles := []string{profileAPI}
 	if embeddedMode {
@@ -210,19 +215,13 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer st.Close()
 
-	// The API listener is bound before the target is started so a taken
-	// port fails fast and reads are served while the target comes up.
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
-	}
-
 	tcfg := target.Config{Region: cfg.region, S3Endpoint: cfg.s3Endpoint, IAMEndpoint: cfg.iamEndpoint, NoIAM: cfg.noIAM}
 	embeddedCtx, stopEmbedded := context.WithCancel(context.Background())
 	defer stopEmbedded()
 	var gw *embedded.Server
 	if embeddedMode {
 		root := creds.profiles[profileEmbedded]
+		closeAll(lns[1:]) // Versity binds these addresses itself
 		gw, err = embedded.Start(embeddedCtx, embedded.Config{
 			Dir: filepath.Join(dataDir, "embedded"), S3Listen: cfg.embeddedS3, IAMListen: cfg.embeddedIAM,
 			Region: cfg.region, AccessKey: root.AccessKey, SecretKey: root.SecretKey,
