@@ -20,6 +20,9 @@ import (
 	"github.com/versity/versitygw/backend/posix"
 	"github.com/versity/versitygw/embedgw"
 	"github.com/versity/versitygw/iamapi/storage"
+	"github.com/versity/versitygw/s3api"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/drain"
 )
 
 // running is set while a Server runs in this process.
@@ -112,6 +115,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkFiberApps(); err != nil {
+		return nil, err
+	}
 	// Versity's posix backend changes the process's working directory, so a
 	// second server would pull the first one's paths out from under it.
 	if !running.CompareAndSwap(false, true) {
@@ -202,6 +208,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			}
 			// Likewise: a second Shutdown only closes a closed directory.
 			defer be.Shutdown()
+			// RunVersityGW builds the server itself: the first option
+			// catches it, and once its fiber app exists (at OnListen, just
+			// before it serves) the unused connections are tracked.
+			var gw *s3api.S3ApiServer
 			return embedgw.RunVersityGW(runCtx, be, &embedgw.Config{
 				RootUserAccess:    cfg.AccessKey,
 				RootUserSecret:    cfg.SecretKey,
@@ -213,6 +223,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 				Quiet:             true,
 				KeepAlive:         true,
 				IAMService:        idp,
+				S3Options: []s3api.Option{
+					func(s *s3api.S3ApiServer) { gw = s },
+					s3api.WithOnListen(func() { drain.FastHTTP(runCtx, fiberApp(gw).Server()) }),
+				},
 			})
 		}
 	})

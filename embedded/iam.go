@@ -9,6 +9,8 @@ import (
 	"github.com/versity/versitygw/iamapi"
 	"github.com/versity/versitygw/iamapi/private"
 	"github.com/versity/versitygw/iamapi/storage"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/drain"
 )
 
 // runIAM serves Versity's IAM API on addr and its private endpoints (which
@@ -28,6 +30,8 @@ func runIAM(ctx context.Context, store storage.Storer, cfg Config, addr, sock st
 	if err != nil {
 		return fmt.Errorf("init IAM API: %w", err)
 	}
+	// Before serving: see package drain.
+	drain.FastHTTP(ctx, fiberApp(api).Server())
 	priv, err := private.New(store, root, private.WithPrivateQuiet())
 	if err != nil {
 		return fmt.Errorf("init private IAM API: %w", err)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/amplifybackendd/amplifybackendd/embedded"
 	"github.com/amplifybackendd/amplifybackendd/handlers"
+	"github.com/amplifybackendd/amplifybackendd/internal/drain"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/store"
 	"github.com/amplifybackendd/amplifybackendd/target"
@@ -275,6 +276,7 @@ func run(ctx context.Context, cfg config) error {
 		},
 	})
 	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	drain.HTTP(srv)
 
 	runCtx, stopRunner := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
