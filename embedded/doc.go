@@ -60,5 +60,12 @@
 //     logs) is silenced;
 //   - Versity binds its listeners itself and never reports the port it got,
 //     so a port 0 is resolved to a free port before starting (and re-picked
-//     if another process takes it first).
+//     if another process takes it first); nor does it take a listener, so a
+//     caller that checks its addresses early can only probe them;
+//   - Versity stops each server with fasthttp's graceful shutdown and a 10 s
+//     timeout, which waited in full for any connection that had not finished
+//     a request. Start reaches the fasthttp servers (through the unexported
+//     field that holds their fiber app: Versity offers no other way, and
+//     Start fails if a release moves it) and has package drain close those
+//     connections when ctx ends; requests in flight still finish.
 package embedded
