@@ -84,6 +84,29 @@ func finishes(t *testing.T, cs clients, release chan<- struct{}) {
 	}
 }
 
+// stopWithClients serves on a loopback port, opens the clients, stops the
+// server with shutdown, and checks what each client sees: the unused and
+// idle connections closed while the busy request is still held, then that
+// request answered in full and the stop complete.
+func stopWithClients(t *testing.T, serve func(net.Listener) error, shutdown func() error, entered <-chan struct{}, release chan<- struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go serve(ln)
+	cs := connect(t, ln.Addr().String(), entered)
+	stopped := make(chan error, 1)
+	go func() { stopped <- shutdown() }()
+	closedByServer(t, "spare", cs.spare)
+	closedByServer(t, "partial", cs.partial)
+	closedByServer(t, "idle", cs.idle)
+	finishes(t, cs, release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestHTTPClosesUnusedConnectionsOnShutdown(t *testing.T) {
 	t.Parallel()
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -99,22 +122,7 @@ func TestHTTPClosesUnusedConnectionsOnShutdown(t *testing.T) {
 		ConnState: func(net.Conn, http.ConnState) { hooked.Add(1) }, // a hook already set keeps running
 	}
 	HTTP(srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	cs := connect(t, ln.Addr().String(), entered)
-
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Shutdown(context.Background()) }()
-	closedByServer(t, "spare", cs.spare)
-	closedByServer(t, "partial", cs.partial)
-	closedByServer(t, "idle", cs.idle)
-	finishes(t, cs, release)
-	if err := <-stopped; err != nil {
-		t.Fatal(err)
-	}
+	stopWithClients(t, srv.Serve, func() error { return srv.Shutdown(context.Background()) }, entered, release)
 	if hooked.Load() == 0 {
 		t.Fatal("the earlier ConnState hook was dropped")
 	}
@@ -135,24 +143,11 @@ func TestFastHTTPClosesUnusedConnectionsWhenStopping(t *testing.T) {
 	}
 	stopping, stop := context.WithCancel(context.Background())
 	FastHTTP(stopping, srv)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	cs := connect(t, ln.Addr().String(), entered)
-
 	// As Versity stops: the context ends, then the graceful shutdown.
-	stop()
-	stopped := make(chan error, 1)
-	go func() { stopped <- srv.ShutdownWithContext(context.Background()) }()
-	closedByServer(t, "spare", cs.spare)
-	closedByServer(t, "partial", cs.partial)
-	closedByServer(t, "idle", cs.idle)
-	finishes(t, cs, release)
-	if err := <-stopped; err != nil {
-		t.Fatal(err)
-	}
+	stopWithClients(t, srv.Serve, func() error {
+		stop()
+		return srv.ShutdownWithContext(context.Background())
+	}, entered, release)
 }
 
 type quiet struct{}
