@@ -58,13 +58,14 @@ type params struct {
 	creates             int           // sequential creates timed end to end
 	scaleJobs, scaleRes int           // the large store
 	burst               int           // creates sent at once
+	stops               int           // SIGTERMs timed
 }
 
 func sizes() params {
 	if os.Getenv("BENCH_FULL") != "" {
-		return params{runs: 5, dur: 10 * time.Second, creates: 15, scaleJobs: 100000, scaleRes: 10000, burst: 1000}
+		return params{runs: 5, dur: 10 * time.Second, creates: 15, scaleJobs: 100000, scaleRes: 10000, burst: 1000, stops: 20}
 	}
-	return params{runs: 1, dur: time.Second, creates: 2, scaleJobs: 3000, scaleRes: 300, burst: 40}
+	return params{runs: 1, dur: time.Second, creates: 2, scaleJobs: 3000, scaleRes: 300, burst: 40, stops: 1}
 }
 
 func median[T int64 | float64 | time.Duration](xs []T) T {
@@ -104,6 +105,7 @@ func BenchmarkSuite(b *testing.B) {
 	b.Run("thin", func(b *testing.B) { benchThin(b, p, rep) })
 	b.Run("scale", func(b *testing.B) { benchScale(b, p, rep) })
 	b.Run("burst", func(b *testing.B) { benchBurst(b, p, rep) })
+	b.Run("stop", func(b *testing.B) { benchStop(b, p, rep) })
 	out := strings.Join(rep.lines, "\n") + "\n"
 	b.Logf("results:\n%s", out)
 	if path := os.Getenv("BENCH_WRITE"); path != "" {
@@ -480,4 +482,26 @@ func benchBurst(t testing.TB, p params, rep *report) {
 	rep.add("| creates | all accepted after | all COMPLETED after | jobs per second |")
 	rep.add("|---|---|---|---|")
 	rep.add("| %d | %s | %s | %.0f |", p.burst, accepted.Round(time.Millisecond), done.Round(time.Millisecond), float64(p.burst)/done.Seconds())
+}
+
+// benchStop times SIGTERM to exit, after a job and with connections held
+// open to every port (testserver.HoldIdleConnections): the case that used to
+// wait out Versity's 10 s shutdown timeout.
+func benchStop(t testing.TB, p params, rep *report) {
+	var took []time.Duration
+	for i := range p.stops {
+		s := testserver.Start(t)
+		createAndWait(t, s, "stop", "dev", "data", fmt.Sprintf("bench-stop-%d", i))
+		s.HoldIdleConnections()
+		code, d := s.Terminate()
+		if code != 0 {
+			t.Fatalf("exit %d; stderr:\n%s", code, s.Logs)
+		}
+		took = append(took, d)
+	}
+	rep.add("\n### Stopping (SIGTERM to exit, idle and never-used keep-alive connections open to the API, S3 and IAM ports)\n")
+	rep.add("| stops | median | slowest | goal ≤ 1 s |")
+	rep.add("|---|---|---|---|")
+	rep.add("| %d | %s | %s | %s |", len(took), median(took).Round(time.Millisecond), slices.Max(took).Round(time.Millisecond),
+		verdict(slices.Max(took).Seconds(), 1, false))
 }

@@ -60,11 +60,15 @@
 //     logs) is silenced;
 //   - Versity binds its listeners itself and never reports the port it got,
 //     so a port 0 is resolved to a free port before starting (and re-picked
-//     if another process takes it first);
+//     if another process takes it first); nor does it take a listener, so a
+//     caller that checks its addresses early can only probe them;
 //   - Versity builds its listeners' servers (fiber over fasthttp) with no
-//     read, write or idle timeouts and no option to set them, so a client
-//     could hold a connection forever. Config.S3Timeouts and IAMTimeouts are
-//     set on the fasthttp.Server under each fiber.App, reached through the
-//     unexported field that holds the app, before it serves (timeouts.go);
-//     Start refuses to run if a Versity upgrade moved that field.
+//     read, write or idle timeouts and no option to set them, and stops each
+//     with fasthttp's graceful shutdown and a 10 s timeout, which waited in
+//     full for any connection that had not finished a request. Start reaches
+//     the fasthttp server under each fiber.App through the unexported field
+//     that holds the app (fiberapp.go; Versity offers no other way, and Start
+//     fails if a release moves it), sets Config.S3Timeouts and IAMTimeouts on
+//     it before it serves (timeouts.go), and has package drain close unused
+//     connections when ctx ends; requests in flight still finish.
 package embedded

@@ -21,6 +21,8 @@ import (
 	"github.com/versity/versitygw/embedgw"
 	"github.com/versity/versitygw/iamapi/storage"
 	"github.com/versity/versitygw/s3api"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/drain"
 )
 
 // running is set while a Server runs in this process.
@@ -116,7 +118,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkAppFields(); err != nil {
+	if err := checkFiberApps(); err != nil {
 		return nil, err
 	}
 	// Versity's posix backend changes the process's working directory, so a
@@ -209,9 +211,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			}
 			// Likewise: a second Shutdown only closes a closed directory.
 			defer be.Shutdown()
-			// The gateway's server is built inside RunVersityGW: an
-			// option keeps a pointer to it, and the timeouts are set in
-			// its OnListen hook, which runs before it serves.
+			// RunVersityGW builds the server itself: the first option
+			// catches it, and once its fiber app exists (at OnListen, just
+			// before it serves) its timeouts are set and its unused
+			// connections tracked.
 			var gw *s3api.S3ApiServer
 			return embedgw.RunVersityGW(runCtx, be, &embedgw.Config{
 				RootUserAccess:    cfg.AccessKey,
@@ -226,7 +229,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 				IAMService:        idp,
 				S3Options: []s3api.Option{
 					func(s *s3api.S3ApiServer) { gw = s },
-					s3api.WithOnListen(func() { cfg.S3Timeouts.apply(fasthttpServer(gw)) }),
+					s3api.WithOnListen(func() {
+						srv := fiberApp(gw).Server()
+						cfg.S3Timeouts.apply(srv)
+						drain.FastHTTP(runCtx, srv)
+					}),
 				},
 			})
 		}

@@ -9,6 +9,8 @@ import (
 	"github.com/versity/versitygw/iamapi"
 	"github.com/versity/versitygw/iamapi/private"
 	"github.com/versity/versitygw/iamapi/storage"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/drain"
 )
 
 // runIAM serves Versity's IAM API on addr and its private endpoints (which
@@ -28,12 +30,14 @@ func runIAM(ctx context.Context, store storage.Storer, cfg Config, addr, sock st
 	if err != nil {
 		return fmt.Errorf("init IAM API: %w", err)
 	}
+	// Before serving: its timeouts, and see package drain.
+	srv := fiberApp(api).Server()
+	cfg.IAMTimeouts.apply(srv)
+	drain.FastHTTP(ctx, srv)
 	priv, err := private.New(store, root, private.WithPrivateQuiet())
 	if err != nil {
 		return fmt.Errorf("init private IAM API: %w", err)
 	}
-	// Set before ServeMultiPort's goroutine starts, so before it serves.
-	cfg.IAMTimeouts.apply(fasthttpServer(api))
 	served := make(chan error, 2)
 	go func() { served <- api.ServeMultiPort([]string{addr}) }()
 	go func() { served <- servePrivate(priv, sock) }()

@@ -92,12 +92,3 @@ func TestTimeouts(t *testing.T) {
 		t.Errorf("applied: read %s, write %s, idle %s, body bound set %v", srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.HeaderReceived != nil)
 	}
 }
-
-// TestVersityKeepsItsApp fails when a Versity upgrade moves the field the
-// listeners' timeouts are set through (Start would refuse to run).
-func TestVersityKeepsItsApp(t *testing.T) {
-	t.Parallel()
-	if err := checkAppFields(); err != nil {
-		t.Fatal(err)
-	}
-}

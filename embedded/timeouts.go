@@ -3,13 +3,9 @@ package embedded
 import (
 	"cmp"
 	"fmt"
-	"reflect"
 	"time"
 
-	"github.com/gofiber/fiber/v3"
 	"github.com/valyala/fasthttp"
-	"github.com/versity/versitygw/iamapi"
-	"github.com/versity/versitygw/s3api"
 )
 
 // Timeouts bounds how long one listener of the gateway waits on a client,
@@ -59,29 +55,4 @@ func (t Timeouts) apply(srv *fasthttp.Server) {
 	srv.IdleTimeout = t.Idle
 	body := fasthttp.RequestConfig{ReadTimeout: t.Read}
 	srv.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig { return body }
-}
-
-// Versity builds each listener's fiber.App itself, with no timeouts and no
-// option to set them, and keeps it in an unexported field named app; the
-// fasthttp.Server under it is reachable only through that field. These are
-// the types Start reaches into; checkAppFields fails Start if an upgrade
-// of Versity moved the field, rather than serving without timeouts.
-var appOwners = []reflect.Type{reflect.TypeFor[s3api.S3ApiServer](), reflect.TypeFor[iamapi.IAMApiServer]()}
-
-func checkAppFields() error {
-	for _, t := range appOwners {
-		if f, ok := t.FieldByName("app"); !ok || f.Type != reflect.TypeFor[*fiber.App]() {
-			return fmt.Errorf("embedded: %s no longer keeps its *fiber.App in a field named app; its listeners' timeouts cannot be set", t)
-		}
-	}
-	return nil
-}
-
-// fasthttpServer is the server under owner's fiber app; owner is a pointer
-// to one of appOwners, built (by its New) and not yet serving.
-func fasthttpServer(owner any) *fasthttp.Server {
-	// Reading an unexported field: reflect gives its pointer value, never
-	// an interface to it. checkAppFields vouched for the field's type.
-	app := (*fiber.App)(reflect.ValueOf(owner).Elem().FieldByName("app").UnsafePointer())
-	return app.Server()
 }

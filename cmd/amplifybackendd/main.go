@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/amplifybackendd/amplifybackendd/embedded"
 	"github.com/amplifybackendd/amplifybackendd/handlers"
+	"github.com/amplifybackendd/amplifybackendd/internal/drain"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/store"
 	"github.com/amplifybackendd/amplifybackendd/target"
@@ -200,9 +200,15 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	lock, lns, err := claim(dataDir, cfg)
+	if err != nil {
+		return err
 	}
+	defer lock.Release()
+	defer closeAll(lns)
+	// The API listener is bound before the target is started so reads are
+	// served while the target comes up.
+	ln := lns[0]
 	embeddedMode := cfg.targetKind == "embedded"
 	profiles := []string{profileAPI}
 	if embeddedMode {
@@ -223,13 +229,6 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer st.Close()
 
-	// The API listener is bound before the target is started so a taken
-	// port fails fast and reads are served while the target comes up.
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.listen, err)
-	}
-
 	tcfg := target.Config{Region: cfg.region, S3Endpoint: cfg.s3Endpoint, IAMEndpoint: cfg.iamEndpoint, NoIAM: cfg.noIAM}
 	embeddedCtx, stopEmbedded := context.WithCancel(context.Background())
 	defer stopEmbedded()
@@ -237,6 +236,7 @@ func run(ctx context.Context, cfg config) error {
 	if embeddedMode {
 		root := creds.profiles[profileEmbedded]
 		s3Timeouts, iamTimeouts := cfg.limits.embedded()
+		closeAll(lns[1:]) // Versity binds these addresses itself
 		gw, err = embedded.Start(embeddedCtx, embedded.Config{
 			Dir: filepath.Join(dataDir, "embedded"), S3Listen: cfg.embeddedS3, IAMListen: cfg.embeddedIAM,
 			Region: cfg.region, AccessKey: root.AccessKey, SecretKey: root.SecretKey,
@@ -290,6 +290,7 @@ func run(ctx context.Context, cfg config) error {
 		},
 	})
 	srv := cfg.limits.apiServer(e)
+	drain.HTTP(srv)
 
 	runCtx, stopRunner := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

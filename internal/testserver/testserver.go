@@ -11,8 +11,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -253,13 +255,42 @@ func (s *Server) Stop() {
 		return
 	default:
 	}
+	s.Terminate()
+}
+
+// Terminate is Stop that reports how the process ended: its exit code (-1
+// when it had to be killed) and the time from the signal to its exit.
+func (s *Server) Terminate() (code int, took time.Duration) {
+	start := time.Now()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
+		return s.cmd.ProcessState.ExitCode(), time.Since(start)
 	case <-time.After(20 * time.Second):
 		s.t.Errorf("server did not stop on SIGTERM; stderr:\n%s", s.Logs)
 		s.Kill()
+		return -1, time.Since(start)
 	}
+}
+
+// Run runs the binary with args for a start that is expected to fail, and
+// returns what it printed (stdout and stderr) and its exit code. A process
+// that is still running after 60 s fails the test.
+func Run(t *testing.T, args ...string) (output string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("%v still running after 60 s; output:\n%s", args, out)
+	}
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return string(out), cmd.ProcessState.ExitCode()
 }
 
 // Restart starts the process again on the same data dir and flags. Ports
@@ -419,6 +450,44 @@ func (s *Server) Anon(method, path string, body string) int {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// HoldIdleConnections opens two connections to each of the API, the
+// embedded S3 and the IAM endpoint (those the server runs) and keeps them
+// open until the test ends: one idle after a completed keep-alive request,
+// and one that never carried a request, as HTTP clients keep when they dial
+// ahead of need and pool what they did not use. A stopping server must not
+// wait for either.
+func (s *Server) HoldIdleConnections() {
+	s.t.Helper()
+	for _, base := range []string{s.API, s.S3, s.IAM} {
+		if base == "" {
+			continue
+		}
+		addr := strings.TrimPrefix(base, "http://")
+		used := s.dial(addr)
+		fmt.Fprintf(used, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+		resp, err := http.ReadResponse(bufio.NewReader(used), nil)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.Close {
+			s.t.Fatalf("%s closed the connection after a request: no keep-alive", addr)
+		}
+		s.dial(addr)
+	}
+}
+
+func (s *Server) dial(addr string) net.Conn {
+	s.t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // Signal sends sig to the server process.
