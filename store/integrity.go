@@ -117,17 +117,22 @@ func preflight(path string, size int64) (use fileMeta, otherBad bool, err error)
 	m1.page = 1
 	switch {
 	case !ok0 && !ok1:
-		return use, false, fmt.Errorf("%w: %s is not a bbolt file, or both of its meta pages are damaged", ErrDamaged, path)
+		return use, false, damaged(path, "not a bbolt file, or both of its meta pages are damaged")
 	case ok0 && (!ok1 || m0.txid > m1.txid):
 		use, otherBad = m0, !ok1
 	default:
 		use, otherBad = m1, !ok0
 	}
 	if need := int64(use.hwm) * int64(use.pageSize); need > size || use.hwm < 2 {
-		return use, otherBad, fmt.Errorf("%w: %s is truncated: its meta page %d says %d pages of %d bytes (%d bytes) are in use, the file holds %d bytes",
-			ErrDamaged, path, use.page, use.hwm, use.pageSize, need, size)
+		return use, otherBad, damaged(path, "cut short: its meta page %d says %d pages of %d bytes (%d bytes) are in use, the file holds %d bytes",
+			use.page, use.hwm, use.pageSize, need, size)
 	}
 	return use, otherBad, nil
+}
+
+// damaged is an ErrDamaged error about the file at path.
+func damaged(path, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrDamaged, path, fmt.Sprintf(format, args...))
 }
 
 // guarded runs fn so that damage it meets in the mapped file becomes an
@@ -138,7 +143,7 @@ func guarded(path string, fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("%w: reading %s failed: %v", ErrDamaged, path, v)
+			err = damaged(path, "reading it failed: %v", v)
 		}
 	}()
 	return fn()
@@ -149,7 +154,7 @@ func guarded(path string, fn func() error) (err error) {
 // recover it, then runs bbolt's consistency check (key order, pages
 // reachable or free, each exactly once), which runs on a goroutine of its
 // own and trusts those references.
-func checkPages(tx *bolt.Tx) error {
+func checkPages(path string, tx *bolt.Tx) error {
 	var sum uint32
 	var walk func(b *bolt.Bucket)
 	walk = func(b *bolt.Bucket) {
@@ -175,7 +180,7 @@ func checkPages(tx *bolt.Tx) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: bbolt's consistency check failed: %s", ErrDamaged, strings.Join(problems, "; "))
+		return damaged(path, "bbolt's consistency check failed: %s", strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -183,10 +188,8 @@ func checkPages(tx *bolt.Tx) error {
 // checkRecords reads every record and index entry of the current schema
 // and checks each against the others: a flipped bit anywhere in a key or
 // value of ours fails a checksum or a cross-check here.
-func checkRecords(btx *bolt.Tx) error {
-	damaged := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrDamaged, fmt.Sprintf(format, args...))
-	}
+func checkRecords(path string, btx *bolt.Tx) error {
+	damaged := func(format string, args ...any) error { return damaged(path, format, args...) }
 	for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending} {
 		if btx.Bucket(name) == nil {
 			return damaged("bucket %q is missing", name)
@@ -210,7 +213,7 @@ func checkRecords(btx *bolt.Tx) error {
 	err := resources.ForEach(func(k, v []byte) error {
 		r, err := decodeResource(v)
 		if err != nil {
-			return damaged("resource %q: %v", k, err)
+			return damaged("resource %q does not verify (checksum or encoding)", k)
 		}
 		if !bytes.Equal(k, resourceKey(r.ResourceKey)) || !bytes.Equal(buckets.Get([]byte(r.Bucket)), k) {
 			return damaged("resource %q does not match its key or its bucket's index entry", k)
@@ -232,7 +235,7 @@ func checkRecords(btx *bolt.Tx) error {
 	err = jobs.ForEach(func(k, v []byte) error {
 		j, err := decodeJob(v)
 		if err != nil {
-			return damaged("job %q: %v", k, err)
+			return damaged("job %q does not verify (checksum or encoding)", k)
 		}
 		if string(k) != j.ID || !bytes.Equal(byEnv.Get(jobIndexKey(j)), k) {
 			return damaged("job %q does not match its key or its index entry", k)

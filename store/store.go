@@ -181,20 +181,25 @@ func open(path string, o Options) (*Store, error) {
 
 // prepare checks the opened file against its record and as deeply as
 // check says, migrates it, and writes the record anew. Nothing is written
-// to a file it refuses.
+// to a file it refuses: a file at the current schema is checked as found,
+// an older one is migrated first (its records are checked in their new
+// form).
 func (s *Store) prepare(rec *identity, check CheckMode) error {
 	var fileID string
-	var txid uint64
+	var txid, schema uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if check == CheckFull {
-			if err := checkPages(tx); err != nil {
-				return fmt.Errorf("%s: %w", s.path, err)
+			if err := checkPages(s.path, tx); err != nil {
+				return err
 			}
 		}
 		txid = uint64(tx.ID())
 		if meta := tx.Bucket(bucketMeta); meta != nil {
 			if v, err := unseal(meta.Get(keyStoreID)); err == nil && len(v) == storeIDSize {
 				fileID = hexID(v)
+			}
+			if v := meta.Get(keySchema); len(v) == 8 {
+				schema = binary.BigEndian.Uint64(v)
 			}
 		}
 		return nil
@@ -211,13 +216,15 @@ func (s *Store) prepare(rec *identity, check CheckMode) error {
 			return err
 		}
 	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return migrate(tx) }); err != nil {
-		return fmt.Errorf("migrate store %s: %w", s.path, err)
+	if schema != SchemaVersion {
+		if err := s.db.Update(func(tx *bolt.Tx) error { return migrate(tx) }); err != nil {
+			return fmt.Errorf("migrate store %s: %w", s.path, err)
+		}
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		if check == CheckFull {
-			if err := checkRecords(tx); err != nil {
-				return fmt.Errorf("%s: %w", s.path, err)
+			if err := checkRecords(s.path, tx); err != nil {
+				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
