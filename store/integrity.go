@@ -264,4 +264,3 @@ func checkRecords(path string, btx *bolt.Tx) error {
 	}
 	return nil
 }
-
