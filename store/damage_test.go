@@ -409,3 +409,161 @@ func firstLine(err error, dir string) string {
 	}
 	return s
 }
+
+// TestAcceptLoss: the operator's explicit go-ahead after a refusal. An
+// emptied store starts new (with a new id); a damaged file is set aside,
+// never deleted, and a new store starts; an older copy is adopted as it is.
+func TestAcceptLoss(t *testing.T) {
+	t.Parallel()
+	f := newMatrixFixture(t)
+	cases := map[string]damageCase{}
+	for _, c := range damageCases(f.other, f.older) {
+		cases[c.name] = c
+	}
+	for _, tc := range []struct {
+		name    string
+		records bool // the accepted store holds the older copy's records
+	}{{"truncate to 0", false}, {"truncate to 1/4", false}, {"flip a leaf value byte (job)", false}, {"replace with an older copy", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := f.damaged(t, cases[tc.name])
+			before, _ := os.ReadFile(path)
+			if _, err := Open(path); err == nil {
+				t.Fatal("opened without the go-ahead")
+			}
+			s, err := OpenWith(path, Options{AcceptLoss: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			have, _ := contents(s)
+			s.Close()
+			if got := strings.Count(have, "job-"); tc.records != (got > 0) {
+				t.Fatalf("accepted store holds %d job lines", got)
+			}
+			aside, _ := filepath.Glob(path + ".damaged-*")
+			if damaged := strings.Contains(tc.name, "1/4") || strings.Contains(tc.name, "flip"); damaged {
+				if len(aside) != 1 {
+					t.Fatalf("damaged file not set aside: %v", aside)
+				}
+				if kept, _ := os.ReadFile(aside[0]); !bytes.Equal(kept, before) {
+					t.Fatal("the file set aside is not the damaged file")
+				}
+			}
+			// The go-ahead is needed once: the next start accepts what was accepted.
+			s, err = Open(path)
+			if err != nil {
+				t.Fatalf("reopen after accepting: %v", err)
+			}
+			s.Close()
+		})
+	}
+}
+
+// TestIdentityRecordFollowsTheStore: a new data directory needs nothing;
+// the record names the store, and its transaction id and size only grow.
+func TestIdentityRecordFollowsTheStore(t *testing.T) {
+	f := setup(t)
+	first, err := readIdentity(f.path)
+	if err != nil || first == nil || len(first.StoreID) != 2*storeIDSize {
+		t.Fatalf("record after creating the store: %+v, %v", first, err)
+	}
+	f.mustUpdate(func(tx *Tx) error { return tx.InsertJob(newJob("j", "app", "dev", "r", StatusRunning)) })
+	if err := f.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closed, _ := readIdentity(f.path)
+	if closed.StoreID != first.StoreID || closed.TxID <= first.TxID || closed.Size < first.Size || !closed.Created.Equal(first.Created) {
+		t.Fatalf("record after a write and close: %+v, first %+v", closed, first)
+	}
+	if info, _ := os.Stat(identityPath(f.path)); info.Mode().Perm() != 0o600 {
+		t.Fatalf("record mode %v", info.Mode())
+	}
+}
+
+// TestDamageAtRunTime damages pages under a serving store, as a disk or
+// another program would: reads fail with ErrDamaged and a loud log line,
+// writes fail, and the process lives on.
+func TestDamageAtRunTime(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		damage func(l layout, raw []byte) (off int64, b []byte)
+	}{
+		{"a page id far past the file", func(l layout, _ []byte) (int64, []byte) {
+			return int64(l.jobBranch*l.pageSize + pageHeaderSize + 12), []byte{0x7f}
+		}},
+		{"a leaf page's flags", func(l layout, _ []byte) (int64, []byte) { return int64(l.jobLeaf*l.pageSize + 8), []byte{0xff} }},
+		{"a job record's bytes", func(l layout, raw []byte) (int64, []byte) {
+			off := inLeaf(l, raw, l.jobLeaf, true)
+			return off, []byte{raw[off] ^ 0x01}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "store.db")
+			buildStore(t, path)
+			l := readLayout(t, path) // opening a current store writes nothing, so the pages stay where they are
+			var logs bytes.Buffer
+			s, err := OpenWith(path, Options{Logger: slogTo(&logs)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			raw, _ := os.ReadFile(path)
+			off, b := c.damage(l, raw)
+			w, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.WriteAt(b, off); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+
+			ctx := context.Background()
+			err = s.View(ctx, func(tx *Tx) error {
+				for e := range 5 {
+					if _, _, err := tx.Jobs("app", fmt.Sprintf("env%d", e), nil, 1000, nil); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if !errors.Is(err, ErrDamaged) {
+				t.Fatalf("reading every job: %v, want ErrDamaged", err)
+			}
+			if !strings.Contains(logs.String(), "STORE DAMAGED") || !strings.Contains(logs.String(), path) {
+				t.Fatalf("no loud log line naming the file:\n%s", logs.String())
+			}
+			// Whatever the writes meet, they answer.
+			for i := range 20 {
+				_ = s.Batch(ctx, func(tx *Tx) error {
+					return tx.InsertJob(newJob(fmt.Sprintf("job-%06d", i*75), "app", "env0", "res00", StatusRunning))
+				})
+			}
+		})
+	}
+}
+
+// TestPendingJobsOnDamagedIndex: start-up recovery reads the pending
+// index; damage there is an error for the runner, not a dead process.
+func TestPendingJobsOnDamagedIndex(t *testing.T) {
+	f := setup(t)
+	f.mustUpdate(func(tx *Tx) error {
+		for i := range 400 {
+			if err := tx.InsertJob(newJob(fmt.Sprintf("job-%06d", i), "app", "dev", "r", StatusRunning)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var root uint64
+	f.s.db.View(func(tx *bolt.Tx) error { root = uint64(tx.Bucket(bucketPending).Root()); return nil })
+	w, _ := os.OpenFile(f.path, os.O_WRONLY, 0)
+	w.WriteAt([]byte{0xff, 0xff}, int64(root)*4096+8) // the root page's flags
+	w.Close()
+	var ids []string
+	err := f.s.View(f.ctx, func(tx *Tx) error { ids = tx.PendingJobs(); return nil })
+	if !errors.Is(err, ErrDamaged) || ids != nil {
+		t.Fatalf("PendingJobs on a damaged index: %v, %d ids", err, len(ids))
+	}
+}

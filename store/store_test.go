@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -377,3 +379,5 @@ func TestCorruptRecordsAreErrors(t *testing.T) {
 }
 
 func withoutApplied(r Resource) Resource { r.Applied = nil; return r }
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
