@@ -39,11 +39,12 @@ const identityEvery = 10 * time.Second
 // storeIDSize is the length of the random id a store keeps in meta/.
 const storeIDSize = 16
 
-func identityPath(path string) string { return path + ".id" }
+// IdentityPath is where the identity record of the store at path is kept.
+func IdentityPath(path string) string { return path + ".id" }
 
 // readIdentity returns the record beside path, or nil when there is none.
 func readIdentity(path string) (*identity, error) {
-	b, err := os.ReadFile(identityPath(path))
+	b, err := os.ReadFile(IdentityPath(path))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -52,7 +53,7 @@ func readIdentity(path string) (*identity, error) {
 	}
 	var id identity
 	if err := json.Unmarshal(b, &id); err != nil || id.StoreID == "" {
-		return nil, fmt.Errorf("%w: the identity record %s does not parse; if the store beside it is the right one, remove the record and the store is adopted at the next start", ErrDataLost, identityPath(path))
+		return nil, fmt.Errorf("%w: the identity record %s does not parse; if the store beside it is the right one, remove the record and the store is adopted at the next start", ErrDataLost, IdentityPath(path))
 	}
 	return &id, nil
 }
@@ -63,7 +64,7 @@ func writeIdentity(path string, id identity) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(identityPath(path), append(b, '\n'))
+	return writeFileAtomic(IdentityPath(path), append(b, '\n'))
 }
 
 // writeFileAtomic makes name hold data or what it held before, never a
@@ -109,7 +110,7 @@ func syncDir(dir string) error {
 // says it held. fileID is the id stored in the file ("" when it has none).
 func compareIdentity(path string, rec *identity, fileID string, txid uint64, size int64) error {
 	held := fmt.Sprintf("%s records store %s at transaction %d and %d bytes (%s)",
-		filepath.Base(identityPath(path)), rec.StoreID, rec.TxID, rec.Size, rec.Updated.Format(time.RFC3339))
+		filepath.Base(IdentityPath(path)), rec.StoreID, rec.TxID, rec.Size, rec.Updated.Format(time.RFC3339))
 	switch {
 	case fileID != rec.StoreID:
 		what := "store " + fileID

@@ -131,11 +131,11 @@ func open(path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	case rec != nil:
 		return nil, fmt.Errorf("%w: %s is missing, but %s records store %s at transaction %d and %d bytes (%s)",
-			ErrDataLost, path, filepath.Base(identityPath(path)), rec.StoreID, rec.TxID, rec.Size, rec.Updated.Format(time.RFC3339))
+			ErrDataLost, path, filepath.Base(IdentityPath(path)), rec.StoreID, rec.TxID, rec.Size, rec.Updated.Format(time.RFC3339))
 	}
 	if size == 0 && rec != nil {
 		return nil, fmt.Errorf("%w: %s is empty, but %s records store %s at transaction %d and %d bytes (%s)",
-			ErrDataLost, path, filepath.Base(identityPath(path)), rec.StoreID, rec.TxID, rec.Size, rec.Updated.Format(time.RFC3339))
+			ErrDataLost, path, filepath.Base(IdentityPath(path)), rec.StoreID, rec.TxID, rec.Size, rec.Updated.Format(time.RFC3339))
 	}
 	if size > 0 {
 		m, otherBad, err := preflight(path, size)
