@@ -176,7 +176,9 @@ func checkPages(path string, tx *bolt.Tx) error {
 	var problems []string
 	for err := range tx.Check() {
 		if len(problems) < 5 {
-			problems = append(problems, err.Error())
+			// Check reports a page it could not parse as a "panic: …"
+			// it recovered; it is a finding like the others.
+			problems = append(problems, strings.TrimPrefix(err.Error(), "panic: "))
 		}
 	}
 	if len(problems) > 0 {
