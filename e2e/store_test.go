@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/boltdamage"
@@ -147,4 +148,88 @@ func TestStoreDamageMatrix(t *testing.T) {
 	}
 	t.Logf("store damage matrix through the binary: %d cases, %d clear refusals, %d correct starts, %d crashes, %d starts serving other data\n| case | outcome |\n| --- | --- |\n%s",
 		len(cases), refused, started, crashed, len(cases)-refused-started, strings.Join(rows, "\n"))
+}
+
+// TestBackupRestoreResumesJobs backs up a serving server with
+// `amplifybackendd backup` while jobs are held RUNNING and calls keep
+// arriving, restores the copy with `amplifybackendd restore` into a new
+// data directory, and starts a server there: every job answered before
+// the backup is there, and the RUNNING ones resume and complete.
+func TestBackupRestoreResumesJobs(t *testing.T) {
+	t.Parallel()
+	p := testserver.NewStalledPair(t)
+	p.Pause()
+	held := map[string]string{} // job id -> bucket
+	for i := range 3 {
+		bucket := fmt.Sprintf("amplify-e2e-backup-%d", i)
+		r := testserver.MustOK(t, p.API.Call("POST", "/backend/app/storage", storageBody("dev", fmt.Sprintf("held%d", i), bucket, []string{"READ"}, []string{"READ"})))
+		held[r.Str("jobId")] = bucket
+	}
+
+	// Imports keep arriving while the backup is taken.
+	var mu sync.Mutex
+	var answered []string
+	stop, started, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r, err := p.API.TryCall("POST", "/backend/app/storage/dev/import", map[string]any{"bucketName": fmt.Sprintf("missing-%04d", i), "serviceName": "S3"})
+			if err != nil || r.Status != 200 {
+				t.Errorf("import during the backup: %v %s", err, r.Raw)
+				return
+			}
+			mu.Lock()
+			answered = append(answered, r.Str("jobId"))
+			if len(answered) == 20 {
+				close(started)
+			}
+			mu.Unlock()
+		}
+	}()
+	<-started
+	mu.Lock()
+	before := append([]string(nil), answered...)
+	mu.Unlock()
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	out, err := testserver.Command("backup", "--endpoint", p.API.API, "--data-dir", p.API.DataDir, backup).CombinedOutput()
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	t.Logf("%s(%d imports answered while it ran)", out, len(answered)-len(before))
+
+	// Not over a store a server has open.
+	if out, err := testserver.Command("restore", "--data-dir", p.API.DataDir, backup).CombinedOutput(); err == nil || !strings.Contains(string(out), "in use") {
+		t.Fatalf("restore over a running server: %v\n%s", err, out)
+	}
+	p.API.Stop()
+	dir := t.TempDir()
+	if out, err := testserver.Command("restore", "--data-dir", dir, backup).CombinedOutput(); err != nil {
+		t.Fatalf("restore: %v\n%s", err, out)
+	} else {
+		t.Logf("%s", out)
+	}
+
+	p.Resume()
+	s := p.StartAPI(t, "--data-dir", dir)
+	for id, bucket := range held {
+		if j := s.WaitJob("app", "dev", id); j.Str("status") != "COMPLETED" {
+			t.Fatalf("held create after restore: %s\n%s", j.Raw, s.Logs)
+		}
+		if !bucketExists(t, p.GW, bucket) {
+			t.Errorf("bucket %s missing after the restored create completed", bucket)
+		}
+	}
+	for _, id := range before {
+		if j := s.WaitJob("app", "dev", id); j.Str("status") != "FAILED" || !strings.Contains(j.Str("error"), "does not exist") {
+			t.Fatalf("import answered before the backup: %s", j.Raw)
+		}
+	}
+	settledJobs(t, s, "app", "dev")
 }
