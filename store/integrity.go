@@ -42,7 +42,7 @@ func ParseCheckMode(s string) (CheckMode, error) {
 // FullCheckLimit is the largest file CheckAuto checks fully. The full
 // check reads the whole file once; README's robustness table gives its
 // measured speed.
-const FullCheckLimit = 512 << 20
+const FullCheckLimit = 256 << 20
 
 // bbolt's file format (go.etcd.io/bbolt/internal/common): pages 0 and 1
 // each hold a meta record after a 16-byte page header; the meta names the

@@ -79,7 +79,7 @@ func parseConfig(args []string) (config, error) {
 	str(&c.publicGuestAccess, "public-guest-access", "auto", "write guest permissions into bucket policies for Principal \"*\": true, false, or auto (true for the embedded target)")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	checkStore := envOr("check-store", string(store.CheckAuto))
-	fs.StringVar(&checkStore, "check-store", checkStore, "how much of the store to check before serving: auto (full up to 512 MiB, else quick), full, or quick (env "+envName("check-store")+")")
+	fs.StringVar(&checkStore, "check-store", checkStore, "how much of the store to check before serving: auto (full up to 256 MiB, else quick), full, or quick (env "+envName("check-store")+")")
 	fs.BoolVar(&c.acceptStoreLoss, "accept-store-loss", envBool("accept-store-loss"), "start on a store that was refused as damaged or as having lost data, accepting the loss; use once (env "+envName("accept-store-loss")+")")
 	fs.BoolVar(&c.noIAM, "no-iam", envBool("no-iam"), "the external target has no IAM API; role policies are skipped with a warning (env "+envName("no-iam")+")")
 	fs.BoolVar(&c.deleteBuckets, "delete-buckets", envBool("delete-buckets"), "let DeleteBackendStorage remove empty buckets this service created (env "+envName("delete-buckets")+")")
