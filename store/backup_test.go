@@ -19,14 +19,7 @@ import (
 // and its RUNNING jobs are pending there.
 func TestBackupWhileWritingRestores(t *testing.T) {
 	f := setup(t)
-	f.mustUpdate(func(tx *Tx) error {
-		for i := range 300 {
-			if err := tx.InsertJob(newJob(fmt.Sprintf("before-%04d", i), "app", "dev", "r", StatusRunning)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	f.insertJobs("before", 300, StatusRunning)
 	stop, started := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	var once sync.Once
@@ -89,7 +82,7 @@ func TestBackupWhileWritingRestores(t *testing.T) {
 			return fmt.Errorf("%d pending jobs after restore, want %d", len(pending), sum.Jobs)
 		}
 		for i := range 300 {
-			if _, err := tx.Job(fmt.Sprintf("before-%04d", i)); err != nil {
+			if _, err := tx.Job(fmt.Sprintf("before-%06d", i)); err != nil {
 				return err
 			}
 		}

@@ -329,14 +329,7 @@ func TestDamageAtRunTime(t *testing.T) {
 // index; damage there is an error for the runner, not a dead process.
 func TestPendingJobsOnDamagedIndex(t *testing.T) {
 	f := setup(t)
-	f.mustUpdate(func(tx *Tx) error {
-		for i := range 400 {
-			if err := tx.InsertJob(newJob(fmt.Sprintf("job-%06d", i), "app", "dev", "r", StatusRunning)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	f.insertJobs("job", 400, StatusRunning)
 	var root uint64
 	f.s.db.View(func(tx *bolt.Tx) error { root = uint64(tx.Bucket(bucketPending).Root()); return nil })
 	w, _ := os.OpenFile(f.path, os.O_WRONLY, 0)

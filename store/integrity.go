@@ -192,6 +192,12 @@ func checkPages(path string, tx *bolt.Tx) error {
 // value of ours fails a checksum or a cross-check here.
 func checkRecords(path string, btx *bolt.Tx) error {
 	damaged := func(format string, args ...any) error { return damaged(path, format, args...) }
+	indexHolds := func(b *bolt.Bucket, want int, index, records string) error {
+		if n := b.Stats().KeyN; n != want {
+			return damaged("the %s index has %d entries for %d %s", index, n, want, records)
+		}
+		return nil
+	}
 	for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending} {
 		if btx.Bucket(name) == nil {
 			return damaged("bucket %q is missing", name)
@@ -226,8 +232,8 @@ func checkRecords(path string, btx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if n := buckets.Stats().KeyN; n != nres {
-		return damaged("the bucket index has %d entries for %d resources", n, nres)
+	if err := indexHolds(buckets, nres, "bucket", "resources"); err != nil {
+		return err
 	}
 
 	jobs, byEnv, pending := btx.Bucket(bucketJobs), btx.Bucket(bucketJobsByEnv), btx.Bucket(bucketPending)
@@ -252,14 +258,14 @@ func checkRecords(path string, btx *bolt.Tx) error {
 		njobs++
 		return nil
 	})
+	if err == nil {
+		err = indexHolds(byEnv, njobs, "job", "jobs")
+	}
+	if err == nil {
+		err = indexHolds(pending, npending, "pending", "pending jobs")
+	}
 	if err != nil {
 		return err
-	}
-	if n := byEnv.Stats().KeyN; n != njobs {
-		return damaged("the job index has %d entries for %d jobs", n, njobs)
-	}
-	if n := pending.Stats().KeyN; n != npending {
-		return damaged("the pending index has %d entries for %d pending jobs", n, npending)
 	}
 	if jobs.Sequence() < maxSeq {
 		return damaged("the job sequence %d is behind job number %d", jobs.Sequence(), maxSeq)

@@ -522,28 +522,10 @@ var migrations = []migration{
 		})
 	}},
 	{name: "checksums on every record and value, and a store id", run: func(tx *bolt.Tx) error {
-		if err := recode(tx.Bucket(bucketResources), func(v []byte) ([]byte, error) {
-			if _, err := decodeResource(v); err == nil {
-				return v, nil // written by migration 2 of this binary
-			}
-			r, err := decodeResourceV2(v)
-			if err != nil {
-				return nil, err
-			}
-			return encodeResource(r)
-		}); err != nil {
+		if err := recode(tx.Bucket(bucketResources), resealed(decodeResource, decodeResourceV2, encodeResource)); err != nil {
 			return err
 		}
-		if err := recode(tx.Bucket(bucketJobs), func(v []byte) ([]byte, error) {
-			if _, err := decodeJob(v); err == nil {
-				return v, nil
-			}
-			j, err := decodeJobV2(v)
-			if err != nil {
-				return nil, err
-			}
-			return encodeJob(j)
-		}); err != nil {
+		if err := recode(tx.Bucket(bucketJobs), resealed(decodeJob, decodeJobV2, encodeJob)); err != nil {
 			return err
 		}
 		meta := tx.Bucket(bucketMeta)
@@ -579,6 +561,22 @@ func recode(b *bolt.Bucket, fn func([]byte) ([]byte, error)) error {
 		}
 	}
 	return nil
+}
+
+// resealed recodes a record of format 2 in the current, sealed format.
+// Records already sealed stay as they are: migration 2 of this binary
+// writes them.
+func resealed[T any](decode, decodeV2 func([]byte) (T, error), encode func(T) ([]byte, error)) func([]byte) ([]byte, error) {
+	return func(v []byte) ([]byte, error) {
+		if _, err := decode(v); err == nil {
+			return v, nil
+		}
+		r, err := decodeV2(v)
+		if err != nil {
+			return nil, err
+		}
+		return encode(r)
+	}
 }
 
 // SchemaVersion is the version a store has after Open.

@@ -42,6 +42,20 @@ func (f *fixture) mustUpdate(fn func(*Tx) error) {
 	}
 }
 
+// insertJobs stores n jobs of app "app", env "dev", named prefix and a
+// number, in one transaction.
+func (f *fixture) insertJobs(prefix string, n int, st Status) {
+	f.t.Helper()
+	f.mustUpdate(func(tx *Tx) error {
+		for i := range n {
+			if err := tx.InsertJob(newJob(fmt.Sprintf("%s-%06d", prefix, i), "app", "dev", "r", st)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func newResource(app, env, name, bucket string) Resource {
 	now := time.Now().UTC()
 	return Resource{ResourceKey: ResourceKey{AppID: app, Env: env, Name: name}, Bucket: bucket,
