@@ -82,7 +82,7 @@ func damagePages(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pageSize := int(binary.LittleEndian.Uint32(raw[16+8:]))
+	pageSize := int(binary.NativeEndian.Uint32(raw[16+8:]))
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

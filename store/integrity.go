@@ -72,16 +72,16 @@ func readMeta(f io.ReaderAt, off int64) (m fileMeta, ok bool) {
 		return m, false
 	}
 	meta := b[pageHeaderSize:]
-	le := binary.LittleEndian // bbolt writes its native order; it runs on little-endian machines here
-	if le.Uint32(meta[0:]) != boltMagic || le.Uint32(meta[4:]) != boltVersion {
+	ne := binary.NativeEndian // bbolt writes its meta in the machine's byte order
+	if ne.Uint32(meta[0:]) != boltMagic || ne.Uint32(meta[4:]) != boltVersion {
 		return m, false
 	}
 	h := fnv.New64a()
 	h.Write(meta[:metaSumOffset])
-	if h.Sum64() != le.Uint64(meta[metaSumOffset:]) {
+	if h.Sum64() != ne.Uint64(meta[metaSumOffset:]) {
 		return m, false
 	}
-	m = fileMeta{pageSize: int(le.Uint32(meta[8:])), hwm: le.Uint64(meta[40:]), txid: le.Uint64(meta[48:])}
+	m = fileMeta{pageSize: int(ne.Uint32(meta[8:])), hwm: ne.Uint64(meta[40:]), txid: ne.Uint64(meta[48:])}
 	return m, m.pageSize >= 1024 && m.pageSize&(m.pageSize-1) == 0
 }
 

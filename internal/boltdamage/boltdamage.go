@@ -15,11 +15,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// bbolt's file format (go.etcd.io/bbolt/internal/common): a 16-byte page
-// header (id u64, flags u16, count u16, overflow u32), then elements of 16
-// bytes: leaf (flags, pos, ksize, vsize u32), branch (pos, ksize u32,
-// pgid u64), each pos counted from the element. Pages 0 and 1 hold a meta
-// record (root at +16, high-water mark at +40, txid at +48).
+// bbolt's file format (go.etcd.io/bbolt/internal/common), in the
+// machine's byte order: a 16-byte page header (id u64, flags u16, count
+// u16, overflow u32), then elements of 16 bytes: leaf (flags, pos, ksize,
+// vsize u32), branch (pos, ksize u32, pgid u64), each pos counted from the
+// element. Pages 0 and 1 hold a meta record (root at +16, high-water mark
+// at +40, txid at +48).
 const (
 	header    = 16
 	elemSize  = 16
@@ -73,7 +74,7 @@ func ReadLayout(path, bucket, other string) (Layout, error) {
 				out = append(out, todo[0])
 				continue
 			}
-			for i := range int(binary.LittleEndian.Uint16(p[countAt:])) {
+			for i := range int(binary.NativeEndian.Uint16(p[countAt:])) {
 				todo = append(todo, int(le64(p, int64(header+i*elemSize+elemPgid))))
 			}
 		}
@@ -110,16 +111,16 @@ func ReadLayout(path, bucket, other string) (Layout, error) {
 	return l, err
 }
 
-func le64(b []byte, off int64) uint64 { return binary.LittleEndian.Uint64(b[off:]) }
+func le64(b []byte, off int64) uint64 { return binary.NativeEndian.Uint64(b[off:]) }
 
 // elementKV returns the file offsets of the key and the value of the
 // middle element of leaf page id.
 func elementKV(l Layout, raw []byte, id int) (key, value int64) {
 	p := int64(id * l.PageSize)
-	i := int64(binary.LittleEndian.Uint16(raw[p+countAt:])) / 2
+	i := int64(binary.NativeEndian.Uint16(raw[p+countAt:])) / 2
 	e := p + header + i*elemSize
-	pos, ks := int64(binary.LittleEndian.Uint32(raw[e+leafPosAt:])), int64(binary.LittleEndian.Uint32(raw[e+leafPosAt+4:]))
-	vs := int64(binary.LittleEndian.Uint32(raw[e+leafPosAt+8:]))
+	pos, ks := int64(binary.NativeEndian.Uint32(raw[e+leafPosAt:])), int64(binary.NativeEndian.Uint32(raw[e+leafPosAt+4:]))
+	vs := int64(binary.NativeEndian.Uint32(raw[e+leafPosAt+8:]))
 	return e + pos + ks - 1, e + pos + ks + vs/2
 }
 
@@ -183,7 +184,7 @@ func Cases(other, older string) []Case {
 		{Name: "flip a branch element's page id (far past the file)", Want: "refuse", File: xor(in(branch, header+elemPgid+4), 0x01)},
 		{Name: "flip a branch key byte", Want: "refuse", File: xor(func(l Layout, b []byte) int64 {
 			e := int64(l.Branch*l.PageSize + header + elemSize)
-			return e + int64(binary.LittleEndian.Uint32(b[e:])) + int64(binary.LittleEndian.Uint32(b[e+4:])) - 1
+			return e + int64(binary.NativeEndian.Uint32(b[e:])) + int64(binary.NativeEndian.Uint32(b[e+4:])) - 1
 		}, 0x01)},
 		{Name: "zero a branch page", Want: "refuse", File: zero(branch)},
 		{Name: "flip a leaf page's flags", Want: "refuse", File: xor(in(leaf, flagsAt), 0x03)},
