@@ -61,10 +61,10 @@ func ReadLayout(path, bucket, other string) (Layout, error) {
 	defer db.Close()
 	l.PageSize = db.Info().PageSize
 	l.Newest, l.Older = header, int64(l.PageSize+header)
-	if le64(raw, l.Older+metaTxID) > le64(raw, l.Newest+metaTxID) {
+	if u64(raw, l.Older+metaTxID) > u64(raw, l.Newest+metaTxID) {
 		l.Newest, l.Older = l.Older, l.Newest
 	}
-	l.HWM = int(le64(raw, l.Newest+metaHWM))
+	l.HWM = int(u64(raw, l.Newest+metaHWM))
 	page := func(id int) []byte { return raw[id*l.PageSize : (id+1)*l.PageSize] }
 	leaves := func(root int) []int {
 		var out []int
@@ -75,7 +75,7 @@ func ReadLayout(path, bucket, other string) (Layout, error) {
 				continue
 			}
 			for i := range int(binary.NativeEndian.Uint16(p[countAt:])) {
-				todo = append(todo, int(le64(p, int64(header+i*elemSize+elemPgid))))
+				todo = append(todo, int(u64(p, int64(header+i*elemSize+elemPgid))))
 			}
 		}
 		return out
@@ -111,7 +111,7 @@ func ReadLayout(path, bucket, other string) (Layout, error) {
 	return l, err
 }
 
-func le64(b []byte, off int64) uint64 { return binary.NativeEndian.Uint64(b[off:]) }
+func u64(b []byte, off int64) uint64 { return binary.NativeEndian.Uint64(b[off:]) }
 
 // elementKV returns the file offsets of the key and the value of the
 // middle element of leaf page id.
