@@ -476,7 +476,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 // from the server, not only from the clients it fails.
 func (s *Store) noteDamage(err error) error {
 	if errors.Is(err, ErrDamaged) {
-		s.log.Error("STORE DAMAGED: a read of the store file failed; stop the server and restore a backup",
+		s.log.Error("STORE DAMAGED: the store file cannot be read as it was written; stop the server and restore a backup",
 			"path", s.path, "error", err)
 	}
 	return err
