@@ -528,9 +528,16 @@ var migrations = []migration{
 		if err := recode(tx.Bucket(bucketJobs), resealed(decodeJob, decodeJobV2, encodeJob)); err != nil {
 			return err
 		}
+		// Idempotent, like the recodes: a schema version flipped back to
+		// 2 must not seal the key twice or give the store a new id.
 		meta := tx.Bucket(bucketMeta)
-		if err := meta.Put(keyTokenKey, seal(append([]byte(nil), meta.Get(keyTokenKey)...))); err != nil {
-			return err
+		if key := meta.Get(keyTokenKey); len(key) == 32 {
+			if err := meta.Put(keyTokenKey, seal(append([]byte(nil), key...))); err != nil {
+				return err
+			}
+		}
+		if meta.Get(keyStoreID) != nil {
+			return nil
 		}
 		id := make([]byte, storeIDSize)
 		if _, err := rand.Read(id); err != nil {

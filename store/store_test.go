@@ -467,3 +467,28 @@ func TestMigrationAddsChecksums(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSchemaFlippedBackIsHarmless: a schema version that reads 2 again (a
+// flipped bit) runs migration 3 over sealed records; it changes nothing,
+// the token key and the store id included.
+func TestSchemaFlippedBackIsHarmless(t *testing.T) {
+	f := setup(t)
+	f.insertJobs("j", 3, StatusRunning)
+	key := bytes.Clone(f.s.TokenKey())
+	f.s.Close()
+	before, _ := readIdentity(f.path)
+	db, err := bolt.Open(f.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, 2}) })
+	db.Close()
+	s, err := OpenWith(f.path, Options{Check: CheckFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !bytes.Equal(s.TokenKey(), key) || s.id.StoreID != before.StoreID {
+		t.Fatalf("token key or store id changed: %x / %s, were %x / %s", s.TokenKey(), s.id.StoreID, key, before.StoreID)
+	}
+}
