@@ -22,5 +22,8 @@
 // handler answers; reads go straight to the store. The answers of
 // GetBackendStorage and GetBackendJob are kept encoded until the store's
 // next write (readcache.go), so a repeated read skips the transaction but
-// never sees less than what was already answered.
+// never sees less than what was already answered. A read that meets a
+// damaged store file answers 500 InternalFailure with no internal text; the
+// store logs which file and what it met. GET /admin-api/backup streams an
+// online copy of the store for `amplifybackendd backup` (backup.go).
 package handlers

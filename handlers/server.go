@@ -129,6 +129,7 @@ func routes(s *Server) []Route {
 		// Console extensions: signed like the rest, not in the service model.
 		{"ListConsoleApps", http.MethodGet, "/console-api/apps", h((*Server).listConsoleApps)},
 		{"GetConsoleStoragePolicies", http.MethodGet, "/console-api/apps/:appId/environments/:backendEnvironmentName/storage/:resourceName/policies", h((*Server).getConsolePolicies)},
+		{"BackupStore", http.MethodGet, "/admin-api/backup", h((*Server).backupStore)},
 	}
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -44,4 +45,48 @@ func BenchmarkStoreBatchAccept(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(seq.Load())/time.Since(start).Seconds(), "records/s")
+}
+
+// BenchmarkOpen opens a store of 100,000 jobs and 10,000 resources, the
+// scale of the start-up figure in docs/benchmarks.md, with each check
+// mode: the full check's cost is what CheckAuto's size limit bounds.
+func BenchmarkOpen(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "store.db")
+	s, err := Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for batch := range 20 {
+		err := s.Update(context.Background(), func(tx *Tx) error {
+			for i := batch * 5000; i < (batch+1)*5000; i++ {
+				env := fmt.Sprintf("env%04d", i%10000)
+				if i < 10000 {
+					if err := tx.CreateResource(newResource("app", env, "data", fmt.Sprintf("bucket-%05d", i))); err != nil {
+						return err
+					}
+				}
+				if err := tx.InsertJob(newJob(fmt.Sprintf("job-%07d", i), "app", env, "data", StatusCompleted)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.Close()
+	info, _ := os.Stat(path)
+	for _, mode := range []CheckMode{CheckQuick, CheckFull} {
+		b.Run(string(mode), func(b *testing.B) {
+			b.SetBytes(info.Size())
+			for b.Loop() {
+				s, err := OpenWith(path, Options{Check: mode})
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Close()
+			}
+		})
+	}
 }

@@ -10,13 +10,14 @@
 //
 //	meta/
 //	  "schema"        -> uint64 big-endian: the schema version (see migrations)
-//	  "token-key"     -> 32 random bytes: MAC key for pagination tokens
+//	  "token-key"     -> sealed 32 random bytes: MAC key for pagination tokens
+//	  "store-id"      -> sealed 16 random bytes: which store this file is
 //	resources/
-//	  app \x00 env \x00 name -> binary Resource record (codec.go)
+//	  app \x00 env \x00 name -> sealed binary Resource record (codec.go)
 //	buckets/                                 (index: one resource per S3 bucket)
 //	  bucketName      -> resource key (as in resources/)
 //	jobs/
-//	  jobID           -> binary Job record (codec.go)
+//	  jobID           -> sealed binary Job record (codec.go)
 //	jobs-by-env/                             (index: newest first per app/env)
 //	  app \x00 env \x00 ^seq (8 bytes, big-endian) -> jobID
 //	pending/                                 (index: jobs a worker still owes work)
@@ -42,13 +43,33 @@
 // two environments, or for both roles of one. Records are never removed, so
 // an environment keeps its roles whatever happens to its resources.
 //
+// Sealed means followed by a CRC-32C of what comes before: bbolt checksums
+// only its meta pages, so a flipped bit in a record would otherwise be
+// served as data.
+//
 // Migrations (store.go) run in order at Open: 1 creates the buckets and the
 // token key; 2 rewrote the JSON records of version 1 in the binary form,
 // which reads several times faster (codec_v1.go keeps the old decoder for it);
-// 3 (roles.go) creates the role buckets and marks every environment that has
+// 3 seals every record and the token key and gives the store its id; 4
+// (roles.go) creates the role buckets and marks every environment that has
 // resources in legacy-envs/: its roles were named by the releases before
 // names were recorded, and the job layer records those names (oldest
 // environment first) instead of choosing new ones.
+//
+// Beside the file, path + ".id" is the identity record (identity.go): the
+// store id, and a transaction id and size the file provably reached,
+// written atomically at Open, every 10 s while writes commit, and at Close.
+// Open refuses with ErrDataLost a file behind its record (missing, emptied,
+// cut short, an older copy, another store), and with ErrDamaged a file bbolt
+// would crash on (meta pages read and the size checked against the
+// high-water mark before anything is mapped) or one that fails the check
+// Options.Check asks for: bbolt's consistency check, every record's seal, and
+// every index against its records (integrity.go). Nothing is written to a
+// refused file; Options.AcceptLoss is the operator's explicit way past a
+// refusal. At run time every transaction runs with panics and memory faults
+// recovered, so damage met later is an ErrDamaged error, logged, never a
+// dead process. Backup copies the store in a read transaction while it
+// serves; Verify and Restore check a copy and put it in place (backup.go).
 //
 // Writes that arrive together share a transaction and its fsyncs: Store.Batch
 // hands them to one committer, which takes every write waiting when it
@@ -58,5 +79,6 @@
 // Index buckets are always written in the same transaction as the records
 // they point to. Errors are wrapped into a few classes (ErrNotFound,
 // ErrAlreadyExists, ErrConflict, ErrInvalid) that the API layer maps to AWS
-// error names in one place.
+// error names in one place; ErrDamaged and ErrDataLost are never a caller's
+// mistake.
 package store

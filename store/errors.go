@@ -19,6 +19,18 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalid: the input cannot be stored as given.
 	ErrInvalid = errors.New("invalid")
+
+	// ErrDamaged: the store file is not as bbolt and this package wrote it
+	// (a torn or flipped page, a record whose checksum fails, an index that
+	// disagrees with its records). Open refuses such a file; at run time a
+	// read that meets damage returns it instead of crashing the process.
+	// It is never a caller mistake: the API answers InternalFailure.
+	ErrDamaged = errors.New("store damaged")
+	// ErrDataLost: the store file is readable but holds less than it
+	// provably held (emptied, deleted, truncated, an older copy, another
+	// store put in its place). Open refuses it rather than serve a store
+	// that forgot accepted work as if it were new.
+	ErrDataLost = errors.New("store lost data")
 )
 
 // NotFoundError says which kind of thing is missing; the API reports it as

@@ -71,8 +71,8 @@ func (t *Tx) EnvRoles(appID, env string) (r EnvRoles, ok bool, err error) {
 	if v == nil {
 		return EnvRoles{}, false, nil
 	}
-	d := decoder{b: v}
-	d.format()
+	d, f := sealed(v)
+	d.format(f)
 	r = EnvRoles{AppID: appID, Env: env, Auth: d.str(), Unauth: d.str()}
 	if d.err != nil {
 		return EnvRoles{}, false, fmt.Errorf("roles of environment %q of app %q: %w", env, appID, d.err)
@@ -87,8 +87,8 @@ func (t *Tx) RoleOwner(name string) (o RoleOwner, ok bool, err error) {
 	if v == nil {
 		return RoleOwner{}, false, nil
 	}
-	d := decoder{b: v}
-	d.format()
+	d, f := sealed(v)
+	d.format(f)
 	o = RoleOwner{AppID: d.str(), Env: d.str(), Kind: RoleKind(d.str())}
 	if d.err != nil {
 		return RoleOwner{}, false, fmt.Errorf("owner of role %q: %w", name, d.err)
@@ -133,14 +133,14 @@ func (t *Tx) RecordEnvRoles(r EnvRoles) error {
 		e.str(want.AppID)
 		e.str(want.Env)
 		e.str(string(want.Kind))
-		if err := t.tx.Bucket(bucketRoleOwners).Put(roleOwnerKey(name), e.b); err != nil {
+		if err := t.tx.Bucket(bucketRoleOwners).Put(roleOwnerKey(name), seal(e.b)); err != nil {
 			return err
 		}
 	}
 	e := encoder{b: []byte{recordFormat}}
 	e.str(r.Auth)
 	e.str(r.Unauth)
-	if err := t.tx.Bucket(bucketEnvRoles).Put(envKey(r.AppID, r.Env), e.b); err != nil {
+	if err := t.tx.Bucket(bucketEnvRoles).Put(envKey(r.AppID, r.Env), seal(e.b)); err != nil {
 		return err
 	}
 	return t.tx.Bucket(bucketLegacyEnvs).Delete(envKey(r.AppID, r.Env))
@@ -159,8 +159,8 @@ func (t *Tx) LegacyEnvs() ([]LegacyEnv, error) {
 	var out []LegacyEnv
 	err := t.tx.Bucket(bucketLegacyEnvs).ForEach(func(k, v []byte) error {
 		app, env, ok := bytes.Cut(k, []byte{0})
-		d := decoder{b: v}
-		d.format()
+		d, f := sealed(v)
+		d.format(f)
 		since := d.time()
 		if !ok || d.err != nil {
 			return fmt.Errorf("malformed legacy environment entry %q", k)
@@ -207,7 +207,7 @@ func markLegacyEnvs(tx *bolt.Tx) error {
 	for k, t := range oldest {
 		e := encoder{b: []byte{recordFormat}}
 		e.time(t)
-		if err := legacy.Put([]byte(k), e.b); err != nil {
+		if err := legacy.Put([]byte(k), seal(e.b)); err != nil {
 			return err
 		}
 	}

@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,18 +30,27 @@ var (
 
 	keySchema   = []byte("schema")
 	keyTokenKey = []byte("token-key")
+	keyStoreID  = []byte("store-id")
 )
 
 // Store is the bbolt-backed record of resources and jobs. It is safe for
 // concurrent use; bbolt serialises writers.
 type Store struct {
 	db       *bolt.DB
+	path     string
+	log      *slog.Logger
 	tokenKey []byte
 
 	commits   chan *commit  // Batch calls for the committer
 	stop      chan struct{} // closed by Close
 	committed chan struct{} // closed when the committer has returned
+	recorded  chan struct{} // closed when keepIdentity has returned
 	closeOnce sync.Once
+	closeErr  error
+
+	// id is the identity record as last written; keepIdentity, then
+	// Close, own it.
+	id identity
 
 	// generation counts committed write transactions; see Generation.
 	generation atomic.Uint64
@@ -57,11 +69,99 @@ const maxBatch = 1024
 // maxLinger bounds how long a commit waits for the company it expects.
 const maxLinger = time.Millisecond
 
-// Open opens (creating if needed) the store at path and brings its schema up
-// to date. Writes are fsynced before a transaction returns: the store never
-// runs with NoSync, because an answered API call must survive kill -9.
-func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+// Options tune OpenWith. The zero value is what a server runs with.
+type Options struct {
+	// Check is how much of the file is read before the store serves
+	// (default CheckAuto).
+	Check CheckMode
+	// AcceptLoss is the operator's explicit "go on" after a refusal: the
+	// identity record's claims are waived and a readable file is adopted
+	// as it is; a damaged file is renamed aside (path + ".damaged-" + a
+	// time) and a new, empty store takes its place.
+	AcceptLoss bool
+	// Logger receives what an operator must see: damage met at run time,
+	// a damaged meta page bbolt skipped, a file set aside (default
+	// slog.Default()).
+	Logger *slog.Logger
+}
+
+// Open is OpenWith with the default options.
+func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
+
+// OpenWith opens (creating if needed) the store at path and brings its
+// schema up to date. Writes are fsynced before a transaction returns: the
+// store never runs with NoSync, because an answered API call must survive
+// kill -9.
+//
+// It refuses, with ErrDataLost, a file that holds less than the identity
+// record beside it says the store held (emptied, deleted, cut short, an
+// older copy, another store), and, with ErrDamaged, a file bbolt would
+// crash on or that fails the check o.Check asks for. A missing file with
+// no record is a new store.
+func OpenWith(path string, o Options) (*Store, error) {
+	if o.Check == "" {
+		o.Check = CheckAuto
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s, err := open(path, o)
+	if err != nil && o.AcceptLoss && errors.Is(err, ErrDamaged) {
+		aside := path + ".damaged-" + time.Now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+		o.Logger.Warn("the damaged store file is set aside and a new, empty store starts in its place, as asked",
+			"path", path, "damaged", aside, "error", err)
+		s, err = open(path, o)
+	}
+	return s, err
+}
+
+func open(path string, o Options) (*Store, error) {
+	rec, err := readIdentity(path)
+	if err != nil && !o.AcceptLoss {
+		return nil, err
+	}
+	if o.AcceptLoss {
+		rec = nil
+	}
+	var size int64
+	switch info, err := os.Stat(path); {
+	case err == nil:
+		size = info.Size()
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("open store: %w", err)
+	case rec != nil:
+		return nil, fmt.Errorf("%w: %s is missing, but %s records store %s at transaction %d and %d bytes (%s)",
+			ErrDataLost, path, filepath.Base(IdentityPath(path)), rec.StoreID, rec.TxID, rec.Size, rec.Updated.Format(time.RFC3339))
+	}
+	if size == 0 && rec != nil {
+		return nil, fmt.Errorf("%w: %s is empty, but %s records store %s at transaction %d and %d bytes (%s)",
+			ErrDataLost, path, filepath.Base(IdentityPath(path)), rec.StoreID, rec.TxID, rec.Size, rec.Updated.Format(time.RFC3339))
+	}
+	if size > 0 {
+		m, otherBad, err := preflight(path, size)
+		if err != nil {
+			return nil, err
+		}
+		if otherBad {
+			o.Logger.Warn("a meta page of the store is damaged; starting from the other one", "path", path, "damaged_page", 1-m.page, "txid", m.txid)
+		}
+	}
+	check := o.Check
+	if check == CheckAuto {
+		check = CheckQuick
+		if size <= FullCheckLimit {
+			check = CheckFull
+		}
+	}
+
+	var db *bolt.DB
+	err = guarded(path, func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -71,32 +171,146 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("restrict store %s: %w", path, err)
 	}
-	s := &Store{db: db, commits: make(chan *commit), stop: make(chan struct{}), committed: make(chan struct{})}
-	if err := db.Update(func(tx *bolt.Tx) error { return migrate(tx) }); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrate store %s: %w", path, err)
-	}
-	if err := db.View(func(tx *bolt.Tx) error {
-		s.tokenKey = append([]byte(nil), tx.Bucket(bucketMeta).Get(keyTokenKey)...)
-		return nil
-	}); err != nil {
+	s := &Store{db: db, path: path, log: o.Logger, commits: make(chan *commit), stop: make(chan struct{}),
+		committed: make(chan struct{}), recorded: make(chan struct{})}
+	if err := guarded(path, func() error { return s.prepare(rec, check) }); err != nil {
 		db.Close()
 		return nil, err
 	}
 	go s.committer()
+	go s.keepIdentity()
 	return s, nil
+}
+
+// prepare checks the opened file against its record and as deeply as
+// check says, migrates it, and writes the record anew. Nothing is written
+// to a file it refuses: a file at the current schema is checked as found,
+// an older one is migrated first (its records are checked in their new
+// form).
+func (s *Store) prepare(rec *identity, check CheckMode) error {
+	var fileID string
+	var txid, schema uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if check == CheckFull {
+			if err := checkPages(s.path, tx); err != nil {
+				return err
+			}
+		}
+		txid = uint64(tx.ID())
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			if v, err := unseal(meta.Get(keyStoreID)); err == nil && len(v) == storeIDSize {
+				fileID = hexID(v)
+			}
+			if v := meta.Get(keySchema); len(v) == 8 {
+				schema = binary.BigEndian.Uint64(v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	info, err := os.Stat(s.path)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		if err := compareIdentity(s.path, rec, fileID, txid, info.Size()); err != nil {
+			return err
+		}
+	}
+	if schema != SchemaVersion {
+		if err := s.db.Update(func(tx *bolt.Tx) error { return migrate(tx) }); err != nil {
+			return fmt.Errorf("migrate store %s: %w", s.path, err)
+		}
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if check == CheckFull {
+			if err := checkRecords(s.path, tx); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		key, err := unseal(meta.Get(keyTokenKey))
+		if err != nil {
+			return fmt.Errorf("%s: token key: %w", s.path, err)
+		}
+		s.tokenKey = append([]byte(nil), key...)
+		id, err := unseal(meta.Get(keyStoreID))
+		if err != nil {
+			return fmt.Errorf("%s: store id: %w", s.path, err)
+		}
+		s.id.StoreID = hexID(id)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.id.Created = time.Now().UTC()
+	if rec != nil && rec.StoreID == s.id.StoreID {
+		s.id.Created = rec.Created
+	}
+	return s.recordIdentity()
+}
+
+// recordIdentity writes the identity record with the store's current
+// transaction id and size.
+func (s *Store) recordIdentity() error {
+	var txid uint64
+	if err := s.view(func(tx *bolt.Tx) error { txid = uint64(tx.ID()); return nil }); err != nil {
+		return err
+	}
+	// Stat after the transaction: the file had at least this size then.
+	info, err := os.Stat(s.path)
+	if err != nil {
+		return err
+	}
+	s.id.TxID, s.id.Size, s.id.Updated = txid, info.Size(), time.Now().UTC()
+	if err := writeIdentity(s.path, s.id); err != nil {
+		return fmt.Errorf("record the store's identity: %w", err)
+	}
+	return nil
+}
+
+// keepIdentity refreshes the identity record while writes commit, off
+// their path.
+func (s *Store) keepIdentity() {
+	defer close(s.recorded)
+	tick := time.NewTicker(identityEvery)
+	defer tick.Stop()
+	last := s.generation.Load()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		if g := s.generation.Load(); g != last {
+			last = g
+			if err := s.recordIdentity(); err != nil {
+				s.log.Warn("store identity record not refreshed", "path", s.path, "error", err)
+			}
+		}
+	}
 }
 
 // ErrClosed is returned by a Batch after Close.
 var ErrClosed = errors.New("store: closed")
 
-// Close stops the committer, after the group commit in progress, and
-// releases the database file.
+// Close stops the committer, after the group commit in progress, records
+// the store's identity as it is left, and releases the database file.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { close(s.stop) })
-	<-s.committed
-	return s.db.Close()
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.committed
+		<-s.recorded
+		s.closeErr = errors.Join(s.recordIdentity(), s.db.Close())
+	})
+	return s.closeErr
 }
+
+// Path is the store file's path.
+func (s *Store) Path() string { return s.path }
 
 // TokenKey is a per-store random key for MACs over pagination tokens, so a
 // token survives restarts but cannot be forged or altered by a client.
@@ -116,7 +330,9 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	err := s.noteDamage(guarded(s.path, func() error {
+		return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	}))
 	// Counted whatever the outcome: a failed commit costs readers a miss,
 	// never a stale answer.
 	s.generation.Add(1)
@@ -208,16 +424,20 @@ func (s *Store) commitBatch(batch []*commit) {
 	for len(batch) > 0 {
 		failed := -1
 		var failure error
-		err := s.db.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{tx: btx}
-			for i, c := range batch {
-				if err := runSafely(c.fn, tx); err != nil {
-					failed, failure = i, err
-					return err
+		// Guarded: damage met while bbolt commits fails this batch's
+		// callers, not the committer and with it the process.
+		err := s.noteDamage(guarded(s.path, func() error {
+			return s.db.Update(func(btx *bolt.Tx) error {
+				tx := &Tx{tx: btx}
+				for i, c := range batch {
+					if err := runSafely(c.fn, tx); err != nil {
+						failed, failure = i, err
+						return err
+					}
 				}
-			}
-			return nil
-		})
+				return nil
+			})
+		}))
 		if failed < 0 {
 			s.generation.Add(1)
 			for _, c := range batch {
@@ -241,12 +461,28 @@ func runSafely(fn func(*Tx) error, tx *Tx) (err error) {
 	return fn(tx)
 }
 
-// View runs fn in one read-only transaction.
+// View runs fn in one read-only transaction. Damage fn meets in the file
+// (a page bbolt panics on, a fault through a damaged page reference, a
+// record whose checksum fails) is an ErrDamaged error, logged loudly.
 func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	return s.noteDamage(s.view(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) }))
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	return guarded(s.path, func() error { return s.db.View(fn) })
+}
+
+// noteDamage logs err when it is damage: the operator must hear of it
+// from the server, not only from the clients it fails.
+func (s *Store) noteDamage(err error) error {
+	if errors.Is(err, ErrDamaged) {
+		s.log.Error("STORE DAMAGED: the store file cannot be read as it was written; stop the server and restore a backup",
+			"path", s.path, "error", err)
+	}
+	return err
 }
 
 // migration is one ordered, idempotent-by-version schema step.
@@ -288,6 +524,30 @@ var migrations = []migration{
 			return encodeJob(j)
 		})
 	}},
+	{name: "checksums on every record and value, and a store id", run: func(tx *bolt.Tx) error {
+		if err := recode(tx.Bucket(bucketResources), resealed(decodeResource, decodeResourceV2, encodeResource)); err != nil {
+			return err
+		}
+		if err := recode(tx.Bucket(bucketJobs), resealed(decodeJob, decodeJobV2, encodeJob)); err != nil {
+			return err
+		}
+		// Idempotent, like the recodes: a schema version flipped back to
+		// 2 must not seal the key twice or give the store a new id.
+		meta := tx.Bucket(bucketMeta)
+		if key := meta.Get(keyTokenKey); len(key) == 32 {
+			if err := meta.Put(keyTokenKey, seal(append([]byte(nil), key...))); err != nil {
+				return err
+			}
+		}
+		if meta.Get(keyStoreID) != nil {
+			return nil
+		}
+		id := make([]byte, storeIDSize)
+		if _, err := rand.Read(id); err != nil {
+			return err
+		}
+		return meta.Put(keyStoreID, seal(id))
+	}},
 	{name: "record which IAM roles each environment uses", run: markLegacyEnvs},
 }
 
@@ -312,6 +572,22 @@ func recode(b *bolt.Bucket, fn func([]byte) ([]byte, error)) error {
 		}
 	}
 	return nil
+}
+
+// resealed recodes a record of format 2 in the current, sealed format.
+// Records already sealed stay as they are: migration 2 of this binary
+// writes them.
+func resealed[T any](decode, decodeV2 func([]byte) (T, error), encode func(T) ([]byte, error)) func([]byte) ([]byte, error) {
+	return func(v []byte) ([]byte, error) {
+		if _, err := decode(v); err == nil {
+			return v, nil
+		}
+		r, err := decodeV2(v)
+		if err != nil {
+			return nil, err
+		}
+		return encode(r)
+	}
 }
 
 // SchemaVersion is the version a store has after Open.

@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -37,6 +40,20 @@ func (f *fixture) mustUpdate(fn func(*Tx) error) {
 	if err := f.update(fn); err != nil {
 		f.t.Fatal(err)
 	}
+}
+
+// insertJobs stores n jobs of app "app", env "dev", named prefix and a
+// number, in one transaction.
+func (f *fixture) insertJobs(prefix string, n int, st Status) {
+	f.t.Helper()
+	f.mustUpdate(func(tx *Tx) error {
+		for i := range n {
+			if err := tx.InsertJob(newJob(fmt.Sprintf("%s-%06d", prefix, i), "app", "dev", "r", st)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func newResource(app, env, name, bucket string) Resource {
@@ -383,9 +400,107 @@ func TestCorruptRecordsAreErrors(t *testing.T) {
 			t.Fatalf("truncated job record (%d of %d bytes) decoded", i, len(good))
 		}
 	}
+	for i := range good {
+		for _, mask := range []byte{0x01, 0x80} {
+			bad := append([]byte(nil), good...)
+			bad[i] ^= mask
+			if _, err := decodeJob(bad); !errors.Is(err, ErrDamaged) {
+				t.Fatalf("job record with byte %d flipped (%#x): %v", i, mask, err)
+			}
+		}
+	}
 	if _, err := decodeResource([]byte("{\"app\":\"x\"}")); err == nil {
 		t.Fatal("a JSON record decoded as binary")
 	}
 }
 
 func withoutApplied(r Resource) Resource { r.Applied = nil; return r }
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// TestMigrationAddsChecksums builds a schema-2 store (binary records
+// without checksums) by hand and opens it: migration 3 seals every record
+// and the token key, and gives the store an id.
+func TestMigrationAddsChecksums(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := func(sealed []byte, err error) []byte {
+		b := append([]byte(nil), sealed[:len(sealed)-4]...)
+		b[0] = recordFormatV2
+		return b
+	}
+	res := newResource("app", "dev", "photos", "b1")
+	job := newJob("j1", "app", "dev", "photos", StatusRunning)
+	job.seq = 1
+	var tokenKey []byte
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucketIfNotExists(bucketMeta)
+		if err := migrations[0].run(tx); err != nil {
+			return err
+		}
+		tokenKey = append(tokenKey, meta.Get(keyTokenKey)...)
+		meta.Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, 2})
+		tx.Bucket(bucketResources).Put(resourceKey(res.ResourceKey), v2(encodeResource(res)))
+		tx.Bucket(bucketBuckets).Put([]byte("b1"), resourceKey(res.ResourceKey))
+		tx.Bucket(bucketJobs).Put([]byte("j1"), v2(encodeJob(job)))
+		tx.Bucket(bucketJobsByEnv).Put(jobIndexKey(job), []byte("j1"))
+		tx.Bucket(bucketPending).Put([]byte("j1"), nil)
+		return tx.Bucket(bucketJobs).SetSequence(1)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenWith(path, Options{Check: CheckFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !bytes.Equal(s.TokenKey(), tokenKey) {
+		t.Fatal("the token key changed in the migration")
+	}
+	err = s.View(context.Background(), func(tx *Tx) error {
+		if _, err := tx.Resource(res.ResourceKey); err != nil {
+			return err
+		}
+		if j, err := tx.Job("j1"); err != nil || j.Status != StatusRunning {
+			return fmt.Errorf("job after migration: %+v %v", j, err)
+		}
+		if _, err := unseal(tx.tx.Bucket(bucketMeta).Get(keyStoreID)); err != nil {
+			return fmt.Errorf("store id: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSchemaFlippedBackIsHarmless: a schema version that reads 2 again (a
+// flipped bit) runs migration 3 over sealed records; it changes nothing,
+// the token key and the store id included.
+func TestSchemaFlippedBackIsHarmless(t *testing.T) {
+	f := setup(t)
+	f.insertJobs("j", 3, StatusRunning)
+	key := bytes.Clone(f.s.TokenKey())
+	f.s.Close()
+	before, _ := readIdentity(f.path)
+	db, err := bolt.Open(f.path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, 2}) })
+	db.Close()
+	s, err := OpenWith(f.path, Options{Check: CheckFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !bytes.Equal(s.TokenKey(), key) || s.id.StoreID != before.StoreID {
+		t.Fatalf("token key or store id changed: %x / %s, were %x / %s", s.TokenKey(), s.id.StoreID, key, before.StoreID)
+	}
+}

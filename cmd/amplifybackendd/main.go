@@ -56,6 +56,8 @@ type config struct {
 	bucketPolicyLimit int
 	logLevel          string
 	limits            limits
+	checkStore        store.CheckMode
+	acceptStoreLoss   bool
 }
 
 func parseConfig(args []string) (config, error) {
@@ -77,6 +79,9 @@ func parseConfig(args []string) (config, error) {
 	str(&c.identityPool, "identity-pool-id", "", "Cognito identity pool the roles trust; {appId} and {env} are replaced (empty: a placeholder id per app and env)")
 	str(&c.publicGuestAccess, "public-guest-access", "auto", "write guest permissions into bucket policies for Principal \"*\": true, false, or auto (true for the embedded target)")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	checkStore := envOr("check-store", string(store.CheckAuto))
+	fs.StringVar(&checkStore, "check-store", checkStore, "how much of the store to check before serving: auto (full up to 256 MiB, else quick), full, or quick (env "+envName("check-store")+")")
+	fs.BoolVar(&c.acceptStoreLoss, "accept-store-loss", envBool("accept-store-loss"), "start on a store that was refused as damaged or as having lost data, accepting the loss; use once (env "+envName("accept-store-loss")+")")
 	fs.BoolVar(&c.noIAM, "no-iam", envBool("no-iam"), "the external target has no IAM API; role policies are skipped with a warning (env "+envName("no-iam")+")")
 	fs.BoolVar(&c.deleteBuckets, "delete-buckets", envBool("delete-buckets"), "let DeleteBackendStorage remove empty buckets this service created (env "+envName("delete-buckets")+")")
 	fs.IntVar(&c.workers, "workers", envInt("workers", 8), "jobs executed at once; bounds concurrent calls to the target (env "+envName("workers")+")")
@@ -91,6 +96,10 @@ func parseConfig(args []string) (config, error) {
 	}
 	if err := c.limits.validate(); err != nil {
 		return c, err
+	}
+	var err error
+	if c.checkStore, err = store.ParseCheckMode(checkStore); err != nil {
+		return c, fmt.Errorf("--check-store: %w", err)
 	}
 	switch c.targetKind {
 	case "auto":
@@ -153,6 +162,16 @@ func firstNonEmpty(vs ...string) string {
 }
 
 func main() {
+	if len(os.Args) > 1 && commands[os.Args[1]] != nil {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := commands[os.Args[1]](ctx, os.Args[2:])
+		stop()
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(os.Stderr, "amplifybackendd %s: %v\n", os.Args[1], err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg, err := parseConfig(os.Args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -223,9 +242,10 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
-	st, err := store.Open(filepath.Join(dataDir, "amplifybackendd.db"))
+	st, err := store.OpenWith(filepath.Join(dataDir, storeFileName),
+		store.Options{Check: cfg.checkStore, AcceptLoss: cfg.acceptStoreLoss, Logger: log})
 	if err != nil {
-		return err
+		return storeRefusal(err, dataDir)
 	}
 	defer st.Close()
 

@@ -31,13 +31,22 @@ func NewStalledPair(t testing.TB) *StalledPair {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s3p.Close(); iamp.Close() })
+	p := &StalledPair{GW: gw, s3p: s3p, iam: iamp}
+	p.API = p.StartAPI(t)
+	return p
+}
+
+// StartAPI starts another server like B, through the same proxies; extra
+// flags are appended (a --data-dir of its own, say).
+func (p *StalledPair) StartAPI(t testing.TB, extra ...string) *Server {
+	t.Helper()
 	api := StartEnv(t, []string{
-		"AWS_ACCESS_KEY_ID=" + gw.S3Creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + gw.S3Creds.SecretAccessKey,
+		"AWS_ACCESS_KEY_ID=" + p.GW.S3Creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + p.GW.S3Creds.SecretAccessKey,
 		"AMPLIFYBACKENDD_JOB_TIMEOUT=2m",
-	}, "--target", "external", "--s3-endpoint", s3p.URL(), "--iam-endpoint", iamp.URL(), "--public-guest-access", "true")
+	}, append([]string{"--target", "external", "--s3-endpoint", p.s3p.URL(), "--iam-endpoint", p.iam.URL(), "--public-guest-access", "true"}, extra...)...)
 	// B's embedded-s3 credentials do not exist; checks go through A.
-	api.S3, api.IAM, api.S3Creds = gw.S3, gw.IAM, gw.S3Creds
-	return &StalledPair{GW: gw, API: api, s3p: s3p, iam: iamp}
+	api.S3, api.IAM, api.S3Creds = p.GW.S3, p.GW.IAM, p.GW.S3Creds
+	return api
 }
 
 // Pause stalls B's traffic to the target.

@@ -125,6 +125,26 @@ func StartEnv(t testing.TB, env []string, extra ...string) *Server {
 
 func launch(t testing.TB, env []string, unready bool, extra []string) *Server {
 	t.Helper()
+	s, err := tryLaunch(t, env, unready, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TryStart is Start for a server that may refuse to start: its exit is
+// returned as an error carrying the exit status and the server's stderr.
+func TryStart(t testing.TB, extra ...string) (*Server, error) {
+	t.Helper()
+	return tryLaunch(t, nil, false, extra)
+}
+
+// Command is the server binary run with args, for its other commands
+// (backup, restore).
+func Command(args ...string) *exec.Cmd { return exec.Command(binary, args...) }
+
+func tryLaunch(t testing.TB, env []string, unready bool, extra []string) (*Server, error) {
+	t.Helper()
 	s := &Server{t: t, DataDir: t.TempDir(), env: env, unready: unready}
 	for i, a := range extra { // a caller's --data-dir (an existing store) wins
 		if a == "--data-dir" && i+1 < len(extra) {
@@ -133,12 +153,23 @@ func launch(t testing.TB, env []string, unready bool, extra []string) *Server {
 	}
 	s.args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", s.DataDir,
 		"--embedded-s3-listen", "127.0.0.1:0", "--embedded-iam-listen", "127.0.0.1:0"}, extra...)
-	s.start()
-	t.Cleanup(s.Stop)
-	return s
+	err := s.tryStart()
+	if s.cmd.Process != nil {
+		t.Cleanup(s.Stop)
+	}
+	return s, err
 }
 
 func (s *Server) start() {
+	s.t.Helper()
+	if err := s.tryStart(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// tryStart runs the process and waits until it is ready, or returns why
+// it is not: it exited (with its status and stderr), or it timed out.
+func (s *Server) tryStart() error {
 	t := s.t
 	t.Helper()
 	s.cmd = exec.Command(binary, s.args...)
@@ -147,12 +178,12 @@ func (s *Server) start() {
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	s.Logs = &syncBuffer{}
 	s.cmd.Stderr = s.Logs
 	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	s.exited = make(chan struct{})
 	lines := make(chan string, 16)
@@ -176,7 +207,8 @@ func (s *Server) start() {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("server exited before it was ready; stderr:\n%s", s.Logs)
+				<-s.exited
+				return fmt.Errorf("server exited (%s) before it was ready; stderr:\n%s", s.cmd.ProcessState, s.Logs)
 			}
 			if m := apiLine.FindStringSubmatch(l); m != nil {
 				s.API = m[1]
@@ -185,7 +217,7 @@ func (s *Server) start() {
 				s.S3, s.IAM = m[1], m[2]
 			}
 		case <-deadline:
-			t.Fatalf("server did not start; stderr:\n%s", s.Logs)
+			return fmt.Errorf("server did not start; stderr:\n%s", s.Logs)
 		}
 	}
 	// The embedded line follows the API line when there is one.
@@ -208,17 +240,18 @@ func (s *Server) start() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return nil
 			}
 		}
 		select {
 		case <-s.exited:
-			t.Fatalf("server exited; stderr:\n%s", s.Logs)
+			return fmt.Errorf("server exited (%s); stderr:\n%s", s.cmd.ProcessState, s.Logs)
 		case <-deadline:
-			t.Fatalf("healthz never became ready; stderr:\n%s", s.Logs)
+			return fmt.Errorf("healthz never became ready; stderr:\n%s", s.Logs)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	return nil
 }
 
 func contains(xs []string, x string) bool {
@@ -276,7 +309,7 @@ func (s *Server) Terminate() (code int, took time.Duration) {
 // Run runs the binary with args for a start that is expected to fail, and
 // returns what it printed (stdout and stderr) and its exit code. A process
 // that is still running after 60 s fails the test.
-func Run(t *testing.T, args ...string) (output string, code int) {
+func Run(t testing.TB, args ...string) (output string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

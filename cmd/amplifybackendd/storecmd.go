@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/amplifybackendd/amplifybackendd/handlers"
+	"github.com/amplifybackendd/amplifybackendd/datadir"
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// storeFileName is the control plane's store in the data directory.
+const storeFileName = "amplifybackendd.db"
+
+// commands run instead of the server when named first on the command line.
+var commands = map[string]func(ctx context.Context, args []string) error{
+	"backup":  runBackup,
+	"restore": runRestore,
+}
+
+// storeRefusal adds the ways out to a refusal to open the store: the
+// operator reads it once, at the moment the server will not start.
+func storeRefusal(err error, dataDir string) error {
+	var accept string
+	switch {
+	case errors.Is(err, store.ErrDamaged):
+		accept = "the damaged file is renamed aside (kept, not deleted) and a new, empty store starts"
+	case errors.Is(err, store.ErrDataLost):
+		accept = "the store file is used as it is now (a missing or empty one starts a new, empty store)"
+	default:
+		return err
+	}
+	return fmt.Errorf(`%w
+
+The server does not start on this store: it would answer as if accepted work had never happened.
+Ways out:
+  - restore a backup, with the server stopped:
+      amplifybackendd restore --data-dir %s BACKUP_FILE
+  - or accept the loss: start once with --accept-store-loss; %s.
+    Buckets and policies already provisioned stay on the target; ImportBackendStorage takes a bucket back`,
+		err, dataDir, accept)
+}
+
+// runBackup asks a running server for a consistent copy of its store
+// (GET /admin-api/backup, signed with a key of the credentials file),
+// checks the copy through and keeps it at the path given. The store file
+// itself is locked by the server, so the copy comes from it.
+func runBackup(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("amplifybackendd backup", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: amplifybackendd backup [flags] FILE\n\nWrites a consistent copy of a running server's store to FILE, checked before it is kept.")
+		fs.PrintDefaults()
+	}
+	endpoint := fs.String("endpoint", envOr("endpoint", "http://"+envOr("listen", "127.0.0.1:8080")), "the server's API address (env "+envName("endpoint")+")")
+	dataDir := fs.String("data-dir", envOr("data-dir", "./data"), "the server's data directory, where the credentials file is (env "+envName("data-dir")+")")
+	credentials := fs.String("credentials", envOr("credentials", ""), "credentials file with the key to sign with (default DATA-DIR/credentials) (env "+envName("credentials")+")")
+	profile := fs.String("profile", envOr("profile", profileAPI), "profile of the credentials file to sign with (env "+envName("profile")+")")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("name one file to write the backup to")
+	}
+	out := fs.Arg(0)
+	cf := &credentialsFile{path: *credentials, profiles: map[string]keyPair{}}
+	if cf.path == "" {
+		cf.path = filepath.Join(*dataDir, "credentials")
+	}
+	if err := cf.read(); err != nil {
+		return err
+	}
+	key, ok := cf.profiles[*profile]
+	if !ok {
+		return fmt.Errorf("%s has no profile [%s]", cf.path, *profile)
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(*endpoint, "/")+"/admin-api/backup", nil)
+	if err != nil {
+		return err
+	}
+	empty := sha256.Sum256(nil)
+	creds := aws.Credentials{AccessKeyID: key.AccessKey, SecretAccessKey: key.SecretKey}
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), handlers.SigningName, "us-east-1", time.Now()); err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("the server answered %s: %s", resp.Status, body)
+	}
+
+	tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // gone once renamed
+	_, err = io.Copy(tmp, resp.Body)
+	if err = errors.Join(err, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
+		return fmt.Errorf("receive the backup: %w", err)
+	}
+	sum, err := store.Verify(tmp.Name())
+	if err != nil {
+		return fmt.Errorf("the copy received does not check out, nothing kept: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return err
+	}
+	fmt.Printf("amplifybackendd backup: %s: %s\n", out, describe(sum))
+	return nil
+}
+
+// runRestore puts a backup in place as the store of a data directory that
+// no server is using; its RUNNING jobs resume when the server starts.
+func runRestore(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("amplifybackendd restore", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: amplifybackendd restore [flags] BACKUP_FILE\n\nMakes a backup the store of a data directory no server is using. A store already there is renamed aside, not deleted.")
+		fs.PrintDefaults()
+	}
+	dataDir := fs.String("data-dir", envOr("data-dir", "./data"), "the data directory to restore into (env "+envName("data-dir")+")")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("name the backup file to restore")
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	lock, err := datadir.Acquire(*dataDir, "amplifybackendd restore")
+	var inUse *datadir.InUseError
+	if errors.As(err, &inUse) {
+		return fmt.Errorf("%w; stop it before restoring", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	path := filepath.Join(*dataDir, storeFileName)
+	sum, err := store.Restore(fs.Arg(0), path)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("amplifybackendd restore: %s is now %s; %d pending jobs resume when the server starts\n", path, describe(sum), sum.Pending)
+	return nil
+}
+
+func describe(s store.Summary) string {
+	return fmt.Sprintf("store %s at transaction %d, %d bytes, %d resources, %d jobs (%d pending)",
+		s.StoreID, s.TxID, s.Size, s.Resources, s.Jobs, s.Pending)
+}

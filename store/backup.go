@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Backup writes a consistent copy of the store, as of one moment, to w
+// while the store keeps serving: bbolt copies the file in a read
+// transaction, which writers do not wait for. The copy is a store file
+// that Restore puts in place; it carries the pagination token key, so
+// keep it as private as the data directory.
+func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	var n int64
+	err := s.View(ctx, func(tx *Tx) (err error) {
+		n, err = tx.tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Summary describes a store file that Verify read through.
+type Summary struct {
+	// StoreID is the id the store keeps in its meta bucket.
+	StoreID string
+	// TxID is the transaction the file is at, Size its length in bytes.
+	TxID uint64
+	Size int64
+	// Schema is the file's schema version; older versions are migrated
+	// at the next Open.
+	Schema uint64
+	// Resources, Jobs and Pending count the records: Pending jobs resume
+	// when a server starts on the file.
+	Resources, Jobs, Pending int
+}
+
+// Verify reads the store file at path through without changing it, as
+// Open's full check does, and summarises it. It is how a backup is
+// checked before it is kept or restored.
+func Verify(path string) (Summary, error) {
+	var sum Summary
+	info, err := os.Stat(path)
+	if err != nil {
+		return sum, err
+	}
+	sum.Size = info.Size()
+	if sum.Size == 0 {
+		return sum, damaged(path, "the file is empty")
+	}
+	if _, _, err := preflight(path, sum.Size); err != nil {
+		return sum, err
+	}
+	var db *bolt.DB
+	err = guarded(path, func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		return err
+	})
+	if err != nil {
+		return sum, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	err = guarded(path, func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			if err := checkPages(path, tx); err != nil {
+				return err
+			}
+			sum.TxID = uint64(tx.ID())
+			meta := tx.Bucket(bucketMeta)
+			if meta == nil || len(meta.Get(keySchema)) != 8 {
+				return damaged(path, "it holds no amplifybackendd store")
+			}
+			sum.Schema = binary.BigEndian.Uint64(meta.Get(keySchema))
+			if sum.Schema > SchemaVersion {
+				return fmt.Errorf("%s has schema version %d, newer than this binary understands (%d)", path, sum.Schema, SchemaVersion)
+			}
+			if sum.Schema < SchemaVersion {
+				return nil // records of an older format: Open migrates, then checks them
+			}
+			if err := checkRecords(path, tx); err != nil {
+				return err
+			}
+			id, _ := unseal(meta.Get(keyStoreID))
+			sum.StoreID = hexID(id)
+			sum.Resources = tx.Bucket(bucketResources).Stats().KeyN
+			sum.Jobs = tx.Bucket(bucketJobs).Stats().KeyN
+			sum.Pending = tx.Bucket(bucketPending).Stats().KeyN
+			return nil
+		})
+	})
+	return sum, err
+}
+
+// Restore makes the backup at backup the store at path, for a server that
+// is not running: it verifies the backup, copies it beside path, renames
+// a file already at path aside (path + ".replaced-" + a time; nothing is
+// deleted), renames the copy into place and writes the identity record
+// for it, so the next Open accepts it. It refuses while a process has the
+// store at path open.
+func Restore(backup, path string) (Summary, error) {
+	sum, err := Verify(backup)
+	if err != nil {
+		return sum, fmt.Errorf("the backup cannot be restored: %w", err)
+	}
+	if sum.StoreID == "" {
+		return sum, fmt.Errorf("the backup cannot be restored: %s predates store ids; open it with the server that wrote it and back it up again", backup)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return sum, err
+	}
+	unlock, err := lockUnused(path)
+	if err != nil {
+		return sum, err
+	}
+	defer unlock()
+
+	tmp, err := copyBeside(backup, path)
+	if err != nil {
+		return sum, err
+	}
+	defer os.Remove(tmp) // gone after the rename below
+	switch _, err := os.Stat(path); {
+	case err == nil:
+		aside := path + ".replaced-" + time.Now().UTC().Format("20060102T150405Z")
+		if err := os.Rename(path, aside); err != nil {
+			return sum, err
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return sum, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return sum, err
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return sum, err
+	}
+	now := time.Now().UTC()
+	return sum, writeIdentity(path, identity{StoreID: sum.StoreID, Created: now, TxID: sum.TxID, Size: sum.Size, Updated: now})
+}
+
+// copyBeside copies src to a new file in dst's directory, synced, and
+// returns its name.
+func copyBeside(src, dst string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".restore-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(out, in)
+	err = errors.Join(err, out.Chmod(0o600), out.Sync(), out.Close())
+	if err != nil {
+		os.Remove(out.Name())
+		return "", err
+	}
+	return out.Name(), nil
+}

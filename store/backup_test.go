@@ -1,0 +1,148 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// TestBackupWhileWritingRestores takes a backup while writers commit,
+// restores it into a new place and opens it: the copy is consistent (the
+// full check passes), holds every job answered before the backup began,
+// and its RUNNING jobs are pending there.
+func TestBackupWhileWritingRestores(t *testing.T) {
+	f := setup(t)
+	f.insertJobs("before", 300, StatusRunning)
+	stop, started := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	var once sync.Once
+	var written atomic.Int64
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("during-%d-%05d", w, i)
+				if err := f.s.Batch(f.ctx, func(tx *Tx) error { return tx.InsertJob(newJob(id, "app", "dev", "r", StatusRunning)) }); err != nil {
+					t.Error(err)
+					return
+				}
+				if written.Add(1) == 50 {
+					once.Do(func() { close(started) })
+				}
+			}
+		})
+	}
+	<-started // back up while writes are under way
+	dir := t.TempDir()
+	backup := filepath.Join(dir, "backup.db")
+	out, err := os.Create(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.s.Backup(f.ctx, out)
+	out.Close()
+	close(stop)
+	wg.Wait()
+	if err != nil || n == 0 {
+		t.Fatalf("backup: %d bytes, %v", n, err)
+	}
+
+	sum, err := Verify(backup)
+	if err != nil {
+		t.Fatalf("verify the backup: %v", err)
+	}
+	if sum.Jobs < 300+50 || sum.Pending != sum.Jobs || sum.StoreID == "" {
+		t.Fatalf("backup summary %+v", sum)
+	}
+	t.Logf("backup of %d bytes at transaction %d: %d jobs (%d written while serving)", n, sum.TxID, sum.Jobs, written.Load())
+
+	target := filepath.Join(dir, "data", "amplifybackendd.db")
+	if _, err := Restore(backup, target); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(target)
+	if err != nil {
+		t.Fatalf("open the restored store: %v", err)
+	}
+	defer s.Close()
+	err = s.View(f.ctx, func(tx *Tx) error {
+		pending := tx.PendingJobs()
+		if len(pending) != sum.Jobs {
+			return fmt.Errorf("%d pending jobs after restore, want %d", len(pending), sum.Jobs)
+		}
+		for i := range 300 {
+			if _, err := tx.Job(fmt.Sprintf("before-%06d", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRestoreRefusals: a damaged backup is not restored, nor one over a
+// store a server has open; what was at the target is renamed aside.
+func TestRestoreRefusals(t *testing.T) {
+	f := setup(t)
+	f.mustUpdate(func(tx *Tx) error { return tx.InsertJob(newJob("j1", "app", "dev", "r", StatusRunning)) })
+	dir := t.TempDir()
+	backup := filepath.Join(dir, "backup.db")
+	var buf bytes.Buffer
+	if _, err := f.s.Backup(f.ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(backup, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// The store f.s has open is in use.
+	if _, err := Restore(backup, f.path); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("restore over an open store: %v", err)
+	}
+
+	cut := filepath.Join(dir, "cut.db")
+	os.WriteFile(cut, buf.Bytes()[:len(buf.Bytes())/2], 0o600)
+	target := filepath.Join(dir, "data", "amplifybackendd.db")
+	if _, err := Restore(cut, target); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("restore of a cut backup: %v", err)
+	}
+	if _, err := os.Stat(target); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a refused restore left a store behind")
+	}
+
+	// Over an existing, closed store: the old file is kept aside.
+	other := filepath.Join(dir, "other", "amplifybackendd.db")
+	os.MkdirAll(filepath.Dir(other), 0o700)
+	s, err := Open(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Restore(backup, other); err != nil {
+		t.Fatal(err)
+	}
+	if aside, _ := filepath.Glob(other + ".replaced-*"); len(aside) != 1 {
+		t.Fatalf("replaced store not kept: %v", aside)
+	}
+	s, err = Open(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.View(context.Background(), func(tx *Tx) error { _, err := tx.Job("j1"); return err }); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,274 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"hash/fnv"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// CheckMode says how much of the store file Open reads before it serves.
+type CheckMode string
+
+const (
+	// CheckAuto checks fully when the file is at most FullCheckLimit
+	// bytes, quickly otherwise: start-up stays bounded on big stores.
+	CheckAuto CheckMode = "auto"
+	// CheckFull reads every page, key and record: bbolt's consistency
+	// check, every record's checksum, and every index against its records.
+	CheckFull CheckMode = "full"
+	// CheckQuick reads the meta pages, the file's size and the store's
+	// identity only. Damage deeper in the file is met at run time, where a
+	// read that meets it fails with ErrDamaged instead of crashing.
+	CheckQuick CheckMode = "quick"
+)
+
+// ParseCheckMode accepts the names of the modes.
+func ParseCheckMode(s string) (CheckMode, error) {
+	switch m := CheckMode(s); m {
+	case CheckAuto, CheckFull, CheckQuick:
+		return m, nil
+	}
+	return "", fmt.Errorf("the store check must be auto, full or quick, not %q", s)
+}
+
+// FullCheckLimit is the largest file CheckAuto checks fully. The full
+// check reads the whole file once; README's robustness table gives its
+// measured speed.
+const FullCheckLimit = 256 << 20
+
+// bbolt's file format (go.etcd.io/bbolt/internal/common): pages 0 and 1
+// each hold a meta record after a 16-byte page header; the meta names the
+// page size and the high-water mark (pages in use), and is checksummed
+// with FNV-64a over everything before the checksum.
+const (
+	boltMagic      = 0xED0CDAED
+	boltVersion    = 2
+	pageHeaderSize = 16
+	metaSize       = 64
+	metaSumOffset  = 56
+)
+
+// fileMeta is what a valid meta page says about the file.
+type fileMeta struct {
+	page     int // 0 or 1
+	pageSize int
+	hwm      uint64 // pages in use: the file holds at least hwm*pageSize bytes
+	txid     uint64
+}
+
+// readMeta decodes the meta record at off in f; ok is false when it is
+// not a valid one.
+func readMeta(f io.ReaderAt, off int64) (m fileMeta, ok bool) {
+	var b [pageHeaderSize + metaSize]byte
+	if _, err := f.ReadAt(b[:], off); err != nil {
+		return m, false
+	}
+	meta := b[pageHeaderSize:]
+	ne := binary.NativeEndian // bbolt writes its meta in the machine's byte order
+	if ne.Uint32(meta[0:]) != boltMagic || ne.Uint32(meta[4:]) != boltVersion {
+		return m, false
+	}
+	h := fnv.New64a()
+	h.Write(meta[:metaSumOffset])
+	if h.Sum64() != ne.Uint64(meta[metaSumOffset:]) {
+		return m, false
+	}
+	m = fileMeta{pageSize: int(ne.Uint32(meta[8:])), hwm: ne.Uint64(meta[40:]), txid: ne.Uint64(meta[48:])}
+	return m, m.pageSize >= 1024 && m.pageSize&(m.pageSize-1) == 0
+}
+
+// preflight reads the meta pages of the file at path without mapping it,
+// and refuses a file bbolt would map past its end (the process would die
+// of SIGBUS on the first read there) or could not use at all. It returns
+// the meta bbolt will use (the valid one with the higher transaction id)
+// and whether the other one is damaged.
+func preflight(path string, size int64) (use fileMeta, otherBad bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return use, false, err
+	}
+	defer f.Close()
+	m0, ok0 := readMeta(f, 0)
+	pageSize := m0.pageSize
+	if !ok0 {
+		// Page 0 is damaged: find page 1 by trying the page sizes bbolt
+		// allows, as bbolt itself does.
+		for ps := 1024; ps <= 1<<24 && int64(ps) < size; ps <<= 1 {
+			if m, ok := readMeta(f, int64(ps)); ok && m.pageSize == ps {
+				pageSize = ps
+				break
+			}
+		}
+	}
+	var m1 fileMeta
+	ok1 := false
+	if pageSize > 0 {
+		m1, ok1 = readMeta(f, int64(pageSize))
+		ok1 = ok1 && m1.pageSize == pageSize
+	}
+	m1.page = 1
+	switch {
+	case !ok0 && !ok1:
+		return use, false, damaged(path, "not a bbolt file, or both of its meta pages are damaged")
+	case ok0 && (!ok1 || m0.txid > m1.txid):
+		use, otherBad = m0, !ok1
+	default:
+		use, otherBad = m1, !ok0
+	}
+	if need := int64(use.hwm) * int64(use.pageSize); need > size || use.hwm < 2 {
+		return use, otherBad, damaged(path, "cut short: its meta page %d says %d pages of %d bytes (%d bytes) are in use, the file holds %d bytes",
+			use.page, use.hwm, use.pageSize, need, size)
+	}
+	return use, otherBad, nil
+}
+
+// damaged is an ErrDamaged error about the file at path.
+func damaged(path, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrDamaged, path, fmt.Sprintf(format, args...))
+}
+
+// guarded runs fn so that damage it meets in the mapped file becomes an
+// ErrDamaged error for the caller: bbolt panics on pages it cannot parse,
+// and a read through a damaged page pointer faults, which Go reports as a
+// recoverable panic only on goroutines that asked for it.
+func guarded(path string, fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if v := recover(); v != nil {
+			err = damaged(path, "reading it failed: %v", v)
+		}
+	}()
+	return fn()
+}
+
+// checkPages reads every page, key and value reachable in tx on this
+// goroutine, so a wild page or key reference faults where guarded can
+// recover it, then runs bbolt's consistency check (key order, pages
+// reachable or free, each exactly once), which runs on a goroutine of its
+// own and trusts those references.
+func checkPages(path string, tx *bolt.Tx) error {
+	var sum uint32
+	var walk func(b *bolt.Bucket)
+	walk = func(b *bolt.Bucket) {
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			sum = crc32.Update(sum, castagnoli, k)
+			if v == nil {
+				if child := b.Bucket(k); child != nil {
+					walk(child)
+				}
+				continue
+			}
+			sum = crc32.Update(sum, castagnoli, v)
+		}
+	}
+	if err := tx.ForEach(func(name []byte, b *bolt.Bucket) error { walk(b); return nil }); err != nil {
+		return err
+	}
+	var problems []string
+	for err := range tx.Check() {
+		if len(problems) < 5 {
+			// Check reports a page it could not parse as a "panic: …"
+			// it recovered; it is a finding like the others.
+			problems = append(problems, strings.TrimPrefix(err.Error(), "panic: "))
+		}
+	}
+	if len(problems) > 0 {
+		return damaged(path, "bbolt's consistency check failed: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// checkRecords reads every record and index entry of the current schema
+// and checks each against the others: a flipped bit anywhere in a key or
+// value of ours fails a checksum or a cross-check here.
+func checkRecords(path string, btx *bolt.Tx) error {
+	damaged := func(format string, args ...any) error { return damaged(path, format, args...) }
+	indexHolds := func(b *bolt.Bucket, want int, index, records string) error {
+		if n := b.Stats().KeyN; n != want {
+			return damaged("the %s index has %d entries for %d %s", index, n, want, records)
+		}
+		return nil
+	}
+	for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending} {
+		if btx.Bucket(name) == nil {
+			return damaged("bucket %q is missing", name)
+		}
+	}
+	meta := btx.Bucket(bucketMeta)
+	if v := meta.Get(keySchema); len(v) != 8 || binary.BigEndian.Uint64(v) != SchemaVersion {
+		return damaged("the schema version is %x, not %d", v, SchemaVersion)
+	}
+	for _, k := range []struct {
+		key  []byte
+		size int
+	}{{keyTokenKey, 32}, {keyStoreID, storeIDSize}} {
+		if v, err := unseal(meta.Get(k.key)); err != nil || len(v) != k.size {
+			return damaged("meta value %q does not verify", k.key)
+		}
+	}
+
+	resources, buckets := btx.Bucket(bucketResources), btx.Bucket(bucketBuckets)
+	nres := 0
+	err := resources.ForEach(func(k, v []byte) error {
+		r, err := decodeResource(v)
+		if err != nil {
+			return damaged("resource %q does not verify (checksum or encoding)", k)
+		}
+		if !bytes.Equal(k, resourceKey(r.ResourceKey)) || !bytes.Equal(buckets.Get([]byte(r.Bucket)), k) {
+			return damaged("resource %q does not match its key or its bucket's index entry", k)
+		}
+		nres++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := indexHolds(buckets, nres, "bucket", "resources"); err != nil {
+		return err
+	}
+
+	jobs, byEnv, pending := btx.Bucket(bucketJobs), btx.Bucket(bucketJobsByEnv), btx.Bucket(bucketPending)
+	pc := pending.Cursor()
+	njobs, npending := 0, 0
+	var maxSeq uint64
+	err = jobs.ForEach(func(k, v []byte) error {
+		j, err := decodeJob(v)
+		if err != nil {
+			return damaged("job %q does not verify (checksum or encoding)", k)
+		}
+		if string(k) != j.ID || !bytes.Equal(byEnv.Get(jobIndexKey(j)), k) {
+			return damaged("job %q does not match its key or its index entry", k)
+		}
+		if pk, _ := pc.Seek(k); bytes.Equal(pk, k) != j.Pending() {
+			return damaged("job %q is pending=%t but its pending index entry says otherwise", k, j.Pending())
+		}
+		if j.Pending() {
+			npending++
+		}
+		maxSeq = max(maxSeq, j.seq)
+		njobs++
+		return nil
+	})
+	if err == nil {
+		err = indexHolds(byEnv, njobs, "job", "jobs")
+	}
+	if err == nil {
+		err = indexHolds(pending, npending, "pending", "pending jobs")
+	}
+	if err != nil {
+		return err
+	}
+	if jobs.Sequence() < maxSeq {
+		return damaged("the job sequence %d is behind job number %d", jobs.Sequence(), maxSeq)
+	}
+	return nil
+}
