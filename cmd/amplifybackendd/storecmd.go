@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"github.com/amplifybackendd/amplifybackendd/handlers"
 	"github.com/amplifybackendd/amplifybackendd/datadir"
+	"github.com/amplifybackendd/amplifybackendd/handlers"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
