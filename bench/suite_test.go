@@ -37,8 +37,8 @@ import (
 	"github.com/amplifybackendd/amplifybackendd/internal/load"
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
-	"github.com/amplifybackendd/amplifybackendd/target"
 )
 
 // TestMain builds the server only when the suite is asked for, so `go test
@@ -276,7 +276,7 @@ func rawBatch(t testing.TB, path string, n int, delay time.Duration) float64 {
 // no HTTP, no store, no queue); also update and delete through the API.
 func benchThin(t testing.TB, p params, rep *report) {
 	s := testserver.Start(t)
-	tg, err := target.New(context.Background(), target.Config{S3Endpoint: s.S3, IAMEndpoint: s.IAM,
+	tg, err := s3iam.New(context.Background(), s3iam.Config{S3Endpoint: s.S3, IAMEndpoint: s.IAM,
 		AccessKey: s.S3Creds.AccessKeyID, SecretKey: s.S3Creds.SecretAccessKey})
 	if err != nil {
 		t.Fatal(err)

@@ -20,8 +20,8 @@ import (
 
 	"github.com/amplifybackendd/amplifybackendd/console"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
-	"github.com/amplifybackendd/amplifybackendd/target"
 )
 
 // consoleTestServer is the router over a fresh store holding jobs in two
@@ -38,7 +38,7 @@ func withRunner(t *testing.T, cfg Config, rc jobs.Config, noIAM bool) Config {
 		t.Cleanup(func() { st.Close() })
 		cfg.Store = st
 	}
-	tg, err := target.New(context.Background(), target.Config{Region: "us-east-1", S3Endpoint: "http://127.0.0.1:1", IAMEndpoint: "http://127.0.0.1:1",
+	tg, err := s3iam.New(context.Background(), s3iam.Config{Region: "us-east-1", S3Endpoint: "http://127.0.0.1:1", IAMEndpoint: "http://127.0.0.1:1",
 		NoIAM: noIAM, AccessKey: "unused", SecretKey: "unused"})
 	if err != nil {
 		t.Fatal(err)

@@ -19,8 +19,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/labstack/echo/v4"
 
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
-	"github.com/amplifybackendd/amplifybackendd/target"
 )
 
 func TestToAPIError(t *testing.T) {
@@ -115,11 +115,11 @@ func TestWriteError(t *testing.T) {
 
 // fakeBuckets answers ListS3Buckets without a target.
 type fakeBuckets struct {
-	buckets []target.Bucket
+	buckets []s3iam.Bucket
 	err     error
 }
 
-func (f fakeBuckets) ListBuckets(context.Context) ([]target.Bucket, error) { return f.buckets, f.err }
+func (f fakeBuckets) ListBuckets(context.Context) ([]s3iam.Bucket, error) { return f.buckets, f.err }
 
 // TestErrorsThroughRouter sends requests through New's router and checks
 // what a client receives: every answer carries x-amzn-RequestId and every
@@ -134,7 +134,7 @@ func TestErrorsThroughRouter(t *testing.T) {
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 	}
-	ok := newServer(fakeBuckets{buckets: []target.Bucket{{Name: "photos-dev", CreationDate: created}, {Name: "no-date"}}})
+	ok := newServer(fakeBuckets{buckets: []s3iam.Bucket{{Name: "photos-dev", CreationDate: created}, {Name: "no-date"}}})
 	failing := newServer(fakeBuckets{err: errors.New("dial tcp 10.0.0.7:9000: connection refused (key AKIDSECRET)")})
 
 	tests := []struct {

@@ -18,8 +18,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
-	"github.com/amplifybackendd/amplifybackendd/target"
 )
 
 // Fuzz targets: run one with `go test ./handlers -run '^$' -fuzz FuzzRequestBodies
@@ -30,7 +30,7 @@ import (
 // decoding and validation, not S3.
 type noBuckets struct{}
 
-func (noBuckets) ListBuckets(context.Context) ([]target.Bucket, error) { return nil, nil }
+func (noBuckets) ListBuckets(context.Context) ([]s3iam.Bucket, error) { return nil, nil }
 
 var fuzzCreds = aws.Credentials{AccessKeyID: "AKIAFUZZFUZZFUZZFUZZ", SecretAccessKey: "fuzz-secret"}
 

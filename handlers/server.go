@@ -18,13 +18,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
-	"github.com/amplifybackendd/amplifybackendd/target"
 )
 
 // Buckets lists the buckets visible to the target's credentials.
 type Buckets interface {
-	ListBuckets(ctx context.Context) ([]target.Bucket, error)
+	ListBuckets(ctx context.Context) ([]s3iam.Bucket, error)
 }
 
 // Config wires a Server.

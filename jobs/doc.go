@@ -17,7 +17,7 @@
 // the target's current state, compares it with the resource's desired state
 // and writes only on drift, so running a step twice is harmless and a restart
 // simply runs the job again from the top. Step errors are classified in one
-// place (target.Classify): transient ones are retried with capped exponential
+// place (s3iam.Classify): transient ones are retried with capped exponential
 // backoff and full jitter, permanent ones end the job; settings the target does
 // not implement become warnings.
 //

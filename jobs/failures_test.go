@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amplifybackendd/amplifybackendd/policy"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
-	"github.com/amplifybackendd/amplifybackendd/target"
 )
 
 // TestBucketRemovedBehindTheResource: the bucket of a resource is deleted
@@ -87,7 +87,7 @@ func TestBucketRemovedBehindTheResource(t *testing.T) {
 // panickyTarget is the real gateway with a bug: HasIAM panics while panics
 // are left. Jobs call HasIAM both inside their steps and between them.
 type panickyTarget struct {
-	*target.Target
+	*s3iam.Target
 	panics atomic.Int64
 }
 

@@ -23,14 +23,14 @@ import (
 	"github.com/amplifybackendd/amplifybackendd/embedded"
 	"github.com/amplifybackendd/amplifybackendd/embedded/embeddedtest"
 	"github.com/amplifybackendd/amplifybackendd/policy"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
-	"github.com/amplifybackendd/amplifybackendd/target"
 )
 
 // gateway is the embedded Versity gateway shared by this package's tests
 // (one per process); tests keep apart by app ids and bucket names.
 var (
-	gateway    *target.Target
+	gateway    *s3iam.Target
 	s3Endpoint string
 )
 
@@ -39,7 +39,7 @@ const rootKey, rootSecret = "jobstestroot", "jobstestrootsecret"
 func TestMain(m *testing.M) {
 	os.Exit(embeddedtest.Main(m, rootKey, rootSecret, func(gw *embedded.Server) (err error) {
 		s3Endpoint = gw.S3Endpoint
-		gateway, err = target.New(context.Background(), target.Config{S3Endpoint: gw.S3Endpoint, IAMEndpoint: gw.IAMEndpoint,
+		gateway, err = s3iam.New(context.Background(), s3iam.Config{S3Endpoint: gw.S3Endpoint, IAMEndpoint: gw.IAMEndpoint,
 			AccessKey: rootKey, SecretKey: rootSecret})
 		return err
 	}))
@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 // countingTarget is the real gateway with a count of the calls that change
 // something: Put/Create/Delete calls, and Ensure calls that report a write.
 type countingTarget struct {
-	*target.Target
+	*s3iam.Target
 	writes atomic.Int64
 	mu     sync.Mutex
 	log    []string
@@ -80,7 +80,7 @@ func (c *countingTarget) EnsureTags(ctx context.Context, b string, w map[string]
 	ch, err := c.Target.EnsureTags(ctx, b, w)
 	return c.ensured("Tags", ch, err)
 }
-func (c *countingTarget) EnsureCORSRule(ctx context.Context, b string, r target.CORSRule) (bool, error) {
+func (c *countingTarget) EnsureCORSRule(ctx context.Context, b string, r s3iam.CORSRule) (bool, error) {
 	ch, err := c.Target.EnsureCORSRule(ctx, b, r)
 	return c.ensured("CORS", ch, err)
 }
@@ -508,7 +508,7 @@ func TestBucketPolicyLimitAppliesNothing(t *testing.T) {
 // and the most creates seen in flight at once, to observe how many jobs
 // execute together.
 type overlapTarget struct {
-	*target.Target
+	*s3iam.Target
 	now, most atomic.Int64
 }
 

@@ -8,7 +8,7 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/amplifybackendd/amplifybackendd/target"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 )
 
 // RetryPolicy bounds how often and how fast a failing step is retried.
@@ -72,7 +72,7 @@ func (e *stepError) Error() string {
 	case isPanic(e.err):
 		msg = e.err.Error()
 	default:
-		msg = fmt.Sprintf("%s failed: %s", e.step, target.APIMessage(e.err))
+		msg = fmt.Sprintf("%s failed: %s", e.step, s3iam.APIMessage(e.err))
 	}
 	if e.attempts > 0 {
 		msg += fmt.Sprintf(" (gave up after %d attempts)", e.attempts)
@@ -89,7 +89,7 @@ func (e *stepError) Unwrap() error { return e.err }
 func (r *Runner) step(ctx context.Context, name string, fn func(ctx context.Context) error) error {
 	return r.attempt(ctx, name, fn, func(err error) bool {
 		var t *terminalError
-		return !errors.As(err, &t) && target.Classify(err) == target.Transient
+		return !errors.As(err, &t) && s3iam.Classify(err) == s3iam.Transient
 	})
 }
 

@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/policy"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
-	"github.com/amplifybackendd/amplifybackendd/target"
 )
 
-// Target is what the reconcile steps need from S3 and IAM. *target.Target
+// Target is what the reconcile steps need from S3 and IAM. *s3iam.Target
 // implements it; every Ensure method acts only on drift and reports whether
 // it wrote.
 type Target interface {
@@ -25,7 +25,7 @@ type Target interface {
 	DeleteBucketIfEmpty(ctx context.Context, bucket string) (bool, error)
 	Tags(ctx context.Context, bucket string) (map[string]string, error)
 	EnsureTags(ctx context.Context, bucket string, want map[string]string) (bool, error)
-	EnsureCORSRule(ctx context.Context, bucket string, rule target.CORSRule) (bool, error)
+	EnsureCORSRule(ctx context.Context, bucket string, rule s3iam.CORSRule) (bool, error)
 	EnsureDefaultEncryption(ctx context.Context, bucket string) (bool, error)
 	EnsureAbortMultipartRule(ctx context.Context, bucket, id string, days int32) (bool, error)
 	BucketPolicy(ctx context.Context, bucket string) ([]byte, error)
@@ -41,7 +41,7 @@ type Target interface {
 
 // AmplifyCORSRule is the CORS rule Amplify puts on storage buckets so browser
 // uploads work; ours carries an ID so foreign rules are left alone.
-var AmplifyCORSRule = target.CORSRule{
+var AmplifyCORSRule = s3iam.CORSRule{
 	ID:             "amplifybackendd",
 	AllowedOrigins: []string{"*"},
 	AllowedHeaders: []string{"*"},
@@ -194,8 +194,8 @@ func (r *Runner) ensureOwnedBucket(ctx context.Context, w *work) error {
 		created, err = r.target.CreateBucket(cctx, b)
 		cancel()
 		switch {
-		case err != nil && target.Classify(err) == target.Permanent:
-			return r.foreignBucket(ctx, w, "Bucket %q cannot be created: %s", b, target.APIMessage(err))
+		case err != nil && s3iam.Classify(err) == s3iam.Permanent:
+			return r.foreignBucket(ctx, w, "Bucket %q cannot be created: %s", b, s3iam.APIMessage(err))
 		case err != nil:
 			return err // the answer may be lost: the next attempt looks
 		case !created:
@@ -205,7 +205,7 @@ func (r *Runner) ensureOwnedBucket(ctx context.Context, w *work) error {
 		}
 	}
 	tags, err := r.target.Tags(ctx, b)
-	if err != nil && target.Classify(err) != target.NotImplemented {
+	if err != nil && s3iam.Classify(err) != s3iam.NotImplemented {
 		return err
 	}
 	want := bucketTags(w.res.ResourceKey)
@@ -229,7 +229,7 @@ func (r *Runner) ensureOwnedBucket(ctx context.Context, w *work) error {
 	}
 	w.createdBucket = true
 	if _, err := r.target.EnsureTags(ctx, b, want); err != nil {
-		if target.Classify(err) != target.NotImplemented {
+		if s3iam.Classify(err) != s3iam.NotImplemented {
 			return err
 		}
 		w.warn("bucket tagging is not implemented by the target; bucket %q carries no ownership tags", b)
@@ -292,7 +292,7 @@ func (r *Runner) configureBucket(ctx context.Context, w *work) error {
 		var unsupported bool
 		err := r.step(ctx, "configure "+s.name, func(ctx context.Context) error {
 			_, err := s.fn(ctx)
-			if err != nil && target.Classify(err) == target.NotImplemented {
+			if err != nil && s3iam.Classify(err) == s3iam.NotImplemented {
 				unsupported = true
 				return nil
 			}
@@ -361,12 +361,12 @@ func (r *Runner) applyBucketPolicy(ctx context.Context, w *work, docs policy.Doc
 	return r.step(ctx, "write bucket policy", func(ctx context.Context) error {
 		cur, err := r.target.BucketPolicy(ctx, w.res.Bucket)
 		switch {
-		case target.IsNoSuchBucket(err) && len(docs.Bucket) == 0:
+		case s3iam.IsNoSuchBucket(err) && len(docs.Bucket) == 0:
 			// No bucket, and none of our statements wanted in it: nothing
 			// of ours is left there, which is what this step is for.
 			w.warn("bucket %q no longer exists; there were no bucket policy statements left to remove", w.res.Bucket)
 			return nil
-		case target.IsNoSuchBucket(err):
+		case s3iam.IsNoSuchBucket(err):
 			return bucketGone(w)
 		case err != nil:
 			return err
@@ -452,7 +452,7 @@ func (r *Runner) removeOwnedBucket(ctx context.Context, w *work) error {
 		}
 		tags, err := r.target.Tags(ctx, b)
 		if err != nil {
-			if target.Classify(err) == target.NotImplemented {
+			if s3iam.Classify(err) == s3iam.NotImplemented {
 				w.warn("bucket %q was kept: the target cannot show its ownership tags", b)
 				return nil
 			}

@@ -30,8 +30,8 @@ import (
 	"github.com/amplifybackendd/amplifybackendd/handlers"
 	"github.com/amplifybackendd/amplifybackendd/internal/drain"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
-	"github.com/amplifybackendd/amplifybackendd/target"
 )
 
 // config is every setting, from flags with AMPLIFYBACKENDD_* fallbacks.
@@ -249,7 +249,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	defer st.Close()
 
-	tcfg := target.Config{Region: cfg.region, S3Endpoint: cfg.s3Endpoint, IAMEndpoint: cfg.iamEndpoint, NoIAM: cfg.noIAM}
+	tcfg := s3iam.Config{Region: cfg.region, S3Endpoint: cfg.s3Endpoint, IAMEndpoint: cfg.iamEndpoint, NoIAM: cfg.noIAM}
 	embeddedCtx, stopEmbedded := context.WithCancel(context.Background())
 	defer stopEmbedded()
 	var gw *embedded.Server
@@ -269,7 +269,7 @@ func run(ctx context.Context, cfg config) error {
 		tcfg.S3Endpoint, tcfg.IAMEndpoint, tcfg.NoIAM, tcfg.Region = gw.S3Endpoint, gw.IAMEndpoint, false, gw.Region
 		tcfg.AccessKey, tcfg.SecretKey = root.AccessKey, root.SecretKey
 	}
-	tg, err := target.New(ctx, tcfg)
+	tg, err := s3iam.New(ctx, tcfg)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("configure target: %w", err)
@@ -384,7 +384,7 @@ func reloadOnHangup(ctx context.Context, keys *apiKeys, log *slog.Logger) {
 
 // waitForTarget polls the target until it answers; the API serves reads
 // meanwhile and jobs retry on their own.
-func waitForTarget(ctx context.Context, tg *target.Target, log *slog.Logger) {
+func waitForTarget(ctx context.Context, tg *s3iam.Target, log *slog.Logger) {
 	wait := 100 * time.Millisecond
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)

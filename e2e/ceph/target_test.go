@@ -12,7 +12,7 @@ import (
 
 	"github.com/amplifybackendd/amplifybackendd/internal/external"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
-	"github.com/amplifybackendd/amplifybackendd/target"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 )
 
 // writes counts the requests a Target sends that change something.
@@ -58,8 +58,8 @@ func TestTargetOnCeph(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	w := &writes{}
-	newTarget := func(region string) *target.Target {
-		tg, err := target.New(ctx, target.Config{
+	newTarget := func(region string) *s3iam.Target {
+		tg, err := s3iam.New(ctx, s3iam.Config{
 			Region: region, S3Endpoint: cluster.endpoint, IAMEndpoint: cluster.endpoint,
 			AccessKey: cluster.admin.AccessKeyID, SecretKey: cluster.admin.SecretAccessKey,
 			HTTPClient: &http.Client{Transport: w},
@@ -106,8 +106,8 @@ func TestTargetOnCeph(t *testing.T) {
 			t.Errorf("%s again wrote %v", e.name, got)
 		}
 	}
-	if _, err := tg.EnsureDefaultEncryption(ctx, bucket); target.Classify(err) != target.NotImplemented {
-		t.Errorf("default encryption on RGW 16.2: %v classified %v, want NotImplemented", err, target.Classify(err))
+	if _, err := tg.EnsureDefaultEncryption(ctx, bucket); s3iam.Classify(err) != s3iam.NotImplemented {
+		t.Errorf("default encryption on RGW 16.2: %v classified %v, want NotImplemented", err, s3iam.Classify(err))
 	}
 	if doc, err := tg.BucketPolicy(ctx, bucket); err != nil || doc != nil {
 		t.Fatalf("BucketPolicy(none) = %s, %v", doc, err)
@@ -135,8 +135,8 @@ func TestTargetOnCeph(t *testing.T) {
 		t.Fatalf("DeleteRolePolicy(missing): %v", err)
 	}
 	err := tg.PutRolePolicy(ctx, role+"-nope", name, []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::b/*"]}]}`))
-	if target.Classify(err) != target.Permanent || target.APIMessage(err) != "NoSuchEntity" {
-		t.Fatalf("PutRolePolicy(missing role) = %v (%q), want a Permanent NoSuchEntity", err, target.APIMessage(err))
+	if s3iam.Classify(err) != s3iam.Permanent || s3iam.APIMessage(err) != "NoSuchEntity" {
+		t.Fatalf("PutRolePolicy(missing role) = %v (%q), want a Permanent NoSuchEntity", err, s3iam.APIMessage(err))
 	}
 
 	// A document with the Cognito variable in a Resource is stored without

@@ -1,4 +1,4 @@
-package target_test
+package s3iam_test
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 
 	"github.com/amplifybackendd/amplifybackendd/embedded"
 	"github.com/amplifybackendd/amplifybackendd/embedded/embeddedtest"
-	"github.com/amplifybackendd/amplifybackendd/target"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 )
 
 const (
@@ -104,7 +104,7 @@ func (r *recorder) writesSince(m int) []string {
 type env struct {
 	t      *testing.T
 	ctx    context.Context
-	tgt    *target.Target
+	tgt    *s3iam.Target
 	rec    *recorder
 	s3     *s3.Client
 	iam    *iam.Client
@@ -143,7 +143,7 @@ func setup(t *testing.T) *env {
 func newEnv(t *testing.T, access, secret string) *env {
 	t.Helper()
 	rec := &recorder{}
-	tgt, err := target.New(t.Context(), target.Config{
+	tgt, err := s3iam.New(t.Context(), s3iam.Config{
 		S3Endpoint:  gw.S3Endpoint,
 		IAMEndpoint: gw.IAMEndpoint,
 		AccessKey:   access,
@@ -151,7 +151,7 @@ func newEnv(t *testing.T, access, secret string) *env {
 		HTTPClient:  &http.Client{Transport: rec},
 	})
 	if err != nil {
-		t.Fatalf("target.New: %v", err)
+		t.Fatalf("s3iam.New: %v", err)
 	}
 	creds := credentials.NewStaticCredentialsProvider(rootAccess, rootSecret, "")
 	return &env{

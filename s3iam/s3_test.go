@@ -1,4 +1,4 @@
-package target_test
+package s3iam_test
 
 import (
 	"encoding/json"
@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/amplifybackendd/amplifybackendd/target"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 )
 
 func TestPingRegionHasIAM(t *testing.T) {
@@ -38,7 +38,7 @@ func TestListBuckets(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ListBuckets: %v", err)
 	}
-	i := slices.IndexFunc(bs, func(b target.Bucket) bool { return b.Name == e.bucket })
+	i := slices.IndexFunc(bs, func(b s3iam.Bucket) bool { return b.Name == e.bucket })
 	if i < 0 {
 		t.Fatalf("ListBuckets does not list %s: %v", e.bucket, bs)
 	}
@@ -66,13 +66,13 @@ func TestHeadBucket(t *testing.T) {
 	if err == nil {
 		t.Fatalf("HeadBucket by a user without rights = %v, nil; want 403", ok)
 	}
-	if c := target.Classify(err); c != target.Permanent {
+	if c := s3iam.Classify(err); c != s3iam.Permanent {
 		t.Errorf("HeadBucket 403 classified %v, want Permanent (%v)", c, err)
 	}
 	if !strings.Contains(err.Error(), e.bucket) || !strings.Contains(err.Error(), "HeadBucket") {
 		t.Errorf("error %q does not name the operation and bucket", err)
 	}
-	t.Logf("HeadBucket without rights: %s", target.APIMessage(err))
+	t.Logf("HeadBucket without rights: %s", s3iam.APIMessage(err))
 }
 
 func TestCreateBucket(t *testing.T) {
@@ -122,14 +122,14 @@ func (a *answerLost) RoundTrip(req *http.Request) (*http.Response, error) {
 func TestCreateBucketAnswerLost(t *testing.T) {
 	t.Parallel()
 	lost := &answerLost{}
-	tgt, err := target.New(t.Context(), target.Config{S3Endpoint: gw.S3Endpoint, AccessKey: rootAccess, SecretKey: rootSecret,
+	tgt, err := s3iam.New(t.Context(), s3iam.Config{S3Endpoint: gw.S3Endpoint, AccessKey: rootAccess, SecretKey: rootSecret,
 		NoIAM: true, HTTPClient: &http.Client{Transport: lost}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := uniqueName(t, "lost")
 	created, err := tgt.CreateBucket(t.Context(), b)
-	if err == nil || target.Classify(err) != target.Transient {
+	if err == nil || s3iam.Classify(err) != s3iam.Transient {
 		t.Fatalf("CreateBucket with its answer lost = %v, %v; want a Transient error", created, err)
 	}
 	if n := lost.puts.Load(); n != 1 {
@@ -222,8 +222,8 @@ func TestTags(t *testing.T) {
 }
 
 // amplifyCORS is the rule design.md §4 asks for.
-func amplifyCORS() target.CORSRule {
-	return target.CORSRule{
+func amplifyCORS() s3iam.CORSRule {
+	return s3iam.CORSRule{
 		ID:             "amplify-storage",
 		AllowedOrigins: []string{"*"},
 		AllowedHeaders: []string{"*"},
@@ -301,10 +301,10 @@ func TestEnsureDefaultEncryptionVersity(t *testing.T) {
 	if err == nil {
 		t.Fatalf("EnsureDefaultEncryption = %v, nil; Versity v1.8.0 was measured answering 501", changed)
 	}
-	if c := target.Classify(err); c != target.NotImplemented {
+	if c := s3iam.Classify(err); c != s3iam.NotImplemented {
 		t.Fatalf("classified %v, want NotImplemented: %v", c, err)
 	}
-	t.Logf("EnsureDefaultEncryption on Versity: %s", target.APIMessage(err))
+	t.Logf("EnsureDefaultEncryption on Versity: %s", s3iam.APIMessage(err))
 }
 
 // TestEnsureAbortMultipartRuleVersity records that Versity v1.8.0 has no
@@ -315,10 +315,10 @@ func TestEnsureAbortMultipartRuleVersity(t *testing.T) {
 	if err == nil {
 		t.Fatalf("EnsureAbortMultipartRule = %v, nil; Versity v1.8.0 was measured answering 501", changed)
 	}
-	if c := target.Classify(err); c != target.NotImplemented {
+	if c := s3iam.Classify(err); c != s3iam.NotImplemented {
 		t.Fatalf("classified %v, want NotImplemented: %v", c, err)
 	}
-	t.Logf("EnsureAbortMultipartRule on Versity: %s", target.APIMessage(err))
+	t.Logf("EnsureAbortMultipartRule on Versity: %s", s3iam.APIMessage(err))
 }
 
 // TestPublicAccessBlockVersity records design.md §7's claim with the raw
@@ -329,11 +329,11 @@ func TestPublicAccessBlockVersity(t *testing.T) {
 		Bucket:                         aws.String(e.bucket),
 		PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{BlockPublicPolicy: aws.Bool(false)},
 	})
-	if c := target.Classify(err); c != target.NotImplemented {
+	if c := s3iam.Classify(err); c != s3iam.NotImplemented {
 		t.Fatalf("PutPublicAccessBlock: %v classified %v, want NotImplemented", err, c)
 	}
 	_, err = e.s3.GetPublicAccessBlock(e.ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(e.bucket)})
-	if c := target.Classify(err); c != target.NotImplemented {
+	if c := s3iam.Classify(err); c != s3iam.NotImplemented {
 		t.Fatalf("GetPublicAccessBlock: %v classified %v, want NotImplemented", err, c)
 	}
 }
@@ -366,10 +366,10 @@ func TestBucketPolicy(t *testing.T) {
 	}
 
 	err = e.tgt.PutBucketPolicy(e.ctx, e.bucket, []byte(`{"Version":"2012-10-17","Statement":[]}`))
-	if c := target.Classify(err); err == nil || c != target.Permanent {
+	if c := s3iam.Classify(err); err == nil || c != s3iam.Permanent {
 		t.Errorf("PutBucketPolicy(empty statement) = %v (%v), want a Permanent error", err, c)
 	} else {
-		t.Logf("malformed policy: %s", target.APIMessage(err))
+		t.Logf("malformed policy: %s", s3iam.APIMessage(err))
 	}
 
 	for i := range 2 {
@@ -391,15 +391,15 @@ func TestMissingBucket(t *testing.T) {
 	e := setup(t)
 	missing := e.bucket + "-missing"
 	_, err := e.tgt.Tags(e.ctx, missing)
-	if err == nil || target.Classify(err) != target.Permanent || !strings.Contains(target.APIMessage(err), "NoSuchBucket") {
+	if err == nil || s3iam.Classify(err) != s3iam.Permanent || !strings.Contains(s3iam.APIMessage(err), "NoSuchBucket") {
 		t.Errorf("Tags(missing bucket) = %v", err)
 	}
 	_, err = e.tgt.EnsureCORSRule(e.ctx, missing, amplifyCORS())
-	if err == nil || target.Classify(err) != target.Permanent {
+	if err == nil || s3iam.Classify(err) != s3iam.Permanent {
 		t.Errorf("EnsureCORSRule(missing bucket) = %v", err)
 	}
 	_, err = e.tgt.BucketPolicy(e.ctx, missing)
-	if err == nil || target.Classify(err) != target.Permanent {
+	if err == nil || s3iam.Classify(err) != s3iam.Permanent {
 		t.Errorf("BucketPolicy(missing bucket) = %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package target_test
+package s3iam_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
-	"github.com/amplifybackendd/amplifybackendd/target"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 )
 
 // cognitoTrust is the trust policy of an Amplify authenticated role; Versity
@@ -41,10 +41,10 @@ func TestEnsureRole(t *testing.T) {
 	// A trust policy IAM rejects is a Permanent error naming the role.
 	_, err = e.tgt.EnsureRole(e.ctx, role+"-bad", []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",`+
 		`"Principal":{"Federated":"cognito-identity.amazonaws.com"},"Action":"sts:AssumeRoleWithWebIdentity"}]}`), nil)
-	if err == nil || target.Classify(err) != target.Permanent {
+	if err == nil || s3iam.Classify(err) != s3iam.Permanent {
 		t.Fatalf("EnsureRole(Cognito trust without Condition) = %v, want a Permanent error", err)
 	}
-	t.Logf("rejected trust policy: %s", target.APIMessage(err))
+	t.Logf("rejected trust policy: %s", s3iam.APIMessage(err))
 }
 
 // TestRoleTags: a role EnsureRole creates carries the tags it was given,
@@ -129,21 +129,21 @@ func TestRolePolicies(t *testing.T) {
 	}
 
 	err = e.tgt.PutRolePolicy(e.ctx, role, "bad", []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject"}]}`))
-	if err == nil || target.Classify(err) != target.Permanent {
+	if err == nil || s3iam.Classify(err) != s3iam.Permanent {
 		t.Fatalf("PutRolePolicy(no Resource) = %v, want a Permanent error", err)
 	}
-	t.Logf("malformed role policy: %s", target.APIMessage(err))
+	t.Logf("malformed role policy: %s", s3iam.APIMessage(err))
 	err = e.tgt.PutRolePolicy(e.ctx, role+"-missing", "res-a", []byte(doc))
-	if err == nil || target.Classify(err) != target.Permanent {
+	if err == nil || s3iam.Classify(err) != s3iam.Permanent {
 		t.Fatalf("PutRolePolicy(missing role) = %v, want a Permanent error", err)
 	}
-	t.Logf("PutRolePolicy on a missing role: %s", target.APIMessage(err))
+	t.Logf("PutRolePolicy on a missing role: %s", s3iam.APIMessage(err))
 }
 
 func TestNoIAM(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	tgt, err := target.New(ctx, target.Config{
+	tgt, err := s3iam.New(ctx, s3iam.Config{
 		S3Endpoint: gw.S3Endpoint, IAMEndpoint: gw.IAMEndpoint, NoIAM: true,
 		AccessKey: rootAccess, SecretKey: rootSecret,
 	})
@@ -163,8 +163,8 @@ func TestNoIAM(t *testing.T) {
 	}
 	for name, call := range calls {
 		err := call()
-		if !errors.Is(err, target.ErrNoIAM) || target.Classify(err) != target.NotImplemented {
-			t.Errorf("%s with NoIAM: %v (%v), want ErrNoIAM classified NotImplemented", name, err, target.Classify(err))
+		if !errors.Is(err, s3iam.ErrNoIAM) || s3iam.Classify(err) != s3iam.NotImplemented {
+			t.Errorf("%s with NoIAM: %v (%v), want ErrNoIAM classified NotImplemented", name, err, s3iam.Classify(err))
 		}
 	}
 	if err := tgt.Ping(ctx); err != nil {
@@ -178,7 +178,7 @@ func TestConnectionRefused(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	tgt, err := target.New(ctx, target.Config{
+	tgt, err := s3iam.New(ctx, s3iam.Config{
 		S3Endpoint: "http://127.0.0.1:1", IAMEndpoint: "http://127.0.0.1:1",
 		AccessKey: "a", SecretKey: "b",
 	})
@@ -186,11 +186,11 @@ func TestConnectionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = tgt.Ping(ctx)
-	if c := target.Classify(err); c != target.Transient {
+	if c := s3iam.Classify(err); c != s3iam.Transient {
 		t.Errorf("Ping to a closed port: %v classified %v, want Transient", err, c)
 	}
 	_, err = tgt.RolePolicy(ctx, "r", "p")
-	if c := target.Classify(err); c != target.Transient {
+	if c := s3iam.Classify(err); c != s3iam.Transient {
 		t.Errorf("RolePolicy to a closed port: %v classified %v, want Transient", err, c)
 	}
 }
@@ -215,10 +215,10 @@ func TestRolePolicyQuota(t *testing.T) {
 		t.Fatalf("PutRolePolicy 6 kB: %v", err)
 	}
 	err := e.tgt.PutRolePolicy(e.ctx, role, "b", big(6000))
-	if err == nil || target.Classify(err) != target.Permanent || !strings.HasPrefix(target.APIMessage(err), "LimitExceeded") {
+	if err == nil || s3iam.Classify(err) != s3iam.Permanent || !strings.HasPrefix(s3iam.APIMessage(err), "LimitExceeded") {
 		t.Fatalf("PutRolePolicy beyond 10,240 bytes in all = %v, want a Permanent LimitExceeded", err)
 	}
-	t.Logf("role policy quota: %s", target.APIMessage(err))
+	t.Logf("role policy quota: %s", s3iam.APIMessage(err))
 	// Replacing a policy counts its new size only.
 	if err := e.tgt.PutRolePolicy(e.ctx, role, "a", big(9000)); err != nil {
 		t.Fatalf("PutRolePolicy replacing a with 9 kB: %v", err)

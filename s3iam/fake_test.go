@@ -1,4 +1,4 @@
-package target_test
+package s3iam_test
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/amplifybackendd/amplifybackendd/target"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 )
 
 // fakeS3 covers what the embedded gateway cannot show: Versity answers 501
@@ -90,12 +90,12 @@ func writeIAMErr(w http.ResponseWriter, status int, code string) {
 }
 
 // newFake starts a fake S3 and a Target pointed at it.
-func newFake(t *testing.T, region string) (*fakeS3, *target.Target) {
+func newFake(t *testing.T, region string) (*fakeS3, *s3iam.Target) {
 	t.Helper()
 	f := &fakeS3{sub: map[string][]byte{}, bodies: map[string]string{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	tgt, err := target.New(t.Context(), target.Config{
+	tgt, err := s3iam.New(t.Context(), s3iam.Config{
 		Region: region, S3Endpoint: srv.URL, IAMEndpoint: srv.URL, AccessKey: "a", SecretKey: "b",
 	})
 	if err != nil {
@@ -217,10 +217,10 @@ func TestCreateBucketAlreadyExists(t *testing.T) {
 	f, tgt := newFake(t, "")
 	f.fail = func(*http.Request) (int, string) { return http.StatusConflict, "BucketAlreadyExists" }
 	_, err := tgt.CreateBucket(t.Context(), "b")
-	if err == nil || target.Classify(err) != target.Permanent {
+	if err == nil || s3iam.Classify(err) != s3iam.Permanent {
 		t.Fatalf("CreateBucket(taken) = %v, want a Permanent error", err)
 	}
-	if got := target.APIMessage(err); got != "BucketAlreadyExists: fake BucketAlreadyExists" {
+	if got := s3iam.APIMessage(err); got != "BucketAlreadyExists: fake BucketAlreadyExists" {
 		t.Errorf("APIMessage = %q", got)
 	}
 }
@@ -232,17 +232,17 @@ func TestSDKRetriesAndClasses(t *testing.T) {
 	cases := []struct {
 		status   int
 		code     string
-		want     target.Class
+		want     s3iam.Class
 		attempts int
 	}{
-		{http.StatusServiceUnavailable, "SlowDown", target.Transient, 3},
-		{http.StatusInternalServerError, "InternalError", target.Transient, 3},
+		{http.StatusServiceUnavailable, "SlowDown", s3iam.Transient, 3},
+		{http.StatusInternalServerError, "InternalError", s3iam.Transient, 3},
 		// The SDK's standard retryer does not retry a 429 with this code;
 		// the job layer does.
-		{http.StatusTooManyRequests, "TooManyRequests", target.Transient, 1},
-		{http.StatusNotImplemented, "NotImplemented", target.NotImplemented, 1},
-		{http.StatusForbidden, "AccessDenied", target.Permanent, 1},
-		{http.StatusBadRequest, "InvalidBucketName", target.Permanent, 1},
+		{http.StatusTooManyRequests, "TooManyRequests", s3iam.Transient, 1},
+		{http.StatusNotImplemented, "NotImplemented", s3iam.NotImplemented, 1},
+		{http.StatusForbidden, "AccessDenied", s3iam.Permanent, 1},
+		{http.StatusBadRequest, "InvalidBucketName", s3iam.Permanent, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.code, func(t *testing.T) {
@@ -250,7 +250,7 @@ func TestSDKRetriesAndClasses(t *testing.T) {
 			f, tgt := newFake(t, "")
 			f.fail = func(*http.Request) (int, string) { return c.status, c.code }
 			_, err := tgt.Tags(t.Context(), "b")
-			if got := target.Classify(err); got != c.want {
+			if got := s3iam.Classify(err); got != c.want {
 				t.Errorf("%d %s classified %v, want %v (%v)", c.status, c.code, got, c.want, err)
 			}
 			if _, calls := f.snapshot(); calls != c.attempts {
@@ -267,8 +267,8 @@ func TestIAMUnknownAction(t *testing.T) {
 	f, tgt := newFake(t, "")
 	f.fail = func(*http.Request) (int, string) { return http.StatusBadRequest, "InvalidAction" }
 	_, err := tgt.RolePolicy(t.Context(), "r", "p")
-	if target.Classify(err) != target.NotImplemented {
-		t.Fatalf("IAM InvalidAction: %v classified %v, want NotImplemented", err, target.Classify(err))
+	if s3iam.Classify(err) != s3iam.NotImplemented {
+		t.Fatalf("IAM InvalidAction: %v classified %v, want NotImplemented", err, s3iam.Classify(err))
 	}
 }
 
@@ -283,7 +283,7 @@ func TestRolePolicyRawDocument(t *testing.T) {
 			`</GetRolePolicyResult></GetRolePolicyResponse>`, doc)
 	}))
 	t.Cleanup(srv.Close)
-	tgt, err := target.New(t.Context(), target.Config{S3Endpoint: srv.URL, IAMEndpoint: srv.URL, AccessKey: "a", SecretKey: "b"})
+	tgt, err := s3iam.New(t.Context(), s3iam.Config{S3Endpoint: srv.URL, IAMEndpoint: srv.URL, AccessKey: "a", SecretKey: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestEndpointFromEnvironment(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	t.Setenv("AWS_ENDPOINT_URL_S3", srv.URL)
-	tgt, err := target.New(t.Context(), target.Config{AccessKey: "a", SecretKey: "b"})
+	tgt, err := s3iam.New(t.Context(), s3iam.Config{AccessKey: "a", SecretKey: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package target_test
+package s3iam_test
 
 import (
 	"encoding/json"
@@ -16,7 +16,7 @@ import (
 
 	"github.com/aws/smithy-go"
 
-	"github.com/amplifybackendd/amplifybackendd/target"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 )
 
 // The tests in this file cover Ceph RGW's quirks with fakes that answer the
@@ -32,12 +32,12 @@ type fakeRGWIAM struct {
 	tags     map[string]string // role -> its tags as RGW writes them
 }
 
-func newFakeRGWIAM(t *testing.T) (*fakeRGWIAM, *target.Target) {
+func newFakeRGWIAM(t *testing.T) (*fakeRGWIAM, *s3iam.Target) {
 	t.Helper()
 	f := &fakeRGWIAM{roles: map[string]bool{}, policies: map[string]string{}, hidden: map[string]bool{}, tags: map[string]string{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	tgt, err := target.New(t.Context(), target.Config{S3Endpoint: srv.URL, IAMEndpoint: srv.URL, AccessKey: "a", SecretKey: "b"})
+	tgt, err := s3iam.New(t.Context(), s3iam.Config{S3Endpoint: srv.URL, IAMEndpoint: srv.URL, AccessKey: "a", SecretKey: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,10 +147,10 @@ func TestS3StyleIAMErrors(t *testing.T) {
 	}
 	err := tgt.PutRolePolicy(ctx, "r", "p", []byte(`{"Version":"2012-10-17","Statement":[]}`))
 	var ae smithy.APIError
-	if !errors.As(err, &ae) || ae.ErrorCode() != "NoSuchEntity" || target.Classify(err) != target.Permanent {
+	if !errors.As(err, &ae) || ae.ErrorCode() != "NoSuchEntity" || s3iam.Classify(err) != s3iam.Permanent {
 		t.Fatalf("PutRolePolicy(missing role) = %v; want a Permanent NoSuchEntity", err)
 	}
-	if got := target.APIMessage(err); got != "NoSuchEntity" {
+	if got := s3iam.APIMessage(err); got != "NoSuchEntity" {
 		t.Errorf("APIMessage = %q, want NoSuchEntity (RGW sends no message)", got)
 	}
 	if created, err := tgt.EnsureRole(ctx, "r", []byte(`{}`), nil); err != nil || !created {
@@ -238,7 +238,7 @@ func TestPutRolePolicyWithoutResourceVariables(t *testing.T) {
 	deny := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::b/*"]},` +
 		`{"Effect":"Deny","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::b/private/` + sub + `/*"]}]}`
 	err = tgt.PutRolePolicy(ctx, "r", "deny", []byte(deny))
-	if err == nil || target.Classify(err) != target.Permanent || !strings.Contains(target.APIMessage(err), "MalformedPolicyDocument") {
+	if err == nil || s3iam.Classify(err) != s3iam.Permanent || !strings.Contains(s3iam.APIMessage(err), "MalformedPolicyDocument") {
 		t.Fatalf("PutRolePolicy(deny with variable) = %v; want the MalformedPolicyDocument refusal", err)
 	}
 	// Only variables: nothing would be left, the refusal stands.
@@ -268,12 +268,12 @@ func TestEncryptionInvalidArgumentIsNotImplemented(t *testing.T) {
 	// GET ?encryption answers a ListBucketResult on RGW, which reads as no rule.
 	f.set("encryption", `<ListBucketResult><Name>b</Name></ListBucketResult>`)
 	_, err := tgt.EnsureDefaultEncryption(t.Context(), "b")
-	if target.Classify(err) != target.NotImplemented {
-		t.Fatalf("EnsureDefaultEncryption on RGW: %v classified %v, want NotImplemented", err, target.Classify(err))
+	if s3iam.Classify(err) != s3iam.NotImplemented {
+		t.Fatalf("EnsureDefaultEncryption on RGW: %v classified %v, want NotImplemented", err, s3iam.Classify(err))
 	}
 	_, err = tgt.EnsureTags(t.Context(), "b", map[string]string{"k": "v"})
-	if target.Classify(err) != target.Permanent {
-		t.Fatalf("PutBucketTagging InvalidArgument: %v classified %v, want Permanent", err, target.Classify(err))
+	if s3iam.Classify(err) != s3iam.Permanent {
+		t.Fatalf("PutBucketTagging InvalidArgument: %v classified %v, want Permanent", err, s3iam.Classify(err))
 	}
 }
 
@@ -293,7 +293,7 @@ func TestCreateBucketUnknownLocation(t *testing.T) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	tgt, err := target.New(t.Context(), target.Config{Region: "eu-west-1", S3Endpoint: srv.URL, AccessKey: "a", SecretKey: "b", NoIAM: true})
+	tgt, err := s3iam.New(t.Context(), s3iam.Config{Region: "eu-west-1", S3Endpoint: srv.URL, AccessKey: "a", SecretKey: "b", NoIAM: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,12 +322,12 @@ func TestIAMErrorBodyBreaksOff(t *testing.T) {
 		conn.Close()
 	}))
 	t.Cleanup(srv.Close)
-	tgt, err := target.New(t.Context(), target.Config{S3Endpoint: srv.URL, IAMEndpoint: srv.URL, AccessKey: "a", SecretKey: "b"})
+	tgt, err := s3iam.New(t.Context(), s3iam.Config{S3Endpoint: srv.URL, IAMEndpoint: srv.URL, AccessKey: "a", SecretKey: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = tgt.PutRolePolicy(t.Context(), "r", "p", []byte(`{}`))
-	if target.Classify(err) != target.Transient {
-		t.Fatalf("PutRolePolicy with a broken error body: %v classified %v, want Transient", err, target.Classify(err))
+	if s3iam.Classify(err) != s3iam.Transient {
+		t.Fatalf("PutRolePolicy with a broken error body: %v classified %v, want Transient", err, s3iam.Classify(err))
 	}
 }

@@ -1,4 +1,4 @@
-// Package target is the one place amplifybackendd talks to S3 and IAM. The
+// Package s3iam is the one place amplifybackendd talks to S3 and IAM. The
 // job layer's reconcile steps call it to observe and change a bucket or a
 // role; it hides the SDK behind small, idempotent operations and decides, in
 // one function, what a failure means.
@@ -79,4 +79,4 @@
 //     lifecycle (the rule comes back with an empty Prefix instead of a
 //     Filter) and bucket policies with Principal "*" work; DeleteBucketPolicy
 //     without a policy succeeds.
-package target
+package s3iam

@@ -1,4 +1,4 @@
-package target
+package s3iam
 
 import (
 	"context"
