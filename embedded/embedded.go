@@ -85,7 +85,7 @@ type Config struct {
 }
 
 // Server is a running embedded gateway and IAM API. Its endpoints are what
-// the target package and users' AWS tools are pointed at.
+// the s3iam package and users' AWS tools are pointed at.
 type Server struct {
 	// S3Endpoint is the gateway's base URL, e.g. "http://127.0.0.1:9000".
 	// Use path-style addressing against it.

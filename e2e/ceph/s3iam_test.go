@@ -50,7 +50,7 @@ func (w *writes) mark() int {
 	return len(w.n)
 }
 
-// TestTargetOnCeph drives the target package straight at RGW: every quirk
+// TestTargetOnCeph drives the s3iam package straight at RGW: every quirk
 // in target/doc.go is met here, and each Ensure call, repeated, writes
 // nothing (RGW's read-back matches what was written).
 func TestTargetOnCeph(t *testing.T) {
