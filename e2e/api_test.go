@@ -253,8 +253,22 @@ func TestImportGetBackendAndPaging(t *testing.T) {
 		AppID                  string   `json:"appId"`
 		BackendEnvironmentList []string `json:"backendEnvironmentList"`
 		AmplifyMetaConfig      string   `json:"amplifyMetaConfig"`
+		AmplifyFeatureFlags    string   `json:"amplifyFeatureFlags"`
+		Error                  *string  `json:"error"`
+		AppName                *string  `json:"appName"`
 	}
 	_ = json.Unmarshal(gb.Raw, &backend)
+	var flags struct {
+		Features map[string]map[string]any `json:"features"`
+	}
+	if err := json.Unmarshal([]byte(backend.AmplifyFeatureFlags), &flags); err != nil || flags.Features["auth"] == nil {
+		t.Fatalf("amplifyFeatureFlags is not cli.json's features: %s", gb.Raw)
+	}
+	// A healthy environment has no error, whatever its warnings; no name
+	// is known for an app that only has storage.
+	if backend.Error != nil || backend.AppName != nil {
+		t.Fatalf("GetBackend of a healthy environment: %s", gb.Raw)
+	}
 	var meta struct {
 		Storage map[string]struct {
 			Service string

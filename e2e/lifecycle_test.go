@@ -93,6 +93,14 @@ func TestStorageLifecycle(t *testing.T) {
 	if job.Str("status") != "COMPLETED" || job.Str("operation") != "CreateBackendStorage" {
 		t.Fatalf("create job: %s\nlog:\n%s", job.Raw, s.Logs)
 	}
+	// A completed job carries no error, and the embedded gateway's known
+	// gap (default encryption) was reported at start-up, not here.
+	if strings.Contains(string(job.Raw), `"error"`) || strings.Contains(string(job.Raw), "default encryption") {
+		t.Fatalf("completed create job: %s", job.Raw)
+	}
+	if !strings.Contains(s.Logs.String(), "does not implement bucket default encryption") {
+		t.Fatalf("the embedded gateway's known gap was not reported at start-up:\n%s", s.Logs)
+	}
 
 	got := testserver.MustOK(t, s.Call("POST", "/backend/app1/storage/dev/details", map[string]any{"resourceName": name}))
 	var detail struct {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -44,6 +43,17 @@ type amplifyMetaStorage struct {
 	Output         map[string]string `json:"output"`
 }
 
+// amplifyFeatureFlags is what GetBackend reports as the project's Amplify CLI
+// feature flags: the features section of the amplify/cli.json a new Amplify
+// CLI (Gen1) project writes, for the categories a project on this backend
+// uses (storage needs auth; the rest are the project-wide defaults).
+const amplifyFeatureFlags = `{"features":{"project":{"overrides":true},` +
+	`"auth":{"enablecaseinsensitivity":true,"useinclusiveterminology":true,"breakcirculardependency":true,"forcealiasattributes":false,"useenabledmfas":true},` +
+	`"frontend-ios":{"enablexcodeintegration":true},` +
+	`"codegen":{"useappsyncmodelgenplugin":true,"usedocsgeneratorplugin":true,"usetypesgeneratorplugin":true,"cleangeneratedmodelsdirectory":true,"retaincasestyle":true,"addtimestampfields":true,"handlelistnullabilitytransparently":true,"emitauthprovider":true,"generateindexrules":true,"enabledartnullsafety":true},` +
+	`"appsync":{"generategraphqlpermissions":true},` +
+	`"latestregionsupport":{"pinpoint":1,"translate":1,"transcribe":1,"rekognition":1,"textract":1,"comprehend":1}}}`
+
 func (s *Server) getBackend(c echo.Context) error {
 	appID, err := pathParam(c, "appId")
 	if err != nil {
@@ -70,7 +80,9 @@ func (s *Server) getBackend(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	resp := getBackendResponse{AppID: appID, AppName: appID, BackendEnvironmentName: env, BackendEnvironmentList: []string{}}
+	// No app name is recorded for an app known only by its storage; the
+	// answer leaves appName out rather than repeat the id as a name.
+	resp := getBackendResponse{AppID: appID, BackendEnvironmentName: env, BackendEnvironmentList: []string{}, AmplifyFeatureFlags: amplifyFeatureFlags}
 	meta := amplifyMeta{Storage: map[string]amplifyMetaStorage{}}
 	var warnings []string
 	for _, r := range all {
@@ -94,7 +106,7 @@ func (s *Server) getBackend(c echo.Context) error {
 			return err
 		}
 		resp.AmplifyMetaConfig = string(b)
-		resp.Error = strings.Join(warnings, "; ")
+		resp.Warnings = warnings
 	}
 	return c.JSON(http.StatusOK, resp)
 }

@@ -104,6 +104,10 @@ type jobWire struct {
 	Operation              string `json:"operation,omitempty"`
 	Status                 string `json:"status,omitempty"`
 	UpdateTime             string `json:"updateTime,omitempty"`
+	// Warnings say what a COMPLETED job could not do (an optional setting
+	// the target lacks); a member beyond the service model, which says
+	// error is only what a failed request returns.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type listJobsRequest struct {
@@ -129,14 +133,17 @@ type getBackendRequest struct {
 }
 
 type getBackendResponse struct {
+	AmplifyFeatureFlags    string   `json:"amplifyFeatureFlags,omitempty"`
 	AmplifyMetaConfig      string   `json:"amplifyMetaConfig,omitempty"`
 	AppID                  string   `json:"appId"`
 	AppName                string   `json:"appName,omitempty"`
 	BackendEnvironmentList []string `json:"backendEnvironmentList"`
 	BackendEnvironmentName string   `json:"backendEnvironmentName,omitempty"`
-	// Error carries the warnings of the environment's storage resources
-	// (settings or role policies the target could not take).
-	Error string `json:"error,omitempty"`
+	// Warnings are the environment's storage resources' warnings (settings
+	// or role policies the target could not take, a failed update to run
+	// again): a member beyond the service model, whose error member is only
+	// for a failed request.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func wireTime(t time.Time) string {
@@ -146,11 +153,21 @@ func wireTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// jobError is a job's error as the wire shows it: none for a COMPLETED job,
+// including the "Completed with warnings: ..." that earlier releases stored
+// (its warnings are in Job.Warnings too).
+func jobError(j store.Job) string {
+	if j.Status == store.StatusCompleted {
+		return ""
+	}
+	return j.Error
+}
+
 func toJobWire(j store.Job) jobWire {
 	return jobWire{
 		AppID: j.AppID, BackendEnvironmentName: j.Env, JobID: j.ID,
-		Operation: string(j.Operation), Status: string(j.Status), Error: j.Error,
-		CreateTime: wireTime(j.CreateTime), UpdateTime: wireTime(j.UpdateTime),
+		Operation: string(j.Operation), Status: string(j.Status), Error: jobError(j),
+		CreateTime: wireTime(j.CreateTime), UpdateTime: wireTime(j.UpdateTime), Warnings: j.Warnings,
 	}
 }
 

@@ -145,6 +145,10 @@ func (v jobWire) appendJSON(b []byte) []byte {
 		b = append(b, `,"updateTime":`...)
 		b = appendJSONString(b, v.UpdateTime)
 	}
+	if len(v.Warnings) > 0 {
+		b = append(b, `,"warnings":`...)
+		b = appendJSONStrings(b, v.Warnings)
+	}
 	return append(b, '}')
 }
 

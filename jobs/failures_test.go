@@ -66,7 +66,7 @@ func TestBucketRemovedBehindTheResource(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = f.wait(j.ID)
-	if got.Status != store.StatusCompleted || !strings.Contains(got.Error, `bucket "`+b+`" no longer exists`) {
+	if got.Status != store.StatusCompleted || got.Error != "" || !strings.Contains(strings.Join(got.Warnings, ";"), `bucket "`+b+`" no longer exists`) {
 		t.Fatalf("delete of a resource without its bucket: %+v", got)
 	}
 	if _, err := f.resource(k); err == nil {

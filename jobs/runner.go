@@ -35,6 +35,11 @@ type Config struct {
 	// BucketPolicyLimit is the largest bucket policy, in bytes, the target
 	// takes (default MaxBucketPolicyBytes, S3's 20 KB).
 	BucketPolicyLimit int
+	// KnownGaps are the optional bucket settings (BucketSetting) the target
+	// is known not to implement. Jobs do not try them and do not warn about
+	// them: a gap known before any job runs is reported once, at start-up,
+	// not on every job.
+	KnownGaps []BucketSetting
 	// Retry bounds the retries of one step.
 	Retry RetryPolicy
 	// JobTimeout bounds one execution of a job (default 10 minutes).

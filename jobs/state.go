@@ -53,10 +53,9 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 		}
 		switch out {
 		case outcomeDone:
+			// What a completed job could not do is a warning, never an
+			// error: clients take an error's presence for failure.
 			j.Status, j.Warnings = store.StatusCompleted, w.warnings
-			if len(w.warnings) > 0 {
-				j.Error = "Completed with warnings: " + strings.Join(w.warnings, "; ")
-			}
 			if j.Operation == store.OpDelete {
 				if err := tx.DeleteResource(res.ResourceKey); err != nil {
 					return err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/policy"
@@ -49,6 +50,17 @@ var AmplifyCORSRule = s3iam.CORSRule{
 	ExposeHeaders:  []string{"x-amz-server-side-encryption", "x-amz-request-id", "x-amz-id-2", "ETag"},
 	MaxAgeSeconds:  3000,
 }
+
+// BucketSetting names an optional bucket setting a create applies: a
+// target that does not implement one still gets the bucket, without it.
+type BucketSetting string
+
+// The optional bucket settings, named as job warnings name them.
+const (
+	SettingCORS              BucketSetting = "CORS"
+	SettingDefaultEncryption BucketSetting = "default encryption"
+	SettingLifecycleRule     BucketSetting = "lifecycle rule"
+)
 
 // lifecycleRuleID names the abort-incomplete-multipart rule we own.
 const lifecycleRuleID = "amplifybackendd-abort-incomplete-multipart"
@@ -279,18 +291,21 @@ func (r *Runner) foreignBucket(ctx context.Context, w *work, format string, args
 func (r *Runner) configureBucket(ctx context.Context, w *work) error {
 	b := w.res.Bucket
 	settings := []struct {
-		name string
+		name BucketSetting
 		fn   func(ctx context.Context) (bool, error)
 	}{
-		{"CORS", func(ctx context.Context) (bool, error) { return r.target.EnsureCORSRule(ctx, b, AmplifyCORSRule) }},
-		{"default encryption", func(ctx context.Context) (bool, error) { return r.target.EnsureDefaultEncryption(ctx, b) }},
-		{"lifecycle rule", func(ctx context.Context) (bool, error) {
+		{SettingCORS, func(ctx context.Context) (bool, error) { return r.target.EnsureCORSRule(ctx, b, AmplifyCORSRule) }},
+		{SettingDefaultEncryption, func(ctx context.Context) (bool, error) { return r.target.EnsureDefaultEncryption(ctx, b) }},
+		{SettingLifecycleRule, func(ctx context.Context) (bool, error) {
 			return r.target.EnsureAbortMultipartRule(ctx, b, lifecycleRuleID, 1)
 		}},
 	}
 	for _, s := range settings {
+		if slices.Contains(r.cfg.KnownGaps, s.name) {
+			continue
+		}
 		var unsupported bool
-		err := r.step(ctx, "configure "+s.name, func(ctx context.Context) error {
+		err := r.step(ctx, "configure "+string(s.name), func(ctx context.Context) error {
 			_, err := s.fn(ctx)
 			if err != nil && s3iam.Classify(err) == s3iam.NotImplemented {
 				unsupported = true

@@ -161,6 +161,10 @@ func firstNonEmpty(vs ...string) string {
 	return ""
 }
 
+// embeddedGaps are the optional bucket settings the embedded Versity
+// gateway answers 501 for.
+var embeddedGaps = []jobs.BucketSetting{jobs.SettingDefaultEncryption}
+
 func main() {
 	if len(os.Args) > 1 && commands[os.Args[1]] != nil {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -289,9 +293,17 @@ func run(ctx context.Context, cfg config) error {
 		// attributes; past that it answers 500.
 		bucketPolicyLimit = 3584
 	}
+	var gaps []jobs.BucketSetting
+	if embeddedMode {
+		// Known before any job runs: said once here, not on every job.
+		gaps = embeddedGaps
+		for _, g := range gaps {
+			log.Warn("the embedded gateway does not implement bucket " + string(g) + "; buckets are created without it")
+		}
+	}
 	runner := jobs.New(st, tg, jobs.Config{
-		BucketPolicyLimit: bucketPolicyLimit,
-		Workers:           cfg.workers, AuthRoleTemplate: cfg.authRole, UnauthRoleTemplate: cfg.unauthRole,
+		BucketPolicyLimit: bucketPolicyLimit, KnownGaps: gaps,
+		Workers: cfg.workers, AuthRoleTemplate: cfg.authRole, UnauthRoleTemplate: cfg.unauthRole,
 		IdentityPoolID: cfg.identityPool, Region: cfg.region, PublicGuestAccess: publicGuest, DeleteBuckets: cfg.deleteBuckets,
 		JobTimeout: cfg.jobTimeout, Retry: cfg.retry, Logger: log,
 	})

@@ -79,6 +79,7 @@ def _():
     j = ab.get_backend_job(AppId=APP, BackendEnvironmentName=ENV, JobId=state["create_job"])
     assert j["Operation"] == "CreateBackendStorage" and j["JobId"] == state["create_job"], j
     assert isinstance(j["CreateTime"], str) and isinstance(j["UpdateTime"], str) and j["Status"] == "COMPLETED", j
+    assert "Error" not in j, j  # a completed job carries no error, whatever its warnings
     return j["CreateTime"]
 
 
@@ -119,6 +120,7 @@ def _():
     assert ENV in r["BackendEnvironmentList"], r
     meta = json.loads(r["AmplifyMetaConfig"])
     assert meta["storage"]["photos"]["output"]["BucketName"] == PHOTOS_BUCKET, meta
+    assert "Error" not in r and "features" in json.loads(r["AmplifyFeatureFlags"]), r
     return r["BackendEnvironmentList"]
 
 

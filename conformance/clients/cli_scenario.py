@@ -89,6 +89,7 @@ def _():
     j = aws("get-backend-job", *scope(), "--job-id", state["create_job"])
     assert j["Operation"] == "CreateBackendStorage" and j["JobId"] == state["create_job"] and j["Status"] == "COMPLETED", j
     assert j["CreateTime"] and j["UpdateTime"], j
+    assert "Error" not in j, j  # a completed job carries no error, whatever its warnings
     return j["CreateTime"]
 
 
@@ -127,6 +128,7 @@ def _():
     r = aws("get-backend", "--app-id", APP, "--backend-environment-name", ENV)
     assert ENV in r["BackendEnvironmentList"], r
     assert json.loads(r["AmplifyMetaConfig"])["storage"]["photos"]["output"]["BucketName"] == PHOTOS_BUCKET, r
+    assert "Error" not in r and "features" in json.loads(r["AmplifyFeatureFlags"]), r
     return r["BackendEnvironmentList"]
 
 

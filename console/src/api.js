@@ -22,6 +22,7 @@ function makeSession(credentials) {
     credentials,
     maxAttempts: 3,
   });
+  keepRawAnswers(client);
   const signer = new SignatureV4({
     service: SERVICE,
     region: SIGNING_REGION,
@@ -29,6 +30,43 @@ function makeSession(credentials) {
     sha256: client.config.sha256,
   });
   return { credentials, client, signer };
+}
+
+/**
+ * keepRawAnswers gives every command's output a $raw member: the answer's
+ * JSON as the server sent it. The SDK keeps only the service model's
+ * members, and the server's warnings (on jobs and GetBackend) are a member
+ * beyond the model. The inner middleware reads the body before the SDK's
+ * deserializer does and hands it on as bytes, which the deserializer takes
+ * as they are; the outer one puts what it parsed on the output.
+ */
+function keepRawAnswers(client) {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      const response = result.response;
+      if (response?.body && typeof response.body !== "string" && !(response.body instanceof Uint8Array)) {
+        response.body = await client.config.streamCollector(response.body);
+      }
+      if (response?.body instanceof Uint8Array) {
+        try {
+          context.rawAnswer = JSON.parse(new TextDecoder().decode(response.body));
+        } catch {
+          context.rawAnswer = undefined; // not JSON: the deserializer says why
+        }
+      }
+      return result;
+    },
+    { step: "deserialize", name: "keepRawAnswerBody", priority: "low" },
+  );
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      if (result.output && context.rawAnswer !== undefined) result.output.$raw = context.rawAnswer;
+      return result;
+    },
+    { step: "initialize", name: "keepRawAnswer", priority: "high" },
+  );
 }
 
 /** restore picks up a session kept in this tab's sessionStorage. */

@@ -130,11 +130,14 @@ function normalizePermissions(p) {
 // with the API's JSON names and converts at the SDK boundary.
 const fromSdkPermissions = (p) => normalizePermissions({ authenticated: p?.Authenticated, unAuthenticated: p?.UnAuthenticated });
 const toSdkPermissions = (p) => ({ Authenticated: p.authenticated, UnAuthenticated: p.unAuthenticated });
-const fromSdkJob = (j) => ({
+// fromSdkJob takes a job as the SDK gives it, plus the same job as the
+// server sent it (raw), for its warnings: a member beyond the service model.
+const fromSdkJob = (j, raw) => ({
   jobId: j.JobId,
   operation: j.Operation,
   status: j.Status,
   error: j.Error,
+  warnings: raw?.jobId === j.JobId && Array.isArray(raw.warnings) ? raw.warnings : [],
   createTime: j.CreateTime,
   updateTime: j.UpdateTime,
 });
@@ -491,7 +494,8 @@ function envScreen(appId, env) {
       ),
     );
     if (!current()) return;
-    replace(warnings, be.Error ? h("p", { class: "warning", role: "note" }, "Warnings: ", be.Error) : null);
+    const beWarnings = Array.isArray(be.$raw?.warnings) ? be.$raw.warnings : [];
+    replace(warnings, beWarnings.length ? h("p", { class: "warning", role: "note" }, "Warnings: ", beWarnings.join("; ")) : null);
     ctx.resources = results.filter(Boolean);
     renderResources();
   }
@@ -783,6 +787,7 @@ function envScreen(appId, env) {
       jobId: resp.JobId,
       operation,
       status: resp.Status || "RUNNING",
+      warnings: [],
       createTime: new Date().toISOString(),
     };
     if (!ctx.jobs.some((j) => j.jobId === job.jobId)) ctx.jobs.unshift(job);
@@ -815,7 +820,7 @@ function envScreen(appId, env) {
       const r = await api.send(new ListBackendJobsCommand({ ...scope, MaxResults: 25 }));
       if (!ctx.alive) return;
       replace(jobsErr);
-      ctx.jobs = (r.Jobs || []).map(fromSdkJob);
+      ctx.jobs = (r.Jobs || []).map((j, i) => fromSdkJob(j, r.$raw?.jobs?.[i]));
       if (ctx.older.length === 0) ctx.nextToken = r.NextToken;
       let settled = false;
       for (const [id] of ctx.deleting) {
@@ -829,7 +834,7 @@ function envScreen(appId, env) {
           settled = true;
           jobStatus.textContent =
             `${j.operation} job ${shortId(j.jobId)}: ${j.status}` +
-            (j.status === "FAILED" && j.error ? `: ${j.error}` : j.error ? " (with warnings)" : "");
+            (j.status === "FAILED" && j.error ? `: ${j.error}` : j.warnings.length ? " (with warnings)" : "");
         }
       }
       renderJobs();
@@ -858,7 +863,7 @@ function envScreen(appId, env) {
     try {
       const r = await api.send(new ListBackendJobsCommand({ ...scope, MaxResults: 25, NextToken: ctx.nextToken }));
       if (!ctx.alive) return;
-      ctx.older.push(...(r.Jobs || []).map(fromSdkJob));
+      ctx.older.push(...(r.Jobs || []).map((j, i) => fromSdkJob(j, r.$raw?.jobs?.[i])));
       ctx.nextToken = r.NextToken;
       renderJobs();
     } catch (e) {
@@ -899,8 +904,8 @@ function envScreen(appId, env) {
     // A failure's error is shown whole; a completed job's warnings (optional
     // settings the target lacks) fold away.
     let details = "—";
-    if (j.error && status === "COMPLETED") {
-      details = h("details", { class: "warning-text" }, h("summary", {}, "Warnings"), j.error);
+    if (j.warnings.length && !j.error) {
+      details = h("details", { class: "warning-text" }, h("summary", {}, "Warnings"), j.warnings.join("; "));
     } else if (j.error) {
       details = h("span", { class: status === "FAILED" ? "error-text" : "warning-text" }, j.error);
     }

@@ -194,6 +194,7 @@ async function main() {
     assert(typeof job.CreateTime === "string" && job.CreateTime !== "", `CreateTime ${show(job.CreateTime)}`);
     assert(typeof job.UpdateTime === "string" && job.UpdateTime !== "", `UpdateTime ${show(job.UpdateTime)}`);
     assert(job.Status === "COMPLETED", `Status ${show(job.Status)}`);
+    assert(job.Error === undefined, `a completed job carries an error: ${show(job.Error)}`);
     return `operation=${job.Operation} status=${job.Status} created=${job.CreateTime} updated=${job.UpdateTime}`;
   });
 
@@ -273,6 +274,8 @@ async function main() {
     const meta = JSON.parse(out.AmplifyMetaConfig);
     const b = meta?.storage?.photos?.output?.BucketName;
     assert(b === PHOTOS_BUCKET, `storage.photos.output.BucketName ${show(b)}, want ${PHOTOS_BUCKET}`);
+    assert(out.Error === undefined, `GetBackend of a healthy environment carries an error: ${show(out.Error)}`);
+    assert(JSON.parse(out.AmplifyFeatureFlags ?? "{}").features, `AmplifyFeatureFlags ${show(out.AmplifyFeatureFlags)}`);
     return `environments=${show(envs)} photos bucket=${b}`;
   });
 
