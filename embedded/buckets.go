@@ -113,7 +113,8 @@ func bucketBirth(dir string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("statx %s: %w", dir, err)
 	}
 	ts := st.Mtime
-	if st.Mask&unix.STATX_BTIME != 0 {
+	// A zero birth time is an image built without one, not a date.
+	if st.Mask&unix.STATX_BTIME != 0 && st.Btime.Sec != 0 {
 		ts = st.Btime
 	}
 	return time.Unix(ts.Sec, int64(ts.Nsec)), nil
