@@ -165,13 +165,7 @@ func validateRule(r *lifecycleRule) error {
 	}
 	tagged := false
 	if f := r.Filter; f != nil {
-		n := 0
-		for _, set := range []bool{f.Prefix != nil, f.Tag != nil, f.ObjectSizeGreaterThan != nil, f.ObjectSizeLessThan != nil, f.And != nil} {
-			if set {
-				n++
-			}
-		}
-		if n > 1 {
+		if countSet(f.Prefix != nil, f.Tag != nil, f.ObjectSizeGreaterThan != nil, f.ObjectSizeLessThan != nil, f.And != nil) > 1 {
 			return bad("MalformedXML", "Filter must hold one of Prefix, Tag, ObjectSizeGreaterThan, ObjectSizeLessThan or And; combine conditions with And.")
 		}
 		tagged = f.Tag != nil || (f.And != nil && len(f.And.Tags) > 0)
@@ -189,13 +183,7 @@ func validateRule(r *lifecycleRule) error {
 		}
 	}
 	if e := r.Expiration; e != nil {
-		n := 0
-		for _, set := range []bool{e.Date != nil, e.Days != nil, e.ExpiredObjectDeleteMarker != nil} {
-			if set {
-				n++
-			}
-		}
-		if n != 1 {
+		if countSet(e.Date != nil, e.Days != nil, e.ExpiredObjectDeleteMarker != nil) != 1 {
 			return bad("MalformedXML", "Expiration must hold exactly one of Date, Days or ExpiredObjectDeleteMarker.")
 		}
 		if e.Days != nil && *e.Days < 1 {
@@ -214,7 +202,7 @@ func validateRule(r *lifecycleRule) error {
 		if !transitionClasses[t.StorageClass] {
 			return bad("InvalidArgument", "Transition StorageClass %q is not one of GLACIER, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, DEEP_ARCHIVE, GLACIER_IR.", t.StorageClass)
 		}
-		if (t.Date == nil) == (t.Days == nil) {
+		if countSet(t.Date != nil, t.Days != nil) != 1 {
 			return bad("MalformedXML", "Transition must hold exactly one of Date or Days.")
 		}
 		if t.Days != nil && *t.Days < 0 {
@@ -238,6 +226,17 @@ func validateRule(r *lifecycleRule) error {
 		return bad("InvalidArgument", "'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive integer.")
 	}
 	return nil
+}
+
+// countSet counts the choices of an XML choice element that were given.
+func countSet(given ...bool) int {
+	n := 0
+	for _, g := range given {
+		if g {
+			n++
+		}
+	}
+	return n
 }
 
 // checkMidnight refuses a lifecycle date that is not midnight UTC, as S3 does.

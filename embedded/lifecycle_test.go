@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/amplifybackendd/amplifybackendd/embedded/embeddedtest"
 )
 
 // ourRule and theirRule are what amplifybackendd writes and what another
@@ -196,25 +198,14 @@ func TestBucketCreationDateStable(t *testing.T) {
 	b := newBucket(t, root)
 	created := func() time.Time {
 		t.Helper()
-		out, err := root.ListBuckets(ctx, &s3.ListBucketsInput{Prefix: aws.String(b)})
+		d, err := embeddedtest.CreationDate(ctx, root, b)
 		if err != nil {
-			t.Fatalf("ListBuckets: %v", err)
+			t.Fatal(err)
 		}
-		for _, e := range out.Buckets {
-			if aws.ToString(e.Name) == b {
-				return aws.ToTime(e.CreationDate)
-			}
-		}
-		t.Fatalf("ListBuckets does not show %s", b)
-		return time.Time{}
+		return d
 	}
 	first := created()
-	// The object's write must land in a later second than the bucket's
-	// creation for the directory's mtime to differ at the precision S3
-	// answers: wait for the clock, not for the server.
-	for time.Now().Truncate(time.Second).Equal(first.Truncate(time.Second)) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	embeddedtest.NextSecond(first)
 	putObject(t, root, b, "top-level-object")
 	if again := created(); !again.Equal(first) {
 		t.Errorf("CreationDate moved from %s to %s after writing an object", first, again)

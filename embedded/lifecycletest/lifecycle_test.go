@@ -24,6 +24,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/amplifybackendd/amplifybackendd/embedded"
+	"github.com/amplifybackendd/amplifybackendd/embedded/embeddedtest"
 )
 
 const rootAccess, rootSecret = "LIFECYCLETESTROOT", "lifecycle-test-root-secret-0123456789"
@@ -259,9 +260,7 @@ func TestBucketsFromBeforeKeepABirthDate(t *testing.T) {
 	if d := created.Sub(adopted); d < 0 || d > time.Second {
 		t.Errorf("adopted creation date %s, recorded %s", adopted, created)
 	}
-	for time.Now().Truncate(time.Second).Equal(adopted.Truncate(time.Second)) {
-		time.Sleep(10 * time.Millisecond) // the clock, not the server: see TestBucketCreationDateStable
-	}
+	embeddedtest.NextSecond(adopted)
 	if _, err := g.s3.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(b), Key: aws.String("x"), Body: strings.NewReader("x")}); err != nil {
 		t.Fatal(err)
 	}
@@ -272,15 +271,9 @@ func TestBucketsFromBeforeKeepABirthDate(t *testing.T) {
 
 func (g *gateway) creationDate(t *testing.T, bucket string) time.Time {
 	t.Helper()
-	out, err := g.s3.ListBuckets(t.Context(), &s3.ListBucketsInput{})
+	d, err := embeddedtest.CreationDate(t.Context(), g.s3, bucket)
 	if err != nil {
-		t.Fatalf("ListBuckets: %v", err)
+		t.Fatal(err)
 	}
-	for _, e := range out.Buckets {
-		if aws.ToString(e.Name) == bucket {
-			return aws.ToTime(e.CreationDate)
-		}
-	}
-	t.Fatalf("ListBuckets does not show %s", bucket)
-	return time.Time{}
+	return d
 }
