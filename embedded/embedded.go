@@ -325,7 +325,7 @@ func (c Config) normalize() (Config, error) {
 		c.IAMListen = DefaultIAMListen
 	}
 	if c.LifecycleDay < 0 || c.LifecycleSweep < 0 {
-		return c, errors.New("embedded: LifecycleDay and LifecycleSweep must be positive")
+		return c, errors.New("embedded: LifecycleDay and LifecycleSweep must not be negative (zero takes the default)")
 	}
 	if c.LifecycleDay == 0 {
 		c.LifecycleDay = DefaultLifecycleDay
