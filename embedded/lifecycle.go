@@ -106,16 +106,16 @@ func lifecycleError(code, format string, args ...any) error {
 // parseLifecycle reads a PutBucketLifecycleConfiguration body, refuses what
 // S3 refuses, names rules without an ID as S3 does, and returns the document
 // GET will answer.
-func parseLifecycle(body []byte) (*lifecycleConfiguration, []byte, error) {
+func parseLifecycle(body []byte) ([]byte, error) {
 	var c lifecycleConfiguration
 	if err := xml.Unmarshal(body, &c); err != nil || c.XMLName.Local != "LifecycleConfiguration" {
-		return nil, nil, s3err.GetAPIError(s3err.ErrMalformedXML)
+		return nil, s3err.GetAPIError(s3err.ErrMalformedXML)
 	}
 	if len(c.Rules) == 0 {
-		return nil, nil, lifecycleError("MalformedXML", "LifecycleConfiguration must contain at least one Rule.")
+		return nil, lifecycleError("MalformedXML", "LifecycleConfiguration must contain at least one Rule.")
 	}
 	if len(c.Rules) > maxLifecycleRules {
-		return nil, nil, lifecycleError("InvalidRequest", "LifecycleConfiguration has %d rules; at most %d are allowed.", len(c.Rules), maxLifecycleRules)
+		return nil, lifecycleError("InvalidRequest", "LifecycleConfiguration has %d rules; at most %d are allowed.", len(c.Rules), maxLifecycleRules)
 	}
 	ids := map[string]bool{}
 	for i := range c.Rules {
@@ -124,20 +124,15 @@ func parseLifecycle(body []byte) (*lifecycleConfiguration, []byte, error) {
 			r.ID = newRuleID()
 		}
 		if err := validateRule(r); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if ids[r.ID] {
-			return nil, nil, lifecycleError("InvalidArgument", "Rule ID must be unique. Found same ID for more than one rule: %q.", r.ID)
+			return nil, lifecycleError("InvalidArgument", "Rule ID must be unique. Found same ID for more than one rule: %q.", r.ID)
 		}
 		ids[r.ID] = true
 	}
-	doc, err := marshalLifecycle(&c)
-	return &c, doc, err
-}
-
-func marshalLifecycle(c *lifecycleConfiguration) ([]byte, error) {
 	c.XMLName = xml.Name{Space: s3Namespace, Local: "LifecycleConfiguration"}
-	return xml.Marshal(c)
+	return xml.Marshal(&c)
 }
 
 // newRuleID names a rule put without an ID, as S3 does, so that it can be
@@ -309,7 +304,7 @@ func lifecycleRoutes(be backend.Backend, iam auth.IAMService, root middlewares.R
 
 	put := chain(metrics.ActionPutBucketLifecycleConfiguration, auth.PutLifecycleConfigurationAction, auth.PermissionWrite,
 		func(ctx fiber.Ctx, bucket string) (*controllers.Response, error) {
-			_, doc, err := parseLifecycle(ctx.BodyRaw())
+			doc, err := parseLifecycle(ctx.BodyRaw())
 			if err != nil {
 				return nil, err
 			}
