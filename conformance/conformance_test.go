@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/amplifybackendd/amplifybackendd/embedded/embeddedtest"
 	"github.com/amplifybackendd/amplifybackendd/internal/external"
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
 )
@@ -140,6 +141,25 @@ func TestClients(t *testing.T) {
 	}
 }
 
+// ageBucket returns the bucket's creation date as the target reports it
+// (RFC 3339, seconds, as ListS3Buckets answers it) and then writes an object
+// at its top level in a later second, so that a creation date that follows
+// the last write shows.
+func ageBucket(t *testing.T, c *s3.Client, bucket string) string {
+	t.Helper()
+	ctx := context.Background()
+	created, err := embeddedtest.CreationDate(ctx, c, bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	embeddedtest.NextSecond(created)
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("readme.txt"),
+		Body: strings.NewReader("written after the bucket was made")}); err != nil {
+		t.Fatal(err)
+	}
+	return created.UTC().Format(time.RFC3339)
+}
+
 // runScenario sets up a server pair for one client and runs its scenario.
 func runScenario(t *testing.T, v variant) runResult {
 	p := testserver.NewStalledPair(t)
@@ -150,6 +170,7 @@ func runScenario(t *testing.T, v variant) runResult {
 	if _, err := p.GW.S3Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(importBucket)}); err != nil {
 		t.Fatal(err)
 	}
+	importCreated := ageBucket(t, p.GW.S3Client(), importBucket)
 	app := "app-" + v.name
 	paging := seedJobs(t, p.API, app, "paging", 60)
 
@@ -171,7 +192,7 @@ func runScenario(t *testing.T, v variant) runResult {
 		"AB_ENDPOINT="+p.API.API, "AB_REGION=us-east-1",
 		"AB_KEY_ID="+k.AccessKeyID, "AB_SECRET="+k.SecretAccessKey, "AB_WRONG_SECRET=wrong"+k.SecretAccessKey,
 		"AB_UNKNOWN_KEY_ID=AKIAUNKNOWN000000000", "AB_CONTROL="+control, "AB_APP="+app,
-		"AB_BUCKET_PREFIX="+prefix, "AB_IMPORT_BUCKET="+importBucket,
+		"AB_BUCKET_PREFIX="+prefix, "AB_IMPORT_BUCKET="+importBucket, "AB_IMPORT_BUCKET_CREATED="+importCreated,
 		"AB_PAGING_ENV=paging", "AB_PAGING_JOBS="+strings.Join(paging, ","),
 		"AWS_SHARED_CREDENTIALS_FILE="+creds, "AWS_CONFIG_FILE="+cfg,
 	)...)

@@ -25,6 +25,37 @@
 // call for call (a test runs both side by side), and a data directory from
 // before it has its roles moved over at start.
 //
+// Versity answers Put/Get/DeleteBucketLifecycleConfiguration 501 in its
+// router, before any backend call, so this package mounts its own routes for
+// them ahead of Versity's (lifecycle.go) that run Versity's own
+// authentication and authorization chain, refuse what S3 refuses (with S3's
+// error codes, naming the rule and the field) and keep the configuration, as
+// GET returns it, in Dir/buckets.db. That bbolt file, rather than an extended
+// attribute as Versity uses for policies, because on ext4 all attributes of
+// a directory share one 4 KiB block that the bucket policy nearly fills,
+// while a configuration may hold 1,000 rules. The same file records each
+// bucket's creation time: the posix backend reports the directory's
+// modification time, which moves with every object written at the top of
+// the bucket. The gateway's backend is the posix backend wrapped
+// (bucketBackend) so CreateBucket records the time (and clears any
+// configuration a bucket of that name once had), DeleteBucket forgets both
+// and ListBuckets answers the recorded time. At start, buckets made before
+// the file existed get the directory's birth time (statx; its modification
+// time where the filesystem keeps none) and records of vanished buckets are
+// dropped.
+//
+// Of the lifecycle actions only AbortIncompleteMultipartUpload is carried
+// out: a sweeper goroutine, living as long as the gateway, lists every
+// Config.LifecycleSweep (default hourly, and once at start) the in-progress
+// uploads of each bucket with an enabled rule and aborts those the rule's
+// prefix covers that were initiated more than DaysAfterInitiation days ago,
+// a day lasting Config.LifecycleDay (default 24 h; tests shorten it).
+// Versity's Initiated is the upload directory's modification time, so an
+// upload still receiving parts counts from its last part, and the abort is
+// conditional on that time (IfMatchInitiatedTime) so a part arriving after
+// the listing keeps the upload until the next sweep. Expiration and
+// transitions are stored and returned but not acted on.
+//
 // Identity is shared: the IAM API also serves Versity's private endpoints
 // (derive a signing key, evaluate an identity policy, resolve an identity) on
 // a unix socket under Dir (IAMConfig.PrivatePorts; no TLS is needed on a unix

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/versity/versitygw/embedgw"
 	"github.com/versity/versitygw/iamapi/storage"
 	"github.com/versity/versitygw/s3api"
+	"github.com/versity/versitygw/s3api/middlewares"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/drain"
 )
@@ -82,6 +84,14 @@ type Config struct {
 	// S3Timeouts and IAMTimeouts bound how long each listener waits on a
 	// client. Zero fields take DefaultS3Timeouts and DefaultIAMTimeouts.
 	S3Timeouts, IAMTimeouts Timeouts
+	// LifecycleDay is how long a "day" of a lifecycle rule lasts and
+	// LifecycleSweep how often incomplete multipart uploads are checked
+	// against the rules. Zero takes DefaultLifecycleDay and
+	// DefaultLifecycleSweep; tests shorten both to see a rule act.
+	LifecycleDay, LifecycleSweep time.Duration
+	// Logger receives what the gateway cannot answer to a client, such as
+	// a lifecycle sweep that failed. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // Server is a running embedded gateway and IAM API. Its endpoints are what
@@ -154,6 +164,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
+	buckets, err := openBucketStore(filepath.Join(cfg.Dir, "buckets.db"), s3Root)
+	if err != nil {
+		roles.Close()
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	var (
@@ -175,6 +190,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			<-p.done
 		}
 		roles.Close()
+		buckets.Close()
 		return nil, err
 	}
 
@@ -211,12 +227,22 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			}
 			// Likewise: a second Shutdown only closes a closed directory.
 			defer be.Shutdown()
+			gwbe := &bucketBackend{Backend: be, meta: buckets}
+			root := middlewares.RootUserConfig{Access: cfg.AccessKey, Secret: cfg.SecretKey}
+			// The sweeper lives exactly as long as this backend.
+			sweepCtx, stopSweep := context.WithCancel(runCtx)
+			swept := make(chan struct{})
+			go func() {
+				defer close(swept)
+				(&sweeper{be: gwbe, store: buckets, day: cfg.LifecycleDay, interval: cfg.LifecycleSweep, log: cfg.Logger}).run(sweepCtx)
+			}()
+			defer func() { stopSweep(); <-swept }()
 			// RunVersityGW builds the server itself: the first option
 			// catches it, and once its fiber app exists (at OnListen, just
 			// before it serves) its timeouts are set and its unused
 			// connections tracked.
 			var gw *s3api.S3ApiServer
-			return embedgw.RunVersityGW(runCtx, be, &embedgw.Config{
+			return embedgw.RunVersityGW(runCtx, gwbe, &embedgw.Config{
 				RootUserAccess:    cfg.AccessKey,
 				RootUserSecret:    cfg.SecretKey,
 				Region:            cfg.Region,
@@ -227,14 +253,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 				Quiet:             true,
 				KeepAlive:         true,
 				IAMService:        idp,
-				S3Options: []s3api.Option{
+				S3Options: append([]s3api.Option{
 					func(s *s3api.S3ApiServer) { gw = s },
 					s3api.WithOnListen(func() {
 						srv := fiberApp(gw).Server()
 						cfg.S3Timeouts.apply(srv)
 						drain.FastHTTP(runCtx, srv)
 					}),
-				},
+				}, lifecycleRoutes(gwbe, idp, root, cfg.Region, buckets)...),
 			})
 		}
 	})
@@ -267,6 +293,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if err := roles.Close(); err != nil {
 			fail(fmt.Errorf("embedded: close IAM role store: %w", err))
 		}
+		if err := buckets.Close(); err != nil {
+			fail(fmt.Errorf("embedded: close bucket store: %w", err))
+		}
 		mu.Lock()
 		srv.err = first
 		mu.Unlock()
@@ -294,6 +323,18 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.IAMListen == "" {
 		c.IAMListen = DefaultIAMListen
+	}
+	if c.LifecycleDay < 0 || c.LifecycleSweep < 0 {
+		return c, errors.New("embedded: LifecycleDay and LifecycleSweep must not be negative (zero takes the default)")
+	}
+	if c.LifecycleDay == 0 {
+		c.LifecycleDay = DefaultLifecycleDay
+	}
+	if c.LifecycleSweep == 0 {
+		c.LifecycleSweep = DefaultLifecycleSweep
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
 	c.S3Timeouts, c.IAMTimeouts = c.S3Timeouts.or(DefaultS3Timeouts), c.IAMTimeouts.or(DefaultIAMTimeouts)
 	if err := c.S3Timeouts.validate("S3"); err != nil {

@@ -1,7 +1,9 @@
 package embedded
 
 import (
+	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +92,38 @@ func TestTimeouts(t *testing.T) {
 	if srv.ReadTimeout != time.Second || srv.WriteTimeout != 3*time.Second || srv.IdleTimeout != 4*time.Second ||
 		srv.HeaderReceived == nil || srv.HeaderReceived(nil).ReadTimeout != 2*time.Second {
 		t.Errorf("applied: read %s, write %s, idle %s, body bound set %v", srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.HeaderReceived != nil)
+	}
+}
+
+// TestLifecycleConfig checks zero takes the defaults and a negative length
+// is refused before anything starts.
+func TestLifecycleConfig(t *testing.T) {
+	t.Parallel()
+	c, err := Config{Dir: "/x", AccessKey: "a", SecretKey: "b"}.normalize()
+	if err != nil || c.LifecycleDay != DefaultLifecycleDay || c.LifecycleSweep != DefaultLifecycleSweep || c.Logger == nil {
+		t.Errorf("defaults: day %s, sweep %s, logger %v, %v", c.LifecycleDay, c.LifecycleSweep, c.Logger, err)
+	}
+	if _, err := (Config{Dir: "/x", AccessKey: "a", SecretKey: "b", LifecycleSweep: -time.Second}).normalize(); err == nil ||
+		!strings.Contains(err.Error(), "LifecycleSweep") {
+		t.Errorf("negative sweep interval: %v", err)
+	}
+}
+
+// TestAbortRules checks which prefix each form of filter gives the sweeper,
+// and that disabled rules and rules without the action are left out.
+func TestAbortRules(t *testing.T) {
+	t.Parallel()
+	const abort = `<AbortIncompleteMultipartUpload><DaysAfterInitiation>%d</DaysAfterInitiation></AbortIncompleteMultipartUpload>`
+	doc := `<LifecycleConfiguration>` +
+		`<Rule><ID>old</ID><Prefix>legacy/</Prefix><Status>Enabled</Status>` + fmt.Sprintf(abort, 1) + `</Rule>` +
+		`<Rule><ID>and</ID><Filter><And><Prefix>and/</Prefix><ObjectSizeGreaterThan>5</ObjectSizeGreaterThan></And></Filter><Status>Enabled</Status>` + fmt.Sprintf(abort, 2) + `</Rule>` +
+		`<Rule><ID>all</ID><Filter></Filter><Status>Enabled</Status>` + fmt.Sprintf(abort, 3) + `</Rule>` +
+		`<Rule><ID>off</ID><Filter><Prefix>off/</Prefix></Filter><Status>Disabled</Status>` + fmt.Sprintf(abort, 4) + `</Rule>` +
+		`<Rule><ID>expire</ID><Filter><Prefix>x/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>5</Days></Expiration></Rule>` +
+		`</LifecycleConfiguration>`
+	got, err := abortRules([]byte(doc))
+	want := []abortRule{{"legacy/", 1}, {"and/", 2}, {"", 3}}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("abortRules = %+v, %v; want %+v", got, err, want)
 	}
 }

@@ -36,11 +36,12 @@
 // which Versity enforces.
 //
 // Measured on the embedded Versity gateway v1.8.0 (the tests run against it):
-// default encryption, lifecycle configuration and PublicAccessBlock answer
-// 501 NotImplemented on GET and PUT, so EnsureDefaultEncryption and
-// EnsureAbortMultipartRule return errors that Classify calls NotImplemented;
-// CORS (rule IDs and order kept), tagging and bucket policies (stored
-// verbatim) work; a missing bucket is NotFound on HEAD and NoSuchBucket
+// default encryption and PublicAccessBlock answer 501 NotImplemented on GET
+// and PUT, so EnsureDefaultEncryption returns an error that Classify calls
+// NotImplemented; lifecycle configuration (which package embedded adds in
+// front of Versity's 501; rules come back as written, foreign ones
+// included), CORS (rule IDs and order kept), tagging and bucket policies
+// (stored verbatim) work; a missing bucket is NotFound on HEAD and NoSuchBucket
 // elsewhere; DeleteBucketPolicy without a policy succeeds. The IAM API
 // stores role policies, returns them URL-encoded, answers NoSuchEntity for
 // missing roles and policies and caps a role's inline policies at 10,240

@@ -264,7 +264,7 @@ func run(ctx context.Context, cfg config) error {
 		gw, err = embedded.Start(embeddedCtx, embedded.Config{
 			Dir: filepath.Join(dataDir, "embedded"), S3Listen: cfg.embeddedS3, IAMListen: cfg.embeddedIAM,
 			Region: cfg.region, AccessKey: root.AccessKey, SecretKey: root.SecretKey,
-			S3Timeouts: s3Timeouts, IAMTimeouts: iamTimeouts,
+			S3Timeouts: s3Timeouts, IAMTimeouts: iamTimeouts, Logger: log,
 		})
 		if err != nil {
 			ln.Close()

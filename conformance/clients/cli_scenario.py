@@ -81,6 +81,7 @@ def _():
     state["create_job"] = r["JobId"]
     j = wait(r["JobId"])
     assert j["Status"] == "COMPLETED", j
+    assert "lifecycle" not in j.get("Error", ""), j
     return j["JobId"]
 
 
@@ -159,6 +160,8 @@ def _():
     names = {b["Name"] for b in bs}
     assert {E["AB_IMPORT_BUCKET"], PHOTOS_BUCKET} <= names, names
     assert all(b["CreationDate"] for b in bs), bs
+    imported = next(b for b in bs if b["Name"] == E["AB_IMPORT_BUCKET"])
+    assert imported["CreationDate"] == E["AB_IMPORT_BUCKET_CREATED"], (imported, E["AB_IMPORT_BUCKET_CREATED"])
     return sorted(names)
 
 

@@ -10,6 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amplifybackendd/amplifybackendd/embedded"
 )
@@ -47,4 +51,29 @@ func Main(m *testing.M, accessKey, secretKey string, ready func(*embedded.Server
 		return 1
 	}
 	return code
+}
+
+// CreationDate is the bucket's creation date as the target's ListBuckets
+// reports it.
+func CreationDate(ctx context.Context, c *s3.Client, bucket string) (time.Time, error) {
+	out, err := c.ListBuckets(ctx, &s3.ListBucketsInput{Prefix: aws.String(bucket)})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("ListBuckets: %w", err)
+	}
+	for _, e := range out.Buckets {
+		if aws.ToString(e.Name) == bucket {
+			return aws.ToTime(e.CreationDate), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("ListBuckets does not show %s", bucket)
+}
+
+// NextSecond returns once the wall clock reads a later second than t. S3
+// answers dates in whole seconds, so a test that shows a date did not move
+// with a write makes that write in a later second than the date; it waits
+// on the clock, not on a server.
+func NextSecond(t time.Time) {
+	for !time.Now().Truncate(time.Second).After(t.Truncate(time.Second)) {
+		time.Sleep(10 * time.Millisecond)
+	}
 }

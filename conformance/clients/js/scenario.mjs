@@ -37,6 +37,7 @@ const CONTROL = env("AB_CONTROL").replace(/\/+$/, "");
 const APP = env("AB_APP");
 const BUCKET_PREFIX = env("AB_BUCKET_PREFIX");
 const IMPORT_BUCKET = env("AB_IMPORT_BUCKET");
+const IMPORT_BUCKET_CREATED = env("AB_IMPORT_BUCKET_CREATED");
 const PAGING_ENV = env("AB_PAGING_ENV");
 const PAGING_JOBS = env("AB_PAGING_JOBS").split(",");
 
@@ -181,6 +182,7 @@ async function main() {
     createJobId = out.JobId;
     const job = await waitJob(out.JobId);
     expectCompleted(job, "create photos");
+    assert(!(job.Error ?? "").includes("lifecycle"), `create photos warns: ${job.Error}`);
     return `jobId=${out.JobId} RUNNING -> ${job.Status}`;
   });
 
@@ -338,6 +340,11 @@ async function main() {
       );
       found.push(`${b.Name}@${b.CreationDate}`);
     }
+    const imported = buckets.find((x) => x.Name === IMPORT_BUCKET);
+    assert(
+      imported.CreationDate === IMPORT_BUCKET_CREATED,
+      `bucket ${IMPORT_BUCKET} CreationDate ${show(imported.CreationDate)}, created ${IMPORT_BUCKET_CREATED}`,
+    );
     return `${buckets.length} buckets; ${found.join(", ")}`;
   });
 
