@@ -45,6 +45,12 @@ type Config struct {
 	YieldAt int
 	// Logger receives job events (default slog.Default()).
 	Logger *slog.Logger
+
+	// onYield, when set, is called each time a worker holding a job starts
+	// waiting for the API calls in flight to ease. It is the runner's own
+	// word that it yields, so a test can tell a yielding worker from a slow
+	// one without waiting for time to pass.
+	onYield func()
 }
 
 func (c *Config) defaults() {
@@ -233,6 +239,9 @@ func (r *Runner) admit(ctx context.Context) bool {
 			return true
 		}
 		if wait == nil {
+			if r.cfg.onYield != nil {
+				r.cfg.onYield()
+			}
 			wait = time.NewTimer(yieldPoll)
 		} else {
 			wait.Reset(yieldPoll)
