@@ -100,8 +100,9 @@ type Runner struct {
 	running map[string]context.CancelCauseFunc // how to interrupt their current phase
 	wake    chan struct{}
 
-	calls     atomic.Int64 // API calls in flight
-	executing atomic.Int64 // workers executing a job
+	calls     atomic.Int64  // API calls in flight
+	executing atomic.Int64  // workers executing a job
+	retries   atomic.Uint64 // failed attempts that were retried (Retries)
 }
 
 // errInterrupted is the cause given to an execution's context when a client
@@ -211,6 +212,13 @@ func (r *Runner) work(ctx context.Context) {
 		r.mu.Unlock()
 	}
 }
+
+// Retries counts the attempts of job steps (and of a job's own
+// bookkeeping) that failed and were retried since the runner was made. It
+// moves while a target refuses, throttles or fails, before any job fails
+// for it, which is when an operator wants to know; the metrics listener
+// reports it as amplifybackendd_job_retries_total.
+func (r *Runner) Retries() uint64 { return r.retries.Load() }
 
 // BeginCall and EndCall bracket an API call. While Config.YieldAt calls are
 // in flight, workers yield: at most one job executes. On a small machine,
