@@ -305,7 +305,11 @@ func run(ctx context.Context, cfg config) error {
 
 	var ready atomic.Bool
 	keys := newAPIKeys(creds)
-	go reloadOnHangup(ctx, keys, log)
+	// Registered before anything is served: a SIGHUP that came before the
+	// handler would end the process (the default action).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go reloadOnHangup(ctx, hup, keys, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
 		Keys: keys, BodyBudget: cfg.limits.bodyBudget,
@@ -389,10 +393,9 @@ func run(ctx context.Context, cfg config) error {
 	return err
 }
 
-// reloadOnHangup reloads the API keys from the credentials file on SIGHUP.
-func reloadOnHangup(ctx context.Context, keys *apiKeys, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+// reloadOnHangup reloads the API keys from the credentials file on each
+// signal from hup (SIGHUP).
+func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, log *slog.Logger) {
 	defer signal.Stop(hup)
 	for {
 		select {
