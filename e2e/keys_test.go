@@ -69,7 +69,9 @@ func TestKeyRotationWithoutRestart(t *testing.T) {
 	if ok := s.Metric(`amplifybackendd_api_keys_reloads_total{result="success"}`); ok != 2 {
 		t.Fatalf("%v successful reloads counted, want 2", ok)
 	}
-	// Secrets never reach the log, whatever happened above.
+	// Secrets never reach the log, whatever happened above. Stopped first,
+	// the server's stderr is read to the end.
+	s.Stop()
 	logs := s.Logs.String()
 	for _, secret := range []string{old.SecretAccessKey, next.SecretAccessKey, s.S3Creds.SecretAccessKey} {
 		if strings.Contains(logs, secret) {

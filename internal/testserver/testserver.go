@@ -82,7 +82,9 @@ type Server struct {
 	S3Creds  aws.Credentials
 	exited   chan struct{}
 	// Logs is the server's stderr, for failure messages and for checking
-	// what was (or was not) logged; tests never wait on it.
+	// what was (or was not) logged; tests never wait on it. It is complete
+	// once the process has exited (Stop): before, the last lines may still
+	// be on their way.
 	Logs *syncBuffer
 }
 
