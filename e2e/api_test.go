@@ -350,6 +350,7 @@ func TestFailedCreateLeavesNothing(t *testing.T) {
 		t.Fatal("the failed create left its bucket")
 	}
 	testserver.WantError(t, s.Call("POST", "/backend/app1/storage/dev/details", map[string]any{"resourceName": "doomed"}), 404, "NotFoundException", "doomed")
+	s.Stop() // its stderr is then read to the end
 	if !strings.Contains(s.Logs.String(), "job failed") {
 		t.Fatalf("failure not logged:\n%s", s.Logs)
 	}

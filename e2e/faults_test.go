@@ -40,7 +40,8 @@ func newFaultyTarget(t *testing.T, unready bool, extra ...string) *faultyTarget 
 	}
 	env := []string{"AWS_ACCESS_KEY_ID=" + gw.S3Creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + gw.S3Creds.SecretAccessKey}
 	args := append([]string{"--target", "external", "--s3-endpoint", s3p.URL(), "--iam-endpoint", iamp.URL(),
-		"--public-guest-access", "true", "--retry-base", "50ms", "--retry-max", "400ms", "--retry-attempts", "6"}, extra...)
+		"--public-guest-access", "true", "--retry-base", "50ms", "--retry-max", "400ms", "--retry-attempts", "6",
+		"--metrics-listen", "127.0.0.1:0"}, extra...)
 	if unready {
 		f.api = testserver.StartUnready(t, env, args...)
 	} else {
@@ -48,6 +49,22 @@ func newFaultyTarget(t *testing.T, unready bool, extra ...string) *faultyTarget 
 	}
 	f.api.S3, f.api.IAM, f.api.S3Creds = gw.S3, gw.IAM, gw.S3Creds
 	return f
+}
+
+// awaitRetry starts a job with start while the target fails it, and
+// returns the job's id once the server has counted a retry (no job of f's
+// may be running before) and the job is still RUNNING: it has met the fault
+// and is waiting it out.
+func (f *faultyTarget) awaitRetry(t *testing.T, start func() string) string {
+	t.Helper()
+	const retries = "amplifybackendd_job_retries_total"
+	before := f.api.Metric(retries)
+	id := start()
+	f.api.Until("no retry counted while the target failed", func() bool { return f.api.Metric(retries) > before })
+	if job := testserver.MustOK(t, f.api.Call("GET", "/backend/faults/job/dev/"+id, nil)); job.Str("status") != "RUNNING" {
+		t.Fatalf("job finished while the target failed: %s", job.Raw)
+	}
+	return id
 }
 
 func (f *faultyTarget) create(t *testing.T, name string) string {
@@ -95,15 +112,13 @@ func TestTransientFaultsAreRidden(t *testing.T) {
 		}
 		t.Logf("%-28s survived %d injected faults", c.name, c.proxy.Injected.Load()-before)
 	}
-	// Refused connections: the job waits them out and completes after.
+	// Refused connections: the job waits them out and completes after. The
+	// target comes back only once the job has met the refusals: the earlier
+	// jobs are settled, so the next retry the server counts is this job's.
 	if err := f.s3.Set(faultproxy.Fault{Kind: faultproxy.Refuse}); err != nil {
 		t.Fatal(err)
 	}
-	id := f.create(t, "refused")
-	time.Sleep(time.Second) // let it meet the refusals before the target comes back
-	if job := testserver.MustOK(t, f.api.Call("GET", "/backend/faults/job/dev/"+id, nil)); job.Str("status") != "RUNNING" {
-		t.Fatalf("job finished while S3 refused connections: %s", job.Raw)
-	}
+	id := f.awaitRetry(t, func() string { return f.create(t, "refused") })
 	if err := f.s3.Clear(); err != nil {
 		t.Fatal(err)
 	}
@@ -160,10 +175,7 @@ func TestTargetDownAtStartup(t *testing.T) {
 		t.Fatalf("healthz with the target down: %d", resp.StatusCode)
 	}
 	testserver.WantError(t, f.api.Call("POST", "/backend/faults/job/dev", map[string]any{}), 404, "NotFoundException", "faults")
-	id := f.create(t, "early")
-	if job := testserver.MustOK(t, f.api.Call("GET", "/backend/faults/job/dev/"+id, nil)); job.Str("status") != "RUNNING" {
-		t.Fatalf("job while the target is down: %s", job.Raw)
-	}
+	id := f.awaitRetry(t, func() string { return f.create(t, "early") })
 	testserver.MustOK(t, f.api.Call("POST", "/backend/faults/storage/dev/details", map[string]any{"resourceName": "early"}))
 	if err := f.s3.Clear(); err != nil {
 		t.Fatal(err)
@@ -174,17 +186,12 @@ func TestTargetDownAtStartup(t *testing.T) {
 	if job := f.api.WaitJob("faults", "dev", id); job.Str("status") != "COMPLETED" {
 		t.Fatalf("after the target came up: %s", job.Raw)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	f.api.Until("healthz not ready", func() bool {
 		resp, err := http.Get(f.api.API + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("healthz never became ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 }

@@ -16,10 +16,13 @@ import (
 )
 
 // TestKeyRotationWithoutRestart adds a second key, reloads with SIGHUP,
-// retires the first, reloads again: each step takes effect at once.
+// retires the first, reloads again: each step takes effect at once. Each
+// reload is awaited through what it changes (a key accepted or refused);
+// the broken file changes no key, so that one is awaited through the reload
+// the server counts on its metrics listener.
 func TestKeyRotationWithoutRestart(t *testing.T) {
 	t.Parallel()
-	s := testserver.Start(t, "--log-level", "debug")
+	s := testserver.Start(t, "--log-level", "debug", "--metrics-listen", "127.0.0.1:0")
 	old := s.APICreds
 	next := aws.Credentials{AccessKeyID: "AKABNEXTKEY000000001", SecretAccessKey: "next-secret-0123456789012345678901234567"}
 	path := filepath.Join(s.DataDir, "credentials")
@@ -28,42 +31,47 @@ func TestKeyRotationWithoutRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	list := func(c aws.Credentials) int { return s.CallAs(c, "POST", "/s3Buckets", map[string]any{}).Status }
-	// reload writes the file, signals, and waits for the server to log one
-	// more outcome line ("reloaded" or "not reloaded").
-	reload := func(body, outcome string) {
+	// reload writes the file, signals, and waits until done says the
+	// reload happened.
+	reload := func(body, what string, done func() bool) {
 		t.Helper()
-		before := strings.Count(s.Logs.String(), outcome)
 		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		s.Signal(syscall.SIGHUP)
-		deadline := time.Now().Add(10 * time.Second)
-		for strings.Count(s.Logs.String(), outcome) == before {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q logged:\n%s", outcome, s.Logs)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		s.Until(what, done)
 	}
 	if list(next) != 403 {
 		t.Fatal("unknown key accepted")
 	}
 	both := string(raw) + "\n[next]\naws_access_key_id = " + next.AccessKeyID + "\naws_secret_access_key = " + next.SecretAccessKey + "\n"
-	reload(both, "API keys reloaded")
-	if list(old) != 200 || list(next) != 200 {
-		t.Fatalf("during rotation: old=%d next=%d", list(old), list(next))
+	reload(both, "new key still refused", func() bool { return list(next) == 200 })
+	if list(old) != 200 {
+		t.Fatalf("during rotation: old=%d", list(old))
 	}
 	retired := strings.Replace(both, old.AccessKeyID, "AKABRETIRED000000000", 1)
-	reload(retired, "API keys reloaded")
-	if list(old) != 403 || list(next) != 200 {
-		t.Fatalf("after retiring: old=%d next=%d", list(old), list(next))
+	reload(retired, "retired key still accepted", func() bool { return list(old) == 403 })
+	if list(next) != 200 {
+		t.Fatalf("after retiring: next=%d", list(next))
 	}
 	// A broken file keeps the keys that work.
-	reload("[default]\naws_access_key_id = x\n", "API keys not reloaded")
-	if list(next) != 200 {
-		t.Fatal("a broken credentials file dropped the working key")
+	const failed = `amplifybackendd_api_keys_reloads_total{result="failure"}`
+	if n := s.Metric(failed); n != 0 {
+		t.Fatalf("%v failed reloads counted before the broken file", n)
 	}
-	// Secrets never reach the log, whatever happened above.
+	reload("[default]\naws_access_key_id = x\n", "no failed reload counted", func() bool { return s.Metric(failed) == 1 })
+	if list(next) != 200 || list(old) != 403 {
+		t.Fatalf("after a broken credentials file: next=%d old=%d", list(next), list(old))
+	}
+	if ok := s.Metric("amplifybackendd_api_keys_last_reload_successful"); ok != 0 {
+		t.Fatalf("the failed reload reported as successful: %v", ok)
+	}
+	if ok := s.Metric(`amplifybackendd_api_keys_reloads_total{result="success"}`); ok != 2 {
+		t.Fatalf("%v successful reloads counted, want 2", ok)
+	}
+	// Secrets never reach the log, whatever happened above. Stopped first,
+	// the server's stderr is read to the end.
+	s.Stop()
 	logs := s.Logs.String()
 	for _, secret := range []string{old.SecretAccessKey, next.SecretAccessKey, s.S3Creds.SecretAccessKey} {
 		if strings.Contains(logs, secret) {

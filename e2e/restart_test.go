@@ -74,14 +74,10 @@ func TestCancelStuckCreate(t *testing.T) {
 	p.Resume()
 	// Once the undo is done the name is free again; a new create proves it.
 	var r2 testserver.Response
-	for i := 0; ; i++ {
+	p.API.Until("the cancelled create's name is still taken", func() bool {
 		r2 = p.API.Call("POST", "/backend/app2/storage", storageBody("dev", "stuck", "amplify-e2e-cancel-2", []string{"READ"}, nil))
-		if r2.Status == 200 || i > 500 {
-			break
-		}
-		p.API.WaitJob("app2", "dev", id) // CANCELLED already; just paces the loop
-	}
-	testserver.MustOK(t, r2)
+		return r2.Status == 200
+	})
 	if job := p.API.WaitJob("app2", "dev", r2.Str("jobId")); job.Str("status") != "COMPLETED" {
 		t.Fatalf("create after cancel: %s", job.Raw)
 	}

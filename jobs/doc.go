@@ -19,7 +19,8 @@
 // simply runs the job again from the top. Step errors are classified in one
 // place (s3iam.Classify): transient ones are retried with capped exponential
 // backoff and full jitter, permanent ones end the job; settings the target does
-// not implement become warnings.
+// not implement become warnings. Runner.Retries counts the retried attempts,
+// so a target that keeps failing shows before any job fails for it.
 //
 // A panic is a failed attempt like any other, never a reason to stop the
 // process or hold a resource: inside a step it is retried within the step's

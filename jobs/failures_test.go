@@ -354,7 +354,8 @@ func (l *lostAnswerTarget) CreateBucket(ctx context.Context, b string) (bool, er
 }
 
 // TestLostCreateAnswerIsOurs: the answer to our CreateBucket is lost; the
-// retried step finds the bucket fresh and takes it as the one it made.
+// retried step finds the bucket fresh and takes it as the one it made. The
+// retry is counted (Runner.Retries).
 func TestLostCreateAnswerIsOurs(t *testing.T) {
 	f := setup(t)
 	f.runner = New(f.store, &lostAnswerTarget{countingTarget: f.target}, f.runner.cfg)
@@ -366,6 +367,9 @@ func TestLostCreateAnswerIsOurs(t *testing.T) {
 	}
 	if got := f.wait(j.ID); got.Status != store.StatusCompleted {
 		t.Fatalf("create whose CreateBucket answer was lost: %+v", got)
+	}
+	if n := f.runner.Retries(); n != 1 {
+		t.Fatalf("%d retries counted, want 1", n)
 	}
 	if tags, err := gateway.Tags(f.ctx, b); err != nil || tags[OwnerTag] == "" {
 		t.Fatalf("bucket not tagged as ours: %v %v", tags, err)

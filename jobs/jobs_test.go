@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -504,67 +505,146 @@ func TestBucketPolicyLimitAppliesNothing(t *testing.T) {
 	}
 }
 
-// overlapTarget is the real gateway with CreateBucket held open a moment
-// and the most creates seen in flight at once, to observe how many jobs
-// execute together.
-type overlapTarget struct {
-	*s3iam.Target
-	now, most atomic.Int64
+// heldCreate is one CreateBucket call held by gatedTarget: how many calls
+// were in flight when it began, and how to let it go on.
+type heldCreate struct {
+	inFlight int64
+	release  chan struct{}
 }
 
-func (o *overlapTarget) CreateBucket(ctx context.Context, b string) (bool, error) {
-	n := o.now.Add(1)
-	defer o.now.Add(-1)
-	for m := o.most.Load(); n > m && !o.most.CompareAndSwap(m, n); m = o.most.Load() {
+// gatedTarget is the real gateway with every CreateBucket held until the
+// test releases it, so the test looks at how many jobs execute together at
+// moments it chooses instead of hoping a pause is long enough to catch them
+// overlapping.
+type gatedTarget struct {
+	*s3iam.Target
+	inFlight atomic.Int64
+	held     chan heldCreate
+	// done lets every call go when the test ends: the job gives
+	// CreateBucket a context that stopping the runner does not cancel.
+	done chan struct{}
+}
+
+func (g *gatedTarget) CreateBucket(ctx context.Context, b string) (bool, error) {
+	h := heldCreate{inFlight: g.inFlight.Add(1), release: make(chan struct{})}
+	defer g.inFlight.Add(-1)
+	select {
+	case g.held <- h:
+	case <-g.done:
+		return false, context.Canceled
 	}
-	time.Sleep(30 * time.Millisecond)
-	return o.Target.CreateBucket(ctx, b)
+	select {
+	case <-h.release:
+	case <-g.done:
+		return false, context.Canceled
+	}
+	return g.Target.CreateBucket(ctx, b)
 }
 
 // TestWorkersYieldToAPICalls: while Config.YieldAt API calls are in flight
 // one job executes at a time and jobs still finish; once the calls end the
-// backlog runs at full width.
+// backlog runs at full width. The runner says when a worker yields
+// (Config.onYield) and the target holds each job in CreateBucket, so both
+// are observed as events.
 func TestWorkersYieldToAPICalls(t *testing.T) {
 	f := setup(t)
-	ot := &overlapTarget{Target: gateway}
-	f.runner = New(f.store, ot, Config{Workers: 4, YieldAt: 2, PublicGuestAccess: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	f.runner.BeginCall()
-	f.runner.BeginCall()
-	f.start()
+	gt := &gatedTarget{Target: gateway, held: make(chan heldCreate), done: make(chan struct{})}
+	yields := make(chan struct{}, 16)
+	f.runner = New(f.store, gt, Config{Workers: 4, YieldAt: 2, PublicGuestAccess: true,
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		onYield: func() { yields <- struct{}{} }})
+	// A deadline only so that a broken runner fails the test instead of
+	// hanging it; nothing below waits for time to pass.
+	failsafe := time.After(60 * time.Second)
+	held := func(what string) heldCreate {
+		t.Helper()
+		select {
+		case h := <-gt.held:
+			return h
+		case <-failsafe:
+			t.Fatalf("no job reached CreateBucket: %s", what)
+		}
+		panic("unreachable")
+	}
+	// Buckets new to the shared gateway on every run (-count): a job whose
+	// bucket is there already never calls CreateBucket.
+	run := strconv.FormatUint(rand.Uint64N(1<<30), 36)
 	create := func(i int) string {
-		j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key("y" + strconv.Itoa(i)), Bucket: f.bucket("y" + strconv.Itoa(i))})
+		j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key("y" + strconv.Itoa(i)), Bucket: f.bucket("y" + strconv.Itoa(i) + "-" + run)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return j.ID
 	}
+	completed := func(ids []string) {
+		t.Helper()
+		for _, id := range ids {
+			if j := f.wait(id); j.Status != store.StatusCompleted {
+				t.Fatalf("job: %+v", j)
+			}
+		}
+	}
+
+	f.runner.BeginCall()
+	f.runner.BeginCall()
+	f.start()
+	t.Cleanup(func() { close(gt.done) }) // before the runner's stop, which waits for the calls
 	var busy []string
 	for i := 0; i < 4; i++ {
 		busy = append(busy, create(i))
 	}
-	for _, id := range busy {
-		if j := f.wait(id); j.Status != store.StatusCompleted {
-			t.Fatalf("job under API load: %+v", j)
+	// Four workers, four jobs: one reaches CreateBucket and is held there;
+	// each of the other three must say it yields, and none may get that far.
+	first := held("API busy")
+	for yielded := 0; yielded < 3; {
+		select {
+		case <-yields:
+			yielded++
+		case h := <-gt.held:
+			t.Fatalf("%d jobs executed at once while the API was busy, want 1", h.inFlight)
+		case <-failsafe:
+			t.Fatalf("%d of 3 workers yielded while the API was busy", yielded)
 		}
 	}
-	if m := ot.most.Load(); m != 1 {
-		t.Fatalf("%d jobs executed at once while the API was busy, want 1", m)
+	if first.inFlight != 1 {
+		t.Fatalf("%d jobs executed at once while the API was busy, want 1", first.inFlight)
 	}
+	close(first.release)
+	for i := 1; i < len(busy); i++ {
+		h := held("API busy, backlog")
+		if h.inFlight != 1 {
+			t.Fatalf("%d jobs executed at once while the API was busy, want 1", h.inFlight)
+		}
+		close(h.release)
+	}
+	completed(busy)
+
 	f.runner.EndCall()
 	f.runner.EndCall()
 	var idle []string
 	for i := 4; i < 12; i++ {
 		idle = append(idle, create(i))
 	}
-	for _, id := range idle {
-		if j := f.wait(id); j.Status != store.StatusCompleted {
-			t.Fatalf("job: %+v", j)
+	// With no call in flight nobody yields, and a second job reaches
+	// CreateBucket while the first is still held there.
+	var waiting []heldCreate
+	for len(waiting) == 0 || waiting[len(waiting)-1].inFlight < 2 {
+		select {
+		case h := <-gt.held:
+			waiting = append(waiting, h)
+		case <-yields:
+			t.Fatal("a worker yielded with no API call in flight")
+		case <-failsafe:
+			t.Fatalf("at most %d job executed at once with the API idle, want several", len(waiting))
 		}
 	}
-	if m := ot.most.Load(); m < 2 {
-		t.Fatalf("at most %d job executed at once with the API idle, want several", m)
+	for _, h := range waiting {
+		close(h.release)
 	}
+	for i := len(waiting); i < len(idle); i++ {
+		close(held("API idle, backlog").release)
+	}
+	completed(idle)
 }
 
 // TestWarningsAreNotErrors: what a completed create could not do is a

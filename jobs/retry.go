@@ -132,6 +132,7 @@ func (r *Runner) attempt(ctx context.Context, name string, fn func(ctx context.C
 			return &stepError{step: name, err: err, attempts: n}
 		}
 		wait := r.cfg.Retry.backoff(n)
+		r.retries.Add(1)
 		r.log.Warn("step failed; retrying", "job", ctx.Value(jobKey{}), "step", name, "attempt", n, "wait", wait, "error", err)
 		timer := time.NewTimer(wait)
 		select {

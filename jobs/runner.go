@@ -50,6 +50,12 @@ type Config struct {
 	YieldAt int
 	// Logger receives job events (default slog.Default()).
 	Logger *slog.Logger
+
+	// onYield, when set, is called each time a worker holding a job starts
+	// waiting for the API calls in flight to ease. It is the runner's own
+	// word that it yields, so a test can tell a yielding worker from a slow
+	// one without waiting for time to pass.
+	onYield func()
 }
 
 func (c *Config) defaults() {
@@ -99,8 +105,9 @@ type Runner struct {
 	running map[string]context.CancelCauseFunc // how to interrupt their current phase
 	wake    chan struct{}
 
-	calls     atomic.Int64 // API calls in flight
-	executing atomic.Int64 // workers executing a job
+	calls     atomic.Int64  // API calls in flight
+	executing atomic.Int64  // workers executing a job
+	retries   atomic.Uint64 // failed attempts that were retried (Retries)
 }
 
 // errInterrupted is the cause given to an execution's context when a client
@@ -211,6 +218,13 @@ func (r *Runner) work(ctx context.Context) {
 	}
 }
 
+// Retries counts the attempts of job steps (and of a job's own
+// bookkeeping) that failed and were retried since the runner was made. It
+// moves while a target refuses, throttles or fails, before any job fails
+// for it, which is when an operator wants to know; the metrics listener
+// reports it as amplifybackendd_job_retries_total.
+func (r *Runner) Retries() uint64 { return r.retries.Load() }
+
 // BeginCall and EndCall bracket an API call. While Config.YieldAt calls are
 // in flight, workers yield: at most one job executes. On a small machine,
 // and always with the embedded target, job execution and the API share the
@@ -238,6 +252,9 @@ func (r *Runner) admit(ctx context.Context) bool {
 			return true
 		}
 		if wait == nil {
+			if r.cfg.onYield != nil {
+				r.cfg.onYield()
+			}
 			wait = time.NewTimer(yieldPoll)
 		} else {
 			wait.Reset(yieldPoll)

@@ -3,7 +3,7 @@
 // It is the only package that knows the on-disk layout. Callers work with the
 // domain records Resource and Job; their encoding is private. Several
 // operations that must commit together (a job and the resource change it
-// implies) are grouped in one transaction through Store.Update and the Tx
+// implies) are grouped in one transaction through Store.Batch and the Tx
 // methods, so an accepted API call is durable before it is answered.
 //
 // Schema (bbolt buckets at the top level, keys and values below them):
@@ -73,8 +73,16 @@
 //
 // Writes that arrive together share a transaction and its fsyncs: Store.Batch
 // hands them to one committer, which takes every write waiting when it
-// starts a transaction (group commit). Job ids are time-ordered (UUIDv7), so
-// jobs/ and pending/ grow at their right edge, where their pages split full.
+// starts a transaction (group commit). Production code writes only through
+// Batch; the only other writer is Open, whose migrations run before the
+// store is returned, and Store.Update (a transaction of its own) is for
+// tests and tools that prepare a store. When one call of a group fails, the
+// transaction is rolled back, that call gets its error and the others run
+// again without it, so a function given to Batch may run more than once and
+// must be pure apart from its writes through Tx (no counting, appending,
+// queueing or calls outside the store: act on the outcome after Batch
+// returns). Job ids are time-ordered (UUIDv7), so jobs/ and pending/ grow at
+// their right edge, where their pages split full.
 //
 // Index buckets are always written in the same transaction as the records
 // they point to. Errors are wrapped into a few classes (ErrNotFound,

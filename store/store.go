@@ -323,9 +323,11 @@ func (s *Store) TokenKey() []byte { return s.tokenKey }
 // still returns g.
 func (s *Store) Generation() uint64 { return s.generation.Load() }
 
-// Update runs fn in one read-write transaction; everything fn writes commits
-// together or not at all. Never call S3 or IAM inside fn: bbolt has one
-// writer at a time.
+// Update runs fn in one read-write transaction of its own; everything fn
+// writes commits together or not at all. Never call S3 or IAM inside fn:
+// bbolt has one writer at a time. Production code writes through Batch
+// instead; Update is for tests and tools that prepare a store, where a
+// transaction that waits for no one and runs fn exactly once is simpler.
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -351,7 +353,7 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 //
 // fn may run more than once: when one call fails, the transaction is
 // rolled back, that call gets its error, and the rest run again. So fn
-// must have no effects outside the transaction.
+// must be pure apart from its writes through Tx (see Tx).
 func (s *Store) Batch(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -9,8 +9,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Tx is one store transaction. Methods that write are only valid inside
-// Store.Update.
+// Tx is one store transaction. Methods that write are only valid inside a
+// write transaction: Store.Batch, through which all production writes go, or
+// Store.Update. A function given to Batch may run more than once (when
+// another call in its group fails, the group is rolled back and run again
+// without it), so it must be pure apart from its writes through Tx: it may
+// assign results to variables it captured, each run overwriting the last,
+// but must not append to them, count, queue work or call anything outside
+// the store. Act on the outcome after Batch returns.
 type Tx struct {
 	tx *bolt.Tx
 }
@@ -181,11 +187,11 @@ func (t *Tx) JobIn(appID, env, id string) (Job, error) {
 	return j, err
 }
 
-// InsertJob stores a new job, its newest-first index entry and, when it is
-// RUNNING, its pending entry.
 // appendFill is the split point of trees that grow at their right edge.
 const appendFill = 0.95
 
+// InsertJob stores a new job, its newest-first index entry and, when it is
+// RUNNING, its pending entry.
 func (t *Tx) InsertJob(j Job) error {
 	if err := checkNames(j.AppID, j.Env, j.Resource); err != nil {
 		return err

@@ -150,6 +150,11 @@ func writeCLIConfig(dir, region string) (string, error) {
 type apiKeys struct {
 	dir  string
 	keys atomic.Pointer[map[string]string]
+	// Reloads by outcome, and whether the last one failed: the metrics
+	// listener reports them, so an operator who sent SIGHUP can see that it
+	// was acted on, and how, without reading the log.
+	reloaded, reloadFailed atomic.Uint64
+	lastReloadFailed       atomic.Bool
 }
 
 func newAPIKeys(cf *credentialsFile) *apiKeys {
@@ -176,7 +181,20 @@ func (k *apiKeys) Secret(id string) (string, bool) {
 }
 
 // reload re-reads the credentials file; on any error the old keys stay.
+// The outcome is counted once the keys in use are what it says.
 func (k *apiKeys) reload() (int, error) {
+	n, err := k.load()
+	if err != nil {
+		k.reloadFailed.Add(1)
+		k.lastReloadFailed.Store(true)
+		return 0, err
+	}
+	k.reloaded.Add(1)
+	k.lastReloadFailed.Store(false)
+	return n, nil
+}
+
+func (k *apiKeys) load() (int, error) {
 	cf, err := loadOrCreateCredentials(k.dir)
 	if err != nil {
 		return 0, err

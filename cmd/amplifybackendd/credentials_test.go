@@ -51,9 +51,10 @@ func TestCredentialsReadableByOthersRefused(t *testing.T) {
 func TestConfigFromEnvironment(t *testing.T) {
 	t.Setenv("AMPLIFYBACKENDD_LISTEN", "127.0.0.1:1234")
 	t.Setenv("AMPLIFYBACKENDD_WORKERS", "3")
+	t.Setenv("AMPLIFYBACKENDD_METRICS_LISTEN", "127.0.0.1:9090")
 	t.Setenv("AWS_ENDPOINT_URL_S3", "")
 	c, err := parseConfig(nil)
-	if err != nil || c.listen != "127.0.0.1:1234" || c.workers != 3 || c.targetKind != "embedded" {
+	if err != nil || c.listen != "127.0.0.1:1234" || c.workers != 3 || c.targetKind != "embedded" || c.metricsListen != "127.0.0.1:9090" {
 		t.Fatalf("%+v %v", c, err)
 	}
 	c, err = parseConfig([]string{"--listen", "127.0.0.1:5", "--s3-endpoint", "http://127.0.0.1:7"})

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -37,6 +38,7 @@ import (
 // config is every setting, from flags with AMPLIFYBACKENDD_* fallbacks.
 type config struct {
 	listen            string
+	metricsListen     string
 	dataDir           string
 	embeddedS3        string
 	embeddedIAM       string
@@ -67,6 +69,7 @@ func parseConfig(args []string) (config, error) {
 		fs.StringVar(p, name, envOr(name, def), usage+" (env "+envName(name)+")")
 	}
 	str(&c.listen, "listen", "127.0.0.1:8080", "address of the AmplifyBackend API")
+	str(&c.metricsListen, "metrics-listen", "", "address of the Prometheus metrics listener, unsigned (empty: none)")
 	str(&c.dataDir, "data-dir", "./data", "directory for the store, credentials and the embedded S3 data")
 	str(&c.embeddedS3, "embedded-s3-listen", "127.0.0.1:9000", "address of the embedded S3 endpoint")
 	str(&c.embeddedIAM, "embedded-iam-listen", "127.0.0.1:9001", "address of the embedded IAM endpoint")
@@ -231,7 +234,11 @@ func run(ctx context.Context, cfg config) error {
 	defer closeAll(lns)
 	// The API listener is bound before the target is started so reads are
 	// served while the target comes up.
-	ln := lns[0]
+	ln, embeddedLns := lns[0], lns[1:]
+	var metricsLn net.Listener
+	if cfg.metricsListen != "" {
+		metricsLn, embeddedLns = lns[1], lns[2:]
+	}
 	embeddedMode := cfg.targetKind == "embedded"
 	profiles := []string{profileAPI}
 	if embeddedMode {
@@ -260,7 +267,7 @@ func run(ctx context.Context, cfg config) error {
 	if embeddedMode {
 		root := creds.profiles[profileEmbedded]
 		s3Timeouts, iamTimeouts := cfg.limits.embedded()
-		closeAll(lns[1:]) // Versity binds these addresses itself
+		closeAll(embeddedLns) // Versity binds these addresses itself
 		gw, err = embedded.Start(embeddedCtx, embedded.Config{
 			Dir: filepath.Join(dataDir, "embedded"), S3Listen: cfg.embeddedS3, IAMListen: cfg.embeddedIAM,
 			Region: cfg.region, AccessKey: root.AccessKey, SecretKey: root.SecretKey,
@@ -310,7 +317,11 @@ func run(ctx context.Context, cfg config) error {
 
 	var ready atomic.Bool
 	keys := newAPIKeys(creds)
-	go reloadOnHangup(ctx, keys, log)
+	// Registered before anything is served: a SIGHUP that came before the
+	// handler would end the process (the default action).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go reloadOnHangup(ctx, hup, keys, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
 		Keys: keys, BodyBudget: cfg.limits.bodyBudget,
@@ -323,6 +334,11 @@ func run(ctx context.Context, cfg config) error {
 	})
 	srv := cfg.limits.apiServer(e)
 	drain.HTTP(srv)
+	var metricsSrv *http.Server
+	if metricsLn != nil {
+		metricsSrv = cfg.limits.apiServer(metricsHandler(runner, keys))
+		drain.HTTP(metricsSrv)
+	}
 
 	runCtx, stopRunner := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -340,11 +356,22 @@ func run(ctx context.Context, cfg config) error {
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if metricsSrv != nil {
+		// Metrics that cannot be served are no reason to stop serving the API.
+		go func() {
+			if err := metricsSrv.Serve(metricsLn); !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener stopped", "error", err)
+			}
+		}()
+	}
 
 	endpoint := "http://" + ln.Addr().String()
 	fmt.Printf("amplifybackendd: AmplifyBackend API on %s (data in %s)\n", endpoint, dataDir)
 	if gw != nil {
 		fmt.Printf("amplifybackendd: embedded S3 on %s and IAM on %s (profile %s)\n", gw.S3Endpoint, gw.IAMEndpoint, profileEmbedded)
+	}
+	if metricsLn != nil {
+		fmt.Printf("amplifybackendd: metrics on http://%s%s\n", metricsLn.Addr(), metricsPath)
 	}
 	fmt.Printf("  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n", creds.path, cliConfig)
 	fmt.Printf("  aws amplifybackend list-s3-buckets --endpoint-url %s\n", endpoint)
@@ -360,6 +387,9 @@ func run(ctx context.Context, cfg config) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(shutdownCtx)
+	}
 	stopRunner()
 	wg.Wait()
 	stopEmbedded()
@@ -375,10 +405,9 @@ func run(ctx context.Context, cfg config) error {
 	return err
 }
 
-// reloadOnHangup reloads the API keys from the credentials file on SIGHUP.
-func reloadOnHangup(ctx context.Context, keys *apiKeys, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+// reloadOnHangup reloads the API keys from the credentials file on each
+// signal from hup (SIGHUP).
+func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, log *slog.Logger) {
 	defer signal.Stop(hup)
 	for {
 		select {

@@ -16,9 +16,13 @@ import (
 // it, so that a clash can tell the operator what to change.
 type listenAddr struct{ flag, addr string }
 
-// listenAddrs is every address this mode listens on, the API's first.
+// listenAddrs is every address this mode listens on: the API's first, then
+// the metrics listener's when there is one, then the embedded gateway's.
 func (c config) listenAddrs() []listenAddr {
 	addrs := []listenAddr{{"listen", c.listen}}
+	if c.metricsListen != "" {
+		addrs = append(addrs, listenAddr{"metrics-listen", c.metricsListen})
+	}
 	if c.targetKind == "embedded" {
 		addrs = append(addrs, listenAddr{"embedded-s3-listen", c.embeddedS3}, listenAddr{"embedded-iam-listen", c.embeddedIAM})
 	}

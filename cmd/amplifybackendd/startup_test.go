@@ -34,14 +34,15 @@ func mustConfig(t *testing.T, args ...string) config {
 
 func TestPortClashNamesEveryFlagAndLeavesNewDataDirAbsent(t *testing.T) {
 	t.Parallel()
-	api, s3 := occupied(t), occupied(t)
+	api, s3, metrics := occupied(t), occupied(t), occupied(t)
 	dir := filepath.Join(t.TempDir(), "new")
-	cfg := mustConfig(t, "--data-dir", dir, "--listen", api, "--embedded-s3-listen", s3, "--embedded-iam-listen", "127.0.0.1:0")
+	cfg := mustConfig(t, "--data-dir", dir, "--listen", api, "--embedded-s3-listen", s3, "--embedded-iam-listen", "127.0.0.1:0", "--metrics-listen", metrics)
 	err := run(context.Background(), cfg)
 	if err == nil {
 		t.Fatal("started on taken ports")
 	}
-	for _, want := range []string{api + " is in use (choose another --listen)", s3 + " is in use (choose another --embedded-s3-listen)"} {
+	for _, want := range []string{api + " is in use (choose another --listen)", s3 + " is in use (choose another --embedded-s3-listen)",
+		metrics + " is in use (choose another --metrics-listen)"} {
 		if strings.Count(err.Error(), want) != 1 {
 			t.Errorf("error does not say %q once: %v", want, err)
 		}

@@ -19,9 +19,12 @@ type Proxy struct {
 	mu     sync.Mutex
 	paused bool
 	resume chan struct{}
-	conns  map[net.Conn]bool
-	closed bool
-	wg     sync.WaitGroup
+	// stalled is closed once traffic has stopped at the gate since the
+	// last Pause.
+	stalled chan struct{}
+	conns   map[net.Conn]bool
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 // New starts a proxy to backend ("host:port") on a free loopback port.
@@ -30,7 +33,7 @@ func New(backend string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{ln: ln, backend: backend, resume: make(chan struct{}), conns: map[net.Conn]bool{}}
+	p := &Proxy{ln: ln, backend: backend, resume: make(chan struct{}), stalled: make(chan struct{}), conns: map[net.Conn]bool{}}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -49,7 +52,17 @@ func (p *Proxy) Pause() {
 	if !p.paused {
 		p.paused = true
 		p.resume = make(chan struct{})
+		p.stalled = make(chan struct{})
 	}
+}
+
+// Stalled is closed once a connection or a transfer has stopped at the
+// paused proxy, so a test knows its traffic is held rather than merely
+// slow (it is never closed if nothing arrives). Each Pause starts anew.
+func (p *Proxy) Stalled() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stalled
 }
 
 // Resume lets traffic flow again.
@@ -66,6 +79,13 @@ func (p *Proxy) Resume() {
 func (p *Proxy) gate() bool {
 	p.mu.Lock()
 	ch, paused, closed := p.resume, p.paused, p.closed
+	if paused && !closed {
+		select {
+		case <-p.stalled:
+		default:
+			close(p.stalled)
+		}
+	}
 	p.mu.Unlock()
 	if closed {
 		return false

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestPauseStallsAndResumeDelivers(t *testing.T) {
@@ -36,7 +35,12 @@ func TestPauseStallsAndResumeDelivers(t *testing.T) {
 	select {
 	case body := <-done:
 		t.Fatalf("request went through a paused proxy: %q", body)
-	case <-time.After(200 * time.Millisecond): // proving a negative needs a bound
+	case <-p.Stalled(): // held at the gate: it cannot go on until Resume
+	}
+	select {
+	case body := <-done:
+		t.Fatalf("request went through a paused proxy: %q", body)
+	default:
 	}
 	p.Resume()
 	if body := <-done; body != "pong" {

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -70,15 +71,21 @@ type Server struct {
 	args    []string
 	env     []string
 	// unready: start returns once the API listens, before /healthz is 200.
-	unready  bool
-	cmd      *exec.Cmd
-	API      string
-	S3       string
-	IAM      string
+	unready bool
+	cmd     *exec.Cmd
+	API     string
+	S3      string
+	IAM     string
+	// Metrics is the metrics listener's URL, when --metrics-listen is given.
+	Metrics  string
 	APICreds aws.Credentials
 	S3Creds  aws.Credentials
 	exited   chan struct{}
-	Logs     *syncBuffer
+	// Logs is the server's stderr, for failure messages and for checking
+	// what was (or was not) logged; tests never wait on it. It is complete
+	// once the process has exited (Stop): before, the last lines may still
+	// be on their way.
+	Logs *syncBuffer
 }
 
 type syncBuffer struct {
@@ -99,8 +106,9 @@ func (s *syncBuffer) String() string {
 }
 
 var (
-	apiLine = regexp.MustCompile(`AmplifyBackend API on (http://\S+)`)
-	s3Line  = regexp.MustCompile(`embedded S3 on (http://\S+) and IAM on (http://\S+)`)
+	apiLine     = regexp.MustCompile(`AmplifyBackend API on (http://\S+)`)
+	s3Line      = regexp.MustCompile(`embedded S3 on (http://\S+) and IAM on (http://\S+)`)
+	metricsLine = regexp.MustCompile(`metrics on (http://\S+)`)
 )
 
 // Start runs the binary with a fresh data dir and free ports; extra
@@ -199,11 +207,17 @@ func (s *Server) tryStart() error {
 	}()
 	go func() { _ = s.cmd.Wait(); close(s.exited) }()
 	deadline := time.After(60 * time.Second)
-	s.API = ""
-	if !contains(s.args, "--s3-endpoint") {
-		s.S3, s.IAM = "", "" // the embedded gateway's ports are new after a restart
+	// Ports given as :0 are new after a restart: read them all again from
+	// the lines the server prints once it listens. The embedded gateway's
+	// line comes only with that target; a server that prints no such line
+	// is told apart by its next line, which it prints in any case.
+	s.API, s.Metrics = "", ""
+	embeddedLine := !contains(s.args, "--s3-endpoint")
+	if embeddedLine {
+		s.S3, s.IAM = "", ""
 	}
-	for s.API == "" {
+	wantMetrics := contains(s.args, "--metrics-listen")
+	for s.API == "" || embeddedLine && s.S3 == "" || wantMetrics && s.Metrics == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -216,18 +230,14 @@ func (s *Server) tryStart() error {
 			if m := s3Line.FindStringSubmatch(l); m != nil {
 				s.S3, s.IAM = m[1], m[2]
 			}
-		case <-deadline:
-			return fmt.Errorf("server did not start; stderr:\n%s", s.Logs)
-		}
-	}
-	// The embedded line follows the API line when there is one.
-	if s.S3 == "" && !contains(s.args, "--s3-endpoint") {
-		select {
-		case l := <-lines:
-			if m := s3Line.FindStringSubmatch(l); m != nil {
-				s.S3, s.IAM = m[1], m[2]
+			if m := metricsLine.FindStringSubmatch(l); m != nil {
+				s.Metrics = m[1]
+			}
+			if s.API != "" && strings.HasPrefix(l, "  export ") {
+				embeddedLine = false // the addresses are all printed before it
 			}
 		case <-deadline:
+			return fmt.Errorf("server did not start; stderr:\n%s", s.Logs)
 		}
 	}
 	go func() {
@@ -435,17 +445,59 @@ func WantError(t testing.TB, r Response, status int, name, msgPart string) {
 // WaitJob polls GetBackendJob until the job leaves RUNNING.
 func (s *Server) WaitJob(app, env, id string) Response {
 	s.t.Helper()
+	var r Response
+	s.Until("job "+id+" still RUNNING", func() bool {
+		r = MustOK(s.t, s.Call("GET", fmt.Sprintf("/backend/%s/job/%s/%s", Esc(app), Esc(env), id), nil))
+		return r.Str("status") != "RUNNING"
+	})
+	return r
+}
+
+// Until polls cond until it holds, and fails the test with what and the
+// server's log if it does not within a minute. cond must read an outcome a
+// client can see (a job's status, a key accepted, a metric), never the
+// log: the server says what happened through what it serves. The pause
+// between looks paces the polling, as every AWS client's does; it orders
+// nothing.
+func (s *Server) Until(what string, cond func() bool) {
+	s.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	for {
-		r := MustOK(s.t, s.Call("GET", fmt.Sprintf("/backend/%s/job/%s/%s", Esc(app), Esc(env), id), nil))
-		if st := r.Str("status"); st != "RUNNING" {
-			return r
-		}
+	for !cond() {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("job %s still RUNNING; server log:\n%s", id, s.Logs)
+			s.t.Fatalf("%s after 60 s; server log:\n%s", what, s.Logs)
 		}
-		time.Sleep(20 * time.Millisecond) // polling, as every AWS client does
+		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Metric reads one series from the metrics listener (the server must run
+// with --metrics-listen): a name, with its labels as the server writes
+// them, e.g. `amplifybackendd_api_keys_reloads_total{result="failure"}`.
+func (s *Server) Metric(series string) float64 {
+	s.t.Helper()
+	if s.Metrics == "" {
+		s.t.Fatal("the server runs without --metrics-listen")
+	}
+	resp, err := http.Get(s.Metrics)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("GET %s: %d %v\n%s", s.Metrics, resp.StatusCode, err, body)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				s.t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	s.t.Fatalf("no series %s in:\n%s", series, body)
+	return 0
 }
 
 func Esc(s string) string { return url.PathEscape(s) }
