@@ -238,9 +238,11 @@ func countSet(given ...bool) int {
 func checkMidnight(s string) error {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
+		//lint:ignore ST1005 S3's own wording, sent to the client as it is
 		return fmt.Errorf("'Date' %q is not an ISO 8601 date.", s)
 	}
 	if t.UTC() != t.UTC().Truncate(24*time.Hour) {
+		//lint:ignore ST1005 S3's own wording, sent to the client as it is
 		return fmt.Errorf("'Date' %q must be at midnight GMT.", s)
 	}
 	return nil
