@@ -211,21 +211,3 @@ func MergeBucketPolicy(existing []byte, sidPrefix string, ours []Statement) (mer
 	out.WriteByte('}')
 	return out.Bytes(), n == 0, nil
 }
-
-// OurStatements counts the statements in doc whose Sid starts with sidPrefix.
-// Callers use it to decide whether a bucket policy holds anything of a
-// resource before touching it (delete and drift checks). An empty doc holds
-// none.
-func OurStatements(doc []byte, sidPrefix string) (int, error) {
-	p, err := parseRawPolicy(doc)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, st := range p.statements {
-		if sid, _ := statementSid(st); owned(sid, sidPrefix) {
-			n++
-		}
-	}
-	return n, nil
-}

@@ -173,7 +173,7 @@ func TestMergeBucketPolicyMalformed(t *testing.T) {
 			if !errors.Is(err, ErrMalformed) {
 				t.Errorf("MergeBucketPolicy error = %v, want ErrMalformed", err)
 			}
-			if _, err := OurStatements([]byte(doc), testPrefix); !errors.Is(err, ErrMalformed) {
+			if _, err := ourStatements([]byte(doc), testPrefix); !errors.Is(err, ErrMalformed) {
 				t.Errorf("OurStatements error = %v, want ErrMalformed", err)
 			}
 		})
@@ -204,7 +204,7 @@ func TestOurStatements(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := OurStatements([]byte(tt.doc), tt.prefix)
+			got, err := ourStatements([]byte(tt.doc), tt.prefix)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,7 +225,7 @@ func TestMergeTranslatedRoundTrip(t *testing.T) {
 	if err != nil || empty {
 		t.Fatalf("merge: empty=%v err=%v", empty, err)
 	}
-	if n, err := OurStatements(merged, testPrefix); err != nil || n != len(d.Bucket) {
+	if n, err := ourStatements(merged, testPrefix); err != nil || n != len(d.Bucket) {
 		t.Fatalf("OurStatements = %d, %v; want %d", n, err, len(d.Bucket))
 	}
 	removed, empty, err := MergeBucketPolicy(merged, testPrefix, nil)
@@ -235,4 +235,20 @@ func TestMergeTranslatedRoundTrip(t *testing.T) {
 	if string(removed) != start {
 		t.Errorf("after removal\n got %s\nwant %s", removed, start)
 	}
+}
+
+// ourStatements counts the statements in doc whose Sid starts with
+// sidPrefix; an empty doc holds none.
+func ourStatements(doc []byte, sidPrefix string) (int, error) {
+	p, err := parseRawPolicy(doc)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, st := range p.statements {
+		if sid, _ := statementSid(st); owned(sid, sidPrefix) {
+			n++
+		}
+	}
+	return n, nil
 }

@@ -63,8 +63,8 @@
 // hash rather than the names. The prefix has a fixed length and every suffix
 // starts with a capital letter, which a hex digit never is, so one resource's
 // prefix never matches another resource's Sids. MergeBucketPolicy replaces
-// exactly the statements carrying the prefix and keeps all others unchanged;
-// OurStatements counts them. Role policies need no Sid for ownership (the
+// exactly the statements carrying the prefix and keeps all others unchanged.
+// Role policies need no Sid for ownership (the
 // whole inline policy, named by RolePolicyName, is ours) but carry the same
 // Sids so a statement can be traced back to its resource wherever it is seen.
 //
