@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/labstack/echo/v4"
 
+	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
@@ -33,6 +30,7 @@ func TestToAPIError(t *testing.T) {
 		typ          string
 		message      string // exact unless empty
 		resourceType string
+		limitType    string
 		known        bool
 	}{
 		{name: "APIError passes through", err: own, status: 400, typ: BadRequest, message: "Missing required field resourceName.", known: true},
@@ -47,6 +45,32 @@ func TestToAPIError(t *testing.T) {
 		{name: "class error wrapped with log context", err: fmt.Errorf("bbolt tx 42 on /var/lib/x: %w", store.Errorf(store.ErrConflict, "busy")),
 			status: 400, typ: BadRequest, message: "busy", known: true},
 		{name: "ErrNotFound class", err: store.Errorf(store.ErrNotFound, "gone"), status: 404, typ: NotFound, message: "gone", known: true},
+		{name: "unsigned", err: &caller.Error{Check: caller.NoAuthorization}, status: 403, typ: MissingAuthentication,
+			message: "Missing Authentication Token", known: true},
+		{name: "malformed Authorization", err: &caller.Error{Check: caller.MalformedAuthorization}, status: 403, typ: InvalidSignature,
+			message: "The Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.", known: true},
+		{name: "unknown key", err: &caller.Error{Check: caller.UnknownKey}, status: 403, typ: UnrecognizedClient,
+			message: "The security token included in the request is invalid.", known: true},
+		{name: "another service", err: &caller.Error{Check: caller.WrongService}, status: 403, typ: InvalidSignature,
+			message: "Credential should be scoped to correct service: 'amplifybackend'.", known: true},
+		{name: "no date", err: &caller.Error{Check: caller.BadDate}, status: 403, typ: InvalidSignature,
+			message: "The request must carry a valid X-Amz-Date header.", known: true},
+		{name: "expired", err: &caller.Error{Check: caller.Expired, Stamp: "20261122T115400Z", Now: sigTestNow}, status: 403, typ: InvalidSignature,
+			message: "Signature expired: 20261122T115400Z is now earlier than 20261122T115500Z (20261122T120000Z - 5 min.)", known: true},
+		{name: "not yet current", err: &caller.Error{Check: caller.NotYetValid, Stamp: "20261122T120600Z", Now: sigTestNow}, status: 403, typ: InvalidSignature,
+			message: "Signature not yet current: 20261122T120600Z is still later than 20261122T120500Z (20261122T120000Z + 5 min.)", known: true},
+		{name: "date scope", err: &caller.Error{Check: caller.WrongScopeDate}, status: 403, typ: InvalidSignature,
+			message: "Credential should be scoped to a valid date matching X-Amz-Date.", known: true},
+		{name: "payload hash", err: &caller.Error{Check: caller.PayloadHashMismatch}, status: 403, typ: InvalidSignature,
+			message: "The provided x-amz-content-sha256 header does not match the request body.", known: true},
+		{name: "signature", err: &caller.Error{Check: caller.SignatureMismatch}, status: 403, typ: InvalidSignature,
+			message: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.", known: true},
+		{name: "body too large", err: &caller.Error{Check: caller.BodyTooLarge}, status: 400, typ: BadRequest,
+			message: "The request body is larger than 1 MiB.", known: true},
+		{name: "body unreadable", err: &caller.Error{Check: caller.BodyUnreadable, Err: io.ErrUnexpectedEOF}, status: 400, typ: BadRequest,
+			message: "The request body could not be read.", known: true},
+		{name: "body budget", err: &caller.Error{Check: caller.BodyBudgetSpent, Budget: 65536}, status: 429, typ: TooManyRequests, limitType: BodyBudgetLimit,
+			message: "The server holds as many request bodies as it may (65536 bytes in all); retry shortly.", known: true},
 		{name: "echo 404", err: echo.ErrNotFound, status: 404, typ: UnknownOperation, known: true},
 		{name: "echo 405", err: echo.ErrMethodNotAllowed, status: 404, typ: UnknownOperation, known: true},
 		{name: "echo 413", err: echo.ErrStatusRequestEntityTooLarge, status: 400, typ: BadRequest, message: "The request body is larger than 1 MiB.", known: true},
@@ -59,9 +83,9 @@ func TestToAPIError(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got, known := toAPIError(tt.err)
-			if got.Status != tt.status || got.Type != tt.typ || got.ResourceType != tt.resourceType || known != tt.known {
-				t.Fatalf("toAPIError(%v) = %+v, known=%v; want status %d type %s resourceType %q known=%v",
-					tt.err, got, known, tt.status, tt.typ, tt.resourceType, tt.known)
+			if got.Status != tt.status || got.Type != tt.typ || got.ResourceType != tt.resourceType || got.LimitType != tt.limitType || known != tt.known {
+				t.Fatalf("toAPIError(%v) = %+v, known=%v; want status %d type %s resourceType %q limitType %q known=%v",
+					tt.err, got, known, tt.status, tt.typ, tt.resourceType, tt.limitType, tt.known)
 			}
 			if tt.message != "" && got.Message != tt.message {
 				t.Errorf("message = %q, want %q", got.Message, tt.message)
@@ -129,7 +153,7 @@ func TestErrorsThroughRouter(t *testing.T) {
 	created := time.Date(2026, 11, 20, 8, 30, 0, 0, time.FixedZone("CET", 3600))
 	newServer := func(b Buckets) http.Handler {
 		return New(Config{
-			Buckets: b, Keys: StaticKeys{sigTestKeyID: sigTestSecret},
+			Buckets: b, Keys: caller.StaticKeys{sigTestKeyID: sigTestSecret},
 			Now:    func() time.Time { return sigTestNow },
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
@@ -169,11 +193,7 @@ func TestErrorsThroughRouter(t *testing.T) {
 			t.Parallel()
 			r := httptest.NewRequest(tt.method, "http://api.example.com"+tt.path, strings.NewReader(tt.body))
 			if !tt.unsigned {
-				sum := sha256.Sum256([]byte(tt.body))
-				if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: sigTestKeyID, SecretAccessKey: sigTestSecret},
-					r, hex.EncodeToString(sum[:]), SigningName, "us-west-2", sigTestNow); err != nil {
-					t.Fatal(err)
-				}
+				signAs(t, r, []byte(tt.body), sigTestCreds, "us-west-2", sigTestNow)
 			}
 			w := httptest.NewRecorder()
 			tt.srv.ServeHTTP(w, r)
@@ -204,24 +224,5 @@ func TestErrorsThroughRouter(t *testing.T) {
 				t.Errorf("body = %s, want %s", strings.TrimSpace(body), tt.wantBody)
 			}
 		})
-	}
-}
-
-func TestExactCaseKeys(t *testing.T) {
-	t.Parallel()
-	cases := map[string]bool{
-		`{"resourceName":"x"}`:                             true,
-		`{"ResourceName":"x"}`:                             false,
-		`{"resourceConfig":{"Permissions":{}}}`:            false,
-		`{"unknownField":1,"resourceName":"Resourcename"}`: true,  // values are not keys
-		`{"resource\u004eame":"x"}`:                        false, // escaped keys take the careful path
-		`{"a":"b\"c","resourceName" :"x"}`:                 true,
-		`not json`:                                         true,
-		`{"resourceName"`:                                  true,
-	}
-	for body, want := range cases {
-		if got := exactCaseKeys([]byte(body)); got != want {
-			t.Errorf("%s: %v, want %v", body, got, want)
-		}
 	}
 }

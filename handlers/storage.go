@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/amplifybackendd/amplifybackendd/jobs"
@@ -144,6 +146,10 @@ func (s *Server) getStorage(c echo.Context) error {
 			},
 		}, err
 	})
+}
+
+func accepted(c echo.Context, j store.Job) error {
+	return writeJSON(c, http.StatusOK, jobAcceptedResponse{AppID: j.AppID, BackendEnvironmentName: j.Env, JobID: j.ID, Status: string(j.Status)})
 }
 
 // resourceConfig checks the parts Create and Update resource configs share.
