@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -208,19 +209,19 @@ func decodeJSON(body []byte, v any) error {
 			if err == nil {
 				err = errors.New("unexpected data after the JSON value")
 			}
-			return badRequest("The request body is not valid JSON: %s.", strings.TrimPrefix(err.Error(), "json: "))
+			return errNotJSON.with(strings.TrimPrefix(err.Error(), "json: "))
 		}
 		var err error
 		if body, err = json.Marshal(exactKeys(generic, reflect.TypeOf(v))); err != nil {
-			return badRequest("The request body is not valid JSON.")
+			return fmt.Errorf("re-encode the request body with its exact-case keys: %w", err)
 		}
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return badRequest("Invalid type for field %s: expected %s.", te.Field, jsonKind(te.Type.Kind().String()))
+			return errFieldType.with(te.Field, jsonKind(te.Type.Kind().String()))
 		}
-		return badRequest("The request body is not valid JSON: %s.", strings.TrimPrefix(err.Error(), "json: "))
+		return errNotJSON.with(strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
 }
@@ -346,7 +347,7 @@ func jsonKind(goKind string) string {
 func pathParam(c echo.Context, name string) (string, error) {
 	v, err := url.PathUnescape(c.Param(name))
 	if err != nil {
-		return "", badRequest("Invalid %s: bad percent-encoding.", name)
+		return "", errBadEscape.with(name)
 	}
 	return v, checkName(name, v)
 }
@@ -364,17 +365,17 @@ func (s *Server) scope(c echo.Context) (appID, env string, err error) {
 // be: 1 to 255 bytes of valid UTF-8 without control characters.
 func checkName(field, v string) error {
 	if v == "" {
-		return badRequest("Missing required field %s.", field)
+		return errMissingField.with(field)
 	}
 	if len(v) > 255 {
-		return badRequest("Invalid %s: must be at most 255 bytes long.", field)
+		return errNameTooLong.with(field)
 	}
 	if !utf8.ValidString(v) {
-		return badRequest("Invalid %s: must be valid UTF-8.", field)
+		return errNameNotUTF8.with(field)
 	}
 	for _, r := range v {
 		if r < 0x20 || r == 0x7f {
-			return badRequest("Invalid %s: must not contain control characters.", field)
+			return errNameControl.with(field)
 		}
 	}
 	return nil
@@ -382,7 +383,7 @@ func checkName(field, v string) error {
 
 func required(field string, v *string) (string, error) {
 	if v == nil {
-		return "", badRequest("Missing required field %s.", field)
+		return "", errMissingField.with(field)
 	}
 	return *v, checkName(field, *v)
 }
@@ -390,20 +391,20 @@ func required(field string, v *string) (string, error) {
 // serviceName checks the only storage service the API knows.
 func serviceName(field string, v *string) error {
 	if v == nil {
-		return badRequest("Missing required field %s.", field)
+		return errMissingField.with(field)
 	}
 	if *v != "S3" {
-		return badRequest("Invalid %s %q: the only supported value is S3.", field, *v)
+		return errServiceName.with(field, *v)
 	}
 	return nil
 }
 
 func permissions(field string, p *permissionsWire) (store.Permissions, error) {
 	if p == nil {
-		return store.Permissions{}, badRequest("Missing required field %s.", field)
+		return store.Permissions{}, errMissingField.with(field)
 	}
 	if p.Authenticated == nil {
-		return store.Permissions{}, badRequest("Missing required field %s.authenticated.", field)
+		return store.Permissions{}, errMissingField.with(field + ".authenticated")
 	}
 	auth, err := jobs.NormalizePermissions(field+".authenticated", *p.Authenticated)
 	if err != nil {

@@ -3,10 +3,18 @@
 // It owns everything that is about the wire: routes (matched on the escaped
 // path, each segment unescaped once), the exact JSON request and response
 // shapes, decoding and validation of requests with messages that name the
-// field and the rule (decode.go), pagination tokens, and the mapping of
-// errors to AWS error documents. Handlers only return errors; one error
-// handler renders them (errors.go), so every failure has the same headers
-// (X-Amzn-ErrorType, x-amzn-RequestId) and a JSON body with __type.
+// field and the rule (decode.go), pagination tokens, and the AWS errors.
+// Every error the API answers is an entry of one catalog (catalog.go): its
+// type, status, message template and extra members. Handlers only return
+// errors, their own (a catalog entry with its values) or the typed errors
+// of the caller, jobs and store packages, which carry what they concern
+// and none of the words; one error handler (errors.go) finds the entry for
+// each and renders it, so every failure has the same headers
+// (X-Amzn-ErrorType, x-amzn-RequestId) and a JSON body with __type. A
+// failed call to the storage target while answering (ListS3Buckets) is
+// 504 GatewayTimeoutException, or 429 when the target throttles; anything
+// the catalog does not know is a logged 500 InternalFailure with no
+// internal text.
 //
 // Who is calling is the caller package's business: every signed route, and
 // every path no route matches, goes through one middleware that has it

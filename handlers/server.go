@@ -40,11 +40,21 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for signature checks (default time.Now).
 	Now func() time.Time
+	// TargetTimeout is how long a call waits for the storage target to
+	// answer (default DefaultTargetTimeout) before it is answered 504.
+	TargetTimeout time.Duration
 	// BodyBudget is how many bytes of request bodies all connections
 	// together may hold (default caller.DefaultBodyBudget); past it a
 	// request is answered 429 rather than given memory.
 	BodyBudget int64
 }
+
+// DefaultTargetTimeout is how long ListS3Buckets waits for the storage
+// target, the SDK's own retries included: well within the API's write
+// timeout (1 minute by default) and clients' read timeouts (botocore's is
+// 60 s), so a target that does not answer is reported as such (504) rather
+// than as a connection the server closed.
+const DefaultTargetTimeout = 15 * time.Second
 
 // Server is the AmplifyBackend HTTP API.
 type Server struct {
@@ -62,6 +72,9 @@ func New(cfg Config) *echo.Echo {
 		callers: caller.New(caller.Config{Keys: cfg.Keys, Now: cfg.Now, BodyBudget: cfg.BodyBudget})}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.TargetTimeout <= 0 {
+		s.TargetTimeout = DefaultTargetTimeout
 	}
 	if s.Ready == nil {
 		s.Ready = func(context.Context) error { return nil }

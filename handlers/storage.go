@@ -27,7 +27,7 @@ func (s *Server) createStorage(c echo.Context) error {
 		return err
 	}
 	if req.ResourceConfig == nil {
-		return badRequest("Missing required field resourceConfig.")
+		return errMissingField.with("resourceConfig")
 	}
 	perms, err := resourceConfig(req.ResourceConfig.ServiceName, req.ResourceConfig.Permissions)
 	if err != nil {
@@ -36,7 +36,7 @@ func (s *Server) createStorage(c echo.Context) error {
 	in := jobs.CreateInput{Key: store.ResourceKey{AppID: appID, Env: env, Name: name}, Permissions: perms}
 	if b := req.ResourceConfig.BucketName; b != nil {
 		if *b == "" {
-			return badRequest("Invalid bucketName: must not be empty; omit it to have a name generated.")
+			return errEmptyBucketName.with()
 		}
 		in.Bucket = *b
 	}
@@ -60,7 +60,7 @@ func (s *Server) importStorage(c echo.Context) error {
 		return err
 	}
 	if req.BucketName == nil || *req.BucketName == "" {
-		return badRequest("Missing required field bucketName: name the existing bucket to import.")
+		return errImportWithoutBucket.with()
 	}
 	j, err := s.Runner.Import(c.Request().Context(), appID, env, *req.BucketName)
 	if err != nil {
@@ -83,7 +83,7 @@ func (s *Server) updateStorage(c echo.Context) error {
 		return err
 	}
 	if req.ResourceConfig == nil {
-		return badRequest("Missing required field resourceConfig.")
+		return errMissingField.with("resourceConfig")
 	}
 	perms, err := resourceConfig(req.ResourceConfig.ServiceName, req.ResourceConfig.Permissions)
 	if err != nil {
