@@ -114,39 +114,39 @@ func toAPIError(err error) (*APIError, fault) {
 	return errInternal.with(), serverFault
 }
 
+// checkAnswers are the entries for the caller package's checks whose
+// messages quote nothing.
+var checkAnswers = [...]code{
+	caller.NoAuthorization:        errUnsigned,
+	caller.MalformedAuthorization: errMalformedAuthorization,
+	caller.UnknownKey:             errUnknownKey,
+	caller.BadDate:                errBadDate,
+	caller.WrongScopeDate:         errWrongScopeDate,
+	caller.PayloadHashMismatch:    errPayloadHash,
+	caller.BodyTooLarge:           errBodyTooLarge,
+	caller.BodyUnreadable:         errBodyUnreadable,
+	caller.SignatureMismatch:      errSignature,
+}
+
 // refusedAnswer phrases a request the caller package refused.
 func refusedAnswer(e *caller.Error) *APIError {
 	at := func(offset int) string {
 		return e.Now.Add(time.Duration(offset) * caller.ClockSkew).UTC().Format(caller.AmzDateLayout)
 	}
 	switch e.Check {
-	case caller.NoAuthorization:
-		return errUnsigned.with()
-	case caller.MalformedAuthorization:
-		return errMalformedAuthorization.with()
-	case caller.UnknownKey:
-		return errUnknownKey.with()
 	case caller.WrongService:
 		return errWrongService.with(caller.SigningName)
-	case caller.BadDate:
-		return errBadDate.with()
 	case caller.Expired:
 		return errExpired.with(e.Stamp, at(-1), at(0))
 	case caller.NotYetValid:
 		return errNotYetValid.with(e.Stamp, at(1), at(0))
-	case caller.WrongScopeDate:
-		return errWrongScopeDate.with()
-	case caller.PayloadHashMismatch:
-		return errPayloadHash.with()
-	case caller.BodyTooLarge:
-		return errBodyTooLarge.with()
 	case caller.BodyBudgetSpent:
 		return errBodyBudget.with(e.Budget)
-	case caller.BodyUnreadable:
-		return errBodyUnreadable.with()
 	}
-	return errSignature.with() // caller.SignatureMismatch
-
+	if int(e.Check) < len(checkAnswers) && checkAnswers[e.Check] != 0 {
+		return checkAnswers[e.Check].with()
+	}
+	return errSignature.with()
 }
 
 // notFoundAnswer phrases what is missing.

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"go/ast"
-	"go/parser"
-	"go/token"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -132,23 +129,13 @@ func TestWireJSONMatchesEncodingJSON(t *testing.T) {
 // source, so a new hand-written encoder cannot miss the comparison above.
 func TestEveryAppenderIsTested(t *testing.T) {
 	t.Parallel()
-	entries, err := os.ReadDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
 	tested := map[string]bool{}
 	for _, a := range appenders {
 		tested[reflect.TypeOf(a).Name()] = true
 	}
 	found := 0
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), e.Name(), nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+	_, files := parseSources(t)
+	for _, f := range files {
 		for _, d := range f.Decls {
 			fn, ok := d.(*ast.FuncDecl)
 			if !ok || fn.Recv == nil || fn.Name.Name != "appendJSON" {
