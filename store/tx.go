@@ -79,8 +79,8 @@ func (t *Tx) BucketOwner(bucket string) (ResourceKey, bool) {
 }
 
 // CreateResource stores a new resource and claims its bucket. It fails with
-// ErrAlreadyExists when the resource exists and with ErrConflict when another
-// resource uses the bucket.
+// a *ResourceExistsError when the resource exists and with a
+// *BucketTakenError when another resource uses the bucket.
 func (t *Tx) CreateResource(r Resource) error {
 	if err := checkNames(r.AppID, r.Env, r.Name); err != nil {
 		return err
