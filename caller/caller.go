@@ -95,8 +95,9 @@ func (v *Verifier) Verify(r *http.Request) (Caller, *Body, error) {
 type Check int
 
 // The checks, in the order Verify makes them. Those up to WrongScopeDate
-// (and a PayloadHashMismatch no body could satisfy) are made on the
-// headers alone, before the body is read.
+// are made on the headers alone, before the body is read, and so are a
+// PayloadHashMismatch no body could satisfy and a BodyTooLarge announced
+// by Content-Length.
 const (
 	// NoAuthorization: the request carries no Authorization header.
 	NoAuthorization Check = iota + 1
