@@ -209,7 +209,7 @@ func decodeJSON(body []byte, v any) error {
 			if err == nil {
 				err = errors.New("unexpected data after the JSON value")
 			}
-			return errNotJSON.with(strings.TrimPrefix(err.Error(), "json: "))
+			return notJSON(err)
 		}
 		var err error
 		if body, err = json.Marshal(exactKeys(generic, reflect.TypeOf(v))); err != nil {
@@ -221,9 +221,15 @@ func decodeJSON(body []byte, v any) error {
 		if errors.As(err, &te) && te.Field != "" {
 			return errFieldType.with(te.Field, jsonKind(te.Type.Kind().String()))
 		}
-		return errNotJSON.with(strings.TrimPrefix(err.Error(), "json: "))
+		return notJSON(err)
 	}
 	return nil
+}
+
+// notJSON is the answer to a body the JSON decoder refused, quoting what
+// it met.
+func notJSON(err error) error {
+	return errNotJSON.with(strings.TrimPrefix(err.Error(), "json: "))
 }
 
 // wireNames are the JSON names of every request field.
