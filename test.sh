@@ -28,8 +28,8 @@ go test -count=1 -run '^$' -bench Suite -benchtime 1x -timeout 10m ./bench
 # Each fuzz target for a bounded time (FUZZTIME, default 10s); the seed
 # corpora under testdata/fuzz already ran above as plain tests.
 fuzztime=${FUZZTIME:-10s}
-for target in handlers:FuzzRequestBodies handlers:FuzzVerifySignature handlers:FuzzToken \
-              handlers:FuzzSigV4MatchesSDK handlers:FuzzDecodeStrings handlers:FuzzJSONString handlers:FuzzParseAmzDate \
+for target in handlers:FuzzRequestBodies handlers:FuzzToken handlers:FuzzDecodeStrings handlers:FuzzJSONString \
+              caller:FuzzVerifySignature caller:FuzzSigV4MatchesSDK caller:FuzzParseAmzDate \
               jobs:FuzzValidateBucketName jobs:FuzzDeriveBucketName jobs:FuzzRoleNamesDiffer; do
   pkg=${target%%:*} name=${target##*:}
   go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "./$pkg" 2>&1 | grep -v '^fuzz: elapsed' || exit 1

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -18,9 +20,13 @@ func (s *Server) listS3Buckets(c echo.Context) error {
 	}
 	if req.NextToken != nil && *req.NextToken != "" {
 		// Every bucket comes in one page, so no token was ever issued.
-		return badRequest("Invalid nextToken: it was not issued by this server for this request.")
+		return invalidToken()
 	}
-	buckets, err := s.Buckets.ListBuckets(c.Request().Context())
+	var buckets []s3iam.Bucket
+	err := s.callTarget(c.Request().Context(), func(ctx context.Context) (err error) {
+		buckets, err = s.Buckets.ListBuckets(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}

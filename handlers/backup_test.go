@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -44,7 +45,7 @@ func storeTestServer(t *testing.T) (http.Handler, *store.Store, *bytes.Buffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(Config{Store: st, Buckets: noBuckets{}, Keys: StaticKeys{fuzzCreds.AccessKeyID: fuzzCreds.SecretAccessKey}, Logger: log}), st, logs
+	return New(Config{Store: st, Buckets: noBuckets{}, Keys: caller.StaticKeys{fuzzCreds.AccessKeyID: fuzzCreds.SecretAccessKey}, Logger: log}), st, logs
 }
 
 // TestBackupRoute: a signed GET streams a store file that verifies and

@@ -3,8 +3,6 @@ package handlers
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-
+	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
@@ -35,17 +32,14 @@ func benchServer(b testing.TB) (http.Handler, *store.Store, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := New(Config{Store: st, Runner: runner, Buckets: noBuckets{}, Keys: StaticKeys{fuzzCreds.AccessKeyID: fuzzCreds.SecretAccessKey},
+	e := New(Config{Store: st, Runner: runner, Buckets: noBuckets{}, Keys: caller.StaticKeys{fuzzCreds.AccessKeyID: fuzzCreds.SecretAccessKey},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	return e, st, j.ID
 }
 
 func signedRequest(b testing.TB, method, path string, body []byte) *http.Request {
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
-	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(context.Background(), fuzzCreds, req, hex.EncodeToString(sum[:]), SigningName, "us-east-1", time.Now()); err != nil {
-		b.Fatal(err)
-	}
+	signAs(b, req, body, fuzzCreds, "us-east-1", time.Now())
 	return req
 }
 

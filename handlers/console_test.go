@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"io/fs"
@@ -16,8 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/console"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
@@ -80,7 +78,7 @@ func consoleTestServer(t *testing.T, cfg Config) http.Handler {
 		t.Fatal(err)
 	}
 	cfg.Store = st
-	cfg.Keys = StaticKeys{sigTestKeyID: sigTestSecret}
+	cfg.Keys = caller.StaticKeys{sigTestKeyID: sigTestSecret}
 	cfg.Now = func() time.Time { return sigTestNow }
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	return New(cfg)
@@ -93,11 +91,7 @@ func consoleRequest(t *testing.T, srv http.Handler, method, path, secret string,
 		r.Header[k] = vs
 	}
 	if secret != "" {
-		sum := sha256.Sum256(nil)
-		creds := aws.Credentials{AccessKeyID: sigTestKeyID, SecretAccessKey: secret}
-		if err := v4.NewSigner().SignHTTP(context.Background(), creds, r, hex.EncodeToString(sum[:]), SigningName, "us-east-1", sigTestNow); err != nil {
-			t.Fatal(err)
-		}
+		signAs(t, r, nil, aws.Credentials{AccessKeyID: sigTestKeyID, SecretAccessKey: secret}, "us-east-1", sigTestNow)
 	}
 	w := httptest.NewRecorder()
 	srv.ServeHTTP(w, r)
@@ -186,7 +180,7 @@ func TestConsoleAppsRoute(t *testing.T) {
 		t.Errorf("body\n%s\nwant\n%s", got, want)
 	}
 
-	empty := New(Config{Store: openEmptyStore(t), Keys: StaticKeys{sigTestKeyID: sigTestSecret}, Now: func() time.Time { return sigTestNow }})
+	empty := New(Config{Store: openEmptyStore(t), Keys: caller.StaticKeys{sigTestKeyID: sigTestSecret}, Now: func() time.Time { return sigTestNow }})
 	if w := consoleRequest(t, empty, http.MethodGet, "/console-api/apps", sigTestSecret, nil); strings.TrimSpace(w.Body.String()) != `{"apps":[]}` {
 		t.Errorf("empty store: %d %s", w.Code, w.Body)
 	}

@@ -2,21 +2,27 @@
 //
 // It owns everything that is about the wire: routes (matched on the escaped
 // path, each segment unescaped once), the exact JSON request and response
-// shapes, validation of request fields with messages that name the field and
-// the rule, SigV4 verification (the canonical request built directly, with
-// aws-sdk-go-v2's signer as the reference its tests compare against),
-// pagination tokens, and the mapping of errors
-// to AWS error documents. Handlers only return errors; one error handler
-// renders them (errors.go), so every failure has the same headers
-// (X-Amzn-ErrorType, x-amzn-RequestId) and a JSON body with __type.
+// shapes, decoding and validation of requests with messages that name the
+// field and the rule (decode.go), pagination tokens, and the AWS errors.
+// Every error the API answers is an entry of one catalog (catalog.go): its
+// type, status, message template and extra members. Handlers only return
+// errors, their own (a catalog entry with its values) or the typed errors
+// of the caller, jobs and store packages, which carry what they concern
+// and none of the words; one error handler (errors.go) finds the entry for
+// each and renders it, so every failure has the same headers
+// (X-Amzn-ErrorType, x-amzn-RequestId) and a JSON body with __type. A
+// failed call to the storage target while answering (ListS3Buckets) is
+// 504 GatewayTimeoutException, or 429 when the target throttles; anything
+// the catalog does not know is a logged 500 InternalFailure with no
+// internal text.
 //
-// A signed route checks what the headers alone can condemn (Authorization's
-// form, the key, the service scope, the clock window) before it reads a byte
-// of the body, then reads the body as it arrives, hashing it on the way,
-// under the 1 MiB cap and a budget all connections share (body.go): a
-// client without a key cannot make the server wait for or hold a body, and
-// one with a key cannot make it hold more than the budget, past which calls
-// get 429 at once.
+// Who is calling is the caller package's business: every signed route, and
+// every path no route matches, goes through one middleware that has it
+// verify the request (the SigV4 signature, the body read under the 1 MiB
+// cap and the budget all connections share) before the handler runs, and
+// hands its refusals to the error handler. A separate middleware counts the
+// call as in flight for the job runner, whose workers yield the CPU to API
+// calls while enough of them are.
 //
 // Mutations go to the jobs package, which commits the job before the
 // handler answers; reads go straight to the store. The answers of

@@ -1,19 +1,25 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/amplifybackendd/amplifybackendd/caller"
+	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
-// APIError is an error as the AmplifyBackend API puts it on the wire. Every
-// failure a client sees is one of these; handlers return plain errors and
-// the error handler converts them here, in one place.
+// APIError is an error as the AmplifyBackend API puts it on the wire: one
+// entry of the catalog (catalog.go) with its message filled in. Handlers
+// make one with a code's with for what they check themselves, or return
+// the error they met; the error handler turns either into one of these.
 type APIError struct {
 	Status  int
 	Type    string
@@ -26,62 +32,134 @@ type APIError struct {
 
 func (e *APIError) Error() string { return e.Type + ": " + e.Message }
 
-// The error names of the AmplifyBackend service model, plus the
-// authentication errors AWS front ends answer with.
+// targetError is a failed call to the storage target made while
+// answering (ListS3Buckets). It is neither the client's mistake nor the
+// server's: it is answered 504, or 429 when the target throttles, which
+// clients retry; the log keeps the target's own words.
+type targetError struct{ err error }
+
+func (e *targetError) Error() string { return "storage target: " + e.err.Error() }
+func (e *targetError) Unwrap() error { return e.err }
+
+// What a failure is besides its answer, for the log: a client's mistake is
+// not logged, the others are.
+type fault int
+
 const (
-	BadRequest            = "BadRequestException"
-	NotFound              = "NotFoundException"
-	TooManyRequests       = "TooManyRequestsException"
-	GatewayTimeout        = "GatewayTimeoutException"
-	MissingAuthentication = "MissingAuthenticationTokenException"
-	UnrecognizedClient    = "UnrecognizedClientException"
-	InvalidSignature      = "InvalidSignatureException"
-	InternalFailure       = "InternalFailure"
-	UnknownOperation      = "UnknownOperationException"
+	clientFault fault = iota
+	targetFault
+	serverFault
 )
 
-func badRequest(format string, args ...any) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Type: BadRequest, Message: fmt.Sprintf(format, args...)}
-}
-
-func forbidden(name, format string, args ...any) *APIError {
-	return &APIError{Status: http.StatusForbidden, Type: name, Message: fmt.Sprintf(format, args...)}
-}
-
-// toAPIError maps any error to the API error a client should see. Store error
-// classes map by class; anything unknown is an internal failure whose text
-// stays in the log, never in the answer.
-func toAPIError(err error) (*APIError, bool) {
-	var api *APIError
-	if errors.As(err, &api) {
-		return api, true
-	}
-	var nf *store.NotFoundError
-	if errors.As(err, &nf) {
-		return &APIError{Status: http.StatusNotFound, Type: NotFound, Message: nf.Message, ResourceType: nf.ResourceType}, true
-	}
-	var ce *store.ClassError
-	if errors.As(err, &ce) {
-		switch ce.Class {
-		case store.ErrInvalid, store.ErrAlreadyExists, store.ErrConflict:
-			return &APIError{Status: http.StatusBadRequest, Type: BadRequest, Message: ce.Message}, true
-		case store.ErrNotFound:
-			return &APIError{Status: http.StatusNotFound, Type: NotFound, Message: ce.Message}, true
+// toAPIError finds the catalog entry for any error a handler returns and
+// fills in its message from the error's fields. Only the types below are
+// phrased; anything else is an internal failure whose text stays in the
+// log, never in the answer.
+func toAPIError(err error) (*APIError, fault) {
+	var (
+		api      *APIError
+		refused  *caller.Error
+		target   *targetError
+		notFound *store.NotFoundError
+		exists   *store.ResourceExistsError
+		taken    *store.BucketTakenError
+		pending  *jobs.PendingJobError
+		settled  *jobs.NotRunningError
+		perm     *jobs.PermissionError
+		bucket   *jobs.BucketNameError
+		mismatch *jobs.OperationMismatchError
+		status   *jobs.StatusNotSettableError
+		routing  *echo.HTTPError
+	)
+	switch {
+	case errors.As(err, &api):
+		return api, clientFault
+	case errors.As(err, &refused):
+		return refusedAnswer(refused), clientFault
+	case errors.As(err, &target):
+		if s3iam.Throttled(target.err) {
+			return errTargetThrottled.with(), targetFault
 		}
-	}
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		switch he.Code {
+		return errTargetFailed.with(), targetFault
+	case errors.As(err, &notFound):
+		return notFoundAnswer(notFound), clientFault
+	case errors.As(err, &exists):
+		k := exists.Resource
+		return errResourceExists.with(k.Name, k.Env, k.AppID), clientFault
+	case errors.As(err, &taken):
+		return errBucketTaken.with(taken.Bucket, taken.Owner.Name, taken.Owner.Env, taken.Owner.AppID), clientFault
+	case errors.As(err, &pending):
+		k := pending.Resource
+		return errPendingJob.with(k.Name, k.Env, k.AppID), clientFault
+	case errors.As(err, &settled):
+		return errJobNotRunning.with(settled.Job, settled.Status), clientFault
+	case errors.As(err, &perm):
+		return errPermission.with(perm.Value, perm.Field), clientFault
+	case errors.As(err, &bucket):
+		return errBucketName.with(bucket.Name, bucket.Rule), clientFault
+	case errors.As(err, &mismatch):
+		return errJobOperation.with(mismatch.Operation, mismatch.Job, mismatch.JobOperation), clientFault
+	case errors.As(err, &status):
+		return errStatusNotSettable.with(status.Status), clientFault
+	case errors.As(err, &routing):
+		// Echo's router answers a path or method it has no route for; no
+		// other part of Echo the server uses makes one of these.
+		switch routing.Code {
 		case http.StatusNotFound, http.StatusMethodNotAllowed:
-			return &APIError{Status: http.StatusNotFound, Type: UnknownOperation, Message: "No operation matches this method and path."}, true
+			return errNoOperation.with(), clientFault
 		case http.StatusRequestEntityTooLarge:
-			return tooLarge(), true
-		}
-		if he.Code >= 400 && he.Code < 500 {
-			return &APIError{Status: he.Code, Type: BadRequest, Message: fmt.Sprint(he.Message)}, true
+			return errBodyTooLarge.with(), clientFault
 		}
 	}
-	return &APIError{Status: http.StatusInternalServerError, Type: InternalFailure, Message: "An internal error occurred; the request ID identifies it in the server log."}, false
+	return errInternal.with(), serverFault
+}
+
+// checkAnswers are the entries for the caller package's checks whose
+// messages quote nothing.
+var checkAnswers = [...]code{
+	caller.NoAuthorization:        errUnsigned,
+	caller.MalformedAuthorization: errMalformedAuthorization,
+	caller.UnknownKey:             errUnknownKey,
+	caller.BadDate:                errBadDate,
+	caller.WrongScopeDate:         errWrongScopeDate,
+	caller.PayloadHashMismatch:    errPayloadHash,
+	caller.BodyTooLarge:           errBodyTooLarge,
+	caller.BodyUnreadable:         errBodyUnreadable,
+	caller.SignatureMismatch:      errSignature,
+}
+
+// refusedAnswer phrases a request the caller package refused.
+func refusedAnswer(e *caller.Error) *APIError {
+	at := func(offset int) string {
+		return e.Now.Add(time.Duration(offset) * caller.ClockSkew).UTC().Format(caller.AmzDateLayout)
+	}
+	switch e.Check {
+	case caller.WrongService:
+		return errWrongService.with(caller.SigningName)
+	case caller.Expired:
+		return errExpired.with(e.Stamp, at(-1), at(0))
+	case caller.NotYetValid:
+		return errNotYetValid.with(e.Stamp, at(1), at(0))
+	case caller.BodyBudgetSpent:
+		return errBodyBudget.with(e.Budget)
+	}
+	if int(e.Check) < len(checkAnswers) && checkAnswers[e.Check] != 0 {
+		return checkAnswers[e.Check].with()
+	}
+	return errSignature.with()
+}
+
+// notFoundAnswer phrases what is missing.
+func notFoundAnswer(e *store.NotFoundError) *APIError {
+	switch e.Kind {
+	case store.KindApp:
+		return errAppNotFound.with(e.AppID)
+	case store.KindEnv:
+		return errEnvNotFound.with(e.Env, e.AppID)
+	case store.KindResource:
+		return errResourceNotFound.with(e.Name, e.Env, e.AppID)
+	}
+	return errJobNotFound.with(e.Name)
 }
 
 // errorBody is the JSON error document; the JS and Go clients read __type
@@ -93,13 +171,20 @@ type errorBody struct {
 	LimitType    string `json:"limitType,omitempty"`
 }
 
+// handleError is Echo's error handler: the one place an error becomes an
+// answer.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	api, known := toAPIError(err)
-	if !known {
-		s.log.Error("internal error", "request_id", requestID(c), "method", c.Request().Method, "path", c.Request().URL.EscapedPath(), "error", err)
+	api, f := toAPIError(err)
+	if f != clientFault {
+		level, msg := slog.LevelError, "internal error"
+		if f == targetFault {
+			level, msg = slog.LevelWarn, "storage target failed"
+		}
+		r := c.Request()
+		s.log.Log(r.Context(), level, msg, "request_id", requestID(c), "method", r.Method, "path", r.URL.EscapedPath(), "error", err)
 	}
 	writeError(c.Response(), api)
 }
@@ -111,4 +196,16 @@ func writeError(w http.ResponseWriter, api *APIError) {
 	h.Set("X-Amzn-ErrorType", api.Type)
 	w.WriteHeader(api.Status)
 	_, _ = w.Write(body)
+}
+
+// callTarget runs a call to the storage target made while answering, with
+// the deadline a client waits for it (Config.TargetTimeout); its failure
+// is a targetError.
+func (s *Server) callTarget(ctx context.Context, call func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.TargetTimeout)
+	defer cancel()
+	if err := call(ctx); err != nil {
+		return &targetError{err}
+	}
+	return nil
 }

@@ -49,7 +49,7 @@ func (s *Server) listJobs(c echo.Context) error {
 	limit := DefaultMaxResults
 	if req.MaxResults != nil && *req.MaxResults != 0 {
 		if *req.MaxResults < 1 || *req.MaxResults > DefaultMaxResults {
-			return badRequest("Invalid maxResults %d: must be between 1 and 25.", *req.MaxResults)
+			return errMaxResults.with(*req.MaxResults)
 		}
 		limit = *req.MaxResults
 	}
@@ -62,8 +62,8 @@ func (s *Server) listJobs(c echo.Context) error {
 	}
 	if req.Status != nil {
 		status = *req.Status
-		if status != "" && !store.Status(status).Valid() {
-			return badRequest("Invalid status %q: must be one of RUNNING, COMPLETED, FAILED, CANCELLED.", status)
+		if err := checkStatus(store.Status(status)); err != nil {
+			return err
 		}
 	}
 	binding := strings.Join([]string{"ListBackendJobs", appID, env, jobID, op, status}, "\x00")
@@ -108,14 +108,14 @@ func (s *Server) updateJob(c echo.Context) error {
 	if req.Operation != nil && *req.Operation != "" {
 		op = store.Operation(*req.Operation)
 		if !op.Valid() {
-			return badRequest("Invalid operation %q: must be one of CreateBackendStorage, ImportBackendStorage, UpdateBackendStorage, DeleteBackendStorage.", op)
+			return errOperation.with(op)
 		}
 	}
 	var status store.Status
-	if req.Status != nil && *req.Status != "" {
+	if req.Status != nil {
 		status = store.Status(*req.Status)
-		if !status.Valid() {
-			return badRequest("Invalid status %q: must be one of RUNNING, COMPLETED, FAILED, CANCELLED.", status)
+		if err := checkStatus(status); err != nil {
+			return err
 		}
 	}
 	if err := s.Store.View(c.Request().Context(), func(tx *store.Tx) error { return tx.CheckScope(appID, env) }); err != nil {
@@ -126,4 +126,13 @@ func (s *Server) updateJob(c echo.Context) error {
 		return err
 	}
 	return writeJSON(c, http.StatusOK, toJobWire(j))
+}
+
+// checkStatus checks a status a request names, as a filter or to set;
+// empty names none.
+func checkStatus(status store.Status) error {
+	if status != "" && !status.Valid() {
+		return errStatus.with(status)
+	}
+	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/amplifybackendd/amplifybackendd/caller"
 )
 
 // The tests in this file keep openapi.yaml true: its routes are the
@@ -270,7 +272,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	if scheme["type"] != "apiKey" || scheme["in"] != "header" || scheme["name"] != "Authorization" {
 		t.Errorf("securitySchemes.sigv4 = %v, want apiKey in header Authorization", scheme)
 	}
-	for _, word := range []string{"AWS4-HMAC-SHA256", SigningName, "any region"} {
+	for _, word := range []string{"AWS4-HMAC-SHA256", caller.SigningName, "any region"} {
 		if d, _ := scheme["description"].(string); !strings.Contains(d, word) {
 			t.Errorf("securitySchemes.sigv4 description does not mention %q", word)
 		}

@@ -1,10 +1,13 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"sync"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
 // readCache keeps the encoded answers of the frequent single-record reads
@@ -87,4 +90,19 @@ func answerRead[T jsonAppender](s *Server, c echo.Context, k readKey, read func(
 	body := append(v.appendJSON(nil), '\n')
 	s.reads.put(k, generation, body)
 	return writeEncoded(c, http.StatusOK, body)
+}
+
+// viewInScope runs a read of one record; when the record is missing it
+// reports which level is: the app, the environment, or the record itself.
+// The scope is only checked on a miss, so a hit costs one lookup.
+func (s *Server) viewInScope(c echo.Context, appID, env string, read func(tx *store.Tx) error) error {
+	return s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+		err := read(tx)
+		if errors.Is(err, store.ErrNotFound) {
+			if scopeErr := tx.CheckScope(appID, env); scopeErr != nil {
+				return scopeErr
+			}
+		}
+		return err
+	})
 }

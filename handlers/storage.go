@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/amplifybackendd/amplifybackendd/jobs"
@@ -25,7 +27,7 @@ func (s *Server) createStorage(c echo.Context) error {
 		return err
 	}
 	if req.ResourceConfig == nil {
-		return badRequest("Missing required field resourceConfig.")
+		return errMissingField.with("resourceConfig")
 	}
 	perms, err := resourceConfig(req.ResourceConfig.ServiceName, req.ResourceConfig.Permissions)
 	if err != nil {
@@ -34,7 +36,7 @@ func (s *Server) createStorage(c echo.Context) error {
 	in := jobs.CreateInput{Key: store.ResourceKey{AppID: appID, Env: env, Name: name}, Permissions: perms}
 	if b := req.ResourceConfig.BucketName; b != nil {
 		if *b == "" {
-			return badRequest("Invalid bucketName: must not be empty; omit it to have a name generated.")
+			return errEmptyBucketName.with()
 		}
 		in.Bucket = *b
 	}
@@ -58,7 +60,7 @@ func (s *Server) importStorage(c echo.Context) error {
 		return err
 	}
 	if req.BucketName == nil || *req.BucketName == "" {
-		return badRequest("Missing required field bucketName: name the existing bucket to import.")
+		return errImportWithoutBucket.with()
 	}
 	j, err := s.Runner.Import(c.Request().Context(), appID, env, *req.BucketName)
 	if err != nil {
@@ -81,7 +83,7 @@ func (s *Server) updateStorage(c echo.Context) error {
 		return err
 	}
 	if req.ResourceConfig == nil {
-		return badRequest("Missing required field resourceConfig.")
+		return errMissingField.with("resourceConfig")
 	}
 	perms, err := resourceConfig(req.ResourceConfig.ServiceName, req.ResourceConfig.Permissions)
 	if err != nil {
@@ -144,6 +146,10 @@ func (s *Server) getStorage(c echo.Context) error {
 			},
 		}, err
 	})
+}
+
+func accepted(c echo.Context, j store.Job) error {
+	return writeJSON(c, http.StatusOK, jobAcceptedResponse{AppID: j.AppID, BackendEnvironmentName: j.Env, JobID: j.ID, Status: string(j.Status)})
 }
 
 // resourceConfig checks the parts Create and Update resource configs share.

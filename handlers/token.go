@@ -54,5 +54,5 @@ func decodeToken(key []byte, token, binding string) ([]byte, error) {
 }
 
 func invalidToken() error {
-	return badRequest("Invalid nextToken: it was not issued by this server for this request.")
+	return errNextToken.with()
 }

@@ -25,7 +25,7 @@ func NormalizePermissions(field string, in []string) ([]string, error) {
 	var out []string
 	for _, p := range in {
 		if !policy.Permission(p).Valid() {
-			return nil, store.Errorf(store.ErrInvalid, "Invalid value %q in %s: each element must be one of READ, CREATE_AND_UPDATE, DELETE.", p, field)
+			return nil, &PermissionError{Field: field, Value: p}
 		}
 		if !slices.Contains(out, p) {
 			out = append(out, p)
@@ -33,12 +33,6 @@ func NormalizePermissions(field string, in []string) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
-}
-
-// pendingJobError is the message the real service gives for a second change
-// to a resource while one is running.
-func pendingJobError(k store.ResourceKey) error {
-	return store.Errorf(store.ErrConflict, "There is already a pending job for resource %q in environment %q of app %q; wait for it to complete.", k.Name, k.Env, k.AppID)
 }
 
 // newJob ids are UUIDv7: time-ordered, so the jobs and pending indexes grow
@@ -76,7 +70,7 @@ func claimable(tx *store.Tx, k store.ResourceKey) (store.Resource, error) {
 		return res, err
 	}
 	if res.ActiveJob != "" {
-		return res, pendingJobError(k)
+		return res, &PendingJobError{Resource: k, Job: res.ActiveJob}
 	}
 	return res, nil
 }
@@ -92,7 +86,7 @@ func (r *Runner) Create(ctx context.Context, in CreateInput) (store.Job, error) 
 	j := r.newJob(in.Key, store.OpCreate)
 	return r.accept(ctx, j, func(tx *store.Tx) error {
 		if existing, err := tx.Resource(in.Key); err == nil && existing.ActiveJob != "" {
-			return pendingJobError(in.Key)
+			return &PendingJobError{Resource: in.Key, Job: existing.ActiveJob}
 		}
 		return tx.CreateResource(store.Resource{ResourceKey: in.Key, Bucket: bucket, Desired: in.Permissions,
 			Phase: store.PhaseCreating, ActiveJob: j.ID, CreateTime: j.CreateTime, UpdateTime: j.CreateTime})
@@ -109,7 +103,7 @@ func (r *Runner) Import(ctx context.Context, appID, env, bucket string) (store.J
 	j := r.newJob(k, store.OpImport)
 	return r.accept(ctx, j, func(tx *store.Tx) error {
 		if existing, err := tx.Resource(k); err == nil && existing.ActiveJob != "" {
-			return pendingJobError(k)
+			return &PendingJobError{Resource: k, Job: existing.ActiveJob}
 		}
 		return tx.CreateResource(store.Resource{ResourceKey: k, Bucket: bucket, Imported: true,
 			Phase: store.PhaseCreating, ActiveJob: j.ID, CreateTime: j.CreateTime, UpdateTime: j.CreateTime})
@@ -152,14 +146,14 @@ func (r *Runner) UpdateJob(ctx context.Context, appID, env, id string, op store.
 			return err
 		}
 		if op != "" && op != j.Operation {
-			return store.Errorf(store.ErrInvalid, "Invalid operation %q: job %s is a %s job.", op, id, j.Operation)
+			return &OperationMismatchError{Job: id, Operation: op, JobOperation: j.Operation}
 		}
 		out = j
 		if status == "" || status == j.Status {
 			return nil
 		}
 		if status != store.StatusCancelled {
-			return store.Errorf(store.ErrInvalid, "Invalid status %q: the only status a client can set is CANCELLED.", status)
+			return &StatusNotSettableError{Status: status}
 		}
 		out, err = cancelIfRunning(tx, j, r.now())
 		return err

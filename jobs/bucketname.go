@@ -4,17 +4,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"strings"
-
-	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
 // ValidateBucketName applies the S3 general-purpose bucket naming rules and
-// returns an ErrInvalid error naming the field and the broken rule. It runs at
-// the API edge so a bad name is refused before anything is written.
+// returns a *BucketNameError naming the broken rule. It runs at the API edge
+// so a bad name is refused before anything is written.
 func ValidateBucketName(name string) error {
-	bad := func(rule string) error {
-		return store.Errorf(store.ErrInvalid, "Invalid bucketName %q: %s.", name, rule)
-	}
+	bad := func(rule string) error { return &BucketNameError{Name: name, Rule: rule} }
 	if len(name) < 3 || len(name) > 63 {
 		return bad("must be between 3 and 63 characters long")
 	}

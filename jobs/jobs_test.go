@@ -257,12 +257,14 @@ func TestRecoveryResumesPendingJobs(t *testing.T) {
 func TestOneJobPerResource(t *testing.T) {
 	f := setup(t)
 	k := f.key("busy")
-	if _, err := f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: f.bucket("b")}); err != nil {
+	created, err := f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: f.bucket("b")})
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.runner.Update(f.ctx, k, store.Permissions{Authenticated: []string{"READ"}})
-	if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "pending job") {
-		t.Fatalf("update during create: %v", err)
+	_, err = f.runner.Update(f.ctx, k, store.Permissions{Authenticated: []string{"READ"}})
+	var pending *PendingJobError
+	if !errors.Is(err, store.ErrConflict) || !errors.As(err, &pending) || *pending != (PendingJobError{Resource: k, Job: created.ID}) {
+		t.Fatalf("update during create: %v, want the resource and its pending job named", err)
 	}
 	_, err = f.runner.Delete(f.ctx, k)
 	if !errors.Is(err, store.ErrConflict) {

@@ -37,7 +37,8 @@ func TestValidateBucketName(t *testing.T) {
 	}
 	for n, rule := range bad {
 		err := ValidateBucketName(n)
-		if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), rule) || !strings.Contains(err.Error(), "bucketName") {
+		var bad *BucketNameError
+		if !errors.Is(err, store.ErrInvalid) || !errors.As(err, &bad) || bad.Name != n || !strings.Contains(bad.Rule, rule) {
 			t.Errorf("%q: %v (want a rule mentioning %q)", n, err, rule)
 		}
 	}
@@ -224,8 +225,9 @@ func TestNormalizePermissions(t *testing.T) {
 	if got, err := NormalizePermissions("f", nil); err != nil || len(got) != 0 {
 		t.Fatalf("empty: %v %v", got, err)
 	}
-	if _, err := NormalizePermissions("resourceConfig.permissions.authenticated", []string{"read"}); !errors.Is(err, store.ErrInvalid) ||
-		!strings.Contains(err.Error(), "resourceConfig.permissions.authenticated") {
+	_, err = NormalizePermissions("resourceConfig.permissions.authenticated", []string{"READ", "read"})
+	var bad *PermissionError
+	if !errors.Is(err, store.ErrInvalid) || !errors.As(err, &bad) || *bad != (PermissionError{Field: "resourceConfig.permissions.authenticated", Value: "read"}) {
 		t.Fatalf("lowercase element: %v", err)
 	}
 }
@@ -261,8 +263,9 @@ func FuzzValidateBucketName(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name string) {
 		err := ValidateBucketName(name)
 		if err != nil {
-			if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "bucketName") {
-				t.Fatalf("%q: error %v does not name the field", name, err)
+			var bad *BucketNameError
+			if !errors.Is(err, store.ErrInvalid) || !errors.As(err, &bad) || bad.Name != name || bad.Rule == "" {
+				t.Fatalf("%q: error %v does not name the name and the rule", name, err)
 			}
 			return
 		}

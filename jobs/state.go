@@ -125,7 +125,7 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 // releases the resource.
 func cancelIfRunning(tx *store.Tx, j store.Job, now time.Time) (store.Job, error) {
 	if j.Status != store.StatusRunning {
-		return store.Job{}, store.Errorf(store.ErrConflict, "Job %s is %s; only a RUNNING job can be cancelled.", j.ID, j.Status)
+		return store.Job{}, &NotRunningError{Job: j.ID, Status: j.Status}
 	}
 	res, err := tx.Resource(j.Key())
 	if err != nil {

@@ -213,7 +213,7 @@ func (r *Runner) ensureOwnedBucket(ctx context.Context, w *work) error {
 		case !created:
 			// HeadBucket found none, and now it exists: someone else with
 			// our credentials made it in between.
-			return r.foreignBucket(ctx, w, "Bucket %q was created by someone else while this job was creating it; it was left untouched. Choose another bucket name, or use ImportBackendStorage to use that bucket.", b)
+			return r.foreignBucket(ctx, w, "Bucket %q was created by someone else while this job was creating it; it was left untouched. "+otherBucket, b)
 		}
 	}
 	tags, err := r.target.Tags(ctx, b)
@@ -236,7 +236,7 @@ func (r *Runner) ensureOwnedBucket(ctx context.Context, w *work) error {
 			return err
 		}
 		if why != "" {
-			return r.foreignBucket(ctx, w, "Bucket %q exists but this job cannot confirm it created it, and it %s; it was left untouched. Choose another bucket name, or use ImportBackendStorage to use that bucket.", b, why)
+			return r.foreignBucket(ctx, w, "Bucket %q exists but this job cannot confirm it created it, and it %s; it was left untouched. "+otherBucket, b, why)
 		}
 	}
 	w.createdBucket = true
@@ -272,6 +272,16 @@ func (r *Runner) fresh(ctx context.Context, b string, tags map[string]string) (s
 		return "holds objects", nil
 	}
 	return "", nil
+}
+
+// otherBucket is what a client can do about a bucket that is not its
+// resource's to take.
+const otherBucket = "Choose another bucket name, or use ImportBackendStorage to use that bucket."
+
+// unreadablePolicy fails the job over a bucket policy it cannot merge its
+// statements into.
+func unreadablePolicy(w *work, err error) error {
+	return terminal("The bucket policy of %q cannot be read: %v", w.res.Bucket, err)
 }
 
 // foreignBucket fails the job over a bucket that is not its own, first
@@ -391,7 +401,7 @@ func (r *Runner) applyBucketPolicy(ctx context.Context, w *work, docs policy.Doc
 		}
 		merged, empty, err := policy.MergeBucketPolicy(cur, prefix, docs.Bucket)
 		if err != nil {
-			return terminal("The bucket policy of %q cannot be read: %v", w.res.Bucket, err)
+			return unreadablePolicy(w, err)
 		}
 		if empty {
 			if len(cur) == 0 {
@@ -562,7 +572,7 @@ func (r *Runner) checkSizes(ctx context.Context, w *work, perms store.Permission
 	}
 	merged, _, err := policy.MergeBucketPolicy(cur, policy.SidPrefix(k.AppID, k.Env, k.Name), docs.Bucket)
 	if err != nil {
-		return terminal("The bucket policy of %q cannot be read: %v", w.res.Bucket, err)
+		return unreadablePolicy(w, err)
 	}
 	if limit := r.cfg.BucketPolicyLimit; len(merged) > limit {
 		return terminal("The bucket policy of %q would be %d bytes, over the %d the target allows.", w.res.Bucket, len(merged), limit)

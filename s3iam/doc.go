@@ -21,7 +21,9 @@
 // Classify sorts any error this package returns into Transient (retry with
 // backoff: throttling, 5xx, broken connections, timeouts), NotImplemented
 // (the target lacks the feature: 501, NotImplemented, IAM disabled) and
-// Permanent (everything else, notably 4xx). APIMessage gives the target's own
+// Permanent (everything else, notably 4xx); Throttled picks out the transient
+// failures that are the target asking for fewer requests, which the API
+// passes on to its own clients as 429. APIMessage gives the target's own
 // "Code: message" for texts shown to users. The SDK clients retry at most
 // three attempts themselves; longer patience is the job layer's business.
 //

@@ -170,6 +170,15 @@ func Classify(err error) Class {
 	return Permanent
 }
 
+// Throttled reports whether err is the target asking for fewer requests (a
+// throttling code, or 429). Such a failure is Transient to a job; an API
+// call that met it tells its own client the same (429) rather than that
+// the target failed.
+func Throttled(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && throttlingCodes[ae.ErrorCode()] || httpStatus(err) == http.StatusTooManyRequests
+}
+
 // IsNoSuchBucket reports whether err is the target saying the bucket does
 // not exist. A class of its own is not needed: it stays Permanent for a
 // step that needs the bucket, and a step whose wanted state holds nothing

@@ -93,6 +93,36 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// TestThrottled: throttling codes and 429 are the target asking for fewer
+// requests, and always Transient; other failures, transient ones included,
+// are not.
+func TestThrottled(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"SlowDown 503", answer(503, "SlowDown", "slow"), true},
+		{"IAM Throttling 400", answer(400, "Throttling", "Rate exceeded"), true},
+		{"429 without a code", answer(429, "", ""), true},
+		{"wrapped", fmt.Errorf("s3 ListBuckets: %w", answer(400, "RequestLimitExceeded", "")), true},
+		{"ServiceUnavailable 503", answer(503, "ServiceUnavailable", ""), false},
+		{"InternalError 500", answer(500, "InternalError", ""), false},
+		{"AccessDenied 403", answer(403, "AccessDenied", ""), false},
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, false},
+		{"nil", nil, false},
+	}
+	for _, c := range cases {
+		if got := s3iam.Throttled(c.err); got != c.want {
+			t.Errorf("%s: Throttled(%v) = %v, want %v", c.name, c.err, got, c.want)
+		}
+		if c.want && s3iam.Classify(c.err) != s3iam.Transient {
+			t.Errorf("%s: throttled but classified %v", c.name, s3iam.Classify(c.err))
+		}
+	}
+}
+
 func TestClassString(t *testing.T) {
 	t.Parallel()
 	for c, want := range map[s3iam.Class]string{

@@ -86,7 +86,9 @@
 //
 // Index buckets are always written in the same transaction as the records
 // they point to. Errors are wrapped into a few classes (ErrNotFound,
-// ErrAlreadyExists, ErrConflict, ErrInvalid) that the API layer maps to AWS
-// error names in one place; ErrDamaged and ErrDataLost are never a caller's
-// mistake.
+// ErrAlreadyExists, ErrConflict, ErrInvalid); those a client can meet are
+// typed with what they concern (NotFoundError: which kind, which names;
+// ResourceExistsError; BucketTakenError: which bucket, whose), and the API
+// layer's error catalog phrases them. ErrDamaged and ErrDataLost are never
+// a caller's mistake.
 package store

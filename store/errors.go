@@ -6,8 +6,10 @@ import (
 )
 
 // The error classes of this package. Every error a Store or Tx method returns
-// for a caller mistake wraps exactly one of them, so the API layer can map a
-// class to an AWS error in one place; anything else is an internal failure.
+// for a caller mistake wraps exactly one of them; those a client can meet
+// are also typed (NotFoundError, ResourceExistsError, BucketTakenError), and
+// carry what the API layer needs to phrase them, never the words of the
+// answer. Anything else is an internal failure.
 var (
 	// ErrNotFound: the app, environment, resource or job does not exist.
 	ErrNotFound = errors.New("not found")
@@ -33,41 +35,77 @@ var (
 	ErrDataLost = errors.New("store lost data")
 )
 
-// NotFoundError says which kind of thing is missing; the API reports it as
-// NotFoundException's resourceType.
+// Kind is a kind of thing a caller names: what a NotFoundError says is
+// missing.
+type Kind int
+
+const (
+	// KindApp is an app; it exists through the jobs recorded in it.
+	KindApp Kind = iota + 1
+	// KindEnv is an environment of an app, which exists the same way.
+	KindEnv
+	// KindResource is a storage resource.
+	KindResource
+	// KindJob is a job.
+	KindJob
+)
+
+// NotFoundError says what is missing: its kind and its names. The API
+// layer phrases it, and reports the kind as NotFoundException's
+// resourceType.
 type NotFoundError struct {
-	// ResourceType is the API's word for what is missing: "app",
-	// "backendEnvironment", "storage" or "job".
-	ResourceType string
-	Message      string
+	Kind Kind
+	// AppID and Env place what is missing (for an app, Env is empty);
+	// Name is the resource's name or the job's id.
+	AppID, Env, Name string
 }
 
-func (e *NotFoundError) Error() string { return e.Message }
+func (e *NotFoundError) Error() string {
+	switch e.Kind {
+	case KindApp:
+		return fmt.Sprintf("app %q not found", e.AppID)
+	case KindEnv:
+		return fmt.Sprintf("environment %q of app %q not found", e.Env, e.AppID)
+	case KindResource:
+		return fmt.Sprintf("storage resource %q in environment %q of app %q not found", e.Name, e.Env, e.AppID)
+	}
+	return fmt.Sprintf("job %q not found", e.Name)
+}
 
 // Is makes errors.Is(err, ErrNotFound) true for every NotFoundError.
 func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
 
-func notFound(kind, format string, args ...any) error {
-	return &NotFoundError{ResourceType: kind, Message: fmt.Sprintf(format, args...)}
+// ResourceExistsError is a create of a resource that is already stored.
+type ResourceExistsError struct {
+	Resource ResourceKey
 }
 
-// ClassError is an error of one class with a message meant for API clients.
-// Callers may wrap it; the API layer finds it with errors.As and shows only
-// Message, so context added for logs never leaks into answers.
-type ClassError struct {
-	Class   error
-	Message string
+func (e *ResourceExistsError) Error() string {
+	return fmt.Sprintf("storage resource %q in environment %q of app %q already exists", e.Resource.Name, e.Resource.Env, e.Resource.AppID)
 }
 
-func (e *ClassError) Error() string { return e.Message }
+// Is makes errors.Is(err, ErrAlreadyExists) true.
+func (e *ResourceExistsError) Is(target error) bool { return target == ErrAlreadyExists }
 
-// Is makes errors.Is(err, e.Class) true.
-func (e *ClassError) Is(target error) bool { return target == e.Class }
-
-// Errorf returns a ClassError of class with a formatted client message. Other
-// packages use it for their own rule violations so they map the same way.
-func Errorf(class error, format string, args ...any) error {
-	return &ClassError{Class: class, Message: fmt.Sprintf(format, args...)}
+// BucketTakenError is a create of a resource whose bucket another resource
+// already uses.
+type BucketTakenError struct {
+	Bucket string
+	// Owner is the resource that uses it.
+	Owner ResourceKey
 }
 
-func classed(class error, format string, args ...any) error { return Errorf(class, format, args...) }
+func (e *BucketTakenError) Error() string {
+	return fmt.Sprintf("bucket %q is used by storage resource %q in environment %q of app %q", e.Bucket, e.Owner.Name, e.Owner.Env, e.Owner.AppID)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *BucketTakenError) Is(target error) bool { return target == ErrConflict }
+
+// classed is an error of class that no caller is meant to meet: an
+// invariant the code above the store keeps (names without NUL, a
+// resource's bucket fixed, job ids unique, one owner per role). It has no
+// type of its own, so the API answers it as an internal failure.
+func classed(class error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", class, fmt.Sprintf(format, args...))
+}

@@ -114,10 +114,10 @@ func (t *Tx) RecordEnvRoles(r EnvRoles) error {
 		if cur == r {
 			return nil
 		}
-		return classed(ErrAlreadyExists, "Environment %q of app %q already uses roles %q and %q.", r.Env, r.AppID, cur.Auth, cur.Unauth)
+		return classed(ErrAlreadyExists, "environment %q of app %q already uses roles %q and %q", r.Env, r.AppID, cur.Auth, cur.Unauth)
 	}
 	if strings.EqualFold(r.Auth, r.Unauth) {
-		return classed(ErrConflict, "Environment %q of app %q cannot use role %q for both its authenticated and unauthenticated users.", r.Env, r.AppID, r.Auth)
+		return classed(ErrConflict, "environment %q of app %q cannot use role %q for both its authenticated and unauthenticated users", r.Env, r.AppID, r.Auth)
 	}
 	for _, k := range []RoleKind{RoleAuth, RoleUnauth} {
 		name := r.Name(k)
@@ -127,7 +127,7 @@ func (t *Tx) RecordEnvRoles(r EnvRoles) error {
 			return err
 		}
 		if ok && owner != want {
-			return classed(ErrConflict, "Role %q is %s; it cannot also be %s.", name, owner, want)
+			return classed(ErrConflict, "role %q is %s; it cannot also be %s", name, owner, want)
 		}
 		e := encoder{b: []byte{recordFormat}}
 		e.str(want.AppID)

@@ -74,13 +74,15 @@ func TestResourceLifecycle(t *testing.T) {
 	f.mustUpdate(func(tx *Tx) error { return tx.CreateResource(r) })
 
 	err := f.update(func(tx *Tx) error { return tx.CreateResource(r) })
-	if !errors.Is(err, ErrAlreadyExists) {
-		t.Fatalf("second create: %v, want ErrAlreadyExists", err)
+	var exists *ResourceExistsError
+	if !errors.Is(err, ErrAlreadyExists) || !errors.As(err, &exists) || exists.Resource != r.ResourceKey {
+		t.Fatalf("second create: %v, want ErrAlreadyExists naming the resource", err)
 	}
 	other := newResource("app1", "dev", "videos", "bucket-a")
 	err = f.update(func(tx *Tx) error { return tx.CreateResource(other) })
-	if !errors.Is(err, ErrConflict) {
-		t.Fatalf("bucket reuse: %v, want ErrConflict", err)
+	var taken *BucketTakenError
+	if !errors.Is(err, ErrConflict) || !errors.As(err, &taken) || *taken != (BucketTakenError{Bucket: "bucket-a", Owner: r.ResourceKey}) {
+		t.Fatalf("bucket reuse: %v, want ErrConflict naming the bucket and its owner", err)
 	}
 
 	r.Phase = PhaseActive
@@ -101,7 +103,7 @@ func TestResourceLifecycle(t *testing.T) {
 	}
 	err = f.update(func(tx *Tx) error { _, err := tx.Resource(r.ResourceKey); return err })
 	var nf *NotFoundError
-	if !errors.As(err, &nf) || nf.ResourceType != "storage" || !errors.Is(err, ErrNotFound) {
+	if !errors.As(err, &nf) || *nf != (NotFoundError{Kind: KindResource, AppID: r.AppID, Env: r.Env, Name: r.Name}) || !errors.Is(err, ErrNotFound) {
 		t.Fatalf("read after delete: %v", err)
 	}
 	// The bucket is free again for another resource.
@@ -233,10 +235,17 @@ func TestCheckScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ app, env, kind string }{{"nope", "dev", "app"}, {"app", "prod", "backendEnvironment"}, {"ap", "", "app"}} {
+	for _, c := range []struct {
+		app, env string
+		want     NotFoundError
+	}{
+		{"nope", "dev", NotFoundError{Kind: KindApp, AppID: "nope"}},
+		{"app", "prod", NotFoundError{Kind: KindEnv, AppID: "app", Env: "prod"}},
+		{"ap", "", NotFoundError{Kind: KindApp, AppID: "ap"}},
+	} {
 		err := f.s.View(f.ctx, func(tx *Tx) error { return tx.CheckScope(c.app, c.env) })
 		var nf *NotFoundError
-		if !errors.As(err, &nf) || nf.ResourceType != c.kind {
+		if !errors.As(err, &nf) || *nf != c.want {
 			t.Fatalf("%+v: %v", c, err)
 		}
 	}

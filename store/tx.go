@@ -68,7 +68,7 @@ func (t *Tx) VisibleResource(k ResourceKey) (Resource, error) {
 }
 
 func resourceNotFound(k ResourceKey) error {
-	return notFound("storage", "No storage resource named %q in environment %q of app %q.", k.Name, k.Env, k.AppID)
+	return &NotFoundError{Kind: KindResource, AppID: k.AppID, Env: k.Env, Name: k.Name}
 }
 
 // BucketOwner returns the key of the resource that uses bucket, if any.
@@ -85,17 +85,17 @@ func (t *Tx) BucketOwner(bucket string) (ResourceKey, bool) {
 }
 
 // CreateResource stores a new resource and claims its bucket. It fails with
-// ErrAlreadyExists when the resource exists and with ErrConflict when another
-// resource uses the bucket.
+// a *ResourceExistsError when the resource exists and with a
+// *BucketTakenError when another resource uses the bucket.
 func (t *Tx) CreateResource(r Resource) error {
 	if err := checkNames(r.AppID, r.Env, r.Name); err != nil {
 		return err
 	}
 	if t.tx.Bucket(bucketResources).Get(resourceKey(r.ResourceKey)) != nil {
-		return classed(ErrAlreadyExists, "A storage resource named %q already exists in environment %q of app %q.", r.Name, r.Env, r.AppID)
+		return &ResourceExistsError{Resource: r.ResourceKey}
 	}
 	if owner, ok := t.BucketOwner(r.Bucket); ok {
-		return classed(ErrConflict, "Bucket %q is already used by storage resource %q in environment %q of app %q.", r.Bucket, owner.Name, owner.Env, owner.AppID)
+		return &BucketTakenError{Bucket: r.Bucket, Owner: owner}
 	}
 	if err := t.tx.Bucket(bucketBuckets).Put([]byte(r.Bucket), resourceKey(r.ResourceKey)); err != nil {
 		return err
@@ -157,13 +157,13 @@ func (t *Tx) Resources(appID, env string) ([]Resource, error) {
 func (t *Tx) CheckScope(appID, env string) error {
 	c := t.tx.Bucket(bucketJobsByEnv).Cursor()
 	if k, _ := c.Seek(envPrefix(appID, "")); k == nil || !bytes.HasPrefix(k, envPrefix(appID, "")) {
-		return notFound("app", "App %q not found.", appID)
+		return &NotFoundError{Kind: KindApp, AppID: appID}
 	}
 	if env == "" {
 		return nil
 	}
 	if k, _ := c.Seek(envPrefix(appID, env)); k == nil || !bytes.HasPrefix(k, envPrefix(appID, env)) {
-		return notFound("backendEnvironment", "Backend environment %q not found in app %q.", env, appID)
+		return &NotFoundError{Kind: KindEnv, AppID: appID, Env: env}
 	}
 	return nil
 }
@@ -172,7 +172,7 @@ func (t *Tx) CheckScope(appID, env string) error {
 func (t *Tx) Job(id string) (Job, error) {
 	v := t.tx.Bucket(bucketJobs).Get([]byte(id))
 	if v == nil {
-		return Job{}, notFound("job", "Job %q not found.", id)
+		return Job{}, &NotFoundError{Kind: KindJob, Name: id}
 	}
 	return decodeJob(v)
 }
@@ -182,7 +182,7 @@ func (t *Tx) Job(id string) (Job, error) {
 func (t *Tx) JobIn(appID, env, id string) (Job, error) {
 	j, err := t.Job(id)
 	if err == nil && (j.AppID != appID || j.Env != env) {
-		return Job{}, notFound("job", "Job %q not found.", id)
+		return Job{}, &NotFoundError{Kind: KindJob, AppID: appID, Env: env, Name: id}
 	}
 	return j, err
 }

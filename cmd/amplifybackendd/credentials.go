@@ -174,7 +174,7 @@ func (k *apiKeys) set(cf *credentialsFile) int {
 	return len(m)
 }
 
-// Secret implements handlers.KeySource.
+// Secret implements caller.Keys.
 func (k *apiKeys) Secret(id string) (string, bool) {
 	s, ok := (*k.keys.Load())[id]
 	return s, ok

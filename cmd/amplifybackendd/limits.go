@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/embedded"
-	"github.com/amplifybackendd/amplifybackendd/handlers"
 )
 
 // limits bound what one client can hold of the server: how long each
@@ -34,7 +34,7 @@ func (l *limits) register(fs *flag.FlagSet) {
 	dur(&l.idle, "idle-timeout", time.Minute, "longest a keep-alive connection may wait for its next request, on every listener")
 	dur(&l.s3Read, "embedded-s3-read-timeout", embedded.DefaultS3Timeouts.Read, "longest an upload's body may take on the embedded S3 endpoint")
 	dur(&l.s3Write, "embedded-s3-write-timeout", embedded.DefaultS3Timeouts.Write, "longest a download may take on the embedded S3 endpoint")
-	fs.Int64Var(&l.bodyBudget, "request-body-budget", int64(envInt("request-body-budget", handlers.DefaultBodyBudget)),
+	fs.Int64Var(&l.bodyBudget, "request-body-budget", int64(envInt("request-body-budget", caller.DefaultBodyBudget)),
 		"bytes of request bodies all API connections together may hold; past it calls get 429 (env "+envName("request-body-budget")+")")
 }
 
@@ -52,8 +52,8 @@ func (l limits) validate() error {
 			return fmt.Errorf("--%s must be a positive duration, not %s", d.name, d.v)
 		}
 	}
-	if l.bodyBudget < handlers.MaxBodyBytes {
-		return fmt.Errorf("--request-body-budget must be at least %d bytes (the largest request body), not %d", handlers.MaxBodyBytes, l.bodyBudget)
+	if l.bodyBudget < caller.MaxBodyBytes {
+		return fmt.Errorf("--request-body-budget must be at least %d bytes (the largest request body), not %d", caller.MaxBodyBytes, l.bodyBudget)
 	}
 	return nil
 }

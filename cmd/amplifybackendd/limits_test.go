@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/embedded"
-	"github.com/amplifybackendd/amplifybackendd/handlers"
 )
 
 // TestLimitsFlags checks the defaults, the environment fallback, and that
@@ -18,7 +18,7 @@ func TestLimitsFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := limits{readHeader: 10 * time.Second, read: 30 * time.Second, write: time.Minute, idle: time.Minute,
-		s3Read: 10 * time.Minute, s3Write: 10 * time.Minute, bodyBudget: handlers.DefaultBodyBudget}
+		s3Read: 10 * time.Minute, s3Write: 10 * time.Minute, bodyBudget: caller.DefaultBodyBudget}
 	if c.limits != want {
 		t.Fatalf("defaults %+v, want %+v", c.limits, want)
 	}

@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/datadir"
-	"github.com/amplifybackendd/amplifybackendd/handlers"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -94,7 +94,7 @@ func runBackup(ctx context.Context, args []string) error {
 	}
 	empty := sha256.Sum256(nil)
 	creds := aws.Credentials{AccessKeyID: key.AccessKey, SecretAccessKey: key.SecretKey}
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), handlers.SigningName, "us-east-1", time.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), caller.SigningName, "us-east-1", time.Now()); err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)

@@ -171,9 +171,11 @@ func (p *HTTP) handle(w http.ResponseWriter, r *http.Request) {
 	case Status:
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(f.Status)
-		// S3 and IAM both put the code in <Error><Code>; IAM wraps it in
-		// <ErrorResponse>, which S3 parsers skip over.
-		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>injected by the fault proxy</Message></Error><RequestId>fault</RequestId></ErrorResponse>`, f.Code)
+		// IAM's answer is <ErrorResponse><Error><Code>; S3's is <Error><Code>,
+		// and the S3 client reads Code and Message from whatever the root
+		// element is. One body carries both, so either client reads the code.
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><ErrorResponse><Error><Type>Sender</Type><Code>%[1]s</Code><Message>%[2]s</Message></Error>`+
+			`<Code>%[1]s</Code><Message>%[2]s</Message><RequestId>fault</RequestId></ErrorResponse>`, f.Code, "injected by the fault proxy")
 	case Drop:
 		p.backend.ServeHTTP(&dropWriter{ResponseWriter: w}, r)
 	default:

@@ -1,4 +1,4 @@
-package handlers
+package caller
 
 import (
 	"bufio"
@@ -31,7 +31,7 @@ var (
 
 // diffVerdicts runs both verifiers on the server-side request r and fails
 // unless they agree. It returns checkSignature's verdict.
-func diffVerdicts(t testing.TB, cache *signingKeyCache, r *http.Request, body []byte) *APIError {
+func diffVerdicts(t testing.TB, cache *signingKeyCache, r *http.Request, body []byte) *Error {
 	t.Helper()
 	got := checkSignature(r, body, diffKeys, sigTestNow, cache)
 	want := verifySignatureSDK(context.Background(), v4.NewSigner(), r, body, diffKeys, sigTestNow)
@@ -46,12 +46,12 @@ func diffVerdicts(t testing.TB, cache *signingKeyCache, r *http.Request, body []
 // messages.
 func ourCanonical(r *http.Request, body []byte) string {
 	a, ok := parseAuthorization(r.Header.Get("Authorization"))
-	at, err := time.Parse(amzDateLayout, r.Header.Get("X-Amz-Date"))
+	at, err := time.Parse(AmzDateLayout, r.Header.Get("X-Amz-Date"))
 	if !ok || err != nil {
 		return "(no valid Authorization or X-Amz-Date)"
 	}
 	sum := sha256.Sum256(body)
-	c, ok := appendCanonicalRequest(nil, r, len(body), a.signedHeaders, []byte(at.Format(amzDateLayout)), []byte(hex.EncodeToString(sum[:])))
+	c, ok := appendCanonicalRequest(nil, r, len(body), a.signedHeaders, []byte(at.Format(AmzDateLayout)), []byte(hex.EncodeToString(sum[:])))
 	return fmt.Sprintf("%s\n(list accepted: %v)", c, ok)
 }
 
@@ -101,8 +101,8 @@ var sigMutations = []sigMutation{
 		return body
 	}},
 	{"date", func(r *http.Request, body []byte) []byte {
-		at, _ := time.Parse(amzDateLayout, r.Header.Get("X-Amz-Date"))
-		r.Header.Set("X-Amz-Date", at.Add(time.Second).Format(amzDateLayout))
+		at, _ := time.Parse(AmzDateLayout, r.Header.Get("X-Amz-Date"))
+		r.Header.Set("X-Amz-Date", at.Add(time.Second).Format(AmzDateLayout))
 		return body
 	}},
 }
@@ -227,7 +227,7 @@ func overTheWire(t *testing.T, r *http.Request) (*http.Request, []byte, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	routeOnEscapedPath(got)
+	got.URL.RawPath = got.URL.EscapedPath() // as the API's router does
 	return got, body, true
 }
 
@@ -247,28 +247,28 @@ func TestSigV4MatchesSDK(t *testing.T) {
 		// Over the wire.
 		if r, got, ok := overTheWire(t, client.Clone(context.Background())); ok {
 			wire++
-			if api := diffVerdicts(t, &cache, r, got); api != nil {
-				t.Fatalf("wire: SDK-signed %s %q refused: %v\n%s", r.Method, r.URL.RequestURI(), api, ourCanonical(r, got))
+			if e := diffVerdicts(t, &cache, r, got); e != nil {
+				t.Fatalf("wire: SDK-signed %s %q refused: %v\n%s", r.Method, r.URL.RequestURI(), e, ourCanonical(r, got))
 			}
 			got = mut.apply(r, got)
-			if api := diffVerdicts(t, &cache, r, got); api == nil || api.Type != InvalidSignature {
-				t.Fatalf("wire: %s mutation of %s %q accepted: %v", mut.name, r.Method, r.URL.RequestURI(), api)
+			if e := diffVerdicts(t, &cache, r, got); !forged(e) {
+				t.Fatalf("wire: %s mutation of %s %q accepted: %v", mut.name, r.Method, r.URL.RequestURI(), e)
 			}
 		}
 
 		// In process, as httptest and the benchmarks hand requests over.
 		r := client.Clone(context.Background())
-		routeOnEscapedPath(r)
+		r.URL.RawPath = r.URL.EscapedPath()
 		if len(r.Header) != len(canonicalKeys(r.Header)) {
 			continue // a lower-case key only the wire canonicalizes: both refuse it
 		}
 		inProcess++
-		if api := diffVerdicts(t, &cache, r, body); api != nil {
-			t.Fatalf("in process: SDK-signed %s %q refused: %v\n%s", r.Method, r.URL.RequestURI(), api, ourCanonical(r, body))
+		if e := diffVerdicts(t, &cache, r, body); e != nil {
+			t.Fatalf("in process: SDK-signed %s %q refused: %v\n%s", r.Method, r.URL.RequestURI(), e, ourCanonical(r, body))
 		}
 		body = mut.apply(r, body)
-		if api := diffVerdicts(t, &cache, r, body); api == nil || api.Type != InvalidSignature {
-			t.Fatalf("in process: %s mutation of %s %q accepted: %v", mut.name, r.Method, r.URL.RequestURI(), api)
+		if e := diffVerdicts(t, &cache, r, body); !forged(e) {
+			t.Fatalf("in process: %s mutation of %s %q accepted: %v", mut.name, r.Method, r.URL.RequestURI(), e)
 		}
 	}
 	if wire < 1000 || inProcess < 1000 {
@@ -316,7 +316,7 @@ func specSignature(t *testing.T, r *http.Request, sdk sdkSigning, list, region s
 
 	scope := at.Format(scopeDateLayout) + "/" + region + "/" + SigningName + "/aws4_request"
 	sum := sha256.Sum256([]byte(canonical))
-	toSign := sigV4Algorithm + "\n" + at.Format(amzDateLayout) + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
+	toSign := sigV4Algorithm + "\n" + at.Format(AmzDateLayout) + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
 	key := []byte("AWS4" + sigTestSecret)
 	for _, part := range []string{at.Format(scopeDateLayout), region, SigningName, "aws4_request", toSign} {
 		m := hmac.New(sha256.New, key)
@@ -390,9 +390,9 @@ func TestSigV4SignedHeaderLists(t *testing.T) {
 			}
 			r.Header.Set("Authorization", specSignature(t, r, sdk, tt.list, "us-east-1", sigTestNow))
 			var cache signingKeyCache
-			api := diffVerdicts(t, &cache, r, body)
-			if (api == nil) != tt.accept {
-				t.Fatalf("list %q: verdict %v, want accepted = %v", tt.list, api, tt.accept)
+			e := diffVerdicts(t, &cache, r, body)
+			if (e == nil) != tt.accept {
+				t.Fatalf("list %q: verdict %v, want accepted = %v", tt.list, e, tt.accept)
 			}
 		})
 	}
@@ -408,7 +408,7 @@ func serverRequest(method, target string, body []byte) *http.Request {
 	}
 	r := &http.Request{Method: method, URL: &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery},
 		Host: u.Host, Header: http.Header{}, ContentLength: int64(len(body))}
-	routeOnEscapedPath(r)
+	r.URL.RawPath = r.URL.EscapedPath()
 	return r
 }
 
@@ -446,7 +446,7 @@ func FuzzSigV4MatchesSDK(f *testing.F) {
 				r.Header.Add(name, v)
 			}
 		}
-		routeOnEscapedPath(r)
+		r.URL.RawPath = r.URL.EscapedPath()
 		var names []string
 		for k := range r.Header {
 			names = append(names, strings.ToLower(k))
@@ -473,7 +473,7 @@ func FuzzSigV4MatchesSDK(f *testing.F) {
 			return
 		}
 		sum := sha256.Sum256(body)
-		ours, ok := appendCanonicalRequest(nil, r, len(body), a.signedHeaders, []byte(at.Format(amzDateLayout)), []byte(hex.EncodeToString(sum[:])))
+		ours, ok := appendCanonicalRequest(nil, r, len(body), a.signedHeaders, []byte(at.Format(AmzDateLayout)), []byte(hex.EncodeToString(sum[:])))
 		if !ok || string(ours) != sdk.canonical {
 			t.Fatalf("canonical request (list accepted: %v):\n%q\nSDK:\n%q", ok, ours, sdk.canonical)
 		}
@@ -486,7 +486,7 @@ func FuzzSigV4MatchesSDK(f *testing.F) {
 			return // not a change the signature covers
 		}
 		body = mut.apply(r, body)
-		if api := diffVerdicts(t, &cache, r, body); api == nil {
+		if e := diffVerdicts(t, &cache, r, body); e == nil {
 			t.Fatalf("%s mutation accepted", mut.name)
 		}
 	})
@@ -513,7 +513,7 @@ func TestHMACSHA256(t *testing.T) {
 	}
 }
 
-// rotatingKeys is a KeySource whose secret can change under a running
+// rotatingKeys is a Keys whose secret can change under a running
 // server.
 type rotatingKeys struct {
 	mu     sync.Mutex
@@ -541,21 +541,21 @@ func TestSigningKeyCacheRotation(t *testing.T) {
 		}
 		return r, body
 	}
-	check := func(secret string) *APIError {
+	check := func(secret string) *Error {
 		r, body := signed(secret)
 		return checkSignature(r, body, keys, sigTestNow, &cache)
 	}
-	if api := check("old-secret"); api != nil {
-		t.Fatalf("old secret before rotation: %v", api)
+	if e := check("old-secret"); e != nil {
+		t.Fatalf("old secret before rotation: %v", e)
 	}
 	keys.mu.Lock()
 	keys.secret = "new-secret"
 	keys.mu.Unlock()
-	if api := check("old-secret"); api == nil {
+	if e := check("old-secret"); e == nil {
 		t.Fatal("old secret accepted after rotation")
 	}
-	if api := check("new-secret"); api != nil {
-		t.Fatalf("new secret after rotation: %v", api)
+	if e := check("new-secret"); e != nil {
+		t.Fatalf("new secret after rotation: %v", e)
 	}
 }
 

@@ -1,4 +1,4 @@
-package handlers
+package caller
 
 import (
 	"context"
@@ -21,6 +21,25 @@ import (
 // rebuilds the canonical request itself, and that re-signing verifier is
 // kept here, unchanged, as the oracle the tests hold it to.
 
+// checkSignature is Verify's two checks for a request whose body is
+// already in memory: the checks of the headers alone, then the signature
+// over body. Verify makes the same two calls with the body read in
+// between; the tests and fuzz targets hold this pair to the SDK.
+func checkSignature(r *http.Request, body []byte, keys Keys, now time.Time, cache *signingKeyCache) *Error {
+	in, e := checkSigned(r, keys, now)
+	if e != nil {
+		return e
+	}
+	return in.verify(r, len(body), sha256.Sum256(body), cache)
+}
+
+// forged reports whether e is a refusal for a request signed, but not as
+// its key signs it (not unsigned, not an unknown key): what every change
+// to a signed request must be met with.
+func forged(e *Error) bool {
+	return e != nil && e.Check != NoAuthorization && e.Check != UnknownKey
+}
+
 // testSigningKeys is the key cache of the verifier the tests call.
 var testSigningKeys signingKeyCache
 
@@ -28,7 +47,7 @@ var testSigningKeys signingKeyCache
 // checked on every call against the SDK reference, so each of those tests
 // is also a differential one. A disagreement panics, failing whichever
 // test (or HTTP handler under test) made the call.
-func verifySignature(ctx context.Context, signer *v4.Signer, r *http.Request, body []byte, keys KeySource, now time.Time) *APIError {
+func verifySignature(ctx context.Context, signer *v4.Signer, r *http.Request, body []byte, keys Keys, now time.Time) *Error {
 	got := checkSignature(r, body, keys, now, &testSigningKeys)
 	want := verifySignatureSDK(ctx, signer, r, body, keys, now)
 	if !sameVerdict(got, want) {
@@ -38,7 +57,7 @@ func verifySignature(ctx context.Context, signer *v4.Signer, r *http.Request, bo
 	return got
 }
 
-func sameVerdict(a, b *APIError) bool {
+func sameVerdict(a, b *Error) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
@@ -50,10 +69,10 @@ func sameVerdict(a, b *APIError) bool {
 // headers the client signed, with the same secret and time, and compares
 // signatures. Its signer caches derived keys by access key, date
 // and region only, so a test that rotates a secret needs a fresh signer.
-func verifySignatureSDK(ctx context.Context, signer *v4.Signer, r *http.Request, body []byte, keys KeySource, now time.Time) *APIError {
-	in, apiErr := checkSigned(r, keys, now)
-	if apiErr != nil {
-		return apiErr
+func verifySignatureSDK(ctx context.Context, signer *v4.Signer, r *http.Request, body []byte, keys Keys, now time.Time) *Error {
+	in, e := checkSigned(r, keys, now)
+	if e != nil {
+		return e
 	}
 	sum := sha256.Sum256(body)
 	payloadHash := hex.EncodeToString(sum[:])
@@ -65,7 +84,7 @@ func verifySignatureSDK(ctx context.Context, signer *v4.Signer, r *http.Request,
 	cp := sdkCopy(ctx, r, len(body), a.signedHeaders)
 	creds := aws.Credentials{AccessKeyID: a.accessKey, SecretAccessKey: secret}
 	if err := signer.SignHTTP(ctx, creds, cp, payloadHash, SigningName, a.region, signedAt); err != nil {
-		return forbidden(InvalidSignature, "The request cannot be verified.")
+		return signatureMismatch()
 	}
 	// The signer's header ends "SignedHeaders=<list>, Signature=<hex>": the
 	// list must be the client's (a header the signer would skip must not pass
@@ -75,7 +94,7 @@ func verifySignatureSDK(ctx context.Context, signer *v4.Signer, r *http.Request,
 	listAt := strings.Index(got, "SignedHeaders=")
 	if sigAt < 0 || listAt < 0 || listAt > sigAt || got[listAt+len("SignedHeaders="):sigAt] != strings.Join(a.signedHeaders, ";") ||
 		subtle.ConstantTimeCompare([]byte(got[sigAt+len(", Signature="):]), []byte(a.signature)) != 1 {
-		return forbidden(InvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+		return signatureMismatch()
 	}
 	return nil
 }

@@ -1,10 +1,9 @@
-package handlers
+package caller
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"hash"
 	"io"
 	"net/http"
@@ -20,26 +19,22 @@ const MaxBodyBytes = 1 << 20
 // largest size, far more than the small JSON documents the API takes.
 const DefaultBodyBudget = 64 << 20
 
-// BodyBudgetLimit is the limitType of the TooManyRequestsException a
-// request gets when the body budget is spent.
-const BodyBudgetLimit = "RequestBodyMemory"
-
 // firstBodyGrowth is the first heap buffer of a body that outgrows the
 // inline one; growth doubles from there.
 const firstBodyGrowth = 4 << 10
 
-// requestBody is a request's body once read whole. It replaces r.Body, so
+// Body is a request's body once read whole. It replaces r.Body, so
 // whatever reads the body still can, and it carries the bytes to the
-// signature check and the handlers without an entry in Echo's per-request
-// map (two allocations a request).
-type requestBody struct {
+// signature check and the handlers without an entry in a router's
+// per-request map (two allocations a request).
+type Body struct {
 	bytes.Reader
 	data []byte
 	// sum is the SHA-256 of data, computed as it was read.
 	sum [sha256.Size]byte
-	// held is what this body took from the server's budget; it goes back
-	// when the request ends.
-	held int64
+	// held is what this body took from budget; Release gives it back.
+	held   int64
+	budget *bodyBudget
 	// probe takes the read that checks for bytes past the end; as a field
 	// it needs no allocation of its own.
 	probe [1]byte
@@ -50,14 +45,16 @@ type requestBody struct {
 }
 
 // Close implements io.Closer; the bytes are already read.
-func (*requestBody) Close() error { return nil }
+func (*Body) Close() error { return nil }
 
-// bodyOf is the body readBody read.
-func bodyOf(r *http.Request) []byte {
-	if b, ok := r.Body.(*requestBody); ok {
-		return b.data
-	}
-	return nil
+// Bytes is the whole body.
+func (b *Body) Bytes() []byte { return b.data }
+
+// Release gives what the body holds back to the budget all requests share.
+// Call it once the request ends; the bytes must not be used after it.
+func (b *Body) Release() {
+	b.budget.put(b.held)
+	b.held = 0
 }
 
 // bodyBudget bounds the bytes all requests together hold in bodies read
@@ -89,14 +86,24 @@ func (b *bodyBudget) put(n int64) { b.used.Add(-n) }
 // readBody reads r's body as its bytes arrive, into a buffer that grows
 // with what was received rather than with what Content-Length announces (a
 // client may announce 1 MiB and send nothing), hashing it on the way. It
-// refuses a body over MaxBodyBytes, and answers 429 at once when growing
-// the buffer would pass the server's budget for bodies. The caller returns
-// the body's share with s.bodies.put(b.held) when the request ends, also
-// after an error.
-func (s *Server) readBody(r *http.Request) (*requestBody, error) {
-	b := &requestBody{}
+// refuses a body over MaxBodyBytes, and refuses at once when growing the
+// buffer would pass the budget for bodies. A refused body holds nothing;
+// the caller releases an accepted one when the request ends.
+func (v *Verifier) readBody(r *http.Request) (*Body, *Error) {
+	b := &Body{budget: &v.bodies}
+	err := b.read(r)
+	if err != nil {
+		b.Release()
+		return nil, err
+	}
+	b.Reset(b.data)
+	r.Body = b
+	return b, nil
+}
+
+func (b *Body) read(r *http.Request) *Error {
 	if r.ContentLength > MaxBodyBytes {
-		return b, tooLarge()
+		return &Error{Check: BodyTooLarge}
 	}
 	// Past limit only a probe for the end is read: a known length is
 	// trusted as a ceiling, never as a size to allocate.
@@ -118,7 +125,7 @@ func (s *Server) readBody(r *http.Request) (*requestBody, error) {
 					if r.ContentLength > 0 {
 						err = errors.New("body longer than its Content-Length")
 					} else {
-						return b, tooLarge()
+						return &Error{Check: BodyTooLarge}
 					}
 				} else if err == io.EOF {
 					err = nil
@@ -126,9 +133,8 @@ func (s *Server) readBody(r *http.Request) (*requestBody, error) {
 				break
 			}
 			grown := min(max(2*cap(buf), firstBodyGrowth), limit)
-			if !s.bodies.take(int64(grown) - b.held) {
-				return b, &APIError{Status: http.StatusTooManyRequests, Type: TooManyRequests, LimitType: BodyBudgetLimit,
-					Message: fmt.Sprintf("The server holds as many request bodies as it may (%d bytes in all); retry shortly.", s.bodies.limit)}
+			if !b.budget.take(int64(grown) - b.held) {
+				return &Error{Check: BodyBudgetSpent, Budget: b.budget.limit}
 			}
 			b.held = int64(grown)
 			if h == nil {
@@ -154,7 +160,7 @@ func (s *Server) readBody(r *http.Request) (*requestBody, error) {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
-		return b, badRequest("The request body could not be read.")
+		return &Error{Check: BodyUnreadable, Err: err}
 	}
 	b.data = buf
 	if h != nil {
@@ -162,11 +168,5 @@ func (s *Server) readBody(r *http.Request) (*requestBody, error) {
 	} else {
 		b.sum = sha256.Sum256(buf)
 	}
-	b.Reset(b.data)
-	r.Body = b
-	return b, nil
-}
-
-func tooLarge() *APIError {
-	return badRequest("The request body is larger than 1 MiB.")
+	return nil
 }

@@ -1,14 +1,12 @@
-package handlers
+package caller
 
 import (
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -21,15 +19,10 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// bodyTestServer is the real router with the signature tests' key and
-// clock and the given body budget (0: the default).
-func bodyTestServer(budget int64) http.Handler {
-	return New(Config{
-		Buckets: noBuckets{}, Keys: StaticKeys{sigTestKeyID: sigTestSecret},
-		Now:        func() time.Time { return sigTestNow },
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		BodyBudget: budget,
-	})
+// bodyTestVerifier is a Verifier with the signature tests' key and clock
+// and the given body budget (0: the default).
+func bodyTestVerifier(budget int64) *Verifier {
+	return New(Config{Keys: StaticKeys{sigTestKeyID: sigTestSecret}, Now: func() time.Time { return sigTestNow }, BodyBudget: budget})
 }
 
 // signedFor signs r for body with the signature tests' key and clock,
@@ -65,43 +58,39 @@ func (b *stalledBody) Read([]byte) (int, error) {
 
 func (*stalledBody) Close() error { return nil }
 
-// TestRefusedBeforeTheBody sends requests that announce a 1 MiB body and
-// never send it. Whatever the headers alone condemn must be answered
+// TestRefusedBeforeTheBody verifies requests that announce a 1 MiB body
+// and never send it. Whatever the headers alone condemn must be refused
 // without a single read of the body: a client without a valid key cannot
 // make the server wait for, or hold memory for, what it announced.
 func TestRefusedBeforeTheBody(t *testing.T) {
 	t.Parallel()
-	srv := bodyTestServer(0)
+	v := bodyTestVerifier(0)
 	tests := []struct {
-		name     string
-		tamper   func(r *http.Request)
-		status   int
-		wantType string
-		wantMsg  string
+		name   string
+		tamper func(r *http.Request)
+		want   Check
 	}{
-		{name: "no Authorization", tamper: func(r *http.Request) { r.Header.Del("Authorization") },
-			status: 403, wantType: MissingAuthentication, wantMsg: "Missing Authentication Token"},
+		{name: "no Authorization", tamper: func(r *http.Request) { r.Header.Del("Authorization") }, want: NoAuthorization},
 		{name: "malformed Authorization", tamper: func(r *http.Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x") },
-			status: 403, wantType: InvalidSignature, wantMsg: "well-formed"},
+			want: MalformedAuthorization},
 		{name: "unknown access key", tamper: func(r *http.Request) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), sigTestKeyID, "AKIDUNKNOWN", 1))
-		}, status: 403, wantType: UnrecognizedClient, wantMsg: "security token"},
+		}, want: UnknownKey},
 		{name: "another service's scope", tamper: func(r *http.Request) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "/"+SigningName+"/", "/s3/", 1))
-		}, status: 403, wantType: InvalidSignature, wantMsg: "correct service"},
+		}, want: WrongService},
+		{name: "no X-Amz-Date", tamper: func(r *http.Request) { r.Header.Del("X-Amz-Date") }, want: BadDate},
 		{name: "signed 6 minutes ago", tamper: func(r *http.Request) {
-			r.Header.Set("X-Amz-Date", sigTestNow.Add(-6*time.Minute).Format(amzDateLayout))
-		},
-			status: 403, wantType: InvalidSignature, wantMsg: "Signature expired"},
-		{name: "signed 6 minutes ahead", tamper: func(r *http.Request) { r.Header.Set("X-Amz-Date", sigTestNow.Add(6*time.Minute).Format(amzDateLayout)) },
-			status: 403, wantType: InvalidSignature, wantMsg: "not yet current"},
+			r.Header.Set("X-Amz-Date", sigTestNow.Add(-6*time.Minute).Format(AmzDateLayout))
+		}, want: Expired},
+		{name: "signed 6 minutes ahead", tamper: func(r *http.Request) { r.Header.Set("X-Amz-Date", sigTestNow.Add(6*time.Minute).Format(AmzDateLayout)) },
+			want: NotYetValid},
 		{name: "date scope of another day", tamper: func(r *http.Request) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "/20261122/", "/20261121/", 1))
-		}, status: 403, wantType: InvalidSignature, wantMsg: "valid date"},
+		}, want: WrongScopeDate},
 		{name: "x-amz-content-sha256 no body hashes to", tamper: func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD") },
-			status: 403, wantType: InvalidSignature, wantMsg: "x-amz-content-sha256"},
-		{name: "signed, announcing more than 1 MiB", tamper: func(r *http.Request) { r.ContentLength = MaxBodyBytes + 1 },
-			status: 400, wantType: BadRequest, wantMsg: "larger than 1 MiB"},
+			want: PayloadHashMismatch},
+		{name: "signed, announcing more than 1 MiB", tamper: func(r *http.Request) { r.ContentLength = MaxBodyBytes + 1 }, want: BodyTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,20 +101,20 @@ func TestRefusedBeforeTheBody(t *testing.T) {
 			signedFor(t, r, bytes.Repeat([]byte{'x'}, MaxBodyBytes))
 			tt.tamper(r)
 			r.Body = body
-			w := httptest.NewRecorder()
+			var err error
 			answered := make(chan struct{})
-			go func() { defer close(answered); srv.ServeHTTP(w, r) }()
+			go func() { defer close(answered); _, _, err = v.Verify(r) }()
 			select {
 			case <-body.read:
-				t.Fatal("the server read the body of a request its headers already condemn")
+				t.Fatal("the verifier read the body of a request its headers already condemn")
 			case <-answered:
 			}
-			var doc errorBody
-			if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
-				t.Fatalf("answer is not JSON: %q", w.Body)
+			var e *Error
+			if !errors.As(err, &e) || e.Check != tt.want {
+				t.Fatalf("got %v, want check %q", err, tt.want)
 			}
-			if w.Code != tt.status || doc.Type != tt.wantType || !strings.Contains(doc.Message, tt.wantMsg) {
-				t.Fatalf("got %d %+v, want %d %s mentioning %q", w.Code, doc, tt.status, tt.wantType, tt.wantMsg)
+			if v.bodies.used.Load() != 0 {
+				t.Fatalf("a refused request holds %d bytes of the budget", v.bodies.used.Load())
 			}
 		})
 	}
@@ -141,12 +130,12 @@ type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
-// TestBodyBufferFollowsArrivingBytes sends requests with valid headers that
-// announce 1 MiB and deliver 1 KiB: what the server allocates must follow
-// the bytes that came, not the length that was announced. Not parallel:
-// it reads the process's allocation counter.
+// TestBodyBufferFollowsArrivingBytes verifies requests with valid headers
+// that announce 1 MiB and deliver 1 KiB: what the verifier allocates must
+// follow the bytes that came, not the length that was announced. Not
+// parallel: it reads the process's allocation counter.
 func TestBodyBufferFollowsArrivingBytes(t *testing.T) {
-	srv := bodyTestServer(0)
+	v := bodyTestVerifier(0)
 	const rounds = 8
 	reqs := make([]*http.Request, rounds)
 	for i := range reqs {
@@ -156,19 +145,16 @@ func TestBodyBufferFollowsArrivingBytes(t *testing.T) {
 		r.Body = shortBody(1 << 10)
 		reqs[i] = r
 	}
-	recs := make([]*httptest.ResponseRecorder, rounds)
-	for i := range recs {
-		recs[i] = httptest.NewRecorder()
-	}
+	errs := make([]error, rounds)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for i, r := range reqs {
-		srv.ServeHTTP(recs[i], r)
+		_, _, errs[i] = v.Verify(r)
 	}
 	runtime.ReadMemStats(&after)
-	for _, w := range recs {
-		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "could not be read") {
-			t.Fatalf("a body shorter than announced: %d %s, want 400 could not be read", w.Code, w.Body)
+	for _, err := range errs {
+		if e := (*Error)(nil); !errors.As(err, &e) || e.Check != BodyUnreadable || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("a body shorter than announced: %v, want %q", err, BodyUnreadable)
 		}
 	}
 	perRequest := (after.TotalAlloc - before.TotalAlloc) / rounds
@@ -179,13 +165,12 @@ func TestBodyBufferFollowsArrivingBytes(t *testing.T) {
 }
 
 // TestBodyBudget fills a small budget with one request whose body stalls
-// part way, and checks that the next body is refused at once with a 429
-// naming the limit, and that the budget comes back when the stalled
-// request ends.
+// part way, and checks that the next body is refused at once, naming the
+// budget, and that the budget comes back when the stalled request ends.
 func TestBodyBudget(t *testing.T) {
 	t.Parallel()
 	const budget = 64 << 10
-	srv := bodyTestServer(budget)
+	v := bodyTestVerifier(budget)
 
 	// A holds the budget: 40 KiB arrive (its buffer doubles to 64 KiB on
 	// the way), then nothing more.
@@ -194,10 +179,10 @@ func TestBodyBudget(t *testing.T) {
 	a.ContentLength = MaxBodyBytes
 	signedFor(t, a, nil)
 	a.Body = pr
-	aw := httptest.NewRecorder()
+	var aErr error
 	aDone := make(chan struct{})
-	go func() { defer close(aDone); srv.ServeHTTP(aw, a) }()
-	// Write returns once the server has read every byte, so its buffer,
+	go func() { defer close(aDone); _, _, aErr = v.Verify(a) }()
+	// Write returns once the verifier has read every byte, so its buffer,
 	// and its share of the budget, have grown to hold them.
 	if _, err := pw.Write(bytes.Repeat([]byte{'x'}, 40<<10)); err != nil {
 		t.Fatal(err)
@@ -205,29 +190,57 @@ func TestBodyBudget(t *testing.T) {
 
 	// A body that outgrows the inline buffer, on a correctly signed call.
 	body := []byte(`{"pad":"` + strings.Repeat("p", 1000) + `"}`)
-	call := func() *httptest.ResponseRecorder {
+	call := func() (*Body, error) {
 		r := httptest.NewRequest(http.MethodPost, "http://api.example.com/s3Buckets", bytes.NewReader(body))
 		signedFor(t, r, body)
-		w := httptest.NewRecorder()
-		srv.ServeHTTP(w, r)
-		return w
+		_, b, err := v.Verify(r)
+		return b, err
 	}
-	w := call()
-	var doc errorBody
-	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
-		t.Fatalf("answer is not JSON: %q", w.Body)
-	}
-	if w.Code != http.StatusTooManyRequests || w.Header().Get("X-Amzn-ErrorType") != TooManyRequests ||
-		doc.Type != TooManyRequests || doc.LimitType != BodyBudgetLimit || !strings.Contains(doc.Message, "65536 bytes") {
-		t.Fatalf("with the budget held: %d %s, want 429 %s with limitType %s", w.Code, w.Body, TooManyRequests, BodyBudgetLimit)
+	_, err := call()
+	var e *Error
+	if !errors.As(err, &e) || e.Check != BodyBudgetSpent || e.Budget != budget {
+		t.Fatalf("with the budget held: %v, want %q naming %d bytes", err, BodyBudgetSpent, budget)
 	}
 
 	pw.CloseWithError(errors.New("client went away"))
 	<-aDone
-	if aw.Code != http.StatusBadRequest {
-		t.Fatalf("the stalled request: %d %s, want 400", aw.Code, aw.Body)
+	if !errors.As(aErr, &e) || e.Check != BodyUnreadable {
+		t.Fatalf("the stalled request: %v, want %q", aErr, BodyUnreadable)
 	}
-	if w := call(); w.Code != http.StatusOK {
-		t.Fatalf("after the stalled request ended: %d %s, want 200 (its share back in the budget)", w.Code, w.Body)
+	b, err := call()
+	if err != nil {
+		t.Fatalf("after the stalled request ended: %v (its share not back in the budget)", err)
+	}
+	if !bytes.Equal(b.Bytes(), body) {
+		t.Fatalf("body %q, want %q", b.Bytes(), body)
+	}
+	b.Release()
+	if used := v.bodies.used.Load(); used != 0 {
+		t.Fatalf("after every request ended the budget holds %d bytes", used)
+	}
+}
+
+// TestVerifyReturnsCallerAndBody: a request that passes is answered with
+// the key it was signed with and its body, which also replaces r.Body for
+// whatever reads the request afterwards.
+func TestVerifyReturnsCallerAndBody(t *testing.T) {
+	t.Parallel()
+	v := bodyTestVerifier(0)
+	body := []byte(`{"resourceName":"photos"}`)
+	r := httptest.NewRequest(http.MethodPost, "http://api.example.com/backend/app/storage/dev/details", bytes.NewReader(body))
+	signedFor(t, r, body)
+	who, b, err := v.Verify(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	if who != (Caller{AccessKeyID: sigTestKeyID}) {
+		t.Errorf("caller %+v, want access key %s", who, sigTestKeyID)
+	}
+	if !bytes.Equal(b.Bytes(), body) {
+		t.Errorf("body %q, want %q", b.Bytes(), body)
+	}
+	if again, err := io.ReadAll(r.Body); err != nil || !bytes.Equal(again, body) {
+		t.Errorf("r.Body reads %q, %v; want the body", again, err)
 	}
 }

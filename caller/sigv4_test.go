@@ -1,4 +1,4 @@
-package handlers
+package caller
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,7 +156,7 @@ func sigTestOr(v, def string) string {
 }
 
 // sigTestServer answers 204 when verifySignature accepts a request and
-// otherwise the error's status, X-Amzn-ErrorType and message.
+// otherwise 403 with the failed check and the stamp it quotes in headers.
 func sigTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	signer := v4.NewSigner()
@@ -166,11 +167,11 @@ func sigTestServer(t *testing.T) *httptest.Server {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		r.URL.RawPath = r.URL.EscapedPath() // as routeOnEscapedPath does
-		if api := verifySignature(r.Context(), signer, r, body, keys, sigTestNow); api != nil {
-			w.Header().Set("X-Amzn-ErrorType", api.Type)
-			w.WriteHeader(api.Status)
-			_, _ = io.WriteString(w, api.Message)
+		r.URL.RawPath = r.URL.EscapedPath() // as the API's router does
+		if e := verifySignature(r.Context(), signer, r, body, keys, sigTestNow); e != nil {
+			w.Header().Set("X-Check", strconv.Itoa(int(e.Check)))
+			w.Header().Set("X-Stamp", e.Stamp)
+			w.WriteHeader(http.StatusForbidden)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -184,10 +185,10 @@ func TestVerifySignature(t *testing.T) {
 	srv := sigTestServer(t)
 	otherSum := sha256.Sum256([]byte("another body"))
 	tests := []struct {
-		name     string
-		req      sigTestRequest
-		wantType string // "" means the signature is accepted
-		wantMsg  string
+		name      string
+		req       sigTestRequest
+		want      Check // 0 means the signature is accepted
+		wantStamp string
 	}{
 		{name: "good", req: sigTestRequest{}},
 		{name: "good GET without body", req: sigTestRequest{method: http.MethodGet, path: "/backend/app/job/dev/3f1c2b8e"}},
@@ -202,43 +203,43 @@ func TestVerifySignature(t *testing.T) {
 		{name: "good 4 minutes old", req: sigTestRequest{signedAt: sigTestNow.Add(-4 * time.Minute)}},
 		{name: "good 4 minutes ahead", req: sigTestRequest{signedAt: sigTestNow.Add(4 * time.Minute)}},
 
-		{name: "missing authorization", req: sigTestRequest{unsigned: true}, wantType: MissingAuthentication, wantMsg: "Missing Authentication Token"},
+		{name: "missing authorization", req: sigTestRequest{unsigned: true}, want: NoAuthorization},
 		{name: "malformed authorization", req: sigTestRequest{tamper: func(r *http.Request) { r.Header.Set("Authorization", "Bearer abc") }},
-			wantType: InvalidSignature, wantMsg: "well-formed"},
+			want: MalformedAuthorization},
 		{name: "wrong algorithm", req: sigTestRequest{tamper: func(r *http.Request) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1", 1))
-		}}, wantType: InvalidSignature, wantMsg: "well-formed"},
-		{name: "unknown key", req: sigTestRequest{keyID: "AKIDUNKNOWN"}, wantType: UnrecognizedClient, wantMsg: "security token"},
-		{name: "wrong secret", req: sigTestRequest{secret: "not-the-secret"}, wantType: InvalidSignature, wantMsg: "does not match"},
-		{name: "wrong service scope", req: sigTestRequest{service: "s3"}, wantType: InvalidSignature, wantMsg: "correct service"},
+		}}, want: MalformedAuthorization},
+		{name: "unknown key", req: sigTestRequest{keyID: "AKIDUNKNOWN"}, want: UnknownKey},
+		{name: "wrong secret", req: sigTestRequest{secret: "not-the-secret"}, want: SignatureMismatch},
+		{name: "wrong service scope", req: sigTestRequest{service: "s3"}, want: WrongService},
 		{name: "tampered body", req: sigTestRequest{tamper: func(r *http.Request) {
 			b := `{"backendEnvironmentName":"prd","resourceName":"photos"}` // same length
 			r.Body = io.NopCloser(strings.NewReader(b))
 			r.GetBody = nil
-		}}, wantType: InvalidSignature, wantMsg: "does not match"},
+		}}, want: SignatureMismatch},
 		{name: "tampered path", req: sigTestRequest{tamper: func(r *http.Request) { r.URL.Path, r.URL.RawPath = "/backend/other/storage", "" }},
-			wantType: InvalidSignature, wantMsg: "does not match"},
+			want: SignatureMismatch},
 		{name: "tampered escaping", req: sigTestRequest{path: "/backend/my%2Fapp/storage", tamper: func(r *http.Request) { r.URL.RawPath = "" }},
-			wantType: InvalidSignature, wantMsg: "does not match"},
+			want: SignatureMismatch},
 		{name: "tampered signed header", req: sigTestRequest{tamper: func(r *http.Request) { r.Header.Set("Content-Type", "application/x-amz-json-1.1") }},
-			wantType: InvalidSignature, wantMsg: "does not match"},
+			want: SignatureMismatch},
 		{name: "tampered x-amz-date", req: sigTestRequest{tamper: func(r *http.Request) {
 			r.Header.Set("X-Amz-Date", sigTestNow.Add(time.Second).Format("20060102T150405Z"))
-		}}, wantType: InvalidSignature, wantMsg: "does not match"},
+		}}, want: SignatureMismatch},
 		{name: "signed header list altered", req: sigTestRequest{tamper: func(r *http.Request) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "content-type;", "", 1))
-		}}, wantType: InvalidSignature, wantMsg: "does not match"},
+		}}, want: SignatureMismatch},
 		{name: "missing x-amz-date", req: sigTestRequest{tamper: func(r *http.Request) { r.Header.Del("X-Amz-Date") }},
-			wantType: InvalidSignature, wantMsg: "X-Amz-Date"},
+			want: BadDate},
 		{name: "expired 6 minutes old", req: sigTestRequest{signedAt: sigTestNow.Add(-6 * time.Minute)},
-			wantType: InvalidSignature, wantMsg: "Signature expired: 20261122T115400Z is now earlier than 20261122T115500Z"},
+			want: Expired, wantStamp: "20261122T115400Z"},
 		{name: "6 minutes in the future", req: sigTestRequest{signedAt: sigTestNow.Add(6 * time.Minute)},
-			wantType: InvalidSignature, wantMsg: "Signature not yet current: 20261122T120600Z is still later than 20261122T120500Z"},
+			want: NotYetValid, wantStamp: "20261122T120600Z"},
 		{name: "date scope mismatch", req: sigTestRequest{tamper: func(r *http.Request) {
 			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "/20261122/", "/20261121/", 1))
-		}}, wantType: InvalidSignature, wantMsg: "valid date"},
+		}}, want: WrongScopeDate},
 		{name: "x-amz-content-sha256 of another body", req: sigTestRequest{contentSHA: hex.EncodeToString(otherSum[:])},
-			wantType: InvalidSignature, wantMsg: "x-amz-content-sha256"},
+			want: PayloadHashMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,18 +249,17 @@ func TestVerifySignature(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			msg, _ := io.ReadAll(resp.Body)
-			if tt.wantType == "" {
+			if tt.want == 0 {
 				if resp.StatusCode != http.StatusNoContent {
-					t.Fatalf("refused: %d %s: %s", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), msg)
+					t.Fatalf("refused: %d, check %s", resp.StatusCode, resp.Header.Get("X-Check"))
 				}
 				return
 			}
-			if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Amzn-ErrorType") != tt.wantType {
-				t.Fatalf("got %d %s (%s), want 403 %s", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), msg, tt.wantType)
+			if got := resp.Header.Get("X-Check"); resp.StatusCode != http.StatusForbidden || got != strconv.Itoa(int(tt.want)) {
+				t.Fatalf("got %d, check %s; want 403, check %d (%s)", resp.StatusCode, got, tt.want, tt.want)
 			}
-			if !strings.Contains(string(msg), tt.wantMsg) {
-				t.Errorf("message %q does not contain %q", msg, tt.wantMsg)
+			if got := resp.Header.Get("X-Stamp"); got != tt.wantStamp {
+				t.Errorf("stamp %q, want %q", got, tt.wantStamp)
 			}
 		})
 	}
@@ -277,8 +277,8 @@ func TestVerifySignatureLeavesRequestUsable(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := r.Header.Clone()
-	if api := verifySignature(context.Background(), v4.NewSigner(), r, body, StaticKeys{sigTestKeyID: sigTestSecret}, sigTestNow); api != nil {
-		t.Fatalf("verifySignature: %v", api)
+	if e := verifySignature(context.Background(), v4.NewSigner(), r, body, StaticKeys{sigTestKeyID: sigTestSecret}, sigTestNow); e != nil {
+		t.Fatalf("verifySignature: %v", e)
 	}
 	for k, v := range before {
 		if strings.Join(r.Header[k], ",") != strings.Join(v, ",") {
@@ -307,13 +307,13 @@ func TestParseAmzDateMatchesTimeParse(t *testing.T) {
 
 func checkAmzDate(t *testing.T, s string) {
 	t.Helper()
-	want, wantErr := time.Parse(amzDateLayout, s)
+	want, wantErr := time.Parse(AmzDateLayout, s)
 	got, exact, err := parseAmzDate(s)
 	if (err != nil) != (wantErr != nil) || !got.Equal(want) {
 		t.Errorf("%q: got %v, %v; time.Parse %v, %v", s, got, err, want, wantErr)
 	}
-	if exact && want.Format(amzDateLayout) != s {
-		t.Errorf("%q reported exact but formats as %q", s, want.Format(amzDateLayout))
+	if exact && want.Format(AmzDateLayout) != s {
+		t.Errorf("%q reported exact but formats as %q", s, want.Format(AmzDateLayout))
 	}
 }
 

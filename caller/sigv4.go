@@ -1,4 +1,4 @@
-package handlers
+package caller
 
 import (
 	"crypto/hmac"
@@ -15,26 +15,7 @@ import (
 	"unicode/utf8"
 )
 
-// SigningName is the SigV4 service name clients sign AmplifyBackend calls with.
-const SigningName = "amplifybackend"
-
-// ClockSkew is how far a request's signing time may be from the server's.
-const ClockSkew = 5 * time.Minute
-
-// KeySource looks up the secret for an access key id. It is an interface so
-// keys can be rotated while the server runs.
-type KeySource interface {
-	Secret(accessKeyID string) (secret string, ok bool)
-}
-
-// StaticKeys is a fixed KeySource.
-type StaticKeys map[string]string
-
-// Secret implements KeySource.
-func (k StaticKeys) Secret(id string) (string, bool) { s, ok := k[id]; return s, ok }
-
 const (
-	amzDateLayout   = "20060102T150405Z"
 	scopeDateLayout = "20060102"
 	sigV4Algorithm  = "AWS4-HMAC-SHA256"
 )
@@ -90,18 +71,6 @@ func parseAuthorization(v string) (authHeader, bool) {
 	return a, true
 }
 
-// checkSignature verifies a SigV4-signed request whose body is already in
-// memory: the checks of the headers alone, then the signature over body.
-// The server makes the same two calls with the body read in between (see
-// authenticate); the tests and fuzz targets hold this pair to the SDK.
-func checkSignature(r *http.Request, body []byte, keys KeySource, now time.Time, cache *signingKeyCache) *APIError {
-	in, apiErr := checkSigned(r, keys, now)
-	if apiErr != nil {
-		return apiErr
-	}
-	return in.verify(r, len(body), sha256.Sum256(body), cache)
-}
-
 // verify checks the signature of a request that passed checkSigned, given
 // its body's length and SHA-256, by rebuilding the canonical request from
 // the request as received, the way aws-sdk-go-v2's signer builds it, and
@@ -112,7 +81,7 @@ func checkSignature(r *http.Request, body []byte, keys KeySource, now time.Time,
 // cloned headers and built strings per request and was half the cost of a
 // signed read. The SDK signer is still the reference: the tests compare
 // the two verdicts on random and mutated requests.
-func (in *signedInput) verify(r *http.Request, bodyLen int, bodySum [sha256.Size]byte, cache *signingKeyCache) *APIError {
+func (in *signedInput) verify(r *http.Request, bodyLen int, bodySum [sha256.Size]byte, cache *signingKeyCache) *Error {
 	hex.Encode(in.payloadHash[:], bodySum[:])
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != string(in.payloadHash[:]) {
 		return contentSHAMismatch()
@@ -161,7 +130,7 @@ type signedInput struct {
 	signedAt time.Time
 	// amzDate is signedAt as SigV4 writes it; payloadHash the body's
 	// SHA-256 in hex, once verify has it.
-	amzDate     [len(amzDateLayout)]byte
+	amzDate     [len(AmzDateLayout)]byte
 	payloadHash [2 * sha256.Size]byte
 }
 
@@ -169,33 +138,31 @@ type signedInput struct {
 // cannot pass is refused before a byte of its body is read: a well-formed
 // Authorization header, a known key, the service scope, the clock window,
 // the date scope, and an x-amz-content-sha256 that could be a SHA-256.
-func checkSigned(r *http.Request, keys KeySource, now time.Time) (in signedInput, apiErr *APIError) {
+func checkSigned(r *http.Request, keys Keys, now time.Time) (in signedInput, _ *Error) {
 	raw := r.Header.Get("Authorization")
 	if raw == "" {
-		return in, forbidden(MissingAuthentication, "Missing Authentication Token")
+		return in, &Error{Check: NoAuthorization}
 	}
 	a, ok := parseAuthorization(raw)
 	if !ok {
-		return in, forbidden(InvalidSignature, "The Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.")
+		return in, &Error{Check: MalformedAuthorization}
 	}
 	secret, ok := keys.Secret(a.accessKey)
 	if !ok {
-		return in, forbidden(UnrecognizedClient, "The security token included in the request is invalid.")
+		return in, &Error{Check: UnknownKey}
 	}
 	if a.service != SigningName {
-		return in, forbidden(InvalidSignature, "Credential should be scoped to correct service: '%s'.", SigningName)
+		return in, &Error{Check: WrongService}
 	}
 	stamp := r.Header.Get("X-Amz-Date")
-	signedAt, exact, err := parseAmzDate(stamp)
-	if err != nil {
-		return in, forbidden(InvalidSignature, "The request must carry a valid X-Amz-Date header.")
+	signedAt, exact, dateErr := parseAmzDate(stamp)
+	if dateErr != nil {
+		return in, &Error{Check: BadDate}
 	}
 	if d := now.Sub(signedAt); d > ClockSkew {
-		return in, forbidden(InvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)",
-			stamp, now.Add(-ClockSkew).UTC().Format(amzDateLayout), now.UTC().Format(amzDateLayout))
+		return in, &Error{Check: Expired, Stamp: stamp, Now: now}
 	} else if d < -ClockSkew {
-		return in, forbidden(InvalidSignature, "Signature not yet current: %s is still later than %s (%s + 5 min.)",
-			stamp, now.Add(ClockSkew).UTC().Format(amzDateLayout), now.UTC().Format(amzDateLayout))
+		return in, &Error{Check: NotYetValid, Stamp: stamp, Now: now}
 	}
 	in.auth, in.secret, in.signedAt = a, secret, signedAt
 	// Unless the header is exactly what the SDK writes, the signing time is
@@ -204,10 +171,10 @@ func checkSigned(r *http.Request, keys KeySource, now time.Time) (in signedInput
 	if exact {
 		copy(in.amzDate[:], stamp)
 	} else {
-		signedAt.AppendFormat(in.amzDate[:0], amzDateLayout)
+		signedAt.AppendFormat(in.amzDate[:0], AmzDateLayout)
 	}
 	if a.date != string(in.amzDate[:len(scopeDateLayout)]) {
-		return in, forbidden(InvalidSignature, "Credential should be scoped to a valid date matching X-Amz-Date.")
+		return in, &Error{Check: WrongScopeDate}
 	}
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && !isLowerHexSHA256(h) {
 		// No body hashes to this: refuse it now rather than after the body.
@@ -230,16 +197,14 @@ func isLowerHexSHA256(h string) bool {
 	return true
 }
 
-func contentSHAMismatch() *APIError {
-	return forbidden(InvalidSignature, "The provided x-amz-content-sha256 header does not match the request body.")
-}
+func contentSHAMismatch() *Error { return &Error{Check: PayloadHashMismatch} }
 
 // parseAmzDate parses an X-Amz-Date value. The form SigV4 writes,
 // yyyymmddThhmmssZ with every field in range, is read by hand and reported
 // exact; anything else is left to time.Parse, whose verdict stands. (Parsing
 // and re-formatting with the time package cost as much as the HMAC.)
 func parseAmzDate(stamp string) (t time.Time, exact bool, err error) {
-	if len(stamp) == len(amzDateLayout) && stamp[8] == 'T' && stamp[15] == 'Z' {
+	if len(stamp) == len(AmzDateLayout) && stamp[8] == 'T' && stamp[15] == 'Z' {
 		num := func(from, to int) int {
 			n := 0
 			for i := from; i < to; i++ {
@@ -261,13 +226,11 @@ func parseAmzDate(stamp string) (t time.Time, exact bool, err error) {
 			return t, true, nil
 		}
 	}
-	t, err = time.Parse(amzDateLayout, stamp)
+	t, err = time.Parse(AmzDateLayout, stamp)
 	return t, false, err
 }
 
-func signatureMismatch() *APIError {
-	return forbidden(InvalidSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
-}
+func signatureMismatch() *Error { return &Error{Check: SignatureMismatch} }
 
 // appendCanonicalRequest appends the SigV4 canonical request of r to dst,
 // with the headers of list, the client's SignedHeaders. It reports false

@@ -1,0 +1,424 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/amplifybackendd/amplifybackendd/caller"
+	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// Reading a request into checked values: the body (already read whole by
+// the signature check) into a wire type, and path parameters, each field
+// held to its rule with a message naming the field. A body takes one of
+// three paths: decodeStrings for the common bodies whose fields are all
+// strings, encoding/json when every key has exactly one of our names'
+// case, and, for a body with a key that differs from one of ours by case
+// alone, encoding/json after dropping such keys (AWS's JSON protocols
+// match names exactly; Go's decoder alone would not).
+
+// bodyOf is the body the signature check read, or nil for a request that
+// did not go through it.
+func bodyOf(r *http.Request) []byte {
+	if b, ok := r.Body.(*caller.Body); ok {
+		return b.Bytes()
+	}
+	return nil
+}
+
+// decode parses the JSON body into v. An empty body is an empty object, and
+// the Content-Type header is not required: the real service accepts both.
+// Keys match field names exactly, as in AWS's JSON protocols (Go's decoder
+// alone would also take "ResourceName" for "resourceName"); unknown keys are
+// ignored; a field of the wrong type is named.
+func decode(c echo.Context, v any) error {
+	body := bodyOf(c.Request())
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if sf, ok := v.(stringFields); ok && decodeStrings(body, sf) {
+		return nil
+	}
+	return decodeJSON(body, v)
+}
+
+// stringFields is a request whose fields are all optional strings, so the
+// common bodies can skip encoding/json (decodeStrings).
+type stringFields interface {
+	// stringField is the field with the JSON name name, nil if none.
+	stringField(name []byte) **string
+}
+
+func (r *getStorageRequest) stringField(name []byte) **string {
+	if string(name) == "resourceName" {
+		return &r.ResourceName
+	}
+	return nil
+}
+
+func (r *deleteStorageRequest) stringField(name []byte) **string {
+	switch string(name) {
+	case "resourceName":
+		return &r.ResourceName
+	case "serviceName":
+		return &r.ServiceName
+	}
+	return nil
+}
+
+func (r *importStorageRequest) stringField(name []byte) **string {
+	switch string(name) {
+	case "bucketName":
+		return &r.BucketName
+	case "serviceName":
+		return &r.ServiceName
+	}
+	return nil
+}
+
+func (r *listS3BucketsRequest) stringField(name []byte) **string {
+	if string(name) == "nextToken" {
+		return &r.NextToken
+	}
+	return nil
+}
+
+func (r *updateJobRequest) stringField(name []byte) **string {
+	switch string(name) {
+	case "operation":
+		return &r.Operation
+	case "status":
+		return &r.Status
+	}
+	return nil
+}
+
+func (r *getBackendRequest) stringField(name []byte) **string {
+	if string(name) == "backendEnvironmentName" {
+		return &r.BackendEnvironmentName
+	}
+	return nil
+}
+
+// decodeStrings fills v from body and reports true when body is one JSON
+// object whose keys are all exactly field names of v and whose values are
+// all strings with nothing to decode (no escapes or control characters,
+// valid UTF-8): for those, encoding/json would store the bytes between the
+// quotes, last duplicate winning. For anything else it returns false with
+// v untouched, and the caller decodes with encoding/json.
+func decodeStrings(body []byte, v stringFields) bool {
+	type assignment struct {
+		field **string
+		value []byte
+	}
+	var found [8]assignment
+	n := 0
+	i := skipJSONSpace(body, 0)
+	if i == len(body) || body[i] != '{' {
+		return false
+	}
+	i = skipJSONSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		i++
+	} else {
+		for {
+			key, next, ok := plainJSONString(body, i)
+			if !ok || n == len(found) {
+				return false
+			}
+			field := v.stringField(key)
+			if field == nil {
+				return false
+			}
+			i = skipJSONSpace(body, next)
+			if i == len(body) || body[i] != ':' {
+				return false
+			}
+			value, next, ok := plainJSONString(body, skipJSONSpace(body, i+1))
+			if !ok {
+				return false
+			}
+			found[n] = assignment{field, value}
+			n++
+			i = skipJSONSpace(body, next)
+			if i < len(body) && body[i] == ',' {
+				i = skipJSONSpace(body, i+1)
+				continue
+			}
+			if i < len(body) && body[i] == '}' {
+				i++
+				break
+			}
+			return false
+		}
+	}
+	if skipJSONSpace(body, i) != len(body) {
+		return false
+	}
+	for _, a := range found[:n] {
+		s := string(a.value)
+		*a.field = &s
+	}
+	return true
+}
+
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainJSONString returns the contents of the JSON string starting at b[i]
+// and the index after it, if the string needs no decoding.
+func plainJSONString(b []byte, i int) (s []byte, next int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			s = b[i+1 : j]
+			return s, j + 1, utf8.Valid(s)
+		case c == '\\' || c < 0x20:
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+// decodeJSON is decode's general path, with encoding/json.
+func decodeJSON(body []byte, v any) error {
+	if !exactCaseKeys(body) {
+		// Slow path, only for bodies with a key that differs from one of
+		// ours by case alone: drop such keys, then decode.
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		var generic any
+		if err := dec.Decode(&generic); err != nil || dec.More() {
+			if err == nil {
+				err = errors.New("unexpected data after the JSON value")
+			}
+			return notJSON(err)
+		}
+		var err error
+		if body, err = json.Marshal(exactKeys(generic, reflect.TypeOf(v))); err != nil {
+			return fmt.Errorf("re-encode the request body with its exact-case keys: %w", err)
+		}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return errFieldType.with(te.Field, jsonKind(te.Type.Kind().String()))
+		}
+		return notJSON(err)
+	}
+	return nil
+}
+
+// notJSON is the answer to a body the JSON decoder refused, quoting what
+// it met.
+func notJSON(err error) error {
+	return errNotJSON.with(strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// wireNames are the JSON names of every request field.
+var wireNames = func() map[string]bool {
+	names := map[string]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		for i := 0; i < t.NumField(); i++ {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			names[name] = true
+			walk(t.Field(i).Type)
+		}
+	}
+	for _, v := range []any{createStorageRequest{}, importStorageRequest{}, updateStorageRequest{}, getStorageRequest{},
+		deleteStorageRequest{}, listS3BucketsRequest{}, listJobsRequest{}, updateJobRequest{}, getBackendRequest{}} {
+		walk(reflect.TypeOf(v))
+	}
+	return names
+}()
+
+// exactCaseKeys reports whether no object key in body matches one of our
+// field names only case-insensitively (what Go's decoder would wrongly
+// accept). It scans the bytes once without decoding; malformed JSON passes
+// here and is reported by the decoder.
+func exactCaseKeys(body []byte) bool {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		start := i + 1
+		escaped := false
+		for i++; i < len(body); i++ {
+			if body[i] == '\\' {
+				escaped = true
+				i++
+				continue
+			}
+			if body[i] == '"' {
+				break
+			}
+		}
+		if i >= len(body) {
+			return true
+		}
+		j := i + 1
+		for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r') {
+			j++
+		}
+		if j >= len(body) || body[j] != ':' {
+			continue // a string value, not a key
+		}
+		key := string(body[start:i])
+		if escaped || !wireNames[key] && foldsToWireName(key) {
+			return false
+		}
+	}
+	return true
+}
+
+func foldsToWireName(key string) bool {
+	for name := range wireNames {
+		if strings.EqualFold(name, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// exactKeys keeps, at every level of a decoded JSON value, only the object
+// keys that are exactly the json names of t's fields.
+func exactKeys(v any, t reflect.Type) any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch val := v.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return val
+		}
+		out := make(map[string]any, len(val))
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if fv, ok := val[name]; ok && name != "" && name != "-" {
+				out[name] = exactKeys(fv, f.Type)
+			}
+		}
+		return out
+	case []any:
+		if t.Kind() != reflect.Slice {
+			return val
+		}
+		for i := range val {
+			val[i] = exactKeys(val[i], t.Elem())
+		}
+	}
+	return v
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "slice":
+		return "a list"
+	case "struct", "map", "ptr":
+		return "an object"
+	case "int", "int64":
+		return "an integer"
+	case "bool":
+		return "a boolean"
+	}
+	return "a string"
+}
+
+// pathParam unescapes one path segment once and checks it is a usable name.
+func pathParam(c echo.Context, name string) (string, error) {
+	v, err := url.PathUnescape(c.Param(name))
+	if err != nil {
+		return "", errBadEscape.with(name)
+	}
+	return v, checkName(name, v)
+}
+
+// scope reads the app and environment of a route under an environment.
+func (s *Server) scope(c echo.Context) (appID, env string, err error) {
+	if appID, err = pathParam(c, "appId"); err != nil {
+		return
+	}
+	env, err = pathParam(c, "backendEnvironmentName")
+	return
+}
+
+// checkName enforces what every app id, environment and resource name must
+// be: 1 to 255 bytes of valid UTF-8 without control characters.
+func checkName(field, v string) error {
+	if v == "" {
+		return errMissingField.with(field)
+	}
+	if len(v) > 255 {
+		return errNameTooLong.with(field)
+	}
+	if !utf8.ValidString(v) {
+		return errNameNotUTF8.with(field)
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return errNameControl.with(field)
+		}
+	}
+	return nil
+}
+
+func required(field string, v *string) (string, error) {
+	if v == nil {
+		return "", errMissingField.with(field)
+	}
+	return *v, checkName(field, *v)
+}
+
+// serviceName checks the only storage service the API knows.
+func serviceName(field string, v *string) error {
+	if v == nil {
+		return errMissingField.with(field)
+	}
+	if *v != "S3" {
+		return errServiceName.with(field, *v)
+	}
+	return nil
+}
+
+func permissions(field string, p *permissionsWire) (store.Permissions, error) {
+	if p == nil {
+		return store.Permissions{}, errMissingField.with(field)
+	}
+	if p.Authenticated == nil {
+		return store.Permissions{}, errMissingField.with(field + ".authenticated")
+	}
+	auth, err := jobs.NormalizePermissions(field+".authenticated", *p.Authenticated)
+	if err != nil {
+		return store.Permissions{}, err
+	}
+	guest, err := jobs.NormalizePermissions(field+".unAuthenticated", p.UnAuthenticated)
+	if err != nil {
+		return store.Permissions{}, err
+	}
+	return store.Permissions{Authenticated: auth, Unauthenticated: guest}, nil
+}
