@@ -3,6 +3,7 @@ package ceph
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/amplifybackendd/amplifybackendd/internal/external"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
+	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
 // writes counts the requests a Target sends that change something.
@@ -175,5 +177,46 @@ func TestTargetOnCeph(t *testing.T) {
 	}
 	if tags, exists, err := tg.RoleTags(ctx, role+"-nope"); err != nil || exists || tags != nil {
 		t.Errorf("RoleTags(missing) = %v, %v, %v", tags, exists, err)
+	}
+}
+
+// TestSecondReconcileOnCephWritesNoRolePolicy: RGW keeps a role policy
+// without its per-identity resources; a second reconcile of the same
+// resource knows that narrower form for what it wrote and writes nothing to
+// the roles, while still saying the grant is narrower.
+func TestSecondReconcileOnCephWritesNoRolePolicy(t *testing.T) {
+	external.Require(t)
+	t.Parallel()
+	ctx := t.Context()
+	w := &writes{}
+	tg, err := s3iam.New(ctx, s3iam.Config{
+		Region: "us-east-1", S3Endpoint: cluster.endpoint, IAMEndpoint: cluster.endpoint,
+		AccessKey: cluster.admin.AccessKeyID, SecretKey: cluster.admin.SecretAccessKey,
+		HTTPClient: &http.Client{Transport: w},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := store.Resource{ResourceKey: store.ResourceKey{AppID: "cephtwice", Env: "dev", Name: "files"}, Bucket: "amplifybackendd-ceph-twice",
+		Desired: store.Permissions{Authenticated: []string{"READ", "CREATE_AND_UPDATE", "DELETE"}, Unauthenticated: []string{"READ"}}}
+	cfg := jobs.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for i := range 2 {
+		m := w.mark()
+		warnings, err := jobs.ApplyCreate(ctx, tg, cfg, res)
+		if err != nil {
+			t.Fatalf("reconcile %d: %v", i+1, err)
+		}
+		if !strings.Contains(strings.Join(warnings, ";"), "narrower policy") {
+			t.Errorf("reconcile %d does not say the role policy is narrower: %q", i+1, warnings)
+		}
+		var puts []string
+		for _, op := range w.since(m) {
+			if op == "IAM PutRolePolicy" {
+				puts = append(puts, op)
+			}
+		}
+		if want := []int{1, 0}[i]; len(puts) < want || i == 1 && len(puts) > 0 {
+			t.Errorf("reconcile %d wrote role policies %d times, want %s", i+1, len(puts), []string{"at least once", "never"}[i])
+		}
 	}
 }
