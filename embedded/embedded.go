@@ -244,8 +244,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	parts = append(parts, s3Comp)
 
 	srv := &Server{
-		S3Endpoint:  endpointURL(s3Addr),
-		IAMEndpoint: endpointURL(iamAddr),
+		S3Endpoint:  EndpointURL(s3Addr),
+		IAMEndpoint: EndpointURL(iamAddr),
 		Region:      cfg.Region,
 		done:        make(chan struct{}),
 	}
@@ -447,6 +447,9 @@ func dialAddr(listen string) string {
 	return listen
 }
 
-func endpointURL(listen string) string {
+// EndpointURL is the URL a local client reaches a server listening on
+// listen at: the data directory's client config and the gateway's own
+// endpoints name loopback where the server listens on all interfaces.
+func EndpointURL(listen string) string {
 	return "http://" + dialAddr(listen)
 }
