@@ -49,7 +49,7 @@ func writeCLIConfig(dir, region string, ep clientEndpoints) (string, error) {
 	}
 	sections := parseCLIConfig(string(old))
 	if len(old) == 0 {
-		sections = []cliSection{{lines: []string{"# Written by amplifybackendd, which keeps the endpoints it owns up to date at each start;", "# other sections and keys are yours and are kept."}}}
+		sections = []cliSection{{lines: []string{"# Written by amplifybackendd, which keeps the endpoints it owns up to date at each start;", "# other sections and keys are yours and are kept.", ""}}}
 	}
 	sections = setKeys(sections, "[default]", map[string][]string{
 		"region":   {"region = " + region},
@@ -100,23 +100,23 @@ func parseCLIConfig(text string) []cliSection {
 	return out
 }
 
-// formatCLIConfig joins sections back into a file, one blank line between
-// them.
+// formatCLIConfig joins sections back into a file. Lines are kept as they
+// were; a blank line is put before a header only where the section above
+// ends in a setting, so a comment stays with the section it precedes.
 func formatCLIConfig(sections []cliSection) string {
 	var b bytes.Buffer
+	last := ""
 	for _, s := range sections {
-		lines := s.lines
-		for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
-			lines = lines[:len(lines)-1]
-		}
-		if b.Len() > 0 {
-			b.WriteString("\n")
-		}
 		if s.header != "" {
+			if t := strings.TrimSpace(last); b.Len() > 0 && t != "" && !strings.HasPrefix(t, "#") && !strings.HasPrefix(t, ";") {
+				b.WriteString("\n")
+			}
 			b.WriteString(s.header + "\n")
+			last = s.header
 		}
-		for _, l := range lines {
+		for _, l := range s.lines {
 			b.WriteString(l + "\n")
+			last = l
 		}
 	}
 	return b.String()
