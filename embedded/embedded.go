@@ -195,10 +195,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			// standalone IAM client here rather than through
 			// Config.StandaloneIAMEndpoint is the same thing (Versity never
 			// cache-wraps it) minus an "initializing" line on stdout.
-			idp, err := auth.NewIAMServiceStandalone(
-				auth.Account{Access: cfg.AccessKey, Secret: cfg.SecretKey, Role: auth.RoleAdmin},
-				auth.IAMServiceStandaloneConfig{Endpoint: sock, Region: cfg.Region},
-			)
+			var idp *auth.IAMServiceStandalone
+			var err error
+			withoutStdout(func() {
+				idp, err = auth.NewIAMServiceStandalone(
+					auth.Account{Access: cfg.AccessKey, Secret: cfg.SecretKey, Role: auth.RoleAdmin},
+					auth.IAMServiceStandaloneConfig{Endpoint: sock, Region: cfg.Region},
+				)
+			})
 			if err != nil {
 				return fmt.Errorf("connect to the IAM API's private socket: %w", err)
 			}
