@@ -93,6 +93,7 @@ func New(cfg Config) *echo.Echo {
 	unmatched := s.authenticate(echo.NotFoundHandler)
 	e.RouteNotFound("", unmatched)
 	e.RouteNotFound("/*", unmatched)
+	e.GET("/", rootForBrowsers(unmatched))
 	for _, r := range routes(s) {
 		e.Add(r.Method, r.Path, s.authenticate(r.Handler))
 	}
