@@ -79,6 +79,9 @@ type Server struct {
 	S3Creds  aws.Credentials
 	exited   chan struct{}
 	Logs     *syncBuffer
+	// Stdout is everything the process printed on stdout: what a user
+	// starting it sees.
+	Stdout *syncBuffer
 }
 
 type syncBuffer struct {
@@ -180,7 +183,8 @@ func (s *Server) tryStart() error {
 	if err != nil {
 		return err
 	}
-	s.Logs = &syncBuffer{}
+	out := &syncBuffer{}
+	s.Logs, s.Stdout = &syncBuffer{}, out
 	s.cmd.Stderr = s.Logs
 	if err := s.cmd.Start(); err != nil {
 		return err
@@ -190,6 +194,7 @@ func (s *Server) tryStart() error {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			out.Write(append(sc.Bytes(), '\n'))
 			select {
 			case lines <- sc.Text():
 			default:
