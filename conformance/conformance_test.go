@@ -173,7 +173,10 @@ func runScenario(t *testing.T, v variant) runResult {
 	writeFile(t, cfg, "[default]\nregion = us-east-1\n[profile wrongsecret]\nregion = us-east-1\n[profile unknown]\nregion = us-east-1\n")
 
 	argv, extraEnv := v.command(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// A bound for a hung client, not a measure: the CLI scenario starts
+	// about a hundred aws processes, which with five scenarios and their
+	// servers sharing two cores took over five minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(cleanEnv(), append(extraEnv,
