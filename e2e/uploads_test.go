@@ -36,15 +36,7 @@ func send(t *testing.T, method, url, body string, header http.Header) (*http.Res
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, raw := testserver.DoRaw(t, req)
 	return resp, string(raw)
 }
 

@@ -394,7 +394,9 @@ func Sign(t testing.TB, req *http.Request, raw []byte, creds aws.Credentials, at
 	}
 }
 
-func Do(t testing.TB, req *http.Request) Response {
+// DoRaw sends req and returns the answer with its body read, whatever the
+// body is (the embedded S3 endpoint answers in XML).
+func DoRaw(t testing.TB, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -405,6 +407,12 @@ func Do(t testing.TB, req *http.Request) Response {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp, raw
+}
+
+func Do(t testing.TB, req *http.Request) Response {
+	t.Helper()
+	resp, raw := DoRaw(t, req)
 	out := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out.Body); err != nil {
