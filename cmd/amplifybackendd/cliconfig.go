@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/amplifybackendd/amplifybackendd/embedded"
 )
 
 // Names of the services sections <data-dir>/config points its profiles at.
@@ -19,6 +22,20 @@ const (
 // clientEndpoints are the URLs clients reach this server on; S3 and IAM are
 // empty unless the embedded gateway runs.
 type clientEndpoints struct{ API, S3, IAM string }
+
+// apiURL is the URL clients reach the API at: the host of --listen (one
+// that means every interface as loopback, as for the gateway's endpoints)
+// with the port the listener got, which is not the flag's when that is 0.
+// The bound address alone would not do: Go reports a listener on 0.0.0.0 as
+// [::], whose loopback, ::1, is not where Docker publishes a 127.0.0.1 port.
+func apiURL(listen string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(listen)
+	_, port, perr := net.SplitHostPort(bound.String())
+	if err != nil || perr != nil {
+		return embedded.EndpointURL(bound.String())
+	}
+	return embedded.EndpointURL(net.JoinHostPort(host, port))
+}
 
 // cliSection is one [section] of the AWS shared config file: its header
 // line and the lines under it, kept as written.

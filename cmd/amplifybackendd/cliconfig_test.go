@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,5 +118,26 @@ func TestCLIConfigKeepsUsersEdits(t *testing.T) {
 	after, err := os.Stat(path)
 	if err != nil || !os.SameFile(before, after) {
 		t.Fatalf("an unchanged config was written again: %v", err)
+	}
+}
+
+// TestAPIURLForClients: the API's URL in the config is one a client on the
+// same host connects to, for every way --listen can be given.
+func TestAPIURLForClients(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ listen, bound, want string }{
+		{"127.0.0.1:8080", "127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"127.0.0.1:0", "127.0.0.1:41234", "http://127.0.0.1:41234"},
+		{"0.0.0.0:8080", "[::]:8080", "http://127.0.0.1:8080"},
+		{":8080", "[::]:8080", "http://127.0.0.1:8080"},
+		{"[::1]:8080", "[::1]:8080", "http://[::1]:8080"},
+	} {
+		bound, err := net.ResolveTCPAddr("tcp", c.bound)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := apiURL(c.listen, bound); got != c.want {
+			t.Errorf("apiURL(%q, %s) = %q, want %q", c.listen, c.bound, got, c.want)
+		}
 	}
 }

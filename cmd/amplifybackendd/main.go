@@ -264,7 +264,7 @@ func run(ctx context.Context, cfg config) error {
 		tcfg.S3Endpoint, tcfg.IAMEndpoint, tcfg.NoIAM, tcfg.Region = gw.S3Endpoint, gw.IAMEndpoint, false, gw.Region
 		tcfg.AccessKey, tcfg.SecretKey = root.AccessKey, root.SecretKey
 	}
-	ep := clientEndpoints{API: embedded.EndpointURL(ln.Addr().String())}
+	ep := clientEndpoints{API: apiURL(cfg.listen, ln.Addr())}
 	if gw != nil {
 		ep.S3, ep.IAM = gw.S3Endpoint, gw.IAMEndpoint
 	}
