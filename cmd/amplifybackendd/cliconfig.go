@@ -139,8 +139,8 @@ func formatCLIConfig(sections []cliSection) string {
 	return b.String()
 }
 
-// find is the index of the section with header h, -1 when there is none.
-func find(sections []cliSection, h string) int {
+// sectionIndex is the index of the section with header h, -1 when there is none.
+func sectionIndex(sections []cliSection, h string) int {
 	for i, s := range sections {
 		if s.header == h {
 			return i
@@ -151,7 +151,7 @@ func find(sections []cliSection, h string) int {
 
 // setSection makes the section with header h hold exactly lines.
 func setSection(sections []cliSection, h string, lines []string) []cliSection {
-	if i := find(sections, h); i >= 0 {
+	if i := sectionIndex(sections, h); i >= 0 {
 		sections[i].lines = lines
 		return sections
 	}
@@ -163,7 +163,7 @@ func setSection(sections []cliSection, h string, lines []string) []cliSection {
 // of a nested value under it. Other keys and comments stay where they are;
 // the keys set come first, in a fixed order.
 func setKeys(sections []cliSection, h string, keys map[string][]string) []cliSection {
-	i := find(sections, h)
+	i := sectionIndex(sections, h)
 	if i < 0 {
 		sections, i = append(sections, cliSection{header: h}), len(sections)
 	}
