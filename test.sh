@@ -20,6 +20,9 @@ go vet ./...
 # staticcheck at a pinned version, from the Go module proxy like the rest.
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 go test -race -count=1 -timeout 15m ./...
+# go test shows a passing package's output only with -v: the crash test
+# keeps its schedule's seed here so every run names it.
+echo "crash test: $(cat artifacts/e2e/crash-seed.txt)"
 
 # The benchmark suite is not a test: run it once in its short mode only to
 # check that it still works (docs/benchmarks.md has the full run).

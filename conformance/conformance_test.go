@@ -44,6 +44,10 @@ type variant struct {
 	command func(t *testing.T) (argv []string, env []string)
 	// extra checks this client must report besides requiredChecks.
 	extra []string
+	// configEndpoints: the client reads the service-specific endpoints of
+	// a data directory's config (botocore 1.31+, AWS CLI v2.13+, the JS
+	// SDK); older ones are given the endpoint, as their users must.
+	configEndpoints bool
 }
 
 // need returns the path of a program: the clients run only with the
@@ -68,34 +72,34 @@ var variants = []variant{
 			t.Fatalf("python3 has boto3 %s, want 1.43", v)
 		}
 		return []string{py, "clients/boto3_scenario.py"}, nil
-	}, extra: []string{"paginate_paginator"}},
+	}, extra: []string{"paginate_paginator", "config_endpoints", "presigned_put", "presigned_get", "multipart_upload"}, configEndpoints: true},
 	{name: "boto3-1.26", command: func(t *testing.T) ([]string, []string) {
 		py := need(t, "/usr/bin/python3")
 		if v := versionOf(t, py, "-c", "import boto3; print(boto3.__version__)"); !strings.HasPrefix(v, "1.26.") {
 			t.Fatalf("/usr/bin/python3 has boto3 %s, want 1.26 (Debian python3-boto3)", v)
 		}
 		return []string{py, "clients/boto3_scenario.py"}, nil
-	}, extra: []string{"paginate_paginator"}},
+	}, extra: []string{"paginate_paginator", "presigned_put", "presigned_get", "multipart_upload"}},
 	{name: "aws-cli-v1", command: func(t *testing.T) ([]string, []string) {
 		awsPath := need(t, "aws")
 		if v := versionOf(t, awsPath, "--version"); !strings.HasPrefix(v, "aws-cli/1.") {
 			t.Fatalf("aws on PATH is %q, want AWS CLI v1", v)
 		}
 		return []string{need(t, "python3"), "clients/cli_scenario.py"}, []string{"AB_AWS=" + awsPath}
-	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items"}},
+	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items", "config_endpoints", "presigned_get", "multipart_upload"}, configEndpoints: true},
 	{name: "aws-cli-v2", command: func(t *testing.T) ([]string, []string) {
 		awsPath := need(t, "/usr/bin/aws")
 		if v := versionOf(t, awsPath, "--version"); !strings.HasPrefix(v, "aws-cli/2.") {
 			t.Fatalf("/usr/bin/aws is %q, want AWS CLI v2 (Debian awscli)", v)
 		}
 		return []string{need(t, "python3"), "clients/cli_scenario.py"}, []string{"AB_AWS=" + awsPath}
-	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items"}},
+	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items", "presigned_get", "multipart_upload"}},
 	{name: "aws-sdk-js-v3", command: func(t *testing.T) ([]string, []string) {
 		if _, err := os.Stat("clients/js/node_modules/@aws-sdk/client-amplifybackend"); err != nil {
 			t.Fatalf("run npm ci in conformance/clients/js first (.ci/run does): %v", err)
 		}
 		return []string{need(t, "node"), "clients/js/scenario.mjs"}, nil
-	}, extra: []string{"paginate_loop", "clock_skew_corrected"}},
+	}, extra: []string{"paginate_loop", "clock_skew_corrected", "config_endpoints"}, configEndpoints: true},
 }
 
 // checkResult is one line of a scenario's output.
@@ -173,6 +177,11 @@ func runScenario(t *testing.T, v variant) runResult {
 	importCreated := ageBucket(t, p.GW.S3Client(), importBucket)
 	app := "app-" + v.name
 	paging := seedJobs(t, p.API, app, "paging", 60)
+	home := homeBucket(t, p.GW, prefix+"-home")
+	configEndpoints := "0"
+	if v.configEndpoints {
+		configEndpoints = "1"
+	}
 
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
@@ -185,7 +194,10 @@ func runScenario(t *testing.T, v variant) runResult {
 	writeFile(t, cfg, "[default]\nregion = us-east-1\n[profile wrongsecret]\nregion = us-east-1\n[profile unknown]\nregion = us-east-1\n")
 
 	argv, extraEnv := v.command(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// A bound for a hung client, not a measure: the CLI scenario starts
+	// about a hundred aws processes, which with five scenarios and their
+	// servers sharing two cores took over five minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(cleanEnv(), append(extraEnv,
@@ -195,6 +207,9 @@ func runScenario(t *testing.T, v variant) runResult {
 		"AB_BUCKET_PREFIX="+prefix, "AB_IMPORT_BUCKET="+importBucket, "AB_IMPORT_BUCKET_CREATED="+importCreated,
 		"AB_PAGING_ENV=paging", "AB_PAGING_JOBS="+strings.Join(paging, ","),
 		"AWS_SHARED_CREDENTIALS_FILE="+creds, "AWS_CONFIG_FILE="+cfg,
+		"AB_HOME_CONFIG="+filepath.Join(p.GW.DataDir, "config"), "AB_HOME_CREDENTIALS="+filepath.Join(p.GW.DataDir, "credentials"),
+		"AB_HOME_API="+p.GW.API, "AB_HOME_S3="+p.GW.S3, "AB_HOME_BUCKET="+home, "AB_HOME_OBJECT="+homeObjectKey, "AB_HOME_BODY="+homeObjectBody,
+		"AB_CONFIG_ENDPOINTS="+configEndpoints,
 	)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -236,6 +251,33 @@ func cleanEnv() []string {
 		env = append(env, kv)
 	}
 	return env
+}
+
+// homeObjectKey is the object homeBucket holds, and homeObjectBody its
+// content.
+const (
+	homeObjectKey  = "public/hello.txt"
+	homeObjectBody = "hello from the bucket"
+)
+
+// homeBucket makes, through the API of a server on its embedded gateway
+// (what a first start gives a user), a storage resource whose guests may
+// read, and puts homeObjectKey in its bucket.
+func homeBucket(t *testing.T, s *testserver.Server, bucket string) string {
+	t.Helper()
+	r := testserver.MustOK(t, s.Call("POST", "/backend/home/storage", map[string]any{
+		"backendEnvironmentName": "dev", "resourceName": bucket,
+		"resourceConfig": map[string]any{"bucketName": bucket, "serviceName": "S3", "permissions": map[string]any{
+			"authenticated": []string{"READ", "CREATE_AND_UPDATE", "DELETE"}, "unAuthenticated": []string{"READ"}}},
+	}))
+	if j := s.WaitJob("home", "dev", r.Str("jobId")); j.Str("status") != "COMPLETED" {
+		t.Fatalf("create %s: %s", bucket, j.Raw)
+	}
+	if _, err := s.S3Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(homeObjectKey),
+		Body: strings.NewReader(homeObjectBody)}); err != nil {
+		t.Fatal(err)
+	}
+	return bucket
 }
 
 // seedJobs makes n jobs in app/env (imports of buckets that do not exist,

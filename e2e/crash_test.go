@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/external"
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
 	"github.com/amplifybackendd/amplifybackendd/policy"
 )
@@ -78,7 +80,13 @@ func TestCrashSafety(t *testing.T) {
 	if v, err := strconv.ParseUint(os.Getenv("CRASH_SEED"), 10, 64); err == nil {
 		seed = v
 	}
+	// go test shows a passing package's output only with -v, so the seed
+	// is also kept where a finished run can be looked up.
 	t.Logf("crash run: seed %d, %d kills (CRASH_SEED=%d reproduces the schedule)", seed, kills, seed)
+	if err := os.WriteFile(filepath.Join(external.ArtifactsDir(t, "e2e"), "crash-seed.txt"),
+		fmt.Appendf(nil, "CRASH_SEED=%d CRASH_KILLS=%d\n", seed, kills), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	rng := rand.New(rand.NewPCG(seed, 0))   // request choices, shared by workers under mu
 	sched := rand.New(rand.NewPCG(seed, 1)) // kill moments, the main goroutine's own
 

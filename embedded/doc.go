@@ -87,8 +87,10 @@
 //     and Config.Dir must be absolute;
 //   - the IAM API's own SigV4 signing region is fixed to us-east-1, as on AWS;
 //   - the gateway prints one line ("standalone IAM service ...: version ...")
-//     when it connects to the IAM API; everything else (banners, per-request
-//     logs) is silenced;
+//     on stdout when it connects to the IAM API, with no option to stay
+//     quiet: Start points the process's stdout at the null device for that
+//     call (quiet.go); everything else (banners, per-request logs) is
+//     silenced by options;
 //   - Versity binds its listeners itself and never reports the port it got,
 //     so a port 0 is resolved to a free port before starting (and re-picked
 //     if another process takes it first); nor does it take a listener, so a

@@ -211,10 +211,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			// standalone IAM client here rather than through
 			// Config.StandaloneIAMEndpoint is the same thing (Versity never
 			// cache-wraps it) minus an "initializing" line on stdout.
-			idp, err := auth.NewIAMServiceStandalone(
-				auth.Account{Access: cfg.AccessKey, Secret: cfg.SecretKey, Role: auth.RoleAdmin},
-				auth.IAMServiceStandaloneConfig{Endpoint: sock, Region: cfg.Region},
-			)
+			var idp *auth.IAMServiceStandalone
+			var err error
+			withoutStdout(func() {
+				idp, err = auth.NewIAMServiceStandalone(
+					auth.Account{Access: cfg.AccessKey, Secret: cfg.SecretKey, Role: auth.RoleAdmin},
+					auth.IAMServiceStandaloneConfig{Endpoint: sock, Region: cfg.Region},
+				)
+			})
 			if err != nil {
 				return fmt.Errorf("connect to the IAM API's private socket: %w", err)
 			}
@@ -270,8 +274,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	parts = append(parts, s3Comp)
 
 	srv := &Server{
-		S3Endpoint:  endpointURL(s3Addr),
-		IAMEndpoint: endpointURL(iamAddr),
+		S3Endpoint:  EndpointURL(s3Addr),
+		IAMEndpoint: EndpointURL(iamAddr),
 		Region:      cfg.Region,
 		done:        make(chan struct{}),
 	}
@@ -488,6 +492,9 @@ func dialAddr(listen string) string {
 	return listen
 }
 
-func endpointURL(listen string) string {
+// EndpointURL is the URL a local client reaches a server listening on
+// listen at: the data directory's client config and the gateway's own
+// endpoints name loopback where the server listens on all interfaces.
+func EndpointURL(listen string) string {
 	return "http://" + dialAddr(listen)
 }

@@ -44,8 +44,8 @@ func TestEndpointURL(t *testing.T) {
 		"[::]:9000":      "http://[::1]:9000",
 		"localhost:9000": "http://localhost:9000",
 	} {
-		if got := endpointURL(in); got != want {
-			t.Errorf("endpointURL(%q) = %q, want %q", in, got, want)
+		if got := EndpointURL(in); got != want {
+			t.Errorf("EndpointURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -114,6 +114,22 @@ func (s *Server) registerConsole(e *echo.Echo) error {
 	return nil
 }
 
+// rootForBrowsers answers GET / from a browser (an unsigned request that
+// accepts HTML) with a redirect to the console: someone who opens the
+// server's address wants the console, not an authentication error. Any
+// other request, signed or from an SDK, goes to next, the check every
+// unmatched path gets, so clients still see AWS-shaped errors.
+func rootForBrowsers(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		signed := r.Header.Get("Authorization") != "" || r.URL.Query().Has("X-Amz-Signature")
+		if !signed && strings.Contains(r.Header.Get(echo.HeaderAccept), "text/html") {
+			return c.Redirect(http.StatusFound, "/console/")
+		}
+		return next(c)
+	}
+}
+
 func (s *Server) listConsoleApps(c echo.Context) error {
 	var scopes []store.Scope
 	err := s.Store.View(c.Request().Context(), func(tx *store.Tx) (err error) {

@@ -302,3 +302,24 @@ func TestConsolePoliciesRoute(t *testing.T) {
 		})
 	}
 }
+
+// TestRootSendsBrowsersToConsole: a browser opening the server's address is
+// sent to the console; an SDK or curl (no HTML accepted) still gets the
+// API's 403, and a signed call the API's 404 for a path without operation.
+func TestRootSendsBrowsersToConsole(t *testing.T) {
+	t.Parallel()
+	srv := consoleTestServer(t, Config{})
+	browser := http.Header{"Accept": {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}}
+	w := consoleRequest(t, srv, http.MethodGet, "/", "", browser)
+	if w.Code != http.StatusFound || w.Header().Get("Location") != "/console/" {
+		t.Fatalf("browser: %d Location %q: %s", w.Code, w.Header().Get("Location"), w.Body)
+	}
+	w = consoleRequest(t, srv, http.MethodGet, "/", "", http.Header{"Accept": {"*/*"}})
+	if w.Code != http.StatusForbidden || w.Header().Get("X-Amzn-ErrorType") != MissingAuthentication {
+		t.Fatalf("unsigned, no HTML: %d %s", w.Code, w.Body)
+	}
+	w = consoleRequest(t, srv, http.MethodGet, "/", sigTestSecret, browser)
+	if w.Code != http.StatusNotFound || w.Header().Get("X-Amzn-ErrorType") != UnknownOperation {
+		t.Fatalf("signed: %d %s", w.Code, w.Body)
+	}
+}

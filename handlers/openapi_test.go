@@ -63,10 +63,11 @@ var oaRequestTypes = map[string]any{
 	"BackupStore": nil,
 }
 
-// unsignedRoutes are the routes outside the signed group: the readiness
-// probe and the console's static files (the Echo wildcard /console/* is
+// unsignedRoutes are the routes outside the signed group: the root's
+// redirect for browsers, the readiness probe and the console's static files (the Echo wildcard /console/* is
 // documented as /console/{asset}).
 var unsignedRoutes = []string{
+	http.MethodGet + " /",
 	http.MethodGet + " /healthz",
 	http.MethodGet + " /console",
 	http.MethodGet + " /console/{asset}",

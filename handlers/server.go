@@ -99,6 +99,7 @@ func New(cfg Config) *echo.Echo {
 	unmatched := s.signed(echo.NotFoundHandler)
 	e.RouteNotFound("", unmatched)
 	e.RouteNotFound("/*", unmatched)
+	e.GET("/", rootForBrowsers(unmatched))
 	for _, r := range routes(s) {
 		e.Add(r.Method, r.Path, s.signed(r.Handler))
 	}

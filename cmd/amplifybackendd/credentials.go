@@ -132,17 +132,6 @@ func randomString(alphabet string, n int) (string, error) {
 	return string(out), nil
 }
 
-// writeCLIConfig writes <data-dir>/config so the AWS CLI and boto3 find a
-// region without further setup; an existing file is left alone.
-func writeCLIConfig(dir, region string) (string, error) {
-	path := filepath.Join(dir, "config")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	body := fmt.Sprintf("[default]\nregion = %s\n\n[profile %s]\nregion = %s\n", region, profileEmbedded, region)
-	return path, os.WriteFile(path, []byte(body), 0o600)
-}
-
 // apiKeys is the live set of API keys: every profile of the credentials file
 // except the embedded gateway's root key. SIGHUP reloads it, so a key can be
 // rotated without a restart: add the new profile, reload, move clients over,

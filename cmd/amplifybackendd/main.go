@@ -248,11 +248,6 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
-	cliConfig, err := writeCLIConfig(dataDir, cfg.region)
-	if err != nil {
-		return err
-	}
-
 	st, err := store.OpenWith(filepath.Join(dataDir, storeFileName),
 		store.Options{Check: cfg.checkStore, AcceptLoss: cfg.acceptStoreLoss, Logger: log})
 	if err != nil {
@@ -279,6 +274,15 @@ func run(ctx context.Context, cfg config) error {
 		}
 		tcfg.S3Endpoint, tcfg.IAMEndpoint, tcfg.NoIAM, tcfg.Region = gw.S3Endpoint, gw.IAMEndpoint, false, gw.Region
 		tcfg.AccessKey, tcfg.SecretKey = root.AccessKey, root.SecretKey
+	}
+	ep := clientEndpoints{API: apiURL(cfg.listen, ln.Addr())}
+	if gw != nil {
+		ep.S3, ep.IAM = gw.S3Endpoint, gw.IAMEndpoint
+	}
+	cliConfig, err := writeCLIConfig(dataDir, cfg.region, ep)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	tg, err := s3iam.New(ctx, tcfg)
 	if err != nil {
@@ -374,7 +378,12 @@ func run(ctx context.Context, cfg config) error {
 		fmt.Printf("amplifybackendd: metrics on http://%s%s\n", metricsLn.Addr(), metricsPath)
 	}
 	fmt.Printf("  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n", creds.path, cliConfig)
-	fmt.Printf("  aws amplifybackend list-s3-buckets --endpoint-url %s\n", endpoint)
+	// The config names every endpoint; clients older than the
+	// service-specific endpoint settings still need --endpoint-url (README).
+	fmt.Printf("  aws amplifybackend list-s3-buckets\n")
+	if gw != nil {
+		fmt.Printf("  aws s3 ls --profile %s\n", profileEmbedded)
+	}
 	fmt.Printf("amplifybackendd: admin console on %s/console/ (sign in with the [default] key)\n", endpoint)
 
 	select {

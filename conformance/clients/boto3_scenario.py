@@ -5,6 +5,7 @@ conformance/README.md; prints one JSON line per check.
 """
 import datetime
 import importlib
+import io
 import json
 import os
 import re
@@ -14,10 +15,12 @@ import time
 import boto3
 import botocore
 import botocore.auth
+import botocore.session
+from boto3.s3.transfer import TransferConfig
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from scenario import check, control
+from scenario import check, check_presigned_get, control, fetch, multipart_data
 
 E = os.environ
 APP, ENV = E["AB_APP"], "dev"
@@ -300,6 +303,67 @@ def _():
     jobs = ab.list_backend_jobs(AppId=app, BackendEnvironmentName=env)["Jobs"]
     assert [j["JobId"] for j in jobs] == [r["JobId"]], jobs
     return g["AppId"]
+
+
+# A first start's own files (AB_HOME_*): the written config and credentials,
+# with nothing else given to clients that read endpoints from the config.
+def home(service, profile=None):
+    bs = botocore.session.Session()
+    bs.set_config_variable("config_file", E["AB_HOME_CONFIG"])
+    bs.set_config_variable("credentials_file", E["AB_HOME_CREDENTIALS"])
+    if profile:
+        bs.set_config_variable("profile", profile)
+    endpoint = None
+    if E["AB_CONFIG_ENDPOINTS"] != "1":
+        endpoint = E["AB_HOME_S3"] if service == "s3" else E["AB_HOME_API"]
+    return boto3.Session(botocore_session=bs).client(service, endpoint_url=endpoint)
+
+
+if E["AB_CONFIG_ENDPOINTS"] == "1":
+    @check("config_endpoints")
+    def _():
+        api, s3 = home("amplifybackend"), home("s3", "embedded-s3")
+        assert (api.meta.endpoint_url, s3.meta.endpoint_url) == (E["AB_HOME_API"], E["AB_HOME_S3"]), \
+            (api.meta.endpoint_url, s3.meta.endpoint_url)
+        assert E["AB_HOME_BUCKET"] in {b["Name"] for b in api.list_s3_buckets()["Buckets"]}
+        assert E["AB_HOME_BUCKET"] in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+        return "amplifybackend %s, s3 %s" % (api.meta.endpoint_url, s3.meta.endpoint_url)
+
+
+HOME_S3 = home("s3", "embedded-s3")
+
+
+@check("presigned_put")
+def _():
+    key = "public/presigned.jpg"
+    url = HOME_S3.generate_presigned_url("put_object", ExpiresIn=900,
+                                         Params={"Bucket": E["AB_HOME_BUCKET"], "Key": key, "ContentType": "image/jpeg"})
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url, url
+    assert url.startswith("%s/%s/%s?" % (E["AB_HOME_S3"], E["AB_HOME_BUCKET"], key)), url
+    status, body = fetch("PUT", url, b"jpeg bytes", {"Content-Type": "image/jpeg"})
+    assert status == 200, (status, body[:300])
+    # Guests may only read here: the same PUT without the signature is refused.
+    status, _ = fetch("PUT", url.split("?")[0], b"guest bytes", {"Content-Type": "image/jpeg"})
+    assert status == 403, status
+    return url.split("?")[0]
+
+
+@check("presigned_get")
+def _():
+    return check_presigned_get(HOME_S3.generate_presigned_url(
+        "get_object", Params={"Bucket": E["AB_HOME_BUCKET"], "Key": E["AB_HOME_OBJECT"]}))
+
+
+@check("multipart_upload")
+def _():
+    data, key = multipart_data(), "public/multipart.bin"
+    HOME_S3.upload_fileobj(io.BytesIO(data), E["AB_HOME_BUCKET"], key, Config=TransferConfig(
+        multipart_threshold=5 << 20, multipart_chunksize=5 << 20, use_threads=False))
+    head = HOME_S3.head_object(Bucket=E["AB_HOME_BUCKET"], Key=key)
+    assert head["ContentLength"] == len(data) and head["ETag"].endswith('-3"'), head
+    status, body = fetch("GET", "%s/%s/%s" % (E["AB_HOME_S3"], E["AB_HOME_BUCKET"], key))  # guests read public/
+    assert status == 200 and body == data, (status, len(body))
+    return head["ETag"]
 
 
 print(json.dumps({"client": "boto3", "version": boto3.__version__ + " (botocore " + botocore.__version__ + ")"}), flush=True)

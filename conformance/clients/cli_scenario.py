@@ -9,9 +9,10 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 
-from scenario import check, control
+from scenario import check, check_presigned_get, control, fetch, multipart_data
 
 E = os.environ
 AWS = E["AB_AWS"]
@@ -283,6 +284,56 @@ def _():
     jobs = aws("list-backend-jobs", *scope(app, env))["Jobs"]
     assert [j["JobId"] for j in jobs] == [r["JobId"]], jobs
     return g["AppId"]
+
+
+# A first start's own files (AB_HOME_*): the written config and credentials,
+# with nothing else given to clients that read endpoints from the config.
+HOME_ENV = dict(BASE_ENV, AWS_CONFIG_FILE=E["AB_HOME_CONFIG"], AWS_SHARED_CREDENTIALS_FILE=E["AB_HOME_CREDENTIALS"])
+
+
+def home(*args, endpoint=None, profile=None):
+    cmd = [AWS, *args]
+    if profile:
+        cmd += ["--profile", profile]
+    if E["AB_CONFIG_ENDPOINTS"] != "1" and endpoint:
+        cmd += ["--endpoint-url", endpoint]
+    p = subprocess.run(cmd, env=HOME_ENV, capture_output=True, text=True, timeout=300)
+    if p.returncode != 0:
+        raise CLIError(p.returncode, p.stderr)
+    return p.stdout
+
+
+if E["AB_CONFIG_ENDPOINTS"] == "1":
+    @check("config_endpoints")
+    def _():
+        names = {b["Name"] for b in json.loads(home("amplifybackend", "list-s3-buckets", "--output", "json"))["Buckets"]}
+        assert E["AB_HOME_BUCKET"] in names, names
+        listing = home("s3", "ls", profile="embedded-s3")
+        assert E["AB_HOME_BUCKET"] in listing, listing
+        return listing.strip()
+
+
+@check("presigned_get")
+def _():
+    url = home("s3", "presign", "s3://%s/%s" % (E["AB_HOME_BUCKET"], E["AB_HOME_OBJECT"]),
+               endpoint=E["AB_HOME_S3"], profile="embedded-s3").strip()
+    return check_presigned_get(url)
+
+
+@check("multipart_upload")
+def _():
+    data, key = multipart_data(), "public/multipart.bin"
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        home("s3", "cp", f.name, "s3://%s/%s" % (E["AB_HOME_BUCKET"], key), "--only-show-errors",
+             endpoint=E["AB_HOME_S3"], profile="embedded-s3")
+    head = json.loads(home("s3api", "head-object", "--bucket", E["AB_HOME_BUCKET"], "--key", key, "--output", "json",
+                           endpoint=E["AB_HOME_S3"], profile="embedded-s3"))
+    assert head["ContentLength"] == len(data) and head["ETag"].endswith('-2"'), head
+    status, body = fetch("GET", "%s/%s/%s" % (E["AB_HOME_S3"], E["AB_HOME_BUCKET"], key))  # guests read public/
+    assert status == 200 and body == data, (status, len(body))
+    return head["ETag"]
 
 
 version = subprocess.run([AWS, "--version"], capture_output=True, text=True, env=BASE_ENV)

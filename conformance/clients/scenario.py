@@ -2,6 +2,7 @@
 conformance/README.md (one JSON line per check) and the pause/resume control."""
 import json
 import os
+import urllib.error
 import urllib.request
 
 
@@ -27,3 +28,30 @@ def control(path):
     """POSTs /pause or /resume to the driver, which stalls or releases the
     server's S3/IAM traffic."""
     urllib.request.urlopen(urllib.request.Request(os.environ["AB_CONTROL"] + path, method="POST"), timeout=10).read()
+
+
+def fetch(method, url, data=None, headers=None):
+    """One plain HTTP request, as a browser or curl makes with a presigned
+    URL: returns the status and the body, error answers included."""
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def check_presigned_get(url):
+    """A presigned GET of the home object, made from the written config:
+    SigV4 in the query, path-style on the embedded gateway, and it works."""
+    E = os.environ
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url, url
+    assert url.startswith("%s/%s/%s?" % (E["AB_HOME_S3"], E["AB_HOME_BUCKET"], E["AB_HOME_OBJECT"])), url
+    status, body = fetch("GET", url)
+    assert status == 200 and body == E["AB_HOME_BODY"].encode(), (status, body[:300])
+    return url.split("?")[0]
+
+
+def multipart_data():
+    """11 MiB: three parts of boto3's 5 MiB, two of the CLI's 8 MiB."""
+    return bytes(range(256)) * (11 << 12)

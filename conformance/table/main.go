@@ -46,6 +46,9 @@ var rows = []struct {
 	{"403: wrong secret, unknown key, unsigned, clock 10 min off", []string{"invalid_signature", "unrecognized_client", "missing_token", "clock_skew_refused"}},
 	{"Clock-skew correction from the Date header", []string{"clock_skew_corrected"}},
 	{"Names clients percent-encode; repeated and empty permission lists", []string{"odd_names"}},
+	{"Endpoints from the written `data/config`, no `--endpoint-url` (API, embedded S3)", []string{"config_endpoints"}},
+	{"Presigned URLs from the written config (SigV4, path style)", []string{"presigned_*"}},
+	{"Multipart upload to the embedded gateway", []string{"multipart_upload"}},
 }
 
 const (

@@ -86,6 +86,9 @@ type Server struct {
 	// once the process has exited (Stop): before, the last lines may still
 	// be on their way.
 	Logs *syncBuffer
+	// Stdout is everything the process printed on stdout: what a user
+	// starting it sees.
+	Stdout *syncBuffer
 }
 
 type syncBuffer struct {
@@ -188,7 +191,8 @@ func (s *Server) tryStart() error {
 	if err != nil {
 		return err
 	}
-	s.Logs = &syncBuffer{}
+	out := &syncBuffer{}
+	s.Logs, s.Stdout = &syncBuffer{}, out
 	s.cmd.Stderr = s.Logs
 	if err := s.cmd.Start(); err != nil {
 		return err
@@ -198,6 +202,7 @@ func (s *Server) tryStart() error {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			out.Write(append(sc.Bytes(), '\n'))
 			select {
 			case lines <- sc.Text():
 			default:
@@ -399,7 +404,9 @@ func Sign(t testing.TB, req *http.Request, raw []byte, creds aws.Credentials, at
 	}
 }
 
-func Do(t testing.TB, req *http.Request) Response {
+// DoRaw sends req and returns the answer with its body read, whatever the
+// body is (the embedded S3 endpoint answers in XML).
+func DoRaw(t testing.TB, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -410,6 +417,12 @@ func Do(t testing.TB, req *http.Request) Response {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp, raw
+}
+
+func Do(t testing.TB, req *http.Request) Response {
+	t.Helper()
+	resp, raw := DoRaw(t, req)
 	out := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out.Body); err != nil {

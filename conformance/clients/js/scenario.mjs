@@ -569,6 +569,35 @@ async function main() {
     );
     return `jobId=${out.JobId} COMPLETED; names echoed byte-identical; Authenticated=${show(auth)}; listed among ${jobs.length} jobs`;
   });
+
+  // A first start's own files (AB_HOME_*): a client made with no settings
+  // at all finds the API's endpoint, region and key in them.
+  if (process.env.AB_CONFIG_ENDPOINTS === "1") {
+    await check("config_endpoints", async () => {
+      const saved = [process.env.AWS_CONFIG_FILE, process.env.AWS_SHARED_CREDENTIALS_FILE];
+      process.env.AWS_CONFIG_FILE = env("AB_HOME_CONFIG");
+      process.env.AWS_SHARED_CREDENTIALS_FILE = env("AB_HOME_CREDENTIALS");
+      const c = new AmplifyBackendClient({});
+      clients.push(c);
+      let sentTo = "";
+      c.middlewareStack.add(
+        (next) => async (args) => {
+          sentTo = `${args.request.protocol}//${args.request.hostname}:${args.request.port}`;
+          return next(args);
+        },
+        { step: "finalizeRequest" },
+      );
+      try {
+        const out = await c.send(new ListS3BucketsCommand({}));
+        assert(sentTo === env("AB_HOME_API"), `sent to ${sentTo}, want ${env("AB_HOME_API")}`);
+        const names = (out.Buckets ?? []).map((b) => b.Name);
+        assert(names.includes(env("AB_HOME_BUCKET")), `buckets ${show(names)}`);
+        return `ListS3Buckets sent to ${sentTo}`;
+      } finally {
+        [process.env.AWS_CONFIG_FILE, process.env.AWS_SHARED_CREDENTIALS_FILE] = saved;
+      }
+    });
+  }
 }
 
 function sdkVersion() {
