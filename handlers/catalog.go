@@ -67,6 +67,7 @@ const (
 	errNameTooLong
 	errNameNotUTF8
 	errNameControl
+	errNameDots
 	errServiceName
 	errPermission
 	errBucketName
@@ -132,6 +133,7 @@ var catalog = [...]entry{
 	errNameTooLong:         {http.StatusBadRequest, BadRequest, "Invalid %s: must be at most 255 bytes long.", "", ""},
 	errNameNotUTF8:         {http.StatusBadRequest, BadRequest, "Invalid %s: must be valid UTF-8.", "", ""},
 	errNameControl:         {http.StatusBadRequest, BadRequest, "Invalid %s: must not contain control characters.", "", ""},
+	errNameDots:            {http.StatusBadRequest, BadRequest, "Invalid %s %q: a name must not be \".\" or \"..\".", "", ""},
 	errServiceName:         {http.StatusBadRequest, BadRequest, "Invalid %s %q: the only supported value is S3.", "", ""},
 	errPermission:          {http.StatusBadRequest, BadRequest, "Invalid value %q in %s: each element must be one of READ, CREATE_AND_UPDATE, DELETE.", "", ""},
 	errBucketName:          {http.StatusBadRequest, BadRequest, "Invalid bucketName %q: %s.", "", ""},

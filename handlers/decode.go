@@ -367,11 +367,24 @@ func (s *Server) scope(c echo.Context) (appID, env string, err error) {
 	return
 }
 
-// checkName enforces what every app id, environment and resource name must
-// be: 1 to 255 bytes of valid UTF-8 without control characters.
+// checkName enforces what every app id, environment, resource name and
+// job id must be: 1 to 255 bytes of valid UTF-8 without control
+// characters, and neither "." nor "..".
+//
+// The signature covers the path with its dot segments and empty segments
+// removed, as AWS's does, while routes match the path as sent: a signature
+// for /backend/app/details also verifies for /backend/x/../app/details.
+// A path that normalisation changes has a segment ".", ".." or "", which
+// no route has as a fixed part, so it either matches no route or gives a
+// parameter that value; refusing those here is what keeps a verified
+// signature meaning the request it was made for. In a body the same names
+// would make records no path could reach.
 func checkName(field, v string) error {
 	if v == "" {
 		return errMissingField.with(field)
+	}
+	if v == "." || v == ".." {
+		return errNameDots.with(field, v)
 	}
 	if len(v) > 255 {
 		return errNameTooLong.with(field)
