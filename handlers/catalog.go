@@ -61,6 +61,7 @@ const (
 	errBodyUnreadable
 	errBodyBudget
 	errNotJSON
+	errBodyNotObject
 	errFieldType
 	errMissingField
 	errBadEscape
@@ -127,7 +128,8 @@ var catalog = [...]entry{
 	errBodyUnreadable:      {http.StatusBadRequest, BadRequest, "The request body could not be read.", "", ""},
 	errBodyBudget:          {http.StatusTooManyRequests, TooManyRequests, "The server holds as many request bodies as it may (%d bytes in all); retry shortly.", "", BodyBudgetLimit},
 	errNotJSON:             {http.StatusBadRequest, BadRequest, "The request body is not valid JSON: %s.", "", ""},
-	errFieldType:           {http.StatusBadRequest, BadRequest, "Invalid type for field %s: expected %s.", "", ""},
+	errBodyNotObject:       {http.StatusBadRequest, BadRequest, "The request body must be a JSON object.", "", ""},
+	errFieldType:           {http.StatusBadRequest, BadRequest, "Invalid %s: must be %s.", "", ""},
 	errMissingField:        {http.StatusBadRequest, BadRequest, "Missing required field %s.", "", ""},
 	errBadEscape:           {http.StatusBadRequest, BadRequest, "Invalid %s: bad percent-encoding.", "", ""},
 	errNameTooLong:         {http.StatusBadRequest, BadRequest, "Invalid %s: must be at most 255 bytes long.", "", ""},

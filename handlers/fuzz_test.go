@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -74,6 +75,8 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"bucketName":"b-1","serviceName":"S3"}`, `{"resourceName":"r"}`, `{"maxResults":3,"nextToken":"x"}`,
 		`{"resourceConfig":{"permissions":{"authenticated":[1]}}}`, `{"status":"CANCELLED"}`, `[]`, `null`, `{`, "",
 		`{"resourceName":"\u0000"}`, `{"backendEnvironmentName":"` + strings.Repeat("e", 300) + `"}`,
+		`{"backendEnvironmentName":"dev","resourceName":"r` + "\xff" + `","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":[]}}}`,
+		`{"resourceConfig":{"permissions":{"authenticated":"READ"}}}`, `{"maxResults":1.5}`, `"x"`, `{"ResourceName":[1]}`,
 	} {
 		for i := range fuzzRoutes {
 			f.Add(uint8(i), []byte(seed))
@@ -102,6 +105,15 @@ func FuzzRequestBodies(f *testing.F) {
 		}
 		if rec.Code != http.StatusOK && storeState(t, st) != before {
 			t.Fatalf("%s %q was refused (%d) but changed the store", path, body, rec.Code)
+		}
+		// Answers speak of the API, never of the Go code behind it.
+		for _, internal := range []string{"Go value", "Go struct", "handlers.", "json:", "store.", "jobs."} {
+			if strings.Contains(rec.Body.String(), internal) {
+				t.Fatalf("%s %q: the answer shows Go internals (%q): %s", path, body, internal, rec.Body)
+			}
+		}
+		if rec.Code == http.StatusOK && !utf8.Valid(body) {
+			t.Fatalf("%s %q: accepted a body that is not UTF-8", path, body)
 		}
 	})
 }
