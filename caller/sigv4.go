@@ -392,8 +392,11 @@ func SigningCopy(r *http.Request) *http.Request {
 	cp := r.WithContext(r.Context())
 	u := *r.URL
 	n := string(appendNormalizedPath(nil, uriPath(r.URL), false))
-	if path, err := url.PathUnescape(n); err == nil {
-		u.Opaque, u.Path, u.RawPath = "", path, n
+	if u.Opaque != "" {
+		// The signer takes an opaque path as it is, from its first slash.
+		u.Opaque = n
+	} else if path, err := url.PathUnescape(n); err == nil {
+		u.Path, u.RawPath = path, n
 	}
 	cp.URL = &u
 	return cp

@@ -192,11 +192,16 @@ func normalizedURL(u *url.URL) *url.URL {
 	if strings.HasSuffix(p, "/") && len(out) > 0 {
 		n += "/"
 	}
+	if u.Opaque != "" {
+		// The signer takes an opaque path as it is, from its first slash.
+		cp.Opaque = n
+		return &cp
+	}
 	unescaped, err := url.PathUnescape(n)
 	if err != nil {
 		panic(fmt.Sprintf("normalizedURL: %q from a valid escaped path %q: %v", n, p, err))
 	}
-	cp.Opaque, cp.Path, cp.RawPath = "", unescaped, n
+	cp.Path, cp.RawPath = unescaped, n
 	return &cp
 }
 

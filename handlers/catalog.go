@@ -91,6 +91,7 @@ const (
 	errResourceNotFound
 	errJobNotFound
 	errNoOperation
+	errUnsupportedOperation
 
 	// Failures of the server or of the target it calls.
 	errTargetFailed
@@ -153,12 +154,13 @@ var catalog = [...]entry{
 	errBucketTaken:    {http.StatusBadRequest, BadRequest, "Bucket %q is already used by storage resource %q in environment %q of app %q.", "", ""},
 	errPendingJob: {http.StatusBadRequest, BadRequest,
 		"There is already a pending job for resource %q in environment %q of app %q; wait for it to complete.", "", ""},
-	errJobNotRunning:    {http.StatusBadRequest, BadRequest, "Job %s is %s; only a RUNNING job can be cancelled.", "", ""},
-	errAppNotFound:      {http.StatusNotFound, NotFound, "App %q not found.", "app", ""},
-	errEnvNotFound:      {http.StatusNotFound, NotFound, "Backend environment %q not found in app %q.", "backendEnvironment", ""},
-	errResourceNotFound: {http.StatusNotFound, NotFound, "No storage resource named %q in environment %q of app %q.", "storage", ""},
-	errJobNotFound:      {http.StatusNotFound, NotFound, "Job %q not found.", "job", ""},
-	errNoOperation:      {http.StatusNotFound, UnknownOperation, "No operation matches this method and path.", "", ""},
+	errJobNotRunning:        {http.StatusBadRequest, BadRequest, "Job %s is %s; only a RUNNING job can be cancelled.", "", ""},
+	errAppNotFound:          {http.StatusNotFound, NotFound, "App %q not found.", "app", ""},
+	errEnvNotFound:          {http.StatusNotFound, NotFound, "Backend environment %q not found in app %q.", "backendEnvironment", ""},
+	errResourceNotFound:     {http.StatusNotFound, NotFound, "No storage resource named %q in environment %q of app %q.", "storage", ""},
+	errJobNotFound:          {http.StatusNotFound, NotFound, "Job %q not found.", "job", ""},
+	errNoOperation:          {http.StatusNotFound, UnknownOperation, "No operation matches this method and path.", "", ""},
+	errUnsupportedOperation: {http.StatusBadRequest, BadRequest, "This server does not support the %s operation.", "", ""},
 
 	errTargetFailed: {http.StatusGatewayTimeout, GatewayTimeout,
 		"The storage target did not answer, or failed; retry later. The request ID identifies the failure in the server log.", "", ""},

@@ -99,7 +99,7 @@ func New(cfg Config) *echo.Echo {
 	unmatched := s.signed(echo.NotFoundHandler)
 	e.RouteNotFound("", unmatched)
 	e.RouteNotFound("/*", unmatched)
-	for _, r := range routes(s) {
+	for _, r := range append(routes(s), UnsupportedRoutes()...) {
 		e.Add(r.Method, r.Path, s.signed(r.Handler))
 	}
 	return e
