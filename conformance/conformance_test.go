@@ -68,14 +68,14 @@ var variants = []variant{
 			t.Fatalf("python3 has boto3 %s, want 1.43", v)
 		}
 		return []string{py, "clients/boto3_scenario.py"}, nil
-	}, extra: []string{"paginate_paginator"}},
+	}, extra: []string{"paginate_paginator", "dot_names", "unsupported_operation"}},
 	{name: "boto3-1.26", command: func(t *testing.T) ([]string, []string) {
 		py := need(t, "/usr/bin/python3")
 		if v := versionOf(t, py, "-c", "import boto3; print(boto3.__version__)"); !strings.HasPrefix(v, "1.26.") {
 			t.Fatalf("/usr/bin/python3 has boto3 %s, want 1.26 (Debian python3-boto3)", v)
 		}
 		return []string{py, "clients/boto3_scenario.py"}, nil
-	}, extra: []string{"paginate_paginator"}},
+	}, extra: []string{"paginate_paginator", "dot_names", "unsupported_operation"}},
 	{name: "aws-cli-v1", command: func(t *testing.T) ([]string, []string) {
 		awsPath := need(t, "aws")
 		if v := versionOf(t, awsPath, "--version"); !strings.HasPrefix(v, "aws-cli/1.") {
