@@ -82,14 +82,14 @@ var variants = []variant{
 			t.Fatalf("aws on PATH is %q, want AWS CLI v1", v)
 		}
 		return []string{need(t, "python3"), "clients/cli_scenario.py"}, []string{"AB_AWS=" + awsPath}
-	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items"}},
+	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items", "dot_names", "unsupported_operation"}},
 	{name: "aws-cli-v2", command: func(t *testing.T) ([]string, []string) {
 		awsPath := need(t, "/usr/bin/aws")
 		if v := versionOf(t, awsPath, "--version"); !strings.HasPrefix(v, "aws-cli/2.") {
 			t.Fatalf("/usr/bin/aws is %q, want AWS CLI v2 (Debian awscli)", v)
 		}
 		return []string{need(t, "python3"), "clients/cli_scenario.py"}, []string{"AB_AWS=" + awsPath}
-	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items"}},
+	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items", "dot_names", "unsupported_operation"}},
 	{name: "aws-sdk-js-v3", command: func(t *testing.T) ([]string, []string) {
 		if _, err := os.Stat("clients/js/node_modules/@aws-sdk/client-amplifybackend"); err != nil {
 			t.Fatalf("run npm ci in conformance/clients/js first (.ci/run does): %v", err)

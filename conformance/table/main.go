@@ -46,6 +46,8 @@ var rows = []struct {
 	{"403: wrong secret, unknown key, unsigned, clock 10 min off", []string{"invalid_signature", "unrecognized_client", "missing_token", "clock_skew_refused"}},
 	{"Clock-skew correction from the Date header", []string{"clock_skew_corrected"}},
 	{"Names clients percent-encode; repeated and empty permission lists", []string{"odd_names"}},
+	{"App ids \".\" and \"..\": BadRequestException naming the field, not a signature failure", []string{"dot_names"}},
+	{"Model operations not implemented: BadRequestException naming the operation", []string{"unsupported_operation"}},
 }
 
 const (
