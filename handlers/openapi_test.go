@@ -290,12 +290,9 @@ func TestOpenAPIResponses(t *testing.T) {
 	checkSchema(t, spec, "components.schemas.Error", errSchema, reflect.TypeFor[errorBody](), true)
 
 	for _, r := range Routes() {
-		o, ok := ops[routeKey(r)]
+		o, ok := signedOp(t, ops, r)
 		if !ok {
 			continue // reported by TestOpenAPIRoutesMatchRouter
-		}
-		if sec, ok := o.op["security"]; ok && reflect.DeepEqual(sec, []any{}) {
-			t.Errorf("%s: must not opt out of SigV4", r.Operation)
 		}
 		responses := oaMap(o.op["responses"])
 		for _, code := range []string{"200", "400", "403", "404", "429", "500"} {
@@ -324,6 +321,17 @@ func TestOpenAPIResponses(t *testing.T) {
 	}
 }
 
+// signedOp is r's operation in the document, checked not to opt out of
+// SigV4; false when the document lacks it.
+func signedOp(t *testing.T, ops map[string]oaOperation, r Route) (oaOperation, bool) {
+	t.Helper()
+	o, ok := ops[routeKey(r)]
+	if sec, set := o.op["security"]; ok && set && reflect.DeepEqual(sec, []any{}) {
+		t.Errorf("%s: must not opt out of SigV4", r.Operation)
+	}
+	return o, ok
+}
+
 // TestOpenAPIUnsupported: the model's operations the server does not
 // implement are documented as such: signed, tagged unsupported, answering
 // only the Unsupported 400 and the 403 of the signature check.
@@ -336,12 +344,9 @@ func TestOpenAPIUnsupported(t *testing.T) {
 		t.Errorf("components.responses.Unsupported example %v is not the catalog's message", ex)
 	}
 	for _, r := range UnsupportedRoutes() {
-		o, ok := ops[routeKey(r)]
+		o, ok := signedOp(t, ops, r)
 		if !ok {
 			continue // reported by TestOpenAPIRoutesMatchRouter
-		}
-		if sec, ok := o.op["security"]; ok && reflect.DeepEqual(sec, []any{}) {
-			t.Errorf("%s: must not opt out of SigV4", r.Operation)
 		}
 		if !reflect.DeepEqual(o.op["tags"], []any{"unsupported"}) {
 			t.Errorf("%s: tags %v, want [unsupported]", r.Operation, o.op["tags"])
