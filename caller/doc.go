@@ -23,15 +23,19 @@
 // # The signature
 //
 // The canonical request is built directly from the request as received,
-// the way aws-sdk-go-v2's v4 signer builds it for services other than S3:
-// the escaped path escaped once more, the query decoded and re-escaped,
+// the way AWS builds it for services other than S3: the escaped path
+// normalised (no "." or ".." segments, no runs of slashes, as botocore, the
+// CRT signer and the JS SDK v3 sign it while sending it as it is) and
+// escaped once more, the query decoded and re-escaped,
 // only the signed headers with their values trimmed and spaces collapsed,
 // and the SHA-256 of the body. A SignedHeaders list the SDK would not
 // produce (unsorted, without host or x-amz-date, naming a header that is
 // absent or that the SDK never signs) is refused rather than taken on
 // trust. Derived signing keys are cached per access key, secret, date,
 // region and service; the usual X-Amz-Date is parsed by hand. The SDK's
-// signer is the reference: the tests and fuzz targets compare verdicts and
-// canonical requests with it on random and mutated requests
-// (sigv4_diff_test.go, sigv4_sdk_test.go).
+// signer, given the normalised path (its own signs a path as it is), is
+// the reference: the tests and fuzz targets compare verdicts and canonical
+// requests with it on random and mutated requests (sigv4_diff_test.go,
+// sigv4_sdk_test.go), and signatures botocore and the CRT signer made
+// for paths with dot segments are verified (testdata/).
 package caller

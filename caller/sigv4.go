@@ -1,6 +1,7 @@
 package caller
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -242,9 +243,7 @@ func signatureMismatch() *Error { return &Error{Check: SignatureMismatch} }
 func appendCanonicalRequest(dst []byte, r *http.Request, bodyLen int, list []string, amzDate, payloadHash []byte) ([]byte, bool) {
 	dst = append(dst, r.Method...)
 	dst = append(dst, '\n')
-	// The SDK signs the already escaped path and, for every service but S3,
-	// escapes it once more: "a%2Fb" is signed as "a%252Fb".
-	dst = appendSigV4Escaped(dst, uriPath(r.URL), false)
+	dst = appendCanonicalPath(dst, uriPath(r.URL))
 	dst = append(dst, '\n')
 	dst = appendCanonicalQuery(dst, r.URL.RawQuery)
 	dst = append(dst, '\n')
@@ -326,6 +325,81 @@ func uriPath(u *url.URL) string {
 		return "/"
 	}
 	return p
+}
+
+// appendCanonicalPath appends the canonical URI of the escaped path p as
+// AWS builds it for every service but S3: the path normalised
+// (appendNormalizedPath), then escaped once more ("a%2Fb" is signed as
+// "a%252Fb").
+func appendCanonicalPath(dst []byte, p string) []byte {
+	return appendNormalizedPath(dst, p, true)
+}
+
+// appendNormalizedPath appends the escaped path p normalised as AWS
+// normalises it before checking a signature for every service but S3:
+// without "." segments, without a ".." segment and the one before it, and
+// without empty segments (runs of slashes), keeping a leading slash and,
+// unless nothing is left, a trailing one. botocore, the AWS CLI, the CRT
+// signer and the JS SDK v3 sign a path so and send it as it is: an app id
+// "." is sent as /backend/./details and signed as /backend/details.
+// aws-sdk-go-v2's signer does not normalise (see SigningCopy). With
+// escape, each segment is escaped once more as it is written.
+//
+// Segments are written as they are read; a ".." truncates dst back to the
+// slash before the last segment written, so nothing is allocated.
+func appendNormalizedPath(dst []byte, p string, escape bool) []byte {
+	start := len(dst)
+	for rest, more := p, true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
+		switch seg {
+		case "", ".":
+		case "..":
+			if i := bytes.LastIndexByte(dst[start:], '/'); i >= 0 {
+				dst = dst[:start+i]
+			}
+		default:
+			dst = append(dst, '/')
+			if escape {
+				dst = appendSigV4Escaped(dst, seg, false)
+			} else {
+				dst = append(dst, seg...)
+			}
+		}
+	}
+	kept := len(dst) > start
+	if !strings.HasPrefix(p, "/") && kept {
+		// Every segment was written after a slash; a relative path (only
+		// an opaque or "*" target has one) starts without it.
+		dst = append(dst[:start], dst[start+1:]...)
+	}
+	switch {
+	case kept && strings.HasSuffix(p, "/"):
+		dst = append(dst, '/')
+	case !kept && strings.HasPrefix(p, "/"):
+		dst = append(dst, '/')
+	}
+	return dst
+}
+
+// SigningCopy returns a shallow copy of the client request r whose path is
+// the one the server checks the signature against (normalised, see
+// appendNormalizedPath), sharing r's headers. aws-sdk-go-v2's signer signs
+// the path as it is; a Go client that signs this copy instead signs as
+// botocore does, so a path with dot segments (an app id ".") verifies and
+// reaches the API's validation rather than failing as a bad signature.
+func SigningCopy(r *http.Request) *http.Request {
+	cp := r.WithContext(r.Context())
+	u := *r.URL
+	n := string(appendNormalizedPath(nil, uriPath(r.URL), false))
+	if u.Opaque != "" {
+		// The signer takes an opaque path as it is, from its first slash.
+		u.Opaque = n
+	} else if path, err := url.PathUnescape(n); err == nil {
+		u.Path, u.RawPath = path, n
+	}
+	cp.URL = &u
+	return cp
 }
 
 // appendCanonicalQuery appends the canonical query string: every name and

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -99,12 +100,13 @@ func verifySignatureSDK(ctx context.Context, signer *v4.Signer, r *http.Request,
 	return nil
 }
 
-// sdkCopy is the request the SDK reference signs for r: its method, path,
-// query and host, and of its headers only those in list.
+// sdkCopy is the request the SDK reference signs for r: its method, path
+// normalised as AWS normalises it for every service but S3 (see
+// normalizedURL), query and host, and of its headers only those in list.
 func sdkCopy(ctx context.Context, r *http.Request, bodyLen int, list []string) *http.Request {
-	u := *r.URL
+	u := normalizedURL(r.URL)
 	u.Scheme, u.Host = "http", r.Host
-	cp := (&http.Request{Method: r.Method, URL: &u, Host: r.Host, Header: make(http.Header, len(list)+2)}).WithContext(ctx)
+	cp := (&http.Request{Method: r.Method, URL: u, Host: r.Host, Header: make(http.Header, len(list)+2)}).WithContext(ctx)
 	for _, h := range list {
 		switch h {
 		case "host":
@@ -159,4 +161,63 @@ func signAsServerSees(r *http.Request, body []byte, names []string, creds aws.Cr
 	r.Header.Set("Authorization", cp.Header.Get("Authorization"))
 	r.Header.Set("X-Amz-Date", cp.Header.Get("X-Amz-Date"))
 	return got, nil
+}
+
+// normalizedURL is u with the path a client signs for it: aws-sdk-go-v2's
+// signer signs the path as it is, while botocore, the CRT signer and the JS
+// SDK v3 first remove its dot segments and empty segments, as AWS does
+// when it checks a signature for any service but S3. This is botocore's
+// remove_dot_segments written out plainly, independently of
+// appendCanonicalPath; TestBotocoreSignatures holds both to signatures
+// botocore and the CRT signer made.
+func normalizedURL(u *url.URL) *url.URL {
+	cp := *u
+	p := uriPath(u)
+	var out []string
+	for _, seg := range strings.Split(p, "/") {
+		switch seg {
+		case "", ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, seg)
+		}
+	}
+	n := strings.Join(out, "/")
+	if strings.HasPrefix(p, "/") {
+		n = "/" + n
+	}
+	if strings.HasSuffix(p, "/") && len(out) > 0 {
+		n += "/"
+	}
+	if u.Opaque != "" {
+		// The signer takes an opaque path as it is, from its first slash.
+		cp.Opaque = n
+		return &cp
+	}
+	unescaped, err := url.PathUnescape(n)
+	if err != nil {
+		panic(fmt.Sprintf("normalizedURL: %q from a valid escaped path %q: %v", n, p, err))
+	}
+	cp.Path, cp.RawPath = unescaped, n
+	return &cp
+}
+
+// signLikeBotocore signs r in place with the SDK's signer as botocore signs
+// it: for the normalised path (normalizedURL), while r keeps the path it
+// is sent with.
+func signLikeBotocore(r *http.Request, creds aws.Credentials, payloadHash, region string, at time.Time) error {
+	cp := r.Clone(context.Background())
+	cp.URL = normalizedURL(r.URL)
+	if _, err := signWithSDK(cp, creds, payloadHash, region, at); err != nil {
+		return err
+	}
+	for _, h := range []string{"Authorization", "X-Amz-Date"} {
+		r.Header.Set(h, cp.Header.Get(h))
+	}
+	// The signer rewrote the query in canonical form, as it sends it.
+	r.URL.RawQuery = cp.URL.RawQuery
+	return nil
 }

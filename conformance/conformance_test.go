@@ -72,28 +72,28 @@ var variants = []variant{
 			t.Fatalf("python3 has boto3 %s, want 1.43", v)
 		}
 		return []string{py, "clients/boto3_scenario.py"}, nil
-	}, extra: []string{"paginate_paginator", "config_endpoints", "presigned_put", "presigned_get", "multipart_upload"}, configEndpoints: true},
+	}, extra: []string{"paginate_paginator", "dot_names", "unsupported_operation", "config_endpoints", "presigned_put", "presigned_get", "multipart_upload"}, configEndpoints: true},
 	{name: "boto3-1.26", command: func(t *testing.T) ([]string, []string) {
 		py := need(t, "/usr/bin/python3")
 		if v := versionOf(t, py, "-c", "import boto3; print(boto3.__version__)"); !strings.HasPrefix(v, "1.26.") {
 			t.Fatalf("/usr/bin/python3 has boto3 %s, want 1.26 (Debian python3-boto3)", v)
 		}
 		return []string{py, "clients/boto3_scenario.py"}, nil
-	}, extra: []string{"paginate_paginator", "presigned_put", "presigned_get", "multipart_upload"}},
+	}, extra: []string{"paginate_paginator", "dot_names", "unsupported_operation", "presigned_put", "presigned_get", "multipart_upload"}},
 	{name: "aws-cli-v1", command: func(t *testing.T) ([]string, []string) {
 		awsPath := need(t, "aws")
 		if v := versionOf(t, awsPath, "--version"); !strings.HasPrefix(v, "aws-cli/1.") {
 			t.Fatalf("aws on PATH is %q, want AWS CLI v1", v)
 		}
 		return []string{need(t, "python3"), "clients/cli_scenario.py"}, []string{"AB_AWS=" + awsPath}
-	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items", "config_endpoints", "presigned_get", "multipart_upload"}, configEndpoints: true},
+	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items", "dot_names", "unsupported_operation", "config_endpoints", "presigned_get", "multipart_upload"}, configEndpoints: true},
 	{name: "aws-cli-v2", command: func(t *testing.T) ([]string, []string) {
 		awsPath := need(t, "/usr/bin/aws")
 		if v := versionOf(t, awsPath, "--version"); !strings.HasPrefix(v, "aws-cli/2.") {
 			t.Fatalf("/usr/bin/aws is %q, want AWS CLI v2 (Debian awscli)", v)
 		}
 		return []string{need(t, "python3"), "clients/cli_scenario.py"}, []string{"AB_AWS=" + awsPath}
-	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items", "presigned_get", "multipart_upload"}},
+	}, extra: []string{"paginate_auto", "paginate_page_size", "paginate_max_items", "dot_names", "unsupported_operation", "presigned_get", "multipart_upload"}},
 	{name: "aws-sdk-js-v3", command: func(t *testing.T) ([]string, []string) {
 		if _, err := os.Stat("clients/js/node_modules/@aws-sdk/client-amplifybackend"); err != nil {
 			t.Fatalf("run npm ci in conformance/clients/js first (.ci/run does): %v", err)

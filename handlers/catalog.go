@@ -61,12 +61,14 @@ const (
 	errBodyUnreadable
 	errBodyBudget
 	errNotJSON
+	errBodyNotObject
 	errFieldType
 	errMissingField
 	errBadEscape
 	errNameTooLong
 	errNameNotUTF8
 	errNameControl
+	errNameDots
 	errServiceName
 	errPermission
 	errBucketName
@@ -89,6 +91,7 @@ const (
 	errResourceNotFound
 	errJobNotFound
 	errNoOperation
+	errUnsupportedOperation
 
 	// Failures of the server or of the target it calls.
 	errTargetFailed
@@ -126,12 +129,14 @@ var catalog = [...]entry{
 	errBodyUnreadable:      {http.StatusBadRequest, BadRequest, "The request body could not be read.", "", ""},
 	errBodyBudget:          {http.StatusTooManyRequests, TooManyRequests, "The server holds as many request bodies as it may (%d bytes in all); retry shortly.", "", BodyBudgetLimit},
 	errNotJSON:             {http.StatusBadRequest, BadRequest, "The request body is not valid JSON: %s.", "", ""},
-	errFieldType:           {http.StatusBadRequest, BadRequest, "Invalid type for field %s: expected %s.", "", ""},
+	errBodyNotObject:       {http.StatusBadRequest, BadRequest, "The request body must be a JSON object.", "", ""},
+	errFieldType:           {http.StatusBadRequest, BadRequest, "Invalid %s: must be %s.", "", ""},
 	errMissingField:        {http.StatusBadRequest, BadRequest, "Missing required field %s.", "", ""},
 	errBadEscape:           {http.StatusBadRequest, BadRequest, "Invalid %s: bad percent-encoding.", "", ""},
 	errNameTooLong:         {http.StatusBadRequest, BadRequest, "Invalid %s: must be at most 255 bytes long.", "", ""},
 	errNameNotUTF8:         {http.StatusBadRequest, BadRequest, "Invalid %s: must be valid UTF-8.", "", ""},
 	errNameControl:         {http.StatusBadRequest, BadRequest, "Invalid %s: must not contain control characters.", "", ""},
+	errNameDots:            {http.StatusBadRequest, BadRequest, "Invalid %s %q: a name must not be \".\" or \"..\".", "", ""},
 	errServiceName:         {http.StatusBadRequest, BadRequest, "Invalid %s %q: the only supported value is S3.", "", ""},
 	errPermission:          {http.StatusBadRequest, BadRequest, "Invalid value %q in %s: each element must be one of READ, CREATE_AND_UPDATE, DELETE.", "", ""},
 	errBucketName:          {http.StatusBadRequest, BadRequest, "Invalid bucketName %q: %s.", "", ""},
@@ -149,12 +154,13 @@ var catalog = [...]entry{
 	errBucketTaken:    {http.StatusBadRequest, BadRequest, "Bucket %q is already used by storage resource %q in environment %q of app %q.", "", ""},
 	errPendingJob: {http.StatusBadRequest, BadRequest,
 		"There is already a pending job for resource %q in environment %q of app %q; wait for it to complete.", "", ""},
-	errJobNotRunning:    {http.StatusBadRequest, BadRequest, "Job %s is %s; only a RUNNING job can be cancelled.", "", ""},
-	errAppNotFound:      {http.StatusNotFound, NotFound, "App %q not found.", "app", ""},
-	errEnvNotFound:      {http.StatusNotFound, NotFound, "Backend environment %q not found in app %q.", "backendEnvironment", ""},
-	errResourceNotFound: {http.StatusNotFound, NotFound, "No storage resource named %q in environment %q of app %q.", "storage", ""},
-	errJobNotFound:      {http.StatusNotFound, NotFound, "Job %q not found.", "job", ""},
-	errNoOperation:      {http.StatusNotFound, UnknownOperation, "No operation matches this method and path.", "", ""},
+	errJobNotRunning:        {http.StatusBadRequest, BadRequest, "Job %s is %s; only a RUNNING job can be cancelled.", "", ""},
+	errAppNotFound:          {http.StatusNotFound, NotFound, "App %q not found.", "app", ""},
+	errEnvNotFound:          {http.StatusNotFound, NotFound, "Backend environment %q not found in app %q.", "backendEnvironment", ""},
+	errResourceNotFound:     {http.StatusNotFound, NotFound, "No storage resource named %q in environment %q of app %q.", "storage", ""},
+	errJobNotFound:          {http.StatusNotFound, NotFound, "Job %q not found.", "job", ""},
+	errNoOperation:          {http.StatusNotFound, UnknownOperation, "No operation matches this method and path.", "", ""},
+	errUnsupportedOperation: {http.StatusBadRequest, BadRequest, "This server does not support the %s operation.", "", ""},
 
 	errTargetFailed: {http.StatusGatewayTimeout, GatewayTimeout,
 		"The storage target did not answer, or failed; retry later. The request ID identifies the failure in the server log.", "", ""},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -197,19 +198,29 @@ func plainJSONString(b []byte, i int) (s []byte, next int, ok bool) {
 	return nil, 0, false
 }
 
-// decodeJSON is decode's general path, with encoding/json.
+// decodeJSON is decode's general path, with encoding/json. Its refusals
+// speak of the request in API terms: the field and the type it must have,
+// never a Go type.
 func decodeJSON(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		// encoding/json would silently turn the bytes into U+FFFD.
+		if field, ok := invalidUTF8Field(body); ok {
+			return errNameNotUTF8.with(field)
+		}
+	}
 	if !exactCaseKeys(body) {
 		// Slow path, only for bodies with a key that differs from one of
 		// ours by case alone: drop such keys, then decode.
+		if !json.Valid(body) {
+			// Unmarshal checks the whole body before it stores anything:
+			// its syntax error is the one the fast path gives.
+			return notJSON(json.Unmarshal(body, v), v)
+		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
 		var generic any
-		if err := dec.Decode(&generic); err != nil || dec.More() {
-			if err == nil {
-				err = errors.New("unexpected data after the JSON value")
-			}
-			return notJSON(err)
+		if err := dec.Decode(&generic); err != nil {
+			return notJSON(err, v)
 		}
 		var err error
 		if body, err = json.Marshal(exactKeys(generic, reflect.TypeOf(v))); err != nil {
@@ -217,19 +228,147 @@ func decodeJSON(body []byte, v any) error {
 		}
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return errFieldType.with(te.Field, jsonKind(te.Type.Kind().String()))
-		}
-		return notJSON(err)
+		return notJSON(err, v)
 	}
 	return nil
 }
 
-// notJSON is the answer to a body the JSON decoder refused, quoting what
-// it met.
-func notJSON(err error) error {
-	return errNotJSON.with(strings.TrimPrefix(err.Error(), "json: "))
+// notJSON is the answer to a body the JSON decoder refused decoding into
+// v: a value of the wrong type is named with the type its field has (Go's
+// error names the type of the value it met, a string for an element of a
+// list of strings); a syntax error is quoted; anything else is said
+// without the decoder's words, which name Go types.
+func notJSON(err error, v any) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te) && te.Field == "":
+		return errBodyNotObject.with()
+	case errors.As(err, &te):
+		return errFieldType.with(te.Field, apiType(fieldType(reflect.TypeOf(v), te.Field, te.Type)))
+	case errors.As(err, &se):
+		return errNotJSON.with(strings.TrimPrefix(se.Error(), "json: "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errNotJSON.with("unexpected end of JSON input")
+	}
+	return errNotJSON.with("it could not be decoded")
+}
+
+// fieldType is the type of the field at the dotted JSON path in t, or
+// fallback if the path does not lead to one.
+func fieldType(t reflect.Type, path string, fallback reflect.Type) reflect.Type {
+	for _, name := range strings.Split(path, ".") {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return fallback
+		}
+		var next reflect.Type
+		for i := 0; i < t.NumField() && next == nil; i++ {
+			if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); tag == name {
+				next = t.Field(i).Type
+			}
+		}
+		if next == nil {
+			return fallback
+		}
+		t = next
+	}
+	return t
+}
+
+// apiType names t as the API's documentation would: "a string", "a list
+// of strings", "an object".
+func apiType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		elem := apiType(t.Elem())
+		_, noun, _ := strings.Cut(elem, " ")
+		return "a list of " + noun + "s"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a string"
+}
+
+// invalidUTF8Field finds the first JSON string in body holding bytes that
+// are not UTF-8 and names where it is: the dotted path of the member whose
+// value (or an element of whose list) it is, "<path> key" for a key, and
+// "request body" for the top level. It reports false for a body that is
+// not JSON up to there; the decoder then says what is wrong.
+func invalidUTF8Field(body []byte) (string, bool) {
+	type level struct {
+		object, wantKey bool
+		key             string
+	}
+	var stack []level
+	path := func(n int) string {
+		var keys []string
+		for _, l := range stack[:n] {
+			if l.object {
+				keys = append(keys, l.key)
+			}
+		}
+		if len(keys) == 0 {
+			return "request body"
+		}
+		return strings.Join(keys, ".")
+	}
+	// valueDone marks the end of a member's value in the enclosing object.
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].wantKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var prev int64
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		raw := body[prev:dec.InputOffset()]
+		prev = dec.InputOffset()
+		switch tok := tok.(type) {
+		case json.Delim:
+			switch tok {
+			case '{':
+				stack = append(stack, level{object: true, wantKey: true})
+			case '[':
+				stack = append(stack, level{})
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+		case string:
+			n := len(stack)
+			isKey := n > 0 && stack[n-1].object && stack[n-1].wantKey
+			if !utf8.Valid(raw) {
+				if isKey {
+					return path(n-1) + " key", true
+				}
+				return path(n), true
+			}
+			if isKey {
+				stack[n-1].key, stack[n-1].wantKey = tok, false
+			} else {
+				valueDone()
+			}
+		default:
+			valueDone()
+		}
+	}
 }
 
 // wireNames are the JSON names of every request field.
@@ -335,20 +474,6 @@ func exactKeys(v any, t reflect.Type) any {
 	return v
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "slice":
-		return "a list"
-	case "struct", "map", "ptr":
-		return "an object"
-	case "int", "int64":
-		return "an integer"
-	case "bool":
-		return "a boolean"
-	}
-	return "a string"
-}
-
 // pathParam unescapes one path segment once and checks it is a usable name.
 func pathParam(c echo.Context, name string) (string, error) {
 	v, err := url.PathUnescape(c.Param(name))
@@ -367,11 +492,24 @@ func (s *Server) scope(c echo.Context) (appID, env string, err error) {
 	return
 }
 
-// checkName enforces what every app id, environment and resource name must
-// be: 1 to 255 bytes of valid UTF-8 without control characters.
+// checkName enforces what every app id, environment, resource name and
+// job id must be: 1 to 255 bytes of valid UTF-8 without control
+// characters, and neither "." nor "..".
+//
+// The signature covers the path with its dot segments and empty segments
+// removed, as AWS's does, while routes match the path as sent: a signature
+// for /backend/app/details also verifies for /backend/x/../app/details.
+// A path that normalisation changes has a segment ".", ".." or "", which
+// no route has as a fixed part, so it either matches no route or gives a
+// parameter that value; refusing those here is what keeps a verified
+// signature meaning the request it was made for. In a body the same names
+// would make records no path could reach.
 func checkName(field, v string) error {
 	if v == "" {
 		return errMissingField.with(field)
+	}
+	if v == "." || v == ".." {
+		return errNameDots.with(field, v)
 	}
 	if len(v) > 255 {
 		return errNameTooLong.with(field)

@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // stringFieldRequests are the requests decodeStrings fills.
@@ -50,13 +52,17 @@ func FuzzDecodeStrings(f *testing.F) {
 		"{\"resourceName\":\"\xff\"}", `{"resourceName":"a",}`, `{"bucketName":"b","serviceName":"S3"}`, `{"status":"CANCELLED"}`,
 		`{"operation":"","status":"RUNNING"}`, `{"nextToken":"x"}`, `{"backendEnvironmentName":"dev"}`, `{"resourceName":1}`,
 		`{"resourceName":"日本\u2028"}`, "{\"resourceName\":\"tab\there\"}", `{"resourceName":"a"}{}`, `[]`, `"x"`, `{"resourceName"}`,
-		`{"reſourceName":"a"}`, `{"resourceName":"a","extra":"b"}`,
+		`{"reſourceName":"a"}`, `{"resourceName":"a","extra":"b"}`, "{\"resourceName\":\"a\xffb\"}", "{\"x\xfe\":\"a\"}",
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, newReq := range stringFieldRequests {
 			fast, slow := newReq(), newReq()
+			if !utf8.Valid(body) && decodeJSON(body, slow) == nil {
+				t.Fatalf("%T: encoding/json path took %q, which is not UTF-8", slow, body)
+			}
+			slow = newReq()
 			if !decodeStrings(body, fast) {
 				if !reflect.ValueOf(fast).Elem().IsZero() {
 					t.Fatalf("%T: refused %q but filled %+v", fast, body, fast)
@@ -95,6 +101,52 @@ func TestExactCaseKeys(t *testing.T) {
 	for body, want := range cases {
 		if got := exactCaseKeys([]byte(body)); got != want {
 			t.Errorf("%s: %v, want %v", body, got, want)
+		}
+	}
+}
+
+// TestDecodeErrorsSpeakAPI: a body the decoder refuses is answered in the
+// API's terms, naming the field and the type it must have (the type of
+// the field, not of the value met), never a Go type; a string that is not
+// UTF-8 is refused naming where it is, rather than decoded with U+FFFD in
+// place of its bytes.
+func TestDecodeErrorsSpeakAPI(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		body string
+		into func() any
+		want string
+	}{
+		{`[]`, func() any { return &createStorageRequest{} }, "The request body must be a JSON object."},
+		{`"resourceName"`, func() any { return &getStorageRequest{} }, "The request body must be a JSON object."},
+		{`7`, func() any { return &listJobsRequest{} }, "The request body must be a JSON object."},
+		{`{"resourceConfig":{"permissions":{"authenticated":[1]}}}`, func() any { return &createStorageRequest{} },
+			"Invalid resourceConfig.permissions.authenticated: must be a list of strings."},
+		{`{"resourceConfig":{"permissions":{"authenticated":"READ"}}}`, func() any { return &updateStorageRequest{} },
+			"Invalid resourceConfig.permissions.authenticated: must be a list of strings."},
+		{`{"resourceConfig":{"permissions":{"unAuthenticated":[["READ"]]}}}`, func() any { return &createStorageRequest{} },
+			"Invalid resourceConfig.permissions.unAuthenticated: must be a list of strings."},
+		{`{"resourceConfig":[]}`, func() any { return &createStorageRequest{} }, "Invalid resourceConfig: must be an object."},
+		{`{"resourceName":{}}`, func() any { return &getStorageRequest{} }, "Invalid resourceName: must be a string."},
+		{`{"maxResults":1.5}`, func() any { return &listJobsRequest{} }, "Invalid maxResults: must be an integer."},
+		{`{"maxResults":"3"}`, func() any { return &listJobsRequest{} }, "Invalid maxResults: must be an integer."},
+		{`{"ResourceName":"x","resourceName":[1]}`, func() any { return &getStorageRequest{} }, "Invalid resourceName: must be a string."},
+		{`{"ResourceName":"x"} y`, func() any { return &getStorageRequest{} },
+			"The request body is not valid JSON: invalid character 'y' after top-level value."},
+		{`{"resourceName":"x"} y`, func() any { return &getStorageRequest{} },
+			"The request body is not valid JSON: invalid character 'y' after top-level value."},
+		{"{\"resourceName\":\"a\xffb\"}", func() any { return &getStorageRequest{} }, "Invalid resourceName: must be valid UTF-8."},
+		{"{\"resourceConfig\":{\"permissions\":{\"authenticated\":[\"READ\",\"\xc3\"]}}}", func() any { return &createStorageRequest{} },
+			"Invalid resourceConfig.permissions.authenticated: must be valid UTF-8."},
+		{"{\"resourceConfig\":{\"perm\xe9\":1}}", func() any { return &createStorageRequest{} }, "Invalid resourceConfig key: must be valid UTF-8."},
+		{"{\"future\":[{\"note\":\"\xff\"}]}", func() any { return &deleteStorageRequest{} }, "Invalid future.note: must be valid UTF-8."},
+		{"\"\xff\"", func() any { return &getStorageRequest{} }, "Invalid request body: must be valid UTF-8."},
+	}
+	for _, tt := range tests {
+		var api *APIError
+		err := decodeJSON([]byte(tt.body), tt.into())
+		if !errors.As(err, &api) || api.Message != tt.want {
+			t.Errorf("%q: %v; want %q", tt.body, err, tt.want)
 		}
 	}
 }

@@ -16,6 +16,15 @@
 // the catalog does not know is a logged 500 InternalFailure with no
 // internal text.
 //
+// Every operation of the service model has its route (model.go): the ones
+// this server does not implement (auth, API, config, token, whole
+// environments) answer a 400 BadRequestException naming the operation, a
+// modeled error SDKs raise as such; only a method and path that match no
+// operation are UnknownOperationException. Names (app ids, environments,
+// resources, job ids) are never "." or "..": clients sign a path with its
+// dot segments removed, so only refusing them keeps a verified signature
+// bound to the request it was made for (decode.go, checkName).
+//
 // Who is calling is the caller package's business: every signed route, and
 // every path no route matches, goes through one middleware that has it
 // verify the request (the SigV4 signature, the body read under the 1 MiB

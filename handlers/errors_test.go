@@ -211,7 +211,7 @@ func TestErrorsThroughRouter(t *testing.T) {
 		{name: "list buckets with empty body", srv: ok, method: http.MethodPost, path: "/s3Buckets", status: 200},
 		{name: "foreign nextToken", srv: ok, method: http.MethodPost, path: "/s3Buckets", body: `{"nextToken":"abc"}`, status: 400, wantType: BadRequest},
 		{name: "wrong field type", srv: ok, method: http.MethodPost, path: "/s3Buckets", body: `{"nextToken":5}`, status: 400, wantType: BadRequest,
-			wantBody: `{"__type":"BadRequestException","message":"Invalid type for field nextToken: expected a string."}`},
+			wantBody: `{"__type":"BadRequestException","message":"Invalid nextToken: must be a string."}`},
 		{name: "not JSON", srv: ok, method: http.MethodPost, path: "/s3Buckets", body: `{nope`, status: 400, wantType: BadRequest},
 		{name: "target failure is a 504 that says nothing of it", srv: failing, method: http.MethodPost, path: "/s3Buckets", body: `{}`, status: 504, wantType: GatewayTimeout,
 			wantBody: `{"__type":"GatewayTimeoutException","message":"The storage target did not answer, or failed; retry later. The request ID identifies the failure in the server log."}`},

@@ -3,14 +3,17 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -65,6 +68,9 @@ func storeState(t testing.TB, st *store.Store) string {
 	return b.String()
 }
 
+// quotedValue matches a value an error message quotes (with %q).
+var quotedValue = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
 // FuzzRequestBodies sends arbitrary, correctly signed bodies to every route
 // that reads one. Nothing may panic or answer 5xx, every answer is an AWS
 // JSON document, and a refused call changes nothing in the store.
@@ -74,6 +80,8 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"bucketName":"b-1","serviceName":"S3"}`, `{"resourceName":"r"}`, `{"maxResults":3,"nextToken":"x"}`,
 		`{"resourceConfig":{"permissions":{"authenticated":[1]}}}`, `{"status":"CANCELLED"}`, `[]`, `null`, `{`, "",
 		`{"resourceName":"\u0000"}`, `{"backendEnvironmentName":"` + strings.Repeat("e", 300) + `"}`,
+		`{"backendEnvironmentName":"dev","resourceName":"r` + "\xff" + `","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":[]}}}`,
+		`{"resourceConfig":{"permissions":{"authenticated":"READ"}}}`, `{"maxResults":1.5}`, `"x"`, `{"ResourceName":[1]}`,
 	} {
 		for i := range fuzzRoutes {
 			f.Add(uint8(i), []byte(seed))
@@ -102,6 +110,19 @@ func FuzzRequestBodies(f *testing.F) {
 		}
 		if rec.Code != http.StatusOK && storeState(t, st) != before {
 			t.Fatalf("%s %q was refused (%d) but changed the store", path, body, rec.Code)
+		}
+		// Answers speak of the API, never of the Go code behind it (what
+		// they quote of the request aside).
+		var answer errorBody
+		_ = json.Unmarshal(rec.Body.Bytes(), &answer)
+		own := quotedValue.ReplaceAllString(answer.Message, `""`)
+		for _, internal := range []string{"Go value", "Go struct", "handlers.", "json:", "reflect"} {
+			if strings.Contains(own, internal) {
+				t.Fatalf("%s %q: the answer shows Go internals (%q): %s", path, body, internal, rec.Body)
+			}
+		}
+		if rec.Code == http.StatusOK && !utf8.Valid(body) {
+			t.Fatalf("%s %q: accepted a body that is not UTF-8", path, body)
 		}
 	})
 }

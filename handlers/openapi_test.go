@@ -179,7 +179,7 @@ func TestOpenAPIRoutesMatchRouter(t *testing.T) {
 	for _, k := range unsignedRoutes {
 		want[k] = ""
 	}
-	for _, r := range Routes() {
+	for _, r := range append(Routes(), UnsupportedRoutes()...) {
 		want[routeKey(r)] = r.Operation
 	}
 	var missing, extra []string
@@ -291,12 +291,9 @@ func TestOpenAPIResponses(t *testing.T) {
 	checkSchema(t, spec, "components.schemas.Error", errSchema, reflect.TypeFor[errorBody](), true)
 
 	for _, r := range Routes() {
-		o, ok := ops[routeKey(r)]
+		o, ok := signedOp(t, ops, r)
 		if !ok {
 			continue // reported by TestOpenAPIRoutesMatchRouter
-		}
-		if sec, ok := o.op["security"]; ok && reflect.DeepEqual(sec, []any{}) {
-			t.Errorf("%s: must not opt out of SigV4", r.Operation)
 		}
 		responses := oaMap(o.op["responses"])
 		for _, code := range []string{"200", "400", "403", "404", "429", "500"} {
@@ -321,6 +318,47 @@ func TestOpenAPIResponses(t *testing.T) {
 			if !reflect.DeepEqual(schema, errSchema) {
 				t.Errorf("%s %s: body is not the Error schema", r.Operation, code)
 			}
+		}
+	}
+}
+
+// signedOp is r's operation in the document, checked not to opt out of
+// SigV4; false when the document lacks it.
+func signedOp(t *testing.T, ops map[string]oaOperation, r Route) (oaOperation, bool) {
+	t.Helper()
+	o, ok := ops[routeKey(r)]
+	if sec, set := o.op["security"]; ok && set && reflect.DeepEqual(sec, []any{}) {
+		t.Errorf("%s: must not opt out of SigV4", r.Operation)
+	}
+	return o, ok
+}
+
+// TestOpenAPIUnsupported: the model's operations the server does not
+// implement are documented as such: signed, tagged unsupported, answering
+// only the Unsupported 400 and the 403 of the signature check.
+func TestOpenAPIUnsupported(t *testing.T) {
+	t.Parallel()
+	spec := loadOpenAPI(t)
+	ops := spec.operations(t)
+	unsupported := spec.resolve(t, oaMap(oaMap(spec.root["components"])["responses"])["Unsupported"])
+	if ex := oaMap(oaMap(unsupported["content"])["application/json"])["example"]; !strings.Contains(fmt.Sprint(ex), catalog[errUnsupportedOperation].message[:20]) {
+		t.Errorf("components.responses.Unsupported example %v is not the catalog's message", ex)
+	}
+	for _, r := range UnsupportedRoutes() {
+		o, ok := signedOp(t, ops, r)
+		if !ok {
+			continue // reported by TestOpenAPIRoutesMatchRouter
+		}
+		if !reflect.DeepEqual(o.op["tags"], []any{"unsupported"}) {
+			t.Errorf("%s: tags %v, want [unsupported]", r.Operation, o.op["tags"])
+		}
+		responses := oaMap(o.op["responses"])
+		if len(responses) != 2 || !reflect.DeepEqual(spec.resolve(t, responses["400"]), unsupported) ||
+			!reflect.DeepEqual(spec.resolve(t, responses["403"]), spec.resolve(t, oaMap(oaMap(spec.root["components"])["responses"])["Forbidden"])) {
+			t.Errorf("%s: responses %v, want only 400 Unsupported and 403 Forbidden", r.Operation, responses)
+		}
+		if o.op["requestBody"] != nil {
+			t.Errorf("%s: documents a request body the server does not read", r.Operation)
 		}
 	}
 }

@@ -100,7 +100,7 @@ func New(cfg Config) *echo.Echo {
 	e.RouteNotFound("", unmatched)
 	e.RouteNotFound("/*", unmatched)
 	e.GET("/", rootForBrowsers(unmatched))
-	for _, r := range routes(s) {
+	for _, r := range append(routes(s), UnsupportedRoutes()...) {
 		e.Add(r.Method, r.Path, s.signed(r.Handler))
 	}
 	return e

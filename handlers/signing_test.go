@@ -26,11 +26,12 @@ var sigTestCreds = aws.Credentials{AccessKeyID: sigTestKeyID, SecretAccessKey: s
 var sigTestNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
 // signAs signs r for body as a client holding creds does in region at the
-// time at, with aws-sdk-go-v2's signer.
+// time at, with aws-sdk-go-v2's signer on the path the server checks (as
+// botocore signs).
 func signAs(t testing.TB, r *http.Request, body []byte, creds aws.Credentials, region string, at time.Time) {
 	t.Helper()
 	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, r, hex.EncodeToString(sum[:]), caller.SigningName, region, at); err != nil {
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, caller.SigningCopy(r), hex.EncodeToString(sum[:]), caller.SigningName, region, at); err != nil {
 		t.Fatal(err)
 	}
 }

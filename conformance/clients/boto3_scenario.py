@@ -366,4 +366,45 @@ def _():
     return head["ETag"]
 
 
+@check("dot_names")
+def _():
+    # botocore sends an app id "." as /backend/./details and signs the path
+    # without its dot segments, as AWS checks it: the signature verifies and
+    # the name is refused, naming the field, never InvalidSignatureException.
+    no_retry = client(retries={"max_attempts": 0})
+    seen = []
+    for app in (".", ".."):
+        e = error_of(lambda: no_retry.get_backend(AppId=app))
+        assert isinstance(e, no_retry.exceptions.BadRequestException), (app, e.response)
+        assert "appId" in e.response["Error"]["Message"], e.response
+        seen.append(e.response["Error"]["Message"])
+    e = error_of(lambda: no_retry.get_backend_job(AppId=APP, BackendEnvironmentName=ENV, JobId=".."))
+    assert isinstance(e, no_retry.exceptions.BadRequestException) and "jobId" in e.response["Error"]["Message"], e.response
+    e = error_of(lambda: no_retry.create_backend_storage(
+        AppId=APP, BackendEnvironmentName="..", ResourceName="dots",
+        ResourceConfig={"ServiceName": "S3", "Permissions": perms(["READ"], [])}))
+    assert isinstance(e, no_retry.exceptions.BadRequestException), e.response
+    assert "backendEnvironmentName" in e.response["Error"]["Message"], e.response
+    return seen
+
+
+@check("unsupported_operation")
+def _():
+    # Operations of the model the server does not implement answer the
+    # modeled BadRequestException naming them, whatever their method.
+    seen = []
+    for name, call in (("CreateBackendAuth", lambda: ab.create_backend_auth(
+            AppId=APP, BackendEnvironmentName=ENV, ResourceName="auth",
+            ResourceConfig={"AuthResources": "USER_POOL_ONLY", "Service": "COGNITO",
+                            "UserPoolConfigs": {"RequiredSignUpAttributes": [], "SignInMethod": "EMAIL", "UserPoolName": "p"}})),
+                       ("GetToken", lambda: ab.get_token(AppId=APP, SessionId="s")),
+                       ("CreateBackend", lambda: ab.create_backend(AppId=APP, AppName="a", BackendEnvironmentName=ENV))):
+        e = error_of(call)
+        assert isinstance(e, ab.exceptions.BadRequestException), (name, e.response)
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
+        assert name in e.response["Error"]["Message"], e.response
+        seen.append(e.response["Error"]["Message"])
+    return seen
+
+
 print(json.dumps({"client": "boto3", "version": boto3.__version__ + " (botocore " + botocore.__version__ + ")"}), flush=True)

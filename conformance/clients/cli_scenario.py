@@ -336,6 +336,27 @@ def _():
     return head["ETag"]
 
 
+@check("dot_names")
+def _():
+    # The CLI sends an app id "." as /backend/./details and signs the path
+    # without its dot segments, as AWS checks it: the name is refused, not
+    # the signature.
+    errs = [fails("get-backend", "--app-id", app) for app in (".", "..")]
+    errs.append(fails("get-backend-job", *scope(), "--job-id", ".."))
+    for err, field in zip(errs, ("appId", "appId", "jobId")):
+        assert "(BadRequestException)" in err and field in err, err
+    return [e.strip() for e in errs]
+
+
+@check("unsupported_operation")
+def _():
+    errs = [fails("get-token", "--app-id", APP, "--session-id", "s"),
+            fails("remove-all-backends", "--app-id", APP)]
+    for err, name in zip(errs, ("GetToken", "RemoveAllBackends")):
+        assert "(BadRequestException)" in err and name in err, err
+    return [e.strip() for e in errs]
+
+
 version = subprocess.run([AWS, "--version"], capture_output=True, text=True, env=BASE_ENV)
 # "aws-cli/2.9.19 Python/3.11.2 Linux/…": the first word names the build.
 print(json.dumps({"client": "aws-cli", "version": (version.stdout or version.stderr).split()[0].split("/")[-1]}), flush=True)

@@ -49,6 +49,8 @@ var rows = []struct {
 	{"Endpoints from the written `data/config`, no `--endpoint-url` (API, embedded S3)", []string{"config_endpoints"}},
 	{"Presigned URLs from the written config (SigV4, path style)", []string{"presigned_*"}},
 	{"Multipart upload to the embedded gateway", []string{"multipart_upload"}},
+	{"App ids \".\" and \"..\": BadRequestException naming the field, not a signature failure", []string{"dot_names"}},
+	{"Model operations not implemented: BadRequestException naming the operation", []string{"unsupported_operation"}},
 }
 
 const (
