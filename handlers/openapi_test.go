@@ -35,6 +35,7 @@ var oaResponseTypes = map[string]any{
 	"GetBackend":           getBackendResponse{},
 
 	"ListConsoleApps":           consoleAppsResponse{},
+	"GetConsoleSystem":          consoleSystemResponse{},
 	"GetConsoleStoragePolicies": consolePoliciesResponse{},
 
 	"BackupStore": []byte(nil), // a file, not JSON: see oaBinaryAnswer
@@ -58,6 +59,7 @@ var oaRequestTypes = map[string]any{
 	"GetBackend":           getBackendRequest{},
 
 	"ListConsoleApps":           nil,
+	"GetConsoleSystem":          nil,
 	"GetConsoleStoragePolicies": nil,
 
 	"BackupStore": nil,

@@ -40,6 +40,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for signature checks (default time.Now).
 	Now func() time.Time
+	// System is what the console's System page shows of the server.
+	System System
 	// TargetTimeout is how long a call waits for the storage target to
 	// answer (default DefaultTargetTimeout) before it is answered 504.
 	TargetTimeout time.Duration
@@ -135,6 +137,7 @@ func routes(s *Server) []Route {
 		{"GetBackend", http.MethodPost, "/backend/:appId/details", h((*Server).getBackend)},
 		// Console extensions: signed like the rest, not in the service model.
 		{"ListConsoleApps", http.MethodGet, "/console-api/apps", h((*Server).listConsoleApps)},
+		{"GetConsoleSystem", http.MethodGet, "/console-api/system", h((*Server).getConsoleSystem)},
 		{"GetConsoleStoragePolicies", http.MethodGet, "/console-api/apps/:appId/environments/:backendEnvironmentName/storage/:resourceName/policies", h((*Server).getConsolePolicies)},
 		{"BackupStore", http.MethodGet, "/admin-api/backup", h((*Server).backupStore)},
 	}

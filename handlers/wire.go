@@ -219,3 +219,25 @@ type consoleRolePolicyWire struct {
 	PolicyName     string `json:"policyName"`
 	PolicyDocument string `json:"policyDocument"`
 }
+
+// consoleSystemResponse is GET /console-api/system: the server, its target
+// and its RUNNING jobs, for the console's System page.
+type consoleSystemResponse struct {
+	Target        consoleTargetWire `json:"target"`
+	Version       string            `json:"version"`
+	Started       string            `json:"started,omitempty"`
+	UptimeSeconds int64             `json:"uptimeSeconds"`
+	JobsRunning   int               `json:"jobsRunning"`
+	// OldestRunning is the RUNNING job created first; omitted when none runs.
+	OldestRunning *jobWire `json:"oldestRunning,omitempty"`
+	// Warnings are the gaps of the target known at start-up.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+type consoleTargetWire struct {
+	Kind              string `json:"kind"`
+	S3Endpoint        string `json:"s3Endpoint,omitempty"`
+	IAMEndpoint       string `json:"iamEndpoint,omitempty"`
+	IAM               bool   `json:"iam"`
+	PublicGuestAccess bool   `json:"publicGuestAccess"`
+}

@@ -305,11 +305,15 @@ func run(ctx context.Context, cfg config) error {
 		bucketPolicyLimit = 3584
 	}
 	var gaps []jobs.BucketSetting
+	system := handlers.System{Target: cfg.targetKind, S3Endpoint: tcfg.S3Endpoint, IAMEndpoint: tcfg.IAMEndpoint,
+		IAM: tg.HasIAM(), PublicGuestAccess: publicGuest, Started: time.Now().UTC()}
 	if embeddedMode {
 		// Known before any job runs: said once here, not on every job.
 		gaps = embeddedGaps
 		for _, g := range gaps {
-			log.Warn("the embedded gateway does not implement bucket " + string(g) + "; buckets are created without it")
+			w := "the embedded gateway does not implement bucket " + string(g) + "; buckets are created without it"
+			log.Warn(w)
+			system.Warnings = append(system.Warnings, w)
 		}
 	}
 	runner := jobs.New(st, tg, jobs.Config{
@@ -328,7 +332,7 @@ func run(ctx context.Context, cfg config) error {
 	go reloadOnHangup(ctx, hup, keys, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
-		Keys: keys, BodyBudget: cfg.limits.bodyBudget,
+		Keys: keys, BodyBudget: cfg.limits.bodyBudget, System: system,
 		Ready: func(ctx context.Context) error {
 			if !ready.Load() {
 				return errors.New("the target has not answered yet")

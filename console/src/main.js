@@ -6,6 +6,7 @@
 //
 //   #/                          overview
 //   #/apps/{appId}/envs/{env}   one environment
+//   #/system                    the server, its target and its RUNNING jobs
 
 import {
   CreateBackendStorageCommand,
@@ -41,6 +42,7 @@ function parseHash() {
     if (parts.length === 4 && parts[0] === "apps" && parts[2] === "envs") {
       return { screen: "env", appId: parts[1], env: parts[3] };
     }
+    if (parts.length === 1 && parts[0] === "system") return { screen: "system" };
   } catch {
     // a malformed escape: show the overview
   }
@@ -59,7 +61,7 @@ function render() {
     return;
   }
   const r = parseHash();
-  view = r.screen === "env" ? envScreen(r.appId, r.env) : overviewScreen();
+  view = r.screen === "env" ? envScreen(r.appId, r.env) : r.screen === "system" ? systemScreen() : overviewScreen();
   firstRender = false;
 }
 
@@ -70,6 +72,7 @@ function renderSession() {
   }
   replace(
     sessionBox,
+    h("a", { href: "#/system", class: "system-link" }, "System"),
     h("span", { class: "who" }, "Key ", h("code", {}, api.accessKeyId())),
     h("button", { type: "button", class: "secondary", onclick: () => { api.signOut(); render(); } }, "Sign out"),
   );
@@ -312,6 +315,74 @@ function overviewScreen() {
   loadBuckets().then(
     (buckets) => alive && replace(bucketsBox, bucketsTable(buckets)),
     (e) => alive && replace(bucketsBox, errorBox(e)),
+  );
+  return { dispose: () => (alive = false) };
+}
+
+// systemScreen shows GET /console-api/system: the target and what it can
+// do, the version and uptime, the RUNNING jobs (the oldest linked to its
+// environment) and the gaps known at start-up.
+function systemScreen() {
+  let alive = true;
+  const title = h("h1", { tabindex: "-1" }, "System");
+  const box = h("div", {}, loading());
+  replace(main, title, box);
+  focusTitle(title);
+  const row = (label, value) => h("tr", {}, h("th", { scope: "row" }, label), h("td", {}, value));
+  api.consoleGet("/console-api/system").then(
+    (sys) => {
+      if (!alive) return;
+      const t = sys.target || {};
+      const oldest = sys.oldestRunning;
+      replace(
+        box,
+        section(
+          "Target",
+          h(
+            "table",
+            { class: "facts", "aria-label": "Target" },
+            h(
+              "tbody",
+              {},
+              row("Kind", t.kind === "embedded" ? "embedded S3/IAM gateway" : "external"),
+              row("S3 endpoint", t.s3Endpoint || "AWS"),
+              row("IAM endpoint", t.iam ? t.iamEndpoint || "AWS" : "none: role policies are not written"),
+              row("Guest access in bucket policies", t.publicGuestAccess ? "on" : "off"),
+            ),
+          ),
+          sys.warnings?.length
+            ? h("ul", { class: "warning", role: "note", "aria-label": "Known gaps" }, sys.warnings.map((w) => h("li", {}, w)))
+            : h("p", { class: "muted" }, "No gaps known at start-up."),
+        ),
+        section(
+          "Server",
+          h(
+            "table",
+            { class: "facts", "aria-label": "Server" },
+            h(
+              "tbody",
+              {},
+              row("Version", sys.version || "unknown"),
+              row("Started", sys.started ? formatTime(sys.started) : "unknown"),
+              row("Uptime", `${Math.floor((sys.uptimeSeconds || 0) / 3600)} h ${Math.floor(((sys.uptimeSeconds || 0) % 3600) / 60)} min`),
+            ),
+          ),
+        ),
+        section(
+          "Jobs",
+          h("p", { class: "jobs-running" }, `${sys.jobsRunning || 0} RUNNING`),
+          oldest &&
+            h(
+              "p",
+              { class: "oldest-running" },
+              "Oldest: ",
+              h("a", { href: envHash(oldest.appId, oldest.backendEnvironmentName) }, `${oldest.appId} / ${oldest.backendEnvironmentName}`),
+              ` ${oldest.operation} job ${shortId(oldest.jobId)}, created ${formatTime(oldest.createTime)}`,
+            ),
+        ),
+      );
+    },
+    (e) => alive && replace(box, errorBox(e)),
   );
   return { dispose: () => (alive = false) };
 }

@@ -189,6 +189,19 @@ async function scenario(vp) {
     await checkScreen(page, "overview");
     await shot(page, vp, ++n, "overview");
 
+    // ---- the System page: the target this server provisions on, its jobs
+    await page.getByRole("link", { name: "System" }).click();
+    await page.getByRole("heading", { name: "System", level: 1 }).waitFor();
+    const target = page.getByRole("table", { name: "Target" });
+    await target.getByText("external").waitFor(); // the test server's target is the gateway behind proxies
+    assert.match(await target.textContent(), /S3 endpoint\s*http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(await page.locator(".jobs-running").textContent(), /^\d+ RUNNING$/);
+    assert.match(await page.getByRole("table", { name: "Server" }).textContent(), /Version.+Started.+Uptime/);
+    await checkScreen(page, "system");
+    await shot(page, vp, ++n, "system");
+    await page.getByRole("link", { name: /amplifybackendd/ }).click();
+    await page.getByRole("heading", { name: "Apps and environments" }).waitFor();
+
     // ---- open a new environment
     await page.getByLabel("App ID").fill(app);
     await page.getByLabel("Environment", { exact: true }).fill(envName);
