@@ -18,7 +18,7 @@ func TestExpiredJobsRemovedInBackground(t *testing.T) {
 	f := setup(t)
 	sweeps := make(chan int, 16)
 	f.runner = New(f.store, f.target, Config{Workers: 1, JobRetention: time.Hour,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		onSweep: func(removed int, err error) {
 			if err != nil {
 				t.Errorf("sweep: %v", err)
