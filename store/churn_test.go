@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// BenchmarkJobChurn runs a store through CHURN_JOBS jobs (default
+// 1,000,000), 1,000 a simulated minute over 1,000 resources in 10
+// environments, sweeping after each minute with a 10-minute retention as
+// the runner would, and reports the file size and the time Open takes
+// (full check) at each checkpoint. It is the figure behind
+// docs/benchmarks.md's retention table: with a retention the file and the
+// start-up stay bounded however many jobs went through.
+//
+//	CHURN_JOBS=1000000 go test -run '^$' -bench JobChurn -benchtime 1x -v -timeout 60m ./store
+func BenchmarkJobChurn(b *testing.B) {
+	total := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("CHURN_JOBS")); err == nil && v > 0 {
+		total = v
+	}
+	const perMinute, resources, retention = 1000, 1000, 10 * time.Minute
+	ctx := context.Background()
+	for b.Loop() {
+		path := filepath.Join(b.TempDir(), "store.db")
+		s, err := Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		clock := time.Now().UTC().Add(-time.Duration(total/perMinute) * time.Minute)
+		b.Logf("%10s %10s %12s %12s %10s", "jobs", "kept", "file bytes", "open (full)", "swept in")
+		var sweepTime time.Duration
+		for done := 0; done < total; done += perMinute {
+			err := s.Update(ctx, func(tx *Tx) error {
+				for i := range perMinute {
+					n := done + i
+					j := Job{ID: uuid.Must(uuid.NewV7()).String(), AppID: "app", Env: fmt.Sprintf("env%d", n%10),
+						Resource: fmt.Sprintf("r%03d", n%resources), Operation: OpUpdate, Status: StatusCompleted,
+						CreateTime: clock, UpdateTime: clock.Add(time.Second)}
+					if err := tx.InsertJob(j); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			clock = clock.Add(time.Minute)
+			start := time.Now()
+			if _, err := s.SweepJobs(ctx, clock.Add(-retention), SweepOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			sweepTime += time.Since(start)
+			if n := done + perMinute; n == total || n%(total/4) == 0 || n == 100_000 {
+				s = reopenMeasured(b, s, path, n, sweepTime)
+				sweepTime = 0
+			}
+		}
+		s.Close()
+	}
+}
+
+// reopenMeasured closes s, logs the file size, then times a fully checked
+// Open of the file and returns the store it opened.
+func reopenMeasured(b *testing.B, s *Store, path string, churned int, swept time.Duration) *Store {
+	b.Helper()
+	var kept int
+	s.View(context.Background(), func(tx *Tx) error { kept = tx.tx.Bucket(bucketJobs).Stats().KeyN; return nil })
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	s, err = OpenWith(path, Options{Check: CheckFull})
+	if err != nil {
+		b.Fatal(err)
+	}
+	open := time.Since(start)
+	b.Logf("%10d %10d %12d %12s %10s", churned, kept, info.Size(), open.Round(time.Millisecond), swept.Round(time.Millisecond))
+	b.ReportMetric(float64(info.Size()), "file-bytes")
+	b.ReportMetric(float64(open.Milliseconds()), "open-ms")
+	return s
+}
