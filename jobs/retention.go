@@ -23,7 +23,7 @@ func sweepEvery(retention time.Duration) time.Duration {
 func (r *Runner) expireJobs(ctx context.Context) {
 	pause := func(ctx context.Context) error {
 		runtime.Gosched()
-		if !r.yieldUntil(ctx, r.apiQuiet, nil) {
+		if !r.yieldUntil(ctx, r.apiQuiet, r.cfg.onSweepYield) {
 			return context.Cause(ctx)
 		}
 		return nil

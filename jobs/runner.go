@@ -64,6 +64,9 @@ type Config struct {
 	// onSweep, when set, is called after each sweep of expired jobs with
 	// what it removed, so a test can wait for a sweep instead of for time.
 	onSweep func(removed int, err error)
+	// onSweepYield, when set, is called each time the sweep of expired
+	// jobs starts waiting between two batches for API calls to ease.
+	onSweepYield func()
 }
 
 func (c *Config) defaults() {
