@@ -41,8 +41,9 @@ type SweepOptions struct {
 // are accepted, is harmless: each batch re-reads what it removes.
 //
 // Paging through ListBackendJobs stays stable meanwhile: a page token is a
-// position in the newest-first index, not an offset, and only older entries
-// than any newer job are removed, so a page never skips or repeats one.
+// key of the newest-first index, not an offset, and removing entries moves
+// no other, so the next page starts right after the token's place whether
+// or not its own job is still there, and never skips or repeats a job.
 func (s *Store) SweepJobs(ctx context.Context, cutoff time.Time, o SweepOptions) (int, error) {
 	if o.Batch <= 0 {
 		o.Batch = DefaultSweepBatch
