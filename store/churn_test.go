@@ -58,7 +58,7 @@ func BenchmarkJobChurn(b *testing.B) {
 			clock = clock.Add(time.Minute)
 			if !keep {
 				// Each batch is timed from the end of the one before: its
-				// read pass and its commit, what the API waits behind.
+				// read pass (no writer waits behind it) and its commit.
 				start := time.Now()
 				last := start
 				batchEnd := func(context.Context) error {
