@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -104,4 +105,81 @@ func reopenMeasured(b *testing.B, s *Store, path string, churned int, swept, lon
 	b.ReportMetric(float64(info.Size()), "file-bytes")
 	b.ReportMetric(float64(open.Milliseconds()), "open-ms")
 	return s
+}
+
+// BenchmarkWritesDuringSweep measures what a sweep costs the API's writes:
+// one writer inserts jobs one Batch at a time, as CreateBackendStorage
+// does, first on an idle store and then while SweepJobs removes 100,000
+// expired jobs (1,000 resources in 10 environments), and it reports the
+// latency of those writes in both cases.
+//
+//	go test -run '^$' -bench WritesDuringSweep -benchtime 1x -v ./store
+func BenchmarkWritesDuringSweep(b *testing.B) {
+	const expired = 100_000
+	ctx := context.Background()
+	for b.Loop() {
+		s, err := Open(filepath.Join(b.TempDir(), "store.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		old := time.Now().UTC().Add(-time.Hour)
+		for done := 0; done < expired; done += 5000 {
+			err := s.Update(ctx, func(tx *Tx) error {
+				for n := done; n < done+5000; n++ {
+					j := Job{ID: uuid.Must(uuid.NewV7()).String(), AppID: "app", Env: fmt.Sprintf("env%d", n%10),
+						Resource: fmt.Sprintf("r%03d", n%1000), Operation: OpUpdate, Status: StatusCompleted, CreateTime: old, UpdateTime: old}
+					if err := tx.InsertJob(j); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		write := func() time.Duration {
+			start := time.Now()
+			err := s.Batch(ctx, func(tx *Tx) error {
+				return tx.InsertJob(newJob(uuid.Must(uuid.NewV7()).String(), "app", "live", "w", StatusRunning))
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return time.Since(start)
+		}
+		var idle []time.Duration
+		for range 500 {
+			idle = append(idle, write())
+		}
+		swept := make(chan int)
+		go func() {
+			n, err := s.SweepJobs(ctx, time.Now(), SweepOptions{})
+			if err != nil {
+				b.Error(err)
+			}
+			swept <- n
+		}()
+		var during []time.Duration
+		var removed int
+	writes:
+		for {
+			select {
+			case removed = <-swept:
+				break writes
+			default:
+				during = append(during, write())
+			}
+		}
+		b.Logf("removed %d expired jobs", removed)
+		for _, c := range []struct {
+			name string
+			d    []time.Duration
+		}{{"idle", idle}, {"during the sweep", during}} {
+			slices.Sort(c.d)
+			b.Logf("%-17s %5d writes: p50 %8s p99 %8s max %8s", c.name, len(c.d),
+				c.d[len(c.d)/2].Round(time.Microsecond), c.d[len(c.d)*99/100].Round(time.Microsecond), c.d[len(c.d)-1].Round(time.Microsecond))
+		}
+		s.Close()
+	}
 }
