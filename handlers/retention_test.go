@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -18,12 +17,6 @@ import (
 // kept, and lists only what is left.
 func TestSweptJobAnswersNotFound(t *testing.T) {
 	h, st, oldID := benchServer(t)
-	call := func(method, path, body string) (int, string) {
-		t.Helper()
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, signedRequest(t, method, path, []byte(body)))
-		return w.Code, w.Body.String()
-	}
 	newID := uuid.Must(uuid.NewV7()).String()
 	err := st.Update(context.Background(), func(tx *store.Tx) error {
 		j, err := tx.Job(oldID)
@@ -40,7 +33,7 @@ func TestSweptJobAnswersNotFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, body := call("GET", "/backend/app/job/dev/"+oldID, ""); code != http.StatusOK {
+	if code, body := signedCall(t, h, "GET", "/backend/app/job/dev/"+oldID, ""); code != http.StatusOK {
 		t.Fatalf("before the sweep: %d %s", code, body)
 	}
 
@@ -49,10 +42,10 @@ func TestSweptJobAnswersNotFound(t *testing.T) {
 	if removed, err := st.SweepJobs(context.Background(), time.Now().Add(time.Minute), store.SweepOptions{}); err != nil || removed != 1 {
 		t.Fatalf("sweep removed %d (%v), want 1", removed, err)
 	}
-	if code, body := call("GET", "/backend/app/job/dev/"+oldID, ""); code != http.StatusNotFound || !strings.Contains(body, "NotFoundException") {
+	if code, body := signedCall(t, h, "GET", "/backend/app/job/dev/"+oldID, ""); code != http.StatusNotFound || !strings.Contains(body, "NotFoundException") {
 		t.Fatalf("removed job: %d %s, want 404 NotFoundException", code, body)
 	}
-	code, body := call("POST", "/backend/app/job/dev", `{}`)
+	code, body := signedCall(t, h, "POST", "/backend/app/job/dev", `{}`)
 	if code != http.StatusOK || strings.Contains(body, oldID) || !strings.Contains(body, newID) {
 		t.Fatalf("listing after the sweep: %d %s, want only %s", code, body, newID)
 	}
