@@ -43,6 +43,15 @@ func signedRequest(b testing.TB, method, path string, body []byte) *http.Request
 	return req
 }
 
+// signedCall serves one signed request through h and returns its status
+// and body.
+func signedCall(t testing.TB, h http.Handler, method, path, body string) (int, string) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, signedRequest(t, method, path, []byte(body)))
+	return w.Code, w.Body.String()
+}
+
 func benchRoute(b *testing.B, h http.Handler, tmpl *http.Request, body []byte) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

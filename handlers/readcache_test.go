@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,12 +17,11 @@ func TestCachedReadsFollowWrites(t *testing.T) {
 	h, st, jobID := benchServer(t)
 	get := func(method, path, body string) string {
 		t.Helper()
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, signedRequest(t, method, path, []byte(body)))
-		if w.Code != http.StatusOK {
-			t.Fatalf("%s %s: %d %s", method, path, w.Code, w.Body)
+		code, answer := signedCall(t, h, method, path, body)
+		if code != http.StatusOK {
+			t.Fatalf("%s %s: %d %s", method, path, code, answer)
 		}
-		return w.Body.String()
+		return answer
 	}
 	storage := func() string {
 		return get("POST", "/backend/app/storage/dev/details", `{"resourceName":"data"}`)

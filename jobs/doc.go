@@ -22,6 +22,11 @@
 // not implement become warnings. Runner.Retries counts the retried attempts,
 // so a target that keeps failing shows before any job fails for it.
 //
+// Beside the workers, the runner removes finished jobs older than
+// Config.JobRetention (retention.go, through store.SweepJobs) at start and
+// then every tenth of the retention; between its small transactions it
+// waits for API calls in flight to ease, as the workers do.
+//
 // A panic is a failed attempt like any other, never a reason to stop the
 // process or hold a resource: inside a step it is retried within the step's
 // budget, between steps the whole phase runs again (the steps are

@@ -48,6 +48,11 @@ type Config struct {
 	// the workers yield: while that many are, at most one job executes
 	// (default 4; negative never yields).
 	YieldAt int
+	// JobRetention is how long a finished job stays after its last update
+	// (default DefaultJobRetention; negative keeps jobs forever). Older ones
+	// are removed in the background (store.SweepJobs), except each
+	// resource's latest job.
+	JobRetention time.Duration
 	// Logger receives job events (default slog.Default()).
 	Logger *slog.Logger
 
@@ -56,6 +61,12 @@ type Config struct {
 	// word that it yields, so a test can tell a yielding worker from a slow
 	// one without waiting for time to pass.
 	onYield func()
+	// onSweep, when set, is called after each sweep of expired jobs with
+	// what it removed, so a test can wait for a sweep instead of for time.
+	onSweep func(removed int, err error)
+	// onSweepYield, when set, is called each time the sweep of expired
+	// jobs starts waiting between two batches for API calls to ease.
+	onSweepYield func()
 }
 
 func (c *Config) defaults() {
@@ -84,7 +95,14 @@ func (c *Config) defaults() {
 	if c.YieldAt == 0 {
 		c.YieldAt = 4
 	}
+	if c.JobRetention == 0 {
+		c.JobRetention = DefaultJobRetention
+	}
 }
+
+// DefaultJobRetention keeps finished jobs for 30 days, long enough for
+// anyone to look back on a month of changes.
+const DefaultJobRetention = 30 * 24 * time.Hour
 
 // yieldPoll is how often a yielding worker looks again.
 const yieldPoll = 5 * time.Millisecond
@@ -142,6 +160,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.log.Info("resuming pending jobs", "count", len(pending))
 	}
 	var wg sync.WaitGroup
+	if r.cfg.JobRetention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.expireJobs(ctx)
+		}()
+	}
 	for i := 0; i < r.cfg.Workers; i++ {
 		wg.Add(1)
 		go func() {
@@ -239,21 +264,40 @@ func (r *Runner) EndCall() { r.calls.Add(-1) }
 // and reports false if ctx ended first. One job may always execute, so
 // work never stops entirely.
 func (r *Runner) admit(ctx context.Context) bool {
+	return r.yieldUntil(ctx, func() bool {
+		for {
+			n := r.executing.Load()
+			if n != 0 && !r.apiQuiet() {
+				return false
+			}
+			if r.executing.CompareAndSwap(n, n+1) {
+				return true
+			}
+		}
+	}, r.cfg.onYield)
+}
+
+// apiQuiet reports whether fewer API calls are in flight than make work
+// in the background yield.
+func (r *Runner) apiQuiet() bool {
+	return r.cfg.YieldAt < 0 || r.calls.Load() < int64(r.cfg.YieldAt)
+}
+
+// yieldUntil waits until ok holds, looking again every yieldPoll, and
+// reports false if ctx ended first. onWait, when set, is called when the
+// wait begins.
+func (r *Runner) yieldUntil(ctx context.Context, ok func() bool, onWait func()) bool {
 	var wait *time.Timer
 	for {
-		n := r.executing.Load()
-		if n == 0 || r.cfg.YieldAt < 0 || r.calls.Load() < int64(r.cfg.YieldAt) {
-			if !r.executing.CompareAndSwap(n, n+1) {
-				continue
-			}
+		if ok() {
 			if wait != nil {
 				wait.Stop()
 			}
 			return true
 		}
 		if wait == nil {
-			if r.cfg.onYield != nil {
-				r.cfg.onYield()
+			if onWait != nil {
+				onWait()
 			}
 			wait = time.NewTimer(yieldPoll)
 		} else {

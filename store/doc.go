@@ -84,6 +84,17 @@
 // returns). Job ids are time-ordered (UUIDv7), so jobs/ and pending/ grow at
 // their right edge, where their pages split full.
 //
+// Finished jobs expire (retention.go): SweepJobs walks jobs/ oldest first
+// and removes, in transactions of a few hundred through Batch, the jobs
+// neither pending nor updated since a cutoff, with their jobs-by-env/ and
+// pending/ entries. A resource's latest job is the first of its jobs in
+// its environment's newest-first index (the highest ^seq complement), read
+// from the index, not from the resource record, so a deleted resource's
+// last job is kept too: its outcome stays readable, and CheckScope and
+// Scopes, which know apps and environments only through their jobs, keep
+// knowing them. The job sequence is never reused, so page tokens, which
+// are index keys, keep their place among the entries left.
+//
 // Index buckets are always written in the same transaction as the records
 // they point to. Errors are wrapped into a few classes (ErrNotFound,
 // ErrAlreadyExists, ErrConflict, ErrInvalid); those a client can meet are

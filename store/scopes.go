@@ -32,11 +32,7 @@ func (t *Tx) Scopes() ([]Scope, error) {
 		if !ok {
 			return nil, fmt.Errorf("malformed job index key %q", k)
 		}
-		raw := jobs.Get(v)
-		if raw == nil {
-			return nil, fmt.Errorf("job index points at missing job %q", v)
-		}
-		j, err := decodeJob(raw)
+		j, err := decodeIndexed(jobs, v)
 		if err != nil {
 			return nil, err
 		}

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -274,11 +273,7 @@ func (t *Tx) Jobs(appID, env string, after []byte, limit int, match func(Job) bo
 	var out []Job
 	jobs := t.tx.Bucket(bucketJobs)
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		raw := jobs.Get(v)
-		if raw == nil {
-			return nil, nil, fmt.Errorf("job index points at missing job %q", v)
-		}
-		j, err := decodeJob(raw)
+		j, err := decodeIndexed(jobs, v)
 		if err != nil {
 			return nil, nil, err
 		}

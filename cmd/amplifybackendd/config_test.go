@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRoleTemplatesThatShareRolesAreRefused: a template without {appId} or
@@ -42,5 +43,26 @@ func TestRoleTemplatesThatShareRolesAreRefused(t *testing.T) {
 	cfg, err := parseConfig([]string{"--auth-role-template", "{env}.{appId}.in", "--unauth-role-template", "{env}.{appId}.out"})
 	if err != nil || cfg.authRole != "{env}.{appId}.in" {
 		t.Fatalf("templates with both placeholders: %+v %v", cfg, err)
+	}
+}
+
+// TestJobRetentionFlag: --job-retention and its environment variable set
+// how long finished jobs are kept, 0 keeps them forever, and a negative
+// duration is refused naming the flag and the rule.
+func TestJobRetentionFlag(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	if c, err := parseConfig(nil); err != nil || jobRetention(c.jobRetention) != 30*24*time.Hour {
+		t.Errorf("default retention %v (%v), want 720h", c.jobRetention, err)
+	}
+	if c, err := parseConfig([]string{"--job-retention", "0"}); err != nil || jobRetention(c.jobRetention) >= 0 {
+		t.Errorf("--job-retention 0 gives %v (%v), want forever (negative)", jobRetention(c.jobRetention), err)
+	}
+	t.Setenv("AMPLIFYBACKENDD_JOB_RETENTION", "36h")
+	if c, err := parseConfig(nil); err != nil || c.jobRetention != 36*time.Hour {
+		t.Errorf("retention from the environment %v (%v), want 36h", c.jobRetention, err)
+	}
+	_, err := parseConfig([]string{"--job-retention", "-1h"})
+	if err == nil || !strings.Contains(err.Error(), "--job-retention") || !strings.Contains(err.Error(), "positive") {
+		t.Errorf("negative retention: %v, want a refusal naming --job-retention", err)
 	}
 }

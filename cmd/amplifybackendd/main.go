@@ -54,6 +54,7 @@ type config struct {
 	publicGuestAccess string
 	deleteBuckets     bool
 	jobTimeout        time.Duration
+	jobRetention      time.Duration
 	retry             jobs.RetryPolicy
 	bucketPolicyLimit int
 	logLevel          string
@@ -93,12 +94,16 @@ func parseConfig(args []string) (config, error) {
 	fs.DurationVar(&c.retry.Base, "retry-base", envDuration("retry-base", 250*time.Millisecond), "first retry backoff; it doubles up to --retry-max, with full jitter (env "+envName("retry-base")+")")
 	fs.DurationVar(&c.retry.Max, "retry-max", envDuration("retry-max", 15*time.Second), "longest retry backoff (env "+envName("retry-max")+")")
 	fs.DurationVar(&c.jobTimeout, "job-timeout", envDuration("job-timeout", 10*time.Minute), "longest one job may run before it fails (env "+envName("job-timeout")+")")
+	fs.DurationVar(&c.jobRetention, "job-retention", envDuration("job-retention", jobs.DefaultJobRetention), "how long finished jobs are kept after their last update; each resource's latest job is always kept (0: forever) (env "+envName("job-retention")+")")
 	c.limits.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if err := c.limits.validate(); err != nil {
 		return c, err
+	}
+	if c.jobRetention < 0 {
+		return c, fmt.Errorf("--job-retention must be 0 (keep finished jobs forever) or a positive duration such as 720h, not %s", c.jobRetention)
 	}
 	var err error
 	if c.checkStore, err = store.ParseCheckMode(checkStore); err != nil {
@@ -123,6 +128,15 @@ func parseConfig(args []string) (config, error) {
 		return c, fmt.Errorf("--auth-role-template and --unauth-role-template must differ: both are %q, so signed-in users and guests would share one role", c.authRole)
 	}
 	return c, nil
+}
+
+// jobRetention maps the flag, where 0 means forever, to jobs.Config, where
+// 0 means the default and a negative value forever.
+func jobRetention(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func envName(flagName string) string {
@@ -320,7 +334,7 @@ func run(ctx context.Context, cfg config) error {
 		BucketPolicyLimit: bucketPolicyLimit, KnownGaps: gaps,
 		Workers: cfg.workers, AuthRoleTemplate: cfg.authRole, UnauthRoleTemplate: cfg.unauthRole,
 		IdentityPoolID: cfg.identityPool, Region: cfg.region, PublicGuestAccess: publicGuest, DeleteBuckets: cfg.deleteBuckets,
-		JobTimeout: cfg.jobTimeout, Retry: cfg.retry, Logger: log,
+		JobTimeout: cfg.jobTimeout, JobRetention: jobRetention(cfg.jobRetention), Retry: cfg.retry, Logger: log,
 	})
 
 	var ready atomic.Bool
