@@ -17,7 +17,6 @@ const namespace = "amplifybackendd"
 // Path is where the metrics listener answers, as Prometheus expects.
 const Path = "/metrics"
 
-
 // Metrics holds every series. Its methods observe; a nil *Metrics ignores
 // them.
 type Metrics struct {
@@ -73,7 +72,7 @@ func New() *Metrics {
 	m.jobsFinished = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "jobs_finished_total",
 		Help: "Jobs that reached their final status, by operation and status."}, []string{"operation", "status"})
 	m.jobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "job_duration_seconds",
-		Help: "Time from a job's acceptance to its final status, by operation.",
+		Help:    "Time from a job's acceptance to its final status, by operation.",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 600}}, []string{"operation"})
 	m.jobRetries = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "job_retries_total",
 		Help: "Attempts of job steps that failed transiently (the target refused, throttled or answered 5xx) and were retried."})
@@ -86,7 +85,7 @@ func New() *Metrics {
 	m.commitDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "store_commit_duration_seconds",
 		Help: "Time of one group commit of the store, fsync included.", Buckets: seconds})
 	m.commitBatchSize = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "store_commit_transactions",
-		Help: "Write calls (API acceptances, job settlements) grouped into one commit.",
+		Help:    "Write calls (API acceptances, job settlements) grouped into one commit.",
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}})
 	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.signatureFails, m.jobsAccepted, m.jobsFinished, m.jobDuration,
 		m.jobRetries, m.targetCalls, m.targetDuration, m.commitDuration, m.commitBatchSize,
