@@ -39,7 +39,7 @@ func TestMetricsAndLogsTellWhatHappened(t *testing.T) {
 		return r
 	}
 	created := testserver.MustOK(t, call(s.APICreds, "POST", "/backend/"+app+"/storage",
-		storageBody(env, name, bucket, []string{"READ"}, []string{})))
+		storageBody(env, name, bucket, []string{"READ"}, []string{"READ"})))
 	createID, jobID := ids[0], created.Str("jobId")
 	polls := 0
 	s.Until("job still RUNNING", func() bool {
