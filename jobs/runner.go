@@ -224,8 +224,8 @@ func (r *Runner) work(ctx context.Context) {
 // Retries counts the attempts of job steps (and of a job's own
 // bookkeeping) that failed and were retried since the runner was made. It
 // moves while a target refuses, throttles or fails, before any job fails
-// for it, which is when an operator wants to know; the metrics listener
-// reports it as amplifybackendd_job_retries_total.
+// for it, which is when an operator wants to know; Config.Metrics counts
+// the same retries as amplifybackendd_job_retries_total.
 func (r *Runner) Retries() uint64 { return r.retries.Load() }
 
 // State reports, for the metrics, the jobs RUNNING in the store (the
