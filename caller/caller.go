@@ -147,6 +147,33 @@ var checkNames = [...]string{
 	SignatureMismatch:      "signature mismatch",
 }
 
+// checkReasons name the checks as metric label values and log fields:
+// fixed words, so a label set stays bounded whatever a request carries.
+var checkReasons = [...]string{
+	NoAuthorization:        "no_authorization",
+	MalformedAuthorization: "malformed_authorization",
+	UnknownKey:             "unknown_key",
+	WrongService:           "wrong_service",
+	BadDate:                "bad_date",
+	Expired:                "expired",
+	NotYetValid:            "not_yet_valid",
+	WrongScopeDate:         "wrong_scope_date",
+	PayloadHashMismatch:    "payload_hash_mismatch",
+	BodyTooLarge:           "body_too_large",
+	BodyBudgetSpent:        "body_budget_spent",
+	BodyUnreadable:         "body_unreadable",
+	SignatureMismatch:      "signature_mismatch",
+}
+
+// Reason names the check in one word, for metric labels and searchable
+// log fields.
+func (c Check) Reason() string {
+	if c > 0 && int(c) < len(checkReasons) {
+		return checkReasons[c]
+	}
+	return "unknown"
+}
+
 // String describes the check for logs.
 func (c Check) String() string {
 	if c > 0 && int(c) < len(checkNames) {

@@ -15,12 +15,16 @@ import (
 
 	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
 // benchServer is the real router over a real store holding one resource
 // and its job; the runner never runs (reads are what is measured).
-func benchServer(b testing.TB) (http.Handler, *store.Store, string) {
+func benchServer(b testing.TB) (http.Handler, *store.Store, string) { return benchServerWith(b, nil) }
+
+// benchServerWith is benchServer counting into m (nil: no metrics).
+func benchServerWith(b testing.TB, m *metrics.Metrics) (http.Handler, *store.Store, string) {
 	st, err := store.Open(filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
@@ -33,7 +37,7 @@ func benchServer(b testing.TB) (http.Handler, *store.Store, string) {
 		b.Fatal(err)
 	}
 	e := New(Config{Store: st, Runner: runner, Buckets: noBuckets{}, Keys: caller.StaticKeys{fuzzCreds.AccessKeyID: fuzzCreds.SecretAccessKey},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
 	return e, st, j.ID
 }
 
@@ -74,6 +78,14 @@ func BenchmarkHealthz(b *testing.B) {
 
 func BenchmarkGetBackendStorage(b *testing.B) {
 	h, _, _ := benchServer(b)
+	body := []byte(`{"resourceName":"data"}`)
+	benchRoute(b, h, signedRequest(b, "POST", "/backend/app/storage/dev/details", body), body)
+}
+
+// BenchmarkGetBackendStorageCounted is BenchmarkGetBackendStorage with
+// the metrics on, as with --metrics-listen: what counting a request costs.
+func BenchmarkGetBackendStorageCounted(b *testing.B) {
+	h, _, _ := benchServerWith(b, metrics.New())
 	body := []byte(`{"resourceName":"data"}`)
 	benchRoute(b, h, signedRequest(b, "POST", "/backend/app/storage/dev/details", body), body)
 }

@@ -33,6 +33,14 @@
 // call as in flight for the job runner, whose workers yield the CPU to API
 // calls while enough of them are.
 //
+// Every request ends in the first middleware (begin, server.go), which gave
+// it its x-amzn-RequestId: it has the error answered there, so the status
+// is known, then logs the request's one line (request id, operation,
+// verified access key id, status, duration, and the cause of a refusal or
+// failure) and counts it in Config.Metrics by operation and code. The
+// operation is the matched route's name, never a path, so the label set is
+// bounded; a signature refusal is also counted by the check that failed.
+//
 // Mutations go to the jobs package, which commits the job before the
 // handler answers; reads go straight to the store. The answers of
 // GetBackendStorage and GetBackendJob are kept encoded until the store's

@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
@@ -49,6 +52,9 @@ type Config struct {
 	// together may hold (default caller.DefaultBodyBudget); past it a
 	// request is answered 429 rather than given memory.
 	BodyBudget int64
+	// Metrics, when set, counts and times every request and the signature
+	// check's refusals.
+	Metrics *metrics.Metrics
 }
 
 // DefaultTargetTimeout is how long ListS3Buckets waits for the storage
@@ -66,6 +72,9 @@ type Server struct {
 	callers *caller.Verifier
 	// reads keeps encoded answers of single-record reads.
 	reads readCache
+	// operations names the operation of each route (method and path as
+	// registered), for the request log and metrics.
+	operations map[string]string
 }
 
 // New returns the Echo instance serving the API.
@@ -102,8 +111,10 @@ func New(cfg Config) *echo.Echo {
 	e.RouteNotFound("", unmatched)
 	e.RouteNotFound("/*", unmatched)
 	e.GET("/", rootForBrowsers(unmatched))
+	s.operations = map[string]string{}
 	for _, r := range append(routes(s), UnsupportedRoutes()...) {
 		e.Add(r.Method, r.Path, s.signed(r.Handler))
+		s.operations[r.Method+" "+r.Path] = r.Operation
 	}
 	return e
 }
@@ -152,11 +163,72 @@ const requestIDHeader = "X-Amzn-Requestid"
 // Pre middleware rather than two because Echo wraps Pre and Use middleware
 // around the chain anew for every request. The body is left for
 // authenticate, which has it read only once the headers pass.
+//
+// It also ends every request: an error is answered here (rather than by
+// Echo after the chain returns) so that the status is known, then the
+// request is logged once and counted.
 func (s *Server) begin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		start := time.Now()
 		routeOnEscapedPath(c.Request())
-		c.Response().Header()[requestIDHeader] = []string{uuid.NewString()}
-		return next(c)
+		id := uuid.NewString()
+		c.Response().Header()[requestIDHeader] = []string{id}
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		s.finish(c, id, start, err)
+		return nil
+	}
+}
+
+// accessKeyKey is where authenticate leaves the verified access key id for
+// the request's log line.
+const accessKeyKey = "amplifybackendd.accessKeyID"
+
+// finish logs the request's one line and counts it. The line carries what
+// an operator searches by: the request id the client was given, the
+// operation, the verified access key id (never a secret, never the
+// signature), the status and the duration; a refused or failed request
+// also carries its cause.
+func (s *Server) finish(c echo.Context, id string, start time.Time, err error) {
+	took := time.Since(start)
+	r := c.Request()
+	op := s.operation(c)
+	status := c.Response().Status
+	s.Metrics.Request(op, status, took)
+	attrs := []slog.Attr{
+		slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
+		slog.String("operation", op), slog.Int("status", status), slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+	}
+	if key, ok := c.Get(accessKeyKey).(string); ok {
+		attrs = append(attrs, slog.String("access_key_id", key))
+	}
+	var refused *caller.Error
+	if errors.As(err, &refused) {
+		attrs = append(attrs, slog.String("auth_failure", refused.Check.Reason()))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// operation names what the request asked for, from the route Echo matched:
+// an operation of the service model, or one of a few fixed words, so the
+// metrics' label set stays bounded whatever paths clients send.
+func (s *Server) operation(c echo.Context) string {
+	p := c.Path()
+	if op, ok := s.operations[c.Request().Method+" "+p]; ok {
+		return op
+	}
+	switch {
+	case p == "/healthz":
+		return "Healthz"
+	case p == "/console" || strings.HasPrefix(p, "/console/"):
+		return "Console"
+	default:
+		return "Unknown"
 	}
 }
 
@@ -198,10 +270,15 @@ func (s *Server) countCall(next echo.HandlerFunc) echo.HandlerFunc {
 // the body budget is given back when the call ends.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		_, body, err := s.callers.Verify(c.Request())
+		who, body, err := s.callers.Verify(c.Request())
 		if err != nil {
+			var refused *caller.Error
+			if errors.As(err, &refused) {
+				s.Metrics.SignatureFailure(refused.Check.Reason())
+			}
 			return err
 		}
+		c.Set(accessKeyKey, who.AccessKeyID)
 		defer body.Release()
 		return next(c)
 	}

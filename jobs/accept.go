@@ -59,6 +59,8 @@ func (r *Runner) accept(ctx context.Context, j store.Job, change func(tx *store.
 		return store.Job{}, err
 	}
 	r.enqueue(j.ID)
+	r.cfg.Metrics.JobAccepted(string(j.Operation))
+	r.log.Info("job accepted", "job_id", j.ID, "operation", j.Operation, "app_id", j.AppID, "env", j.Env)
 	return j, nil
 }
 

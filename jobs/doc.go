@@ -97,4 +97,10 @@
 // another installation with its own store, fails the job naming both; a role
 // without our tags (made by an earlier release or by other tooling) is used
 // as the store records it.
+//
+// Every log line of a job's execution carries its job_id, operation,
+// app_id and env (jobLogger), so one search finds a job's whole story.
+// Config.Metrics counts jobs accepted, finished (by final status, with
+// their duration from acceptance) and retried; State reports the RUNNING
+// jobs, the oldest one's age and the queue at each scrape.
 package jobs

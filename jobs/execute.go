@@ -60,7 +60,7 @@ func (r *Runner) execute(ctx context.Context, id string) error {
 		case errors.Is(err, errInterrupted):
 			continue // cancelled by a client: re-read, then undo
 		default:
-			r.log.Warn("job failed", "job", id, "operation", w.job.Operation, "error", err)
+			r.logFor(ctx).Warn("job failed", "error", err)
 			err = r.settle(ctx, &w, outcomeFailed, err)
 		}
 		if err != nil && !errors.Is(err, errStale) {
@@ -118,7 +118,7 @@ func (r *Runner) giveUp(ctx context.Context, id string, cause error) {
 		return nil
 	})
 	if err != nil && ctx.Err() == nil {
-		r.log.Error("cannot fail the job; it stays pending until the next start", "job", id, "cause", cause, "error", err)
+		r.logFor(ctx).Error("cannot fail the job; it stays pending until the next start", "cause", cause, "error", err)
 	}
 }
 

@@ -174,6 +174,16 @@ func (h panicOn) Handle(ctx context.Context, r slog.Record) error {
 	return h.Handler.Handle(ctx, r)
 }
 
+// WithAttrs and WithGroup keep the panic on the loggers a job's events go
+// through, which carry the job's fields.
+func (h panicOn) WithAttrs(as []slog.Attr) slog.Handler {
+	return panicOn{Handler: h.Handler.WithAttrs(as), msg: h.msg}
+}
+
+func (h panicOn) WithGroup(name string) slog.Handler {
+	return panicOn{Handler: h.Handler.WithGroup(name), msg: h.msg}
+}
+
 // TestPanicOutsideStepsFailsTheJob: a panic while the executor records a
 // failure is retried, then the job is failed anyway with that error, its
 // rollback run and its resource released.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
 	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
+	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
 // RetryPolicy bounds how often and how fast a failing step is retried.
@@ -120,7 +122,7 @@ func (r *Runner) attempt(ctx context.Context, name string, fn func(ctx context.C
 		p, panicked := err.(*panicError)
 		if panicked {
 			p.step = name
-			r.log.Error("panic in a job; counted as a failed attempt", "job", ctx.Value(jobKey{}), "step", name, "attempt", n, "panic", p.v, "stack", string(p.stack))
+			r.logFor(ctx).Error("panic in a job; counted as a failed attempt", "step", name, "attempt", n, "panic", p.v, "stack", string(p.stack))
 		}
 		again := panicked || retryable != nil && retryable(err)
 		switch {
@@ -133,7 +135,8 @@ func (r *Runner) attempt(ctx context.Context, name string, fn func(ctx context.C
 		}
 		wait := r.cfg.Retry.backoff(n)
 		r.retries.Add(1)
-		r.log.Warn("step failed; retrying", "job", ctx.Value(jobKey{}), "step", name, "attempt", n, "wait", wait, "error", err)
+		r.cfg.Metrics.JobRetry()
+		r.logFor(ctx).Warn("step failed; retrying", "step", name, "attempt", n, "wait", wait, "error", err)
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -144,9 +147,34 @@ func (r *Runner) attempt(ctx context.Context, name string, fn func(ctx context.C
 	}
 }
 
-// jobKey carries the id of the job an execution works on, for the logs of
-// the steps deep inside it.
+// jobKey carries the logger of the job an execution works on (jobLogger),
+// for the logs of the steps deep inside it.
 type jobKey struct{}
+
+// jobLogger returns the runner's logger with the fields every job event
+// carries, so an operator can find all of a job's lines, or all of an
+// app's: the job id, its operation, app and environment. The job is read
+// once for them; a job that cannot be read still gets its id.
+func (r *Runner) jobLogger(ctx context.Context, id string) *slog.Logger {
+	var j store.Job
+	err := r.store.View(ctx, func(tx *store.Tx) error {
+		var err error
+		j, err = tx.Job(id)
+		return err
+	})
+	if err != nil {
+		return r.log.With("job_id", id)
+	}
+	return r.log.With("job_id", j.ID, "operation", j.Operation, "app_id", j.AppID, "env", j.Env)
+}
+
+// logFor is the logger of the job ctx executes, or the runner's outside one.
+func (r *Runner) logFor(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(jobKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return r.log
+}
 
 // panicError is a recovered panic, with where it happened for the job's
 // error and the stack for the log.

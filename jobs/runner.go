@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -55,6 +56,8 @@ type Config struct {
 	JobRetention time.Duration
 	// Logger receives job events (default slog.Default()).
 	Logger *slog.Logger
+	// Metrics, when set, counts jobs accepted, finished and retried.
+	Metrics *metrics.Metrics
 
 	// onYield, when set, is called each time a worker holding a job starts
 	// waiting for the API calls in flight to ease. It is the runner's own
@@ -246,9 +249,38 @@ func (r *Runner) work(ctx context.Context) {
 // Retries counts the attempts of job steps (and of a job's own
 // bookkeeping) that failed and were retried since the runner was made. It
 // moves while a target refuses, throttles or fails, before any job fails
-// for it, which is when an operator wants to know; the metrics listener
-// reports it as amplifybackendd_job_retries_total.
+// for it, which is when an operator wants to know; Config.Metrics counts
+// the same retries as amplifybackendd_job_retries_total.
 func (r *Runner) Retries() uint64 { return r.retries.Load() }
+
+// State reports, for the metrics, the jobs RUNNING in the store (the
+// oldest one's acceptance time with them) and the jobs waiting in the
+// queue. It reads the pending index and those jobs at each call: a scrape
+// every few seconds costs one read transaction, and no counter kept beside
+// the store can drift from it across restarts and recovery.
+func (r *Runner) State(ctx context.Context) (metrics.JobsState, error) {
+	var s metrics.JobsState
+	err := r.store.View(ctx, func(tx *store.Tx) error {
+		for _, id := range tx.PendingJobs() {
+			j, err := tx.Job(id)
+			if err != nil {
+				return err
+			}
+			if j.Status != store.StatusRunning {
+				continue // a cancelled job still undoing: CANCELLED to clients
+			}
+			s.Running++
+			if s.OldestRunning.IsZero() || j.CreateTime.Before(s.OldestRunning) {
+				s.OldestRunning = j.CreateTime
+			}
+		}
+		return nil
+	})
+	r.mu.Lock()
+	s.Queued = len(r.queue)
+	r.mu.Unlock()
+	return s, err
+}
 
 // BeginCall and EndCall bracket an API call. While Config.YieldAt calls are
 // in flight, workers yield: at most one job executes. On a small machine,
@@ -319,11 +351,12 @@ func (r *Runner) yieldUntil(ctx context.Context, ok func() bool, onWait func()) 
 // stored state, then the job is failed with that error and its resource
 // released.
 func (r *Runner) executeSafely(ctx context.Context, id string) {
-	ctx = context.WithValue(ctx, jobKey{}, id)
+	log := r.jobLogger(ctx, id)
+	ctx = context.WithValue(ctx, jobKey{}, log)
 	err := r.attempt(ctx, "job bookkeeping", func(ctx context.Context) error { return r.execute(ctx, id) },
 		func(error) bool { return true })
 	if err != nil && ctx.Err() == nil {
-		r.log.Error("job execution kept failing; failing the job", "job", id, "error", err)
+		log.Error("job execution kept failing; failing the job", "error", err)
 		r.giveUp(ctx, id, err)
 	}
 }

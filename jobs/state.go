@@ -113,7 +113,10 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 		return err
 	}
 	w.job = next
-	r.log.Info("job state", "job", next.ID, "operation", next.Operation, "status", next.Status, "undo", next.Undo)
+	r.logFor(ctx).Info("job state", "status", next.Status, "undo", next.Undo)
+	if !next.Pending() {
+		r.cfg.Metrics.JobFinished(string(next.Operation), string(next.Status), next.UpdateTime.Sub(next.CreateTime))
+	}
 	return nil
 }
 

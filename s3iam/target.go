@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 )
 
 // DefaultRegion is used when neither Config.Region nor the SDK's own
@@ -53,6 +55,8 @@ type Config struct {
 	AccessKey, SecretKey string
 	// HTTPClient optionally replaces the SDK's HTTP client (tests, proxies).
 	HTTPClient *http.Client
+	// Metrics, when set, counts and times every S3 and IAM call.
+	Metrics *metrics.Metrics
 }
 
 // Target is a connected S3 (and optionally IAM) API. It is safe for
@@ -103,6 +107,9 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 	}
 	awsCfg.HTTPClient = ownBodies{awsCfg.HTTPClient}
 	t.s3 = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.Metrics != nil {
+			o.APIOptions = append(o.APIOptions, observeCalls(cfg.Metrics, "s3"))
+		}
 		if cfg.S3Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.S3Endpoint)
 		}
@@ -118,6 +125,9 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 	if !cfg.NoIAM {
 		t.iam = iam.NewFromConfig(awsCfg, func(o *iam.Options) {
 			o.APIOptions = append(o.APIOptions, addS3StyleIAMErrors)
+			if cfg.Metrics != nil {
+				o.APIOptions = append(o.APIOptions, observeCalls(cfg.Metrics, "iam"))
+			}
 			if cfg.IAMEndpoint != "" {
 				o.BaseEndpoint = aws.String(cfg.IAMEndpoint)
 			}

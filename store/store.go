@@ -15,6 +15,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 )
 
 var (
@@ -39,6 +41,7 @@ type Store struct {
 	db       *bolt.DB
 	path     string
 	log      *slog.Logger
+	metrics  *metrics.Metrics
 	tokenKey []byte
 
 	commits   chan *commit  // Batch calls for the committer
@@ -83,6 +86,9 @@ type Options struct {
 	// a damaged meta page bbolt skipped, a file set aside (default
 	// slog.Default()).
 	Logger *slog.Logger
+	// Metrics, when set, times each group commit and counts the calls it
+	// grouped.
+	Metrics *metrics.Metrics
 }
 
 // Open is OpenWith with the default options.
@@ -171,7 +177,7 @@ func open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("restrict store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, log: o.Logger, commits: make(chan *commit), stop: make(chan struct{}),
+	s := &Store{db: db, path: path, log: o.Logger, metrics: o.Metrics, commits: make(chan *commit), stop: make(chan struct{}),
 		committed: make(chan struct{}), recorded: make(chan struct{})}
 	if err := guarded(path, func() error { return s.prepare(rec, check) }); err != nil {
 		db.Close()
@@ -414,7 +420,9 @@ func (s *Store) committer() {
 			linger.Stop()
 		}
 		peak = max(float64(len(batch)), peak*0.98)
+		start, n := time.Now(), len(batch)
 		s.commitBatch(batch)
+		s.metrics.Commit(n, time.Since(start))
 	}
 }
 

@@ -66,3 +66,21 @@ func TestJobRetentionFlag(t *testing.T) {
 		t.Errorf("negative retention: %v, want a refusal naming --job-retention", err)
 	}
 }
+
+// TestLogFormat: --log-format takes text or json, by flag or by its
+// environment variable; anything else is refused at start, naming the flag
+// and what it takes.
+func TestLogFormat(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	if c, err := parseConfig(nil); err != nil || c.logFormat != "text" {
+		t.Fatalf("default: %q %v", c.logFormat, err)
+	}
+	t.Setenv("AMPLIFYBACKENDD_LOG_FORMAT", "json")
+	if c, err := parseConfig(nil); err != nil || c.logFormat != "json" {
+		t.Fatalf("from the environment: %q %v", c.logFormat, err)
+	}
+	_, err := parseConfig([]string{"--log-format", "yaml"})
+	if err == nil || !strings.Contains(err.Error(), "--log-format") || !strings.Contains(err.Error(), "text or json") {
+		t.Fatalf("--log-format yaml: %v", err)
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/amplifybackendd/amplifybackendd/handlers"
 	"github.com/amplifybackendd/amplifybackendd/internal/drain"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
@@ -58,6 +59,7 @@ type config struct {
 	retry             jobs.RetryPolicy
 	bucketPolicyLimit int
 	logLevel          string
+	logFormat         string
 	limits            limits
 	checkStore        store.CheckMode
 	acceptStoreLoss   bool
@@ -83,6 +85,7 @@ func parseConfig(args []string) (config, error) {
 	str(&c.identityPool, "identity-pool-id", "", "Cognito identity pool the roles trust; {appId} and {env} are replaced (empty: a placeholder id per app and env)")
 	str(&c.publicGuestAccess, "public-guest-access", "auto", "write guest permissions into bucket policies for Principal \"*\": true, false, or auto (true for the embedded target)")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	str(&c.logFormat, "log-format", "text", "text (logfmt key=value lines) or json (one object a line)")
 	checkStore := envOr("check-store", string(store.CheckAuto))
 	fs.StringVar(&checkStore, "check-store", checkStore, "how much of the store to check before serving: auto (full up to 256 MiB, else quick), full, or quick (env "+envName("check-store")+")")
 	fs.BoolVar(&c.acceptStoreLoss, "accept-store-loss", envBool("accept-store-loss"), "start on a store that was refused as damaged or as having lost data, accepting the loss; use once (env "+envName("accept-store-loss")+")")
@@ -104,6 +107,9 @@ func parseConfig(args []string) (config, error) {
 	}
 	if c.jobRetention < 0 {
 		return c, fmt.Errorf("--job-retention must be 0 (keep finished jobs forever) or a positive duration such as 720h, not %s", c.jobRetention)
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return c, fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
 	}
 	var err error
 	if c.checkStore, err = store.ParseCheckMode(checkStore); err != nil {
@@ -232,7 +238,13 @@ func run(ctx context.Context, cfg config) error {
 	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(cfg.logFormat, level)
+	// Metrics cost nothing when no listener asks for them: a nil *Metrics
+	// observes nothing.
+	var m *metrics.Metrics
+	if cfg.metricsListen != "" {
+		m = metrics.New()
+	}
 
 	// Absolute before anything else: the embedded gateway changes the
 	// process's working directory.
@@ -263,13 +275,13 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	st, err := store.OpenWith(filepath.Join(dataDir, storeFileName),
-		store.Options{Check: cfg.checkStore, AcceptLoss: cfg.acceptStoreLoss, Logger: log})
+		store.Options{Check: cfg.checkStore, AcceptLoss: cfg.acceptStoreLoss, Logger: log, Metrics: m})
 	if err != nil {
 		return storeRefusal(err, dataDir)
 	}
 	defer st.Close()
 
-	tcfg := s3iam.Config{Region: cfg.region, S3Endpoint: cfg.s3Endpoint, IAMEndpoint: cfg.iamEndpoint, NoIAM: cfg.noIAM}
+	tcfg := s3iam.Config{Region: cfg.region, S3Endpoint: cfg.s3Endpoint, IAMEndpoint: cfg.iamEndpoint, NoIAM: cfg.noIAM, Metrics: m}
 	embeddedCtx, stopEmbedded := context.WithCancel(context.Background())
 	defer stopEmbedded()
 	var gw *embedded.Server
@@ -334,7 +346,7 @@ func run(ctx context.Context, cfg config) error {
 		BucketPolicyLimit: bucketPolicyLimit, KnownGaps: gaps,
 		Workers: cfg.workers, AuthRoleTemplate: cfg.authRole, UnauthRoleTemplate: cfg.unauthRole,
 		IdentityPoolID: cfg.identityPool, Region: cfg.region, PublicGuestAccess: publicGuest, DeleteBuckets: cfg.deleteBuckets,
-		JobTimeout: cfg.jobTimeout, JobRetention: jobRetention(cfg.jobRetention), Retry: cfg.retry, Logger: log,
+		JobTimeout: cfg.jobTimeout, JobRetention: jobRetention(cfg.jobRetention), Retry: cfg.retry, Logger: log, Metrics: m,
 	})
 
 	var ready atomic.Bool
@@ -346,7 +358,7 @@ func run(ctx context.Context, cfg config) error {
 	go reloadOnHangup(ctx, hup, keys, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
-		Keys: keys, BodyBudget: cfg.limits.bodyBudget, System: system,
+		Keys: keys, BodyBudget: cfg.limits.bodyBudget, System: system, Metrics: m,
 		Ready: func(ctx context.Context) error {
 			if !ready.Load() {
 				return errors.New("the target has not answered yet")
@@ -358,7 +370,8 @@ func run(ctx context.Context, cfg config) error {
 	drain.HTTP(srv)
 	var metricsSrv *http.Server
 	if metricsLn != nil {
-		metricsSrv = cfg.limits.apiServer(metricsHandler(runner, keys))
+		observeState(m, runner, keys)
+		metricsSrv = cfg.limits.apiServer(metricsHandler(m))
 		drain.HTTP(metricsSrv)
 	}
 
@@ -393,7 +406,7 @@ func run(ctx context.Context, cfg config) error {
 		fmt.Printf("amplifybackendd: embedded S3 on %s and IAM on %s (profile %s)\n", gw.S3Endpoint, gw.IAMEndpoint, profileEmbedded)
 	}
 	if metricsLn != nil {
-		fmt.Printf("amplifybackendd: metrics on http://%s%s\n", metricsLn.Addr(), metricsPath)
+		fmt.Printf("amplifybackendd: metrics on http://%s%s\n", metricsLn.Addr(), metrics.Path)
 	}
 	fmt.Printf("  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n", creds.path, cliConfig)
 	// The config names every endpoint; clients older than the
@@ -430,6 +443,17 @@ func run(ctx context.Context, cfg config) error {
 		return nil
 	}
 	return err
+}
+
+// newLogger returns the process's logger in the chosen format: text
+// (logfmt key=value lines, for people) or json (one object a line, for log
+// pipelines), with the same fields either way.
+func newLogger(format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
 // reloadOnHangup reloads the API keys from the credentials file on each

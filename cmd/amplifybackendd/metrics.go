@@ -1,25 +1,21 @@
 package main
 
 import (
-	"fmt"
-	"io"
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 )
 
-// metricsPath is where the metrics listener answers, as Prometheus expects.
-const metricsPath = "/metrics"
-
-// metricsHandler serves, in Prometheus's text format, what an operator
-// cannot see from the API: whether the target keeps failing the jobs'
-// calls (their retries), and whether a SIGHUP reloaded the API keys. It
-// listens on its own address (--metrics-listen), unsigned as scrapers
-// expect, and gives away no names, keys or paths. Values are read at each
-// scrape; nothing is kept for it.
-func metricsHandler(runner *jobs.Runner, keys *apiKeys) http.Handler {
+// metricsHandler serves m on the metrics listener (--metrics-listen):
+// GET /metrics, unsigned as scrapers expect, and nothing else. The series
+// give away no names, keys or paths (package metrics).
+func metricsHandler(m *metrics.Metrics) http.Handler {
+	h := m.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != metricsPath {
+		if r.URL.Path != metrics.Path {
 			http.NotFound(w, r)
 			return
 		}
@@ -28,39 +24,26 @@ func metricsHandler(runner *jobs.Runner, keys *apiKeys) http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		lastOK := 1
-		if keys.lastReloadFailed.Load() {
-			lastOK = 0
-		}
-		family(w, "amplifybackendd_job_retries_total", "counter",
-			"Attempts of job steps that failed transiently (the target refused, throttled or answered 5xx) and were retried.",
-			sample{value: runner.Retries()})
-		family(w, "amplifybackendd_api_keys_reloads_total", "counter",
-			"Reloads of the API keys from the credentials file (SIGHUP), by result.",
-			sample{labels: `result="success"`, value: keys.reloaded.Load()},
-			sample{labels: `result="failure"`, value: keys.reloadFailed.Load()})
-		family(w, "amplifybackendd_api_keys_last_reload_successful", "gauge",
-			"Whether the last reload of the API keys succeeded (1 until one fails); a failed reload keeps the keys that worked.",
-			sample{value: uint64(lastOK)})
+		h.ServeHTTP(w, r)
 	})
 }
 
-// sample is one value of a metric family, with its labels as written
-// between the braces.
-type sample struct {
-	labels string
-	value  uint64
-}
+// scrapeTimeout bounds the store read one scrape makes for the jobs'
+// state; a scrape must not wait on a store that is stuck.
+const scrapeTimeout = 5 * time.Second
 
-// family writes one metric family in the text exposition format.
-func family(w io.Writer, name, kind, help string, samples ...sample) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
-	for _, s := range samples {
-		if s.labels != "" {
-			fmt.Fprintf(w, "%s{%s} %d\n", name, s.labels, s.value)
-		} else {
-			fmt.Fprintf(w, "%s %d\n", name, s.value)
-		}
-	}
+// observeState makes each scrape read what the process already keeps: the
+// runner's jobs and queue, and how the API keys' reloads went.
+func observeState(m *metrics.Metrics, runner *jobs.Runner, keys *apiKeys) {
+	m.ObserveJobs(func() metrics.JobsState {
+		ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+		defer cancel()
+		// A store that cannot be read reports what was read: the damage
+		// is logged and answered where it is met.
+		s, _ := runner.State(ctx)
+		return s
+	})
+	m.ObserveKeyReloads(func() metrics.KeyReloads {
+		return metrics.KeyReloads{Succeeded: keys.reloaded.Load(), Failed: keys.reloadFailed.Load(), LastFailed: keys.lastReloadFailed.Load()}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -30,7 +31,9 @@ func TestMetricsReportReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := newAPIKeys(cf)
-	srv := httptest.NewServer(metricsHandler(jobs.New(st, nil, jobs.Config{Logger: slog.New(slog.DiscardHandler)}), keys))
+	m := metrics.New()
+	observeState(m, jobs.New(st, nil, jobs.Config{Logger: slog.New(slog.DiscardHandler), Metrics: m}), keys)
+	srv := httptest.NewServer(metricsHandler(m))
 	t.Cleanup(srv.Close)
 	get := func(method, path string) (int, string) {
 		t.Helper()

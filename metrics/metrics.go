@@ -1,0 +1,235 @@
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// namespace prefixes every series of our own.
+const namespace = "amplifybackendd"
+
+// Path is where the metrics listener answers, as Prometheus expects.
+const Path = "/metrics"
+
+// Metrics holds every series. Its methods observe; a nil *Metrics ignores
+// them.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	apiRequests     *prometheus.CounterVec
+	apiDuration     *prometheus.HistogramVec
+	signatureFails  *prometheus.CounterVec
+	jobsAccepted    *prometheus.CounterVec
+	jobsFinished    *prometheus.CounterVec
+	jobDuration     *prometheus.HistogramVec
+	jobRetries      prometheus.Counter
+	targetCalls     *prometheus.CounterVec
+	targetDuration  *prometheus.HistogramVec
+	commitDuration  prometheus.Histogram
+	commitBatchSize prometheus.Histogram
+
+	mu   sync.Mutex
+	jobs func() JobsState
+	keys func() KeyReloads
+}
+
+// JobsState is what ObserveJobs reads at each scrape.
+type JobsState struct {
+	// Running is how many jobs are RUNNING (pending) in the store.
+	Running int
+	// OldestRunning is when the oldest of them was accepted (zero if none).
+	OldestRunning time.Time
+	// Queued is how many jobs wait in the runner's queue for a worker.
+	Queued int
+}
+
+// KeyReloads is what ObserveKeyReloads reads at each scrape.
+type KeyReloads struct {
+	Succeeded, Failed uint64
+	// LastFailed is whether the latest reload failed.
+	LastFailed bool
+}
+
+// New returns the metrics, registered in a registry of their own along
+// with the Go runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	seconds := []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	m.apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "api_requests_total",
+		Help: "API requests answered, by operation and HTTP status code."}, []string{"operation", "code"})
+	m.apiDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "api_request_duration_seconds",
+		Help: "Time from a request's arrival to its answer, by operation.", Buckets: seconds}, []string{"operation"})
+	m.signatureFails = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "api_signature_failures_total",
+		Help: "Requests refused by the signature check, by the check that failed."}, []string{"reason"})
+	m.jobsAccepted = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "jobs_accepted_total",
+		Help: "Jobs accepted (committed RUNNING), by operation."}, []string{"operation"})
+	m.jobsFinished = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "jobs_finished_total",
+		Help: "Jobs that reached their final status, by operation and status."}, []string{"operation", "status"})
+	m.jobDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "job_duration_seconds",
+		Help:    "Time from a job's acceptance to its final status, by operation.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 600}}, []string{"operation"})
+	m.jobRetries = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "job_retries_total",
+		Help: "Attempts of job steps that failed transiently (the target refused, throttled or answered 5xx) and were retried."})
+	m.targetCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "target_requests_total",
+		Help: "Calls to the target's S3 and IAM APIs (SDK retries included in one call), by service, operation and outcome."},
+		[]string{"service", "operation", "outcome"})
+	m.targetDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "target_request_duration_seconds",
+		Help: "Time of calls to the target, SDK retries included, by service and operation.", Buckets: seconds},
+		[]string{"service", "operation"})
+	m.commitDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "store_commit_duration_seconds",
+		Help: "Time of one group commit of the store, fsync included.", Buckets: seconds})
+	m.commitBatchSize = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "store_commit_transactions",
+		Help:    "Write calls (API acceptances, job settlements) grouped into one commit.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}})
+	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.signatureFails, m.jobsAccepted, m.jobsFinished, m.jobDuration,
+		m.jobRetries, m.targetCalls, m.targetDuration, m.commitDuration, m.commitBatchSize,
+		stateCollector{m},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in Prometheus's exposition formats.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Gather returns every series as it would be scraped now, for tests and
+// tools that read values without going through the listener.
+func (m *Metrics) Gather() ([]*dto.MetricFamily, error) { return m.reg.Gather() }
+
+// Request records one answered API request.
+func (m *Metrics) Request(operation string, code int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.apiRequests.WithLabelValues(operation, strconv.Itoa(code)).Inc()
+	m.apiDuration.WithLabelValues(operation).Observe(took.Seconds())
+}
+
+// SignatureFailure records a request the signature check refused; reason
+// is one of a fixed set of check names.
+func (m *Metrics) SignatureFailure(reason string) {
+	if m == nil {
+		return
+	}
+	m.signatureFails.WithLabelValues(reason).Inc()
+}
+
+// JobAccepted records a job committed RUNNING.
+func (m *Metrics) JobAccepted(operation string) {
+	if m == nil {
+		return
+	}
+	m.jobsAccepted.WithLabelValues(operation).Inc()
+}
+
+// JobFinished records a job that reached its final status after took.
+func (m *Metrics) JobFinished(operation, status string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.jobsFinished.WithLabelValues(operation, status).Inc()
+	m.jobDuration.WithLabelValues(operation).Observe(took.Seconds())
+}
+
+// JobRetry records one failed attempt of a job step that will be retried.
+func (m *Metrics) JobRetry() {
+	if m == nil {
+		return
+	}
+	m.jobRetries.Inc()
+}
+
+// TargetCall records one SDK call to the target.
+func (m *Metrics) TargetCall(service, operation, outcome string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.targetCalls.WithLabelValues(service, operation, outcome).Inc()
+	m.targetDuration.WithLabelValues(service, operation).Observe(took.Seconds())
+}
+
+// Commit records one group commit of n write calls.
+func (m *Metrics) Commit(n int, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.commitDuration.Observe(took.Seconds())
+	m.commitBatchSize.Observe(float64(n))
+}
+
+// ObserveJobs makes each scrape read the jobs' state from f.
+func (m *Metrics) ObserveJobs(f func() JobsState) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.jobs = f
+	m.mu.Unlock()
+}
+
+// ObserveKeyReloads makes each scrape read the API keys' reloads from f.
+func (m *Metrics) ObserveKeyReloads(f func() KeyReloads) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.keys = f
+	m.mu.Unlock()
+}
+
+var (
+	jobsRunningDesc = prometheus.NewDesc(namespace+"_jobs_running",
+		"Jobs RUNNING in the store (accepted, not yet final).", nil, nil)
+	oldestRunningDesc = prometheus.NewDesc(namespace+"_jobs_oldest_running_age_seconds",
+		"Age of the oldest RUNNING job (0 when none): a job stuck RUNNING shows here.", nil, nil)
+	queueDepthDesc = prometheus.NewDesc(namespace+"_job_queue_depth",
+		"Jobs waiting in the runner's queue for a worker.", nil, nil)
+	keyReloadsDesc = prometheus.NewDesc(namespace+"_api_keys_reloads_total",
+		"Reloads of the API keys from the credentials file (SIGHUP), by result.", []string{"result"}, nil)
+	keyLastOKDesc = prometheus.NewDesc(namespace+"_api_keys_last_reload_successful",
+		"Whether the last reload of the API keys succeeded (1 until one fails); a failed reload keeps the keys that worked.", nil, nil)
+)
+
+// stateCollector reports, at each scrape, the state read through the funcs
+// given to ObserveJobs and ObserveKeyReloads.
+type stateCollector struct{ m *Metrics }
+
+func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{jobsRunningDesc, oldestRunningDesc, queueDepthDesc, keyReloadsDesc, keyLastOKDesc} {
+		ch <- d
+	}
+}
+
+func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.mu.Lock()
+	jobs, keys := c.m.jobs, c.m.keys
+	c.m.mu.Unlock()
+	if jobs != nil {
+		s := jobs()
+		age := 0.0
+		if !s.OldestRunning.IsZero() {
+			age = max(time.Since(s.OldestRunning).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(jobsRunningDesc, prometheus.GaugeValue, float64(s.Running))
+		ch <- prometheus.MustNewConstMetric(oldestRunningDesc, prometheus.GaugeValue, age)
+		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(s.Queued))
+	}
+	if keys != nil {
+		k := keys()
+		ok := 1.0
+		if k.LastFailed {
+			ok = 0
+		}
+		ch <- prometheus.MustNewConstMetric(keyReloadsDesc, prometheus.CounterValue, float64(k.Succeeded), "success")
+		ch <- prometheus.MustNewConstMetric(keyReloadsDesc, prometheus.CounterValue, float64(k.Failed), "failure")
+		ch <- prometheus.MustNewConstMetric(keyLastOKDesc, prometheus.GaugeValue, ok)
+	}
+}
