@@ -21,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -319,7 +318,10 @@ func run(ctx context.Context, cfg config) error {
 		JobTimeout: cfg.jobTimeout, Retry: cfg.retry, Logger: log,
 	})
 
-	var ready atomic.Bool
+	rd := &readiness{
+		store:     func(ctx context.Context) error { return st.View(ctx, func(*store.Tx) error { return nil }) },
+		recovered: runner.Recovered(), now: time.Now, stale: probeStale,
+	}
 	keys := newAPIKeys(creds)
 	// Registered before anything is served: a SIGHUP that came before the
 	// handler would end the process (the default action).
@@ -329,12 +331,7 @@ func run(ctx context.Context, cfg config) error {
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
 		Keys: keys, BodyBudget: cfg.limits.bodyBudget,
-		Ready: func(ctx context.Context) error {
-			if !ready.Load() {
-				return errors.New("the target has not answered yet")
-			}
-			return nil
-		},
+		Ready: rd.check,
 	})
 	srv := cfg.limits.apiServer(e)
 	drain.HTTP(srv)
@@ -355,8 +352,7 @@ func run(ctx context.Context, cfg config) error {
 	}()
 	go func() {
 		defer wg.Done()
-		waitForTarget(ctx, tg, log)
-		ready.Store(true)
+		probeTarget(runCtx, tg.Ping, rd, log)
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -393,6 +389,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	// Stop in order: no new requests, then no new job steps (interrupted jobs
 	// stay RUNNING and resume at the next start), then the store, then S3.
+	rd.shuttingDown()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
@@ -429,26 +426,5 @@ func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, log 
 				log.Info("API keys reloaded", "keys", n)
 			}
 		}
-	}
-}
-
-// waitForTarget polls the target until it answers; the API serves reads
-// meanwhile and jobs retry on their own.
-func waitForTarget(ctx context.Context, tg *s3iam.Target, log *slog.Logger) {
-	wait := 100 * time.Millisecond
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := tg.Ping(pctx)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		log.Warn("target not reachable yet", "error", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 5*time.Second)
 	}
 }

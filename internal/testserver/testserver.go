@@ -71,7 +71,7 @@ type Server struct {
 	DataDir string
 	args    []string
 	env     []string
-	// unready: start returns once the API listens, before /healthz is 200.
+	// unready: start returns once the API listens, before /readyz is 200.
 	unready bool
 	cmd     *exec.Cmd
 	API     string
@@ -116,7 +116,7 @@ var (
 )
 
 // Start runs the binary with a fresh data dir and free ports; extra
-// flags are appended. It returns once /healthz answers 200.
+// flags are appended. It returns once /readyz answers 200.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	return StartEnv(t, nil, extra...)
@@ -252,7 +252,7 @@ func (s *Server) tryStart() error {
 	}()
 	s.loadCredentials()
 	for !s.unready {
-		resp, err := http.Get(s.API + "/healthz")
+		resp, err := http.Get(s.API + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -263,7 +263,7 @@ func (s *Server) tryStart() error {
 		case <-s.exited:
 			return fmt.Errorf("server exited (%s); stderr:\n%s", s.cmd.ProcessState, s.Logs)
 		case <-deadline:
-			return fmt.Errorf("healthz never became ready; stderr:\n%s", s.Logs)
+			return fmt.Errorf("readyz never became ready; stderr:\n%s", s.Logs)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
