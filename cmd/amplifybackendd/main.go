@@ -59,6 +59,11 @@ type config struct {
 	limits            limits
 	checkStore        store.CheckMode
 	acceptStoreLoss   bool
+	// tlsCert and tlsKey are absolute (the embedded gateway changes the
+	// working directory, and SIGHUP reads them again); empty: plain HTTP.
+	tlsCert, tlsKey string
+	// tlsCABundle is what clients are told to verify the API with.
+	tlsCABundle string
 }
 
 func parseConfig(args []string) (config, error) {
@@ -80,6 +85,9 @@ func parseConfig(args []string) (config, error) {
 	str(&c.unauthRole, "unauth-role-template", jobs.DefaultUnauthRoleTemplate, "name of the unauthenticated role; {appId} and {env} are replaced, and both must appear")
 	str(&c.identityPool, "identity-pool-id", "", "Cognito identity pool the roles trust; {appId} and {env} are replaced (empty: a placeholder id per app and env)")
 	str(&c.publicGuestAccess, "public-guest-access", "auto", "write guest permissions into bucket policies for Principal \"*\": true, false, or auto (true for the embedded target)")
+	str(&c.tlsCert, "tls-cert", "", "PEM certificate (with its chain) the API and console serve HTTPS with; reloaded on SIGHUP (empty: plain HTTP)")
+	str(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert; reloaded on SIGHUP")
+	str(&c.tlsCABundle, "tls-ca-bundle", "", "CA bundle <data-dir>/config tells clients to verify the API with (default: --tls-cert itself, right for a self-signed certificate)")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	checkStore := envOr("check-store", string(store.CheckAuto))
 	fs.StringVar(&checkStore, "check-store", checkStore, "how much of the store to check before serving: auto (full up to 256 MiB, else quick), full, or quick (env "+envName("check-store")+")")
@@ -103,6 +111,9 @@ func parseConfig(args []string) (config, error) {
 	if c.checkStore, err = store.ParseCheckMode(checkStore); err != nil {
 		return c, fmt.Errorf("--check-store: %w", err)
 	}
+	if err := c.checkTLS(); err != nil {
+		return c, err
+	}
 	switch c.targetKind {
 	case "auto":
 		c.targetKind = "embedded"
@@ -122,6 +133,30 @@ func parseConfig(args []string) (config, error) {
 		return c, fmt.Errorf("--auth-role-template and --unauth-role-template must differ: both are %q, so signed-in users and guests would share one role", c.authRole)
 	}
 	return c, nil
+}
+
+// checkTLS refuses a half-given pair and makes the paths absolute.
+func (c *config) checkTLS() error {
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key must be given together: one without the other cannot serve HTTPS")
+	}
+	if c.tlsCert == "" {
+		if c.tlsCABundle != "" {
+			return errors.New("--tls-ca-bundle needs --tls-cert and --tls-key: without them the API serves plain HTTP")
+		}
+		return nil
+	}
+	if c.tlsCABundle == "" {
+		c.tlsCABundle = c.tlsCert
+	}
+	for _, p := range []*string{&c.tlsCert, &c.tlsKey, &c.tlsCABundle} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("TLS file %s: %w", *p, err)
+		}
+		*p = abs
+	}
+	return nil
 }
 
 func envName(flagName string) string {
@@ -219,6 +254,13 @@ func run(ctx context.Context, cfg config) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	var cert *servingCert
+	if cfg.tlsCert != "" {
+		var err error
+		if cert, err = loadServingCert(cfg.tlsCert, cfg.tlsKey); err != nil {
+			return err
+		}
+	}
 	// Absolute before anything else: the embedded gateway changes the
 	// process's working directory.
 	dataDir, err := filepath.Abs(cfg.dataDir)
@@ -275,6 +317,9 @@ func run(ctx context.Context, cfg config) error {
 		tcfg.AccessKey, tcfg.SecretKey = root.AccessKey, root.SecretKey
 	}
 	ep := clientEndpoints{API: apiURL(cfg.listen, ln.Addr())}
+	if cert != nil {
+		ep.API, ep.CABundle = "https"+strings.TrimPrefix(ep.API, "http"), cfg.tlsCABundle
+	}
 	if gw != nil {
 		ep.S3, ep.IAM = gw.S3Endpoint, gw.IAMEndpoint
 	}
@@ -327,7 +372,7 @@ func run(ctx context.Context, cfg config) error {
 	// handler would end the process (the default action).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	go reloadOnHangup(ctx, hup, keys, log)
+	go reloadOnHangup(ctx, hup, keys, cert, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
 		Keys: keys, BodyBudget: cfg.limits.bodyBudget,
@@ -355,7 +400,14 @@ func run(ctx context.Context, cfg config) error {
 		probeTarget(runCtx, tg.Ping, rd, log)
 	}()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if cert != nil {
+			srv.TLSConfig = cert.config()
+			serveErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 	if metricsSrv != nil {
 		// Metrics that cannot be served are no reason to stop serving the API.
 		go func() {
@@ -366,6 +418,9 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	endpoint := "http://" + ln.Addr().String()
+	if cert != nil {
+		endpoint = "https://" + ln.Addr().String()
+	}
 	fmt.Printf("amplifybackendd: AmplifyBackend API on %s (data in %s)\n", endpoint, dataDir)
 	if gw != nil {
 		fmt.Printf("amplifybackendd: embedded S3 on %s and IAM on %s (profile %s)\n", gw.S3Endpoint, gw.IAMEndpoint, profileEmbedded)
@@ -374,6 +429,11 @@ func run(ctx context.Context, cfg config) error {
 		fmt.Printf("amplifybackendd: metrics on http://%s%s\n", metricsLn.Addr(), metricsPath)
 	}
 	fmt.Printf("  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n", creds.path, cliConfig)
+	if cert != nil {
+		// The config's ca_bundle reaches botocore; the JS SDK reads
+		// Node's own setting instead.
+		fmt.Printf("  export NODE_EXTRA_CA_CERTS=%s\n", cfg.tlsCABundle)
+	}
 	// The config names every endpoint; clients older than the
 	// service-specific endpoint settings still need --endpoint-url (README).
 	fmt.Printf("  aws amplifybackend list-s3-buckets\n")
@@ -411,9 +471,10 @@ func run(ctx context.Context, cfg config) error {
 	return err
 }
 
-// reloadOnHangup reloads the API keys from the credentials file on each
-// signal from hup (SIGHUP).
-func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, log *slog.Logger) {
+// reloadOnHangup reloads the API keys from the credentials file, and the
+// TLS certificate when one is served (cert nil: none), on each signal from
+// hup (SIGHUP).
+func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, cert *servingCert, log *slog.Logger) {
 	defer signal.Stop(hup)
 	for {
 		select {
@@ -424,6 +485,14 @@ func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, log 
 				log.Error("API keys not reloaded", "error", err)
 			} else {
 				log.Info("API keys reloaded", "keys", n)
+			}
+			if cert == nil {
+				continue
+			}
+			if err := cert.reload(); err != nil {
+				log.Error("TLS certificate not reloaded; the one loaded before is still served", "error", err)
+			} else {
+				log.Info("TLS certificate reloaded", "cert", cert.certFile)
 			}
 		}
 	}
