@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -77,6 +79,9 @@ type Server struct {
 	API     string
 	S3      string
 	IAM     string
+	// HTTP is the client for the API: it trusts the --tls-ca-bundle the
+	// server was started with, if any.
+	HTTP *http.Client
 	// Metrics is the metrics listener's URL, when --metrics-listen is given.
 	Metrics  string
 	APICreds aws.Credentials
@@ -110,7 +115,7 @@ func (s *syncBuffer) String() string {
 }
 
 var (
-	apiLine     = regexp.MustCompile(`AmplifyBackend API on (http://\S+)`)
+	apiLine     = regexp.MustCompile(`AmplifyBackend API on (https?://\S+)`)
 	s3Line      = regexp.MustCompile(`embedded S3 on (http://\S+) and IAM on (http://\S+)`)
 	metricsLine = regexp.MustCompile(`metrics on (http://\S+)`)
 )
@@ -157,10 +162,22 @@ func Command(args ...string) *exec.Cmd { return exec.Command(binary, args...) }
 
 func tryLaunch(t testing.TB, env []string, unready bool, extra []string) (*Server, error) {
 	t.Helper()
-	s := &Server{t: t, DataDir: t.TempDir(), env: env, unready: unready}
-	for i, a := range extra { // a caller's --data-dir (an existing store) wins
-		if a == "--data-dir" && i+1 < len(extra) {
+	s := &Server{t: t, DataDir: t.TempDir(), env: env, unready: unready, HTTP: http.DefaultClient}
+	for i, a := range extra {
+		if i+1 == len(extra) {
+			break
+		}
+		switch a {
+		case "--data-dir": // a caller's (an existing store) wins
 			s.DataDir = extra[i+1]
+		case "--tls-ca-bundle":
+			pem, err := os.ReadFile(extra[i+1])
+			if err != nil {
+				return s, err
+			}
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(pem)
+			s.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 		}
 	}
 	s.args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", s.DataDir,
@@ -252,7 +269,7 @@ func (s *Server) tryStart() error {
 	}()
 	s.loadCredentials()
 	for !s.unready {
-		resp, err := http.Get(s.API + "/readyz")
+		resp, err := s.HTTP.Get(s.API + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -379,7 +396,7 @@ func (s *Server) CallAs(creds aws.Credentials, method, path string, body any) Re
 	if creds.AccessKeyID != "" {
 		Sign(s.t, req, raw, creds, time.Now())
 	}
-	return Do(s.t, req)
+	return do(s.t, s.HTTP, req)
 }
 
 func (s *Server) NewRequest(method, path string, raw []byte) *http.Request {
@@ -412,7 +429,12 @@ func Sign(t testing.TB, req *http.Request, raw []byte, creds aws.Credentials, at
 // body is (the embedded S3 endpoint answers in XML).
 func DoRaw(t testing.TB, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	return doRaw(t, http.DefaultClient, req)
+}
+
+func doRaw(t testing.TB, client *http.Client, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +448,12 @@ func DoRaw(t testing.TB, req *http.Request) (*http.Response, []byte) {
 
 func Do(t testing.TB, req *http.Request) Response {
 	t.Helper()
-	resp, raw := DoRaw(t, req)
+	return do(t, http.DefaultClient, req)
+}
+
+func do(t testing.TB, client *http.Client, req *http.Request) Response {
+	t.Helper()
+	resp, raw := doRaw(t, client, req)
 	out := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out.Body); err != nil {
