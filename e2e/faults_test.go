@@ -177,6 +177,9 @@ func TestTargetDownAtStartup(t *testing.T) {
 			t.Fatalf("%s with the target down: %d, want %d", path, resp.StatusCode, want)
 		}
 	}
+	if out, err := testserver.Command("ready", "--endpoint", f.api.API).CombinedOutput(); err == nil || !strings.Contains(string(out), "not ready") {
+		t.Errorf("ready command with the target down: %v: %s", err, out)
+	}
 	testserver.WantError(t, f.api.Call("POST", "/backend/faults/job/dev", map[string]any{}), 404, "NotFoundException", "faults")
 	id := f.awaitRetry(t, func() string { return f.create(t, "early") })
 	testserver.MustOK(t, f.api.Call("POST", "/backend/faults/storage/dev/details", map[string]any{"resourceName": "early"}))

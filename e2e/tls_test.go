@@ -41,6 +41,14 @@ func TestTLSAndCertificateReload(t *testing.T) {
 			t.Errorf("config lacks %q:\n%s", want, config)
 		}
 	}
+	// The image's HEALTHCHECK: the ready command finds the server from the
+	// server's own settings.
+	ready := testserver.Command("ready")
+	ready.Env = append(os.Environ(), "AMPLIFYBACKENDD_LISTEN="+strings.TrimPrefix(s.API, "https://"),
+		"AMPLIFYBACKENDD_TLS_CERT="+certFile, "AMPLIFYBACKENDD_TLS_CA_BUNDLE="+ca.File)
+	if out, err := ready.CombinedOutput(); err != nil {
+		t.Errorf("ready command: %v: %s", err, out)
+	}
 	if _, err := http.Get(s.API + "/healthz"); err == nil {
 		t.Error("a client without the CA trusted the certificate")
 	}
