@@ -23,10 +23,7 @@ import (
 // wrong secret is refused: SigV4 is verified behind TLS.
 func TestClientsOverTLS(t *testing.T) {
 	external.Require(t)
-	dir := t.TempDir()
-	ca := testcert.NewCA(t, dir)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.Issue(t, 1, certFile, keyFile)
+	ca, certFile, keyFile := testcert.Serving(t, t.TempDir())
 	s := testserver.Start(t, "--tls-cert", certFile, "--tls-key", keyFile, "--tls-ca-bundle", ca.File)
 
 	for _, c := range []struct {

@@ -22,10 +22,7 @@ import (
 // connection opened before keeps working.
 func TestTLSAndCertificateReload(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	ca := testcert.NewCA(t, dir)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	ca.Issue(t, 1, certFile, keyFile)
+	ca, certFile, keyFile := testcert.Serving(t, t.TempDir())
 	s := testserver.Start(t, "--tls-cert", certFile, "--tls-key", keyFile, "--tls-ca-bundle", ca.File)
 	if !strings.HasPrefix(s.API, "https://") {
 		t.Fatalf("API on %s", s.API)

@@ -1,10 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -71,24 +71,35 @@ func runReady(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	client, err := localClient()
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(*endpoint, "/")+"/readyz", nil)
 	if err != nil {
 		return err
 	}
+	resp, err := doLocal(req)
+	if err != nil {
+		return fmt.Errorf("not ready: %w", err)
+	}
+	return resp.Body.Close()
+}
+
+// doLocal sends req to the local server with localClient and returns the
+// answer if it is a 200; any other status is an error quoting the start
+// of the body, which says why.
+func doLocal(req *http.Request) (*http.Response, error) {
+	client, err := localClient()
+	if err != nil {
+		return nil, err
+	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return errors.New("not ready: " + strings.TrimSpace(string(body)))
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("the server answered %s: %s", resp.Status, bytes.TrimSpace(body))
 	}
-	return nil
+	return resp, nil
 }

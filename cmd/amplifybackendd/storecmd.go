@@ -98,19 +98,11 @@ func runBackup(ctx context.Context, args []string) error {
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), caller.SigningName, "us-east-1", time.Now()); err != nil {
 		return err
 	}
-	client, err := localClient()
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
+	resp, err := doLocal(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("the server answered %s: %s", resp.Status, body)
-	}
 
 	tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".tmp-*")
 	if err != nil {

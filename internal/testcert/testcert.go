@@ -83,6 +83,17 @@ func (ca *CA) Issue(t testing.TB, serial int64, certFile, keyFile string) {
 	writePEM(t, certFile, "CERTIFICATE", der)
 }
 
+// Serving makes a CA in dir and a first certificate from it (serial 1),
+// written to dir/cert.pem and dir/key.pem: what a server with TLS is
+// started with.
+func Serving(t testing.TB, dir string) (ca *CA, certFile, keyFile string) {
+	t.Helper()
+	ca = NewCA(t, dir)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.Issue(t, 1, certFile, keyFile)
+	return ca, certFile, keyFile
+}
+
 func newKey(t testing.TB) *ecdsa.PrivateKey {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
