@@ -33,7 +33,7 @@ func TestClientsOverTLS(t *testing.T) {
 	}{
 		{"boto3", func(t *testing.T) ([]string, []string) {
 			return []string{need(t, "python3"), "clients/tls_scenario.py"}, nil
-		}, []string{"https_endpoint", "signed_call", "invalid_signature"}},
+		}, []string{"https_endpoint", "signed_call", "invalid_signature", "embedded_s3"}},
 		{"aws-cli", func(t *testing.T) ([]string, []string) {
 			return []string{need(t, "python3"), "clients/tls_scenario.py"}, []string{"AB_AWS=" + need(t, "aws")}
 		}, []string{"signed_call", "invalid_signature"}},

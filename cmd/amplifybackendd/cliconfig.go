@@ -53,8 +53,8 @@ type cliSection struct {
 // those). Endpoints go through the service-specific settings ("services"
 // sections), so a profile's other calls are not sent here too.
 //
-// With TLS on, profile default also gets ca_bundle, the file botocore
-// verifies the https endpoint with (for that profile it replaces the
+// With TLS on, profiles default and embedded-s3 also get ca_bundle, the
+// file botocore verifies the https endpoints with (for that profile it replaces the
 // system's CAs); a start without TLS removes it again.
 //
 // The file is the user's as much as ours: each start rewrites only what it
@@ -85,9 +85,10 @@ func writeCLIConfig(dir, region string, ep clientEndpoints) (string, error) {
 	sections = setSection(sections, "[services "+servicesAPI+"]", []string{"amplifybackend =", "  endpoint_url = " + ep.API})
 	if ep.S3 != "" {
 		sections = setKeys(sections, "[profile "+profileEmbedded+"]", map[string][]string{
-			"region":   {"region = " + region},
-			"services": {"services = " + servicesEmbedded},
-			"s3":       {"s3 =", "  addressing_style = path", "  signature_version = s3v4"},
+			"region":    {"region = " + region},
+			"services":  {"services = " + servicesEmbedded},
+			"ca_bundle": defaults["ca_bundle"],
+			"s3":        {"s3 =", "  addressing_style = path", "  signature_version = s3v4"},
 		})
 		sections = setSection(sections, "[services "+servicesEmbedded+"]", []string{
 			"s3 =", "  endpoint_url = " + ep.S3, "iam =", "  endpoint_url = " + ep.IAM,

@@ -85,9 +85,9 @@ func parseConfig(args []string) (config, error) {
 	str(&c.unauthRole, "unauth-role-template", jobs.DefaultUnauthRoleTemplate, "name of the unauthenticated role; {appId} and {env} are replaced, and both must appear")
 	str(&c.identityPool, "identity-pool-id", "", "Cognito identity pool the roles trust; {appId} and {env} are replaced (empty: a placeholder id per app and env)")
 	str(&c.publicGuestAccess, "public-guest-access", "auto", "write guest permissions into bucket policies for Principal \"*\": true, false, or auto (true for the embedded target)")
-	str(&c.tlsCert, "tls-cert", "", "PEM certificate (with its chain) the API and console serve HTTPS with; reloaded on SIGHUP (empty: plain HTTP)")
+	str(&c.tlsCert, "tls-cert", "", "PEM certificate (with its chain) the API, console and embedded gateway serve HTTPS with; reloaded on SIGHUP (empty: plain HTTP)")
 	str(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert; reloaded on SIGHUP")
-	str(&c.tlsCABundle, "tls-ca-bundle", "", "CA bundle <data-dir>/config tells clients to verify the API with (default: --tls-cert itself, right for a self-signed certificate)")
+	str(&c.tlsCABundle, "tls-ca-bundle", "", "CA bundle <data-dir>/config tells clients to verify the API and embedded gateway with (default: --tls-cert itself, right for a self-signed certificate)")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	checkStore := envOr("check-store", string(store.CheckAuto))
 	fs.StringVar(&checkStore, "check-store", checkStore, "how much of the store to check before serving: auto (full up to 256 MiB, else quick), full, or quick (env "+envName("check-store")+")")
@@ -308,6 +308,7 @@ func run(ctx context.Context, cfg config) error {
 			Dir: filepath.Join(dataDir, "embedded"), S3Listen: cfg.embeddedS3, IAMListen: cfg.embeddedIAM,
 			Region: cfg.region, AccessKey: root.AccessKey, SecretKey: root.SecretKey,
 			S3Timeouts: s3Timeouts, IAMTimeouts: iamTimeouts, Logger: log,
+			TLSCert: cfg.tlsCert, TLSKey: cfg.tlsKey,
 		})
 		if err != nil {
 			ln.Close()
@@ -315,6 +316,14 @@ func run(ctx context.Context, cfg config) error {
 		}
 		tcfg.S3Endpoint, tcfg.IAMEndpoint, tcfg.NoIAM, tcfg.Region = gw.S3Endpoint, gw.IAMEndpoint, false, gw.Region
 		tcfg.AccessKey, tcfg.SecretKey = root.AccessKey, root.SecretKey
+		if cert != nil {
+			// The gateway serves the API's certificate: the control plane
+			// verifies it as clients do.
+			if tcfg.HTTPClient, err = bundleClient(cfg.tlsCABundle); err != nil {
+				ln.Close()
+				return err
+			}
+		}
 	}
 	ep := clientEndpoints{API: apiURL(cfg.listen, ln.Addr())}
 	if cert != nil {
@@ -372,7 +381,11 @@ func run(ctx context.Context, cfg config) error {
 	// handler would end the process (the default action).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	go reloadOnHangup(ctx, hup, keys, cert, log)
+	var reloadTLS func() error
+	if cert != nil {
+		reloadTLS = func() error { return errors.Join(cert.reload(), gw.ReloadTLS()) }
+	}
+	go reloadOnHangup(ctx, hup, keys, reloadTLS, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
 		Keys: keys, BodyBudget: cfg.limits.bodyBudget,
@@ -472,9 +485,9 @@ func run(ctx context.Context, cfg config) error {
 }
 
 // reloadOnHangup reloads the API keys from the credentials file, and the
-// TLS certificate when one is served (cert nil: none), on each signal from
-// hup (SIGHUP).
-func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, cert *servingCert, log *slog.Logger) {
+// TLS certificate with reloadTLS when one is served (nil: none), on each
+// signal from hup (SIGHUP).
+func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, reloadTLS func() error, log *slog.Logger) {
 	defer signal.Stop(hup)
 	for {
 		select {
@@ -486,13 +499,13 @@ func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, cert
 			} else {
 				log.Info("API keys reloaded", "keys", n)
 			}
-			if cert == nil {
+			if reloadTLS == nil {
 				continue
 			}
-			if err := cert.reload(); err != nil {
+			if err := reloadTLS(); err != nil {
 				log.Error("TLS certificate not reloaded; the one loaded before is still served", "error", err)
 			} else {
-				log.Info("TLS certificate reloaded", "cert", cert.certFile)
+				log.Info("TLS certificate reloaded")
 			}
 		}
 	}

@@ -37,13 +37,9 @@ func localClient() (*http.Client, error) {
 	if bundle == "" {
 		return http.DefaultClient, nil
 	}
-	pem, err := os.ReadFile(bundle)
+	roots, err := bundlePool(bundle)
 	if err != nil {
-		return nil, fmt.Errorf("CA bundle: %w", err)
-	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("CA bundle %s holds no PEM certificate", bundle)
+		return nil, err
 	}
 	verify := func(cs tls.ConnectionState) error {
 		inter := x509.NewCertPool()
@@ -56,6 +52,31 @@ func localClient() (*http.Client, error) {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, VerifyConnection: verify,
 	}}}, nil
+}
+
+// bundlePool reads a PEM CA bundle.
+func bundlePool(bundle string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("CA bundle: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA bundle %s holds no PEM certificate", bundle)
+	}
+	return roots, nil
+}
+
+// bundleClient is an HTTP client that trusts the CAs of bundle, and
+// verifies names as any client does.
+func bundleClient(bundle string) (*http.Client, error) {
+	roots, err := bundlePool(bundle)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	return &http.Client{Transport: tr}, nil
 }
 
 // runReady exits 0 when the local server answers /readyz with 200: the

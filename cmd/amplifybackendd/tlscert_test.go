@@ -40,8 +40,9 @@ func TestTLSFlags(t *testing.T) {
 	}
 }
 
-// TestCLIConfigCABundle: with TLS on, profile default gets the https
-// endpoint and ca_bundle; a later start without TLS takes ca_bundle out.
+// TestCLIConfigCABundle: with TLS on, profiles default and embedded-s3 get
+// the https endpoints and ca_bundle; a later start without TLS takes
+// ca_bundle out of both.
 func TestCLIConfigCABundle(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -54,7 +55,17 @@ func TestCLIConfigCABundle(t *testing.T) {
 	if !strings.HasSuffix(string(raw), "\n\n"+want) {
 		t.Fatalf("config:\n%s\nwant it to end with:\n%s", raw, want)
 	}
-	if _, err := writeCLIConfig(dir, "us-east-1", clientEndpoints{API: "http://127.0.0.1:8080"}); err != nil {
+	// The embedded gateway serves the same certificate: its profile is
+	// given the bundle too.
+	tlsEndpoints := clientEndpoints{API: "https://127.0.0.1:8443", S3: "https://127.0.0.1:9000", IAM: "https://127.0.0.1:9001", CABundle: "/etc/ssl/ours.pem"}
+	if _, err := writeCLIConfig(dir, "us-east-1", tlsEndpoints); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = os.ReadFile(path)
+	if want := "[profile embedded-s3]\nregion = us-east-1\nservices = amplifybackendd-embedded\nca_bundle = /etc/ssl/ours.pem\n"; !strings.Contains(string(raw), want) {
+		t.Fatalf("config:\n%s\nwant it to hold:\n%s", raw, want)
+	}
+	if _, err := writeCLIConfig(dir, "us-east-1", testEndpoints); err != nil {
 		t.Fatal(err)
 	}
 	if raw, _ := os.ReadFile(path); strings.Contains(string(raw), "ca_bundle") {

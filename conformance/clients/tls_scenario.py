@@ -1,8 +1,8 @@
 """TLS check for amplifybackendd with boto3 or the AWS CLI (AB_AWS set).
 
-The server serves HTTPS with a certificate from a CA the client is given
-only through the config file the server wrote (AWS_CONFIG_FILE: its https
-endpoint and ca_bundle). Prints one JSON line per check, then the client
+The server (API and embedded gateway) serves HTTPS with a certificate from
+a CA the client is given only through the config file the server wrote
+(AWS_CONFIG_FILE: its https endpoints and ca_bundle). Prints one JSON line per check, then the client
 and its version; exits 0.
 """
 import json
@@ -34,6 +34,12 @@ def with_boto3():
     except ClientError as e:
         code = e.response["Error"]["Code"]
         report("invalid_signature", code == "InvalidSignatureException", code)
+    try:
+        s3 = boto3.Session(profile_name="embedded-s3").client("s3")
+        s3.list_buckets()
+        report("embedded_s3", s3.meta.endpoint_url.startswith("https://"), s3.meta.endpoint_url)
+    except Exception as e:
+        report("embedded_s3", False, repr(e))
     print(json.dumps({"client": "boto3", "version": boto3.__version__}))
 
 

@@ -79,8 +79,8 @@ type Server struct {
 	API     string
 	S3      string
 	IAM     string
-	// HTTP is the client for the API: it trusts the --tls-ca-bundle the
-	// server was started with, if any.
+	// HTTP is the client for the API and the embedded gateway: it trusts
+	// the --tls-ca-bundle the server was started with, if any.
 	HTTP *http.Client
 	// Metrics is the metrics listener's URL, when --metrics-listen is given.
 	Metrics  string
@@ -116,7 +116,7 @@ func (s *syncBuffer) String() string {
 
 var (
 	apiLine     = regexp.MustCompile(`AmplifyBackend API on (https?://\S+)`)
-	s3Line      = regexp.MustCompile(`embedded S3 on (http://\S+) and IAM on (http://\S+)`)
+	s3Line      = regexp.MustCompile(`embedded S3 on (https?://\S+) and IAM on (https?://\S+)`)
 	metricsLine = regexp.MustCompile(`metrics on (http://\S+)`)
 )
 
@@ -547,17 +547,25 @@ func (s *Server) Metric(series string) float64 {
 func Esc(s string) string { return url.PathEscape(s) }
 
 func (s *Server) S3Client() *s3.Client {
-	return s3.New(s3.Options{
+	o := s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(s.S3), UsePathStyle: true,
 		Credentials: credentials.StaticCredentialsProvider{Value: s.S3Creds},
-	})
+	}
+	if s.HTTP != http.DefaultClient { // else the SDK's own
+		o.HTTPClient = s.HTTP
+	}
+	return s3.New(o)
 }
 
 func (s *Server) IAMClient() *iam.Client {
-	return iam.New(iam.Options{
+	o := iam.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(s.IAM),
 		Credentials: credentials.StaticCredentialsProvider{Value: s.S3Creds},
-	})
+	}
+	if s.HTTP != http.DefaultClient {
+		o.HTTPClient = s.HTTP
+	}
+	return iam.New(o)
 }
 
 // Anon makes an unsigned request to the embedded S3 endpoint and returns
@@ -572,7 +580,7 @@ func (s *Server) Anon(method, path string, body string) int {
 		req.Body = nil
 		req.ContentLength = 0
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.HTTP.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}
