@@ -22,4 +22,9 @@ ENV AMPLIFYBACKENDD_LISTEN=0.0.0.0:8080 \
 VOLUME ["/data"]
 EXPOSE 8080 9000 9001
 USER nonroot:nonroot
+# Healthy means ready (GET /readyz): store open, jobs recovered, target
+# answering, not shutting down. The image has no curl; the binary probes
+# itself, finding the API (and its TLS settings) in the variables above.
+HEALTHCHECK --interval=15s --timeout=6s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/amplifybackendd", "ready"]
 ENTRYPOINT ["/usr/local/bin/amplifybackendd"]

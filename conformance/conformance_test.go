@@ -125,22 +125,7 @@ func TestClients(t *testing.T) {
 			t.Parallel()
 			res := runScenario(t, v)
 			writeResult(t, res)
-			got := map[string]checkResult{}
-			for _, c := range res.Checks {
-				got[c.Check] = c
-			}
-			for _, name := range append(slices.Clone(requiredChecks), v.extra...) {
-				c, ok := got[name]
-				switch {
-				case !ok:
-					t.Errorf("check %s was not reported", name)
-				case !c.OK:
-					t.Errorf("check %s failed: %s", name, c.Detail)
-				}
-			}
-			if res.Version == "" {
-				t.Error("the scenario did not finish (no client/version line)")
-			}
+			wantChecks(t, res, append(slices.Clone(requiredChecks), v.extra...))
 		})
 	}
 }
@@ -217,7 +202,17 @@ func runScenario(t *testing.T, v variant) runResult {
 	if err != nil {
 		t.Errorf("scenario exited with %v; stderr:\n%s", err, stderr.String())
 	}
-	res := runResult{Variant: v.name}
+	res := readChecks(t, v.name, out)
+	if t.Failed() || stderr.Len() > 0 {
+		t.Logf("scenario stderr:\n%s", stderr.String())
+	}
+	return res
+}
+
+// readChecks reads a scenario's output: one JSON line per check, and a
+// last line naming the client and its version.
+func readChecks(t *testing.T, variant string, out []byte) runResult {
+	res := runResult{Variant: variant}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -234,10 +229,28 @@ func runScenario(t *testing.T, v variant) runResult {
 			t.Logf("scenario printed: %s", line)
 		}
 	}
-	if t.Failed() || stderr.Len() > 0 {
-		t.Logf("scenario stderr:\n%s", stderr.String())
-	}
 	return res
+}
+
+// wantChecks fails the test for each check in want that res lacks or that failed.
+func wantChecks(t *testing.T, res runResult, want []string) {
+	t.Helper()
+	got := map[string]checkResult{}
+	for _, c := range res.Checks {
+		got[c.Check] = c
+	}
+	for _, name := range want {
+		c, ok := got[name]
+		switch {
+		case !ok:
+			t.Errorf("check %s was not reported", name)
+		case !c.OK:
+			t.Errorf("check %s failed: %s", name, c.Detail)
+		}
+	}
+	if res.Version == "" {
+		t.Error("the scenario did not finish (no client/version line)")
+	}
 }
 
 // cleanEnv is the test's environment without AWS settings that would point

@@ -161,18 +161,24 @@ func TestPermanentFaultsFailClearly(t *testing.T) {
 }
 
 // TestTargetDownAtStartup starts the API while S3 and IAM refuse
-// connections: reads and new calls are answered, /healthz says 503, and once
-// the target comes up the accepted job completes.
+// connections: reads and new calls are answered, /readyz says 503 while
+// /healthz says the process lives, and once the target comes up the
+// accepted job completes and /readyz says ready.
 func TestTargetDownAtStartup(t *testing.T) {
 	t.Parallel()
 	f := newFaultyTarget(t, true)
-	resp, err := http.Get(f.api.API + "/healthz")
-	if err != nil {
-		t.Fatal(err)
+	for path, want := range map[string]int{"/readyz": http.StatusServiceUnavailable, "/healthz": http.StatusOK} {
+		resp, err := http.Get(f.api.API + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s with the target down: %d, want %d", path, resp.StatusCode, want)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("healthz with the target down: %d", resp.StatusCode)
+	if out, err := testserver.Command("ready", "--endpoint", f.api.API).CombinedOutput(); err == nil || !strings.Contains(string(out), "not ready") {
+		t.Errorf("ready command with the target down: %v: %s", err, out)
 	}
 	testserver.WantError(t, f.api.Call("POST", "/backend/faults/job/dev", map[string]any{}), 404, "NotFoundException", "faults")
 	id := f.awaitRetry(t, func() string { return f.create(t, "early") })
@@ -186,8 +192,8 @@ func TestTargetDownAtStartup(t *testing.T) {
 	if job := f.api.WaitJob("faults", "dev", id); job.Str("status") != "COMPLETED" {
 		t.Fatalf("after the target came up: %s", job.Raw)
 	}
-	f.api.Until("healthz not ready", func() bool {
-		resp, err := http.Get(f.api.API + "/healthz")
+	f.api.Until("readyz not ready", func() bool {
+		resp, err := http.Get(f.api.API + "/readyz")
 		if err != nil {
 			return false
 		}

@@ -15,6 +15,12 @@
 //     inline policies under Config.Dir/iam and speaks the AWS IAM query
 //     protocol, so the ordinary aws-sdk-go-v2 iam client talks to it.
 //
+// With Config.TLSCert and TLSKey both listeners serve HTTPS through Versity's
+// own option (s3api.WithTLS, iamapi.WithTLS), which reads the certificate
+// from one store at each handshake; Server.ReloadTLS replaces what that
+// store holds, so a renewed certificate reaches new connections and open
+// ones are left alone.
+//
 // Roles live in a bbolt file of their own (Dir/iam/roles.db, one record per
 // role, writes fsynced) in front of Versity's file store, which keeps every
 // user and role in one JSON document that each call parses and each write

@@ -20,6 +20,7 @@ import (
 	"github.com/versity/versitygw/backend/meta"
 	"github.com/versity/versitygw/backend/posix"
 	"github.com/versity/versitygw/embedgw"
+	"github.com/versity/versitygw/iamapi"
 	"github.com/versity/versitygw/iamapi/storage"
 	"github.com/versity/versitygw/s3api"
 	"github.com/versity/versitygw/s3api/middlewares"
@@ -92,6 +93,9 @@ type Config struct {
 	// Logger receives what the gateway cannot answer to a client, such as
 	// a lifecycle sweep that failed. Default slog.Default().
 	Logger *slog.Logger
+	// TLSCert and TLSKey, when set, are the PEM certificate and key both
+	// listeners serve HTTPS with; Server.ReloadTLS reads them again.
+	TLSCert, TLSKey string
 }
 
 // Server is a running embedded gateway and IAM API. Its endpoints are what
@@ -106,8 +110,32 @@ type Server struct {
 	// Region is the region the gateway was configured with.
 	Region string
 
-	done chan struct{} // closed when both halves have stopped
-	err  error         // set before done is closed
+	tlsCert, tlsKey string
+	certs           *iamapi.CertStorage // nil without TLS
+	done            chan struct{}       // closed when both halves have stopped
+	err             error               // set before done is closed
+}
+
+// withTLS is the gateway's option to serve HTTPS with certs (none: plain HTTP).
+func withTLS(certs *iamapi.CertStorage) []s3api.Option {
+	if certs == nil {
+		return nil
+	}
+	return []s3api.Option{s3api.WithTLS(certs)}
+}
+
+// ReloadTLS reads Config.TLSCert and TLSKey again: connections opened
+// from then on get the new certificate, those open keep theirs. On error
+// the certificate served so far stays. Without TLS, or on a nil Server
+// (no gateway runs), it does nothing.
+func (s *Server) ReloadTLS() error {
+	if s == nil || s.certs == nil {
+		return nil
+	}
+	if err := s.certs.SetCertificate(s.tlsCert, s.tlsKey); err != nil {
+		return fmt.Errorf("embedded: %w", err)
+	}
+	return nil
 }
 
 // Wait blocks until both the gateway and the IAM API have stopped and returns
@@ -130,6 +158,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if err := checkFiberApps(); err != nil {
 		return nil, err
+	}
+	var certs *iamapi.CertStorage
+	if cfg.TLSCert != "" {
+		certs = iamapi.NewCertStorage()
+		if err := certs.SetCertificate(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return nil, fmt.Errorf("embedded: %w", err)
+		}
 	}
 	// Versity's posix backend changes the process's working directory, so a
 	// second server would pull the first one's paths out from under it.
@@ -197,7 +232,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	// The IAM API goes first: the gateway probes its private socket at start
 	// and would otherwise sit in Versity's two-second retry loop.
 	iamComp, iamAddr, err := startWithFreePort(runCtx, cfg.IAMListen, "iam", func(addr string) func() error {
-		return func() error { return runIAM(runCtx, roles, cfg, addr, sock) }
+		return func() error { return runIAM(runCtx, roles, cfg, certs, addr, sock) }
 	}, sock)
 	if err != nil {
 		return abort(fmt.Errorf("embedded: start IAM API: %w", err))
@@ -264,7 +299,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 						cfg.S3Timeouts.apply(srv)
 						drain.FastHTTP(runCtx, srv)
 					}),
-				}, lifecycleRoutes(gwbe, idp, root, cfg.Region, buckets)...),
+				}, append(lifecycleRoutes(gwbe, idp, root, cfg.Region, buckets), withTLS(certs)...)...),
 			})
 		}
 	})
@@ -277,7 +312,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		S3Endpoint:  EndpointURL(s3Addr),
 		IAMEndpoint: EndpointURL(iamAddr),
 		Region:      cfg.Region,
-		done:        make(chan struct{}),
+		tlsCert:     cfg.TLSCert, tlsKey: cfg.TLSKey, certs: certs,
+		done: make(chan struct{}),
+	}
+	if certs != nil {
+		srv.S3Endpoint = "https" + strings.TrimPrefix(srv.S3Endpoint, "http")
+		srv.IAMEndpoint = "https" + strings.TrimPrefix(srv.IAMEndpoint, "http")
 	}
 	var watchers sync.WaitGroup
 	for _, p := range parts {

@@ -18,15 +18,20 @@ import (
 // sock, both over store, until ctx ends. It is what embedgw.RunIAMAPI wires,
 // minus the web UI; RunIAMAPI cannot be used because it builds its own
 // store, and ours puts roleStore in front of the file store.
-func runIAM(ctx context.Context, store storage.Storer, cfg Config, addr, sock string) error {
+func runIAM(ctx context.Context, store storage.Storer, cfg Config, certs *iamapi.CertStorage, addr, sock string) error {
 	root := iamapi.RootCredentials{Access: cfg.AccessKey, Secret: cfg.SecretKey}
-	api, err := iamapi.New(store, root,
+	opts := []iamapi.Option{
 		iamapi.WithConcurrencyLimiter(maxConnections, maxRequests),
 		iamapi.WithKeepAlive(),
 		iamapi.WithQuiet(),
 		// No outbound TLS fetches from a loopback server: an OIDC provider
 		// registered here must carry its thumbprint.
-		iamapi.WithOIDCThumbprintAutoFetchDisabled())
+		iamapi.WithOIDCThumbprintAutoFetchDisabled(),
+	}
+	if certs != nil {
+		opts = append(opts, iamapi.WithTLS(certs))
+	}
+	api, err := iamapi.New(store, root, opts...)
 	if err != nil {
 		return fmt.Errorf("init IAM API: %w", err)
 	}

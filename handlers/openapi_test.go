@@ -66,11 +66,12 @@ var oaRequestTypes = map[string]any{
 }
 
 // unsignedRoutes are the routes outside the signed group: the root's
-// redirect for browsers, the readiness probe and the console's static files (the Echo wildcard /console/* is
+// redirect for browsers, the liveness and readiness probes and the console's static files (the Echo wildcard /console/* is
 // documented as /console/{asset}).
 var unsignedRoutes = []string{
 	http.MethodGet + " /",
 	http.MethodGet + " /healthz",
+	http.MethodGet + " /readyz",
 	http.MethodGet + " /console",
 	http.MethodGet + " /console/{asset}",
 }

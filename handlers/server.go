@@ -38,7 +38,10 @@ type Config struct {
 	Keys    caller.Keys
 	// Region is reported in amplify-meta outputs.
 	Region string
-	// Ready reports whether the store and target are ready; /healthz uses it.
+	// Ready reports why the server should not be sent traffic (nil: it
+	// should); /readyz answers from it. /healthz does not: it says only
+	// that the process serves HTTP, so a target outage does not get a
+	// healthy process restarted.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
 	// Now is the clock for signature checks (default time.Now).
@@ -96,6 +99,7 @@ func New(cfg Config) *echo.Echo {
 	e.Pre(s.begin)
 
 	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
 	// The console's files are unsigned, so they are registered without the
 	// signature check every other path, matched or not, goes through.
 	if err := s.registerConsole(e); err != nil {
@@ -284,9 +288,16 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// healthz answers liveness: the process is serving HTTP.
 func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers readiness: 503 with the reason while the server should
+// not be sent traffic (starting, target unreachable, shutting down).
+func (s *Server) readyz(c echo.Context) error {
 	if err := s.Ready(c.Request().Context()); err != nil {
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "starting", "message": err.Error()})
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "message": err.Error()})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -246,9 +246,17 @@ func TestRecoveryResumesPendingJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A fresh runner on the same store finds it through the pending index.
+	// A fresh runner on the same store finds it through the pending index,
+	// and says it has recovered (readiness waits on that) only once Run
+	// has queued it.
 	f.runner = New(f.store, f.target, f.runner.cfg)
+	select {
+	case <-f.runner.Recovered():
+		t.Fatal("recovered before Run")
+	default:
+	}
 	f.start()
+	<-f.runner.Recovered()
 	if got := f.wait(j.ID); got.Status != store.StatusCompleted {
 		t.Fatalf("resumed job: %+v", got)
 	}

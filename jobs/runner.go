@@ -129,6 +129,9 @@ type Runner struct {
 	calls     atomic.Int64  // API calls in flight
 	executing atomic.Int64  // workers executing a job
 	retries   atomic.Uint64 // failed attempts that were retried (Retries)
+
+	recovered     chan struct{} // closed once Run has queued the jobs left by an earlier process
+	recoveredOnce sync.Once
 }
 
 // errInterrupted is the cause given to an execution's context when a client
@@ -139,7 +142,8 @@ var errInterrupted = errors.New("job cancelled by client")
 func New(st *store.Store, tg Target, cfg Config) *Runner {
 	cfg.defaults()
 	return &Runner{store: st, target: tg, cfg: cfg, log: cfg.Logger,
-		queued: map[string]bool{}, active: map[string]bool{}, running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1)}
+		queued: map[string]bool{}, active: map[string]bool{}, running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1),
+		recovered: make(chan struct{})}
 }
 
 // Run records the roles of environments provisioned before role names were
@@ -162,6 +166,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if len(pending) > 0 {
 		r.log.Info("resuming pending jobs", "count", len(pending))
 	}
+	r.recoveredOnce.Do(func() { close(r.recovered) })
 	var wg sync.WaitGroup
 	if r.cfg.JobRetention > 0 {
 		wg.Add(1)
@@ -180,6 +185,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	wg.Wait()
 	return nil
 }
+
+// Recovered is closed once Run has brought the store up to date and queued
+// every job an earlier process left pending: until then the jobs a reader
+// sees as RUNNING may belong to no worker, so the server is not ready.
+func (r *Runner) Recovered() <-chan struct{} { return r.recovered }
 
 func (r *Runner) enqueue(id string) {
 	r.mu.Lock()

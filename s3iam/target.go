@@ -155,7 +155,7 @@ func (t *Target) HasIAM() bool { return t.iam != nil }
 func (t *Target) MayNarrowRolePolicies() bool { return t.iam != nil && t.customIAM }
 
 // Ping is a cheap authenticated call (ListBuckets, one bucket asked for) used
-// by /healthz to tell whether the target is reachable with our credentials.
+// by /readyz to tell whether the target is reachable with our credentials.
 func (t *Target) Ping(ctx context.Context) error {
 	_, err := t.s3.ListBuckets(ctx, &s3.ListBucketsInput{MaxBuckets: aws.Int32(1)})
 	if err != nil {

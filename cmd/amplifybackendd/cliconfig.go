@@ -20,8 +20,9 @@ const (
 )
 
 // clientEndpoints are the URLs clients reach this server on; S3 and IAM are
-// empty unless the embedded gateway runs.
-type clientEndpoints struct{ API, S3, IAM string }
+// empty unless the embedded gateway runs. CABundle is the file clients
+// verify an https API with; empty when the API is plain HTTP.
+type clientEndpoints struct{ API, S3, IAM, CABundle string }
 
 // apiURL is the URL clients reach the API at: the host of --listen (one
 // that means every interface as loopback, as for the gateway's endpoints)
@@ -52,8 +53,12 @@ type cliSection struct {
 // those). Endpoints go through the service-specific settings ("services"
 // sections), so a profile's other calls are not sent here too.
 //
+// With TLS on, profiles default and embedded-s3 also get ca_bundle, the
+// file botocore verifies the https endpoints with (for that profile it replaces the
+// system's CAs); a start without TLS removes it again.
+//
 // The file is the user's as much as ours: each start rewrites only what it
-// owns, the keys region, services and s3 of its two profiles and its two
+// owns, the keys region, services, ca_bundle and s3 of its two profiles and its two
 // [services ...] sections, and keeps every other section, key and comment
 // as it is. A start on other listen addresses therefore updates the
 // endpoints, and a file from an earlier release gains them. The file is
@@ -68,16 +73,22 @@ func writeCLIConfig(dir, region string, ep clientEndpoints) (string, error) {
 	if len(old) == 0 {
 		sections = []cliSection{{lines: []string{"# Written by amplifybackendd, which keeps the endpoints it owns up to date at each start;", "# other sections and keys are yours and are kept.", ""}}}
 	}
-	sections = setKeys(sections, "[default]", map[string][]string{
-		"region":   {"region = " + region},
-		"services": {"services = " + servicesAPI},
-	})
+	defaults := map[string][]string{
+		"region":    {"region = " + region},
+		"services":  {"services = " + servicesAPI},
+		"ca_bundle": nil,
+	}
+	if ep.CABundle != "" {
+		defaults["ca_bundle"] = []string{"ca_bundle = " + ep.CABundle}
+	}
+	sections = setKeys(sections, "[default]", defaults)
 	sections = setSection(sections, "[services "+servicesAPI+"]", []string{"amplifybackend =", "  endpoint_url = " + ep.API})
 	if ep.S3 != "" {
 		sections = setKeys(sections, "[profile "+profileEmbedded+"]", map[string][]string{
-			"region":   {"region = " + region},
-			"services": {"services = " + servicesEmbedded},
-			"s3":       {"s3 =", "  addressing_style = path", "  signature_version = s3v4"},
+			"region":    {"region = " + region},
+			"services":  {"services = " + servicesEmbedded},
+			"ca_bundle": defaults["ca_bundle"],
+			"s3":        {"s3 =", "  addressing_style = path", "  signature_version = s3v4"},
 		})
 		sections = setSection(sections, "[services "+servicesEmbedded+"]", []string{
 			"s3 =", "  endpoint_url = " + ep.S3, "iam =", "  endpoint_url = " + ep.IAM,
@@ -183,7 +194,7 @@ func setKeys(sections []cliSection, h string, keys map[string][]string) []cliSec
 		}
 	}
 	var lines []string
-	for _, k := range []string{"region", "services", "s3"} {
+	for _, k := range []string{"region", "services", "ca_bundle", "s3"} {
 		lines = append(lines, keys[k]...)
 	}
 	sections[i].lines = append(lines, kept...)

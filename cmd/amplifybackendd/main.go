@@ -21,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,6 +62,11 @@ type config struct {
 	limits            limits
 	checkStore        store.CheckMode
 	acceptStoreLoss   bool
+	// tlsCert and tlsKey are absolute (the embedded gateway changes the
+	// working directory, and SIGHUP reads them again); empty: plain HTTP.
+	tlsCert, tlsKey string
+	// tlsCABundle is what clients are told to verify the API with.
+	tlsCABundle string
 }
 
 func parseConfig(args []string) (config, error) {
@@ -84,6 +88,9 @@ func parseConfig(args []string) (config, error) {
 	str(&c.unauthRole, "unauth-role-template", jobs.DefaultUnauthRoleTemplate, "name of the unauthenticated role; {appId} and {env} are replaced, and both must appear")
 	str(&c.identityPool, "identity-pool-id", "", "Cognito identity pool the roles trust; {appId} and {env} are replaced (empty: a placeholder id per app and env)")
 	str(&c.publicGuestAccess, "public-guest-access", "auto", "write guest permissions into bucket policies for Principal \"*\": true, false, or auto (true for the embedded target)")
+	str(&c.tlsCert, "tls-cert", "", "PEM certificate (with its chain) the API, console and embedded gateway serve HTTPS with; reloaded on SIGHUP (empty: plain HTTP)")
+	str(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert; reloaded on SIGHUP")
+	str(&c.tlsCABundle, "tls-ca-bundle", "", "CA bundle <data-dir>/config tells clients to verify the API and embedded gateway with (default: --tls-cert itself, right for a self-signed certificate)")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.logFormat, "log-format", "text", "text (logfmt key=value lines) or json (one object a line)")
 	checkStore := envOr("check-store", string(store.CheckAuto))
@@ -115,6 +122,9 @@ func parseConfig(args []string) (config, error) {
 	if c.checkStore, err = store.ParseCheckMode(checkStore); err != nil {
 		return c, fmt.Errorf("--check-store: %w", err)
 	}
+	if err := c.checkTLS(); err != nil {
+		return c, err
+	}
 	switch c.targetKind {
 	case "auto":
 		c.targetKind = "embedded"
@@ -143,6 +153,30 @@ func jobRetention(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// checkTLS refuses a half-given pair and makes the paths absolute.
+func (c *config) checkTLS() error {
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key must be given together: one without the other cannot serve HTTPS")
+	}
+	if c.tlsCert == "" {
+		if c.tlsCABundle != "" {
+			return errors.New("--tls-ca-bundle needs --tls-cert and --tls-key: without them the API serves plain HTTP")
+		}
+		return nil
+	}
+	if c.tlsCABundle == "" {
+		c.tlsCABundle = c.tlsCert
+	}
+	for _, p := range []*string{&c.tlsCert, &c.tlsKey, &c.tlsCABundle} {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("TLS file %s: %w", *p, err)
+		}
+		*p = abs
+	}
+	return nil
 }
 
 func envName(flagName string) string {
@@ -246,6 +280,13 @@ func run(ctx context.Context, cfg config) error {
 		m = metrics.New()
 	}
 
+	var cert *servingCert
+	if cfg.tlsCert != "" {
+		var err error
+		if cert, err = loadServingCert(cfg.tlsCert, cfg.tlsKey); err != nil {
+			return err
+		}
+	}
 	// Absolute before anything else: the embedded gateway changes the
 	// process's working directory.
 	dataDir, err := filepath.Abs(cfg.dataDir)
@@ -293,6 +334,7 @@ func run(ctx context.Context, cfg config) error {
 			Dir: filepath.Join(dataDir, "embedded"), S3Listen: cfg.embeddedS3, IAMListen: cfg.embeddedIAM,
 			Region: cfg.region, AccessKey: root.AccessKey, SecretKey: root.SecretKey,
 			S3Timeouts: s3Timeouts, IAMTimeouts: iamTimeouts, Logger: log,
+			TLSCert: cfg.tlsCert, TLSKey: cfg.tlsKey,
 		})
 		if err != nil {
 			ln.Close()
@@ -300,8 +342,19 @@ func run(ctx context.Context, cfg config) error {
 		}
 		tcfg.S3Endpoint, tcfg.IAMEndpoint, tcfg.NoIAM, tcfg.Region = gw.S3Endpoint, gw.IAMEndpoint, false, gw.Region
 		tcfg.AccessKey, tcfg.SecretKey = root.AccessKey, root.SecretKey
+		if cert != nil {
+			// The gateway serves the API's certificate: the control plane
+			// verifies it as clients do.
+			if tcfg.HTTPClient, err = bundleClient(cfg.tlsCABundle); err != nil {
+				ln.Close()
+				return err
+			}
+		}
 	}
 	ep := clientEndpoints{API: apiURL(cfg.listen, ln.Addr())}
+	if cert != nil {
+		ep.API, ep.CABundle = "https"+strings.TrimPrefix(ep.API, "http"), cfg.tlsCABundle
+	}
 	if gw != nil {
 		ep.S3, ep.IAM = gw.S3Endpoint, gw.IAMEndpoint
 	}
@@ -349,22 +402,24 @@ func run(ctx context.Context, cfg config) error {
 		JobTimeout: cfg.jobTimeout, JobRetention: jobRetention(cfg.jobRetention), Retry: cfg.retry, Logger: log, Metrics: m,
 	})
 
-	var ready atomic.Bool
+	rd := &readiness{
+		store:     func(ctx context.Context) error { return st.View(ctx, func(*store.Tx) error { return nil }) },
+		recovered: runner.Recovered(), now: time.Now, stale: probeStale,
+	}
 	keys := newAPIKeys(creds)
 	// Registered before anything is served: a SIGHUP that came before the
 	// handler would end the process (the default action).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	go reloadOnHangup(ctx, hup, keys, log)
+	var reloadTLS func() error
+	if cert != nil {
+		reloadTLS = func() error { return errors.Join(cert.reload(), gw.ReloadTLS()) }
+	}
+	go reloadOnHangup(ctx, hup, keys, reloadTLS, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
 		Keys: keys, BodyBudget: cfg.limits.bodyBudget, System: system, Metrics: m,
-		Ready: func(ctx context.Context) error {
-			if !ready.Load() {
-				return errors.New("the target has not answered yet")
-			}
-			return nil
-		},
+		Ready: rd.check,
 	})
 	srv := cfg.limits.apiServer(e)
 	drain.HTTP(srv)
@@ -386,11 +441,17 @@ func run(ctx context.Context, cfg config) error {
 	}()
 	go func() {
 		defer wg.Done()
-		waitForTarget(ctx, tg, log)
-		ready.Store(true)
+		probeTarget(runCtx, tg.Ping, rd, log)
 	}()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if cert != nil {
+			srv.TLSConfig = cert.config()
+			serveErr <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 	if metricsSrv != nil {
 		// Metrics that cannot be served are no reason to stop serving the API.
 		go func() {
@@ -401,6 +462,9 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	endpoint := "http://" + ln.Addr().String()
+	if cert != nil {
+		endpoint = "https://" + ln.Addr().String()
+	}
 	fmt.Printf("amplifybackendd: AmplifyBackend API on %s (data in %s)\n", endpoint, dataDir)
 	if gw != nil {
 		fmt.Printf("amplifybackendd: embedded S3 on %s and IAM on %s (profile %s)\n", gw.S3Endpoint, gw.IAMEndpoint, profileEmbedded)
@@ -409,6 +473,11 @@ func run(ctx context.Context, cfg config) error {
 		fmt.Printf("amplifybackendd: metrics on http://%s%s\n", metricsLn.Addr(), metrics.Path)
 	}
 	fmt.Printf("  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n", creds.path, cliConfig)
+	if cert != nil {
+		// The config's ca_bundle reaches botocore; the JS SDK reads
+		// Node's own setting instead.
+		fmt.Printf("  export NODE_EXTRA_CA_CERTS=%s\n", cfg.tlsCABundle)
+	}
 	// The config names every endpoint; clients older than the
 	// service-specific endpoint settings still need --endpoint-url (README).
 	fmt.Printf("  aws amplifybackend list-s3-buckets\n")
@@ -424,6 +493,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	// Stop in order: no new requests, then no new job steps (interrupted jobs
 	// stay RUNNING and resume at the next start), then the store, then S3.
+	rd.shuttingDown()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
@@ -456,9 +526,10 @@ func newLogger(format string, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// reloadOnHangup reloads the API keys from the credentials file on each
+// reloadOnHangup reloads the API keys from the credentials file, and the
+// TLS certificate with reloadTLS when one is served (nil: none), on each
 // signal from hup (SIGHUP).
-func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, log *slog.Logger) {
+func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, reloadTLS func() error, log *slog.Logger) {
 	defer signal.Stop(hup)
 	for {
 		select {
@@ -470,27 +541,14 @@ func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, log 
 			} else {
 				log.Info("API keys reloaded", "keys", n)
 			}
+			if reloadTLS == nil {
+				continue
+			}
+			if err := reloadTLS(); err != nil {
+				log.Error("TLS certificate not reloaded; the one loaded before is still served", "error", err)
+			} else {
+				log.Info("TLS certificate reloaded")
+			}
 		}
-	}
-}
-
-// waitForTarget polls the target until it answers; the API serves reads
-// meanwhile and jobs retry on their own.
-func waitForTarget(ctx context.Context, tg *s3iam.Target, log *slog.Logger) {
-	wait := 100 * time.Millisecond
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := tg.Ping(pctx)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		log.Warn("target not reachable yet", "error", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 5*time.Second)
 	}
 }

@@ -29,6 +29,7 @@ const storeFileName = "amplifybackendd.db"
 var commands = map[string]func(ctx context.Context, args []string) error{
 	"backup":  runBackup,
 	"restore": runRestore,
+	"ready":   runReady,
 }
 
 // storeRefusal adds the ways out to a refusal to open the store: the
@@ -64,7 +65,7 @@ func runBackup(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: amplifybackendd backup [flags] FILE\n\nWrites a consistent copy of a running server's store to FILE, checked before it is kept.")
 		fs.PrintDefaults()
 	}
-	endpoint := fs.String("endpoint", envOr("endpoint", "http://"+envOr("listen", "127.0.0.1:8080")), "the server's API address (env "+envName("endpoint")+")")
+	endpoint := fs.String("endpoint", envOr("endpoint", localEndpoint()), "the server's API address (env "+envName("endpoint")+")")
 	dataDir := fs.String("data-dir", envOr("data-dir", "./data"), "the server's data directory, where the credentials file is (env "+envName("data-dir")+")")
 	credentials := fs.String("credentials", envOr("credentials", ""), "credentials file with the key to sign with (default DATA-DIR/credentials) (env "+envName("credentials")+")")
 	profile := fs.String("profile", envOr("profile", profileAPI), "profile of the credentials file to sign with (env "+envName("profile")+")")
@@ -97,15 +98,11 @@ func runBackup(ctx context.Context, args []string) error {
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), caller.SigningName, "us-east-1", time.Now()); err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := doLocal(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("the server answered %s: %s", resp.Status, body)
-	}
 
 	tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".tmp-*")
 	if err != nil {

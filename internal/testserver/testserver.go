@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -71,12 +73,15 @@ type Server struct {
 	DataDir string
 	args    []string
 	env     []string
-	// unready: start returns once the API listens, before /healthz is 200.
+	// unready: start returns once the API listens, before /readyz is 200.
 	unready bool
 	cmd     *exec.Cmd
 	API     string
 	S3      string
 	IAM     string
+	// HTTP is the client for the API and the embedded gateway: it trusts
+	// the --tls-ca-bundle the server was started with, if any.
+	HTTP *http.Client
 	// Metrics is the metrics listener's URL, when --metrics-listen is given.
 	Metrics  string
 	APICreds aws.Credentials
@@ -110,13 +115,13 @@ func (s *syncBuffer) String() string {
 }
 
 var (
-	apiLine     = regexp.MustCompile(`AmplifyBackend API on (http://\S+)`)
-	s3Line      = regexp.MustCompile(`embedded S3 on (http://\S+) and IAM on (http://\S+)`)
+	apiLine     = regexp.MustCompile(`AmplifyBackend API on (https?://\S+)`)
+	s3Line      = regexp.MustCompile(`embedded S3 on (https?://\S+) and IAM on (https?://\S+)`)
 	metricsLine = regexp.MustCompile(`metrics on (http://\S+)`)
 )
 
 // Start runs the binary with a fresh data dir and free ports; extra
-// flags are appended. It returns once /healthz answers 200.
+// flags are appended. It returns once /readyz answers 200.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	return StartEnv(t, nil, extra...)
@@ -157,10 +162,22 @@ func Command(args ...string) *exec.Cmd { return exec.Command(binary, args...) }
 
 func tryLaunch(t testing.TB, env []string, unready bool, extra []string) (*Server, error) {
 	t.Helper()
-	s := &Server{t: t, DataDir: t.TempDir(), env: env, unready: unready}
-	for i, a := range extra { // a caller's --data-dir (an existing store) wins
-		if a == "--data-dir" && i+1 < len(extra) {
+	s := &Server{t: t, DataDir: t.TempDir(), env: env, unready: unready, HTTP: http.DefaultClient}
+	for i, a := range extra {
+		if i+1 == len(extra) {
+			break
+		}
+		switch a {
+		case "--data-dir": // a caller's (an existing store) wins
 			s.DataDir = extra[i+1]
+		case "--tls-ca-bundle":
+			pem, err := os.ReadFile(extra[i+1])
+			if err != nil {
+				return s, err
+			}
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(pem)
+			s.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 		}
 	}
 	s.args = append([]string{"--listen", "127.0.0.1:0", "--data-dir", s.DataDir,
@@ -252,7 +269,7 @@ func (s *Server) tryStart() error {
 	}()
 	s.loadCredentials()
 	for !s.unready {
-		resp, err := http.Get(s.API + "/healthz")
+		resp, err := s.HTTP.Get(s.API + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -263,7 +280,7 @@ func (s *Server) tryStart() error {
 		case <-s.exited:
 			return fmt.Errorf("server exited (%s); stderr:\n%s", s.cmd.ProcessState, s.Logs)
 		case <-deadline:
-			return fmt.Errorf("healthz never became ready; stderr:\n%s", s.Logs)
+			return fmt.Errorf("readyz never became ready; stderr:\n%s", s.Logs)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -379,7 +396,7 @@ func (s *Server) CallAs(creds aws.Credentials, method, path string, body any) Re
 	if creds.AccessKeyID != "" {
 		Sign(s.t, req, raw, creds, time.Now())
 	}
-	return Do(s.t, req)
+	return do(s.t, s.HTTP, req)
 }
 
 func (s *Server) NewRequest(method, path string, raw []byte) *http.Request {
@@ -412,7 +429,12 @@ func Sign(t testing.TB, req *http.Request, raw []byte, creds aws.Credentials, at
 // body is (the embedded S3 endpoint answers in XML).
 func DoRaw(t testing.TB, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	return doRaw(t, http.DefaultClient, req)
+}
+
+func doRaw(t testing.TB, client *http.Client, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +448,12 @@ func DoRaw(t testing.TB, req *http.Request) (*http.Response, []byte) {
 
 func Do(t testing.TB, req *http.Request) Response {
 	t.Helper()
-	resp, raw := DoRaw(t, req)
+	return do(t, http.DefaultClient, req)
+}
+
+func do(t testing.TB, client *http.Client, req *http.Request) Response {
+	t.Helper()
+	resp, raw := doRaw(t, client, req)
 	out := Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out.Body); err != nil {
@@ -520,17 +547,25 @@ func (s *Server) Metric(series string) float64 {
 func Esc(s string) string { return url.PathEscape(s) }
 
 func (s *Server) S3Client() *s3.Client {
-	return s3.New(s3.Options{
+	o := s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(s.S3), UsePathStyle: true,
 		Credentials: credentials.StaticCredentialsProvider{Value: s.S3Creds},
-	})
+	}
+	if s.HTTP != http.DefaultClient { // else the SDK's own
+		o.HTTPClient = s.HTTP
+	}
+	return s3.New(o)
 }
 
 func (s *Server) IAMClient() *iam.Client {
-	return iam.New(iam.Options{
+	o := iam.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(s.IAM),
 		Credentials: credentials.StaticCredentialsProvider{Value: s.S3Creds},
-	})
+	}
+	if s.HTTP != http.DefaultClient {
+		o.HTTPClient = s.HTTP
+	}
+	return iam.New(o)
 }
 
 // Anon makes an unsigned request to the embedded S3 endpoint and returns
@@ -545,7 +580,7 @@ func (s *Server) Anon(method, path string, body string) int {
 		req.Body = nil
 		req.ContentLength = 0
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.HTTP.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}

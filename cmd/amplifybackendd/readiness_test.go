@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReadiness walks the states /readyz answers from: not ready before
+// recovery, before the target's first answer, once that answer is stale,
+// with the store closed, and from the start of shutdown on.
+func TestReadiness(t *testing.T) {
+	t.Parallel()
+	clock := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	recovered := make(chan struct{})
+	var storeErr error
+	r := &readiness{
+		store:     func(context.Context) error { return storeErr },
+		recovered: recovered, now: func() time.Time { return clock }, stale: probeStale,
+	}
+	want := func(state, reason string) {
+		t.Helper()
+		err := r.check(context.Background())
+		switch {
+		case reason == "" && err != nil:
+			t.Errorf("%s: not ready: %v", state, err)
+		case reason != "" && (err == nil || !strings.Contains(err.Error(), reason)):
+			t.Errorf("%s: got %v, want a reason with %q", state, err, reason)
+		}
+	}
+	r.answered(clock)
+	want("target answered, jobs not recovered", "recovered")
+	close(recovered)
+	r.lastAnswer.Store(0)
+	want("recovered, target never answered", "has not answered yet")
+	r.answered(clock)
+	want("recovered, target answered", "")
+	clock = clock.Add(probeStale)
+	want("last answer just within the limit", "")
+	clock = clock.Add(time.Second)
+	want("last answer too old", "has not answered for 31s")
+	r.answered(clock)
+	storeErr = errors.New("database not open")
+	want("store closed", "store is not open")
+	storeErr = nil
+	want("all well again", "")
+	r.shuttingDown()
+	want("shutting down", "shutting down")
+}

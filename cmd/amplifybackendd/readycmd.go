@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/amplifybackendd/amplifybackendd/embedded"
+)
+
+// localEndpoint is the API of the server this machine runs, as its own
+// settings (AMPLIFYBACKENDD_LISTEN, AMPLIFYBACKENDD_TLS_CERT) describe it:
+// what the commands that talk to that server default to.
+func localEndpoint() string {
+	u := embedded.EndpointURL(envOr("listen", "127.0.0.1:8080"))
+	if envOr("tls-cert", "") != "" {
+		u = "https" + strings.TrimPrefix(u, "http")
+	}
+	return u
+}
+
+// localClient is the HTTP client for the local server: with TLS on, it
+// trusts the server's CA bundle (AMPLIFYBACKENDD_TLS_CA_BUNDLE, else the
+// certificate itself). The chain is verified but not the name: the
+// commands dial the server's loopback address, which a certificate made
+// for its public name does not carry.
+func localClient() (*http.Client, error) {
+	bundle := envOr("tls-ca-bundle", envOr("tls-cert", ""))
+	if bundle == "" {
+		return http.DefaultClient, nil
+	}
+	roots, err := bundlePool(bundle)
+	if err != nil {
+		return nil, err
+	}
+	verify := func(cs tls.ConnectionState) error {
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+		return err
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, VerifyConnection: verify,
+	}}}, nil
+}
+
+// bundlePool reads a PEM CA bundle.
+func bundlePool(bundle string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("CA bundle: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA bundle %s holds no PEM certificate", bundle)
+	}
+	return roots, nil
+}
+
+// bundleClient is an HTTP client that trusts the CAs of bundle, and
+// verifies names as any client does.
+func bundleClient(bundle string) (*http.Client, error) {
+	roots, err := bundlePool(bundle)
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	return &http.Client{Transport: tr}, nil
+}
+
+// runReady exits 0 when the local server answers /readyz with 200: the
+// container image's HEALTHCHECK, which has no curl to run.
+func runReady(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("amplifybackendd ready", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: amplifybackendd ready [flags]\n\nExits 0 when the server answers GET /readyz with 200, else prints why and exits 1.")
+		fs.PrintDefaults()
+	}
+	endpoint := fs.String("endpoint", envOr("endpoint", localEndpoint()), "the server's API address (env "+envName("endpoint")+")")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the answer")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(*endpoint, "/")+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := doLocal(req)
+	if err != nil {
+		return fmt.Errorf("not ready: %w", err)
+	}
+	return resp.Body.Close()
+}
+
+// doLocal sends req to the local server with localClient and returns the
+// answer if it is a 200; any other status is an error quoting the start
+// of the body, which says why.
+func doLocal(req *http.Request) (*http.Response, error) {
+	client, err := localClient()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("the server answered %s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	return resp, nil
+}
