@@ -4,6 +4,7 @@
 
 import { createRequire } from "node:module";
 import * as sdk from "@aws-sdk/client-amplifybackend";
+import { recordEndpoint } from "./endpoint.mjs";
 
 const {
   AmplifyBackendClient,
@@ -579,20 +580,13 @@ async function main() {
       process.env.AWS_SHARED_CREDENTIALS_FILE = env("AB_HOME_CREDENTIALS");
       const c = new AmplifyBackendClient({});
       clients.push(c);
-      let sentTo = "";
-      c.middlewareStack.add(
-        (next) => async (args) => {
-          sentTo = `${args.request.protocol}//${args.request.hostname}:${args.request.port}`;
-          return next(args);
-        },
-        { step: "finalizeRequest" },
-      );
+      const sent = recordEndpoint(c);
       try {
         const out = await c.send(new ListS3BucketsCommand({}));
-        assert(sentTo === env("AB_HOME_API"), `sent to ${sentTo}, want ${env("AB_HOME_API")}`);
+        assert(sent.to === env("AB_HOME_API"), `sent to ${sent.to}, want ${env("AB_HOME_API")}`);
         const names = (out.Buckets ?? []).map((b) => b.Name);
         assert(names.includes(env("AB_HOME_BUCKET")), `buckets ${show(names)}`);
-        return `ListS3Buckets sent to ${sentTo}`;
+        return `ListS3Buckets sent to ${sent.to}`;
       } finally {
         [process.env.AWS_CONFIG_FILE, process.env.AWS_SHARED_CREDENTIALS_FILE] = saved;
       }

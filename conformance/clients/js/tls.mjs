@@ -6,25 +6,19 @@
 
 import { createRequire } from "node:module";
 import { AmplifyBackendClient, ListS3BucketsCommand } from "@aws-sdk/client-amplifybackend";
+import { recordEndpoint } from "./endpoint.mjs";
 
 const report = (check, ok, detail = "") => console.log(JSON.stringify({ check, ok, detail }));
 
 const c = new AmplifyBackendClient({});
-let sentTo = "";
-c.middlewareStack.add(
-  (next) => async (args) => {
-    sentTo = `${args.request.protocol}//${args.request.hostname}:${args.request.port}`;
-    return next(args);
-  },
-  { step: "finalizeRequest" },
-);
+const sent = recordEndpoint(c);
 try {
   await c.send(new ListS3BucketsCommand({}));
   report("signed_call", true);
 } catch (e) {
   report("signed_call", false, String(e));
 }
-report("https_endpoint", sentTo.startsWith("https:"), sentTo);
+report("https_endpoint", sent.to.startsWith("https:"), sent.to);
 
 const bad = new AmplifyBackendClient({
   credentials: { accessKeyId: process.env.AB_KEY_ID, secretAccessKey: process.env.AB_WRONG_SECRET },
