@@ -63,30 +63,17 @@ func (s *Server) getConsoleSystem(c echo.Context) error {
 		resp.Started = wireTime(sys.Started)
 		resp.UptimeSeconds = int64(time.Since(sys.Started).Seconds())
 	}
-	err := s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
-		for _, id := range tx.PendingJobs() {
-			j, err := tx.Job(id)
-			if err != nil {
-				return err
-			}
-			if j.Status != store.StatusRunning {
-				continue // cancelled, its undo still pending
-			}
-			resp.JobsRunning++
-			if resp.OldestRunning == nil || j.CreateTime.Before(oldest(resp.OldestRunning)) {
-				w := toJobWire(j)
-				resp.OldestRunning = &w
-			}
-		}
-		return nil
+	var oldest store.Job
+	err := s.Store.View(c.Request().Context(), func(tx *store.Tx) (err error) {
+		resp.JobsRunning, oldest, err = tx.RunningJobs()
+		return err
 	})
 	if err != nil {
 		return err
 	}
+	if oldest.ID != "" {
+		w := toJobWire(oldest)
+		resp.OldestRunning = &w
+	}
 	return c.JSON(http.StatusOK, resp)
-}
-
-func oldest(j *jobWire) time.Time {
-	t, _ := time.Parse(time.RFC3339, j.CreateTime)
-	return t
 }

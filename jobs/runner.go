@@ -271,20 +271,9 @@ func (r *Runner) Retries() uint64 { return r.retries.Load() }
 func (r *Runner) State(ctx context.Context) (metrics.JobsState, error) {
 	var s metrics.JobsState
 	err := r.store.View(ctx, func(tx *store.Tx) error {
-		for _, id := range tx.PendingJobs() {
-			j, err := tx.Job(id)
-			if err != nil {
-				return err
-			}
-			if j.Status != store.StatusRunning {
-				continue // a cancelled job still undoing: CANCELLED to clients
-			}
-			s.Running++
-			if s.OldestRunning.IsZero() || j.CreateTime.Before(s.OldestRunning) {
-				s.OldestRunning = j.CreateTime
-			}
-		}
-		return nil
+		n, oldest, err := tx.RunningJobs()
+		s.Running, s.OldestRunning = n, oldest.CreateTime
+		return err
 	})
 	r.mu.Lock()
 	s.Queued = len(r.queue)

@@ -251,6 +251,27 @@ func (t *Tx) PendingJobs() []string {
 	return ids
 }
 
+// RunningJobs counts the RUNNING jobs, read through the pending index, and
+// returns the one created first (a zero Job when none runs). A cancelled job
+// still undoing its change is pending but CANCELLED to clients: it is not
+// counted.
+func (t *Tx) RunningJobs() (n int, oldest Job, err error) {
+	for _, id := range t.PendingJobs() {
+		j, err := t.Job(id)
+		if err != nil {
+			return 0, Job{}, err
+		}
+		if j.Status != StatusRunning {
+			continue
+		}
+		n++
+		if oldest.ID == "" || j.CreateTime.Before(oldest.CreateTime) {
+			oldest = j
+		}
+	}
+	return n, oldest, nil
+}
+
 // Jobs pages through the jobs of one environment, newest first. after is the
 // cursor returned by the previous page (nil for the first page); match, when
 // non-nil, filters. It returns up to limit jobs and the cursor of the next
