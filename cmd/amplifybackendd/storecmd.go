@@ -14,11 +14,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/datadir"
+	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -77,16 +77,13 @@ func runBackup(ctx context.Context, args []string) error {
 		return errors.New("name one file to write the backup to")
 	}
 	out := fs.Arg(0)
-	cf := &credentialsFile{path: *credentials, profiles: map[string]keyPair{}}
-	if cf.path == "" {
-		cf.path = filepath.Join(*dataDir, "credentials")
+	credsPath := *credentials
+	if credsPath == "" {
+		credsPath = filepath.Join(*dataDir, "credentials")
 	}
-	if err := cf.read(); err != nil {
+	creds, err := credfile.Profile(credsPath, *profile)
+	if err != nil {
 		return err
-	}
-	key, ok := cf.profiles[*profile]
-	if !ok {
-		return fmt.Errorf("%s has no profile [%s]", cf.path, *profile)
 	}
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(*endpoint, "/")+"/admin-api/backup", nil)
@@ -94,7 +91,6 @@ func runBackup(ctx context.Context, args []string) error {
 		return err
 	}
 	empty := sha256.Sum256(nil)
-	creds := aws.Credentials{AccessKeyID: key.AccessKey, SecretAccessKey: key.SecretKey}
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), caller.SigningName, "us-east-1", time.Now()); err != nil {
 		return err
 	}

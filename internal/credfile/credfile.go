@@ -33,10 +33,9 @@ func Parse(r io.Reader) (map[string]Keys, error) {
 			continue
 		}
 		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
+			// A section is a profile once it has a line: an empty one
+			// is left out, as the server's reader always did.
 			section = strings.TrimSpace(line[1 : len(line)-1])
-			if _, ok := profiles[section]; !ok {
-				profiles[section] = Keys{}
-			}
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
