@@ -316,8 +316,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		done: make(chan struct{}),
 	}
 	if certs != nil {
-		srv.S3Endpoint = "https" + strings.TrimPrefix(srv.S3Endpoint, "http")
-		srv.IAMEndpoint = "https" + strings.TrimPrefix(srv.IAMEndpoint, "http")
+		srv.S3Endpoint, srv.IAMEndpoint = HTTPS(srv.S3Endpoint), HTTPS(srv.IAMEndpoint)
 	}
 	var watchers sync.WaitGroup
 	for _, p := range parts {
@@ -538,3 +537,6 @@ func dialAddr(listen string) string {
 func EndpointURL(listen string) string {
 	return "http://" + dialAddr(listen)
 }
+
+// HTTPS is an EndpointURL for a listener that serves TLS.
+func HTTPS(endpoint string) string { return "https" + strings.TrimPrefix(endpoint, "http") }

@@ -28,10 +28,10 @@ func (l *limits) register(fs *flag.FlagSet) {
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
 		fs.DurationVar(p, name, envDuration(name, def), usage+" (env "+envName(name)+")")
 	}
-	dur(&l.readHeader, "read-header-timeout", 10*time.Second, "longest a request's headers may take to arrive, on every listener")
-	dur(&l.read, "read-timeout", 30*time.Second, "longest a whole API or embedded IAM request may take to arrive")
-	dur(&l.write, "write-timeout", time.Minute, "longest an API or embedded IAM request may take to be handled and answered")
-	dur(&l.idle, "idle-timeout", time.Minute, "longest a keep-alive connection may wait for its next request, on every listener")
+	dur(&l.readHeader, "read-header-timeout", embedded.DefaultIAMTimeouts.ReadHeader, "longest a request's headers may take to arrive, on every listener")
+	dur(&l.read, "read-timeout", embedded.DefaultIAMTimeouts.Read, "longest a whole API or embedded IAM request may take to arrive")
+	dur(&l.write, "write-timeout", embedded.DefaultIAMTimeouts.Write, "longest an API or embedded IAM request may take to be handled and answered")
+	dur(&l.idle, "idle-timeout", embedded.DefaultIAMTimeouts.Idle, "longest a keep-alive connection may wait for its next request, on every listener")
 	dur(&l.s3Read, "embedded-s3-read-timeout", embedded.DefaultS3Timeouts.Read, "longest an upload's body may take on the embedded S3 endpoint")
 	dur(&l.s3Write, "embedded-s3-write-timeout", embedded.DefaultS3Timeouts.Write, "longest a download may take on the embedded S3 endpoint")
 	fs.Int64Var(&l.bodyBudget, "request-body-budget", int64(envInt("request-body-budget", caller.DefaultBodyBudget)),

@@ -353,7 +353,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	ep := clientEndpoints{API: apiURL(cfg.listen, ln.Addr())}
 	if cert != nil {
-		ep.API, ep.CABundle = "https"+strings.TrimPrefix(ep.API, "http"), cfg.tlsCABundle
+		ep.API, ep.CABundle = embedded.HTTPS(ep.API), cfg.tlsCABundle
 	}
 	if gw != nil {
 		ep.S3, ep.IAM = gw.S3Endpoint, gw.IAMEndpoint

@@ -13,19 +13,10 @@ import (
 // GET /metrics, unsigned as scrapers expect, and nothing else. The series
 // give away no names, keys or paths (package metrics).
 func metricsHandler(m *metrics.Metrics) http.Handler {
-	h := m.Handler()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != metrics.Path {
-			http.NotFound(w, r)
-			return
-		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
+	// A GET pattern also serves HEAD; other methods get 405, other paths 404.
+	mux := http.NewServeMux()
+	mux.Handle("GET "+metrics.Path, m.Handler())
+	return mux
 }
 
 // scrapeTimeout bounds the store read one scrape makes for the jobs'

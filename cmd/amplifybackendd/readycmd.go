@@ -22,7 +22,7 @@ import (
 func localEndpoint() string {
 	u := embedded.EndpointURL(envOr("listen", "127.0.0.1:8080"))
 	if envOr("tls-cert", "") != "" {
-		u = "https" + strings.TrimPrefix(u, "http")
+		u = embedded.HTTPS(u)
 	}
 	return u
 }
