@@ -428,17 +428,11 @@ func fill(t testing.TB, path string, jobsN, resN int) {
 }
 
 func rss(t testing.TB, pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	b, err := load.ReadRSS(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	return float64(b) / (1 << 20)
 }
 
 // benchBurst sends many creates at once from 64 senders and waits for all

@@ -29,7 +29,10 @@ const firstBodyGrowth = 4 << 10
 // per-request map (two allocations a request).
 type Body struct {
 	bytes.Reader
-	data []byte
+	// Caller is who signed the request, once Verify has checked it; the
+	// request's log line reads it here rather than from a per-request map.
+	Caller Caller
+	data   []byte
 	// sum is the SHA-256 of data, computed as it was read.
 	sum [sha256.Size]byte
 	// held is what this body took from budget; Release gives it back.

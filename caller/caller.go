@@ -88,7 +88,8 @@ func (v *Verifier) Verify(r *http.Request) (Caller, *Body, error) {
 		b.Release()
 		return Caller{}, nil, err
 	}
-	return Caller{AccessKeyID: in.auth.accessKey}, b, nil
+	b.Caller = Caller{AccessKeyID: in.auth.accessKey}
+	return b.Caller, b, nil
 }
 
 // Check names one check of a request; an Error says which one failed.

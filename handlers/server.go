@@ -77,7 +77,7 @@ type Server struct {
 	reads readCache
 	// operations names the operation of each route (method and path as
 	// registered), for the request log and metrics.
-	operations map[string]string
+	operations map[opKey]string
 }
 
 // New returns the Echo instance serving the API.
@@ -115,10 +115,10 @@ func New(cfg Config) *echo.Echo {
 	e.RouteNotFound("", unmatched)
 	e.RouteNotFound("/*", unmatched)
 	e.GET("/", rootForBrowsers(unmatched))
-	s.operations = map[string]string{}
+	s.operations = map[opKey]string{}
 	for _, r := range append(routes(s), UnsupportedRoutes()...) {
 		e.Add(r.Method, r.Path, s.signed(r.Handler))
-		s.operations[r.Method+" "+r.Path] = r.Operation
+		s.operations[opKey{r.Method, r.Path}] = r.Operation
 	}
 	return e
 }
@@ -186,10 +186,6 @@ func (s *Server) begin(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// accessKeyKey is where authenticate leaves the verified access key id for
-// the request's log line.
-const accessKeyKey = "amplifybackendd.accessKeyID"
-
 // finish logs the request's one line and counts it. The line carries what
 // an operator searches by: the request id the client was given, the
 // operation, the verified access key id (never a secret, never the
@@ -205,8 +201,10 @@ func (s *Server) finish(c echo.Context, id string, start time.Time, err error) {
 		slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()),
 		slog.String("operation", op), slog.Int("status", status), slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 	}
-	if key, ok := c.Get(accessKeyKey).(string); ok {
-		attrs = append(attrs, slog.String("access_key_id", key))
+	// The verified caller rides on the body the check read; a refused
+	// request's body names none.
+	if b, ok := r.Body.(*caller.Body); ok && b.Caller.AccessKeyID != "" {
+		attrs = append(attrs, slog.String("access_key_id", b.Caller.AccessKeyID))
 	}
 	var refused *caller.Error
 	if errors.As(err, &refused) {
@@ -218,12 +216,16 @@ func (s *Server) finish(c echo.Context, id string, start time.Time, err error) {
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
+// opKey is a route: a method and Echo's path pattern. A struct key, unlike
+// the two joined, costs no allocation per lookup.
+type opKey struct{ method, path string }
+
 // operation names what the request asked for, from the route Echo matched:
 // an operation of the service model, or one of a few fixed words, so the
 // metrics' label set stays bounded whatever paths clients send.
 func (s *Server) operation(c echo.Context) string {
 	p := c.Path()
-	if op, ok := s.operations[c.Request().Method+" "+p]; ok {
+	if op, ok := s.operations[opKey{c.Request().Method, p}]; ok {
 		return op
 	}
 	switch {
@@ -274,7 +276,7 @@ func (s *Server) countCall(next echo.HandlerFunc) echo.HandlerFunc {
 // the body budget is given back when the call ends.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		who, body, err := s.callers.Verify(c.Request())
+		_, body, err := s.callers.Verify(c.Request())
 		if err != nil {
 			var refused *caller.Error
 			if errors.As(err, &refused) {
@@ -282,7 +284,6 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return err
 		}
-		c.Set(accessKeyKey, who.AccessKeyID)
 		defer body.Release()
 		return next(c)
 	}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -32,8 +33,9 @@ type System struct {
 }
 
 // version is the module version the binary was built from, "(devel)" for a
-// build from a checkout, with the VCS revision when Go recorded one.
-func version() string {
+// build from a checkout, with the VCS revision when Go recorded one. The
+// build info does not change while the process runs: read it once.
+var version = sync.OnceValue(func() string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
@@ -45,7 +47,7 @@ func version() string {
 		}
 	}
 	return v
-}
+})
 
 // getConsoleSystem answers the console's System page: the target and its
 // capabilities, the version and uptime, the jobs RUNNING (read from the

@@ -10,9 +10,7 @@ import os
 import subprocess
 import sys
 
-
-def report(name, ok, detail=""):
-    print(json.dumps({"check": name, "ok": ok, "detail": detail}), flush=True)
+from scenario import report
 
 
 def with_boto3():

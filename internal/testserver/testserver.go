@@ -419,10 +419,14 @@ func (s *Server) NewRequest(method, path string, raw []byte) *http.Request {
 // dot segments in it verifies.
 func Sign(t testing.TB, req *http.Request, raw []byte, creds aws.Credentials, at time.Time) {
 	t.Helper()
-	sum := sha256.Sum256(raw)
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, caller.SigningCopy(req), hex.EncodeToString(sum[:]), "amplifybackend", "us-east-1", at); err != nil {
+	if err := sign(req, raw, creds, at); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func sign(req *http.Request, raw []byte, creds aws.Credentials, at time.Time) error {
+	sum := sha256.Sum256(raw)
+	return v4.NewSigner().SignHTTP(context.Background(), creds, caller.SigningCopy(req), hex.EncodeToString(sum[:]), caller.SigningName, "us-east-1", at)
 }
 
 // DoRaw sends req and returns the answer with its body read, whatever the
@@ -651,11 +655,10 @@ func (s *Server) TryCall(method, path string, body any) (Response, error) {
 		return Response{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	sum := sha256.Sum256(raw)
-	if err := v4.NewSigner().SignHTTP(context.Background(), s.APICreds, caller.SigningCopy(req), hex.EncodeToString(sum[:]), "amplifybackend", "us-east-1", time.Now()); err != nil {
+	if err := sign(req, raw, s.APICreds, time.Now()); err != nil {
 		return Response{}, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.HTTP.Do(req)
 	if err != nil {
 		return Response{}, err
 	}
