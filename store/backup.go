@@ -85,14 +85,13 @@ func Verify(path string) (Summary, error) {
 			if sum.Schema < SchemaVersion {
 				return nil // records of an older format: Open migrates, then checks them
 			}
-			if err := checkRecords(path, tx); err != nil {
+			counts, err := countRecords(path, tx)
+			if err != nil {
 				return err
 			}
 			id, _ := unseal(meta.Get(keyStoreID))
 			sum.StoreID = hexID(id)
-			sum.Resources = tx.Bucket(bucketResources).Stats().KeyN
-			sum.Jobs = tx.Bucket(bucketJobs).Stats().KeyN
-			sum.Pending = tx.Bucket(bucketPending).Stats().KeyN
+			sum.Resources, sum.Jobs, sum.Pending = counts.resources, counts.jobs, counts.pending
 			return nil
 		})
 	})

@@ -106,11 +106,17 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
+// held says what rec records of the store at path, for the refusals that
+// quote it.
+func (rec *identity) held(path string) string {
+	return fmt.Sprintf("%s records store %s at transaction %d and %d bytes (%s)",
+		filepath.Base(IdentityPath(path)), rec.StoreID, rec.TxID, rec.Size, rec.Updated.Format(time.RFC3339))
+}
+
 // compareIdentity refuses a store file that is behind what its record
 // says it held. fileID is the id stored in the file ("" when it has none).
 func compareIdentity(path string, rec *identity, fileID string, txid uint64, size int64) error {
-	held := fmt.Sprintf("%s records store %s at transaction %d and %d bytes (%s)",
-		filepath.Base(IdentityPath(path)), rec.StoreID, rec.TxID, rec.Size, rec.Updated.Format(time.RFC3339))
+	held := rec.held(path)
 	switch {
 	case fileID != rec.StoreID:
 		what := "store " + fileID

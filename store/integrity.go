@@ -285,84 +285,97 @@ func checkBranchKeys(path string, tx *bolt.Tx) error {
 // and checks each against the others: a flipped bit anywhere in a key or
 // value of ours fails a checksum or a cross-check here.
 func checkRecords(path string, btx *bolt.Tx) error {
-	damaged := func(format string, args ...any) error { return damaged(path, format, args...) }
-	indexHolds := func(b *bolt.Bucket, want int, index, records string) error {
-		if n := b.Stats().KeyN; n != want {
-			return damaged("the %s index has %d entries for %d %s", index, n, want, records)
-		}
-		return nil
-	}
-	for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending} {
-		if btx.Bucket(name) == nil {
-			return damaged("bucket %q is missing", name)
-		}
-	}
-	meta := btx.Bucket(bucketMeta)
-	if v := meta.Get(keySchema); len(v) != 8 || binary.BigEndian.Uint64(v) != SchemaVersion {
-		return damaged("the schema version is %x, not %d", v, SchemaVersion)
-	}
-	for _, k := range []struct {
-		key  []byte
-		size int
-	}{{keyTokenKey, 32}, {keyStoreID, storeIDSize}} {
-		if v, err := unseal(meta.Get(k.key)); err != nil || len(v) != k.size {
-			return damaged("meta value %q does not verify", k.key)
-		}
-	}
+	_, err := countRecords(path, btx)
+	return err
+}
 
-	resources, buckets := btx.Bucket(bucketResources), btx.Bucket(bucketBuckets)
-	nres := 0
-	err := resources.ForEach(func(k, v []byte) error {
-		r, err := decodeResource(v)
-		if err != nil {
-			return damaged("resource %q does not verify (checksum or encoding)", k)
-		}
-		if !bytes.Equal(k, resourceKey(r.ResourceKey)) || !bytes.Equal(buckets.Get([]byte(r.Bucket)), k) {
-			return damaged("resource %q does not match its key or its bucket's index entry", k)
-		}
-		nres++
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if err := indexHolds(buckets, nres, "bucket", "resources"); err != nil {
-		return err
-	}
+// recordCounts are what checkRecords found, for a backup's summary.
+type recordCounts struct{ resources, jobs, pending int }
 
-	jobs, byEnv, pending := btx.Bucket(bucketJobs), btx.Bucket(bucketJobsByEnv), btx.Bucket(bucketPending)
-	pc := pending.Cursor()
-	njobs, npending := 0, 0
-	var maxSeq uint64
-	err = jobs.ForEach(func(k, v []byte) error {
-		j, err := decodeJob(v)
+// countRecords is checkRecords, returning the records it counted on the way.
+func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
+	err = func() error {
+		damaged := func(format string, args ...any) error { return damaged(path, format, args...) }
+		indexHolds := func(b *bolt.Bucket, want int, index, records string) error {
+			if n := b.Stats().KeyN; n != want {
+				return damaged("the %s index has %d entries for %d %s", index, n, want, records)
+			}
+			return nil
+		}
+		for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending} {
+			if btx.Bucket(name) == nil {
+				return damaged("bucket %q is missing", name)
+			}
+		}
+		meta := btx.Bucket(bucketMeta)
+		if v := meta.Get(keySchema); len(v) != 8 || binary.BigEndian.Uint64(v) != SchemaVersion {
+			return damaged("the schema version is %x, not %d", v, SchemaVersion)
+		}
+		for _, k := range []struct {
+			key  []byte
+			size int
+		}{{keyTokenKey, 32}, {keyStoreID, storeIDSize}} {
+			if v, err := unseal(meta.Get(k.key)); err != nil || len(v) != k.size {
+				return damaged("meta value %q does not verify", k.key)
+			}
+		}
+
+		resources, buckets := btx.Bucket(bucketResources), btx.Bucket(bucketBuckets)
+		nres := 0
+		err := resources.ForEach(func(k, v []byte) error {
+			r, err := decodeResource(v)
+			if err != nil {
+				return damaged("resource %q does not verify (checksum or encoding)", k)
+			}
+			if !bytes.Equal(k, resourceKey(r.ResourceKey)) || !bytes.Equal(buckets.Get([]byte(r.Bucket)), k) {
+				return damaged("resource %q does not match its key or its bucket's index entry", k)
+			}
+			nres++
+			return nil
+		})
 		if err != nil {
-			return damaged("job %q does not verify (checksum or encoding)", k)
+			return err
 		}
-		if string(k) != j.ID || !bytes.Equal(byEnv.Get(jobIndexKey(j)), k) {
-			return damaged("job %q does not match its key or its index entry", k)
+		if err := indexHolds(buckets, nres, "bucket", "resources"); err != nil {
+			return err
 		}
-		if pk, _ := pc.Seek(k); bytes.Equal(pk, k) != j.Pending() {
-			return damaged("job %q is pending=%t but its pending index entry says otherwise", k, j.Pending())
+
+		jobs, byEnv, pending := btx.Bucket(bucketJobs), btx.Bucket(bucketJobsByEnv), btx.Bucket(bucketPending)
+		pc := pending.Cursor()
+		njobs, npending := 0, 0
+		var maxSeq uint64
+		err = jobs.ForEach(func(k, v []byte) error {
+			j, err := decodeJob(v)
+			if err != nil {
+				return damaged("job %q does not verify (checksum or encoding)", k)
+			}
+			if string(k) != j.ID || !bytes.Equal(byEnv.Get(jobIndexKey(j)), k) {
+				return damaged("job %q does not match its key or its index entry", k)
+			}
+			if pk, _ := pc.Seek(k); bytes.Equal(pk, k) != j.Pending() {
+				return damaged("job %q is pending=%t but its pending index entry says otherwise", k, j.Pending())
+			}
+			if j.Pending() {
+				npending++
+			}
+			maxSeq = max(maxSeq, j.seq)
+			njobs++
+			return nil
+		})
+		if err == nil {
+			err = indexHolds(byEnv, njobs, "job", "jobs")
 		}
-		if j.Pending() {
-			npending++
+		if err == nil {
+			err = indexHolds(pending, npending, "pending", "pending jobs")
 		}
-		maxSeq = max(maxSeq, j.seq)
-		njobs++
+		if err != nil {
+			return err
+		}
+		if jobs.Sequence() < maxSeq {
+			return damaged("the job sequence %d is behind job number %d", jobs.Sequence(), maxSeq)
+		}
+		c = recordCounts{resources: nres, jobs: njobs, pending: npending}
 		return nil
-	})
-	if err == nil {
-		err = indexHolds(byEnv, njobs, "job", "jobs")
-	}
-	if err == nil {
-		err = indexHolds(pending, npending, "pending", "pending jobs")
-	}
-	if err != nil {
-		return err
-	}
-	if jobs.Sequence() < maxSeq {
-		return damaged("the job sequence %d is behind job number %d", jobs.Sequence(), maxSeq)
-	}
-	return nil
+	}()
+	return c, err
 }

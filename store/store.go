@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,12 +138,10 @@ func open(path string, o Options) (*Store, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("open store: %w", err)
 	case rec != nil:
-		return nil, fmt.Errorf("%w: %s is missing, but %s records store %s at transaction %d and %d bytes (%s)",
-			ErrDataLost, path, filepath.Base(IdentityPath(path)), rec.StoreID, rec.TxID, rec.Size, rec.Updated.Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: %s is missing, but %s", ErrDataLost, path, rec.held(path))
 	}
 	if size == 0 && rec != nil {
-		return nil, fmt.Errorf("%w: %s is empty, but %s records store %s at transaction %d and %d bytes (%s)",
-			ErrDataLost, path, filepath.Base(IdentityPath(path)), rec.StoreID, rec.TxID, rec.Size, rec.Updated.Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: %s is empty, but %s", ErrDataLost, path, rec.held(path))
 	}
 	if size > 0 {
 		m, otherBad, err := preflight(path, size)
