@@ -29,7 +29,7 @@ type Planned struct {
 // environment's role names as tx shows them.
 func (r *Runner) Plan(tx *store.Tx, res store.Resource) (Planned, error) {
 	k := res.ResourceKey
-	roles, err := EnvRoleNames(tx, r.cfg.AuthRoleTemplate, r.cfg.UnauthRoleTemplate, k.AppID, k.Env)
+	roles, err := r.envRoleNames(tx, k.AppID, k.Env)
 	if err != nil {
 		return Planned{}, err
 	}

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,12 +39,10 @@ func roleOwned(role string, owner, want store.RoleOwner, how string) error {
 		role, owner, how, want)}}
 }
 
-// EnvRoleNames returns the role names of an environment: the recorded ones,
-// or the ones its first job will record, as far as tx shows. Empty
-// templates mean the defaults.
-func EnvRoleNames(tx *store.Tx, authTemplate, unauthTemplate, appID, env string) (store.EnvRoles, error) {
-	t := roleTemplates{auth: cmp.Or(authTemplate, DefaultAuthRoleTemplate), unauth: cmp.Or(unauthTemplate, DefaultUnauthRoleTemplate)}
-	roles, _, err := planRoles(tx, t, appID, env)
+// envRoleNames returns the role names of an environment: the recorded
+// ones, or the ones its first job will record, as far as tx shows.
+func (r *Runner) envRoleNames(tx *store.Tx, appID, env string) (store.EnvRoles, error) {
+	roles, _, err := planRoles(tx, r.templates(), appID, env)
 	var owned *roleOwnedError
 	if errors.As(err, &owned) {
 		err = nil // the names it uses, though it may not write to them

@@ -12,7 +12,7 @@ func (f *fixture) envRoles(appID, env string) store.EnvRoles {
 	f.t.Helper()
 	var roles store.EnvRoles
 	if err := f.store.View(f.ctx, func(tx *store.Tx) (err error) {
-		roles, err = EnvRoleNames(tx, f.runner.cfg.AuthRoleTemplate, f.runner.cfg.UnauthRoleTemplate, appID, env)
+		roles, err = f.runner.envRoleNames(tx, appID, env)
 		return err
 	}); err != nil {
 		f.t.Fatal(err)
