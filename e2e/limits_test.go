@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -50,12 +49,7 @@ func dial(t *testing.T, endpoint string) net.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return testserver.Dial(t, u.Host)
 }
 
 // head is r's request line and headers, announcing length body bytes, as
@@ -91,16 +85,9 @@ func TestListenersCloseStalledAndIdleConnections(t *testing.T) {
 		t.Run(name+" idle after an answer", func(t *testing.T) {
 			t.Parallel()
 			c := dial(t, endpoint)
-			if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			br := bufio.NewReader(c)
-			resp, err := http.ReadResponse(br, nil)
+			br, err := load.KeepIdle(c, "x")
 			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.Close {
-				t.Fatalf("the first answer did not leave the connection open (close %v, %v)", resp.Close, err)
+				t.Fatalf("the first answer did not leave the connection open: %v", err)
 			}
 			closedByServer(t, c, br)
 		})

@@ -142,7 +142,7 @@ func Attack(ctx context.Context, cfg AttackConfig) (AttackReport, error) {
 	watchers.Go(func() { rep.Signed, rep.SignedFailed, rep.SignedFailures = probeSigned(ctx, &cfg) })
 
 	var idle, stalled attackConns
-	idle.open(ctx, cfg.Idle, addr, func(c net.Conn) (*bufio.Reader, error) { return keepIdle(c, u.Host) })
+	idle.open(ctx, cfg.Idle, addr, func(c net.Conn) (*bufio.Reader, error) { return KeepIdle(c, u.Host) })
 	stalled.open(ctx, cfg.Stalled, addr, func(c net.Conn) (*bufio.Reader, error) { return stall(c, u.Host, cfg.BodySize) })
 	if cfg.UntilClosed {
 		idle.waitClosed(ctx)
@@ -261,9 +261,9 @@ func (a *attackConns) stats() ConnStats {
 	return st
 }
 
-// keepIdle sends one GET /healthz on c, reads the answer and leaves the
+// KeepIdle sends one GET /healthz on c, reads the answer and leaves the
 // connection open, as a client's idle keep-alive pool does.
-func keepIdle(c net.Conn, host string) (*bufio.Reader, error) {
+func KeepIdle(c net.Conn, host string) (*bufio.Reader, error) {
 	if _, err := fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", host); err != nil {
 		return nil, err
 	}

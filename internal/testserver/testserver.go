@@ -32,6 +32,7 @@ import (
 
 	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
+	"github.com/amplifybackendd/amplifybackendd/internal/load"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -606,28 +607,21 @@ func (s *Server) HoldIdleConnections() {
 			continue
 		}
 		addr := strings.TrimPrefix(base, "http://")
-		used := s.dial(addr)
-		fmt.Fprintf(used, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
-		resp, err := http.ReadResponse(bufio.NewReader(used), nil)
-		if err != nil {
-			s.t.Fatal(err)
+		if _, err := load.KeepIdle(Dial(s.t, addr), addr); err != nil {
+			s.t.Fatalf("%s: %v", addr, err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.Close {
-			s.t.Fatalf("%s closed the connection after a request: no keep-alive", addr)
-		}
-		s.dial(addr)
+		Dial(s.t, addr)
 	}
 }
 
-func (s *Server) dial(addr string) net.Conn {
-	s.t.Helper()
+// Dial opens a TCP connection to addr that closes when the test ends.
+func Dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
-	s.t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 
