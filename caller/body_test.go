@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/amplifybackendd/amplifybackendd/access"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -234,7 +236,7 @@ func TestVerifyReturnsCallerAndBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Release()
-	if who != (Caller{AccessKeyID: sigTestKeyID}) {
+	if who != (Caller{AccessKeyID: sigTestKeyID, Name: sigTestKeyID, Policy: access.Administrator}) {
 		t.Errorf("caller %+v, want access key %s", who, sigTestKeyID)
 	}
 	if !bytes.Equal(b.Bytes(), body) {

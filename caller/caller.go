@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"net/http"
 	"time"
+
+	"github.com/amplifybackendd/amplifybackendd/access"
 )
 
 // SigningName is the SigV4 service name clients sign AmplifyBackend calls with.
@@ -16,23 +18,45 @@ const ClockSkew = 5 * time.Minute
 // about it quote back to the client.
 const AmzDateLayout = "20060102T150405Z"
 
-// Keys looks up the secret for an access key id. It is an interface so
-// keys can be rotated while the server runs.
+// Keys looks up an access key id. It is an interface so keys can be
+// created, rotated and revoked while the server runs, and so keys of
+// different origins (the key files, sign-in sessions) answer as one.
 type Keys interface {
-	Secret(accessKeyID string) (secret string, ok bool)
+	Lookup(accessKeyID string) (Key, bool)
 }
 
-// StaticKeys is a fixed Keys.
+// Key is what the server knows of an access key: the secret requests are
+// signed with, and what the key may do.
+type Key struct {
+	Secret string
+	// Name says whose key it is in logs and in the console: the profile
+	// name of a long-lived key, or the sign-in session's.
+	Name string
+	// Policy is what the key may do; nil allows nothing.
+	Policy *access.Policy
+	// Expires, when set, is when the key stops working (sign-in sessions).
+	Expires time.Time
+}
+
+// StaticKeys is a fixed set of administrator keys: access key id to secret.
 type StaticKeys map[string]string
 
-// Secret implements Keys.
-func (k StaticKeys) Secret(id string) (string, bool) { s, ok := k[id]; return s, ok }
+// Lookup implements Keys.
+func (k StaticKeys) Lookup(id string) (Key, bool) {
+	s, ok := k[id]
+	return Key{Secret: s, Name: id, Policy: access.Administrator}, ok
+}
 
 // Caller is who a verified request comes from: what a decision about what
 // the caller may do starts from.
 type Caller struct {
 	// AccessKeyID is the key the request was signed with.
 	AccessKeyID string
+	// Name and Policy are the key's (see Key).
+	Name   string
+	Policy *access.Policy
+	// Expires is when the key stops working; zero for a long-lived key.
+	Expires time.Time
 }
 
 // Config sets up a Verifier.
@@ -88,7 +112,7 @@ func (v *Verifier) Verify(r *http.Request) (Caller, *Body, error) {
 		b.Release()
 		return Caller{}, nil, err
 	}
-	b.Caller = Caller{AccessKeyID: in.auth.accessKey}
+	b.Caller = Caller{AccessKeyID: in.auth.accessKey, Name: in.key.Name, Policy: in.key.Policy, Expires: in.key.Expires}
 	return b.Caller, b, nil
 }
 
@@ -107,6 +131,8 @@ const (
 	MalformedAuthorization
 	// UnknownKey: the access key id is not one of the Keys.
 	UnknownKey
+	// KeyExpired: the key is a temporary one whose time is up.
+	KeyExpired
 	// WrongService: the credential is scoped to a service other than
 	// SigningName.
 	WrongService
@@ -136,6 +162,7 @@ var checkNames = [...]string{
 	NoAuthorization:        "no Authorization header",
 	MalformedAuthorization: "malformed Authorization header",
 	UnknownKey:             "unknown access key",
+	KeyExpired:             "access key expired",
 	WrongService:           "credential scoped to another service",
 	BadDate:                "missing or malformed X-Amz-Date",
 	Expired:                "signature expired",
@@ -154,6 +181,7 @@ var checkReasons = [...]string{
 	NoAuthorization:        "no_authorization",
 	MalformedAuthorization: "malformed_authorization",
 	UnknownKey:             "unknown_key",
+	KeyExpired:             "key_expired",
 	WrongService:           "wrong_service",
 	BadDate:                "bad_date",
 	Expired:                "expired",

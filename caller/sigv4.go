@@ -129,6 +129,8 @@ type signedInput struct {
 	auth     authHeader
 	secret   string
 	signedAt time.Time
+	// key is what Keys said of the access key.
+	key Key
 	// amzDate is signedAt as SigV4 writes it; payloadHash the body's
 	// SHA-256 in hex, once verify has it.
 	amzDate     [len(AmzDateLayout)]byte
@@ -148,9 +150,12 @@ func checkSigned(r *http.Request, keys Keys, now time.Time) (in signedInput, _ *
 	if !ok {
 		return in, &Error{Check: MalformedAuthorization}
 	}
-	secret, ok := keys.Secret(a.accessKey)
+	key, ok := keys.Lookup(a.accessKey)
 	if !ok {
 		return in, &Error{Check: UnknownKey}
+	}
+	if !key.Expires.IsZero() && !now.Before(key.Expires) {
+		return in, &Error{Check: KeyExpired}
 	}
 	if a.service != SigningName {
 		return in, &Error{Check: WrongService}
@@ -165,7 +170,7 @@ func checkSigned(r *http.Request, keys Keys, now time.Time) (in signedInput, _ *
 	} else if d < -ClockSkew {
 		return in, &Error{Check: NotYetValid, Stamp: stamp, Now: now}
 	}
-	in.auth, in.secret, in.signedAt = a, secret, signedAt
+	in.auth, in.secret, in.signedAt, in.key = a, key.Secret, signedAt, key
 	// Unless the header is exactly what the SDK writes, the signing time is
 	// re-formatted rather than taken from it: time.Parse accepts fractional
 	// seconds the SDK would not sign.

@@ -522,10 +522,10 @@ type rotatingKeys struct {
 	secret string
 }
 
-func (k *rotatingKeys) Secret(id string) (string, bool) {
+func (k *rotatingKeys) Lookup(id string) (Key, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.secret, id == sigTestKeyID
+	return Key{Secret: k.secret}, id == sigTestKeyID
 }
 
 // TestSigningKeyCacheRotation: once a secret is rotated, requests signed

@@ -24,6 +24,7 @@ const (
 	MissingAuthentication = "MissingAuthenticationTokenException"
 	UnrecognizedClient    = "UnrecognizedClientException"
 	InvalidSignature      = "InvalidSignatureException"
+	ExpiredToken          = "ExpiredTokenException"
 	InternalFailure       = "InternalFailure"
 	UnknownOperation      = "UnknownOperationException"
 )
@@ -48,6 +49,7 @@ const (
 	errUnsigned
 	errMalformedAuthorization
 	errUnknownKey
+	errKeyExpired
 	errWrongService
 	errBadDate
 	errExpired
@@ -116,6 +118,7 @@ var catalog = [...]entry{
 	errUnsigned:               {http.StatusForbidden, MissingAuthentication, "Missing Authentication Token", "", ""},
 	errMalformedAuthorization: {http.StatusForbidden, InvalidSignature, "The Authorization header is not a well-formed AWS4-HMAC-SHA256 signature.", "", ""},
 	errUnknownKey:             {http.StatusForbidden, UnrecognizedClient, "The security token included in the request is invalid.", "", ""},
+	errKeyExpired:             {http.StatusForbidden, ExpiredToken, "The security token included in the request is expired", "", ""},
 	errWrongService:           {http.StatusForbidden, InvalidSignature, "Credential should be scoped to correct service: '%s'.", "", ""},
 	errBadDate:                {http.StatusForbidden, InvalidSignature, "The request must carry a valid X-Amz-Date header.", "", ""},
 	errExpired:                {http.StatusForbidden, InvalidSignature, "Signature expired: %s is now earlier than %s (%s - 5 min.)", "", ""},

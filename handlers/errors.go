@@ -120,6 +120,7 @@ var checkAnswers = [...]code{
 	caller.NoAuthorization:        errUnsigned,
 	caller.MalformedAuthorization: errMalformedAuthorization,
 	caller.UnknownKey:             errUnknownKey,
+	caller.KeyExpired:             errKeyExpired,
 	caller.BadDate:                errBadDate,
 	caller.WrongScopeDate:         errWrongScopeDate,
 	caller.PayloadHashMismatch:    errPayloadHash,

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/amplifybackendd/amplifybackendd/access"
+	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
 )
 
@@ -163,10 +165,11 @@ func (k *apiKeys) set(cf *credentialsFile) int {
 	return len(m)
 }
 
-// Secret implements caller.Keys.
-func (k *apiKeys) Secret(id string) (string, bool) {
+// Lookup implements caller.Keys: every key of the file is an
+// administrator.
+func (k *apiKeys) Lookup(id string) (caller.Key, bool) {
 	s, ok := (*k.keys.Load())[id]
-	return s, ok
+	return caller.Key{Secret: s, Name: id, Policy: access.Administrator}, ok
 }
 
 // reload re-reads the credentials file; on any error the old keys stay.

@@ -77,7 +77,7 @@ func TestMetricsReportReloads(t *testing.T) {
 	want(`amplifybackendd_api_keys_reloads_total{result="success"} 0`,
 		`amplifybackendd_api_keys_reloads_total{result="failure"} 1`,
 		"amplifybackendd_api_keys_last_reload_successful 0")
-	if s, ok := keys.Secret(old.AccessKey); !ok || s != old.SecretKey {
+	if k, ok := keys.Lookup(old.AccessKey); !ok || k.Secret != old.SecretKey {
 		t.Fatal("a failed reload dropped the key that worked")
 	}
 
@@ -91,7 +91,7 @@ func TestMetricsReportReloads(t *testing.T) {
 	want(`amplifybackendd_api_keys_reloads_total{result="success"} 1`,
 		`amplifybackendd_api_keys_reloads_total{result="failure"} 1`,
 		"amplifybackendd_api_keys_last_reload_successful 1")
-	if _, ok := keys.Secret(old.AccessKey); ok {
+	if _, ok := keys.Lookup(old.AccessKey); ok {
 		t.Fatal("the removed key is still accepted")
 	}
 
