@@ -28,6 +28,12 @@
 //	  lower(role)     -> format byte, app, env, kind ("authenticated"/"unauthenticated")
 //	legacy-envs/                             (environments whose names are still to be recorded)
 //	  app \x00 env    -> format byte, oldest resource's creation time
+//	challenges/                              (sign-in challenges, CreateToken)
+//	  sessionId       -> sealed binary Challenge record (signin.go)
+//	sign-in-sessions/                        (temporary credentials a challenge was exchanged for)
+//	  accessKeyId     -> sealed binary SignInSession record (signin.go)
+//	sessions-by-challenge/                   (index: the sessions each challenge issued)
+//	  sessionId \x00 accessKeyId -> empty
 //
 // App ids, environment and resource names never contain NUL (Tx methods
 // refuse them with ErrInvalid), so NUL separates key parts unambiguously.
@@ -54,7 +60,15 @@
 // (roles.go) creates the role buckets and marks every environment that has
 // resources in legacy-envs/: its roles were named by the releases before
 // names were recorded, and the job layer records those names (oldest
-// environment first) instead of choosing new ones.
+// environment first) instead of choosing new ones; 5 (signin.go) creates
+// the sign-in buckets.
+//
+// A sign-in challenge is kept after its one exchange, marked used, while
+// sessions issued from it live, so deleting it still ends them; sessions
+// are written with their index entry in one transaction and removed with
+// it. SweepSignIns removes expired sessions, then expired challenges that
+// issued no live session. Both records hold secrets (the challenge code,
+// the session's secret key), one reason the file is kept at mode 0600.
 //
 // Beside the file, path + ".id" is the identity record (identity.go): the
 // store id, and a transaction id and size the file provably reached,

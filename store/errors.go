@@ -48,6 +48,10 @@ const (
 	KindResource
 	// KindJob is a job.
 	KindJob
+	// KindChallenge is a sign-in challenge, named by its session id.
+	KindChallenge
+	// KindSession is a sign-in session, named by its access key id.
+	KindSession
 )
 
 // NotFoundError says what is missing: its kind and its names. The API
@@ -68,6 +72,10 @@ func (e *NotFoundError) Error() string {
 		return fmt.Sprintf("environment %q of app %q not found", e.Env, e.AppID)
 	case KindResource:
 		return fmt.Sprintf("storage resource %q in environment %q of app %q not found", e.Name, e.Env, e.AppID)
+	case KindChallenge:
+		return fmt.Sprintf("sign-in challenge %q not found", e.Name)
+	case KindSession:
+		return fmt.Sprintf("sign-in session %q not found", e.Name)
 	}
 	return fmt.Sprintf("job %q not found", e.Name)
 }

@@ -302,7 +302,8 @@ func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
 			}
 			return nil
 		}
-		for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending} {
+		for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending,
+			bucketChallenges, bucketSessions, bucketSessionsByChallenge} {
 			if btx.Bucket(name) == nil {
 				return damaged("bucket %q is missing", name)
 			}
@@ -373,6 +374,9 @@ func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
 		}
 		if jobs.Sequence() < maxSeq {
 			return damaged("the job sequence %d is behind job number %d", jobs.Sequence(), maxSeq)
+		}
+		if err := checkSignIns(btx, damaged); err != nil {
+			return err
 		}
 		c = recordCounts{resources: nres, jobs: njobs, pending: npending}
 		return nil

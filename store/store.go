@@ -29,6 +29,10 @@ var (
 	bucketRoleOwners = []byte("role-owners")
 	bucketLegacyEnvs = []byte("legacy-envs")
 
+	bucketChallenges          = []byte("challenges")
+	bucketSessions            = []byte("sign-in-sessions")
+	bucketSessionsByChallenge = []byte("sessions-by-challenge")
+
 	keySchema   = []byte("schema")
 	keyTokenKey = []byte("token-key")
 	keyStoreID  = []byte("store-id")
@@ -556,6 +560,7 @@ var migrations = []migration{
 		return meta.Put(keyStoreID, seal(id))
 	}},
 	{name: "record which IAM roles each environment uses", run: markLegacyEnvs},
+	{name: "sign-in challenges and sessions", run: createSignInBuckets},
 }
 
 // recode rewrites every value of b with fn.
