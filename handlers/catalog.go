@@ -25,6 +25,7 @@ const (
 	UnrecognizedClient    = "UnrecognizedClientException"
 	InvalidSignature      = "InvalidSignatureException"
 	ExpiredToken          = "ExpiredTokenException"
+	AccessDenied          = "AccessDeniedException"
 	InternalFailure       = "InternalFailure"
 	UnknownOperation      = "UnknownOperationException"
 )
@@ -60,6 +61,7 @@ const (
 
 	// The request's body and fields.
 	errBodyTooLarge
+	errSignInBodyTooLarge
 	errBodyUnreadable
 	errBodyBudget
 	errNotJSON
@@ -92,6 +94,8 @@ const (
 	errEnvNotFound
 	errResourceNotFound
 	errJobNotFound
+	errTokenNotFound
+	errSignInRefused
 	errNoOperation
 	errUnsupportedOperation
 
@@ -129,6 +133,7 @@ var catalog = [...]entry{
 		"Check your AWS Secret Access Key and signing method. Consult the service documentation for details.", "", ""},
 
 	errBodyTooLarge:        {http.StatusBadRequest, BadRequest, "The request body is larger than 1 MiB.", "", ""},
+	errSignInBodyTooLarge:  {http.StatusBadRequest, BadRequest, "The sign-in request body is larger than %d bytes.", "", ""},
 	errBodyUnreadable:      {http.StatusBadRequest, BadRequest, "The request body could not be read.", "", ""},
 	errBodyBudget:          {http.StatusTooManyRequests, TooManyRequests, "The server holds as many request bodies as it may (%d bytes in all); retry shortly.", "", BodyBudgetLimit},
 	errNotJSON:             {http.StatusBadRequest, BadRequest, "The request body is not valid JSON: %s.", "", ""},
@@ -162,6 +167,8 @@ var catalog = [...]entry{
 	errEnvNotFound:          {http.StatusNotFound, NotFound, "Backend environment %q not found in app %q.", "backendEnvironment", ""},
 	errResourceNotFound:     {http.StatusNotFound, NotFound, "No storage resource named %q in environment %q of app %q.", "storage", ""},
 	errJobNotFound:          {http.StatusNotFound, NotFound, "Job %q not found.", "job", ""},
+	errTokenNotFound:        {http.StatusNotFound, NotFound, "Sign-in challenge %q of app %q %s.", "token", ""},
+	errSignInRefused:        {http.StatusForbidden, AccessDenied, "Sign-in refused: challenge %q of app %q %s.", "", ""},
 	errNoOperation:          {http.StatusNotFound, UnknownOperation, "No operation matches this method and path.", "", ""},
 	errUnsupportedOperation: {http.StatusBadRequest, BadRequest, "This server does not support the %s operation.", "", ""},
 

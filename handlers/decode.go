@@ -389,7 +389,7 @@ var wireNames = func() map[string]bool {
 		}
 	}
 	for _, v := range []any{createStorageRequest{}, importStorageRequest{}, updateStorageRequest{}, getStorageRequest{},
-		deleteStorageRequest{}, listS3BucketsRequest{}, listJobsRequest{}, updateJobRequest{}, getBackendRequest{}} {
+		deleteStorageRequest{}, listS3BucketsRequest{}, listJobsRequest{}, updateJobRequest{}, getBackendRequest{}, signInRequest{}} {
 		walk(reflect.TypeOf(v))
 	}
 	return names

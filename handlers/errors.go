@@ -13,6 +13,7 @@ import (
 	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
+	"github.com/amplifybackendd/amplifybackendd/signin"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -70,6 +71,7 @@ func toAPIError(err error) (*APIError, fault) {
 		mismatch *jobs.OperationMismatchError
 		status   *jobs.StatusNotSettableError
 		routing  *echo.HTTPError
+		signIn   *signin.Error
 	)
 	switch {
 	case errors.As(err, &api):
@@ -101,6 +103,8 @@ func toAPIError(err error) (*APIError, fault) {
 		return errJobOperation.with(mismatch.Operation, mismatch.Job, mismatch.JobOperation), clientFault
 	case errors.As(err, &status):
 		return errStatusNotSettable.with(status.Status), clientFault
+	case errors.As(err, &signIn):
+		return errSignInRefused.with(signIn.SessionID, signIn.AppID, signIn.Why()), clientFault
 	case errors.As(err, &routing):
 		// Echo's router answers a path or method it has no route for; no
 		// other part of Echo the server uses makes one of these.

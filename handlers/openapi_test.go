@@ -33,6 +33,9 @@ var oaResponseTypes = map[string]any{
 	"UpdateBackendJob":     jobWire{},
 	"ListBackendJobs":      listJobsResponse{},
 	"GetBackend":           getBackendResponse{},
+	"CreateToken":          tokenResponse{},
+	"GetToken":             tokenResponse{},
+	"DeleteToken":          deleteTokenResponse{},
 
 	"ListConsoleApps":           consoleAppsResponse{},
 	"GetConsoleSystem":          consoleSystemResponse{},
@@ -57,6 +60,9 @@ var oaRequestTypes = map[string]any{
 	"UpdateBackendJob":     updateJobRequest{},
 	"ListBackendJobs":      listJobsRequest{},
 	"GetBackend":           getBackendRequest{},
+	"CreateToken":          nil,
+	"GetToken":             nil,
+	"DeleteToken":          nil,
 
 	"ListConsoleApps":           nil,
 	"GetConsoleSystem":          nil,
@@ -72,6 +78,7 @@ var unsignedRoutes = []string{
 	http.MethodGet + " /",
 	http.MethodGet + " /healthz",
 	http.MethodGet + " /readyz",
+	http.MethodPost + " /console-api/sign-in",
 	http.MethodGet + " /console",
 	http.MethodGet + " /console/{asset}",
 }

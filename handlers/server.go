@@ -15,6 +15,7 @@ import (
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/metrics"
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
+	"github.com/amplifybackendd/amplifybackendd/signin"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	// Buckets answers ListS3Buckets.
 	Buckets Buckets
 	Keys    caller.Keys
+	// SignIn serves the token operations and the console's sign-in
+	// exchange; without it they answer that they are not supported.
+	SignIn *signin.Service
 	// Region is reported in amplify-meta outputs.
 	Region string
 	// Ready reports why the server should not be sent traffic (nil: it
@@ -100,6 +104,9 @@ func New(cfg Config) *echo.Echo {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	// The sign-in exchange is how a person without a key gets one, so it
+	// cannot be signed; what it takes is a challenge an authorized key made.
+	e.POST(signInPath, s.signIn)
 	// The console's files are unsigned, so they are registered without the
 	// signature check every other path, matched or not, goes through.
 	if err := s.registerConsole(e); err != nil {
@@ -150,6 +157,9 @@ func routes(s *Server) []Route {
 		{"ListBackendJobs", http.MethodPost, "/backend/:appId/job/:backendEnvironmentName", h((*Server).listJobs)},
 		{"UpdateBackendJob", http.MethodPost, "/backend/:appId/job/:backendEnvironmentName/:jobId", h((*Server).updateJob)},
 		{"GetBackend", http.MethodPost, "/backend/:appId/details", h((*Server).getBackend)},
+		{"CreateToken", http.MethodPost, "/backend/:appId/challenge", h((*Server).createToken)},
+		{"GetToken", http.MethodGet, "/backend/:appId/challenge/:sessionId", h((*Server).getToken)},
+		{"DeleteToken", http.MethodPost, "/backend/:appId/challenge/:sessionId/remove", h((*Server).deleteToken)},
 		// Console extensions: signed like the rest, not in the service model.
 		{"ListConsoleApps", http.MethodGet, "/console-api/apps", h((*Server).listConsoleApps)},
 		{"GetConsoleSystem", http.MethodGet, "/console-api/system", h((*Server).getConsoleSystem)},
@@ -231,6 +241,8 @@ func (s *Server) operation(c echo.Context) string {
 	switch {
 	case p == "/healthz":
 		return "Healthz"
+	case p == signInPath:
+		return "ConsoleSignIn"
 	case p == "/console" || strings.HasPrefix(p, "/console/"):
 		return "Console"
 	default:

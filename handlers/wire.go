@@ -146,6 +146,36 @@ type getBackendResponse struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
+// tokenResponse answers CreateToken and GetToken.
+type tokenResponse struct {
+	AppID         string `json:"appId"`
+	ChallengeCode string `json:"challengeCode"`
+	SessionID     string `json:"sessionId"`
+	// TTL is how many seconds the challenge stays valid, in decimal, as
+	// the service model's string member has it.
+	TTL string `json:"ttl"`
+}
+
+type deleteTokenResponse struct {
+	IsSuccess bool `json:"isSuccess"`
+}
+
+// signInRequest is the console's exchange of a challenge (POST
+// /console-api/sign-in, unsigned; not in the service model).
+type signInRequest struct {
+	AppID         *string `json:"appId"`
+	SessionID     *string `json:"sessionId"`
+	ChallengeCode *string `json:"challengeCode"`
+}
+
+// signInResponse is the temporary credentials an exchange issues.
+type signInResponse struct {
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+	Expiration      string `json:"expiration"`
+	AppID           string `json:"appId"`
+}
+
 func wireTime(t time.Time) string {
 	if t.IsZero() {
 		return ""

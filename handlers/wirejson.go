@@ -74,6 +74,22 @@ func (v jobAcceptedResponse) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+func (v tokenResponse) appendJSON(b []byte) []byte {
+	b = append(b, `{"appId":`...)
+	b = appendJSONString(b, v.AppID)
+	b = append(b, `,"challengeCode":`...)
+	b = appendJSONString(b, v.ChallengeCode)
+	b = append(b, `,"sessionId":`...)
+	b = appendJSONString(b, v.SessionID)
+	b = append(b, `,"ttl":`...)
+	b = appendJSONString(b, v.TTL)
+	return append(b, '}')
+}
+
+func (v deleteTokenResponse) appendJSON(b []byte) []byte {
+	return append(strconv.AppendBool(append(b, `{"isSuccess":`...), v.IsSuccess), '}')
+}
+
 func (v getStorageResponse) appendJSON(b []byte) []byte {
 	b = append(b, `{"appId":`...)
 	b = appendJSONString(b, v.AppID)
