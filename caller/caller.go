@@ -47,6 +47,20 @@ func (k StaticKeys) Lookup(id string) (Key, bool) {
 	return Key{Secret: s, Name: id, Policy: access.Administrator}, ok
 }
 
+// Chain asks each of its Keys in turn and answers with the first that
+// knows the key: the key files' keys, then sign-in sessions.
+type Chain []Keys
+
+// Lookup implements Keys.
+func (c Chain) Lookup(id string) (Key, bool) {
+	for _, k := range c {
+		if key, ok := k.Lookup(id); ok {
+			return key, true
+		}
+	}
+	return Key{}, false
+}
+
 // Caller is who a verified request comes from: what a decision about what
 // the caller may do starts from.
 type Caller struct {

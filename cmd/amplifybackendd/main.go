@@ -26,12 +26,14 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/embedded"
 	"github.com/amplifybackendd/amplifybackendd/handlers"
 	"github.com/amplifybackendd/amplifybackendd/internal/drain"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/metrics"
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
+	"github.com/amplifybackendd/amplifybackendd/signin"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -55,6 +57,8 @@ type config struct {
 	deleteBuckets     bool
 	jobTimeout        time.Duration
 	jobRetention      time.Duration
+	challengeTTL      time.Duration
+	sessionTTL        time.Duration
 	retry             jobs.RetryPolicy
 	bucketPolicyLimit int
 	logLevel          string
@@ -105,6 +109,8 @@ func parseConfig(args []string) (config, error) {
 	fs.DurationVar(&c.retry.Max, "retry-max", envDuration("retry-max", 15*time.Second), "longest retry backoff (env "+envName("retry-max")+")")
 	fs.DurationVar(&c.jobTimeout, "job-timeout", envDuration("job-timeout", 10*time.Minute), "longest one job may run before it fails (env "+envName("job-timeout")+")")
 	fs.DurationVar(&c.jobRetention, "job-retention", envDuration("job-retention", jobs.DefaultJobRetention), "how long finished jobs are kept after their last update; each resource's latest job is always kept (0: forever) (env "+envName("job-retention")+")")
+	fs.DurationVar(&c.challengeTTL, "sign-in-challenge-ttl", envDuration("sign-in-challenge-ttl", signin.DefaultChallengeTTL), "how long a sign-in challenge from CreateToken can be exchanged (env "+envName("sign-in-challenge-ttl")+")")
+	fs.DurationVar(&c.sessionTTL, "sign-in-session-ttl", envDuration("sign-in-session-ttl", signin.DefaultSessionTTL), "how long the temporary credentials of a console sign-in last (env "+envName("sign-in-session-ttl")+")")
 	c.limits.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -114,6 +120,14 @@ func parseConfig(args []string) (config, error) {
 	}
 	if c.jobRetention < 0 {
 		return c, fmt.Errorf("--job-retention must be 0 (keep finished jobs forever) or a positive duration such as 720h, not %s", c.jobRetention)
+	}
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{{"sign-in-challenge-ttl", c.challengeTTL}, {"sign-in-session-ttl", c.sessionTTL}} {
+		if d.value < time.Second {
+			return c, fmt.Errorf("--%s must be at least 1s, such as 15m or 8h, not %s", d.flag, d.value)
+		}
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return c, fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
@@ -407,6 +421,12 @@ func run(ctx context.Context, cfg config) error {
 		recovered: runner.Recovered(), now: time.Now, stale: probeStale,
 	}
 	keys := newAPIKeys(creds)
+	// Sign-in sessions answer for the keys the key files do not know; a
+	// session's creator is looked up among all of them, so a session's own
+	// invitations end with it.
+	var callers caller.Chain
+	signIns := signin.New(signin.Config{Store: st, Creators: &callers, ChallengeTTL: cfg.challengeTTL, SessionTTL: cfg.sessionTTL})
+	callers = caller.Chain{keys, signIns}
 	// Registered before anything is served: a SIGHUP that came before the
 	// handler would end the process (the default action).
 	hup := make(chan os.Signal, 1)
@@ -418,7 +438,7 @@ func run(ctx context.Context, cfg config) error {
 	go reloadOnHangup(ctx, hup, keys, reloadTLS, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
-		Keys: keys, BodyBudget: cfg.limits.bodyBudget, System: system, Metrics: m,
+		Keys: callers, SignIn: signIns, BodyBudget: cfg.limits.bodyBudget, System: system, Metrics: m,
 		Ready: rd.check,
 	})
 	srv := cfg.limits.apiServer(e)
