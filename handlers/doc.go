@@ -17,7 +17,7 @@
 // internal text.
 //
 // Every operation of the service model has its route (model.go): the ones
-// this server does not implement (auth, API, config, token, whole
+// this server does not implement (auth, API, config, whole
 // environments) answer a 400 BadRequestException naming the operation, a
 // modeled error SDKs raise as such; only a method and path that match no
 // operation are UnknownOperationException. Names (app ids, environments,
@@ -49,4 +49,9 @@
 // damaged store file answers 500 InternalFailure with no internal text; the
 // store logs which file and what it met. GET /admin-api/backup streams an
 // online copy of the store for `amplifybackendd backup` (backup.go).
+//
+// The token operations (CreateToken, GetToken, DeleteToken) serve console
+// sign-in through the signin package (signin.go); the one unsigned API
+// route, POST /console-api/sign-in, exchanges a challenge for temporary
+// credentials, which the signature check then knows like any key.
 package handlers
