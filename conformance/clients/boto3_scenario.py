@@ -20,7 +20,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from scenario import check, check_presigned_get, control, fetch, multipart_data
+from scenario import check, check_presigned_get, check_token, control, fetch, multipart_data, sign_in
 
 E = os.environ
 APP, ENV = E["AB_APP"], "dev"
@@ -388,6 +388,52 @@ def _():
     return seen
 
 
+@check("create_token")
+def _():
+    r = ab.create_token(AppId=APP)
+    session_id, code, ttl = check_token(r, APP)
+    assert ttl == 900, r
+    state["token"] = (session_id, code)
+    return "SessionId %s, Ttl %s" % (session_id, ttl)
+
+
+@check("get_token")
+def _():
+    session_id, code = state["token"]
+    r = ab.get_token(AppId=APP, SessionId=session_id)
+    assert check_token(r, APP)[:2] == (session_id, code), r
+    return "Ttl %s" % r["Ttl"]
+
+
+@check("sign_in")
+def _():
+    # The challenge signs in once, through plain HTTP as the console does,
+    # and the credentials it gives sign calls on the app.
+    r = ab.create_token(AppId=APP)
+    status, cred = sign_in(APP, r["SessionId"], r["ChallengeCode"])
+    assert status == 200 and cred["accessKeyId"].startswith("ASIA") and cred["appId"] == APP, (status, cred)
+    session = client(cred["accessKeyId"], cred["secretAccessKey"])
+    check_token(session.create_token(AppId=APP), APP)
+    status, again = sign_in(APP, r["SessionId"], r["ChallengeCode"])
+    assert status == 403 and again["__type"] == "AccessDeniedException", (status, again)
+    return "%s until %s; again: %s" % (cred["accessKeyId"][:4], cred["expiration"], again["message"])
+
+
+@check("delete_token")
+def _():
+    r = ab.delete_token(AppId=APP, SessionId=state["token"][0])
+    assert r["IsSuccess"] is True, r
+    return r["IsSuccess"]
+
+
+@check("token_gone")
+def _():
+    e = error_of(lambda: ab.get_token(AppId=APP, SessionId=state["token"][0]))
+    assert isinstance(e, ab.exceptions.NotFoundException), e
+    assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 404, e.response
+    return e.response["Error"]["Message"]
+
+
 @check("unsupported_operation")
 def _():
     # Operations of the model the server does not implement answer the
@@ -397,7 +443,7 @@ def _():
             AppId=APP, BackendEnvironmentName=ENV, ResourceName="auth",
             ResourceConfig={"AuthResources": "USER_POOL_ONLY", "Service": "COGNITO",
                             "UserPoolConfigs": {"RequiredSignUpAttributes": [], "SignInMethod": "EMAIL", "UserPoolName": "p"}})),
-                       ("GetToken", lambda: ab.get_token(AppId=APP, SessionId="s")),
+                       ("DeleteBackend", lambda: ab.delete_backend(AppId=APP, BackendEnvironmentName=ENV)),
                        ("CreateBackend", lambda: ab.create_backend(AppId=APP, AppName="a", BackendEnvironmentName=ENV))):
         e = error_of(call)
         assert isinstance(e, ab.exceptions.BadRequestException), (name, e.response)

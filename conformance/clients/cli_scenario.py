@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 
-from scenario import check, check_presigned_get, control, fetch, multipart_data
+from scenario import check, check_presigned_get, check_token, control, fetch, multipart_data, sign_in
 
 E = os.environ
 AWS = E["AB_AWS"]
@@ -348,11 +348,58 @@ def _():
     return [e.strip() for e in errs]
 
 
+@check("create_token")
+def _():
+    # The command the README gives an administrator.
+    r = aws("create-token", "--app-id", APP)
+    session_id, code, ttl = check_token(r, APP)
+    assert ttl == 900, r
+    state["token"] = (session_id, code)
+    return "SessionId %s, Ttl %s" % (session_id, ttl)
+
+
+@check("get_token")
+def _():
+    session_id, code = state["token"]
+    r = aws("get-token", "--app-id", APP, "--session-id", session_id)
+    assert check_token(r, APP)[:2] == (session_id, code), r
+    return "Ttl %s" % r["Ttl"]
+
+
+@check("sign_in")
+def _():
+    # The challenge signs in once, through plain HTTP as the console does,
+    # and the credentials it gives sign the CLI's calls on the app.
+    r = aws("create-token", "--app-id", APP)
+    status, cred = sign_in(APP, r["SessionId"], r["ChallengeCode"])
+    assert status == 200 and cred["accessKeyId"].startswith("ASIA") and cred["appId"] == APP, (status, cred)
+    session_env = {"AWS_ACCESS_KEY_ID": cred["accessKeyId"], "AWS_SECRET_ACCESS_KEY": cred["secretAccessKey"]}
+    prefix = ["env", "-u", "AWS_PROFILE", "-u", "AWS_SHARED_CREDENTIALS_FILE"] + ["%s=%s" % kv for kv in session_env.items()]
+    check_token(aws("create-token", "--app-id", APP, prefix=prefix), APP)
+    status, again = sign_in(APP, r["SessionId"], r["ChallengeCode"])
+    assert status == 403 and again["__type"] == "AccessDeniedException", (status, again)
+    return "%s until %s; again: %s" % (cred["accessKeyId"][:4], cred["expiration"], again["message"])
+
+
+@check("delete_token")
+def _():
+    r = aws("delete-token", "--app-id", APP, "--session-id", state["token"][0])
+    assert r["IsSuccess"] is True, r
+    return r["IsSuccess"]
+
+
+@check("token_gone")
+def _():
+    err = fails("get-token", "--app-id", APP, "--session-id", state["token"][0])
+    assert "(NotFoundException)" in err, err
+    return err.strip()
+
+
 @check("unsupported_operation")
 def _():
-    errs = [fails("get-token", "--app-id", APP, "--session-id", "s"),
+    errs = [fails("delete-backend", *scope()),
             fails("remove-all-backends", "--app-id", APP)]
-    for err, name in zip(errs, ("GetToken", "RemoveAllBackends")):
+    for err, name in zip(errs, ("DeleteBackend", "RemoveAllBackends")):
         assert "(BadRequestException)" in err and name in err, err
     return [e.strip() for e in errs]
 

@@ -2,6 +2,7 @@
 conformance/README.md (one JSON line per check) and the pause/resume control."""
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 
@@ -39,6 +40,25 @@ def fetch(method, url, data=None, headers=None):
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def sign_in(app, session_id, code):
+    """The console's exchange of a challenge, as the browser makes it: an
+    unsigned JSON POST. Returns the status and the decoded answer."""
+    body = json.dumps({"appId": app, "sessionId": session_id, "challengeCode": code}).encode()
+    status, raw = fetch("POST", os.environ["AB_ENDPOINT"] + "/console-api/sign-in", body, {"Content-Type": "application/json"})
+    return status, json.loads(raw)
+
+
+def check_token(tok, app, ttl_max=900):
+    """A CreateToken or GetToken answer as a client decoded it (the keys are
+    the client's: AppId or appId...): its fields and a ttl in whole seconds."""
+    get = lambda k: tok.get(k[0].upper() + k[1:], tok.get(k))
+    assert get("appId") == app, tok
+    assert re.fullmatch(r"[0-9a-f-]{36}", get("sessionId") or ""), tok
+    assert re.fullmatch(r"[0-9a-f]{32}", get("challengeCode") or ""), tok
+    assert (get("ttl") or "").isdigit() and 0 < int(get("ttl")) <= ttl_max, tok
+    return get("sessionId"), get("challengeCode"), int(get("ttl"))
 
 
 def check_presigned_get(url):

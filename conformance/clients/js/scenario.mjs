@@ -10,10 +10,13 @@ const {
   AmplifyBackendClient,
   BadRequestException,
   CreateBackendStorageCommand,
+  CreateTokenCommand,
   DeleteBackendStorageCommand,
+  DeleteTokenCommand,
   GetBackendCommand,
   GetBackendJobCommand,
   GetBackendStorageCommand,
+  GetTokenCommand,
   ImportBackendStorageCommand,
   ListBackendJobsCommand,
   ListS3BucketsCommand,
@@ -569,6 +572,63 @@ async function main() {
       `ListBackendJobs on the odd app/env gave ${show(jobs.map((j) => j.JobId))}, missing ${out.JobId}`,
     );
     return `jobId=${out.JobId} COMPLETED; names echoed byte-identical; Authenticated=${show(auth)}; listed among ${jobs.length} jobs`;
+  });
+
+  // The token operations, and the console's exchange of a challenge.
+  const checkToken = (t) => {
+    assert(t.AppId === APP, `AppId ${show(t.AppId)}`);
+    assert(/^[0-9a-f-]{36}$/.test(t.SessionId ?? ""), `SessionId ${show(t.SessionId)}`);
+    assert(/^[0-9a-f]{32}$/.test(t.ChallengeCode ?? ""), `ChallengeCode ${show(t.ChallengeCode)}`);
+    const ttl = Number(t.Ttl);
+    assert(/^\d+$/.test(t.Ttl ?? "") && ttl > 0 && ttl <= 900, `Ttl ${show(t.Ttl)}`);
+    return ttl;
+  };
+  const signIn = async (sessionId, challengeCode) => {
+    const res = await fetch(`${ENDPOINT.replace(/\/+$/, "")}/console-api/sign-in`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ appId: APP, sessionId, challengeCode }),
+    });
+    return [res.status, await res.json()];
+  };
+  let token;
+  await check("create_token", async () => {
+    const out = await client.send(new CreateTokenCommand({ AppId: APP }));
+    const ttl = checkToken(out);
+    assert(ttl === 900, `Ttl ${show(out.Ttl)}, want "900"`);
+    token = out;
+    return `SessionId ${out.SessionId}, Ttl ${out.Ttl}`;
+  });
+  await check("get_token", async () => {
+    const out = await client.send(new GetTokenCommand({ AppId: APP, SessionId: token.SessionId }));
+    checkToken(out);
+    assert(out.SessionId === token.SessionId && out.ChallengeCode === token.ChallengeCode, `got ${show(out)}`);
+    return `Ttl ${out.Ttl}`;
+  });
+  await check("sign_in", async () => {
+    // Once, through plain HTTP as the console does; the credentials sign
+    // the SDK's calls on the app.
+    const t = await client.send(new CreateTokenCommand({ AppId: APP }));
+    const [status, cred] = await signIn(t.SessionId, t.ChallengeCode);
+    assert(status === 200 && cred.accessKeyId?.startsWith("ASIA") && cred.appId === APP, `${status} ${show(cred)}`);
+    const session = makeClient({ credentials: { accessKeyId: cred.accessKeyId, secretAccessKey: cred.secretAccessKey } });
+    checkToken(await session.send(new CreateTokenCommand({ AppId: APP })));
+    const [again, refused] = await signIn(t.SessionId, t.ChallengeCode);
+    assert(again === 403 && refused.__type === "AccessDeniedException", `again: ${again} ${show(refused)}`);
+    return `${cred.accessKeyId.slice(0, 4)} until ${cred.expiration}; again: ${refused.message}`;
+  });
+  await check("delete_token", async () => {
+    const out = await client.send(new DeleteTokenCommand({ AppId: APP, SessionId: token.SessionId }));
+    assert(out.IsSuccess === true, `IsSuccess ${show(out.IsSuccess)}`);
+    return `IsSuccess ${out.IsSuccess}`;
+  });
+  await check("token_gone", async () => {
+    const e = await expectError(
+      client.send(new GetTokenCommand({ AppId: APP, SessionId: token.SessionId })),
+      "NotFoundException",
+    );
+    assert(e instanceof NotFoundException && e.$metadata?.httpStatusCode === 404, `threw ${errText(e)}`);
+    return `${e.name}: ${e.message}`;
   });
 
   // A first start's own files (AB_HOME_*): a client made with no settings
