@@ -84,3 +84,23 @@ func TestLogFormat(t *testing.T) {
 		t.Fatalf("--log-format yaml: %v", err)
 	}
 }
+
+// TestSignInTTLFlags: the sign-in TTLs default to 15 minutes and 8 hours,
+// follow their environment variables, and refuse less than a second,
+// naming the flag.
+func TestSignInTTLFlags(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	if c, err := parseConfig(nil); err != nil || c.challengeTTL != 15*time.Minute || c.sessionTTL != 8*time.Hour {
+		t.Errorf("defaults %v and %v (%v), want 15m and 8h", c.challengeTTL, c.sessionTTL, err)
+	}
+	t.Setenv("AMPLIFYBACKENDD_SIGN_IN_CHALLENGE_TTL", "2m")
+	t.Setenv("AMPLIFYBACKENDD_SIGN_IN_SESSION_TTL", "1h")
+	if c, err := parseConfig(nil); err != nil || c.challengeTTL != 2*time.Minute || c.sessionTTL != time.Hour {
+		t.Errorf("from the environment %v and %v (%v), want 2m and 1h", c.challengeTTL, c.sessionTTL, err)
+	}
+	for _, flag := range []string{"--sign-in-challenge-ttl", "--sign-in-session-ttl"} {
+		if _, err := parseConfig([]string{flag, "0s"}); err == nil || !strings.Contains(err.Error(), flag+" must be at least 1s") {
+			t.Errorf("%s 0s: %v, want a refusal naming the flag", flag, err)
+		}
+	}
+}

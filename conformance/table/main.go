@@ -41,6 +41,8 @@ var rows = []struct {
 	{"GetBackendJob", []string{"get_job"}},
 	{"ListBackendJobs (filters)", []string{"list_jobs_filter"}},
 	{"UpdateBackendJob (cancel a RUNNING job)", []string{"cancel_job"}},
+	{"CreateToken, GetToken (fields, ttl), DeleteToken; GetToken after delete: NotFoundException", []string{"create_token", "get_token", "delete_token", "token_gone"}},
+	{"A challenge signs in once (console exchange); its credentials sign calls", []string{"sign_in"}},
 	{"Pagination, 60 jobs, exactly once, newest first", []string{"paginate_*"}},
 	{"NotFoundException with resourceType; BadRequestException naming the field", []string{"not_found", "bad_request"}},
 	{"403: wrong secret, unknown key, unsigned, clock 10 min off", []string{"invalid_signature", "unrecognized_client", "missing_token", "clock_skew_refused"}},
