@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -74,6 +75,19 @@ type Config struct {
 // Service keeps challenges and the sessions they are exchanged for.
 type Service struct {
 	cfg Config
+	// appPolicies keeps each app's full-access policy parsed: parsing it
+	// is most of what a session's lookup, made on every call it signs,
+	// would cost. It holds one entry per app a session was looked up for.
+	appPolicies sync.Map // app id -> *access.Policy
+}
+
+// appPolicy is the app's full-access policy.
+func (s *Service) appPolicy(appID string) *access.Policy {
+	if p, ok := s.appPolicies.Load(appID); ok {
+		return p.(*access.Policy)
+	}
+	p, _ := s.appPolicies.LoadOrStore(appID, access.MustParse(access.AppDocument(appID, false)))
+	return p.(*access.Policy)
 }
 
 // New returns a Service for cfg.
@@ -302,7 +316,7 @@ func (s *Service) Lookup(id string) (caller.Key, bool) {
 	if !creator.Expires.IsZero() && creator.Expires.Before(expires) {
 		expires = creator.Expires
 	}
-	policy := access.MustParse(access.AppDocument(sess.AppID, false)).Within(creator.Policy)
+	policy := s.appPolicy(sess.AppID).Within(creator.Policy)
 	return caller.Key{Secret: sess.Secret, Name: SessionName(sess.AppID, sess.SessionID), Policy: policy, Expires: expires}, true
 }
 

@@ -51,7 +51,7 @@ func (k *keys) set(id string, key *caller.Key) {
 }
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	path  string
 	st    *store.Store
@@ -65,6 +65,11 @@ const admin = "AKIDADMIN"
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	t.Parallel()
+	return newFixture(t)
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), path: filepath.Join(t.TempDir(), "store.db"),
 		clock: &clock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)},
 		keys:  &keys{m: map[string]caller.Key{admin: {Secret: "s", Name: "default", Policy: access.Administrator}}}}
