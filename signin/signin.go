@@ -279,9 +279,9 @@ func (s *Service) Exchange(ctx context.Context, appID, sessionID, code string) (
 		if err := tx.PutChallenge(c); err != nil {
 			return err
 		}
-		s := session
-		s.Creator = c.Creator
-		return tx.InsertSession(s)
+		issued := session
+		issued.Creator = c.Creator
+		return tx.InsertSession(issued)
 	})
 	if err != nil {
 		return Credentials{}, fmt.Errorf("exchange sign-in challenge: %w", err)

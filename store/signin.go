@@ -136,62 +136,45 @@ func (t *Tx) InsertSession(s SignInSession) error {
 // (a challenge stays while its sessions do, so DeleteToken can end them).
 // It returns how many it removed; running it again is harmless.
 func (t *Tx) SweepSignIns(cutoff time.Time, limit int) (int, error) {
-	removed := 0
+	sessions, challenges := t.tx.Bucket(bucketSessions), t.tx.Bucket(bucketChallenges)
+	index := t.tx.Bucket(bucketSessionsByChallenge)
 	var gone []SignInSession
-	err := t.tx.Bucket(bucketSessions).ForEach(func(k, v []byte) error {
-		if len(gone) == limit {
-			return nil
-		}
+	c := sessions.Cursor()
+	for k, v := c.First(); k != nil && len(gone) < limit; k, v = c.Next() {
 		s, err := decodeSession(v)
 		if err != nil {
-			return fmt.Errorf("sign-in session %q: %w", k, err)
+			return 0, fmt.Errorf("sign-in session %q: %w", k, err)
 		}
 		if s.Expires.Before(cutoff) {
 			gone = append(gone, s)
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
 	}
 	for _, s := range gone {
-		if err := t.tx.Bucket(bucketSessions).Delete([]byte(s.AccessKeyID)); err != nil {
-			return removed, err
+		if err := sessions.Delete([]byte(s.AccessKeyID)); err != nil {
+			return 0, err
 		}
-		if err := t.tx.Bucket(bucketSessionsByChallenge).Delete(sessionIndexKey(s)); err != nil {
-			return removed, err
+		if err := index.Delete(sessionIndexKey(s)); err != nil {
+			return 0, err
 		}
-		removed++
 	}
 	var ids [][]byte
-	err = t.tx.Bucket(bucketChallenges).ForEach(func(k, v []byte) error {
-		if removed+len(ids) >= limit {
-			return nil
-		}
-		c, err := decodeChallenge(v)
+	c = challenges.Cursor()
+	for k, v := c.First(); k != nil && len(gone)+len(ids) < limit; k, v = c.Next() {
+		ch, err := decodeChallenge(v)
 		if err != nil {
-			return fmt.Errorf("challenge %q: %w", k, err)
+			return len(gone), fmt.Errorf("challenge %q: %w", k, err)
 		}
-		if !c.Expires.Before(cutoff) {
-			return nil
+		prefix := []byte(ch.SessionID + "\x00")
+		if issued, _ := index.Cursor().Seek(prefix); ch.Expires.Before(cutoff) && !bytes.HasPrefix(issued, prefix) {
+			ids = append(ids, append([]byte(nil), k...))
 		}
-		prefix := []byte(c.SessionID + "\x00")
-		if k, _ := t.tx.Bucket(bucketSessionsByChallenge).Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
-			return nil
-		}
-		ids = append(ids, append([]byte(nil), k...))
-		return nil
-	})
-	if err != nil {
-		return removed, err
 	}
 	for _, id := range ids {
-		if err := t.tx.Bucket(bucketChallenges).Delete(id); err != nil {
-			return removed, err
+		if err := challenges.Delete(id); err != nil {
+			return len(gone), err
 		}
-		removed++
 	}
-	return removed, nil
+	return len(gone) + len(ids), nil
 }
 
 // hasKey reports whether b holds k; an index entry's value is empty,

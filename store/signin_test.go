@@ -102,13 +102,16 @@ func TestSweepSignIns(t *testing.T) {
 		}
 		return nil
 	})
-	sweep := func() int {
+	sweep := func(limit int) int {
 		var n int
-		f.mustUpdate(func(tx *Tx) (err error) { n, err = tx.SweepSignIns(now, 100); return err })
+		f.mustUpdate(func(tx *Tx) (err error) { n, err = tx.SweepSignIns(now, limit); return err })
 		return n
 	}
-	if n := sweep(); n != 3 {
-		t.Fatalf("swept %d, want 3 (a session and two challenges)", n)
+	if n := sweep(1); n != 1 {
+		t.Fatalf("swept %d with a limit of 1", n)
+	}
+	if n := sweep(100); n != 2 {
+		t.Fatalf("swept %d more, want 2 (of a session and two challenges, one at a time)", n)
 	}
 	f.checkAll()
 	f.mustUpdate(func(tx *Tx) error {
@@ -127,7 +130,7 @@ func TestSweepSignIns(t *testing.T) {
 		}
 		return nil
 	})
-	if n := sweep(); n != 0 {
+	if n := sweep(100); n != 0 {
 		t.Fatalf("a second sweep removed %d", n)
 	}
 }
