@@ -20,7 +20,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore import UNSIGNED
 from botocore.config import Config
 
-from scenario import check, check_presigned_get, check_token, control, fetch, multipart_data, sign_in
+from scenario import check, check_presigned_get, check_sign_in, check_token, control, fetch, multipart_data
 
 E = os.environ
 APP, ENV = E["AB_APP"], "dev"
@@ -407,16 +407,7 @@ def _():
 
 @check("sign_in")
 def _():
-    # The challenge signs in once, through plain HTTP as the console does,
-    # and the credentials it gives sign calls on the app.
-    r = ab.create_token(AppId=APP)
-    status, cred = sign_in(APP, r["SessionId"], r["ChallengeCode"])
-    assert status == 200 and cred["accessKeyId"].startswith("ASIA") and cred["appId"] == APP, (status, cred)
-    session = client(cred["accessKeyId"], cred["secretAccessKey"])
-    check_token(session.create_token(AppId=APP), APP)
-    status, again = sign_in(APP, r["SessionId"], r["ChallengeCode"])
-    assert status == 403 and again["__type"] == "AccessDeniedException", (status, again)
-    return "%s until %s; again: %s" % (cred["accessKeyId"][:4], cred["expiration"], again["message"])
+    return check_sign_in(APP, lambda: ab.create_token(AppId=APP), lambda key, secret: client(key, secret).create_token(AppId=APP))
 
 
 @check("delete_token")

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 
-from scenario import check, check_presigned_get, check_token, control, fetch, multipart_data, sign_in
+from scenario import check, check_presigned_get, check_sign_in, check_token, control, fetch, multipart_data
 
 E = os.environ
 AWS = E["AB_AWS"]
@@ -368,17 +368,13 @@ def _():
 
 @check("sign_in")
 def _():
-    # The challenge signs in once, through plain HTTP as the console does,
-    # and the credentials it gives sign the CLI's calls on the app.
-    r = aws("create-token", "--app-id", APP)
-    status, cred = sign_in(APP, r["SessionId"], r["ChallengeCode"])
-    assert status == 200 and cred["accessKeyId"].startswith("ASIA") and cred["appId"] == APP, (status, cred)
-    session_env = {"AWS_ACCESS_KEY_ID": cred["accessKeyId"], "AWS_SECRET_ACCESS_KEY": cred["secretAccessKey"]}
-    prefix = ["env", "-u", "AWS_PROFILE", "-u", "AWS_SHARED_CREDENTIALS_FILE"] + ["%s=%s" % kv for kv in session_env.items()]
-    check_token(aws("create-token", "--app-id", APP, prefix=prefix), APP)
-    status, again = sign_in(APP, r["SessionId"], r["ChallengeCode"])
-    assert status == 403 and again["__type"] == "AccessDeniedException", (status, again)
-    return "%s until %s; again: %s" % (cred["accessKeyId"][:4], cred["expiration"], again["message"])
+    def create_token_as(key, secret):
+        # The session's credentials from the environment, as a user would
+        # export them, instead of the profile.
+        env = ["env", "-u", "AWS_PROFILE", "-u", "AWS_SHARED_CREDENTIALS_FILE",
+               "AWS_ACCESS_KEY_ID=" + key, "AWS_SECRET_ACCESS_KEY=" + secret]
+        return aws("create-token", "--app-id", APP, prefix=env)
+    return check_sign_in(APP, lambda: aws("create-token", "--app-id", APP), create_token_as)
 
 
 @check("delete_token")

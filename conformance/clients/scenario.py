@@ -50,6 +50,20 @@ def sign_in(app, session_id, code):
     return status, json.loads(raw)
 
 
+def check_sign_in(app, create_token, create_token_as):
+    """A challenge signs in once, through plain HTTP as the console does,
+    and the credentials it gives sign the client's calls on the app.
+    create_token() and create_token_as(key id, secret) call CreateToken
+    through the client, as its default key and as the given one."""
+    r = create_token()
+    status, cred = sign_in(app, r["SessionId"], r["ChallengeCode"])
+    assert status == 200 and cred["accessKeyId"].startswith("ASIA") and cred["appId"] == app, (status, cred)
+    check_token(create_token_as(cred["accessKeyId"], cred["secretAccessKey"]), app)
+    status, again = sign_in(app, r["SessionId"], r["ChallengeCode"])
+    assert status == 403 and again["__type"] == "AccessDeniedException", (status, again)
+    return "%s until %s; again: %s" % (cred["accessKeyId"][:4], cred["expiration"], again["message"])
+
+
 def check_token(tok, app, ttl_max=900):
     """A CreateToken or GetToken answer as a client decoded it (the keys are
     the client's: AppId or appId...): its fields and a ttl in whole seconds."""
