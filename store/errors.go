@@ -11,7 +11,8 @@ import (
 // carry what the API layer needs to phrase them, never the words of the
 // answer. Anything else is an internal failure.
 var (
-	// ErrNotFound: the app, environment, resource or job does not exist.
+	// ErrNotFound: the app, environment, resource, job or sign-in record
+	// does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrAlreadyExists: a record with that identity is already stored.
 	ErrAlreadyExists = errors.New("already exists")
