@@ -58,7 +58,7 @@ func verbs(template string) int {
 // statusOf is the status each AWS error type is answered with.
 var statusOf = map[string]int{
 	BadRequest: 400, NotFound: 404, TooManyRequests: 429, GatewayTimeout: 504, MissingAuthentication: 403,
-	UnrecognizedClient: 403, InvalidSignature: 403, ExpiredToken: 403, InternalFailure: 500, UnknownOperation: 404,
+	UnrecognizedClient: 403, InvalidSignature: 403, ExpiredToken: 403, AccessDenied: 403, InternalFailure: 500, UnknownOperation: 404,
 }
 
 // TestCatalogRendersAWSShape answers every entry of the catalog through the

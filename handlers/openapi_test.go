@@ -35,6 +35,7 @@ var oaResponseTypes = map[string]any{
 	"GetBackend":           getBackendResponse{},
 
 	"ListConsoleApps":           consoleAppsResponse{},
+	"GetConsoleCaller":          consoleCallerResponse{},
 	"GetConsoleSystem":          consoleSystemResponse{},
 	"GetConsoleStoragePolicies": consolePoliciesResponse{},
 
@@ -59,6 +60,7 @@ var oaRequestTypes = map[string]any{
 	"GetBackend":           getBackendRequest{},
 
 	"ListConsoleApps":           nil,
+	"GetConsoleCaller":          nil,
 	"GetConsoleSystem":          nil,
 	"GetConsoleStoragePolicies": nil,
 
@@ -430,7 +432,7 @@ func checkSchema(t *testing.T, spec oaSpec, where string, schema map[string]any,
 	}
 	want := map[reflect.Kind]string{
 		reflect.String: "string", reflect.Bool: "boolean", reflect.Int: "integer", reflect.Int64: "integer",
-		reflect.Slice: "array", reflect.Struct: "object",
+		reflect.Slice: "array", reflect.Struct: "object", reflect.Map: "object",
 	}[typ.Kind()]
 	if want == "" {
 		t.Fatalf("%s: checkSchema does not know Go kind %s", where, typ.Kind())
@@ -442,6 +444,9 @@ func checkSchema(t *testing.T, spec oaSpec, where string, schema map[string]any,
 	switch typ.Kind() {
 	case reflect.Slice:
 		checkSchema(t, spec, where+"[]", spec.resolve(t, schema["items"]), typ.Elem(), out)
+	case reflect.Map:
+		// A map keyed by names is an object of any members, each its values' schema.
+		checkSchema(t, spec, where+"{}", spec.resolve(t, schema["additionalProperties"]), typ.Elem(), out)
 	case reflect.Struct:
 		props := oaMap(schema["properties"])
 		var required []string

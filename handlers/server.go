@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/amplifybackendd/amplifybackendd/access"
 	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/metrics"
@@ -58,6 +59,9 @@ type Config struct {
 	// Metrics, when set, counts and times every request and the signature
 	// check's refusals.
 	Metrics *metrics.Metrics
+	// Scope makes the ARNs callers are authorized on (authorize.go); its
+	// region defaults to Region.
+	Scope access.Scope
 }
 
 // DefaultTargetTimeout is how long ListS3Buckets waits for the storage
@@ -78,6 +82,9 @@ type Server struct {
 	// operations names the operation of each route (method and path as
 	// registered), for the request log and metrics.
 	operations map[opKey]string
+	// appOps and envOps are the operations ListConsoleApps reports as
+	// allowed on app and environment entries.
+	appOps, envOps []routeAuth
 }
 
 // New returns the Echo instance serving the API.
@@ -89,6 +96,9 @@ func New(cfg Config) *echo.Echo {
 	}
 	if s.TargetTimeout <= 0 {
 		s.TargetTimeout = DefaultTargetTimeout
+	}
+	if s.Scope.Region == "" {
+		s.Scope.Region = s.Region
 	}
 	if s.Ready == nil {
 		s.Ready = func(context.Context) error { return nil }
@@ -115,9 +125,11 @@ func New(cfg Config) *echo.Echo {
 	e.RouteNotFound("", unmatched)
 	e.RouteNotFound("/*", unmatched)
 	e.GET("/", rootForBrowsers(unmatched))
+	served := routes(s)
+	s.appOps, s.envOps = offered(served, offeredOnApp), offered(served, offeredOnEnvironment)
 	s.operations = map[opKey]string{}
-	for _, r := range append(routes(s), UnsupportedRoutes()...) {
-		e.Add(r.Method, r.Path, s.signed(r.Handler))
+	for _, r := range append(served, UnsupportedRoutes()...) {
+		e.Add(r.Method, r.Path, s.signed(s.authorize(newRouteAuth(r), r.Handler)))
 		s.operations[opKey{r.Method, r.Path}] = r.Operation
 	}
 	return e
@@ -152,6 +164,7 @@ func routes(s *Server) []Route {
 		{"GetBackend", http.MethodPost, "/backend/:appId/details", h((*Server).getBackend)},
 		// Console extensions: signed like the rest, not in the service model.
 		{"ListConsoleApps", http.MethodGet, "/console-api/apps", h((*Server).listConsoleApps)},
+		{"GetConsoleCaller", http.MethodGet, "/console-api/caller", h((*Server).getConsoleCaller)},
 		{"GetConsoleSystem", http.MethodGet, "/console-api/system", h((*Server).getConsoleSystem)},
 		{"GetConsoleStoragePolicies", http.MethodGet, "/console-api/apps/:appId/environments/:backendEnvironmentName/storage/:resourceName/policies", h((*Server).getConsolePolicies)},
 		{"BackupStore", http.MethodGet, "/admin-api/backup", h((*Server).backupStore)},
@@ -210,6 +223,10 @@ func (s *Server) finish(c echo.Context, id string, start time.Time, err error) {
 	if errors.As(err, &refused) {
 		attrs = append(attrs, slog.String("auth_failure", refused.Check.Reason()))
 	}
+	var denied *AccessDeniedError
+	if errors.As(err, &denied) {
+		attrs = append(attrs, slog.String("access_denied", access.Action(denied.Operation)+" on "+denied.Resource))
+	}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
@@ -250,7 +267,9 @@ func requestID(c echo.Context) string {
 }
 
 // signed wraps a handler of a signed route in the middleware such a route
-// goes through: counted as a call in flight, then authenticated.
+// goes through: counted as a call in flight, then authenticated. Routes of
+// an operation also pass authorize (authorize.go) between the check and
+// the handler.
 func (s *Server) signed(h echo.HandlerFunc) echo.HandlerFunc {
 	h = s.authenticate(h)
 	if s.Runner != nil {
