@@ -133,8 +133,9 @@ func newRouteAuth(r Route) routeAuth {
 	return routeAuth{operation: r.Operation, action: strings.ToLower(access.Action(r.Operation)), rule: rule}
 }
 
-// AccessDeniedError is a call the caller's policy does not allow.
-type AccessDeniedError struct {
+// accessDeniedError is a call the caller's policy does not allow; the
+// error handler answers it 403 AccessDeniedException.
+type accessDeniedError struct {
 	// AccessKeyID is the caller's key.
 	AccessKeyID string
 	// Operation is the operation refused.
@@ -145,7 +146,7 @@ type AccessDeniedError struct {
 	Explicit bool
 }
 
-func (e *AccessDeniedError) Error() string {
+func (e *accessDeniedError) Error() string {
 	return "access denied: " + access.Action(e.Operation) + " on " + e.Resource
 }
 
@@ -171,7 +172,7 @@ func (s *Server) authorize(ra routeAuth, next echo.HandlerFunc) echo.HandlerFunc
 				return err
 			}
 			s.Metrics.AccessDenied(ra.operation)
-			return &AccessDeniedError{AccessKeyID: b.Caller.AccessKeyID, Operation: ra.operation,
+			return &accessDeniedError{AccessKeyID: b.Caller.AccessKeyID, Operation: ra.operation,
 				Resource: denied.Resource, Explicit: denied.Decision.Effect == access.ExplicitDeny}
 		}
 		return next(c)

@@ -60,7 +60,7 @@ func toAPIError(err error) (*APIError, fault) {
 	var (
 		api      *APIError
 		refused  *caller.Error
-		denied   *AccessDeniedError
+		denied   *accessDeniedError
 		target   *targetError
 		notFound *store.NotFoundError
 		exists   *store.ResourceExistsError

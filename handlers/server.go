@@ -223,7 +223,7 @@ func (s *Server) finish(c echo.Context, id string, start time.Time, err error) {
 	if errors.As(err, &refused) {
 		attrs = append(attrs, slog.String("auth_failure", refused.Check.Reason()))
 	}
-	var denied *AccessDeniedError
+	var denied *accessDeniedError
 	if errors.As(err, &denied) {
 		attrs = append(attrs, slog.String("access_denied", access.Action(denied.Operation)+" on "+denied.Resource))
 	}
