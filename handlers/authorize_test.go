@@ -349,6 +349,8 @@ func TestListsAreFiltered(t *testing.T) {
 	var adminApp, adminEnv []string
 	_ = json.Unmarshal([]byte(offeredNames(offeredOnApp)), &adminApp)
 	_ = json.Unmarshal([]byte(offeredNames(offeredOnEnvironment)), &adminEnv)
+	// Removing app1 touches prod, which the key is denied.
+	notProdApp := slices.DeleteFunc(slices.Clone(adminApp), func(op string) bool { return op == "RemoveAllBackends" })
 	for _, c := range []struct {
 		key     string
 		buckets []string
@@ -362,7 +364,7 @@ func TestListsAreFiltered(t *testing.T) {
 		{keyApp1DevOnly, []string{"app1-dev-photos"}, []app{
 			{"app1", []string{"dev"}, []string{}, map[string][]string{"dev": storage}}}},
 		{keyApp1NoProd, []string{"app1-dev-photos"}, []app{
-			{"app1", []string{"dev"}, adminApp, map[string][]string{"dev": adminEnv}}}},
+			{"app1", []string{"dev"}, notProdApp, map[string][]string{"dev": adminEnv}}}},
 	} {
 		w := s.call(t, c.key, "POST", "/s3Buckets", `{}`)
 		var buckets struct{ Buckets []struct{ Name string } }
@@ -427,5 +429,24 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 		if !slices.Contains(access.Actions, op) && op != "GetConsoleCaller" {
 			t.Errorf("authRules names %s, which is not an action policies can name", op)
 		}
+	}
+}
+
+// TestAppActionsDecidedAsTheCallWouldBe: the app-level operations
+// ListConsoleApps reports are decided on what the call would touch, so
+// RemoveAllBackends is not offered to a key denied one of the app's
+// environments. The model's routes not yet served count too.
+func TestAppActionsDecidedAsTheCallWouldBe(t *testing.T) {
+	t.Parallel()
+	s := &Server{Config: Config{Scope: authScope}, appOps: offered(append(Routes(), UnsupportedRoutes()...), offeredOnApp)}
+	p := authKeys()[keyApp1NoProd].Policy
+	if got, want := s.allowedOnApp(p, "app1", []string{"dev", "prod"}), []string{"CreateBackend", "CreateToken", "GetBackend"}; !slices.Equal(got, want) {
+		t.Errorf("app1 with prod: %v, want %v", got, want)
+	}
+	if got, want := s.allowedOnApp(p, "app1", []string{"dev"}), []string{"CreateBackend", "CreateToken", "GetBackend", "RemoveAllBackends"}; !slices.Equal(got, want) {
+		t.Errorf("app1 without prod: %v, want %v", got, want)
+	}
+	if got := s.allowedOnApp(p, "app2", nil); len(got) != 0 {
+		t.Errorf("app2: %v, want nothing", got)
 	}
 }

@@ -149,6 +149,10 @@ func (s *Server) listConsoleApps(c echo.Context) error {
 	slices.SortStableFunc(scopes, func(a, b store.Scope) int {
 		return cmp.Or(b.LastJob.Compare(a.LastJob), strings.Compare(a.AppID, b.AppID), strings.Compare(a.Env, b.Env))
 	})
+	envsOf := map[string][]string{}
+	for _, sc := range scopes {
+		envsOf[sc.AppID] = append(envsOf[sc.AppID], sc.Env)
+	}
 	policy := callerOf(c).Policy
 	getBackend := access.Action("GetBackend")
 	appReadable := map[string]bool{}
@@ -169,7 +173,7 @@ func (s *Server) listConsoleApps(c echo.Context) error {
 			i = len(resp.Apps)
 			index[sc.AppID] = i
 			resp.Apps = append(resp.Apps, consoleAppWire{AppID: sc.AppID, LastActivity: wireTime(sc.LastJob),
-				Environments: []string{}, AllowedActions: s.allowedOnApp(policy, sc.AppID), EnvironmentAllowedActions: map[string][]string{}})
+				Environments: []string{}, AllowedActions: s.allowedOnApp(policy, sc.AppID, envsOf[sc.AppID]), EnvironmentAllowedActions: map[string][]string{}})
 		}
 		if envReadable {
 			a := &resp.Apps[i]

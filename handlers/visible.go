@@ -48,12 +48,18 @@ func offered(rs []Route, where offer) []routeAuth {
 }
 
 // allowedOnApp lists the app-level operations p allows on app, each
-// decided on the app's ARN.
-func (s *Server) allowedOnApp(p *access.Policy, app string) []string {
+// decided on the app's ARN and, for one that touches every environment
+// (RemoveAllBackends), on each of envs, the app's environments, too: what
+// authorize would decide for the call.
+func (s *Server) allowedOnApp(p *access.Policy, app string, envs []string) []string {
 	out := []string{}
 	arn := s.Scope.App(app)
 	for _, ra := range s.appOps {
-		if p.Allows(ra.action, arn) {
+		ok := p.Allows(ra.action, arn)
+		for i := 0; ok && ra.rule.everyEnvironment && i < len(envs); i++ {
+			ok = p.Allows(ra.action, s.Scope.Environment(app, envs[i]))
+		}
+		if ok {
 			out = append(out, ra.operation)
 		}
 	}
