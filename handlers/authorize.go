@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/amplifybackendd/amplifybackendd/access"
-	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -157,22 +156,19 @@ func (s *Server) authorize(ra routeAuth, next echo.HandlerFunc) echo.HandlerFunc
 		return next
 	}
 	return func(c echo.Context) error {
-		b, _ := c.Request().Body.(*caller.Body)
-		if b == nil {
-			return errInternal.with()
-		}
+		who := callerOf(c)
 		var arns [2]string
-		resources, err := s.resourcesOf(c, ra.rule, b, arns[:0])
+		resources, err := s.resourcesOf(c, ra.rule, arns[:0])
 		if err != nil {
 			return err
 		}
-		if err := b.Caller.Policy.Authorize(ra.action, resources...); err != nil {
+		if err := who.Policy.Authorize(ra.action, resources...); err != nil {
 			var denied *access.DeniedError
 			if !errors.As(err, &denied) {
 				return err
 			}
 			s.Metrics.AccessDenied(ra.operation)
-			return &accessDeniedError{AccessKeyID: b.Caller.AccessKeyID, Operation: ra.operation,
+			return &accessDeniedError{AccessKeyID: who.AccessKeyID, Operation: ra.operation,
 				Resource: denied.Resource, Explicit: denied.Decision.Effect == access.ExplicitDeny}
 		}
 		return next(c)
@@ -185,14 +181,14 @@ func (s *Server) authorize(ra routeAuth, next echo.HandlerFunc) echo.HandlerFunc
 // is not JSON counts as not named. The handler refuses such a request
 // for a caller allowed to make it; a caller who is not gets 403 whatever
 // the request's flaws.
-func (s *Server) resourcesOf(c echo.Context, rule authRule, b *caller.Body, out []string) ([]string, error) {
+func (s *Server) resourcesOf(c echo.Context, rule authRule, out []string) ([]string, error) {
 	if rule.resource == onAnyResource {
 		return append(out, access.AnyResource), nil
 	}
 	var fields map[string]json.RawMessage
 	field := func(name string) string {
 		if fields == nil {
-			fields = bodyFields(b.Bytes())
+			fields = bodyFields(bodyOf(c.Request()))
 		}
 		var v string
 		if raw, ok := fields[name]; ok && json.Unmarshal(raw, &v) == nil {

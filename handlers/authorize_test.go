@@ -37,6 +37,8 @@ const (
 	keyApp1NoProd  = "AKIAAPP1NOPROD000000"
 	keyNotApp2     = "AKIANOTAPP200000000"
 	keySession     = "ASIAAPP1SESSION00000"
+	// keyNoPolicy's key carries no policy, which allows nothing.
+	keyNoPolicy = "AKIANOPOLICY00000000"
 )
 
 // authScope is the test server's: an account other than the default, so
@@ -62,6 +64,7 @@ func authKeys() testKeys {
 	session := key("session:app1:0123abcd", access.MustParse(access.AppDocument("app1", false)).Within(access.Administrator))
 	session.Expires = sigTestNow.Add(time.Hour)
 	k[keySession] = session
+	k[keyNoPolicy] = key("no-policy", nil)
 	return k
 }
 
@@ -220,6 +223,8 @@ func TestEveryRouteRefusesWhatThePolicyDoesNotAllow(t *testing.T) {
 	for _, c := range calls {
 		wantDenied(t, c.op+" by app1's read-only key", s.call(t, keyApp1Read, c.method, c.path, c.body),
 			deniedMessage(keyApp1Read, c.op, c.resource, false))
+		wantDenied(t, c.op+" by a key without a policy", s.call(t, keyNoPolicy, c.method, c.path, c.body),
+			deniedMessage(keyNoPolicy, c.op, c.resource, false))
 		if c.resource != access.AnyResource {
 			wantDenied(t, c.op+" by a key denied app2", s.call(t, keyNotApp2, c.method, c.path, c.body),
 				deniedMessage(keyNotApp2, c.op, c.resource, true))
@@ -241,9 +246,9 @@ func TestEveryRouteRefusesWhatThePolicyDoesNotAllow(t *testing.T) {
 		}
 	}
 	for _, c := range calls {
-		want := 2.0
+		want := 3.0
 		if c.resource == access.AnyResource {
-			want = 1
+			want = 2
 		}
 		if counted[c.op] != want {
 			t.Errorf("amplifybackendd_api_access_denied_total{operation=%q} = %v, want %v", c.op, counted[c.op], want)
@@ -363,6 +368,7 @@ func TestListsAreFiltered(t *testing.T) {
 			{"app1", []string{"prod", "dev"}, []string{"GetBackend"}, map[string][]string{"prod": read, "dev": read}}}},
 		{keyApp1DevOnly, []string{"app1-dev-photos"}, []app{
 			{"app1", []string{"dev"}, []string{}, map[string][]string{"dev": storage}}}},
+		{keyNoPolicy, nil, []app{}},
 		{keyApp1NoProd, []string{"app1-dev-photos"}, []app{
 			{"app1", []string{"dev"}, notProdApp, map[string][]string{"dev": adminEnv}}}},
 	} {
