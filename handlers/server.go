@@ -219,18 +219,27 @@ func (s *Server) finish(c echo.Context, id string, start time.Time, err error) {
 	if b, ok := r.Body.(*caller.Body); ok && b.Caller.AccessKeyID != "" {
 		attrs = append(attrs, slog.String("access_key_id", b.Caller.AccessKeyID))
 	}
-	var refused *caller.Error
-	if errors.As(err, &refused) {
-		attrs = append(attrs, slog.String("auth_failure", refused.Check.Reason()))
-	}
-	var denied *accessDeniedError
-	if errors.As(err, &denied) {
-		attrs = append(attrs, slog.String("access_denied", access.Action(denied.Operation)+" on "+denied.Resource))
-	}
 	if err != nil {
+		attrs = append(attrs, refusal(err)...)
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// refusal is what the log line says of a request the signature check or
+// the caller's policy refused, nothing for other errors. It is apart from
+// finish so that answered requests do not pay for the targets of
+// errors.As, which escape.
+func refusal(err error) []slog.Attr {
+	var refused *caller.Error
+	if errors.As(err, &refused) {
+		return []slog.Attr{slog.String("auth_failure", refused.Check.Reason())}
+	}
+	var denied *accessDeniedError
+	if errors.As(err, &denied) {
+		return []slog.Attr{slog.String("access_denied", access.Action(denied.Operation)+" on "+denied.Resource)}
+	}
+	return nil
 }
 
 // opKey is a route: a method and Echo's path pattern. A struct key, unlike
