@@ -456,3 +456,32 @@ func TestAppActionsDecidedAsTheCallWouldBe(t *testing.T) {
 		t.Errorf("app2: %v, want nothing", got)
 	}
 }
+
+// TestBodyNamesAuthorizedAsDecoded: the environment a body names is
+// authorized as the handler will read it (keys matched exactly, the last
+// of duplicates winning, escapes decoded), so no spelling of a body gets
+// a call authorized on one environment and carried out in another.
+func TestBodyNamesAuthorizedAsDecoded(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	config := `"resourceName":"r","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"]}}`
+	prod := authScope.Environment("app1", "prod")
+	for _, env := range []string{
+		`"backendEnvironmentName":"dev","backendEnvironmentName":"prod"`,
+		`"backendEnvironmentName":"pro\u0064"`,
+		`"BackendEnvironmentName":"dev","backendEnvironmentName":"prod"`,
+		`"backendEnvironmentName":"dev","backendEnvironmentname":"dev","backendEnvironmentName":"prod"`,
+	} {
+		before := s.snapshot(t)
+		wantDenied(t, env, s.call(t, keyApp1DevOnly, "POST", "/backend/app1/storage", `{`+env+`,`+config+`}`),
+			deniedMessage(keyApp1DevOnly, "CreateBackendStorage", prod, false))
+		if !bytes.Equal(before, s.snapshot(t)) {
+			t.Fatalf("%s: a refused call changed the store", env)
+		}
+	}
+	w := s.call(t, keyApp1DevOnly, "POST", "/backend/app1/storage", `{"BackendEnvironmentName":"prod","backendEnvironmentName":"dev",`+config+`}`)
+	var job struct{ BackendEnvironmentName string }
+	if err := json.Unmarshal(w.Body.Bytes(), &job); err != nil || w.Code != http.StatusOK || job.BackendEnvironmentName != "dev" {
+		t.Fatalf("a create in dev beside a key that differs by case: %d %s", w.Code, w.Body)
+	}
+}
