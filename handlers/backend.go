@@ -9,10 +9,15 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/amplifybackendd/amplifybackendd/access"
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
+// listS3Buckets answers the buckets the caller may see: every bucket the
+// target lists for a caller allowed ListS3Buckets on "*", and for any
+// other the buckets of the storage resources in environments where it may
+// GetBackendStorage. The answer is filtered, never refused.
 func (s *Server) listS3Buckets(c echo.Context) error {
 	var req listS3BucketsRequest
 	if err := decode(c, &req); err != nil {
@@ -22,6 +27,18 @@ func (s *Server) listS3Buckets(c echo.Context) error {
 		// Every bucket comes in one page, so no token was ever issued.
 		return invalidToken()
 	}
+	policy := callerOf(c).Policy
+	var visible map[string]bool
+	if !policy.Allows(access.Action("ListS3Buckets"), access.AnyResource) {
+		var err error
+		if visible, err = s.readableBuckets(c.Request().Context(), policy); err != nil {
+			return err
+		}
+	}
+	resp := listS3BucketsResponse{Buckets: []s3BucketWire{}}
+	if visible != nil && len(visible) == 0 {
+		return c.JSON(http.StatusOK, resp)
+	}
 	var buckets []s3iam.Bucket
 	err := s.callTarget(c.Request().Context(), func(ctx context.Context) (err error) {
 		buckets, err = s.Buckets.ListBuckets(ctx)
@@ -30,11 +47,42 @@ func (s *Server) listS3Buckets(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	resp := listS3BucketsResponse{Buckets: make([]s3BucketWire, 0, len(buckets))}
+	resp.Buckets = make([]s3BucketWire, 0, len(buckets))
 	for _, b := range buckets {
-		resp.Buckets = append(resp.Buckets, s3BucketWire{Name: b.Name, CreationDate: wireTime(b.CreationDate)})
+		if visible == nil || visible[b.Name] {
+			resp.Buckets = append(resp.Buckets, s3BucketWire{Name: b.Name, CreationDate: wireTime(b.CreationDate)})
+		}
 	}
 	return c.JSON(http.StatusOK, resp)
+}
+
+// readableBuckets is the set of buckets of the storage resources in the
+// environments where policy allows GetBackendStorage (never nil).
+func (s *Server) readableBuckets(ctx context.Context, policy *access.Policy) (map[string]bool, error) {
+	visible := map[string]bool{}
+	action := access.Action("GetBackendStorage")
+	err := s.Store.View(ctx, func(tx *store.Tx) error {
+		scopes, err := tx.Scopes()
+		if err != nil {
+			return err
+		}
+		for _, sc := range scopes {
+			if !policy.Allows(action, s.Scope.Environment(sc.AppID, sc.Env)) {
+				continue
+			}
+			rs, err := tx.Resources(sc.AppID, sc.Env)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				if r.Visible() && r.Bucket != "" {
+					visible[r.Bucket] = true
+				}
+			}
+		}
+		return nil
+	})
+	return visible, err
 }
 
 // amplifyMeta is the storage part of amplify-meta.json, the document the

@@ -14,8 +14,9 @@ import (
 // backupStore sends a consistent copy of the store while the server keeps
 // serving (BackupStore; `amplifybackendd backup` calls it). A store file is
 // locked by the process that serves it, so the copy has to come from that
-// process. Every key that signs may take it: a key already reads
-// everything the copy holds.
+// process. The copy holds every app's records (and the pagination token
+// key), so a key takes it only when its policy allows BackupStore on "*"
+// (authorize.go), as an administrator's does.
 //
 // The copy is staged in a file beside the store before it is sent: the
 // read transaction then lasts as long as a local copy, not as long as the

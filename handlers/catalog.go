@@ -14,7 +14,8 @@ import (
 // and every entry is produced by some code.
 
 // The AWS error types. The first four are the AmplifyBackend service
-// model's; the 403s are what AWS front ends answer for authentication;
+// model's; the 403s are what AWS front ends answer for authentication and
+// authorization;
 // InternalFailure and UnknownOperationException are AWS's generic ones.
 const (
 	BadRequest            = "BadRequestException"
@@ -58,6 +59,9 @@ const (
 	errWrongScopeDate
 	errPayloadHash
 	errSignature
+
+	// Authorization (the caller's policy).
+	errAccessDenied
 
 	// The request's body and fields.
 	errBodyTooLarge
@@ -131,6 +135,9 @@ var catalog = [...]entry{
 	errPayloadHash:            {http.StatusForbidden, InvalidSignature, "The provided x-amz-content-sha256 header does not match the request body.", "", ""},
 	errSignature: {http.StatusForbidden, InvalidSignature, "The request signature we calculated does not match the signature you provided. " +
 		"Check your AWS Secret Access Key and signing method. Consult the service documentation for details.", "", ""},
+	// The last verb is empty for an implicit deny and explicitDeny for an
+	// explicit one: AWS's two wordings.
+	errAccessDenied: {http.StatusForbidden, AccessDenied, "User: %s is not authorized to perform: %s on resource: %s%s", "", ""},
 
 	errBodyTooLarge:        {http.StatusBadRequest, BadRequest, "The request body is larger than 1 MiB.", "", ""},
 	errSignInBodyTooLarge:  {http.StatusBadRequest, BadRequest, "The sign-in request body is larger than %d bytes.", "", ""},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/amplifybackendd/amplifybackendd/access"
 	"github.com/amplifybackendd/amplifybackendd/console"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/policy"
@@ -130,6 +131,10 @@ func rootForBrowsers(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// listConsoleApps lists the apps and environments the caller may read:
+// an environment where it may GetBackend on the environment's ARN, and an
+// app where it may GetBackend on the app's ARN or on one of the app's
+// environments. Others are left out, never refused.
 func (s *Server) listConsoleApps(c echo.Context) error {
 	var scopes []store.Scope
 	err := s.Store.View(c.Request().Context(), func(tx *store.Tx) (err error) {
@@ -144,16 +149,37 @@ func (s *Server) listConsoleApps(c echo.Context) error {
 	slices.SortStableFunc(scopes, func(a, b store.Scope) int {
 		return cmp.Or(b.LastJob.Compare(a.LastJob), strings.Compare(a.AppID, b.AppID), strings.Compare(a.Env, b.Env))
 	})
+	envsOf := map[string][]string{}
+	for _, sc := range scopes {
+		envsOf[sc.AppID] = append(envsOf[sc.AppID], sc.Env)
+	}
+	policy := callerOf(c).Policy
+	getBackend := access.Action("GetBackend")
+	appReadable := map[string]bool{}
 	resp := consoleAppsResponse{Apps: []consoleAppWire{}}
 	index := map[string]int{}
 	for _, sc := range scopes {
+		readable, seen := appReadable[sc.AppID]
+		if !seen {
+			readable = policy.Allows(getBackend, s.Scope.App(sc.AppID))
+			appReadable[sc.AppID] = readable
+		}
+		envReadable := policy.Allows(getBackend, s.Scope.Environment(sc.AppID, sc.Env))
+		if !readable && !envReadable {
+			continue
+		}
 		i, ok := index[sc.AppID]
 		if !ok {
 			i = len(resp.Apps)
 			index[sc.AppID] = i
-			resp.Apps = append(resp.Apps, consoleAppWire{AppID: sc.AppID, LastActivity: wireTime(sc.LastJob)})
+			resp.Apps = append(resp.Apps, consoleAppWire{AppID: sc.AppID, LastActivity: wireTime(sc.LastJob),
+				Environments: []string{}, AllowedActions: s.allowedOnApp(policy, sc.AppID, envsOf[sc.AppID]), EnvironmentAllowedActions: map[string][]string{}})
 		}
-		resp.Apps[i].Environments = append(resp.Apps[i].Environments, sc.Env)
+		if envReadable {
+			a := &resp.Apps[i]
+			a.Environments = append(a.Environments, sc.Env)
+			a.EnvironmentAllowedActions[sc.Env] = s.allowedOnEnvironment(policy, sc.AppID, sc.Env)
+		}
 	}
 	return c.JSON(http.StatusOK, resp)
 }

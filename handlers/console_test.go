@@ -173,9 +173,13 @@ func TestConsoleAppsRoute(t *testing.T) {
 	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/json" || w.Header().Get("x-amzn-RequestId") == "" {
 		t.Fatalf("signed: %d %v %s", w.Code, w.Header(), w.Body)
 	}
+	// An administrator may take every operation offered.
+	appOps, envOps := offeredNames(offeredOnApp), offeredNames(offeredOnEnvironment)
 	want := `{"apps":[` +
-		`{"appId":"photosapp","environments":["dev","test"],"lastActivity":"2026-11-22T10:04:00Z"},` +
-		`{"appId":"older","environments":["prod"],"lastActivity":"2026-11-22T10:02:00Z"}]}`
+		`{"appId":"photosapp","environments":["dev","test"],"lastActivity":"2026-11-22T10:04:00Z","allowedActions":` + appOps +
+		`,"environmentAllowedActions":{"dev":` + envOps + `,"test":` + envOps + `}},` +
+		`{"appId":"older","environments":["prod"],"lastActivity":"2026-11-22T10:02:00Z","allowedActions":` + appOps +
+		`,"environmentAllowedActions":{"prod":` + envOps + `}}]}`
 	if got := strings.TrimSpace(w.Body.String()); got != want {
 		t.Errorf("body\n%s\nwant\n%s", got, want)
 	}
@@ -184,6 +188,17 @@ func TestConsoleAppsRoute(t *testing.T) {
 	if w := consoleRequest(t, empty, http.MethodGet, "/console-api/apps", sigTestSecret, nil); strings.TrimSpace(w.Body.String()) != `{"apps":[]}` {
 		t.Errorf("empty store: %d %s", w.Code, w.Body)
 	}
+}
+
+// offeredNames is the JSON list of the operations offered on entries of
+// kind where.
+func offeredNames(where offer) string {
+	var names []string
+	for _, ra := range offered(Routes(), where) {
+		names = append(names, ra.operation)
+	}
+	b, _ := json.Marshal(names)
+	return string(b)
 }
 
 func openEmptyStore(t *testing.T) *store.Store {

@@ -29,7 +29,14 @@
 // every path no route matches, goes through one middleware that has it
 // verify the request (the SigV4 signature, the body read under the 1 MiB
 // cap and the budget all connections share) before the handler runs, and
-// hands its refusals to the error handler. A separate middleware counts the
+// hands its refusals to the error handler. The route's operation is then
+// authorized (authorize.go) before the handler runs: one table, keyed by
+// operation name, says which ARNs each call touches (from the path, a few
+// body fields read leniently, or the store for RemoveAllBackends), and the
+// caller's policy must allow amplifybackend:<Operation> on all of them, or
+// the call is a 403 AccessDeniedException, counted and logged, whatever
+// else is wrong with it. ListS3Buckets and ListConsoleApps are filtered to
+// what the caller may see instead (visible.go). A separate middleware counts the
 // call as in flight for the job runner, whose workers yield the CPU to API
 // calls while enough of them are.
 //

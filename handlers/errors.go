@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/amplifybackendd/amplifybackendd/access"
 	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
@@ -60,6 +61,7 @@ func toAPIError(err error) (*APIError, fault) {
 	var (
 		api      *APIError
 		refused  *caller.Error
+		denied   *accessDeniedError
 		target   *targetError
 		notFound *store.NotFoundError
 		exists   *store.ResourceExistsError
@@ -78,6 +80,12 @@ func toAPIError(err error) (*APIError, fault) {
 		return api, clientFault
 	case errors.As(err, &refused):
 		return refusedAnswer(refused), clientFault
+	case errors.As(err, &denied):
+		how := ""
+		if denied.Explicit {
+			how = explicitDeny
+		}
+		return errAccessDenied.with(denied.AccessKeyID, access.Action(denied.Operation), denied.Resource, how), clientFault
 	case errors.As(err, &target):
 		if s3iam.Throttled(target.err) {
 			return errTargetThrottled.with(), targetFault
@@ -117,6 +125,10 @@ func toAPIError(err error) (*APIError, fault) {
 	}
 	return errInternal.with(), serverFault
 }
+
+// explicitDeny ends the message of a call a Deny statement refused, in
+// AWS's words.
+const explicitDeny = " with an explicit deny in an identity-based policy"
 
 // checkAnswers are the entries for the caller package's checks whose
 // messages quote nothing.

@@ -38,6 +38,7 @@ var oaResponseTypes = map[string]any{
 	"DeleteToken":          deleteTokenResponse{},
 
 	"ListConsoleApps":           consoleAppsResponse{},
+	"GetConsoleCaller":          consoleCallerResponse{},
 	"GetConsoleSystem":          consoleSystemResponse{},
 	"GetConsoleStoragePolicies": consolePoliciesResponse{},
 
@@ -65,6 +66,7 @@ var oaRequestTypes = map[string]any{
 	"DeleteToken":          nil,
 
 	"ListConsoleApps":           nil,
+	"GetConsoleCaller":          nil,
 	"GetConsoleSystem":          nil,
 	"GetConsoleStoragePolicies": nil,
 
@@ -437,7 +439,7 @@ func checkSchema(t *testing.T, spec oaSpec, where string, schema map[string]any,
 	}
 	want := map[reflect.Kind]string{
 		reflect.String: "string", reflect.Bool: "boolean", reflect.Int: "integer", reflect.Int64: "integer",
-		reflect.Slice: "array", reflect.Struct: "object",
+		reflect.Slice: "array", reflect.Struct: "object", reflect.Map: "object",
 	}[typ.Kind()]
 	if want == "" {
 		t.Fatalf("%s: checkSchema does not know Go kind %s", where, typ.Kind())
@@ -449,6 +451,9 @@ func checkSchema(t *testing.T, spec oaSpec, where string, schema map[string]any,
 	switch typ.Kind() {
 	case reflect.Slice:
 		checkSchema(t, spec, where+"[]", spec.resolve(t, schema["items"]), typ.Elem(), out)
+	case reflect.Map:
+		// A map keyed by names is an object of any members, each its values' schema.
+		checkSchema(t, spec, where+"{}", spec.resolve(t, schema["additionalProperties"]), typ.Elem(), out)
 	case reflect.Struct:
 		props := oaMap(schema["properties"])
 		var required []string

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/amplifybackendd/amplifybackendd/access"
 	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/metrics"
@@ -62,6 +63,9 @@ type Config struct {
 	// Metrics, when set, counts and times every request and the signature
 	// check's refusals.
 	Metrics *metrics.Metrics
+	// Scope makes the ARNs callers are authorized on (authorize.go); its
+	// region defaults to Region.
+	Scope access.Scope
 }
 
 // DefaultTargetTimeout is how long ListS3Buckets waits for the storage
@@ -82,6 +86,9 @@ type Server struct {
 	// operations names the operation of each route (method and path as
 	// registered), for the request log and metrics.
 	operations map[opKey]string
+	// appOps and envOps are the operations ListConsoleApps reports as
+	// allowed on app and environment entries.
+	appOps, envOps []routeAuth
 }
 
 // New returns the Echo instance serving the API.
@@ -93,6 +100,9 @@ func New(cfg Config) *echo.Echo {
 	}
 	if s.TargetTimeout <= 0 {
 		s.TargetTimeout = DefaultTargetTimeout
+	}
+	if s.Scope.Region == "" {
+		s.Scope.Region = s.Region
 	}
 	if s.Ready == nil {
 		s.Ready = func(context.Context) error { return nil }
@@ -122,9 +132,11 @@ func New(cfg Config) *echo.Echo {
 	e.RouteNotFound("", unmatched)
 	e.RouteNotFound("/*", unmatched)
 	e.GET("/", rootForBrowsers(unmatched))
+	served := routes(s)
+	s.appOps, s.envOps = offered(served, offeredOnApp), offered(served, offeredOnEnvironment)
 	s.operations = map[opKey]string{}
-	for _, r := range append(routes(s), UnsupportedRoutes()...) {
-		e.Add(r.Method, r.Path, s.signed(r.Handler))
+	for _, r := range append(served, UnsupportedRoutes()...) {
+		e.Add(r.Method, r.Path, s.signed(s.authorize(newRouteAuth(r), r.Handler)))
 		s.operations[opKey{r.Method, r.Path}] = r.Operation
 	}
 	return e
@@ -162,6 +174,7 @@ func routes(s *Server) []Route {
 		{"DeleteToken", http.MethodPost, "/backend/:appId/challenge/:sessionId/remove", h((*Server).deleteToken)},
 		// Console extensions: signed like the rest, not in the service model.
 		{"ListConsoleApps", http.MethodGet, "/console-api/apps", h((*Server).listConsoleApps)},
+		{"GetConsoleCaller", http.MethodGet, "/console-api/caller", h((*Server).getConsoleCaller)},
 		{"GetConsoleSystem", http.MethodGet, "/console-api/system", h((*Server).getConsoleSystem)},
 		{"GetConsoleStoragePolicies", http.MethodGet, "/console-api/apps/:appId/environments/:backendEnvironmentName/storage/:resourceName/policies", h((*Server).getConsolePolicies)},
 		{"BackupStore", http.MethodGet, "/admin-api/backup", h((*Server).backupStore)},
@@ -216,14 +229,27 @@ func (s *Server) finish(c echo.Context, id string, start time.Time, err error) {
 	if b, ok := r.Body.(*caller.Body); ok && b.Caller.AccessKeyID != "" {
 		attrs = append(attrs, slog.String("access_key_id", b.Caller.AccessKeyID))
 	}
-	var refused *caller.Error
-	if errors.As(err, &refused) {
-		attrs = append(attrs, slog.String("auth_failure", refused.Check.Reason()))
-	}
 	if err != nil {
+		attrs = append(attrs, refusal(err)...)
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// refusal is what the log line says of a request the signature check or
+// the caller's policy refused, nothing for other errors. It is apart from
+// finish so that answered requests do not pay for the targets of
+// errors.As, which escape.
+func refusal(err error) []slog.Attr {
+	var refused *caller.Error
+	if errors.As(err, &refused) {
+		return []slog.Attr{slog.String("auth_failure", refused.Check.Reason())}
+	}
+	var denied *accessDeniedError
+	if errors.As(err, &denied) {
+		return []slog.Attr{slog.String("access_denied", access.Action(denied.Operation)+" on "+denied.Resource)}
+	}
+	return nil
 }
 
 // opKey is a route: a method and Echo's path pattern. A struct key, unlike
@@ -262,7 +288,9 @@ func requestID(c echo.Context) string {
 }
 
 // signed wraps a handler of a signed route in the middleware such a route
-// goes through: counted as a call in flight, then authenticated.
+// goes through: counted as a call in flight, then authenticated. Routes of
+// an operation also pass authorize (authorize.go) between the check and
+// the handler.
 func (s *Server) signed(h echo.HandlerFunc) echo.HandlerFunc {
 	h = s.authenticate(h)
 	if s.Runner != nil {

@@ -223,6 +223,26 @@ type consoleAppWire struct {
 	Environments []string `json:"environments"`
 	// LastActivity is the creation time of the app's newest job.
 	LastActivity string `json:"lastActivity,omitempty"`
+	// AllowedActions are the app-level operations the caller may take on
+	// the app.
+	AllowedActions []string `json:"allowedActions"`
+	// EnvironmentAllowedActions holds, for each environment listed, the
+	// operations the caller may take on it. It sits beside Environments,
+	// which stays a list of names for the clients that read it.
+	EnvironmentAllowedActions map[string][]string `json:"environmentAllowedActions"`
+}
+
+// consoleCallerResponse answers GET /console-api/caller: who signed the
+// request.
+type consoleCallerResponse struct {
+	AccessKeyID string `json:"accessKeyId"`
+	Name        string `json:"name"`
+	// Administrator says the key may take every action on every resource.
+	Administrator bool `json:"administrator"`
+	// ExpiresAt is when temporary credentials stop working.
+	ExpiresAt string `json:"expiresAt,omitempty"`
+	// AppID is the app a sign-in session is scoped to.
+	AppID string `json:"appId,omitempty"`
 }
 
 // consolePoliciesResponse answers GET /console-api/.../policies: what

@@ -26,6 +26,7 @@ type Metrics struct {
 	apiRequests     *prometheus.CounterVec
 	apiDuration     *prometheus.HistogramVec
 	signatureFails  *prometheus.CounterVec
+	accessDenied    *prometheus.CounterVec
 	jobsAccepted    *prometheus.CounterVec
 	jobsFinished    *prometheus.CounterVec
 	jobDuration     *prometheus.HistogramVec
@@ -68,6 +69,8 @@ func New() *Metrics {
 		Help: "Time from a request's arrival to its answer, by operation.", Buckets: seconds}, []string{"operation"})
 	m.signatureFails = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "api_signature_failures_total",
 		Help: "Requests refused by the signature check, by the check that failed."}, []string{"reason"})
+	m.accessDenied = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "api_access_denied_total",
+		Help: "Signed requests the caller's policy refused (AccessDeniedException), by operation."}, []string{"operation"})
 	m.jobsAccepted = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "jobs_accepted_total",
 		Help: "Jobs accepted (committed RUNNING), by operation."}, []string{"operation"})
 	m.jobsFinished = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "jobs_finished_total",
@@ -88,7 +91,7 @@ func New() *Metrics {
 	m.commitBatchSize = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "store_commit_transactions",
 		Help:    "Write calls (API acceptances, job settlements) grouped into one commit.",
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}})
-	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.signatureFails, m.jobsAccepted, m.jobsFinished, m.jobDuration,
+	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.signatureFails, m.accessDenied, m.jobsAccepted, m.jobsFinished, m.jobDuration,
 		m.jobRetries, m.targetCalls, m.targetDuration, m.commitDuration, m.commitBatchSize,
 		stateCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -120,6 +123,16 @@ func (m *Metrics) SignatureFailure(reason string) {
 		return
 	}
 	m.signatureFails.WithLabelValues(reason).Inc()
+}
+
+// AccessDenied records a call the caller's policy refused; operation is
+// an operation name, never a key or resource, so the label set stays
+// bounded.
+func (m *Metrics) AccessDenied(operation string) {
+	if m == nil {
+		return
+	}
+	m.accessDenied.WithLabelValues(operation).Inc()
 }
 
 // JobAccepted records a job committed RUNNING.

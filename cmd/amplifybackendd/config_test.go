@@ -104,3 +104,23 @@ func TestSignInTTLFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountIDFlag: --account-id, by flag or by its environment variable,
+// is the account of the ARNs key policies name; it defaults to twelve
+// zeros, and anything but 12 digits is refused at start, naming the flag.
+func TestAccountIDFlag(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	if c, err := parseConfig(nil); err != nil || c.accountID != "000000000000" {
+		t.Fatalf("default: %q %v", c.accountID, err)
+	}
+	t.Setenv("AMPLIFYBACKENDD_ACCOUNT_ID", "111122223333")
+	if c, err := parseConfig(nil); err != nil || c.accountID != "111122223333" {
+		t.Fatalf("from the environment: %q %v", c.accountID, err)
+	}
+	for _, bad := range []string{"12345", "1111222233334", "11112222333a", "", "*"} {
+		_, err := parseConfig([]string{"--account-id", bad})
+		if err == nil || !strings.Contains(err.Error(), "--account-id") || !strings.Contains(err.Error(), "12 digits") {
+			t.Errorf("--account-id %q: %v", bad, err)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/amplifybackendd/amplifybackendd/access"
 	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/embedded"
 	"github.com/amplifybackendd/amplifybackendd/handlers"
@@ -49,6 +51,7 @@ type config struct {
 	iamEndpoint       string
 	noIAM             bool
 	region            string
+	accountID         string
 	workers           int
 	authRole          string
 	unauthRole        string
@@ -88,6 +91,7 @@ func parseConfig(args []string) (config, error) {
 	str(&c.s3Endpoint, "s3-endpoint", "", "S3 endpoint of an external target (default: AWS, or AWS_ENDPOINT_URL_S3)")
 	str(&c.iamEndpoint, "iam-endpoint", "", "IAM endpoint of an external target (default: AWS, or AWS_ENDPOINT_URL_IAM)")
 	str(&c.region, "region", firstNonEmpty(os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), "us-east-1"), "region of the target")
+	str(&c.accountID, "account-id", access.DefaultAccount, "12-digit account id in the ARNs key policies name (with --region)")
 	str(&c.authRole, "auth-role-template", jobs.DefaultAuthRoleTemplate, "name of the authenticated role; {appId} and {env} are replaced, and both must appear")
 	str(&c.unauthRole, "unauth-role-template", jobs.DefaultUnauthRoleTemplate, "name of the unauthenticated role; {appId} and {env} are replaced, and both must appear")
 	str(&c.identityPool, "identity-pool-id", "", "Cognito identity pool the roles trust; {appId} and {env} are replaced (empty: a placeholder id per app and env)")
@@ -129,6 +133,9 @@ func parseConfig(args []string) (config, error) {
 			return c, fmt.Errorf("--%s must be at least 1s, such as 15m or 8h, not %s", d.flag, d.value)
 		}
 	}
+	if !accountIDPattern.MatchString(c.accountID) {
+		return c, fmt.Errorf("--account-id must be 12 digits, as in an AWS ARN, not %q", c.accountID)
+	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return c, fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
 	}
@@ -159,6 +166,10 @@ func parseConfig(args []string) (config, error) {
 	}
 	return c, nil
 }
+
+// accountIDPattern is an AWS account id: what the ARNs of key policies
+// name after the region.
+var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
 
 // jobRetention maps the flag, where 0 means forever, to jobs.Config, where
 // 0 means the default and a negative value forever.
@@ -439,7 +450,7 @@ func run(ctx context.Context, cfg config) error {
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
 		Keys: callers, SignIn: signIns, BodyBudget: cfg.limits.bodyBudget, System: system, Metrics: m,
-		Ready: rd.check,
+		Ready: rd.check, Scope: access.Scope{Region: cfg.region, Account: cfg.accountID},
 	})
 	srv := cfg.limits.apiServer(e)
 	drain.HTTP(srv)

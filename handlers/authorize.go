@@ -1,0 +1,277 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/amplifybackendd/amplifybackendd/access"
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// Authorization: what each operation is authorized on, decided in one
+// place for every signed route, right after the signature is verified and
+// before the handler decodes the body, reads the store or calls the
+// target. A refused caller so learns nothing from the answer: a malformed
+// body or a missing app is answered 403 like any other call it may not
+// make, and nothing changes. The access package makes the decision; this
+// file names, per operation, the action (amplifybackend:<Operation>) and
+// the ARNs of what the call touches.
+
+// resourceKind is what kind of ARN an operation is authorized on.
+type resourceKind int
+
+const (
+	// onAnyResource: "*", for operations on the server as a whole.
+	onAnyResource resourceKind = iota
+	// onApp: the app's ARN.
+	onApp
+	// onEnvironment: the environment's ARN, or the app's when the request
+	// names no environment.
+	onEnvironment
+	// onJob: the job's ARN.
+	onJob
+	// onToken: the sign-in challenge's ARN.
+	onToken
+	// filtered: never refused; the answer holds only what the caller may
+	// see (ListS3Buckets, ListConsoleApps).
+	filtered
+	// unchecked: any verified caller may ask (GetConsoleCaller).
+	unchecked
+)
+
+// authRule is one row of the authorization table: where the names of the
+// resources a call touches come from. App and environment come from the
+// path unless a body field is named.
+type authRule struct {
+	resource resourceKind
+	// appField is the body field holding the app id (CreateBackend).
+	appField string
+	// envField is the body field holding the environment.
+	envField string
+	// alsoEnvField is a body field naming a second environment the call
+	// touches (CloneBackend's target).
+	alsoEnvField string
+	// everyEnvironment: the call also touches every environment the app
+	// has (RemoveAllBackends); the store is asked which.
+	everyEnvironment bool
+	// offered is where the console offers the operation: on an app's
+	// entry, an environment's, or neither (ListConsoleApps'
+	// allowedActions).
+	offered offer
+}
+
+// offer says on which entries of ListConsoleApps an operation is listed
+// among the caller's allowedActions.
+type offer int
+
+const (
+	offeredNowhere offer = iota
+	offeredOnEnvironment
+	offeredOnApp
+	offeredOnBoth
+)
+
+// authRules is the authorization table, keyed by operation name. A
+// served route without a row here is refused by TestEveryRouteIsAuthorized;
+// the model's unsupported operations without one are authorized on what
+// their path names (ruleFromPath).
+var authRules = map[string]authRule{
+	"CreateBackendStorage":      {resource: onEnvironment, envField: "backendEnvironmentName", offered: offeredOnEnvironment},
+	"ImportBackendStorage":      {resource: onEnvironment, offered: offeredOnEnvironment},
+	"GetBackendStorage":         {resource: onEnvironment, offered: offeredOnEnvironment},
+	"UpdateBackendStorage":      {resource: onEnvironment, offered: offeredOnEnvironment},
+	"DeleteBackendStorage":      {resource: onEnvironment, offered: offeredOnEnvironment},
+	"GetConsoleStoragePolicies": {resource: onEnvironment, offered: offeredOnEnvironment},
+	"ListBackendJobs":           {resource: onEnvironment, offered: offeredOnEnvironment},
+	"GetBackendJob":             {resource: onJob, offered: offeredOnEnvironment},
+	"UpdateBackendJob":          {resource: onJob, offered: offeredOnEnvironment},
+	"GetBackend":                {resource: onEnvironment, envField: "backendEnvironmentName", offered: offeredOnBoth},
+	"CreateToken":               {resource: onApp, offered: offeredOnApp},
+	"GetToken":                  {resource: onToken},
+	"DeleteToken":               {resource: onToken},
+	"CreateBackend":             {resource: onEnvironment, appField: "appId", envField: "backendEnvironmentName", offered: offeredOnApp},
+	"CloneBackend":              {resource: onEnvironment, alsoEnvField: "targetEnvironmentName", offered: offeredOnEnvironment},
+	"DeleteBackend":             {resource: onEnvironment, offered: offeredOnEnvironment},
+	"RemoveAllBackends":         {resource: onApp, everyEnvironment: true, offered: offeredOnApp},
+	"ListS3Buckets":             {resource: filtered},
+	"ListConsoleApps":           {resource: filtered},
+	"GetConsoleSystem":          {resource: onAnyResource},
+	"BackupStore":               {resource: onAnyResource},
+	"GetConsoleCaller":          {resource: unchecked},
+}
+
+// ruleFromPath is the rule of a model operation the table has no row for:
+// the environment its path names, or else the app.
+func ruleFromPath(path string) authRule {
+	if strings.Contains(path, "/:backendEnvironmentName") {
+		return authRule{resource: onEnvironment}
+	}
+	return authRule{resource: onApp}
+}
+
+// routeAuth is what authorize needs of one route, fixed when the route is
+// registered.
+type routeAuth struct {
+	operation string
+	// action is access.Action(operation) in lower case, the form the
+	// access package compares in, so deciding does not lower it anew.
+	action string
+	rule   authRule
+}
+
+func newRouteAuth(r Route) routeAuth {
+	rule, ok := authRules[r.Operation]
+	if !ok {
+		rule = ruleFromPath(r.Path)
+	}
+	return routeAuth{operation: r.Operation, action: strings.ToLower(access.Action(r.Operation)), rule: rule}
+}
+
+// accessDeniedError is a call the caller's policy does not allow; the
+// error handler answers it 403 AccessDeniedException.
+type accessDeniedError struct {
+	// AccessKeyID is the caller's key.
+	AccessKeyID string
+	// Operation is the operation refused.
+	Operation string
+	// Resource is the first ARN the policy does not allow the operation on.
+	Resource string
+	// Explicit says a Deny statement refused it (rather than no Allow).
+	Explicit bool
+}
+
+func (e *accessDeniedError) Error() string {
+	return "access denied: " + access.Action(e.Operation) + " on " + e.Resource
+}
+
+// authorize runs next only for a caller whose policy allows the route's
+// action on every resource the call touches.
+func (s *Server) authorize(ra routeAuth, next echo.HandlerFunc) echo.HandlerFunc {
+	if ra.rule.resource == filtered || ra.rule.resource == unchecked {
+		return next
+	}
+	return func(c echo.Context) error {
+		who := callerOf(c)
+		var arns [2]string
+		resources, err := s.resourcesOf(c, ra.rule, arns[:0])
+		if err != nil {
+			return err
+		}
+		if err := who.Policy.Authorize(ra.action, resources...); err != nil {
+			var denied *access.DeniedError
+			if !errors.As(err, &denied) {
+				return err
+			}
+			s.Metrics.AccessDenied(ra.operation)
+			return &accessDeniedError{AccessKeyID: who.AccessKeyID, Operation: ra.operation,
+				Resource: denied.Resource, Explicit: denied.Decision.Effect == access.ExplicitDeny}
+		}
+		return next(c)
+	}
+}
+
+// resourcesOf appends to out the ARNs a call under rule touches. Names
+// are read leniently: a path segment that does not unescape is taken as
+// sent, and a body field that is absent, not a string, or in a body that
+// is not JSON counts as not named. The handler refuses such a request
+// for a caller allowed to make it; a caller who is not gets 403 whatever
+// the request's flaws.
+func (s *Server) resourcesOf(c echo.Context, rule authRule, out []string) ([]string, error) {
+	if rule.resource == onAnyResource {
+		return append(out, access.AnyResource), nil
+	}
+	var fields map[string]json.RawMessage
+	field := func(name string) string {
+		if fields == nil {
+			fields = bodyFields(bodyOf(c.Request()))
+		}
+		var v string
+		if raw, ok := fields[name]; ok && json.Unmarshal(raw, &v) == nil {
+			return v
+		}
+		return ""
+	}
+	app := lenientParam(c, "appId")
+	if rule.appField != "" {
+		app = field(rule.appField)
+	}
+	env := lenientParam(c, "backendEnvironmentName")
+	if rule.envField != "" {
+		env = field(rule.envField)
+	}
+	sc := s.Scope
+	envOrApp := func(env string) string {
+		if env == "" {
+			return sc.App(app)
+		}
+		return sc.Environment(app, env)
+	}
+	switch rule.resource {
+	case onApp:
+		out = append(out, sc.App(app))
+	case onEnvironment:
+		out = append(out, envOrApp(env))
+	case onJob:
+		out = append(out, sc.Job(app, env, lenientParam(c, "jobId")))
+	case onToken:
+		out = append(out, sc.Token(app, lenientParam(c, "sessionId")))
+	}
+	if rule.alsoEnvField != "" {
+		out = append(out, envOrApp(field(rule.alsoEnvField)))
+	}
+	if rule.everyEnvironment {
+		envs, err := s.appEnvironments(c.Request().Context(), app)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range envs {
+			out = append(out, sc.Environment(app, e))
+		}
+	}
+	return out, nil
+}
+
+// lenientParam is a path parameter unescaped once, or as sent when it
+// does not unescape.
+func lenientParam(c echo.Context, name string) string {
+	raw := c.Param(name)
+	if v, err := url.PathUnescape(raw); err == nil {
+		return v
+	}
+	return raw
+}
+
+// bodyFields reads the top-level members of a JSON object body as decode
+// would see them (keys matched exactly, the last of duplicates winning),
+// or none for a body that is not one.
+func bodyFields(body []byte) map[string]json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil || m == nil {
+		return map[string]json.RawMessage{}
+	}
+	return m
+}
+
+// appEnvironments lists the environments the store knows in app (none
+// for a server built without a store, which serves no app).
+func (s *Server) appEnvironments(ctx context.Context, app string) ([]string, error) {
+	var envs []string
+	if s.Store == nil {
+		return nil, nil
+	}
+	err := s.Store.View(ctx, func(tx *store.Tx) error {
+		scopes, err := tx.Scopes()
+		for _, sc := range scopes {
+			if sc.AppID == app {
+				envs = append(envs, sc.Env)
+			}
+		}
+		return err
+	})
+	return envs, err
+}

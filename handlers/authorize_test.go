@@ -1,0 +1,487 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/amplifybackendd/amplifybackendd/access"
+	"github.com/amplifybackendd/amplifybackendd/caller"
+	"github.com/amplifybackendd/amplifybackendd/jobs"
+	"github.com/amplifybackendd/amplifybackendd/metrics"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// testKeys are API keys with policies, as the key files give them.
+type testKeys map[string]caller.Key
+
+func (k testKeys) Lookup(id string) (caller.Key, bool) { v, ok := k[id]; return v, ok }
+
+// The keys of the authorization tests.
+const (
+	keyAdmin       = "AKIAADMIN00000000000"
+	keyApp1Read    = "AKIAAPP1READ00000000"
+	keyApp1DevOnly = "AKIAAPP1DEVSTORAGE00"
+	keyApp1NoProd  = "AKIAAPP1NOPROD000000"
+	keyNotApp2     = "AKIANOTAPP200000000"
+	keySession     = "ASIAAPP1SESSION00000"
+	// keyNoPolicy's key carries no policy, which allows nothing.
+	keyNoPolicy = "AKIANOPOLICY00000000"
+)
+
+// authScope is the test server's: an account other than the default, so
+// a test sees the flag's value reach the ARNs.
+var authScope = access.Scope{Region: "us-east-1", Account: "111122223333"}
+
+func authKeys() testKeys {
+	doc := func(d string) *access.Policy { return access.MustParse([]byte(d)) }
+	key := func(name string, p *access.Policy) caller.Key {
+		return caller.Key{Secret: "secret-" + name, Name: name, Policy: p}
+	}
+	k := testKeys{
+		keyAdmin:       key("default", access.Administrator),
+		keyApp1Read:    key("app1-read", access.MustParse(access.AppDocument("app1", true))),
+		keyApp1DevOnly: key("app1-dev", access.MustParse(access.EnvironmentStorageDocument("app1", "dev"))),
+		keyApp1NoProd: key("app1-not-prod", doc(`{"Version":"2012-10-17","Statement":[
+			{"Sid":"App1","Effect":"Allow","Action":"amplifybackend:*","Resource":"arn:aws:amplifybackend:*:*:/backend/app1/*"},
+			{"Sid":"KeepProd","Effect":"Deny","Action":"amplifybackend:*","Resource":"arn:aws:amplifybackend:*:*:/backend/app1/environments/prod"}]}`)),
+		keyNotApp2: key("not-app2", doc(`{"Version":"2012-10-17","Statement":[
+			{"Effect":"Allow","Action":"*","Resource":"*"},
+			{"Sid":"NotApp2","Effect":"Deny","Action":"amplifybackend:*","Resource":"arn:aws:amplifybackend:*:*:/backend/app2/*"}]}`)),
+	}
+	session := key("session:app1:0123abcd", access.MustParse(access.AppDocument("app1", false)).Within(access.Administrator))
+	session.Expires = sigTestNow.Add(time.Hour)
+	k[keySession] = session
+	k[keyNoPolicy] = key("no-policy", nil)
+	return k
+}
+
+// authServer is the real router over a real store holding, in apps app1
+// (environments dev and prod) and app2 (dev), a resource "photos" with
+// bucket <app>-<env>-photos and its completed job "j-<app>-<env>". The
+// target lists those buckets and one no resource owns. The runner never
+// runs: a job a call starts stays in the store, where the tests look.
+type authServer struct {
+	h  http.Handler
+	st *store.Store
+	m  *metrics.Metrics
+	// log is the server's log; requests are served on the test's
+	// goroutine, so it needs no lock.
+	log *bytes.Buffer
+}
+
+func newAuthServer(t *testing.T) *authServer {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	var buckets []s3iam.Bucket
+	err = st.Update(context.Background(), func(tx *store.Tx) error {
+		for i, sc := range []store.Scope{{AppID: "app1", Env: "dev"}, {AppID: "app1", Env: "prod"}, {AppID: "app2", Env: "dev"}} {
+			when := at.Add(time.Duration(i) * time.Minute)
+			bucket := sc.AppID + "-" + sc.Env + "-photos"
+			buckets = append(buckets, s3iam.Bucket{Name: bucket, CreationDate: when})
+			if err := tx.InsertJob(store.Job{ID: "j-" + sc.AppID + "-" + sc.Env, AppID: sc.AppID, Env: sc.Env, Resource: "photos",
+				Operation: store.OpCreate, Status: store.StatusCompleted, CreateTime: when, UpdateTime: when}); err != nil {
+				return err
+			}
+			if err := tx.CreateResource(store.Resource{ResourceKey: store.ResourceKey{AppID: sc.AppID, Env: sc.Env, Name: "photos"},
+				Bucket: bucket, Desired: store.Permissions{Authenticated: []string{"READ"}}, Phase: store.PhaseActive,
+				CreateTime: when, UpdateTime: when}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets = append(buckets, s3iam.Bucket{Name: "unowned-bucket", CreationDate: at})
+	s := &authServer{st: st, m: metrics.New(), log: &bytes.Buffer{}}
+	s.h = New(Config{
+		Store: st, Runner: jobs.New(st, nil, jobs.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}),
+		Buckets: fakeBuckets{buckets: buckets}, Keys: authKeys(), Region: "us-east-1", Scope: authScope,
+		Now: func() time.Time { return sigTestNow }, Logger: slog.New(slog.NewTextHandler(s.log, nil)), Metrics: s.m,
+	})
+	return s
+}
+
+// call sends a request signed with key.
+func (s *authServer) call(t *testing.T, key, method, path, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(method, "http://127.0.0.1:8080"+path, strings.NewReader(body))
+	signAs(t, r, []byte(body), aws.Credentials{AccessKeyID: key, SecretAccessKey: authKeys()[key].Secret}, "us-east-1", sigTestNow)
+	w := httptest.NewRecorder()
+	s.h.ServeHTTP(w, r)
+	return w
+}
+
+// snapshot is the whole store file: any write, a job started included,
+// changes it.
+func (s *authServer) snapshot(t *testing.T) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := s.st.Backup(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// deniedMessage is the AccessDeniedException message AWS gives.
+func deniedMessage(key, op, resource string, explicit bool) string {
+	m := "User: " + key + " is not authorized to perform: amplifybackend:" + op + " on resource: " + resource
+	if explicit {
+		m += " with an explicit deny in an identity-based policy"
+	}
+	return m
+}
+
+// wantDenied checks w is the AccessDeniedException with message msg.
+func wantDenied(t *testing.T, what string, w *httptest.ResponseRecorder, msg string) {
+	t.Helper()
+	var doc map[string]string
+	_ = json.Unmarshal(w.Body.Bytes(), &doc)
+	if w.Code != http.StatusForbidden || w.Header().Get("X-Amzn-ErrorType") != AccessDenied ||
+		doc["__type"] != AccessDenied || doc["message"] != msg || len(doc) != 2 {
+		t.Errorf("%s: %d %s %s\nwant 403 AccessDeniedException %q", what, w.Code, w.Header().Get("X-Amzn-ErrorType"), w.Body, msg)
+	}
+}
+
+// routeCall is a concrete request for a route, on app2's environment dev.
+type routeCall struct {
+	op, method, path, body string
+	// resource is the ARN the call is authorized on (the first one, when
+	// it touches several), written out here rather than taken from the
+	// table under test.
+	resource string
+}
+
+func app2Calls() []routeCall {
+	bodies := map[string]string{
+		"CreateBackendStorage": `{"backendEnvironmentName":"dev","resourceName":"fresh","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"]}}}`,
+		"ImportBackendStorage": `{"bucketName":"unowned-bucket","serviceName":"S3"}`,
+		"GetBackendStorage":    `{"resourceName":"photos"}`,
+		"UpdateBackendStorage": `{"resourceName":"photos","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ","DELETE"]}}}`,
+		"DeleteBackendStorage": `{"resourceName":"photos","serviceName":"S3"}`,
+		"UpdateBackendJob":     `{"status":"CANCELLED"}`,
+		"GetBackend":           `{}`,
+		"CreateBackend":        `{"appId":"app2","appName":"app2","backendEnvironmentName":"dev"}`,
+		"CloneBackend":         `{"targetEnvironmentName":"prod"}`,
+		"RemoveAllBackends":    `{"cleanAmplifyApp":false}`,
+	}
+	path := strings.NewReplacer(":appId", "app2", ":backendEnvironmentName", "dev", ":jobId", "j-app2-dev",
+		":resourceName", "photos", ":sessionId", "sess1")
+	var out []routeCall
+	for _, r := range append(Routes(), UnsupportedRoutes()...) {
+		c := routeCall{op: r.Operation, method: r.Method, path: path.Replace(r.Path), body: bodies[r.Operation]}
+		switch {
+		case r.Operation == "ListS3Buckets" || r.Operation == "ListConsoleApps" || r.Operation == "GetConsoleCaller":
+			continue // filtered or unchecked: never refused
+		case r.Operation == "GetConsoleSystem" || r.Operation == "BackupStore":
+			c.resource = access.AnyResource
+		case r.Operation == "GetBackendJob" || r.Operation == "UpdateBackendJob":
+			c.resource = authScope.Job("app2", "dev", "j-app2-dev")
+		case r.Operation == "GetToken" || r.Operation == "DeleteToken":
+			c.resource = authScope.Token("app2", "sess1")
+		case r.Operation == "CreateBackendStorage" || r.Operation == "CreateBackend" || strings.Contains(r.Path, ":backendEnvironmentName"):
+			c.resource = authScope.Environment("app2", "dev")
+		default: // GetBackend without an environment, CreateToken, RemoveAllBackends, the app-level unsupported ones
+			c.resource = authScope.App("app2")
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// TestEveryRouteRefusesWhatThePolicyDoesNotAllow: for every signed route
+// of an operation, a key whose policy does not allow the call (no
+// statement allows it; a Deny refuses it) gets 403 AccessDeniedException
+// with AWS's message naming the key, the action and the resource; the
+// store is byte for byte as it was (no record changed, no job started),
+// the refusal is counted by operation and logged. An administrator's
+// same calls are not refused.
+func TestEveryRouteRefusesWhatThePolicyDoesNotAllow(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	before := s.snapshot(t)
+	calls := app2Calls()
+	for _, c := range calls {
+		wantDenied(t, c.op+" by app1's read-only key", s.call(t, keyApp1Read, c.method, c.path, c.body),
+			deniedMessage(keyApp1Read, c.op, c.resource, false))
+		wantDenied(t, c.op+" by a key without a policy", s.call(t, keyNoPolicy, c.method, c.path, c.body),
+			deniedMessage(keyNoPolicy, c.op, c.resource, false))
+		if c.resource != access.AnyResource {
+			wantDenied(t, c.op+" by a key denied app2", s.call(t, keyNotApp2, c.method, c.path, c.body),
+				deniedMessage(keyNotApp2, c.op, c.resource, true))
+		}
+	}
+	if !bytes.Equal(before, s.snapshot(t)) {
+		t.Fatal("refused calls changed the store")
+	}
+	families, err := s.m.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() == "amplifybackendd_api_access_denied_total" {
+			for _, m := range f.GetMetric() {
+				counted[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	for _, c := range calls {
+		want := 3.0
+		if c.resource == access.AnyResource {
+			want = 2
+		}
+		if counted[c.op] != want {
+			t.Errorf("amplifybackendd_api_access_denied_total{operation=%q} = %v, want %v", c.op, counted[c.op], want)
+		}
+	}
+	wantLog := "access_denied=\"amplifybackend:GetBackendStorage on " + authScope.Environment("app2", "dev") + "\""
+	if !strings.Contains(s.log.String(), wantLog) {
+		t.Errorf("the request log does not carry %s:\n%.2000s", wantLog, s.log.String())
+	}
+	for _, c := range calls {
+		if w := s.call(t, keyAdmin, c.method, c.path, c.body); w.Code == http.StatusForbidden {
+			t.Errorf("%s by the administrator: %d %s", c.op, w.Code, w.Body)
+		}
+	}
+	if bytes.Equal(before, s.snapshot(t)) {
+		t.Fatal("the administrator's calls changed nothing: the calls above would have been harmless anyway")
+	}
+}
+
+// TestExplicitDenyBeatsAllow: a key allowed everything in app1 but denied
+// its prod environment may act in dev, and is refused, with the explicit
+// wording, whatever touches prod: a call on it, a clone into it (the
+// target environment is in the body), and removing the whole app, which
+// touches every environment the store knows.
+func TestExplicitDenyBeatsAllow(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	prod := authScope.Environment("app1", "prod")
+	before := s.snapshot(t)
+	for _, c := range []routeCall{
+		{"GetBackendStorage", "POST", "/backend/app1/storage/prod/details", `{"resourceName":"photos"}`, prod},
+		{"CreateBackendStorage", "POST", "/backend/app1/storage", `{"backendEnvironmentName":"prod","resourceName":"x","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"]}}}`, prod},
+		{"GetBackend", "POST", "/backend/app1/details", `{"backendEnvironmentName":"prod"}`, prod},
+		{"CloneBackend", "POST", "/backend/app1/environments/dev/clone", `{"targetEnvironmentName":"prod"}`, prod},
+		{"RemoveAllBackends", "POST", "/backend/app1/remove", `{}`, prod},
+	} {
+		wantDenied(t, c.op, s.call(t, keyApp1NoProd, c.method, c.path, c.body), deniedMessage(keyApp1NoProd, c.op, c.resource, true))
+	}
+	if !bytes.Equal(before, s.snapshot(t)) {
+		t.Fatal("refused calls changed the store")
+	}
+	if w := s.call(t, keyApp1NoProd, "POST", "/backend/app1/storage/dev/details", `{"resourceName":"photos"}`); w.Code != http.StatusOK {
+		t.Fatalf("GetBackendStorage in dev: %d %s", w.Code, w.Body)
+	}
+	// The unsupported CloneBackend answers 400 once allowed: it got past
+	// authorization.
+	if w := s.call(t, keyApp1NoProd, "POST", "/backend/app1/environments/dev/clone", `{"targetEnvironmentName":"test"}`); w.Header().Get("X-Amzn-ErrorType") == AccessDenied {
+		t.Fatalf("CloneBackend dev to test: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestRefusedBeforeDecoding: a refused key learns nothing from a request's
+// flaws: a malformed body, a missing resource or app, a forged pagination
+// token are all answered 403 as any call it may not make, while the
+// administrator's same requests get the 400 or 404 they deserve.
+func TestRefusedBeforeDecoding(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	env2 := authScope.Environment("app2", "dev")
+	for _, c := range []struct {
+		routeCall
+		adminType string
+	}{
+		{routeCall{"CreateBackendStorage", "POST", "/backend/app2/storage", `{not json`, authScope.App("app2")}, BadRequest},
+		{routeCall{"CreateBackendStorage", "POST", "/backend/app2/storage", `{"backendEnvironmentName":7}`, authScope.App("app2")}, BadRequest},
+		{routeCall{"UpdateBackendStorage", "POST", "/backend/app2/storage/dev", `["x"]`, env2}, BadRequest},
+		{routeCall{"GetBackendStorage", "POST", "/backend/app2/storage/dev/details", `{"resourceName":"missing"}`, env2}, NotFound},
+		{routeCall{"GetBackendStorage", "POST", "/backend/nosuchapp/storage/dev/details", `{"resourceName":"photos"}`, authScope.Environment("nosuchapp", "dev")}, NotFound},
+		{routeCall{"GetBackendJob", "GET", "/backend/app2/job/dev/nosuchjob", ``, authScope.Job("app2", "dev", "nosuchjob")}, NotFound},
+		{routeCall{"ListBackendJobs", "POST", "/backend/app2/job/dev", `{"nextToken":"forged"}`, env2}, BadRequest},
+		{routeCall{"GetBackend", "POST", "/backend/app2/details", `{"backendEnvironmentName":"nosuchenv"}`, authScope.Environment("app2", "nosuchenv")}, NotFound},
+		{routeCall{"GetBackendStorage", "POST", "/backend/app2/storage/%2E%2E/details", `{"resourceName":"photos"}`, authScope.Environment("app2", "..")}, BadRequest},
+	} {
+		before := s.snapshot(t)
+		wantDenied(t, c.op+" "+c.path+" "+c.body, s.call(t, keyApp1Read, c.method, c.path, c.body), deniedMessage(keyApp1Read, c.op, c.resource, false))
+		if !bytes.Equal(before, s.snapshot(t)) {
+			t.Fatalf("%s %s: a refused call changed the store", c.op, c.body)
+		}
+		if w := s.call(t, keyAdmin, c.method, c.path, c.body); w.Header().Get("X-Amzn-ErrorType") != c.adminType {
+			t.Errorf("%s %s %s by the administrator: %d %s, want %s", c.op, c.path, c.body, w.Code, w.Body, c.adminType)
+		}
+	}
+	// A path that matches no operation stays 404 for any verified caller.
+	if w := s.call(t, keyApp1Read, "POST", "/backend/app2/nothing/here", `{}`); w.Header().Get("X-Amzn-ErrorType") != UnknownOperation {
+		t.Errorf("unknown route: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestListsAreFiltered: ListS3Buckets and ListConsoleApps answer every key,
+// each with only what its policy lets it see.
+func TestListsAreFiltered(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	read := []string{"GetBackend", "GetBackendJob", "GetBackendStorage", "GetConsoleStoragePolicies", "ListBackendJobs"}
+	storage := []string{"CreateBackendStorage", "DeleteBackendStorage", "GetBackend", "GetBackendJob", "GetBackendStorage",
+		"GetConsoleStoragePolicies", "ImportBackendStorage", "ListBackendJobs", "UpdateBackendJob", "UpdateBackendStorage"}
+	type app struct {
+		AppID                     string
+		Environments              []string
+		AllowedActions            []string
+		EnvironmentAllowedActions map[string][]string
+	}
+	var adminApp, adminEnv []string
+	_ = json.Unmarshal([]byte(offeredNames(offeredOnApp)), &adminApp)
+	_ = json.Unmarshal([]byte(offeredNames(offeredOnEnvironment)), &adminEnv)
+	// Removing app1 touches prod, which the key is denied.
+	notProdApp := slices.DeleteFunc(slices.Clone(adminApp), func(op string) bool { return op == "RemoveAllBackends" })
+	for _, c := range []struct {
+		key     string
+		buckets []string
+		apps    []app
+	}{
+		{keyAdmin, []string{"app1-dev-photos", "app1-prod-photos", "app2-dev-photos", "unowned-bucket"}, []app{
+			{"app2", []string{"dev"}, adminApp, map[string][]string{"dev": adminEnv}},
+			{"app1", []string{"prod", "dev"}, adminApp, map[string][]string{"prod": adminEnv, "dev": adminEnv}}}},
+		{keyApp1Read, []string{"app1-dev-photos", "app1-prod-photos"}, []app{
+			{"app1", []string{"prod", "dev"}, []string{"GetBackend"}, map[string][]string{"prod": read, "dev": read}}}},
+		{keyApp1DevOnly, []string{"app1-dev-photos"}, []app{
+			{"app1", []string{"dev"}, []string{}, map[string][]string{"dev": storage}}}},
+		{keyNoPolicy, nil, []app{}},
+		{keyApp1NoProd, []string{"app1-dev-photos"}, []app{
+			{"app1", []string{"dev"}, notProdApp, map[string][]string{"dev": adminEnv}}}},
+	} {
+		w := s.call(t, c.key, "POST", "/s3Buckets", `{}`)
+		var buckets struct{ Buckets []struct{ Name string } }
+		if err := json.Unmarshal(w.Body.Bytes(), &buckets); err != nil || w.Code != http.StatusOK {
+			t.Fatalf("%s ListS3Buckets: %d %s", c.key, w.Code, w.Body)
+		}
+		var names []string
+		for _, b := range buckets.Buckets {
+			names = append(names, b.Name)
+		}
+		if !slices.Equal(names, c.buckets) {
+			t.Errorf("%s ListS3Buckets: %v, want %v", c.key, names, c.buckets)
+		}
+
+		w = s.call(t, c.key, "GET", "/console-api/apps", ``)
+		var apps struct{ Apps []app }
+		if err := json.Unmarshal(w.Body.Bytes(), &apps); err != nil || w.Code != http.StatusOK {
+			t.Fatalf("%s ListConsoleApps: %d %s", c.key, w.Code, w.Body)
+		}
+		got, _ := json.Marshal(apps.Apps)
+		want, _ := json.Marshal(c.apps)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s ListConsoleApps:\n%s\nwant\n%s", c.key, got, want)
+		}
+	}
+}
+
+// TestConsoleCaller: any verified key may ask who it is; a sign-in
+// session's answer says when it expires and which app it is scoped to.
+func TestConsoleCaller(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	for key, want := range map[string]string{
+		keyAdmin:       `{"accessKeyId":"AKIAADMIN00000000000","name":"default","administrator":true}`,
+		keyApp1DevOnly: `{"accessKeyId":"AKIAAPP1DEVSTORAGE00","name":"app1-dev","administrator":false}`,
+		keySession: `{"accessKeyId":"ASIAAPP1SESSION00000","name":"session:app1:0123abcd","administrator":false,` +
+			`"expiresAt":"2026-11-22T13:00:00Z","appId":"app1"}`,
+	} {
+		w := s.call(t, key, "GET", "/console-api/caller", ``)
+		if got := strings.TrimSpace(w.Body.String()); w.Code != http.StatusOK || got != want {
+			t.Errorf("%s: %d %s\nwant %s", key, w.Code, got, want)
+		}
+	}
+	w := httptest.NewRecorder()
+	s.h.ServeHTTP(w, httptest.NewRequest("GET", "/console-api/caller", nil))
+	if w.Code != http.StatusForbidden || w.Header().Get("X-Amzn-ErrorType") != MissingAuthentication {
+		t.Errorf("unsigned: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestEveryRouteIsAuthorized: every operation the server serves has a row
+// in the authorization table, so a new route cannot fall back to what its
+// path names by omission.
+func TestEveryRouteIsAuthorized(t *testing.T) {
+	t.Parallel()
+	for _, r := range Routes() {
+		if _, ok := authRules[r.Operation]; !ok {
+			t.Errorf("%s has no row in authRules", r.Operation)
+		}
+	}
+	for op := range authRules {
+		if !slices.Contains(access.Actions, op) && op != "GetConsoleCaller" {
+			t.Errorf("authRules names %s, which is not an action policies can name", op)
+		}
+	}
+}
+
+// TestAppActionsDecidedAsTheCallWouldBe: the app-level operations
+// ListConsoleApps reports are decided on what the call would touch, so
+// RemoveAllBackends is not offered to a key denied one of the app's
+// environments. The model's routes not yet served count too.
+func TestAppActionsDecidedAsTheCallWouldBe(t *testing.T) {
+	t.Parallel()
+	s := &Server{Config: Config{Scope: authScope}, appOps: offered(append(Routes(), UnsupportedRoutes()...), offeredOnApp)}
+	p := authKeys()[keyApp1NoProd].Policy
+	if got, want := s.allowedOnApp(p, "app1", []string{"dev", "prod"}), []string{"CreateBackend", "CreateToken", "GetBackend"}; !slices.Equal(got, want) {
+		t.Errorf("app1 with prod: %v, want %v", got, want)
+	}
+	if got, want := s.allowedOnApp(p, "app1", []string{"dev"}), []string{"CreateBackend", "CreateToken", "GetBackend", "RemoveAllBackends"}; !slices.Equal(got, want) {
+		t.Errorf("app1 without prod: %v, want %v", got, want)
+	}
+	if got := s.allowedOnApp(p, "app2", nil); len(got) != 0 {
+		t.Errorf("app2: %v, want nothing", got)
+	}
+}
+
+// TestBodyNamesAuthorizedAsDecoded: the environment a body names is
+// authorized as the handler will read it (keys matched exactly, the last
+// of duplicates winning, escapes decoded), so no spelling of a body gets
+// a call authorized on one environment and carried out in another.
+func TestBodyNamesAuthorizedAsDecoded(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	config := `"resourceName":"r","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"]}}`
+	prod := authScope.Environment("app1", "prod")
+	for _, env := range []string{
+		`"backendEnvironmentName":"dev","backendEnvironmentName":"prod"`,
+		`"backendEnvironmentName":"pro\u0064"`,
+		`"BackendEnvironmentName":"dev","backendEnvironmentName":"prod"`,
+		`"backendEnvironmentName":"dev","backendEnvironmentname":"dev","backendEnvironmentName":"prod"`,
+	} {
+		before := s.snapshot(t)
+		wantDenied(t, env, s.call(t, keyApp1DevOnly, "POST", "/backend/app1/storage", `{`+env+`,`+config+`}`),
+			deniedMessage(keyApp1DevOnly, "CreateBackendStorage", prod, false))
+		if !bytes.Equal(before, s.snapshot(t)) {
+			t.Fatalf("%s: a refused call changed the store", env)
+		}
+	}
+	w := s.call(t, keyApp1DevOnly, "POST", "/backend/app1/storage", `{"BackendEnvironmentName":"prod","backendEnvironmentName":"dev",`+config+`}`)
+	var job struct{ BackendEnvironmentName string }
+	if err := json.Unmarshal(w.Body.Bytes(), &job); err != nil || w.Code != http.StatusOK || job.BackendEnvironmentName != "dev" {
+		t.Fatalf("a create in dev beside a key that differs by case: %d %s", w.Code, w.Body)
+	}
+}
