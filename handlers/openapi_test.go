@@ -38,6 +38,15 @@ var oaResponseTypes = map[string]any{
 	"GetConsoleSystem":          consoleSystemResponse{},
 	"GetConsoleStoragePolicies": consolePoliciesResponse{},
 
+	"ListConsoleObjects":             listObjectsResponse{},
+	"PresignConsoleObjectUpload":     presignedResponse{},
+	"PresignConsoleObjectDownload":   presignedResponse{},
+	"CreateConsoleMultipartUpload":   multipartResponse{},
+	"PresignConsoleUploadParts":      presignPartsResponse{},
+	"CompleteConsoleMultipartUpload": completeMultipartResponse{},
+	"AbortConsoleMultipartUpload":    multipartResponse{},
+	"DeleteConsoleObjects":           deleteObjectsResponse{},
+
 	"BackupStore": []byte(nil), // a file, not JSON: see oaBinaryAnswer
 }
 
@@ -61,6 +70,15 @@ var oaRequestTypes = map[string]any{
 	"ListConsoleApps":           nil,
 	"GetConsoleSystem":          nil,
 	"GetConsoleStoragePolicies": nil,
+
+	"ListConsoleObjects":             listObjectsRequest{},
+	"PresignConsoleObjectUpload":     presignUploadRequest{},
+	"PresignConsoleObjectDownload":   presignDownloadRequest{},
+	"CreateConsoleMultipartUpload":   createMultipartRequest{},
+	"PresignConsoleUploadParts":      presignPartsRequest{},
+	"CompleteConsoleMultipartUpload": completeMultipartRequest{},
+	"AbortConsoleMultipartUpload":    multipartRequest{},
+	"DeleteConsoleObjects":           deleteObjectsRequest{},
 
 	"BackupStore": nil,
 }

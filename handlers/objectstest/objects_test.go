@@ -1,15 +1,23 @@
-package handlers
+// Package objectstest tests the console's file browser routes through the
+// real router, against an embedded gateway of their own. They live apart
+// from package handlers because Versity's posix backend changes the
+// process's working directory, which the handlers tests read files
+// relative to; and like a browser, they know the routes only by their JSON.
+package objectstest
 
 import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,10 +29,72 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
 	"github.com/amplifybackendd/amplifybackendd/caller"
+	"github.com/amplifybackendd/amplifybackendd/embedded"
+	"github.com/amplifybackendd/amplifybackendd/embedded/embeddedtest"
+	"github.com/amplifybackendd/amplifybackendd/handlers"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// gateway is the embedded S3 gateway of this test binary (Versity allows
+// one per process); tests keep apart by bucket.
+var gateway *embedded.Server
+
+const (
+	gatewayRoot, gatewaySecret = "OBJECTSTESTROOT", "objects-test-root-secret-0123456789"
+	// testConsoleOrigin is the origin the gateway answers CORS for on
+	// buckets without rules of their own.
+	testConsoleOrigin   = "http://console.test:8080"
+	apiKeyID, apiSecret = "AKIDOBJECTSTEST", "objects-test-api-secret"
+)
+
+// signedAt is the server's clock and the time requests are signed at.
+var signedAt = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func TestMain(m *testing.M) {
+	os.Exit(embeddedtest.MainWith(m, embedded.Config{AccessKey: gatewayRoot, SecretKey: gatewaySecret, CORSAllowOrigin: testConsoleOrigin},
+		func(gw *embedded.Server) error { gateway = gw; return nil }))
+}
+
+// The answers as a client reads them.
+type (
+	apiError struct {
+		Type         string `json:"__type"`
+		Message      string `json:"message"`
+		ResourceType string `json:"resourceType"`
+	}
+	header    struct{ Name, Value string }
+	presigned struct {
+		BucketName, Key, URL, Method, ExpiresAt, LastModified, ContentType string
+		Headers                                                            []header
+		Size                                                               *int64
+	}
+	object struct {
+		Key, LastModified, ETag, ContentType string
+		Size                                 int64
+	}
+	listing struct {
+		BucketName, Prefix, NextContinuationToken string
+		Folders                                   []string
+		Objects                                   []object
+	}
+	multipart struct{ BucketName, Key, UploadID string }
+	partURLs  struct {
+		Parts []struct {
+			PartNumber  int
+			URL, Method string
+		}
+	}
+	completed   struct{ Key, ETag string }
+	deleteError struct{ Key, Code, Message string }
+	deleted     struct {
+		Deleted int
+		Errors  []deleteError
+	}
 )
 
 // objectsEnv is one storage resource whose bucket is on the test gateway,
@@ -40,7 +110,7 @@ type objectsEnv struct {
 // newObjectsEnv makes bucket (with Amplify's CORS rule when cors) and a
 // resource "files" of app "app", environment "dev" on it. objects, when
 // not nil, wraps the target to inject faults.
-func newObjectsEnv(t *testing.T, bucket string, cors bool, objects func(Objects) Objects) *objectsEnv {
+func newObjectsEnv(t *testing.T, bucket string, cors bool, objects func(handlers.Objects) handlers.Objects) *objectsEnv {
 	t.Helper()
 	ctx := t.Context()
 	tg, err := s3iam.New(ctx, s3iam.Config{Region: gateway.Region, S3Endpoint: gateway.S3Endpoint, IAMEndpoint: gateway.IAMEndpoint,
@@ -79,12 +149,12 @@ func newObjectsEnv(t *testing.T, bucket string, cors bool, objects func(Objects)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var obj Objects = tg
+	var obj handlers.Objects = tg
 	if objects != nil {
 		obj = objects(tg)
 	}
-	srv := New(Config{Store: st, Objects: obj, Keys: caller.StaticKeys{sigTestKeyID: sigTestSecret},
-		Now: func() time.Time { return sigTestNow }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := handlers.New(handlers.Config{Store: st, Objects: obj, Keys: caller.StaticKeys{apiKeyID: apiSecret},
+		Now: func() time.Time { return signedAt }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	return &objectsEnv{t: t, srv: srv, s3: root, bucket: bucket, base: "/console-api/apps/app/environments/dev/storage/files/objects"}
 }
 
@@ -101,7 +171,11 @@ func (e *objectsEnv) call(op string, body any, out any) *httptest.ResponseRecord
 		}
 	}
 	r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080"+e.base+"/"+op, bytes.NewReader(raw))
-	signAs(e.t, r, raw, sigTestCreds, "us-east-1", sigTestNow)
+	sum := sha256.Sum256(raw)
+	if err := v4.NewSigner().SignHTTP(e.t.Context(), aws.Credentials{AccessKeyID: apiKeyID, SecretAccessKey: apiSecret},
+		caller.SigningCopy(r), hex.EncodeToString(sum[:]), caller.SigningName, "us-east-1", signedAt); err != nil {
+		e.t.Fatal(err)
+	}
 	w := httptest.NewRecorder()
 	e.srv.ServeHTTP(w, r)
 	if out != nil && w.Code == http.StatusOK {
@@ -202,7 +276,7 @@ func send(t *testing.T, method, url string, header map[string]string, body []byt
 	return resp, raw
 }
 
-func headers(p presignedResponse) map[string]string {
+func headers(p presigned) map[string]string {
 	h := map[string]string{}
 	for _, x := range p.Headers {
 		h[x.Name] = x.Value
@@ -273,9 +347,9 @@ func TestObjectKeysValidated(t *testing.T) {
 	}
 	check := func(what string, w *httptest.ResponseRecorder, field, rule string) {
 		t.Helper()
-		var body errorBody
+		var body apiError
 		_ = json.Unmarshal(w.Body.Bytes(), &body)
-		if w.Code != http.StatusBadRequest || body.Type != BadRequest || !strings.Contains(body.Message, "Invalid "+field) || !strings.Contains(body.Message, rule) {
+		if w.Code != http.StatusBadRequest || body.Type != handlers.BadRequest || !strings.Contains(body.Message, "Invalid "+field) || !strings.Contains(body.Message, rule) {
 			t.Errorf("%s: %d %s, want 400 naming %s and %q", what, w.Code, w.Body, field, rule)
 		}
 	}
@@ -316,7 +390,7 @@ func TestObjectKeysValidated(t *testing.T) {
 		{map[string]any{"accessLevel": "public", "key": 7}, "key", "must be"},
 	} {
 		w := e.call("upload", tt.body, nil)
-		var body errorBody
+		var body apiError
 		_ = json.Unmarshal(w.Body.Bytes(), &body)
 		if w.Code != http.StatusBadRequest || !strings.Contains(body.Message, tt.field) || !strings.Contains(body.Message, tt.rule) {
 			t.Errorf("upload %v: %d %s, want 400 naming %s and %q", tt.body, w.Code, w.Body, tt.field, tt.rule)
@@ -339,7 +413,7 @@ func TestObjectKeysValidated(t *testing.T) {
 		{"multipart/abort", with(pub, "key", "public/x"), "Missing required field uploadId"},
 	} {
 		w := e.call(tt.op, tt.body, nil)
-		var body errorBody
+		var body apiError
 		_ = json.Unmarshal(w.Body.Bytes(), &body)
 		if w.Code != http.StatusBadRequest || !strings.Contains(body.Message, tt.rule) {
 			t.Errorf("%s %v: %d %s, want 400 with %q", tt.op, tt.body, w.Code, w.Body, tt.rule)
@@ -358,7 +432,7 @@ func TestObjectKeysValidated(t *testing.T) {
 	}
 
 	// The same routes take good keys: the refusals above are the keys'.
-	var p presignedResponse
+	var p presigned
 	e.mustCall("upload", with(mine, "key", "private/us-east-1:me/a b/ü.txt"), &p)
 	e.mustCall("download", with(pub, "key", "public/seed-00000.txt"), &p)
 
@@ -390,14 +464,14 @@ func TestListObjectsPages(t *testing.T) {
 		if token != "" {
 			body["continuationToken"] = token
 		}
-		var page listObjectsResponse
+		var page listing
 		began := time.Now()
 		e.mustCall("list", body, &page)
 		took := time.Since(began)
 		slowest = max(slowest, took)
 		t.Logf("page %d: %v", pages+1, took.Round(time.Microsecond))
 		pages++
-		if len(page.Objects) > MaxListKeys || len(page.Folders) != 0 || page.Prefix != "public/many/" || page.BucketName != e.bucket {
+		if len(page.Objects) > handlers.MaxListKeys || len(page.Folders) != 0 || page.Prefix != "public/many/" || page.BucketName != e.bucket {
 			t.Fatalf("page %d: %d objects, folders %v, prefix %q", pages, len(page.Objects), page.Folders, page.Prefix)
 		}
 		for _, o := range page.Objects {
@@ -409,7 +483,7 @@ func TestListObjectsPages(t *testing.T) {
 		if token = page.NextContinuationToken; token == "" {
 			break
 		}
-		if pages > n/MaxListKeys+1 {
+		if pages > n/handlers.MaxListKeys+1 {
 			t.Fatalf("more than %d pages", pages)
 		}
 	}
@@ -417,17 +491,17 @@ func TestListObjectsPages(t *testing.T) {
 	if len(seen) != n || !slices.IsSorted(seen) || slices.Compact(slices.Clone(seen)) == nil || len(slices.Compact(slices.Clone(seen))) != n {
 		t.Fatalf("saw %d keys (sorted %v), want %d once each", len(seen), slices.IsSorted(seen), n)
 	}
-	if pages != n/MaxListKeys {
-		t.Errorf("%d pages, want %d of %d", pages, n/MaxListKeys, MaxListKeys)
+	if pages != n/handlers.MaxListKeys {
+		t.Errorf("%d pages, want %d of %d", pages, n/handlers.MaxListKeys, handlers.MaxListKeys)
 	}
 
 	// A smaller page size, and the folder view of the whole level.
-	var small listObjectsResponse
+	var small listing
 	e.mustCall("list", map[string]any{"accessLevel": "public", "prefix": "public/many/", "maxKeys": 7}, &small)
 	if len(small.Objects) != 7 || small.NextContinuationToken == "" {
 		t.Errorf("maxKeys 7: %d objects, token %q", len(small.Objects), small.NextContinuationToken)
 	}
-	var level listObjectsResponse
+	var level listing
 	e.mustCall("list", map[string]any{"accessLevel": "public"}, &level)
 	var top []string
 	for _, o := range level.Objects {
@@ -438,7 +512,7 @@ func TestListObjectsPages(t *testing.T) {
 		t.Errorf("folder view: folders %v, objects %v, token %q", level.Folders, top, level.NextContinuationToken)
 	}
 	// "all" sees the level as a folder of the bucket.
-	var all listObjectsResponse
+	var all listing
 	e.mustCall("list", map[string]any{"accessLevel": "all"}, &all)
 	if !slices.Equal(all.Folders, []string{"public/"}) || len(all.Objects) != 0 {
 		t.Errorf("all: %+v", all)
@@ -452,7 +526,7 @@ func TestPresignedPutAndGet(t *testing.T) {
 	e := newObjectsEnv(t, "handlers-presigned", true, nil)
 	content := []byte("hello from a browser\n")
 
-	var up presignedResponse
+	var up presigned
 	e.mustCall("upload", map[string]any{"accessLevel": "protected", "identityId": "us-east-1:abc", "key": "protected/us-east-1:abc/notes/hello.txt",
 		"contentType": "text/plain; charset=utf-8", "expiresIn": 300}, &up)
 	if up.Method != http.MethodPut || up.Key != "protected/us-east-1:abc/notes/hello.txt" || up.BucketName != e.bucket || up.ExpiresAt == "" {
@@ -470,7 +544,7 @@ func TestPresignedPutAndGet(t *testing.T) {
 		t.Fatalf("PUT: %d %s", resp.StatusCode, raw)
 	}
 
-	var down presignedResponse
+	var down presigned
 	e.mustCall("download", map[string]any{"accessLevel": "protected", "identityId": "us-east-1:abc", "key": "protected/us-east-1:abc/notes/hello.txt",
 		"expiresIn": 604800, "attachment": true}, &down)
 	if down.Method != http.MethodGet || down.ContentType != "text/plain; charset=utf-8" || down.Size == nil || *down.Size != int64(len(content)) || down.LastModified == "" {
@@ -511,12 +585,12 @@ func TestMultipartUpload(t *testing.T) {
 	_, _ = rand.Read(data)
 	parts := [][]byte{data[:5<<20], data[5<<20 : 10<<20], data[10<<20:]}
 
-	var mp multipartResponse
+	var mp multipart
 	e.mustCall("multipart", with("contentType", "application/octet-stream"), &mp)
 	if mp.UploadID == "" || mp.Key != key {
 		t.Fatalf("create: %+v", mp)
 	}
-	var urls presignPartsResponse
+	var urls partURLs
 	e.mustCall("multipart/parts", with("uploadId", mp.UploadID, "partNumbers", []int{1, 2, 3}), &urls)
 	if len(urls.Parts) != 3 {
 		t.Fatalf("parts: %+v", urls)
@@ -539,7 +613,7 @@ func TestMultipartUpload(t *testing.T) {
 		!strings.Contains(w.Body.String(), "The storage target refused the request: InvalidPart") {
 		t.Errorf("complete with a wrong ETag: %d %s", w.Code, w.Body)
 	}
-	var complete completeMultipartResponse
+	var complete completed
 	e.mustCall("multipart/complete", with("uploadId", mp.UploadID, "parts", done), &complete)
 	if complete.Key != key || complete.ETag == "" {
 		t.Errorf("complete: %+v", complete)
@@ -574,7 +648,7 @@ func TestMultipartUpload(t *testing.T) {
 // keys in fail as not deleted: a per-key refusal the gateway cannot be
 // made to give on demand.
 type failingDeletes struct {
-	Objects
+	handlers.Objects
 	fail map[string]bool
 }
 
@@ -597,16 +671,16 @@ func (f failingDeletes) DeleteObjects(ctx context.Context, bucket string, keys [
 func TestDeleteFolder(t *testing.T) {
 	t.Parallel()
 	stuck := "public/dir/00007.txt"
-	e := newObjectsEnv(t, "handlers-delete-folder", true, func(o Objects) Objects {
+	e := newObjectsEnv(t, "handlers-delete-folder", true, func(o handlers.Objects) handlers.Objects {
 		return failingDeletes{Objects: o, fail: map[string]bool{stuck: true}}
 	})
 	e.put("public/dir/", 1500)
 	e.put("public/dir/sub/", 3)
 	e.put("public/dirx-", 2)
 
-	var resp deleteObjectsResponse
+	var resp deleted
 	e.mustCall("delete", map[string]any{"accessLevel": "public", "prefix": "public/dir/"}, &resp)
-	if resp.Deleted != 1502 || len(resp.Errors) != 1 || resp.Errors[0] != (deleteErrorWire{Key: stuck, Code: "AccessDenied", Message: "Access Denied"}) {
+	if resp.Deleted != 1502 || len(resp.Errors) != 1 || resp.Errors[0] != (deleteError{Key: stuck, Code: "AccessDenied", Message: "Access Denied"}) {
 		t.Errorf("delete folder: deleted %d, errors %+v", resp.Deleted, resp.Errors)
 	}
 	keys, _ := e.keys()
@@ -633,7 +707,8 @@ func TestBrowserReachesGateway(t *testing.T) {
 	e := newObjectsEnv(t, "handlers-cors-rule", true, nil)
 	bare := newObjectsEnv(t, "handlers-cors-none", false, nil)
 
-	w := consoleRequest(t, e.srv, http.MethodGet, "/console/", "", nil)
+	w := httptest.NewRecorder()
+	e.srv.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8080/console/", nil))
 	csp := w.Header().Get("Content-Security-Policy")
 	if !strings.Contains(csp, "connect-src 'self' "+gateway.S3Endpoint+";") || !strings.Contains(csp, "img-src 'self' data: "+gateway.S3Endpoint+";") {
 		t.Errorf("CSP %q does not allow %s", csp, gateway.S3Endpoint)
@@ -649,7 +724,7 @@ func TestBrowserReachesGateway(t *testing.T) {
 				resp.Header.Get("Access-Control-Allow-Headers") != "*" {
 			t.Errorf("%s preflight: %d %v %s", env.bucket, resp.StatusCode, resp.Header, raw)
 		}
-		var up presignedResponse
+		var up presigned
 		env.mustCall("upload", map[string]any{"accessLevel": "public", "key": "public/x.txt"}, &up)
 		h := headers(up)
 		h["Origin"] = testConsoleOrigin
