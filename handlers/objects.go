@@ -112,10 +112,16 @@ type scoped interface {
 	scope() (level, identity *string)
 }
 
+// keyed is a request about one object.
+type keyed interface {
+	scoped
+	objectKey() *string
+}
+
 // uploadRef is a request about a multipart upload under way.
 type uploadRef interface {
-	scoped
-	upload() (key, id *string)
+	keyed
+	uploadID() *string
 }
 
 func (r *listObjectsRequest) scope() (*string, *string)       { return r.AccessLevel, r.IdentityID }
@@ -127,9 +133,16 @@ func (r *presignPartsRequest) scope() (*string, *string)      { return r.AccessL
 func (r *completeMultipartRequest) scope() (*string, *string) { return r.AccessLevel, r.IdentityID }
 func (r *deleteObjectsRequest) scope() (*string, *string)     { return r.AccessLevel, r.IdentityID }
 
-func (r *multipartRequest) upload() (*string, *string)         { return r.Key, r.UploadID }
-func (r *presignPartsRequest) upload() (*string, *string)      { return r.Key, r.UploadID }
-func (r *completeMultipartRequest) upload() (*string, *string) { return r.Key, r.UploadID }
+func (r *presignUploadRequest) objectKey() *string     { return r.Key }
+func (r *presignDownloadRequest) objectKey() *string   { return r.Key }
+func (r *createMultipartRequest) objectKey() *string   { return r.Key }
+func (r *multipartRequest) objectKey() *string         { return r.Key }
+func (r *presignPartsRequest) objectKey() *string      { return r.Key }
+func (r *completeMultipartRequest) objectKey() *string { return r.Key }
+
+func (r *multipartRequest) uploadID() *string         { return r.UploadID }
+func (r *presignPartsRequest) uploadID() *string      { return r.UploadID }
+func (r *completeMultipartRequest) uploadID() *string { return r.UploadID }
 
 // beginObjects decodes the body into req, finds the resource's bucket and
 // checks the access level. The checks run before the target is called, so
@@ -149,17 +162,23 @@ func (s *Server) beginObjects(c echo.Context, req scoped) (objectRequest, error)
 	return objectRequest{bucket: bucket, under: under, level: lvl}, err
 }
 
-// beginUpload is beginObjects for a request about an upload under way:
-// its key and upload id checked too.
-func (s *Server) beginUpload(c echo.Context, req uploadRef) (o objectRequest, key, id string, err error) {
+// beginKey is beginObjects for a request about one object: its key
+// checked too.
+func (s *Server) beginKey(c echo.Context, req keyed) (o objectRequest, key string, err error) {
 	if o, err = s.beginObjects(c, req); err != nil {
 		return
 	}
-	k, u := req.upload()
-	if key, err = o.checkKey("key", k); err != nil {
+	key, err = o.checkKey("key", req.objectKey())
+	return
+}
+
+// beginUpload is beginKey for a request about an upload under way: its
+// upload id checked too.
+func (s *Server) beginUpload(c echo.Context, req uploadRef) (o objectRequest, key, id string, err error) {
+	if o, key, err = s.beginKey(c, req); err != nil {
 		return
 	}
-	id, err = checkUploadID(u)
+	id, err = checkUploadID(req.uploadID())
 	return
 }
 
@@ -360,11 +379,7 @@ func (s *Server) listObjects(c echo.Context) error {
 
 func (s *Server) presignUpload(c echo.Context) error {
 	var req presignUploadRequest
-	o, err := s.beginObjects(c, &req)
-	if err != nil {
-		return err
-	}
-	key, err := o.checkKey("key", req.Key)
+	o, key, err := s.beginKey(c, &req)
 	if err != nil {
 		return err
 	}
@@ -389,11 +404,7 @@ func (s *Server) presignUpload(c echo.Context) error {
 
 func (s *Server) presignDownload(c echo.Context) error {
 	var req presignDownloadRequest
-	o, err := s.beginObjects(c, &req)
-	if err != nil {
-		return err
-	}
-	key, err := o.checkKey("key", req.Key)
+	o, key, err := s.beginKey(c, &req)
 	if err != nil {
 		return err
 	}
@@ -425,11 +436,7 @@ func (s *Server) presignDownload(c echo.Context) error {
 
 func (s *Server) createMultipart(c echo.Context) error {
 	var req createMultipartRequest
-	o, err := s.beginObjects(c, &req)
-	if err != nil {
-		return err
-	}
-	key, err := o.checkKey("key", req.Key)
+	o, key, err := s.beginKey(c, &req)
 	if err != nil {
 		return err
 	}
