@@ -140,7 +140,7 @@ func (t *Target) PresignGet(ctx context.Context, bucket, key string, attachment 
 		name := key[strings.LastIndex(key, "/")+1:]
 		// RFC 6266: the UTF-8 form names any file; the plain one is for
 		// clients that know only it.
-		in.ResponseContentDisposition = aws.String(`attachment; filename="` + asciiName(name) + `"; filename*=UTF-8''` + url.PathEscape(name))
+		in.ResponseContentDisposition = aws.String(`attachment; filename="` + asciiName(name) + `"; filename*=UTF-8''` + attrChars(name))
 	}
 	req, err := t.presigner(expires).PresignGetObject(ctx, in)
 	if err != nil {
@@ -157,6 +157,21 @@ func asciiName(name string) string {
 		}
 		return r
 	}, name)
+}
+
+// attrChars percent-encodes name for an RFC 5987 ext-value: every byte
+// but letters, digits and !#$&+-.^_`|~.
+func attrChars(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // CreateMultipartUpload starts an upload of key and returns its id.
