@@ -16,6 +16,12 @@ var Actions = []string{
 
 	// This server's own routes.
 	"ListConsoleApps", "GetConsoleSystem", "GetConsoleStoragePolicies", "BackupStore",
+
+	// The console's file browser, one action per route, so a key may
+	// browse and download without being able to upload or delete.
+	"ListConsoleObjects", "PresignConsoleObjectUpload", "PresignConsoleObjectDownload",
+	"CreateConsoleMultipartUpload", "PresignConsoleUploadParts", "CompleteConsoleMultipartUpload",
+	"AbortConsoleMultipartUpload", "DeleteConsoleObjects",
 }
 
 // Action returns the policy name of an operation: "amplifybackend:" + op.

@@ -84,6 +84,13 @@
 // validated but not exercised. What S3 enforces for Amplify's guests is the
 // bucket policy.
 //
+// Versity applies a bucket's CORS rules itself, preflights included: the
+// rule jobs write lets any origin upload. For buckets without rules
+// (imported, or made by hand) Config.CORSAllowOrigin, the admin console's
+// origin, goes to Versity's fallback (embedgw.Config.CORSAllowOrigin): it
+// answers that origin's preflights and exposes ETag, so the console's file
+// browser can upload to any bucket, multipart included.
+//
 // Constraints inherited from Versity, which callers must respect:
 //
 //   - one gateway and one IAM API per process: a second Start while the first

@@ -96,6 +96,12 @@ type Config struct {
 	// TLSCert and TLSKey, when set, are the PEM certificate and key both
 	// listeners serve HTTPS with; Server.ReloadTLS reads them again.
 	TLSCert, TLSKey string
+	// CORSAllowOrigin is the origin (the admin console's) browsers may
+	// call a bucket from when the bucket has no CORS configuration of its
+	// own: preflights are answered for it and answers expose ETag, which a
+	// multipart upload from a browser needs. A bucket's own rules, such as
+	// the one jobs write, are applied as S3 applies them. Empty: none.
+	CORSAllowOrigin string
 }
 
 // Server is a running embedded gateway and IAM API. Its endpoints are what
@@ -292,6 +298,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 				Quiet:             true,
 				KeepAlive:         true,
 				IAMService:        idp,
+				CORSAllowOrigin:   cfg.CORSAllowOrigin,
 				S3Options: append([]s3api.Option{
 					func(s *s3api.S3ApiServer) { gw = s },
 					s3api.WithOnListen(func() {

@@ -88,6 +88,9 @@ const (
 	errOperation
 	errJobOperation
 	errStatusNotSettable
+	errFieldValue
+	errFieldRule
+	errFieldRange
 
 	// The state of what the request names.
 	errResourceExists
@@ -102,10 +105,12 @@ const (
 	errSignInRefused
 	errNoOperation
 	errUnsupportedOperation
+	errObjectNotFound
 
 	// Failures of the server or of the target it calls.
 	errTargetFailed
 	errTargetThrottled
+	errTargetRefused
 	errInternal
 )
 
@@ -164,6 +169,9 @@ var catalog = [...]entry{
 		"Invalid operation %q: must be one of CreateBackendStorage, ImportBackendStorage, UpdateBackendStorage, DeleteBackendStorage.", "", ""},
 	errJobOperation:      {http.StatusBadRequest, BadRequest, "Invalid operation %q: job %s is a %s job.", "", ""},
 	errStatusNotSettable: {http.StatusBadRequest, BadRequest, "Invalid status %q: the only status a client can set is CANCELLED.", "", ""},
+	errFieldValue:        {http.StatusBadRequest, BadRequest, "Invalid %s %q: %s.", "", ""},
+	errFieldRule:         {http.StatusBadRequest, BadRequest, "Invalid %s: %s.", "", ""},
+	errFieldRange:        {http.StatusBadRequest, BadRequest, "Invalid %s %d: must be between %d and %d.", "", ""},
 
 	errResourceExists: {http.StatusBadRequest, BadRequest, "A storage resource named %q already exists in environment %q of app %q.", "", ""},
 	errBucketTaken:    {http.StatusBadRequest, BadRequest, "Bucket %q is already used by storage resource %q in environment %q of app %q.", "", ""},
@@ -178,10 +186,12 @@ var catalog = [...]entry{
 	errSignInRefused:        {http.StatusForbidden, AccessDenied, "Sign-in refused: challenge %q of app %q %s.", "", ""},
 	errNoOperation:          {http.StatusNotFound, UnknownOperation, "No operation matches this method and path.", "", ""},
 	errUnsupportedOperation: {http.StatusBadRequest, BadRequest, "This server does not support the %s operation.", "", ""},
+	errObjectNotFound:       {http.StatusNotFound, NotFound, "No object %q in bucket %q.", "object", ""},
 
 	errTargetFailed: {http.StatusGatewayTimeout, GatewayTimeout,
 		"The storage target did not answer, or failed; retry later. The request ID identifies the failure in the server log.", "", ""},
 	errTargetThrottled: {http.StatusTooManyRequests, TooManyRequests, "The storage target asks for fewer requests; retry shortly.", "", TargetRateLimit},
+	errTargetRefused:   {http.StatusBadRequest, BadRequest, "The storage target refused the request: %s.", "", ""},
 	errInternal:        {http.StatusInternalServerError, InternalFailure, "An internal error occurred; the request ID identifies it in the server log.", "", ""},
 }
 

@@ -43,9 +43,17 @@ var consoleContentTypes = map[string]string{
 }
 
 // consoleCSP allows the console to load its own files and call its own
-// origin, nothing else: no inline script, no eval, no framing.
-const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+// origin, nothing else: no inline script, no eval, no framing. The one
+// other origin is the target's S3 API (s3, empty for none), where the file
+// browser's presigned URLs point: connect-src for uploads and downloads,
+// img-src for image previews.
+func consoleCSP(s3 string) string {
+	if s3 != "" {
+		s3 = " " + s3
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:" + s3 + "; " +
+		"connect-src 'self'" + s3 + "; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}
 
 // consoleAsset is one embedded file, read once at start-up.
 type consoleAsset struct {
@@ -83,6 +91,11 @@ func (s *Server) registerConsole(e *echo.Echo) error {
 	if err != nil {
 		return err
 	}
+	s3 := ""
+	if s.Objects != nil {
+		s3 = s.Objects.BrowserOrigin()
+	}
+	csp := consoleCSP(s3)
 	e.GET("/console", func(c echo.Context) error {
 		return c.Redirect(http.StatusMovedPermanently, "/console/")
 	})
@@ -104,7 +117,7 @@ func (s *Server) registerConsole(e *echo.Echo) error {
 		// Revalidate every time: the files change with the binary, and a
 		// 304 costs one round trip.
 		h.Set("Cache-Control", "no-cache")
-		h.Set("Content-Security-Policy", consoleCSP)
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		http.ServeContent(c.Response(), c.Request(), "", time.Time{}, bytes.NewReader(a.body))

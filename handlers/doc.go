@@ -61,4 +61,14 @@
 // sign-in through the signin package (signin.go); the one unsigned API
 // route, POST /console-api/sign-in, exchanges a challenge for temporary
 // credentials, which the signature check then knows like any key.
+//
+// The console's file browser (objects.go) is eight signed routes under a
+// storage resource's /console-api/ path. They hold every key to the
+// resource's bucket and the access level the body names before calling the
+// target (Config.Objects), so a refused request changes nothing; they
+// list one S3 page per call and hand the browser presigned URLs, so files
+// never pass through this server and the target's credentials never leave
+// it. The console's Content-Security-Policy admits the target's S3 origin
+// for those URLs. Their tests (package objectstest) run against a gateway
+// of their own, apart from this package's.
 package handlers

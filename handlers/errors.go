@@ -90,6 +90,9 @@ func toAPIError(err error) (*APIError, fault) {
 		if s3iam.Throttled(target.err) {
 			return errTargetThrottled.with(), targetFault
 		}
+		if s3iam.Refused(target.err) {
+			return errTargetRefused.with(s3iam.APIMessage(target.err)), clientFault
+		}
 		return errTargetFailed.with(), targetFault
 	case errors.As(err, &notFound):
 		return notFoundAnswer(notFound), clientFault

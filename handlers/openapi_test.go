@@ -42,6 +42,15 @@ var oaResponseTypes = map[string]any{
 	"GetConsoleSystem":          consoleSystemResponse{},
 	"GetConsoleStoragePolicies": consolePoliciesResponse{},
 
+	"ListConsoleObjects":             listObjectsResponse{},
+	"PresignConsoleObjectUpload":     presignedResponse{},
+	"PresignConsoleObjectDownload":   presignedResponse{},
+	"CreateConsoleMultipartUpload":   multipartResponse{},
+	"PresignConsoleUploadParts":      presignPartsResponse{},
+	"CompleteConsoleMultipartUpload": completeMultipartResponse{},
+	"AbortConsoleMultipartUpload":    multipartResponse{},
+	"DeleteConsoleObjects":           deleteObjectsResponse{},
+
 	"BackupStore": []byte(nil), // a file, not JSON: see oaBinaryAnswer
 }
 
@@ -69,6 +78,15 @@ var oaRequestTypes = map[string]any{
 	"GetConsoleCaller":          nil,
 	"GetConsoleSystem":          nil,
 	"GetConsoleStoragePolicies": nil,
+
+	"ListConsoleObjects":             listObjectsRequest{},
+	"PresignConsoleObjectUpload":     presignUploadRequest{},
+	"PresignConsoleObjectDownload":   presignDownloadRequest{},
+	"CreateConsoleMultipartUpload":   createMultipartRequest{},
+	"PresignConsoleUploadParts":      presignPartsRequest{},
+	"CompleteConsoleMultipartUpload": completeMultipartRequest{},
+	"AbortConsoleMultipartUpload":    multipartRequest{},
+	"DeleteConsoleObjects":           deleteObjectsRequest{},
 
 	"BackupStore": nil,
 }

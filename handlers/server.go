@@ -66,6 +66,9 @@ type Config struct {
 	// Scope makes the ARNs callers are authorized on (authorize.go); its
 	// region defaults to Region.
 	Scope access.Scope
+	// Objects serves the console's file browser (objects.go) from the
+	// target's S3 API; without it those routes answer 500.
+	Objects Objects
 }
 
 // DefaultTargetTimeout is how long ListS3Buckets waits for the storage
@@ -158,7 +161,7 @@ func routes(s *Server) []Route {
 	h := func(f func(*Server, echo.Context) error) echo.HandlerFunc {
 		return func(c echo.Context) error { return f(s, c) }
 	}
-	return []Route{
+	return append([]Route{
 		{"CreateBackendStorage", http.MethodPost, "/backend/:appId/storage", h((*Server).createStorage)},
 		{"ImportBackendStorage", http.MethodPost, "/backend/:appId/storage/:backendEnvironmentName/import", h((*Server).importStorage)},
 		{"GetBackendStorage", http.MethodPost, "/backend/:appId/storage/:backendEnvironmentName/details", h((*Server).getStorage)},
@@ -178,7 +181,7 @@ func routes(s *Server) []Route {
 		{"GetConsoleSystem", http.MethodGet, "/console-api/system", h((*Server).getConsoleSystem)},
 		{"GetConsoleStoragePolicies", http.MethodGet, "/console-api/apps/:appId/environments/:backendEnvironmentName/storage/:resourceName/policies", h((*Server).getConsolePolicies)},
 		{"BackupStore", http.MethodGet, "/admin-api/backup", h((*Server).backupStore)},
-	}
+	}, objectRoutes(h)...)
 }
 
 // requestIDHeader is "x-amzn-RequestId" as http.Header keeps it; writing

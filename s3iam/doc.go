@@ -16,6 +16,13 @@
 // rather than replace, so settings written by others (foreign tags, CORS
 // rules, lifecycle rules) survive.
 //
+// The console's file browser also reaches objects through this package
+// (objects.go): one ListObjectsV2 page per call, URLs presigned with the
+// target's credentials for a browser to PUT, GET and upload parts with
+// (signed without the SDK's optional checksums, which a browser could not
+// send), multipart create, complete and abort (an upload already gone is
+// aborted), and DeleteObjects reporting each key it did not delete.
+//
 // # Errors
 //
 // Classify sorts any error this package returns into Transient (retry with
@@ -23,7 +30,9 @@
 // (the target lacks the feature: 501, NotImplemented, IAM disabled) and
 // Permanent (everything else, notably 4xx); Throttled picks out the transient
 // failures that are the target asking for fewer requests, which the API
-// passes on to its own clients as 429. APIMessage gives the target's own
+// passes on to its own clients as 429; Refused picks out answers that say
+// the request itself was wrong (an unknown upload, a part that does not
+// fit), which the API passes on as its client's mistake. APIMessage gives the target's own
 // "Code: message" for texts shown to users. The SDK clients retry at most
 // three attempts themselves; longer patience is the job layer's business.
 //

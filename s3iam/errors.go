@@ -179,6 +179,23 @@ func Throttled(err error) bool {
 	return errors.As(err, &ae) && throttlingCodes[ae.ErrorCode()] || httpStatus(err) == http.StatusTooManyRequests
 }
 
+// refusalCodes are S3's answers to a request that was itself wrong, or
+// rather than to a target failing: an upload id that does not exist, parts
+// that do not fit, a bucket gone. AccessDenied is not one: it says the
+// server's own credentials fall short, which is the target's side.
+var refusalCodes = map[string]bool{
+	"NoSuchUpload": true, "InvalidPart": true, "InvalidPartOrder": true, "EntityTooSmall": true, "EntityTooLarge": true,
+	"InvalidArgument": true, "InvalidRequest": true, "KeyTooLongError": true, "NoSuchBucket": true, "NoSuchKey": true,
+}
+
+// Refused reports whether err is the target refusing what it was asked
+// (refusalCodes): an API call that met it tells its client what the
+// target said, as the client's mistake, not as the target failing.
+func Refused(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && refusalCodes[ae.ErrorCode()]
+}
+
 // IsNoSuchBucket reports whether err is the target saying the bucket does
 // not exist. A class of its own is not needed: it stays Permanent for a
 // step that needs the bucket, and a step whose wanted state holds nothing

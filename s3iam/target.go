@@ -62,9 +62,12 @@ type Config struct {
 // Target is a connected S3 (and optionally IAM) API. It is safe for
 // concurrent use by many jobs.
 type Target struct {
-	s3     *s3.Client
-	iam    *iam.Client // nil when IAM is disabled
-	region string
+	s3 *s3.Client
+	// presign is s3 without the SDK's optional checksums, for URLs a
+	// browser uses (objects.go).
+	presign *s3.Client
+	iam     *iam.Client // nil when IAM is disabled
+	region  string
 	// customS3 and customIAM are set for explicit (non-AWS) endpoints,
 	// where the workarounds for other servers' quirks apply.
 	customS3, customIAM bool
@@ -121,6 +124,9 @@ func New(ctx context.Context, cfg Config) (*Target, error) {
 			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 		}
+	})
+	t.presign = s3.New(t.s3.Options(), func(o *s3.Options) {
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 	})
 	if !cfg.NoIAM {
 		t.iam = iam.NewFromConfig(awsCfg, func(o *iam.Options) {

@@ -124,3 +124,23 @@ func TestAccountIDFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleOrigin: --console-origin takes a browser origin, by flag or by
+// its environment variable; a URL with a path, or no scheme, is refused at
+// start, naming the flag and the form it takes.
+func TestConsoleOrigin(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	if c, err := parseConfig(nil); err != nil || c.consoleOrigin != "" {
+		t.Fatalf("default: %q %v", c.consoleOrigin, err)
+	}
+	t.Setenv("AMPLIFYBACKENDD_CONSOLE_ORIGIN", "https://admin.example.com")
+	if c, err := parseConfig(nil); err != nil || c.consoleOrigin != "https://admin.example.com" {
+		t.Fatalf("from the environment: %q %v", c.consoleOrigin, err)
+	}
+	for _, bad := range []string{"admin.example.com", "https://admin.example.com/console/", "ftp://x", "https://", "https://a.example?x=1"} {
+		_, err := parseConfig([]string{"--console-origin", bad})
+		if err == nil || !strings.Contains(err.Error(), "--console-origin") || !strings.Contains(err.Error(), "scheme://host[:port]") {
+			t.Errorf("--console-origin %q: %v", bad, err)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -74,6 +75,9 @@ type config struct {
 	tlsCert, tlsKey string
 	// tlsCABundle is what clients are told to verify the API with.
 	tlsCABundle string
+	// consoleOrigin is the origin browsers open the console at (empty:
+	// the API's own URL).
+	consoleOrigin string
 }
 
 func parseConfig(args []string) (config, error) {
@@ -99,6 +103,7 @@ func parseConfig(args []string) (config, error) {
 	str(&c.tlsCert, "tls-cert", "", "PEM certificate (with its chain) the API, console and embedded gateway serve HTTPS with; reloaded on SIGHUP (empty: plain HTTP)")
 	str(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert; reloaded on SIGHUP")
 	str(&c.tlsCABundle, "tls-ca-bundle", "", "CA bundle <data-dir>/config tells clients to verify the API and embedded gateway with (default: --tls-cert itself, right for a self-signed certificate)")
+	str(&c.consoleOrigin, "console-origin", "", "origin the admin console is opened at, which the embedded gateway answers CORS preflights for on buckets without CORS rules (default: the API's URL, e.g. http://127.0.0.1:8080)")
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.logFormat, "log-format", "text", "text (logfmt key=value lines) or json (one object a line)")
 	checkStore := envOr("check-store", string(store.CheckAuto))
@@ -145,6 +150,9 @@ func parseConfig(args []string) (config, error) {
 	}
 	if err := c.checkTLS(); err != nil {
 		return c, err
+	}
+	if err := checkOrigin(c.consoleOrigin); err != nil {
+		return c, fmt.Errorf("--console-origin: %w", err)
 	}
 	switch c.targetKind {
 	case "auto":
@@ -355,8 +363,15 @@ func run(ctx context.Context, cfg config) error {
 		root := creds.profiles[profileEmbedded]
 		s3Timeouts, iamTimeouts := cfg.limits.embedded()
 		closeAll(embeddedLns) // Versity binds these addresses itself
+		origin := cfg.consoleOrigin
+		if origin == "" {
+			if origin = apiURL(cfg.listen, ln.Addr()); cert != nil {
+				origin = embedded.HTTPS(origin)
+			}
+		}
 		gw, err = embedded.Start(embeddedCtx, embedded.Config{
-			Dir: filepath.Join(dataDir, "embedded"), S3Listen: cfg.embeddedS3, IAMListen: cfg.embeddedIAM,
+			CORSAllowOrigin: origin,
+			Dir:             filepath.Join(dataDir, "embedded"), S3Listen: cfg.embeddedS3, IAMListen: cfg.embeddedIAM,
 			Region: cfg.region, AccessKey: root.AccessKey, SecretKey: root.SecretKey,
 			S3Timeouts: s3Timeouts, IAMTimeouts: iamTimeouts, Logger: log,
 			TLSCert: cfg.tlsCert, TLSKey: cfg.tlsKey,
@@ -448,7 +463,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	go reloadOnHangup(ctx, hup, keys, reloadTLS, log)
 	e := handlers.New(handlers.Config{
-		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
+		Store: st, Runner: runner, Buckets: tg, Objects: tg, Region: cfg.region, Logger: log,
 		Keys: callers, SignIn: signIns, BodyBudget: cfg.limits.bodyBudget, System: system, Metrics: m,
 		Ready: rd.check, Scope: access.Scope{Region: cfg.region, Account: cfg.accountID},
 	})
@@ -582,4 +597,17 @@ func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, relo
 			}
 		}
 	}
+}
+
+// checkOrigin accepts an empty origin or a browser origin: scheme http or
+// https, a host, an optional port, and nothing after it.
+func checkOrigin(o string) error {
+	if o == "" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q is not an origin: give scheme://host[:port], e.g. https://admin.example.com", o)
+	}
+	return nil
 }

@@ -22,6 +22,12 @@ import (
 // calls ready with it, runs the tests, shuts the gateway down and returns the
 // exit code for os.Exit. A gateway that does not stop cleanly fails the run.
 func Main(m *testing.M, accessKey, secretKey string, ready func(*embedded.Server) error) int {
+	return MainWith(m, embedded.Config{AccessKey: accessKey, SecretKey: secretKey}, ready)
+}
+
+// MainWith is Main for a gateway configured as cfg; its folder and
+// loopback addresses are the test's own.
+func MainWith(m *testing.M, cfg embedded.Config, ready func(*embedded.Server) error) int {
 	dir, err := os.MkdirTemp("", "gateway-test-")
 	if err == nil {
 		// The gateway changes the working directory: only absolute paths.
@@ -34,8 +40,8 @@ func Main(m *testing.M, accessKey, secretKey string, ready func(*embedded.Server
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	gw, err := embedded.Start(ctx, embedded.Config{Dir: dir, S3Listen: "127.0.0.1:0", IAMListen: "127.0.0.1:0",
-		AccessKey: accessKey, SecretKey: secretKey})
+	cfg.Dir, cfg.S3Listen, cfg.IAMListen = dir, "127.0.0.1:0", "127.0.0.1:0"
+	gw, err := embedded.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start embedded gateway:", err)
 		return 1
