@@ -416,6 +416,7 @@ func run(ctx context.Context, cfg config) error {
 		reloadTLS = func() error { return errors.Join(cert.reload(), gw.ReloadTLS()) }
 	}
 	go reloadOnHangup(ctx, hup, keys, reloadTLS, log)
+	go keys.watch(ctx, keyPollInterval, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
 		Keys: keys, BodyBudget: cfg.limits.bodyBudget, System: system, Metrics: m,
@@ -526,7 +527,7 @@ func newLogger(format string, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// reloadOnHangup reloads the API keys from the credentials file, and the
+// reloadOnHangup reloads the API keys from the key files, and the
 // TLS certificate with reloadTLS when one is served (nil: none), on each
 // signal from hup (SIGHUP).
 func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, reloadTLS func() error, log *slog.Logger) {
@@ -536,11 +537,7 @@ func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, relo
 		case <-ctx.Done():
 			return
 		case <-hup:
-			if n, err := keys.reload(); err != nil {
-				log.Error("API keys not reloaded", "error", err)
-			} else {
-				log.Info("API keys reloaded", "keys", n)
-			}
+			keys.reloadLogged(log, "SIGHUP")
 			if reloadTLS == nil {
 				continue
 			}
