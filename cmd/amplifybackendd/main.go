@@ -229,6 +229,9 @@ func main() {
 		stop()
 		if err != nil && !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(os.Stderr, "amplifybackendd %s: %v\n", os.Args[1], err)
+			if errors.As(err, new(usageError)) {
+				os.Exit(2)
+			}
 			os.Exit(1)
 		}
 		return
