@@ -169,28 +169,33 @@ func (k *apiKeys) load() (int, error) {
 // second), and a file caught half-written by an editor is not read.
 const keyPollInterval = 500 * time.Millisecond
 
-// watch reloads the keys whenever the key files change, until ctx ends:
-// the keys command (or a person editing the files) needs no signal.
-// Every reload is logged, a failed one once per change.
-func (k *apiKeys) watch(ctx context.Context, interval time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// watch reloads the keys whenever the key files change, looking at each
+// tick until ctx ends: the keys command (or a person editing the files)
+// needs no signal. Every reload is logged, a failed one once per change.
+func (k *apiKeys) watch(ctx context.Context, ticks <-chan time.Time, log *slog.Logger) {
 	last := keyring.Observe(k.dir)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-ticks:
+			k.poll(&last, log)
 		}
-		now := keyring.Observe(k.dir)
-		settled := now == last
-		last = now
-		k.mu.Lock()
-		changed := now != k.tried
-		k.mu.Unlock()
-		if settled && changed {
-			k.reloadLogged(log, "the key files changed")
-		}
+	}
+}
+
+// poll is one look at the key files; last is what the previous look saw.
+// It reloads when the files differ from what was last read and have not
+// changed since the previous look.
+func (k *apiKeys) poll(last *keyring.Stamp, log *slog.Logger) {
+	now := keyring.Observe(k.dir)
+	settled := now == *last
+	*last = now
+	k.mu.Lock()
+	changed := now != k.tried
+	k.mu.Unlock()
+	if settled && changed {
+		k.reloadLogged(log, "the key files changed")
 	}
 }
 

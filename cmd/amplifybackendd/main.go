@@ -419,7 +419,9 @@ func run(ctx context.Context, cfg config) error {
 		reloadTLS = func() error { return errors.Join(cert.reload(), gw.ReloadTLS()) }
 	}
 	go reloadOnHangup(ctx, hup, keys, reloadTLS, log)
-	go keys.watch(ctx, keyPollInterval, log)
+	keyPoll := time.NewTicker(keyPollInterval)
+	defer keyPoll.Stop()
+	go keys.watch(ctx, keyPoll.C, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Region: cfg.region, Logger: log,
 		Keys: keys, BodyBudget: cfg.limits.bodyBudget, System: system, Metrics: m,

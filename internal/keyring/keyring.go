@@ -109,10 +109,7 @@ func Load(dir string) (*Ring, error) {
 }
 
 // Update changes dir's keys with fn while holding the lock, then writes
-// the files fn changed. When fn fails nothing is written. A new profile's
-// policy is written before its secret, and a removed profile's secret
-// goes before its policy, so even a crash between the two files never
-// leaves a key with more rights than it was given.
+// the files fn changed. When fn fails nothing is written.
 func Update(dir string, fn func(*Ring) error) error {
 	unlock, err := lock(dir, true)
 	if err != nil {
@@ -126,28 +123,46 @@ func Update(dir string, fn func(*Ring) error) error {
 	if err := fn(r); err != nil {
 		return err
 	}
-	var writes []func() error
-	if !bytes.Equal(r.creds, r.read) {
-		writes = append(writes, func() error { return WritePrivate(r.path(CredentialsFile), r.creds) })
+	files, err := r.changes()
+	if err != nil {
+		return err
 	}
-	if r.entriesSet {
-		raw, err := json.MarshalIndent(policiesDoc{Keys: r.Entries}, "", "  ")
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", PoliciesFile, err)
-		}
-		polWrite := func() error { return WritePrivate(r.path(PoliciesFile), append(raw, '\n')) }
-		if r.added() {
-			writes = append([]func() error{polWrite}, writes...)
-		} else {
-			writes = append(writes, polWrite)
-		}
-	}
-	for _, w := range writes {
-		if err := w(); err != nil {
+	for _, f := range files {
+		if err := WritePrivate(r.path(f.name), f.data); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// file is one file Update writes.
+type file struct {
+	name string
+	data []byte
+}
+
+// changes are the files r differs from what was read in, in the order
+// they are written: a new profile's policy before its secret, a removed
+// profile's secret before its policy, so even a crash between the two
+// never leaves a key with more rights than it was given.
+func (r *Ring) changes() ([]file, error) {
+	var files []file
+	if !bytes.Equal(r.creds, r.read) {
+		files = append(files, file{CredentialsFile, r.creds})
+	}
+	if r.entriesSet {
+		raw, err := json.MarshalIndent(policiesDoc{Keys: r.Entries}, "", "  ")
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", PoliciesFile, err)
+		}
+		pol := file{PoliciesFile, append(raw, '\n')}
+		if r.added() {
+			files = append([]file{pol}, files...)
+		} else {
+			files = append(files, pol)
+		}
+	}
+	return files, nil
 }
 
 func (r *Ring) path(name string) string { return filepath.Join(r.Dir, name) }
