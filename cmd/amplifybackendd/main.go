@@ -12,12 +12,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,6 +110,11 @@ func parseConfig(args []string) (config, error) {
 	c.limits.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if fs.NArg() > 0 {
+		// A mistyped command (amplifybackendd key list) would otherwise
+		// start a server.
+		return c, fmt.Errorf("unexpected argument %q: the server takes only flags; its commands are %s", fs.Arg(0), strings.Join(slices.Sorted(maps.Keys(commands)), ", "))
 	}
 	if err := c.limits.validate(); err != nil {
 		return c, err
