@@ -215,11 +215,8 @@ func oneLine(s string) string {
 
 func (c keysCommand) show(r *keyring.Ring, pos []string, _ keysFlags) error {
 	name := pos[0]
-	if name == keyring.Embedded {
-		return fmt.Errorf("key %q: %s", name, keyring.Reserved(name))
-	}
-	if _, ok := r.Profiles[name]; !ok {
-		return fmt.Errorf("key %q: no such key (keys list shows them)", name)
+	if err := existingKey(r, name, "be shown", true); err != nil {
+		return err
 	}
 	doc := []byte(access.AdministratorDocument)
 	if e, ok := r.Entries[name]; ok {
@@ -247,13 +244,23 @@ func (c keysCommand) create(r *keyring.Ring, pos []string, f keysFlags) error {
 
 func (c keysCommand) rotate(r *keyring.Ring, pos []string, f keysFlags) error {
 	name := pos[0]
-	if name == keyring.Embedded {
-		return fmt.Errorf("key %q cannot be rotated here: %s", name, keyring.Reserved(name))
+	if err := existingKey(r, name, "be rotated", true); err != nil {
+		return err
+	}
+	return c.issue(r, name, f)
+}
+
+// existingKey refuses what verb cannot be done to key name: anything to
+// the embedded gateway's key, anything but what defaultToo allows to the
+// default key, and anything to a key that does not exist.
+func existingKey(r *keyring.Ring, name, verb string, defaultToo bool) error {
+	if why := keyring.Reserved(name); why != "" && (name == keyring.Embedded || !defaultToo) {
+		return fmt.Errorf("key %q cannot %s: %s", name, verb, why)
 	}
 	if _, ok := r.Profiles[name]; !ok {
 		return fmt.Errorf("key %q: no such key (keys list shows them)", name)
 	}
-	return c.issue(r, name, f)
+	return nil
 }
 
 // issue gives key name a new key pair, hands it over into
@@ -320,11 +327,8 @@ func (c keysCommand) revoke(r *keyring.Ring, pos []string, _ keysFlags) error {
 
 func (c keysCommand) setPolicy(r *keyring.Ring, pos []string, f keysFlags) error {
 	name := pos[0]
-	if why := keyring.Reserved(name); why != "" {
-		return fmt.Errorf("key %q cannot have a policy: %s", name, why)
-	}
-	if _, ok := r.Profiles[name]; !ok {
-		return fmt.Errorf("key %q: no such key (keys list shows them)", name)
+	if err := existingKey(r, name, "have a policy", false); err != nil {
+		return err
 	}
 	e := r.Entries[name]
 	if e.Created.IsZero() {

@@ -22,24 +22,19 @@ func SetProfile(content []byte, name string, k Keys) []byte {
 	fresh := "aws_access_key_id = " + k.AccessKeyID + "\naws_secret_access_key = " + k.SecretAccessKey + "\n"
 	var out bytes.Buffer
 	found := false
-	inside := false
-	for _, line := range lines(content) {
-		if section, ok := header(line); ok {
-			inside = section == name
-			out.WriteString(line)
-			if inside && !found {
-				found = true
-				if !strings.HasSuffix(line, "\n") {
-					out.WriteByte('\n')
-				}
-				out.WriteString(fresh)
+	for _, l := range walk(content, name) {
+		switch {
+		case l.inside && l.header && !found:
+			found = true
+			out.WriteString(l.text)
+			if !strings.HasSuffix(l.text, "\n") {
+				out.WriteByte('\n')
 			}
-			continue
+			out.WriteString(fresh)
+		case l.inside && isKeyLine(l.text):
+		default:
+			out.WriteString(l.text)
 		}
-		if inside && isKeyLine(line) {
-			continue
-		}
-		out.WriteString(line)
 	}
 	if !found {
 		if out.Len() > 0 && !bytes.HasSuffix(out.Bytes(), []byte("\n")) {
@@ -58,23 +53,35 @@ func SetProfile(content []byte, name string, k Keys) []byte {
 func RemoveProfile(content []byte, name string) ([]byte, bool) {
 	var out bytes.Buffer
 	found := false
-	inside := false
-	for _, line := range lines(content) {
-		if section, ok := header(line); ok {
-			inside = section == name
-			found = found || inside
-		}
-		if !inside {
-			out.WriteString(line)
+	for _, l := range walk(content, name) {
+		found = found || l.inside
+		if !l.inside {
+			out.WriteString(l.text)
 		}
 	}
 	return out.Bytes(), found
 }
 
-// lines splits content after each newline, keeping the newlines (and a
-// last line without one).
-func lines(content []byte) []string {
-	return strings.SplitAfter(string(content), "\n")
+// line is one line of a credentials file (with its newline, if it has
+// one), and where it stands relative to the profile being edited.
+type line struct {
+	text string
+	// inside: the line belongs to a section of the profile, header
+	// included; header: it is a section header.
+	inside, header bool
+}
+
+func walk(content []byte, name string) []line {
+	var out []line
+	inside := false
+	for _, text := range strings.SplitAfter(string(content), "\n") {
+		section, header := header(text)
+		if header {
+			inside = section == name
+		}
+		out = append(out, line{text, inside, header})
+	}
+	return out
 }
 
 // header reports the section a "[name]" line opens, as Parse reads it.
