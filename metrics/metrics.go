@@ -206,7 +206,7 @@ var (
 	queueDepthDesc = prometheus.NewDesc(namespace+"_job_queue_depth",
 		"Jobs waiting in the runner's queue for a worker.", nil, nil)
 	keyReloadsDesc = prometheus.NewDesc(namespace+"_api_keys_reloads_total",
-		"Reloads of the API keys from the credentials file (SIGHUP), by result.", []string{"result"}, nil)
+		"Reloads of the API keys from the key files (a change seen, or SIGHUP), by result.", []string{"result"}, nil)
 	keyLastOKDesc = prometheus.NewDesc(namespace+"_api_keys_last_reload_successful",
 		"Whether the last reload of the API keys succeeded (1 until one fails); a failed reload keeps the keys that worked.", nil, nil)
 )

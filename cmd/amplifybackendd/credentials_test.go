@@ -64,4 +64,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 	if _, err := parseConfig([]string{"--target", "cloud"}); err == nil {
 		t.Fatal("bad --target accepted")
 	}
+	if _, err := parseConfig([]string{"key", "list"}); err == nil || !strings.Contains(err.Error(), `unexpected argument "key"`) || !strings.Contains(err.Error(), "keys") {
+		t.Fatalf("a mistyped command would start a server: %v", err)
+	}
 }

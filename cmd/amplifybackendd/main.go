@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,6 +125,11 @@ func parseConfig(args []string) (config, error) {
 	c.limits.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if fs.NArg() > 0 {
+		// A mistyped command (amplifybackendd key list) would otherwise
+		// start a server.
+		return c, fmt.Errorf("unexpected argument %q: the server takes only flags; its commands are %s", fs.Arg(0), strings.Join(slices.Sorted(maps.Keys(commands)), ", "))
 	}
 	if err := c.limits.validate(); err != nil {
 		return c, err
@@ -262,6 +269,9 @@ func main() {
 		stop()
 		if err != nil && !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintf(os.Stderr, "amplifybackendd %s: %v\n", os.Args[1], err)
+			if errors.As(err, new(usageError)) {
+				os.Exit(2)
+			}
 			os.Exit(1)
 		}
 		return
@@ -462,6 +472,9 @@ func run(ctx context.Context, cfg config) error {
 		reloadTLS = func() error { return errors.Join(cert.reload(), gw.ReloadTLS()) }
 	}
 	go reloadOnHangup(ctx, hup, keys, reloadTLS, log)
+	keyPoll := time.NewTicker(keyPollInterval)
+	defer keyPoll.Stop()
+	go keys.watch(ctx, keyPoll.C, log)
 	e := handlers.New(handlers.Config{
 		Store: st, Runner: runner, Buckets: tg, Objects: tg, Region: cfg.region, Logger: log,
 		Keys: callers, SignIn: signIns, BodyBudget: cfg.limits.bodyBudget, System: system, Metrics: m,
@@ -572,7 +585,7 @@ func newLogger(format string, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// reloadOnHangup reloads the API keys from the credentials file, and the
+// reloadOnHangup reloads the API keys from the key files, and the
 // TLS certificate with reloadTLS when one is served (nil: none), on each
 // signal from hup (SIGHUP).
 func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, reloadTLS func() error, log *slog.Logger) {
@@ -582,11 +595,7 @@ func reloadOnHangup(ctx context.Context, hup chan os.Signal, keys *apiKeys, relo
 		case <-ctx.Done():
 			return
 		case <-hup:
-			if n, err := keys.reload(); err != nil {
-				log.Error("API keys not reloaded", "error", err)
-			} else {
-				log.Info("API keys reloaded", "keys", n)
-			}
+			keys.reloadLogged(log, "SIGHUP")
 			if reloadTLS == nil {
 				continue
 			}

@@ -30,6 +30,7 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"backup":  runBackup,
 	"restore": runRestore,
 	"ready":   runReady,
+	"keys":    runKeys,
 }
 
 // storeRefusal adds the ways out to a refusal to open the store: the

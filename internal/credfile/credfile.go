@@ -32,10 +32,10 @@ func Parse(r io.Reader) (map[string]Keys, error) {
 		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";") {
 			continue
 		}
-		if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
+		if name, ok := header(line); ok {
 			// A section is a profile once it has a line: an empty one
 			// is left out, as the server's reader always did.
-			section = strings.TrimSpace(line[1 : len(line)-1])
+			section = name
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
