@@ -103,6 +103,15 @@ var authRules = map[string]authRule{
 	"GetConsoleSystem":          {resource: onAnyResource},
 	"BackupStore":               {resource: onAnyResource},
 	"GetConsoleCaller":          {resource: unchecked},
+	// The file browser acts on one storage resource of an environment.
+	"ListConsoleObjects":             {resource: onEnvironment, offered: offeredOnEnvironment},
+	"PresignConsoleObjectUpload":     {resource: onEnvironment, offered: offeredOnEnvironment},
+	"PresignConsoleObjectDownload":   {resource: onEnvironment, offered: offeredOnEnvironment},
+	"CreateConsoleMultipartUpload":   {resource: onEnvironment, offered: offeredOnEnvironment},
+	"PresignConsoleUploadParts":      {resource: onEnvironment, offered: offeredOnEnvironment},
+	"CompleteConsoleMultipartUpload": {resource: onEnvironment, offered: offeredOnEnvironment},
+	"AbortConsoleMultipartUpload":    {resource: onEnvironment, offered: offeredOnEnvironment},
+	"DeleteConsoleObjects":           {resource: onEnvironment, offered: offeredOnEnvironment},
 }
 
 // ruleFromPath is the rule of a model operation the table has no row for:
