@@ -28,6 +28,10 @@
 //	  lower(role)     -> format byte, app, env, kind ("authenticated"/"unauthenticated")
 //	legacy-envs/                             (environments whose names are still to be recorded)
 //	  app \x00 env    -> format byte, oldest resource's creation time
+//	apps/                                    (apps CreateBackend named)
+//	  app             -> sealed: format byte, name, holding job id, creation time
+//	envs/                                    (every environment that exists)
+//	  app \x00 env    -> sealed: format byte, holding job id, flags (creating), creation time
 //
 // App ids, environment and resource names never contain NUL (Tx methods
 // refuse them with ErrInvalid), so NUL separates key parts unambiguously.
@@ -54,7 +58,18 @@
 // (roles.go) creates the role buckets and marks every environment that has
 // resources in legacy-envs/: its roles were named by the releases before
 // names were recorded, and the job layer records those names (oldest
-// environment first) instead of choosing new ones.
+// environment first) instead of choosing new ones; 5 (envs.go) creates
+// apps/ and envs/ and records every environment that has a resource or
+// recorded roles.
+//
+// An environment exists while its envs/ record does: CreateBackend and
+// CloneBackend write it, and so does CreateResource for the first
+// resource of an environment (in the same transaction; the full check
+// refuses a resource whose environment is not recorded); DeleteBackend
+// and RemoveAllBackends remove it. Its holding job id names the
+// whole-environment job in progress, under which no job is accepted on
+// its resources; an app's holding job (RemoveAllBackends) holds all of
+// its environments.
 //
 // Beside the file, path + ".id" is the identity record (identity.go): the
 // store id, and a transaction id and size the file provably reached,

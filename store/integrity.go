@@ -302,7 +302,7 @@ func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
 			}
 			return nil
 		}
-		for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending} {
+		for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending, bucketApps, bucketEnvs} {
 			if btx.Bucket(name) == nil {
 				return damaged("bucket %q is missing", name)
 			}
@@ -330,6 +330,11 @@ func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
 			if !bytes.Equal(k, resourceKey(r.ResourceKey)) || !bytes.Equal(buckets.Get([]byte(r.Bucket)), k) {
 				return damaged("resource %q does not match its key or its bucket's index entry", k)
 			}
+			// The environment is recorded in the transaction that accepts
+			// its first resource.
+			if btx.Bucket(bucketEnvs).Get(envKey(r.AppID, r.Env)) == nil {
+				return damaged("resource %q has no environment record", k)
+			}
 			nres++
 			return nil
 		})
@@ -337,6 +342,9 @@ func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
 			return err
 		}
 		if err := indexHolds(buckets, nres, "bucket", "resources"); err != nil {
+			return err
+		}
+		if err := checkEnvironments(btx, damaged); err != nil {
 			return err
 		}
 
@@ -378,4 +386,28 @@ func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
 		return nil
 	}()
 	return c, err
+}
+
+// checkEnvironments verifies every app and environment record.
+func checkEnvironments(btx *bolt.Tx, damaged func(string, ...any) error) error {
+	err := btx.Bucket(bucketApps).ForEach(func(k, v []byte) error {
+		if _, err := decodeApp(string(k), v); err != nil {
+			return damaged("app %q does not verify (checksum or encoding)", k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return btx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
+		app, env, ok := bytes.Cut(k, []byte{0})
+		if !ok {
+			return damaged("environment key %q is malformed", k)
+		}
+		if _, err := decodeEnvironment(string(app), string(env), v); err != nil {
+			return damaged("environment %q does not verify (checksum or encoding)", k)
+		}
+		return nil
+	})
+	return err
 }

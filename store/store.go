@@ -28,6 +28,8 @@ var (
 	bucketEnvRoles   = []byte("env-roles")
 	bucketRoleOwners = []byte("role-owners")
 	bucketLegacyEnvs = []byte("legacy-envs")
+	bucketApps       = []byte("apps")
+	bucketEnvs       = []byte("envs")
 
 	keySchema   = []byte("schema")
 	keyTokenKey = []byte("token-key")
@@ -556,6 +558,7 @@ var migrations = []migration{
 		return meta.Put(keyStoreID, seal(id))
 	}},
 	{name: "record which IAM roles each environment uses", run: markLegacyEnvs},
+	{name: "record apps and environments", run: recordEnvironments},
 }
 
 // recode rewrites every value of b with fn.

@@ -83,7 +83,8 @@ func (t *Tx) BucketOwner(bucket string) (ResourceKey, bool) {
 	return ResourceKey{AppID: parts[0], Env: parts[1], Name: parts[2]}, true
 }
 
-// CreateResource stores a new resource and claims its bucket. It fails with
+// CreateResource stores a new resource and claims its bucket, recording its
+// environment if it is not yet. It fails with
 // a *ResourceExistsError when the resource exists and with a
 // *BucketTakenError when another resource uses the bucket.
 func (t *Tx) CreateResource(r Resource) error {
@@ -97,6 +98,9 @@ func (t *Tx) CreateResource(r Resource) error {
 		return &BucketTakenError{Bucket: r.Bucket, Owner: owner}
 	}
 	if err := t.tx.Bucket(bucketBuckets).Put([]byte(r.Bucket), resourceKey(r.ResourceKey)); err != nil {
+		return err
+	}
+	if _, err := t.EnsureEnvironment(r.AppID, r.Env, r.CreateTime); err != nil {
 		return err
 	}
 	return t.putResource(r)

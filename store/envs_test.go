@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// TestMigrationRecordsEnvironments opens a schema-4 store whose
+// environments exist only through their resources and recorded roles:
+// migration 5 records each, dated by its oldest resource, and the full
+// check at Open (which requires a record for every resource's
+// environment) passes.
+func TestMigrationRecordsEnvironments(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	resources := []Resource{
+		{ResourceKey: ResourceKey{AppID: "app", Env: "dev", Name: "photos"}, Bucket: "b1", CreateTime: t0.Add(time.Hour)},
+		{ResourceKey: ResourceKey{AppID: "app", Env: "dev", Name: "docs"}, Bucket: "b2", CreateTime: t0},
+		{ResourceKey: ResourceKey{AppID: "app", Env: "prod", Name: "photos"}, Bucket: "b3", CreateTime: t0.Add(2 * time.Hour)},
+	}
+	path := filepath.Join(t.TempDir(), "v4.db")
+	s := openOldStore(t, path, 4, func(tx *bolt.Tx) {
+		for _, r := range resources {
+			r.Phase = PhaseActive
+			v, _ := encodeResource(r)
+			tx.Bucket(bucketResources).Put(resourceKey(r.ResourceKey), v)
+			tx.Bucket(bucketBuckets).Put([]byte(r.Bucket), resourceKey(r.ResourceKey))
+		}
+		e := encoder{b: []byte{recordFormat}}
+		e.str("amplify-app-gone-authRole")
+		e.str("amplify-app-gone-unauthRole")
+		tx.Bucket(bucketEnvRoles).Put(envKey("app", "gone"), seal(e.b))
+	})
+	s.View(context.Background(), func(tx *Tx) error {
+		envs, err := tx.Environments("app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Environment{{AppID: "app", Env: "dev", CreateTime: t0}, {AppID: "app", Env: "gone"}, {AppID: "app", Env: "prod", CreateTime: t0.Add(2 * time.Hour)}}
+		if len(envs) != len(want) {
+			t.Fatalf("environments = %+v, want %+v", envs, want)
+		}
+		for i := range want {
+			if envs[i].Env != want[i].Env || !envs[i].CreateTime.Equal(want[i].CreateTime) || envs[i].ActiveJob != "" || envs[i].Creating {
+				t.Fatalf("environments = %+v, want %+v", envs, want)
+			}
+		}
+		if _, ok, _ := tx.App("app"); ok {
+			t.Fatal("the migration invented an app record")
+		}
+		return nil
+	})
+	s.Close()
+	reopened, err := OpenWith(path, Options{Check: CheckFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reopened.Close()
+}
+
+// TestEnvironmentRecords: the first resource of an environment records it
+// in the same transaction; app and environment records round-trip, list
+// by app and are removed; a store whose resource lost its environment
+// record fails the full check.
+func TestEnvironmentRecords(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	err = s.Update(ctx, func(tx *Tx) error {
+		if err := tx.CreateResource(Resource{ResourceKey: ResourceKey{AppID: "a", Env: "dev", Name: "r"}, Bucket: "b", CreateTime: now}); err != nil {
+			return err
+		}
+		if err := tx.PutApp(App{AppID: "a", Name: "My app", ActiveJob: "j1", CreateTime: now}); err != nil {
+			return err
+		}
+		return tx.PutEnvironment(Environment{AppID: "a", Env: "prod", ActiveJob: "j2", Creating: true, CreateTime: now})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.View(ctx, func(tx *Tx) error {
+		if a, ok, err := tx.App("a"); err != nil || !ok || a.Name != "My app" || a.ActiveJob != "j1" || !a.CreateTime.Equal(now) {
+			t.Fatalf("App = %+v %v %v", a, ok, err)
+		}
+		envs, err := tx.Environments("a")
+		if err != nil || len(envs) != 2 || envs[0].Env != "dev" || envs[1] != (Environment{AppID: "a", Env: "prod", ActiveJob: "j2", Creating: true, CreateTime: now}) {
+			t.Fatalf("Environments = %+v %v", envs, err)
+		}
+		if other, _ := tx.Environments("a\x00"); len(other) != 0 {
+			t.Fatalf("another app's environments: %+v", other)
+		}
+		return nil
+	})
+	if err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.DeleteApp("a"); err != nil {
+			return err
+		}
+		return tx.DeleteEnvironment("a", "dev")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = OpenWith(path, Options{Check: CheckFull})
+	if !errors.Is(err, ErrDamaged) {
+		t.Fatalf("a resource without its environment record opened: %v", err)
+	}
+}
