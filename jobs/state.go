@@ -14,7 +14,8 @@ import (
 //
 //   - settle (the executor): RUNNING, or CANCELLED with its undo pending, to
 //     the state an execution's outcome implies, if the job and resource are
-//     still as the execution read them.
+//     still as the execution read them; settleWhole is the same transition
+//     for whole-environment jobs, which hold environments, not a resource.
 //   - cancelIfRunning (a client, through UpdateBackendJob): RUNNING to
 //     CANCELLED with the undo pending, if the job is RUNNING.
 //
@@ -130,6 +131,12 @@ func cancelIfRunning(tx *store.Tx, j store.Job, now time.Time) (store.Job, error
 	if j.Status != store.StatusRunning {
 		return store.Job{}, &NotRunningError{Job: j.ID, Status: j.Status}
 	}
+	j.Status, j.Undo, j.UpdateTime = store.StatusCancelled, true, now
+	j.Error = "Cancelled by the client."
+	if j.Operation.Whole() {
+		// The environments stay held until the undo has run (settleWhole).
+		return j, tx.PutJob(j)
+	}
 	res, err := tx.Resource(j.Key())
 	if err != nil {
 		return store.Job{}, err
@@ -148,7 +155,79 @@ func cancelIfRunning(tx *store.Tx, j store.Job, now time.Time) (store.Job, error
 	if err := tx.PutResource(res); err != nil {
 		return store.Job{}, err
 	}
-	j.Status, j.Undo, j.UpdateTime = store.StatusCancelled, true, now
-	j.Error = "Cancelled by the client."
 	return j, tx.PutJob(j)
+}
+
+// settleWhole is settle for a whole-environment job read as j.
+// Precondition: the job's status and undo flag are still as read;
+// otherwise it returns errStale and writes nothing. A completed job
+// releases what it holds: a created environment stops being new, removed
+// environments (and, for RemoveAllBackends, the app's record when it was
+// asked to clean it or holds no name) are deleted. A failed or undone one
+// releases the environments it holds as they are, except a new environment
+// of a CreateBackend, which goes.
+func (r *Runner) settleWhole(ctx context.Context, j store.Job, out outcome, warnings []string, cause error) error {
+	var next store.Job
+	err := r.store.Batch(ctx, func(tx *store.Tx) error {
+		cur, err := tx.Job(j.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status != j.Status || cur.Undo != j.Undo {
+			return errStale
+		}
+		now := r.now()
+		cur.UpdateTime = now
+		switch out {
+		case outcomeDone:
+			cur.Status, cur.Warnings = store.StatusCompleted, warnings
+		case outcomeFailed:
+			cur.Status, cur.Error = store.StatusFailed, cause.Error()
+		case outcomeUndone:
+			cur.Undo = false
+			if cause != nil {
+				cur.Error = strings.TrimSuffix(cur.Error, ".") + ". Cleanup incomplete: " + cause.Error()
+			}
+		}
+		envs, err := heldEnvs(tx, cur)
+		if err != nil {
+			return err
+		}
+		done := out == outcomeDone
+		for _, e := range envs {
+			switch {
+			case done && cur.Operation != store.OpCreateBackend, !done && e.Creating:
+				err = tx.DeleteEnvironment(e.AppID, e.Env)
+			default:
+				e.ActiveJob, e.Creating = "", false
+				err = tx.PutEnvironment(e)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if app, ok, err := tx.App(cur.AppID); err != nil {
+			return err
+		} else if ok && app.ActiveJob == cur.ID {
+			if done && (app.Clean || app.Name == "") {
+				err = tx.DeleteApp(app.AppID)
+			} else {
+				app.ActiveJob, app.Clean = "", false
+				err = tx.PutApp(app)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		next = cur
+		return tx.PutJob(cur)
+	})
+	if err != nil {
+		return err
+	}
+	r.logFor(ctx).Info("job state", "status", next.Status, "undo", next.Undo)
+	if !next.Pending() {
+		r.cfg.Metrics.JobFinished(string(next.Operation), string(next.Status), next.UpdateTime.Sub(next.CreateTime))
+	}
+	return nil
 }

@@ -38,6 +38,7 @@ type Target interface {
 	RolePolicyNames(ctx context.Context, role string) ([]string, error)
 	PutRolePolicy(ctx context.Context, role, name string, doc []byte) error
 	DeleteRolePolicy(ctx context.Context, role, name string) error
+	DeleteRole(ctx context.Context, role string) error
 }
 
 // AmplifyCORSRule is the CORS rule Amplify puts on storage buckets so browser

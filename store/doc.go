@@ -29,7 +29,7 @@
 //	legacy-envs/                             (environments whose names are still to be recorded)
 //	  app \x00 env    -> format byte, oldest resource's creation time
 //	apps/                                    (apps CreateBackend named)
-//	  app             -> sealed: format byte, name, holding job id, creation time
+//	  app             -> sealed: format byte, name, holding job id, flags (clean), creation time
 //	envs/                                    (every environment that exists)
 //	  app \x00 env    -> sealed: format byte, holding job id, flags (creating), creation time
 //

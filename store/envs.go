@@ -17,7 +17,10 @@ type App struct {
 	Name string
 	// ActiveJob is the RemoveAllBackends job removing the app; while it
 	// runs, no job is accepted in any of its environments.
-	ActiveJob  string
+	ActiveJob string
+	// Clean is set by a RemoveAllBackends with cleanAmplifyApp: when it
+	// completes, the app's record (its name) goes too.
+	Clean      bool
 	CreateTime time.Time
 }
 
@@ -62,7 +65,9 @@ func (t *Tx) App(appID string) (a App, ok bool, err error) {
 func decodeApp(appID string, v []byte) (App, error) {
 	d, f := sealed(v)
 	d.format(f)
-	a := App{AppID: appID, Name: d.str(), ActiveJob: d.str(), CreateTime: d.time()}
+	a := App{AppID: appID, Name: d.str(), ActiveJob: d.str()}
+	a.Clean = d.flags()&1 != 0
+	a.CreateTime = d.time()
 	if d.err != nil {
 		return App{}, fmt.Errorf("app %q: %w", appID, d.err)
 	}
@@ -77,6 +82,7 @@ func (t *Tx) PutApp(a App) error {
 	e := encoder{b: []byte{recordFormat}}
 	e.str(a.Name)
 	e.str(a.ActiveJob)
+	e.flags(a.Clean)
 	e.time(a.CreateTime)
 	return t.tx.Bucket(bucketApps).Put([]byte(a.AppID), seal(e.b))
 }

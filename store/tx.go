@@ -181,10 +181,13 @@ func (t *Tx) Job(id string) (Job, error) {
 }
 
 // JobIn returns job id if it belongs to the app and environment; a job of
-// another environment is reported as not found rather than leaked.
+// another environment is reported as not found rather than leaked. A job
+// of the whole app (RemoveAllBackends, whose environment is empty) is
+// found under any environment name of its app, since the API reaches
+// jobs only through one.
 func (t *Tx) JobIn(appID, env, id string) (Job, error) {
 	j, err := t.Job(id)
-	if err == nil && (j.AppID != appID || j.Env != env) {
+	if err == nil && (j.AppID != appID || (j.Env != env && j.Env != "")) {
 		return Job{}, &NotFoundError{Kind: KindJob, AppID: appID, Env: env, Name: id}
 	}
 	return j, err
