@@ -64,6 +64,8 @@ func toAPIError(err error) (*APIError, fault) {
 		exists   *store.ResourceExistsError
 		taken    *store.BucketTakenError
 		pending  *jobs.PendingJobError
+		envExist *store.EnvironmentExistsError
+		busy     *jobs.EnvironmentBusyError
 		settled  *jobs.NotRunningError
 		perm     *jobs.PermissionError
 		bucket   *jobs.BucketNameError
@@ -91,6 +93,12 @@ func toAPIError(err error) (*APIError, fault) {
 	case errors.As(err, &pending):
 		k := pending.Resource
 		return errPendingJob.with(k.Name, k.Env, k.AppID), clientFault
+	case errors.As(err, &envExist):
+		return errEnvExists.with(envExist.Env, envExist.AppID), clientFault
+	case errors.As(err, &busy) && busy.Env == "":
+		return errAppBusy.with(busy.AppID, busy.Job), clientFault
+	case errors.As(err, &busy):
+		return errEnvBusy.with(busy.Env, busy.AppID, busy.Job), clientFault
 	case errors.As(err, &settled):
 		return errJobNotRunning.with(settled.Job, settled.Status), clientFault
 	case errors.As(err, &perm):

@@ -150,6 +150,10 @@ func routes(s *Server) []Route {
 		{"ListBackendJobs", http.MethodPost, "/backend/:appId/job/:backendEnvironmentName", h((*Server).listJobs)},
 		{"UpdateBackendJob", http.MethodPost, "/backend/:appId/job/:backendEnvironmentName/:jobId", h((*Server).updateJob)},
 		{"GetBackend", http.MethodPost, "/backend/:appId/details", h((*Server).getBackend)},
+		{"CreateBackend", http.MethodPost, "/backend", h((*Server).createBackend)},
+		{"CloneBackend", http.MethodPost, "/backend/:appId/environments/:backendEnvironmentName/clone", h((*Server).cloneBackend)},
+		{"DeleteBackend", http.MethodPost, "/backend/:appId/environments/:backendEnvironmentName/remove", h((*Server).deleteBackend)},
+		{"RemoveAllBackends", http.MethodPost, "/backend/:appId/remove", h((*Server).removeAllBackends)},
 		// Console extensions: signed like the rest, not in the service model.
 		{"ListConsoleApps", http.MethodGet, "/console-api/apps", h((*Server).listConsoleApps)},
 		{"GetConsoleSystem", http.MethodGet, "/console-api/system", h((*Server).getConsoleSystem)},

@@ -14,8 +14,9 @@
 //	  "store-id"      -> sealed 16 random bytes: which store this file is
 //	resources/
 //	  app \x00 env \x00 name -> sealed binary Resource record (codec.go)
-//	buckets/                                 (index: one resource per S3 bucket)
-//	  bucketName      -> resource key (as in resources/)
+//	buckets/                                 (index: the resources of each S3 bucket)
+//	  bucketName      -> resource key (as in resources/) of the resource that created it
+//	  bucketName \x00 resource key -> resource key, for each resource that imported it
 //	jobs/
 //	  jobID           -> sealed binary Job record (codec.go)
 //	jobs-by-env/                             (index: newest first per app/env)
@@ -59,8 +60,10 @@
 // resources in legacy-envs/: its roles were named by the releases before
 // names were recorded, and the job layer records those names (oldest
 // environment first) instead of choosing new ones; 5 (envs.go) creates
-// apps/ and envs/ and records every environment that has a resource or
-// recorded roles.
+// apps/ and envs/, records every environment that has a resource or
+// recorded roles, and re-keys imported buckets' index entries (a bucket
+// one resource created is that resource's alone; one bucket may be
+// imported into several environments).
 //
 // An environment exists while its envs/ record does: CreateBackend and
 // CloneBackend write it, and so does CreateResource for the first

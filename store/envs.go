@@ -165,14 +165,16 @@ func (t *Tx) EnsureEnvironment(appID, env string, now time.Time) (Environment, e
 
 // recordEnvironments is migration 5: every environment that has a
 // resource or recorded roles gets an environment record, so whole
-// environments made by earlier releases can be deleted and cloned.
+// environments made by earlier releases can be deleted and cloned; and
+// imported buckets are indexed under their resource too (bucketIndexKey),
+// so one bucket can be imported into several environments.
 func recordEnvironments(tx *bolt.Tx) error {
 	for _, b := range [][]byte{bucketApps, bucketEnvs} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
 	}
-	envs := tx.Bucket(bucketEnvs)
+	envs, index := tx.Bucket(bucketEnvs), tx.Bucket(bucketBuckets)
 	add := func(appID, env string, since time.Time) error {
 		k := envKey(appID, env)
 		if v := envs.Get(k); v != nil {
@@ -186,6 +188,14 @@ func recordEnvironments(tx *bolt.Tx) error {
 		r, err := decodeResource(v)
 		if err != nil {
 			return fmt.Errorf("resource %q: %w", k, err)
+		}
+		if r.Imported {
+			if err := index.Delete([]byte(r.Bucket)); err != nil {
+				return err
+			}
+			if err := index.Put(bucketIndexKey(r), k); err != nil {
+				return err
+			}
 		}
 		return add(r.AppID, r.Env, r.CreateTime)
 	})

@@ -22,6 +22,7 @@ func TestMigrationRecordsEnvironments(t *testing.T) {
 		{ResourceKey: ResourceKey{AppID: "app", Env: "dev", Name: "photos"}, Bucket: "b1", CreateTime: t0.Add(time.Hour)},
 		{ResourceKey: ResourceKey{AppID: "app", Env: "dev", Name: "docs"}, Bucket: "b2", CreateTime: t0},
 		{ResourceKey: ResourceKey{AppID: "app", Env: "prod", Name: "photos"}, Bucket: "b3", CreateTime: t0.Add(2 * time.Hour)},
+		{ResourceKey: ResourceKey{AppID: "app", Env: "prod", Name: "shared"}, Bucket: "shared", Imported: true, CreateTime: t0.Add(3 * time.Hour)},
 	}
 	path := filepath.Join(t.TempDir(), "v4.db")
 	s := openOldStore(t, path, 4, func(tx *bolt.Tx) {
@@ -53,8 +54,17 @@ func TestMigrationRecordsEnvironments(t *testing.T) {
 		if _, ok, _ := tx.App("app"); ok {
 			t.Fatal("the migration invented an app record")
 		}
+		if owner, ok := tx.BucketOwner("shared"); !ok || owner.Name != "shared" {
+			t.Fatalf("imported bucket's owner after the migration: %v %v", owner, ok)
+		}
 		return nil
 	})
+	// The re-keyed import lets another environment import the bucket.
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		return tx.CreateResource(Resource{ResourceKey: ResourceKey{AppID: "app", Env: "dev", Name: "shared"}, Bucket: "shared", Imported: true})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 	reopened, err := OpenWith(path, Options{Check: CheckFull})
 	if err != nil {
@@ -114,4 +124,42 @@ func TestEnvironmentRecords(t *testing.T) {
 	if !errors.Is(err, ErrDamaged) {
 		t.Fatalf("a resource without its environment record opened: %v", err)
 	}
+}
+
+// TestImportedBucketShared: one bucket may be imported into several
+// environments, never by a resource that creates it, nor imported where a
+// resource created it; the index follows each import's removal.
+func TestImportedBucketShared(t *testing.T) {
+	t.Parallel()
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	imp := func(env, bucket string) Resource {
+		return Resource{ResourceKey: ResourceKey{AppID: "a", Env: env, Name: bucket}, Bucket: bucket, Imported: true}
+	}
+	made := Resource{ResourceKey: ResourceKey{AppID: "a", Env: "dev", Name: "made"}, Bucket: "made"}
+	for _, step := range []struct {
+		r     Resource
+		taken bool
+	}{{imp("dev", "x"), false}, {imp("prod", "x"), false}, {Resource{ResourceKey: ResourceKey{AppID: "a", Env: "dev", Name: "c"}, Bucket: "x"}, true},
+		{made, false}, {imp("prod", "made"), true}} {
+		err := s.Update(ctx, func(tx *Tx) error { return tx.CreateResource(step.r) })
+		if taken := errors.As(err, new(*BucketTakenError)); taken != step.taken || (err != nil && !taken) {
+			t.Fatalf("create %+v: %v, want taken=%v", step.r, err, step.taken)
+		}
+	}
+	for _, env := range []string{"dev", "prod"} {
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.DeleteResource(imp(env, "x").ResourceKey) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.View(ctx, func(tx *Tx) error {
+		if owner, ok := tx.BucketOwner("x"); ok {
+			t.Fatalf("bucket x still owned by %v", owner)
+		}
+		return nil
+	})
 }

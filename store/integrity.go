@@ -327,7 +327,7 @@ func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
 			if err != nil {
 				return damaged("resource %q does not verify (checksum or encoding)", k)
 			}
-			if !bytes.Equal(k, resourceKey(r.ResourceKey)) || !bytes.Equal(buckets.Get([]byte(r.Bucket)), k) {
+			if !bytes.Equal(k, resourceKey(r.ResourceKey)) || !bytes.Equal(buckets.Get(bucketIndexKey(r)), k) {
 				return damaged("resource %q does not match its key or its bucket's index entry", k)
 			}
 			// The environment is recorded in the transaction that accepts
