@@ -150,15 +150,9 @@ func (r *Runner) RemoveAllBackends(ctx context.Context, appID string, clean bool
 	})
 }
 
-// heldEnvs lists the environments job j holds.
+// heldEnvs lists the environments job j holds: its own, a clone's
+// target, every environment of the app for RemoveAllBackends.
 func heldEnvs(tx *store.Tx, j store.Job) ([]store.Environment, error) {
-	if j.Operation != store.OpRemoveAllBackends {
-		e, ok, err := tx.Environment(j.AppID, j.Env)
-		if err != nil || !ok || e.ActiveJob != j.ID {
-			return nil, err
-		}
-		return []store.Environment{e}, nil
-	}
 	all, err := tx.Environments(j.AppID)
 	var out []store.Environment
 	for _, e := range all {
@@ -206,7 +200,9 @@ func (r *Runner) executeWhole(ctx context.Context, j store.Job) error {
 			r.logFor(ctx).Warn("job failed", "error", err)
 			err = r.settleWhole(ctx, j, outcomeFailed, nil, err)
 		}
-		if !errors.Is(err, errStale) {
+		// Settled, stale (a client cancelled meanwhile), or failed with a
+		// rollback to run first: re-read and go on.
+		if err != nil && !errors.Is(err, errStale) {
 			return err
 		}
 	}
@@ -224,6 +220,8 @@ func (r *Runner) applyWhole(ctx context.Context, j store.Job) ([]string, error) 
 			_, err := r.recordRoles(ctx, j.AppID, j.Env)
 			return err
 		})
+	case store.OpCloneBackend:
+		return r.provisionClone(ctx, j)
 	case store.OpDeleteBackend, store.OpRemoveAllBackends:
 		var envs []store.Environment
 		if err := r.store.View(ctx, func(tx *store.Tx) (err error) { envs, err = heldEnvs(tx, j); return err }); err != nil {
@@ -273,17 +271,25 @@ func (r *Runner) removeEnv(ctx context.Context, j store.Job, env string) ([]stri
 			return warnings, err
 		}
 	}
+	w, err := r.removeEnvRoles(ctx, j.AppID, env)
+	return append(warnings, w...), err
+}
+
+// removeEnvRoles removes the roles of env that this service created and
+// nothing else uses; the warnings say which were kept and why.
+func (r *Runner) removeEnvRoles(ctx context.Context, appID, env string) ([]string, error) {
 	if !r.target.HasIAM() {
-		return warnings, nil
+		return nil, nil
 	}
 	var roles store.EnvRoles
-	if err := r.store.View(ctx, func(tx *store.Tx) (err error) { roles, err = r.envRoleNames(tx, j.AppID, env); return err }); err != nil {
-		return warnings, err
+	if err := r.store.View(ctx, func(tx *store.Tx) (err error) { roles, err = r.envRoleNames(tx, appID, env); return err }); err != nil {
+		return nil, err
 	}
+	var warnings []string
 	for _, kind := range roleKinds {
 		role := roles.Name(kind)
 		err := r.step(ctx, "remove "+string(kind)+" role", func(ctx context.Context) error {
-			kept, err := r.removeOwnedRole(ctx, role, roleOwnerTag(j.AppID, env, kind))
+			kept, err := r.removeOwnedRole(ctx, role, roleOwnerTag(appID, env, kind))
 			if kept != "" {
 				warnings = append(warnings, fmt.Sprintf("role %q was kept: %s", role, kept))
 			}
@@ -342,9 +348,13 @@ func stillHeld(tx *store.Tx, j store.Job, env string) error {
 // restoreHeld is the undo of a cancelled DeleteBackend or
 // RemoveAllBackends: the resources not yet removed get back everything the
 // interrupted removal may have taken from them (reconcilePresent), so each
-// is either wholly removed or wholly as it was. A cancelled CreateBackend
-// has nothing on the target to undo.
+// is either wholly removed or wholly as it was. A failed or cancelled
+// CloneBackend is rolled back (unprovisionClone); a CreateBackend has
+// nothing on the target to undo.
 func (r *Runner) restoreHeld(ctx context.Context, j store.Job) error {
+	if j.Operation == store.OpCloneBackend {
+		return r.unprovisionClone(ctx, j)
+	}
 	var resources []store.Resource
 	err := r.store.View(ctx, func(tx *store.Tx) error {
 		envs, err := heldEnvs(tx, j)
@@ -370,4 +380,146 @@ func (r *Runner) restoreHeld(ctx context.Context, j store.Job) error {
 		}
 	}
 	return nil
+}
+
+// CloneBackend accepts a CloneBackend call: the target environment is
+// recorded at once with a copy of every storage resource of the source (the
+// same permissions; a bucket this service created gets a new derived name,
+// an imported bucket is imported again), all held by the job, as is the
+// source, so that what is copied cannot change meanwhile.
+func (r *Runner) CloneBackend(ctx context.Context, appID, env, target string) (store.Job, error) {
+	j := r.newJob(store.ResourceKey{AppID: appID, Env: env}, store.OpCloneBackend)
+	return r.accept(ctx, j, func(tx *store.Tx) error {
+		src, ok, err := tx.Environment(appID, env)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &store.NotFoundError{Kind: store.KindEnv, AppID: appID, Env: env}
+		}
+		if _, ok, err := tx.Environment(appID, target); err != nil {
+			return err
+		} else if ok {
+			return &store.EnvironmentExistsError{AppID: appID, Env: target}
+		}
+		if err := holdEnv(tx, src, j); err != nil {
+			return err
+		}
+		if err := tx.PutEnvironment(store.Environment{AppID: appID, Env: target, ActiveJob: j.ID, Creating: true, CreateTime: j.CreateTime}); err != nil {
+			return err
+		}
+		resources, err := tx.Resources(appID, env)
+		if err != nil {
+			return err
+		}
+		for _, res := range resources {
+			bucket := res.Bucket
+			if !res.Imported {
+				bucket = DeriveBucketName(appID, target, res.Name)
+			}
+			err := tx.CreateResource(store.Resource{ResourceKey: store.ResourceKey{AppID: appID, Env: target, Name: res.Name},
+				Bucket: bucket, Imported: res.Imported, Desired: res.Desired, Phase: store.PhaseCreating, ActiveJob: j.ID,
+				CreateTime: j.CreateTime, UpdateTime: j.CreateTime})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// cloneTarget returns the environment a CloneBackend job creates and its
+// resources, in name order.
+func (r *Runner) cloneTarget(ctx context.Context, j store.Job) (target string, resources []store.Resource, err error) {
+	err = r.store.View(ctx, func(tx *store.Tx) error {
+		envs, err := heldEnvs(tx, j)
+		if err != nil {
+			return err
+		}
+		for _, e := range envs {
+			if e.Creating {
+				target = e.Env
+			}
+		}
+		if target == "" {
+			return terminal("the environment this clone creates is not recorded")
+		}
+		resources, err = tx.Resources(j.AppID, target)
+		return err
+	})
+	return target, resources, err
+}
+
+// provisionClone provisions each resource of the clone's target with the
+// steps of CreateBackendStorage (a bucket of its own) or
+// ImportBackendStorage (the same bucket, our statements for the target's
+// roles beside the source's), recording each as active once it is done, so
+// a restart goes on with the next.
+func (r *Runner) provisionClone(ctx context.Context, j store.Job) ([]string, error) {
+	target, resources, err := r.cloneTarget(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	var warnings []string
+	for _, res := range resources {
+		if res.ActiveJob != j.ID {
+			continue // provisioned before a restart
+		}
+		w := &work{job: cloneStep(j, res), res: res}
+		if err := r.apply(ctx, w); err != nil {
+			return warnings, fmt.Errorf("storage resource %q: %w", res.Name, err)
+		}
+		for _, m := range w.warnings {
+			warnings = append(warnings, fmt.Sprintf("storage %s: %s", res.Name, m))
+		}
+		err := r.store.Batch(ctx, func(tx *store.Tx) error {
+			if err := stillHeld(tx, j, target); err != nil {
+				return err
+			}
+			cur, err := tx.Resource(res.ResourceKey)
+			if err != nil {
+				return err
+			}
+			applied := cur.Desired
+			cur.Applied, cur.Phase, cur.ActiveJob, cur.Warnings = &applied, store.PhaseActive, "", w.warnings
+			cur.CreatedBucket = cur.CreatedBucket || w.createdBucket
+			cur.UpdateTime = r.now()
+			return tx.PutResource(cur)
+		})
+		if err != nil {
+			return warnings, err
+		}
+	}
+	return warnings, nil
+}
+
+// cloneStep is the storage job whose steps provision res for clone job j.
+func cloneStep(j store.Job, res store.Resource) store.Job {
+	op := store.OpCreate
+	if res.Imported {
+		op = store.OpImport
+	}
+	return store.Job{ID: j.ID, AppID: res.AppID, Env: res.Env, Resource: res.Name, Operation: op, Status: j.Status, BucketRequested: j.BucketRequested}
+}
+
+// unprovisionClone is the rollback of a failed or cancelled clone: what it
+// wrote for each target resource is removed, in reverse order (the role
+// policies, our bucket statements, and a bucket it created once empty),
+// then the target's roles where this service created them and nothing else
+// uses them. The records go when the job settles.
+func (r *Runner) unprovisionClone(ctx context.Context, j store.Job) error {
+	target, resources, err := r.cloneTarget(ctx, j)
+	if err != nil {
+		return err
+	}
+	for i := len(resources) - 1; i >= 0; i-- {
+		res := resources[i]
+		w := &work{job: cloneStep(j, res), res: res}
+		w.job.Operation = store.OpCreate // its bucket, if ours, may be removed
+		if err := r.reconcileAbsent(ctx, w); err != nil {
+			return fmt.Errorf("storage resource %q: %w", res.Name, err)
+		}
+	}
+	_, err = r.removeEnvRoles(ctx, j.AppID, target)
+	return err
 }

@@ -121,6 +121,21 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 	return nil
 }
 
+// removeEnvironment removes an environment a failed or cancelled job was
+// creating, with the resource records its rollback emptied.
+func removeEnvironment(tx *store.Tx, e store.Environment) error {
+	resources, err := tx.Resources(e.AppID, e.Env)
+	if err != nil {
+		return err
+	}
+	for _, res := range resources {
+		if err := tx.DeleteResource(res.ResourceKey); err != nil {
+			return err
+		}
+	}
+	return tx.DeleteEnvironment(e.AppID, e.Env)
+}
+
 // cancelIfRunning is the client's transition. Precondition: j is RUNNING;
 // otherwise it is a conflict and nothing is written. The job reports
 // CANCELLED at once with its undo pending, the resource's desired state goes
@@ -161,11 +176,13 @@ func cancelIfRunning(tx *store.Tx, j store.Job, now time.Time) (store.Job, error
 // settleWhole is settle for a whole-environment job read as j.
 // Precondition: the job's status and undo flag are still as read;
 // otherwise it returns errStale and writes nothing. A completed job
-// releases what it holds: a created environment stops being new, removed
-// environments (and, for RemoveAllBackends, the app's record when it was
-// asked to clean it or holds no name) are deleted. A failed or undone one
-// releases the environments it holds as they are, except a new environment
-// of a CreateBackend, which goes.
+// releases what it holds: the environments it created stop being new,
+// those it removed are deleted (and, for RemoveAllBackends, the app's
+// record when it was asked to clean it or holds no name). A failed
+// CreateBackend or CloneBackend stays RUNNING with its rollback pending;
+// once that has run (outcomeUndone), and for the other operations at once,
+// the environments it created are removed with their records and the
+// others released as they are.
 func (r *Runner) settleWhole(ctx context.Context, j store.Job, out outcome, warnings []string, cause error) error {
 	var next store.Job
 	err := r.store.Batch(ctx, func(tx *store.Tx) error {
@@ -182,9 +199,21 @@ func (r *Runner) settleWhole(ctx context.Context, j store.Job, out outcome, warn
 		case outcomeDone:
 			cur.Status, cur.Warnings = store.StatusCompleted, warnings
 		case outcomeFailed:
-			cur.Status, cur.Error = store.StatusFailed, cause.Error()
+			cur.Error = cause.Error()
+			if cur.Operation == store.OpCreateBackend || cur.Operation == store.OpCloneBackend {
+				// Keep RUNNING, and the environments held, until the
+				// rollback has run: a client that sees FAILED may create
+				// the environment again at once.
+				cur.Undo = true
+				next = cur
+				return tx.PutJob(cur)
+			}
+			cur.Status = store.StatusFailed
 		case outcomeUndone:
 			cur.Undo = false
+			if cur.Status == store.StatusRunning {
+				cur.Status = store.StatusFailed
+			}
 			if cause != nil {
 				cur.Error = strings.TrimSuffix(cur.Error, ".") + ". Cleanup incomplete: " + cause.Error()
 			}
@@ -196,7 +225,9 @@ func (r *Runner) settleWhole(ctx context.Context, j store.Job, out outcome, warn
 		done := out == outcomeDone
 		for _, e := range envs {
 			switch {
-			case done && cur.Operation != store.OpCreateBackend, !done && e.Creating:
+			case !done && e.Creating:
+				err = removeEnvironment(tx, e)
+			case done && !e.Creating && cur.Operation != store.OpCloneBackend:
 				err = tx.DeleteEnvironment(e.AppID, e.Env)
 			default:
 				e.ActiveJob, e.Creating = "", false
