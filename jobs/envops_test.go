@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amplifybackendd/amplifybackendd/policy"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -232,4 +233,133 @@ func TestCancelledWholeJobs(t *testing.T) {
 	if _, ok := f.environment("staging"); ok {
 		t.Fatal("a cancelled CreateBackend left its environment")
 	}
+}
+
+// cloneSource makes environment "dev" with a resource whose bucket this
+// service creates and one importing a bucket that holds a foreign
+// statement, and returns that bucket.
+func cloneSource(f *fixture) (imported string) {
+	f.t.Helper()
+	f.mustComplete(f.runner.Create(f.ctx, CreateInput{Key: f.key("a-photos"), Bucket: f.bucket("src"), Permissions: storageREAD}))
+	imported = f.bucket("imp")
+	if _, err := gateway.CreateBucket(f.ctx, imported); err != nil {
+		f.t.Fatal(err)
+	}
+	foreign := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"SomeoneElse","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::%s/shared/*"}]}`, imported)
+	if err := gateway.PutBucketPolicy(f.ctx, imported, []byte(foreign)); err != nil {
+		f.t.Fatal(err)
+	}
+	f.mustComplete(f.runner.Import(f.ctx, f.app, "dev", imported))
+	f.mustComplete(f.runner.Update(f.ctx, f.key(imported), storageREAD))
+	return imported
+}
+
+// TestCloneBackend: the target gets every resource of the source with the
+// same permissions; the created bucket's copy is a new bucket, the import
+// imports the same bucket, our statements for the target beside the
+// source's. Acceptance refuses an existing target and a missing source.
+func TestCloneBackend(t *testing.T) {
+	f := setup(t)
+	imported := cloneSource(f)
+	if _, err := f.runner.CloneBackend(f.ctx, f.app, "nope", "staging"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("clone of a missing source: %v", err)
+	}
+	if _, err := f.runner.CloneBackend(f.ctx, f.app, "dev", "dev"); !errors.As(err, new(*store.EnvironmentExistsError)) {
+		t.Fatalf("clone onto an existing environment: %v", err)
+	}
+	clone, err := f.runner.CloneBackend(f.ctx, f.app, "dev", "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.runner.Update(f.ctx, f.key("a-photos"), store.Permissions{}); !errors.As(err, new(*EnvironmentBusyError)) {
+		t.Fatalf("update of the source during the clone: %v", err)
+	}
+	f.mustComplete(clone, nil)
+
+	src, _ := f.resource(f.key("a-photos"))
+	made, err := f.resource(store.ResourceKey{AppID: f.app, Env: "staging", Name: "a-photos"})
+	if err != nil || made.Bucket == src.Bucket || made.Imported || !made.CreatedBucket || !made.Desired.Equal(src.Desired) || made.Phase != store.PhaseActive {
+		t.Fatalf("clone of the created resource: %+v %v (source %+v)", made, err, src)
+	}
+	if ValidateBucketName(made.Bucket) != nil || !strings.Contains(made.Bucket, "staging") {
+		t.Fatalf("derived bucket %q", made.Bucket)
+	}
+	if ok, _ := gateway.HeadBucket(f.ctx, made.Bucket); !ok {
+		t.Fatal("the clone's bucket was not created")
+	}
+	imp, err := f.resource(store.ResourceKey{AppID: f.app, Env: "staging", Name: imported})
+	if err != nil || imp.Bucket != imported || !imp.Imported || !imp.Desired.Equal(storageREAD) {
+		t.Fatalf("clone of the import: %+v %v", imp, err)
+	}
+	cur, err := gateway.BucketPolicy(f.ctx, imported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"dev", "staging"} {
+		if n := ourStatements(t, cur, policy.SidPrefix(f.app, env, imported)); n != 3 {
+			t.Fatalf("%s statements in the imported bucket: %d: %s", env, n, cur)
+		}
+	}
+	if !strings.Contains(string(cur), "SomeoneElse") {
+		t.Fatal("the foreign statement went")
+	}
+	if got := f.policiesOn(f.envRoles(f.app, "staging").Auth); len(got) != 2 {
+		t.Fatalf("target auth role policies: %v", got)
+	}
+	if e, ok := f.environment("staging"); !ok || e.ActiveJob != "" || e.Creating {
+		t.Fatalf("target after the clone: %+v %v", e, ok)
+	}
+	if e, _ := f.environment("dev"); e.ActiveJob != "" {
+		t.Fatalf("source still held: %+v", e)
+	}
+}
+
+// TestCloneFailingPartWayLeavesNothing: the second resource's copy cannot
+// be written (the imported bucket's policy would pass the target's limit),
+// after the first's bucket was made: the clone removes what it made, in
+// reverse, fails naming the resource and the rule, and the target does not
+// exist; the source is as it was and free.
+func TestCloneFailingPartWayLeavesNothing(t *testing.T) {
+	f := setup(t)
+	imported := cloneSource(f)
+	cur, err := gateway.BucketPolicy(f.ctx, imported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.runner.cfg.BucketPolicyLimit = len(cur) + 100
+	clone, err := f.runner.CloneBackend(f.ctx, f.app, "dev", "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var made store.Resource
+	f.store.View(f.ctx, func(tx *store.Tx) (err error) {
+		made, err = tx.Resource(store.ResourceKey{AppID: f.app, Env: "staging", Name: "a-photos"})
+		return err
+	})
+	f.runUntilIdle(clone.ID)
+	got := f.wait(clone.ID)
+	if got.Status != store.StatusFailed || !strings.Contains(got.Error, imported) || !strings.Contains(got.Error, "bytes") {
+		t.Fatalf("failed clone: %+v", got)
+	}
+	if ok, _ := gateway.HeadBucket(f.ctx, made.Bucket); ok {
+		t.Fatalf("the clone's bucket %s is left", made.Bucket)
+	}
+	if _, ok := f.environment("staging"); ok {
+		t.Fatal("the target environment is left")
+	}
+	var left []store.Resource
+	f.store.View(f.ctx, func(tx *store.Tx) (err error) { left, err = tx.Resources(f.app, "staging"); return err })
+	if len(left) != 0 {
+		t.Fatalf("target resources left: %+v", left)
+	}
+	roles := f.envRoles(f.app, "staging")
+	if roleExists(f, roles.Auth) || roleExists(f, roles.Unauth) {
+		t.Fatal("the target's roles are left")
+	}
+	after, _ := gateway.BucketPolicy(f.ctx, imported)
+	if string(after) != string(cur) {
+		t.Fatalf("the imported bucket's policy changed:\n%s\n%s", cur, after)
+	}
+	f.runner.cfg.BucketPolicyLimit = MaxBucketPolicyBytes
+	f.mustComplete(f.runner.Update(f.ctx, f.key("a-photos"), store.Permissions{}))
 }

@@ -102,6 +102,11 @@ func (r *Runner) apply(ctx context.Context, w *work) error {
 		if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w, missing) }); err != nil {
 			return err
 		}
+		// An import starts with no permissions, except a clone's, which
+		// copies its source's: those must fit like an update's.
+		if err := r.step(ctx, "check policy sizes", func(ctx context.Context) error { return r.checkSizes(ctx, w, w.res.Desired) }); err != nil {
+			return err
+		}
 		return r.applyPolicies(ctx, w, w.res.Desired)
 	case store.OpUpdate:
 		return r.reconcilePresent(ctx, w)
