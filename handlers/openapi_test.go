@@ -33,6 +33,10 @@ var oaResponseTypes = map[string]any{
 	"UpdateBackendJob":     jobWire{},
 	"ListBackendJobs":      listJobsResponse{},
 	"GetBackend":           getBackendResponse{},
+	"CreateBackend":        wholeJobResponse{},
+	"CloneBackend":         wholeJobResponse{},
+	"DeleteBackend":        wholeJobResponse{},
+	"RemoveAllBackends":    wholeJobResponse{},
 
 	"ListConsoleApps":           consoleAppsResponse{},
 	"GetConsoleSystem":          consoleSystemResponse{},
@@ -57,6 +61,10 @@ var oaRequestTypes = map[string]any{
 	"UpdateBackendJob":     updateJobRequest{},
 	"ListBackendJobs":      listJobsRequest{},
 	"GetBackend":           getBackendRequest{},
+	"CreateBackend":        createBackendRequest{},
+	"CloneBackend":         cloneBackendRequest{},
+	"DeleteBackend":        nil,
+	"RemoveAllBackends":    removeAllBackendsRequest{},
 
 	"ListConsoleApps":           nil,
 	"GetConsoleSystem":          nil,

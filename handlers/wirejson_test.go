@@ -104,6 +104,7 @@ func encodingJSON(t *testing.T, v any) string {
 // TestEveryAppenderIsTested keeps the list complete.
 var appenders = []jsonAppender{
 	jobAcceptedResponse{}, getStorageResponse{}, getStorageResourceConfigWire{}, permissionsWire{}, jobWire{}, listJobsResponse{},
+	wholeJobResponse{},
 }
 
 // TestWireJSONMatchesEncodingJSON holds every hand-written encoder to

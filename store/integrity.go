@@ -409,5 +409,4 @@ func checkEnvironments(btx *bolt.Tx, damaged func(string, ...any) error) error {
 		}
 		return nil
 	})
-	return err
 }

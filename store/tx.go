@@ -175,17 +175,21 @@ func (t *Tx) Resources(appID, env string) ([]Resource, error) {
 }
 
 // CheckScope returns a NotFoundError naming the app or the environment when
-// no job was ever recorded for it. Apps and environments have no records of
-// their own: they exist through the work done in them.
+// it is neither recorded (apps/, envs/) nor known through a job recorded
+// in it: apps and environments also exist through the work done in them,
+// so their jobs stay readable after they are removed.
 func (t *Tx) CheckScope(appID, env string) error {
-	c := t.tx.Bucket(bucketJobsByEnv).Cursor()
-	if k, _ := c.Seek(envPrefix(appID, "")); k == nil || !bytes.HasPrefix(k, envPrefix(appID, "")) {
+	has := func(b []byte, prefix []byte) bool {
+		k, _ := t.tx.Bucket(b).Cursor().Seek(prefix)
+		return k != nil && bytes.HasPrefix(k, prefix)
+	}
+	if !has(bucketJobsByEnv, envPrefix(appID, "")) && !has(bucketEnvs, envPrefix(appID, "")) && t.tx.Bucket(bucketApps).Get([]byte(appID)) == nil {
 		return &NotFoundError{Kind: KindApp, AppID: appID}
 	}
 	if env == "" {
 		return nil
 	}
-	if k, _ := c.Seek(envPrefix(appID, env)); k == nil || !bytes.HasPrefix(k, envPrefix(appID, env)) {
+	if !has(bucketJobsByEnv, envPrefix(appID, env)) && t.tx.Bucket(bucketEnvs).Get(envKey(appID, env)) == nil {
 		return &NotFoundError{Kind: KindEnv, AppID: appID, Env: env}
 	}
 	return nil
