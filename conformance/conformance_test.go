@@ -35,7 +35,7 @@ var requiredChecks = []string{
 	"create_named", "get_job", "create_derived", "get_storage", "update_storage", "get_backend",
 	"list_jobs_filter", "import_storage", "list_s3_buckets", "cancel_job", "delete_storage",
 	"not_found", "bad_request", "invalid_signature", "unrecognized_client", "missing_token",
-	"clock_skew_refused", "odd_names",
+	"clock_skew_refused", "odd_names", "create_backend", "clone_backend", "delete_backend", "remove_all_backends",
 }
 
 // variant is one client build and how to run its scenario.
