@@ -163,3 +163,48 @@ func TestImportedBucketShared(t *testing.T) {
 		return nil
 	})
 }
+
+// TestAppWideJob: a job of the whole app (empty environment) is indexed
+// after the app's environments, found under any environment name of its
+// app and no other app's, and Scopes, which lists environments, skips it.
+func TestAppWideJob(t *testing.T) {
+	t.Parallel()
+	s, err := Open(filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	err = s.Update(ctx, func(tx *Tx) error {
+		if err := tx.InsertJob(Job{ID: "env", AppID: "a", Env: "dev", Operation: OpDeleteBackend, Status: StatusCompleted, CreateTime: now, UpdateTime: now}); err != nil {
+			return err
+		}
+		return tx.InsertJob(Job{ID: "all", AppID: "a", Operation: OpRemoveAllBackends, Status: StatusRunning, CreateTime: now, UpdateTime: now})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.View(ctx, func(tx *Tx) error {
+		scopes, err := tx.Scopes()
+		if err != nil || len(scopes) != 1 || scopes[0].AppID != "a" || scopes[0].Env != "dev" {
+			t.Fatalf("Scopes = %+v %v", scopes, err)
+		}
+		if j, err := tx.JobIn("a", "whatever", "all"); err != nil || j.Operation != OpRemoveAllBackends {
+			t.Fatalf("app-wide job under an environment: %+v %v", j, err)
+		}
+		if _, err := tx.JobIn("b", "dev", "all"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("app-wide job under another app: %v", err)
+		}
+		if page, _, err := tx.Jobs("a", "dev", nil, 10, nil); err != nil || len(page) != 1 || page[0].ID != "env" {
+			t.Fatalf("the environment's jobs: %+v %v", page, err)
+		}
+		return nil
+	})
+	s.Close()
+	again, err := OpenWith(s.Path(), Options{Check: CheckFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Close()
+}
