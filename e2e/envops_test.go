@@ -37,9 +37,7 @@ func TestEnvironmentJobsSurviveKill(t *testing.T) {
 	testserver.WantError(t, api.Call("POST", "/backend/"+app+"/storage/dev", map[string]any{"resourceName": "docs",
 		"resourceConfig": map[string]any{"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{}}}}),
 		400, "BadRequestException", clone.Str("jobId"))
-	api.Kill()
-	p.Resume()
-	api.Restart()
+	killAndResume(p)
 	if j := api.WaitJob(app, "dev", clone.Str("jobId")); j.Str("status") != "COMPLETED" || j.Str("operation") != "CloneBackend" {
 		t.Fatalf("CloneBackend job after kill: %s\nlog:\n%s", j.Raw, api.Logs)
 	}
@@ -57,9 +55,7 @@ func TestEnvironmentJobsSurviveKill(t *testing.T) {
 	del := testserver.MustOK(t, api.Call("POST", "/backend/"+app+"/environments/staging/remove", nil))
 	testserver.WantError(t, api.Call("POST", "/backend/"+app+"/storage", storageBody("staging", "late", "", []string{"READ"}, nil)),
 		400, "BadRequestException", del.Str("jobId"))
-	api.Kill()
-	p.Resume()
-	api.Restart()
+	killAndResume(p)
 	if j := api.WaitJob(app, "staging", del.Str("jobId")); j.Str("status") != "COMPLETED" || j.Str("operation") != "DeleteBackend" {
 		t.Fatalf("DeleteBackend job after kill: %s\nlog:\n%s", j.Raw, api.Logs)
 	}
@@ -84,4 +80,12 @@ func TestEnvironmentJobsSurviveKill(t *testing.T) {
 	if jobs, _ := list.Body["jobs"].([]any); len(jobs) != 1 || jobs[0].(map[string]any)["jobId"] != clone.Str("jobId") {
 		t.Fatalf("ListBackendJobs for CloneBackend: %s", list.Raw)
 	}
+}
+
+// killAndResume kills the API server with SIGKILL while its target is
+// paused, releases the target and starts the server again on its data.
+func killAndResume(p *testserver.StalledPair) {
+	p.API.Kill()
+	p.Resume()
+	p.API.Restart()
 }

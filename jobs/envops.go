@@ -255,18 +255,7 @@ func (r *Runner) removeEnv(ctx context.Context, j store.Job, env string) ([]stri
 	var warnings []string
 	for _, res := range resources {
 		w := &work{job: store.Job{ID: j.ID, AppID: j.AppID, Env: env, Resource: res.Name, Operation: store.OpDelete}, res: res}
-		if err := r.apply(ctx, w); err != nil {
-			return warnings, fmt.Errorf("storage resource %q: %w", res.Name, err)
-		}
-		for _, m := range w.warnings {
-			warnings = append(warnings, fmt.Sprintf("storage %s: %s", res.Name, m))
-		}
-		err := r.store.Batch(ctx, func(tx *store.Tx) error {
-			if err := stillHeld(tx, j, env); err != nil {
-				return err
-			}
-			return tx.DeleteResource(res.ResourceKey)
-		})
+		err := r.applyResource(ctx, j, w, &warnings, func(tx *store.Tx) error { return tx.DeleteResource(res.ResourceKey) })
 		if err != nil {
 			return warnings, err
 		}
@@ -326,6 +315,25 @@ func (r *Runner) removeOwnedRole(ctx context.Context, role, owner string) (kept 
 		return "", err
 	}
 	return "", nil
+}
+
+// applyResource runs the storage steps of w for whole-environment job j,
+// adds their warnings (named by resource) to warnings, then records the
+// outcome with record if j still holds the resource's environment, so a
+// restart goes on from the next resource.
+func (r *Runner) applyResource(ctx context.Context, j store.Job, w *work, warnings *[]string, record func(tx *store.Tx) error) error {
+	if err := r.apply(ctx, w); err != nil {
+		return fmt.Errorf("storage resource %q: %w", w.res.Name, err)
+	}
+	for _, m := range w.warnings {
+		*warnings = append(*warnings, fmt.Sprintf("storage %s: %s", w.res.Name, m))
+	}
+	return r.store.Batch(ctx, func(tx *store.Tx) error {
+		if err := stillHeld(tx, j, w.res.Env); err != nil {
+			return err
+		}
+		return record(tx)
+	})
 }
 
 // stillHeld is the precondition of a whole-environment job's progress
@@ -456,7 +464,7 @@ func (r *Runner) cloneTarget(ctx context.Context, j store.Job) (target string, r
 // roles beside the source's), recording each as active once it is done, so
 // a restart goes on with the next.
 func (r *Runner) provisionClone(ctx context.Context, j store.Job) ([]string, error) {
-	target, resources, err := r.cloneTarget(ctx, j)
+	_, resources, err := r.cloneTarget(ctx, j)
 	if err != nil {
 		return nil, err
 	}
@@ -466,16 +474,7 @@ func (r *Runner) provisionClone(ctx context.Context, j store.Job) ([]string, err
 			continue // provisioned before a restart
 		}
 		w := &work{job: cloneStep(j, res), res: res}
-		if err := r.apply(ctx, w); err != nil {
-			return warnings, fmt.Errorf("storage resource %q: %w", res.Name, err)
-		}
-		for _, m := range w.warnings {
-			warnings = append(warnings, fmt.Sprintf("storage %s: %s", res.Name, m))
-		}
-		err := r.store.Batch(ctx, func(tx *store.Tx) error {
-			if err := stillHeld(tx, j, target); err != nil {
-				return err
-			}
+		err := r.applyResource(ctx, j, w, &warnings, func(tx *store.Tx) error {
 			cur, err := tx.Resource(res.ResourceKey)
 			if err != nil {
 				return err

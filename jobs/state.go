@@ -96,13 +96,7 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 				}
 			}
 		case outcomeUndone:
-			j.Undo = false
-			if j.Status == store.StatusRunning {
-				j.Status = store.StatusFailed
-			}
-			if cause != nil {
-				j.Error = strings.TrimSuffix(j.Error, ".") + ". Cleanup incomplete: " + cause.Error()
-			}
+			undone(&j, cause)
 			if err := release(); err != nil {
 				return err
 			}
@@ -119,6 +113,19 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 		r.cfg.Metrics.JobFinished(string(next.Operation), string(next.Status), next.UpdateTime.Sub(next.CreateTime))
 	}
 	return nil
+}
+
+// undone settles j's undo: a failed change's job becomes FAILED (a
+// cancelled one stays CANCELLED), and what the undo could not do, cause,
+// is added to its error.
+func undone(j *store.Job, cause error) {
+	j.Undo = false
+	if j.Status == store.StatusRunning {
+		j.Status = store.StatusFailed
+	}
+	if cause != nil {
+		j.Error = strings.TrimSuffix(j.Error, ".") + ". Cleanup incomplete: " + cause.Error()
+	}
 }
 
 // removeEnvironment removes an environment a failed or cancelled job was
@@ -210,13 +217,7 @@ func (r *Runner) settleWhole(ctx context.Context, j store.Job, out outcome, warn
 			}
 			cur.Status = store.StatusFailed
 		case outcomeUndone:
-			cur.Undo = false
-			if cur.Status == store.StatusRunning {
-				cur.Status = store.StatusFailed
-			}
-			if cause != nil {
-				cur.Error = strings.TrimSuffix(cur.Error, ".") + ". Cleanup incomplete: " + cause.Error()
-			}
+			undone(&cur, cause)
 		}
 		envs, err := heldEnvs(tx, cur)
 		if err != nil {

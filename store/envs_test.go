@@ -26,12 +26,7 @@ func TestMigrationRecordsEnvironments(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "v4.db")
 	s := openOldStore(t, path, 4, func(tx *bolt.Tx) {
-		for _, r := range resources {
-			r.Phase = PhaseActive
-			v, _ := encodeResource(r)
-			tx.Bucket(bucketResources).Put(resourceKey(r.ResourceKey), v)
-			tx.Bucket(bucketBuckets).Put([]byte(r.Bucket), resourceKey(r.ResourceKey))
-		}
+		putOldResources(tx, resources)
 		e := encoder{b: []byte{recordFormat}}
 		e.str("amplify-app-gone-authRole")
 		e.str("amplify-app-gone-unauthRole")
@@ -78,15 +73,10 @@ func TestMigrationRecordsEnvironments(t *testing.T) {
 // by app and are removed; a store whose resource lost its environment
 // record fails the full check.
 func TestEnvironmentRecords(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "s.db")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
+	f := setup(t)
+	s, ctx, path := f.s, f.ctx, f.path
 	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
-	err = s.Update(ctx, func(tx *Tx) error {
+	err := s.Update(ctx, func(tx *Tx) error {
 		if err := tx.CreateResource(Resource{ResourceKey: ResourceKey{AppID: "a", Env: "dev", Name: "r"}, Bucket: "b", CreateTime: now}); err != nil {
 			return err
 		}
@@ -130,13 +120,8 @@ func TestEnvironmentRecords(t *testing.T) {
 // environments, never by a resource that creates it, nor imported where a
 // resource created it; the index follows each import's removal.
 func TestImportedBucketShared(t *testing.T) {
-	t.Parallel()
-	s, err := Open(filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx := context.Background()
+	f := setup(t)
+	s, ctx := f.s, f.ctx
 	imp := func(env, bucket string) Resource {
 		return Resource{ResourceKey: ResourceKey{AppID: "a", Env: env, Name: bucket}, Bucket: bucket, Imported: true}
 	}
@@ -168,15 +153,10 @@ func TestImportedBucketShared(t *testing.T) {
 // after the app's environments, found under any environment name of its
 // app and no other app's, and Scopes, which lists environments, skips it.
 func TestAppWideJob(t *testing.T) {
-	t.Parallel()
-	s, err := Open(filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx := context.Background()
+	f := setup(t)
+	s, ctx := f.s, f.ctx
 	now := time.Now().UTC()
-	err = s.Update(ctx, func(tx *Tx) error {
+	err := s.Update(ctx, func(tx *Tx) error {
 		if err := tx.InsertJob(Job{ID: "env", AppID: "a", Env: "dev", Operation: OpDeleteBackend, Status: StatusCompleted, CreateTime: now, UpdateTime: now}); err != nil {
 			return err
 		}
@@ -207,4 +187,15 @@ func TestAppWideJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	again.Close()
+}
+
+// putOldResources writes active resources as the releases before
+// migration 5 did, each bucket indexed by its name alone.
+func putOldResources(tx *bolt.Tx, resources []Resource) {
+	for _, r := range resources {
+		r.Phase = PhaseActive
+		v, _ := encodeResource(r)
+		tx.Bucket(bucketResources).Put(resourceKey(r.ResourceKey), v)
+		tx.Bucket(bucketBuckets).Put([]byte(r.Bucket), resourceKey(r.ResourceKey))
+	}
 }
