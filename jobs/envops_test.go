@@ -3,6 +3,8 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -362,4 +364,35 @@ func TestCloneFailingPartWayLeavesNothing(t *testing.T) {
 	}
 	f.runner.cfg.BucketPolicyLimit = MaxBucketPolicyBytes
 	f.mustComplete(f.runner.Update(f.ctx, f.key("a-photos"), store.Permissions{}))
+}
+
+// TestPanicOutsideStepsFailsTheClone: a panic while the executor records a
+// clone's failure is retried, then the clone is failed anyway, its rollback
+// run, and the target left absent.
+func TestPanicOutsideStepsFailsTheClone(t *testing.T) {
+	f := setup(t)
+	imported := cloneSource(f)
+	cur, err := gateway.BucketPolicy(f.ctx, imported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.runner.cfg
+	cfg.BucketPolicyLimit = len(cur) + 100
+	cfg.Logger = slog.New(panicOn{Handler: slog.NewTextHandler(io.Discard, nil), msg: "job failed"})
+	f.runner = New(f.store, f.target, cfg)
+	clone, err := f.runner.CloneBackend(f.ctx, f.app, "dev", "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.runUntilIdle(clone.ID)
+	got := f.wait(clone.ID)
+	if got.Status != store.StatusFailed || !strings.Contains(got.Error, "panic: log handler broke on job failed") {
+		t.Fatalf("clone whose failure panics: %+v", got)
+	}
+	if _, ok := f.environment("staging"); ok {
+		t.Fatal("the target environment is left")
+	}
+	if e, _ := f.environment("dev"); e.ActiveJob != "" {
+		t.Fatalf("the source is still held: %+v", e)
+	}
 }

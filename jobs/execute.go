@@ -117,7 +117,12 @@ func (r *Runner) giveUp(ctx context.Context, id string, cause error) {
 			if j.Undo {
 				out = outcomeUndone
 			}
-			return r.settleWhole(ctx, j, out, nil, cause)
+			if err := r.settleWhole(ctx, j, out, nil, cause); err != nil {
+				return err
+			}
+			// A failed CreateBackend or CloneBackend has its rollback
+			// pending now: run it once more, as below for a create.
+			return r.executeWhole(ctx, j)
 		}
 		w, err := r.load(ctx, id)
 		if err != nil || !w.job.Pending() {

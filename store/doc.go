@@ -21,6 +21,7 @@
 //	  jobID           -> sealed binary Job record (codec.go)
 //	jobs-by-env/                             (index: newest first per app/env)
 //	  app \x00 env \x00 ^seq (8 bytes, big-endian) -> jobID
+//	  app \x00 ^seq   -> jobID of a job of the whole app (RemoveAllBackends)
 //	pending/                                 (index: jobs a worker still owes work)
 //	  jobID           -> empty
 //	env-roles/                               (the IAM roles each environment uses)
