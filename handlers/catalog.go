@@ -160,7 +160,7 @@ var catalog = [...]entry{
 	errResourceExists: {http.StatusBadRequest, BadRequest, "A storage resource named %q already exists in environment %q of app %q.", "", ""},
 	errBucketTaken:    {http.StatusBadRequest, BadRequest, "Bucket %q is already used by storage resource %q in environment %q of app %q.", "", ""},
 	errPendingJob: {http.StatusBadRequest, BadRequest,
-		"There is already a pending job for resource %q in environment %q of app %q; wait for it to complete.", "", ""},
+		"There is already a pending job for resource %q in environment %q of app %q (job %s); wait for it to complete.", "", ""},
 	errEnvExists: {http.StatusBadRequest, BadRequest, "Backend environment %q already exists in app %q.", "", ""},
 	errEnvBusy: {http.StatusBadRequest, BadRequest,
 		"There is already a pending job for backend environment %q of app %q (job %s); wait for it to complete.", "", ""},

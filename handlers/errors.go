@@ -92,7 +92,7 @@ func toAPIError(err error) (*APIError, fault) {
 		return errBucketTaken.with(taken.Bucket, taken.Owner.Name, taken.Owner.Env, taken.Owner.AppID), clientFault
 	case errors.As(err, &pending):
 		k := pending.Resource
-		return errPendingJob.with(k.Name, k.Env, k.AppID), clientFault
+		return errPendingJob.with(k.Name, k.Env, k.AppID, pending.Job), clientFault
 	case errors.As(err, &envExist):
 		return errEnvExists.with(envExist.Env, envExist.AppID), clientFault
 	case errors.As(err, &busy) && busy.Env == "":
