@@ -199,3 +199,30 @@ func putOldResources(tx *bolt.Tx, resources []Resource) {
 		tx.Bucket(bucketBuckets).Put([]byte(r.Bucket), resourceKey(r.ResourceKey))
 	}
 }
+
+// TestDamagedEnvironmentRecords: a garbled app or environment record is
+// damage the full check refuses, like any other record.
+func TestDamagedEnvironmentRecords(t *testing.T) {
+	for _, b := range [][]byte{bucketApps, bucketEnvs} {
+		t.Run(string(b), func(t *testing.T) {
+			f := setup(t)
+			f.mustUpdate(func(tx *Tx) error {
+				if err := tx.PutApp(App{AppID: "a", Name: "n"}); err != nil {
+					return err
+				}
+				if err := tx.PutEnvironment(Environment{AppID: "a", Env: "dev"}); err != nil {
+					return err
+				}
+				c := tx.tx.Bucket(b).Cursor()
+				k, v := c.First()
+				garbled := append([]byte(nil), v...)
+				garbled[1] ^= 0xff
+				return tx.tx.Bucket(b).Put(append([]byte(nil), k...), garbled)
+			})
+			f.s.Close()
+			if _, err := OpenWith(f.path, Options{Check: CheckFull}); !errors.Is(err, ErrDamaged) {
+				t.Fatalf("a garbled %s record opened: %v", b, err)
+			}
+		})
+	}
+}
