@@ -36,6 +36,7 @@ var requiredChecks = []string{
 	"list_jobs_filter", "import_storage", "list_s3_buckets", "cancel_job", "delete_storage",
 	"not_found", "bad_request", "invalid_signature", "unrecognized_client", "missing_token",
 	"clock_skew_refused", "odd_names", "create_token", "get_token", "sign_in", "delete_token", "token_gone",
+	"create_backend", "clone_backend", "delete_backend", "remove_all_backends",
 }
 
 // variant is one client build and how to run its scenario.

@@ -138,6 +138,36 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"forged token", func() testserver.Response {
 			return s.Call("POST", "/backend/app1/job/dev", map[string]any{"nextToken": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
 		}, 400, "BadRequestException", "nextToken"},
+		{"CreateBackend without appName", func() testserver.Response {
+			return s.Call("POST", "/backend", map[string]any{"appId": "app1", "backendEnvironmentName": "new"})
+		}, 400, "BadRequestException", "appName"},
+		{"CreateBackend without appId", func() testserver.Response {
+			return s.Call("POST", "/backend", map[string]any{"appName": "n", "backendEnvironmentName": "new"})
+		}, 400, "BadRequestException", "appId"},
+		{"CreateBackend with a resourceConfig that is not an object", func() testserver.Response {
+			return raw("POST", "/backend", `{"appId":"app1","appName":"n","backendEnvironmentName":"new","resourceConfig":"x"}`)
+		}, 400, "BadRequestException", "resourceConfig"},
+		{"CreateBackend of an existing environment", func() testserver.Response {
+			return s.Call("POST", "/backend", map[string]any{"appId": "app1", "appName": "n", "backendEnvironmentName": "dev"})
+		}, 400, "BadRequestException", "already exists"},
+		{"CloneBackend without target", func() testserver.Response {
+			return s.Call("POST", "/backend/app1/environments/dev/clone", map[string]any{})
+		}, 400, "BadRequestException", "targetEnvironmentName"},
+		{"CloneBackend onto an existing environment", func() testserver.Response {
+			return s.Call("POST", "/backend/app1/environments/dev/clone", map[string]any{"targetEnvironmentName": "dev"})
+		}, 400, "BadRequestException", "already exists"},
+		{"CloneBackend of an unknown environment", func() testserver.Response {
+			return s.Call("POST", "/backend/app1/environments/nope/clone", map[string]any{"targetEnvironmentName": "new"})
+		}, 404, "NotFoundException", "nope"},
+		{"DeleteBackend of an unknown environment", func() testserver.Response {
+			return s.Call("POST", "/backend/app1/environments/nope/remove", nil)
+		}, 404, "NotFoundException", "nope"},
+		{"RemoveAllBackends with cleanAmplifyApp not a boolean", func() testserver.Response {
+			return raw("POST", "/backend/app1/remove", `{"cleanAmplifyApp":"yes"}`)
+		}, 400, "BadRequestException", "cleanAmplifyApp"},
+		{"RemoveAllBackends of an unknown app", func() testserver.Response {
+			return s.Call("POST", "/backend/nope/remove", nil)
+		}, 404, "NotFoundException", "nope"},
 		{"body over 1 MiB", func() testserver.Response {
 			return raw("POST", "/backend/app1/storage", `{"resourceName":"`+strings.Repeat("a", 1<<20)+`"}`)
 		}, 400, "BadRequestException", "1 MiB"},
@@ -153,6 +183,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		if r := s.Call("POST", "/backend/app1/storage/dev/details", map[string]any{"resourceName": name}); r.Status != 404 {
 			t.Fatalf("rejected create left resource %q: %s", name, r.Raw)
 		}
+	}
+	be := testserver.MustOK(t, s.Call("POST", "/backend/app1/details", map[string]any{}))
+	if envs, _ := be.Body["backendEnvironmentList"].([]any); len(envs) != 1 || be.Str("appName") != "" {
+		t.Fatalf("rejected environment calls changed the app: %s", be.Raw)
 	}
 	// Unknown app, environment and job are 404s that say which.
 	for path, rt := range map[string]string{

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -124,8 +123,16 @@ func (s *Server) getBackend(c echo.Context) error {
 		}
 	}
 	var all []store.Resource
+	var envs []store.Environment
+	var app store.App
 	err = s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
 		if err := tx.CheckScope(appID, env); err != nil {
+			return err
+		}
+		if app, _, err = tx.App(appID); err != nil {
+			return err
+		}
+		if envs, err = tx.Environments(appID); err != nil {
 			return err
 		}
 		all, err = tx.Resources(appID, "")
@@ -136,15 +143,15 @@ func (s *Server) getBackend(c echo.Context) error {
 	}
 	// No app name is recorded for an app known only by its storage; the
 	// answer leaves appName out rather than repeat the id as a name.
-	resp := getBackendResponse{AppID: appID, BackendEnvironmentName: env, BackendEnvironmentList: []string{}, AmplifyFeatureFlags: amplifyFeatureFlags}
+	resp := getBackendResponse{AppID: appID, AppName: app.Name, BackendEnvironmentName: env, BackendEnvironmentList: []string{}, AmplifyFeatureFlags: amplifyFeatureFlags}
+	for _, e := range envs {
+		resp.BackendEnvironmentList = append(resp.BackendEnvironmentList, e.Env)
+	}
 	meta := amplifyMeta{Storage: map[string]amplifyMetaStorage{}}
 	var warnings []string
 	for _, r := range all {
 		if !r.Visible() {
 			continue
-		}
-		if !slices.Contains(resp.BackendEnvironmentList, r.Env) {
-			resp.BackendEnvironmentList = append(resp.BackendEnvironmentList, r.Env)
 		}
 		if r.Env == env {
 			for _, w := range r.Warnings {

@@ -96,6 +96,9 @@ const (
 	errResourceExists
 	errBucketTaken
 	errPendingJob
+	errEnvExists
+	errEnvBusy
+	errAppBusy
 	errJobNotRunning
 	errAppNotFound
 	errEnvNotFound
@@ -166,7 +169,8 @@ var catalog = [...]entry{
 	errMaxResults:          {http.StatusBadRequest, BadRequest, "Invalid maxResults %d: must be between 1 and 25.", "", ""},
 	errStatus:              {http.StatusBadRequest, BadRequest, "Invalid status %q: must be one of RUNNING, COMPLETED, FAILED, CANCELLED.", "", ""},
 	errOperation: {http.StatusBadRequest, BadRequest,
-		"Invalid operation %q: must be one of CreateBackendStorage, ImportBackendStorage, UpdateBackendStorage, DeleteBackendStorage.", "", ""},
+		"Invalid operation %q: must be one of CreateBackendStorage, ImportBackendStorage, UpdateBackendStorage, DeleteBackendStorage, " +
+			"CreateBackend, CloneBackend, DeleteBackend, RemoveAllBackends.", "", ""},
 	errJobOperation:      {http.StatusBadRequest, BadRequest, "Invalid operation %q: job %s is a %s job.", "", ""},
 	errStatusNotSettable: {http.StatusBadRequest, BadRequest, "Invalid status %q: the only status a client can set is CANCELLED.", "", ""},
 	errFieldValue:        {http.StatusBadRequest, BadRequest, "Invalid %s %q: %s.", "", ""},
@@ -176,7 +180,11 @@ var catalog = [...]entry{
 	errResourceExists: {http.StatusBadRequest, BadRequest, "A storage resource named %q already exists in environment %q of app %q.", "", ""},
 	errBucketTaken:    {http.StatusBadRequest, BadRequest, "Bucket %q is already used by storage resource %q in environment %q of app %q.", "", ""},
 	errPendingJob: {http.StatusBadRequest, BadRequest,
-		"There is already a pending job for resource %q in environment %q of app %q; wait for it to complete.", "", ""},
+		"There is already a pending job for resource %q in environment %q of app %q (job %s); wait for it to complete.", "", ""},
+	errEnvExists: {http.StatusBadRequest, BadRequest, "Backend environment %q already exists in app %q.", "", ""},
+	errEnvBusy: {http.StatusBadRequest, BadRequest,
+		"There is already a pending job for backend environment %q of app %q (job %s); wait for it to complete.", "", ""},
+	errAppBusy:              {http.StatusBadRequest, BadRequest, "There is already a pending job for app %q (job %s); wait for it to complete.", "", ""},
 	errJobNotRunning:        {http.StatusBadRequest, BadRequest, "Job %s is %s; only a RUNNING job can be cancelled.", "", ""},
 	errAppNotFound:          {http.StatusNotFound, NotFound, "App %q not found.", "app", ""},
 	errEnvNotFound:          {http.StatusNotFound, NotFound, "Backend environment %q not found in app %q.", "backendEnvironment", ""},

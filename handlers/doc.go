@@ -1,4 +1,5 @@
-// Package handlers serves the AmplifyBackend storage API over HTTP with Echo.
+// Package handlers serves the AmplifyBackend storage API, and the operations
+// on whole environments and apps, over HTTP with Echo.
 //
 // It owns everything that is about the wire: routes (matched on the escaped
 // path, each segment unescaped once), the exact JSON request and response
@@ -17,9 +18,8 @@
 // internal text.
 //
 // Every operation of the service model has its route (model.go): the ones
-// this server does not implement (auth, API, config, whole
-// environments) answer a 400 BadRequestException naming the operation, a
-// modeled error SDKs raise as such; only a method and path that match no
+// this server does not implement (auth, API, config) answer a 400
+// BadRequestException naming the operation, a modeled error SDKs raise as such; only a method and path that match no
 // operation are UnknownOperationException. Names (app ids, environments,
 // resources, job ids) are never "." or "..": clients sign a path with its
 // dot segments removed, so only refusing them keeps a verified signature

@@ -67,6 +67,8 @@ func toAPIError(err error) (*APIError, fault) {
 		exists   *store.ResourceExistsError
 		taken    *store.BucketTakenError
 		pending  *jobs.PendingJobError
+		envExist *store.EnvironmentExistsError
+		busy     *jobs.EnvironmentBusyError
 		settled  *jobs.NotRunningError
 		perm     *jobs.PermissionError
 		bucket   *jobs.BucketNameError
@@ -103,7 +105,13 @@ func toAPIError(err error) (*APIError, fault) {
 		return errBucketTaken.with(taken.Bucket, taken.Owner.Name, taken.Owner.Env, taken.Owner.AppID), clientFault
 	case errors.As(err, &pending):
 		k := pending.Resource
-		return errPendingJob.with(k.Name, k.Env, k.AppID), clientFault
+		return errPendingJob.with(k.Name, k.Env, k.AppID, pending.Job), clientFault
+	case errors.As(err, &envExist):
+		return errEnvExists.with(envExist.Env, envExist.AppID), clientFault
+	case errors.As(err, &busy) && busy.Env == "":
+		return errAppBusy.with(busy.AppID, busy.Job), clientFault
+	case errors.As(err, &busy):
+		return errEnvBusy.with(busy.Env, busy.AppID, busy.Job), clientFault
 	case errors.As(err, &settled):
 		return errJobNotRunning.with(settled.Job, settled.Status), clientFault
 	case errors.As(err, &perm):

@@ -8,8 +8,9 @@ import (
 )
 
 // The service model's operations. The server implements the storage
-// operations (and GetBackend, ListS3Buckets, the jobs and the token
-// operations); every other
+// operations, the operations on whole environments (CreateBackend,
+// CloneBackend, DeleteBackend, RemoveAllBackends), GetBackend,
+// ListS3Buckets, the jobs and the token operations; every other
 // operation of the model still has its route, answered with a modeled
 // BadRequestException that names it, so an SDK raises a typed error
 // saying what is missing rather than UnknownOperationException, which

@@ -36,6 +36,10 @@ var oaResponseTypes = map[string]any{
 	"CreateToken":          tokenResponse{},
 	"GetToken":             tokenResponse{},
 	"DeleteToken":          deleteTokenResponse{},
+	"CreateBackend":        wholeJobResponse{},
+	"CloneBackend":         wholeJobResponse{},
+	"DeleteBackend":        wholeJobResponse{},
+	"RemoveAllBackends":    wholeJobResponse{},
 
 	"ListConsoleApps":           consoleAppsResponse{},
 	"GetConsoleCaller":          consoleCallerResponse{},
@@ -73,6 +77,10 @@ var oaRequestTypes = map[string]any{
 	"CreateToken":          nil,
 	"GetToken":             nil,
 	"DeleteToken":          nil,
+	"CreateBackend":        createBackendRequest{},
+	"CloneBackend":         cloneBackendRequest{},
+	"DeleteBackend":        nil,
+	"RemoveAllBackends":    removeAllBackendsRequest{},
 
 	"ListConsoleApps":           nil,
 	"GetConsoleCaller":          nil,

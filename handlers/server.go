@@ -175,6 +175,10 @@ func routes(s *Server) []Route {
 		{"CreateToken", http.MethodPost, "/backend/:appId/challenge", h((*Server).createToken)},
 		{"GetToken", http.MethodGet, "/backend/:appId/challenge/:sessionId", h((*Server).getToken)},
 		{"DeleteToken", http.MethodPost, "/backend/:appId/challenge/:sessionId/remove", h((*Server).deleteToken)},
+		{"CreateBackend", http.MethodPost, "/backend", h((*Server).createBackend)},
+		{"CloneBackend", http.MethodPost, "/backend/:appId/environments/:backendEnvironmentName/clone", h((*Server).cloneBackend)},
+		{"DeleteBackend", http.MethodPost, "/backend/:appId/environments/:backendEnvironmentName/remove", h((*Server).deleteBackend)},
+		{"RemoveAllBackends", http.MethodPost, "/backend/:appId/remove", h((*Server).removeAllBackends)},
 		// Console extensions: signed like the rest, not in the service model.
 		{"ListConsoleApps", http.MethodGet, "/console-api/apps", h((*Server).listConsoleApps)},
 		{"GetConsoleCaller", http.MethodGet, "/console-api/caller", h((*Server).getConsoleCaller)},

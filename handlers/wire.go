@@ -64,6 +64,34 @@ type jobAcceptedResponse struct {
 	Status                 string `json:"status"`
 }
 
+type createBackendRequest struct {
+	AppID                  *string `json:"appId"`
+	AppName                *string `json:"appName"`
+	BackendEnvironmentName *string `json:"backendEnvironmentName"`
+	// ResourceConfig is an empty structure in the service model: it must
+	// be an object, and its members are ignored.
+	ResourceConfig *struct{} `json:"resourceConfig"`
+	ResourceName   *string   `json:"resourceName"`
+}
+
+type cloneBackendRequest struct {
+	TargetEnvironmentName *string `json:"targetEnvironmentName"`
+}
+
+type removeAllBackendsRequest struct {
+	CleanAmplifyApp *bool `json:"cleanAmplifyApp"`
+}
+
+// wholeJobResponse answers CreateBackend, CloneBackend, DeleteBackend and
+// RemoveAllBackends; RemoveAllBackends' names no environment.
+type wholeJobResponse struct {
+	AppID                  string `json:"appId"`
+	BackendEnvironmentName string `json:"backendEnvironmentName,omitempty"`
+	JobID                  string `json:"jobId"`
+	Operation              string `json:"operation"`
+	Status                 string `json:"status"`
+}
+
 // getStorageResourceConfigWire is GetBackendStorageResourceConfig.
 type getStorageResourceConfigWire struct {
 	BucketName  string          `json:"bucketName,omitempty"`

@@ -90,6 +90,22 @@ func (v deleteTokenResponse) appendJSON(b []byte) []byte {
 	return append(strconv.AppendBool(append(b, `{"isSuccess":`...), v.IsSuccess), '}')
 }
 
+func (v wholeJobResponse) appendJSON(b []byte) []byte {
+	b = append(b, `{"appId":`...)
+	b = appendJSONString(b, v.AppID)
+	if v.BackendEnvironmentName != "" {
+		b = append(b, `,"backendEnvironmentName":`...)
+		b = appendJSONString(b, v.BackendEnvironmentName)
+	}
+	b = append(b, `,"jobId":`...)
+	b = appendJSONString(b, v.JobID)
+	b = append(b, `,"operation":`...)
+	b = appendJSONString(b, v.Operation)
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, v.Status)
+	return append(b, '}')
+}
+
 func (v getStorageResponse) appendJSON(b []byte) []byte {
 	b = append(b, `{"appId":`...)
 	b = appendJSONString(b, v.AppID)

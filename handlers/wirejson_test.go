@@ -105,6 +105,7 @@ func encodingJSON(t *testing.T, v any) string {
 var appenders = []jsonAppender{
 	jobAcceptedResponse{}, getStorageResponse{}, getStorageResourceConfigWire{}, permissionsWire{}, jobWire{}, listJobsResponse{},
 	tokenResponse{}, deleteTokenResponse{},
+	wholeJobResponse{},
 }
 
 // TestWireJSONMatchesEncodingJSON holds every hand-written encoder to

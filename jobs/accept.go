@@ -50,6 +50,14 @@ func (r *Runner) newJob(k store.ResourceKey, op store.Operation) store.Job {
 // pending index).
 func (r *Runner) accept(ctx context.Context, j store.Job, change func(tx *store.Tx) error) (store.Job, error) {
 	err := r.store.Batch(ctx, func(tx *store.Tx) error {
+		// One job at a time per resource extends to environments: no
+		// storage job while a whole-environment job holds its environment
+		// (and the whole-environment operations check their resources).
+		if !j.Operation.Whole() {
+			if err := envFree(tx, j.AppID, j.Env); err != nil {
+				return err
+			}
+		}
 		if err := change(tx); err != nil {
 			return err
 		}

@@ -1,5 +1,5 @@
-// Package jobs turns accepted storage changes into asynchronous jobs and
-// executes them against S3 and IAM.
+// Package jobs turns accepted storage changes, and changes to whole
+// environments, into asynchronous jobs and executes them against S3 and IAM.
 //
 // # Accepting
 //
@@ -9,6 +9,22 @@
 // Only after that commit does the API answer, so an answered call survives
 // kill -9; the in-memory queue is just a hint, the store's pending index is
 // the truth.
+//
+// CreateBackend, CloneBackend, DeleteBackend and RemoveAllBackends
+// (envops.go) hold the environments they work on (store.Environment's
+// holding job; the app's for RemoveAllBackends) from acceptance to the end:
+// no storage job is accepted in a held environment, and none of them is
+// accepted while a storage job runs in it, both checked in the transaction
+// that inserts the job. They change the target only through the storage
+// jobs' own steps, per resource: a DeleteBackend removes each resource as
+// DeleteBackendStorage would, recording each removal as it goes, then the
+// environment's roles where this service created them (their owner tag)
+// and nothing else uses them; a CloneBackend records the target's resources
+// at acceptance (a derived bucket for each one the service created, the
+// same bucket for each import) and provisions each as a create or import
+// would. A failed or cancelled clone is rolled back in reverse before it
+// settles, leaving no target; a cancelled delete puts the resources it has
+// not removed back as they were.
 //
 // # Executing
 //

@@ -35,6 +35,13 @@ const (
 // pending for the next start. An error means the job could not be loaded or
 // its state not recorded, and it is still pending.
 func (r *Runner) execute(ctx context.Context, id string) error {
+	var j store.Job
+	if err := r.store.View(ctx, func(tx *store.Tx) (err error) { j, err = tx.Job(id); return err }); err != nil {
+		return fmt.Errorf("load job: %w", err)
+	}
+	if j.Operation.Whole() {
+		return r.executeWhole(ctx, j)
+	}
 	for ctx.Err() == nil {
 		w, err := r.load(ctx, id)
 		if err != nil || !w.job.Pending() {
@@ -101,6 +108,22 @@ func (r *Runner) load(ctx context.Context, id string) (work, error) {
 // stays pending and the next start tries again.
 func (r *Runner) giveUp(ctx context.Context, id string, cause error) {
 	err := safeCall(ctx, func(ctx context.Context) error {
+		var j store.Job
+		if err := r.store.View(ctx, func(tx *store.Tx) (err error) { j, err = tx.Job(id); return err }); err != nil || !j.Pending() {
+			return err
+		}
+		if j.Operation.Whole() {
+			out := outcomeFailed
+			if j.Undo {
+				out = outcomeUndone
+			}
+			if err := r.settleWhole(ctx, j, out, nil, cause); err != nil {
+				return err
+			}
+			// A failed CreateBackend or CloneBackend has its rollback
+			// pending now: run it once more, as below for a create.
+			return r.executeWhole(ctx, j)
+		}
 		w, err := r.load(ctx, id)
 		if err != nil || !w.job.Pending() {
 			return err

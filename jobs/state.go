@@ -14,7 +14,8 @@ import (
 //
 //   - settle (the executor): RUNNING, or CANCELLED with its undo pending, to
 //     the state an execution's outcome implies, if the job and resource are
-//     still as the execution read them.
+//     still as the execution read them; settleWhole is the same transition
+//     for whole-environment jobs, which hold environments, not a resource.
 //   - cancelIfRunning (a client, through UpdateBackendJob): RUNNING to
 //     CANCELLED with the undo pending, if the job is RUNNING.
 //
@@ -95,13 +96,7 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 				}
 			}
 		case outcomeUndone:
-			j.Undo = false
-			if j.Status == store.StatusRunning {
-				j.Status = store.StatusFailed
-			}
-			if cause != nil {
-				j.Error = strings.TrimSuffix(j.Error, ".") + ". Cleanup incomplete: " + cause.Error()
-			}
+			undone(&j, cause)
 			if err := release(); err != nil {
 				return err
 			}
@@ -120,6 +115,34 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 	return nil
 }
 
+// undone settles j's undo: a failed change's job becomes FAILED (a
+// cancelled one stays CANCELLED), and what the undo could not do, cause,
+// is added to its error.
+func undone(j *store.Job, cause error) {
+	j.Undo = false
+	if j.Status == store.StatusRunning {
+		j.Status = store.StatusFailed
+	}
+	if cause != nil {
+		j.Error = strings.TrimSuffix(j.Error, ".") + ". Cleanup incomplete: " + cause.Error()
+	}
+}
+
+// removeEnvironment removes an environment a failed or cancelled job was
+// creating, with the resource records its rollback emptied.
+func removeEnvironment(tx *store.Tx, e store.Environment) error {
+	resources, err := tx.Resources(e.AppID, e.Env)
+	if err != nil {
+		return err
+	}
+	for _, res := range resources {
+		if err := tx.DeleteResource(res.ResourceKey); err != nil {
+			return err
+		}
+	}
+	return tx.DeleteEnvironment(e.AppID, e.Env)
+}
+
 // cancelIfRunning is the client's transition. Precondition: j is RUNNING;
 // otherwise it is a conflict and nothing is written. The job reports
 // CANCELLED at once with its undo pending, the resource's desired state goes
@@ -129,6 +152,12 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 func cancelIfRunning(tx *store.Tx, j store.Job, now time.Time) (store.Job, error) {
 	if j.Status != store.StatusRunning {
 		return store.Job{}, &NotRunningError{Job: j.ID, Status: j.Status}
+	}
+	j.Status, j.Undo, j.UpdateTime = store.StatusCancelled, true, now
+	j.Error = "Cancelled by the client."
+	if j.Operation.Whole() {
+		// The environments stay held until the undo has run (settleWhole).
+		return j, tx.PutJob(j)
 	}
 	res, err := tx.Resource(j.Key())
 	if err != nil {
@@ -148,7 +177,89 @@ func cancelIfRunning(tx *store.Tx, j store.Job, now time.Time) (store.Job, error
 	if err := tx.PutResource(res); err != nil {
 		return store.Job{}, err
 	}
-	j.Status, j.Undo, j.UpdateTime = store.StatusCancelled, true, now
-	j.Error = "Cancelled by the client."
 	return j, tx.PutJob(j)
+}
+
+// settleWhole is settle for a whole-environment job read as j.
+// Precondition: the job's status and undo flag are still as read;
+// otherwise it returns errStale and writes nothing. A completed job
+// releases what it holds: the environments it created stop being new,
+// those it removed are deleted (and, for RemoveAllBackends, the app's
+// record when it was asked to clean it or holds no name). A failed
+// CreateBackend or CloneBackend stays RUNNING with its rollback pending;
+// once that has run (outcomeUndone), and for the other operations at once,
+// the environments it created are removed with their records and the
+// others released as they are.
+func (r *Runner) settleWhole(ctx context.Context, j store.Job, out outcome, warnings []string, cause error) error {
+	var next store.Job
+	err := r.store.Batch(ctx, func(tx *store.Tx) error {
+		cur, err := tx.Job(j.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status != j.Status || cur.Undo != j.Undo {
+			return errStale
+		}
+		now := r.now()
+		cur.UpdateTime = now
+		switch out {
+		case outcomeDone:
+			cur.Status, cur.Warnings = store.StatusCompleted, warnings
+		case outcomeFailed:
+			cur.Error = cause.Error()
+			if cur.Operation == store.OpCreateBackend || cur.Operation == store.OpCloneBackend {
+				// Keep RUNNING, and the environments held, until the
+				// rollback has run: a client that sees FAILED may create
+				// the environment again at once.
+				cur.Undo = true
+				next = cur
+				return tx.PutJob(cur)
+			}
+			cur.Status = store.StatusFailed
+		case outcomeUndone:
+			undone(&cur, cause)
+		}
+		envs, err := heldEnvs(tx, cur)
+		if err != nil {
+			return err
+		}
+		done := out == outcomeDone
+		for _, e := range envs {
+			switch {
+			case !done && e.Creating:
+				err = removeEnvironment(tx, e)
+			case done && !e.Creating && cur.Operation != store.OpCloneBackend:
+				err = tx.DeleteEnvironment(e.AppID, e.Env)
+			default:
+				e.ActiveJob, e.Creating = "", false
+				err = tx.PutEnvironment(e)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if app, ok, err := tx.App(cur.AppID); err != nil {
+			return err
+		} else if ok && app.ActiveJob == cur.ID {
+			if done && (app.Clean || app.Name == "") {
+				err = tx.DeleteApp(app.AppID)
+			} else {
+				app.ActiveJob, app.Clean = "", false
+				err = tx.PutApp(app)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		next = cur
+		return tx.PutJob(cur)
+	})
+	if err != nil {
+		return err
+	}
+	r.logFor(ctx).Info("job state", "status", next.Status, "undo", next.Undo)
+	if !next.Pending() {
+		r.cfg.Metrics.JobFinished(string(next.Operation), string(next.Status), next.UpdateTime.Sub(next.CreateTime))
+	}
+	return nil
 }

@@ -38,6 +38,7 @@ type Target interface {
 	RolePolicyNames(ctx context.Context, role string) ([]string, error)
 	PutRolePolicy(ctx context.Context, role, name string, doc []byte) error
 	DeleteRolePolicy(ctx context.Context, role, name string) error
+	DeleteRole(ctx context.Context, role string) error
 }
 
 // AmplifyCORSRule is the CORS rule Amplify puts on storage buckets so browser
@@ -99,6 +100,11 @@ func (r *Runner) apply(ctx context.Context, w *work) error {
 	case store.OpImport:
 		missing := terminal("The specified bucket: %q does not exist.", w.res.Bucket)
 		if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w, missing) }); err != nil {
+			return err
+		}
+		// An import starts with no permissions, except a clone's, which
+		// copies its source's: those must fit like an update's.
+		if err := r.step(ctx, "check policy sizes", func(ctx context.Context) error { return r.checkSizes(ctx, w, w.res.Desired) }); err != nil {
 			return err
 		}
 		return r.applyPolicies(ctx, w, w.res.Desired)

@@ -2,6 +2,7 @@ package s3iam
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -201,4 +202,26 @@ func (t *Target) RolePolicyNames(ctx context.Context, role string) ([]string, er
 		names = append(names, page.PolicyNames...)
 	}
 	return names, nil
+}
+
+// ErrRoleInUse is a DeleteRole the target refused because the role still
+// has policies attached or is used by an instance profile: someone else
+// uses it, so it stays.
+var ErrRoleInUse = errors.New("the role is still in use")
+
+// DeleteRole removes role; a role already gone is the wanted state. A role
+// the target refuses to delete because it is still in use is
+// ErrRoleInUse.
+func (t *Target) DeleteRole(ctx context.Context, role string) error {
+	if t.iam == nil {
+		return fmt.Errorf("iam DeleteRole %q: %w", role, ErrNoIAM)
+	}
+	_, err := t.iam.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String(role)})
+	switch {
+	case err == nil || hasCode(err, "NoSuchEntity"):
+		return nil
+	case hasCode(err, "DeleteConflict"):
+		return fmt.Errorf("iam DeleteRole %q: %w: %w", role, ErrRoleInUse, err)
+	}
+	return fmt.Errorf("iam DeleteRole %q: %w", role, err)
 }

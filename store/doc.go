@@ -14,12 +14,14 @@
 //	  "store-id"      -> sealed 16 random bytes: which store this file is
 //	resources/
 //	  app \x00 env \x00 name -> sealed binary Resource record (codec.go)
-//	buckets/                                 (index: one resource per S3 bucket)
-//	  bucketName      -> resource key (as in resources/)
+//	buckets/                                 (index: the resources of each S3 bucket)
+//	  bucketName      -> resource key (as in resources/) of the resource that created it
+//	  bucketName \x00 resource key -> resource key, for each resource that imported it
 //	jobs/
 //	  jobID           -> sealed binary Job record (codec.go)
 //	jobs-by-env/                             (index: newest first per app/env)
 //	  app \x00 env \x00 ^seq (8 bytes, big-endian) -> jobID
+//	  app \x00 ^seq   -> jobID of a job of the whole app (RemoveAllBackends)
 //	pending/                                 (index: jobs a worker still owes work)
 //	  jobID           -> empty
 //	env-roles/                               (the IAM roles each environment uses)
@@ -34,6 +36,10 @@
 //	  accessKeyId     -> sealed binary SignInSession record (signin.go)
 //	sessions-by-challenge/                   (index: the sessions each challenge issued)
 //	  sessionId \x00 accessKeyId -> empty
+//	apps/                                    (apps CreateBackend named)
+//	  app             -> sealed: format byte, name, holding job id, flags (clean), creation time
+//	envs/                                    (every environment that exists)
+//	  app \x00 env    -> sealed: format byte, holding job id, flags (creating), creation time
 //
 // App ids, environment and resource names never contain NUL (Tx methods
 // refuse them with ErrInvalid), so NUL separates key parts unambiguously.
@@ -61,7 +67,20 @@
 // resources in legacy-envs/: its roles were named by the releases before
 // names were recorded, and the job layer records those names (oldest
 // environment first) instead of choosing new ones; 5 (signin.go) creates
-// the sign-in buckets.
+// the sign-in buckets; 6 (envs.go) creates
+// apps/ and envs/, records every environment that has a resource or
+// recorded roles, and re-keys imported buckets' index entries (a bucket
+// one resource created is that resource's alone; one bucket may be
+// imported into several environments).
+//
+// An environment exists while its envs/ record does: CreateBackend and
+// CloneBackend write it, and so does CreateResource for the first
+// resource of an environment (in the same transaction; the full check
+// refuses a resource whose environment is not recorded); DeleteBackend
+// and RemoveAllBackends remove it. Its holding job id names the
+// whole-environment job in progress, under which no job is accepted on
+// its resources; an app's holding job (RemoveAllBackends) holds all of
+// its environments.
 //
 // A sign-in challenge is kept after its one exchange, marked used, while
 // sessions issued from it live, so deleting it still ends them; sessions

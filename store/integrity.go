@@ -303,7 +303,7 @@ func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
 			return nil
 		}
 		for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending,
-			bucketChallenges, bucketSessions, bucketSessionsByChallenge} {
+			bucketChallenges, bucketSessions, bucketSessionsByChallenge, bucketApps, bucketEnvs} {
 			if btx.Bucket(name) == nil {
 				return damaged("bucket %q is missing", name)
 			}
@@ -328,8 +328,13 @@ func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
 			if err != nil {
 				return damaged("resource %q does not verify (checksum or encoding)", k)
 			}
-			if !bytes.Equal(k, resourceKey(r.ResourceKey)) || !bytes.Equal(buckets.Get([]byte(r.Bucket)), k) {
+			if !bytes.Equal(k, resourceKey(r.ResourceKey)) || !bytes.Equal(buckets.Get(bucketIndexKey(r)), k) {
 				return damaged("resource %q does not match its key or its bucket's index entry", k)
+			}
+			// The environment is recorded in the transaction that accepts
+			// its first resource.
+			if btx.Bucket(bucketEnvs).Get(envKey(r.AppID, r.Env)) == nil {
+				return damaged("resource %q has no environment record", k)
 			}
 			nres++
 			return nil
@@ -338,6 +343,9 @@ func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
 			return err
 		}
 		if err := indexHolds(buckets, nres, "bucket", "resources"); err != nil {
+			return err
+		}
+		if err := checkEnvironments(btx, damaged); err != nil {
 			return err
 		}
 
@@ -382,4 +390,27 @@ func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
 		return nil
 	}()
 	return c, err
+}
+
+// checkEnvironments verifies every app and environment record.
+func checkEnvironments(btx *bolt.Tx, damaged func(string, ...any) error) error {
+	err := btx.Bucket(bucketApps).ForEach(func(k, v []byte) error {
+		if _, err := decodeApp(string(k), v); err != nil {
+			return damaged("app %q does not verify (checksum or encoding)", k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return btx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
+		app, env, ok := bytes.Cut(k, []byte{0})
+		if !ok {
+			return damaged("environment key %q is malformed", k)
+		}
+		if _, err := decodeEnvironment(string(app), string(env), v); err != nil {
+			return damaged("environment %q does not verify (checksum or encoding)", k)
+		}
+		return nil
+	})
 }

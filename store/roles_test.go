@@ -89,14 +89,7 @@ func TestMigrationMarksLegacyEnvs(t *testing.T) {
 		{ResourceKey: ResourceKey{AppID: "z", Env: "old", Name: "photos"}, Bucket: "b4", CreateTime: t0},
 	}
 	path := filepath.Join(t.TempDir(), "v2.db")
-	s := openOldStore(t, path, 2, func(tx *bolt.Tx) {
-		for _, r := range resources {
-			r.Phase = PhaseActive
-			v, _ := encodeResource(r)
-			tx.Bucket(bucketResources).Put(resourceKey(r.ResourceKey), v)
-			tx.Bucket(bucketBuckets).Put([]byte(r.Bucket), resourceKey(r.ResourceKey))
-		}
-	})
+	s := openOldStore(t, path, 2, func(tx *bolt.Tx) { putOldResources(tx, resources) })
 	ctx := context.Background()
 	var legacy []LegacyEnv
 	s.View(ctx, func(tx *Tx) error {

@@ -30,7 +30,12 @@ func (t *Tx) Scopes() ([]Scope, error) {
 		prefix := k[:len(k)-8]
 		app, env, ok := bytes.Cut(prefix[:len(prefix)-1], []byte{0})
 		if !ok {
-			return nil, fmt.Errorf("malformed job index key %q", k)
+			// app \x00 ^seq: a job of the whole app (RemoveAllBackends),
+			// which names no environment. Its ^seq starts with 0xff, so
+			// these sort after the app's environments; the app is known
+			// through them.
+			k, v = c.Next()
+			continue
 		}
 		j, err := decodeIndexed(jobs, v)
 		if err != nil {

@@ -28,6 +28,8 @@ var (
 	bucketEnvRoles   = []byte("env-roles")
 	bucketRoleOwners = []byte("role-owners")
 	bucketLegacyEnvs = []byte("legacy-envs")
+	bucketApps       = []byte("apps")
+	bucketEnvs       = []byte("envs")
 
 	bucketChallenges          = []byte("challenges")
 	bucketSessions            = []byte("sign-in-sessions")
@@ -561,6 +563,7 @@ var migrations = []migration{
 	}},
 	{name: "record which IAM roles each environment uses", run: markLegacyEnvs},
 	{name: "sign-in challenges and sessions", run: createSignInBuckets},
+	{name: "record apps and environments", run: recordEnvironments},
 }
 
 // recode rewrites every value of b with fn.

@@ -70,11 +70,18 @@ func resourceNotFound(k ResourceKey) error {
 	return &NotFoundError{Kind: KindResource, AppID: k.AppID, Env: k.Env, Name: k.Name}
 }
 
-// BucketOwner returns the key of the resource that uses bucket, if any.
+// BucketOwner returns the key of the resource that uses bucket, if any:
+// the resource that created it, or else the first that imported it.
 func (t *Tx) BucketOwner(bucket string) (ResourceKey, bool) {
-	v := t.tx.Bucket(bucketBuckets).Get([]byte(bucket))
+	idx := t.tx.Bucket(bucketBuckets)
+	v := idx.Get([]byte(bucket))
 	if v == nil {
-		return ResourceKey{}, false
+		prefix := []byte(bucket + "\x00")
+		k, iv := idx.Cursor().Seek(prefix)
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			return ResourceKey{}, false
+		}
+		v = iv
 	}
 	parts := strings.SplitN(string(v), "\x00", 3)
 	if len(parts) != 3 {
@@ -83,9 +90,21 @@ func (t *Tx) BucketOwner(bucket string) (ResourceKey, bool) {
 	return ResourceKey{AppID: parts[0], Env: parts[1], Name: parts[2]}, true
 }
 
-// CreateResource stores a new resource and claims its bucket. It fails with
-// a *ResourceExistsError when the resource exists and with a
-// *BucketTakenError when another resource uses the bucket.
+// bucketIndexKey is r's key in buckets/: the bucket's name for a bucket
+// the resource created (one resource per such bucket), the name and the
+// resource's key for an import, since one bucket may be imported into
+// several environments (CloneBackend does).
+func bucketIndexKey(r Resource) []byte {
+	if r.Imported {
+		return append([]byte(r.Bucket+"\x00"), resourceKey(r.ResourceKey)...)
+	}
+	return []byte(r.Bucket)
+}
+
+// CreateResource stores a new resource and claims its bucket, recording its
+// environment if it is not yet. It fails with a *ResourceExistsError when
+// the resource exists and with a *BucketTakenError when another resource
+// uses the bucket, unless both import it.
 func (t *Tx) CreateResource(r Resource) error {
 	if err := checkNames(r.AppID, r.Env, r.Name); err != nil {
 		return err
@@ -94,9 +113,14 @@ func (t *Tx) CreateResource(r Resource) error {
 		return &ResourceExistsError{Resource: r.ResourceKey}
 	}
 	if owner, ok := t.BucketOwner(r.Bucket); ok {
-		return &BucketTakenError{Bucket: r.Bucket, Owner: owner}
+		if o, err := t.Resource(owner); err != nil || !o.Imported || !r.Imported {
+			return &BucketTakenError{Bucket: r.Bucket, Owner: owner}
+		}
 	}
-	if err := t.tx.Bucket(bucketBuckets).Put([]byte(r.Bucket), resourceKey(r.ResourceKey)); err != nil {
+	if err := t.tx.Bucket(bucketBuckets).Put(bucketIndexKey(r), resourceKey(r.ResourceKey)); err != nil {
+		return err
+	}
+	if _, err := t.EnsureEnvironment(r.AppID, r.Env, r.CreateTime); err != nil {
 		return err
 	}
 	return t.putResource(r)
@@ -108,7 +132,7 @@ func (t *Tx) PutResource(r Resource) error {
 	if err != nil {
 		return err
 	}
-	if old.Bucket != r.Bucket {
+	if old.Bucket != r.Bucket || old.Imported != r.Imported {
 		return classed(ErrInvalid, "the bucket of a storage resource cannot change")
 	}
 	return t.putResource(r)
@@ -128,7 +152,7 @@ func (t *Tx) DeleteResource(k ResourceKey) error {
 	if err != nil {
 		return err
 	}
-	if err := t.tx.Bucket(bucketBuckets).Delete([]byte(r.Bucket)); err != nil {
+	if err := t.tx.Bucket(bucketBuckets).Delete(bucketIndexKey(r)); err != nil {
 		return err
 	}
 	return t.tx.Bucket(bucketResources).Delete(resourceKey(k))
@@ -151,17 +175,21 @@ func (t *Tx) Resources(appID, env string) ([]Resource, error) {
 }
 
 // CheckScope returns a NotFoundError naming the app or the environment when
-// no job was ever recorded for it. Apps and environments have no records of
-// their own: they exist through the work done in them.
+// it is neither recorded (apps/, envs/) nor known through a job recorded
+// in it: apps and environments also exist through the work done in them,
+// so their jobs stay readable after they are removed.
 func (t *Tx) CheckScope(appID, env string) error {
-	c := t.tx.Bucket(bucketJobsByEnv).Cursor()
-	if k, _ := c.Seek(envPrefix(appID, "")); k == nil || !bytes.HasPrefix(k, envPrefix(appID, "")) {
+	has := func(b []byte, prefix []byte) bool {
+		k, _ := t.tx.Bucket(b).Cursor().Seek(prefix)
+		return k != nil && bytes.HasPrefix(k, prefix)
+	}
+	if !has(bucketJobsByEnv, envPrefix(appID, "")) && !has(bucketEnvs, envPrefix(appID, "")) && t.tx.Bucket(bucketApps).Get([]byte(appID)) == nil {
 		return &NotFoundError{Kind: KindApp, AppID: appID}
 	}
 	if env == "" {
 		return nil
 	}
-	if k, _ := c.Seek(envPrefix(appID, env)); k == nil || !bytes.HasPrefix(k, envPrefix(appID, env)) {
+	if !has(bucketJobsByEnv, envPrefix(appID, env)) && t.tx.Bucket(bucketEnvs).Get(envKey(appID, env)) == nil {
 		return &NotFoundError{Kind: KindEnv, AppID: appID, Env: env}
 	}
 	return nil
@@ -177,10 +205,13 @@ func (t *Tx) Job(id string) (Job, error) {
 }
 
 // JobIn returns job id if it belongs to the app and environment; a job of
-// another environment is reported as not found rather than leaked.
+// another environment is reported as not found rather than leaked. A job
+// of the whole app (RemoveAllBackends, whose environment is empty) is
+// found under any environment name of its app, since the API reaches
+// jobs only through one.
 func (t *Tx) JobIn(appID, env, id string) (Job, error) {
 	j, err := t.Job(id)
-	if err == nil && (j.AppID != appID || j.Env != env) {
+	if err == nil && (j.AppID != appID || (j.Env != env && j.Env != "")) {
 		return Job{}, &NotFoundError{Kind: KindJob, AppID: appID, Env: env, Name: id}
 	}
 	return j, err

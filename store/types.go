@@ -43,12 +43,24 @@ const (
 	OpImport Operation = "ImportBackendStorage"
 	OpUpdate Operation = "UpdateBackendStorage"
 	OpDelete Operation = "DeleteBackendStorage"
+
+	OpCreateBackend     Operation = "CreateBackend"
+	OpCloneBackend      Operation = "CloneBackend"
+	OpDeleteBackend     Operation = "DeleteBackend"
+	OpRemoveAllBackends Operation = "RemoveAllBackends"
 )
 
 // Valid reports whether o is an operation that runs as a job.
 func (o Operation) Valid() bool {
+	return o.Whole() || o == OpCreate || o == OpImport || o == OpUpdate || o == OpDelete
+}
+
+// Whole reports whether o works on a whole environment (or, for
+// RemoveAllBackends, every environment of an app) rather than on one
+// storage resource: its job names no resource and holds the environment.
+func (o Operation) Whole() bool {
 	switch o {
-	case OpCreate, OpImport, OpUpdate, OpDelete:
+	case OpCreateBackend, OpCloneBackend, OpDeleteBackend, OpRemoveAllBackends:
 		return true
 	}
 	return false

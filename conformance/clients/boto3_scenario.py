@@ -184,6 +184,53 @@ def _():
     return "gone"
 
 
+@check("create_backend")
+def _():
+    r = ab.create_backend(AppId=APP, AppName="Conformance", BackendEnvironmentName="made")
+    assert r["Operation"] == "CreateBackend" and r["Status"] == "RUNNING" and r["BackendEnvironmentName"] == "made", r
+    assert wait(r["JobId"], env="made")["Status"] == "COMPLETED"
+    b = ab.get_backend(AppId=APP)
+    assert b["AppName"] == "Conformance" and "made" in b["BackendEnvironmentList"], b
+    e = error_of(lambda: ab.create_backend(AppId=APP, AppName="Conformance", BackendEnvironmentName="made"))
+    assert isinstance(e, ab.exceptions.BadRequestException) and "already exists" in e.response["Error"]["Message"], e.response
+    return b["BackendEnvironmentList"]
+
+
+@check("clone_backend")
+def _():
+    r = ab.clone_backend(AppId=APP, BackendEnvironmentName=ENV, TargetEnvironmentName="copy")
+    assert r["Operation"] == "CloneBackend" and r["Status"] == "RUNNING", r
+    j = wait(r["JobId"])
+    assert j["Status"] == "COMPLETED" and j["Operation"] == "CloneBackend", j
+    src = ab.get_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="docs")["ResourceConfig"]
+    dst = ab.get_backend_storage(AppId=APP, BackendEnvironmentName="copy", ResourceName="docs")["ResourceConfig"]
+    assert dst["BucketName"] != src["BucketName"] and dst["Permissions"] == src["Permissions"], (src, dst)
+    return dst["BucketName"]
+
+
+@check("delete_backend")
+def _():
+    r = ab.delete_backend(AppId=APP, BackendEnvironmentName="copy")
+    assert r["Operation"] == "DeleteBackend", r
+    assert wait(r["JobId"], env="copy")["Status"] == "COMPLETED"
+    e = error_of(lambda: ab.get_backend_storage(AppId=APP, BackendEnvironmentName="copy", ResourceName="docs"))
+    assert isinstance(e, ab.exceptions.NotFoundException), e
+    assert "copy" not in ab.get_backend(AppId=APP)["BackendEnvironmentList"]
+    return "gone"
+
+
+@check("remove_all_backends")
+def _():
+    app = APP + "-all"
+    wait(ab.create_backend(AppId=app, AppName="Gone", BackendEnvironmentName="one")["JobId"], app=app, env="one")
+    r = ab.remove_all_backends(AppId=app, CleanAmplifyApp=True)
+    assert r["Operation"] == "RemoveAllBackends" and "BackendEnvironmentName" not in r, r
+    assert wait(r["JobId"], app=app, env="one")["Status"] == "COMPLETED"
+    b = ab.get_backend(AppId=app)
+    assert b["BackendEnvironmentList"] == [] and "AppName" not in b, b
+    return r["JobId"]
+
+
 @check("not_found")
 def _():
     e = error_of(lambda: ab.get_backend_storage(AppId=APP, BackendEnvironmentName=ENV, ResourceName="nope"))
@@ -434,8 +481,8 @@ def _():
             AppId=APP, BackendEnvironmentName=ENV, ResourceName="auth",
             ResourceConfig={"AuthResources": "USER_POOL_ONLY", "Service": "COGNITO",
                             "UserPoolConfigs": {"RequiredSignUpAttributes": [], "SignInMethod": "EMAIL", "UserPoolName": "p"}})),
-                       ("DeleteBackend", lambda: ab.delete_backend(AppId=APP, BackendEnvironmentName=ENV)),
-                       ("CreateBackend", lambda: ab.create_backend(AppId=APP, AppName="a", BackendEnvironmentName=ENV))):
+                       ("DeleteBackendAuth", lambda: ab.delete_backend_auth(AppId=APP, BackendEnvironmentName=ENV, ResourceName="auth")),
+                       ("GenerateBackendAPIModels", lambda: ab.generate_backend_api_models(AppId=APP, BackendEnvironmentName=ENV, ResourceName="api"))):
         e = error_of(call)
         assert isinstance(e, ab.exceptions.BadRequestException), (name, e.response)
         assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response

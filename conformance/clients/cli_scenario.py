@@ -189,6 +189,54 @@ def _():
     return "gone"
 
 
+@check("create_backend")
+def _():
+    r = aws("create-backend", "--app-id", APP, "--app-name", "Conformance", "--backend-environment-name", "made")
+    assert r["Operation"] == "CreateBackend" and r["Status"] == "RUNNING" and r["BackendEnvironmentName"] == "made", r
+    assert wait(r["JobId"], env="made")["Status"] == "COMPLETED"
+    b = aws("get-backend", "--app-id", APP)
+    assert b["AppName"] == "Conformance" and "made" in b["BackendEnvironmentList"], b
+    err = fails("create-backend", "--app-id", APP, "--app-name", "Conformance", "--backend-environment-name", "made")
+    assert "(BadRequestException)" in err and "already exists" in err, err
+    return b["BackendEnvironmentList"]
+
+
+@check("clone_backend")
+def _():
+    r = aws("clone-backend", *scope(), "--target-environment-name", "copy")
+    assert r["Operation"] == "CloneBackend" and r["Status"] == "RUNNING", r
+    j = wait(r["JobId"])
+    assert j["Status"] == "COMPLETED" and j["Operation"] == "CloneBackend", j
+    src = aws("get-backend-storage", *scope(), "--resource-name", "docs")["ResourceConfig"]
+    dst = aws("get-backend-storage", *scope(APP, "copy"), "--resource-name", "docs")["ResourceConfig"]
+    assert dst["BucketName"] != src["BucketName"] and dst["Permissions"] == src["Permissions"], (src, dst)
+    return dst["BucketName"]
+
+
+@check("delete_backend")
+def _():
+    r = aws("delete-backend", *scope(APP, "copy"))
+    assert r["Operation"] == "DeleteBackend", r
+    assert wait(r["JobId"], env="copy")["Status"] == "COMPLETED"
+    err = fails("get-backend-storage", *scope(APP, "copy"), "--resource-name", "docs")
+    assert "(NotFoundException)" in err, err
+    assert "copy" not in aws("get-backend", "--app-id", APP)["BackendEnvironmentList"]
+    return "gone"
+
+
+@check("remove_all_backends")
+def _():
+    app = APP + "-all"
+    made = aws("create-backend", "--app-id", app, "--app-name", "Gone", "--backend-environment-name", "one")
+    wait(made["JobId"], app=app, env="one")
+    r = aws("remove-all-backends", "--app-id", app, "--clean-amplify-app")
+    assert r["Operation"] == "RemoveAllBackends" and "BackendEnvironmentName" not in r, r
+    assert wait(r["JobId"], app=app, env="one")["Status"] == "COMPLETED"
+    b = aws("get-backend", "--app-id", app)
+    assert b["BackendEnvironmentList"] == [] and "AppName" not in b, b
+    return r["JobId"]
+
+
 @check("not_found")
 def _():
     err = fails("get-backend-storage", *scope(), "--resource-name", "nope")
@@ -393,9 +441,9 @@ def _():
 
 @check("unsupported_operation")
 def _():
-    errs = [fails("delete-backend", *scope()),
-            fails("remove-all-backends", "--app-id", APP)]
-    for err, name in zip(errs, ("DeleteBackend", "RemoveAllBackends")):
+    errs = [fails("delete-backend-auth", *scope(), "--resource-name", "auth"),
+            fails("generate-backend-api-models", *scope(), "--resource-name", "api")]
+    for err, name in zip(errs, ("DeleteBackendAuth", "GenerateBackendAPIModels")):
         assert "(BadRequestException)" in err and name in err, err
     return [e.strip() for e in errs]
 

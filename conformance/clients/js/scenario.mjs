@@ -9,8 +9,11 @@ import { recordEndpoint } from "./endpoint.mjs";
 const {
   AmplifyBackendClient,
   BadRequestException,
+  CloneBackendCommand,
+  CreateBackendCommand,
   CreateBackendStorageCommand,
   CreateTokenCommand,
+  DeleteBackendCommand,
   DeleteBackendStorageCommand,
   DeleteTokenCommand,
   GetBackendCommand,
@@ -21,6 +24,7 @@ const {
   ListBackendJobsCommand,
   ListS3BucketsCommand,
   NotFoundException,
+  RemoveAllBackendsCommand,
   UpdateBackendJobCommand,
   UpdateBackendStorageCommand,
 } = sdk;
@@ -411,6 +415,63 @@ async function main() {
     );
     assert(e.name === "NotFoundException", `GetBackendStorage after delete threw ${errText(e)}`);
     return `jobId=${out.JobId} COMPLETED; GetBackendStorage photos -> ${e.name}`;
+  });
+
+  await check("create_backend", async () => {
+    const out = await client.send(
+      new CreateBackendCommand({ AppId: APP, AppName: "Conformance", BackendEnvironmentName: "made" }),
+    );
+    assert(out.Operation === "CreateBackend" && out.Status === "RUNNING" && out.BackendEnvironmentName === "made", show(out));
+    expectCompleted(await waitJob(out.JobId, APP, "made"), "CreateBackend");
+    const b = await client.send(new GetBackendCommand({ AppId: APP }));
+    assert(b.AppName === "Conformance" && b.BackendEnvironmentList.includes("made"), show(b));
+    const e = await expectError(
+      client.send(new CreateBackendCommand({ AppId: APP, AppName: "Conformance", BackendEnvironmentName: "made" })),
+      "BadRequestException",
+    );
+    assert(e instanceof BadRequestException && /already exists/.test(e.message), errText(e));
+    return show(b.BackendEnvironmentList);
+  });
+
+  await check("clone_backend", async () => {
+    const out = await client.send(
+      new CloneBackendCommand({ AppId: APP, BackendEnvironmentName: ENV, TargetEnvironmentName: "copy" }),
+    );
+    assert(out.Operation === "CloneBackend" && out.Status === "RUNNING", show(out));
+    const job = await waitJob(out.JobId);
+    expectCompleted(job, "CloneBackend");
+    assert(job.Operation === "CloneBackend", show(job));
+    const src = await client.send(new GetBackendStorageCommand({ AppId: APP, BackendEnvironmentName: ENV, ResourceName: "docs" }));
+    const dst = await client.send(new GetBackendStorageCommand({ AppId: APP, BackendEnvironmentName: "copy", ResourceName: "docs" }));
+    assert(dst.ResourceConfig.BucketName !== src.ResourceConfig.BucketName, `${show(src)} ${show(dst)}`);
+    assert(show(dst.ResourceConfig.Permissions) === show(src.ResourceConfig.Permissions), `${show(src)} ${show(dst)}`);
+    return dst.ResourceConfig.BucketName;
+  });
+
+  await check("delete_backend", async () => {
+    const out = await client.send(new DeleteBackendCommand({ AppId: APP, BackendEnvironmentName: "copy" }));
+    assert(out.Operation === "DeleteBackend", show(out));
+    expectCompleted(await waitJob(out.JobId, APP, "copy"), "DeleteBackend");
+    const e = await expectError(
+      client.send(new GetBackendStorageCommand({ AppId: APP, BackendEnvironmentName: "copy", ResourceName: "docs" })),
+      "NotFoundException",
+    );
+    assert(e.name === "NotFoundException", errText(e));
+    const b = await client.send(new GetBackendCommand({ AppId: APP }));
+    assert(!b.BackendEnvironmentList.includes("copy"), show(b));
+    return "gone";
+  });
+
+  await check("remove_all_backends", async () => {
+    const app = `${APP}-all`;
+    const made = await client.send(new CreateBackendCommand({ AppId: app, AppName: "Gone", BackendEnvironmentName: "one" }));
+    await waitJob(made.JobId, app, "one");
+    const out = await client.send(new RemoveAllBackendsCommand({ AppId: app, CleanAmplifyApp: true }));
+    assert(out.Operation === "RemoveAllBackends" && out.BackendEnvironmentName === undefined, show(out));
+    expectCompleted(await waitJob(out.JobId, app, "one"), "RemoveAllBackends");
+    const b = await client.send(new GetBackendCommand({ AppId: app }));
+    assert(b.BackendEnvironmentList.length === 0 && b.AppName === undefined, show(b));
+    return out.JobId;
   });
 
   await check("not_found", async () => {
