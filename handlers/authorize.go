@@ -266,19 +266,18 @@ func bodyFields(body []byte) map[string]json.RawMessage {
 	return m
 }
 
-// appEnvironments lists the environments the store knows in app (none
-// for a server built without a store, which serves no app).
+// appEnvironments lists the environments app has (none for a server
+// built without a store, which serves no app): the records of every
+// environment that exists, whether or not any job of it is still kept.
 func (s *Server) appEnvironments(ctx context.Context, app string) ([]string, error) {
 	var envs []string
 	if s.Store == nil {
 		return nil, nil
 	}
 	err := s.Store.View(ctx, func(tx *store.Tx) error {
-		scopes, err := tx.Scopes()
-		for _, sc := range scopes {
-			if sc.AppID == app {
-				envs = append(envs, sc.Env)
-			}
+		recs, err := tx.Environments(app)
+		for _, e := range recs {
+			envs = append(envs, e.Env)
 		}
 		return err
 	})

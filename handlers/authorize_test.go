@@ -485,3 +485,30 @@ func TestBodyNamesAuthorizedAsDecoded(t *testing.T) {
 		t.Fatalf("a create in dev beside a key that differs by case: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestRemoveAllBackendsCoversEveryEnvironment: removing an app touches
+// every environment it has, those whose jobs have all been swept away
+// (or that CreateBackend made and nothing has used) included, so a Deny on
+// such an environment refuses it too.
+func TestRemoveAllBackendsCoversEveryEnvironment(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	err := s.st.Update(context.Background(), func(tx *store.Tx) error {
+		_, err := tx.EnsureEnvironment("app2", "prod", time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := authKeys()
+	keys["AKIDAPP2NOPROD"] = caller.Key{Secret: "app2-no-prod-secret", Name: "app2-no-prod", Policy: access.MustParse([]byte(`{"Statement":[
+		{"Effect":"Allow","Action":"amplifybackend:*","Resource":"arn:aws:amplifybackend:*:*:/backend/app2/*"},
+		{"Effect":"Deny","Action":"*","Resource":"arn:aws:amplifybackend:*:*:/backend/app2/environments/prod"}]}`))}
+	s.h = New(Config{Store: s.st, Keys: keys, Region: "us-east-1", Scope: authScope, Now: func() time.Time { return sigTestNow },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r := httptest.NewRequest("POST", "http://127.0.0.1:8080/backend/app2/remove", strings.NewReader(`{}`))
+	signAs(t, r, []byte(`{}`), aws.Credentials{AccessKeyID: "AKIDAPP2NOPROD", SecretAccessKey: "app2-no-prod-secret"}, "us-east-1", sigTestNow)
+	w := httptest.NewRecorder()
+	s.h.ServeHTTP(w, r)
+	wantDenied(t, "RemoveAllBackends", w, deniedMessage("AKIDAPP2NOPROD", "RemoveAllBackends", authScope.Environment("app2", "prod"), true))
+}
