@@ -42,3 +42,32 @@ func TestScopesEmpty(t *testing.T) {
 		t.Fatalf("empty store: %v, %v", got, err)
 	}
 }
+
+// TestScopesIncludeRecordedEnvironments: an environment that exists but
+// has no kept job (CreateBackend recorded it and nothing ran since the
+// sweep, say) is listed too, in key order among those with jobs, dated by
+// its creation.
+func TestScopesIncludeRecordedEnvironments(t *testing.T) {
+	f := setup(t)
+	made := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	err := f.s.Update(f.ctx, func(tx *Tx) error {
+		for _, sc := range [][2]string{{"a", "z-only-record"}, {"0first", "dev"}, {"m", "dev"}} {
+			if _, err := tx.EnsureEnvironment(sc[0], sc[1], made); err != nil {
+				return err
+			}
+		}
+		return tx.InsertJob(Job{ID: "j1", AppID: "m", Env: "dev", Resource: "r", Operation: OpCreate, Status: StatusCompleted,
+			CreateTime: made.Add(time.Hour), UpdateTime: made.Add(time.Hour)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Scope
+	if err := f.s.View(f.ctx, func(tx *Tx) (err error) { got, err = tx.Scopes(); return }); err != nil {
+		t.Fatal(err)
+	}
+	want := []Scope{{"0first", "dev", made}, {"a", "z-only-record", made}, {"m", "dev", made.Add(time.Hour)}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Scopes() =\n%+v\nwant\n%+v", got, want)
+	}
+}
