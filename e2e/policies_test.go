@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
+	"github.com/amplifybackendd/amplifybackendd/policy"
 )
 
 // foreignStatement finds the statement with sid in a bucket policy.
@@ -107,14 +108,16 @@ func TestOthersPoliciesSurvive(t *testing.T) {
 
 // TestRolePolicyLimit fills one app/environment's roles until the next
 // resource would pass IAM's 10,240-character cap: that create fails with a
-// message naming the role and the size, and nothing of it is applied.
+// message naming the role and the size, and nothing of it is applied. With
+// 16-character bucket names 28 full-permission resources fit (the
+// README's ceiling).
 func TestRolePolicyLimit(t *testing.T) {
 	t.Parallel()
 	s := testserver.Start(t)
 	all := []string{"READ", "CREATE_AND_UPDATE", "DELETE"}
 	var failed testserver.Response
 	created := 0
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 60; i++ {
 		bucket := fmt.Sprintf("limit-bucket-%02d", i)
 		r := testserver.MustOK(t, s.Call("POST", "/backend/full/storage", storageBody("dev", fmt.Sprintf("resource-%02d", i), bucket, all, all)))
 		job := s.WaitJob("full", "dev", r.Str("jobId"))
@@ -135,8 +138,12 @@ func TestRolePolicyLimit(t *testing.T) {
 		t.Fatalf("limit message: %s", msg)
 	}
 	names, err := s.IAMClient().ListRolePolicies(context.Background(), &iam.ListRolePoliciesInput{RoleName: aws.String("amplify-full-dev-authRole")})
-	if err != nil || len(names.PolicyNames) != created {
+	// One policy holds the environment's grants, and none of the refused one.
+	if err != nil || len(names.PolicyNames) != 1 || names.PolicyNames[0] != policy.EnvRolePolicyName("full", "dev") {
 		t.Fatalf("auth role holds %v policies after %d creates: %v", names, created, err)
+	}
+	if doc := rolePolicy(t, s, "amplify-full-dev-authRole", names.PolicyNames[0]); strings.Contains(doc, fmt.Sprintf("limit-bucket-%02d", created)) {
+		t.Fatalf("the refused create's bucket is in the role policy: %s", doc)
 	}
 	t.Logf("%d resources fit on one role; the next was refused: %s", created, msg)
 }
