@@ -109,7 +109,7 @@ func TestOthersPoliciesSurvive(t *testing.T) {
 // TestRolePolicyLimit fills one app/environment's roles until the next
 // resource would pass IAM's 10,240-character cap: that create fails with a
 // message naming the role and the size, and nothing of it is applied. With
-// 16-character bucket names 30 full-permission resources fit (the
+// 15-character bucket names 30 full-permission resources fit (the
 // README's ceiling).
 func TestRolePolicyLimit(t *testing.T) {
 	t.Parallel()
