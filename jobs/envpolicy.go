@@ -146,30 +146,35 @@ func (r *Runner) setShare(w *work, perms store.Permissions) {
 // document for perms on w's resource, under the environment's lock. It
 // writes only on drift, and removes the per-resource policies earlier
 // releases wrote for the environment's resources (ours by name and the
-// store's record, on a role ensureOwnedRole accepts).
+// store's record, on a role ensureOwnedRole accepts). A document that would
+// not fit on the role fails the job here, where no other job of the
+// environment can change the role meanwhile (checkSizes only saw it
+// earlier), and is recorded nowhere, so no other job writes it either.
 func (r *Runner) writeEnvRolePolicy(ctx context.Context, w *work, role string, kind store.RoleKind, perms store.Permissions) error {
 	unlock, err := r.lockEnv(ctx, w)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	r.setShare(w, perms)
 	var p envPolicy
 	if err := r.store.View(ctx, func(tx *store.Tx) (err error) { p, err = r.envPolicyOf(tx, w.res, perms); return err }); err != nil {
 		return err
 	}
 	k := w.res.ResourceKey
 	name := policy.EnvRolePolicyName(k.AppID, k.Env)
-	names, err := r.target.RolePolicyNames(ctx, role)
+	sizes, err := r.rolePolicySizes(ctx, role)
 	if err != nil {
 		return err
 	}
 	var stale []string
-	for _, n := range names {
+	staleChars := 0
+	for n, size := range sizes {
 		if slices.Contains(p.legacy, n) {
 			stale = append(stale, n)
+			staleChars += size
 		}
 	}
+	slices.Sort(stale)
 	cur, err := r.target.RolePolicy(ctx, role, name)
 	if err != nil {
 		return err
@@ -190,11 +195,28 @@ func (r *Runner) writeEnvRolePolicy(ctx context.Context, w *work, role string, k
 			put = true
 		}
 	}
-	if !put && len(stale) == 0 && (doc != nil || cur == nil) {
-		return nil
+	others := othersChars(sizes, name, p.legacy)
+	if put && others+len(want) > MaxRolePolicyChars {
+		return roleTooFull(role, others+len(want), len(want), p.resources, k)
 	}
+	if put || len(stale) > 0 || (doc == nil && cur != nil) {
+		if err := r.rewriteEnvRolePolicy(ctx, w, role, kind, name, want, cur != nil, stale, others+staleChars+len(want) <= MaxRolePolicyChars); err != nil {
+			return err
+		}
+	}
+	r.setShare(w, perms)
+	return nil
+}
+
+// rewriteEnvRolePolicy writes want as role's policy name (or removes it
+// when want is nil and had says it is there) and removes stale. The old
+// policies stay until the new one holds their grants, unless both together
+// would not fit on the role (roomy false).
+func (r *Runner) rewriteEnvRolePolicy(ctx context.Context, w *work, role string, kind store.RoleKind, name string, want []byte, had bool, stale []string, roomy bool) error {
+	k := w.res.ResourceKey
 	var trust []byte
-	if doc != nil {
+	if want != nil {
+		var err error
 		if trust, err = json.Marshal(policy.TrustPolicy(kind == store.RoleAuth, r.identityPool(k))); err != nil {
 			return err
 		}
@@ -202,60 +224,61 @@ func (r *Runner) writeEnvRolePolicy(ctx context.Context, w *work, role string, k
 	if err := r.ensureOwnedRole(ctx, w, role, kind, trust); err != nil {
 		return err
 	}
-	if doc == nil {
-		if cur != nil {
+	if want == nil {
+		if had {
 			if err := r.target.DeleteRolePolicy(ctx, role, name); err != nil {
 				return err
 			}
 		}
 		return r.deleteRolePolicies(ctx, role, stale)
 	}
-	if put {
-		// The old policies stay until the new one holds their grants,
-		// unless both together would not fit in the role's quota.
-		roomy, err := r.fitsBeside(ctx, role, name, len(want))
-		if err != nil {
+	if !roomy {
+		if err := r.deleteRolePolicies(ctx, role, stale); err != nil {
 			return err
 		}
-		if !roomy {
-			if err := r.deleteRolePolicies(ctx, role, stale); err != nil {
-				return err
-			}
-			stale = nil
-		}
-		if err := r.putRolePolicyChecked(ctx, w, role, name, want); err != nil {
-			return err
-		}
+		stale = nil
+	}
+	if err := r.putRolePolicyChecked(ctx, w, role, name, want); err != nil {
+		return err
 	}
 	return r.deleteRolePolicies(ctx, role, stale)
 }
 
-// fitsBeside says whether a policy of size chars named name fits on role
-// beside every other inline policy it holds now.
-func (r *Runner) fitsBeside(ctx context.Context, role, name string, size int) (bool, error) {
-	total, err := r.otherPolicyChars(ctx, role, func(n string) bool { return n == name })
-	return total+size <= MaxRolePolicyChars, err
+// roleTooFull is the failure of a change whose environment document would
+// not fit on role beside its other inline policies.
+func roleTooFull(role string, total, ours, resources int, k store.ResourceKey) error {
+	return terminal("Role %q would hold %d characters of inline policies (%d of them for the %d storage resources of environment %q of app %q), over the %d IAM allows per role; remove storage resources from the environment or narrow their permissions.",
+		role, total, ours, resources, k.Env, k.AppID, MaxRolePolicyChars)
 }
 
-// otherPolicyChars sums the inline policies of role that skip does not
-// exclude.
-func (r *Runner) otherPolicyChars(ctx context.Context, role string, skip func(string) bool) (int, error) {
+// othersChars sums the policies of sizes that the environment's document
+// (named ours) does not replace: all but it and the per-resource policies
+// of earlier releases (legacy).
+func othersChars(sizes map[string]int, ours string, legacy []string) int {
+	total := 0
+	for n, size := range sizes {
+		if n != ours && !slices.Contains(legacy, n) {
+			total += size
+		}
+	}
+	return total
+}
+
+// rolePolicySizes reads the size of every inline policy of role.
+func (r *Runner) rolePolicySizes(ctx context.Context, role string) (map[string]int, error) {
 	names, err := r.target.RolePolicyNames(ctx, role)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	total := 0
+	sizes := make(map[string]int, len(names))
 	for _, n := range names {
-		if skip(n) {
-			continue
-		}
 		doc, err := r.target.RolePolicy(ctx, role, n)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		total += len(doc)
+		sizes[n] = len(doc)
 	}
-	return total, nil
+	return sizes, nil
 }
 
 func (r *Runner) deleteRolePolicies(ctx context.Context, role string, names []string) error {

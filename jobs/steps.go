@@ -492,15 +492,13 @@ func (r *Runner) checkSizes(ctx context.Context, w *work, perms store.Permission
 				return err
 			}
 			role := roles.Name(kind)
-			// The environment's per-resource policies of earlier releases
-			// are replaced by ours: they do not count.
-			others, err := r.otherPolicyChars(ctx, role, func(n string) bool { return n == ours || slices.Contains(p.legacy, n) })
+			sizes, err := r.rolePolicySizes(ctx, role)
 			if err != nil {
 				return err
 			}
-			if total := others + len(want); total > MaxRolePolicyChars {
-				return terminal("Role %q would hold %d characters of inline policies (%d of them for the %d storage resources of environment %q of app %q), over the %d IAM allows per role; remove storage resources from the environment or narrow their permissions.",
-					role, total, len(want), p.resources, k.Env, k.AppID, MaxRolePolicyChars)
+			others := othersChars(sizes, ours, p.legacy)
+			if others+len(want) > MaxRolePolicyChars {
+				return roleTooFull(role, others+len(want), len(want), p.resources, k)
 			}
 		}
 	}
