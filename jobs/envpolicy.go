@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/amplifybackendd/amplifybackendd/policy"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -142,14 +144,95 @@ func (r *Runner) setShare(w *work, perms store.Permissions) {
 	r.envMu.Unlock()
 }
 
+// Customer managed policies take what an environment's grants do not fit
+// in the role's inline policy: IAM allows 10 attached per role by default,
+// of 6,144 characters each (white space not counted; we write none).
+const (
+	MaxManagedPolicyChars     = 6144
+	MaxManagedPoliciesPerRole = 10
+)
+
+// roleLayout is how one role holds its environment's document: what of it
+// goes in the inline policy and what in each managed policy, next to what
+// the role holds now.
+type roleLayout struct {
+	sizes      map[string]int // the role's inline policies now, by name
+	stale      []string       // the environment's per-resource policies of earlier releases
+	staleChars int
+	others     int // characters of the inline policies that are not ours
+	inline     *policy.Document
+	managed    []*policy.Document     // managed[i] is EnvManagedPolicyName(..., i+1); nil: none wanted
+	attached   []s3iam.AttachedPolicy // ours attached now
+	chars      int                    // of the whole document
+}
+
+// layoutRole reads role and packs the environment's document for kind
+// over what the role can take beside policies that are not ours: the
+// inline policy first, then managed policies where the target has them.
+// A document that does not fit is roleTooFull.
+func (r *Runner) layoutRole(ctx context.Context, w *work, role string, kind store.RoleKind, p envPolicy) (roleLayout, error) {
+	k := w.res.ResourceKey
+	name := policy.EnvRolePolicyName(k.AppID, k.Env)
+	var l roleLayout
+	var err error
+	if l.sizes, err = r.rolePolicySizes(ctx, role); err != nil {
+		return l, err
+	}
+	for n, size := range l.sizes {
+		if slices.Contains(p.legacy, n) {
+			l.stale = append(l.stale, n)
+			l.staleChars += size
+		}
+	}
+	slices.Sort(l.stale)
+	l.others = othersChars(l.sizes, name, p.legacy)
+	attached, err := r.target.AttachedRolePolicies(ctx, role)
+	managed := err == nil
+	if err != nil && s3iam.Classify(err) != s3iam.NotImplemented {
+		return l, err
+	}
+	foreign := 0
+	prefix := policy.EnvManagedPolicyName(k.AppID, k.Env, string(kind), 0)
+	prefix = prefix[:len(prefix)-1]
+	for _, a := range attached {
+		if strings.HasPrefix(a.Name, prefix) && strings.Contains(a.ARN, s3iam.ManagedPolicyPath) {
+			l.attached = append(l.attached, a)
+		} else {
+			foreign++
+		}
+	}
+	limits := []int{MaxRolePolicyChars - l.others}
+	if managed {
+		for range MaxManagedPoliciesPerRole - foreign {
+			limits = append(limits, MaxManagedPolicyChars)
+		}
+	}
+	doc := p.of(kind)
+	if doc != nil {
+		b, err := json.Marshal(doc)
+		if err != nil {
+			return l, err
+		}
+		l.chars = len(b)
+	}
+	docs, ok := policy.Pack(doc, limits)
+	if !ok {
+		return l, roleTooFull(role, l.chars, p.resources, l.others, foreign, managed, k)
+	}
+	l.inline, l.managed = docs[0], docs[1:]
+	return l, nil
+}
+
 // writeEnvRolePolicy reconciles role (of kind) with the environment's
-// document for perms on w's resource, under the environment's lock. It
-// writes only on drift, and removes the per-resource policies earlier
-// releases wrote for the environment's resources (ours by name and the
-// store's record, on a role ensureOwnedRole accepts). A document that would
-// not fit on the role fails the job here, where no other job of the
-// environment can change the role meanwhile (checkSizes only saw it
-// earlier), and is recorded nowhere, so no other job writes it either.
+// document for perms on w's resource, under the environment's lock: the
+// inline policy and the managed policies layoutRole gives it. It writes
+// only on drift, and removes the per-resource policies earlier releases
+// wrote for the environment's resources (ours by name and the store's
+// record) and managed policies of ours no longer needed, on a role
+// ensureOwnedRole accepts. A document that would not fit fails the job
+// here, where no other job of the environment can change the role
+// meanwhile (checkSizes only saw it earlier), and is recorded nowhere, so
+// no other job writes it either.
 func (r *Runner) writeEnvRolePolicy(ctx context.Context, w *work, role string, kind store.RoleKind, perms store.Permissions) error {
 	unlock, err := r.lockEnv(ctx, w)
 	if err != nil {
@@ -160,47 +243,36 @@ func (r *Runner) writeEnvRolePolicy(ctx context.Context, w *work, role string, k
 	if err := r.store.View(ctx, func(tx *store.Tx) (err error) { p, err = r.envPolicyOf(tx, w.res, perms); return err }); err != nil {
 		return err
 	}
+	l, err := r.layoutRole(ctx, w, role, kind, p)
+	if err != nil {
+		return err
+	}
 	k := w.res.ResourceKey
-	name := policy.EnvRolePolicyName(k.AppID, k.Env)
-	sizes, err := r.rolePolicySizes(ctx, role)
-	if err != nil {
-		return err
-	}
-	var stale []string
-	staleChars := 0
-	for n, size := range sizes {
-		if slices.Contains(p.legacy, n) {
-			stale = append(stale, n)
-			staleChars += size
-		}
-	}
-	slices.Sort(stale)
-	cur, err := r.target.RolePolicy(ctx, role, name)
-	if err != nil {
-		return err
-	}
-	doc := p.of(kind)
-	var want []byte
-	put := false
-	if doc != nil {
-		if want, err = json.Marshal(doc); err != nil {
+	var trust []byte
+	if p.of(kind) != nil {
+		if trust, err = json.Marshal(policy.TrustPolicy(kind == store.RoleAuth, r.identityPool(k))); err != nil {
 			return err
 		}
-		switch {
-		case cur != nil && policy.Equivalent(cur, want):
-		case cur != nil && r.target.MayNarrowRolePolicies() && policy.EquivalentNarrowed(cur, want):
-			// What this target keeps of want: writing it again changes nothing.
-			w.warn(narrowedWarning, role)
-		default:
-			put = true
+	}
+	owned := false
+	own := func() error { // once, before the first write
+		if owned {
+			return nil
 		}
+		owned = true
+		return r.ensureOwnedRole(ctx, w, role, kind, trust)
 	}
-	others := othersChars(sizes, name, p.legacy)
-	if put && others+len(want) > MaxRolePolicyChars {
-		return roleTooFull(role, others+len(want), len(want), p.resources, k)
+	if err := r.writeInline(ctx, w, role, l, own); err != nil {
+		return err
 	}
-	if put || len(stale) > 0 || (doc == nil && cur != nil) {
-		if err := r.rewriteEnvRolePolicy(ctx, w, role, kind, name, want, cur != nil, stale, others+staleChars+len(want) <= MaxRolePolicyChars); err != nil {
+	if err := r.writeManaged(ctx, w, role, kind, l, own); err != nil {
+		return err
+	}
+	if len(l.stale) > 0 {
+		if err := own(); err != nil {
+			return err
+		}
+		if err := r.deleteRolePolicies(ctx, role, l.stale); err != nil {
 			return err
 		}
 	}
@@ -208,47 +280,121 @@ func (r *Runner) writeEnvRolePolicy(ctx context.Context, w *work, role string, k
 	return nil
 }
 
-// rewriteEnvRolePolicy writes want as role's policy name (or removes it
-// when want is nil and had says it is there) and removes stale. The old
-// policies stay until the new one holds their grants, unless both together
-// would not fit on the role (roomy false).
-func (r *Runner) rewriteEnvRolePolicy(ctx context.Context, w *work, role string, kind store.RoleKind, name string, want []byte, had bool, stale []string, roomy bool) error {
+// writeInline reconciles the environment's inline policy on role with
+// l.inline. The per-resource policies of earlier releases stay until it
+// holds their grants, unless both together would not fit on the role.
+func (r *Runner) writeInline(ctx context.Context, w *work, role string, l roleLayout, own func() error) error {
 	k := w.res.ResourceKey
-	var trust []byte
-	if want != nil {
-		var err error
-		if trust, err = json.Marshal(policy.TrustPolicy(kind == store.RoleAuth, r.identityPool(k))); err != nil {
+	name := policy.EnvRolePolicyName(k.AppID, k.Env)
+	cur, err := r.target.RolePolicy(ctx, role, name)
+	if err != nil {
+		return err
+	}
+	if l.inline == nil {
+		if cur == nil {
+			return nil
+		}
+		if err := own(); err != nil {
+			return err
+		}
+		return r.target.DeleteRolePolicy(ctx, role, name)
+	}
+	want, err := json.Marshal(l.inline)
+	if err != nil {
+		return err
+	}
+	switch {
+	case cur != nil && policy.Equivalent(cur, want):
+		return nil
+	case cur != nil && r.target.MayNarrowRolePolicies() && policy.EquivalentNarrowed(cur, want):
+		// What this target keeps of want: writing it again changes nothing.
+		w.warn(narrowedWarning, role)
+		return nil
+	}
+	if err := own(); err != nil {
+		return err
+	}
+	if l.others+l.staleChars+len(want) > MaxRolePolicyChars {
+		if err := r.deleteRolePolicies(ctx, role, l.stale); err != nil {
 			return err
 		}
 	}
-	if err := r.ensureOwnedRole(ctx, w, role, kind, trust); err != nil {
-		return err
-	}
-	if want == nil {
-		if had {
-			if err := r.target.DeleteRolePolicy(ctx, role, name); err != nil {
+	return r.putRolePolicyChecked(ctx, w, role, name, want)
+}
+
+// writeManaged reconciles the environment's managed policies on role with
+// l.managed: each wanted one written (on drift) and attached, then every
+// other of ours detached and deleted.
+func (r *Runner) writeManaged(ctx context.Context, w *work, role string, kind store.RoleKind, l roleLayout, own func() error) error {
+	k := w.res.ResourceKey
+	wanted := map[string]bool{}
+	for i, doc := range l.managed {
+		if doc == nil {
+			continue
+		}
+		name := policy.EnvManagedPolicyName(k.AppID, k.Env, string(kind), i+1)
+		wanted[name] = true
+		want, err := json.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		j := slices.IndexFunc(l.attached, func(a s3iam.AttachedPolicy) bool { return a.Name == name })
+		var arn string
+		if j >= 0 {
+			arn = l.attached[j].ARN
+		} else if arn, err = r.target.ManagedPolicyARN(ctx, role, name); err != nil {
+			return err
+		}
+		cur, err := r.target.ManagedPolicy(ctx, arn)
+		if err != nil {
+			return err
+		}
+		if cur == nil || !policy.Equivalent(cur, want) {
+			if err := own(); err != nil {
+				return err
+			}
+			if err := r.target.PutManagedPolicy(ctx, arn, name, want); err != nil {
 				return err
 			}
 		}
-		return r.deleteRolePolicies(ctx, role, stale)
+		if j < 0 {
+			if err := own(); err != nil {
+				return err
+			}
+			if err := r.target.AttachRolePolicy(ctx, role, arn); err != nil {
+				return err
+			}
+		}
 	}
-	if !roomy {
-		if err := r.deleteRolePolicies(ctx, role, stale); err != nil {
+	for _, a := range l.attached {
+		if wanted[a.Name] {
+			continue
+		}
+		if err := own(); err != nil {
 			return err
 		}
-		stale = nil
+		if err := r.target.DeleteManagedPolicy(ctx, role, a.ARN); err != nil {
+			return err
+		}
 	}
-	if err := r.putRolePolicyChecked(ctx, w, role, name, want); err != nil {
-		return err
-	}
-	return r.deleteRolePolicies(ctx, role, stale)
+	return nil
 }
 
-// roleTooFull is the failure of a change whose environment document would
-// not fit on role beside its other inline policies.
-func roleTooFull(role string, total, ours, resources int, k store.ResourceKey) error {
-	return terminal("Role %q would hold %d characters of inline policies (%d of them for the %d storage resources of environment %q of app %q), over the %d IAM allows per role; remove storage resources from the environment or narrow their permissions.",
-		role, total, ours, resources, k.Env, k.AppID, MaxRolePolicyChars)
+// roleTooFull is the failure of a change whose environment document
+// (chars long, for resources resources) would not fit on role beside its
+// other policies: the inline ones not ours (others characters) and the
+// managed ones attached by others (foreign), where the target has managed
+// policies at all.
+func roleTooFull(role string, chars, resources, others, foreign int, managed bool, k store.ResourceKey) error {
+	room := fmt.Sprintf("the %d characters of inline policies IAM allows per role (%d of them taken by other policies)", MaxRolePolicyChars, others)
+	if managed {
+		room += fmt.Sprintf(" and %d managed policies of %d characters (%d of the %d per role attached by others)",
+			MaxManagedPoliciesPerRole-foreign, MaxManagedPolicyChars, foreign, MaxManagedPoliciesPerRole)
+	} else {
+		room += "; the target has no managed policies to hold more"
+	}
+	return terminal("Role %q cannot hold the %d characters of grants of the %d storage resources of environment %q of app %q within %s; remove storage resources from the environment or narrow their permissions.",
+		role, chars, resources, k.Env, k.AppID, room)
 }
 
 // othersChars sums the policies of sizes that the environment's document

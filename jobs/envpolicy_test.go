@@ -14,8 +14,9 @@ import (
 var storageAll = store.Permissions{Authenticated: []string{"CREATE_AND_UPDATE", "DELETE", "READ"}, Unauthenticated: []string{"CREATE_AND_UPDATE", "DELETE", "READ"}}
 
 // wantEnvPolicy checks that each role of f's "dev" environment holds
-// exactly one policy of ours, the environment's, granting what want (bucket
-// → permissions) grants, beside the policies named in others.
+// exactly the environment's documents, laid out over its inline policy and
+// managed policies as Pack lays them out, granting what want (bucket →
+// permissions) grants, beside the inline policies named in others.
 func (f *fixture) wantEnvPolicy(want map[string]store.Permissions, others ...string) {
 	f.t.Helper()
 	var in []policy.EnvResource
@@ -24,32 +25,72 @@ func (f *fixture) wantEnvPolicy(want map[string]store.Permissions, others ...str
 	}
 	auth, unauth := policy.EnvDocuments(policy.EnvSidPrefix(f.app, "dev"), in)
 	name := policy.EnvRolePolicyName(f.app, "dev")
+	limits := []int{MaxRolePolicyChars}
+	for range MaxManagedPoliciesPerRole {
+		limits = append(limits, MaxManagedPolicyChars)
+	}
 	for _, role := range []struct {
-		tmpl string
+		kind store.RoleKind
 		doc  *policy.Document
-	}{{DefaultAuthRoleTemplate, auth}, {DefaultUnauthRoleTemplate, unauth}} {
-		r := RoleName(role.tmpl, f.app, "dev")
+	}{{store.RoleAuth, auth}, {store.RoleUnauth, unauth}} {
+		r := f.envRoles(f.app, "dev").Name(role.kind)
+		docs, ok := policy.Pack(role.doc, limits)
+		if !ok {
+			f.t.Fatalf("the test's own documents do not fit")
+		}
 		names := f.policiesOn(r)
 		wantNames := slices.Clone(others)
-		if role.doc != nil {
+		if docs[0] != nil {
 			wantNames = append(wantNames, name)
 		}
 		slices.Sort(names)
 		slices.Sort(wantNames)
 		if !slices.Equal(names, wantNames) {
-			f.t.Fatalf("role %q holds %v, want %v", r, names, wantNames)
+			f.t.Fatalf("role %q holds inline policies %v, want %v", r, names, wantNames)
 		}
-		if role.doc == nil {
-			continue
+		if docs[0] != nil {
+			got, err := gateway.RolePolicy(f.ctx, r, name)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			f.sameDocument(r+" inline", got, docs[0])
 		}
-		got, err := gateway.RolePolicy(f.ctx, r, name)
+		attached, err := gateway.AttachedRolePolicies(f.ctx, r)
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		wantDoc, _ := json.Marshal(role.doc)
-		if !policy.Equivalent(got, wantDoc) {
-			f.t.Fatalf("role %q policy\n got %s\nwant %s", r, got, wantDoc)
+		var wantManaged []string
+		for i, d := range docs[1:] {
+			if d != nil {
+				wantManaged = append(wantManaged, policy.EnvManagedPolicyName(f.app, "dev", string(role.kind), i+1))
+			}
 		}
+		var gotManaged []string
+		for _, a := range attached {
+			gotManaged = append(gotManaged, a.Name)
+			i := slices.Index(wantManaged, a.Name)
+			if i < 0 {
+				continue
+			}
+			got, err := gateway.ManagedPolicy(f.ctx, a.ARN)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			f.sameDocument(a.Name, got, docs[i+1])
+		}
+		slices.Sort(gotManaged)
+		slices.Sort(wantManaged)
+		if !slices.Equal(gotManaged, wantManaged) {
+			f.t.Fatalf("role %q has managed policies %v attached, want %v", r, gotManaged, wantManaged)
+		}
+	}
+}
+
+func (f *fixture) sameDocument(what string, got []byte, want *policy.Document) {
+	f.t.Helper()
+	w, _ := json.Marshal(want)
+	if !policy.Equivalent(got, w) {
+		f.t.Fatalf("%s\n got %s\nwant %s", what, got, w)
 	}
 }
 
@@ -202,48 +243,127 @@ func TestPerResourcePoliciesConvergeOnNextJob(t *testing.T) {
 	}
 }
 
+// TestFiftyFullPermissionResources creates 50 full-permission resources
+// in one environment at once: all complete, their grants spread over the
+// roles' inline policy and managed policies, as Pack lays them out.
+func TestFiftyFullPermissionResources(t *testing.T) {
+	f := setup(t)
+	f.runner.cfg.Workers = 8
+	f.start()
+	want := map[string]store.Permissions{}
+	var ids []string
+	for i := range 50 {
+		b := f.bucket(fmt.Sprintf("%02d", i))
+		j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key(fmt.Sprintf("r%02d", i)), Bucket: b, Permissions: storageAll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, want[b] = append(ids, j.ID), storageAll
+	}
+	for i, id := range ids {
+		if got := f.wait(id); got.Status != store.StatusCompleted {
+			t.Fatalf("create %d of 50: %+v", i+1, got)
+		}
+	}
+	f.wantEnvPolicy(want)
+	if attached, err := gateway.AttachedRolePolicies(f.ctx, f.envRoles(f.app, "dev").Auth); err != nil || len(attached) == 0 {
+		t.Fatalf("50 full-permission resources fit the inline policy alone? %v %v", attached, err)
+	}
+}
+
 // TestEnvironmentCeiling fills one environment with full-permission
-// resources up to what its roles' 10,240 characters hold, computed from
-// the policy package for these bucket names: all of them complete, and the
-// next fails naming the role, the sizes and the limit, leaving no trace.
+// resources up to what its roles hold beside other tooling's policies: an
+// inline policy of 9,000 characters and nine attached managed policies
+// leave 1,240 characters of inline policy and one managed policy of 6,144
+// (an untouched role holds 206 resources with these names; see the
+// README). The count is computed from the policy package; all of them
+// complete, the next fails naming the role, the sizes and the limits and
+// leaves no trace, and the other policies are untouched.
 func TestEnvironmentCeiling(t *testing.T) {
 	f := setup(t)
+	f.runner.cfg.Workers = 8
 	f.start()
-	bucket := func(i int) string { return f.bucket(fmt.Sprintf("%02d", i)) }
+	bucket := func(i int) string { return f.bucket(fmt.Sprintf("%03d", i)) }
+	j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key("r000"), Bucket: bucket(0), Permissions: storageAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.wait(j.ID); got.Status != store.StatusCompleted {
+		t.Fatalf("first create: %+v", got)
+	}
+	role := f.envRoles(f.app, "dev").Auth
+	filler := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::elsewhere/`
+	inline := filler + strings.Repeat("x", 9000-len(filler)-len(`"]}]}`)) + `"]}]}`
+	if err := gateway.PutRolePolicy(f.ctx, role, "someone-elses", []byte(inline)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 9 {
+		name := fmt.Sprintf("%s-others-%d", f.app, i)
+		arn, err := gateway.ManagedPolicyARN(f.ctx, role, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gateway.PutManagedPolicy(f.ctx, arn, name, []byte(filler+`*"]}]}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := gateway.AttachRolePolicy(f.ctx, role, arn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limits := []int{MaxRolePolicyChars - len(inline), MaxManagedPolicyChars}
 	var in []policy.EnvResource
 	ceiling := 0
 	for ; ; ceiling++ {
 		in = append(in, envResource(bucket(ceiling), storageAll))
 		auth, _ := policy.EnvDocuments(policy.EnvSidPrefix(f.app, "dev"), in)
-		if b, _ := json.Marshal(auth); len(b) > MaxRolePolicyChars {
+		if _, ok := policy.Pack(auth, limits); !ok {
 			break
 		}
 	}
-	t.Logf("%d full-permission resources with %d-character bucket names fit", ceiling, len(bucket(0)))
-	for i := 0; i <= ceiling; i++ {
-		j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key(fmt.Sprintf("r%02d", i)), Bucket: bucket(i), Permissions: storageAll})
+	t.Logf("%d full-permission resources with %d-character bucket names fit beside the others' policies", ceiling, len(bucket(0)))
+	var ids []string
+	for i := 1; i < ceiling; i++ {
+		j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key(fmt.Sprintf("r%03d", i)), Bucket: bucket(i), Permissions: storageAll})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := f.wait(j.ID)
-		if i < ceiling {
-			if got.Status != store.StatusCompleted {
-				t.Fatalf("create %d of %d: %+v", i+1, ceiling, got)
+		ids = append(ids, j.ID)
+	}
+	for i, id := range ids {
+		if got := f.wait(id); got.Status != store.StatusCompleted {
+			t.Fatalf("create %d of %d: %+v", i+2, ceiling, got)
+		}
+	}
+	j, err = f.runner.Create(f.ctx, CreateInput{Key: f.key("one-too-many"), Bucket: bucket(ceiling), Permissions: storageAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.wait(j.ID)
+	for _, s := range []string{`"` + role + `"`, "10240", "6144", fmt.Sprintf("the %d storage resources", ceiling+1),
+		fmt.Sprintf("(%d of them taken by other policies)", len(inline)), "(9 of the 10 per role attached by others)"} {
+		if got.Status != store.StatusFailed || !strings.Contains(got.Error, s) {
+			t.Fatalf("create past the ceiling: %s %q, want FAILED naming %s", got.Status, got.Error, s)
+		}
+	}
+	t.Logf("refused: %s", got.Error)
+	if ok, _ := gateway.HeadBucket(f.ctx, bucket(ceiling)); ok {
+		t.Fatal("the refused create left its bucket")
+	}
+	if doc, err := gateway.RolePolicy(f.ctx, role, "someone-elses"); err != nil || string(doc) != inline {
+		t.Fatalf("the other inline policy changed: %v", err)
+	}
+	attached, err := gateway.AttachedRolePolicies(f.ctx, role)
+	if err != nil || len(attached) != 10 {
+		t.Fatalf("attached: %v %v", attached, err)
+	}
+	docs, _ := policy.Pack(func() *policy.Document { d, _ := policy.EnvDocuments(policy.EnvSidPrefix(f.app, "dev"), in[:ceiling]); return d }(), limits)
+	for _, a := range attached {
+		if a.Name == policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleAuth), 1) {
+			doc, err := gateway.ManagedPolicy(f.ctx, a.ARN)
+			if err != nil {
+				t.Fatal(err)
 			}
-			continue
-		}
-		role := RoleName(DefaultAuthRoleTemplate, f.app, "dev")
-		for _, s := range []string{`"` + role + `"`, "10240", fmt.Sprintf("the %d storage resources", ceiling+1)} {
-			if got.Status != store.StatusFailed || !strings.Contains(got.Error, s) {
-				t.Fatalf("create past the ceiling: %s %q, want FAILED naming %s", got.Status, got.Error, s)
-			}
-		}
-		if ok, _ := gateway.HeadBucket(f.ctx, bucket(i)); ok {
-			t.Fatal("the refused create left its bucket")
-		}
-		doc, err := gateway.RolePolicy(f.ctx, role, policy.EnvRolePolicyName(f.app, "dev"))
-		if err != nil || strings.Contains(string(doc), bucket(i)) {
-			t.Fatalf("the refused create is in the role policy: %v", err)
+			f.sameDocument(a.Name, doc, docs[1])
 		}
 	}
 }

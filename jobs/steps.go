@@ -3,7 +3,6 @@ package jobs
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -36,6 +35,12 @@ type Target interface {
 	RoleTags(ctx context.Context, role string) (map[string]string, bool, error)
 	RolePolicy(ctx context.Context, role, name string) ([]byte, error)
 	RolePolicyNames(ctx context.Context, role string) ([]string, error)
+	AttachedRolePolicies(ctx context.Context, role string) ([]s3iam.AttachedPolicy, error)
+	ManagedPolicyARN(ctx context.Context, role, name string) (string, error)
+	ManagedPolicy(ctx context.Context, arn string) ([]byte, error)
+	PutManagedPolicy(ctx context.Context, arn, name string, doc []byte) error
+	AttachRolePolicy(ctx context.Context, role, arn string) error
+	DeleteManagedPolicy(ctx context.Context, role, arn string) error
 	PutRolePolicy(ctx context.Context, role, name string, doc []byte) error
 	DeleteRolePolicy(ctx context.Context, role, name string) error
 }
@@ -460,7 +465,8 @@ func (r *Runner) removeOwnedBucket(ctx context.Context, w *work) error {
 // fit fails with a clear message instead of half-applied by a target that
 // refuses the last write. IAM caps the inline policies of one role at 10,240
 // characters in all (Versity counts white space too, so sizes here are of
-// the documents as stored); S3 caps a bucket policy at 20 KB
+// the documents as stored; what does not fit goes to managed policies,
+// MaxManagedPolicyChars); S3 caps a bucket policy at 20 KB
 // (Config.BucketPolicyLimit, lower for targets that store less).
 const (
 	MaxRolePolicyChars   = 10240
@@ -481,24 +487,12 @@ func (r *Runner) checkSizes(ctx context.Context, w *work, perms store.Permission
 		if err := r.store.View(ctx, func(tx *store.Tx) (err error) { p, err = r.envPolicyOf(tx, w.res, perms); return err }); err != nil {
 			return err
 		}
-		ours := policy.EnvRolePolicyName(k.AppID, k.Env)
 		for _, kind := range roleKinds {
-			doc := p.of(kind)
-			if doc == nil {
+			if p.of(kind) == nil {
 				continue
 			}
-			want, err := json.Marshal(doc)
-			if err != nil {
+			if _, err := r.layoutRole(ctx, w, roles.Name(kind), kind, p); err != nil {
 				return err
-			}
-			role := roles.Name(kind)
-			sizes, err := r.rolePolicySizes(ctx, role)
-			if err != nil {
-				return err
-			}
-			others := othersChars(sizes, ours, p.legacy)
-			if others+len(want) > MaxRolePolicyChars {
-				return roleTooFull(role, others+len(want), len(want), p.resources, k)
 			}
 		}
 	}

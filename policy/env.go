@@ -2,6 +2,7 @@ package policy
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -137,4 +138,12 @@ const envRolePolicyLead = "amplifybackendd-env-storage-"
 // releases that jobs remove when they write this one.
 func EnvRolePolicyName(appID, env string) string {
 	return envRolePolicyLead + resourceHash(appID, env)
+}
+
+// EnvManagedPolicyName names the n-th customer managed policy (n from 1)
+// that holds what of an environment's grants to role (its kind, e.g.
+// "authenticated") does not fit in its inline policy (see Pack). Managed
+// policy names are the account's, not the role's, hence the kind in it.
+func EnvManagedPolicyName(appID, env, role string, n int) string {
+	return EnvRolePolicyName(appID, env) + "-" + role + "-" + strconv.Itoa(n)
 }
