@@ -356,7 +356,10 @@ func TestEnvironmentCeiling(t *testing.T) {
 	if err != nil || len(attached) != 10 {
 		t.Fatalf("attached: %v %v", attached, err)
 	}
-	docs, _ := policy.Pack(func() *policy.Document { d, _ := policy.EnvDocuments(policy.EnvSidPrefix(f.app, "dev"), in[:ceiling]); return d }(), limits)
+	docs, _ := policy.Pack(func() *policy.Document {
+		d, _ := policy.EnvDocuments(policy.EnvSidPrefix(f.app, "dev"), in[:ceiling])
+		return d
+	}(), limits)
 	for _, a := range attached {
 		if a.Name == policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleAuth), 1) {
 			doc, err := gateway.ManagedPolicy(f.ctx, a.ARN)

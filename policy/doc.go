@@ -69,18 +69,20 @@
 //
 // # One role document per environment
 //
-// An environment's roles carry one inline policy each, holding the grants
-// of all its resources (EnvDocuments): statements with the same actions are
+// An environment's roles carry one document each, holding the grants of
+// all its resources (EnvDocuments): statements with the same actions are
 // written once and list the ARNs of every bucket that gets them, with Sids
 // of the form EnvSidPrefix + "ObjectsPutGetDelete", "Uploads",
 // "ReadProtected" or "List". A bucket then costs its ARNs alone (six on the
 // authenticated role with full permissions, 222 characters plus six times
-// its name) instead of a whole document (1,283 characters for a 16-character
-// name), which is what lets an environment hold 29 full-permission
-// resources with such names within IAM's 10,240 characters of inline
-// policies per role, where one policy per resource (RolePolicyName, earlier
-// releases) held 7. The golden files under
-// testdata/env show 1, 2, 50 and mixed resources with their sizes.
+// its name) instead of a whole document (1,283 characters for a
+// 16-character name). Pack spreads the document over the role's inline
+// policy (EnvRolePolicyName, up to IAM's 10,240 characters per role) and
+// customer managed policies (EnvManagedPolicyName, 6,144 characters each,
+// 10 per role): 213 full-permission resources with 16-character bucket
+// names, where one inline policy per resource (RolePolicyName, earlier
+// releases) held 7. The golden files under testdata/env show 1, 2, 50 and
+// mixed resources with their sizes.
 //
 // # Reading documents back
 //
