@@ -269,6 +269,39 @@ func TestFiftyFullPermissionResources(t *testing.T) {
 	if attached, err := gateway.AttachedRolePolicies(f.ctx, f.envRoles(f.app, "dev").Auth); err != nil || len(attached) == 0 {
 		t.Fatalf("50 full-permission resources fit the inline policy alone? %v %v", attached, err)
 	}
+	// Running a resource's reconcile again writes nothing, managed policies
+	// included.
+	res, err := f.resource(f.key("r07"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.target.mu.Lock()
+	f.target.log = nil
+	f.target.mu.Unlock()
+	f.target.writes.Store(0)
+	if err := f.runner.reconcilePresent(f.ctx, &work{job: store.Job{ID: "again", Operation: store.OpUpdate}, res: res}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.target.writes.Load(); n != 0 {
+		t.Fatalf("a second run wrote %d times: %v", n, f.target.log)
+	}
+	// Deleting all but one resource leaves its grants in the inline
+	// policy and no managed policy behind.
+	ids = nil
+	for i := 1; i < 50; i++ {
+		j, err := f.runner.Delete(f.ctx, f.key(fmt.Sprintf("r%02d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+		delete(want, f.bucket(fmt.Sprintf("%02d", i)))
+	}
+	for _, id := range ids {
+		if got := f.wait(id); got.Status != store.StatusCompleted {
+			t.Fatalf("delete: %+v", got)
+		}
+	}
+	f.wantEnvPolicy(want)
 }
 
 // TestEnvironmentCeiling fills one environment with full-permission
