@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/amplifybackendd/amplifybackendd/store"
@@ -33,14 +34,19 @@ func TestCapacityReport(t *testing.T) {
 		ids = append(ids, j.ID)
 	}
 	count := map[store.Status]int{}
+	failures := map[string]int{} // by the error's first words
 	firstError := ""
 	for _, id := range ids {
 		j := f.wait(id)
 		count[j.Status]++
-		if j.Status == store.StatusFailed && firstError == "" {
-			firstError = j.Error
+		if j.Status == store.StatusFailed {
+			if firstError == "" {
+				firstError = j.Error
+			}
+			words := strings.Fields(j.Error)
+			failures[strings.Join(words[:min(3, len(words))], " ")]++
 		}
 	}
-	t.Logf("%d creates in one environment: %d COMPLETED, %d FAILED; first failure: %s",
-		n, count[store.StatusCompleted], count[store.StatusFailed], firstError)
+	t.Logf("%d creates in one environment: %d COMPLETED, %d FAILED %v; first failure: %s",
+		n, count[store.StatusCompleted], count[store.StatusFailed], failures, firstError)
 }
