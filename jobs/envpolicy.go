@@ -77,12 +77,26 @@ func (p envPolicy) of(k store.RoleKind) *policy.Document {
 	return p.unauth
 }
 
-// envPolicyOf computes envPolicy from tx; see the comment at the top of
-// this file for what each other resource contributes.
+// envPolicyNow computes envPolicy from the store. A runner without one
+// (ApplyCreate) takes res to be its environment's only resource.
+func (r *Runner) envPolicyNow(ctx context.Context, res store.Resource, perms store.Permissions) (p envPolicy, err error) {
+	if r.store == nil {
+		return r.envPolicyOf(nil, res, perms)
+	}
+	err = r.store.View(ctx, func(tx *store.Tx) error { p, err = r.envPolicyOf(tx, res, perms); return err })
+	return p, err
+}
+
+// envPolicyOf computes envPolicy from tx (nil: no other resources); see
+// the comment at the top of this file for what each other resource
+// contributes.
 func (r *Runner) envPolicyOf(tx *store.Tx, res store.Resource, perms store.Permissions) (envPolicy, error) {
-	all, err := tx.Resources(res.AppID, res.Env)
-	if err != nil {
-		return envPolicy{}, err
+	var all []store.Resource
+	if tx != nil {
+		var err error
+		if all, err = tx.Resources(res.AppID, res.Env); err != nil {
+			return envPolicy{}, err
+		}
 	}
 	var p envPolicy
 	var in []policy.EnvResource
@@ -239,8 +253,8 @@ func (r *Runner) writeEnvRolePolicy(ctx context.Context, w *work, role string, k
 		return err
 	}
 	defer unlock()
-	var p envPolicy
-	if err := r.store.View(ctx, func(tx *store.Tx) (err error) { p, err = r.envPolicyOf(tx, w.res, perms); return err }); err != nil {
+	p, err := r.envPolicyNow(ctx, w.res, perms)
+	if err != nil {
 		return err
 	}
 	l, err := r.layoutRole(ctx, w, role, kind, p)

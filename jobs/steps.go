@@ -483,8 +483,8 @@ func (r *Runner) checkSizes(ctx context.Context, w *work, perms store.Permission
 		if err != nil {
 			return err
 		}
-		var p envPolicy
-		if err := r.store.View(ctx, func(tx *store.Tx) (err error) { p, err = r.envPolicyOf(tx, w.res, perms); return err }); err != nil {
+		p, err := r.envPolicyNow(ctx, w.res, perms)
+		if err != nil {
 			return err
 		}
 		for _, kind := range roleKinds {
