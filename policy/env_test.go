@@ -66,6 +66,29 @@ func TestEnvDocumentsGolden(t *testing.T) {
 	}
 }
 
+// TestPackGolden shows how the 50-resource environment's authenticated
+// role document is laid out over an inline policy (10,240 characters) and
+// managed policies (6,144 each).
+func TestPackGolden(t *testing.T) {
+	t.Parallel()
+	auth, _ := EnvDocuments(envPrefix, fiftyFull())
+	docs, ok := Pack(auth, []int{10240, 6144, 6144, 6144, 6144, 6144, 6144, 6144, 6144, 6144, 6144})
+	if !ok {
+		t.Fatal("no fit")
+	}
+	type packed struct {
+		Chars    int       `json:"chars"`
+		Document *Document `json:"document"`
+	}
+	var got []packed
+	for _, d := range docs {
+		if d != nil {
+			got = append(got, packed{size(t, d), d})
+		}
+	}
+	checkGolden(t, filepath.Join("testdata", "env", "fifty-full-auth-packed.json"), got)
+}
+
 func size(t *testing.T, d *Document) int {
 	t.Helper()
 	if d == nil {
