@@ -353,11 +353,15 @@ func checkApplied(t *testing.T, s *testserver.Server, app string, e *crashEnv, s
 	prefix := policy.SidPrefix(app, e.env, e.name)
 	docs := policy.Translate(policy.Input{Bucket: st.bucket, SidPrefix: prefix, PublicGuestAccess: true,
 		Authenticated: toPerms(st.auth), Unauthenticated: toPerms(st.guest)})
+	// Each environment holds this one resource, so its role documents are
+	// the resource's alone.
+	auth, unauth := policy.EnvDocuments(policy.EnvSidPrefix(app, e.env), []policy.EnvResource{{Bucket: st.bucket,
+		Authenticated: toPerms(st.auth), Unauthenticated: toPerms(st.guest)}})
 	for _, role := range []struct {
 		name string
 		doc  *policy.Document
-	}{{"amplify-crash-" + e.env + "-authRole", docs.AuthRole}, {"amplify-crash-" + e.env + "-unauthRole", docs.UnauthRole}} {
-		got := rolePolicy(t, s, role.name, policy.RolePolicyName(app, e.env, e.name))
+	}{{"amplify-crash-" + e.env + "-authRole", auth}, {"amplify-crash-" + e.env + "-unauthRole", unauth}} {
+		got := rolePolicy(t, s, role.name, policy.EnvRolePolicyName(app, e.env))
 		if !st.exists || role.doc == nil {
 			if got != "" {
 				t.Errorf("kill %d: %s holds a policy it should not: %s", kill, role.name, got)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
+	"github.com/amplifybackendd/amplifybackendd/policy"
 )
 
 // The request kinds of the enforcement tables: a method and a key (LIST
@@ -80,10 +82,12 @@ func createAndWait(t *testing.T, s *testserver.Server, app, name, bucket string,
 }
 
 // TestGuestPermissionsEnforced applies every guest permission set through the
-// API and checks every anonymous request kind against the expected table.
+// API and checks every anonymous request kind against the expected table, in
+// an environment of 50 resources (the others with full permissions).
 func TestGuestPermissionsEnforced(t *testing.T) {
 	t.Parallel()
 	s := testserver.Start(t)
+	fillEnvironment(t, s, "guests", 50-len(permissionSets()))
 	for i, set := range permissionSets() {
 		bucket := fmt.Sprintf("guest-matrix-%d", i)
 		createAndWait(t, s, "guests", fmt.Sprintf("r%d", i), bucket, []string{}, set)
@@ -110,13 +114,16 @@ func TestGuestPermissionsEnforced(t *testing.T) {
 	}
 }
 
-// TestAuthenticatedPermissionsEnforced attaches the generated authenticated
-// role document to a gateway IAM user and makes every request kind with
-// that user's key.
+// TestAuthenticatedPermissionsEnforced attaches what the authenticated
+// role's policies grant on each bucket to a gateway IAM user and makes
+// every request kind with that user's key, in an environment of 50
+// resources (the others with full permissions), whose grants the role holds
+// in its inline policy and managed policies.
 func TestAuthenticatedPermissionsEnforced(t *testing.T) {
 	t.Parallel()
 	s := testserver.Start(t)
 	ctx := context.Background()
+	fillEnvironment(t, s, "users", 50-len(permissionSets()))
 	for i, set := range permissionSets() {
 		if len(set) == 0 {
 			continue // no permission, no document: nothing to attach
@@ -125,7 +132,7 @@ func TestAuthenticatedPermissionsEnforced(t *testing.T) {
 		name := fmt.Sprintf("r%d", i)
 		createAndWait(t, s, "users", name, bucket, set, []string{})
 		seedObjects(t, s, bucket)
-		doc := rolePolicy(t, s, "amplify-users-dev-authRole", "amplifybackendd-storage-"+name+"-")
+		doc := bucketOnly(t, roleGrants(t, s, "amplify-users-dev-authRole"), bucket)
 		if doc == "" {
 			t.Fatalf("no auth role policy for %v", set)
 		}
@@ -171,4 +178,117 @@ func TestAuthenticatedPermissionsEnforced(t *testing.T) {
 		}
 		t.Logf("auth %-35v %s", set, strings.Join(row, " "))
 	}
+}
+
+// bucketOnly keeps of an environment's role document (all its resources'
+// grants, merged) what it grants on bucket: what the role lets its users do
+// there. The gateway's IAM users take 2,048 bytes of inline policy, less
+// than a whole environment's document.
+func bucketOnly(t *testing.T, doc, bucket string) string {
+	t.Helper()
+	if doc == "" {
+		return ""
+	}
+	var d policy.Document
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatal(err)
+	}
+	arn := "arn:aws:s3:::" + bucket
+	var kept []policy.Statement
+	for _, st := range d.Statement {
+		var rs policy.Strings
+		for _, r := range st.Resource {
+			if r == arn || strings.HasPrefix(r, arn+"/") {
+				rs = append(rs, r)
+			}
+		}
+		if len(rs) > 0 {
+			st.Resource = rs
+			kept = append(kept, st)
+		}
+	}
+	if len(kept) == 0 {
+		return ""
+	}
+	d.Statement = kept
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// fillEnvironment creates n full-permission resources in app's "dev"
+// environment, accepted all at once.
+func fillEnvironment(t *testing.T, s *testserver.Server, app string, n int) {
+	t.Helper()
+	all := []string{"READ", "CREATE_AND_UPDATE", "DELETE"}
+	var ids []string
+	for i := range n {
+		r := testserver.MustOK(t, s.Call("POST", "/backend/"+app+"/storage",
+			storageBody("dev", fmt.Sprintf("fill%02d", i), fmt.Sprintf("%s-fill-%02d", app, i), all, all)))
+		ids = append(ids, r.Str("jobId"))
+	}
+	for _, id := range ids {
+		if job := s.WaitJob(app, "dev", id); job.Str("status") != "COMPLETED" {
+			t.Fatalf("filling the environment: %s", job.Raw)
+		}
+	}
+}
+
+// roleGrants gathers the statements of every policy of ours on role, the
+// environment's inline policy and its managed policies, into one document.
+func roleGrants(t *testing.T, s *testserver.Server, role string) string {
+	t.Helper()
+	ctx := context.Background()
+	c := s.IAMClient()
+	var all policy.Document
+	add := func(raw string) {
+		doc, err := policy.DecodeDocument(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d policy.Document
+		if err := json.Unmarshal(doc, &d); err != nil {
+			t.Fatal(err)
+		}
+		all.Version = d.Version
+		all.Statement = append(all.Statement, d.Statement...)
+	}
+	names, err := c.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names.PolicyNames {
+		if strings.HasPrefix(n, "amplifybackendd-") {
+			out, err := c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(n)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			add(aws.ToString(out.PolicyDocument))
+		}
+	}
+	attached, err := c.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String(role)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range attached.AttachedPolicies {
+		p, err := c.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: a.PolicyArn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := c.GetPolicyVersion(ctx, &iam.GetPolicyVersionInput{PolicyArn: a.PolicyArn, VersionId: p.Policy.DefaultVersionId})
+		if err != nil {
+			t.Fatal(err)
+		}
+		add(aws.ToString(v.PolicyVersion.Document))
+	}
+	if len(attached.AttachedPolicies) == 0 {
+		t.Fatalf("role %q of an environment of 50 resources has no managed policies", role)
+	}
+	b, err := json.Marshal(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
+	"github.com/amplifybackendd/amplifybackendd/policy"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -146,8 +147,8 @@ func TestStorageLifecycle(t *testing.T) {
 	}
 
 	// Role policies: auth role gets private/${sub}; unauth role only public/protected reads.
-	authDoc := rolePolicy(t, s, "amplify-app1-dev-authRole", "amplifybackendd-storage-photos")
-	unauthDoc := rolePolicy(t, s, "amplify-app1-dev-unauthRole", "amplifybackendd-storage-photos")
+	authDoc := rolePolicy(t, s, "amplify-app1-dev-authRole", policy.EnvRolePolicyName(app, env))
+	unauthDoc := rolePolicy(t, s, "amplify-app1-dev-unauthRole", policy.EnvRolePolicyName(app, env))
 	if !strings.Contains(authDoc, "private/${cognito-identity.amazonaws.com:sub}/*") || !strings.Contains(authDoc, "s3:DeleteObject") {
 		t.Fatalf("auth role policy: %s", authDoc)
 	}
@@ -198,7 +199,7 @@ func TestStorageLifecycle(t *testing.T) {
 		"PUT private/someone/x.txt":   403,
 		"DELETE public/a.txt":         403,
 	})
-	if doc := rolePolicy(t, s, "amplify-app1-dev-authRole", "amplifybackendd-storage-photos"); strings.Contains(doc, "s3:DeleteObject") || strings.Contains(doc, "s3:PutObject") {
+	if doc := rolePolicy(t, s, "amplify-app1-dev-authRole", policy.EnvRolePolicyName(app, env)); strings.Contains(doc, "s3:DeleteObject") || strings.Contains(doc, "s3:PutObject") {
 		t.Fatalf("auth role policy after update still grants writes: %s", doc)
 	}
 
@@ -211,7 +212,7 @@ func TestStorageLifecycle(t *testing.T) {
 	if pol := bucketPolicy(t, s, bucket); strings.Contains(pol, "Amplifybackendd") {
 		t.Fatalf("bucket policy still holds our statements: %s", pol)
 	}
-	if doc := rolePolicy(t, s, "amplify-app1-dev-authRole", "amplifybackendd-storage-photos"); doc != "" {
+	if doc := rolePolicy(t, s, "amplify-app1-dev-authRole", policy.EnvRolePolicyName(app, env)); doc != "" {
 		t.Fatalf("auth role policy survived delete: %s", doc)
 	}
 	checkAnon("after delete", map[string]int{"GET public/a.txt": 403})

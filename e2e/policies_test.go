@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
+	"github.com/amplifybackendd/amplifybackendd/policy"
 )
 
 // foreignStatement finds the statement with sid in a bucket policy.
@@ -105,40 +107,70 @@ func TestOthersPoliciesSurvive(t *testing.T) {
 	testserver.WantError(t, s.Call("POST", "/backend/keep/storage/prod/import", map[string]any{"serviceName": "S3", "bucketName": "shared-bucket-two"}), 400, "BadRequestException", "already used")
 }
 
-// TestRolePolicyLimit fills one app/environment's roles until the next
-// resource would pass IAM's 10,240-character cap: that create fails with a
-// message naming the role and the size, and nothing of it is applied.
+// TestRolePolicyLimit fills one app/environment's roles, beside an inline
+// policy and nine managed policies of other tooling, until the next resource
+// would pass what is left (1,240 characters of inline policy, one managed
+// policy of 6,144): that create fails with a message naming the role, the
+// sizes and the limits, and nothing of it is applied.
 func TestRolePolicyLimit(t *testing.T) {
 	t.Parallel()
 	s := testserver.Start(t)
+	ctx := context.Background()
+	c := s.IAMClient()
 	all := []string{"READ", "CREATE_AND_UPDATE", "DELETE"}
+	const role = "amplify-full-dev-authRole"
+	create := func(i int) testserver.Response {
+		r := testserver.MustOK(t, s.Call("POST", "/backend/full/storage", storageBody("dev", fmt.Sprintf("resource-%02d", i), fmt.Sprintf("limit-bucket-%02d", i), all, all)))
+		return s.WaitJob("full", "dev", r.Str("jobId"))
+	}
+	if job := create(0); job.Str("status") != "COMPLETED" {
+		t.Fatalf("first create: %s", job.Raw)
+	}
+	filler := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::elsewhere/`
+	inline := filler + strings.Repeat("x", 9000-len(filler)-len(`"]}]}`)) + `"]}]}`
+	if _, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("someone-elses"), PolicyDocument: aws.String(inline)}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 9 {
+		p, err := c.CreatePolicy(ctx, &iam.CreatePolicyInput{PolicyName: aws.String(fmt.Sprintf("someone-elses-%d", i)), PolicyDocument: aws.String(filler + `*"]}]}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String(role), PolicyArn: p.Policy.Arn}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var failed testserver.Response
-	created := 0
-	for i := 0; i < 20; i++ {
-		bucket := fmt.Sprintf("limit-bucket-%02d", i)
-		r := testserver.MustOK(t, s.Call("POST", "/backend/full/storage", storageBody("dev", fmt.Sprintf("resource-%02d", i), bucket, all, all)))
-		job := s.WaitJob("full", "dev", r.Str("jobId"))
+	created := 1
+	for i := 1; i < 60; i++ {
+		job := create(i)
 		if job.Str("status") == "FAILED" {
 			failed = job
-			if bucketExists(t, s, bucket) {
+			if bucketExists(t, s, fmt.Sprintf("limit-bucket-%02d", i)) {
 				t.Fatal("the refused create left its bucket")
 			}
 			break
 		}
 		created++
 	}
-	if failed.Raw == nil || created == 0 {
+	if failed.Raw == nil {
 		t.Fatalf("no create was refused after %d resources", created)
 	}
 	msg := failed.Str("error")
-	if !strings.Contains(msg, `"amplify-full-dev-authRole"`) || !strings.Contains(msg, "10240") {
-		t.Fatalf("limit message: %s", msg)
+	for _, want := range []string{`"` + role + `"`, "10240", "6144", "(9000 of them taken by other policies)", "(9 of the 10 per role attached by others)"} {
+		if !strings.Contains(msg, want) {
+			t.Fatalf("limit message without %s: %s", want, msg)
+		}
 	}
-	names, err := s.IAMClient().ListRolePolicies(context.Background(), &iam.ListRolePoliciesInput{RoleName: aws.String("amplify-full-dev-authRole")})
-	if err != nil || len(names.PolicyNames) != created {
-		t.Fatalf("auth role holds %v policies after %d creates: %v", names, created, err)
+	names, err := c.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String(role)})
+	if err != nil || !slices.Equal(names.PolicyNames, []string{policy.EnvRolePolicyName("full", "dev"), "someone-elses"}) &&
+		!slices.Equal(names.PolicyNames, []string{"someone-elses", policy.EnvRolePolicyName("full", "dev")}) {
+		t.Fatalf("auth role's inline policies after %d creates: %v %v", created, names, err)
 	}
-	t.Logf("%d resources fit on one role; the next was refused: %s", created, msg)
+	if grants := roleGrants(t, s, role); strings.Contains(grants, fmt.Sprintf("limit-bucket-%02d", created)) {
+		t.Fatalf("the refused create's bucket is in the role's policies")
+	}
+	t.Logf("%d resources fit beside the others' policies; the next was refused: %s", created, msg)
 }
 
 // TestTargetWithoutIAM points a server at an S3 endpoint with no IAM API

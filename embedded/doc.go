@@ -31,6 +31,12 @@
 // call for call (a test runs both side by side), and a data directory from
 // before it has its roles moved over at start.
 //
+// Versity 1.8 has no customer managed policies; the same bbolt file holds
+// them (managed.go), served through Versity's own action table behind its
+// signature check, with AWS's quotas (6,144 characters, 5 versions, 10
+// attached per role), because an environment's grants outgrow a role's
+// 10,240 characters of inline policies.
+//
 // Versity answers Put/Get/DeleteBucketLifecycleConfiguration 501 in its
 // router, before any backend call, so this package mounts its own routes for
 // them ahead of Versity's (lifecycle.go) that run Versity's own

@@ -8,7 +8,6 @@ import (
 
 	"github.com/versity/versitygw/iamapi"
 	"github.com/versity/versitygw/iamapi/private"
-	"github.com/versity/versitygw/iamapi/storage"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/drain"
 )
@@ -18,7 +17,7 @@ import (
 // sock, both over store, until ctx ends. It is what embedgw.RunIAMAPI wires,
 // minus the web UI; RunIAMAPI cannot be used because it builds its own
 // store, and ours puts roleStore in front of the file store.
-func runIAM(ctx context.Context, store storage.Storer, cfg Config, certs *iamapi.CertStorage, addr, sock string) error {
+func runIAM(ctx context.Context, store *roleStore, cfg Config, certs *iamapi.CertStorage, addr, sock string) error {
 	root := iamapi.RootCredentials{Access: cfg.AccessKey, Secret: cfg.SecretKey}
 	opts := []iamapi.Option{
 		iamapi.WithConcurrencyLimiter(maxConnections, maxRequests),
@@ -34,6 +33,9 @@ func runIAM(ctx context.Context, store storage.Storer, cfg Config, certs *iamapi
 	api, err := iamapi.New(store, root, opts...)
 	if err != nil {
 		return fmt.Errorf("init IAM API: %w", err)
+	}
+	if err := addManagedPolicyActions(api, store); err != nil {
+		return err
 	}
 	// Before serving: its timeouts, and see package drain.
 	srv := fiberApp(api).Server()

@@ -48,7 +48,7 @@ func openRoleStore(ctx context.Context, path string, base storage.Storer) (*role
 	// group commit without adding bbolt's default 10 ms to each.
 	db.MaxBatchDelay = time.Millisecond
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{rolesBucket, roleIDBucket} {
+		for _, b := range [][]byte{rolesBucket, roleIDBucket, policiesBucket, attachmentsBucket} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -231,14 +231,14 @@ func pageAfter[T any](items []T, marker string, max int32, names func(T, string)
 }
 
 // DeleteRole implements storage.Storer; like IAM it refuses a role that
-// still has inline policies.
+// still has inline or attached managed policies.
 func (s *roleStore) DeleteRole(_ context.Context, roleName string) error {
 	return s.db.Batch(func(tx *bolt.Tx) error {
 		role, err := getRole(tx, roleName)
 		if err != nil {
 			return err
 		}
-		if len(role.Policies.Inline) > 0 {
+		if len(role.Policies.Inline) > 0 || tx.Bucket(attachmentsBucket).Get(roleKey(roleName)) != nil {
 			return iamerr.GetAPIError(iamerr.ErrDeleteConflictPolicies)
 		}
 		if err := tx.Bucket(roleIDBucket).Delete([]byte(role.RoleID)); err != nil {

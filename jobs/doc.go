@@ -87,7 +87,10 @@
 // # Roles
 //
 // Each environment writes its grants to two IAM roles (authenticated users
-// and guests), one inline policy per resource. Which roles is decided on the
+// and guests), one document per role holding every resource's grants
+// merged, in the role's inline policy and, for what does not fit there,
+// managed policies (envpolicy.go: written under the environment's lock,
+// replacing the per-resource policies of earlier releases). Which roles is decided on the
 // environment's first job and recorded in the store (roles.go), each name
 // claimed for its environment and kind case-insensitively, as IAM compares
 // role names; afterwards the record is what every job uses, so neither a new

@@ -72,7 +72,7 @@ func TestBucketRemovedBehindTheResource(t *testing.T) {
 	if _, err := f.resource(k); err == nil {
 		t.Fatal("the deleted resource is still recorded")
 	}
-	name := policy.RolePolicyName(k.AppID, k.Env, k.Name)
+	name := policy.EnvRolePolicyName(k.AppID, k.Env)
 	for _, tmpl := range []string{f.runner.cfg.AuthRoleTemplate, f.runner.cfg.UnauthRoleTemplate} {
 		role := RoleName(tmpl, k.AppID, k.Env)
 		if doc, err := gateway.RolePolicy(f.ctx, role, name); err != nil || doc != nil {

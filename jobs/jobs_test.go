@@ -114,6 +114,18 @@ func (c *countingTarget) DeleteRolePolicy(ctx context.Context, role, name string
 	c.wrote("DeleteRolePolicy")
 	return c.Target.DeleteRolePolicy(ctx, role, name)
 }
+func (c *countingTarget) PutManagedPolicy(ctx context.Context, arn, name string, doc []byte) error {
+	c.wrote("PutManagedPolicy")
+	return c.Target.PutManagedPolicy(ctx, arn, name, doc)
+}
+func (c *countingTarget) AttachRolePolicy(ctx context.Context, role, arn string) error {
+	c.wrote("AttachRolePolicy")
+	return c.Target.AttachRolePolicy(ctx, role, arn)
+}
+func (c *countingTarget) DeleteManagedPolicy(ctx context.Context, role, arn string) error {
+	c.wrote("DeleteManagedPolicy")
+	return c.Target.DeleteManagedPolicy(ctx, role, arn)
+}
 
 type fixture struct {
 	t      *testing.T

@@ -12,13 +12,16 @@ import (
 type Planned struct {
 	// Roles are the environment's role names.
 	Roles store.EnvRoles
-	// PolicyName is the inline policy's name on each role.
+	// PolicyName is the name of the environment's one inline policy on
+	// each role, which holds the grants of all its resources.
 	PolicyName string
 	// SidPrefix starts the Sid of each of our bucket policy statements.
 	SidPrefix string
-	// Documents are the translated policies. AuthRole and UnauthRole are nil
-	// when the role is granted nothing, and also when the target has no IAM
-	// API (nothing is written to roles there).
+	// Documents are the translated policies. AuthRole and UnauthRole are the
+	// environment's documents (every resource's grants merged, this one's
+	// desired); nil when the role is granted nothing, and also when the
+	// target has no IAM API (nothing is written to roles there). Bucket is
+	// this resource's statements.
 	Documents policy.Documents
 	// MayBeNarrowed is set when the target may store a role policy without
 	// the per-identity resources (Target.MayNarrowRolePolicies).
@@ -33,13 +36,18 @@ func (r *Runner) Plan(tx *store.Tx, res store.Resource) (Planned, error) {
 	if err != nil {
 		return Planned{}, err
 	}
+	env, err := r.envPolicyOf(tx, res, res.Desired)
+	if err != nil {
+		return Planned{}, err
+	}
 	p := Planned{
 		Roles:         roles,
-		PolicyName:    policy.RolePolicyName(k.AppID, k.Env, k.Name),
+		PolicyName:    policy.EnvRolePolicyName(k.AppID, k.Env),
 		SidPrefix:     policy.SidPrefix(k.AppID, k.Env, k.Name),
 		Documents:     r.translate(res, res.Desired),
 		MayBeNarrowed: r.target.MayNarrowRolePolicies(),
 	}
+	p.Documents.AuthRole, p.Documents.UnauthRole = env.auth, env.unauth
 	if !r.target.HasIAM() {
 		p.Documents.AuthRole, p.Documents.UnauthRole = nil, nil
 	}

@@ -96,7 +96,7 @@ func TestNamesClaimedElsewhereAreAvoidedOrRefused(t *testing.T) {
 
 	noIAM := New(f.store, noIAMTarget{f.target}, f.runner.cfg)
 	w := &work{job: store.Job{ID: "noiam", Operation: store.OpUpdate}, res: store.Resource{ResourceKey: k, Bucket: f.bucket("q"), Desired: storageREAD}}
-	if err := noIAM.applyRolePolicies(f.ctx, w, noIAM.translate(w.res, storageREAD)); err != nil || len(w.warnings) != 2 || !strings.Contains(w.warnings[0], other.Unauth) {
+	if err := noIAM.applyRolePolicies(f.ctx, w, storageREAD); err != nil || len(w.warnings) != 2 || !strings.Contains(w.warnings[0], other.Unauth) {
 		t.Fatalf("without IAM: %v %q", err, w.warnings)
 	}
 }

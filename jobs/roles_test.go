@@ -69,7 +69,7 @@ func TestEnvironmentsThatLookAlikeGetTheirOwnRoles(t *testing.T) {
 		}
 	}
 	for _, k := range envs {
-		want := []string{policy.RolePolicyName(k.AppID, k.Env, k.Name)}
+		want := []string{policy.EnvRolePolicyName(k.AppID, k.Env)}
 		for _, tmpl := range []string{DefaultAuthRoleTemplate, DefaultUnauthRoleTemplate} {
 			role := RoleName(tmpl, k.AppID, k.Env)
 			if got := f.policiesOn(role); !slices.Equal(got, want) {
@@ -125,7 +125,7 @@ func TestRoleTaggedForAnotherEnvironmentIsNotWritten(t *testing.T) {
 		}
 	}
 	for _, r := range []string{role, "s-" + p + "-" + q + "-out"} {
-		if names := f.policiesOn(r); !slices.Equal(names, []string{policy.RolePolicyName(first.AppID, first.Env, first.Name)}) {
+		if names := f.policiesOn(r); !slices.Equal(names, []string{policy.EnvRolePolicyName(first.AppID, first.Env)}) {
 			t.Errorf("role %q holds %v, want only the first installation's policy", r, names)
 		}
 	}
@@ -163,7 +163,7 @@ func TestTemplateChangeKeepsEnvironmentRoles(t *testing.T) {
 			t.Fatalf("job after the template change: %+v", got)
 		}
 	}
-	doc, err := gateway.RolePolicy(f.ctx, RoleName(DefaultAuthRoleTemplate, k.AppID, k.Env), policy.RolePolicyName(k.AppID, k.Env, k.Name))
+	doc, err := gateway.RolePolicy(f.ctx, RoleName(DefaultAuthRoleTemplate, k.AppID, k.Env), policy.EnvRolePolicyName(k.AppID, k.Env))
 	if err != nil || !strings.Contains(string(doc), "s3:DeleteObject") {
 		t.Fatalf("the update did not reach the environment's role: %s %v", doc, err)
 	}
@@ -241,7 +241,7 @@ func TestUpgradeKeepsRoles(t *testing.T) {
 		!strings.Contains(got.Error, `environment "c" of app "upgrade-a-b"`) || !strings.Contains(got.Error, `environment "b-c" of app "upgrade-a"`) {
 		t.Errorf("the younger environment's create over the shared role: %+v", got)
 	}
-	if names := f.policiesOn(shared); !slices.Equal(names, []string{policy.RolePolicyName("upgrade-a-b", "c", "photos")}) {
+	if names := f.policiesOn(shared); !slices.Equal(names, []string{policy.EnvRolePolicyName("upgrade-a-b", "c")}) {
 		t.Errorf("the shared role holds %v, want only the older environment's policy", names)
 	}
 	if ok, _ := gateway.HeadBucket(f.ctx, "upgrade-fixture-2"); ok {
@@ -250,7 +250,8 @@ func TestUpgradeKeepsRoles(t *testing.T) {
 	if got := status["UpgradeApp/dev"]; got.Status != store.StatusCompleted {
 		t.Errorf("UpgradeApp/dev create: %+v", got)
 	}
-	mine := policy.RolePolicyName("UpgradeApp", "dev", "photos")
+	// "docs" is no resource of the store: its policy is not ours to remove.
+	mine := policy.EnvRolePolicyName("UpgradeApp", "dev")
 	if names := f.policiesOn(legacy); !slices.Equal(names, []string{earlier, mine}) && !slices.Equal(names, []string{mine, earlier}) {
 		t.Errorf("UpgradeApp/dev's role holds %v, want its earlier policy and the new one", names)
 	}
@@ -264,7 +265,7 @@ func TestUpgradeKeepsRoles(t *testing.T) {
 	if got := f.wait(j.ID); got.Status != store.StatusCompleted {
 		t.Fatalf("new environment's create: %+v", got)
 	}
-	if names := f.policiesOn(legacy); slices.Contains(names, policy.RolePolicyName(newcomer.AppID, newcomer.Env, newcomer.Name)) {
+	if names := f.policiesOn(legacy); slices.Contains(names, policy.EnvRolePolicyName(newcomer.AppID, newcomer.Env)) {
 		t.Errorf("the new environment wrote into another environment's role %q: %v", legacy, names)
 	}
 	// Jobs of the kept environment keep working, on its role.

@@ -132,6 +132,11 @@ type Runner struct {
 
 	recovered     chan struct{} // closed once Run has queued the jobs left by an earlier process
 	recoveredOnce sync.Once
+
+	// The shared role documents of environments (envpolicy.go).
+	envMu    sync.Mutex
+	envLocks map[envKey]chan struct{}
+	shares   map[store.ResourceKey]share
 }
 
 // errInterrupted is the cause given to an execution's context when a client

@@ -3,7 +3,6 @@ package jobs
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -36,6 +35,12 @@ type Target interface {
 	RoleTags(ctx context.Context, role string) (map[string]string, bool, error)
 	RolePolicy(ctx context.Context, role, name string) ([]byte, error)
 	RolePolicyNames(ctx context.Context, role string) ([]string, error)
+	AttachedRolePolicies(ctx context.Context, role string) ([]s3iam.AttachedPolicy, error)
+	ManagedPolicyARN(ctx context.Context, role, name string) (string, error)
+	ManagedPolicy(ctx context.Context, arn string) ([]byte, error)
+	PutManagedPolicy(ctx context.Context, arn, name string, doc []byte) error
+	AttachRolePolicy(ctx context.Context, role, arn string) error
+	DeleteManagedPolicy(ctx context.Context, role, arn string) error
 	PutRolePolicy(ctx context.Context, role, name string, doc []byte) error
 	DeleteRolePolicy(ctx context.Context, role, name string) error
 	DeleteRole(ctx context.Context, role string) error
@@ -147,7 +152,7 @@ func (r *Runner) reconcileAbsent(ctx context.Context, w *work) error {
 	// A role that belongs to another environment was never written to: the
 	// job failed on it before, and the bucket is still to be removed.
 	var owned *roleOwnedError
-	if err := r.applyRolePolicies(ctx, w, none); err != nil && !errors.As(err, &owned) {
+	if err := r.applyRolePolicies(ctx, w, store.Permissions{}); err != nil && !errors.As(err, &owned) {
 		return err
 	}
 	exists := true
@@ -343,16 +348,16 @@ func (r *Runner) configureBucket(ctx context.Context, w *work) error {
 // exactly what perms grant: it writes only what differs and never touches
 // statements or policies that are not ours.
 func (r *Runner) applyPolicies(ctx context.Context, w *work, perms store.Permissions) error {
-	docs := r.translate(w.res, perms)
-	if err := r.applyRolePolicies(ctx, w, docs); err != nil {
+	if err := r.applyRolePolicies(ctx, w, perms); err != nil {
 		return err
 	}
-	return r.applyBucketPolicy(ctx, w, docs)
+	return r.applyBucketPolicy(ctx, w, r.translate(w.res, perms))
 }
 
-func (r *Runner) applyRolePolicies(ctx context.Context, w *work, docs policy.Documents) error {
-	k := w.res.ResourceKey
-	name := policy.RolePolicyName(k.AppID, k.Env, k.Name)
+// applyRolePolicies writes the environment's role documents with perms for
+// w's resource (see envpolicy.go).
+func (r *Runner) applyRolePolicies(ctx context.Context, w *work, perms store.Permissions) error {
+	docs := r.translate(w.res, perms)
 	var names store.EnvRoles
 	err := r.step(ctx, "find roles", func(ctx context.Context) (err error) {
 		names, err = r.roleNames(ctx, w)
@@ -377,7 +382,7 @@ func (r *Runner) applyRolePolicies(ctx context.Context, w *work, docs policy.Doc
 			continue
 		}
 		err := r.step(ctx, "write "+string(role.kind)+" role policy", func(ctx context.Context) error {
-			return r.reconcileRolePolicy(ctx, w, names.Name(role.kind), name, role.doc, role.kind, r.identityPool(k))
+			return r.writeEnvRolePolicy(ctx, w, names.Name(role.kind), role.kind, perms)
 		})
 		if err != nil {
 			return err
@@ -420,55 +425,6 @@ func (r *Runner) applyBucketPolicy(ctx context.Context, w *work, docs policy.Doc
 		}
 		return r.target.PutBucketPolicy(ctx, w.res.Bucket, merged)
 	})
-}
-
-func (r *Runner) reconcileRolePolicy(ctx context.Context, w *work, role, name string, doc *policy.Document, kind store.RoleKind, pool string) error {
-	cur, err := r.target.RolePolicy(ctx, role, name)
-	if err != nil {
-		return err
-	}
-	if doc == nil {
-		if cur == nil {
-			return nil
-		}
-		if err := r.ensureOwnedRole(ctx, w, role, kind, nil); err != nil {
-			return err
-		}
-		return r.target.DeleteRolePolicy(ctx, role, name)
-	}
-	want, err := json.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	if cur != nil && policy.Equivalent(cur, want) {
-		return nil
-	}
-	if cur != nil && r.target.MayNarrowRolePolicies() && policy.EquivalentNarrowed(cur, want) {
-		// What this target keeps of want: writing it again changes nothing.
-		w.warn(narrowedWarning, role)
-		return nil
-	}
-	trust, err := json.Marshal(policy.TrustPolicy(kind == store.RoleAuth, pool))
-	if err != nil {
-		return err
-	}
-	if err := r.ensureOwnedRole(ctx, w, role, kind, trust); err != nil {
-		return err
-	}
-	if err := r.target.PutRolePolicy(ctx, role, name, want); err != nil {
-		return err
-	}
-	// Some targets store less than was written (Ceph RGW drops resources
-	// that use policy variables such as ${cognito-identity.amazonaws.com:sub}).
-	// Read it back so the job says so instead of failing silently.
-	stored, err := r.target.RolePolicy(ctx, role, name)
-	if err != nil {
-		return err
-	}
-	if !policy.Equivalent(stored, want) {
-		w.warn(narrowedWarning, role)
-	}
-	return nil
 }
 
 const narrowedWarning = "the target stored a narrower policy on role %q than was written (it does not accept the policy variables of per-identity paths such as private/${cognito-identity.amazonaws.com:sub}/)"
@@ -515,7 +471,8 @@ func (r *Runner) removeOwnedBucket(ctx context.Context, w *work) error {
 // fit fails with a clear message instead of half-applied by a target that
 // refuses the last write. IAM caps the inline policies of one role at 10,240
 // characters in all (Versity counts white space too, so sizes here are of
-// the documents as stored); S3 caps a bucket policy at 20 KB
+// the documents as stored; what does not fit goes to managed policies,
+// MaxManagedPolicyChars); S3 caps a bucket policy at 20 KB
 // (Config.BucketPolicyLimit, lower for targets that store less).
 const (
 	MaxRolePolicyChars   = 10240
@@ -527,41 +484,21 @@ const (
 func (r *Runner) checkSizes(ctx context.Context, w *work, perms store.Permissions) error {
 	docs := r.translate(w.res, perms)
 	k := w.res.ResourceKey
-	ours := policy.RolePolicyName(k.AppID, k.Env, k.Name)
 	if r.target.HasIAM() {
 		roles, err := r.roleNames(ctx, w)
 		if err != nil {
 			return err
 		}
-		for _, role := range []struct {
-			name string
-			doc  *policy.Document
-		}{{roles.Auth, docs.AuthRole}, {roles.Unauth, docs.UnauthRole}} {
-			if role.doc == nil {
+		p, err := r.envPolicyNow(ctx, w.res, perms)
+		if err != nil {
+			return err
+		}
+		for _, kind := range roleKinds {
+			if p.of(kind) == nil {
 				continue
 			}
-			want, err := json.Marshal(role.doc)
-			if err != nil {
+			if _, err := r.layoutRole(ctx, w, roles.Name(kind), kind, p); err != nil {
 				return err
-			}
-			total := len(want)
-			names, err := r.target.RolePolicyNames(ctx, role.name)
-			if err != nil {
-				return err
-			}
-			for _, n := range names {
-				if n == ours {
-					continue
-				}
-				doc, err := r.target.RolePolicy(ctx, role.name, n)
-				if err != nil {
-					return err
-				}
-				total += len(doc)
-			}
-			if total > MaxRolePolicyChars {
-				return terminal("Role %q would hold %d characters of inline policies (%d of them for this resource), over the %d IAM allows per role; remove storage resources from environment %q of app %q or narrow their permissions.",
-					role.name, total, len(want), MaxRolePolicyChars, k.Env, k.AppID)
 			}
 		}
 	}

@@ -64,9 +64,25 @@
 // starts with a capital letter, which a hex digit never is, so one resource's
 // prefix never matches another resource's Sids. MergeBucketPolicy replaces
 // exactly the statements carrying the prefix and keeps all others unchanged.
-// Role policies need no Sid for ownership (the
-// whole inline policy, named by RolePolicyName, is ours) but carry the same
-// Sids so a statement can be traced back to its resource wherever it is seen.
+// Role policies need no Sid for ownership: the whole inline policy, named by
+// EnvRolePolicyName, is ours.
+//
+// # One role document per environment
+//
+// An environment's roles carry one document each, holding the grants of
+// all its resources (EnvDocuments): statements with the same actions are
+// written once and list the ARNs of every bucket that gets them, with Sids
+// of the form EnvSidPrefix + "ObjectsPutGetDelete", "Uploads",
+// "ReadProtected" or "List". A bucket then costs its ARNs alone (six on the
+// authenticated role with full permissions, 222 characters plus six times
+// its name) instead of a whole document (1,283 characters for a
+// 16-character name). Pack spreads the document over the role's inline
+// policy (EnvRolePolicyName, up to IAM's 10,240 characters per role) and
+// customer managed policies (EnvManagedPolicyName, 6,144 characters each,
+// 10 per role): 213 full-permission resources with 16-character bucket
+// names, where one inline policy per resource (RolePolicyName, earlier
+// releases) held 7. The golden files under testdata/env show 1, 2, 50 and
+// mixed resources with their sizes.
 //
 // # Reading documents back
 //

@@ -103,6 +103,8 @@ var notImplementedAnswers = map[string]map[string]bool{
 	// ?encryption for a CreateBucket whose body it cannot read (400
 	// InvalidArgument, empty message) and GET ?encryption for a ListObjects.
 	"PutBucketEncryption": {"InvalidArgument": true},
+	// Ceph RGW 16.2 has no managed policies: it answers 405 to their calls.
+	"ListAttachedRolePolicies": {"MethodNotAllowed": true},
 }
 
 // Classify sorts an error returned by this package (or by the SDK directly)

@@ -335,7 +335,7 @@ func ourRolePolicies(t *testing.T, role string) map[string]string {
 		t.Fatalf("ListRolePolicies %s: %v", role, err)
 	}
 	for _, n := range names.PolicyNames {
-		if !strings.HasPrefix(n, "amplifybackendd-storage-") {
+		if !strings.HasPrefix(n, "amplifybackendd-") {
 			continue
 		}
 		p, err := adminIAM().GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(n)})

@@ -1,0 +1,405 @@
+package jobs
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/amplifybackendd/amplifybackendd/policy"
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+var storageAll = store.Permissions{Authenticated: []string{"CREATE_AND_UPDATE", "DELETE", "READ"}, Unauthenticated: []string{"CREATE_AND_UPDATE", "DELETE", "READ"}}
+
+// wantEnvPolicy checks that each role of f's "dev" environment holds
+// exactly the environment's documents, laid out over its inline policy and
+// managed policies as Pack lays them out, granting what want (bucket →
+// permissions) grants, beside the inline policies named in others.
+func (f *fixture) wantEnvPolicy(want map[string]store.Permissions, others ...string) {
+	f.t.Helper()
+	var in []policy.EnvResource
+	for b, p := range want {
+		in = append(in, envResource(b, p))
+	}
+	auth, unauth := policy.EnvDocuments(policy.EnvSidPrefix(f.app, "dev"), in)
+	name := policy.EnvRolePolicyName(f.app, "dev")
+	limits := []int{MaxRolePolicyChars}
+	for range MaxManagedPoliciesPerRole {
+		limits = append(limits, MaxManagedPolicyChars)
+	}
+	for _, role := range []struct {
+		kind store.RoleKind
+		doc  *policy.Document
+	}{{store.RoleAuth, auth}, {store.RoleUnauth, unauth}} {
+		r := f.envRoles(f.app, "dev").Name(role.kind)
+		docs, ok := policy.Pack(role.doc, limits)
+		if !ok {
+			f.t.Fatalf("the test's own documents do not fit")
+		}
+		names := f.policiesOn(r)
+		wantNames := slices.Clone(others)
+		if docs[0] != nil {
+			wantNames = append(wantNames, name)
+		}
+		slices.Sort(names)
+		slices.Sort(wantNames)
+		if !slices.Equal(names, wantNames) {
+			f.t.Fatalf("role %q holds inline policies %v, want %v", r, names, wantNames)
+		}
+		if docs[0] != nil {
+			got, err := gateway.RolePolicy(f.ctx, r, name)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			f.sameDocument(r+" inline", got, docs[0])
+		}
+		attached, err := gateway.AttachedRolePolicies(f.ctx, r)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		var wantManaged []string
+		for i, d := range docs[1:] {
+			if d != nil {
+				wantManaged = append(wantManaged, policy.EnvManagedPolicyName(f.app, "dev", string(role.kind), i+1))
+			}
+		}
+		var gotManaged []string
+		for _, a := range attached {
+			gotManaged = append(gotManaged, a.Name)
+			i := slices.Index(wantManaged, a.Name)
+			if i < 0 {
+				continue
+			}
+			got, err := gateway.ManagedPolicy(f.ctx, a.ARN)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			f.sameDocument(a.Name, got, docs[i+1])
+		}
+		slices.Sort(gotManaged)
+		slices.Sort(wantManaged)
+		if !slices.Equal(gotManaged, wantManaged) {
+			f.t.Fatalf("role %q has managed policies %v attached, want %v", r, gotManaged, wantManaged)
+		}
+	}
+}
+
+func (f *fixture) sameDocument(what string, got []byte, want *policy.Document) {
+	f.t.Helper()
+	w, _ := json.Marshal(want)
+	if !policy.Equivalent(got, w) {
+		f.t.Fatalf("%s\n got %s\nwant %s", what, got, w)
+	}
+}
+
+// TestConcurrentJobsOfOneEnvironmentKeepEachOthersGrants creates, then
+// changes, a dozen resources of one environment at once, with as many
+// workers: every job rewrites the same two role documents, and none may
+// drop another's statements. Then the same change again writes nothing.
+func TestConcurrentJobsOfOneEnvironmentKeepEachOthersGrants(t *testing.T) {
+	f := setup(t)
+	f.runner.cfg.Workers = 12
+	f.start()
+	const n = 12
+	want := map[string]store.Permissions{}
+	run := func(accept func(i int, k store.ResourceKey) (store.Job, error)) {
+		t.Helper()
+		var ids []string
+		for i := range n {
+			j, err := accept(i, f.key(fmt.Sprintf("r%02d", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, j.ID)
+		}
+		for _, id := range ids {
+			if got := f.wait(id); got.Status != store.StatusCompleted {
+				t.Fatalf("job: %+v", got)
+			}
+		}
+	}
+	run(func(i int, k store.ResourceKey) (store.Job, error) {
+		b := f.bucket(fmt.Sprintf("c%02d", i))
+		want[b] = storageAll
+		return f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: b, Permissions: storageAll})
+	})
+	f.wantEnvPolicy(want)
+
+	// Every other resource drops to READ, the rest stay as they are.
+	change := func(i int, k store.ResourceKey) (store.Job, error) {
+		p := storageAll
+		if i%2 == 0 {
+			p = storageREAD
+		}
+		want[f.bucket(fmt.Sprintf("c%02d", i))] = p
+		return f.runner.Update(f.ctx, k, p)
+	}
+	run(change)
+	f.wantEnvPolicy(want)
+
+	f.target.mu.Lock()
+	f.target.log = nil
+	f.target.mu.Unlock()
+	run(change)
+	f.target.mu.Lock()
+	defer f.target.mu.Unlock()
+	for _, w := range f.target.log {
+		if strings.Contains(w, "Policy") {
+			t.Fatalf("the same change again wrote %v", f.target.log)
+		}
+	}
+}
+
+// TestPerResourcePoliciesConvergeOnNextJob starts from what the release
+// before merged documents left on the target: one inline policy per
+// resource on each role (written here exactly as that release wrote them),
+// seven full-permission ones, so that they and the merged document do not
+// fit on the role together. The next job of any resource of the
+// environment leaves one merged policy granting everything they granted;
+// a foreign policy and a per-resource policy of a resource the store does
+// not know stay; a second run writes nothing.
+func TestPerResourcePoliciesConvergeOnNextJob(t *testing.T) {
+	f := setup(t)
+	f.start()
+	want := map[string]store.Permissions{}
+	var keys []store.ResourceKey
+	for i := range 7 {
+		k := f.key(fmt.Sprintf("resource-with-a-long-name-%02d", i))
+		b := f.bucket(fmt.Sprintf("long-bucket-name-%02d", i))
+		j, err := f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: b, Permissions: storageAll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.wait(j.ID); got.Status != store.StatusCompleted {
+			t.Fatalf("create: %+v", got)
+		}
+		keys, want[b] = append(keys, k), storageAll
+	}
+	// Back to the earlier layout.
+	foreign, unknown := "someone-elses", policy.RolePolicyName(f.app, "dev", "not-in-the-store")
+	legacyTotal := 0
+	for _, tmpl := range []string{DefaultAuthRoleTemplate, DefaultUnauthRoleTemplate} {
+		role := RoleName(tmpl, f.app, "dev")
+		if err := gateway.DeleteRolePolicy(f.ctx, role, policy.EnvRolePolicyName(f.app, "dev")); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			res, err := f.resource(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := f.runner.translate(res, res.Desired)
+			doc := d.AuthRole
+			if tmpl == DefaultUnauthRoleTemplate {
+				doc = d.UnauthRole
+			}
+			b, _ := json.Marshal(doc)
+			if tmpl == DefaultAuthRoleTemplate {
+				legacyTotal += len(b)
+			}
+			if err := gateway.PutRolePolicy(f.ctx, role, policy.RolePolicyName(k.AppID, k.Env, k.Name), b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		small := []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::elsewhere/*"]}]}`)
+		for _, n := range []string{foreign, unknown} {
+			if err := gateway.PutRolePolicy(f.ctx, role, n, small); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var in []policy.EnvResource
+	for b, p := range want {
+		in = append(in, envResource(b, p))
+	}
+	envDoc, _ := policy.EnvDocuments(policy.EnvSidPrefix(f.app, "dev"), in)
+	if b, _ := json.Marshal(envDoc); legacyTotal+len(b) <= MaxRolePolicyChars {
+		t.Fatalf("the per-resource policies (%d characters) leave room for the merged one (%d): the test does not reach the tight case", legacyTotal, len(b))
+	}
+
+	j, err := f.runner.Update(f.ctx, keys[3], storageREAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.wait(j.ID); got.Status != store.StatusCompleted {
+		t.Fatalf("update after the upgrade: %+v", got)
+	}
+	want[f.bucket("long-bucket-name-03")] = storageREAD
+	f.wantEnvPolicy(want, foreign, unknown)
+
+	f.target.writes.Store(0)
+	f.target.log = nil
+	res, err := f.resource(keys[5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.runner.reconcilePresent(f.ctx, &work{job: store.Job{ID: "again", Operation: store.OpUpdate}, res: res}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.target.writes.Load(); n != 0 {
+		t.Fatalf("a second run wrote %d times: %v", n, f.target.log)
+	}
+}
+
+// TestFiftyFullPermissionResources creates 50 full-permission resources
+// in one environment at once: all complete, their grants spread over the
+// roles' inline policy and managed policies, as Pack lays them out.
+func TestFiftyFullPermissionResources(t *testing.T) {
+	f := setup(t)
+	f.runner.cfg.Workers = 8
+	f.start()
+	want := map[string]store.Permissions{}
+	var ids []string
+	for i := range 50 {
+		b := f.bucket(fmt.Sprintf("%02d", i))
+		j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key(fmt.Sprintf("r%02d", i)), Bucket: b, Permissions: storageAll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, want[b] = append(ids, j.ID), storageAll
+	}
+	for i, id := range ids {
+		if got := f.wait(id); got.Status != store.StatusCompleted {
+			t.Fatalf("create %d of 50: %+v", i+1, got)
+		}
+	}
+	f.wantEnvPolicy(want)
+	if attached, err := gateway.AttachedRolePolicies(f.ctx, f.envRoles(f.app, "dev").Auth); err != nil || len(attached) == 0 {
+		t.Fatalf("50 full-permission resources fit the inline policy alone? %v %v", attached, err)
+	}
+	// Running a resource's reconcile again writes nothing, managed policies
+	// included.
+	res, err := f.resource(f.key("r07"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.target.mu.Lock()
+	f.target.log = nil
+	f.target.mu.Unlock()
+	f.target.writes.Store(0)
+	if err := f.runner.reconcilePresent(f.ctx, &work{job: store.Job{ID: "again", Operation: store.OpUpdate}, res: res}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.target.writes.Load(); n != 0 {
+		t.Fatalf("a second run wrote %d times: %v", n, f.target.log)
+	}
+	// Deleting all but one resource leaves its grants in the inline
+	// policy and no managed policy behind.
+	ids = nil
+	for i := 1; i < 50; i++ {
+		j, err := f.runner.Delete(f.ctx, f.key(fmt.Sprintf("r%02d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+		delete(want, f.bucket(fmt.Sprintf("%02d", i)))
+	}
+	for _, id := range ids {
+		if got := f.wait(id); got.Status != store.StatusCompleted {
+			t.Fatalf("delete: %+v", got)
+		}
+	}
+	f.wantEnvPolicy(want)
+}
+
+// TestEnvironmentCeiling fills one environment with full-permission
+// resources up to what its roles hold beside other tooling's policies: an
+// inline policy of 9,000 characters and nine attached managed policies
+// leave 1,240 characters of inline policy and one managed policy of 6,144
+// (an untouched role holds 206 resources with these names; see the
+// README). The count is computed from the policy package; all of them
+// complete, the next fails naming the role, the sizes and the limits and
+// leaves no trace, and the other policies are untouched.
+func TestEnvironmentCeiling(t *testing.T) {
+	f := setup(t)
+	f.runner.cfg.Workers = 8
+	f.start()
+	bucket := func(i int) string { return f.bucket(fmt.Sprintf("%03d", i)) }
+	j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key("r000"), Bucket: bucket(0), Permissions: storageAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.wait(j.ID); got.Status != store.StatusCompleted {
+		t.Fatalf("first create: %+v", got)
+	}
+	role := f.envRoles(f.app, "dev").Auth
+	filler := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::elsewhere/`
+	inline := filler + strings.Repeat("x", 9000-len(filler)-len(`"]}]}`)) + `"]}]}`
+	if err := gateway.PutRolePolicy(f.ctx, role, "someone-elses", []byte(inline)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 9 {
+		name := fmt.Sprintf("%s-others-%d", f.app, i)
+		arn, err := gateway.ManagedPolicyARN(f.ctx, role, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gateway.PutManagedPolicy(f.ctx, arn, name, []byte(filler+`*"]}]}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := gateway.AttachRolePolicy(f.ctx, role, arn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limits := []int{MaxRolePolicyChars - len(inline), MaxManagedPolicyChars}
+	var in []policy.EnvResource
+	ceiling := 0
+	for ; ; ceiling++ {
+		in = append(in, envResource(bucket(ceiling), storageAll))
+		auth, _ := policy.EnvDocuments(policy.EnvSidPrefix(f.app, "dev"), in)
+		if _, ok := policy.Pack(auth, limits); !ok {
+			break
+		}
+	}
+	t.Logf("%d full-permission resources with %d-character bucket names fit beside the others' policies", ceiling, len(bucket(0)))
+	var ids []string
+	for i := 1; i < ceiling; i++ {
+		j, err := f.runner.Create(f.ctx, CreateInput{Key: f.key(fmt.Sprintf("r%03d", i)), Bucket: bucket(i), Permissions: storageAll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	for i, id := range ids {
+		if got := f.wait(id); got.Status != store.StatusCompleted {
+			t.Fatalf("create %d of %d: %+v", i+2, ceiling, got)
+		}
+	}
+	j, err = f.runner.Create(f.ctx, CreateInput{Key: f.key("one-too-many"), Bucket: bucket(ceiling), Permissions: storageAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.wait(j.ID)
+	for _, s := range []string{`"` + role + `"`, "10240", "6144", fmt.Sprintf("the %d storage resources", ceiling+1),
+		fmt.Sprintf("(%d of them taken by other policies)", len(inline)), "(9 of the 10 per role attached by others)"} {
+		if got.Status != store.StatusFailed || !strings.Contains(got.Error, s) {
+			t.Fatalf("create past the ceiling: %s %q, want FAILED naming %s", got.Status, got.Error, s)
+		}
+	}
+	t.Logf("refused: %s", got.Error)
+	if ok, _ := gateway.HeadBucket(f.ctx, bucket(ceiling)); ok {
+		t.Fatal("the refused create left its bucket")
+	}
+	if doc, err := gateway.RolePolicy(f.ctx, role, "someone-elses"); err != nil || string(doc) != inline {
+		t.Fatalf("the other inline policy changed: %v", err)
+	}
+	attached, err := gateway.AttachedRolePolicies(f.ctx, role)
+	if err != nil || len(attached) != 10 {
+		t.Fatalf("attached: %v %v", attached, err)
+	}
+	docs, _ := policy.Pack(func() *policy.Document {
+		d, _ := policy.EnvDocuments(policy.EnvSidPrefix(f.app, "dev"), in[:ceiling])
+		return d
+	}(), limits)
+	for _, a := range attached {
+		if a.Name == policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleAuth), 1) {
+			doc, err := gateway.ManagedPolicy(f.ctx, a.ARN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.sameDocument(a.Name, doc, docs[1])
+		}
+	}
+}
