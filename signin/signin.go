@@ -248,6 +248,15 @@ func (s *Service) Exchange(ctx context.Context, appID, sessionID, code string) (
 	if err != nil {
 		return Credentials{}, err
 	}
+	// The exchange is unsigned: a challenge that cannot be exchanged is
+	// refused from a read, so requests naming none cost no write (nor
+	// fsync) however many are sent.
+	if err := s.cfg.Store.View(ctx, func(tx *store.Tx) error {
+		_, err := s.usable(tx, appID, sessionID)
+		return err
+	}); err != nil {
+		return Credentials{}, err
+	}
 	now := s.cfg.Now()
 	session := store.SignInSession{AccessKeyID: id, Secret: secret, AppID: appID, SessionID: sessionID,
 		CreateTime: now.UTC(), Expires: now.Add(s.cfg.SessionTTL).UTC()}

@@ -346,3 +346,26 @@ func TestLookupIgnoresOtherKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedWithoutWriting: the exchange is unsigned, so whatever names
+// no exchangeable challenge (an unknown session, another app's, a used
+// one) is refused without a write transaction: anyone can send them, and
+// none may cost the store a commit.
+func TestRefusedWithoutWriting(t *testing.T) {
+	f := setup(t)
+	c := f.create("app")
+	f.exchange(c)
+	gen := f.st.Generation()
+	for _, ask := range [][3]string{
+		{"app", "00000000-0000-4000-8000-000000000000", c.Code},
+		{"other-app", c.SessionID, c.Code},
+		{"app", c.SessionID, c.Code},
+	} {
+		if _, err := f.svc.Exchange(f.ctx, ask[0], ask[1], ask[2]); err == nil {
+			t.Fatalf("exchange %v was not refused", ask)
+		}
+	}
+	if got := f.st.Generation(); got != gen {
+		t.Fatalf("refused exchanges wrote %d transactions", got-gen)
+	}
+}
