@@ -211,6 +211,9 @@ func TestTemplates(t *testing.T) {
 		{env, "UpdateBackendJob", s.Job("app1", "dev", "j"), true},
 		{env, "CreateBackendStorage", s.Environment("app1", "prod"), false},
 		{env, "DeleteBackend", s.Environment("app1", "dev"), false},
+		{env, "CompleteConsoleMultipartUpload", s.Environment("app1", "dev"), true},
+		{ro, "ListConsoleObjects", s.Environment("app1", "dev"), true},
+		{ro, "DeleteConsoleObjects", s.Environment("app1", "dev"), false},
 		{env, "GetBackend", s.App("app1"), false},
 	} {
 		if got := c.p.Allows(Action(c.action), c.resource); got != c.want {

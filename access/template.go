@@ -15,7 +15,13 @@ func anyScope() Scope { return Scope{Partition: "*", Region: "*", Account: "*"} 
 // not among them although it reads: the challenge it returns signs its
 // holder in with the rights of the key that created it.
 var ReadActions = []string{"GetBackend", "GetBackendStorage", "GetBackendJob", "ListBackendJobs",
-	"ListConsoleApps", "GetConsoleStoragePolicies"}
+	"ListConsoleApps", "GetConsoleStoragePolicies", "ListConsoleObjects", "PresignConsoleObjectDownload"}
+
+// FileActions are the console file browser's actions: reading and
+// changing the objects in a storage resource's bucket.
+var FileActions = []string{"ListConsoleObjects", "PresignConsoleObjectUpload", "PresignConsoleObjectDownload",
+	"CreateConsoleMultipartUpload", "PresignConsoleUploadParts", "CompleteConsoleMultipartUpload",
+	"AbortConsoleMultipartUpload", "DeleteConsoleObjects"}
 
 // AppDocument allows every action on one app's resources; readOnly
 // narrows it to ReadActions.
@@ -31,14 +37,19 @@ func AppDocument(appID string, readOnly bool) []byte {
 	return document(statementDoc{Sid: sid, Effect: "Allow", Action: actions, Resource: []string{anyScope().App(appID) + "*"}})
 }
 
-// EnvironmentStorageDocument allows the storage operations, and reading
-// and cancelling their jobs, in one environment of one app.
+// EnvironmentStorageDocument allows the storage operations, reading and
+// cancelling their jobs, and the file browser, in one environment of one
+// app.
 func EnvironmentStorageDocument(appID, env string) []byte {
 	s := anyScope()
+	actions := []string{Action("*BackendStorage"), Action("GetBackend"), Action("GetBackendJob"),
+		Action("ListBackendJobs"), Action("UpdateBackendJob"), Action("GetConsoleStoragePolicies")}
+	for _, a := range FileActions {
+		actions = append(actions, Action(a))
+	}
 	return document(statementDoc{
 		Sid: "EnvironmentStorage", Effect: "Allow",
-		Action: []string{Action("*BackendStorage"), Action("GetBackend"), Action("GetBackendJob"),
-			Action("ListBackendJobs"), Action("UpdateBackendJob"), Action("GetConsoleStoragePolicies")},
+		Action: actions,
 		Resource: []string{s.Environment(appID, env), s.Job(appID, env, "") + "*"},
 	})
 }
