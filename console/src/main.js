@@ -132,7 +132,7 @@ function renderSession() {
   );
 }
 
-const clockTime = (t) => new Date(t).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+const clockTime = (t) => new Date(t).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
 async function signOut(opts) {
   who = null;
@@ -451,6 +451,9 @@ function overviewScreen() {
   let alive = true;
   const title = h("h1", { tabindex: "-1" }, "Apps and environments");
   const appsBox = h("div", {}, loading());
+  // What an app's job (RemoveAllBackends) came to: outside the list, which
+  // is drawn anew when the job ends.
+  const appsStatus = h("p", { class: "app-status", "aria-live": "polite", "aria-atomic": "true" });
   const bucketsBox = h("div", {}, loading());
 
   const appInput = h("input", { name: "appId", autocomplete: "off", spellcheck: "false", required: true });
@@ -512,7 +515,7 @@ function overviewScreen() {
   replace(
     main,
     title,
-    section("Apps", appsBox),
+    section("Apps", appsStatus, appsBox),
     section(
       "Create an app or environment",
       h("p", { class: "hint" }, "CreateBackend: a new app (with its name) or a new environment of an app, with no resources yet."),
@@ -529,7 +532,7 @@ function overviewScreen() {
 
   const loadApps = () =>
     api.consoleGet("/console-api/apps").then(
-      (r) => alive && renderApps(appsBox, r.apps || [], { alive: () => alive, reload: loadApps }),
+      (r) => alive && renderApps(appsBox, r.apps || [], { alive: () => alive, reload: loadApps, status: appsStatus }),
       (e) => alive && replace(appsBox, errorBox(e)),
     );
   loadApps();
@@ -620,7 +623,7 @@ function renderApps(box, apps, screen) {
 // app (RemoveAllBackends) where the key may take them.
 function appCard(a, screen) {
   const allowed = new Set(a.allowedActions || []);
-  const status = h("p", { class: "app-status", "aria-live": "polite" });
+  const status = screen.status;
   const err = h("div", { class: "error-slot", role: "alert" });
   const panel = h("div", {});
   const envs = a.environments || [];
@@ -654,12 +657,12 @@ function appCard(a, screen) {
     err.replaceChildren();
     try {
       const r = await api.send(new RemoveAllBackendsCommand({ AppId: a.appId, CleanAmplifyApp: true }));
-      status.textContent = `RemoveAllBackends job ${shortId(r.JobId)}: ${r.Status || "RUNNING"}`;
+      status.textContent = `RemoveAllBackends job ${shortId(r.JobId)} for ${a.appId}: ${r.Status || "RUNNING"}`;
       // The job belongs to the app; GetBackendJob finds it under any of its environment names.
       watchJob({ AppId: a.appId, BackendEnvironmentName: envs[0] || "-" }, r.JobId, screen.alive, (j, e) => {
         if (e) return err.append(errorBox(e));
         status.textContent =
-          `RemoveAllBackends job ${shortId(r.JobId)}: ${j.Status}` + (j.Status === "FAILED" && j.Error ? `: ${j.Error}` : "");
+          `RemoveAllBackends job ${shortId(r.JobId)} for ${a.appId}: ${j.Status}` + (j.Status === "FAILED" && j.Error ? `: ${j.Error}` : "");
         if (j.Status !== "RUNNING") screen.reload();
       });
     } catch (e) {
@@ -679,7 +682,6 @@ function appCard(a, screen) {
       envs.map((env) => h("li", {}, h("a", { href: envHash(a.appId, env) }, env))),
     ),
     h("div", { class: "app-actions" }, invite, remove),
-    status,
     err,
     panel,
   );
@@ -1333,10 +1335,18 @@ function envScreen(appId, env) {
       for (const j of ctx.jobs) {
         if (before.get(j.jobId) === "RUNNING" && j.status !== "RUNNING") {
           settled = true;
-          if (ctx.clones.has(j.jobId)) cloneSettled(j, ctx.clones.get(j.jobId));
           jobStatus.textContent =
             `${j.operation} job ${shortId(j.jobId)}: ${j.status}` +
             (j.status === "FAILED" && j.error ? `: ${j.error}` : j.warnings.length ? " (with warnings)" : "");
+        }
+      }
+      // A clone started here ends with a link to its target, however the
+      // polls interleaved with its start.
+      for (const [id, targetEnv] of ctx.clones) {
+        const j = ctx.jobs.find((x) => x.jobId === id);
+        if (j && j.status !== "RUNNING") {
+          ctx.clones.delete(id);
+          cloneSettled(j, targetEnv);
         }
       }
       renderJobs();
