@@ -347,89 +347,34 @@ function signInScreen(link) {
   const page = h("div", { class: "signin-page" }, h("h1", { id: "signin-title", tabindex: "-1" }, "Sign in"));
   if (notice) page.append(h("p", { class: "notice", role: "status" }, notice));
 
-  const inviteApp = h("input", { name: "appId", autocomplete: "off", spellcheck: "false", autocapitalize: "off", required: true });
-  const inviteSession = h("input", { name: "sessionId", autocomplete: "off", spellcheck: "false", autocapitalize: "off", required: true });
-  const inviteCode = h("input", { name: "challengeCode", autocomplete: "off", spellcheck: "false", autocapitalize: "off", required: true });
-  const inviteErr = h("div", { class: "error-slot", role: "alert" });
-  const inviteSubmit = h("button", { type: "submit" }, "Sign in with invitation");
-  const inviteForm = h(
-    "form",
-    {
-      class: "card signin signin-invite",
-      "aria-labelledby": "invite-title",
-      onsubmit: async (e) => {
-        e.preventDefault();
-        inviteErr.replaceChildren();
-        inviteSubmit.disabled = true;
-        inviteSubmit.textContent = "Signing in…";
-        try {
-          await api.redeem(inviteApp.value.trim(), inviteSession.value.trim(), inviteCode.value.trim());
-          notice = "";
-          // The challenge is spent: keep it out of the address bar and history.
-          history.replaceState(null, "", "#/");
-          render();
-          loadCaller();
-        } catch (e2) {
-          inviteErr.append(h("p", { class: "error" }, api.errorText(e2)));
-          inviteSubmit.disabled = false;
-          inviteSubmit.textContent = "Sign in with invitation";
-        }
-      },
-    },
-    h("h2", { id: "invite-title" }, "With an invitation"),
-    h(
-      "p",
-      { class: "hint" },
+  const text = (name) => h("input", { name, autocomplete: "off", spellcheck: "false", autocapitalize: "off", required: true });
+  const inviteApp = text("appId");
+  const inviteSession = text("sessionId");
+  const inviteCode = text("challengeCode");
+  const inviteForm = signInForm({
+    kind: "invite",
+    title: "With an invitation",
+    hint:
       "An administrator's invitation (amplifybackend create-token, or Invite in this console) signs you in to one app, once. " +
-        "Its temporary credentials stay in this tab and end when they expire.",
-    ),
-    field("App ID", inviteApp),
-    field("Session ID", inviteSession),
-    field("Challenge code", inviteCode),
-    h("div", { class: "actions" }, inviteSubmit),
-    inviteErr,
-  );
+      "Its temporary credentials stay in this tab and end when they expire.",
+    fields: [field("App ID", inviteApp), field("Session ID", inviteSession), field("Challenge code", inviteCode)],
+    label: "Sign in with invitation",
+    signIn: () => api.redeem(inviteApp.value.trim(), inviteSession.value.trim(), inviteCode.value.trim()),
+  });
 
-  const key = h("input", { name: "accessKeyId", autocomplete: "off", spellcheck: "false", autocapitalize: "off", required: true });
+  const key = text("accessKeyId");
   const secret = h("input", { name: "secretAccessKey", type: "password", autocomplete: "off", required: true });
-  const err = h("div", { class: "error-slot", role: "alert" });
-  const submit = h("button", { type: "submit" }, "Sign in");
-  const keyForm = h(
-    "form",
-    {
-      class: "card signin signin-key",
-      "aria-labelledby": "key-title",
-      onsubmit: async (e) => {
-        e.preventDefault();
-        err.replaceChildren();
-        submit.disabled = true;
-        submit.textContent = "Signing in…";
-        try {
-          await api.signIn(key.value.trim(), secret.value);
-          notice = "";
-          if (parseHash().screen === "sign-in") history.replaceState(null, "", "#/");
-          render();
-          loadCaller();
-        } catch (e2) {
-          err.append(h("p", { class: "error" }, api.errorText(e2)));
-          submit.disabled = false;
-          submit.textContent = "Sign in";
-          secret.focus();
-        }
-      },
-    },
-    h("h2", { id: "key-title" }, "With an access key"),
-    h(
-      "p",
-      { class: "hint" },
+  const keyForm = signInForm({
+    kind: "key",
+    title: "With an access key",
+    hint:
       "For administrators: an access key this server accepts (a profile of its data/credentials file). " +
-        "The key stays in this tab's session storage; only signatures leave the browser.",
-    ),
-    field("Access key ID", key),
-    field("Secret access key", secret),
-    h("div", { class: "actions" }, submit),
-    err,
-  );
+      "The key stays in this tab's session storage; only signatures leave the browser.",
+    fields: [field("Access key ID", key), field("Secret access key", secret)],
+    label: "Sign in",
+    signIn: () => api.signIn(key.value.trim(), secret.value),
+    refused: () => secret.focus(),
+  });
   page.append(inviteForm, keyForm);
   replace(main, page);
 
@@ -443,6 +388,47 @@ function signInScreen(link) {
     key.focus();
   }
   return { dispose() {} };
+}
+
+/**
+ * signInForm is one way in: its fields, and signIn, which keeps the
+ * credentials or throws the API's refusal, shown in the form's alert.
+ */
+function signInForm({ kind, title, hint, fields, label, signIn, refused }) {
+  const err = h("div", { class: "error-slot", role: "alert" });
+  const submit = h("button", { type: "submit" }, label);
+  const titleId = `${kind}-title`;
+  return h(
+    "form",
+    {
+      class: `card signin signin-${kind}`,
+      "aria-labelledby": titleId,
+      onsubmit: async (e) => {
+        e.preventDefault();
+        err.replaceChildren();
+        submit.disabled = true;
+        submit.textContent = "Signing in…";
+        try {
+          await signIn();
+          notice = "";
+          // A link's challenge is spent: keep it out of the address bar and history.
+          if (parseHash().screen === "sign-in") history.replaceState(null, "", "#/");
+          render();
+          loadCaller();
+        } catch (e2) {
+          err.append(h("p", { class: "error" }, api.errorText(e2)));
+          submit.disabled = false;
+          submit.textContent = label;
+          refused?.();
+        }
+      },
+    },
+    h("h2", { id: titleId }, title),
+    h("p", { class: "hint" }, hint),
+    fields,
+    h("div", { class: "actions" }, submit),
+    err,
+  );
 }
 
 // ---------------------------------------------------------------- overview
@@ -743,7 +729,10 @@ async function loadBuckets() {
 }
 
 function bucketsTable(buckets) {
-  if (buckets.length === 0) return h("p", { class: "muted" }, "The target's credentials see no bucket.");
+  if (buckets.length === 0) {
+    // ListS3Buckets shows a key without ListS3Buckets on "*" only the buckets of resources it may read.
+    return h("p", { class: "muted" }, who && !who.administrator ? "No bucket of a storage resource your key may read." : "The target's credentials see no bucket.");
+  }
   return h(
     "div",
     { class: "table-wrap" },
@@ -1101,15 +1090,17 @@ function envScreen(appId, env) {
 
   // -------------------------------------------------------------- forms
 
-  function createForm() {
-    const name = h("input", { name: "resourceName", autocomplete: "off", spellcheck: "false", autocapitalize: "off", "aria-required": "true" });
-    const bucket = h("input", { name: "bucketName", autocomplete: "off", spellcheck: "false", autocapitalize: "off" });
-    const grid = permissionGrid({ authenticated: ["READ", "CREATE_AND_UPDATE", "DELETE"], unAuthenticated: [] }, "Permissions");
+  /**
+   * jobForm is a card form that starts one job: start() sends the command
+   * and answers { resp, name } (what the job is about); the accepted job
+   * joins the list. The operation is disabled where the key may not take
+   * it. No client-side rules: the API's BadRequestException message is the
+   * one the operator sees, so the two can never disagree.
+   */
+  function jobForm({ title, operation, label, body, start, after }) {
     const err = h("div", { class: "error-slot", role: "alert" });
-    const submit = guard(h("button", { type: "submit" }, "Create"), "CreateBackendStorage");
+    const submit = guard(h("button", { type: "submit" }, label), operation);
     const titleId = uid("h");
-    // No client-side rules: the API's BadRequestException message is the
-    // one the operator sees, so the two can never disagree.
     const form = h(
       "form",
       {
@@ -1120,21 +1111,10 @@ function envScreen(appId, env) {
           e.preventDefault();
           err.replaceChildren();
           submit.disabled = true;
-          const resourceName = name.value.trim();
           try {
-            const resp = await api.send(
-              new CreateBackendStorageCommand({
-                ...scope,
-                ResourceName: resourceName,
-                ResourceConfig: {
-                  ServiceName: "S3",
-                  BucketName: bucket.value.trim() || undefined,
-                  Permissions: toSdkPermissions(grid.value()),
-                },
-              }),
-            );
+            const { resp, name } = await start();
             form.reset();
-            jobAccepted(resp, "CreateBackendStorage", resourceName);
+            jobAccepted(resp, operation, name);
           } catch (e2) {
             err.append(errorBox(e2));
           } finally {
@@ -1142,94 +1122,84 @@ function envScreen(appId, env) {
           }
         },
       },
-      h("h3", { id: titleId }, "Create storage"),
-      field("Resource name", name),
-      field("Bucket name (optional)", bucket, "Used verbatim. Leave empty to have a valid, unique name derived from the resource, app and environment."),
-      grid.el,
+      h("h3", { id: titleId }, title),
+      body,
       h("div", { class: "actions" }, submit),
+      after,
       err,
     );
     return form;
   }
 
+  function createForm() {
+    const name = h("input", { name: "resourceName", autocomplete: "off", spellcheck: "false", autocapitalize: "off", "aria-required": "true" });
+    const bucket = h("input", { name: "bucketName", autocomplete: "off", spellcheck: "false", autocapitalize: "off" });
+    const grid = permissionGrid({ authenticated: ["READ", "CREATE_AND_UPDATE", "DELETE"], unAuthenticated: [] }, "Permissions");
+    return jobForm({
+      title: "Create storage",
+      operation: "CreateBackendStorage",
+      label: "Create",
+      body: [
+        field("Resource name", name),
+        field("Bucket name (optional)", bucket, "Used verbatim. Leave empty to have a valid, unique name derived from the resource, app and environment."),
+        grid.el,
+      ],
+      start: async () => {
+        const resourceName = name.value.trim();
+        const resp = await api.send(
+          new CreateBackendStorageCommand({
+            ...scope,
+            ResourceName: resourceName,
+            ResourceConfig: {
+              ServiceName: "S3",
+              BucketName: bucket.value.trim() || undefined,
+              Permissions: toSdkPermissions(grid.value()),
+            },
+          }),
+        );
+        return { resp, name: resourceName };
+      },
+    });
+  }
+
   function importForm() {
     const bucket = h("input", { name: "bucketName", list: bucketList.id, autocomplete: "off", spellcheck: "false", autocapitalize: "off", "aria-required": "true" });
-    const err = h("div", { class: "error-slot", role: "alert" });
-    const submit = guard(h("button", { type: "submit" }, "Import"), "ImportBackendStorage");
-    const titleId = uid("h");
-    const form = h(
-      "form",
-      {
-        class: "card",
-        "aria-labelledby": titleId,
-        novalidate: true,
-        onsubmit: async (e) => {
-          e.preventDefault();
-          err.replaceChildren();
-          submit.disabled = true;
-          const bucketName = bucket.value.trim();
-          try {
-            const resp = await api.send(new ImportBackendStorageCommand({ ...scope, BucketName: bucketName, ServiceName: "S3" }));
-            form.reset();
-            jobAccepted(resp, "ImportBackendStorage", bucketName);
-          } catch (e2) {
-            err.append(errorBox(e2));
-          } finally {
-            submit.disabled = false;
-          }
-        },
+    return jobForm({
+      title: "Import an existing bucket",
+      operation: "ImportBackendStorage",
+      label: "Import",
+      body: field("Bucket name", bucket, "The resource is named after the bucket and starts with no permissions; the bucket is never deleted by this service."),
+      start: async () => {
+        const bucketName = bucket.value.trim();
+        const resp = await api.send(new ImportBackendStorageCommand({ ...scope, BucketName: bucketName, ServiceName: "S3" }));
+        return { resp, name: bucketName };
       },
-      h("h3", { id: titleId }, "Import an existing bucket"),
-      field("Bucket name", bucket, "The resource is named after the bucket and starts with no permissions; the bucket is never deleted by this service."),
-      h("div", { class: "actions" }, submit),
-      err,
-    );
-    return form;
+    });
   }
 
   // -------------------------------------------------------------- the environment as a whole
 
   function cloneForm() {
     const target = h("input", { name: "targetEnvironmentName", autocomplete: "off", spellcheck: "false", autocapitalize: "off", "aria-required": "true" });
-    const err = h("div", { class: "error-slot", role: "alert" });
-    const submit = guard(h("button", { type: "submit" }, "Clone"), "CloneBackend");
-    const titleId = uid("h");
-    const form = h(
-      "form",
-      {
-        class: "card",
-        "aria-labelledby": titleId,
-        novalidate: true,
-        onsubmit: async (e) => {
-          e.preventDefault();
-          err.replaceChildren();
-          cloneResult.replaceChildren();
-          submit.disabled = true;
-          const name = target.value.trim();
-          try {
-            const resp = await api.send(new CloneBackendCommand({ ...scope, TargetEnvironmentName: name }));
-            form.reset();
-            ctx.clones.set(resp.JobId, name);
-            cloneResult.textContent = `Cloning ${env} into ${name}: the CloneBackend job runs (see Jobs).`;
-            jobAccepted(resp, "CloneBackend", name);
-          } catch (e2) {
-            err.append(errorBox(e2));
-          } finally {
-            submit.disabled = false;
-          }
-        },
-      },
-      h("h3", { id: titleId }, "Clone this environment"),
-      field(
+    return jobForm({
+      title: "Clone this environment",
+      operation: "CloneBackend",
+      label: "Clone",
+      body: field(
         "Target environment",
         target,
         "A new environment with every storage resource of this one and the same permissions; buckets this service created get new names, imported ones are imported again.",
       ),
-      h("div", { class: "actions" }, submit),
-      cloneResult,
-      err,
-    );
-    return form;
+      after: cloneResult,
+      start: async () => {
+        cloneResult.replaceChildren();
+        const name = target.value.trim();
+        const resp = await api.send(new CloneBackendCommand({ ...scope, TargetEnvironmentName: name }));
+        ctx.clones.set(resp.JobId, name);
+        cloneResult.textContent = `Cloning ${env} into ${name}: the CloneBackend job runs (see Jobs).`;
+        return { resp, name };
+      },
+    });
   }
 
   function cloneSettled(j, targetEnv) {
