@@ -731,7 +731,7 @@ async function loadBuckets() {
 function bucketsTable(buckets) {
   if (buckets.length === 0) {
     // ListS3Buckets shows a key without ListS3Buckets on "*" only the buckets of resources it may read.
-    return h("p", { class: "muted" }, who && !who.administrator ? "No bucket of a storage resource your key may read." : "The target's credentials see no bucket.");
+    return h("p", { class: "muted" }, api.invitation() || (who && !who.administrator) ? "No bucket of a storage resource your key may read." : "The target's credentials see no bucket.");
   }
   return h(
     "div",

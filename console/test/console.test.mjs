@@ -541,10 +541,33 @@ async function scenario(vp) {
     await page.locator(".app-status", { hasText: new RegExp(`^RemoveAllBackends job \\w+ for ${app}-other: COMPLETED$`) }).waitFor({ timeout: JOB_TIMEOUT });
     await shot(page, vp, ++n, "app-removed");
 
+    // ---- a second invitation, for a tab that stays open until it expires
+    await appCard.getByRole("button", { name: `Invite to ${app}` }).click();
+    await invitation.waitFor();
+    const secondLink = await invitation.getByLabel("Sign-in link").inputValue();
+    assert.notEqual(secondLink, link, "each invitation is new");
+
     // ---- sign out clears the key
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("heading", { name: "Sign in", exact: true }).waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.length), 0, "sign-out forgets the key");
+
+    // ---- the live tab's own timer signs it out when the credentials expire. The
+    // browser's clock (the whole context's, so this comes last) is moved past
+    // the expiration; no call is made after that.
+    const live = await context.newPage();
+    const liveWatch = new ErrorWatch(live);
+    await live.clock.install();
+    await live.goto(secondLink);
+    await live.getByRole("heading", { name: "Apps and environments" }).waitFor();
+    await live.getByRole("region", { name: "Apps" }).locator(".app").first().waitFor();
+    await live.getByRole("region", { name: "S3 buckets" }).getByText(/^No bucket of a storage resource your key may read\.$|Created/).first().waitFor();
+    await live.clock.fastForward("08:00:30");
+    await live.getByRole("heading", { name: "Sign in", exact: true }).waitFor();
+    assert.match(await live.locator(".notice").textContent(), new RegExp(`^Your sign-in to app ${app} expired at \\d\\d:\\d\\d\\.`));
+    assert.equal(await live.evaluate(() => sessionStorage.length), 0, "expired credentials are forgotten");
+    liveWatch.check(`live tab at ${vp.name}`);
+    await live.close();
 
     assert.deepEqual(watch.allowed, [], "the provoked refusals were logged as expected");
     watch.check(`at ${vp.name}`);
