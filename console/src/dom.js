@@ -47,6 +47,7 @@ export function formatTime(t) {
 }
 
 let reasons = null;
+const owners = new WeakMap(); // reason span -> the element it explains
 
 /**
  * allowIf marks an action the signed-in key may not take: aria-disabled
@@ -75,6 +76,7 @@ export function allowIf(el, allowed, reason) {
   let why = old;
   if (!why) {
     why = h("span", { id: uid("why") });
+    owners.set(why, el);
     reasons.append(why);
     el.dataset.reasonId = why.id;
     el.setAttribute("aria-describedby", [el.getAttribute("aria-describedby"), why.id].filter(Boolean).join(" "));
@@ -86,6 +88,16 @@ export function allowIf(el, allowed, reason) {
 
 /** clearReasons drops the reasons of a screen that is gone. */
 export const clearReasons = () => reasons?.replaceChildren();
+
+/**
+ * pruneReasons drops the reasons of elements no longer on the page (rows
+ * drawn anew by a poll); call it once the new ones are in place.
+ */
+export function pruneReasons() {
+  for (const why of [...(reasons?.children || [])]) {
+    if (!owners.get(why)?.isConnected) why.remove();
+  }
+}
 
 // A refused action's click (and so the implicit submit of its form) stops
 // here, before any handler of the page sees it.

@@ -32,7 +32,7 @@ import {
 } from "@aws-sdk/client-amplifybackend";
 
 import * as api from "./api.js";
-import { allowIf, clearReasons, formatTime, h, replace, srOnly, uid } from "./dom.js";
+import { allowIf, clearReasons, formatTime, h, pruneReasons, replace, srOnly, uid } from "./dom.js";
 import { amplifyOutputs } from "./outputs.js";
 
 const main = document.getElementById("main");
@@ -769,17 +769,18 @@ function envScreen(appId, env) {
     polling: false,
     pollAgain: false,
     // allowed: the operations ListConsoleApps says the key may take here;
-    // null while unknown, and for an environment not listed yet (one being
-    // opened to create its first resource), where the API decides alone.
-    allowed: null,
-    guards: [], // [element, operation] to enable or not once allowed is known
+    // undefined until it answers; null for an environment it does not list
+    // (one being opened to create its first resource), where the API
+    // decides alone.
+    allowed: undefined,
+    guards: [], // [element, operation] made while allowed was unknown, decided once it is
     clones: new Map(), // jobId -> target environment, for clones started here
   };
   const scope = { AppId: appId, BackendEnvironmentName: env };
-  const can = (op) => ctx.allowed === null || ctx.allowed.has(op);
+  const can = (op) => !ctx.allowed || ctx.allowed.has(op);
   /** guard disables el, with the reason, when the key may not take op here. */
   function guard(el, op) {
-    ctx.guards.push([el, op]);
+    if (ctx.allowed === undefined) ctx.guards.push([el, op]);
     allowIf(el, can(op), notAllowed(op, "environment"));
     return el;
   }
@@ -910,6 +911,7 @@ function envScreen(appId, env) {
       resBox,
       next.size ? [...next.values()].map((c) => c.el) : h("p", { class: "muted" }, emptyText || "No storage resources in this environment."),
     );
+    pruneReasons();
     const ok = ctx.resources.filter((r) => !r.error && !r.deleting);
     downloadBtn.disabled = ok.length === 0;
     outputsPre.textContent = JSON.stringify(amplifyOutputs(ok, api.SIGNING_REGION), null, 2);
@@ -1379,6 +1381,7 @@ function envScreen(appId, env) {
       ),
       ctx.nextToken && h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", onclick: loadOlder }, "Show older jobs")),
     );
+    pruneReasons();
   }
 
   function jobRow(j) {
@@ -1444,11 +1447,9 @@ function envScreen(appId, env) {
       const app = (r.apps || []).find((a) => a.appId === appId);
       const envs = app?.environments || [];
       ctx.exists ||= envs.includes(env);
-      if (envs.includes(env)) {
-        ctx.allowed = new Set(app.environmentAllowedActions?.[env] || []);
-        ctx.guards = ctx.guards.filter(([el]) => el.isConnected);
-        for (const [el, op] of ctx.guards) allowIf(el, can(op), notAllowed(op, "environment"));
-      }
+      ctx.allowed = envs.includes(env) ? new Set(app.environmentAllowedActions?.[env] || []) : null;
+      for (const [el, op] of ctx.guards) allowIf(el, can(op), notAllowed(op, "environment"));
+      ctx.guards = [];
       loadResources();
       pollJobs();
       if (envs.length > 1 || (envs.length === 1 && envs[0] !== env)) {
@@ -1473,6 +1474,8 @@ function envScreen(appId, env) {
       if (!ctx.alive) return;
       // Without the list, ask the API itself (a new environment is a 404).
       ctx.exists = true;
+      ctx.allowed = null;
+      ctx.guards = [];
       loadResources();
       pollJobs();
     },
