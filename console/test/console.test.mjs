@@ -541,16 +541,46 @@ async function scenario(vp) {
     await page.locator(".app-status", { hasText: new RegExp(`^RemoveAllBackends job \\w+ for ${app}-other: COMPLETED$`) }).waitFor({ timeout: JOB_TIMEOUT });
     await shot(page, vp, ++n, "app-removed");
 
-    // ---- a second invitation, for a tab that stays open until it expires
-    await appCard.getByRole("button", { name: `Invite to ${app}` }).click();
-    await invitation.waitFor();
-    const secondLink = await invitation.getByLabel("Sign-in link").inputValue();
-    assert.notEqual(secondLink, link, "each invitation is new");
+    // ---- two more invitations: one to sign out of, one for a tab that stays open until it expires
+    const invite = async (previous) => {
+      await appCard.getByRole("button", { name: `Invite to ${app}` }).click();
+      const input = invitation.getByLabel("Sign-in link");
+      await input.waitFor();
+      await page.waitForFunction(
+        ([sel, prev]) => document.querySelector(sel)?.value !== prev,
+        [`.app[data-app="${app}"] .invitation input`, previous],
+      );
+      return input.inputValue();
+    };
+    const signOutLink = await invite(link);
+    const secondLink = await invite(signOutLink);
+    assert.ok(new Set([link, signOutLink, secondLink]).size === 3, "each invitation is new");
 
     // ---- sign out clears the key
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("heading", { name: "Sign in", exact: true }).waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.length), 0, "sign-out forgets the key");
+
+    // ---- signing out of an invitation ends its credentials on the server (DeleteToken)
+    const out = await context.newPage();
+    const outWatch = new ErrorWatch(out);
+    await out.goto(signOutLink);
+    await out.getByRole("heading", { name: "Apps and environments" }).waitFor();
+    const ended = await out.evaluate(() => JSON.parse(sessionStorage.getItem("amplifybackendd.console.credentials")));
+    await out.getByRole("button", { name: "Sign out" }).click();
+    await out.getByRole("heading", { name: "Sign in", exact: true }).waitFor();
+    assert.equal(await out.evaluate(() => sessionStorage.length), 0, "sign-out forgets the credentials");
+    // The same credentials, typed into the key form, are refused now.
+    await out.getByLabel("Access key ID").fill(ended.accessKeyId);
+    await out.getByLabel("Secret access key").fill(ended.secretAccessKey);
+    outWatch.expect(403, "/s3Buckets");
+    await out.getByRole("button", { name: "Sign in", exact: true }).click();
+    const endedErr = out.locator(".signin-key [role=alert] .error");
+    await endedErr.waitFor();
+    assert.match(await endedErr.textContent(), /^UnrecognizedClientException: /, "ended credentials are refused");
+    assert.deepEqual(outWatch.allowed, [], "the ended credentials' refusal was logged");
+    outWatch.check(`signed-out tab at ${vp.name}`);
+    await out.close();
 
     // ---- the live tab's own timer signs it out when the credentials expire. The
     // browser's clock (the whole context's, so this comes last) is moved past
