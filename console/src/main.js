@@ -194,6 +194,12 @@ function section(title, ...children) {
 
 const shortId = (id) => (id || "").slice(0, 8);
 
+// EVERY_RESOURCE stands for all of an environment's resources being deleted (DeleteBackend).
+const EVERY_RESOURCE = Symbol("every resource");
+
+// GUARDED are the operations an environment's screen offers that change it.
+const GUARDED = ["CreateBackendStorage", "ImportBackendStorage", "UpdateBackendStorage", "DeleteBackendStorage", "UpdateBackendJob", "CloneBackend", "DeleteBackend"];
+
 /** notAllowed is the reason shown on an action the key's policy does not allow. */
 const notAllowed = (operation, where) => `Your key may not amplifybackend:${operation} on this ${where}.`;
 
@@ -763,7 +769,7 @@ function envScreen(appId, env) {
     // exists: the environment has jobs. Until it does, its API reads would
     // be 404s, so the screen shows the empty state without asking.
     exists: false,
-    deleting: new Map(), // jobId -> resource name, for deletes started here
+    deleting: new Map(), // jobId -> resource name, or EVERY_RESOURCE for DeleteBackend, for deletes started here
     loadSeq: 0, // the newest loadResources call; older answers are dropped
     timer: null,
     polling: false,
@@ -777,6 +783,11 @@ function envScreen(appId, env) {
     clones: new Map(), // jobId -> target environment, for clones started here
   };
   const scope = { AppId: appId, BackendEnvironmentName: env };
+  /** deletingNow answers whether a delete started here is removing a resource. */
+  const deletingNow = () => {
+    const names = new Set(ctx.deleting.values());
+    return { has: (name) => names.has(name) || names.has(EVERY_RESOURCE) };
+  };
   const can = (op) => !ctx.allowed || ctx.allowed.has(op);
   /** guard disables el, with the reason, when the key may not take op here. */
   function guard(el, op) {
@@ -792,6 +803,7 @@ function envScreen(appId, env) {
     h("ol", {}, h("li", {}, h("a", { href: "#/" }, "Apps")), h("li", {}, appId), h("li", { "aria-current": "page" }, env)),
   );
   const siblings = h("div", {});
+  const accessNote = h("div", {});
   const warnings = h("div", {});
   const resBox = h("div", { class: "resources" }, loading());
   const downloadBtn = h("button", { type: "button", disabled: true, onclick: () => downloadOutputs() }, "Download amplify_outputs.json");
@@ -807,6 +819,7 @@ function envScreen(appId, env) {
     crumbs,
     title,
     siblings,
+    accessNote,
     warnings,
     section(
       "Storage resources",
@@ -867,7 +880,7 @@ function envScreen(appId, env) {
       storage = {};
     }
     const names = Object.keys(storage).sort();
-    const deleting = new Set(ctx.deleting.values());
+    const deleting = deletingNow();
     const results = await Promise.all(
       names.map((name) =>
         // A resource whose delete runs may vanish at any moment: show it as
@@ -898,7 +911,7 @@ function envScreen(appId, env) {
     const focusKey = resBox.contains(active) ? active.dataset?.focusKey : undefined;
     const focusCard = focusKey ? active.closest("[data-resource]")?.dataset.resource : undefined;
 
-    const deleting = new Set(ctx.deleting.values());
+    const deleting = deletingNow();
     const next = new Map();
     for (const r of ctx.resources) {
       const old = ctx.cards.get(r.name);
@@ -1268,8 +1281,10 @@ function envScreen(appId, env) {
     if (!ctx.jobs.some((j) => j.jobId === job.jobId)) ctx.jobs.unshift(job);
     jobStatus.textContent = `${operation} job ${shortId(job.jobId)} for ${resourceName}: ${job.status}`;
     ctx.exists = true;
-    if (operation === "DeleteBackendStorage") {
-      ctx.deleting.set(job.jobId, resourceName);
+    if (operation === "DeleteBackendStorage" || operation === "DeleteBackend") {
+      // Its resources may vanish at any moment: show them as being deleted
+      // rather than read them.
+      ctx.deleting.set(job.jobId, operation === "DeleteBackend" ? EVERY_RESOURCE : resourceName);
       renderResources();
     } else {
       loadResources();
@@ -1450,6 +1465,14 @@ function envScreen(appId, env) {
       ctx.allowed = envs.includes(env) ? new Set(app.environmentAllowedActions?.[env] || []) : null;
       for (const [el, op] of ctx.guards) allowIf(el, can(op), notAllowed(op, "environment"));
       ctx.guards = [];
+      // Said once in view too: a touch screen has no hover to show a reason.
+      const denied = GUARDED.filter((op) => !can(op));
+      if (denied.length) {
+        replace(
+          accessNote,
+          h("p", { class: "notice", role: "note" }, `Your key may not take these actions on this environment, so they are disabled: ${denied.join(", ")}.`),
+        );
+      }
       loadResources();
       pollJobs();
       if (envs.length > 1 || (envs.length === 1 && envs[0] !== env)) {

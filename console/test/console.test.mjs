@@ -521,6 +521,11 @@ async function scenario(vp) {
     await disabledWithReason(reader.getByRole("button", { name: "Import" }), "ImportBackendStorage", "environment");
     await disabledWithReason(reader.getByRole("button", { name: "Clone" }), "CloneBackend", "environment");
     await disabledWithReason(reader.getByRole("button", { name: `Delete environment ${envName}` }), "DeleteBackend", "environment");
+    assert.equal(
+      await reader.getByRole("note").filter({ hasText: "Your key may not" }).textContent(),
+      "Your key may not take these actions on this environment, so they are disabled: " +
+        "CreateBackendStorage, ImportBackendStorage, UpdateBackendStorage, DeleteBackendStorage, UpdateBackendJob, CloneBackend, DeleteBackend.",
+    );
     await reader.getByRole("button", { name: `Delete environment ${envName}` }).hover();
     await checkScreen(reader, "reader environment");
     await shot(reader, vp, ++n, "read-only-environment");
