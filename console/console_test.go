@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
 	"github.com/amplifybackendd/amplifybackendd/internal/external"
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
 )
@@ -110,8 +112,11 @@ func TestOutputsMapping(t *testing.T) {
 // TestConsoleInBrowser runs test/console.test.mjs: Chromium signs in, creates
 // a resource, watches its jobs, edits the permission grid, reads the
 // policies, downloads amplify_outputs.json, cancels a stalled job and deletes
-// the resource, at a desktop and a phone viewport, failing on any console
-// error. Screenshots go to artifacts/console/.
+// the resource; invites to an app and signs in with the link in a fresh
+// browser context; signs in with a read-only key and finds the write actions
+// disabled; creates, clones and deletes environments; at a desktop and a
+// phone viewport, failing on any console error. Screenshots go to
+// artifacts/console/.
 func TestConsoleInBrowser(t *testing.T) {
 	external.Require(t)
 	chromium := os.Getenv("CHROMIUM")
@@ -130,6 +135,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	control := p.Control(t)
 
 	artifacts := external.ArtifactsDir(t, "console")
+	run := fmt.Sprintf("cons%d", time.Now().UnixNano()%1e6)
+	readers := readOnlyKeys(t, p.API, run)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -139,7 +146,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		"AB_KEY_ID="+p.API.APICreds.AccessKeyID,
 		"AB_SECRET="+p.API.APICreds.SecretAccessKey,
 		"AB_CONTROL="+control,
-		"AB_RUN="+fmt.Sprintf("cons%d", time.Now().UnixNano()%1e6),
+		"AB_RUN="+run,
+		"AB_READERS="+readers,
 		"AB_ARTIFACTS="+artifacts,
 		"CHROMIUM="+chromium,
 	)
@@ -164,6 +172,38 @@ func TestConsoleInBrowser(t *testing.T) {
 	} else if s := strings.TrimSpace(stderr.String()); s != "" {
 		t.Logf("console.test.mjs stderr:\n%s", s)
 	}
+}
+
+// readOnlyKeys makes, with `amplifybackendd keys create` on the running
+// server's data directory, one read-only key per viewport for the app that
+// viewport's scenario creates (RUN-desktop, RUN-phone), waits until the
+// server accepts them, and returns them as the JSON the scenario reads:
+// {"desktop": {"accessKeyId", "secretAccessKey"}, ...}.
+func readOnlyKeys(t *testing.T, s *testserver.Server, run string) string {
+	t.Helper()
+	keys := map[string]map[string]string{}
+	for _, vp := range []string{"desktop", "phone"} {
+		name := "reader-" + vp
+		file := filepath.Join(t.TempDir(), "credentials")
+		out, code := testserver.Run(t, "keys", "create", name, "--app", run+"-"+vp, "--read-only",
+			"--credentials-file", file, "--data-dir", s.DataDir)
+		if code != 0 {
+			t.Fatalf("keys create %s: exit %d\n%s", name, code, out)
+		}
+		creds, err := credfile.Profile(file, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Until("the new read-only key accepted", func() bool {
+			return s.CallAs(creds, "GET", "/console-api/caller", nil).Status == 200
+		})
+		keys[vp] = map[string]string{"accessKeyId": creds.AccessKeyID, "secretAccessKey": creds.SecretAccessKey}
+	}
+	b, err := json.Marshal(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 type lockedBuffer struct {

@@ -68,6 +68,11 @@ func consoleTestServer(t *testing.T, cfg Config) http.Handler {
 				return err
 			}
 		}
+		// A clone's target: recorded, with no job of its own (the clone's
+		// runs in its source).
+		if err := tx.PutEnvironment(store.Environment{AppID: "photosapp", Env: "staging", CreateTime: at(2)}); err != nil {
+			return err
+		}
 		return tx.CreateResource(store.Resource{
 			ResourceKey: store.ResourceKey{AppID: "photosapp", Env: "dev", Name: "photos"}, Bucket: "photos-bucket",
 			Desired: store.Permissions{Authenticated: []string{"READ"}, Unauthenticated: []string{"READ"}},
@@ -176,8 +181,8 @@ func TestConsoleAppsRoute(t *testing.T) {
 	// An administrator may take every operation offered.
 	appOps, envOps := offeredNames(offeredOnApp), offeredNames(offeredOnEnvironment)
 	want := `{"apps":[` +
-		`{"appId":"photosapp","environments":["dev","test"],"lastActivity":"2026-11-22T10:04:00Z","allowedActions":` + appOps +
-		`,"environmentAllowedActions":{"dev":` + envOps + `,"test":` + envOps + `}},` +
+		`{"appId":"photosapp","environments":["dev","test","staging"],"lastActivity":"2026-11-22T10:04:00Z","allowedActions":` + appOps +
+		`,"environmentAllowedActions":{"dev":` + envOps + `,"staging":` + envOps + `,"test":` + envOps + `}},` +
 		`{"appId":"older","environments":["prod"],"lastActivity":"2026-11-22T10:02:00Z","allowedActions":` + appOps +
 		`,"environmentAllowedActions":{"prod":` + envOps + `}}]}`
 	if got := strings.TrimSpace(w.Body.String()); got != want {

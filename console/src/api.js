@@ -1,10 +1,12 @@
 // Every call the console makes is SigV4-signed in the browser: the
-// AmplifyBackend operations by the official SDK client, the two /console-api/
+// AmplifyBackend operations by the official SDK client, the /console-api/
 // extension routes by the SDK's SignatureV4 signer with the client's own
 // SHA-256. The key and secret live in sessionStorage only (gone when the tab
-// closes) and are sent nowhere: only signatures leave the browser.
+// closes) and are sent nowhere: only signatures leave the browser. The one
+// unsigned call is the sign-in exchange, which trades an invitation (a
+// CreateToken challenge) for temporary credentials kept the same way.
 
-import { AmplifyBackendClient, ListS3BucketsCommand } from "@aws-sdk/client-amplifybackend";
+import { AmplifyBackendClient, DeleteTokenCommand, ListS3BucketsCommand } from "@aws-sdk/client-amplifybackend";
 import { SignatureV4 } from "@smithy/signature-v4";
 
 const STORAGE_KEY = "amplifybackendd.console.credentials";
@@ -15,7 +17,9 @@ export const SIGNING_REGION = "us-east-1";
 
 let session = null;
 
-function makeSession(credentials) {
+// A session is the signing client plus, for temporary credentials from an
+// invitation, what the exchange answered: { appId, sessionId, expiration }.
+function makeSession(credentials, invitation = null) {
   const client = new AmplifyBackendClient({
     endpoint: window.location.origin,
     region: SIGNING_REGION,
@@ -29,7 +33,7 @@ function makeSession(credentials) {
     credentials,
     sha256: client.config.sha256,
   });
-  return { credentials, client, signer };
+  return { credentials, client, signer, invitation };
 }
 
 /**
@@ -69,17 +73,33 @@ function keepRawAnswers(client) {
   );
 }
 
-/** restore picks up a session kept in this tab's sessionStorage. */
+/**
+ * restore picks up a session kept in this tab's sessionStorage. Temporary
+ * credentials past their expiration are not restored: restore answers the
+ * invitation they came from ({ expired: true, appId, expiration }) so the
+ * sign-in screen can say why the person is back there.
+ */
 export function restore() {
   try {
     const c = JSON.parse(sessionStorage.getItem(STORAGE_KEY) || "null");
     if (c && typeof c.accessKeyId === "string" && typeof c.secretAccessKey === "string") {
-      session = makeSession({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey });
+      const inv = c.invitation && typeof c.invitation.expiration === "string" ? c.invitation : null;
+      if (inv && !(new Date(inv.expiration).getTime() > Date.now())) {
+        sessionStorage.removeItem(STORAGE_KEY);
+        return { expired: true, appId: inv.appId, expiration: inv.expiration };
+      }
+      session = makeSession({ accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey }, inv);
     }
   } catch {
     sessionStorage.removeItem(STORAGE_KEY);
   }
-  return session !== null;
+  return null;
+}
+
+function keep(s) {
+  const { accessKeyId, secretAccessKey } = s.credentials;
+  sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ accessKeyId, secretAccessKey, invitation: s.invitation }));
+  session = s;
 }
 
 /**
@@ -95,23 +115,71 @@ export async function signIn(accessKeyId, secretAccessKey) {
     s.client.destroy();
     throw err;
   }
-  sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ accessKeyId, secretAccessKey }));
-  session = s;
+  keep(s);
 }
 
-export function signOut() {
+/**
+ * redeem exchanges an invitation (the app id, session id and challenge code
+ * CreateToken answered) for temporary credentials with the unsigned
+ * POST /console-api/sign-in, once; a used, deleted, expired or wrong
+ * challenge throws the server's AccessDeniedException and stores nothing.
+ */
+export async function redeem(appId, sessionId, challengeCode) {
+  const resp = await fetch(new URL("/console-api/sign-in", window.location.origin), {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ appId, sessionId, challengeCode }),
+    credentials: "omit",
+    cache: "no-store",
+  });
+  const body = await answer(resp);
+  const s = makeSession(
+    { accessKeyId: body.accessKeyId, secretAccessKey: body.secretAccessKey },
+    { appId: body.appId || appId, sessionId, expiration: body.expiration },
+  );
+  keep(s);
+}
+
+/**
+ * signOut forgets the credentials. Those of an invitation are ended on the
+ * server too (DeleteToken withdraws the challenge and every credential
+ * exchanged for it), so a copy of them is worthless from then on; a failure
+ * there still signs the tab out. end: false only forgets them (they expired).
+ */
+export async function signOut({ end = true } = {}) {
+  const s = session;
   sessionStorage.removeItem(STORAGE_KEY);
-  session?.client.destroy();
   session = null;
+  if (end && s?.invitation) {
+    await s.client
+      .send(new DeleteTokenCommand({ AppId: s.invitation.appId, SessionId: s.invitation.sessionId }))
+      .catch(() => {});
+  }
+  s?.client.destroy();
 }
 
 export const signedIn = () => session !== null;
 export const accessKeyId = () => session?.credentials.accessKeyId ?? "";
+/** invitation is { appId, sessionId, expiration } for credentials from an invitation, else null. */
+export const invitation = () => session?.invitation ?? null;
+
+let whenExpired = () => {};
+/**
+ * onExpired names what to do when the server refuses the invitation's
+ * credentials as expired (ExpiredTokenException): the console's own timer
+ * normally gets there first, but a tab asleep past the expiration does not.
+ */
+export const onExpired = (fn) => (whenExpired = fn);
+
+function watchExpiry(err) {
+  if (err?.name === "ExpiredTokenException" && session?.invitation) whenExpired();
+  throw err;
+}
 
 /** send runs an SDK command with the session's client. */
 export function send(command) {
   if (!session) return Promise.reject(Object.assign(new Error("Not signed in."), { name: "NotSignedIn" }));
-  return session.client.send(command);
+  return session.client.send(command).catch(watchExpiry);
 }
 
 /** consoleGet makes a signed GET to a /console-api/ route; path is already escaped. */
@@ -129,7 +197,11 @@ export async function consoleGet(path) {
   });
   const headers = { ...signed.headers };
   delete headers.host; // the browser sends it; fetch may not set it
-  const resp = await fetch(url, { method: "GET", headers, credentials: "omit", cache: "no-store" });
+  return answer(await fetch(url, { method: "GET", headers, credentials: "omit", cache: "no-store" })).catch(watchExpiry);
+}
+
+/** answer reads a /console-api/ response: its JSON, or the API's error thrown. */
+async function answer(resp) {
   let body = {};
   try {
     body = await resp.json();

@@ -45,3 +45,69 @@ export function formatTime(t) {
   if (Number.isNaN(d.getTime())) return String(t);
   return h("time", { datetime: d.toISOString() }, d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" }));
 }
+
+let reasons = null;
+const owners = new WeakMap(); // reason span -> the element it explains
+
+/**
+ * allowIf marks an action the signed-in key may not take: aria-disabled
+ * (it stays focusable, so keyboard and pointer users alike can learn why),
+ * the reason as its title (on hover) and, for screen readers, as its
+ * description. A click on it does nothing (see the capture listener below).
+ * allowIf(el, true) undoes that.
+ */
+export function allowIf(el, allowed, reason) {
+  const old = el.dataset.reasonId && document.getElementById(el.dataset.reasonId);
+  if (allowed) {
+    if (el.getAttribute("aria-disabled") !== "true") return;
+    el.removeAttribute("aria-disabled");
+    el.removeAttribute("title");
+    const ids = (el.getAttribute("aria-describedby") || "").split(" ").filter((id) => id && id !== el.dataset.reasonId);
+    if (ids.length) el.setAttribute("aria-describedby", ids.join(" "));
+    else el.removeAttribute("aria-describedby");
+    old?.remove();
+    delete el.dataset.reasonId;
+    return;
+  }
+  if (!reasons) {
+    reasons = h("div", { class: "sr-only", id: "reasons" });
+    document.body.append(reasons);
+  }
+  let why = old;
+  if (!why) {
+    why = h("span", { id: uid("why") });
+    owners.set(why, el);
+    reasons.append(why);
+    el.dataset.reasonId = why.id;
+    el.setAttribute("aria-describedby", [el.getAttribute("aria-describedby"), why.id].filter(Boolean).join(" "));
+  }
+  why.textContent = reason;
+  el.setAttribute("aria-disabled", "true");
+  el.setAttribute("title", reason);
+}
+
+/** clearReasons drops the reasons of a screen that is gone. */
+export const clearReasons = () => reasons?.replaceChildren();
+
+/**
+ * pruneReasons drops the reasons of elements no longer on the page (rows
+ * drawn anew by a poll); call it once the new ones are in place.
+ */
+export function pruneReasons() {
+  for (const why of [...(reasons?.children || [])]) {
+    if (!owners.get(why)?.isConnected) why.remove();
+  }
+}
+
+// A refused action's click (and so the implicit submit of its form) stops
+// here, before any handler of the page sees it.
+document.addEventListener(
+  "click",
+  (e) => {
+    if (e.target instanceof Element && e.target.closest('[aria-disabled="true"]')) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+    }
+  },
+  true,
+);

@@ -1,27 +1,38 @@
-// The amplifybackendd admin console: a sign-in screen, an overview of apps,
-// environments and S3 buckets, and one screen per environment with its
-// storage resources (permission grids, effective policies, delete), the
-// create and import forms, the amplify_outputs.json download and the job
-// list, polled while a job runs. Plain DOM; hash routes:
+// The amplifybackendd admin console: a sign-in screen (an invitation or an
+// access key), an overview of apps, environments and S3 buckets (create an
+// environment, invite to an app, remove an app), and one screen per
+// environment with its storage resources (permission grids, effective
+// policies, delete), the create and import forms, clone and delete of the
+// environment, the amplify_outputs.json download and the job list, polled
+// while a job runs. What the key's policy does not allow is disabled, with
+// the reason. Plain DOM; hash routes:
 //
 //   #/                          overview
 //   #/apps/{appId}/envs/{env}   one environment
 //   #/system                    the server, its target and its RUNNING jobs
+//   #/sign-in?appId=&sessionId=&challengeCode=
+//                               an invitation's link: signs in with it
 
 import {
+  CloneBackendCommand,
+  CreateBackendCommand,
   CreateBackendStorageCommand,
+  CreateTokenCommand,
+  DeleteBackendCommand,
   DeleteBackendStorageCommand,
   GetBackendCommand,
+  GetBackendJobCommand,
   GetBackendStorageCommand,
   ImportBackendStorageCommand,
   ListBackendJobsCommand,
   ListS3BucketsCommand,
+  RemoveAllBackendsCommand,
   UpdateBackendJobCommand,
   UpdateBackendStorageCommand,
 } from "@aws-sdk/client-amplifybackend";
 
 import * as api from "./api.js";
-import { formatTime, h, replace, srOnly, uid } from "./dom.js";
+import { allowIf, clearReasons, formatTime, h, pruneReasons, replace, srOnly, uid } from "./dom.js";
 import { amplifyOutputs } from "./outputs.js";
 
 const main = document.getElementById("main");
@@ -33,12 +44,20 @@ const POLL_MS = 1000;
 
 let view = null; // the screen on display: { dispose() }
 let firstRender = true;
+let who = null; // GET /console-api/caller for the signed-in key, once known
+let notice = ""; // why the sign-in screen is showing (an invitation's credentials expired)
+let clock = null; // the header's expiry countdown
 
 // ---------------------------------------------------------------- routing
 
 function parseHash() {
   try {
-    const parts = window.location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+    const [path, query = ""] = window.location.hash.replace(/^#\/?/, "").split("?", 2);
+    if (path === "sign-in") {
+      const q = new URLSearchParams(query);
+      return { screen: "sign-in", appId: q.get("appId") || "", sessionId: q.get("sessionId") || "", challengeCode: q.get("challengeCode") || "" };
+    }
+    const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
     if (parts.length === 4 && parts[0] === "apps" && parts[2] === "envs") {
       return { screen: "env", appId: parts[1], env: parts[3] };
     }
@@ -54,28 +73,93 @@ const envHash = (appId, env) => `#/apps/${encodeURIComponent(appId)}/envs/${enco
 function render() {
   view?.dispose();
   view = null;
+  clearReasons();
   renderSession();
-  if (!api.signedIn()) {
-    view = signInScreen();
+  const r = parseHash();
+  if (!api.signedIn() || r.screen === "sign-in") {
+    view = signInScreen(r.screen === "sign-in" ? r : null);
     firstRender = false;
     return;
   }
-  const r = parseHash();
   view = r.screen === "env" ? envScreen(r.appId, r.env) : r.screen === "system" ? systemScreen() : overviewScreen();
   firstRender = false;
 }
 
+// The header says who is signed in: the key's name from GET
+// /console-api/caller, or, for an invitation, its app and until when, with
+// the time left; at the expiration the tab signs out.
 function renderSession() {
+  clearInterval(clock);
   if (!api.signedIn()) {
     replace(sessionBox);
     return;
   }
+  const inv = api.invitation();
+  let whoEl;
+  if (inv) {
+    const left = h("span", { class: "expiry" });
+    const tick = () => {
+      const ms = new Date(inv.expiration).getTime() - Date.now();
+      if (ms <= 0) return expired(inv);
+      const min = Math.ceil(ms / 60000);
+      left.textContent = min >= 60 ? `(${Math.floor(min / 60)} h ${min % 60} min left)` : `(${min} min left)`;
+    };
+    whoEl = h(
+      "span",
+      { class: "who" },
+      "Signed in to app ",
+      h("strong", {}, inv.appId),
+      " until ",
+      h("time", { datetime: inv.expiration }, clockTime(inv.expiration)),
+      " ",
+      left,
+    );
+    tick();
+    clock = setInterval(tick, 15_000);
+  } else {
+    whoEl = h(
+      "span",
+      { class: "who" },
+      who?.name ? ["Signed in as ", h("strong", {}, who.name), who.administrator ? " (administrator)" : "", " · key "] : "Key ",
+      h("code", {}, api.accessKeyId()),
+    );
+  }
   replace(
     sessionBox,
     h("a", { href: "#/system", class: "system-link" }, "System"),
-    h("span", { class: "who" }, "Key ", h("code", {}, api.accessKeyId())),
-    h("button", { type: "button", class: "secondary", onclick: () => { api.signOut(); render(); } }, "Sign out"),
+    whoEl,
+    h("button", { type: "button", class: "secondary", onclick: () => signOut() }, "Sign out"),
   );
+}
+
+const clockTime = (t) => new Date(t).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+
+async function signOut(opts) {
+  who = null;
+  await api.signOut(opts);
+  if (parseHash().screen === "sign-in") history.replaceState(null, "", "#/");
+  render();
+}
+
+/** expired signs the tab out when an invitation's credentials end, saying so on the sign-in screen. */
+function expired(inv) {
+  if (!api.signedIn()) return;
+  notice = `Your sign-in to app ${inv.appId} expired at ${clockTime(inv.expiration)}. Ask for a new invitation, or sign in with an access key.`;
+  signOut({ end: false });
+}
+api.onExpired(() => {
+  const inv = api.invitation();
+  if (inv) expired(inv);
+});
+
+/** loadCaller asks the server who the key is, for the header. */
+async function loadCaller() {
+  try {
+    who = await api.consoleGet("/console-api/caller");
+  } catch {
+    who = null; // the header falls back to the key id
+  }
+  renderSession();
 }
 
 // ---------------------------------------------------------------- helpers
@@ -109,6 +193,41 @@ function section(title, ...children) {
 }
 
 const shortId = (id) => (id || "").slice(0, 8);
+
+// EVERY_RESOURCE stands for all of an environment's resources being deleted (DeleteBackend).
+const EVERY_RESOURCE = Symbol("every resource");
+
+// GUARDED are the operations an environment's screen offers that change it.
+const GUARDED = ["CreateBackendStorage", "ImportBackendStorage", "UpdateBackendStorage", "DeleteBackendStorage", "UpdateBackendJob", "CloneBackend", "DeleteBackend"];
+
+/** notAllowed is the reason shown on an action the key's policy does not allow. */
+const notAllowed = (operation, where) => `Your key may not amplifybackend:${operation} on this ${where}.`;
+
+/** inviteLink is the console's sign-in link for a CreateToken answer. */
+function inviteLink(t) {
+  const q = new URLSearchParams({ appId: t.AppId, sessionId: t.SessionId, challengeCode: t.ChallengeCode });
+  return `${window.location.origin}${window.location.pathname}#/sign-in?${q}`;
+}
+
+/**
+ * watchJob polls GetBackendJob until the job leaves RUNNING, calling
+ * onStatus with each answer; it stops when alive() turns false.
+ */
+async function watchJob(scope, jobId, alive, onStatus) {
+  for (;;) {
+    let j;
+    try {
+      j = await api.send(new GetBackendJobCommand({ ...scope, JobId: jobId }));
+    } catch (e) {
+      if (alive()) onStatus(null, e);
+      return;
+    }
+    if (!alive()) return;
+    onStatus(j);
+    if (j.Status !== "RUNNING") return;
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
 
 // ---------------------------------------------------------------- permission grid
 
@@ -227,47 +346,95 @@ function confirmDialog({ title, text, confirmLabel, dismissLabel = "Cancel", typ
 
 // ---------------------------------------------------------------- sign-in
 
-function signInScreen() {
-  const key = h("input", { name: "accessKeyId", autocomplete: "off", spellcheck: "false", autocapitalize: "off", required: true });
+// signInScreen offers the two ways in: an invitation (the three values
+// CreateToken answered, typed or carried by a #/sign-in?... link, which
+// submits itself) and, for administrators, an access key.
+function signInScreen(link) {
+  const page = h("div", { class: "signin-page" }, h("h1", { id: "signin-title", tabindex: "-1" }, "Sign in"));
+  if (notice) page.append(h("p", { class: "notice", role: "status" }, notice));
+
+  const text = (name) => h("input", { name, autocomplete: "off", spellcheck: "false", autocapitalize: "off", required: true });
+  const inviteApp = text("appId");
+  const inviteSession = text("sessionId");
+  const inviteCode = text("challengeCode");
+  const inviteForm = signInForm({
+    kind: "invite",
+    title: "With an invitation",
+    hint:
+      "An administrator's invitation (amplifybackend create-token, or Invite in this console) signs you in to one app, once. " +
+      "Its temporary credentials stay in this tab and end when they expire.",
+    fields: [field("App ID", inviteApp), field("Session ID", inviteSession), field("Challenge code", inviteCode)],
+    label: "Sign in with invitation",
+    signIn: () => api.redeem(inviteApp.value.trim(), inviteSession.value.trim(), inviteCode.value.trim()),
+  });
+
+  const key = text("accessKeyId");
   const secret = h("input", { name: "secretAccessKey", type: "password", autocomplete: "off", required: true });
+  const keyForm = signInForm({
+    kind: "key",
+    title: "With an access key",
+    hint:
+      "For administrators: an access key this server accepts (a profile of its data/credentials file). " +
+      "The key stays in this tab's session storage; only signatures leave the browser.",
+    fields: [field("Access key ID", key), field("Secret access key", secret)],
+    label: "Sign in",
+    signIn: () => api.signIn(key.value.trim(), secret.value),
+    refused: () => secret.focus(),
+  });
+  page.append(inviteForm, keyForm);
+  replace(main, page);
+
+  if (link) {
+    inviteApp.value = link.appId;
+    inviteSession.value = link.sessionId;
+    inviteCode.value = link.challengeCode;
+    if (link.appId && link.sessionId && link.challengeCode) inviteForm.requestSubmit();
+    else inviteApp.focus();
+  } else {
+    key.focus();
+  }
+  return { dispose() {} };
+}
+
+/**
+ * signInForm is one way in: its fields, and signIn, which keeps the
+ * credentials or throws the API's refusal, shown in the form's alert.
+ */
+function signInForm({ kind, title, hint, fields, label, signIn, refused }) {
   const err = h("div", { class: "error-slot", role: "alert" });
-  const submit = h("button", { type: "submit" }, "Sign in");
-  const form = h(
+  const submit = h("button", { type: "submit" }, label);
+  const titleId = `${kind}-title`;
+  return h(
     "form",
     {
-      class: "card signin",
-      "aria-labelledby": "signin-title",
+      class: `card signin signin-${kind}`,
+      "aria-labelledby": titleId,
       onsubmit: async (e) => {
         e.preventDefault();
         err.replaceChildren();
         submit.disabled = true;
         submit.textContent = "Signing in…";
         try {
-          await api.signIn(key.value.trim(), secret.value);
+          await signIn();
+          notice = "";
+          // A link's challenge is spent: keep it out of the address bar and history.
+          if (parseHash().screen === "sign-in") history.replaceState(null, "", "#/");
           render();
+          loadCaller();
         } catch (e2) {
           err.append(h("p", { class: "error" }, api.errorText(e2)));
           submit.disabled = false;
-          submit.textContent = "Sign in";
-          secret.focus();
+          submit.textContent = label;
+          refused?.();
         }
       },
     },
-    h("h1", { id: "signin-title", tabindex: "-1" }, "Sign in"),
-    h(
-      "p",
-      { class: "hint" },
-      "Use an access key this server accepts (profile default in its data/credentials file). " +
-        "The key stays in this tab's session storage; only signatures leave the browser.",
-    ),
-    field("Access key ID", key),
-    field("Secret access key", secret),
+    h("h2", { id: titleId }, title),
+    h("p", { class: "hint" }, hint),
+    fields,
     h("div", { class: "actions" }, submit),
     err,
   );
-  replace(main, form);
-  key.focus();
-  return { dispose() {} };
 }
 
 // ---------------------------------------------------------------- overview
@@ -276,6 +443,9 @@ function overviewScreen() {
   let alive = true;
   const title = h("h1", { tabindex: "-1" }, "Apps and environments");
   const appsBox = h("div", {}, loading());
+  // What an app's job (RemoveAllBackends) came to: outside the list, which
+  // is drawn anew when the job ends.
+  const appsStatus = h("p", { class: "app-status", "aria-live": "polite", "aria-atomic": "true" });
   const bucketsBox = h("div", {}, loading());
 
   const appInput = h("input", { name: "appId", autocomplete: "off", spellcheck: "false", required: true });
@@ -295,10 +465,54 @@ function overviewScreen() {
     h("div", { class: "actions" }, h("button", { type: "submit" }, "Open")),
   );
 
+  const newApp = h("input", { name: "appId", autocomplete: "off", spellcheck: "false", autocapitalize: "off" });
+  const newName = h("input", { name: "appName", autocomplete: "off", spellcheck: "false" });
+  const newEnv = h("input", { name: "backendEnvironmentName", autocomplete: "off", spellcheck: "false", autocapitalize: "off" });
+  if (api.invitation()) newApp.value = api.invitation().appId;
+  const createErr = h("div", { class: "error-slot", role: "alert" });
+  const createBtn = h("button", { type: "submit" }, "Create environment");
+  // CreateBackend records the app's name and the environment as a job; the
+  // environment's screen then shows that job to its end. The API's own
+  // messages say what is wrong with a field.
+  const createForm = h(
+    "form",
+    {
+      class: "card inline-form",
+      "aria-label": "Create an app or environment",
+      novalidate: true,
+      onsubmit: async (e) => {
+        e.preventDefault();
+        createErr.replaceChildren();
+        createBtn.disabled = true;
+        const appId = newApp.value.trim();
+        const env = newEnv.value.trim();
+        try {
+          await api.send(new CreateBackendCommand({ AppId: appId, AppName: newName.value.trim(), BackendEnvironmentName: env }));
+          announce(`CreateBackend started for ${appId} / ${env}.`);
+          window.location.hash = envHash(appId, env);
+        } catch (e2) {
+          if (alive) createErr.append(errorBox(e2));
+        } finally {
+          createBtn.disabled = false;
+        }
+      },
+    },
+    field("App ID", newApp),
+    field("App name", newName),
+    field("Environment", newEnv),
+    h("div", { class: "actions" }, createBtn),
+    createErr,
+  );
+
   replace(
     main,
     title,
-    section("Apps", appsBox),
+    section("Apps", appsStatus, appsBox),
+    section(
+      "Create an app or environment",
+      h("p", { class: "hint" }, "CreateBackend: a new app (with its name) or a new environment of an app, with no resources yet."),
+      createForm,
+    ),
     section(
       "Open an environment",
       h("p", { class: "hint" }, "An app or environment exists once a job ran in it. Open a new one to create its first storage resource."),
@@ -308,10 +522,12 @@ function overviewScreen() {
   );
   focusTitle(title);
 
-  api.consoleGet("/console-api/apps").then(
-    (r) => alive && renderApps(appsBox, r.apps || []),
-    (e) => alive && replace(appsBox, errorBox(e)),
-  );
+  const loadApps = () =>
+    api.consoleGet("/console-api/apps").then(
+      (r) => alive && renderApps(appsBox, r.apps || [], { alive: () => alive, reload: loadApps, status: appsStatus }),
+      (e) => alive && replace(appsBox, errorBox(e)),
+    );
+  loadApps();
   loadBuckets().then(
     (buckets) => alive && replace(bucketsBox, bucketsTable(buckets)),
     (e) => alive && replace(bucketsBox, errorBox(e)),
@@ -387,30 +603,123 @@ function systemScreen() {
   return { dispose: () => (alive = false) };
 }
 
-function renderApps(box, apps) {
+function renderApps(box, apps, screen) {
   if (apps.length === 0) {
-    replace(box, h("p", { class: "muted" }, "No apps yet. Open an environment below to create the first storage resource."));
+    replace(box, h("p", { class: "muted" }, "No apps yet. Create one below, or open an environment to create its first storage resource."));
     return;
   }
-  replace(
-    box,
+  replace(box, h("ul", { class: "app-list" }, apps.map((a) => appCard(a, screen))));
+}
+
+// appCard is one app: its environments, and Invite (CreateToken) and Remove
+// app (RemoveAllBackends) where the key may take them.
+function appCard(a, screen) {
+  const allowed = new Set(a.allowedActions || []);
+  const status = screen.status;
+  const err = h("div", { class: "error-slot", role: "alert" });
+  const panel = h("div", {});
+  const envs = a.environments || [];
+
+  const invite = h("button", { type: "button", class: "secondary", "aria-label": `Invite to ${a.appId}` }, "Invite…");
+  invite.addEventListener("click", async () => {
+    err.replaceChildren();
+    invite.disabled = true;
+    try {
+      const t = await api.send(new CreateTokenCommand({ AppId: a.appId }));
+      if (screen.alive()) replace(panel, invitationPanel(t));
+    } catch (e) {
+      if (screen.alive()) err.append(errorBox(e));
+    } finally {
+      invite.disabled = false;
+    }
+  });
+  allowIf(invite, allowed.has("CreateToken"), notAllowed("CreateToken", "app"));
+
+  const remove = h("button", { type: "button", class: "danger", "aria-label": `Remove app ${a.appId}` }, "Remove app…");
+  remove.addEventListener("click", async () => {
+    const ok = await confirmDialog({
+      title: `Remove app ${a.appId}?`,
+      text:
+        `This deletes every environment of ${a.appId} (${envs.join(", ") || "none listed"}) and their storage resources, ` +
+        "as DeleteBackend does, and the app's name. Buckets are kept unless the server deletes buckets.",
+      confirmLabel: "Remove app",
+      typed: a.appId,
+    });
+    if (!ok || !screen.alive()) return;
+    err.replaceChildren();
+    try {
+      const r = await api.send(new RemoveAllBackendsCommand({ AppId: a.appId, CleanAmplifyApp: true }));
+      status.textContent = `RemoveAllBackends job ${shortId(r.JobId)} for ${a.appId}: ${r.Status || "RUNNING"}`;
+      // The job belongs to the app; GetBackendJob finds it under any of its environment names.
+      watchJob({ AppId: a.appId, BackendEnvironmentName: envs[0] || "-" }, r.JobId, screen.alive, (j, e) => {
+        if (e) return err.append(errorBox(e));
+        status.textContent =
+          `RemoveAllBackends job ${shortId(r.JobId)} for ${a.appId}: ${j.Status}` + (j.Status === "FAILED" && j.Error ? `: ${j.Error}` : "");
+        if (j.Status !== "RUNNING") screen.reload();
+      });
+    } catch (e) {
+      err.append(errorBox(e));
+    }
+  });
+  allowIf(remove, allowed.has("RemoveAllBackends"), notAllowed("RemoveAllBackends", "app"));
+
+  return h(
+    "li",
+    { class: "card app", "data-app": a.appId },
+    h("h3", {}, a.appId),
+    a.lastActivity && h("p", { class: "muted" }, "Last job ", formatTime(a.lastActivity)),
     h(
       "ul",
-      { class: "app-list" },
-      apps.map((a) =>
-        h(
-          "li",
-          { class: "card app" },
-          h("h3", {}, a.appId),
-          a.lastActivity && h("p", { class: "muted" }, "Last job ", formatTime(a.lastActivity)),
-          h(
-            "ul",
-            { class: "env-links", "aria-label": `Environments of ${a.appId}` },
-            (a.environments || []).map((env) => h("li", {}, h("a", { href: envHash(a.appId, env) }, env))),
-          ),
-        ),
-      ),
+      { class: "env-links", "aria-label": `Environments of ${a.appId}` },
+      envs.map((env) => h("li", {}, h("a", { href: envHash(a.appId, env) }, env))),
     ),
+    h("div", { class: "app-actions" }, invite, remove),
+    err,
+    panel,
+  );
+}
+
+/** invitationPanel shows a CreateToken answer and its ready-made sign-in link. */
+function invitationPanel(t) {
+  const link = inviteLink(t);
+  const expires = new Date(Date.now() + Number(t.Ttl || 0) * 1000);
+  const linkInput = h("input", { readonly: true, value: link, spellcheck: "false", class: "break" });
+  const copied = h("span", { class: "muted", "aria-live": "polite" });
+  const copy = h(
+    "button",
+    {
+      type: "button",
+      class: "secondary",
+      onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(link);
+        } catch {
+          // No clipboard permission: copy the selected text the old way.
+          linkInput.select();
+          document.execCommand("copy");
+        }
+        copied.textContent = "Copied.";
+      },
+    },
+    "Copy link",
+  );
+  const titleId = uid("inv");
+  return h(
+    "section",
+    { class: "invitation", "aria-labelledby": titleId },
+    h("h4", { id: titleId }, `Invitation to ${t.AppId}`),
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", {}, "Session ID"),
+      h("dd", { class: "break" }, h("code", { "data-field": "sessionId" }, t.SessionId)),
+      h("dt", {}, "Challenge code"),
+      h("dd", { class: "break" }, h("code", { "data-field": "challengeCode" }, t.ChallengeCode)),
+      h("dt", {}, "Expires"),
+      h("dd", {}, h("time", { datetime: expires.toISOString() }, clockTime(expires)), ` (in ${Math.round(Number(t.Ttl || 0) / 60)} min)`),
+    ),
+    field("Sign-in link", linkInput, "Valid once, until it expires. Send it privately: whoever opens it first signs in to this app."),
+    h("div", { class: "link-row" }, copy, copied),
   );
 }
 
@@ -426,7 +735,10 @@ async function loadBuckets() {
 }
 
 function bucketsTable(buckets) {
-  if (buckets.length === 0) return h("p", { class: "muted" }, "The target's credentials see no bucket.");
+  if (buckets.length === 0) {
+    // ListS3Buckets shows a key without ListS3Buckets on "*" only the buckets of resources it may read.
+    return h("p", { class: "muted" }, api.invitation() || (who && !who.administrator) ? "No bucket of a storage resource your key may read." : "The target's credentials see no bucket.");
+  }
   return h(
     "div",
     { class: "table-wrap" },
@@ -457,13 +769,32 @@ function envScreen(appId, env) {
     // exists: the environment has jobs. Until it does, its API reads would
     // be 404s, so the screen shows the empty state without asking.
     exists: false,
-    deleting: new Map(), // jobId -> resource name, for deletes started here
+    deleting: new Map(), // jobId -> resource name, or EVERY_RESOURCE for DeleteBackend, for deletes started here
     loadSeq: 0, // the newest loadResources call; older answers are dropped
     timer: null,
     polling: false,
     pollAgain: false,
+    // allowed: the operations ListConsoleApps says the key may take here;
+    // undefined until it answers; null for an environment it does not list
+    // (one being opened to create its first resource), where the API
+    // decides alone.
+    allowed: undefined,
+    guards: [], // [element, operation] made while allowed was unknown, decided once it is
+    clones: new Map(), // jobId -> target environment, for clones started here
   };
   const scope = { AppId: appId, BackendEnvironmentName: env };
+  /** deletingNow answers whether a delete started here is removing a resource. */
+  const deletingNow = () => {
+    const names = new Set(ctx.deleting.values());
+    return { has: (name) => names.has(name) || names.has(EVERY_RESOURCE) };
+  };
+  const can = (op) => !ctx.allowed || ctx.allowed.has(op);
+  /** guard disables el, with the reason, when the key may not take op here. */
+  function guard(el, op) {
+    if (ctx.allowed === undefined) ctx.guards.push([el, op]);
+    allowIf(el, can(op), notAllowed(op, "environment"));
+    return el;
+  }
 
   const title = h("h1", { tabindex: "-1" }, h("span", { class: "muted" }, "Environment "), `${appId} / ${env}`);
   const crumbs = h(
@@ -472,6 +803,7 @@ function envScreen(appId, env) {
     h("ol", {}, h("li", {}, h("a", { href: "#/" }, "Apps")), h("li", {}, appId), h("li", { "aria-current": "page" }, env)),
   );
   const siblings = h("div", {});
+  const accessNote = h("div", {});
   const warnings = h("div", {});
   const resBox = h("div", { class: "resources" }, loading());
   const downloadBtn = h("button", { type: "button", disabled: true, onclick: () => downloadOutputs() }, "Download amplify_outputs.json");
@@ -480,12 +812,14 @@ function envScreen(appId, env) {
   const jobsErr = h("div", {});
   const jobsBox = h("div", {}, loading());
   const bucketList = h("datalist", { id: uid("buckets") });
+  const cloneResult = h("p", { class: "app-status", "aria-live": "polite" });
 
   replace(
     main,
     crumbs,
     title,
     siblings,
+    accessNote,
     warnings,
     section(
       "Storage resources",
@@ -511,6 +845,7 @@ function envScreen(appId, env) {
     ),
     section("Add storage", h("div", { class: "two-up" }, createForm(), importForm())),
     section("Jobs", jobStatus, jobsErr, jobsBox),
+    section("Environment", h("div", { class: "two-up" }, cloneForm(), deleteEnvCard())),
     bucketList,
   );
   focusTitle(title);
@@ -545,7 +880,7 @@ function envScreen(appId, env) {
       storage = {};
     }
     const names = Object.keys(storage).sort();
-    const deleting = new Set(ctx.deleting.values());
+    const deleting = deletingNow();
     const results = await Promise.all(
       names.map((name) =>
         // A resource whose delete runs may vanish at any moment: show it as
@@ -576,7 +911,7 @@ function envScreen(appId, env) {
     const focusKey = resBox.contains(active) ? active.dataset?.focusKey : undefined;
     const focusCard = focusKey ? active.closest("[data-resource]")?.dataset.resource : undefined;
 
-    const deleting = new Set(ctx.deleting.values());
+    const deleting = deletingNow();
     const next = new Map();
     for (const r of ctx.resources) {
       const old = ctx.cards.get(r.name);
@@ -589,6 +924,7 @@ function envScreen(appId, env) {
       resBox,
       next.size ? [...next.values()].map((c) => c.el) : h("p", { class: "muted" }, emptyText || "No storage resources in this environment."),
     );
+    pruneReasons();
     const ok = ctx.resources.filter((r) => !r.error && !r.deleting);
     downloadBtn.disabled = ok.length === 0;
     outputsPre.textContent = JSON.stringify(amplifyOutputs(ok, api.SIGNING_REGION), null, 2);
@@ -613,7 +949,8 @@ function envScreen(appId, env) {
       return { el, isDirty: () => false, policiesOpen: () => false };
     }
     const grid = permissionGrid(r.permissions, `Permissions of ${r.name}`);
-    const apply = h("button", { type: "submit", disabled: true, "data-focus-key": "apply" }, "Apply permissions");
+    if (!can("UpdateBackendStorage")) grid.setDisabled(true);
+    const apply = guard(h("button", { type: "submit", disabled: true, "data-focus-key": "apply" }, "Apply permissions"), "UpdateBackendStorage");
     const err = h("div", { class: "error-slot", role: "alert" });
     const form = h(
       "form",
@@ -662,16 +999,19 @@ function envScreen(appId, env) {
     );
     if (old?.policiesOpen()) details.open = true; // the toggle event loads them
 
-    const del = h(
-      "button",
-      {
-        type: "button",
-        class: "danger",
-        "aria-label": `Delete ${r.name}`,
-        "data-focus-key": "delete",
-        onclick: () => deleteResource(r, err),
-      },
-      "Delete…",
+    const del = guard(
+      h(
+        "button",
+        {
+          type: "button",
+          class: "danger",
+          "aria-label": `Delete ${r.name}`,
+          "data-focus-key": "delete",
+          onclick: () => deleteResource(r, err),
+        },
+        "Delete…",
+      ),
+      "DeleteBackendStorage",
     );
 
     el.append(
@@ -765,15 +1105,17 @@ function envScreen(appId, env) {
 
   // -------------------------------------------------------------- forms
 
-  function createForm() {
-    const name = h("input", { name: "resourceName", autocomplete: "off", spellcheck: "false", autocapitalize: "off", "aria-required": "true" });
-    const bucket = h("input", { name: "bucketName", autocomplete: "off", spellcheck: "false", autocapitalize: "off" });
-    const grid = permissionGrid({ authenticated: ["READ", "CREATE_AND_UPDATE", "DELETE"], unAuthenticated: [] }, "Permissions");
+  /**
+   * jobForm is a card form that starts one job: start() sends the command
+   * and answers { resp, name } (what the job is about); the accepted job
+   * joins the list. The operation is disabled where the key may not take
+   * it. No client-side rules: the API's BadRequestException message is the
+   * one the operator sees, so the two can never disagree.
+   */
+  function jobForm({ title, operation, label, body, start, after }) {
     const err = h("div", { class: "error-slot", role: "alert" });
-    const submit = h("button", { type: "submit" }, "Create");
+    const submit = guard(h("button", { type: "submit" }, label), operation);
     const titleId = uid("h");
-    // No client-side rules: the API's BadRequestException message is the
-    // one the operator sees, so the two can never disagree.
     const form = h(
       "form",
       {
@@ -784,21 +1126,10 @@ function envScreen(appId, env) {
           e.preventDefault();
           err.replaceChildren();
           submit.disabled = true;
-          const resourceName = name.value.trim();
           try {
-            const resp = await api.send(
-              new CreateBackendStorageCommand({
-                ...scope,
-                ResourceName: resourceName,
-                ResourceConfig: {
-                  ServiceName: "S3",
-                  BucketName: bucket.value.trim() || undefined,
-                  Permissions: toSdkPermissions(grid.value()),
-                },
-              }),
-            );
+            const { resp, name } = await start();
             form.reset();
-            jobAccepted(resp, "CreateBackendStorage", resourceName);
+            jobAccepted(resp, operation, name);
           } catch (e2) {
             err.append(errorBox(e2));
           } finally {
@@ -806,49 +1137,135 @@ function envScreen(appId, env) {
           }
         },
       },
-      h("h3", { id: titleId }, "Create storage"),
-      field("Resource name", name),
-      field("Bucket name (optional)", bucket, "Used verbatim. Leave empty to have a valid, unique name derived from the resource, app and environment."),
-      grid.el,
+      h("h3", { id: titleId }, title),
+      body,
       h("div", { class: "actions" }, submit),
+      after,
       err,
     );
     return form;
   }
 
+  function createForm() {
+    const name = h("input", { name: "resourceName", autocomplete: "off", spellcheck: "false", autocapitalize: "off", "aria-required": "true" });
+    const bucket = h("input", { name: "bucketName", autocomplete: "off", spellcheck: "false", autocapitalize: "off" });
+    const grid = permissionGrid({ authenticated: ["READ", "CREATE_AND_UPDATE", "DELETE"], unAuthenticated: [] }, "Permissions");
+    return jobForm({
+      title: "Create storage",
+      operation: "CreateBackendStorage",
+      label: "Create",
+      body: [
+        field("Resource name", name),
+        field("Bucket name (optional)", bucket, "Used verbatim. Leave empty to have a valid, unique name derived from the resource, app and environment."),
+        grid.el,
+      ],
+      start: async () => {
+        const resourceName = name.value.trim();
+        const resp = await api.send(
+          new CreateBackendStorageCommand({
+            ...scope,
+            ResourceName: resourceName,
+            ResourceConfig: {
+              ServiceName: "S3",
+              BucketName: bucket.value.trim() || undefined,
+              Permissions: toSdkPermissions(grid.value()),
+            },
+          }),
+        );
+        return { resp, name: resourceName };
+      },
+    });
+  }
+
   function importForm() {
     const bucket = h("input", { name: "bucketName", list: bucketList.id, autocomplete: "off", spellcheck: "false", autocapitalize: "off", "aria-required": "true" });
-    const err = h("div", { class: "error-slot", role: "alert" });
-    const submit = h("button", { type: "submit" }, "Import");
-    const titleId = uid("h");
-    const form = h(
-      "form",
-      {
-        class: "card",
-        "aria-labelledby": titleId,
-        novalidate: true,
-        onsubmit: async (e) => {
-          e.preventDefault();
-          err.replaceChildren();
-          submit.disabled = true;
-          const bucketName = bucket.value.trim();
-          try {
-            const resp = await api.send(new ImportBackendStorageCommand({ ...scope, BucketName: bucketName, ServiceName: "S3" }));
-            form.reset();
-            jobAccepted(resp, "ImportBackendStorage", bucketName);
-          } catch (e2) {
-            err.append(errorBox(e2));
-          } finally {
-            submit.disabled = false;
-          }
-        },
+    return jobForm({
+      title: "Import an existing bucket",
+      operation: "ImportBackendStorage",
+      label: "Import",
+      body: field("Bucket name", bucket, "The resource is named after the bucket and starts with no permissions; the bucket is never deleted by this service."),
+      start: async () => {
+        const bucketName = bucket.value.trim();
+        const resp = await api.send(new ImportBackendStorageCommand({ ...scope, BucketName: bucketName, ServiceName: "S3" }));
+        return { resp, name: bucketName };
       },
-      h("h3", { id: titleId }, "Import an existing bucket"),
-      field("Bucket name", bucket, "The resource is named after the bucket and starts with no permissions; the bucket is never deleted by this service."),
-      h("div", { class: "actions" }, submit),
+    });
+  }
+
+  // -------------------------------------------------------------- the environment as a whole
+
+  function cloneForm() {
+    const target = h("input", { name: "targetEnvironmentName", autocomplete: "off", spellcheck: "false", autocapitalize: "off", "aria-required": "true" });
+    return jobForm({
+      title: "Clone this environment",
+      operation: "CloneBackend",
+      label: "Clone",
+      body: field(
+        "Target environment",
+        target,
+        "A new environment with every storage resource of this one and the same permissions; buckets this service created get new names, imported ones are imported again.",
+      ),
+      after: cloneResult,
+      start: async () => {
+        cloneResult.replaceChildren();
+        const name = target.value.trim();
+        const resp = await api.send(new CloneBackendCommand({ ...scope, TargetEnvironmentName: name }));
+        ctx.clones.set(resp.JobId, name);
+        cloneResult.textContent = `Cloning ${env} into ${name}: the CloneBackend job runs (see Jobs).`;
+        return { resp, name };
+      },
+    });
+  }
+
+  function cloneSettled(j, targetEnv) {
+    if (j.status === "COMPLETED") {
+      replace(cloneResult, `Cloned ${env} into `, h("a", { href: envHash(appId, targetEnv) }, targetEnv), ".");
+    } else {
+      replace(cloneResult, h("span", { class: "error-text" }, `The clone into ${targetEnv} ended ${j.status}${j.error ? `: ${j.error}` : ""}. ${targetEnv} was not created.`));
+    }
+  }
+
+  function deleteEnvCard() {
+    const err = h("div", { class: "error-slot", role: "alert" });
+    const titleId = uid("h");
+    const del = guard(
+      h(
+        "button",
+        {
+          type: "button",
+          class: "danger",
+          "aria-label": `Delete environment ${env}`,
+          onclick: async () => {
+            const ok = await confirmDialog({
+              title: `Delete environment ${env}?`,
+              text:
+                `This deletes every storage resource of ${appId} / ${env} as DeleteBackendStorage does, then the environment's ` +
+                "role policies and the roles this service created. Buckets are kept unless the server deletes buckets.",
+              confirmLabel: "Delete environment",
+              typed: env,
+            });
+            if (!ok || !ctx.alive) return;
+            err.replaceChildren();
+            try {
+              const resp = await api.send(new DeleteBackendCommand(scope));
+              jobAccepted(resp, "DeleteBackend", env);
+            } catch (e) {
+              err.append(errorBox(e));
+            }
+          },
+        },
+        "Delete environment…",
+      ),
+      "DeleteBackend",
+    );
+    return h(
+      "div",
+      { class: "card", role: "group", "aria-labelledby": titleId },
+      h("h3", { id: titleId }, "Delete this environment"),
+      h("p", { class: "hint" }, "DeleteBackend, as one job. Removing the whole app is on the overview."),
+      h("div", { class: "actions" }, del),
       err,
     );
-    return form;
   }
 
   // -------------------------------------------------------------- jobs
@@ -864,8 +1281,10 @@ function envScreen(appId, env) {
     if (!ctx.jobs.some((j) => j.jobId === job.jobId)) ctx.jobs.unshift(job);
     jobStatus.textContent = `${operation} job ${shortId(job.jobId)} for ${resourceName}: ${job.status}`;
     ctx.exists = true;
-    if (operation === "DeleteBackendStorage") {
-      ctx.deleting.set(job.jobId, resourceName);
+    if (operation === "DeleteBackendStorage" || operation === "DeleteBackend") {
+      // Its resources may vanish at any moment: show them as being deleted
+      // rather than read them.
+      ctx.deleting.set(job.jobId, operation === "DeleteBackend" ? EVERY_RESOURCE : resourceName);
       renderResources();
     } else {
       loadResources();
@@ -906,6 +1325,15 @@ function envScreen(appId, env) {
           jobStatus.textContent =
             `${j.operation} job ${shortId(j.jobId)}: ${j.status}` +
             (j.status === "FAILED" && j.error ? `: ${j.error}` : j.warnings.length ? " (with warnings)" : "");
+        }
+      }
+      // A clone started here ends with a link to its target, however the
+      // polls interleaved with its start.
+      for (const [id, targetEnv] of ctx.clones) {
+        const j = ctx.jobs.find((x) => x.jobId === id);
+        if (j && j.status !== "RUNNING") {
+          ctx.clones.delete(id);
+          cloneSettled(j, targetEnv);
         }
       }
       renderJobs();
@@ -968,6 +1396,7 @@ function envScreen(appId, env) {
       ),
       ctx.nextToken && h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", onclick: loadOlder }, "Show older jobs")),
     );
+    pruneReasons();
   }
 
   function jobRow(j) {
@@ -993,10 +1422,13 @@ function envScreen(appId, env) {
         { "data-label": "Job" },
         h("code", { title: j.jobId }, shortId(j.jobId)),
         status === "RUNNING" &&
-          h(
-            "button",
-            { type: "button", class: "danger small", "aria-label": `Cancel job ${shortId(j.jobId)}`, onclick: () => cancelJob(j) },
-            "Cancel…",
+          guard(
+            h(
+              "button",
+              { type: "button", class: "danger small", "aria-label": `Cancel job ${shortId(j.jobId)}`, onclick: () => cancelJob(j) },
+              "Cancel…",
+            ),
+            "UpdateBackendJob",
           ),
       ),
     );
@@ -1030,6 +1462,17 @@ function envScreen(appId, env) {
       const app = (r.apps || []).find((a) => a.appId === appId);
       const envs = app?.environments || [];
       ctx.exists ||= envs.includes(env);
+      ctx.allowed = envs.includes(env) ? new Set(app.environmentAllowedActions?.[env] || []) : null;
+      for (const [el, op] of ctx.guards) allowIf(el, can(op), notAllowed(op, "environment"));
+      ctx.guards = [];
+      // Said once in view too: a touch screen has no hover to show a reason.
+      const denied = GUARDED.filter((op) => !can(op));
+      if (denied.length) {
+        replace(
+          accessNote,
+          h("p", { class: "notice", role: "note" }, `Your key may not take these actions on this environment, so they are disabled: ${denied.join(", ")}.`),
+        );
+      }
       loadResources();
       pollJobs();
       if (envs.length > 1 || (envs.length === 1 && envs[0] !== env)) {
@@ -1054,6 +1497,8 @@ function envScreen(appId, env) {
       if (!ctx.alive) return;
       // Without the list, ask the API itself (a new environment is a 404).
       ctx.exists = true;
+      ctx.allowed = null;
+      ctx.guards = [];
       loadResources();
       pollJobs();
     },
@@ -1078,5 +1523,7 @@ document.querySelector(".skip-link").addEventListener("click", (e) => {
   main.focus();
 });
 window.addEventListener("hashchange", render);
-api.restore();
+const gone = api.restore();
+if (gone) notice = `Your sign-in to app ${gone.appId} expired at ${clockTime(gone.expiration)}. Ask for a new invitation, or sign in with an access key.`;
 render();
+if (api.signedIn()) loadCaller();

@@ -6,13 +6,16 @@
 //   AB_KEY_ID      an access key the server accepts, and AB_SECRET its secret
 //   AB_CONTROL     a URL with /pause and /resume, stalling the server's S3/IAM target
 //   AB_RUN         a short lowercase prefix for app ids and bucket names
+//   AB_READERS     JSON {viewport: {accessKeyId, secretAccessKey}}: a read-only key
+//                  for each viewport's app (AB_RUN-desktop, AB_RUN-phone)
 //   AB_ARTIFACTS   the folder for screenshots
 //   CHROMIUM       the browser binary (/usr/bin/chromium)
 //
 // Every step asserts; the first failure ends the run with a non-zero exit.
 // Console errors and page errors fail the run, except the browser's own
-// network log line for the two refusals the test provokes on purpose (a
-// wrong secret, a bad bucket name), which must appear exactly as expected.
+// network log line for the refusals the test provokes on purpose (a wrong
+// secret, a bad bucket name, a spent invitation, a call outside a session's
+// app), which must appear exactly as expected.
 
 import assert from "node:assert/strict";
 import { mkdtemp, mkdir, readFile, rm } from "node:fs/promises";
@@ -30,6 +33,7 @@ const KEY_ID = env("AB_KEY_ID");
 const SECRET = env("AB_SECRET");
 const CONTROL = env("AB_CONTROL").replace(/\/+$/, "");
 const RUN = env("AB_RUN");
+const READERS = JSON.parse(env("AB_READERS"));
 const ARTIFACTS = env("AB_ARTIFACTS");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
@@ -149,7 +153,7 @@ async function scenario(vp) {
 
     // ---- sign-in: nothing prefilled, a wrong secret shows the API's error and stores nothing
     await page.goto(`${ENDPOINT}/console/`);
-    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    await page.getByRole("heading", { name: "Sign in", exact: true }).waitFor();
     const keyField = page.getByLabel("Access key ID");
     const secretField = page.getByLabel("Secret access key");
     assert.equal(await keyField.inputValue(), "", "access key is not prefilled");
@@ -161,13 +165,13 @@ async function scenario(vp) {
     await keyField.fill(KEY_ID);
     await secretField.fill(`wrong${SECRET}`);
     watch.expect(403, "/s3Buckets");
-    await page.getByRole("button", { name: "Sign in" }).click();
-    const alert = page.locator(".signin [role=alert] .error");
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
+    const alert = page.locator(".signin-key [role=alert] .error");
     await alert.waitFor();
     const alertText = await alert.textContent();
     assert.match(alertText, /^InvalidSignatureException: The request signature we calculated does not match/, alertText);
     assert.equal(await page.evaluate(() => sessionStorage.length), 0, "a refused key is not stored");
-    assert.equal(await page.getByRole("heading", { name: "Sign in" }).count(), 1, "still on the sign-in screen");
+    assert.equal(await page.getByRole("heading", { name: "Sign in", exact: true }).count(), 1, "still on the sign-in screen");
     await shot(page, vp, ++n, "sign-in-wrong-key");
 
     // ---- sign in with the keyboard only
@@ -183,6 +187,8 @@ async function scenario(vp) {
     const stored = await page.evaluate(() => Object.keys(sessionStorage));
     assert.deepEqual(stored, ["amplifybackendd.console.credentials"], "the key is kept in sessionStorage");
     assert.equal(await page.evaluate(() => localStorage.length), 0, "nothing in localStorage");
+    // GET /console-api/caller names the key in the header.
+    await page.locator("#session .who", { hasText: "Signed in as default (administrator)" }).waitFor();
     const bucketsSection = page.getByRole("region", { name: "S3 buckets" });
     await bucketsSection.getByText(/see no bucket|Created/).first().waitFor();
     await page.getByRole("region", { name: "Apps" }).getByText(/No apps yet|Last job/).first().waitFor();
@@ -202,13 +208,31 @@ async function scenario(vp) {
     await page.getByRole("link", { name: /amplifybackendd/ }).click();
     await page.getByRole("heading", { name: "Apps and environments" }).waitFor();
 
-    // ---- open a new environment
-    await page.getByLabel("App ID").fill(app);
-    await page.getByLabel("Environment", { exact: true }).fill(envName);
-    await page.getByLabel("Environment", { exact: true }).press("Enter");
+    // ---- open a new environment: nothing there yet
+    const openForm = page.getByRole("form", { name: "Open an environment" });
+    await openForm.getByLabel("App ID").fill(app);
+    await openForm.getByLabel("Environment", { exact: true }).fill(envName);
+    await openForm.getByLabel("Environment", { exact: true }).press("Enter");
     await page.getByRole("heading", { name: `${app} / ${envName}` }).waitFor();
     await page.getByText("Nothing has run in this environment yet").waitFor();
     await checkScreen(page, "new environment");
+
+    // ---- create the app and its environment with CreateBackend, and a second app
+    const createEnv = async (appId, appName) => {
+      await page.getByRole("link", { name: /amplifybackendd/ }).click();
+      const form = page.getByRole("form", { name: "Create an app or environment" });
+      await form.getByLabel("App ID").fill(appId);
+      await form.getByLabel("App name").fill(appName);
+      await form.getByLabel("Environment", { exact: true }).fill(envName);
+      await form.getByRole("button", { name: "Create environment" }).click();
+      await page.getByRole("heading", { name: `${appId} / ${envName}` }).waitFor();
+      await waitJob(page, "CreateBackend");
+    };
+    await createEnv(`${app}-other`, "Other app");
+    await createEnv(app, "Photos app");
+    await page.getByText("No storage resources in this environment.").waitFor();
+    await checkScreen(page, "created environment");
+    await shot(page, vp, ++n, "environment-created");
 
     // ---- a bad bucket name shows the API's message
     const create = page.getByRole("form", { name: "Create storage" });
@@ -257,7 +281,7 @@ async function scenario(vp) {
     assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Apply permissions");
     await page.keyboard.press("Enter");
     await waitJob(page, "UpdateBackendStorage");
-    assert.equal(await page.locator("tr[data-job-id]").count(), 2, "two jobs listed");
+    assert.equal(await page.locator("tr[data-job-id]").count(), 3, "three jobs listed (CreateBackend, CreateBackendStorage, UpdateBackendStorage)");
     // A reload keeps the session (sessionStorage) and shows what the server holds.
     await page.reload();
     await page.getByRole("heading", { name: `${app} / ${envName}` }).waitFor();
@@ -326,6 +350,38 @@ async function scenario(vp) {
       await control("resume");
     }
 
+    // ---- clone dev into staging: the job's progress, then a link to the result
+    const cloneForm = page.getByRole("form", { name: "Clone this environment" });
+    await cloneForm.getByLabel("Target environment").fill("staging");
+    await cloneForm.getByRole("button", { name: "Clone" }).click();
+    await page.locator('tr[data-operation="CloneBackend"]').first().waitFor();
+    await waitJob(page, "CloneBackend");
+    await cloneForm.getByRole("link", { name: "staging" }).waitFor();
+    assert.match(await cloneForm.locator(".app-status").textContent(), /^Cloned dev into staging\.$/);
+    await shot(page, vp, ++n, "cloned");
+    await cloneForm.getByRole("link", { name: "staging" }).click();
+    await page.getByRole("heading", { name: `${app} / staging` }).waitFor();
+    const clonedCard = page.getByRole("article", { name: "photos" });
+    await clonedCard.waitFor();
+    const clonedBucket = (await clonedCard.locator("dd.break").first().textContent()).trim();
+    assert.notEqual(clonedBucket, bucket, "the clone has a bucket of its own");
+    assert.equal(await clonedCard.getByLabel("Guests: Create and update").isChecked(), true, "same permissions");
+
+    // ---- delete the staging environment: typed confirmation
+    await page.getByRole("button", { name: "Delete environment staging" }).click();
+    const envDialog = page.getByRole("dialog");
+    await envDialog.waitFor();
+    const envConfirm = envDialog.getByRole("button", { name: "Delete environment", exact: true });
+    assert.equal(await envConfirm.isDisabled(), true, "deleting an environment needs its typed name");
+    await envDialog.getByLabel(/^Type .* to confirm$/).fill("staging");
+    await shot(page, vp, ++n, "delete-environment-confirm", { fullPage: false });
+    await envConfirm.click();
+    await waitJob(page, "DeleteBackend");
+    await page.getByRole("navigation", { name: "Breadcrumb" }).getByRole("link", { name: "Apps" }).click();
+    await page.locator(".app", { has: page.getByRole("heading", { name: app, exact: true }) }).getByRole("link", { name: envName }).click();
+    await page.getByRole("heading", { name: `${app} / ${envName}` }).waitFor();
+    await card.waitFor();
+
     // ---- delete: Escape backs out, a typed confirmation deletes
     await card.getByRole("button", { name: "Delete photos" }).click();
     const dialog = page.getByRole("dialog");
@@ -349,16 +405,204 @@ async function scenario(vp) {
     // ---- back to the overview: the app, its environment and the kept bucket
     await page.getByRole("link", { name: "Apps", exact: true }).click();
     await page.getByRole("heading", { name: "Apps and environments" }).waitFor();
-    const appCard = page.locator(".app", { has: page.getByRole("heading", { name: app }) });
+    const appCard = page.locator(".app", { has: page.getByRole("heading", { name: app, exact: true }) });
     await appCard.getByRole("link", { name: envName }).waitFor();
     await page.getByRole("cell", { name: bucket, exact: true }).waitFor();
     await checkScreen(page, "overview after");
     await shot(page, vp, ++n, "overview-after");
 
+    // ---- invite to the app: CreateToken's challenge and the ready-made link
+    await appCard.getByRole("button", { name: `Invite to ${app}` }).click();
+    const invitation = appCard.getByRole("region", { name: `Invitation to ${app}` });
+    await invitation.waitFor();
+    const link = await invitation.getByLabel("Sign-in link").inputValue();
+    const sessionId = await invitation.locator('[data-field="sessionId"]').textContent();
+    const challengeCode = await invitation.locator('[data-field="challengeCode"]').textContent();
+    assert.equal(
+      link,
+      `${ENDPOINT}/console/#/sign-in?appId=${app}&sessionId=${encodeURIComponent(sessionId)}&challengeCode=${encodeURIComponent(challengeCode)}`,
+    );
+    assert.match(await invitation.textContent(), /Expires\s*\d\d:\d\d \(in 15 min\)/);
+    await invitation.getByRole("button", { name: "Copy link" }).click();
+    await invitation.getByText("Copied.").waitFor();
+    await checkScreen(page, "invitation");
+    await shot(page, vp, ++n, "invite");
+
+    // ---- the link in a new tab (storage of its own): signed in to that app only
+    const invited = await context.newPage();
+    const invitedWatch = new ErrorWatch(invited);
+    await invited.goto(link);
+    await invited.getByRole("heading", { name: "Apps and environments" }).waitFor();
+    assert.equal(new URL(invited.url()).hash, "#/", "the spent challenge leaves the address bar");
+    const who = invited.locator("#session .who");
+    assert.match(await who.textContent(), new RegExp(`^Signed in to app ${app} until \\d\\d:\\d\\d \\((7 h 59|8 h 0) min left\\)$`));
+    const kept = await invited.evaluate(() => JSON.parse(sessionStorage.getItem("amplifybackendd.console.credentials")));
+    assert.match(kept.accessKeyId, /^ASIA[A-Z2-7]{16}$/);
+    assert.equal(kept.invitation.appId, app);
+    assert.equal(await invited.evaluate(() => localStorage.length), 0, "nothing in localStorage");
+    const invitedApps = invited.getByRole("region", { name: "Apps" });
+    await invitedApps.locator(".app").first().waitFor();
+    assert.deepEqual(await invitedApps.locator(".app h3").allTextContents(), [app], "only the invitation's app is listed");
+    await checkScreen(invited, "invited overview");
+    await shot(invited, vp, ++n, "invited-overview");
+    // A call outside the app is refused, and the page says so.
+    invitedWatch.expect(403, "/console-api/system");
+    await invited.getByRole("link", { name: "System" }).click();
+    const refused = invited.locator("main .error");
+    await refused.waitFor();
+    assert.match(
+      await refused.textContent(),
+      /^AccessDeniedException: User: ASIA[A-Z2-7]{16} is not authorized to perform: amplifybackend:GetConsoleSystem on resource: \*$/,
+    );
+    await shot(invited, vp, ++n, "invited-refused");
+
+    // ---- the same link again, in another new tab: the challenge is spent
+    const again = await context.newPage();
+    const againWatch = new ErrorWatch(again);
+    againWatch.expect(403, "/console-api/sign-in");
+    await again.goto(link);
+    const spent = again.locator(".signin-invite [role=alert] .error");
+    await spent.waitFor();
+    assert.match(await spent.textContent(), /^AccessDeniedException: .*used/, "a used challenge is refused saying so");
+    assert.equal(await again.evaluate(() => sessionStorage.length), 0, "a refused invitation stores nothing");
+    assert.equal(await again.getByLabel("Challenge code").inputValue(), challengeCode, "the link filled the form");
+    await checkScreen(again, "spent invitation");
+    await shot(again, vp, ++n, "invitation-spent");
+    assert.deepEqual(againWatch.allowed, [], "the spent invitation's refusal was logged");
+    againWatch.check(`spent invitation at ${vp.name}`);
+    await again.close();
+
+    // ---- when the credentials expire, the tab returns to sign-in and says why
+    await invited.evaluate(() => {
+      const k = "amplifybackendd.console.credentials";
+      const c = JSON.parse(sessionStorage.getItem(k));
+      c.invitation.expiration = new Date(Date.now() - 60_000).toISOString();
+      sessionStorage.setItem(k, JSON.stringify(c));
+    });
+    await invited.reload();
+    await invited.getByRole("heading", { name: "Sign in", exact: true }).waitFor();
+    assert.match(await invited.locator(".notice").textContent(), new RegExp(`^Your sign-in to app ${app} expired at \\d\\d:\\d\\d\\.`));
+    assert.equal(await invited.evaluate(() => sessionStorage.length), 0, "expired credentials are forgotten");
+    await shot(invited, vp, ++n, "invitation-expired");
+    assert.deepEqual(invitedWatch.allowed, [], "the session's refusal was logged");
+    invitedWatch.check(`invited tab at ${vp.name}`);
+    await invited.close();
+
+    // ---- a read-only key for the app: only its app, every write disabled with the reason
+    const reader = await context.newPage();
+    const readerWatch = new ErrorWatch(reader);
+    await reader.goto(`${ENDPOINT}/console/`);
+    await reader.getByLabel("Access key ID").fill(READERS[vp.name].accessKeyId);
+    await reader.getByLabel("Secret access key").fill(READERS[vp.name].secretAccessKey);
+    await reader.getByRole("button", { name: "Sign in", exact: true }).click();
+    await reader.locator("#session .who", { hasText: `Signed in as reader-${vp.name}` }).waitFor();
+    const readerApps = reader.getByRole("region", { name: "Apps" });
+    await readerApps.locator(".app").first().waitFor();
+    assert.deepEqual(await readerApps.locator(".app h3").allTextContents(), [app], "the reader sees only its app");
+    const disabledWithReason = async (el, operation, where) => {
+      const reason = `Your key may not amplifybackend:${operation} on this ${where}.`;
+      assert.equal(await el.getAttribute("aria-disabled"), "true", `${operation} is disabled`);
+      assert.equal(await el.getAttribute("title"), reason, `${operation}: reason on hover`);
+      const described = await el.evaluate((b) =>
+        (b.getAttribute("aria-describedby") || "").split(" ").map((id) => document.getElementById(id)?.textContent).join(" "),
+      );
+      assert.ok(described.includes(reason), `${operation}: reason as the description (${described})`);
+    };
+    await disabledWithReason(reader.getByRole("button", { name: `Invite to ${app}` }), "CreateToken", "app");
+    await disabledWithReason(reader.getByRole("button", { name: `Remove app ${app}` }), "RemoveAllBackends", "app");
+    await reader.getByRole("button", { name: `Remove app ${app}` }).click({ force: true });
+    assert.equal(await reader.getByRole("dialog").count(), 0, "a disabled action does nothing");
+    await checkScreen(reader, "reader overview");
+    await shot(reader, vp, ++n, "read-only-overview");
+    await reader.getByRole("link", { name: envName, exact: true }).click();
+    await reader.getByRole("heading", { name: `${app} / ${envName}` }).waitFor();
+    await reader.locator('tr[data-operation="DeleteBackendStorage"]').first().waitFor();
+    await disabledWithReason(reader.getByRole("form", { name: "Create storage" }).getByRole("button", { name: "Create" }), "CreateBackendStorage", "environment");
+    await disabledWithReason(reader.getByRole("button", { name: "Import" }), "ImportBackendStorage", "environment");
+    await disabledWithReason(reader.getByRole("button", { name: "Clone" }), "CloneBackend", "environment");
+    await disabledWithReason(reader.getByRole("button", { name: `Delete environment ${envName}` }), "DeleteBackend", "environment");
+    assert.equal(
+      await reader.getByRole("note").filter({ hasText: "Your key may not" }).textContent(),
+      "Your key may not take these actions on this environment, so they are disabled: " +
+        "CreateBackendStorage, ImportBackendStorage, UpdateBackendStorage, DeleteBackendStorage, UpdateBackendJob, CloneBackend, DeleteBackend.",
+    );
+    await reader.getByRole("button", { name: `Delete environment ${envName}` }).hover();
+    await checkScreen(reader, "reader environment");
+    await shot(reader, vp, ++n, "read-only-environment");
+    assert.deepEqual(readerWatch.allowed, [], "no refusal expected for the reader");
+    readerWatch.check(`reader tab at ${vp.name}`);
+    await reader.close();
+
+    // ---- remove the other app: typed confirmation, the job to its end
+    const otherCard = page.locator(".app", { has: page.getByRole("heading", { name: `${app}-other`, exact: true }) });
+    await otherCard.getByRole("button", { name: `Remove app ${app}-other` }).click();
+    const removeDialog = page.getByRole("dialog");
+    await removeDialog.waitFor();
+    const removeConfirm = removeDialog.getByRole("button", { name: "Remove app", exact: true });
+    assert.equal(await removeConfirm.isDisabled(), true, "removing an app needs its typed id");
+    await removeDialog.getByLabel(/^Type .* to confirm$/).fill(`${app}-other`);
+    await shot(page, vp, ++n, "remove-app-confirm", { fullPage: false });
+    await removeConfirm.click();
+    await page.locator(".app-status", { hasText: new RegExp(`^RemoveAllBackends job \\w+ for ${app}-other: COMPLETED$`) }).waitFor({ timeout: JOB_TIMEOUT });
+    await shot(page, vp, ++n, "app-removed");
+
+    // ---- two more invitations: one to sign out of, one for a tab that stays open until it expires
+    const invite = async (previous) => {
+      await appCard.getByRole("button", { name: `Invite to ${app}` }).click();
+      const input = invitation.getByLabel("Sign-in link");
+      await input.waitFor();
+      await page.waitForFunction(
+        ([sel, prev]) => document.querySelector(sel)?.value !== prev,
+        [`.app[data-app="${app}"] .invitation input`, previous],
+      );
+      return input.inputValue();
+    };
+    const signOutLink = await invite(link);
+    const secondLink = await invite(signOutLink);
+    assert.ok(new Set([link, signOutLink, secondLink]).size === 3, "each invitation is new");
+
     // ---- sign out clears the key
     await page.getByRole("button", { name: "Sign out" }).click();
-    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    await page.getByRole("heading", { name: "Sign in", exact: true }).waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.length), 0, "sign-out forgets the key");
+
+    // ---- signing out of an invitation ends its credentials on the server (DeleteToken)
+    const out = await context.newPage();
+    const outWatch = new ErrorWatch(out);
+    await out.goto(signOutLink);
+    await out.getByRole("heading", { name: "Apps and environments" }).waitFor();
+    const ended = await out.evaluate(() => JSON.parse(sessionStorage.getItem("amplifybackendd.console.credentials")));
+    await out.getByRole("button", { name: "Sign out" }).click();
+    await out.getByRole("heading", { name: "Sign in", exact: true }).waitFor();
+    assert.equal(await out.evaluate(() => sessionStorage.length), 0, "sign-out forgets the credentials");
+    // The same credentials, typed into the key form, are refused now.
+    await out.getByLabel("Access key ID").fill(ended.accessKeyId);
+    await out.getByLabel("Secret access key").fill(ended.secretAccessKey);
+    outWatch.expect(403, "/s3Buckets");
+    await out.getByRole("button", { name: "Sign in", exact: true }).click();
+    const endedErr = out.locator(".signin-key [role=alert] .error");
+    await endedErr.waitFor();
+    assert.match(await endedErr.textContent(), /^UnrecognizedClientException: /, "ended credentials are refused");
+    assert.deepEqual(outWatch.allowed, [], "the ended credentials' refusal was logged");
+    outWatch.check(`signed-out tab at ${vp.name}`);
+    await out.close();
+
+    // ---- the live tab's own timer signs it out when the credentials expire. The
+    // browser's clock (the whole context's, so this comes last) is moved past
+    // the expiration; no call is made after that.
+    const live = await context.newPage();
+    const liveWatch = new ErrorWatch(live);
+    await live.clock.install();
+    await live.goto(secondLink);
+    await live.getByRole("heading", { name: "Apps and environments" }).waitFor();
+    await live.getByRole("region", { name: "Apps" }).locator(".app").first().waitFor();
+    await live.getByRole("region", { name: "S3 buckets" }).getByText(/^No bucket of a storage resource your key may read\.$|Created/).first().waitFor();
+    await live.clock.fastForward("08:00:30");
+    await live.getByRole("heading", { name: "Sign in", exact: true }).waitFor();
+    assert.match(await live.locator(".notice").textContent(), new RegExp(`^Your sign-in to app ${app} expired at \\d\\d:\\d\\d\\.`));
+    assert.equal(await live.evaluate(() => sessionStorage.length), 0, "expired credentials are forgotten");
+    liveWatch.check(`live tab at ${vp.name}`);
+    await live.close();
 
     assert.deepEqual(watch.allowed, [], "the provoked refusals were logged as expected");
     watch.check(`at ${vp.name}`);
