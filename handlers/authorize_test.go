@@ -342,9 +342,13 @@ func TestRefusedBeforeDecoding(t *testing.T) {
 func TestListsAreFiltered(t *testing.T) {
 	t.Parallel()
 	s := newAuthServer(t)
-	read := []string{"GetBackend", "GetBackendJob", "GetBackendStorage", "GetConsoleStoragePolicies", "ListBackendJobs"}
-	storage := []string{"CreateBackendStorage", "DeleteBackendStorage", "GetBackend", "GetBackendJob", "GetBackendStorage",
-		"GetConsoleStoragePolicies", "ImportBackendStorage", "ListBackendJobs", "UpdateBackendJob", "UpdateBackendStorage"}
+	read := []string{"GetBackend", "GetBackendJob", "GetBackendStorage", "GetConsoleStoragePolicies", "ListBackendJobs",
+		"ListConsoleObjects", "PresignConsoleObjectDownload"}
+	storage := []string{"AbortConsoleMultipartUpload", "CompleteConsoleMultipartUpload", "CreateBackendStorage",
+		"CreateConsoleMultipartUpload", "DeleteBackendStorage", "DeleteConsoleObjects", "GetBackend", "GetBackendJob",
+		"GetBackendStorage", "GetConsoleStoragePolicies", "ImportBackendStorage", "ListBackendJobs", "ListConsoleObjects",
+		"PresignConsoleObjectDownload", "PresignConsoleObjectUpload", "PresignConsoleUploadParts", "UpdateBackendJob",
+		"UpdateBackendStorage"}
 	type app struct {
 		AppID                     string
 		Environments              []string

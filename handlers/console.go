@@ -151,10 +151,8 @@ func rootForBrowsers(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) listConsoleApps(c echo.Context) error {
 	var scopes []store.Scope
 	err := s.Store.View(c.Request().Context(), func(tx *store.Tx) (err error) {
-		if scopes, err = tx.Scopes(); err != nil {
-			return err
-		}
-		return addRecordedEnvironments(tx, &scopes)
+		scopes, err = tx.Scopes()
+		return err
 	})
 	if err != nil {
 		return err
@@ -197,34 +195,6 @@ func (s *Server) listConsoleApps(c echo.Context) error {
 		}
 	}
 	return c.JSON(http.StatusOK, resp)
-}
-
-// addRecordedEnvironments adds to scopes the recorded environments of
-// their apps that have no job of their own: a CloneBackend's target, whose
-// job runs in the source. They exist for the API (GetBackend answers them),
-// so the console lists them too; their activity is their creation.
-func addRecordedEnvironments(tx *store.Tx, scopes *[]store.Scope) error {
-	known := map[[2]string]bool{}
-	var apps []string
-	for _, sc := range *scopes {
-		if !known[[2]string{sc.AppID, ""}] {
-			known[[2]string{sc.AppID, ""}] = true
-			apps = append(apps, sc.AppID)
-		}
-		known[[2]string{sc.AppID, sc.Env}] = true
-	}
-	for _, app := range apps {
-		envs, err := tx.Environments(app)
-		if err != nil {
-			return err
-		}
-		for _, e := range envs {
-			if !known[[2]string{app, e.Env}] {
-				*scopes = append(*scopes, store.Scope{AppID: app, Env: e.Env, LastJob: e.CreateTime})
-			}
-		}
-	}
-	return nil
 }
 
 func (s *Server) getConsolePolicies(c echo.Context) error {

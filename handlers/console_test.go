@@ -61,10 +61,19 @@ func consoleTestServer(t *testing.T, cfg Config) http.Handler {
 		{ID: "j2", AppID: "older", Env: "prod", Resource: "r", Operation: store.OpImport, Status: store.StatusFailed, CreateTime: at(2), UpdateTime: at(2)},
 		{ID: "j3", AppID: "photosapp", Env: "test", Resource: "r", Operation: store.OpImport, Status: store.StatusFailed, CreateTime: at(3), UpdateTime: at(3)},
 		{ID: "j4", AppID: "photosapp", Env: "dev", Resource: "photos", Operation: store.OpUpdate, Status: store.StatusCompleted, CreateTime: at(4), UpdateTime: at(4)},
+		// An environment DeleteBackend removed: its jobs are kept, it is
+		// not listed.
+		{ID: "j5", AppID: "photosapp", Env: "deleted", Resource: "", Operation: store.OpDeleteBackend, Status: store.StatusCompleted, CreateTime: at(5), UpdateTime: at(5)},
 	}
 	err = st.Update(context.Background(), func(tx *store.Tx) error {
 		for _, j := range jobs {
 			if err := tx.InsertJob(j); err != nil {
+				return err
+			}
+			if j.Env == "deleted" {
+				continue
+			}
+			if _, err := tx.EnsureEnvironment(j.AppID, j.Env, j.CreateTime); err != nil {
 				return err
 			}
 		}

@@ -157,6 +157,9 @@ func TestAppWideJob(t *testing.T) {
 	s, ctx := f.s, f.ctx
 	now := time.Now().UTC()
 	err := s.Update(ctx, func(tx *Tx) error {
+		if _, err := tx.EnsureEnvironment("a", "dev", now); err != nil {
+			return err
+		}
 		if err := tx.InsertJob(Job{ID: "env", AppID: "a", Env: "dev", Operation: OpDeleteBackend, Status: StatusCompleted, CreateTime: now, UpdateTime: now}); err != nil {
 			return err
 		}

@@ -16,8 +16,17 @@ func TestScopes(t *testing.T) {
 	for i, j := range jobs {
 		job := newJob(j.id, j.app, j.env, "r", StatusCompleted)
 		job.CreateTime = base.Add(time.Duration(i) * time.Minute)
-		f.mustUpdate(func(tx *Tx) error { return tx.InsertJob(job) })
+		f.mustUpdate(func(tx *Tx) error {
+			if _, err := tx.EnsureEnvironment(j.app, j.env, base); err != nil {
+				return err
+			}
+			return tx.InsertJob(job)
+		})
 	}
+	// Jobs of an environment that no longer exists (DeleteBackend removed
+	// its record) are kept, but the environment is not listed.
+	gone := newJob("7", "gone", "dev", "r", StatusCompleted)
+	f.mustUpdate(func(tx *Tx) error { return tx.InsertJob(gone) })
 	var got []Scope
 	if err := f.s.View(f.ctx, func(tx *Tx) (err error) { got, err = tx.Scopes(); return }); err != nil {
 		t.Fatal(err)
