@@ -115,34 +115,8 @@ export function send(command) {
 }
 
 /** consoleGet makes a signed GET to a /console-api/ route; path is already escaped. */
-export async function consoleGet(path) {
-  if (!session) throw Object.assign(new Error("Not signed in."), { name: "NotSignedIn" });
-  const url = new URL(path, window.location.origin);
-  const signed = await session.signer.sign({
-    method: "GET",
-    protocol: url.protocol,
-    hostname: url.hostname,
-    port: url.port ? Number(url.port) : undefined,
-    path: url.pathname,
-    query: {},
-    headers: { host: url.host },
-  });
-  const headers = { ...signed.headers };
-  delete headers.host; // the browser sends it; fetch may not set it
-  const resp = await fetch(url, { method: "GET", headers, credentials: "omit", cache: "no-store" });
-  let body = {};
-  try {
-    body = await resp.json();
-  } catch {
-    // not JSON: fall through with an empty body
-  }
-  if (!resp.ok) {
-    const err = new Error(body.message || `HTTP ${resp.status}`);
-    err.name = body.__type || resp.headers.get("X-Amzn-ErrorType") || `HTTP${resp.status}`;
-    err.$metadata = { httpStatusCode: resp.status };
-    throw err;
-  }
-  return body;
+export function consoleGet(path) {
+  return consoleCall("GET", path);
 }
 
 /** errorText is what the console shows for a failed call: the API's error name and message. */
@@ -155,3 +129,46 @@ export function errorText(err) {
 }
 
 export const esc = encodeURIComponent;
+
+/** consolePost makes a signed POST of body, as JSON, to a /console-api/ route; path is already escaped. */
+export function consolePost(path, body) {
+  return consoleCall("POST", path, JSON.stringify(body ?? {}));
+}
+
+/**
+ * consoleCall signs one request to a /console-api/ route and answers its
+ * JSON; a refusal throws an Error named after the API's error type, as the
+ * SDK's errors are, so errorText shows both alike.
+ */
+async function consoleCall(method, path, body) {
+  if (!session) throw Object.assign(new Error("Not signed in."), { name: "NotSignedIn" });
+  const url = new URL(path, window.location.origin);
+  const headers = { host: url.host };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const signed = await session.signer.sign({
+    method,
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port: url.port ? Number(url.port) : undefined,
+    path: url.pathname,
+    query: {},
+    headers,
+    body,
+  });
+  const sent = { ...signed.headers };
+  delete sent.host; // the browser sends it; fetch may not set it
+  const resp = await fetch(url, { method, headers: sent, body, credentials: "omit", cache: "no-store" });
+  let answer = {};
+  try {
+    answer = await resp.json();
+  } catch {
+    // not JSON: fall through with an empty body
+  }
+  if (!resp.ok) {
+    const err = new Error(answer.message || `HTTP ${resp.status}`);
+    err.name = answer.__type || resp.headers.get("X-Amzn-ErrorType") || `HTTP${resp.status}`;
+    err.$metadata = { httpStatusCode: resp.status };
+    throw err;
+  }
+  return answer;
+}
