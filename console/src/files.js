@@ -83,6 +83,8 @@ export function partPlan(size) {
 const isImage = (o) => o.contentType.startsWith("image/");
 const isText = (o) => o.contentType.startsWith("text/") || TEXT_TYPES.has(o.contentType);
 const previewable = (o) => (isImage(o) && o.size <= THUMBNAIL_MAX) || (isText(o) && o.size <= TEXT_PREVIEW_MAX);
+// Icons are drawn by the stylesheet: no icon font or emoji font is needed.
+const icon = (kind) => h("span", { class: `icon icon-${kind}`, "aria-hidden": "true" });
 const baseName = (key) => key.slice(key.lastIndexOf("/", key.length - 2) + 1);
 
 /**
@@ -410,7 +412,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
     return h(
       "tr",
       { "data-folder": prefix },
-      h("td", { class: "thumb-col" }, h("span", { class: "icon", "aria-hidden": "true" }, "📁")),
+      h("td", { class: "thumb-col" }, icon("folder")),
       h(
         "td",
         { "data-label": "Name", class: "name" },
@@ -431,7 +433,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
       guard(b, ops);
       return act(b, ops, fn);
     };
-    let thumb = h("span", { class: "icon", "aria-hidden": "true" }, isImage(o) ? "🖼" : isText(o) ? "📄" : "📦");
+    let thumb = icon(isImage(o) ? "image" : isText(o) ? "text" : "file");
     if (canRead && isImage(o) && o.size <= THUMBNAIL_MAX) {
       const img = h("img", { alt: "", class: "thumb", width: "40", height: "40", "data-key": o.key });
       st.observer.observe(img);
@@ -486,7 +488,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
         (url) => {
           if (st.alive) img.src = url;
         },
-        () => img.replaceWith(h("span", { class: "icon", "aria-hidden": "true" }, "🖼")),
+        () => img.replaceWith(icon("image")),
       );
     }
   }
@@ -592,9 +594,9 @@ export function filesScreen({ appId, env, resource, main, ui }) {
 
   // -------------------------------------------------------------- deleting
 
-  function showNotice(text, ...more) {
-    replace(notice, h("p", {}, text), ...more);
-    ui.announce(text);
+  // notice is a live region itself: what it shows is read out once.
+  function showNotice(text) {
+    replace(notice, h("p", {}, text));
   }
 
   async function runDelete(body, what) {
