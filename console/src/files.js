@@ -157,6 +157,8 @@ export function filesScreen({ appId, env, resource, main, ui }) {
   const folderNav = h("nav", { class: "folder-path", "aria-label": "Folder" });
   const notice = h("div", { class: "notice", role: "status", "aria-live": "polite" });
   const listErr = h("div", { class: "error-slot", role: "alert" });
+  // What a delete could not do stays shown while the listing reloads.
+  const deleteErr = h("div", { class: "error-slot", role: "alert" });
   const listBox = h("div", { class: "table-wrap" }, h("p", { class: "muted" }, "Loading…"));
   const pager = h("div", { class: "pager" });
   const dropHint = h("p", { class: "drop-hint" }, "Drop files here to upload them to this folder.");
@@ -187,6 +189,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
     folderNav,
     dropHint,
     notice,
+    deleteErr,
     listErr,
     listBox,
     pager,
@@ -222,7 +225,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
     btn.addEventListener("click", (e) => {
       if (btn.getAttribute("aria-disabled") === "true") {
         e.preventDefault();
-        showNotice(btn.title);
+        showNotice(btn.title, "refused");
         return;
       }
       fn(e);
@@ -368,7 +371,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
             ),
           );
         }),
-        h("th", { scope: "col" }, "Actions"),
+        h("th", { scope: "col", class: "actions-col" }, "Actions"),
       );
       replace(
         listBox,
@@ -595,12 +598,13 @@ export function filesScreen({ appId, env, resource, main, ui }) {
   // -------------------------------------------------------------- deleting
 
   // notice is a live region itself: what it shows is read out once.
-  function showNotice(text) {
-    replace(notice, h("p", {}, text));
+  function showNotice(text, kind = "done") {
+    replace(notice, h("p", { class: kind }, text));
   }
 
   async function runDelete(body, what) {
     replace(listErr);
+    replace(deleteErr);
     try {
       const r = await api.consolePost(base + "delete", { accessLevel: st.level, ...body });
       const failed = r.errors || [];
@@ -608,7 +612,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
       showNotice(text);
       if (failed.length) {
         replace(
-          listErr,
+          deleteErr,
           h(
             "div",
             { class: "error" },
@@ -658,7 +662,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
   function addFiles(files) {
     const why = denied(UPLOAD_OPS);
     if (why) {
-      showNotice(why);
+      showNotice(why, "refused");
       return;
     }
     const list = [...files];
