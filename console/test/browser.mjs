@@ -4,7 +4,7 @@
 // screenshots.
 
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -13,6 +13,13 @@ export const VIEWPORTS = [
   { name: "desktop", width: 1280, height: 800 },
   { name: "phone", width: 390, height: 844 },
 ];
+
+/** env is a required environment variable's value. */
+export function env(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`environment variable ${name} is not set`);
+  return v;
+}
 
 /** logger prints lines the Go test copies into its log, tagged with the scenario. */
 export const logger =
@@ -112,4 +119,40 @@ export async function checkScreen(page, where) {
     return out;
   });
   assert.deepEqual(problems, [], `screen check ${where}`);
+}
+
+/**
+ * inBrowser launches Chromium at vp, runs fn(page), saves a screenshot to
+ * failureFile when it throws, and closes the browser in any case.
+ */
+export async function inBrowser(executablePath, vp, options, failureFile, fn) {
+  const browser = await launch(executablePath, vp, options);
+  try {
+    await fn(browser.page);
+  } catch (err) {
+    await browser.page.screenshot({ path: failureFile, fullPage: true }).catch(() => {});
+    throw err;
+  } finally {
+    await browser.close();
+  }
+}
+
+/**
+ * runViewports runs scenario at every viewport, each to its end whatever
+ * the other did, prints the closing "N passed, N failed" line and exits
+ * non-zero when one failed.
+ */
+export async function runViewports(tag, artifacts, scenario) {
+  await mkdir(artifacts, { recursive: true });
+  let failed = 0;
+  for (const vp of VIEWPORTS) {
+    try {
+      await scenario(vp);
+    } catch (err) {
+      failed++;
+      console.error(`[${tag}] ${vp.name} FAILED: ${err.stack || err}`);
+    }
+  }
+  console.log(`${VIEWPORTS.length - failed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
 }

@@ -15,9 +15,9 @@
 // wrong secret, a bad bucket name), which must appear exactly as expected.
 
 import assert from "node:assert/strict";
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ErrorWatch, VIEWPORTS, checkScreen, launch, logger, shot as saveShot } from "./browser.mjs";
+import { ErrorWatch, checkScreen, launch, logger, runViewports, shot as saveShot } from "./browser.mjs";
 
 const env = (name) => {
   const v = process.env[name];
@@ -297,15 +297,4 @@ async function scenario(vp) {
   }
 }
 
-await mkdir(ARTIFACTS, { recursive: true });
-let failed = 0;
-for (const vp of VIEWPORTS) {
-  try {
-    await scenario(vp);
-  } catch (err) {
-    failed++;
-    console.error(`[console.test] ${vp.name} FAILED: ${err.stack || err}`);
-  }
-}
-console.log(`${VIEWPORTS.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await runViewports("console.test", ARTIFACTS, scenario);

@@ -22,17 +22,12 @@
 
 import assert from "node:assert/strict";
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32, deflateSync } from "node:zlib";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { ErrorWatch, VIEWPORTS, checkScreen, launch, logger, shot as saveShot } from "./browser.mjs";
+import { ErrorWatch, checkScreen, env, inBrowser, logger, runViewports, shot as saveShot } from "./browser.mjs";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`environment variable ${name} is not set`);
-  return v;
-};
 const ENDPOINT = env("AB_ENDPOINT").replace(/\/+$/, "");
 const KEY_ID = env("AB_KEY_ID");
 const SECRET = env("AB_SECRET");
@@ -174,11 +169,10 @@ async function scenario(vp) {
   const P = `public/${vp.name}/`;
   await fill(P);
   log(`${vp.name}: bucket filled under ${P}`);
-  const browser = await launch(CHROMIUM, vp, { permissions: ["clipboard-read", "clipboard-write"] });
-  const page = browser.page;
-  let n = 0;
-  const shot = (name, opts) => saveShot(page, join(ARTIFACTS, `files-${vp.name}-${String(++n).padStart(2, "0")}-${name}.png`), opts);
-  try {
+  const options = { permissions: ["clipboard-read", "clipboard-write"] };
+  await inBrowser(CHROMIUM, vp, options, join(ARTIFACTS, `files-${vp.name}-failure.png`), async (page) => {
+    let n = 0;
+    const shot = (name, opts) => saveShot(page, join(ARTIFACTS, `files-${vp.name}-${String(++n).padStart(2, "0")}-${name}.png`), opts);
     const watch = new ErrorWatch(page, log);
     await signIn(page, KEY_ID, SECRET);
 
@@ -439,23 +433,7 @@ async function scenario(vp) {
 
     watch.check(`at ${vp.name}`);
     log(`${vp.name}: ok`);
-  } catch (err) {
-    await page.screenshot({ path: join(ARTIFACTS, `files-${vp.name}-failure.png`), fullPage: true }).catch(() => {});
-    throw err;
-  } finally {
-    await browser.close();
-  }
+  });
 }
 
-await mkdir(ARTIFACTS, { recursive: true });
-let failed = 0;
-for (const vp of VIEWPORTS) {
-  try {
-    await scenario(vp);
-  } catch (err) {
-    failed++;
-    console.error(`[files.test] ${vp.name} FAILED: ${err.stack || err}`);
-  }
-}
-console.log(`${VIEWPORTS.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await runViewports("files.test", ARTIFACTS, scenario);
