@@ -609,7 +609,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
       const r = await api.consolePost(base + "delete", { accessLevel: st.level, ...body });
       const failed = r.errors || [];
       const text = `${what}: ${r.deleted} ${r.deleted === 1 ? "object" : "objects"} deleted${failed.length ? `, ${failed.length} not deleted` : ""}.`;
-      showNotice(text);
+      showNotice(text, failed.length ? "refused" : "done");
       if (failed.length) {
         replace(
           deleteErr,
