@@ -98,12 +98,14 @@ func TestAssetsEmbedded(t *testing.T) {
 	}
 }
 
-// TestOutputsMapping runs the unit tests of the amplify_outputs.json
-// mapping (test/outputs.test.mjs) with node's test runner.
-func TestOutputsMapping(t *testing.T) {
+// TestNodeUnits runs the console's unit tests with node's test runner: the
+// amplify_outputs.json mapping (test/outputs.test.mjs) and the file
+// browser's part plan and sizes (test/files.unit.test.mjs).
+func TestNodeUnits(t *testing.T) {
 	t.Parallel()
 	node := need(t, "node")
-	out, err := exec.Command(node, "--test", "test/outputs.test.mjs").CombinedOutput()
+	needNodeModules(t) // files.js imports the SDK through api.js
+	out, err := exec.Command(node, "--test", "test/outputs.test.mjs", "test/files.unit.test.mjs").CombinedOutput()
 	if err != nil {
 		t.Fatalf("node --test: %v\n%s", err, out)
 	}
