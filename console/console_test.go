@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,12 +99,14 @@ func TestAssetsEmbedded(t *testing.T) {
 	}
 }
 
-// TestOutputsMapping runs the unit tests of the amplify_outputs.json
-// mapping (test/outputs.test.mjs) with node's test runner.
-func TestOutputsMapping(t *testing.T) {
+// TestNodeUnits runs the console's unit tests with node's test runner: the
+// amplify_outputs.json mapping (test/outputs.test.mjs) and the file
+// browser's part plan and sizes (test/files.unit.test.mjs).
+func TestNodeUnits(t *testing.T) {
 	t.Parallel()
 	node := need(t, "node")
-	out, err := exec.Command(node, "--test", "test/outputs.test.mjs").CombinedOutput()
+	needNodeModules(t) // files.js imports the SDK through api.js
+	out, err := exec.Command(node, "--test", "test/outputs.test.mjs", "test/files.unit.test.mjs").CombinedOutput()
 	if err != nil {
 		t.Fatalf("node --test: %v\n%s", err, out)
 	}
@@ -118,6 +121,87 @@ func TestOutputsMapping(t *testing.T) {
 // phone viewport, failing on any console error. Screenshots go to
 // artifacts/console/.
 func TestConsoleInBrowser(t *testing.T) {
+	chromium := chromiumPath(t)
+	// The server's target goes through proxies the scenario can pause, so
+	// it can hold a job RUNNING and cancel it.
+	p := testserver.NewStalledPair(t)
+	control := p.Control(t)
+	run := fmt.Sprintf("cons%d", time.Now().UnixNano()%1e6)
+	runScenario(t, p.API, "test/console.test.mjs",
+		"AB_ENDPOINT="+p.API.API,
+		"AB_KEY_ID="+p.API.APICreds.AccessKeyID,
+		"AB_SECRET="+p.API.APICreds.SecretAccessKey,
+		"AB_CONTROL="+control,
+		"AB_RUN="+run,
+		"AB_READERS="+readOnlyKeys(t, p.API, run),
+		"AB_ARTIFACTS="+external.ArtifactsDir(t, "console"),
+		"CHROMIUM="+chromium,
+	)
+}
+
+// readerPolicy lets a key browse and download one environment's files but
+// neither upload nor delete: the file browser shows those controls
+// unavailable, with the reason.
+const readerPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+ "Action":["amplifybackend:GetBackend","amplifybackend:GetBackendStorage","amplifybackend:ListBackendJobs",
+  "amplifybackend:ListConsoleObjects","amplifybackend:PresignConsoleObjectDownload"],
+ "Resource":"arn:aws:amplifybackend:*:*:/backend/%s/environments/dev"}]}`
+
+// TestFileBrowserInBrowser runs test/files.test.mjs against a server on the
+// embedded gateway: Chromium browses a resource's bucket, pages through a
+// folder, previews an image and a text file, uploads a small file and a
+// 20 MiB one (multipart, a failed part retried) with progress shown,
+// cancels a multipart upload and checks with the gateway's root key that
+// none is left, shares a link fetched without credentials, downloads and
+// deletes; a key without upload and delete rights sees those controls
+// unavailable. Screenshots go to artifacts/console/files-*.
+func TestFileBrowserInBrowser(t *testing.T) {
+	chromium := chromiumPath(t)
+	s := testserver.Start(t)
+	app := fmt.Sprintf("files%d", time.Now().UnixNano()%1e6)
+	bucket := app + "-photos"
+	r := testserver.MustOK(t, s.Call("POST", "/backend/"+app+"/storage", map[string]any{
+		"backendEnvironmentName": "dev", "resourceName": "photos",
+		"resourceConfig": map[string]any{"serviceName": "S3", "bucketName": bucket,
+			"permissions": map[string]any{"authenticated": []string{"READ", "CREATE_AND_UPDATE", "DELETE"}, "unAuthenticated": []string{"READ"}}},
+	}))
+	if job := s.WaitJob(app, "dev", r.Str("jobId")); job.Str("status") != "COMPLETED" {
+		t.Fatalf("create: %s", job.Raw)
+	}
+
+	keys := testserver.Command("keys", "create", "reader", "--policy", "-", "--data-dir", s.DataDir)
+	keys.Stdin = strings.NewReader(fmt.Sprintf(readerPolicy, app))
+	if out, err := keys.CombinedOutput(); err != nil {
+		t.Fatalf("keys create reader: %v\n%s", err, out)
+	}
+	reader, err := credfile.Profile(filepath.Join(s.DataDir, "credentials"), "reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server follows the key files on its own; wait until it knows the key.
+	s.Until("the reader key is accepted", func() bool {
+		return s.CallAs(reader, http.MethodGet, "/console-api/caller", nil).Status == http.StatusOK
+	})
+
+	runScenario(t, s, "test/files.test.mjs",
+		"AB_ENDPOINT="+s.API,
+		"AB_KEY_ID="+s.APICreds.AccessKeyID,
+		"AB_SECRET="+s.APICreds.SecretAccessKey,
+		"AB_READER_KEY_ID="+reader.AccessKeyID,
+		"AB_READER_SECRET="+reader.SecretAccessKey,
+		"AB_APP="+app,
+		"AB_BUCKET="+bucket,
+		"AB_S3="+s.S3,
+		"AB_S3_KEY_ID="+s.S3Creds.AccessKeyID,
+		"AB_S3_SECRET="+s.S3Creds.SecretAccessKey,
+		"AB_ARTIFACTS="+external.ArtifactsDir(t, "console"),
+		"CHROMIUM="+chromium,
+	)
+}
+
+// chromiumPath is the browser the scenarios drive ($CHROMIUM, or Debian's).
+func chromiumPath(t *testing.T) string {
+	t.Helper()
 	external.Require(t)
 	chromium := os.Getenv("CHROMIUM")
 	if chromium == "" {
@@ -126,31 +210,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("Chromium is not installed at %s (scripts/deps.sh installs Debian's chromium): %v", chromium, err)
 	}
+	return chromium
+}
+
+// runScenario runs a browser scenario with node, its lines in the test's
+// log, failing t (with the server's log) when it fails.
+func runScenario(t *testing.T, srv *testserver.Server, script string, env ...string) {
+	t.Helper()
 	node := need(t, "node")
 	needNodeModules(t)
-
-	// The server's target goes through proxies the scenario can pause, so
-	// it can hold a job RUNNING and cancel it.
-	p := testserver.NewStalledPair(t)
-	control := p.Control(t)
-
-	artifacts := external.ArtifactsDir(t, "console")
-	run := fmt.Sprintf("cons%d", time.Now().UnixNano()%1e6)
-	readers := readOnlyKeys(t, p.API, run)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "test/console.test.mjs")
-	cmd.Env = append(os.Environ(),
-		"AB_ENDPOINT="+p.API.API,
-		"AB_KEY_ID="+p.API.APICreds.AccessKeyID,
-		"AB_SECRET="+p.API.APICreds.SecretAccessKey,
-		"AB_CONTROL="+control,
-		"AB_RUN="+run,
-		"AB_READERS="+readers,
-		"AB_ARTIFACTS="+artifacts,
-		"CHROMIUM="+chromium,
-	)
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.WaitDelay = 10 * time.Second
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -167,10 +239,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Log(sc.Text())
 	}
 	if err := cmd.Wait(); err != nil {
-		t.Errorf("console.test.mjs: %v\n%s", err, stderr.String())
-		t.Logf("server log:\n%s", tail(p.API.Logs.String(), 4000))
+		t.Errorf("%s: %v\n%s", script, err, stderr.String())
+		t.Logf("server log:\n%s", tail(srv.Logs.String(), 4000))
 	} else if s := strings.TrimSpace(stderr.String()); s != "" {
-		t.Logf("console.test.mjs stderr:\n%s", s)
+		t.Logf("%s stderr:\n%s", script, s)
 	}
 }
 

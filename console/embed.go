@@ -6,7 +6,8 @@
 // pinned by package-lock.json) into dist/, which is committed and embedded
 // here, so the binary serves the console without Node.js on the machine.
 // TestBuildIsFresh rebuilds into a temporary folder and fails when dist/ is
-// stale; TestConsoleInBrowser drives the console in Chromium.
+// stale; TestConsoleInBrowser and TestFileBrowserInBrowser drive the
+// console in Chromium.
 package console
 
 import (

@@ -183,21 +183,8 @@ export function send(command) {
 }
 
 /** consoleGet makes a signed GET to a /console-api/ route; path is already escaped. */
-export async function consoleGet(path) {
-  if (!session) throw Object.assign(new Error("Not signed in."), { name: "NotSignedIn" });
-  const url = new URL(path, window.location.origin);
-  const signed = await session.signer.sign({
-    method: "GET",
-    protocol: url.protocol,
-    hostname: url.hostname,
-    port: url.port ? Number(url.port) : undefined,
-    path: url.pathname,
-    query: {},
-    headers: { host: url.host },
-  });
-  const headers = { ...signed.headers };
-  delete headers.host; // the browser sends it; fetch may not set it
-  return answer(await fetch(url, { method: "GET", headers, credentials: "omit", cache: "no-store" })).catch(watchExpiry);
+export function consoleGet(path) {
+  return consoleCall("GET", path);
 }
 
 /** answer reads a /console-api/ response: its JSON, or the API's error thrown. */
@@ -227,3 +214,34 @@ export function errorText(err) {
 }
 
 export const esc = encodeURIComponent;
+
+/** consolePost makes a signed POST of body, as JSON, to a /console-api/ route; path is already escaped. */
+export function consolePost(path, body) {
+  return consoleCall("POST", path, JSON.stringify(body ?? {}));
+}
+
+/**
+ * consoleCall signs one request to a /console-api/ route and answers its
+ * JSON; a refusal throws an Error named after the API's error type, as the
+ * SDK's errors are, so errorText shows both alike.
+ */
+async function consoleCall(method, path, body) {
+  if (!session) throw Object.assign(new Error("Not signed in."), { name: "NotSignedIn" });
+  const url = new URL(path, window.location.origin);
+  const headers = { host: url.host };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const signed = await session.signer.sign({
+    method,
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port: url.port ? Number(url.port) : undefined,
+    path: url.pathname,
+    query: {},
+    headers,
+    body,
+  });
+  const sent = { ...signed.headers };
+  delete sent.host; // the browser sends it; fetch may not set it
+  const resp = await fetch(url, { method, headers: sent, body, credentials: "omit", cache: "no-store" });
+  return answer(resp).catch(watchExpiry);
+}

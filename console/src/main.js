@@ -9,6 +9,7 @@
 //
 //   #/                          overview
 //   #/apps/{appId}/envs/{env}   one environment
+//   #/apps/{appId}/envs/{env}/storage/{resource}/files   a resource's files (files.js)
 //   #/system                    the server, its target and its RUNNING jobs
 //   #/sign-in?appId=&sessionId=&challengeCode=
 //                               an invitation's link: signs in with it
@@ -34,6 +35,7 @@ import {
 import * as api from "./api.js";
 import { allowIf, clearReasons, formatTime, h, pruneReasons, replace, srOnly, uid } from "./dom.js";
 import { amplifyOutputs } from "./outputs.js";
+import { filesHash, filesScreen } from "./files.js";
 
 const main = document.getElementById("main");
 const sessionBox = document.getElementById("session");
@@ -62,6 +64,9 @@ function parseHash() {
       return { screen: "env", appId: parts[1], env: parts[3] };
     }
     if (parts.length === 1 && parts[0] === "system") return { screen: "system" };
+    if (parts.length === 7 && parts[0] === "apps" && parts[2] === "envs" && parts[4] === "storage" && parts[6] === "files") {
+      return { screen: "files", appId: parts[1], env: parts[3], resource: parts[5] };
+    }
   } catch {
     // a malformed escape: show the overview
   }
@@ -81,7 +86,12 @@ function render() {
     firstRender = false;
     return;
   }
-  view = r.screen === "env" ? envScreen(r.appId, r.env) : r.screen === "system" ? systemScreen() : overviewScreen();
+  if (r.screen === "files") {
+    const ui = { announce, focusTitle, confirmDialog, errorBox, envHash };
+    view = filesScreen({ appId: r.appId, env: r.env, resource: r.resource, main, ui });
+  } else {
+    view = r.screen === "env" ? envScreen(r.appId, r.env) : r.screen === "system" ? systemScreen() : overviewScreen();
+  }
   firstRender = false;
 }
 
@@ -1028,7 +1038,12 @@ function envScreen(appId, env) {
       ),
       form,
       details,
-      h("div", { class: "actions end" }, del),
+      h(
+        "div",
+        { class: "actions end" },
+        h("a", { class: "button secondary", href: filesHash(appId, env, r.name), "aria-label": `Browse files of ${r.name}` }, "Browse files"),
+        del,
+      ),
     );
     return { el, isDirty: () => grid.dirty(), policiesOpen: () => details.open };
   }

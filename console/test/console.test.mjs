@@ -18,10 +18,9 @@
 // app), which must appear exactly as expected.
 
 import assert from "node:assert/strict";
-import { mkdtemp, mkdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { ErrorWatch, checkScreen, launch, logger, runViewports, shot as saveShot } from "./browser.mjs";
 
 const env = (name) => {
   const v = process.env[name];
@@ -38,73 +37,16 @@ const ARTIFACTS = env("AB_ARTIFACTS");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 
 const JOB_TIMEOUT = 60_000;
-const VIEWPORTS = [
-  { name: "desktop", width: 1280, height: 800 },
-  { name: "phone", width: 390, height: 844 },
-];
 
-const log = (...a) => console.log(`[console.test] ${a.join(" ")}`);
+const log = logger("console.test");
 
 async function control(action) {
   const r = await fetch(`${CONTROL}/${action}`);
   assert.equal(r.status, 200, `control ${action}`);
 }
 
-/** A page's console errors, and the refusals the test provokes on purpose. */
-class ErrorWatch {
-  constructor(page) {
-    this.errors = [];
-    this.allowed = []; // [{status, path}] the next network log lines may match, in order
-    page.on("pageerror", (err) => this.errors.push(`pageerror: ${err.message}`));
-    page.on("console", (msg) => {
-      if (msg.type() !== "error") return;
-      const text = msg.text();
-      const url = msg.location()?.url || "";
-      const m = text.match(/^Failed to load resource: the server responded with a status of (\d+)/);
-      if (m && this.allowed.length > 0) {
-        const want = this.allowed[0];
-        if (Number(m[1]) === want.status && new URL(url).pathname === want.path) {
-          this.allowed.shift();
-          log(`expected browser network log: ${text} (${url})`);
-          return;
-        }
-      }
-      this.errors.push(`console.error: ${text} ${url}`);
-    });
-  }
-  /** expect allows one network log line for a refusal (status, path) the next action provokes. */
-  expect(status, path) {
-    this.allowed.push({ status, path });
-  }
-  check(where) {
-    assert.deepEqual(this.errors, [], `console errors ${where}`);
-  }
-}
-
-async function shot(page, vp, n, name, { fullPage = true } = {}) {
-  const file = join(ARTIFACTS, `${vp.name}-${String(n).padStart(2, "0")}-${name}.png`);
-  await page.screenshot({ path: file, fullPage });
-  log(`screenshot ${file}`);
-}
-
-/** checkScreen: no horizontal scrolling, and every control has a label. */
-async function checkScreen(page, where) {
-  const problems = await page.evaluate(() => {
-    const out = [];
-    const doc = document.documentElement;
-    if (doc.scrollWidth > window.innerWidth + 1) out.push(`page is ${doc.scrollWidth}px wide in a ${window.innerWidth}px viewport`);
-    for (const el of document.querySelectorAll("input, select, textarea, button, summary, a[href]")) {
-      if (el.closest("[hidden]") || el.type === "hidden") continue;
-      const named =
-        el.getAttribute("aria-label") ||
-        el.getAttribute("aria-labelledby") ||
-        (el.labels && el.labels.length > 0) ||
-        (["BUTTON", "SUMMARY", "A"].includes(el.tagName) && el.textContent.trim());
-      if (!named) out.push(`unlabelled ${el.tagName.toLowerCase()} ${el.outerHTML.slice(0, 80)}`);
-    }
-    return out;
-  });
-  assert.deepEqual(problems, [], `screen check ${where}`);
+async function shot(page, vp, n, name, opts) {
+  await saveShot(page, join(ARTIFACTS, `${vp.name}-${String(n).padStart(2, "0")}-${name}.png`), opts);
 }
 
 /** waitJob waits until the newest job of operation reaches a final status and returns it. */
@@ -129,26 +71,10 @@ async function scenario(vp) {
   const app = `${RUN}-${vp.name}`;
   const envName = "dev";
   const bucket = `${RUN}-${vp.name}-photos`;
-  const userDataDir = await mkdtemp(join(tmpdir(), "console-chromium-"));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    viewport: { width: vp.width, height: vp.height },
-    acceptDownloads: true,
-  });
-  const page = context.pages()[0] || (await context.newPage());
+  const browser = await launch(CHROMIUM, vp);
+  const page = browser.page;
   try {
-    const watch = new ErrorWatch(page);
+    const watch = new ErrorWatch(page, log);
     let n = 0;
 
     // ---- sign-in: nothing prefilled, a wrong secret shows the API's error and stores nothing
@@ -611,20 +537,8 @@ async function scenario(vp) {
     await page.screenshot({ path: join(ARTIFACTS, `${vp.name}-failure.png`), fullPage: true }).catch(() => {});
     throw err;
   } finally {
-    await context.close();
-    await rm(userDataDir, { recursive: true, force: true });
+    await browser.close();
   }
 }
 
-await mkdir(ARTIFACTS, { recursive: true });
-let failed = 0;
-for (const vp of VIEWPORTS) {
-  try {
-    await scenario(vp);
-  } catch (err) {
-    failed++;
-    console.error(`[console.test] ${vp.name} FAILED: ${err.stack || err}`);
-  }
-}
-console.log(`${VIEWPORTS.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await runViewports("console.test", ARTIFACTS, scenario);

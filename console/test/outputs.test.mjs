@@ -1,5 +1,5 @@
 // Unit tests of the amplify_outputs.json mapping (src/outputs.js), run by
-// TestOutputsMapping with `node --test`.
+// TestNodeUnits with `node --test`.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
