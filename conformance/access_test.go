@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
+	"github.com/amplifybackendd/amplifybackendd/internal/external"
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
 )
 
@@ -77,7 +79,7 @@ const (
 // clients/access_matrix.py: storage and the file browser work in each app's
 // dev environment, on resource "base" or on one made for the cell.
 var matrix = []matrixRow{
-	// case                          refusal names                            admin read  full  dev
+	// case, the ARN a refusal names, then the outcomes for admin, read, full, dev
 	{"CreateBackendStorage", envARN, "++", "--", "+-", "+-"},
 	{"ImportBackendStorage", envARN, "++", "--", "+-", "+-"},
 	{"GetBackendStorage", envARN, "++", "+-", "+-", "+-"},
@@ -313,7 +315,51 @@ func TestAccessMatrix(t *testing.T) {
 	if want := len(matrixCells()); len(results) != want {
 		t.Errorf("%d cells reported, want %d", len(results), want)
 	}
-	t.Logf("%d cells: %d allowed, %d refused, %d lists", len(results), allowed, refused, len(results)-allowed-refused)
+	grid := observedGrid(results)
+	if err := os.WriteFile(filepath.Join(external.ArtifactsDir(t, "conformance"), "access-matrix.txt"), []byte(grid), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d cells: %d allowed, %d refused, %d lists; as answered:\n%s", len(results), allowed, refused, len(results)-allowed-refused, grid)
+}
+
+// observedGrid writes the outcomes as answered in the table's notation
+// ('x' for any other answer), one line a case, so a run can be read
+// against the table.
+func observedGrid(results []cellResult) string {
+	got := map[string]map[string]string{}
+	for _, r := range results {
+		c := byte('x')
+		switch {
+		case r.Failure == "" && r.Status == 200:
+			c = '+'
+		case r.Error == "AccessDeniedException" && strings.HasSuffix(r.Message, "identity-based policy"):
+			c = '!'
+		case r.Error == "AccessDeniedException":
+			c = '-'
+		}
+		if got[r.Case] == nil {
+			got[r.Case] = map[string]string{}
+		}
+		got[r.Case][r.Key] += string(c)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-32s", "case")
+	for _, k := range matrixKeys {
+		fmt.Fprintf(&b, " %-6s", k.key)
+	}
+	b.WriteString("\n")
+	names := []string{"ListS3Buckets", "ListConsoleApps"}
+	for _, r := range matrix {
+		names = append(names, r.name)
+	}
+	for _, name := range names {
+		fmt.Fprintf(&b, "%-32s", name)
+		for _, k := range matrixKeys {
+			fmt.Fprintf(&b, " %-6s", got[name][k.key])
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 // outcome is the table's expectation for key on app ("" for a call on no
