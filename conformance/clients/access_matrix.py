@@ -368,6 +368,11 @@ CASES = {
         c["key"], "POST", objects_path(c["app"], "delete"), {"accessLevel": "public", "key": x["object"]}), object_gone),
 }
 
+# The cases whose follow-up runs whatever the answer: it lets go of what
+# the preparation held, or looks at what the state does not cover.
+ALWAYS_THEN = {"UpdateBackendJob", "DeleteToken"}
+
+# CreateToken is among the reads: challenges are not part of the state.
 READS = {"GetBackendStorage", "GetBackendJob", "ListBackendJobs", "GetBackend", "GetBackend of the app", "ListS3Buckets",
          "CreateToken", "GetToken", "ListConsoleApps", "GetConsoleCaller", "GetConsoleSystem", "BackupStore",
          "GetConsoleStoragePolicies", "ListConsoleObjects", "PresignConsoleObjectUpload"}
@@ -436,8 +441,8 @@ def run(cell, last):
             # A held job is let go only after the state is taken again.
             out["after"] = snapshot()
         finally:
-            out["then"] = then(cell, ctx, None) if then in (release_held_job, token_left) else ""
-        return out, (out["after"] if then is not release_held_job else None)
+            out["then"] = then(cell, ctx, None) if cell["case"] in ALWAYS_THEN else ""
+        return out, (None if cell["case"] in ALWAYS_THEN else out["after"])
     out.update(status=200, answer=answer if isinstance(answer, dict) else None)
     out["then"] = then(cell, ctx, answer)
     return out, (before if cell["case"] in READS else None)
