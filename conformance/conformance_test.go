@@ -1,6 +1,8 @@
 // Package conformance drives amplifybackendd with the real AWS clients:
 // boto3 (two versions), the AWS CLI (v1 and v2) and the AWS SDK for
-// JavaScript v3, each running the same scenario (see README.md here).
+// JavaScript v3, each running the same scenario, and checks access control
+// through boto3 with keys of four policies (access_test.go; see README.md
+// here).
 package conformance
 
 import (

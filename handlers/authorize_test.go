@@ -82,7 +82,7 @@ type authServer struct {
 	log *bytes.Buffer
 }
 
-func newAuthServer(t *testing.T) *authServer {
+func newAuthServer(t testing.TB) *authServer {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
 	if err != nil {
@@ -122,7 +122,7 @@ func newAuthServer(t *testing.T) *authServer {
 }
 
 // call sends a request signed with key.
-func (s *authServer) call(t *testing.T, key, method, path, body string) *httptest.ResponseRecorder {
+func (s *authServer) call(t testing.TB, key, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(method, "http://127.0.0.1:8080"+path, strings.NewReader(body))
 	signAs(t, r, []byte(body), aws.Credentials{AccessKeyID: key, SecretAccessKey: authKeys()[key].Secret}, "us-east-1", sigTestNow)
@@ -133,7 +133,7 @@ func (s *authServer) call(t *testing.T, key, method, path, body string) *httptes
 
 // snapshot is the whole store file: any write, a job started included,
 // changes it.
-func (s *authServer) snapshot(t *testing.T) []byte {
+func (s *authServer) snapshot(t testing.TB) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	if _, err := s.st.Backup(context.Background(), &b); err != nil {

@@ -18,8 +18,9 @@ type StalledPair struct {
 }
 
 // NewStalledPair starts both servers; B uses public guest access like the
-// embedded default so anonymous checks mean the same on both.
-func NewStalledPair(t testing.TB) *StalledPair {
+// embedded default so anonymous checks mean the same on both. extra flags
+// are B's (a metrics listener, say).
+func NewStalledPair(t testing.TB, extra ...string) *StalledPair {
 	t.Helper()
 	gw := Start(t)
 	s3p, err := faultproxy.New(strings.TrimPrefix(gw.S3, "http://"))
@@ -32,7 +33,7 @@ func NewStalledPair(t testing.TB) *StalledPair {
 	}
 	t.Cleanup(func() { s3p.Close(); iamp.Close() })
 	p := &StalledPair{GW: gw, s3p: s3p, iam: iamp}
-	p.API = p.StartAPI(t)
+	p.API = p.StartAPI(t, extra...)
 	return p
 }
 
