@@ -97,8 +97,8 @@ var matrix = []matrixRow{
 	{"CloneBackend", "/backend/{app}/environments/stage", "++", "--", "+-", "--"},
 	{"DeleteBackend", "/backend/{app}/environments/db-{key}", "++", "--", "+-", "--"},
 	{"GetConsoleStoragePolicies", envARN, "++", "+-", "+-", "+-"},
-	{"ListConsoleObjects", envARN, "++", "--", "+-", "+-"},
-	{"PresignConsoleObjectDownload", envARN, "++", "--", "+-", "+-"},
+	{"ListConsoleObjects", envARN, "++", "+-", "+-", "+-"},
+	{"PresignConsoleObjectDownload", envARN, "++", "+-", "+-", "+-"},
 	{"PresignConsoleObjectUpload", envARN, "++", "--", "+-", "--"},
 	{"CreateConsoleMultipartUpload", envARN, "++", "--", "+-", "--"},
 	{"PresignConsoleUploadParts", envARN, "++", "--", "+-", "--"},
@@ -151,7 +151,8 @@ var (
 		"GetBackendJob", "GetBackendStorage", "GetConsoleStoragePolicies", "ImportBackendStorage", "ListBackendJobs",
 		"ListConsoleObjects", "PresignConsoleObjectDownload", "PresignConsoleObjectUpload", "PresignConsoleUploadParts",
 		"UpdateBackendJob", "UpdateBackendStorage"}
-	readEnvActions = []string{"GetBackend", "GetBackendJob", "GetBackendStorage", "GetConsoleStoragePolicies", "ListBackendJobs"}
+	readEnvActions = []string{"GetBackend", "GetBackendJob", "GetBackendStorage", "GetConsoleStoragePolicies", "ListBackendJobs",
+		"ListConsoleObjects", "PresignConsoleObjectDownload"}
 	devEnvActions  = []string{"CreateBackendStorage", "GetBackend", "GetBackendJob", "GetBackendStorage", "GetConsoleStoragePolicies",
 		"ImportBackendStorage", "ListBackendJobs", "ListConsoleObjects", "PresignConsoleObjectDownload", "UpdateBackendJob", "UpdateBackendStorage"}
 )
