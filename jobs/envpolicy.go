@@ -396,8 +396,12 @@ func (r *Runner) writeManaged(ctx context.Context, w *work, role string, kind st
 			return err
 		}
 		if !attached {
-			if cur, err := r.target.ManagedPolicy(ctx, arn); err != nil || cur == nil {
+			cur, err := r.target.ManagedPolicy(ctx, arn)
+			if err != nil {
 				return err
+			}
+			if cur == nil {
+				continue
 			}
 		}
 		if err := own(); err != nil {

@@ -19,12 +19,18 @@ var storageAll = store.Permissions{Authenticated: []string{"CREATE_AND_UPDATE", 
 // permissions) grants, beside the inline policies named in others.
 func (f *fixture) wantEnvPolicy(want map[string]store.Permissions, others ...string) {
 	f.t.Helper()
+	f.wantEnvPolicyIn("dev", want, others...)
+}
+
+// wantEnvPolicyIn is wantEnvPolicy for environment env.
+func (f *fixture) wantEnvPolicyIn(env string, want map[string]store.Permissions, others ...string) {
+	f.t.Helper()
 	var in []policy.EnvResource
 	for b, p := range want {
 		in = append(in, envResource(b, p))
 	}
-	auth, unauth := policy.EnvDocuments(policy.EnvSidPrefix(f.app, "dev"), in)
-	name := policy.EnvRolePolicyName(f.app, "dev")
+	auth, unauth := policy.EnvDocuments(policy.EnvSidPrefix(f.app, env), in)
+	name := policy.EnvRolePolicyName(f.app, env)
 	limits := []int{MaxRolePolicyChars}
 	for range MaxManagedPoliciesPerRole {
 		limits = append(limits, MaxManagedPolicyChars)
@@ -33,7 +39,7 @@ func (f *fixture) wantEnvPolicy(want map[string]store.Permissions, others ...str
 		kind store.RoleKind
 		doc  *policy.Document
 	}{{store.RoleAuth, auth}, {store.RoleUnauth, unauth}} {
-		r := f.envRoles(f.app, "dev").Name(role.kind)
+		r := f.envRoles(f.app, env).Name(role.kind)
 		docs, ok := policy.Pack(role.doc, limits)
 		if !ok {
 			f.t.Fatalf("the test's own documents do not fit")
@@ -62,7 +68,7 @@ func (f *fixture) wantEnvPolicy(want map[string]store.Permissions, others ...str
 		var wantManaged []string
 		for i, d := range docs[1:] {
 			if d != nil {
-				wantManaged = append(wantManaged, policy.EnvManagedPolicyName(f.app, "dev", string(role.kind), i+1))
+				wantManaged = append(wantManaged, policy.EnvManagedPolicyName(f.app, env, string(role.kind), i+1))
 			}
 		}
 		var gotManaged []string
