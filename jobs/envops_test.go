@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -482,6 +484,66 @@ func TestCloneFailingPartWayLeavesNothing(t *testing.T) {
 	}
 	f.runner.cfg.BucketPolicyLimit = MaxBucketPolicyBytes
 	f.mustComplete(f.runner.Update(f.ctx, f.key("a-photos"), store.Permissions{}))
+}
+
+// refusingAttach is the gateway refusing to attach managed policies to
+// role, as a target may at its quota: the clone fails after it created a
+// managed policy and before it attached it.
+type refusingAttach struct {
+	*countingTarget
+	role string
+}
+
+func (r refusingAttach) AttachRolePolicy(ctx context.Context, role, arn string) error {
+	if role == r.role {
+		return terminal("attaching %s to %s refused", arn, role)
+	}
+	return r.countingTarget.AttachRolePolicy(ctx, role, arn)
+}
+
+// TestCloneFailingAtAManagedPolicyLeavesNone: the target's auth role
+// (made beforehand, with our tag, crowded by someone else's inline policy)
+// needs a managed policy, which is created, then cannot be attached: the
+// clone fails, and its rollback deletes the managed policy it created,
+// takes its inline document off the kept role and removes the unauth role.
+func TestCloneFailingAtAManagedPolicyLeavesNone(t *testing.T) {
+	f := setup(t)
+	for i := range 5 {
+		f.mustComplete(f.runner.Create(f.ctx, CreateInput{Key: f.key(fmt.Sprintf("r%d", i)), Bucket: f.bucket(fmt.Sprint(i)), Permissions: storageAll}))
+	}
+	roles := store.EnvRoles{Auth: RoleName(DefaultAuthRoleTemplate, f.app, "staging"), Unauth: RoleName(DefaultUnauthRoleTemplate, f.app, "staging")}
+	trust, _ := json.Marshal(policy.TrustPolicy(true, f.runner.identityPool(store.ResourceKey{AppID: f.app, Env: "staging"})))
+	if _, err := gateway.EnsureRole(f.ctx, roles.Auth, trust, roleTags(f.app, "staging", store.RoleAuth)); err != nil {
+		t.Fatal(err)
+	}
+	inline, _ := f.crowd(roles.Auth)
+	base := f.managedBase(roles.Auth)
+	f.runner = New(f.store, refusingAttach{countingTarget: f.target, role: roles.Auth}, f.runner.cfg)
+
+	clone, err := f.runner.CloneBackend(f.ctx, f.app, "dev", "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.runUntilIdle(clone.ID)
+	got := f.wait(clone.ID)
+	if got.Status != store.StatusFailed || !strings.Contains(got.Error, "refused") {
+		t.Fatalf("clone: %+v", got)
+	}
+	if got := f.envRoles(f.app, "staging"); got.Auth != roles.Auth || got.Unauth != roles.Unauth {
+		t.Fatalf("the test's role names are not the clone's: %+v", got)
+	}
+	if left := f.managedLeft(base, "staging"); len(left) > 0 {
+		t.Fatalf("managed policies left: %v", left)
+	}
+	if names := f.policiesOn(roles.Auth); !slices.Equal(names, []string{inline}) {
+		d, _ := gateway.RolePolicy(f.ctx, roles.Auth, names[0]); t.Fatalf("the auth role's inline policies: %v %s", names, d)
+	}
+	if roleExists(f, roles.Unauth) {
+		t.Fatal("the unauth role is left")
+	}
+	if _, ok := f.environment("staging"); ok {
+		t.Fatal("the target environment is left")
+	}
 }
 
 // TestPanicOutsideStepsFailsTheClone: a panic while the executor records a

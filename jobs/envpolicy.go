@@ -104,6 +104,12 @@ func (r *Runner) envPolicyOf(tx *store.Tx, res store.Resource, perms store.Permi
 	self := false
 	for _, o := range all {
 		p.legacy = append(p.legacy, policy.RolePolicyName(o.AppID, o.Env, o.Name))
+		if res.Name == "" {
+			// The environment itself, as removeEnvRoles takes it away once
+			// its resources are removed (a clone's rollback keeps their
+			// records until the job settles): it grants nothing.
+			continue
+		}
 		grant := perms
 		if o.ResourceKey == res.ResourceKey {
 			self = true
@@ -112,7 +118,7 @@ func (r *Runner) envPolicyOf(tx *store.Tx, res store.Resource, perms store.Permi
 		}
 		in = append(in, envResource(o.Bucket, grant))
 	}
-	if !self && res.Name != "" { // "": the environment itself (removeEnvRoles)
+	if !self && res.Name != "" {
 		p.legacy = append(p.legacy, policy.RolePolicyName(res.AppID, res.Env, res.Name))
 		in = append(in, envResource(res.Bucket, perms))
 	}
