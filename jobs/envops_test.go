@@ -536,7 +536,8 @@ func TestCloneFailingAtAManagedPolicyLeavesNone(t *testing.T) {
 		t.Fatalf("managed policies left: %v", left)
 	}
 	if names := f.policiesOn(roles.Auth); !slices.Equal(names, []string{inline}) {
-		d, _ := gateway.RolePolicy(f.ctx, roles.Auth, names[0]); t.Fatalf("the auth role's inline policies: %v %s", names, d)
+		d, _ := gateway.RolePolicy(f.ctx, roles.Auth, names[0])
+		t.Fatalf("the auth role's inline policies: %v %s", names, d)
 	}
 	if roleExists(f, roles.Unauth) {
 		t.Fatal("the unauth role is left")
