@@ -17,9 +17,10 @@
 // accepted while a storage job runs in it, both checked in the transaction
 // that inserts the job. They change the target only through the storage
 // jobs' own steps, per resource: a DeleteBackend removes each resource as
-// DeleteBackendStorage would, recording each removal as it goes, then the
-// environment's roles where this service created them (their owner tag)
-// and nothing else uses them; a CloneBackend records the target's resources
+// DeleteBackendStorage would, recording each removal as it goes, then
+// takes the environment's document off its roles (inline and managed
+// policies, attached or not) and deletes the roles where this service
+// created them (their owner tag) and nothing else uses them; a CloneBackend records the target's resources
 // at acceptance (a derived bucket for each one the service created, the
 // same bucket for each import) and provisions each as a create or import
 // would. A failed or cancelled clone is rolled back in reverse before it

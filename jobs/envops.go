@@ -260,13 +260,18 @@ func (r *Runner) removeEnv(ctx context.Context, j store.Job, env string) ([]stri
 			return warnings, err
 		}
 	}
-	w, err := r.removeEnvRoles(ctx, j.AppID, env)
+	w, err := r.removeEnvRoles(ctx, j.ID, j.AppID, env)
 	return append(warnings, w...), err
 }
 
-// removeEnvRoles removes the roles of env that this service created and
-// nothing else uses; the warnings say which were kept and why.
-func (r *Runner) removeEnvRoles(ctx context.Context, appID, env string) ([]string, error) {
+// removeEnvRoles takes the environment's documents off its roles (the
+// inline policy, our managed policies attached or not; nothing is left for
+// the environment once its resources are gone) and removes the roles of
+// env that this service created and nothing else uses; the warnings say
+// which were kept and why. A role another environment owns is not touched.
+// Each part observes first, so a second run, or one after a crash, does
+// only what is left.
+func (r *Runner) removeEnvRoles(ctx context.Context, jobID, appID, env string) ([]string, error) {
 	if !r.target.HasIAM() {
 		return nil, nil
 	}
@@ -274,11 +279,29 @@ func (r *Runner) removeEnvRoles(ctx context.Context, appID, env string) ([]strin
 	if err := r.store.View(ctx, func(tx *store.Tx) (err error) { roles, err = r.envRoleNames(tx, appID, env); return err }); err != nil {
 		return nil, err
 	}
+	// The environment's own documents are written as any job of it writes
+	// them, from what its remaining resources grant.
+	w := &work{job: store.Job{ID: jobID, AppID: appID, Env: env, Operation: store.OpDelete},
+		res: store.Resource{ResourceKey: store.ResourceKey{AppID: appID, Env: env}}, roles: &roles}
 	var warnings []string
 	for _, kind := range roleKinds {
 		role := roles.Name(kind)
 		err := r.step(ctx, "remove "+string(kind)+" role", func(ctx context.Context) error {
-			kept, err := r.removeOwnedRole(ctx, role, roleOwnerTag(appID, env, kind))
+			tags, exists, err := r.target.RoleTags(ctx, role)
+			if err != nil || !exists {
+				return err
+			}
+			owner, ours := tags[OwnerTag], roleOwnerTag(appID, env, kind)
+			if owner != "" && owner != ours {
+				return nil
+			}
+			if err := r.writeEnvRolePolicy(ctx, w, role, kind, store.Permissions{}); err != nil {
+				return err
+			}
+			if owner != ours {
+				return nil // ours by the store's record only: not ours to delete
+			}
+			kept, err := r.removeOwnedRole(ctx, appID, env, role, kind)
 			if kept != "" {
 				warnings = append(warnings, fmt.Sprintf("role %q was kept: %s", role, kept))
 			}
@@ -291,22 +314,32 @@ func (r *Runner) removeEnvRoles(ctx context.Context, appID, env string) ([]strin
 	return warnings, nil
 }
 
-// removeOwnedRole deletes role when this service created it for owner
-// (its owner tag) and nothing else uses it: no inline policies are left
-// (ours went with the resources) and the target does not refuse the
-// delete. kept says why a role of ours stays; roles not ours are left
-// alone without a word.
-func (r *Runner) removeOwnedRole(ctx context.Context, role, owner string) (kept string, err error) {
-	tags, exists, err := r.target.RoleTags(ctx, role)
-	if err != nil || !exists || tags[OwnerTag] != owner {
-		return "", err
-	}
+// removeOwnedRole deletes role, which this service created for env's kind,
+// when nothing else uses it: no inline policies and no managed policies
+// are left on it (ours are gone by now) and the target does not refuse the
+// delete. kept says why it stays, naming what others left on it.
+func (r *Runner) removeOwnedRole(ctx context.Context, appID, env, role string, kind store.RoleKind) (kept string, err error) {
 	names, err := r.target.RolePolicyNames(ctx, role)
 	if err != nil {
 		return "", err
 	}
+	ours, others, _, err := r.attachedPolicies(ctx, appID, env, role, kind)
+	if err != nil {
+		return "", err
+	}
+	var held []string
 	if len(names) > 0 {
-		return "it holds inline policies this service did not write (" + strings.Join(names, ", ") + ")", nil
+		held = append(held, "inline policies this service did not write ("+strings.Join(names, ", ")+")")
+	}
+	if attached := append(ours, others...); len(attached) > 0 {
+		arns := make([]string, len(attached))
+		for i, a := range attached {
+			arns[i] = a.ARN
+		}
+		held = append(held, "attached managed policies ("+strings.Join(arns, ", ")+")")
+	}
+	if len(held) > 0 {
+		return "it holds " + strings.Join(held, " and "), nil
 	}
 	if err := r.target.DeleteRole(ctx, role); err != nil {
 		if errors.Is(err, s3iam.ErrRoleInUse) {
@@ -519,6 +552,6 @@ func (r *Runner) unprovisionClone(ctx context.Context, j store.Job) error {
 			return fmt.Errorf("storage resource %q: %w", res.Name, err)
 		}
 	}
-	_, err = r.removeEnvRoles(ctx, j.AppID, target)
+	_, err = r.removeEnvRoles(ctx, j.ID, j.AppID, target)
 	return err
 }

@@ -1,10 +1,13 @@
 package jobs
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,6 +47,69 @@ func roleExists(f *fixture, role string) bool {
 	return ok
 }
 
+// managedBase is the ARN of our managed policies without their names,
+// read from role, so it can be used when the role is gone.
+func (f *fixture) managedBase(role string) string {
+	f.t.Helper()
+	base, err := gateway.ManagedPolicyARN(f.ctx, role, "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return base
+}
+
+// managedLeft lists the managed policies that exist under any name env's
+// documents may take (either role kind, any number a role can attach),
+// attached or not.
+func (f *fixture) managedLeft(base, env string) []string {
+	f.t.Helper()
+	var left []string
+	for _, kind := range roleKinds {
+		for n := 1; n <= MaxManagedPoliciesPerRole; n++ {
+			name := policy.EnvManagedPolicyName(f.app, env, string(kind), n)
+			doc, err := gateway.ManagedPolicy(f.ctx, base+name)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			if doc != nil {
+				left = append(left, name)
+			}
+		}
+	}
+	return left
+}
+
+// crowd puts an inline policy of 9,000 characters that is not ours on role,
+// so that a few full-permission resources spill over into managed
+// policies, and returns its name and document.
+func (f *fixture) crowd(role string) (name, doc string) {
+	f.t.Helper()
+	filler := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::elsewhere/`
+	doc = filler + strings.Repeat("x", 9000-len(filler)-len(`"]}]}`)) + `"]}]}`
+	if err := gateway.PutRolePolicy(f.ctx, role, "someone-elses", []byte(doc)); err != nil {
+		f.t.Fatal(err)
+	}
+	return "someone-elses", doc
+}
+
+// putManaged creates the managed policy name (ours by its path) granting
+// something harmless, attached to role when attach is set, and returns its
+// ARN.
+func (f *fixture) putManaged(base, name, role string, attach bool) string {
+	f.t.Helper()
+	arn := base + name
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"],"Resource":["arn:aws:s3:::elsewhere/*"]}]}`
+	if err := gateway.PutManagedPolicy(f.ctx, arn, name, []byte(doc)); err != nil {
+		f.t.Fatal(err)
+	}
+	if attach {
+		if err := gateway.AttachRolePolicy(f.ctx, role, arn); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return arn
+}
+
 // TestDeleteBackendRemovesTheEnvironment: CreateBackend records the app's
 // name and the environment; DeleteBackend, accepted while no runner runs
 // (as a crashed process leaves it) and resumed by the next Run, removes
@@ -78,9 +144,8 @@ func TestDeleteBackendRemovesTheEnvironment(t *testing.T) {
 	}
 	f.mustComplete(f.runner.Import(f.ctx, f.app, env, b2))
 	f.mustComplete(f.runner.Update(f.ctx, store.ResourceKey{AppID: f.app, Env: env, Name: b2}, storageREAD))
-	if len(f.policiesOn(roles.Auth)) != 2 {
-		t.Fatalf("auth role policies before: %v", f.policiesOn(roles.Auth))
-	}
+	f.wantEnvPolicy(map[string]store.Permissions{b1: storageREAD, b2: storageREAD})
+	base := f.managedBase(roles.Auth)
 
 	// A storage job running in the environment refuses DeleteBackend, naming it.
 	up, err := f.runner.Update(f.ctx, f.key("photos"), store.Permissions{})
@@ -122,6 +187,9 @@ func TestDeleteBackendRemovesTheEnvironment(t *testing.T) {
 			t.Fatalf("role %s is left", role)
 		}
 	}
+	if left := f.managedLeft(base, env); len(left) > 0 {
+		t.Fatalf("managed policies left: %v", left)
+	}
 	for _, b := range []string{b1, b2} {
 		if ok, _ := gateway.HeadBucket(f.ctx, b); !ok {
 			t.Fatalf("bucket %s was removed", b)
@@ -135,6 +203,57 @@ func TestDeleteBackendRemovesTheEnvironment(t *testing.T) {
 		t.Fatalf("DeleteBackend of a removed environment: %v", err)
 	}
 	f.mustComplete(f.runner.CreateBackend(f.ctx, f.app, "My App", env))
+}
+
+// TestDeleteBackendRemovesManagedPolicies: an environment whose auth role
+// holds part of its document in managed policies (beside an inline policy
+// and a managed policy of someone else's), and a managed policy of ours
+// on each role that a crashed job created and never attached. DeleteBackend
+// takes everything of ours off both roles and deletes our managed
+// policies, attached or not; it deletes the unauth role and keeps the auth
+// role, naming what others left on it. A second run changes nothing.
+func TestDeleteBackendRemovesManagedPolicies(t *testing.T) {
+	f := setup(t)
+	f.mustComplete(f.runner.Create(f.ctx, CreateInput{Key: f.key("r0"), Bucket: f.bucket("0"), Permissions: storageAll}))
+	roles := f.envRoles(f.app, "dev")
+	base := f.managedBase(roles.Auth)
+	inline, _ := f.crowd(roles.Auth)
+	theirs := f.putManaged(base, f.app+"-someone-elses", roles.Auth, true)
+	for i := 1; i < 6; i++ {
+		f.mustComplete(f.runner.Create(f.ctx, CreateInput{Key: f.key(fmt.Sprintf("r%d", i)), Bucket: f.bucket(fmt.Sprint(i)), Permissions: storageAll}))
+	}
+	if attached, err := gateway.AttachedRolePolicies(f.ctx, roles.Auth); err != nil || len(attached) < 2 {
+		t.Fatalf("the auth role's document should spill into managed policies: %v %v", attached, err)
+	}
+	f.putManaged(base, policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleAuth), 9), "", false)
+	f.putManaged(base, policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleUnauth), 7), "", false)
+
+	done := f.mustComplete(f.runner.DeleteBackend(f.ctx, f.app, "dev"))
+	if len(done.Warnings) != 1 || !strings.Contains(done.Warnings[0], roles.Auth) || !strings.Contains(done.Warnings[0], inline) ||
+		!strings.Contains(done.Warnings[0], theirs) {
+		t.Fatalf("warnings: %q", done.Warnings)
+	}
+	if left := f.managedLeft(base, "dev"); len(left) > 0 {
+		t.Fatalf("managed policies of ours left: %v", left)
+	}
+	if roleExists(f, roles.Unauth) {
+		t.Fatal("the unauth role is left")
+	}
+	if names := f.policiesOn(roles.Auth); !slices.Equal(names, []string{inline}) {
+		t.Fatalf("the kept role's inline policies: %v", names)
+	}
+	if attached, err := gateway.AttachedRolePolicies(f.ctx, roles.Auth); err != nil || len(attached) != 1 || attached[0].ARN != theirs {
+		t.Fatalf("the kept role's managed policies: %v %v", attached, err)
+	}
+
+	f.target.writes.Store(0)
+	warnings, err := f.runner.removeEnvRoles(f.ctx, "again", f.app, "dev")
+	if err != nil || len(warnings) != 1 {
+		t.Fatalf("second run: %q %v", warnings, err)
+	}
+	if n := f.target.writes.Load(); n != 0 {
+		t.Fatalf("a second run wrote %d times: %v", n, f.target.log)
+	}
 }
 
 // TestRemoveAllBackends removes every environment of an app; a role of
@@ -305,9 +424,10 @@ func TestCloneBackend(t *testing.T) {
 	if !strings.Contains(string(cur), "SomeoneElse") {
 		t.Fatal("the foreign statement went")
 	}
-	if got := f.policiesOn(f.envRoles(f.app, "staging").Auth); len(got) != 2 {
-		t.Fatalf("target auth role policies: %v", got)
-	}
+	// The target's roles hold a document of their own granting exactly the
+	// target's buckets; the source's still grants the source's.
+	f.wantEnvPolicyIn("staging", map[string]store.Permissions{made.Bucket: src.Desired, imported: storageREAD})
+	f.wantEnvPolicy(map[string]store.Permissions{src.Bucket: src.Desired, imported: storageREAD})
 	if e, ok := f.environment("staging"); !ok || e.ActiveJob != "" || e.Creating {
 		t.Fatalf("target after the clone: %+v %v", e, ok)
 	}
@@ -364,6 +484,67 @@ func TestCloneFailingPartWayLeavesNothing(t *testing.T) {
 	}
 	f.runner.cfg.BucketPolicyLimit = MaxBucketPolicyBytes
 	f.mustComplete(f.runner.Update(f.ctx, f.key("a-photos"), store.Permissions{}))
+}
+
+// refusingAttach is the gateway refusing to attach managed policies to
+// role, as a target may at its quota: the clone fails after it created a
+// managed policy and before it attached it.
+type refusingAttach struct {
+	*countingTarget
+	role string
+}
+
+func (r refusingAttach) AttachRolePolicy(ctx context.Context, role, arn string) error {
+	if role == r.role {
+		return terminal("attaching %s to %s refused", arn, role)
+	}
+	return r.countingTarget.AttachRolePolicy(ctx, role, arn)
+}
+
+// TestCloneFailingAtAManagedPolicyLeavesNone: the target's auth role
+// (made beforehand, with our tag, crowded by someone else's inline policy)
+// needs a managed policy, which is created, then cannot be attached: the
+// clone fails, and its rollback deletes the managed policy it created,
+// takes its inline document off the kept role and removes the unauth role.
+func TestCloneFailingAtAManagedPolicyLeavesNone(t *testing.T) {
+	f := setup(t)
+	for i := range 5 {
+		f.mustComplete(f.runner.Create(f.ctx, CreateInput{Key: f.key(fmt.Sprintf("r%d", i)), Bucket: f.bucket(fmt.Sprint(i)), Permissions: storageAll}))
+	}
+	roles := store.EnvRoles{Auth: RoleName(DefaultAuthRoleTemplate, f.app, "staging"), Unauth: RoleName(DefaultUnauthRoleTemplate, f.app, "staging")}
+	trust, _ := json.Marshal(policy.TrustPolicy(true, f.runner.identityPool(store.ResourceKey{AppID: f.app, Env: "staging"})))
+	if _, err := gateway.EnsureRole(f.ctx, roles.Auth, trust, roleTags(f.app, "staging", store.RoleAuth)); err != nil {
+		t.Fatal(err)
+	}
+	inline, _ := f.crowd(roles.Auth)
+	base := f.managedBase(roles.Auth)
+	f.runner = New(f.store, refusingAttach{countingTarget: f.target, role: roles.Auth}, f.runner.cfg)
+
+	clone, err := f.runner.CloneBackend(f.ctx, f.app, "dev", "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.runUntilIdle(clone.ID)
+	got := f.wait(clone.ID)
+	if got.Status != store.StatusFailed || !strings.Contains(got.Error, "refused") {
+		t.Fatalf("clone: %+v", got)
+	}
+	if got := f.envRoles(f.app, "staging"); got.Auth != roles.Auth || got.Unauth != roles.Unauth {
+		t.Fatalf("the test's role names are not the clone's: %+v", got)
+	}
+	if left := f.managedLeft(base, "staging"); len(left) > 0 {
+		t.Fatalf("managed policies left: %v", left)
+	}
+	if names := f.policiesOn(roles.Auth); !slices.Equal(names, []string{inline}) {
+		d, _ := gateway.RolePolicy(f.ctx, roles.Auth, names[0])
+		t.Fatalf("the auth role's inline policies: %v %s", names, d)
+	}
+	if roleExists(f, roles.Unauth) {
+		t.Fatal("the unauth role is left")
+	}
+	if _, ok := f.environment("staging"); ok {
+		t.Fatal("the target environment is left")
+	}
 }
 
 // TestPanicOutsideStepsFailsTheClone: a panic while the executor records a

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -103,6 +104,12 @@ func (r *Runner) envPolicyOf(tx *store.Tx, res store.Resource, perms store.Permi
 	self := false
 	for _, o := range all {
 		p.legacy = append(p.legacy, policy.RolePolicyName(o.AppID, o.Env, o.Name))
+		if res.Name == "" {
+			// The environment itself, as removeEnvRoles takes it away once
+			// its resources are removed (a clone's rollback keeps their
+			// records until the job settles): it grants nothing.
+			continue
+		}
 		grant := perms
 		if o.ResourceKey == res.ResourceKey {
 			self = true
@@ -111,7 +118,7 @@ func (r *Runner) envPolicyOf(tx *store.Tx, res store.Resource, perms store.Permi
 		}
 		in = append(in, envResource(o.Bucket, grant))
 	}
-	if !self {
+	if !self && res.Name != "" {
 		p.legacy = append(p.legacy, policy.RolePolicyName(res.AppID, res.Env, res.Name))
 		in = append(in, envResource(res.Bucket, perms))
 	}
@@ -177,6 +184,7 @@ type roleLayout struct {
 	inline     *policy.Document
 	managed    []*policy.Document     // managed[i] is EnvManagedPolicyName(..., i+1); nil: none wanted
 	attached   []s3iam.AttachedPolicy // ours attached now
+	hasManaged bool                   // the target has managed policies
 	chars      int                    // of the whole document
 }
 
@@ -200,24 +208,14 @@ func (r *Runner) layoutRole(ctx context.Context, w *work, role string, kind stor
 	}
 	slices.Sort(l.stale)
 	l.others = othersChars(l.sizes, name, p.legacy)
-	attached, err := r.target.AttachedRolePolicies(ctx, role)
-	managed := err == nil
-	if err != nil && s3iam.Classify(err) != s3iam.NotImplemented {
+	ours, foreign, managed, err := r.attachedPolicies(ctx, k.AppID, k.Env, role, kind)
+	if err != nil {
 		return l, err
 	}
-	foreign := 0
-	prefix := policy.EnvManagedPolicyName(k.AppID, k.Env, string(kind), 0)
-	prefix = prefix[:len(prefix)-1]
-	for _, a := range attached {
-		if strings.HasPrefix(a.Name, prefix) && strings.Contains(a.ARN, s3iam.ManagedPolicyPath) {
-			l.attached = append(l.attached, a)
-		} else {
-			foreign++
-		}
-	}
+	l.attached, l.hasManaged = ours, managed
 	limits := []int{MaxRolePolicyChars - l.others}
 	if managed {
-		for range MaxManagedPoliciesPerRole - foreign {
+		for range MaxManagedPoliciesPerRole - len(foreign) {
 			limits = append(limits, MaxManagedPolicyChars)
 		}
 	}
@@ -231,7 +229,7 @@ func (r *Runner) layoutRole(ctx context.Context, w *work, role string, kind stor
 	}
 	docs, ok := policy.Pack(doc, limits)
 	if !ok {
-		return l, roleTooFull(role, l.chars, p.resources, l.others, foreign, managed, k)
+		return l, roleTooFull(role, l.chars, p.resources, l.others, len(foreign), managed, k)
 	}
 	l.inline, l.managed = docs[0], docs[1:]
 	return l, nil
@@ -338,9 +336,15 @@ func (r *Runner) writeInline(ctx context.Context, w *work, role string, l roleLa
 
 // writeManaged reconciles the environment's managed policies on role with
 // l.managed: each wanted one written (on drift) and attached, then every
-// other of ours detached and deleted.
+// other of ours detached and deleted, attached or not: a policy created by
+// a job that stopped before attaching it, or left by one that stopped
+// between detaching and deleting it, is found by its name.
 func (r *Runner) writeManaged(ctx context.Context, w *work, role string, kind store.RoleKind, l roleLayout, own func() error) error {
+	if !l.hasManaged {
+		return nil
+	}
 	k := w.res.ResourceKey
+	arns := managedARNs{r: r, role: role, attached: l.attached}
 	wanted := map[string]bool{}
 	for i, doc := range l.managed {
 		if doc == nil {
@@ -352,11 +356,8 @@ func (r *Runner) writeManaged(ctx context.Context, w *work, role string, kind st
 		if err != nil {
 			return err
 		}
-		j := slices.IndexFunc(l.attached, func(a s3iam.AttachedPolicy) bool { return a.Name == name })
-		var arn string
-		if j >= 0 {
-			arn = l.attached[j].ARN
-		} else if arn, err = r.target.ManagedPolicyARN(ctx, role, name); err != nil {
+		arn, attached, err := arns.of(ctx, name)
+		if err != nil {
 			return err
 		}
 		cur, err := r.target.ManagedPolicy(ctx, arn)
@@ -371,7 +372,7 @@ func (r *Runner) writeManaged(ctx context.Context, w *work, role string, kind st
 				return err
 			}
 		}
-		if j < 0 {
+		if !attached {
 			if err := own(); err != nil {
 				return err
 			}
@@ -380,18 +381,89 @@ func (r *Runner) writeManaged(ctx context.Context, w *work, role string, kind st
 			}
 		}
 	}
+	var names []string
 	for _, a := range l.attached {
-		if wanted[a.Name] {
+		names = append(names, a.Name)
+	}
+	for n := 1; n <= MaxManagedPoliciesPerRole; n++ {
+		if name := policy.EnvManagedPolicyName(k.AppID, k.Env, string(kind), n); !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		if wanted[name] {
 			continue
+		}
+		arn, attached, err := arns.of(ctx, name)
+		if errors.Is(err, s3iam.ErrNoSuchRole) {
+			return nil // nothing was ever attached, so nothing of ours can be left
+		}
+		if err != nil {
+			return err
+		}
+		if !attached {
+			cur, err := r.target.ManagedPolicy(ctx, arn)
+			if err != nil {
+				return err
+			}
+			if cur == nil {
+				continue
+			}
 		}
 		if err := own(); err != nil {
 			return err
 		}
-		if err := r.target.DeleteManagedPolicy(ctx, role, a.ARN); err != nil {
+		if err := r.target.DeleteManagedPolicy(ctx, role, arn); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// managedARNs names the ARNs of our managed policies for one role: those
+// attached as listed, the others under ManagedPolicyPath in the role's
+// account, read from the role once.
+type managedARNs struct {
+	r        *Runner
+	role     string
+	attached []s3iam.AttachedPolicy
+	base     string
+}
+
+func (m *managedARNs) of(ctx context.Context, name string) (arn string, attached bool, err error) {
+	if i := slices.IndexFunc(m.attached, func(a s3iam.AttachedPolicy) bool { return a.Name == name }); i >= 0 {
+		return m.attached[i].ARN, true, nil
+	}
+	if m.base == "" {
+		if m.base, err = m.r.target.ManagedPolicyARN(ctx, m.role, ""); err != nil {
+			return "", false, err
+		}
+	}
+	return m.base + name, false, nil
+}
+
+// attachedPolicies lists the managed policies attached to role: ours (the
+// environment's for kind, by name and path) and the others. managed is
+// false on a target without managed policies (Ceph RGW 16), which then
+// holds none.
+func (r *Runner) attachedPolicies(ctx context.Context, appID, env, role string, kind store.RoleKind) (ours, others []s3iam.AttachedPolicy, managed bool, err error) {
+	attached, err := r.target.AttachedRolePolicies(ctx, role)
+	if err != nil {
+		if s3iam.Classify(err) == s3iam.NotImplemented {
+			return nil, nil, false, nil
+		}
+		return nil, nil, false, err
+	}
+	prefix := policy.EnvManagedPolicyName(appID, env, string(kind), 0)
+	prefix = prefix[:len(prefix)-1]
+	for _, a := range attached {
+		if strings.HasPrefix(a.Name, prefix) && strings.Contains(a.ARN, s3iam.ManagedPolicyPath) {
+			ours = append(ours, a)
+		} else {
+			others = append(others, a)
+		}
+	}
+	return ours, others, true, nil
 }
 
 // roleTooFull is the failure of a change whose environment document

@@ -16,15 +16,22 @@ var storageAll = store.Permissions{Authenticated: []string{"CREATE_AND_UPDATE", 
 // wantEnvPolicy checks that each role of f's "dev" environment holds
 // exactly the environment's documents, laid out over its inline policy and
 // managed policies as Pack lays them out, granting what want (bucket →
-// permissions) grants, beside the inline policies named in others.
+// permissions) grants, beside the inline policies named in others (where
+// a role holds them, they take their size from its inline room).
 func (f *fixture) wantEnvPolicy(want map[string]store.Permissions, others ...string) {
+	f.t.Helper()
+	f.wantEnvPolicyIn("dev", want, others...)
+}
+
+// wantEnvPolicyIn is wantEnvPolicy for environment env.
+func (f *fixture) wantEnvPolicyIn(env string, want map[string]store.Permissions, others ...string) {
 	f.t.Helper()
 	var in []policy.EnvResource
 	for b, p := range want {
 		in = append(in, envResource(b, p))
 	}
-	auth, unauth := policy.EnvDocuments(policy.EnvSidPrefix(f.app, "dev"), in)
-	name := policy.EnvRolePolicyName(f.app, "dev")
+	auth, unauth := policy.EnvDocuments(policy.EnvSidPrefix(f.app, env), in)
+	name := policy.EnvRolePolicyName(f.app, env)
 	limits := []int{MaxRolePolicyChars}
 	for range MaxManagedPoliciesPerRole {
 		limits = append(limits, MaxManagedPolicyChars)
@@ -33,7 +40,15 @@ func (f *fixture) wantEnvPolicy(want map[string]store.Permissions, others ...str
 		kind store.RoleKind
 		doc  *policy.Document
 	}{{store.RoleAuth, auth}, {store.RoleUnauth, unauth}} {
-		r := f.envRoles(f.app, "dev").Name(role.kind)
+		r := f.envRoles(f.app, env).Name(role.kind)
+		limits := slices.Clone(limits)
+		for _, o := range others { // the room they take from the inline policy
+			doc, err := gateway.RolePolicy(f.ctx, r, o)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			limits[0] -= len(doc)
+		}
 		docs, ok := policy.Pack(role.doc, limits)
 		if !ok {
 			f.t.Fatalf("the test's own documents do not fit")
@@ -62,7 +77,7 @@ func (f *fixture) wantEnvPolicy(want map[string]store.Permissions, others ...str
 		var wantManaged []string
 		for i, d := range docs[1:] {
 			if d != nil {
-				wantManaged = append(wantManaged, policy.EnvManagedPolicyName(f.app, "dev", string(role.kind), i+1))
+				wantManaged = append(wantManaged, policy.EnvManagedPolicyName(f.app, env, string(role.kind), i+1))
 			}
 		}
 		var gotManaged []string
@@ -400,6 +415,47 @@ func TestEnvironmentCeiling(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.sameDocument(a.Name, doc, docs[1])
+		}
+	}
+}
+
+// TestOrphanManagedPoliciesGoWithNextWrite: managed policies of ours that
+// no role holds (one a job created and never attached; one left once the
+// environment shrank, beyond what it needs now) are deleted by the next
+// job that writes the environment's documents; the one still needed is
+// written and attached.
+func TestOrphanManagedPoliciesGoWithNextWrite(t *testing.T) {
+	f := setup(t)
+	want := map[string]store.Permissions{}
+	for i := range 6 {
+		b := f.bucket(fmt.Sprint(i))
+		f.mustComplete(f.runner.Create(f.ctx, CreateInput{Key: f.key(fmt.Sprintf("r%d", i)), Bucket: b, Permissions: storageAll}))
+		want[b] = storageAll
+		if i == 0 {
+			f.crowd(f.envRoles(f.app, "dev").Auth)
+			f.crowd(f.envRoles(f.app, "dev").Unauth)
+		}
+	}
+	roles := f.envRoles(f.app, "dev")
+	f.wantEnvPolicy(want, "someone-elses")
+	base := f.managedBase(roles.Auth)
+	first := policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleAuth), 1)
+	if err := gateway.DeleteManagedPolicy(f.ctx, roles.Auth, base+first); err != nil {
+		t.Fatal(err)
+	}
+	f.putManaged(base, first, "", false) // created, not attached, stale
+	shrunk := []string{policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleAuth), 4),
+		policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleUnauth), 2)}
+	for _, name := range shrunk {
+		f.putManaged(base, name, "", false)
+	}
+
+	f.mustComplete(f.runner.Update(f.ctx, f.key("r5"), storageREAD))
+	want[f.bucket("5")] = storageREAD
+	f.wantEnvPolicy(want, "someone-elses")
+	for _, name := range shrunk {
+		if doc, err := gateway.ManagedPolicy(f.ctx, base+name); err != nil || doc != nil {
+			t.Fatalf("orphan %s is left: %s %v", name, doc, err)
 		}
 	}
 }

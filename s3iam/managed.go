@@ -2,6 +2,7 @@ package s3iam
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -64,12 +65,20 @@ func (t *Target) ManagedPolicy(ctx context.Context, arn string) ([]byte, error) 
 	return doc, nil
 }
 
+// ErrNoSuchRole is ManagedPolicyARN's answer for a role that does not
+// exist: no policy can have been attached to it, and a caller looking for
+// policies of ours on it has nothing to look for.
+var ErrNoSuchRole = errors.New("the role does not exist")
+
 // ManagedPolicyARN is the ARN the managed policy name gets under
 // ManagedPolicyPath in role's account (and partition), read from role's
 // own ARN.
 func (t *Target) ManagedPolicyARN(ctx context.Context, role, name string) (string, error) {
 	out, err := t.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(role)})
 	if err != nil {
+		if hasCode(err, "NoSuchEntity") {
+			return "", fmt.Errorf("iam GetRole %q: %w: %w", role, ErrNoSuchRole, err)
+		}
 		return "", fmt.Errorf("iam GetRole %q: %w", role, err)
 	}
 	roleARN := aws.ToString(out.Role.Arn)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
@@ -127,4 +128,32 @@ func TestDeleteKeepsForeignStatements(t *testing.T) {
 	if _, err := admin.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("public/x")}); err != nil {
 		t.Fatalf("objects are kept after delete: %v", err)
 	}
+}
+
+// TestDeleteBackend: Ceph RGW has no managed policies (ListAttachedRolePolicies
+// answers 405), so an environment's document is its roles' inline policy
+// alone. DeleteBackend removes the environment's resource, takes that
+// document off both roles and deletes the roles, which this service made
+// and nothing else uses.
+func TestDeleteBackend(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	const app, env, bucket = "cephenvdel", "dev", "amplifybackendd-ceph-envdel"
+	roles := []string{"amplify-" + app + "-" + env + "-authRole", "amplify-" + app + "-" + env + "-unauthRole"}
+	runJob(t, s, app, env, "/backend/"+app+"/storage", storageBody(env, "docs", bucket, []string{"READ", "DELETE"}, []string{"READ"}))
+	for _, role := range roles {
+		if len(ourRolePolicies(t, role)) != 1 {
+			t.Fatalf("role %s holds no environment document after the create", role)
+		}
+	}
+	job := runJob(t, s, app, env, "/backend/"+app+"/environments/"+env+"/remove", nil)
+	if w, ok := job.Body["warnings"]; ok {
+		t.Fatalf("DeleteBackend warned: %v", w)
+	}
+	for _, role := range roles {
+		if _, err := adminIAM().GetRole(t.Context(), &iam.GetRoleInput{RoleName: aws.String(role)}); err == nil {
+			t.Fatalf("role %s is left after DeleteBackend", role)
+		}
+	}
+	testserver.WantError(t, s.Call("POST", "/backend/"+app+"/storage/"+env+"/details", map[string]any{"resourceName": "docs"}), 404, "NotFoundException", "docs")
 }
