@@ -49,12 +49,15 @@ export function formatTime(t) {
 let reasons = null;
 const owners = new WeakMap(); // reason span -> the element it explains
 
+/** notAllowed is the reason shown on an action the key's policy does not allow on this app or environment. */
+export const notAllowed = (operation, where) => `Your key may not amplifybackend:${operation} on this ${where}.`;
+
 /**
  * allowIf marks an action the signed-in key may not take: aria-disabled
  * (it stays focusable, so keyboard and pointer users alike can learn why),
  * the reason as its title (on hover) and, for screen readers, as its
- * description. A click on it does nothing (see the capture listener below).
- * allowIf(el, true) undoes that.
+ * description. A click on it does nothing but tell why (see
+ * refuseDisabledClicks). allowIf(el, true) undoes that.
  */
 export function allowIf(el, allowed, reason) {
   const old = el.dataset.reasonId && document.getElementById(el.dataset.reasonId);
@@ -99,15 +102,24 @@ export function pruneReasons() {
   }
 }
 
-// A refused action's click (and so the implicit submit of its form) stops
-// here, before any handler of the page sees it.
-document.addEventListener(
-  "click",
-  (e) => {
-    if (e.target instanceof Element && e.target.closest('[aria-disabled="true"]')) {
+/**
+ * refuseDisabledClicks stops a click on an action allowIf refused (and so
+ * the implicit submit of its form) before any handler of the page sees it,
+ * and dispatches a bubbling "refused" event on it instead, its reason in
+ * detail, for a screen that shows the reason where the result would be.
+ * The console's entry point calls it once: this module touches no document
+ * when imported, so node can load the modules that use it (unit tests).
+ */
+export function refuseDisabledClicks(doc = document) {
+  doc.addEventListener(
+    "click",
+    (e) => {
+      const el = e.target instanceof Element ? e.target.closest('[aria-disabled="true"]') : null;
+      if (!el) return;
       e.preventDefault();
       e.stopImmediatePropagation();
-    }
-  },
-  true,
-);
+      el.dispatchEvent(new CustomEvent("refused", { bubbles: true, detail: { reason: el.getAttribute("title") || "" } }));
+    },
+    true,
+  );
+}

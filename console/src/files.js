@@ -10,7 +10,7 @@
 // progress.
 
 import * as api from "./api.js";
-import { formatTime, h, replace, srOnly, uid } from "./dom.js";
+import { allowIf, formatTime, h, notAllowed, pruneReasons, replace, srOnly, uid } from "./dom.js";
 
 const MiB = 1024 * 1024;
 /** Files larger than this go through a multipart upload. */
@@ -204,34 +204,24 @@ export function filesScreen({ appId, env, resource, main, ui }) {
   function denied(ops) {
     if (!st.allowed) return "";
     const missing = ops.find((op) => !st.allowed.has(op));
-    return missing ? `Your key's policy does not allow amplifybackend:${missing} in ${appId}/${env}.` : "";
+    return missing ? notAllowed(missing, "environment") : "";
   }
 
   /**
-   * guard leaves a control enabled or marks it unavailable with the reason
-   * on hover (title) and for screen readers (its description). It stays
-   * focusable (aria-disabled, not disabled) so the reason can be found.
+   * guard marks a control the key may not use as the rest of the console
+   * does (allowIf: aria-disabled, the reason as title and description) and
+   * answers the reason, "" when it may.
    */
   function guard(btn, ops) {
     const why = denied(ops);
-    if (why) {
-      btn.setAttribute("aria-disabled", "true");
-      btn.title = why;
-    }
+    allowIf(btn, !why, why);
     return why;
   }
 
-  const act = (btn, ops, fn) => {
-    btn.addEventListener("click", (e) => {
-      if (btn.getAttribute("aria-disabled") === "true") {
-        e.preventDefault();
-        showNotice(btn.title, "refused");
-        return;
-      }
-      fn(e);
-    });
-    return btn;
-  };
+  // A click on a refused control does nothing (refuseDisabledClicks) but
+  // say why here, where its result would have shown: a touch screen has
+  // no hover to show the title.
+  browser.addEventListener("refused", (e) => showNotice(e.detail.reason, "refused"));
 
   // -------------------------------------------------------------- listing
 
@@ -270,6 +260,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
       replace(listErr, ui.errorBox(e));
       replace(listBox);
       replace(pager);
+      pruneReasons();
     } finally {
       if (seq === st.loadSeq) listBox.removeAttribute("aria-busy");
     }
@@ -406,11 +397,16 @@ export function filesScreen({ appId, env, resource, main, ui }) {
       h("span", { class: "page-info" }, `Page ${st.page + 1} · ${count} ${count === 1 ? "item" : "items"}${st.next ? ", more on the next page" : ""}`),
       next,
     );
+    pruneReasons();
   }
 
   function folderRow(prefix) {
     const name = prefix.slice(st.folder.length);
-    const del = h("button", { type: "button", class: "danger small", "aria-label": `Delete folder ${name}` }, "Delete…");
+    const del = h(
+      "button",
+      { type: "button", class: "danger small", "aria-label": `Delete folder ${name}`, onclick: () => deleteFolder(prefix, name) },
+      "Delete…",
+    );
     guard(del, ["DeleteConsoleObjects"]);
     return h(
       "tr",
@@ -424,7 +420,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
       h("td", { "data-label": "Size" }, "—"),
       h("td", { "data-label": "Last modified" }, "—"),
       h("td", { "data-label": "Type" }, "Folder"),
-      h("td", { "data-label": "Actions", class: "row-actions" }, act(del, ["DeleteConsoleObjects"], () => deleteFolder(prefix, name))),
+      h("td", { "data-label": "Actions", class: "row-actions" }, del),
     );
   }
 
@@ -432,9 +428,9 @@ export function filesScreen({ appId, env, resource, main, ui }) {
     const name = o.key.slice(st.folder.length);
     const canRead = !denied(["PresignConsoleObjectDownload"]);
     const small = (text, aria, ops, fn, cls = "secondary small") => {
-      const b = h("button", { type: "button", class: cls, "aria-label": aria }, text);
+      const b = h("button", { type: "button", class: cls, "aria-label": aria, onclick: fn }, text);
       guard(b, ops);
-      return act(b, ops, fn);
+      return b;
     };
     let thumb = icon(isImage(o) ? "image" : isText(o) ? "text" : "file");
     if (canRead && isImage(o) && o.size <= THUMBNAIL_MAX) {
@@ -910,7 +906,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
     reset();
     load();
   });
-  act(uploadBtn, UPLOAD_OPS, () => picker.click());
+  uploadBtn.addEventListener("click", () => picker.click());
   picker.addEventListener("change", () => {
     addFiles(picker.files);
     picker.value = "";

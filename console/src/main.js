@@ -33,7 +33,7 @@ import {
 } from "@aws-sdk/client-amplifybackend";
 
 import * as api from "./api.js";
-import { allowIf, clearReasons, formatTime, h, pruneReasons, replace, srOnly, uid } from "./dom.js";
+import { allowIf, clearReasons, formatTime, h, notAllowed, pruneReasons, refuseDisabledClicks, replace, srOnly, uid } from "./dom.js";
 import { amplifyOutputs } from "./outputs.js";
 import { filesHash, filesScreen } from "./files.js";
 
@@ -209,9 +209,6 @@ const EVERY_RESOURCE = Symbol("every resource");
 
 // GUARDED are the operations an environment's screen offers that change it.
 const GUARDED = ["CreateBackendStorage", "ImportBackendStorage", "UpdateBackendStorage", "DeleteBackendStorage", "UpdateBackendJob", "CloneBackend", "DeleteBackend"];
-
-/** notAllowed is the reason shown on an action the key's policy does not allow. */
-const notAllowed = (operation, where) => `Your key may not amplifybackend:${operation} on this ${where}.`;
 
 /** inviteLink is the console's sign-in link for a CreateToken answer. */
 function inviteLink(t) {
@@ -1538,6 +1535,7 @@ document.querySelector(".skip-link").addEventListener("click", (e) => {
   main.focus();
 });
 window.addEventListener("hashchange", render);
+refuseDisabledClicks();
 const gone = api.restore();
 if (gone) notice = `Your sign-in to app ${gone.appId} expired at ${clockTime(gone.expiration)}. Ask for a new invitation, or sign in with an access key.`;
 render();
