@@ -1,6 +1,7 @@
 // What the console's browser scenarios share: the viewports, launching
 // Debian's Chromium through playwright-core, the watch on console errors,
-// the screen check (no sideways scrolling, every control labelled) and
+// signing in with a key, the screen check (no sideways scrolling, every
+// control labelled), the check of an action disabled with its reason, and
 // screenshots.
 
 import assert from "node:assert/strict";
@@ -122,13 +123,44 @@ export async function checkScreen(page, where) {
 }
 
 /**
- * inBrowser launches Chromium at vp, runs fn(page), saves a screenshot to
- * failureFile when it throws, and closes the browser in any case.
+ * signInWithKey fills the sign-in page's access key form and submits it;
+ * the caller waits for what should follow (the overview, or a refusal in
+ * the form's alert). The page has a second form, for an invitation, so the
+ * fields and the button are looked up within this one.
+ */
+export async function signInWithKey(page, keyId, secret) {
+  const form = page.getByRole("form", { name: "With an access key" });
+  await form.getByLabel("Access key ID").fill(keyId);
+  await form.getByLabel("Secret access key").fill(secret);
+  await form.getByRole("button", { name: "Sign in", exact: true }).click();
+}
+
+/** notAllowed is the reason the console gives on an action the key may not take (src/dom.js). */
+export const notAllowed = (operation, where) => `Your key may not amplifybackend:${operation} on this ${where}.`;
+
+/**
+ * disabledWithReason checks that the control el is an action the key may
+ * not take, marked the console's way: aria-disabled (so it stays
+ * focusable), the reason as its title and as its accessible description.
+ */
+export async function disabledWithReason(el, reason) {
+  assert.equal(await el.getAttribute("aria-disabled"), "true", `disabled: ${reason}`);
+  assert.equal(await el.getAttribute("title"), reason, "the reason on hover");
+  const described = await el.evaluate((b) =>
+    (b.getAttribute("aria-describedby") || "").split(" ").map((id) => document.getElementById(id)?.textContent).join(" "),
+  );
+  assert.ok(described.includes(reason), `the reason as the description (${described})`);
+}
+
+/**
+ * inBrowser launches Chromium at vp, runs fn(page, context), saves a
+ * screenshot of page to failureFile when it throws, and closes the browser
+ * in any case. context opens more tabs, each with its own sessionStorage.
  */
 export async function inBrowser(executablePath, vp, options, failureFile, fn) {
   const browser = await launch(executablePath, vp, options);
   try {
-    await fn(browser.page);
+    await fn(browser.page, browser.context);
   } catch (err) {
     await browser.page.screenshot({ path: failureFile, fullPage: true }).catch(() => {});
     throw err;

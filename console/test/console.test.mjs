@@ -20,13 +20,18 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ErrorWatch, checkScreen, launch, logger, runViewports, shot as saveShot } from "./browser.mjs";
-
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`environment variable ${name} is not set`);
-  return v;
-};
+import {
+  ErrorWatch,
+  checkScreen,
+  disabledWithReason,
+  env,
+  inBrowser,
+  logger,
+  notAllowed,
+  runViewports,
+  shot as saveShot,
+  signInWithKey,
+} from "./browser.mjs";
 const ENDPOINT = env("AB_ENDPOINT").replace(/\/+$/, "");
 const KEY_ID = env("AB_KEY_ID");
 const SECRET = env("AB_SECRET");
@@ -71,9 +76,7 @@ async function scenario(vp) {
   const app = `${RUN}-${vp.name}`;
   const envName = "dev";
   const bucket = `${RUN}-${vp.name}-photos`;
-  const browser = await launch(CHROMIUM, vp);
-  const page = browser.page;
-  try {
+  await inBrowser(CHROMIUM, vp, {}, join(ARTIFACTS, `${vp.name}-failure.png`), async (page, context) => {
     const watch = new ErrorWatch(page, log);
     let n = 0;
 
@@ -258,24 +261,6 @@ async function scenario(vp) {
     });
     log("amplify_outputs.json paths as expected");
 
-    // ---- cancel a running job (the target is stalled so the job stays RUNNING)
-    await control("pause");
-    try {
-      await create.getByLabel("Resource name").fill("stuck");
-      await create.getByLabel("Bucket name (optional)").fill(`${bucket}-stuck`);
-      await create.getByRole("button", { name: "Create" }).click();
-      const running = page.locator('tr[data-operation="CreateBackendStorage"][data-status="RUNNING"]');
-      await running.waitFor();
-      await running.getByRole("button", { name: /^Cancel job/ }).click();
-      const dlg = page.getByRole("dialog");
-      await dlg.waitFor();
-      await shot(page, vp, ++n, "cancel-confirm", { fullPage: false });
-      await dlg.getByRole("button", { name: "Cancel job" }).click();
-      await page.locator('tr[data-operation="CreateBackendStorage"][data-status="CANCELLED"]').waitFor({ timeout: JOB_TIMEOUT });
-    } finally {
-      await control("resume");
-    }
-
     // ---- clone dev into staging: the job's progress, then a link to the result
     const cloneForm = page.getByRole("form", { name: "Clone this environment" });
     await cloneForm.getByLabel("Target environment").fill("staging");
@@ -307,6 +292,27 @@ async function scenario(vp) {
     await page.locator(".app", { has: page.getByRole("heading", { name: app, exact: true }) }).getByRole("link", { name: envName }).click();
     await page.getByRole("heading", { name: `${app} / ${envName}` }).waitFor();
     await card.waitFor();
+
+    // ---- cancel a running job (the target is stalled so the job stays RUNNING).
+    // After the clone and the environment's delete: the job reads CANCELLED
+    // at once but holds its resource, and so the environment, until its
+    // undo has run, and CloneBackend would be refused meanwhile.
+    await control("pause");
+    try {
+      await create.getByLabel("Resource name").fill("stuck");
+      await create.getByLabel("Bucket name (optional)").fill(`${bucket}-stuck`);
+      await create.getByRole("button", { name: "Create" }).click();
+      const running = page.locator('tr[data-operation="CreateBackendStorage"][data-status="RUNNING"]');
+      await running.waitFor();
+      await running.getByRole("button", { name: /^Cancel job/ }).click();
+      const dlg = page.getByRole("dialog");
+      await dlg.waitFor();
+      await shot(page, vp, ++n, "cancel-confirm", { fullPage: false });
+      await dlg.getByRole("button", { name: "Cancel job" }).click();
+      await page.locator('tr[data-operation="CreateBackendStorage"][data-status="CANCELLED"]').waitFor({ timeout: JOB_TIMEOUT });
+    } finally {
+      await control("resume");
+    }
 
     // ---- delete: Escape backs out, a typed confirmation deletes
     await card.getByRole("button", { name: "Delete photos" }).click();
@@ -356,7 +362,7 @@ async function scenario(vp) {
 
     // ---- the link in a new tab (storage of its own): signed in to that app only
     const invited = await context.newPage();
-    const invitedWatch = new ErrorWatch(invited);
+    const invitedWatch = new ErrorWatch(invited, log);
     await invited.goto(link);
     await invited.getByRole("heading", { name: "Apps and environments" }).waitFor();
     assert.equal(new URL(invited.url()).hash, "#/", "the spent challenge leaves the address bar");
@@ -384,7 +390,7 @@ async function scenario(vp) {
 
     // ---- the same link again, in another new tab: the challenge is spent
     const again = await context.newPage();
-    const againWatch = new ErrorWatch(again);
+    const againWatch = new ErrorWatch(again, log);
     againWatch.expect(403, "/console-api/sign-in");
     await again.goto(link);
     const spent = again.locator(".signin-invite [role=alert] .error");
@@ -416,26 +422,15 @@ async function scenario(vp) {
 
     // ---- a read-only key for the app: only its app, every write disabled with the reason
     const reader = await context.newPage();
-    const readerWatch = new ErrorWatch(reader);
+    const readerWatch = new ErrorWatch(reader, log);
     await reader.goto(`${ENDPOINT}/console/`);
-    await reader.getByLabel("Access key ID").fill(READERS[vp.name].accessKeyId);
-    await reader.getByLabel("Secret access key").fill(READERS[vp.name].secretAccessKey);
-    await reader.getByRole("button", { name: "Sign in", exact: true }).click();
+    await signInWithKey(reader, READERS[vp.name].accessKeyId, READERS[vp.name].secretAccessKey);
     await reader.locator("#session .who", { hasText: `Signed in as reader-${vp.name}` }).waitFor();
     const readerApps = reader.getByRole("region", { name: "Apps" });
     await readerApps.locator(".app").first().waitFor();
     assert.deepEqual(await readerApps.locator(".app h3").allTextContents(), [app], "the reader sees only its app");
-    const disabledWithReason = async (el, operation, where) => {
-      const reason = `Your key may not amplifybackend:${operation} on this ${where}.`;
-      assert.equal(await el.getAttribute("aria-disabled"), "true", `${operation} is disabled`);
-      assert.equal(await el.getAttribute("title"), reason, `${operation}: reason on hover`);
-      const described = await el.evaluate((b) =>
-        (b.getAttribute("aria-describedby") || "").split(" ").map((id) => document.getElementById(id)?.textContent).join(" "),
-      );
-      assert.ok(described.includes(reason), `${operation}: reason as the description (${described})`);
-    };
-    await disabledWithReason(reader.getByRole("button", { name: `Invite to ${app}` }), "CreateToken", "app");
-    await disabledWithReason(reader.getByRole("button", { name: `Remove app ${app}` }), "RemoveAllBackends", "app");
+    await disabledWithReason(reader.getByRole("button", { name: `Invite to ${app}` }), notAllowed("CreateToken", "app"));
+    await disabledWithReason(reader.getByRole("button", { name: `Remove app ${app}` }), notAllowed("RemoveAllBackends", "app"));
     await reader.getByRole("button", { name: `Remove app ${app}` }).click({ force: true });
     assert.equal(await reader.getByRole("dialog").count(), 0, "a disabled action does nothing");
     await checkScreen(reader, "reader overview");
@@ -443,10 +438,10 @@ async function scenario(vp) {
     await reader.getByRole("link", { name: envName, exact: true }).click();
     await reader.getByRole("heading", { name: `${app} / ${envName}` }).waitFor();
     await reader.locator('tr[data-operation="DeleteBackendStorage"]').first().waitFor();
-    await disabledWithReason(reader.getByRole("form", { name: "Create storage" }).getByRole("button", { name: "Create" }), "CreateBackendStorage", "environment");
-    await disabledWithReason(reader.getByRole("button", { name: "Import" }), "ImportBackendStorage", "environment");
-    await disabledWithReason(reader.getByRole("button", { name: "Clone" }), "CloneBackend", "environment");
-    await disabledWithReason(reader.getByRole("button", { name: `Delete environment ${envName}` }), "DeleteBackend", "environment");
+    await disabledWithReason(reader.getByRole("form", { name: "Create storage" }).getByRole("button", { name: "Create" }), notAllowed("CreateBackendStorage", "environment"));
+    await disabledWithReason(reader.getByRole("button", { name: "Import" }), notAllowed("ImportBackendStorage", "environment"));
+    await disabledWithReason(reader.getByRole("button", { name: "Clone" }), notAllowed("CloneBackend", "environment"));
+    await disabledWithReason(reader.getByRole("button", { name: `Delete environment ${envName}` }), notAllowed("DeleteBackend", "environment"));
     assert.equal(
       await reader.getByRole("note").filter({ hasText: "Your key may not" }).textContent(),
       "Your key may not take these actions on this environment, so they are disabled: " +
@@ -494,7 +489,7 @@ async function scenario(vp) {
 
     // ---- signing out of an invitation ends its credentials on the server (DeleteToken)
     const out = await context.newPage();
-    const outWatch = new ErrorWatch(out);
+    const outWatch = new ErrorWatch(out, log);
     await out.goto(signOutLink);
     await out.getByRole("heading", { name: "Apps and environments" }).waitFor();
     const ended = await out.evaluate(() => JSON.parse(sessionStorage.getItem("amplifybackendd.console.credentials")));
@@ -502,10 +497,8 @@ async function scenario(vp) {
     await out.getByRole("heading", { name: "Sign in", exact: true }).waitFor();
     assert.equal(await out.evaluate(() => sessionStorage.length), 0, "sign-out forgets the credentials");
     // The same credentials, typed into the key form, are refused now.
-    await out.getByLabel("Access key ID").fill(ended.accessKeyId);
-    await out.getByLabel("Secret access key").fill(ended.secretAccessKey);
     outWatch.expect(403, "/s3Buckets");
-    await out.getByRole("button", { name: "Sign in", exact: true }).click();
+    await signInWithKey(out, ended.accessKeyId, ended.secretAccessKey);
     const endedErr = out.locator(".signin-key [role=alert] .error");
     await endedErr.waitFor();
     assert.match(await endedErr.textContent(), /^UnrecognizedClientException: /, "ended credentials are refused");
@@ -517,7 +510,7 @@ async function scenario(vp) {
     // browser's clock (the whole context's, so this comes last) is moved past
     // the expiration; no call is made after that.
     const live = await context.newPage();
-    const liveWatch = new ErrorWatch(live);
+    const liveWatch = new ErrorWatch(live, log);
     await live.clock.install();
     await live.goto(secondLink);
     await live.getByRole("heading", { name: "Apps and environments" }).waitFor();
@@ -533,12 +526,7 @@ async function scenario(vp) {
     assert.deepEqual(watch.allowed, [], "the provoked refusals were logged as expected");
     watch.check(`at ${vp.name}`);
     log(`${vp.name}: ok`);
-  } catch (err) {
-    await page.screenshot({ path: join(ARTIFACTS, `${vp.name}-failure.png`), fullPage: true }).catch(() => {});
-    throw err;
-  } finally {
-    await browser.close();
-  }
+  });
 }
 
 await runViewports("console.test", ARTIFACTS, scenario);
