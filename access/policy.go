@@ -67,7 +67,7 @@ func Parse(doc []byte) (*Policy, error) {
 	if v, ok := raw["Version"]; ok {
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil || !slices.Contains(versions, s) {
-			return nil, fmt.Errorf("Version must be %q (or %q), not %s", versions[0], versions[1], v)
+			return nil, fmt.Errorf("the policy's Version must be %q (or %q), not %s", versions[0], versions[1], v)
 		}
 	}
 	st, ok := raw["Statement"]
@@ -77,7 +77,7 @@ func Parse(doc []byte) (*Policy, error) {
 	var list []json.RawMessage
 	if bytes.HasPrefix(bytes.TrimSpace(st), []byte("[")) {
 		if err := json.Unmarshal(st, &list); err != nil {
-			return nil, fmt.Errorf("Statement must be a statement or a list of statements: %w", err)
+			return nil, fmt.Errorf("the policy's Statement must be a statement or a list of statements: %w", err)
 		}
 	} else {
 		list = []json.RawMessage{st}

@@ -49,7 +49,7 @@ func EnvironmentStorageDocument(appID, env string) []byte {
 	}
 	return document(statementDoc{
 		Sid: "EnvironmentStorage", Effect: "Allow",
-		Action: actions,
+		Action:   actions,
 		Resource: []string{s.Environment(appID, env), s.Job(appID, env, "") + "*"},
 	})
 }

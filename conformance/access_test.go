@@ -153,7 +153,7 @@ var (
 		"UpdateBackendJob", "UpdateBackendStorage"}
 	readEnvActions = []string{"GetBackend", "GetBackendJob", "GetBackendStorage", "GetConsoleStoragePolicies", "ListBackendJobs",
 		"ListConsoleObjects", "PresignConsoleObjectDownload"}
-	devEnvActions  = []string{"CreateBackendStorage", "GetBackend", "GetBackendJob", "GetBackendStorage", "GetConsoleStoragePolicies",
+	devEnvActions = []string{"CreateBackendStorage", "GetBackend", "GetBackendJob", "GetBackendStorage", "GetConsoleStoragePolicies",
 		"ImportBackendStorage", "ListBackendJobs", "ListConsoleObjects", "PresignConsoleObjectDownload", "UpdateBackendJob", "UpdateBackendStorage"}
 )
 
