@@ -88,3 +88,34 @@ func TestListS3BucketsWhenTheTargetFails(t *testing.T) {
 		})
 	}
 }
+
+// TestAppJobNamesNoEnvironment: RemoveAllBackends' job belongs to the app,
+// so its GetBackendJob and UpdateBackendJob answers leave
+// backendEnvironmentName out, as its acceptance does, rather than send an
+// empty name a client would read as an environment called "".
+func TestAppJobNamesNoEnvironment(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	w := s.call(t, keyAdmin, "POST", "/backend/app2/remove", `{}`)
+	if w.Code != http.StatusOK {
+		t.Fatalf("RemoveAllBackends: %d %s", w.Code, w.Body)
+	}
+	var accepted map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &accepted); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := accepted["jobId"].(string)
+	for _, c := range []struct{ method, body string }{
+		{"GET", ""},
+		{"POST", `{"operation":"RemoveAllBackends","status":"CANCELLED"}`},
+	} {
+		w := s.call(t, keyAdmin, c.method, "/backend/app2/job/dev/"+id, c.body)
+		var job map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &job); w.Code != http.StatusOK || err != nil {
+			t.Fatalf("%s job: %d %s", c.method, w.Code, w.Body)
+		}
+		if v, ok := job["backendEnvironmentName"]; ok || job["operation"] != "RemoveAllBackends" || job["appId"] != "app2" {
+			t.Fatalf("%s job names environment %q: %s", c.method, v, w.Body)
+		}
+	}
+}

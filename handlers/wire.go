@@ -124,8 +124,10 @@ type listS3BucketsResponse struct {
 // jobWire is BackendJobRespObj, also the body of GetBackendJob and
 // UpdateBackendJob answers.
 type jobWire struct {
-	AppID                  string `json:"appId"`
-	BackendEnvironmentName string `json:"backendEnvironmentName"`
+	AppID string `json:"appId"`
+	// BackendEnvironmentName is left out for RemoveAllBackends' job, which
+	// belongs to the app: an empty string would name an environment "".
+	BackendEnvironmentName string `json:"backendEnvironmentName,omitempty"`
 	CreateTime             string `json:"createTime,omitempty"`
 	Error                  string `json:"error,omitempty"`
 	JobID                  string `json:"jobId"`

@@ -153,8 +153,10 @@ func (v permissionsWire) appendJSON(b []byte) []byte {
 func (v jobWire) appendJSON(b []byte) []byte {
 	b = append(b, `{"appId":`...)
 	b = appendJSONString(b, v.AppID)
-	b = append(b, `,"backendEnvironmentName":`...)
-	b = appendJSONString(b, v.BackendEnvironmentName)
+	if v.BackendEnvironmentName != "" {
+		b = append(b, `,"backendEnvironmentName":`...)
+		b = appendJSONString(b, v.BackendEnvironmentName)
+	}
 	if v.CreateTime != "" {
 		b = append(b, `,"createTime":`...)
 		b = appendJSONString(b, v.CreateTime)
