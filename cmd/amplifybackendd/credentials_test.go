@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,5 +69,20 @@ func TestConfigFromEnvironment(t *testing.T) {
 	}
 	if _, err := parseConfig([]string{"key", "list"}); err == nil || !strings.Contains(err.Error(), `unexpected argument "key"`) || !strings.Contains(err.Error(), "keys") {
 		t.Fatalf("a mistyped command would start a server: %v", err)
+	}
+}
+
+// TestHelpNamesTheCommands: --help is where a new user looks first, so it
+// names every command (keys among them) before the server's flags.
+func TestHelpNamesTheCommands(t *testing.T) {
+	var out bytes.Buffer
+	if _, err := parseConfigTo([]string{"--help"}, &out); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	head, _, _ := strings.Cut(out.String(), "\n  -")
+	for name := range commands {
+		if !strings.Contains(head, name) {
+			t.Errorf("--help does not name the %s command before the flags:\n%s", name, out.String())
+		}
 	}
 }

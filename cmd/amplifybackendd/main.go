@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -83,8 +84,22 @@ type config struct {
 }
 
 func parseConfig(args []string) (config, error) {
+	return parseConfigTo(args, os.Stderr)
+}
+
+// parseConfigTo is parseConfig writing its usage and flag errors to out.
+// The usage names the commands before the server's flags, or --help would
+// never tell a new user that keys, backup, restore and ready exist.
+func parseConfigTo(args []string, out io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("amplifybackendd", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "usage: amplifybackendd [flags]            runs the server\n"+
+			"       amplifybackendd COMMAND [flags]    commands: %s (COMMAND --help for each)\n\nflags of the server:\n",
+			strings.Join(slices.Sorted(maps.Keys(commands)), ", "))
+		fs.PrintDefaults()
+	}
 	str := func(p *string, name, def, usage string) {
 		fs.StringVar(p, name, envOr(name, def), usage+" (env "+envName(name)+")")
 	}
