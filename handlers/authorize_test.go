@@ -490,6 +490,57 @@ func TestBodyNamesAuthorizedAsDecoded(t *testing.T) {
 	}
 }
 
+// TestEnvironmentOpsBodyNamesAuthorizedAsDecoded: CloneBackend's target
+// and CreateBackend's app and environment, which come from the body, are
+// authorized as the handler reads them: a key that differs from the
+// field's name by case alone is not the field, so a later
+// "TargetEnvironmentName" cannot carry a clone into an environment the
+// key is denied.
+func TestEnvironmentOpsBodyNamesAuthorizedAsDecoded(t *testing.T) {
+	t.Parallel()
+	keys := authKeys()
+	keys["AKIDAPP1NOSECRET"] = caller.Key{Secret: "app1-no-secret", Name: "app1-no-secret", Policy: access.MustParse([]byte(`{"Statement":[
+		{"Effect":"Allow","Action":"amplifybackend:*","Resource":"arn:aws:amplifybackend:*:*:/backend/app1/*"},
+		{"Sid":"NoSecret","Effect":"Deny","Action":"*","Resource":"arn:aws:amplifybackend:*:*:/backend/app1/environments/secret"}]}`))}
+	secret := authScope.Environment("app1", "secret")
+	for _, c := range []struct{ op, path, body string }{
+		{"CloneBackend", "/backend/app1/environments/dev/clone", `{"targetEnvironmentName":"staging","TargetEnvironmentName":"secret"}`},
+		{"CloneBackend", "/backend/app1/environments/dev/clone", `{"TargetEnvironmentName":"secret","targetEnvironmentName":"secret"}`},
+		{"CreateBackend", "/backend", `{"appId":"app1","appName":"a","backendEnvironmentName":"staging","BackendEnvironmentName":"secret"}`},
+	} {
+		s := newAuthServer(t)
+		s.h = New(Config{Store: s.st, Runner: jobs.New(s.st, nil, jobs.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}),
+			Keys: keys, Region: "us-east-1", Scope: authScope, Now: func() time.Time { return sigTestNow },
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		before := s.snapshot(t)
+		r := httptest.NewRequest("POST", "http://127.0.0.1:8080"+c.path, strings.NewReader(c.body))
+		signAs(t, r, []byte(c.body), aws.Credentials{AccessKeyID: "AKIDAPP1NOSECRET", SecretAccessKey: "app1-no-secret"}, "us-east-1", sigTestNow)
+		w := httptest.NewRecorder()
+		s.h.ServeHTTP(w, r)
+		if w.Code == http.StatusOK {
+			var job struct{ BackendEnvironmentName string }
+			if err := json.Unmarshal(w.Body.Bytes(), &job); err != nil || job.BackendEnvironmentName != "dev" && job.BackendEnvironmentName != "staging" {
+				t.Errorf("%s %s: %s", c.op, c.body, w.Body)
+			}
+		} else {
+			wantDenied(t, c.body, w, deniedMessage("AKIDAPP1NOSECRET", c.op, secret, true))
+		}
+		err := s.st.View(context.Background(), func(tx *store.Tx) error {
+			_, ok, err := tx.Environment("app1", "secret")
+			if ok {
+				t.Errorf("%s %s: answered %d and made environment secret, which the key is denied", c.op, c.body, w.Code)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != http.StatusOK && !bytes.Equal(before, s.snapshot(t)) {
+			t.Errorf("%s %s: a refused call changed the store", c.op, c.body)
+		}
+	}
+}
+
 // TestRemoveAllBackendsCoversEveryEnvironment: removing an app touches
 // every environment it has, those whose jobs have all been swept away
 // (or that CreateBackend made and nothing has used) included, so a Deny on
