@@ -59,6 +59,11 @@ type authRule struct {
 	// everyEnvironment: the call also touches every environment the app
 	// has (RemoveAllBackends); the store is asked which.
 	everyEnvironment bool
+	// bucketUsersField is a body field naming a bucket whose every user's
+	// environment the call also touches (ImportBackendStorage: importing a
+	// bucket another environment uses reaches that environment's objects
+	// and bucket policy).
+	bucketUsersField string
 	// offered is where the console offers the operation: on an app's
 	// entry, an environment's, or neither (ListConsoleApps'
 	// allowedActions).
@@ -82,7 +87,7 @@ const (
 // their path names (ruleFromPath).
 var authRules = map[string]authRule{
 	"CreateBackendStorage":      {resource: onEnvironment, envField: "backendEnvironmentName", offered: offeredOnEnvironment},
-	"ImportBackendStorage":      {resource: onEnvironment, offered: offeredOnEnvironment},
+	"ImportBackendStorage":      {resource: onEnvironment, bucketUsersField: "bucketName", offered: offeredOnEnvironment},
 	"GetBackendStorage":         {resource: onEnvironment, offered: offeredOnEnvironment},
 	"UpdateBackendStorage":      {resource: onEnvironment, offered: offeredOnEnvironment},
 	"DeleteBackendStorage":      {resource: onEnvironment, offered: offeredOnEnvironment},
@@ -240,6 +245,19 @@ func (s *Server) resourcesOf(c echo.Context, rule authRule, out []string) ([]str
 		}
 		for _, e := range envs {
 			out = append(out, sc.Environment(app, e))
+		}
+	}
+	if rule.bucketUsersField != "" {
+		if bucket := field(rule.bucketUsersField); bucket != "" && s.Store != nil {
+			err := s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+				for _, u := range tx.BucketUsers(bucket) {
+					out = append(out, sc.Environment(u.AppID, u.Env))
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil

@@ -541,6 +541,55 @@ func TestEnvironmentOpsBodyNamesAuthorizedAsDecoded(t *testing.T) {
 	}
 }
 
+// TestImportTouchesTheBucketsUsers: importing a bucket that another
+// environment already uses (it imported the bucket too) reaches that
+// environment's objects and bucket policy, so the import is authorized
+// there as well: a key cannot take another app's bucket over by importing
+// it into an environment of its own.
+func TestImportTouchesTheBucketsUsers(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	at := time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC)
+	err := s.st.Update(context.Background(), func(tx *store.Tx) error {
+		for _, r := range []store.ResourceKey{{AppID: "app2", Env: "dev", Name: "app2-shared"}, {AppID: "app1", Env: "prod", Name: "app1-prod-shared"}} {
+			if err := tx.CreateResource(store.Resource{ResourceKey: r, Bucket: r.Name, Imported: true, Phase: store.PhaseActive,
+				CreateTime: at, UpdateTime: at}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		key, bucket, arn string
+		explicit         bool
+	}{
+		{keyApp1NoProd, "app2-shared", authScope.Environment("app2", "dev"), false},
+		{keyApp1NoProd, "app1-prod-shared", authScope.Environment("app1", "prod"), true},
+		{keyApp1DevOnly, "app2-shared", authScope.Environment("app2", "dev"), false},
+	} {
+		before := s.snapshot(t)
+		w := s.call(t, c.key, "POST", "/backend/app1/storage/dev/import", `{"bucketName":"`+c.bucket+`","serviceName":"S3"}`)
+		wantDenied(t, c.bucket, w, deniedMessage(c.key, "ImportBackendStorage", c.arn, c.explicit))
+		if !bytes.Equal(before, s.snapshot(t)) {
+			t.Errorf("%s importing %s: a refused call changed the store", c.key, c.bucket)
+		}
+	}
+	// A bucket nobody uses yet, and one only the environment itself uses,
+	// take the environment's grant alone.
+	for _, bucket := range []string{"app1-free", "app2-shared"} {
+		key := keyApp1NoProd
+		if bucket == "app2-shared" {
+			key = keyAdmin
+		}
+		if w := s.call(t, key, "POST", "/backend/app1/storage/dev/import", `{"bucketName":"`+bucket+`","serviceName":"S3"}`); w.Code != http.StatusOK {
+			t.Errorf("%s importing %s: %d %s", key, bucket, w.Code, w.Body)
+		}
+	}
+}
+
 // TestRemoveAllBackendsCoversEveryEnvironment: removing an app touches
 // every environment it has, those whose jobs have all been swept away
 // (or that CreateBackend made and nothing has used) included, so a Deny on
