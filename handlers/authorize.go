@@ -64,6 +64,9 @@ type authRule struct {
 	// bucket another environment uses reaches that environment's objects
 	// and bucket policy).
 	bucketUsersField string
+	// heldEnvironments: the call also touches every environment the job
+	// holds (UpdateBackendJob: cancelling a clone undoes its target).
+	heldEnvironments bool
 	// offered is where the console offers the operation: on an app's
 	// entry, an environment's, or neither (ListConsoleApps'
 	// allowedActions).
@@ -94,7 +97,7 @@ var authRules = map[string]authRule{
 	"GetConsoleStoragePolicies": {resource: onEnvironment, offered: offeredOnEnvironment},
 	"ListBackendJobs":           {resource: onEnvironment, offered: offeredOnEnvironment},
 	"GetBackendJob":             {resource: onJob, offered: offeredOnEnvironment},
-	"UpdateBackendJob":          {resource: onJob, offered: offeredOnEnvironment},
+	"UpdateBackendJob":          {resource: onJob, heldEnvironments: true, offered: offeredOnEnvironment},
 	"GetBackend":                {resource: onEnvironment, envField: "backendEnvironmentName", offered: offeredOnBoth},
 	"CreateToken":               {resource: onApp, offered: offeredOnApp},
 	"GetToken":                  {resource: onToken},
@@ -245,6 +248,21 @@ func (s *Server) resourcesOf(c echo.Context, rule authRule, out []string) ([]str
 		}
 		for _, e := range envs {
 			out = append(out, sc.Environment(app, e))
+		}
+	}
+	if rule.heldEnvironments && s.Store != nil {
+		job := lenientParam(c, "jobId")
+		err := s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+			envs, err := tx.Environments(app)
+			for _, e := range envs {
+				if e.ActiveJob == job && e.Env != env {
+					out = append(out, sc.Environment(app, e.Env))
+				}
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	if rule.bucketUsersField != "" {

@@ -590,6 +590,28 @@ func TestImportTouchesTheBucketsUsers(t *testing.T) {
 	}
 }
 
+// TestCancelTouchesWhatTheJobHolds: cancelling a clone undoes its
+// target, so a key that may cancel the jobs of the source environment
+// but not touch the target is refused, and the clone goes on.
+func TestCancelTouchesWhatTheJobHolds(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	w := s.call(t, keyAdmin, "POST", "/backend/app1/environments/dev/clone", `{"targetEnvironmentName":"staging"}`)
+	var job struct{ JobID string }
+	if err := json.Unmarshal(w.Body.Bytes(), &job); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("clone: %d %s", w.Code, w.Body)
+	}
+	before := s.snapshot(t)
+	w = s.call(t, keyApp1DevOnly, "POST", "/backend/app1/job/dev/"+job.JobID, `{"status":"CANCELLED"}`)
+	wantDenied(t, "cancel the clone", w, deniedMessage(keyApp1DevOnly, "UpdateBackendJob", authScope.Environment("app1", "staging"), false))
+	if !bytes.Equal(before, s.snapshot(t)) {
+		t.Fatal("a refused cancel changed the store")
+	}
+	if w := s.call(t, keyApp1NoProd, "POST", "/backend/app1/job/dev/"+job.JobID, `{"status":"CANCELLED"}`); w.Code != http.StatusOK {
+		t.Fatalf("a key allowed both environments cancels: %d %s", w.Code, w.Body)
+	}
+}
+
 // TestRemoveAllBackendsCoversEveryEnvironment: removing an app touches
 // every environment it has, those whose jobs have all been swept away
 // (or that CreateBackend made and nothing has used) included, so a Deny on
