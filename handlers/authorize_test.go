@@ -612,6 +612,26 @@ func TestCancelTouchesWhatTheJobHolds(t *testing.T) {
 	}
 }
 
+// TestBucketTakenNamesOnlyWhatTheCallerMaySee: a bucket already in use
+// is named with the resource that uses it only to a caller that may read
+// that resource, so trying bucket names maps nobody else's apps.
+func TestBucketTakenNamesOnlyWhatTheCallerMaySee(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	for _, c := range []struct{ key, bucket, want string }{
+		{keyApp1NoProd, "app2-dev-photos", `Bucket \"app2-dev-photos\" is already used by another storage resource.`},
+		{keyApp1NoProd, "app1-prod-photos", `Bucket \"app1-prod-photos\" is already used by another storage resource.`},
+		{keyApp1NoProd, "app1-dev-photos", `used by storage resource \"photos\" in environment \"dev\" of app \"app1\"`},
+		{keyAdmin, "app2-dev-photos", `used by storage resource \"photos\" in environment \"dev\" of app \"app2\"`},
+	} {
+		w := s.call(t, c.key, "POST", "/backend/app1/storage", `{"backendEnvironmentName":"dev","resourceName":"other",`+
+			`"resourceConfig":{"bucketName":"`+c.bucket+`","serviceName":"S3","permissions":{"authenticated":["READ"]}}}`)
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), c.want) {
+			t.Errorf("%s creating with bucket %s: %d %s, want 400 with %s", c.key, c.bucket, w.Code, w.Body, c.want)
+		}
+	}
+}
+
 // TestRemoveAllBackendsCoversEveryEnvironment: removing an app touches
 // every environment it has, those whose jobs have all been swept away
 // (or that CreateBackend made and nothing has used) included, so a Deny on
