@@ -185,8 +185,14 @@ func (s *Server) authorize(ra routeAuth, next echo.HandlerFunc) echo.HandlerFunc
 				return err
 			}
 			s.Metrics.AccessDenied(ra.operation)
+			resource := denied.Resource
+			if ra.rule.bucketUsersField != "" && resource != resources[0] {
+				var bucket string
+				_ = json.Unmarshal(bodyFields(bodyOf(c.Request()))[ra.rule.bucketUsersField], &bucket)
+				resource = s.Scope.Bucket(bucket)
+			}
 			return &accessDeniedError{AccessKeyID: who.AccessKeyID, Operation: ra.operation,
-				Resource: denied.Resource, Explicit: denied.Decision.Effect == access.ExplicitDeny}
+				Resource: resource, Explicit: denied.Decision.Effect == access.ExplicitDeny}
 		}
 		return next(c)
 	}

@@ -545,7 +545,8 @@ func TestEnvironmentOpsBodyNamesAuthorizedAsDecoded(t *testing.T) {
 // environment already uses (it imported the bucket too) reaches that
 // environment's objects and bucket policy, so the import is authorized
 // there as well: a key cannot take another app's bucket over by importing
-// it into an environment of its own.
+// it into an environment of its own. The refusal names the bucket, not
+// whose it is.
 func TestImportTouchesTheBucketsUsers(t *testing.T) {
 	t.Parallel()
 	s := newAuthServer(t)
@@ -566,9 +567,11 @@ func TestImportTouchesTheBucketsUsers(t *testing.T) {
 		key, bucket, arn string
 		explicit         bool
 	}{
-		{keyApp1NoProd, "app2-shared", authScope.Environment("app2", "dev"), false},
-		{keyApp1NoProd, "app1-prod-shared", authScope.Environment("app1", "prod"), true},
-		{keyApp1DevOnly, "app2-shared", authScope.Environment("app2", "dev"), false},
+		{keyApp1NoProd, "app2-shared", "arn:aws:s3:::app2-shared", false},
+		{keyApp1NoProd, "app1-prod-shared", "arn:aws:s3:::app1-prod-shared", true},
+		{keyApp1DevOnly, "app2-shared", "arn:aws:s3:::app2-shared", false},
+		// A refusal in the environment itself names it, as for any call.
+		{keyApp1Read, "app2-shared", authScope.Environment("app1", "dev"), false},
 	} {
 		before := s.snapshot(t)
 		w := s.call(t, c.key, "POST", "/backend/app1/storage/dev/import", `{"bucketName":"`+c.bucket+`","serviceName":"S3"}`)
