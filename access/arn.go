@@ -41,6 +41,17 @@ func (s Scope) prefix() string {
 	return "arn:" + p + ":" + ServicePrefix + ":" + s.Region + ":" + a + ":/backend/"
 }
 
+// Bucket is the ARN of an S3 bucket. No policy here names one: a refused
+// import names the bucket it would share rather than the environments
+// that already use it, which the caller may not be allowed to know of.
+func (s Scope) Bucket(name string) string {
+	p := s.Partition
+	if p == "" {
+		p = "aws"
+	}
+	return "arn:" + p + ":s3:::" + name
+}
+
 // App is the ARN of an app (the reference's "backend").
 func (s Scope) App(appID string) string {
 	return s.prefix() + Segment(appID) + "/"

@@ -59,6 +59,14 @@ type authRule struct {
 	// everyEnvironment: the call also touches every environment the app
 	// has (RemoveAllBackends); the store is asked which.
 	everyEnvironment bool
+	// bucketUsersField is a body field naming a bucket whose every user's
+	// environment the call also touches (ImportBackendStorage: importing a
+	// bucket another environment uses reaches that environment's objects
+	// and bucket policy).
+	bucketUsersField string
+	// heldEnvironments: the call also touches every environment the job
+	// holds (UpdateBackendJob: cancelling a clone undoes its target).
+	heldEnvironments bool
 	// offered is where the console offers the operation: on an app's
 	// entry, an environment's, or neither (ListConsoleApps'
 	// allowedActions).
@@ -82,14 +90,14 @@ const (
 // their path names (ruleFromPath).
 var authRules = map[string]authRule{
 	"CreateBackendStorage":      {resource: onEnvironment, envField: "backendEnvironmentName", offered: offeredOnEnvironment},
-	"ImportBackendStorage":      {resource: onEnvironment, offered: offeredOnEnvironment},
+	"ImportBackendStorage":      {resource: onEnvironment, bucketUsersField: "bucketName", offered: offeredOnEnvironment},
 	"GetBackendStorage":         {resource: onEnvironment, offered: offeredOnEnvironment},
 	"UpdateBackendStorage":      {resource: onEnvironment, offered: offeredOnEnvironment},
 	"DeleteBackendStorage":      {resource: onEnvironment, offered: offeredOnEnvironment},
 	"GetConsoleStoragePolicies": {resource: onEnvironment, offered: offeredOnEnvironment},
 	"ListBackendJobs":           {resource: onEnvironment, offered: offeredOnEnvironment},
 	"GetBackendJob":             {resource: onJob, offered: offeredOnEnvironment},
-	"UpdateBackendJob":          {resource: onJob, offered: offeredOnEnvironment},
+	"UpdateBackendJob":          {resource: onJob, heldEnvironments: true, offered: offeredOnEnvironment},
 	"GetBackend":                {resource: onEnvironment, envField: "backendEnvironmentName", offered: offeredOnBoth},
 	"CreateToken":               {resource: onApp, offered: offeredOnApp},
 	"GetToken":                  {resource: onToken},
@@ -177,8 +185,14 @@ func (s *Server) authorize(ra routeAuth, next echo.HandlerFunc) echo.HandlerFunc
 				return err
 			}
 			s.Metrics.AccessDenied(ra.operation)
+			resource := denied.Resource
+			if ra.rule.bucketUsersField != "" && resource != resources[0] {
+				var bucket string
+				_ = json.Unmarshal(bodyFields(bodyOf(c.Request()))[ra.rule.bucketUsersField], &bucket)
+				resource = s.Scope.Bucket(bucket)
+			}
 			return &accessDeniedError{AccessKeyID: who.AccessKeyID, Operation: ra.operation,
-				Resource: denied.Resource, Explicit: denied.Decision.Effect == access.ExplicitDeny}
+				Resource: resource, Explicit: denied.Decision.Effect == access.ExplicitDeny}
 		}
 		return next(c)
 	}
@@ -240,6 +254,34 @@ func (s *Server) resourcesOf(c echo.Context, rule authRule, out []string) ([]str
 		}
 		for _, e := range envs {
 			out = append(out, sc.Environment(app, e))
+		}
+	}
+	if rule.heldEnvironments && s.Store != nil {
+		job := lenientParam(c, "jobId")
+		err := s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+			envs, err := tx.Environments(app)
+			for _, e := range envs {
+				if e.ActiveJob == job && e.Env != env {
+					out = append(out, sc.Environment(app, e.Env))
+				}
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if rule.bucketUsersField != "" {
+		if bucket := field(rule.bucketUsersField); bucket != "" && s.Store != nil {
+			err := s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+				for _, u := range tx.BucketUsers(bucket) {
+					out = append(out, sc.Environment(u.AppID, u.Env))
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil

@@ -490,6 +490,151 @@ func TestBodyNamesAuthorizedAsDecoded(t *testing.T) {
 	}
 }
 
+// TestEnvironmentOpsBodyNamesAuthorizedAsDecoded: CloneBackend's target
+// and CreateBackend's app and environment, which come from the body, are
+// authorized as the handler reads them: a key that differs from the
+// field's name by case alone is not the field, so a later
+// "TargetEnvironmentName" cannot carry a clone into an environment the
+// key is denied.
+func TestEnvironmentOpsBodyNamesAuthorizedAsDecoded(t *testing.T) {
+	t.Parallel()
+	keys := authKeys()
+	keys["AKIDAPP1NOSECRET"] = caller.Key{Secret: "app1-no-secret", Name: "app1-no-secret", Policy: access.MustParse([]byte(`{"Statement":[
+		{"Effect":"Allow","Action":"amplifybackend:*","Resource":"arn:aws:amplifybackend:*:*:/backend/app1/*"},
+		{"Sid":"NoSecret","Effect":"Deny","Action":"*","Resource":"arn:aws:amplifybackend:*:*:/backend/app1/environments/secret"}]}`))}
+	secret := authScope.Environment("app1", "secret")
+	for _, c := range []struct{ op, path, body string }{
+		{"CloneBackend", "/backend/app1/environments/dev/clone", `{"targetEnvironmentName":"staging","TargetEnvironmentName":"secret"}`},
+		{"CloneBackend", "/backend/app1/environments/dev/clone", `{"TargetEnvironmentName":"secret","targetEnvironmentName":"secret"}`},
+		{"CreateBackend", "/backend", `{"appId":"app1","appName":"a","backendEnvironmentName":"staging","BackendEnvironmentName":"secret"}`},
+	} {
+		s := newAuthServer(t)
+		s.h = New(Config{Store: s.st, Runner: jobs.New(s.st, nil, jobs.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}),
+			Keys: keys, Region: "us-east-1", Scope: authScope, Now: func() time.Time { return sigTestNow },
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		before := s.snapshot(t)
+		r := httptest.NewRequest("POST", "http://127.0.0.1:8080"+c.path, strings.NewReader(c.body))
+		signAs(t, r, []byte(c.body), aws.Credentials{AccessKeyID: "AKIDAPP1NOSECRET", SecretAccessKey: "app1-no-secret"}, "us-east-1", sigTestNow)
+		w := httptest.NewRecorder()
+		s.h.ServeHTTP(w, r)
+		if w.Code == http.StatusOK {
+			var job struct{ BackendEnvironmentName string }
+			if err := json.Unmarshal(w.Body.Bytes(), &job); err != nil || job.BackendEnvironmentName != "dev" && job.BackendEnvironmentName != "staging" {
+				t.Errorf("%s %s: %s", c.op, c.body, w.Body)
+			}
+		} else {
+			wantDenied(t, c.body, w, deniedMessage("AKIDAPP1NOSECRET", c.op, secret, true))
+		}
+		err := s.st.View(context.Background(), func(tx *store.Tx) error {
+			_, ok, err := tx.Environment("app1", "secret")
+			if ok {
+				t.Errorf("%s %s: answered %d and made environment secret, which the key is denied", c.op, c.body, w.Code)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != http.StatusOK && !bytes.Equal(before, s.snapshot(t)) {
+			t.Errorf("%s %s: a refused call changed the store", c.op, c.body)
+		}
+	}
+}
+
+// TestImportTouchesTheBucketsUsers: importing a bucket that another
+// environment already uses (it imported the bucket too) reaches that
+// environment's objects and bucket policy, so the import is authorized
+// there as well: a key cannot take another app's bucket over by importing
+// it into an environment of its own. The refusal names the bucket, not
+// whose it is.
+func TestImportTouchesTheBucketsUsers(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	at := time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC)
+	err := s.st.Update(context.Background(), func(tx *store.Tx) error {
+		for _, r := range []store.ResourceKey{{AppID: "app2", Env: "dev", Name: "app2-shared"}, {AppID: "app1", Env: "prod", Name: "app1-prod-shared"}} {
+			if err := tx.CreateResource(store.Resource{ResourceKey: r, Bucket: r.Name, Imported: true, Phase: store.PhaseActive,
+				CreateTime: at, UpdateTime: at}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		key, bucket, arn string
+		explicit         bool
+	}{
+		{keyApp1NoProd, "app2-shared", "arn:aws:s3:::app2-shared", false},
+		{keyApp1NoProd, "app1-prod-shared", "arn:aws:s3:::app1-prod-shared", true},
+		{keyApp1DevOnly, "app2-shared", "arn:aws:s3:::app2-shared", false},
+		// A refusal in the environment itself names it, as for any call.
+		{keyApp1Read, "app2-shared", authScope.Environment("app1", "dev"), false},
+	} {
+		before := s.snapshot(t)
+		w := s.call(t, c.key, "POST", "/backend/app1/storage/dev/import", `{"bucketName":"`+c.bucket+`","serviceName":"S3"}`)
+		wantDenied(t, c.bucket, w, deniedMessage(c.key, "ImportBackendStorage", c.arn, c.explicit))
+		if !bytes.Equal(before, s.snapshot(t)) {
+			t.Errorf("%s importing %s: a refused call changed the store", c.key, c.bucket)
+		}
+	}
+	// A bucket nobody uses yet, and one only the environment itself uses,
+	// take the environment's grant alone.
+	for _, bucket := range []string{"app1-free", "app2-shared"} {
+		key := keyApp1NoProd
+		if bucket == "app2-shared" {
+			key = keyAdmin
+		}
+		if w := s.call(t, key, "POST", "/backend/app1/storage/dev/import", `{"bucketName":"`+bucket+`","serviceName":"S3"}`); w.Code != http.StatusOK {
+			t.Errorf("%s importing %s: %d %s", key, bucket, w.Code, w.Body)
+		}
+	}
+}
+
+// TestCancelTouchesWhatTheJobHolds: cancelling a clone undoes its
+// target, so a key that may cancel the jobs of the source environment
+// but not touch the target is refused, and the clone goes on.
+func TestCancelTouchesWhatTheJobHolds(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	w := s.call(t, keyAdmin, "POST", "/backend/app1/environments/dev/clone", `{"targetEnvironmentName":"staging"}`)
+	var job struct{ JobID string }
+	if err := json.Unmarshal(w.Body.Bytes(), &job); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("clone: %d %s", w.Code, w.Body)
+	}
+	before := s.snapshot(t)
+	w = s.call(t, keyApp1DevOnly, "POST", "/backend/app1/job/dev/"+job.JobID, `{"status":"CANCELLED"}`)
+	wantDenied(t, "cancel the clone", w, deniedMessage(keyApp1DevOnly, "UpdateBackendJob", authScope.Environment("app1", "staging"), false))
+	if !bytes.Equal(before, s.snapshot(t)) {
+		t.Fatal("a refused cancel changed the store")
+	}
+	if w := s.call(t, keyApp1NoProd, "POST", "/backend/app1/job/dev/"+job.JobID, `{"status":"CANCELLED"}`); w.Code != http.StatusOK {
+		t.Fatalf("a key allowed both environments cancels: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestBucketTakenNamesOnlyWhatTheCallerMaySee: a bucket already in use
+// is named with the resource that uses it only to a caller that may read
+// that resource, so trying bucket names maps nobody else's apps.
+func TestBucketTakenNamesOnlyWhatTheCallerMaySee(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	for _, c := range []struct{ key, bucket, want string }{
+		{keyApp1NoProd, "app2-dev-photos", `Bucket \"app2-dev-photos\" is already used by another storage resource.`},
+		{keyApp1NoProd, "app1-prod-photos", `Bucket \"app1-prod-photos\" is already used by another storage resource.`},
+		{keyApp1NoProd, "app1-dev-photos", `used by storage resource \"photos\" in environment \"dev\" of app \"app1\"`},
+		{keyAdmin, "app2-dev-photos", `used by storage resource \"photos\" in environment \"dev\" of app \"app2\"`},
+	} {
+		w := s.call(t, c.key, "POST", "/backend/app1/storage", `{"backendEnvironmentName":"dev","resourceName":"other",`+
+			`"resourceConfig":{"bucketName":"`+c.bucket+`","serviceName":"S3","permissions":{"authenticated":["READ"]}}}`)
+		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), c.want) {
+			t.Errorf("%s creating with bucket %s: %d %s, want 400 with %s", c.key, c.bucket, w.Code, w.Body, c.want)
+		}
+	}
+}
+
 // TestRemoveAllBackendsCoversEveryEnvironment: removing an app touches
 // every environment it has, those whose jobs have all been swept away
 // (or that CreateBackend made and nothing has used) included, so a Deny on

@@ -95,6 +95,7 @@ const (
 	// The state of what the request names.
 	errResourceExists
 	errBucketTaken
+	errBucketTakenElsewhere
 	errPendingJob
 	errEnvExists
 	errEnvBusy
@@ -179,6 +180,9 @@ var catalog = [...]entry{
 
 	errResourceExists: {http.StatusBadRequest, BadRequest, "A storage resource named %q already exists in environment %q of app %q.", "", ""},
 	errBucketTaken:    {http.StatusBadRequest, BadRequest, "Bucket %q is already used by storage resource %q in environment %q of app %q.", "", ""},
+	// errBucketTakenElsewhere is errBucketTaken for a caller who may not
+	// read the resource that uses the bucket: it is not told whose it is.
+	errBucketTakenElsewhere: {http.StatusBadRequest, BadRequest, "Bucket %q is already used by another storage resource.", "", ""},
 	errPendingJob: {http.StatusBadRequest, BadRequest,
 		"There is already a pending job for resource %q in environment %q of app %q (job %s); wait for it to complete.", "", ""},
 	errEnvExists: {http.StatusBadRequest, BadRequest, "Backend environment %q already exists in app %q.", "", ""},

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
@@ -208,7 +209,7 @@ func decodeJSON(body []byte, v any) error {
 			return errNameNotUTF8.with(field)
 		}
 	}
-	if !exactCaseKeys(body) {
+	if !exactCaseKeys(body, wireNamesOf(reflect.TypeOf(v))) {
 		// Slow path, only for bodies with a key that differs from one of
 		// ours by case alone: drop such keys, then decode.
 		if !json.Valid(body) {
@@ -371,8 +372,19 @@ func invalidUTF8Field(body []byte) (string, bool) {
 	}
 }
 
-// wireNames are the JSON names of every request field.
-var wireNames = func() map[string]bool {
+// wireNamesByType caches wireNamesOf per request type.
+var wireNamesByType sync.Map // reflect.Type -> map[string]bool
+
+// wireNamesOf is the JSON names of the fields of the request type t, at
+// every depth. It is per type, so each request's own names decide what
+// the decoder must not match by case: a list kept by hand would miss a
+// request added later, and Go's decoder would then read a key such as
+// "TargetEnvironmentName" as a field the authorization step never looked
+// at.
+func wireNamesOf(t reflect.Type) map[string]bool {
+	if names, ok := wireNamesByType.Load(t); ok {
+		return names.(map[string]bool)
+	}
 	names := map[string]bool{}
 	var walk func(t reflect.Type)
 	walk = func(t reflect.Type) {
@@ -388,18 +400,16 @@ var wireNames = func() map[string]bool {
 			walk(t.Field(i).Type)
 		}
 	}
-	for _, v := range []any{createStorageRequest{}, importStorageRequest{}, updateStorageRequest{}, getStorageRequest{},
-		deleteStorageRequest{}, listS3BucketsRequest{}, listJobsRequest{}, updateJobRequest{}, getBackendRequest{}, signInRequest{}} {
-		walk(reflect.TypeOf(v))
-	}
+	walk(t)
+	wireNamesByType.Store(t, names)
 	return names
-}()
+}
 
-// exactCaseKeys reports whether no object key in body matches one of our
-// field names only case-insensitively (what Go's decoder would wrongly
-// accept). It scans the bytes once without decoding; malformed JSON passes
-// here and is reported by the decoder.
-func exactCaseKeys(body []byte) bool {
+// exactCaseKeys reports whether no object key in body matches one of the
+// field names in names only case-insensitively (what Go's decoder would
+// wrongly accept). It scans the bytes once without decoding; malformed
+// JSON passes here and is reported by the decoder.
+func exactCaseKeys(body []byte, names map[string]bool) bool {
 	for i := 0; i < len(body); i++ {
 		if body[i] != '"' {
 			continue
@@ -427,15 +437,15 @@ func exactCaseKeys(body []byte) bool {
 			continue // a string value, not a key
 		}
 		key := string(body[start:i])
-		if escaped || !wireNames[key] && foldsToWireName(key) {
+		if escaped || !names[key] && foldsToName(names, key) {
 			return false
 		}
 	}
 	return true
 }
 
-func foldsToWireName(key string) bool {
-	for name := range wireNames {
+func foldsToName(names map[string]bool, key string) bool {
+	for name := range names {
 		if strings.EqualFold(name, key) {
 			return true
 		}

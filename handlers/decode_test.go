@@ -99,7 +99,7 @@ func TestExactCaseKeys(t *testing.T) {
 		`{"resourceName"`:                                  true,
 	}
 	for body, want := range cases {
-		if got := exactCaseKeys([]byte(body)); got != want {
+		if got := exactCaseKeys([]byte(body), wireNamesOf(reflect.TypeOf(&updateStorageRequest{}))); got != want {
 			t.Errorf("%s: %v, want %v", body, got, want)
 		}
 	}

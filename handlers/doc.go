@@ -32,7 +32,9 @@
 // hands its refusals to the error handler. The route's operation is then
 // authorized (authorize.go) before the handler runs: one table, keyed by
 // operation name, says which ARNs each call touches (from the path, a few
-// body fields read leniently, or the store for RemoveAllBackends), and the
+// body fields read leniently, or the store for RemoveAllBackends, for the
+// environments that use a bucket an import names and for those a cancelled
+// job holds), and the
 // caller's policy must allow amplifybackend:<Operation> on all of them, or
 // the call is a 403 AccessDeniedException, counted and logged, whatever
 // else is wrong with it. ListS3Buckets and ListConsoleApps are filtered to

@@ -205,6 +205,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	var taken *store.BucketTakenError
+	if errors.As(err, &taken) && !callerOf(c).Policy.Allows(access.Action("GetBackendStorage"), s.Scope.Environment(taken.Owner.AppID, taken.Owner.Env)) {
+		err = errBucketTakenElsewhere.with(taken.Bucket)
+	}
 	api, f := toAPIError(err)
 	if f != clientFault {
 		level, msg := slog.LevelError, "internal error"

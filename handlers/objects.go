@@ -288,11 +288,12 @@ func expiry(v *int) (time.Duration, error) {
 	if v == nil {
 		return DefaultURLExpiry, nil
 	}
-	d := time.Duration(*v) * time.Second
-	if d < MinURLExpiry || d > MaxURLExpiry {
+	// Compared in seconds: a huge count would wrap around as a Duration
+	// and could land back in range.
+	if *v < int(MinURLExpiry/time.Second) || *v > int(MaxURLExpiry/time.Second) {
 		return 0, errFieldRange.with("expiresIn", *v, int(MinURLExpiry/time.Second), int(MaxURLExpiry/time.Second))
 	}
-	return d, nil
+	return time.Duration(*v) * time.Second, nil
 }
 
 // checkUploadID passes an upload id along only if it is one opaque token:

@@ -73,21 +73,33 @@ func resourceNotFound(k ResourceKey) error {
 // BucketOwner returns the key of the resource that uses bucket, if any:
 // the resource that created it, or else the first that imported it.
 func (t *Tx) BucketOwner(bucket string) (ResourceKey, bool) {
-	idx := t.tx.Bucket(bucketBuckets)
-	v := idx.Get([]byte(bucket))
-	if v == nil {
-		prefix := []byte(bucket + "\x00")
-		k, iv := idx.Cursor().Seek(prefix)
-		if k == nil || !bytes.HasPrefix(k, prefix) {
-			return ResourceKey{}, false
-		}
-		v = iv
-	}
-	parts := strings.SplitN(string(v), "\x00", 3)
-	if len(parts) != 3 {
+	users := t.BucketUsers(bucket)
+	if len(users) == 0 {
 		return ResourceKey{}, false
 	}
-	return ResourceKey{AppID: parts[0], Env: parts[1], Name: parts[2]}, true
+	return users[0], true
+}
+
+// BucketUsers returns the keys of every resource that uses bucket: the
+// one that created it, or each that imported it. Authorizing an import
+// asks, so a key cannot take over a bucket another environment uses.
+func (t *Tx) BucketUsers(bucket string) []ResourceKey {
+	var users []ResourceKey
+	add := func(v []byte) {
+		if parts := strings.SplitN(string(v), "\x00", 3); len(parts) == 3 {
+			users = append(users, ResourceKey{AppID: parts[0], Env: parts[1], Name: parts[2]})
+		}
+	}
+	idx := t.tx.Bucket(bucketBuckets)
+	if v := idx.Get([]byte(bucket)); v != nil {
+		add(v)
+	}
+	prefix := []byte(bucket + "\x00")
+	c := idx.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		add(v)
+	}
+	return users
 }
 
 // bucketIndexKey is r's key in buckets/: the bucket's name for a bucket

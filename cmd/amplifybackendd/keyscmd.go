@@ -281,6 +281,11 @@ func (c keysCommand) issue(r *keyring.Ring, name string, f keysFlags) error {
 		if err := keyring.ValidName(profile); err != nil {
 			return fmt.Errorf("--profile: %w", err)
 		}
+		if ownFile(f.credentialsFile, filepath.Join(r.Dir, keyring.CredentialsFile)) {
+			// The ring rewrites that file after this hand-over, which would
+			// be lost while the message says it was made.
+			return fmt.Errorf("--credentials-file: %s is the data directory's own credentials file, which holds the key as profile [%s] already; name a file for the key's holder", f.credentialsFile, name)
+		}
 		if err := keyring.WriteProfile(f.credentialsFile, profile, k); err != nil {
 			return fmt.Errorf("--credentials-file: %w", err)
 		}
@@ -291,6 +296,16 @@ func (c keysCommand) issue(r *keyring.Ring, name string, f keysFlags) error {
 	}
 	fmt.Fprintln(c.stdout, k.AccessKeyID)
 	return nil
+}
+
+// ownFile reports whether path is the file at own (through links too).
+func ownFile(path, own string) bool {
+	a, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(own)
+	return err == nil && os.SameFile(a, b)
 }
 
 // freshKeys draws a key pair whose id no profile has.

@@ -139,6 +139,10 @@ func TestKeysCommandRefusals(t *testing.T) {
 	if err := os.WriteFile(readable, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	ownLink := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(filepath.Join(dir, keyring.CredentialsFile), ownLink); err != nil {
+		t.Fatal(err)
+	}
 	before := keyFiles(t, dir)
 	for _, tc := range []struct {
 		args  []string
@@ -162,6 +166,8 @@ func TestKeysCommandRefusals(t *testing.T) {
 		{[]string{"create", "x", "--policy", "/nonexistent/p.json"}, false, "--policy: open /nonexistent/p.json"},
 		{[]string{"create", "x", "--admin", "--credentials-file", readable}, false, "--credentials-file: " + readable + " is readable by other users"},
 		{[]string{"create", "x", "--admin", "--credentials-file", filepath.Join(t.TempDir(), "c"), "--profile", "a b"}, false, "--profile: key name"},
+		{[]string{"create", "x", "--admin", "--credentials-file", filepath.Join(dir, keyring.CredentialsFile), "--profile", "team-a"}, false, "the data directory's own credentials file"},
+		{[]string{"rotate", "team-a", "--credentials-file", ownLink}, false, "the data directory's own credentials file"},
 		{[]string{"revoke", "default"}, false, `key "default" cannot be revoked: the default key is always an administrator`},
 		{[]string{"revoke", "embedded-s3"}, false, "not an API key"},
 		{[]string{"revoke", "nobody"}, false, `key "nobody": no such key`},

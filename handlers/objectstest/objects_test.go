@@ -386,6 +386,8 @@ func TestObjectKeysValidated(t *testing.T) {
 		{map[string]any{"accessLevel": "public", "identityId": "me", "key": "public/x"}, "identityId", "only accessLevel protected and private"},
 		{map[string]any{"accessLevel": "public", "key": "public/x", "expiresIn": 59}, "expiresIn", "between 60 and 604800"},
 		{map[string]any{"accessLevel": "public", "key": "public/x", "expiresIn": 604801}, "expiresIn", "between 60 and 604800"},
+		// 3600 + 2^55 seconds: in nanoseconds it wraps to exactly an hour.
+		{map[string]any{"accessLevel": "public", "key": "public/x", "expiresIn": 3600 + 1<<55}, "expiresIn", "between 60 and 604800"},
 		{map[string]any{"accessLevel": "public", "key": "public/x", "contentType": "text/plain\r\nX-Evil: 1"}, "contentType", "printable ASCII"},
 		{map[string]any{"accessLevel": "public", "key": 7}, "key", "must be"},
 	} {
