@@ -87,7 +87,7 @@ func (s *Server) getToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ch, err := svc.Get(c.Request().Context(), appID, sessionID)
+	ch, err := svc.Get(c.Request().Context(), appID, sessionID, callerOf(c).AccessKeyID)
 	if err != nil {
 		return tokenNotFound(err)
 	}

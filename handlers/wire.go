@@ -179,7 +179,9 @@ type getBackendResponse struct {
 // tokenResponse answers CreateToken and GetToken.
 type tokenResponse struct {
 	AppID         string `json:"appId"`
-	ChallengeCode string `json:"challengeCode"`
+	// ChallengeCode is left out of GetToken's answer to a key other than
+	// the one that created the challenge.
+	ChallengeCode string `json:"challengeCode,omitempty"`
 	SessionID     string `json:"sessionId"`
 	// TTL is how many seconds the challenge stays valid, in decimal, as
 	// the service model's string member has it.

@@ -77,8 +77,10 @@ func (v jobAcceptedResponse) appendJSON(b []byte) []byte {
 func (v tokenResponse) appendJSON(b []byte) []byte {
 	b = append(b, `{"appId":`...)
 	b = appendJSONString(b, v.AppID)
-	b = append(b, `,"challengeCode":`...)
-	b = appendJSONString(b, v.ChallengeCode)
+	if v.ChallengeCode != "" {
+		b = append(b, `,"challengeCode":`...)
+		b = appendJSONString(b, v.ChallengeCode)
+	}
 	b = append(b, `,"sessionId":`...)
 	b = appendJSONString(b, v.SessionID)
 	b = append(b, `,"ttl":`...)

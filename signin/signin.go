@@ -152,6 +152,7 @@ func (e *Error) Why() string {
 
 // Challenge is what CreateToken and GetToken answer.
 type Challenge struct {
+	// Code is empty in what Get answers a key other than the creator.
 	AppID, SessionID, Code string
 	// TTL is how long the challenge stays valid from now, rounded up to a
 	// whole second.
@@ -216,8 +217,12 @@ func (s *Service) find(tx *store.Tx, appID, sessionID string) (store.Challenge, 
 	return c, err
 }
 
-// Get returns the challenge while it can still be exchanged.
-func (s *Service) Get(ctx context.Context, appID, sessionID string) (Challenge, error) {
+// Get returns the challenge while it can still be exchanged, as the key
+// asker may see it: its code only to the key that created it. The code
+// signs its holder in with the creator's rights (within the app), so a key
+// allowed GetToken but narrower than the creator (a Deny of its own, say)
+// must not be able to read it and step outside its policy.
+func (s *Service) Get(ctx context.Context, appID, sessionID, asker string) (Challenge, error) {
 	var c store.Challenge
 	err := s.cfg.Store.View(ctx, func(tx *store.Tx) (err error) {
 		c, err = s.usable(tx, appID, sessionID)
@@ -226,7 +231,11 @@ func (s *Service) Get(ctx context.Context, appID, sessionID string) (Challenge, 
 	if err != nil {
 		return Challenge{}, err
 	}
-	return s.answer(c), nil
+	a := s.answer(c)
+	if asker != c.Creator {
+		a.Code = ""
+	}
+	return a, nil
 }
 
 // Delete removes the challenge, used or not, and ends the sessions issued

@@ -127,11 +127,11 @@ func TestCreateGetExchangeOnce(t *testing.T) {
 		t.Fatalf("challenge %+v: want a uuid, 32 hex digits and the default TTL", c)
 	}
 	f.clock.Add(100*time.Second + time.Millisecond)
-	got, err := f.svc.Get(f.ctx, "app", c.SessionID)
+	got, err := f.svc.Get(f.ctx, "app", c.SessionID, admin)
 	if err != nil || got.Code != c.Code || got.TTL != DefaultChallengeTTL-100*time.Second {
 		t.Fatalf("get = %+v, %v; want the challenge with 800s left (rounded up)", got, err)
 	}
-	if _, err := f.svc.Get(f.ctx, "other-app", c.SessionID); err == nil {
+	if _, err := f.svc.Get(f.ctx, "other-app", c.SessionID, admin); err == nil {
 		t.Fatal("the challenge was found under another app")
 	}
 
@@ -149,7 +149,7 @@ func TestCreateGetExchangeOnce(t *testing.T) {
 	// GetToken are refused, and issue nothing.
 	_, err = f.svc.Exchange(f.ctx, c.AppID, c.SessionID, c.Code)
 	wantRefused(t, err, Used)
-	_, err = f.svc.Get(f.ctx, "app", c.SessionID)
+	_, err = f.svc.Get(f.ctx, "app", c.SessionID, admin)
 	wantRefused(t, err, Used)
 }
 
@@ -188,7 +188,7 @@ func TestChallengeExpires(t *testing.T) {
 	f.clock.Add(DefaultChallengeTTL)
 	_, err := f.svc.Exchange(f.ctx, c.AppID, c.SessionID, c.Code)
 	wantRefused(t, err, Expired)
-	_, err = f.svc.Get(f.ctx, "app", c.SessionID)
+	_, err = f.svc.Get(f.ctx, "app", c.SessionID, admin)
 	wantRefused(t, err, Expired)
 }
 
@@ -334,7 +334,7 @@ func TestSweep(t *testing.T) {
 	if _, ok := f.svc.Lookup(cred.AccessKeyID); ok {
 		t.Fatal("an expired session was not swept")
 	}
-	_, err := f.svc.Get(f.ctx, "app", old.SessionID)
+	_, err := f.svc.Get(f.ctx, "app", old.SessionID, admin)
 	wantRefused(t, err, Unknown)
 }
 
@@ -367,5 +367,21 @@ func TestRefusedWithoutWriting(t *testing.T) {
 	}
 	if got := f.st.Generation(); got != gen {
 		t.Fatalf("refused exchanges wrote %d transactions", got-gen)
+	}
+}
+
+// TestCodeOnlyToItsCreator: GetToken shows the challenge code only to the
+// key that created it; to any other key (one narrower than the creator,
+// which could otherwise sign in with the creator's rights) it shows the
+// challenge without its code.
+func TestCodeOnlyToItsCreator(t *testing.T) {
+	f := setup(t)
+	c := f.create("app")
+	if got, err := f.svc.Get(f.ctx, "app", c.SessionID, admin); err != nil || got.Code != c.Code {
+		t.Fatalf("the creator's get = %+v, %v; want the code", got, err)
+	}
+	got, err := f.svc.Get(f.ctx, "app", c.SessionID, "AKIAOTHERKEY00000000")
+	if err != nil || got.Code != "" || got.SessionID != c.SessionID || got.TTL <= 0 {
+		t.Fatalf("another key's get = %+v, %v; want the challenge without its code", got, err)
 	}
 }
