@@ -178,7 +178,7 @@ type getBackendResponse struct {
 
 // tokenResponse answers CreateToken and GetToken.
 type tokenResponse struct {
-	AppID         string `json:"appId"`
+	AppID string `json:"appId"`
 	// ChallengeCode is left out of GetToken's answer to a key other than
 	// the one that created the challenge.
 	ChallengeCode string `json:"challengeCode,omitempty"`
