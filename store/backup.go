@@ -21,8 +21,8 @@ import (
 // keep it as private as the data directory.
 func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	var n int64
-	err := s.View(ctx, func(tx *Tx) (err error) {
-		n, err = tx.tx.WriteTo(w)
+	err := s.viewFile(ctx, func(tx *bolt.Tx) (err error) {
+		n, err = tx.WriteTo(w)
 		return err
 	})
 	return n, err
@@ -85,7 +85,7 @@ func Verify(path string) (Summary, error) {
 			if sum.Schema < SchemaVersion {
 				return nil // records of an older format: Open migrates, then checks them
 			}
-			counts, err := countRecords(path, tx)
+			counts, err := countRecords(path, boltTx{tx})
 			if err != nil {
 				return err
 			}

@@ -206,7 +206,7 @@ func (s *Store) prepare(rec *identity, check CheckMode) error {
 			}
 		}
 		txid = uint64(tx.ID())
-		if meta := tx.Bucket(bucketMeta); meta != nil {
+		if meta := (boltTx{tx}).Bucket(bucketMeta); meta != nil {
 			if v, err := unseal(meta.Get(keyStoreID)); err == nil && len(v) == storeIDSize {
 				fileID = hexID(v)
 			}
@@ -229,11 +229,12 @@ func (s *Store) prepare(rec *identity, check CheckMode) error {
 		}
 	}
 	if schema != SchemaVersion {
-		if err := s.db.Update(func(tx *bolt.Tx) error { return migrate(tx) }); err != nil {
+		if err := s.db.Update(func(tx *bolt.Tx) error { return migrate(boltTx{tx}) }); err != nil {
 			return fmt.Errorf("migrate store %s: %w", s.path, err)
 		}
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(btx *bolt.Tx) error {
+		tx := boltTx{btx}
 		if check == CheckFull {
 			if err := checkRecords(s.path, tx); err != nil {
 				return err
@@ -342,7 +343,7 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 		return err
 	}
 	err := s.noteDamage(guarded(s.path, func() error {
-		return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+		return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{kv: boltTx{btx}}) })
 	}))
 	// Counted whatever the outcome: a failed commit costs readers a miss,
 	// never a stale answer.
@@ -441,7 +442,7 @@ func (s *Store) commitBatch(batch []*commit) {
 		// callers, not the committer and with it the process.
 		err := s.noteDamage(guarded(s.path, func() error {
 			return s.db.Update(func(btx *bolt.Tx) error {
-				tx := &Tx{tx: btx}
+				tx := &Tx{kv: boltTx{btx}}
 				for i, c := range batch {
 					if err := runSafely(c.fn, tx); err != nil {
 						failed, failure = i, err
@@ -478,10 +479,15 @@ func runSafely(fn func(*Tx) error, tx *Tx) (err error) {
 // (a page bbolt panics on, a fault through a damaged page reference, a
 // record whose checksum fails) is an ErrDamaged error, logged loudly.
 func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
+	return s.viewFile(ctx, func(btx *bolt.Tx) error { return fn(&Tx{kv: boltTx{btx}}) })
+}
+
+// viewFile is View for what only a bbolt file has (Backup's copy of it).
+func (s *Store) viewFile(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.noteDamage(s.view(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) }))
+	return s.noteDamage(s.view(fn))
 }
 
 func (s *Store) view(fn func(*bolt.Tx) error) error {
@@ -501,15 +507,15 @@ func (s *Store) noteDamage(err error) error {
 // migration is one ordered, idempotent-by-version schema step.
 type migration struct {
 	name string
-	run  func(tx *bolt.Tx) error
+	run  func(tx kvTx) error
 }
 
 // migrations run in order; the schema version is the number that ran. Append
 // only: a released migration is never edited.
 var migrations = []migration{
-	{name: "initial buckets and token key", run: func(tx *bolt.Tx) error {
+	{name: "initial buckets and token key", run: func(tx kvTx) error {
 		for _, b := range [][]byte{bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			if _, err := tx.CreateBucket(b); err != nil {
 				return err
 			}
 		}
@@ -519,7 +525,7 @@ var migrations = []migration{
 		}
 		return tx.Bucket(bucketMeta).Put(keyTokenKey, key)
 	}},
-	{name: "binary records instead of JSON", run: func(tx *bolt.Tx) error {
+	{name: "binary records instead of JSON", run: func(tx kvTx) error {
 		if err := recode(tx.Bucket(bucketResources), func(v []byte) ([]byte, error) {
 			r, err := decodeResourceV1(v)
 			if err != nil {
@@ -537,7 +543,7 @@ var migrations = []migration{
 			return encodeJob(j)
 		})
 	}},
-	{name: "checksums on every record and value, and a store id", run: func(tx *bolt.Tx) error {
+	{name: "checksums on every record and value, and a store id", run: func(tx kvTx) error {
 		if err := recode(tx.Bucket(bucketResources), resealed(decodeResource, decodeResourceV2, encodeResource)); err != nil {
 			return err
 		}
@@ -567,7 +573,7 @@ var migrations = []migration{
 }
 
 // recode rewrites every value of b with fn.
-func recode(b *bolt.Bucket, fn func([]byte) ([]byte, error)) error {
+func recode(b kvBucket, fn func([]byte) ([]byte, error)) error {
 	type kv struct{ k, v []byte }
 	var all []kv
 	err := b.ForEach(func(k, v []byte) error {
@@ -608,8 +614,8 @@ func resealed[T any](decode, decodeV2 func([]byte) (T, error), encode func(T) ([
 // SchemaVersion is the version a store has after Open.
 var SchemaVersion = uint64(len(migrations))
 
-func migrate(tx *bolt.Tx) error {
-	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+func migrate(tx kvTx) error {
+	meta, err := tx.CreateBucket(bucketMeta)
 	if err != nil {
 		return err
 	}
