@@ -21,9 +21,11 @@ import (
 // keep it as private as the data directory.
 func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	var n int64
-	err := s.viewFile(ctx, func(tx *bolt.Tx) (err error) {
-		n, err = tx.WriteTo(w)
-		return err
+	err := s.guard(ctx, func() error {
+		return s.db.View(func(tx *bolt.Tx) (err error) {
+			n, err = tx.WriteTo(w)
+			return err
+		})
 	})
 	return n, err
 }

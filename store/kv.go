@@ -5,6 +5,15 @@ package store
 // implementation today (kv_bolt.go); the interfaces are unexported, so no
 // storage engine's types reach the package's callers.
 
+// kvDB runs the transactions of the key-value layer. View's fn sees one
+// consistent snapshot; Update's fn writes, and its writes commit together
+// when it returns nil and are all dropped when it returns an error, which
+// Update returns.
+type kvDB interface {
+	View(fn func(kvTx) error) error
+	Update(fn func(kvTx) error) error
+}
+
 // kvTx is one transaction: a consistent view of every bucket, and, in a
 // write transaction, writes that commit together or not at all. It is used
 // by one goroutine at a time.

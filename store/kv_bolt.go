@@ -2,6 +2,17 @@ package store
 
 import bolt "go.etcd.io/bbolt"
 
+// boltDB is a bbolt file as the key-value layer.
+type boltDB struct{ db *bolt.DB }
+
+func (d boltDB) View(fn func(kvTx) error) error {
+	return d.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+}
+
+func (d boltDB) Update(fn func(kvTx) error) error {
+	return d.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+}
+
 // boltTx is a bbolt transaction as the key-value layer. Both wrappers hold
 // one pointer, so storing them in an interface allocates nothing.
 type boltTx struct{ tx *bolt.Tx }

@@ -43,6 +43,9 @@ var (
 // Store is the bbolt-backed record of resources and jobs. It is safe for
 // concurrent use; bbolt serialises writers.
 type Store struct {
+	// kv holds the records; db is the same file, for what only a bbolt
+	// file has (its pages, transaction id, copy, size).
+	kv       kvDB
 	db       *bolt.DB
 	path     string
 	log      *slog.Logger
@@ -180,7 +183,7 @@ func open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("restrict store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, log: o.Logger, metrics: o.Metrics, commits: make(chan *commit), stop: make(chan struct{}),
+	s := &Store{kv: boltDB{db}, db: db, path: path, log: o.Logger, metrics: o.Metrics, commits: make(chan *commit), stop: make(chan struct{}),
 		committed: make(chan struct{}), recorded: make(chan struct{})}
 	if err := guarded(path, func() error { return s.prepare(rec, check) }); err != nil {
 		db.Close()
@@ -229,12 +232,11 @@ func (s *Store) prepare(rec *identity, check CheckMode) error {
 		}
 	}
 	if schema != SchemaVersion {
-		if err := s.db.Update(func(tx *bolt.Tx) error { return migrate(boltTx{tx}) }); err != nil {
+		if err := s.kv.Update(migrate); err != nil {
 			return fmt.Errorf("migrate store %s: %w", s.path, err)
 		}
 	}
-	err = s.db.View(func(btx *bolt.Tx) error {
-		tx := boltTx{btx}
+	err = s.kv.View(func(tx kvTx) error {
 		if check == CheckFull {
 			if err := checkRecords(s.path, tx); err != nil {
 				return err
@@ -340,11 +342,9 @@ func (s *Store) Generation() uint64 { return s.generation.Load() }
 // transaction that waits for no one and runs fn exactly once is simpler.
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return err // nothing began: no generation to count
 	}
-	err := s.noteDamage(guarded(s.path, func() error {
-		return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{kv: boltTx{btx}}) })
-	}))
+	err := s.guard(ctx, func() error { return s.kv.Update(func(kv kvTx) error { return fn(&Tx{kv: kv}) }) })
 	// Counted whatever the outcome: a failed commit costs readers a miss,
 	// never a stale answer.
 	s.generation.Add(1)
@@ -441,8 +441,8 @@ func (s *Store) commitBatch(batch []*commit) {
 		// Guarded: damage met while bbolt commits fails this batch's
 		// callers, not the committer and with it the process.
 		err := s.noteDamage(guarded(s.path, func() error {
-			return s.db.Update(func(btx *bolt.Tx) error {
-				tx := &Tx{kv: boltTx{btx}}
+			return s.kv.Update(func(kv kvTx) error {
+				tx := &Tx{kv: kv}
 				for i, c := range batch {
 					if err := runSafely(c.fn, tx); err != nil {
 						failed, failure = i, err
@@ -479,15 +479,16 @@ func runSafely(fn func(*Tx) error, tx *Tx) (err error) {
 // (a page bbolt panics on, a fault through a damaged page reference, a
 // record whose checksum fails) is an ErrDamaged error, logged loudly.
 func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
-	return s.viewFile(ctx, func(btx *bolt.Tx) error { return fn(&Tx{kv: boltTx{btx}}) })
+	return s.guard(ctx, func() error { return s.kv.View(func(kv kvTx) error { return fn(&Tx{kv: kv}) }) })
 }
 
-// viewFile is View for what only a bbolt file has (Backup's copy of it).
-func (s *Store) viewFile(ctx context.Context, fn func(*bolt.Tx) error) error {
+// guard runs fn unless ctx is done, with damage fn meets in the file
+// turned into an ErrDamaged error and logged.
+func (s *Store) guard(ctx context.Context, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.noteDamage(s.view(fn))
+	return s.noteDamage(guarded(s.path, fn))
 }
 
 func (s *Store) view(fn func(*bolt.Tx) error) error {
