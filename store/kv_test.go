@@ -28,6 +28,14 @@ func TestKVBolt(t *testing.T) {
 	})
 }
 
+// must fails the test on err.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // testKVContract is what the store relies on from a key-value layer; every
 // implementation runs it. open returns a new, empty database for one test.
 func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
@@ -35,7 +43,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 	// fill creates bucket names holding keys, each valued with its own key.
 	fill := func(t *testing.T, db kvDB, keys ...string) {
 		t.Helper()
-		err := db.Update(func(tx kvTx) error {
+		must(t, db.Update(func(tx kvTx) error {
 			b, err := tx.CreateBucket(names)
 			if err != nil {
 				return err
@@ -46,16 +54,11 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 				}
 			}
 			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		}))
 	}
 	view := func(t *testing.T, db kvDB, fn func(b kvBucket) error) {
 		t.Helper()
-		if err := db.View(func(tx kvTx) error { return fn(tx.Bucket(names)) }); err != nil {
-			t.Fatal(err)
-		}
+		must(t, db.View(func(tx kvTx) error { return fn(tx.Bucket(names)) }))
 	}
 	walk := func(c kvCursor, k, v []byte) []string {
 		var out []string
@@ -125,7 +128,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 			}
 			return nil
 		})
-		err := db.Update(func(tx kvTx) error {
+		must(t, db.Update(func(tx kvTx) error {
 			b, err := tx.CreateBucket([]byte("empty"))
 			if err != nil {
 				return err
@@ -137,17 +140,14 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 				t.Errorf("seek in an empty bucket: %q", k)
 			}
 			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		}))
 	})
 
 	t.Run("a transaction reads its own writes", func(t *testing.T) {
 		t.Parallel()
 		db := open(t)
 		fill(t, db, "a", "c", "e")
-		err := db.Update(func(tx kvTx) error {
+		must(t, db.Update(func(tx kvTx) error {
 			b := tx.Bucket(names)
 			if err := errors.Join(b.Put([]byte("d"), []byte("new")), b.Put([]byte("a"), []byte("changed")), b.Delete([]byte("c")),
 				b.Delete([]byte("absent"))); err != nil {
@@ -169,10 +169,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 				t.Errorf("seek onto a key put in the transaction: %q", k)
 			}
 			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		}))
 		view(t, db, func(b kvBucket) error {
 			c := b.Cursor()
 			k, v := c.First()
@@ -185,10 +182,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 		t.Parallel()
 		db := open(t)
 		fill(t, db)
-		err := db.Update(func(tx kvTx) error { return tx.Bucket(names).Put([]byte("idx\x00j1"), nil) })
-		if err != nil {
-			t.Fatal(err)
-		}
+		must(t, db.Update(func(tx kvTx) error { return tx.Bucket(names).Put([]byte("idx\x00j1"), nil) }))
 		view(t, db, func(b kvBucket) error {
 			if !hasKey(b, []byte("idx\x00j1")) || hasKey(b, []byte("idx\x00j2")) || hasKey(b, []byte("idx")) {
 				t.Error("hasKey does not tell the stored key from absent ones")
@@ -203,7 +197,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 		fill(t, db, "s1\x00a", "s1\x00b", "s1\x00c", "s2\x00a")
 		// As endSessionsOf and recordEnvironments do: walk a prefix while
 		// writing to another bucket, then delete what the walk collected.
-		err := db.Update(func(tx kvTx) error {
+		must(t, db.Update(func(tx kvTx) error {
 			b := tx.Bucket(names)
 			other, err := tx.CreateBucket([]byte("other"))
 			if err != nil {
@@ -227,11 +221,8 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 				t.Errorf("walked %d keys, want 3", n)
 			}
 			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = db.View(func(tx kvTx) error {
+		}))
+		must(t, db.View(func(tx kvTx) error {
 			c := tx.Bucket(names).Cursor()
 			k, v := c.First()
 			same(t, "left after the deletes", walk(c, k, v), []string{"s2\x00a=v-s2\x00a"})
@@ -239,10 +230,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 			k, v = c.First()
 			same(t, "written during the walk", walk(c, k, v), []string{"a=s1\x00a", "b=s1\x00b", "c=s1\x00c"})
 			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		}))
 	})
 
 	t.Run("sequences count per bucket and survive commits", func(t *testing.T) {
@@ -250,7 +238,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 		db := open(t)
 		fill(t, db)
 		next := func(bucket []byte, n int) (got []uint64) {
-			err := db.Update(func(tx kvTx) error {
+			must(t, db.Update(func(tx kvTx) error {
 				b, err := tx.CreateBucket(bucket)
 				if err != nil {
 					return err
@@ -266,10 +254,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 					t.Errorf("Sequence = %d after NextSequence gave %d", b.Sequence(), got[len(got)-1])
 				}
 				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			}))
 			return got
 		}
 		if got := fmt.Sprint(next(names, 3), next(names, 2), next([]byte("other"), 1)); got != "[1 2 3] [4 5] [1]" {
@@ -303,7 +288,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 		if !errors.Is(err, boom) {
 			t.Fatalf("Update returned %v, want fn's error", err)
 		}
-		err = db.View(func(tx kvTx) error {
+		must(t, db.View(func(tx kvTx) error {
 			if tx.Bucket([]byte("new")) != nil {
 				t.Error("a bucket created in the failed transaction exists")
 			}
@@ -315,10 +300,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 				t.Errorf("sequence %d after a failed transaction", b.Sequence())
 			}
 			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		}))
 	})
 
 	t.Run("buckets are created once and missing ones are nil", func(t *testing.T) {
@@ -326,7 +308,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 		db := open(t)
 		fill(t, db, "a")
 		fill(t, db) // CreateBucket again keeps what the bucket holds
-		err := db.View(func(tx kvTx) error {
+		must(t, db.View(func(tx kvTx) error {
 			if tx.Bucket([]byte("missing")) != nil {
 				t.Error("a bucket never created is not nil")
 			}
@@ -334,10 +316,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 				t.Errorf("after CreateBucket again: %q", got)
 			}
 			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		}))
 	})
 
 	t.Run("a read sees one snapshot", func(t *testing.T) {
