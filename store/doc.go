@@ -7,8 +7,8 @@
 // methods, so an accepted API call is durable before it is answered.
 //
 // Every record, index and migration reads and writes through a small
-// key-value layer (kv.go), described below; bbolt is its one implementation
-// today (kv_bolt.go), and no type of it leaves the package.
+// key-value layer (kv.go), described below; bbolt is its one engine today,
+// and no type of it leaves the package.
 //
 // Schema (buckets of the key-value layer, keys and values below them):
 //
@@ -134,11 +134,11 @@
 //
 // # The key-value layer
 //
-// kvDB runs transactions; kvTx names buckets (Bucket, CreateBucket);
+// kvDB runs transactions; kvTx names buckets (Bucket, HasBucket,
+// CreateBucket);
 // kvBucket has Get, Put, Delete, Cursor, ForEach, NextSequence, Sequence,
 // KeyN and the FillAtEnd hint; kvCursor has First, Seek and Next. Its
-// contract, which testKVContract (kv_test.go) holds every implementation
-// to:
+// contract, which testKVContract (kv_test.go) holds every engine to:
 //
 //   - A View sees one snapshot, taken at its first read at the latest:
 //     nothing committed after it shows, in any bucket.
@@ -159,6 +159,10 @@
 //   - A read open while a commit runs may make the commit wait (bbolt
 //     remaps a file it grows), so no code waits for a write while it
 //     holds a read.
+//
+// They are structs with a field per engine, not interfaces, so that the
+// keys passed to them stay on the stack (kv.go says why); an etcd engine
+// adds its field and a branch to each method.
 //
 // On etcd it is meant to be expressed so: a bucket is the key range
 // prefix + "/" + name + "/", and its sequence a key of its own beside

@@ -304,7 +304,7 @@ func countRecords(path string, btx kvTx) (c recordCounts, err error) {
 		}
 		for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending,
 			bucketChallenges, bucketSessions, bucketSessionsByChallenge, bucketApps, bucketEnvs} {
-			if btx.Bucket(name) == nil {
+			if !btx.HasBucket(name) {
 				return damaged("bucket %q is missing", name)
 			}
 		}
