@@ -21,9 +21,11 @@ import (
 // keep it as private as the data directory.
 func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	var n int64
-	err := s.View(ctx, func(tx *Tx) (err error) {
-		n, err = tx.tx.WriteTo(w)
-		return err
+	err := s.guard(ctx, func() error {
+		return s.db.View(func(tx *bolt.Tx) (err error) {
+			n, err = tx.WriteTo(w)
+			return err
+		})
 	})
 	return n, err
 }
@@ -85,7 +87,7 @@ func Verify(path string) (Summary, error) {
 			if sum.Schema < SchemaVersion {
 				return nil // records of an older format: Open migrates, then checks them
 			}
-			counts, err := countRecords(path, tx)
+			counts, err := countRecords(path, kvTx{tx})
 			if err != nil {
 				return err
 			}

@@ -87,7 +87,7 @@ func BenchmarkJobChurn(b *testing.B) {
 func reopenMeasured(b *testing.B, s *Store, path string, churned int, swept, longestBatch time.Duration) *Store {
 	b.Helper()
 	var kept int
-	s.View(context.Background(), func(tx *Tx) error { kept = tx.tx.Bucket(bucketJobs).Stats().KeyN; return nil })
+	s.View(context.Background(), func(tx *Tx) error { kept = tx.kv.Bucket(bucketJobs).KeyN(); return nil })
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}

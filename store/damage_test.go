@@ -62,7 +62,7 @@ func contents(s *Store) (string, error) {
 	var b strings.Builder
 	err := s.View(context.Background(), func(tx *Tx) error {
 		for _, name := range [][]byte{bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending} {
-			err := tx.tx.Bucket(name).ForEach(func(k, v []byte) error {
+			err := tx.kv.Bucket(name).ForEach(func(k, v []byte) error {
 				switch string(name) {
 				case string(bucketResources):
 					r, err := decodeResource(v)
@@ -79,7 +79,7 @@ func contents(s *Store) (string, error) {
 				return err
 			}
 		}
-		fmt.Fprintf(&b, "sequence %d token %x pending %v\n", tx.tx.Bucket(bucketJobs).Sequence(), s.TokenKey(), tx.PendingJobs())
+		fmt.Fprintf(&b, "sequence %d token %x pending %v\n", tx.kv.Bucket(bucketJobs).Sequence(), s.TokenKey(), tx.PendingJobs())
 		return nil
 	})
 	return b.String(), err

@@ -6,7 +6,11 @@
 // implies) are grouped in one transaction through Store.Batch and the Tx
 // methods, so an accepted API call is durable before it is answered.
 //
-// Schema (bbolt buckets at the top level, keys and values below them):
+// Every record, index and migration reads and writes through a small
+// key-value layer (kv.go), described below; bbolt is its one engine today,
+// and no type of it leaves the package.
+//
+// Schema (buckets of the key-value layer, keys and values below them):
 //
 //	meta/
 //	  "schema"        -> uint64 big-endian: the schema version (see migrations)
@@ -127,6 +131,79 @@
 // Scopes, which know apps and environments only through their jobs, keep
 // knowing them. The job sequence is never reused, so page tokens, which
 // are index keys, keep their place among the entries left.
+//
+// # The key-value layer
+//
+// kvDB runs transactions; kvTx names buckets (Bucket, HasBucket,
+// CreateBucket);
+// kvBucket has Get, Put, Delete, Cursor, ForEach, NextSequence, Sequence,
+// KeyN and the FillAtEnd hint; kvCursor has First, Seek and Next. Its
+// contract, which testKVContract (kv_test.go) holds every engine to:
+//
+//   - A View sees one snapshot, taken at its first read at the latest:
+//     nothing committed after it shows, in any bucket.
+//   - An Update's writes are visible to its own later reads, Get and
+//     cursors opened after them alike, and commit together when its
+//     function returns nil; on an error every write, bucket created and
+//     sequence taken is dropped, and the error is returned.
+//   - Keys sort bytewise, a prefix before its extensions; Seek lands on
+//     the key or the first after it, and a nil key means past the end.
+//   - Get returns nil for an absent key; a key with an empty value (an
+//     index entry) is told from an absent one by a cursor (hasKey).
+//   - Nothing writes to a bucket while walking it: the store collects
+//     the keys it changes, then writes (writes to other buckets during a
+//     walk are allowed). Returned slices are the engine's until the
+//     transaction ends; callers copy what they keep.
+//   - A bucket's sequence counts up by one per NextSequence, never
+//     reused once committed.
+//   - A read open while a commit runs may make the commit wait (bbolt
+//     remaps a file it grows), so no code waits for a write while it
+//     holds a read.
+//
+// They are structs with a field per engine, not interfaces, so that the
+// keys passed to them stay on the stack (kv.go says why); an etcd engine
+// adds its field and a branch to each method.
+//
+// On etcd it is meant to be expressed so: a bucket is the key range
+// prefix + "/" + name + "/", and its sequence a key of its own beside
+// it. A View reads at one revision (the first read's, then WithRev),
+// and a cursor pages through the bucket's range at that revision in key
+// order. An Update reads the same way and buffers its writes in an
+// ordered write set that Get and cursors consult first: a cursor merges
+// the range it reads with the set's puts and deletes, key by key. It
+// commits as one Txn whose If compares the mod revision of one commit
+// key with the one read and whose Then holds the writes and a put of
+// that key. Every write transaction of every replica is thus serialised
+// as bbolt's single writer serialises them, including those whose reads
+// were ranges (a compare per key read would miss a key added to a range
+// or deleted from it): a transaction that lost the race fails whole and
+// runs again on a new revision, as Batch already runs again a group that
+// failed. A group commit splits its calls between Txns where etcd's
+// per-Txn operation and request size limits require, never one call's
+// writes. Store.Generation becomes the revision of the last commit seen,
+// followed across replicas with a watch on the prefix. KeyN is a counting
+// range read; FillAtEnd does nothing.
+//
+// What stays bbolt-only, and how each is expressed for etcd:
+//
+//   - The file-level checks: the meta pages and the size read before the
+//     file is mapped (preflight), every page and branch key walked and
+//     bbolt's Check (checkPages). etcd checks its own data (its hash
+//     and corruption checks); the record checks (checkRecords: seals,
+//     keys, every index against its records) run over the key-value
+//     layer and serve both.
+//   - The identity record beside the file (identity.go), which catches a
+//     file emptied, replaced or older than it was. On etcd the store id
+//     in meta/ is compared with the one a replica was given, and etcd's
+//     cluster id and revision take the place of the transaction id and
+//     size: a replica refuses a cluster whose revision went back (one
+//     restored from an older snapshot) below the highest it has seen.
+//   - Backup, Verify and Restore copy and check the bbolt file. On etcd
+//     they become etcd's snapshot save and restore, or a logical copy of
+//     the prefix checked with checkRecords.
+//   - Damage met at run time in the mapped file (guarded's recovered
+//     panics and memory faults) does not arise with etcd, whose client
+//     returns errors; a record whose seal fails is ErrDamaged on both.
 //
 // Index buckets are always written in the same transaction as the records
 // they point to. Errors are wrapped into a few classes (ErrNotFound,

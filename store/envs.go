@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // App is what is recorded of an app beyond the work done in it: the name
@@ -54,7 +52,7 @@ func (e *EnvironmentExistsError) Is(target error) bool { return target == ErrAlr
 
 // App returns the app's record; ok is false when none is recorded.
 func (t *Tx) App(appID string) (a App, ok bool, err error) {
-	v := t.tx.Bucket(bucketApps).Get([]byte(appID))
+	v := t.kv.Bucket(bucketApps).Get([]byte(appID))
 	if v == nil {
 		return App{}, false, nil
 	}
@@ -84,18 +82,18 @@ func (t *Tx) PutApp(a App) error {
 	e.str(a.ActiveJob)
 	e.flags(a.Clean)
 	e.time(a.CreateTime)
-	return t.tx.Bucket(bucketApps).Put([]byte(a.AppID), seal(e.b))
+	return t.kv.Bucket(bucketApps).Put([]byte(a.AppID), seal(e.b))
 }
 
 // DeleteApp removes the app's record; its environments are the caller's.
 func (t *Tx) DeleteApp(appID string) error {
-	return t.tx.Bucket(bucketApps).Delete([]byte(appID))
+	return t.kv.Bucket(bucketApps).Delete([]byte(appID))
 }
 
 // Environment returns the environment's record; ok is false when none is
 // recorded.
 func (t *Tx) Environment(appID, env string) (e Environment, ok bool, err error) {
-	v := t.tx.Bucket(bucketEnvs).Get(envKey(appID, env))
+	v := t.kv.Bucket(bucketEnvs).Get(envKey(appID, env))
 	if v == nil {
 		return Environment{}, false, nil
 	}
@@ -120,7 +118,7 @@ func (t *Tx) PutEnvironment(e Environment) error {
 	if err := checkNames(e.AppID, e.Env); err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucketEnvs).Put(envKey(e.AppID, e.Env), encodeEnvironment(e))
+	return t.kv.Bucket(bucketEnvs).Put(envKey(e.AppID, e.Env), encodeEnvironment(e))
 }
 
 func encodeEnvironment(e Environment) []byte {
@@ -134,14 +132,14 @@ func encodeEnvironment(e Environment) []byte {
 // DeleteEnvironment removes the environment's record; its resources are
 // the caller's.
 func (t *Tx) DeleteEnvironment(appID, env string) error {
-	return t.tx.Bucket(bucketEnvs).Delete(envKey(appID, env))
+	return t.kv.Bucket(bucketEnvs).Delete(envKey(appID, env))
 }
 
 // Environments lists the recorded environments of an app in name order.
 func (t *Tx) Environments(appID string) ([]Environment, error) {
 	prefix := envPrefix(appID, "")
 	var out []Environment
-	c := t.tx.Bucket(bucketEnvs).Cursor()
+	c := t.kv.Bucket(bucketEnvs).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		e, err := decodeEnvironment(appID, string(k[len(prefix):]), v)
 		if err != nil {
@@ -168,9 +166,9 @@ func (t *Tx) EnsureEnvironment(appID, env string, now time.Time) (Environment, e
 // environments made by earlier releases can be deleted and cloned; and
 // imported buckets are indexed under their resource too (bucketIndexKey),
 // so one bucket can be imported into several environments.
-func recordEnvironments(tx *bolt.Tx) error {
+func recordEnvironments(tx kvTx) error {
 	for _, b := range [][]byte{bucketApps, bucketEnvs} {
-		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+		if _, err := tx.CreateBucket(b); err != nil {
 			return err
 		}
 	}

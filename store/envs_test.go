@@ -216,11 +216,11 @@ func TestDamagedEnvironmentRecords(t *testing.T) {
 				if err := tx.PutEnvironment(Environment{AppID: "a", Env: "dev"}); err != nil {
 					return err
 				}
-				c := tx.tx.Bucket(b).Cursor()
+				c := tx.kv.Bucket(b).Cursor()
 				k, v := c.First()
 				garbled := append([]byte(nil), v...)
 				garbled[1] ^= 0xff
-				return tx.tx.Bucket(b).Put(append([]byte(nil), k...), garbled)
+				return tx.kv.Bucket(b).Put(append([]byte(nil), k...), garbled)
 			})
 			f.s.Close()
 			if _, err := OpenWith(f.path, Options{Check: CheckFull}); !errors.Is(err, ErrDamaged) {

@@ -284,7 +284,7 @@ func checkBranchKeys(path string, tx *bolt.Tx) error {
 // checkRecords reads every record and index entry of the current schema
 // and checks each against the others: a flipped bit anywhere in a key or
 // value of ours fails a checksum or a cross-check here.
-func checkRecords(path string, btx *bolt.Tx) error {
+func checkRecords(path string, btx kvTx) error {
 	_, err := countRecords(path, btx)
 	return err
 }
@@ -293,18 +293,18 @@ func checkRecords(path string, btx *bolt.Tx) error {
 type recordCounts struct{ resources, jobs, pending int }
 
 // countRecords is checkRecords, returning the records it counted on the way.
-func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
+func countRecords(path string, btx kvTx) (c recordCounts, err error) {
 	err = func() error {
 		damaged := func(format string, args ...any) error { return damaged(path, format, args...) }
-		indexHolds := func(b *bolt.Bucket, want int, index, records string) error {
-			if n := b.Stats().KeyN; n != want {
+		indexHolds := func(b kvBucket, want int, index, records string) error {
+			if n := b.KeyN(); n != want {
 				return damaged("the %s index has %d entries for %d %s", index, n, want, records)
 			}
 			return nil
 		}
 		for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending,
 			bucketChallenges, bucketSessions, bucketSessionsByChallenge, bucketApps, bucketEnvs} {
-			if btx.Bucket(name) == nil {
+			if !btx.HasBucket(name) {
 				return damaged("bucket %q is missing", name)
 			}
 		}
@@ -393,7 +393,7 @@ func countRecords(path string, btx *bolt.Tx) (c recordCounts, err error) {
 }
 
 // checkEnvironments verifies every app and environment record.
-func checkEnvironments(btx *bolt.Tx, damaged func(string, ...any) error) error {
+func checkEnvironments(btx kvTx, damaged func(string, ...any) error) error {
 	err := btx.Bucket(bucketApps).ForEach(func(k, v []byte) error {
 		if _, err := decodeApp(string(k), v); err != nil {
 			return damaged("app %q does not verify (checksum or encoding)", k)

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // DefaultSweepBatch is how many jobs one sweep transaction removes at most:
@@ -107,7 +105,7 @@ type sweep struct {
 // candidates returns the ids of up to batch jobs that may be removed, read
 // after the last job examined, and whether the pass has reached its end.
 func (sw *sweep) candidates(tx *Tx) (ids []string, done bool, err error) {
-	c := tx.tx.Bucket(bucketJobs).Cursor()
+	c := tx.kv.Bucket(bucketJobs).Cursor()
 	k, v := c.First()
 	if sw.after != nil {
 		if k, v = c.Seek(sw.after); bytes.Equal(k, sw.after) {
@@ -153,8 +151,8 @@ func (sw *sweep) readEnv(tx *Tx, appID, env string) error {
 		return nil
 	}
 	sw.envs[string(prefix)] = true
-	jobs := tx.tx.Bucket(bucketJobs)
-	c := tx.tx.Bucket(bucketJobsByEnv).Cursor()
+	jobs := tx.kv.Bucket(bucketJobs)
+	c := tx.kv.Bucket(bucketJobsByEnv).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		j, err := decodeIndexed(jobs, v)
 		if err != nil {
@@ -168,7 +166,7 @@ func (sw *sweep) readEnv(tx *Tx, appID, env string) error {
 }
 
 // decodeIndexed decodes the job an index entry points at.
-func decodeIndexed(jobs *bolt.Bucket, id []byte) (Job, error) {
+func decodeIndexed(jobs kvBucket, id []byte) (Job, error) {
 	raw := jobs.Get(id)
 	if raw == nil {
 		return Job{}, fmt.Errorf("job index points at missing job %q", id)
@@ -191,11 +189,11 @@ func (t *Tx) removeExpiredJob(id string, cutoff time.Time) (bool, error) {
 		}
 		return false, err
 	}
-	if err := t.tx.Bucket(bucketJobsByEnv).Delete(jobIndexKey(j)); err != nil {
+	if err := t.kv.Bucket(bucketJobsByEnv).Delete(jobIndexKey(j)); err != nil {
 		return false, err
 	}
-	if err := t.tx.Bucket(bucketPending).Delete([]byte(id)); err != nil {
+	if err := t.kv.Bucket(bucketPending).Delete([]byte(id)); err != nil {
 		return false, err
 	}
-	return true, t.tx.Bucket(bucketJobs).Delete([]byte(id))
+	return true, t.kv.Bucket(bucketJobs).Delete([]byte(id))
 }

@@ -40,7 +40,7 @@ func (f *fixture) checkAll() {
 		if err := checkPages(f.path, tx); err != nil {
 			return err
 		}
-		return checkRecords(f.path, tx)
+		return checkRecords(f.path, kvTx{tx})
 	})
 	if err != nil {
 		f.t.Fatalf("store check after the sweep: %v", err)
@@ -140,7 +140,7 @@ func TestSweepJobsPagingStable(t *testing.T) {
 			return nil
 		}
 		return f.s.View(f.ctx, func(tx *Tx) error {
-			if after != nil && tx.tx.Bucket(bucketJobsByEnv).Get(after) == nil {
+			if after != nil && tx.kv.Bucket(bucketJobsByEnv).Get(after) == nil {
 				tokensRemoved++
 			}
 			jobs, next, err := tx.Jobs("app", "dev", after, 2, nil)

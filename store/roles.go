@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // RoleKind says which of an environment's two IAM roles a name is for.
@@ -67,7 +65,7 @@ type LegacyEnv struct {
 // EnvRoles returns the role names recorded for an environment; ok is false
 // when none are recorded yet.
 func (t *Tx) EnvRoles(appID, env string) (r EnvRoles, ok bool, err error) {
-	v := t.tx.Bucket(bucketEnvRoles).Get(envKey(appID, env))
+	v := t.kv.Bucket(bucketEnvRoles).Get(envKey(appID, env))
 	if v == nil {
 		return EnvRoles{}, false, nil
 	}
@@ -83,7 +81,7 @@ func (t *Tx) EnvRoles(appID, env string) (r EnvRoles, ok bool, err error) {
 // RoleOwner returns who the role name is recorded for. IAM role names are
 // case-insensitive, so names that differ only in case are one role.
 func (t *Tx) RoleOwner(name string) (o RoleOwner, ok bool, err error) {
-	v := t.tx.Bucket(bucketRoleOwners).Get(roleOwnerKey(name))
+	v := t.kv.Bucket(bucketRoleOwners).Get(roleOwnerKey(name))
 	if v == nil {
 		return RoleOwner{}, false, nil
 	}
@@ -133,23 +131,23 @@ func (t *Tx) RecordEnvRoles(r EnvRoles) error {
 		e.str(want.AppID)
 		e.str(want.Env)
 		e.str(string(want.Kind))
-		if err := t.tx.Bucket(bucketRoleOwners).Put(roleOwnerKey(name), seal(e.b)); err != nil {
+		if err := t.kv.Bucket(bucketRoleOwners).Put(roleOwnerKey(name), seal(e.b)); err != nil {
 			return err
 		}
 	}
 	e := encoder{b: []byte{recordFormat}}
 	e.str(r.Auth)
 	e.str(r.Unauth)
-	if err := t.tx.Bucket(bucketEnvRoles).Put(envKey(r.AppID, r.Env), seal(e.b)); err != nil {
+	if err := t.kv.Bucket(bucketEnvRoles).Put(envKey(r.AppID, r.Env), seal(e.b)); err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucketLegacyEnvs).Delete(envKey(r.AppID, r.Env))
+	return t.kv.Bucket(bucketLegacyEnvs).Delete(envKey(r.AppID, r.Env))
 }
 
 // IsLegacyEnv reports whether the environment had storage resources before
 // role names were recorded and has not had its names recorded since.
 func (t *Tx) IsLegacyEnv(appID, env string) bool {
-	return t.tx.Bucket(bucketLegacyEnvs).Get(envKey(appID, env)) != nil
+	return t.kv.Bucket(bucketLegacyEnvs).Get(envKey(appID, env)) != nil
 }
 
 // LegacyEnvs lists the environments whose role names are still to be
@@ -157,7 +155,7 @@ func (t *Tx) IsLegacyEnv(appID, env string) bool {
 // order in which they claim names they share.
 func (t *Tx) LegacyEnvs() ([]LegacyEnv, error) {
 	var out []LegacyEnv
-	err := t.tx.Bucket(bucketLegacyEnvs).ForEach(func(k, v []byte) error {
+	err := t.kv.Bucket(bucketLegacyEnvs).ForEach(func(k, v []byte) error {
 		app, env, ok := bytes.Cut(k, []byte{0})
 		d, f := sealed(v)
 		d.format(f)
@@ -182,9 +180,9 @@ func roleOwnerKey(name string) []byte { return []byte(strings.ToLower(name)) }
 
 // markLegacyEnvs is migration 3: every environment that has a resource gets
 // a legacy entry holding its oldest resource's creation time.
-func markLegacyEnvs(tx *bolt.Tx) error {
+func markLegacyEnvs(tx kvTx) error {
 	for _, b := range [][]byte{bucketEnvRoles, bucketRoleOwners, bucketLegacyEnvs} {
-		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+		if _, err := tx.CreateBucket(b); err != nil {
 			return err
 		}
 	}

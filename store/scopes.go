@@ -23,9 +23,9 @@ type Scope struct {
 // costs the number of environments, not of jobs.
 func (t *Tx) Scopes() ([]Scope, error) {
 	var out []Scope
-	index := t.tx.Bucket(bucketJobsByEnv).Cursor()
-	jobs := t.tx.Bucket(bucketJobs)
-	err := t.tx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
+	index := t.kv.Bucket(bucketJobsByEnv).Cursor()
+	jobs := t.kv.Bucket(bucketJobs)
+	err := t.kv.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
 		app, env, ok := bytes.Cut(k, []byte{0})
 		if !ok {
 			return fmt.Errorf("malformed environment key %q", k)

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Challenge is a one-time sign-in challenge (the API's CreateToken): whoever
@@ -46,7 +44,7 @@ type SignInSession struct {
 
 // Challenge returns the challenge with session id id.
 func (t *Tx) Challenge(id string) (Challenge, error) {
-	v := t.tx.Bucket(bucketChallenges).Get([]byte(id))
+	v := t.kv.Bucket(bucketChallenges).Get([]byte(id))
 	if v == nil {
 		return Challenge{}, &NotFoundError{Kind: KindChallenge, Name: id}
 	}
@@ -65,35 +63,35 @@ func (t *Tx) PutChallenge(c Challenge) error {
 	if c.SessionID == "" {
 		return classed(ErrInvalid, "a challenge needs a session id")
 	}
-	return t.tx.Bucket(bucketChallenges).Put([]byte(c.SessionID), encodeChallenge(c))
+	return t.kv.Bucket(bucketChallenges).Put([]byte(c.SessionID), encodeChallenge(c))
 }
 
 // DeleteChallenge removes the challenge with session id id and ends every
 // session issued from it, returning how many it ended.
 func (t *Tx) DeleteChallenge(id string) (int, error) {
-	if t.tx.Bucket(bucketChallenges).Get([]byte(id)) == nil {
+	if t.kv.Bucket(bucketChallenges).Get([]byte(id)) == nil {
 		return 0, &NotFoundError{Kind: KindChallenge, Name: id}
 	}
 	ended, err := t.endSessionsOf(id)
 	if err != nil {
 		return ended, err
 	}
-	return ended, t.tx.Bucket(bucketChallenges).Delete([]byte(id))
+	return ended, t.kv.Bucket(bucketChallenges).Delete([]byte(id))
 }
 
 // endSessionsOf removes the sessions issued from challenge id.
 func (t *Tx) endSessionsOf(id string) (int, error) {
 	prefix := []byte(id + "\x00")
 	var keys [][]byte
-	c := t.tx.Bucket(bucketSessionsByChallenge).Cursor()
+	c := t.kv.Bucket(bucketSessionsByChallenge).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		keys = append(keys, append([]byte(nil), k...))
 	}
 	for _, k := range keys {
-		if err := t.tx.Bucket(bucketSessions).Delete(k[len(prefix):]); err != nil {
+		if err := t.kv.Bucket(bucketSessions).Delete(k[len(prefix):]); err != nil {
 			return 0, err
 		}
-		if err := t.tx.Bucket(bucketSessionsByChallenge).Delete(k); err != nil {
+		if err := t.kv.Bucket(bucketSessionsByChallenge).Delete(k); err != nil {
 			return 0, err
 		}
 	}
@@ -102,7 +100,7 @@ func (t *Tx) endSessionsOf(id string) (int, error) {
 
 // SignInSession returns the session of access key id id.
 func (t *Tx) SignInSession(id string) (SignInSession, error) {
-	v := t.tx.Bucket(bucketSessions).Get([]byte(id))
+	v := t.kv.Bucket(bucketSessions).Get([]byte(id))
 	if v == nil {
 		return SignInSession{}, &NotFoundError{Kind: KindSession, Name: id}
 	}
@@ -119,16 +117,16 @@ func (t *Tx) InsertSession(s SignInSession) error {
 	if err := checkNames(s.AccessKeyID, s.SessionID); err != nil {
 		return err
 	}
-	if t.tx.Bucket(bucketChallenges).Get([]byte(s.SessionID)) == nil {
+	if t.kv.Bucket(bucketChallenges).Get([]byte(s.SessionID)) == nil {
 		return &NotFoundError{Kind: KindChallenge, Name: s.SessionID}
 	}
-	if t.tx.Bucket(bucketSessions).Get([]byte(s.AccessKeyID)) != nil {
+	if t.kv.Bucket(bucketSessions).Get([]byte(s.AccessKeyID)) != nil {
 		return classed(ErrAlreadyExists, "sign-in session %q already exists", s.AccessKeyID)
 	}
-	if err := t.tx.Bucket(bucketSessions).Put([]byte(s.AccessKeyID), encodeSession(s)); err != nil {
+	if err := t.kv.Bucket(bucketSessions).Put([]byte(s.AccessKeyID), encodeSession(s)); err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucketSessionsByChallenge).Put(sessionIndexKey(s), nil)
+	return t.kv.Bucket(bucketSessionsByChallenge).Put(sessionIndexKey(s), nil)
 }
 
 // SweepSignIns removes at most limit records that expired before cutoff:
@@ -136,8 +134,8 @@ func (t *Tx) InsertSession(s SignInSession) error {
 // (a challenge stays while its sessions do, so DeleteToken can end them).
 // It returns how many it removed; running it again is harmless.
 func (t *Tx) SweepSignIns(cutoff time.Time, limit int) (int, error) {
-	sessions, challenges := t.tx.Bucket(bucketSessions), t.tx.Bucket(bucketChallenges)
-	index := t.tx.Bucket(bucketSessionsByChallenge)
+	sessions, challenges := t.kv.Bucket(bucketSessions), t.kv.Bucket(bucketChallenges)
+	index := t.kv.Bucket(bucketSessionsByChallenge)
 	var gone []SignInSession
 	c := sessions.Cursor()
 	for k, v := c.First(); k != nil && len(gone) < limit; k, v = c.Next() {
@@ -179,7 +177,7 @@ func (t *Tx) SweepSignIns(cutoff time.Time, limit int) (int, error) {
 
 // hasKey reports whether b holds k; an index entry's value is empty,
 // which Get does not tell from a missing key.
-func hasKey(b *bolt.Bucket, k []byte) bool {
+func hasKey(b kvBucket, k []byte) bool {
 	found, _ := b.Cursor().Seek(k)
 	return bytes.Equal(found, k)
 }
@@ -245,9 +243,9 @@ func decodeSession(b []byte) (SignInSession, error) {
 }
 
 // createSignInBuckets is migration 5.
-func createSignInBuckets(tx *bolt.Tx) error {
+func createSignInBuckets(tx kvTx) error {
 	for _, b := range [][]byte{bucketChallenges, bucketSessions, bucketSessionsByChallenge} {
-		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+		if _, err := tx.CreateBucket(b); err != nil {
 			return err
 		}
 	}
@@ -257,7 +255,7 @@ func createSignInBuckets(tx *bolt.Tx) error {
 // checkSignIns holds every challenge and session to its key and seal,
 // every session to its index entry and its challenge, and the index to
 // the sessions (integrity.go).
-func checkSignIns(btx *bolt.Tx, damaged func(string, ...any) error) error {
+func checkSignIns(btx kvTx, damaged func(string, ...any) error) error {
 	challenges, sessions, index := btx.Bucket(bucketChallenges), btx.Bucket(bucketSessions), btx.Bucket(bucketSessionsByChallenge)
 	err := challenges.ForEach(func(k, v []byte) error {
 		if c, err := decodeChallenge(v); err != nil || string(k) != c.SessionID {
@@ -283,7 +281,7 @@ func checkSignIns(btx *bolt.Tx, damaged func(string, ...any) error) error {
 	if err != nil {
 		return err
 	}
-	if m := index.Stats().KeyN; m != n {
+	if m := index.KeyN(); m != n {
 		return damaged("the sign-in session index has %d entries for %d sessions", m, n)
 	}
 	return nil

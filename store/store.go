@@ -43,6 +43,9 @@ var (
 // Store is the bbolt-backed record of resources and jobs. It is safe for
 // concurrent use; bbolt serialises writers.
 type Store struct {
+	// kv holds the records; db is the same file, for what only a bbolt
+	// file has (its pages, transaction id, copy, size).
+	kv       kvDB
 	db       *bolt.DB
 	path     string
 	log      *slog.Logger
@@ -180,7 +183,7 @@ func open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("restrict store %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, log: o.Logger, metrics: o.Metrics, commits: make(chan *commit), stop: make(chan struct{}),
+	s := &Store{kv: kvDB{db}, db: db, path: path, log: o.Logger, metrics: o.Metrics, commits: make(chan *commit), stop: make(chan struct{}),
 		committed: make(chan struct{}), recorded: make(chan struct{})}
 	if err := guarded(path, func() error { return s.prepare(rec, check) }); err != nil {
 		db.Close()
@@ -206,7 +209,8 @@ func (s *Store) prepare(rec *identity, check CheckMode) error {
 			}
 		}
 		txid = uint64(tx.ID())
-		if meta := tx.Bucket(bucketMeta); meta != nil {
+		if kv := (kvTx{tx}); kv.HasBucket(bucketMeta) {
+			meta := kv.Bucket(bucketMeta)
 			if v, err := unseal(meta.Get(keyStoreID)); err == nil && len(v) == storeIDSize {
 				fileID = hexID(v)
 			}
@@ -229,11 +233,11 @@ func (s *Store) prepare(rec *identity, check CheckMode) error {
 		}
 	}
 	if schema != SchemaVersion {
-		if err := s.db.Update(func(tx *bolt.Tx) error { return migrate(tx) }); err != nil {
+		if err := s.kv.Update(migrate); err != nil {
 			return fmt.Errorf("migrate store %s: %w", s.path, err)
 		}
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.kv.View(func(tx kvTx) error {
 		if check == CheckFull {
 			if err := checkRecords(s.path, tx); err != nil {
 				return err
@@ -339,11 +343,9 @@ func (s *Store) Generation() uint64 { return s.generation.Load() }
 // transaction that waits for no one and runs fn exactly once is simpler.
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return err // nothing began: no generation to count
 	}
-	err := s.noteDamage(guarded(s.path, func() error {
-		return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
-	}))
+	err := s.guard(ctx, func() error { return s.kv.Update(func(kv kvTx) error { return fn(&Tx{kv: kv}) }) })
 	// Counted whatever the outcome: a failed commit costs readers a miss,
 	// never a stale answer.
 	s.generation.Add(1)
@@ -440,8 +442,8 @@ func (s *Store) commitBatch(batch []*commit) {
 		// Guarded: damage met while bbolt commits fails this batch's
 		// callers, not the committer and with it the process.
 		err := s.noteDamage(guarded(s.path, func() error {
-			return s.db.Update(func(btx *bolt.Tx) error {
-				tx := &Tx{tx: btx}
+			return s.kv.Update(func(kv kvTx) error {
+				tx := &Tx{kv: kv}
 				for i, c := range batch {
 					if err := runSafely(c.fn, tx); err != nil {
 						failed, failure = i, err
@@ -478,10 +480,16 @@ func runSafely(fn func(*Tx) error, tx *Tx) (err error) {
 // (a page bbolt panics on, a fault through a damaged page reference, a
 // record whose checksum fails) is an ErrDamaged error, logged loudly.
 func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
+	return s.guard(ctx, func() error { return s.kv.View(func(kv kvTx) error { return fn(&Tx{kv: kv}) }) })
+}
+
+// guard runs fn unless ctx is done, with damage fn meets in the file
+// turned into an ErrDamaged error and logged.
+func (s *Store) guard(ctx context.Context, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.noteDamage(s.view(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) }))
+	return s.noteDamage(guarded(s.path, fn))
 }
 
 func (s *Store) view(fn func(*bolt.Tx) error) error {
@@ -501,15 +509,15 @@ func (s *Store) noteDamage(err error) error {
 // migration is one ordered, idempotent-by-version schema step.
 type migration struct {
 	name string
-	run  func(tx *bolt.Tx) error
+	run  func(tx kvTx) error
 }
 
 // migrations run in order; the schema version is the number that ran. Append
 // only: a released migration is never edited.
 var migrations = []migration{
-	{name: "initial buckets and token key", run: func(tx *bolt.Tx) error {
+	{name: "initial buckets and token key", run: func(tx kvTx) error {
 		for _, b := range [][]byte{bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			if _, err := tx.CreateBucket(b); err != nil {
 				return err
 			}
 		}
@@ -519,7 +527,7 @@ var migrations = []migration{
 		}
 		return tx.Bucket(bucketMeta).Put(keyTokenKey, key)
 	}},
-	{name: "binary records instead of JSON", run: func(tx *bolt.Tx) error {
+	{name: "binary records instead of JSON", run: func(tx kvTx) error {
 		if err := recode(tx.Bucket(bucketResources), func(v []byte) ([]byte, error) {
 			r, err := decodeResourceV1(v)
 			if err != nil {
@@ -537,7 +545,7 @@ var migrations = []migration{
 			return encodeJob(j)
 		})
 	}},
-	{name: "checksums on every record and value, and a store id", run: func(tx *bolt.Tx) error {
+	{name: "checksums on every record and value, and a store id", run: func(tx kvTx) error {
 		if err := recode(tx.Bucket(bucketResources), resealed(decodeResource, decodeResourceV2, encodeResource)); err != nil {
 			return err
 		}
@@ -567,7 +575,7 @@ var migrations = []migration{
 }
 
 // recode rewrites every value of b with fn.
-func recode(b *bolt.Bucket, fn func([]byte) ([]byte, error)) error {
+func recode(b kvBucket, fn func([]byte) ([]byte, error)) error {
 	type kv struct{ k, v []byte }
 	var all []kv
 	err := b.ForEach(func(k, v []byte) error {
@@ -608,8 +616,8 @@ func resealed[T any](decode, decodeV2 func([]byte) (T, error), encode func(T) ([
 // SchemaVersion is the version a store has after Open.
 var SchemaVersion = uint64(len(migrations))
 
-func migrate(tx *bolt.Tx) error {
-	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+func migrate(tx kvTx) error {
+	meta, err := tx.CreateBucket(bucketMeta)
 	if err != nil {
 		return err
 	}

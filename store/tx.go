@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"strings"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Tx is one store transaction. Methods that write are only valid inside a
@@ -17,7 +15,7 @@ import (
 // but must not append to them, count, queue work or call anything outside
 // the store. Act on the outcome after Batch returns.
 type Tx struct {
-	tx *bolt.Tx
+	kv kvTx
 }
 
 func checkNames(parts ...string) error {
@@ -49,7 +47,7 @@ func jobIndexKey(j Job) []byte {
 
 // Resource returns the resource with key k, hidden ones included.
 func (t *Tx) Resource(k ResourceKey) (Resource, error) {
-	v := t.tx.Bucket(bucketResources).Get(resourceKey(k))
+	v := t.kv.Bucket(bucketResources).Get(resourceKey(k))
 	if v == nil {
 		return Resource{}, resourceNotFound(k)
 	}
@@ -90,7 +88,7 @@ func (t *Tx) BucketUsers(bucket string) []ResourceKey {
 			users = append(users, ResourceKey{AppID: parts[0], Env: parts[1], Name: parts[2]})
 		}
 	}
-	idx := t.tx.Bucket(bucketBuckets)
+	idx := t.kv.Bucket(bucketBuckets)
 	if v := idx.Get([]byte(bucket)); v != nil {
 		add(v)
 	}
@@ -121,7 +119,7 @@ func (t *Tx) CreateResource(r Resource) error {
 	if err := checkNames(r.AppID, r.Env, r.Name); err != nil {
 		return err
 	}
-	if t.tx.Bucket(bucketResources).Get(resourceKey(r.ResourceKey)) != nil {
+	if t.kv.Bucket(bucketResources).Get(resourceKey(r.ResourceKey)) != nil {
 		return &ResourceExistsError{Resource: r.ResourceKey}
 	}
 	if owner, ok := t.BucketOwner(r.Bucket); ok {
@@ -129,7 +127,7 @@ func (t *Tx) CreateResource(r Resource) error {
 			return &BucketTakenError{Bucket: r.Bucket, Owner: owner}
 		}
 	}
-	if err := t.tx.Bucket(bucketBuckets).Put(bucketIndexKey(r), resourceKey(r.ResourceKey)); err != nil {
+	if err := t.kv.Bucket(bucketBuckets).Put(bucketIndexKey(r), resourceKey(r.ResourceKey)); err != nil {
 		return err
 	}
 	if _, err := t.EnsureEnvironment(r.AppID, r.Env, r.CreateTime); err != nil {
@@ -155,7 +153,7 @@ func (t *Tx) putResource(r Resource) error {
 	if err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucketResources).Put(resourceKey(r.ResourceKey), v)
+	return t.kv.Bucket(bucketResources).Put(resourceKey(r.ResourceKey), v)
 }
 
 // DeleteResource removes a resource and releases its bucket.
@@ -164,10 +162,10 @@ func (t *Tx) DeleteResource(k ResourceKey) error {
 	if err != nil {
 		return err
 	}
-	if err := t.tx.Bucket(bucketBuckets).Delete(bucketIndexKey(r)); err != nil {
+	if err := t.kv.Bucket(bucketBuckets).Delete(bucketIndexKey(r)); err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucketResources).Delete(resourceKey(k))
+	return t.kv.Bucket(bucketResources).Delete(resourceKey(k))
 }
 
 // Resources lists the resources of an app (env == "") or of one environment,
@@ -175,7 +173,7 @@ func (t *Tx) DeleteResource(k ResourceKey) error {
 func (t *Tx) Resources(appID, env string) ([]Resource, error) {
 	prefix := envPrefix(appID, env)
 	var out []Resource
-	c := t.tx.Bucket(bucketResources).Cursor()
+	c := t.kv.Bucket(bucketResources).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		r, err := decodeResource(v)
 		if err != nil {
@@ -192,16 +190,16 @@ func (t *Tx) Resources(appID, env string) ([]Resource, error) {
 // so their jobs stay readable after they are removed.
 func (t *Tx) CheckScope(appID, env string) error {
 	has := func(b []byte, prefix []byte) bool {
-		k, _ := t.tx.Bucket(b).Cursor().Seek(prefix)
+		k, _ := t.kv.Bucket(b).Cursor().Seek(prefix)
 		return k != nil && bytes.HasPrefix(k, prefix)
 	}
-	if !has(bucketJobsByEnv, envPrefix(appID, "")) && !has(bucketEnvs, envPrefix(appID, "")) && t.tx.Bucket(bucketApps).Get([]byte(appID)) == nil {
+	if !has(bucketJobsByEnv, envPrefix(appID, "")) && !has(bucketEnvs, envPrefix(appID, "")) && t.kv.Bucket(bucketApps).Get([]byte(appID)) == nil {
 		return &NotFoundError{Kind: KindApp, AppID: appID}
 	}
 	if env == "" {
 		return nil
 	}
-	if !has(bucketJobsByEnv, envPrefix(appID, env)) && t.tx.Bucket(bucketEnvs).Get(envKey(appID, env)) == nil {
+	if !has(bucketJobsByEnv, envPrefix(appID, env)) && t.kv.Bucket(bucketEnvs).Get(envKey(appID, env)) == nil {
 		return &NotFoundError{Kind: KindEnv, AppID: appID, Env: env}
 	}
 	return nil
@@ -209,7 +207,7 @@ func (t *Tx) CheckScope(appID, env string) error {
 
 // Job returns the job with id.
 func (t *Tx) Job(id string) (Job, error) {
-	v := t.tx.Bucket(bucketJobs).Get([]byte(id))
+	v := t.kv.Bucket(bucketJobs).Get([]byte(id))
 	if v == nil {
 		return Job{}, &NotFoundError{Kind: KindJob, Name: id}
 	}
@@ -229,31 +227,28 @@ func (t *Tx) JobIn(appID, env, id string) (Job, error) {
 	return j, err
 }
 
-// appendFill is the split point of trees that grow at their right edge.
-const appendFill = 0.95
-
 // InsertJob stores a new job, its newest-first index entry and, when it is
 // RUNNING, its pending entry.
 func (t *Tx) InsertJob(j Job) error {
 	if err := checkNames(j.AppID, j.Env, j.Resource); err != nil {
 		return err
 	}
-	jobs := t.tx.Bucket(bucketJobs)
+	jobs := t.kv.Bucket(bucketJobs)
 	if jobs.Get([]byte(j.ID)) != nil {
 		return classed(ErrAlreadyExists, "job %q already exists", j.ID)
 	}
 	// Job ids are time-ordered and the per-environment index counts up, so
 	// new jobs land at the right edge of these trees: pages split full
 	// rather than half full, and a commit writes about half the pages.
-	jobs.FillPercent = appendFill
-	t.tx.Bucket(bucketJobsByEnv).FillPercent = appendFill
-	t.tx.Bucket(bucketPending).FillPercent = appendFill
+	jobs.FillAtEnd()
+	t.kv.Bucket(bucketJobsByEnv).FillAtEnd()
+	t.kv.Bucket(bucketPending).FillAtEnd()
 	seq, err := jobs.NextSequence()
 	if err != nil {
 		return err
 	}
 	j.seq = seq
-	if err := t.tx.Bucket(bucketJobsByEnv).Put(jobIndexKey(j), []byte(j.ID)); err != nil {
+	if err := t.kv.Bucket(bucketJobsByEnv).Put(jobIndexKey(j), []byte(j.ID)); err != nil {
 		return err
 	}
 	return t.writeJob(j)
@@ -274,20 +269,20 @@ func (t *Tx) writeJob(j Job) error {
 	if err != nil {
 		return err
 	}
-	if err := t.tx.Bucket(bucketJobs).Put([]byte(j.ID), v); err != nil {
+	if err := t.kv.Bucket(bucketJobs).Put([]byte(j.ID), v); err != nil {
 		return err
 	}
 	if j.Pending() {
-		return t.tx.Bucket(bucketPending).Put([]byte(j.ID), nil)
+		return t.kv.Bucket(bucketPending).Put([]byte(j.ID), nil)
 	}
-	return t.tx.Bucket(bucketPending).Delete([]byte(j.ID))
+	return t.kv.Bucket(bucketPending).Delete([]byte(j.ID))
 }
 
 // PendingJobs returns the ids of the jobs a worker still owes work, read from
 // the pending index only, so it costs the same however many jobs finished.
 func (t *Tx) PendingJobs() []string {
 	var ids []string
-	_ = t.tx.Bucket(bucketPending).ForEach(func(k, _ []byte) error {
+	_ = t.kv.Bucket(bucketPending).ForEach(func(k, _ []byte) error {
 		ids = append(ids, string(k))
 		return nil
 	})
@@ -324,7 +319,7 @@ func (t *Tx) Jobs(appID, env string, after []byte, limit int, match func(Job) bo
 	if after != nil && !bytes.HasPrefix(after, prefix) {
 		return nil, nil, classed(ErrInvalid, "the pagination token does not belong to this environment")
 	}
-	c := t.tx.Bucket(bucketJobsByEnv).Cursor()
+	c := t.kv.Bucket(bucketJobsByEnv).Cursor()
 	var k, v []byte
 	if after == nil {
 		k, v = c.Seek(prefix)
@@ -335,7 +330,7 @@ func (t *Tx) Jobs(appID, env string, after []byte, limit int, match func(Job) bo
 		}
 	}
 	var out []Job
-	jobs := t.tx.Bucket(bucketJobs)
+	jobs := t.kv.Bucket(bucketJobs)
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		j, err := decodeIndexed(jobs, v)
 		if err != nil {
