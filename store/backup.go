@@ -87,7 +87,7 @@ func Verify(path string) (Summary, error) {
 			if sum.Schema < SchemaVersion {
 				return nil // records of an older format: Open migrates, then checks them
 			}
-			counts, err := countRecords(path, kvTx{tx})
+			counts, err := countRecords(path, kvTx{bolt: tx})
 			if err != nil {
 				return err
 			}

@@ -11,81 +11,150 @@ import bolt "go.etcd.io/bbolt"
 // every key the store reads or writes, and a call through an interface
 // makes every key and function passed to it escape to the heap, an
 // allocation per Get. Called concretely, bbolt's methods inline and the
-// keys stay on the stack. A second engine adds its field and a branch to
-// each method.
+// keys stay on the stack. etcd (kv_etcd.go) is the second engine: a
+// field and a branch in each method, the bbolt field nil when it is set.
 
 // kvDB runs the transactions of the key-value layer. View's fn sees one
 // consistent snapshot; Update's fn writes, and its writes commit together
 // when it returns nil and are all dropped when it returns an error, which
 // Update returns.
-type kvDB struct{ bolt *bolt.DB }
+type kvDB struct {
+	bolt *bolt.DB
+	etcd *etcdKV
+}
 
 // View runs fn in a read transaction.
 func (d kvDB) View(fn func(kvTx) error) error {
-	return d.bolt.View(func(tx *bolt.Tx) error { return fn(kvTx{tx}) })
+	if d.etcd != nil {
+		return d.etcd.view(fn)
+	}
+	return d.bolt.View(func(tx *bolt.Tx) error { return fn(kvTx{bolt: tx}) })
 }
 
 // Update runs fn in a write transaction.
 func (d kvDB) Update(fn func(kvTx) error) error {
-	return d.bolt.Update(func(tx *bolt.Tx) error { return fn(kvTx{tx}) })
+	if d.etcd != nil {
+		return d.etcd.update(fn)
+	}
+	return d.bolt.Update(func(tx *bolt.Tx) error { return fn(kvTx{bolt: tx}) })
 }
 
 // kvTx is one transaction: a consistent view of every bucket, and, in a
 // write transaction, writes that commit together or not at all. It is used
 // by one goroutine at a time.
-type kvTx struct{ bolt *bolt.Tx }
+type kvTx struct {
+	bolt *bolt.Tx
+	etcd *etcdTx
+}
 
 // HasBucket reports whether the named bucket exists.
-func (t kvTx) HasBucket(name []byte) bool { return t.bolt.Bucket(name) != nil }
+func (t kvTx) HasBucket(name []byte) bool {
+	if t.etcd != nil {
+		return t.etcd.hasBucket(name)
+	}
+	return t.bolt.Bucket(name) != nil
+}
 
 // Bucket returns the named bucket, which must exist (migrations create
 // every bucket; HasBucket tells).
-func (t kvTx) Bucket(name []byte) kvBucket { return kvBucket{t.bolt.Bucket(name)} }
+func (t kvTx) Bucket(name []byte) kvBucket {
+	if t.etcd != nil {
+		return kvBucket{etcd: t.etcd.bucket(name)}
+	}
+	return kvBucket{bolt: t.bolt.Bucket(name)}
+}
 
 // CreateBucket returns the named bucket, creating it when it does not
 // exist (write transactions only).
 func (t kvTx) CreateBucket(name []byte) (kvBucket, error) {
+	if t.etcd != nil {
+		b, err := t.etcd.createBucket(name)
+		return kvBucket{etcd: b}, err
+	}
 	b, err := t.bolt.CreateBucketIfNotExists(name)
-	return kvBucket{b}, err
+	return kvBucket{bolt: b}, err
 }
 
 // kvBucket is an ordered set of keys, each with a value, and a sequence.
 // Keys sort bytewise; a key is never empty. Slices a bucket returns are
 // valid only until the transaction ends or the bucket is next written:
 // callers copy what they keep.
-type kvBucket struct{ bolt *bolt.Bucket }
+type kvBucket struct {
+	bolt *bolt.Bucket
+	etcd *etcdBucket
+}
 
 // Get returns the value of k, or nil when k is absent. A key stored with
 // an empty value is told from an absent one by a cursor (hasKey).
-func (b kvBucket) Get(k []byte) []byte { return b.bolt.Get(k) }
+func (b kvBucket) Get(k []byte) []byte {
+	if b.etcd != nil {
+		return b.etcd.get(k)
+	}
+	return b.bolt.Get(k)
+}
 
 // Put sets k to v, overwriting any value; the transaction's later reads
 // see it.
-func (b kvBucket) Put(k, v []byte) error { return b.bolt.Put(k, v) }
+func (b kvBucket) Put(k, v []byte) error {
+	if b.etcd != nil {
+		return b.etcd.put(k, v)
+	}
+	return b.bolt.Put(k, v)
+}
 
 // Delete removes k; deleting an absent key is not an error.
-func (b kvBucket) Delete(k []byte) error { return b.bolt.Delete(k) }
+func (b kvBucket) Delete(k []byte) error {
+	if b.etcd != nil {
+		return b.etcd.delete(k)
+	}
+	return b.bolt.Delete(k)
+}
 
 // Cursor walks the bucket's keys in order, with the transaction's own
 // writes made before it was opened. Writing to the bucket while one of its
 // cursors or ForEach is in use is not supported: the store collects what
 // it changes, then writes.
-func (b kvBucket) Cursor() kvCursor { return kvCursor{b.bolt.Cursor()} }
+func (b kvBucket) Cursor() kvCursor {
+	if b.etcd != nil {
+		return kvCursor{etcd: b.etcd.cursor()}
+	}
+	return kvCursor{bolt: b.bolt.Cursor()}
+}
 
 // ForEach calls fn for every key in order, stopping at fn's first error.
-func (b kvBucket) ForEach(fn func(k, v []byte) error) error { return b.bolt.ForEach(fn) }
+func (b kvBucket) ForEach(fn func(k, v []byte) error) error {
+	if b.etcd != nil {
+		return b.etcd.forEach(fn)
+	}
+	return b.bolt.ForEach(fn)
+}
 
 // NextSequence increments the bucket's sequence and returns the new value
 // (write transactions only). A rolled back transaction's increments are
 // undone with it.
-func (b kvBucket) NextSequence() (uint64, error) { return b.bolt.NextSequence() }
+func (b kvBucket) NextSequence() (uint64, error) {
+	if b.etcd != nil {
+		return b.etcd.nextSequence()
+	}
+	return b.bolt.NextSequence()
+}
 
 // Sequence is the bucket's sequence as last set.
-func (b kvBucket) Sequence() uint64 { return b.bolt.Sequence() }
+func (b kvBucket) Sequence() uint64 {
+	if b.etcd != nil {
+		return b.etcd.sequence()
+	}
+	return b.bolt.Sequence()
+}
 
 // KeyN counts the keys; the full check compares each index's size with its
 // records.
-func (b kvBucket) KeyN() int { return b.bolt.Stats().KeyN }
+func (b kvBucket) KeyN() int {
+	if b.etcd != nil {
+		return b.etcd.keyN()
+	}
+	return b.bolt.Stats().KeyN
+}
 
 // FillAtEnd says this transaction's new keys sort after every key in the
 // bucket (time-ordered ids, a counting index); it changes no result. bbolt
@@ -93,20 +162,42 @@ func (b kvBucket) KeyN() int { return b.bolt.Stats().KeyN }
 // would otherwise leave every page half empty, and a commit would write
 // about twice the pages. In a write transaction bbolt hands out one Bucket
 // per name, so the setting holds for the rest of the transaction.
-func (b kvBucket) FillAtEnd() { b.bolt.FillPercent = appendFill }
+func (b kvBucket) FillAtEnd() {
+	if b.bolt != nil { // etcd has no pages to fill
+		b.bolt.FillPercent = appendFill
+	}
+}
 
 // appendFill is the split point of trees that grow at their right edge.
 const appendFill = 0.95
 
 // kvCursor is an ordered walk over one bucket. Each method returns the key
 // and value it lands on, or a nil key past the last one.
-type kvCursor struct{ bolt *bolt.Cursor }
+type kvCursor struct {
+	bolt *bolt.Cursor
+	etcd *etcdCursor
+}
 
 // First moves to the first key.
-func (c kvCursor) First() (k, v []byte) { return c.bolt.First() }
+func (c kvCursor) First() (k, v []byte) {
+	if c.etcd != nil {
+		return c.etcd.first()
+	}
+	return c.bolt.First()
+}
 
 // Seek moves to k, or to the first key after it when k is absent.
-func (c kvCursor) Seek(k []byte) (key, v []byte) { return c.bolt.Seek(k) }
+func (c kvCursor) Seek(k []byte) (key, v []byte) {
+	if c.etcd != nil {
+		return c.etcd.seek(k)
+	}
+	return c.bolt.Seek(k)
+}
 
 // Next moves to the key after the current one.
-func (c kvCursor) Next() (k, v []byte) { return c.bolt.Next() }
+func (c kvCursor) Next() (k, v []byte) {
+	if c.etcd != nil {
+		return c.etcd.next()
+	}
+	return c.bolt.Next()
+}

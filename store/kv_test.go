@@ -23,7 +23,7 @@ func TestKVBolt(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
-		return kvDB{db}
+		return kvDB{bolt: db}
 	})
 }
 

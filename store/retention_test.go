@@ -40,7 +40,7 @@ func (f *fixture) checkAll() {
 		if err := checkPages(f.path, tx); err != nil {
 			return err
 		}
-		return checkRecords(f.path, kvTx{tx})
+		return checkRecords(f.path, kvTx{bolt: tx})
 	})
 	if err != nil {
 		f.t.Fatalf("store check after the sweep: %v", err)

@@ -148,7 +148,7 @@ func TestMigrationCreatesSignInBuckets(t *testing.T) {
 				t.Errorf("bucket %s missing after the migration", b)
 			}
 		}
-		return checkRecords(path, kvTx{tx})
+		return checkRecords(path, kvTx{bolt: tx})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestCheckFindsDamagedSignIns(t *testing.T) {
 			})
 			err := f.s.db.Update(damage)
 			if err == nil {
-				err = f.s.view(func(tx *bolt.Tx) error { return checkRecords(f.path, kvTx{tx}) })
+				err = f.s.view(func(tx *bolt.Tx) error { return checkRecords(f.path, kvTx{bolt: tx}) })
 			}
 			if !errors.Is(err, ErrDamaged) {
 				t.Fatalf("check: %v, want ErrDamaged", err)

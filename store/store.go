@@ -183,7 +183,7 @@ func open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("restrict store %s: %w", path, err)
 	}
-	s := &Store{kv: kvDB{db}, db: db, path: path, log: o.Logger, metrics: o.Metrics, commits: make(chan *commit), stop: make(chan struct{}),
+	s := &Store{kv: kvDB{bolt: db}, db: db, path: path, log: o.Logger, metrics: o.Metrics, commits: make(chan *commit), stop: make(chan struct{}),
 		committed: make(chan struct{}), recorded: make(chan struct{})}
 	if err := guarded(path, func() error { return s.prepare(rec, check) }); err != nil {
 		db.Close()
@@ -209,7 +209,7 @@ func (s *Store) prepare(rec *identity, check CheckMode) error {
 			}
 		}
 		txid = uint64(tx.ID())
-		if kv := (kvTx{tx}); kv.HasBucket(bucketMeta) {
+		if kv := (kvTx{bolt: tx}); kv.HasBucket(bucketMeta) {
 			meta := kv.Bucket(bucketMeta)
 			if v, err := unseal(meta.Get(keyStoreID)); err == nil && len(v) == storeIDSize {
 				fileID = hexID(v)

@@ -316,7 +316,7 @@ func openOldStore(t *testing.T, path string, version int, fill func(tx *bolt.Tx)
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, _ := tx.CreateBucketIfNotExists(bucketMeta)
 		for _, m := range migrations[:version] {
-			if err := m.run(kvTx{tx}); err != nil {
+			if err := m.run(kvTx{bolt: tx}); err != nil {
 				return err
 			}
 		}
@@ -448,7 +448,7 @@ func TestMigrationAddsChecksums(t *testing.T) {
 	var tokenKey []byte
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, _ := tx.CreateBucketIfNotExists(bucketMeta)
-		if err := migrations[0].run(kvTx{tx}); err != nil {
+		if err := migrations[0].run(kvTx{bolt: tx}); err != nil {
 			return err
 		}
 		tokenKey = append(tokenKey, meta.Get(keyTokenKey)...)

@@ -1,0 +1,411 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// The etcd engine of the key-value layer, as doc.go ("On etcd") lays it
+// out. Under the store's prefix P, with bucket names that never contain
+// "/":
+//
+//	P/              the commit key: every commit puts it, and every
+//	                commit that read compares its mod revision
+//	P/name          the bucket's marker: it exists while the bucket does,
+//	                its value the bucket's sequence (uint64 big-endian)
+//	P/name/key      one key of the bucket, its value as stored
+//
+// A bucket's keys are then exactly the range [P/name/, P/name0): etcd
+// orders keys bytewise, as bbolt does, so the bucket's order, Seek and a
+// prefix walk are range reads. The marker and the commit key sort outside
+// every bucket's range.
+
+// etcdKV is the etcd engine: the client, the store's prefix, and how long
+// one request may take. The layer's methods take no context (bbolt needs
+// none), so each request is bounded by timeout instead.
+type etcdKV struct {
+	client  *clientv3.Client
+	prefix  string
+	timeout time.Duration
+	// attempts bounds how often an Update runs when its commit keeps
+	// losing to other writers.
+	attempts int
+}
+
+// errContended is what an Update returns when every attempt lost its
+// commit to another writer: the store is busy, nothing was written, and
+// the caller may try again later.
+var errContended = errors.New("store: etcd commit lost to concurrent writers")
+
+// etcdAttempts is how often an Update runs before errContended: each
+// retry follows another writer's commit, so the store makes progress
+// while one transaction retries.
+const etcdAttempts = 16
+
+// newEtcdKV returns the engine for the store under prefix, which must
+// not end in "/" (the engine adds it).
+func newEtcdKV(client *clientv3.Client, prefix string) *etcdKV {
+	return &etcdKV{client: client, prefix: prefix, timeout: 10 * time.Second, attempts: etcdAttempts}
+}
+
+// commitKey is the key every commit puts.
+func (e *etcdKV) commitKey() string { return e.prefix + "/" }
+
+// view runs fn at one revision, the first read's.
+func (e *etcdKV) view(fn func(kvTx) error) error {
+	t := &etcdTx{kv: e}
+	err := fn(kvTx{etcd: t})
+	if t.err != nil {
+		// A failed read answered nil: fn's outcome rests on it.
+		return t.err
+	}
+	return err
+}
+
+// update runs fn and commits its writes in one Txn guarded by the commit
+// key, running fn again on a new revision when another commit came first.
+func (e *etcdKV) update(fn func(kvTx) error) error {
+	for attempt := 1; ; attempt++ {
+		t := &etcdTx{kv: e, writes: map[string]etcdWrite{}}
+		err := fn(kvTx{etcd: t})
+		if t.err != nil {
+			return t.err
+		}
+		if err != nil {
+			return err
+		}
+		committed, err := t.commit()
+		if err != nil || committed {
+			return err
+		}
+		if attempt == e.attempts {
+			return fmt.Errorf("%w (%d attempts)", errContended, attempt)
+		}
+	}
+}
+
+// etcdTx is one transaction of the etcd engine. Its reads are at rev, set
+// by the first; a write transaction buffers its writes until commit.
+type etcdTx struct {
+	kv     *etcdKV
+	rev    int64
+	writes map[string]etcdWrite // nil in a read transaction
+	// err is the first failed request. Get has no error to return, so it
+	// answers nil and the transaction fails with err when fn returns.
+	err error
+}
+
+// etcdWrite is a buffered write: a value put, or a delete.
+type etcdWrite struct {
+	val []byte
+	del bool
+}
+
+// errReadOnly is a write attempted in a View.
+var errReadOnly = errors.New("store: write in a read transaction")
+
+// read runs one range request at the transaction's revision, fixing the
+// revision at the first. It returns nil after a failure, recorded in err.
+func (t *etcdTx) read(key string, opts ...clientv3.OpOption) *clientv3.GetResponse {
+	if t.err != nil {
+		return nil
+	}
+	if t.rev != 0 {
+		opts = append(opts, clientv3.WithRev(t.rev))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
+	defer cancel()
+	resp, err := t.kv.client.Get(ctx, key, opts...)
+	if err != nil {
+		t.err = fmt.Errorf("store: etcd read: %w", err)
+		return nil
+	}
+	if t.rev == 0 {
+		t.rev = resp.Header.Revision
+	}
+	return resp
+}
+
+// get returns key's value and whether it exists, the transaction's own
+// writes first.
+func (t *etcdTx) get(key string) ([]byte, bool) {
+	if w, ok := t.writes[key]; ok {
+		return w.val, !w.del
+	}
+	resp := t.read(key)
+	if resp == nil || len(resp.Kvs) == 0 {
+		return nil, false
+	}
+	return resp.Kvs[0].Value, true
+}
+
+// exists reports whether key is stored at the transaction's revision,
+// without reading its value.
+func (t *etcdTx) exists(key string) bool {
+	resp := t.read(key, clientv3.WithCountOnly())
+	return resp != nil && resp.Count > 0
+}
+
+// set buffers a write.
+func (t *etcdTx) set(key string, w etcdWrite) error {
+	if t.writes == nil {
+		return errReadOnly
+	}
+	t.writes[key] = w
+	return nil
+}
+
+// commit sends the buffered writes and a put of the commit key as one
+// Txn. When the transaction read anything, the Txn applies only if no
+// commit came after the revision it read at; it reports false when one
+// did and nothing was written. A transaction that only wrote commits
+// unconditionally: blind writes fit at any revision.
+func (t *etcdTx) commit() (bool, error) {
+	if len(t.writes) == 0 {
+		return true, nil
+	}
+	ops := make([]clientv3.Op, 0, len(t.writes)+1)
+	for _, k := range slices.Sorted(maps.Keys(t.writes)) {
+		if w := t.writes[k]; w.del {
+			ops = append(ops, clientv3.OpDelete(k))
+		} else {
+			ops = append(ops, clientv3.OpPut(k, string(w.val)))
+		}
+	}
+	ops = append(ops, clientv3.OpPut(t.kv.commitKey(), ""))
+	ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
+	defer cancel()
+	txn := t.kv.client.Txn(ctx)
+	if t.rev != 0 {
+		// An absent commit key's mod revision is 0, so a store never
+		// written to commits too.
+		txn = txn.If(clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "<", t.rev+1))
+	}
+	resp, err := txn.Then(ops...).Commit()
+	if err != nil {
+		return false, fmt.Errorf("store: etcd commit of %d writes: %w", len(ops), err)
+	}
+	return resp.Succeeded, nil
+}
+
+// marker is the key of the named bucket's marker and sequence.
+func (t *etcdTx) marker(name []byte) string {
+	if bytes.IndexByte(name, '/') >= 0 || len(name) == 0 {
+		// Bucket names are constants of this package: a bad one is a bug.
+		panic(fmt.Sprintf("store: bucket name %q is empty or holds /", name))
+	}
+	return t.kv.prefix + "/" + string(name)
+}
+
+func (t *etcdTx) hasBucket(name []byte) bool {
+	_, ok := t.get(t.marker(name))
+	return ok
+}
+
+func (t *etcdTx) bucket(name []byte) *etcdBucket {
+	m := t.marker(name)
+	return &etcdBucket{tx: t, marker: m, lo: m + "/", hi: m + "0"}
+}
+
+func (t *etcdTx) createBucket(name []byte) (*etcdBucket, error) {
+	b := t.bucket(name)
+	if t.writes == nil {
+		return nil, errReadOnly
+	}
+	if _, ok := t.get(b.marker); !ok {
+		return b, t.set(b.marker, etcdWrite{val: binary.BigEndian.AppendUint64(nil, 0)})
+	}
+	return b, nil
+}
+
+// etcdBucket is one bucket: its marker key and the range [lo, hi) its
+// keys are in.
+type etcdBucket struct {
+	tx             *etcdTx
+	marker, lo, hi string
+}
+
+func (b *etcdBucket) get(k []byte) []byte {
+	v, ok := b.tx.get(b.lo + string(k))
+	if ok && v == nil {
+		// etcd gives an empty value as nil; Get answers nil only when
+		// the key is absent.
+		v = []byte{}
+	}
+	return v
+}
+
+// errKeyRequired is a write of an empty key, which bbolt refuses too.
+var errKeyRequired = errors.New("store: key required")
+
+func (b *etcdBucket) put(k, v []byte) error {
+	if len(k) == 0 {
+		return errKeyRequired
+	}
+	// The caller may reuse v's array before the commit; bbolt copies too.
+	return b.tx.set(b.lo+string(k), etcdWrite{val: bytes.Clone(v)})
+}
+
+func (b *etcdBucket) delete(k []byte) error {
+	if len(k) == 0 {
+		return errKeyRequired
+	}
+	return b.tx.set(b.lo+string(k), etcdWrite{del: true})
+}
+
+func (b *etcdBucket) sequence() uint64 {
+	v, _ := b.tx.get(b.marker)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+func (b *etcdBucket) nextSequence() (uint64, error) {
+	s := b.sequence() + 1
+	if err := b.tx.set(b.marker, etcdWrite{val: binary.BigEndian.AppendUint64(nil, s)}); err != nil {
+		return 0, err
+	}
+	return s, b.tx.err
+}
+
+// keyN counts the keys at the transaction's revision, then corrects the
+// count for the transaction's own writes.
+func (b *etcdBucket) keyN() int {
+	resp := b.tx.read(b.lo, clientv3.WithRange(b.hi), clientv3.WithCountOnly())
+	if resp == nil {
+		return 0
+	}
+	n := int(resp.Count)
+	for _, k := range b.written(b.lo) {
+		switch had := b.tx.exists(k); {
+		case b.tx.writes[k].del && had:
+			n--
+		case !b.tx.writes[k].del && !had:
+			n++
+		}
+	}
+	return n
+}
+
+// written returns, sorted, the keys the transaction wrote in the bucket
+// from from on.
+func (b *etcdBucket) written(from string) []string {
+	var keys []string
+	for k := range b.tx.writes {
+		if k >= from && k < b.hi {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (b *etcdBucket) cursor() *etcdCursor { return &etcdCursor{b: b} }
+
+func (b *etcdBucket) forEach(fn func(k, v []byte) error) error {
+	c := b.cursor()
+	for k, v := c.first(); k != nil; k, v = c.next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return b.tx.err
+}
+
+// etcdCursor walks a bucket in key order: it pages through the bucket's
+// range at the transaction's revision and merges the transaction's writes
+// in, key by key, a buffered write replacing or hiding the stored key.
+type etcdCursor struct {
+	b *etcdBucket
+	// page is the range read last, from the key at pos on not yet
+	// returned; after is where the next page starts, more whether there
+	// is one, and limit its size, growing for long walks.
+	page  []*mvccpb.KeyValue
+	pos   int
+	after string
+	more  bool
+	limit int64
+	// writes are the transaction's writes in the range walked, sorted,
+	// from the one at wpos on not yet returned.
+	writes []string
+	wpos   int
+}
+
+// Page sizes of a cursor: a Seek that reads a page of jobs wants few
+// keys, a full walk many.
+const (
+	etcdFirstPage = 16
+	etcdMaxPage   = 1024
+)
+
+func (c *etcdCursor) first() ([]byte, []byte) { return c.from(c.b.lo) }
+
+func (c *etcdCursor) seek(k []byte) ([]byte, []byte) { return c.from(c.b.lo + string(k)) }
+
+// from starts the walk at key.
+func (c *etcdCursor) from(key string) ([]byte, []byte) {
+	c.page, c.pos, c.after, c.more, c.limit = nil, 0, key, true, etcdFirstPage
+	c.writes, c.wpos = c.b.written(key), 0
+	return c.next()
+}
+
+// fill reads the next page once the current one is used up.
+func (c *etcdCursor) fill() {
+	if c.pos < len(c.page) || !c.more {
+		return
+	}
+	resp := c.b.tx.read(c.after, clientv3.WithRange(c.b.hi), clientv3.WithLimit(c.limit))
+	c.page, c.pos = nil, 0
+	if resp == nil {
+		c.more = false
+		return
+	}
+	c.page, c.more = resp.Kvs, resp.More
+	if n := len(c.page); n > 0 {
+		c.after = string(c.page[n-1].Key) + "\x00"
+	}
+	c.limit = min(2*c.limit, etcdMaxPage)
+}
+
+func (c *etcdCursor) next() ([]byte, []byte) {
+	for {
+		c.fill()
+		stored := c.pos < len(c.page)
+		buffered := c.wpos < len(c.writes)
+		var cmp int
+		switch {
+		case !stored && !buffered:
+			return nil, nil
+		case !buffered:
+			cmp = 1
+		case !stored:
+			cmp = -1
+		default:
+			cmp = strings.Compare(c.writes[c.wpos], string(c.page[c.pos].Key))
+		}
+		if cmp > 0 {
+			kv := c.page[c.pos]
+			c.pos++
+			return kv.Key[len(c.b.lo):], kv.Value
+		}
+		k := c.writes[c.wpos]
+		c.wpos++
+		if cmp == 0 {
+			c.pos++ // the buffered write replaces the stored key
+		}
+		if w := c.b.tx.writes[k]; !w.del {
+			return []byte(k[len(c.b.lo):]), w.val
+		}
+	}
+}
