@@ -20,6 +20,9 @@ import (
 // that Restore puts in place; it carries the pagination token key, so
 // keep it as private as the data directory.
 func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	if s.db == nil {
+		return 0, errNoFile
+	}
 	var n int64
 	err := s.guard(ctx, func() error {
 		return s.db.View(func(tx *bolt.Tx) (err error) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -41,6 +42,11 @@ type etcdKV struct {
 	// losing to other writers.
 	attempts int
 }
+
+// errTxnTooLarge is a commit etcd refused for its number of writes or its
+// size (its --max-txn-ops and --max-request-bytes): a group commit then
+// splits its calls between Txns (Store.commitBatch).
+var errTxnTooLarge = errors.New("transaction exceeds etcd's limits")
 
 // errContended is what an Update returns when every attempt lost its
 // commit to another writer: the store is busy, nothing was written, and
@@ -192,6 +198,9 @@ func (t *etcdTx) commit() (bool, error) {
 		txn = txn.If(clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "<", t.rev+1))
 	}
 	resp, err := txn.Then(ops...).Commit()
+	if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
+		return false, fmt.Errorf("store: etcd commit of %d writes: %w: %w", len(ops), errTxnTooLarge, err)
+	}
 	if err != nil {
 		return false, fmt.Errorf("store: etcd commit of %d writes: %w", len(ops), err)
 	}

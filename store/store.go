@@ -44,7 +44,7 @@ var (
 // concurrent use; bbolt serialises writers.
 type Store struct {
 	// kv holds the records; db is the same file, for what only a bbolt
-	// file has (its pages, transaction id, copy, size).
+	// file has (its pages, transaction id, copy, size), and nil on etcd.
 	kv       kvDB
 	db       *bolt.DB
 	path     string
@@ -183,8 +183,8 @@ func open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("restrict store %s: %w", path, err)
 	}
-	s := &Store{kv: kvDB{bolt: db}, db: db, path: path, log: o.Logger, metrics: o.Metrics, commits: make(chan *commit), stop: make(chan struct{}),
-		committed: make(chan struct{}), recorded: make(chan struct{})}
+	s := newStore(kvDB{bolt: db}, path, o)
+	s.db = db
 	if err := guarded(path, func() error { return s.prepare(rec, check) }); err != nil {
 		db.Close()
 		return nil, err
@@ -192,6 +192,12 @@ func open(path string, o Options) (*Store, error) {
 	go s.committer()
 	go s.keepIdentity()
 	return s, nil
+}
+
+// newStore returns a store over kv, its committer not yet started.
+func newStore(kv kvDB, path string, o Options) *Store {
+	return &Store{kv: kv, path: path, log: o.Logger, metrics: o.Metrics, commits: make(chan *commit), stop: make(chan struct{}),
+		committed: make(chan struct{}), recorded: make(chan struct{})}
 }
 
 // prepare checks the opened file against its record and as deeply as
@@ -237,7 +243,20 @@ func (s *Store) prepare(rec *identity, check CheckMode) error {
 			return fmt.Errorf("migrate store %s: %w", s.path, err)
 		}
 	}
-	err = s.kv.View(func(tx kvTx) error {
+	if err := s.load(check); err != nil {
+		return err
+	}
+	s.id.Created = time.Now().UTC()
+	if rec != nil && rec.StoreID == s.id.StoreID {
+		s.id.Created = rec.Created
+	}
+	return s.recordIdentity()
+}
+
+// load checks the records, of a store at the current schema, as check
+// says, and reads the keys the store serves with.
+func (s *Store) load(check CheckMode) error {
+	return s.kv.View(func(tx kvTx) error {
 		if check == CheckFull {
 			if err := checkRecords(s.path, tx); err != nil {
 				return err
@@ -256,14 +275,6 @@ func (s *Store) prepare(rec *identity, check CheckMode) error {
 		s.id.StoreID = hexID(id)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	s.id.Created = time.Now().UTC()
-	if rec != nil && rec.StoreID == s.id.StoreID {
-		s.id.Created = rec.Created
-	}
-	return s.recordIdentity()
 }
 
 // recordIdentity writes the identity record with the store's current
@@ -317,6 +328,10 @@ func (s *Store) Close() error {
 		close(s.stop)
 		<-s.committed
 		<-s.recorded
+		if s.kv.etcd != nil {
+			s.closeErr = s.kv.etcd.client.Close()
+			return
+		}
 		s.closeErr = errors.Join(s.recordIdentity(), s.db.Close())
 	})
 	return s.closeErr
@@ -453,6 +468,14 @@ func (s *Store) commitBatch(batch []*commit) {
 				return nil
 			})
 		}))
+		if errors.Is(err, errTxnTooLarge) && len(batch) > 1 {
+			// One Txn could not hold them all (etcd's limits): each half
+			// commits on its own, a call's writes never split.
+			half := len(batch) / 2
+			s.commitBatch(batch[:half])
+			s.commitBatch(batch[half:])
+			return
+		}
 		if failed < 0 {
 			s.generation.Add(1)
 			for _, c := range batch {
