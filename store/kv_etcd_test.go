@@ -21,6 +21,13 @@ func startEtcd(t *testing.T) *clientv3.Client {
 	return etcdtest.Start(t, 1).Client(t)
 }
 
+// startEtcdCluster starts a one-member etcd cluster for the test and its
+// subtests and returns its endpoints.
+func startEtcdCluster(t *testing.T) []string {
+	t.Helper()
+	return etcdtest.Start(t, 1).Endpoints()
+}
+
 // etcdKVFor returns an etcd engine over a new, empty prefix.
 func etcdKVFor(cli *clientv3.Client) *etcdKV {
 	return newEtcdKV(cli, fmt.Sprintf("/kvtest%d", etcdPrefixes.Add(1)))

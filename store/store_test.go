@@ -67,8 +67,10 @@ func newJob(id, app, env, res string, st Status) Job {
 	return Job{ID: id, AppID: app, Env: env, Resource: res, Operation: OpCreate, Status: st, CreateTime: now, UpdateTime: now}
 }
 
-func TestResourceLifecycle(t *testing.T) {
-	f := setup(t)
+func TestResourceLifecycle(t *testing.T) { testResourceLifecycle(setup(t)) }
+
+func testResourceLifecycle(f *fixture) {
+	t := f.t
 	r := newResource("app1", "dev", "photos", "bucket-a")
 	r.Desired = Permissions{Authenticated: []string{"READ"}}
 	f.mustUpdate(func(tx *Tx) error { return tx.CreateResource(r) })
@@ -115,8 +117,10 @@ func viewOwner(f *fixture, bucket string) (k ResourceKey, ok bool) {
 	return
 }
 
-func TestNamesWithNULRefused(t *testing.T) {
-	f := setup(t)
+func TestNamesWithNULRefused(t *testing.T) { testNamesWithNULRefused(setup(t)) }
+
+func testNamesWithNULRefused(f *fixture) {
+	t := f.t
 	err := f.update(func(tx *Tx) error { return tx.CreateResource(newResource("a\x00b", "dev", "x", "b1")) })
 	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("got %v", err)
@@ -127,8 +131,10 @@ func TestNamesWithNULRefused(t *testing.T) {
 	}
 }
 
-func TestJobsPageNewestFirstWithFilter(t *testing.T) {
-	f := setup(t)
+func TestJobsPageNewestFirstWithFilter(t *testing.T) { testJobsPageNewestFirstWithFilter(setup(t)) }
+
+func testJobsPageNewestFirstWithFilter(f *fixture) {
+	t := f.t
 	var ids []string
 	f.mustUpdate(func(tx *Tx) error {
 		for i := 0; i < 23; i++ {
@@ -195,8 +201,10 @@ func TestJobsPageNewestFirstWithFilter(t *testing.T) {
 	}
 }
 
-func TestPendingIndexFollowsStatus(t *testing.T) {
-	f := setup(t)
+func TestPendingIndexFollowsStatus(t *testing.T) { testPendingIndexFollowsStatus(setup(t)) }
+
+func testPendingIndexFollowsStatus(f *fixture) {
+	t := f.t
 	j := newJob("j1", "app", "dev", "r", StatusRunning)
 	f.mustUpdate(func(tx *Tx) error {
 		if err := tx.InsertJob(j); err != nil {
@@ -223,8 +231,10 @@ func TestPendingIndexFollowsStatus(t *testing.T) {
 	}
 }
 
-func TestCheckScope(t *testing.T) {
-	f := setup(t)
+func TestCheckScope(t *testing.T) { testCheckScope(setup(t)) }
+
+func testCheckScope(f *fixture) {
+	t := f.t
 	f.mustUpdate(func(tx *Tx) error { return tx.InsertJob(newJob("j", "app", "dev", "r", StatusRunning)) })
 	err := f.s.View(f.ctx, func(tx *Tx) error {
 		if err := tx.CheckScope("app", "dev"); err != nil {

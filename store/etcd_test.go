@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// setupEtcd is setup for a store kept in etcd under a new prefix of the
+// cluster at endpoints.
+func setupEtcd(t *testing.T, endpoints []string) *fixture {
+	t.Helper()
+	t.Parallel()
+	s := openEtcd(t, endpoints, fmt.Sprintf("/storetest%d", etcdPrefixes.Add(1)))
+	return &fixture{t: t, path: s.Path(), s: s, ctx: context.Background()}
+}
+
+// openEtcd opens the store under prefix, closed at cleanup.
+func openEtcd(t *testing.T, endpoints []string, prefix string) *Store {
+	t.Helper()
+	s, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: endpoints, Prefix: prefix}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestStoreOnEtcd runs store tests of the bbolt store against a store kept
+// in etcd: the records, indexes and their rules are the same code over the
+// other engine.
+func TestStoreOnEtcd(t *testing.T) {
+	t.Parallel()
+	endpoints := startEtcdCluster(t)
+	for name, run := range map[string]func(*fixture){
+		"ResourceLifecycle":             testResourceLifecycle,
+		"NamesWithNULRefused":           testNamesWithNULRefused,
+		"JobsPageNewestFirstWithFilter": testJobsPageNewestFirstWithFilter,
+		"PendingIndexFollowsStatus":     testPendingIndexFollowsStatus,
+		"CheckScope":                    testCheckScope,
+	} {
+		t.Run(name, func(t *testing.T) { run(setupEtcd(t, endpoints)) })
+	}
+}
+
+// TestStoreOnEtcdReplicas: two stores over one prefix, as two replicas,
+// open together (the migrations commit once) and write concurrently: a
+// bucket is claimed by one resource only, and every job gets its own
+// place in the newest-first index, as with one bbolt writer.
+func TestStoreOnEtcdReplicas(t *testing.T) {
+	t.Parallel()
+	endpoints := startEtcdCluster(t)
+	replicas := make([]*Store, 2)
+	var wg sync.WaitGroup
+	for i := range replicas {
+		wg.Go(func() { replicas[i] = openEtcd(t, endpoints, "/replicas") })
+	}
+	wg.Wait()
+	if replicas[0] == nil || replicas[1] == nil {
+		t.FailNow()
+	}
+	if string(replicas[0].TokenKey()) != string(replicas[1].TokenKey()) {
+		t.Fatal("replicas opened the same prefix with different token keys")
+	}
+
+	const perReplica = 8
+	errs := make(chan error, 2*perReplica)
+	ctx := context.Background()
+	for i, s := range replicas {
+		for n := range perReplica {
+			wg.Go(func() {
+				name := fmt.Sprintf("r%d-%d", i, n)
+				errs <- s.Batch(ctx, func(tx *Tx) error {
+					if err := tx.InsertJob(newJob("job-"+name, "app", "dev", name, StatusCompleted)); err != nil {
+						return err
+					}
+					return tx.CreateResource(newResource("app", "dev", name, "shared-bucket"))
+				})
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	won := 0
+	for err := range errs {
+		var taken *BucketTakenError
+		switch {
+		case err == nil:
+			won++
+		case !errors.As(err, &taken):
+			t.Errorf("a losing claim: %v, want BucketTakenError", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d resources claimed the bucket, want 1", won)
+	}
+	// Only the winner's job committed (a failed call's writes are dropped
+	// with it), in the index the other replica reads.
+	var jobs []Job
+	if err := replicas[1].View(ctx, func(tx *Tx) (err error) {
+		jobs, _, err = tx.Jobs("app", "dev", nil, 25, nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 {
+		t.Fatalf("%d jobs listed, want the winner's", len(jobs))
+	}
+
+	// Without the claim, every job lands, each at its own index place.
+	errs = make(chan error, 2*perReplica)
+	for i, s := range replicas {
+		for n := range perReplica {
+			wg.Go(func() {
+				errs <- s.Batch(ctx, func(tx *Tx) error {
+					return tx.InsertJob(newJob(fmt.Sprintf("more-%d-%d", i, n), "app", "dev", "x", StatusCompleted))
+				})
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := replicas[0].View(ctx, func(tx *Tx) (err error) {
+		jobs, _, err = tx.Jobs("app", "dev", nil, 25, nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 + 2*perReplica; len(jobs) != want {
+		t.Fatalf("%d jobs listed, want %d", len(jobs), want)
+	}
+}
