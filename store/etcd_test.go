@@ -137,3 +137,39 @@ func TestStoreOnEtcdReplicas(t *testing.T) {
 		t.Fatalf("%d jobs listed, want %d", len(jobs), want)
 	}
 }
+
+// TestEtcdGroupCommitSplits: a group of calls whose writes together pass
+// etcd's limit on operations per Txn (128 by default) commits in parts,
+// every call applied; a call too large alone fails alone.
+func TestEtcdGroupCommitSplits(t *testing.T) {
+	f := setupEtcd(t, startEtcdCluster(t))
+	const calls = 100 // a job's insert is several writes: far past 128
+	batch := make([]*commit, calls+1)
+	for i := range calls {
+		batch[i] = &commit{done: make(chan error, 1), fn: func(tx *Tx) error {
+			return tx.InsertJob(newJob(fmt.Sprintf("job-%03d", i), "app", "dev", "r", StatusRunning))
+		}}
+	}
+	batch[calls] = &commit{done: make(chan error, 1), fn: func(tx *Tx) error {
+		for i := range 200 {
+			if err := tx.InsertJob(newJob(fmt.Sprintf("big-%03d", i), "app", "dev", "r", StatusRunning)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	f.s.commitBatch(batch)
+	for i, c := range batch[:calls] {
+		if err := <-c.done; err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if err := <-batch[calls].done; !errors.Is(err, errTxnTooLarge) {
+		t.Errorf("a call past the limit alone: %v, want errTxnTooLarge", err)
+	}
+	var pending []string
+	f.mustUpdate(func(tx *Tx) error { pending = tx.PendingJobs(); return nil })
+	if len(pending) != calls {
+		t.Fatalf("%d jobs committed, want %d", len(pending), calls)
+	}
+}
