@@ -10,6 +10,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // EtcdOptions say which etcd cluster holds a store, and where in it.
@@ -61,7 +62,9 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 		o.Logger = slog.Default()
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints, TLS: e.TLS, Username: e.Username, Password: e.Password,
-		DialTimeout: e.DialTimeout})
+		// The client would log its retries on its own; what fails reaches
+		// the caller as an error, logged where the store logs.
+		DialTimeout: e.DialTimeout, Logger: zap.NewNop()})
 	if err == nil {
 		// The client connects lazily: an unreachable cluster or refused
 		// credentials are told here, not at the first request served.
