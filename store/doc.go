@@ -1,4 +1,5 @@
-// Package store keeps storage resources and jobs in a single bbolt file.
+// Package store keeps storage resources and jobs in a single bbolt file
+// (Open), or in etcd, shared by replicas (OpenEtcd).
 //
 // It is the only package that knows the on-disk layout. Callers work with the
 // domain records Resource and Job; their encoding is private. Several
@@ -7,8 +8,8 @@
 // methods, so an accepted API call is durable before it is answered.
 //
 // Every record, index and migration reads and writes through a small
-// key-value layer (kv.go), described below; bbolt is its one engine today,
-// and no type of it leaves the package.
+// key-value layer (kv.go), described below; bbolt and etcd (kv_etcd.go)
+// are its engines, and no type of either leaves the package.
 //
 // Schema (buckets of the key-value layer, keys and values below them):
 //
@@ -161,28 +162,38 @@
 //     holds a read.
 //
 // They are structs with a field per engine, not interfaces, so that the
-// keys passed to them stay on the stack (kv.go says why); an etcd engine
-// adds its field and a branch to each method.
+// keys passed to them stay on the stack (kv.go says why).
 //
-// On etcd it is meant to be expressed so: a bucket is the key range
-// prefix + "/" + name + "/", and its sequence a key of its own beside
-// it. A View reads at one revision (the first read's, then WithRev),
+// On etcd (kv_etcd.go, tested by TestKVEtcd against an embedded etcd) it
+// is expressed so: a bucket is the key range prefix + "/" + name + "/",
+// and its sequence the value of its marker key prefix + "/" + name,
+// which exists while the bucket does. A View reads at one revision (the first read's, then WithRev),
 // and a cursor pages through the bucket's range at that revision in key
 // order. An Update reads the same way and buffers its writes in an
 // ordered write set that Get and cursors consult first: a cursor merges
 // the range it reads with the set's puts and deletes, key by key. It
-// commits as one Txn whose If compares the mod revision of one commit
-// key with the one read and whose Then holds the writes and a put of
-// that key. Every write transaction of every replica is thus serialised
+// commits as one Txn whose If says the commit key (prefix + "/") was
+// not written after the revision read and whose Then holds the writes
+// and a put of that key (a transaction that read nothing commits
+// without the compare). Every write transaction of every replica is thus serialised
 // as bbolt's single writer serialises them, including those whose reads
 // were ranges (a compare per key read would miss a key added to a range
 // or deleted from it): a transaction that lost the race fails whole and
 // runs again on a new revision, as Batch already runs again a group that
-// failed. A group commit splits its calls between Txns where etcd's
-// per-Txn operation and request size limits require, never one call's
-// writes. Store.Generation becomes the revision of the last commit seen,
-// followed across replicas with a watch on the prefix. KeyN is a counting
-// range read; FillAtEnd does nothing.
+// failed; after 16 lost attempts the Update fails (errContended), having
+// written nothing. Each request is bounded by a timeout, the layer taking
+// no context; a failed read answers nil and fails its transaction. A
+// group commit etcd refuses for its per-Txn operation count or request
+// size is split in halves, recursively, never one call's writes: a call
+// too large alone fails alone. KeyN is a counting range read; FillAtEnd
+// does nothing.
+//
+// OpenEtcd opens a store on etcd: migrations (replicas starting together
+// commit them once) and the record checks, no file checks. Not yet done:
+// Store.Generation is still this process's count of its own commits; it
+// is to become the revision of the last commit seen, followed across
+// replicas with a watch on the prefix, so a replica's read cache does not
+// serve what another replica changed. Backup answers an error on etcd.
 //
 // What stays bbolt-only, and how each is expressed for etcd:
 //

@@ -337,7 +337,7 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// Path is the store file's path.
+// Path is the store file's path, or etcd: and the prefix of a store in etcd.
 func (s *Store) Path() string { return s.path }
 
 // TokenKey is a per-store random key for MACs over pagination tokens, so a
