@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
 )
 
 // BenchmarkStoreBatchAccept is the same through the store's own encoding and
@@ -19,6 +21,23 @@ func BenchmarkStoreBatchAccept(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	benchBatchAccept(b, s)
+}
+
+// BenchmarkStoreBatchAcceptEtcd is BenchmarkStoreBatchAccept on a store
+// kept in a one-member etcd embedded in the benchmark's process (sharing
+// its CPUs): the cost of a group commit as one etcd Txn.
+func BenchmarkStoreBatchAcceptEtcd(b *testing.B) {
+	s, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: etcdtest.Start(b, 1).Endpoints()}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	benchBatchAccept(b, s)
+}
+
+// benchBatchAccept accepts b.N creates through s from 64 goroutines.
+func benchBatchAccept(b *testing.B, s *Store) {
 	var seq atomic.Int64
 	b.ResetTimer()
 	var wg sync.WaitGroup

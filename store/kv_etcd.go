@@ -106,6 +106,10 @@ type etcdTx struct {
 	kv     *etcdKV
 	rev    int64
 	writes map[string]etcdWrite // nil in a read transaction
+	// got holds the keys Get read, absent ones as nil entries: at one
+	// revision a key reads the same every time, and the store reads some
+	// (meta/, a bucket's marker) many times in a transaction.
+	got map[string]*mvccpb.KeyValue
 	// err is the first failed request. Get has no error to return, so it
 	// answers nil and the transaction fails with err when fn returns.
 	err error
@@ -148,11 +152,24 @@ func (t *etcdTx) get(key string) ([]byte, bool) {
 	if w, ok := t.writes[key]; ok {
 		return w.val, !w.del
 	}
-	resp := t.read(key)
-	if resp == nil || len(resp.Kvs) == 0 {
+	kv, ok := t.got[key]
+	if !ok {
+		resp := t.read(key)
+		if resp == nil {
+			return nil, false
+		}
+		if len(resp.Kvs) > 0 {
+			kv = resp.Kvs[0]
+		}
+		if t.got == nil {
+			t.got = map[string]*mvccpb.KeyValue{}
+		}
+		t.got[key] = kv
+	}
+	if kv == nil {
 		return nil, false
 	}
-	return resp.Kvs[0].Value, true
+	return kv.Value, true
 }
 
 // exists reports whether key is stored at the transaction's revision,

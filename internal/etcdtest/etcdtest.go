@@ -62,7 +62,7 @@ func Start(t testing.TB, n int) *Cluster {
 		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{clients[i]}, []url.URL{clients[i]}
 		cfg.InitialCluster = strings.Join(initial, ",")
 		cfg.InitialClusterToken = "etcdtest"
-		cfg.LogLevel = "error"
+		cfg.LogLevel = "fatal" // its shutdown logs errors of closed listeners; failures reach the test as errors
 		c.members = append(c.members, &Member{t: t, cfg: cfg, client: clients[i]})
 	}
 	// Members of a new cluster wait for each other, so all start before
