@@ -183,9 +183,11 @@
 // failed; after 16 lost attempts the Update fails (errContended), having
 // written nothing. Each request is bounded by a timeout, the layer taking
 // no context; a failed read answers nil and fails its transaction. A
-// group commit etcd refuses for its per-Txn operation count or request
-// size is split in halves, recursively, never one call's writes: a call
-// too large alone fails alone. KeyN is a counting range read; FillAtEnd
+// group commit stops taking calls when its buffered writes reach 127
+// operations or 1 MiB (etcd's defaults are 128 per Txn and 1.5 MiB per
+// request): the call that passed the limit is undone and starts the next
+// Txn, never one call's writes split. A call too large alone fails
+// alone; a group a server with lower limits refuses is split in halves. KeyN is a counting range read; FillAtEnd
 // does nothing.
 //
 // OpenEtcd opens a store on etcd: migrations (replicas starting together

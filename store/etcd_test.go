@@ -140,13 +140,16 @@ func TestStoreOnEtcdReplicas(t *testing.T) {
 
 // TestEtcdGroupCommitSplits: a group of calls whose writes together pass
 // etcd's limit on operations per Txn (128 by default) commits in parts,
-// every call applied; a call too large alone fails alone.
+// every call applied, and each call runs at most twice (once in the Txn
+// it did not fit in); a call too large alone fails alone.
 func TestEtcdGroupCommitSplits(t *testing.T) {
 	f := setupEtcd(t, startEtcdCluster(t))
 	const calls = 100 // a job's insert is several writes: far past 128
 	batch := make([]*commit, calls+1)
+	runs := make([]int, calls)
 	for i := range calls {
 		batch[i] = &commit{done: make(chan error, 1), fn: func(tx *Tx) error {
+			runs[i]++
 			return tx.InsertJob(newJob(fmt.Sprintf("job-%03d", i), "app", "dev", "r", StatusRunning))
 		}}
 	}
@@ -162,6 +165,9 @@ func TestEtcdGroupCommitSplits(t *testing.T) {
 	for i, c := range batch[:calls] {
 		if err := <-c.done; err != nil {
 			t.Fatalf("call %d: %v", i, err)
+		}
+		if runs[i] > 2 {
+			t.Errorf("call %d ran %d times", i, runs[i])
 		}
 	}
 	if err := <-batch[calls].done; !errors.Is(err, errTxnTooLarge) {

@@ -75,6 +75,28 @@ func (t kvTx) CreateBucket(name []byte) (kvBucket, error) {
 	return kvBucket{bolt: b}, err
 }
 
+// full reports whether the transaction holds as many writes as its
+// engine commits in one go: never on bbolt; on etcd, near its limits on
+// operations and bytes per Txn. A group commit then stops taking calls.
+func (t kvTx) full() bool { return t.etcd != nil && t.etcd.full() }
+
+// mark returns a point of the transaction's writes that undo goes back
+// to, so a group commit can drop the call that made it full.
+func (t kvTx) mark() int {
+	if t.etcd != nil {
+		return len(t.etcd.undo)
+	}
+	return 0
+}
+
+// undo drops the writes made since mark (only after full, so never on
+// bbolt).
+func (t kvTx) undo(mark int) {
+	if t.etcd != nil {
+		t.etcd.undoTo(mark)
+	}
+}
+
 // kvBucket is an ordered set of keys, each with a value, and a sequence.
 // Keys sort bytewise; a key is never empty. Slices a bucket returns are
 // valid only until the transaction ends or the bucket is next written:

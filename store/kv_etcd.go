@@ -110,6 +110,10 @@ type etcdTx struct {
 	// revision a key reads the same every time, and the store reads some
 	// (meta/, a bucket's marker) many times in a transaction.
 	got map[string]*mvccpb.KeyValue
+	// undo holds what each write replaced, in order, so the writes after
+	// a mark can be dropped; size is the bytes the writes hold.
+	undo []etcdUndo
+	size int
 	// err is the first failed request. Get has no error to return, so it
 	// answers nil and the transaction fails with err when fn returns.
 	err error
@@ -179,13 +183,48 @@ func (t *etcdTx) exists(key string) bool {
 	return resp != nil && resp.Count > 0
 }
 
+// etcdUndo is a buffered write's key and what it replaced.
+type etcdUndo struct {
+	key  string
+	prev etcdWrite
+	had  bool
+}
+
+// Limits of one Txn the engine keeps under: etcd's defaults are 128
+// operations (--max-txn-ops; one goes to the commit key) and 1.5 MiB per
+// request (--max-request-bytes), and the client sends at most 2 MiB.
+const (
+	etcdMaxOps   = 127
+	etcdMaxBytes = 1 << 20
+)
+
 // set buffers a write.
 func (t *etcdTx) set(key string, w etcdWrite) error {
 	if t.writes == nil {
 		return errReadOnly
 	}
+	prev, had := t.writes[key]
+	t.undo = append(t.undo, etcdUndo{key: key, prev: prev, had: had})
+	t.size += len(key) + len(w.val)
 	t.writes[key] = w
 	return nil
+}
+
+// full reports whether the buffered writes reach a Txn's limits.
+func (t *etcdTx) full() bool { return len(t.writes) >= etcdMaxOps || t.size >= etcdMaxBytes }
+
+// undoTo drops the writes made after the first mark of them, newest first.
+func (t *etcdTx) undoTo(mark int) {
+	for i := len(t.undo) - 1; i >= mark; i-- {
+		u := t.undo[i]
+		t.size -= len(u.key) + len(t.writes[u.key].val)
+		if u.had {
+			t.writes[u.key] = u.prev
+		} else {
+			delete(t.writes, u.key)
+		}
+	}
+	t.undo = t.undo[:mark]
 }
 
 // commit sends the buffered writes and a put of the commit key as one

@@ -452,36 +452,53 @@ func (s *Store) committer() {
 // in.
 func (s *Store) commitBatch(batch []*commit) {
 	for len(batch) > 0 {
-		failed := -1
+		failed, taken := -1, len(batch)
 		var failure error
 		// Guarded: damage met while bbolt commits fails this batch's
 		// callers, not the committer and with it the process.
 		err := s.noteDamage(guarded(s.path, func() error {
 			return s.kv.Update(func(kv kvTx) error {
 				tx := &Tx{kv: kv}
+				taken = len(batch)
 				for i, c := range batch {
+					mark := kv.mark()
 					if err := runSafely(c.fn, tx); err != nil {
 						failed, failure = i, err
 						return err
+					}
+					if kv.full() {
+						// The engine's transaction holds no more (etcd's
+						// limits): the calls so far commit now, the rest
+						// in the next one. Past the limit with this call,
+						// it waits for the next, unless it is alone.
+						if i > 0 {
+							kv.undo(mark)
+						} else {
+							i++
+						}
+						taken = i
+						return nil
 					}
 				}
 				return nil
 			})
 		}))
-		if errors.Is(err, errTxnTooLarge) && len(batch) > 1 {
-			// One Txn could not hold them all (etcd's limits): each half
-			// commits on its own, a call's writes never split.
-			half := len(batch) / 2
+		if errors.Is(err, errTxnTooLarge) && taken > 1 {
+			// The server's limits are below what the engine assumed: each
+			// half commits on its own, a call's writes never split.
+			half := taken / 2
 			s.commitBatch(batch[:half])
-			s.commitBatch(batch[half:])
-			return
+			s.commitBatch(batch[half:taken])
+			batch = batch[taken:]
+			continue
 		}
 		if failed < 0 {
 			s.generation.Add(1)
-			for _, c := range batch {
+			for _, c := range batch[:taken] {
 				c.done <- err
 			}
-			return
+			batch = batch[taken:]
+			continue
 		}
 		batch[failed].done <- failure
 		batch = append(batch[:failed], batch[failed+1:]...)
