@@ -267,7 +267,7 @@ func (t *etcdTx) commit() (bool, error) {
 func (t *etcdTx) marker(name []byte) string {
 	if bytes.IndexByte(name, '/') >= 0 || len(name) == 0 {
 		// Bucket names are constants of this package: a bad one is a bug.
-		panic(fmt.Sprintf("store: bucket name %q is empty or holds /", name))
+		panic(fmt.Sprintf("store: bucket name %q is empty or holds /", string(name)))
 	}
 	return t.kv.prefix + "/" + string(name)
 }
