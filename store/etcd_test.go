@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -177,5 +178,23 @@ func TestEtcdGroupCommitSplits(t *testing.T) {
 	f.mustUpdate(func(tx *Tx) error { pending = tx.PendingJobs(); return nil })
 	if len(pending) != calls {
 		t.Fatalf("%d jobs committed, want %d", len(pending), calls)
+	}
+}
+
+// TestOpenEtcdRefusesBadOptions: options that cannot name a store are
+// refused, naming the option and its rule, before anything connects.
+func TestOpenEtcdRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		opts EtcdOptions
+		want string
+	}{
+		{EtcdOptions{}, "etcd endpoints: at least one is required"},
+		{EtcdOptions{Endpoints: []string{"127.0.0.1:1"}, Prefix: "/a/"}, `etcd prefix "/a/": must not end in /`},
+	} {
+		_, err := OpenEtcd(context.Background(), c.opts, Options{})
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want ErrInvalid saying %q", c.opts, err, c.want)
+		}
 	}
 }
