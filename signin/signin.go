@@ -22,8 +22,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base32"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -253,7 +251,7 @@ func (s *Service) Delete(ctx context.Context, appID, sessionID string) error {
 
 // Exchange trades the challenge's code for temporary credentials, once.
 func (s *Service) Exchange(ctx context.Context, appID, sessionID, code string) (Credentials, error) {
-	id, secret, err := newKeyPair()
+	id, secret, err := caller.NewKeyPair(sessionKeyPrefix)
 	if err != nil {
 		return Credentials{}, err
 	}
@@ -351,16 +349,6 @@ const sessionKeyPrefix = "ASIA"
 // IsSessionKey reports whether id has the form of a session's key.
 func IsSessionKey(id string) bool {
 	return len(id) == len(sessionKeyPrefix)+16 && id[:len(sessionKeyPrefix)] == sessionKeyPrefix
-}
-
-// newKeyPair makes a session's access key id ("ASIA" and 16 characters of
-// [A-Z2-7], 80 random bits) and its 40-character secret (240 bits).
-func newKeyPair() (id, secret string, err error) {
-	b := make([]byte, 10+30)
-	if _, err := rand.Read(b); err != nil {
-		return "", "", fmt.Errorf("random key: %w", err)
-	}
-	return sessionKeyPrefix + base32.StdEncoding.EncodeToString(b[:10]), base64.StdEncoding.EncodeToString(b[10:]), nil
 }
 
 // randomCode is a challenge code: 128 random bits in hex, easy to paste

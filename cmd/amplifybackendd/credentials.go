@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -63,31 +61,11 @@ func loadOrCreateCredentials(dir string, want ...string) (*credentialsFile, erro
 	return cf, nil
 }
 
-// newKeyPair makes AWS-shaped keys: a 20-character upper-case id and a
-// 40-character secret, from crypto/rand.
+// newKeyPair makes a long-lived API key: "AKAB" and 16 characters, and a
+// 40-character secret.
 func newKeyPair() (keyPair, error) {
-	id, err := randomString("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
-	if err != nil {
-		return keyPair{}, err
-	}
-	secret, err := randomString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 40)
-	if err != nil {
-		return keyPair{}, err
-	}
-	return keyPair{AccessKey: "AKAB" + id, SecretKey: secret}, nil
-}
-
-func randomString(alphabet string, n int) (string, error) {
-	out := make([]byte, n)
-	max := big.NewInt(int64(len(alphabet)))
-	for i := range out {
-		v, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			return "", err
-		}
-		out[i] = alphabet[v.Int64()]
-	}
-	return string(out), nil
+	id, secret, err := caller.NewKeyPair("AKAB")
+	return keyPair{AccessKey: id, SecretKey: secret}, err
 }
 
 // apiKeys is the live set of API keys: every profile of the credentials
