@@ -27,7 +27,23 @@ type EtcdOptions struct {
 	Username, Password string
 	// DialTimeout bounds connecting to the cluster; 5 s when zero.
 	DialTimeout time.Duration
+	// RequestTimeout bounds one request to the cluster (a read, a
+	// commit); DefaultEtcdRequestTimeout when zero. A store that cannot
+	// reach a quorum within it answers ErrUnavailable rather than hanging.
+	RequestTimeout time.Duration
+	// LeaseTTL is the life of this process's lease, which its claims on
+	// jobs hang on: a process that stops renewing it (killed, cut off
+	// from the cluster) loses its claims this long after its last renewal;
+	// DefaultLeaseTTL when zero.
+	LeaseTTL time.Duration
 }
+
+// DefaultEtcdRequestTimeout bounds a request to etcd when EtcdOptions
+// name no RequestTimeout.
+const DefaultEtcdRequestTimeout = 5 * time.Second
+
+// DefaultLeaseTTL is the lease life when EtcdOptions name no LeaseTTL.
+const DefaultLeaseTTL = 10 * time.Second
 
 // DefaultEtcdPrefix is the prefix of a store whose EtcdOptions name none.
 const DefaultEtcdPrefix = "/amplifybackendd"
@@ -58,6 +74,12 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	if e.DialTimeout == 0 {
 		e.DialTimeout = 5 * time.Second
 	}
+	if e.RequestTimeout == 0 {
+		e.RequestTimeout = DefaultEtcdRequestTimeout
+	}
+	if e.LeaseTTL == 0 {
+		e.LeaseTTL = DefaultLeaseTTL
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -76,7 +98,7 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), err)
 	}
-	s := newStore(kvDB{etcd: newEtcdKV(cli, e.Prefix)}, "etcd:"+e.Prefix, o)
+	s := newStore(kvDB{etcd: newEtcdKV(cli, e.Prefix, e.RequestTimeout)}, "etcd:"+e.Prefix, o)
 	check := o.Check
 	if check == CheckAuto || check == "" {
 		check = CheckQuick

@@ -60,8 +60,8 @@ const etcdAttempts = 16
 
 // newEtcdKV returns the engine for the store under prefix, which must
 // not end in "/" (the engine adds it).
-func newEtcdKV(client *clientv3.Client, prefix string) *etcdKV {
-	return &etcdKV{client: client, prefix: prefix, timeout: 10 * time.Second, attempts: etcdAttempts}
+func newEtcdKV(client *clientv3.Client, prefix string, timeout time.Duration) *etcdKV {
+	return &etcdKV{client: client, prefix: prefix, timeout: timeout, attempts: etcdAttempts}
 }
 
 // commitKey is the key every commit puts.

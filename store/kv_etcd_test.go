@@ -30,7 +30,7 @@ func startEtcdCluster(t *testing.T) []string {
 
 // etcdKVFor returns an etcd engine over a new, empty prefix.
 func etcdKVFor(cli *clientv3.Client) *etcdKV {
-	return newEtcdKV(cli, fmt.Sprintf("/kvtest%d", etcdPrefixes.Add(1)))
+	return newEtcdKV(cli, fmt.Sprintf("/kvtest%d", etcdPrefixes.Add(1)), DefaultEtcdRequestTimeout)
 }
 
 // TestKVEtcd holds the etcd engine to the key-value layer's contract.
@@ -64,7 +64,7 @@ func TestKVEtcdConflictRetries(t *testing.T) {
 	t.Parallel()
 	e := etcdKVFor(startEtcd(t))
 	// Another engine value over the same prefix: another replica.
-	other := kvDB{etcd: newEtcdKV(e.client, e.prefix)}
+	other := kvDB{etcd: newEtcdKV(e.client, e.prefix, e.timeout)}
 	db := kvDB{etcd: e}
 	read, otherDone := make(chan struct{}), make(chan error)
 	go func() {
@@ -103,7 +103,7 @@ func TestKVEtcdContendedGivesUp(t *testing.T) {
 	t.Parallel()
 	e := etcdKVFor(startEtcd(t))
 	e.attempts = 3
-	db, other := kvDB{etcd: e}, kvDB{etcd: newEtcdKV(e.client, e.prefix)}
+	db, other := kvDB{etcd: e}, kvDB{etcd: newEtcdKV(e.client, e.prefix, e.timeout)}
 	must(t, db.Update(increment))
 	runs := 0
 	err := db.Update(func(tx kvTx) error {
@@ -135,7 +135,7 @@ func TestKVEtcdContendedGivesUp(t *testing.T) {
 func TestKVEtcdSnapshotAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	e := etcdKVFor(startEtcd(t))
-	db, other := kvDB{etcd: e}, kvDB{etcd: newEtcdKV(e.client, e.prefix)}
+	db, other := kvDB{etcd: e}, kvDB{etcd: newEtcdKV(e.client, e.prefix, e.timeout)}
 	// More keys than a cursor's first page, so the walk reads pages after
 	// the commit.
 	const n = 3 * etcdFirstPage
