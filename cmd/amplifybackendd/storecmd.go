@@ -131,8 +131,14 @@ func runRestore(_ context.Context, args []string) error {
 		fs.PrintDefaults()
 	}
 	dataDir := fs.String("data-dir", envOr("data-dir", "./data"), "the data directory to restore into (env "+envName("data-dir")+")")
+	kind := fs.String("store", envOr("store", storeBbolt), "the server's --store: a backup restores a bbolt store only (env "+envName("store")+")")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *kind != storeBbolt {
+		// The server of this machine keeps its store elsewhere: putting a
+		// file in place would change nothing it serves.
+		return fmt.Errorf("restore puts a backup file in place as a data directory's bbolt store; with --store %s the store is not a file: restore an etcd snapshot instead (etcdutl snapshot restore, from etcdctl snapshot save)", *kind)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()

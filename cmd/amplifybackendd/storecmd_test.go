@@ -52,6 +52,9 @@ func TestCommandsRefuseBadArguments(t *testing.T) {
 	if err := runRestore(ctx, []string{"--data-dir", dir, filepath.Join(dir, "none.db")}); err == nil || !strings.Contains(err.Error(), "none.db") {
 		t.Fatalf("restore of a missing file: %v", err)
 	}
+	if err := runRestore(ctx, []string{"--data-dir", dir, "--store", "etcd", filepath.Join(dir, "b.db")}); err == nil || !strings.Contains(err.Error(), "etcdctl snapshot save") {
+		t.Fatalf("restore with --store etcd: %v", err)
+	}
 	if err := runBackup(ctx, []string{"--data-dir", dir}); err == nil || !strings.Contains(err.Error(), "file to write") {
 		t.Fatalf("backup without a file: %v", err)
 	}
