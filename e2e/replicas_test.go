@@ -66,7 +66,7 @@ func TestReplicasOnEtcdWithGateway(t *testing.T) {
 
 	handed := filepath.Join(t.TempDir(), "team-credentials")
 	if out, code := testserver.Run(t, "keys", "create", "team", "--app", "myapp", "--read-only",
-		"--data-dir", keysDir, "--credentials-file", handed); code != 0 {
+		"--keys-dir", keysDir, "--credentials-file", handed); code != 0 {
 		t.Fatalf("keys create: exit %d\n%s", code, out)
 	}
 	team, err := credfile.Profile(handed, "team")
