@@ -38,8 +38,8 @@ SIGTERM or SIGINT stops it.`)
 	var dataDir, s3Listen, iamListen, region, origin string
 	var lim limits
 	str(&dataDir, "data-dir", "./data", "directory for the gateway's buckets, IAM data and root key")
-	str(&s3Listen, "s3-listen", embedded.DefaultS3Listen, "address of the S3 endpoint")
-	str(&iamListen, "iam-listen", embedded.DefaultIAMListen, "address of the IAM endpoint")
+	str(&s3Listen, "s3-listen", defaultS3Listen, "address of the S3 endpoint")
+	str(&iamListen, "iam-listen", defaultIAMListen, "address of the IAM endpoint")
 	str(&region, "region", firstNonEmpty(os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), embedded.DefaultRegion), "region the gateway reports and expects in signatures")
 	str(&origin, "console-origin", "", "origin of an admin console browsers may call buckets from when a bucket has no CORS rules of its own (empty: none)")
 	lim.registerTimeouts(fs)

@@ -92,6 +92,13 @@ type config struct {
 	keysDir string
 }
 
+// The embedded gateway's addresses, the server's and the gateway
+// command's alike: fixed, so the clients' config stays true across starts.
+const (
+	defaultS3Listen  = "127.0.0.1:9000"
+	defaultIAMListen = "127.0.0.1:9001"
+)
+
 // Where the store is kept (--store).
 const (
 	storeBbolt = "bbolt"
@@ -123,8 +130,8 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	str(&c.dataDir, "data-dir", "./data", "directory for the store, credentials and the embedded S3 data")
 	str(&c.keysDir, "keys-dir", "", "directory of the API key files (credentials, policies.json), which replicas share (default: --data-dir)")
 	str(&c.storeKind, "store", storeBbolt, "where the store is kept: bbolt (a file in --data-dir, one process) or etcd (shared by replicas; --etcd-endpoints and an external target)")
-	str(&c.embeddedS3, "embedded-s3-listen", "127.0.0.1:9000", "address of the embedded S3 endpoint")
-	str(&c.embeddedIAM, "embedded-iam-listen", "127.0.0.1:9001", "address of the embedded IAM endpoint")
+	str(&c.embeddedS3, "embedded-s3-listen", defaultS3Listen, "address of the embedded S3 endpoint")
+	str(&c.embeddedIAM, "embedded-iam-listen", defaultIAMListen, "address of the embedded IAM endpoint")
 	str(&c.targetKind, "target", "auto", "embedded, external, or auto (external when an S3 endpoint is configured)")
 	str(&c.s3Endpoint, "s3-endpoint", "", "S3 endpoint of an external target (default: AWS, or AWS_ENDPOINT_URL_S3)")
 	str(&c.iamEndpoint, "iam-endpoint", "", "IAM endpoint of an external target (default: AWS, or AWS_ENDPOINT_URL_IAM)")
