@@ -60,7 +60,7 @@ func runKeys(ctx context.Context, args []string) error {
 // it does not take.
 type keysFlags struct {
 	dataDir, keysDir, description, credentialsFile, profile string
-	policy                                         policyFlags
+	policy                                                  policyFlags
 	// doc is the document policy chose, read before the keys are locked
 	// (it may come from a person typing on stdin).
 	doc []byte

@@ -599,6 +599,9 @@ func run(ctx context.Context, cfg config) error {
 		endpoint = "https://" + ln.Addr().String()
 	}
 	fmt.Printf("amplifybackendd: AmplifyBackend API on %s (data in %s)\n", endpoint, dataDir)
+	if cfg.storeKind == storeEtcd {
+		fmt.Printf("amplifybackendd: store in etcd at %s under %s, API keys in %s\n", strings.Join(cfg.etcdOptions.Endpoints, ","), cfg.etcdOptions.Prefix, keysDir)
+	}
 	if gw != nil {
 		fmt.Printf("amplifybackendd: embedded S3 on %s and IAM on %s (profile %s)\n", gw.S3Endpoint, gw.IAMEndpoint, profileEmbedded)
 	}

@@ -187,6 +187,9 @@ func openStore(ctx context.Context, cfg config, dataDir string, o store.Options)
 	octx, cancel := context.WithTimeout(ctx, e.DialTimeout+e.RequestTimeout)
 	defer cancel()
 	st, err := store.OpenEtcd(octx, e, o)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w (no answer within %s, --etcd-dial-timeout plus --etcd-request-timeout)", err, e.DialTimeout+e.RequestTimeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf(`%w
 
