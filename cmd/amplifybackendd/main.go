@@ -4,6 +4,9 @@
 // the process, keeps its state under ./data, and prints how to point boto3
 // and the AWS CLI at it. With --s3-endpoint (or the AWS SDK's own settings
 // and --target external) it provisions on AWS, Ceph, MinIO or Versity.
+// With --store etcd several replicas share one store kept in etcd and one
+// external target (amplifybackendd gateway serves the embedded gateway
+// alone, for trying that on one machine).
 package main
 
 import (

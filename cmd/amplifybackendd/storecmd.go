@@ -190,15 +190,25 @@ func openStore(ctx context.Context, cfg config, dataDir string, o store.Options)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("%w (no answer within %s, --etcd-dial-timeout plus --etcd-request-timeout)", err, e.DialTimeout+e.RequestTimeout)
 	}
-	if err != nil {
+	eps := strings.Join(e.Endpoints, ",")
+	switch {
+	case err == nil:
+		return st, nil
+	case errors.Is(err, store.ErrDamaged) || errors.Is(err, store.ErrDataLost):
+		// etcd answered, with records that fail their checks: the ways
+		// out of a damaged file (restore, --accept-store-loss) are not
+		// this store's.
 		return nil, fmt.Errorf(`%w
+
+The server does not start on this store: it would answer as if accepted work had never happened.
+Restore an etcd snapshot taken before the damage (etcdutl snapshot restore), or give the replicas
+a new --etcd-prefix to start an empty store there`, err)
+	}
+	return nil, fmt.Errorf(`%w
 
 The server does not start without its store. Check that the etcd cluster runs and answers at
 --etcd-endpoints %s (etcdctl --endpoints %s endpoint health), and the TLS and user flags
-(--etcd-ca-file, --etcd-cert-file, --etcd-username) if the cluster asks for them`,
-			err, strings.Join(e.Endpoints, ","), strings.Join(e.Endpoints, ","))
-	}
-	return st, nil
+(--etcd-ca-file, --etcd-cert-file, --etcd-username) if the cluster asks for them`, err, eps, eps)
 }
 
 // probeStore reads one key: what /readyz asks of the store. A read, not
