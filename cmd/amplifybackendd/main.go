@@ -448,7 +448,6 @@ func run(ctx context.Context, cfg config) error {
 	var gw *embedded.Server
 	if embeddedMode {
 		root := creds.profiles[profileEmbedded]
-		s3Timeouts, iamTimeouts := cfg.limits.embedded()
 		closeAll(embeddedLns) // Versity binds these addresses itself
 		origin := cfg.consoleOrigin
 		if origin == "" {
@@ -456,13 +455,10 @@ func run(ctx context.Context, cfg config) error {
 				origin = embedded.HTTPS(origin)
 			}
 		}
-		gw, err = embedded.Start(embeddedCtx, embedded.Config{
-			CORSAllowOrigin: origin,
-			Dir:             filepath.Join(dataDir, "embedded"), S3Listen: cfg.embeddedS3, IAMListen: cfg.embeddedIAM,
-			Region: cfg.region, AccessKey: root.AccessKey, SecretKey: root.SecretKey,
-			S3Timeouts: s3Timeouts, IAMTimeouts: iamTimeouts, Logger: log,
-			TLSCert: cfg.tlsCert, TLSKey: cfg.tlsKey,
-		})
+		gcfg := gatewayConfig(dataDir, root, cfg.limits, log)
+		gcfg.S3Listen, gcfg.IAMListen, gcfg.Region, gcfg.CORSAllowOrigin = cfg.embeddedS3, cfg.embeddedIAM, cfg.region, origin
+		gcfg.TLSCert, gcfg.TLSKey = cfg.tlsCert, cfg.tlsKey
+		gw, err = embedded.Start(embeddedCtx, gcfg)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("start embedded S3/IAM: %w", err)
