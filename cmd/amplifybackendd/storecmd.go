@@ -31,6 +31,7 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"restore": runRestore,
 	"ready":   runReady,
 	"keys":    runKeys,
+	"migrate": runMigrate,
 }
 
 // storeRefusal adds the ways out to a refusal to open the store: the
