@@ -128,11 +128,18 @@ func connectEtcd(ctx context.Context, e EtcdOptions) (*etcdKV, EtcdOptions, erro
 		DialTimeout: e.DialTimeout, Logger: zap.NewNop()})
 	if err == nil {
 		// The client connects lazily: an unreachable cluster or refused
-		// credentials are told here, not at the first request served.
-		_, err = cli.Get(ctx, e.Prefix+"/", clientv3.WithCountOnly())
+		// credentials are told here, not at the first request served,
+		// and within DialTimeout (the client would retry for as long as
+		// ctx lasts).
+		probe, cancel := context.WithTimeout(ctx, e.DialTimeout)
+		_, err = cli.Get(probe, e.Prefix+"/", clientv3.WithCountOnly())
+		cancel()
 		if err != nil {
 			cli.Close()
 		}
+	}
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return nil, e, fmt.Errorf("open store on etcd %s: no answer within the dial timeout, %s: %w", strings.Join(e.Endpoints, ","), e.DialTimeout, err)
 	}
 	if err != nil {
 		return nil, e, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), err)

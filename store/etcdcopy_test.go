@@ -460,3 +460,24 @@ func TestCopyToEtcdOlderSchema(t *testing.T) {
 		t.Fatalf("copy of a schema-2 file: %v", err)
 	}
 }
+
+// TestEtcdUnreachable: a cluster that does not answer is told within the
+// dial timeout, naming it, though the caller's context has no deadline.
+func TestEtcdUnreachable(t *testing.T) {
+	t.Parallel()
+	opts := EtcdOptions{Endpoints: []string{"127.0.0.1:1"}, DialTimeout: 100 * time.Millisecond}
+	path := filepath.Join(t.TempDir(), "amplifybackendd.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = CopyToEtcd(context.Background(), path, opts, CopyOptions{})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no answer within the dial timeout, 100ms") {
+		t.Errorf("copy to an unreachable cluster: %v", err)
+	}
+	_, err = OpenEtcd(context.Background(), opts, Options{})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("OpenEtcd on an unreachable cluster: %v", err)
+	}
+}

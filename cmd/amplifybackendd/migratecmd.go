@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
 	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/datadir"
@@ -138,11 +137,9 @@ func (c migrateCommand) print(r store.CopyReport, path, prefix string) {
 	}
 	fmt.Fprintf(c.stdout, "amplifybackendd migrate: copied store %s from %s into etcd under %s in %s (%d transactions%s)\n",
 		r.StoreID, path, prefix, elapsed, r.Txns, how)
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "bucket\tkeys\twritten\tremoved\t")
+	fmt.Fprintf(c.stdout, "  %-22s %8s %8s %8s\n", "bucket", "keys", "written", "removed")
 	for _, b := range r.Buckets {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t\n", b.Name, b.Keys, b.Written, b.Removed)
+		fmt.Fprintf(c.stdout, "  %-22s %8d %8d %8d\n", b.Name, b.Keys, b.Written, b.Removed)
 	}
-	tw.Flush()
 	fmt.Fprintf(c.stdout, "Servers started with --store etcd --etcd-prefix %s serve it now; %s is unchanged.\n", prefix, path)
 }
