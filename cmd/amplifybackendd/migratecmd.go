@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/amplifybackendd/amplifybackendd/datadir"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -81,11 +80,7 @@ func (c migrateCommand) run(ctx context.Context, args []string) error {
 	if st, err := os.Stat(*dataDir); err != nil || !st.IsDir() {
 		return fmt.Errorf("--from-data-dir %s: not a directory; name the data directory of the server whose store is copied", *dataDir)
 	}
-	lock, err := datadir.Acquire(*dataDir, "amplifybackendd migrate")
-	var inUse *datadir.InUseError
-	if errors.As(err, &inUse) {
-		return fmt.Errorf("%w; stop it before copying its store", err)
-	}
+	lock, err := lockOffline(*dataDir, "migrate", "copying its store")
 	if err != nil {
 		return err
 	}
