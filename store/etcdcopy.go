@@ -39,8 +39,10 @@ const (
 
 // CopyOptions tune CopyToEtcd.
 type CopyOptions struct {
-	// Progress, when set, is called after each transaction the copy
-	// commits, with the totals so far: a long copy shows it is moving.
+	// Progress, when set, is called after each transaction that copies
+	// records (not after the first, which marks the prefix, nor the last,
+	// which removes the mark), with the totals so far: a long copy shows
+	// it is moving.
 	Progress func(CopyReport)
 }
 
