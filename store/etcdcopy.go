@@ -140,11 +140,11 @@ func openCopySource(path string) (*bolt.DB, uint64, func(), error) {
 		// temporary copy, and a resumed copy could not tell its own.
 		err = fmt.Errorf("%s (schema %d) predates store ids: start the server on it once, which migrates it, stop it, then copy it", path, sum.Schema)
 	}
-	if err != nil || sum.Schema == SchemaVersion {
-		if err != nil {
-			db.Close()
-			return nil, 0, nil, err
-		}
+	if err != nil {
+		db.Close()
+		return nil, 0, nil, err
+	}
+	if sum.Schema == SchemaVersion {
 		return db, sum.Schema, func() { db.Close() }, nil
 	}
 	mdb, tmp, err := migratedCopy(db, path)
