@@ -481,3 +481,42 @@ func TestEtcdUnreachable(t *testing.T) {
 		t.Errorf("OpenEtcd on an unreachable cluster: %v", err)
 	}
 }
+
+// TestCopyToEtcdFollowsTheFile: a server started on the file again after
+// an interrupted copy changes it; the next copy makes etcd hold the file
+// as it is now, removing what the file no longer holds.
+func TestCopyToEtcdFollowsTheFile(t *testing.T) {
+	t.Parallel()
+	f := setupCopy(t, etcdtest.Start(t, 1), 200, 0)
+	prefix := newCopyPrefix()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := CopyToEtcd(ctx, f.path, EtcdOptions{Endpoints: f.cluster.Endpoints(), Prefix: prefix}, CopyOptions{Progress: func(CopyReport) { cancel() }})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+
+	s, err := Open(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.DeleteResource(ResourceKey{AppID: "app1", Env: "dev", Name: "photos"}); err != nil {
+			return err
+		}
+		return tx.InsertJob(newJob("while-the-copy-waited", "app2", "prod", "photos", StatusRunning))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.want = storeListing(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := f.mustCopy(prefix)
+	if _, _, removed := r.counts(); !r.Resumed || removed == 0 {
+		t.Fatalf("the copy after the file changed: %+v, want keys removed", r)
+	}
+	f.checkServes(prefix)
+}
