@@ -57,27 +57,42 @@ type Summary struct {
 // Open's full check does, and summarises it. It is how a backup is
 // checked before it is kept or restored.
 func Verify(path string) (Summary, error) {
+	db, sum, err := openVerified(path)
+	if db != nil {
+		db.Close()
+	}
+	return sum, err
+}
+
+// openVerified is Verify, leaving the file open read-only when it checks
+// out, for a caller that goes on to read it. A record check needs the
+// current schema: a file at an older one is returned after its pages
+// are checked, with no StoreID or counts.
+func openVerified(path string) (*bolt.DB, Summary, error) {
 	var sum Summary
 	info, err := os.Stat(path)
 	if err != nil {
-		return sum, err
+		return nil, sum, err
 	}
 	sum.Size = info.Size()
 	if sum.Size == 0 {
-		return sum, damaged(path, "the file is empty")
+		return nil, sum, damaged(path, "the file is empty")
 	}
 	if _, _, err := preflight(path, sum.Size); err != nil {
-		return sum, err
+		return nil, sum, err
 	}
 	var db *bolt.DB
 	err = guarded(path, func() (err error) {
 		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 		return err
 	})
-	if err != nil {
-		return sum, fmt.Errorf("open %s: %w", path, err)
+	if errors.Is(err, bolt.ErrTimeout) {
+		// A server holds the file's exclusive lock for as long as it runs.
+		return nil, sum, fmt.Errorf("%s is in use by a running server; stop it first", path)
 	}
-	defer db.Close()
+	if err != nil {
+		return nil, sum, fmt.Errorf("open %s: %w", path, err)
+	}
 	err = guarded(path, func() error {
 		return db.View(func(tx *bolt.Tx) error {
 			if err := checkPages(path, tx); err != nil {
@@ -105,7 +120,11 @@ func Verify(path string) (Summary, error) {
 			return nil
 		})
 	})
-	return sum, err
+	if err != nil {
+		db.Close()
+		return nil, sum, err
+	}
+	return db, sum, nil
 }
 
 // Restore makes the backup at backup the store at path, for a server that

@@ -71,15 +71,34 @@ func benchBatchAccept(b *testing.B, s *Store) {
 // mode: the full check's cost is what CheckAuto's size limit bounds.
 func BenchmarkOpen(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "store.db")
+	writeBenchStore(b, path, 100000, 10000)
+	info, _ := os.Stat(path)
+	for _, mode := range []CheckMode{CheckQuick, CheckFull} {
+		b.Run(string(mode), func(b *testing.B) {
+			b.SetBytes(info.Size())
+			for b.Loop() {
+				s, err := OpenWith(path, Options{Check: mode})
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Close()
+			}
+		})
+	}
+}
+
+// writeBenchStore writes a store of jobs completed jobs and, in as many
+// environments, resources resources at path.
+func writeBenchStore(b *testing.B, path string, jobs, resources int) {
 	s, err := Open(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for batch := range 20 {
+	for batch := 0; batch < jobs; batch += 5000 {
 		err := s.Update(context.Background(), func(tx *Tx) error {
-			for i := batch * 5000; i < (batch+1)*5000; i++ {
-				env := fmt.Sprintf("env%04d", i%10000)
-				if i < 10000 {
+			for i := batch; i < min(batch+5000, jobs); i++ {
+				env := fmt.Sprintf("env%04d", i%resources)
+				if i < resources {
 					if err := tx.CreateResource(newResource("app", env, "data", fmt.Sprintf("bucket-%05d", i))); err != nil {
 						return err
 					}
@@ -94,18 +113,41 @@ func BenchmarkOpen(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	s.Close()
-	info, _ := os.Stat(path)
-	for _, mode := range []CheckMode{CheckQuick, CheckFull} {
-		b.Run(string(mode), func(b *testing.B) {
-			b.SetBytes(info.Size())
-			for b.Loop() {
-				s, err := OpenWith(path, Options{Check: mode})
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkCopyToEtcd copies a store of 20,000 jobs and 2,000 resources
+// into a one-member etcd embedded in the benchmark's process (sharing its
+// CPUs), then copies it again, which compares every key and writes
+// nothing: the figures of README's "Moving a store to etcd".
+func BenchmarkCopyToEtcd(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "store.db")
+	writeBenchStore(b, path, 20000, 2000)
+	opts := EtcdOptions{Endpoints: etcdtest.Start(b, 1).Endpoints()}
+	for _, again := range []bool{false, true} {
+		b.Run(map[bool]string{false: "copy", true: "again"}[again], func(b *testing.B) {
+			keys := 0
+			for n := 0; b.Loop(); n++ {
+				opts.Prefix = fmt.Sprintf("/bench%d", n)
+				if again {
+					b.StopTimer()
+					if _, err := CopyToEtcd(context.Background(), path, opts, CopyOptions{}); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				r, err := CopyToEtcd(context.Background(), path, opts, CopyOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}
-				s.Close()
+				keys = 0
+				for _, bc := range r.Buckets {
+					keys += bc.Keys
+				}
 			}
+			b.ReportMetric(float64(keys*b.N)/b.Elapsed().Seconds(), "keys/s")
 		})
 	}
 }

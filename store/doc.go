@@ -17,6 +17,8 @@
 //	  "schema"        -> uint64 big-endian: the schema version (see migrations)
 //	  "token-key"     -> sealed 32 random bytes: MAC key for pagination tokens
 //	  "store-id"      -> sealed 16 random bytes: which store this file is
+//	  "copying"       -> in etcd only, while a copy from a file is unfinished:
+//	                     the copied store's id, sealed as "store-id" (etcdcopy.go)
 //	resources/
 //	  app \x00 env \x00 name -> sealed binary Resource record (codec.go)
 //	buckets/                                 (index: the resources of each S3 bucket)
@@ -196,6 +198,19 @@
 // is to become the revision of the last commit seen, followed across
 // replicas with a watch on the prefix, so a replica's read cache does not
 // serve what another replica changed. Backup answers an error on etcd.
+//
+// CopyToEtcd (etcdcopy.go; amplifybackendd migrate) moves a store from its
+// file into etcd. It reads the file read-only, checked as Open checks it
+// (a file at an older schema is migrated in a temporary copy), and
+// reconciles key by key: each transaction, of at most 120 writes and under
+// 1 MiB, compares a run of the file's keys and each bucket's sequence with
+// etcd's and writes only what differs, so a second run writes nothing and
+// an interrupted one is completed by the next. The first transaction puts
+// meta/"copying", which OpenEtcd refuses (ErrCopyIncomplete) in the
+// transaction that runs the migrations; the last compares every key at one
+// revision and removes it only when nothing differs. A prefix holding
+// another store or other keys is refused, and so is this store differing
+// from the file once copied: a server may have written to it since.
 //
 // What stays bbolt-only, and how each is expressed for etcd:
 //

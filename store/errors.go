@@ -34,6 +34,10 @@ var (
 	// store put in its place). Open refuses it rather than serve a store
 	// that forgot accepted work as if it were new.
 	ErrDataLost = errors.New("store lost data")
+	// ErrCopyIncomplete: the etcd prefix holds part of a store that a
+	// copy from a bbolt file (CopyToEtcd, amplifybackendd migrate) has not
+	// finished. OpenEtcd refuses it; running the copy again completes it.
+	ErrCopyIncomplete = errors.New("store copy incomplete")
 )
 
 // Kind is a kind of thing a caller names: what a NotFoundError says is

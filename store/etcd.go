@@ -61,15 +61,57 @@ var errNoFile = errors.New("store: kept in etcd, not in a file: use etcd's snaps
 // do not apply: etcd checks its own data. o.Check asks for the record
 // checks as for a file (CheckAuto is CheckQuick here: a cluster's store
 // may be large, and every replica would read all of it).
+//
+// A prefix that CopyToEtcd has begun to fill and not finished is refused
+// with ErrCopyIncomplete: taken for a new store, part of a store would be
+// served and then written over by the copy's next run.
 func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
+	kv, e, err := connectEtcd(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := newStore(kvDB{etcd: kv}, "etcd:"+e.Prefix, o)
+	check := o.Check
+	if check == CheckAuto || check == "" {
+		check = CheckQuick
+	}
+	// migrate writes nothing to a store at the current schema, so it is
+	// run whatever the schema: reading the version first would be a
+	// second round trip to the same answer. The copy's mark is read in
+	// the same transaction, so a copy that starts meanwhile makes this
+	// one run again and see it.
+	err = s.kv.Update(func(tx kvTx) error {
+		if err := refuseIncompleteCopy(tx); err != nil {
+			return err
+		}
+		return migrate(tx)
+	})
+	if err == nil {
+		err = s.load(check)
+	}
+	if err != nil {
+		kv.client.Close()
+		return nil, fmt.Errorf("open store on etcd under %s: %w", e.Prefix, err)
+	}
+	close(s.recorded) // no identity record to keep: see OpenEtcd
+	go s.committer()
+	return s, nil
+}
+
+// connectEtcd checks e, fills in its defaults, connects to the cluster
+// and returns the engine over e.Prefix, with e as completed.
+func connectEtcd(ctx context.Context, e EtcdOptions) (*etcdKV, EtcdOptions, error) {
 	if len(e.Endpoints) == 0 {
-		return nil, fmt.Errorf("%w: etcd endpoints: at least one is required", ErrInvalid)
+		return nil, e, fmt.Errorf("%w: etcd endpoints: at least one is required", ErrInvalid)
 	}
 	if e.Prefix == "" {
 		e.Prefix = DefaultEtcdPrefix
 	}
 	if strings.HasSuffix(e.Prefix, "/") {
-		return nil, fmt.Errorf("%w: etcd prefix %q: must not end in /", ErrInvalid, e.Prefix)
+		return nil, e, fmt.Errorf("%w: etcd prefix %q: must not end in /", ErrInvalid, e.Prefix)
 	}
 	if e.DialTimeout == 0 {
 		e.DialTimeout = 5 * time.Second
@@ -80,41 +122,27 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	if e.LeaseTTL == 0 {
 		e.LeaseTTL = DefaultLeaseTTL
 	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints, TLS: e.TLS, Username: e.Username, Password: e.Password,
 		// The client would log its retries on its own; what fails reaches
 		// the caller as an error, logged where the store logs.
 		DialTimeout: e.DialTimeout, Logger: zap.NewNop()})
 	if err == nil {
 		// The client connects lazily: an unreachable cluster or refused
-		// credentials are told here, not at the first request served.
-		_, err = cli.Get(ctx, e.Prefix+"/", clientv3.WithCountOnly())
+		// credentials are told here, not at the first request served,
+		// and within DialTimeout (the client would retry for as long as
+		// ctx lasts).
+		probe, cancel := context.WithTimeout(ctx, e.DialTimeout)
+		_, err = cli.Get(probe, e.Prefix+"/", clientv3.WithCountOnly())
+		cancel()
 		if err != nil {
 			cli.Close()
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), err)
-	}
-	s := newStore(kvDB{etcd: newEtcdKV(cli, e.Prefix, e.RequestTimeout)}, "etcd:"+e.Prefix, o)
-	check := o.Check
-	if check == CheckAuto || check == "" {
-		check = CheckQuick
-	}
-	// migrate writes nothing to a store at the current schema, so it is
-	// run whatever the schema: reading the version first would be a
-	// second round trip to the same answer.
-	err = s.kv.Update(migrate)
-	if err == nil {
-		err = s.load(check)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return nil, e, fmt.Errorf("open store on etcd %s: no answer within the dial timeout, %s: %w", strings.Join(e.Endpoints, ","), e.DialTimeout, err)
 	}
 	if err != nil {
-		cli.Close()
-		return nil, fmt.Errorf("open store on etcd under %s: %w", e.Prefix, err)
+		return nil, e, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), err)
 	}
-	close(s.recorded) // no identity record to keep: see OpenEtcd
-	go s.committer()
-	return s, nil
+	return newEtcdKV(cli, e.Prefix, e.RequestTimeout), e, nil
 }

@@ -161,6 +161,16 @@ func (b kvBucket) NextSequence() (uint64, error) {
 	return b.bolt.NextSequence()
 }
 
+// SetSequence sets the bucket's sequence (write transactions only): a
+// copy of a store carries each bucket's sequence with its keys, so the
+// numbers it hands out next follow those already used.
+func (b kvBucket) SetSequence(v uint64) error {
+	if b.etcd != nil {
+		return b.etcd.setSequence(v)
+	}
+	return b.bolt.SetSequence(v)
+}
+
 // Sequence is the bucket's sequence as last set.
 func (b kvBucket) Sequence() uint64 {
 	if b.etcd != nil {

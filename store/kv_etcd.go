@@ -183,6 +183,17 @@ func (t *etcdTx) exists(key string) bool {
 	return resp != nil && resp.Count > 0
 }
 
+// empty reports whether no key is stored under the prefix ("P/" on) at
+// the transaction's revision, nor written by it: no store, and nothing
+// else either.
+func (t *etcdTx) empty() bool {
+	if len(t.writes) > 0 {
+		return false
+	}
+	resp := t.read(t.kv.commitKey(), clientv3.WithRange(t.kv.prefix+"0"), clientv3.WithCountOnly())
+	return resp != nil && resp.Count == 0
+}
+
 // etcdUndo is a buffered write's key and what it replaced.
 type etcdUndo struct {
 	key  string
@@ -338,10 +349,14 @@ func (b *etcdBucket) sequence() uint64 {
 
 func (b *etcdBucket) nextSequence() (uint64, error) {
 	s := b.sequence() + 1
+	return s, b.setSequence(s)
+}
+
+func (b *etcdBucket) setSequence(s uint64) error {
 	if err := b.tx.set(b.marker, etcdWrite{val: binary.BigEndian.AppendUint64(nil, s)}); err != nil {
-		return 0, err
+		return err
 	}
-	return s, b.tx.err
+	return b.tx.err
 }
 
 // keyN counts the keys at the transaction's revision, then corrects the

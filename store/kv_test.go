@@ -265,6 +265,11 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 			}
 			return nil
 		})
+		// A sequence set (a copied store's) is where NextSequence goes on.
+		must(t, db.Update(func(tx kvTx) error { return tx.Bucket(names).SetSequence(41) }))
+		if got := fmt.Sprint(next(names, 1)); got != "[42]" {
+			t.Errorf("NextSequence after SetSequence(41): %s", got)
+		}
 	})
 
 	t.Run("an error rolls everything back", func(t *testing.T) {

@@ -314,10 +314,22 @@ func TestMigrationsRecordVersionAndRefuseNewer(t *testing.T) {
 	}
 }
 
-// openOldStore writes a store of schema version at path the way that
-// version left it: its migrations, then fill's records written by hand.
-// It then opens it with Open, which migrates it the rest of the way.
+// openOldStore writes a store of schema version at path (writeOldStore)
+// and opens it with Open, which migrates it the rest of the way.
 func openOldStore(t *testing.T, path string, version int, fill func(tx *bolt.Tx)) *Store {
+	t.Helper()
+	writeOldStore(t, path, version, fill)
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// writeOldStore writes a store of schema version at path the way that
+// version left it: its migrations, then fill's records written by hand.
+func writeOldStore(t *testing.T, path string, version int, fill func(tx *bolt.Tx)) {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
@@ -338,12 +350,6 @@ func openOldStore(t *testing.T, path string, version int, fill func(tx *bolt.Tx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // TestMigrationFromJSONRecords builds a schema-1 store (JSON records) by

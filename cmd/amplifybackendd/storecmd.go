@@ -32,6 +32,7 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"ready":   runReady,
 	"keys":    runKeys,
 	"gateway": runGateway,
+	"migrate": runMigrate,
 }
 
 // storeRefusal adds the ways out to a refusal to open the store: the
@@ -147,11 +148,7 @@ func runRestore(_ context.Context, args []string) error {
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return err
 	}
-	lock, err := datadir.Acquire(*dataDir, "amplifybackendd restore")
-	var inUse *datadir.InUseError
-	if errors.As(err, &inUse) {
-		return fmt.Errorf("%w; stop it before restoring", err)
-	}
+	lock, err := lockOffline(*dataDir, "restore", "restoring")
 	if err != nil {
 		return err
 	}
@@ -163,6 +160,18 @@ func runRestore(_ context.Context, args []string) error {
 	}
 	fmt.Printf("amplifybackendd restore: %s is now %s; %d pending jobs resume when the server starts\n", path, describe(sum), sum.Pending)
 	return nil
+}
+
+// lockOffline takes the data directory's lock for a command that must
+// not run beside a server (amplifybackendd COMMAND), saying whom to stop
+// before doing what when one holds it.
+func lockOffline(dir, command, doing string) (*datadir.Lock, error) {
+	lock, err := datadir.Acquire(dir, "amplifybackendd "+command)
+	var inUse *datadir.InUseError
+	if errors.As(err, &inUse) {
+		return nil, fmt.Errorf("%w; stop it before %s", err, doing)
+	}
+	return lock, err
 }
 
 func describe(s store.Summary) string {
