@@ -96,7 +96,7 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), err)
+		return nil, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), etcdFailure(err))
 	}
 	s := newStore(kvDB{etcd: newEtcdKV(cli, e.Prefix, e.RequestTimeout)}, "etcd:"+e.Prefix, o)
 	check := o.Check
