@@ -43,3 +43,14 @@ func etcdUnanswered(err error) bool {
 	}
 	return false
 }
+
+// Ping reports whether the store answers now: a bbolt store, that it is
+// open; a store on etcd, that the cluster answers a linearizable read
+// within the request timeout (ErrUnavailable when it does not). A
+// readiness probe asks it, so a load balancer stops sending requests to a
+// replica cut off from the cluster; on etcd it costs a round trip.
+func (s *Store) Ping(ctx context.Context) error {
+	// A transaction reads nothing until asked to: reading the meta
+	// bucket's marker is what reaches the cluster.
+	return s.View(ctx, func(tx *Tx) error { tx.kv.HasBucket(bucketMeta); return nil })
+}

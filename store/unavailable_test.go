@@ -34,12 +34,18 @@ func TestEtcdUnavailable(t *testing.T) {
 	if err := read(); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("a read with no member up: %v, want ErrUnavailable", err)
 	}
+	if err := s.Ping(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("a ping with no member up: %v, want ErrUnavailable", err)
+	}
 	cluster.Members()[0].Restart()
 	if err := read(); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("the job of the failed write, once the member is back: %v, want not found", err)
 	}
 	if err := write("job-1"); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("a ping once the member is back: %v", err)
 	}
 	if !errors.Is(errContended, ErrUnavailable) {
 		t.Error("errContended is not ErrUnavailable")

@@ -468,7 +468,7 @@ func run(ctx context.Context, cfg config) error {
 	})
 
 	rd := &readiness{
-		store:     func(ctx context.Context) error { return st.View(ctx, func(*store.Tx) error { return nil }) },
+		store:     st.Ping,
 		recovered: runner.Recovered(), now: time.Now, stale: probeStale,
 	}
 	keys := newAPIKeys(creds)
