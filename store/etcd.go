@@ -102,12 +102,16 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: min(time.Second, e.RequestTimeout/2)},
 			MinConnectTimeout: e.DialTimeout,
 		})}})
+	var rev int64
 	if err == nil {
 		// The client connects lazily: an unreachable cluster or refused
 		// credentials are told here, not at the first request served.
-		_, err = cli.Get(ctx, e.Prefix+"/", clientv3.WithCountOnly())
+		var resp *clientv3.GetResponse
+		resp, err = cli.Get(ctx, e.Prefix+"/", clientv3.WithCountOnly())
 		if err != nil {
 			cli.Close()
+		} else {
+			rev = resp.Header.Revision
 		}
 	}
 	if err != nil {
@@ -130,6 +134,10 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open store on etcd under %s: %w", e.Prefix, err)
 	}
 	close(s.recorded) // no identity record to keep: see OpenEtcd
+	// Followed from before the migrations: no other replica's write made
+	// since the store was first read goes unseen.
+	s.followed = make(chan struct{})
+	go s.follow(rev + 1)
 	go s.committer()
 	return s, nil
 }

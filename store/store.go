@@ -63,8 +63,14 @@ type Store struct {
 	// Close, own it.
 	id identity
 
-	// generation counts committed write transactions; see Generation.
+	// generation counts committed write transactions, and on etcd the
+	// revisions other replicas committed; see Generation.
 	generation atomic.Uint64
+	// unfollowed is set while a store on etcd cannot tell whether other
+	// replicas wrote (follow.go); followed is closed when follow has
+	// returned, nil on bbolt.
+	unfollowed atomic.Bool
+	followed   chan struct{}
 }
 
 // commit is one Batch call waiting for the committer.
@@ -328,6 +334,9 @@ func (s *Store) Close() error {
 		close(s.stop)
 		<-s.committed
 		<-s.recorded
+		if s.followed != nil {
+			<-s.followed
+		}
 		if s.kv.etcd != nil {
 			s.closeErr = s.kv.etcd.client.Close()
 			return
@@ -348,8 +357,15 @@ func (s *Store) TokenKey() []byte { return s.tokenKey }
 // answered. It lets a reader keep what it derived from the store: an
 // answer derived in a View begun after reading generation g reflects every
 // write answered before g was read, so it stays current while Generation
-// still returns g.
-func (s *Store) Generation() uint64 { return s.generation.Load() }
+// still returns g. On etcd it also changes when another replica's write
+// reaches this one through the watch of the store's prefix (follow.go),
+// and on every call while that watch is not known to deliver.
+func (s *Store) Generation() uint64 {
+	if s.unfollowed.Load() {
+		return s.generation.Add(1)
+	}
+	return s.generation.Load()
+}
 
 // Update runs fn in one read-write transaction of its own; everything fn
 // writes commits together or not at all. Never call S3 or IAM inside fn:
