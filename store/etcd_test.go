@@ -14,8 +14,12 @@ import (
 func setupEtcd(t *testing.T, endpoints []string) *fixture {
 	t.Helper()
 	t.Parallel()
-	s := openEtcd(t, endpoints, newEtcdPrefix())
-	return &fixture{t: t, path: s.Path(), s: s, ctx: context.Background()}
+	prefix := newEtcdPrefix()
+	s := openEtcd(t, endpoints, prefix)
+	return &fixture{t: t, path: s.Path(), s: s, ctx: context.Background(),
+		reopen: func(o Options) (*Store, error) {
+			return OpenEtcd(context.Background(), EtcdOptions{Endpoints: endpoints, Prefix: prefix}, o)
+		}}
 }
 
 // openEtcd opens the store under prefix, closed at cleanup.
