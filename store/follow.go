@@ -16,10 +16,10 @@ import (
 // replicas the read cache is as current as the watch, not linearizable).
 // This process's own commits advance it at once, as on bbolt.
 //
-// While the watch is not known to deliver (it failed, the cluster
-// compacted past it, or it left a progress request unanswered for a
-// whole interval, as over a dead connection the client keeps retrying),
-// the store is unfollowed: Generation answers a new value on every
+// While the watch is not known to deliver (not yet created, failed,
+// compacted past, or it left a progress request unanswered for a whole
+// interval, as over a dead connection the client keeps retrying), the
+// store is unfollowed: Generation answers a new value on every
 // call, so nothing derived from the store is reused until the watch
 // delivers again.
 
