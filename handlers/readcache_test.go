@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -89,5 +90,50 @@ func TestCachedReadsStayBounded(t *testing.T) {
 	}
 	if _, ok := c.get(readKey{op: "y"}, 8); ok {
 		t.Fatal("an answer from an older generation was served")
+	}
+}
+
+// TestCachedReadsFollowOtherReplicas: two replicas share a store on etcd.
+// A read answered by replica B, and kept by it, is answered anew once a
+// write made through replica A reaches B: B's cache follows the store,
+// not only its own writes.
+func TestCachedReadsFollowOtherReplicas(t *testing.T) {
+	t.Parallel()
+	endpoints := etcdtest.Start(t, 1).Endpoints()
+	a := openEtcdStore(t, endpoints, 0)
+	serverOn(t, a, nil) // accepts the job that creates the resource read
+	b := openEtcdStore(t, endpoints, 0)
+	hb := handlersWith(b, idleRunner(b), nil)
+	read := func() string {
+		t.Helper()
+		code, answer := signedCall(t, hb, "POST", "/backend/app/storage/dev/details", `{"resourceName":"data"}`)
+		if code != http.StatusOK {
+			t.Fatalf("read through replica B: %d %s", code, answer)
+		}
+		return answer
+	}
+	// B follows A's writes before its answers are kept for long.
+	etcdtest.WaitFor(t, "replica B to follow the store", func() bool { return b.Generation() == b.Generation() })
+	first := read()
+	if again := read(); again != first || strings.Contains(first, `"DELETE"`) {
+		t.Fatalf("answers before the write:\n%s\n%s", first, again)
+	}
+
+	seen := b.Generation()
+	k := store.ResourceKey{AppID: "app", Env: "dev", Name: "data"}
+	err := a.Batch(context.Background(), func(tx *store.Tx) error {
+		r, err := tx.Resource(k)
+		if err != nil {
+			return err
+		}
+		r.Desired.Authenticated = []string{"READ", "DELETE"}
+		return tx.PutResource(r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	etcdtest.WaitFor(t, "replica A's write to reach replica B", func() bool { return b.Generation() != seen })
+	if got := read(); !strings.Contains(got, `"DELETE"`) {
+		t.Fatalf("replica B's answer after replica A's write is still the old one:\n%s", got)
 	}
 }
