@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -83,6 +85,46 @@ func testSweepSignInsPastOneTxn(f *fixture) {
 	}
 	if swept != manyRecords+1 {
 		t.Fatalf("swept %d records, want the %d sessions and their challenge", swept, manyRecords)
+	}
+	f.checkAll()
+}
+
+// TestMigrationPastOneTxn: a store holding many more records than one
+// Txn can rewrite, its schema version set back to 2, migrates again at
+// open (migration 3 rewrites every record) and passes the full check.
+func TestMigrationPastOneTxn(t *testing.T) { forEachEngine(t, testMigrationPastOneTxn) }
+
+func testMigrationPastOneTxn(f *fixture) {
+	t := f.t
+	f.inParts(manyRecords, func(tx *Tx, i int) error {
+		name := fmt.Sprintf("r%04d", i)
+		if err := tx.InsertJob(newJob("job-"+name, "app", "dev", name, StatusCompleted)); err != nil {
+			return err
+		}
+		return tx.CreateResource(newResource("app", "dev", name, "bucket-"+name))
+	})
+	f.mustUpdate(func(tx *Tx) error {
+		return tx.kv.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint64(nil, 2))
+	})
+	key := f.s.TokenKey()
+	if err := f.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.reopen(Options{Check: CheckFull})
+	if err != nil {
+		t.Fatalf("open, migrating %d resources and jobs: %v", manyRecords, err)
+	}
+	f.s = s
+	t.Cleanup(func() { s.Close() })
+	var schema uint64
+	var resources []Resource
+	f.mustUpdate(func(tx *Tx) (err error) {
+		schema = binary.BigEndian.Uint64(tx.kv.Bucket(bucketMeta).Get(keySchema))
+		resources, err = tx.Resources("app", "dev")
+		return err
+	})
+	if schema != SchemaVersion || len(resources) != manyRecords || !bytes.Equal(s.TokenKey(), key) {
+		t.Fatalf("after the migration: schema %d, %d resources, token key kept %v", schema, len(resources), bytes.Equal(s.TokenKey(), key))
 	}
 	f.checkAll()
 }
