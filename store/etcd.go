@@ -134,9 +134,9 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open store on etcd under %s: %w", e.Prefix, err)
 	}
 	close(s.recorded) // no identity record to keep: see OpenEtcd
-	// Followed from before the migrations: no other replica's write made
-	// since the store was first read goes unseen.
-	// Unfollowed until the watch is in place.
+	// Followed from before the migrations, so no other replica's write
+	// made since the store was first read goes unseen; unfollowed until
+	// the watch is in place.
 	s.followed = make(chan struct{})
 	s.unfollowed.Store(true)
 	go s.follow(rev + 1)
