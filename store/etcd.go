@@ -11,6 +11,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // EtcdOptions say which etcd cluster holds a store, and where in it.
@@ -66,7 +68,7 @@ var errNoFile = errors.New("store: kept in etcd, not in a file: use etcd's snaps
 // with ErrCopyIncomplete: taken for a new store, part of a store would be
 // served and then written over by the copy's next run.
 func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
-	kv, e, err := connectEtcd(ctx, e)
+	kv, e, rev, err := connectEtcd(ctx, e)
 	if err != nil {
 		return nil, err
 	}
@@ -81,14 +83,9 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	// migrate writes nothing to a store at the current schema, so it is
 	// run whatever the schema: reading the version first would be a
 	// second round trip to the same answer. The copy's mark is read in
-	// the same transaction, so a copy that starts meanwhile makes this
-	// one run again and see it.
-	err = s.kv.Update(func(tx kvTx) error {
-		if err := refuseIncompleteCopy(tx); err != nil {
-			return err
-		}
-		return migrate(tx)
-	})
+	// each migration's transaction, so a copy that starts meanwhile makes
+	// it run again and see it.
+	err = kv.migrate()
 	if err == nil {
 		err = s.load(check)
 	}
@@ -97,21 +94,28 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open store on etcd under %s: %w", e.Prefix, err)
 	}
 	close(s.recorded) // no identity record to keep: see OpenEtcd
+	// Followed from before the migrations, so no other replica's write
+	// made since the store was first read goes unseen; unfollowed until
+	// the watch is in place.
+	s.followed = make(chan struct{})
+	s.unfollowed.Store(true)
+	go s.follow(rev + 1)
 	go s.committer()
 	return s, nil
 }
 
 // connectEtcd checks e, fills in its defaults, connects to the cluster
-// and returns the engine over e.Prefix, with e as completed.
-func connectEtcd(ctx context.Context, e EtcdOptions) (*etcdKV, EtcdOptions, error) {
+// and returns the engine over e.Prefix, with e as completed, and the
+// cluster's revision when it first answered.
+func connectEtcd(ctx context.Context, e EtcdOptions) (*etcdKV, EtcdOptions, int64, error) {
 	if len(e.Endpoints) == 0 {
-		return nil, e, fmt.Errorf("%w: etcd endpoints: at least one is required", ErrInvalid)
+		return nil, e, 0, fmt.Errorf("%w: etcd endpoints: at least one is required", ErrInvalid)
 	}
 	if e.Prefix == "" {
 		e.Prefix = DefaultEtcdPrefix
 	}
 	if strings.HasSuffix(e.Prefix, "/") {
-		return nil, e, fmt.Errorf("%w: etcd prefix %q: must not end in /", ErrInvalid, e.Prefix)
+		return nil, e, 0, fmt.Errorf("%w: etcd prefix %q: must not end in /", ErrInvalid, e.Prefix)
 	}
 	if e.DialTimeout == 0 {
 		e.DialTimeout = 5 * time.Second
@@ -125,24 +129,41 @@ func connectEtcd(ctx context.Context, e EtcdOptions) (*etcdKV, EtcdOptions, erro
 	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints, TLS: e.TLS, Username: e.Username, Password: e.Password,
 		// The client would log its retries on its own; what fails reaches
 		// the caller as an error, logged where the store logs.
-		DialTimeout: e.DialTimeout, Logger: zap.NewNop()})
+		DialTimeout: e.DialTimeout, Logger: zap.NewNop(),
+		// A connection that stopped answering (a partition, a host gone)
+		// is given up after a ping unanswered for a request timeout, so
+		// the watch that follows other replicas' writes does not trust a
+		// dead stream for long (gRPC pings every 10 s at the most often).
+		DialKeepAliveTime: max(10*time.Second, e.RequestTimeout), DialKeepAliveTimeout: e.RequestTimeout,
+		// gRPC waits up to two minutes between attempts to reconnect; a
+		// replica would then answer ErrUnavailable long after its cluster
+		// is back. A second at most keeps the first request after it
+		// likely to succeed.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: min(time.Second, e.RequestTimeout/2)},
+			MinConnectTimeout: e.DialTimeout,
+		})}})
+	var rev int64
 	if err == nil {
 		// The client connects lazily: an unreachable cluster or refused
 		// credentials are told here, not at the first request served,
 		// and within DialTimeout (the client would retry for as long as
 		// ctx lasts).
 		probe, cancel := context.WithTimeout(ctx, e.DialTimeout)
-		_, err = cli.Get(probe, e.Prefix+"/", clientv3.WithCountOnly())
+		var resp *clientv3.GetResponse
+		resp, err = cli.Get(probe, e.Prefix+"/", clientv3.WithCountOnly())
 		cancel()
 		if err != nil {
 			cli.Close()
+		} else {
+			rev = resp.Header.Revision
 		}
 	}
 	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		return nil, e, fmt.Errorf("open store on etcd %s: no answer within the dial timeout, %s: %w", strings.Join(e.Endpoints, ","), e.DialTimeout, err)
+		return nil, e, 0, fmt.Errorf("open store on etcd %s: no answer within the dial timeout, %s: %w", strings.Join(e.Endpoints, ","), e.DialTimeout, etcdFailure(err))
 	}
 	if err != nil {
-		return nil, e, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), err)
+		return nil, e, 0, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), etcdFailure(err))
 	}
-	return newEtcdKV(cli, e.Prefix, e.RequestTimeout), e, nil
+	return newEtcdKV(cli, e.Prefix, e.RequestTimeout), e, rev, nil
 }

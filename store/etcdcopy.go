@@ -102,7 +102,7 @@ func CopyToEtcd(ctx context.Context, path string, e EtcdOptions, o CopyOptions) 
 		return CopyReport{}, err
 	}
 	defer closeSrc()
-	kv, e, err := connectEtcd(ctx, e)
+	kv, e, _, err := connectEtcd(ctx, e)
 	if err != nil {
 		return CopyReport{Schema: schema}, err
 	}

@@ -1,0 +1,60 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
+	"github.com/amplifybackendd/amplifybackendd/internal/faultproxy"
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// openEtcdStore opens the store under the default prefix of the cluster
+// at endpoints, closed at cleanup.
+func openEtcdStore(t *testing.T, endpoints []string, timeout time.Duration) *store.Store {
+	t.Helper()
+	st, err := store.OpenEtcd(context.Background(), store.EtcdOptions{Endpoints: endpoints, RequestTimeout: timeout}, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestStoreUnavailableIs504: while the store's connection to etcd
+// carries nothing (a partition: a proxy paused in front of the cluster),
+// a write is answered 504 GatewayTimeoutException saying the store did
+// not answer (the SDKs retry it), never 200, and writes nothing; once the
+// connection carries traffic again, the same write is accepted.
+func TestStoreUnavailableIs504(t *testing.T) {
+	t.Parallel()
+	proxy, err := faultproxy.New(etcdtest.Start(t, 1).Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	h, _ := serverOn(t, openEtcdStore(t, []string{proxy.Addr()}, time.Second), nil)
+	create := `{"backendEnvironmentName":"dev","resourceName":"photos","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"]}}}`
+	details := `{"resourceName":"photos"}`
+
+	proxy.Pause()
+	code, body := signedCall(t, h, "POST", "/backend/app/storage", create)
+	if code != http.StatusGatewayTimeout || !strings.Contains(body, `"__type":"GatewayTimeoutException"`) ||
+		!strings.Contains(body, "store did not answer in time; retry") {
+		t.Fatalf("a write while the store is cut off: %d %s, want 504 GatewayTimeoutException saying the store did not answer", code, body)
+	}
+
+	proxy.Resume()
+	if code, body := signedCall(t, h, "POST", "/backend/app/storage/dev/details", details); code != http.StatusNotFound {
+		t.Fatalf("the resource of the refused write, once the store answers: %d %s, want 404 (nothing written)", code, body)
+	}
+	if code, body := signedCall(t, h, "POST", "/backend/app/storage", create); code != http.StatusOK {
+		t.Fatalf("the same write once the store answers: %d %s, want 200", code, body)
+	}
+	if code, body := signedCall(t, h, "POST", "/backend/app/storage/dev/details", details); code != http.StatusOK {
+		t.Fatalf("the resource written once the store answers: %d %s", code, body)
+	}
+}
