@@ -1,0 +1,271 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
+	"github.com/amplifybackendd/amplifybackendd/internal/faultproxy"
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// replicaTTL is the lease life of the replicas in these tests: short, so a
+// dead replica's jobs move on quickly.
+const replicaTTL = 2 * time.Second
+
+// replicas is n runners, each on its own store over one prefix of one
+// etcd cluster, all provisioning on the shared embedded gateway: replicas
+// of one service. Its fixture is the first replica's.
+type replicas struct {
+	*fixture
+	cluster *etcdtest.Cluster
+	prefix  string
+	runners []*Runner
+	stores  []*store.Store
+	targets []*countingTarget
+}
+
+// setupReplicas starts an etcd cluster and makes n replicas; none runs
+// until start.
+func setupReplicas(t *testing.T, n int) *replicas {
+	t.Helper()
+	t.Parallel()
+	rs := &replicas{cluster: etcdtest.Start(t, 1), prefix: "/" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))}
+	for range n {
+		rs.add(t, rs.cluster.Endpoints(), &countingTarget{Target: gateway})
+	}
+	rs.fixture = &fixture{t: t, ctx: context.Background(), store: rs.stores[0], target: rs.targets[0], runner: rs.runners[0],
+		app: strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))}
+	return rs
+}
+
+// add makes one more replica reaching etcd at endpoints and the target
+// through tg.
+func (rs *replicas) add(t *testing.T, endpoints []string, tg *countingTarget) *Runner {
+	t.Helper()
+	st, err := store.OpenEtcd(context.Background(), store.EtcdOptions{Endpoints: endpoints, Prefix: rs.prefix,
+		LeaseTTL: replicaTTL, RequestTimeout: replicaTTL}, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r := New(st, tg, Config{Workers: 2, PublicGuestAccess: true,
+		Retry:  RetryPolicy{Attempts: 3, Base: time.Millisecond, Max: 5 * time.Millisecond},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rs.runners, rs.stores, rs.targets = append(rs.runners, r), append(rs.stores, st), append(rs.targets, tg)
+	return r
+}
+
+// run runs r until the test ends (cleanups run in reverse: before its
+// store is closed).
+func (rs *replicas) run(r *Runner) {
+	ctx, cancel := context.WithCancel(rs.ctx)
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	rs.t.Cleanup(func() { cancel(); <-done })
+	<-r.Recovered()
+}
+
+// calls counts the calls named name (countingTarget's names) that replica
+// i made and that changed something.
+func (rs *replicas) calls(i int, name string) int {
+	rs.targets[i].mu.Lock()
+	defer rs.targets[i].mu.Unlock()
+	n := 0
+	for _, w := range rs.targets[i].log {
+		if w == name {
+			n++
+		}
+	}
+	return n
+}
+
+// creates counts the CreateBucket calls replica i made.
+func (rs *replicas) creates(i int) int { return rs.calls(i, "CreateBucket") }
+
+// TestReplicasSpreadTheWork: 60 creates accepted through three replicas
+// all complete, and every replica executes some of them.
+func TestReplicasSpreadTheWork(t *testing.T) {
+	rs := setupReplicas(t, 3)
+	for _, r := range rs.runners {
+		rs.run(r)
+	}
+	const n = 60
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			j, err := rs.runners[i%3].Create(rs.ctx, CreateInput{Key: rs.key(fmt.Sprintf("r%02d", i)), Bucket: rs.bucket(fmt.Sprintf("s%02d", i)),
+				Permissions: store.Permissions{Authenticated: []string{"READ"}}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids[i] = j.ID
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for _, id := range ids {
+		if j := rs.wait(id); j.Status != store.StatusCompleted {
+			t.Fatalf("job %s: %+v", id, j)
+		}
+	}
+	total := 0
+	for i := range rs.runners {
+		c := rs.creates(i)
+		t.Logf("replica %d executed %d creates", i, c)
+		if c == 0 {
+			t.Errorf("replica %d executed no job", i)
+		}
+		total += c
+	}
+	if total != n {
+		t.Errorf("%d CreateBucket calls for %d creates: some job ran twice", total, n)
+	}
+	if left, err := rs.stores[1].UnclaimedPending(rs.ctx); err != nil || len(left) != 0 {
+		t.Fatalf("pending after every job completed: %v, %v", left, err)
+	}
+}
+
+// stallTarget holds every EnsureTags (the step after CreateBucket, which
+// a job lets finish whatever happens) until its context ends, as a target
+// that stopped answering would, and says when a call arrives. Only the
+// context ending lets it go: a replica whose executions are never
+// interrupted stays there.
+type stallTarget struct {
+	*countingTarget
+	arrived chan string
+}
+
+func (s *stallTarget) EnsureTags(ctx context.Context, b string, _ map[string]string) (bool, error) {
+	s.arrived <- b
+	<-ctx.Done()
+	return false, context.Cause(ctx)
+}
+
+// TestDeadReplicasJobsAreFinishedByOthers: replica A holds three jobs in
+// flight when it is cut off from etcd (its connection stalls, so its lease
+// is not renewed, as for a replica killed or partitioned). Its executions
+// stop within the lease's life, writing nothing; the other replicas find
+// the jobs unclaimed once the lease has expired and complete them.
+func TestDeadReplicasJobsAreFinishedByOthers(t *testing.T) {
+	rs := setupReplicas(t, 2)
+	proxy, err := faultproxy.New(rs.cluster.Endpoints()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	stall := &stallTarget{countingTarget: &countingTarget{Target: gateway}, arrived: make(chan string, 8)}
+	a := rs.add(t, []string{proxy.Addr()}, stall.countingTarget)
+	a.target = stall
+	t.Cleanup(proxy.Resume) // before a's store closes: it revokes its lease
+	rs.run(a)
+
+	// Two jobs in flight on a (its two workers), a third accepted and
+	// queued there, not yet claimed: all three must be taken over.
+	var ids []string
+	for i := range 3 {
+		j, err := a.Create(rs.ctx, CreateInput{Key: rs.key(fmt.Sprintf("d%d", i)), Bucket: rs.bucket(fmt.Sprintf("d%d", i)),
+			Permissions: storageREAD})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+		if i < 2 {
+			<-stall.arrived
+		}
+	}
+
+	for _, r := range rs.runners[:2] {
+		rs.run(r)
+	}
+	term, err := rs.stores[2].Lease(rs.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Pause()
+	<-term.Done() // a's own word that its lease ended
+	for _, id := range ids {
+		if j := rs.wait(id); j.Status != store.StatusCompleted || j.Error != "" {
+			t.Fatalf("job %s after its replica was cut off: %+v", id, j)
+		}
+	}
+	// a never tagged a bucket: the others did, each once.
+	if n := rs.calls(0, "Tags") + rs.calls(1, "Tags"); n != len(ids) {
+		t.Fatalf("the other replicas tagged %d buckets for %d jobs", n, len(ids))
+	}
+}
+
+// TestCancelThroughAnotherReplica: a job stalled in a call on replica A is
+// cancelled through replica B's UpdateBackendJob. A notices (its scan),
+// interrupts the call, undoes the create and the job ends CANCELLED with
+// nothing left.
+func TestCancelThroughAnotherReplica(t *testing.T) {
+	rs := setupReplicas(t, 2)
+	stall := &stallTarget{countingTarget: rs.targets[0], arrived: make(chan string, 1)}
+	a, b := rs.runners[0], rs.runners[1]
+	a.target = stall
+	rs.run(a) // b only answers API calls
+	k := rs.key("cancelled")
+	j, err := a.Create(rs.ctx, CreateInput{Key: k, Bucket: rs.bucket("cancelled"), Permissions: storageAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-stall.arrived
+	c, err := b.UpdateJob(rs.ctx, k.AppID, k.Env, j.ID, "", store.StatusCancelled)
+	if err != nil || c.Status != store.StatusCancelled {
+		t.Fatalf("cancel through b: %+v, %v", c, err)
+	}
+	got := rs.wait(j.ID)
+	if got.Status != store.StatusCancelled || got.Undo {
+		t.Fatalf("job after a cancel through another replica: %+v", got)
+	}
+	if _, err := rs.resource(k); err == nil {
+		t.Fatal("the cancelled create's resource is still recorded")
+	}
+	if n := rs.creates(0); n != 1 {
+		t.Fatalf("%d CreateBucket calls for one cancelled create", n)
+	}
+}
+
+// TestConcurrentJobsOfOneEnvironmentOnReplicas is
+// TestConcurrentJobsOfOneEnvironmentKeepEachOthersGrants over three
+// replicas: a dozen jobs of one environment spread over them, each
+// rewriting the same role documents, and none drops another's grants.
+func TestConcurrentJobsOfOneEnvironmentOnReplicas(t *testing.T) {
+	rs := setupReplicas(t, 3)
+	for _, r := range rs.runners {
+		r.cfg.Workers = 4
+		rs.run(r)
+	}
+	const n = 12
+	want := map[string]store.Permissions{}
+	var ids []string
+	for i := range n {
+		b := rs.bucket(fmt.Sprintf("e%02d", i))
+		want[b] = storageAll
+		j, err := rs.runners[i%3].Create(rs.ctx, CreateInput{Key: rs.key(fmt.Sprintf("e%02d", i)), Bucket: b, Permissions: storageAll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	for _, id := range ids {
+		if got := rs.wait(id); got.Status != store.StatusCompleted {
+			t.Fatalf("job: %+v", got)
+		}
+	}
+	rs.wantEnvPolicy(want)
+	for i := range rs.runners {
+		t.Logf("replica %d executed %d creates", i, rs.creates(i))
+	}
+}
