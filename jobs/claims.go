@@ -112,8 +112,14 @@ func (r *Runner) scan(ctx context.Context) error {
 		}
 		return nil
 	})
+	r.mu.Lock()
 	for _, id := range changed {
-		r.interrupt(id)
+		// Only the phase that was compared: one begun since (the undo
+		// the interrupt leads to) started from the new status.
+		if p, ok := r.running[id]; ok && p.status == phases[id] {
+			p.cancel(errInterrupted)
+		}
 	}
+	r.mu.Unlock()
 	return err
 }
