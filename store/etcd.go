@@ -94,6 +94,7 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open store on etcd under %s: %w", e.Prefix, err)
 	}
 	close(s.recorded) // no identity record to keep: see OpenEtcd
+	s.leases = newEtcdLeases(s.kv.etcd, e.LeaseTTL, o.Logger)
 	// Followed from before the migrations, so no other replica's write
 	// made since the store was first read goes unseen; unfollowed until
 	// the watch is in place.
