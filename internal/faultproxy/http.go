@@ -48,15 +48,15 @@ type HTTP struct {
 	addr    string
 	backend *httputil.ReverseProxy
 
-	mu     sync.Mutex
-	fault  Fault
-	left   int
+	mu    sync.Mutex
+	fault Fault
+	left  int
 	// logging and log: see KeepLog.
 	logging bool
 	log     []*Request
-	ln     net.Listener
-	srv    *http.Server
-	served sync.WaitGroup
+	ln      net.Listener
+	srv     *http.Server
+	served  sync.WaitGroup
 	// Injected counts requests that got a fault.
 	Injected atomic.Int64
 }
