@@ -1,0 +1,324 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
+	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
+	"github.com/amplifybackendd/amplifybackendd/internal/faultproxy"
+	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
+	"github.com/amplifybackendd/amplifybackendd/store"
+)
+
+// leaseTTL is the replicas' --etcd-lease-ttl: short, so a killed or cut
+// off replica's jobs move within seconds, and still well above the
+// request timeout, so a slow request is not mistaken for a dead replica.
+const (
+	leaseTTL       = 3 * time.Second
+	requestTimeout = 2 * time.Second
+	nReplicas      = 3
+	nMembers       = 3
+)
+
+// waitBound turns a wait that never ends into a failure; it times nothing.
+const waitBound = 90 * time.Second
+
+// cluster is everything the test runs: the etcd members, the shared
+// target, the replicas and the test's own view of the store.
+type cluster struct {
+	etcd     *etcdtest.Cluster
+	gw       *gateway
+	replicas []*replica
+	// store reads what the replicas wrote, straight from etcd (no proxy).
+	store *store.Store
+	creds aws.Credentials // the API key every replica accepts
+}
+
+// replica is one amplifybackendd process with the proxies only it uses:
+// one per etcd member (pausing them partitions it) and one each for the
+// target's S3 and IAM endpoints (their logs say what it asked the target).
+type replica struct {
+	i    int
+	srv  *testserver.Server
+	api  string // fixed across restarts, as behind a load balancer
+	etcd []*faultproxy.Proxy
+	s3   *faultproxy.HTTP
+	iam  *faultproxy.HTTP
+}
+
+// gateway is the shared S3 and IAM target: `amplifybackendd gateway`.
+type gateway struct {
+	s3, iam string
+	creds   aws.Credentials
+}
+
+// startCluster starts etcd, the gateway and the replicas, the first alone
+// so that it writes the API key the others are given (the shared data
+// directory contents of SPEC: each replica mounts the same credentials).
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	c := &cluster{etcd: etcdtest.Start(t, nMembers), gw: startGateway(t)}
+	for i := range nReplicas {
+		r := &replica{i: i, api: "http://" + freeAddr(t)}
+		for _, ep := range c.etcd.Endpoints() {
+			p, err := faultproxy.New(ep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { p.Close() })
+			r.etcd = append(r.etcd, p)
+		}
+		var err error
+		if r.s3, err = faultproxy.NewHTTP(c.gw.s3); err != nil {
+			t.Fatal(err)
+		}
+		if r.iam, err = faultproxy.NewHTTP(c.gw.iam); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.s3.Close(); r.iam.Close() })
+		r.s3.KeepLog()
+		r.iam.KeepLog()
+		c.replicas = append(c.replicas, r)
+	}
+	for _, r := range c.replicas {
+		var dataDir []string
+		if r.i > 0 {
+			dir := t.TempDir()
+			copyFile(t, filepath.Join(c.replicas[0].srv.DataDir, "credentials"), filepath.Join(dir, "credentials"))
+			dataDir = []string{"--data-dir", dir}
+		}
+		r.srv = testserver.StartEnv(t, []string{
+			"AWS_ACCESS_KEY_ID=" + c.gw.creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + c.gw.creds.SecretAccessKey,
+			"AWS_REGION=us-east-1",
+		}, append(r.args(), dataDir...)...)
+	}
+	c.creds = c.replicas[0].srv.APICreds
+	st, err := store.OpenEtcd(t.Context(), store.EtcdOptions{Endpoints: c.etcd.Endpoints(), LeaseTTL: leaseTTL},
+		store.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c.store = st
+	return c
+}
+
+// args are a replica's flags, the same at every restart.
+func (r *replica) args() []string {
+	var eps []string
+	for _, p := range r.etcd {
+		eps = append(eps, p.Addr())
+	}
+	return []string{
+		"--listen", strings.TrimPrefix(r.api, "http://"),
+		"--store", "etcd", "--etcd-endpoints", strings.Join(eps, ","),
+		"--etcd-lease-ttl", leaseTTL.String(), "--etcd-request-timeout", requestTimeout.String(),
+		"--target", "external", "--s3-endpoint", r.s3.URL(), "--iam-endpoint", r.iam.URL(),
+		// Guests' grants go into bucket policies too, so every job writes
+		// one and the test can count PutBucketPolicy.
+		"--public-guest-access", "true",
+		// Quick retries: an etcd member stopping costs a step a retry or two.
+		"--retry-base", "50ms", "--retry-max", "1s",
+		"--workers", "4",
+	}
+}
+
+// partition cuts r off from every etcd member (its connections hold,
+// as in a network partition, rather than fail); heal ends it.
+func (r *replica) partition() {
+	for _, p := range r.etcd {
+		p.Pause()
+	}
+}
+
+func (r *replica) heal() {
+	for _, p := range r.etcd {
+		p.Resume()
+	}
+}
+
+// targetLog is every call r made to the target, S3 then IAM.
+func (r *replica) targetLog() []faultproxy.Request {
+	return append(r.s3.Requests(), r.iam.Requests()...)
+}
+
+// startGateway runs the binary's gateway command on two free ports and
+// waits until both serve and its credentials are written.
+func startGateway(t *testing.T) *gateway {
+	t.Helper()
+	dir := t.TempDir()
+	s3Addr, iamAddr := freeAddr(t), freeAddr(t)
+	logPath := filepath.Join(t.TempDir(), "gateway.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := testserver.Command("gateway", "--data-dir", dir, "--s3-listen", s3Addr, "--iam-listen", iamAddr)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { stopProcess(t, cmd, exited) })
+	gw := &gateway{s3: "http://" + s3Addr, iam: "http://" + iamAddr}
+	deadline := time.Now().Add(waitBound)
+	for {
+		// The root key is the [embedded] profile SPEC names; the server
+		// calls its own embedded gateway's key embedded-s3.
+		for _, profile := range []string{"embedded", "embedded-s3"} {
+			if creds, err := credfile.Profile(filepath.Join(dir, "credentials"), profile); err == nil {
+				gw.creds = creds
+			}
+		}
+		if gw.creds.AccessKeyID != "" && serves(gw.s3) && serves(gw.iam) {
+			return gw
+		}
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(logPath)
+			t.Fatalf("amplifybackendd gateway exited (%s):\n%s", cmd.ProcessState, out)
+		case <-time.After(50 * time.Millisecond): // paces the polling
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(logPath)
+			t.Fatalf("amplifybackendd gateway did not serve within %v:\n%s", waitBound, out)
+		}
+	}
+}
+
+// stopProcess ends cmd with SIGTERM, or SIGKILL when it does not stop.
+func stopProcess(t *testing.T, cmd *exec.Cmd, exited <-chan struct{}) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		t.Errorf("%s did not stop on SIGTERM", cmd.Path)
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// serves reports whether url answers HTTP at all.
+func serves(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
+}
+
+// freeAddr returns a loopback address whose port was free when asked.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// s3Client and iamClient reach the gateway directly, as its root: what the
+// test reads there is not logged as any replica's call.
+func (g *gateway) s3Client() *s3.Client {
+	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(g.s3), UsePathStyle: true,
+		Credentials: credentials.StaticCredentialsProvider{Value: g.creds}})
+}
+
+func (g *gateway) iamClient() *iam.Client {
+	return iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(g.iam),
+		Credentials: credentials.StaticCredentialsProvider{Value: g.creds}})
+}
+
+// view reads the store in one transaction.
+func (c *cluster) view(t *testing.T, fn func(*store.Tx) error) {
+	t.Helper()
+	if err := c.store.View(context.WithoutCancel(t.Context()), fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// settle waits until no job is pending in the store, failing with those
+// left when they do not finish.
+func (c *cluster) settle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(waitBound)
+	for {
+		var pending []string
+		err := c.store.View(t.Context(), func(tx *store.Tx) error { pending = tx.PendingJobs(); return nil })
+		if err == nil && len(pending) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			var jobs []store.Job
+			c.view(t, func(tx *store.Tx) error {
+				for _, id := range pending {
+					j, err := tx.Job(id)
+					if err != nil {
+						return err
+					}
+					jobs = append(jobs, j)
+				}
+				return nil
+			})
+			t.Fatalf("jobs still pending after %v (store error %v): %+v\n%s", waitBound, err, jobs, c.logs())
+		}
+		time.Sleep(100 * time.Millisecond) // paces the polling
+	}
+}
+
+// logs is the tail of every replica's log, for failure messages.
+func (c *cluster) logs() string {
+	var b strings.Builder
+	for _, r := range c.replicas {
+		l := strings.Split(strings.TrimSpace(r.srv.Logs.String()), "\n")
+		fmt.Fprintf(&b, "--- replica %d, last lines:\n", r.i)
+		b.WriteString(strings.Join(l[max(0, len(l)-30):], "\n") + "\n")
+	}
+	return b.String()
+}
+
+// isNotFound tells the gateway's "no such policy/entity/bucket" answers.
+func isNotFound(err error) bool {
+	var nf interface{ ErrorCode() string }
+	if errors.As(err, &nf) {
+		switch nf.ErrorCode() {
+		case "NoSuchEntity", "NoSuchBucketPolicy", "NoSuchBucket", "NotFound":
+			return true
+		}
+	}
+	return false
+}
