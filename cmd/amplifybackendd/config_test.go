@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,52 @@ func TestConsoleOrigin(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--console-origin") || !strings.Contains(err.Error(), "scheme://host[:port]") {
 			t.Errorf("--console-origin %q: %v", bad, err)
 		}
+	}
+}
+
+// TestStoreFlag: --store etcd needs an external target (explicit, or auto
+// with an S3 endpoint) and --etcd-endpoints, and refuses what only a
+// bbolt file has; --etcd-endpoints without --store etcd is refused rather
+// than ignored. Each refusal names the flags; nothing is opened.
+func TestStoreFlag(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	ext := []string{"--store", "etcd", "--target", "external"}
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{args: []string{"--store", "etcd", "--etcd-endpoints", "127.0.0.1:2379"}, want: []string{"--store etcd needs an external target", "--s3-endpoint", "amplifybackendd gateway"}},
+		{args: []string{"--store", "etcd", "--target", "embedded", "--etcd-endpoints", "127.0.0.1:2379"}, want: []string{"--target external"}},
+		{args: ext, want: []string{"--etcd-endpoints must name at least one"}},
+		{args: append(ext, "--etcd-endpoints", "127.0.0.1:2379", "--accept-store-loss"), want: []string{"--accept-store-loss", "bbolt", "etcd"}},
+		{args: []string{"--store", "sqlite"}, want: []string{"--store must be bbolt or etcd", `"sqlite"`}},
+		{args: []string{"--etcd-endpoints", "127.0.0.1:2379"}, want: []string{"--etcd-endpoints is given but --store is bbolt"}},
+		{env: map[string]string{"AMPLIFYBACKENDD_STORE": "etcd", "AMPLIFYBACKENDD_ETCD_ENDPOINTS": "127.0.0.1:2379"}, want: []string{"--store etcd needs an external target"}},
+	} {
+		for k, v := range c.env {
+			t.Setenv(k, v)
+		}
+		_, err := parseConfig(c.args)
+		for k := range c.env {
+			t.Setenv(k, "")
+		}
+		if err == nil {
+			t.Errorf("%v %v accepted", c.args, c.env)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v %v: %q does not say %q", c.args, c.env, err, w)
+			}
+		}
+	}
+	os.Unsetenv("AMPLIFYBACKENDD_STORE") // t.Setenv restores it
+	if c, err := parseConfig(nil); err != nil || c.storeKind != storeBbolt {
+		t.Fatalf("default store %q (%v), want bbolt", c.storeKind, err)
+	}
+	c, err := parseConfig([]string{"--store", "etcd", "--s3-endpoint", "http://127.0.0.1:9000", "--etcd-endpoints", "a:2379, b:2379", "--etcd-prefix", "/abd"})
+	if err != nil || c.targetKind != "external" || strings.Join(c.etcdOptions.Endpoints, " ") != "a:2379 b:2379" || c.etcdOptions.Prefix != "/abd" {
+		t.Fatalf("--store etcd with auto target and an S3 endpoint: %+v %v", c.etcdOptions, err)
 	}
 }

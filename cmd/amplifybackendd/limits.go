@@ -25,6 +25,14 @@ type limits struct {
 }
 
 func (l *limits) register(fs *flag.FlagSet) {
+	l.registerTimeouts(fs)
+	fs.Int64Var(&l.bodyBudget, "request-body-budget", int64(envInt("request-body-budget", caller.DefaultBodyBudget)),
+		"bytes of request bodies all API connections together may hold; past it calls get 429 (env "+envName("request-body-budget")+")")
+}
+
+// registerTimeouts registers the listeners' timeouts alone: what the
+// gateway command, which serves no API, takes of the limits.
+func (l *limits) registerTimeouts(fs *flag.FlagSet) {
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
 		fs.DurationVar(p, name, envDuration(name, def), usage+" (env "+envName(name)+")")
 	}
@@ -34,13 +42,22 @@ func (l *limits) register(fs *flag.FlagSet) {
 	dur(&l.idle, "idle-timeout", embedded.DefaultIAMTimeouts.Idle, "longest a keep-alive connection may wait for its next request, on every listener")
 	dur(&l.s3Read, "embedded-s3-read-timeout", embedded.DefaultS3Timeouts.Read, "longest an upload's body may take on the embedded S3 endpoint")
 	dur(&l.s3Write, "embedded-s3-write-timeout", embedded.DefaultS3Timeouts.Write, "longest a download may take on the embedded S3 endpoint")
-	fs.Int64Var(&l.bodyBudget, "request-body-budget", int64(envInt("request-body-budget", caller.DefaultBodyBudget)),
-		"bytes of request bodies all API connections together may hold; past it calls get 429 (env "+envName("request-body-budget")+")")
 }
 
 // validate refuses settings that would switch a bound off or make it
 // unreachable.
 func (l limits) validate() error {
+	if err := l.validateTimeouts(); err != nil {
+		return err
+	}
+	if l.bodyBudget < caller.MaxBodyBytes {
+		return fmt.Errorf("--request-body-budget must be at least %d bytes (the largest request body), not %d", caller.MaxBodyBytes, l.bodyBudget)
+	}
+	return nil
+}
+
+// validateTimeouts is validate for the timeouts alone.
+func (l limits) validateTimeouts() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -51,9 +68,6 @@ func (l limits) validate() error {
 		if d.v <= 0 {
 			return fmt.Errorf("--%s must be a positive duration, not %s", d.name, d.v)
 		}
-	}
-	if l.bodyBudget < caller.MaxBodyBytes {
-		return fmt.Errorf("--request-body-budget must be at least %d bytes (the largest request body), not %d", caller.MaxBodyBytes, l.bodyBudget)
 	}
 	return nil
 }

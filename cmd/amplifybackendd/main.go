@@ -81,7 +81,22 @@ type config struct {
 	// consoleOrigin is the origin browsers open the console at (empty:
 	// the API's own URL).
 	consoleOrigin string
+	// storeKind is where the store is kept: storeBbolt or storeEtcd.
+	storeKind string
+	etcd      etcdFlags
+	// etcdOptions are etcd's flags checked and read (with storeEtcd).
+	etcdOptions store.EtcdOptions
+	// keysDir holds the API key files (credentials, policies.json); empty:
+	// the data directory. Replicas each have a data directory of their own
+	// and share this one.
+	keysDir string
 }
+
+// Where the store is kept (--store).
+const (
+	storeBbolt = "bbolt"
+	storeEtcd  = "etcd"
+)
 
 func parseConfig(args []string) (config, error) {
 	return parseConfigTo(args, os.Stderr)
@@ -106,6 +121,8 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	str(&c.listen, "listen", "127.0.0.1:8080", "address of the AmplifyBackend API")
 	str(&c.metricsListen, "metrics-listen", "", "address of the Prometheus metrics listener, unsigned (empty: none)")
 	str(&c.dataDir, "data-dir", "./data", "directory for the store, credentials and the embedded S3 data")
+	str(&c.keysDir, "keys-dir", "", "directory of the API key files (credentials, policies.json), which replicas share (default: --data-dir)")
+	str(&c.storeKind, "store", storeBbolt, "where the store is kept: bbolt (a file in --data-dir, one process) or etcd (shared by replicas; --etcd-endpoints and an external target)")
 	str(&c.embeddedS3, "embedded-s3-listen", "127.0.0.1:9000", "address of the embedded S3 endpoint")
 	str(&c.embeddedIAM, "embedded-iam-listen", "127.0.0.1:9001", "address of the embedded IAM endpoint")
 	str(&c.targetKind, "target", "auto", "embedded, external, or auto (external when an S3 endpoint is configured)")
@@ -138,6 +155,7 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.challengeTTL, "sign-in-challenge-ttl", envDuration("sign-in-challenge-ttl", signin.DefaultChallengeTTL), "how long a sign-in challenge from CreateToken can be exchanged (env "+envName("sign-in-challenge-ttl")+")")
 	fs.DurationVar(&c.sessionTTL, "sign-in-session-ttl", envDuration("sign-in-session-ttl", signin.DefaultSessionTTL), "how long the temporary credentials of a console sign-in last (env "+envName("sign-in-session-ttl")+")")
 	c.limits.register(fs)
+	c.etcd.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -186,6 +204,9 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	default:
 		return c, fmt.Errorf("--target must be embedded, external or auto, not %q", c.targetKind)
 	}
+	if err := c.checkStoreKind(); err != nil {
+		return c, err
+	}
 	for _, t := range []struct{ flag, value string }{{"auth-role-template", c.authRole}, {"unauth-role-template", c.unauthRole}} {
 		if err := jobs.CheckRoleTemplate(t.value); err != nil {
 			return c, fmt.Errorf("--%s: %w", t.flag, err)
@@ -208,6 +229,34 @@ func jobRetention(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// checkStoreKind refuses a store that cannot work with the rest of the
+// configuration, and reads etcd's flags when the store is kept there.
+func (c *config) checkStoreKind() error {
+	switch c.storeKind {
+	case storeBbolt:
+		if c.etcd.endpoints != "" {
+			// Most likely --store etcd was forgotten: a server that went
+			// on with a file of its own would not share what its peers do.
+			return errors.New("--etcd-endpoints is given but --store is bbolt: add --store etcd to keep the store in etcd, or drop --etcd-endpoints")
+		}
+		return nil
+	case storeEtcd:
+	default:
+		return fmt.Errorf("--store must be bbolt or etcd, not %q", c.storeKind)
+	}
+	if c.targetKind == "embedded" {
+		return errors.New("--store etcd needs an external target: the embedded S3/IAM gateway lives inside one process, and replicas must share one target. " +
+			"Give --target external with --s3-endpoint and --iam-endpoint (or AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL_IAM); " +
+			"to try replicas on one machine, run `amplifybackendd gateway` and point them at it")
+	}
+	if c.acceptStoreLoss {
+		return errors.New("--accept-store-loss applies to a bbolt store file, not to --store etcd: etcd checks its own data (restore an etcd snapshot instead: etcdutl snapshot restore)")
+	}
+	var err error
+	c.etcdOptions, err = c.etcd.options()
+	return err
 }
 
 // checkTLS refuses a half-given pair and makes the paths absolute.
@@ -369,14 +418,17 @@ func run(ctx context.Context, cfg config) error {
 	if embeddedMode {
 		profiles = append(profiles, profileEmbedded)
 	}
-	creds, err := loadOrCreateCredentials(dataDir, profiles...)
+	keysDir, err := cfg.keyFilesDir(dataDir)
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenWith(filepath.Join(dataDir, storeFileName),
-		store.Options{Check: cfg.checkStore, AcceptLoss: cfg.acceptStoreLoss, Logger: log, Metrics: m})
+	creds, err := loadOrCreateCredentials(keysDir, profiles...)
 	if err != nil {
-		return storeRefusal(err, dataDir)
+		return err
+	}
+	st, err := openStore(ctx, cfg, dataDir, store.Options{Check: cfg.checkStore, AcceptLoss: cfg.acceptStoreLoss, Logger: log, Metrics: m})
+	if err != nil {
+		return err
 	}
 	defer st.Close()
 
@@ -468,7 +520,7 @@ func run(ctx context.Context, cfg config) error {
 	})
 
 	rd := &readiness{
-		store:     func(ctx context.Context) error { return st.View(ctx, func(*store.Tx) error { return nil }) },
+		store:     func(ctx context.Context) error { return probeStore(ctx, st) },
 		recovered: runner.Recovered(), now: time.Now, stale: probeStale,
 	}
 	keys := newAPIKeys(creds)
@@ -634,4 +686,20 @@ func checkOrigin(o string) error {
 		return fmt.Errorf("%q is not an origin: give scheme://host[:port], e.g. https://admin.example.com", o)
 	}
 	return nil
+}
+
+// keyFilesDir is the absolute directory of the API key files: --keys-dir,
+// created if missing, or the data directory.
+func (c config) keyFilesDir(dataDir string) (string, error) {
+	if c.keysDir == "" {
+		return dataDir, nil
+	}
+	dir, err := filepath.Abs(c.keysDir)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
+		return "", fmt.Errorf("--keys-dir: %w", err)
+	}
+	return dir, nil
 }

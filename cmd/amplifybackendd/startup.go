@@ -41,7 +41,7 @@ func (c config) listenAddrs() []listenAddr {
 // caller closes those just before starting it (a probe that holds them until
 // then, not a hand-over).
 func claim(dataDir string, cfg config) (*datadir.Lock, []net.Listener, error) {
-	lock, err := lockDataDir(dataDir, cfg)
+	lock, err := lockDataDir(dataDir, cfg.lockHolder())
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -57,7 +57,7 @@ func claim(dataDir string, cfg config) (*datadir.Lock, []net.Listener, error) {
 			closeAll(lns)
 			return nil, nil, fmt.Errorf("create data dir: %w", err)
 		}
-		if lock, err = lockDataDir(dataDir, cfg); err != nil {
+		if lock, err = lockDataDir(dataDir, cfg.lockHolder()); err != nil {
 			closeAll(lns)
 			return nil, nil, err
 		}
@@ -65,13 +65,17 @@ func claim(dataDir string, cfg config) (*datadir.Lock, []net.Listener, error) {
 	return lock, lns, nil
 }
 
-// lockDataDir takes the data directory's lock; the error wraps
+// lockHolder is what the data directory's lock says of the server.
+func (c config) lockHolder() string { return "amplifybackendd, API on " + c.listen }
+
+// lockDataDir takes the data directory's lock for holder (what this
+// process is, for the message of a second one); the error wraps
 // fs.ErrNotExist when the directory does not exist yet.
-func lockDataDir(dataDir string, cfg config) (*datadir.Lock, error) {
+func lockDataDir(dataDir, holder string) (*datadir.Lock, error) {
 	if _, err := os.Stat(dataDir); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	lock, err := datadir.Acquire(dataDir, "amplifybackendd, API on "+cfg.listen)
+	lock, err := datadir.Acquire(dataDir, holder)
 	var inUse *datadir.InUseError
 	if errors.As(err, &inUse) {
 		return nil, fmt.Errorf("%w; stop it or choose another --data-dir", err)

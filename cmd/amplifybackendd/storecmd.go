@@ -31,6 +31,7 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"restore": runRestore,
 	"ready":   runReady,
 	"keys":    runKeys,
+	"gateway": runGateway,
 }
 
 // storeRefusal adds the ways out to a refusal to open the store: the
@@ -161,4 +162,42 @@ func runRestore(_ context.Context, args []string) error {
 func describe(s store.Summary) string {
 	return fmt.Sprintf("store %s at transaction %d, %d bytes, %d resources, %d jobs (%d pending)",
 		s.StoreID, s.TxID, s.Size, s.Resources, s.Jobs, s.Pending)
+}
+
+// openStore opens the server's store: the bbolt file in dataDir, or the
+// store kept in etcd. A refusal says what the operator can do about it.
+func openStore(ctx context.Context, cfg config, dataDir string, o store.Options) (*store.Store, error) {
+	if cfg.storeKind != storeEtcd {
+		st, err := store.OpenWith(filepath.Join(dataDir, storeFileName), o)
+		if err != nil {
+			return nil, storeRefusal(err, dataDir)
+		}
+		return st, nil
+	}
+	e := cfg.etcdOptions
+	// The etcd client waits for a connection for as long as its context
+	// lets it: bounded, an unreachable cluster stops the start with an
+	// error instead of hanging it.
+	octx, cancel := context.WithTimeout(ctx, e.DialTimeout+e.RequestTimeout)
+	defer cancel()
+	st, err := store.OpenEtcd(octx, e, o)
+	if err != nil {
+		return nil, fmt.Errorf(`%w
+
+The server does not start without its store. Check that the etcd cluster runs and answers at
+--etcd-endpoints %s (etcdctl --endpoints %s endpoint health), and the TLS and user flags
+(--etcd-ca-file, --etcd-cert-file, --etcd-username) if the cluster asks for them`,
+			err, strings.Join(e.Endpoints, ","), strings.Join(e.Endpoints, ","))
+	}
+	return st, nil
+}
+
+// probeStore reads one key: what /readyz asks of the store. A read, not
+// an empty transaction, because etcd is only asked at the first read,
+// and a replica cut off from its cluster must say it is not ready.
+func probeStore(ctx context.Context, st *store.Store) error {
+	return st.View(ctx, func(tx *store.Tx) error {
+		_, _, err := tx.App("readiness-probe")
+		return err
+	})
 }

@@ -72,6 +72,8 @@ func build(pkgDir string, flags ...string) (cleanup func(), err error) {
 type Server struct {
 	t       testing.TB
 	DataDir string
+	// keysDir holds the key files when --keys-dir is given (else DataDir).
+	keysDir string
 	args    []string
 	env     []string
 	// unready: start returns once the API listens, before /readyz is 200.
@@ -171,6 +173,8 @@ func tryLaunch(t testing.TB, env []string, unready bool, extra []string) (*Serve
 		switch a {
 		case "--data-dir": // a caller's (an existing store) wins
 			s.DataDir = extra[i+1]
+		case "--keys-dir":
+			s.keysDir = extra[i+1]
 		case "--tls-ca-bundle":
 			pem, err := os.ReadFile(extra[i+1])
 			if err != nil {
@@ -288,6 +292,13 @@ func (s *Server) tryStart() error {
 	return nil
 }
 
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 func contains(xs []string, x string) bool {
 	for _, v := range xs {
 		if v == x {
@@ -300,7 +311,7 @@ func contains(xs []string, x string) bool {
 // loadCredentials reads the keys the server wrote: the API's (profile
 // default, always there) and the embedded gateway's (only with that target).
 func (s *Server) loadCredentials() {
-	path := filepath.Join(s.DataDir, "credentials")
+	path := filepath.Join(firstNonEmpty(s.keysDir, s.DataDir), "credentials")
 	var err error
 	if s.APICreds, err = credfile.Profile(path, "default"); err != nil {
 		s.t.Fatal(err)

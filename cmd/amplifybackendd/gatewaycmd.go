@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/amplifybackendd/amplifybackendd/embedded"
+)
+
+// runGateway serves the embedded S3 and IAM gateway on its own, with no
+// API: an external target that replicas on etcd can share, for trying
+// them on one machine and for tests. It is one process, so it is no
+// target for production. Its data directory is laid out as the server's
+// (the gateway's files under embedded/, its root key as profile
+// embedded-s3 of credentials), so a server started later on the same
+// directory finds the same buckets and key.
+func runGateway(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("amplifybackendd gateway", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: amplifybackendd gateway [flags]
+
+Serves the embedded S3 and IAM gateway alone, as an external target that several
+servers (--store etcd --target external --s3-endpoint ... --iam-endpoint ...) share.
+Its root key is profile `+profileEmbedded+` of DATA-DIR/credentials, made (mode 0600)
+at the first start; the lines it prints say how to point servers at it. One
+process holds every object: for trying replicas and for tests, not production.
+SIGTERM or SIGINT stops it.`)
+		fs.PrintDefaults()
+	}
+	str := func(p *string, name, def, usage string) {
+		fs.StringVar(p, name, envOr(name, def), usage+" (env "+envName(name)+")")
+	}
+	var dataDir, s3Listen, iamListen, region, origin string
+	var lim limits
+	str(&dataDir, "data-dir", "./data", "directory for the gateway's buckets, IAM data and root key")
+	str(&s3Listen, "s3-listen", embedded.DefaultS3Listen, "address of the S3 endpoint")
+	str(&iamListen, "iam-listen", embedded.DefaultIAMListen, "address of the IAM endpoint")
+	str(&region, "region", firstNonEmpty(os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), embedded.DefaultRegion), "region the gateway reports and expects in signatures")
+	str(&origin, "console-origin", "", "origin of an admin console browsers may call buckets from when a bucket has no CORS rules of its own (empty: none)")
+	lim.registerTimeouts(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q: the gateway takes only flags", fs.Arg(0))}
+	}
+	if err := lim.validateTimeouts(); err != nil {
+		return usageError{err}
+	}
+	if err := checkOrigin(origin); err != nil {
+		return usageError{fmt.Errorf("--console-origin: %w", err)}
+	}
+	// Absolute before the gateway starts: it changes the working directory.
+	dir, err := filepath.Abs(dataDir)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	lock, err := lockDataDir(dir, "amplifybackendd gateway, S3 on "+s3Listen)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	// Both addresses are tried before anything starts, so one message
+	// names every one that is taken, as the server's does.
+	lns, err := listenAll([]listenAddr{{"s3-listen", s3Listen}, {"iam-listen", iamListen}})
+	if err != nil {
+		return err
+	}
+	closeAll(lns) // Versity binds them itself
+	creds, err := loadOrCreateCredentials(dir, profileEmbedded)
+	if err != nil {
+		return err
+	}
+	root := creds.profiles[profileEmbedded]
+	s3Timeouts, iamTimeouts := lim.embedded()
+	gw, err := embedded.Start(ctx, embedded.Config{
+		Dir: filepath.Join(dir, "embedded"), S3Listen: s3Listen, IAMListen: iamListen, Region: region,
+		AccessKey: root.AccessKey, SecretKey: root.SecretKey, CORSAllowOrigin: origin,
+		S3Timeouts: s3Timeouts, IAMTimeouts: iamTimeouts, Logger: newLogger("text", slog.LevelInfo),
+	})
+	if err != nil {
+		return fmt.Errorf("start the gateway: %w", err)
+	}
+	fmt.Printf("amplifybackendd gateway: S3 on %s and IAM on %s (data in %s)\n", gw.S3Endpoint, gw.IAMEndpoint, dir)
+	// The bucket policy limit is the server's for its embedded target: the
+	// gateway keeps a policy in an extended attribute (see the server's
+	// --bucket-policy-limit).
+	fmt.Printf("  servers use it with: --target external --s3-endpoint %s --iam-endpoint %s --region %s --bucket-policy-limit 3584\n",
+		gw.S3Endpoint, gw.IAMEndpoint, gw.Region)
+	fmt.Printf("  signing with its root key: AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=%s\n", creds.path, profileEmbedded)
+	// Wait returns on a signal (ctx, given to Start, ends) or when either
+	// half fails on its own, which stops the other.
+	if err := gw.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("the gateway stopped with an error: %w", err)
+	}
+	return nil
+}
