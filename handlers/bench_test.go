@@ -30,6 +30,14 @@ func benchServerWith(b testing.TB, m *metrics.Metrics) (http.Handler, *store.Sto
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
+	h, id := serverOn(b, st, m)
+	return h, st, id
+}
+
+// serverOn is the handlers over st, whose runner accepts jobs and runs
+// none, with one job accepted: a resource "data" in environment "dev" of
+// app "app", whose id it returns.
+func serverOn(b testing.TB, st *store.Store, m *metrics.Metrics) (http.Handler, string) {
 	runner := jobs.New(st, nil, jobs.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	j, err := runner.Create(context.Background(), jobs.CreateInput{Key: store.ResourceKey{AppID: "app", Env: "dev", Name: "data"},
 		Bucket: "bench-bucket", Permissions: store.Permissions{Authenticated: []string{"READ"}}})
@@ -38,7 +46,7 @@ func benchServerWith(b testing.TB, m *metrics.Metrics) (http.Handler, *store.Sto
 	}
 	e := New(Config{Store: st, Runner: runner, Buckets: noBuckets{}, Keys: caller.StaticKeys{fuzzCreds.AccessKeyID: fuzzCreds.SecretAccessKey},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
-	return e, st, j.ID
+	return e, j.ID
 }
 
 func signedRequest(b testing.TB, method, path string, body []byte) *http.Request {

@@ -111,7 +111,8 @@ const (
 	errUnsupportedOperation
 	errObjectNotFound
 
-	// Failures of the server or of the target it calls.
+	// Failures of the server, of its store, or of the target it calls.
+	errStoreUnavailable
 	errTargetFailed
 	errTargetThrottled
 	errTargetRefused
@@ -202,6 +203,8 @@ var catalog = [...]entry{
 
 	errTargetFailed: {http.StatusGatewayTimeout, GatewayTimeout,
 		"The storage target did not answer, or failed; retry later. The request ID identifies the failure in the server log.", "", ""},
+	errStoreUnavailable: {http.StatusGatewayTimeout, GatewayTimeout,
+		"The store did not answer in time; retry. The request ID identifies the failure in the server log.", "", ""},
 	errTargetThrottled: {http.StatusTooManyRequests, TooManyRequests, "The storage target asks for fewer requests; retry shortly.", "", TargetRateLimit},
 	errTargetRefused:   {http.StatusBadRequest, BadRequest, "The storage target refused the request: %s.", "", ""},
 	errInternal:        {http.StatusInternalServerError, InternalFailure, "An internal error occurred; the request ID identifies it in the server log.", "", ""},

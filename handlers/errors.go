@@ -50,6 +50,7 @@ type fault int
 const (
 	clientFault fault = iota
 	targetFault
+	storeFault
 	serverFault
 )
 
@@ -80,6 +81,8 @@ func toAPIError(err error) (*APIError, fault) {
 	switch {
 	case errors.As(err, &api):
 		return api, clientFault
+	case errors.Is(err, store.ErrUnavailable):
+		return errStoreUnavailable.with(), storeFault
 	case errors.As(err, &refused):
 		return refusedAnswer(refused), clientFault
 	case errors.As(err, &denied):
@@ -212,8 +215,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	api, f := toAPIError(err)
 	if f != clientFault {
 		level, msg := slog.LevelError, "internal error"
-		if f == targetFault {
+		switch f {
+		case targetFault:
 			level, msg = slog.LevelWarn, "storage target failed"
+		case storeFault:
+			level, msg = slog.LevelWarn, "store unavailable"
 		}
 		r := c.Request()
 		s.log.Log(r.Context(), level, msg, "request_id", requestID(c), "method", r.Method, "path", r.URL.EscapedPath(), "error", err)

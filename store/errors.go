@@ -34,6 +34,16 @@ var (
 	// store put in its place). Open refuses it rather than serve a store
 	// that forgot accepted work as if it were new.
 	ErrDataLost = errors.New("store lost data")
+
+	// ErrUnavailable: the store could not answer in time, and nothing the
+	// call meant to write is known to have been written: etcd did not
+	// answer within the request timeout, has no leader or quorum, refused
+	// the connection, or the commit kept losing to other writers. It is
+	// never the caller's mistake nor a bug: the same call may succeed once
+	// the cluster is back, so the API answers it as a retryable timeout.
+	// A commit that timed out may still have applied (etcd's Txn is whole
+	// or nothing, but its answer was lost): retries meet what it wrote.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // Kind is a kind of thing a caller names: what a NotFoundError says is

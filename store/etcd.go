@@ -11,6 +11,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // EtcdOptions say which etcd cluster holds a store, and where in it.
@@ -86,7 +88,20 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints, TLS: e.TLS, Username: e.Username, Password: e.Password,
 		// The client would log its retries on its own; what fails reaches
 		// the caller as an error, logged where the store logs.
-		DialTimeout: e.DialTimeout, Logger: zap.NewNop()})
+		DialTimeout: e.DialTimeout, Logger: zap.NewNop(),
+		// A connection that stopped answering (a partition, a host gone)
+		// is given up after a ping unanswered for a request timeout, so
+		// the watch that follows other replicas' writes does not trust a
+		// dead stream for long (gRPC pings every 10 s at the most often).
+		DialKeepAliveTime: max(10*time.Second, e.RequestTimeout), DialKeepAliveTimeout: e.RequestTimeout,
+		// gRPC waits up to two minutes between attempts to reconnect; a
+		// replica would then answer ErrUnavailable long after its cluster
+		// is back. A second at most keeps the first request after it
+		// likely to succeed.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: min(time.Second, e.RequestTimeout/2)},
+			MinConnectTimeout: e.DialTimeout,
+		})}})
 	if err == nil {
 		// The client connects lazily: an unreachable cluster or refused
 		// credentials are told here, not at the first request served.
@@ -96,7 +111,7 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), err)
+		return nil, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), etcdFailure(err))
 	}
 	s := newStore(kvDB{etcd: newEtcdKV(cli, e.Prefix, e.RequestTimeout)}, "etcd:"+e.Prefix, o)
 	check := o.Check

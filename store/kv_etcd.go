@@ -51,7 +51,7 @@ var errTxnTooLarge = errors.New("transaction exceeds etcd's limits")
 // errContended is what an Update returns when every attempt lost its
 // commit to another writer: the store is busy, nothing was written, and
 // the caller may try again later.
-var errContended = errors.New("store: etcd commit lost to concurrent writers")
+var errContended = fmt.Errorf("%w: etcd commit lost to concurrent writers", ErrUnavailable)
 
 // etcdAttempts is how often an Update runs before errContended: each
 // retry follows another writer's commit, so the store makes progress
@@ -141,7 +141,7 @@ func (t *etcdTx) read(key string, opts ...clientv3.OpOption) *clientv3.GetRespon
 	defer cancel()
 	resp, err := t.kv.client.Get(ctx, key, opts...)
 	if err != nil {
-		t.err = fmt.Errorf("store: etcd read: %w", err)
+		t.err = fmt.Errorf("store: etcd read: %w", etcdFailure(err))
 		return nil
 	}
 	if t.rev == 0 {
@@ -258,7 +258,7 @@ func (t *etcdTx) commit() (bool, error) {
 		return false, fmt.Errorf("store: etcd commit of %d writes: %w: %w", len(ops), errTxnTooLarge, err)
 	}
 	if err != nil {
-		return false, fmt.Errorf("store: etcd commit of %d writes: %w", len(ops), err)
+		return false, fmt.Errorf("store: etcd commit of %d writes: %w", len(ops), etcdFailure(err))
 	}
 	return resp.Succeeded, nil
 }

@@ -520,7 +520,7 @@ func run(ctx context.Context, cfg config) error {
 	})
 
 	rd := &readiness{
-		store:     func(ctx context.Context) error { return probeStore(ctx, st) },
+		store:     st.Ping,
 		recovered: runner.Recovered(), now: time.Now, stale: probeStale,
 	}
 	keys := newAPIKeys(creds)

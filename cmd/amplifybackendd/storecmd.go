@@ -192,12 +192,3 @@ The server does not start without its store. Check that the etcd cluster runs an
 	return st, nil
 }
 
-// probeStore reads one key: what /readyz asks of the store. A read, not
-// an empty transaction, because etcd is only asked at the first read,
-// and a replica cut off from its cluster must say it is not ready.
-func probeStore(ctx context.Context, st *store.Store) error {
-	return st.View(ctx, func(tx *store.Tx) error {
-		_, _, err := tx.App("readiness-probe")
-		return err
-	})
-}
