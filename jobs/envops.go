@@ -174,7 +174,7 @@ func (r *Runner) executeWhole(ctx context.Context, j store.Job) error {
 			return nil
 		}
 		if j.Undo {
-			err := r.run(ctx, j.ID, "undo of "+string(j.Operation), func(jctx context.Context) error { return r.restoreHeld(jctx, j) })
+			err := r.run(ctx, j, "undo of "+string(j.Operation), func(jctx context.Context) error { return r.restoreHeld(jctx, j) })
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -184,7 +184,7 @@ func (r *Runner) executeWhole(ctx context.Context, j store.Job) error {
 			continue
 		}
 		var warnings []string
-		err := r.run(ctx, j.ID, string(j.Operation), func(jctx context.Context) (err error) {
+		err := r.run(ctx, j, string(j.Operation), func(jctx context.Context) (err error) {
 			warnings, err = r.applyWhole(jctx, j)
 			return err
 		})
@@ -361,7 +361,7 @@ func (r *Runner) applyResource(ctx context.Context, j store.Job, w *work, warnin
 	for _, m := range w.warnings {
 		*warnings = append(*warnings, fmt.Sprintf("storage %s: %s", w.res.Name, m))
 	}
-	return r.store.Batch(ctx, func(tx *store.Tx) error {
+	return r.writeState(ctx, func(tx *store.Tx) error {
 		if err := stillHeld(tx, j, w.res.Env); err != nil {
 			return err
 		}

@@ -19,18 +19,19 @@ import (
 // rewrites that shared document, so two jobs on resources of the same
 // environment must not interleave read-compute-write, or the later write
 // drops the earlier job's statements. Jobs hold the environment's lock
-// (lockEnv) from reading the store to writing the document.
+// (lockEnv) from reading the store to writing the document; the lock is
+// the store's, so on a store shared by replicas it excludes the jobs of
+// every replica.
 //
 // While a job holds a resource, its record's Applied says what the target
 // held before the job and Desired what the job aims for; neither says what
 // the shared document holds now. shares records, per job-held resource,
 // what its job last wrote into the document, so another job of the
-// environment writes the same for it. A resource whose job wrote nothing
-// yet in this process contributes its Applied permissions: its own job
-// adds the rest when it gets there (a resumed job runs its steps again).
-
-// envKey names one environment.
-type envKey struct{ app, env string }
+// environment writes the same for it; the lock holder records it with the
+// lock in the store (store.EnvLock), where the next holder, on any replica,
+// reads it. A resource whose job wrote nothing yet contributes its Applied
+// permissions: its own job adds the rest when it gets there (a resumed job
+// runs its steps again).
 
 // share is what the job named job last wrote into its environment's role
 // documents for its resource.
@@ -39,27 +40,29 @@ type share struct {
 	perms store.Permissions
 }
 
-// lockEnv waits for the lock of w's environment's shared role documents,
-// or for ctx to end. The lock is in memory: one process owns a data
-// directory.
-func (r *Runner) lockEnv(ctx context.Context, w *work) (unlock func(), err error) {
-	k := envKey{w.res.AppID, w.res.Env}
-	r.envMu.Lock()
-	if r.envLocks == nil {
-		r.envLocks = map[envKey]chan struct{}{}
+// lockEnv waits for the lock of w's environment's shared role documents
+// (store.LockEnv: across every replica sharing the store), or for ctx to
+// end, and takes in the shares recorded with it, which other replicas'
+// jobs wrote. A runner without a store (ApplyCreate) has no other job to
+// exclude: it gets no lock (nil).
+func (r *Runner) lockEnv(ctx context.Context, w *work) (*store.EnvLock, error) {
+	if r.store == nil {
+		return nil, nil
 	}
-	ch := r.envLocks[k]
-	if ch == nil {
-		ch = make(chan struct{}, 1)
-		r.envLocks[k] = ch
+	k := w.res.ResourceKey
+	l, err := r.store.LockEnv(ctx, k.AppID, k.Env)
+	if err != nil {
+		return nil, fmt.Errorf("lock the role documents of environment %q: %w", k.Env, err)
+	}
+	r.envMu.Lock()
+	if r.shares == nil {
+		r.shares = map[store.ResourceKey]share{}
+	}
+	for name, sh := range l.Shares() {
+		r.shares[store.ResourceKey{AppID: k.AppID, Env: k.Env, Name: name}] = share{job: sh.Job, perms: sh.Perms}
 	}
 	r.envMu.Unlock()
-	select {
-	case ch <- struct{}{}:
-		return func() { <-ch }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return l, nil
 }
 
 // envPolicy is what w's environment's roles should hold with perms for
@@ -153,16 +156,21 @@ func (r *Runner) shareOf(o store.Resource) store.Permissions {
 	return store.Permissions{}
 }
 
-// setShare records that w's job is about to write perms for its resource.
-// Entries of settled jobs are ignored by shareOf and replaced by the
-// resource's next job; they are few (one per resource ever changed here).
-func (r *Runner) setShare(w *work, perms store.Permissions) {
+// setShare records that w's job wrote perms for its resource, here and,
+// under lock, in the store for the other replicas. Entries of settled jobs
+// are ignored by shareOf and replaced by the resource's next job; they are
+// few (one per resource ever changed).
+func (r *Runner) setShare(ctx context.Context, lock *store.EnvLock, w *work, perms store.Permissions) error {
 	r.envMu.Lock()
 	if r.shares == nil {
 		r.shares = map[store.ResourceKey]share{}
 	}
 	r.shares[w.res.ResourceKey] = share{job: w.job.ID, perms: perms}
 	r.envMu.Unlock()
+	if lock == nil {
+		return nil
+	}
+	return lock.SetShare(ctx, w.res.Name, store.Share{Job: w.job.ID, Perms: perms})
 }
 
 // Customer managed policies take what an environment's grants do not fit
@@ -246,11 +254,13 @@ func (r *Runner) layoutRole(ctx context.Context, w *work, role string, kind stor
 // meanwhile (checkSizes only saw it earlier), and is recorded nowhere, so
 // no other job writes it either.
 func (r *Runner) writeEnvRolePolicy(ctx context.Context, w *work, role string, kind store.RoleKind, perms store.Permissions) error {
-	unlock, err := r.lockEnv(ctx, w)
+	lock, err := r.lockEnv(ctx, w)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	if lock != nil {
+		defer lock.Unlock()
+	}
 	p, err := r.envPolicyNow(ctx, w.res, perms)
 	if err != nil {
 		return err
@@ -288,8 +298,7 @@ func (r *Runner) writeEnvRolePolicy(ctx context.Context, w *work, role string, k
 			return err
 		}
 	}
-	r.setShare(w, perms)
-	return nil
+	return r.setShare(ctx, lock, w, perms)
 }
 
 // writeInline reconciles the environment's inline policy on role with

@@ -57,7 +57,7 @@ func (r *Runner) execute(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		err = r.run(ctx, id, string(w.job.Operation), func(jctx context.Context) error { return r.apply(jctx, &w) })
+		err = r.run(ctx, w.job, string(w.job.Operation), func(jctx context.Context) error { return r.apply(jctx, &w) })
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -146,20 +146,20 @@ func (r *Runner) giveUp(ctx context.Context, id string, cause error) {
 }
 
 // run calls fn with a context that a client cancel (interrupt) or the job
-// timeout ends, and reports those as errInterrupted or a timeout error. A
+// timeout ends, j being the job as the phase read it, and reports those as errInterrupted or a timeout error. A
 // panic in fn outside its steps is retried by guard like a failed attempt;
 // name is what the job's error calls fn then.
-func (r *Runner) run(ctx context.Context, id, name string, fn func(context.Context) error) error {
+func (r *Runner) run(ctx context.Context, j store.Job, name string, fn func(context.Context) error) error {
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	tctx, stop := context.WithTimeoutCause(jctx, r.cfg.JobTimeout, errJobTimeout)
 	defer stop()
 	r.mu.Lock()
-	r.running[id] = cancel
+	r.running[j.ID] = phase{cancel: cancel, status: j.Status}
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
-		delete(r.running, id)
+		delete(r.running, j.ID)
 		r.mu.Unlock()
 	}()
 	err := r.guard(tctx, name, fn)
@@ -178,7 +178,7 @@ func (r *Runner) run(ctx context.Context, id, name string, fn func(context.Conte
 // removed is reconciled to absent; a cancelled update or delete is
 // reconciled back to the resource's recorded (reverted) state.
 func (r *Runner) undo(ctx context.Context, w *work) error {
-	err := r.run(ctx, w.job.ID, "undo of "+string(w.job.Operation), func(jctx context.Context) error {
+	err := r.run(ctx, w.job, "undo of "+string(w.job.Operation), func(jctx context.Context) error {
 		if w.res.Phase == store.PhaseRemoving {
 			return r.reconcileAbsent(jctx, w)
 		}
@@ -200,7 +200,7 @@ func (r *Runner) recordBucketRequest(ctx context.Context, w *work, requested boo
 	if !requested {
 		ctx = context.WithoutCancel(ctx)
 	}
-	err := r.store.Batch(ctx, func(tx *store.Tx) error {
+	err := r.writeState(ctx, func(tx *store.Tx) error {
 		j, err := tx.Job(w.job.ID)
 		if err != nil {
 			return err

@@ -122,8 +122,8 @@ type Runner struct {
 	mu      sync.Mutex
 	queue   []string
 	queued  map[string]bool
-	active  map[string]bool                    // jobs a worker is executing
-	running map[string]context.CancelCauseFunc // how to interrupt their current phase
+	active  map[string]bool  // jobs a worker is executing
+	running map[string]phase // how to interrupt their current phase
 	wake    chan struct{}
 
 	calls     atomic.Int64  // API calls in flight
@@ -133,36 +133,50 @@ type Runner struct {
 	recovered     chan struct{} // closed once Run has queued the jobs left by an earlier process
 	recoveredOnce sync.Once
 
-	// The shared role documents of environments (envpolicy.go).
-	envMu    sync.Mutex
-	envLocks map[envKey]chan struct{}
-	shares   map[store.ResourceKey]share
+	// What jobs last wrote into their environments' shared role documents
+	// (envpolicy.go), as this process knows it.
+	envMu  sync.Mutex
+	shares map[store.ResourceKey]share
+}
+
+// phase is an execution phase in flight: how to interrupt it, and the job
+// status it started from, which a cancel from another replica changes
+// (scan).
+type phase struct {
+	cancel context.CancelCauseFunc
+	status store.Status
 }
 
 // errInterrupted is the cause given to an execution's context when a client
 // cancels its job, to tell it apart from a shutdown.
 var errInterrupted = errors.New("job cancelled by client")
 
+// errLeaseLost is the cause given to the executions of a replica whose
+// lease on the shared store ended: their claims are gone, so they stop
+// without a state write.
+var errLeaseLost = errors.New("lease on the shared store lost")
+
 // New returns a runner; call Run to start executing.
 func New(st *store.Store, tg Target, cfg Config) *Runner {
 	cfg.defaults()
 	return &Runner{store: st, target: tg, cfg: cfg, log: cfg.Logger,
-		queued: map[string]bool{}, active: map[string]bool{}, running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1),
+		queued: map[string]bool{}, active: map[string]bool{}, running: map[string]phase{}, wake: make(chan struct{}, 1),
 		recovered: make(chan struct{})}
 }
 
 // Run records the roles of environments provisioned before role names were
-// recorded, picks up every pending job left by an earlier process, then
-// executes jobs until ctx is cancelled. On cancellation it stops softly:
-// executions in flight are abandoned without a state write, so their jobs
-// stay RUNNING and the next start resumes them. Run returns when every
-// worker has stopped.
+// recorded, picks up every pending job left by an earlier process (on a
+// shared store: every pending job no replica has claimed), then executes
+// jobs until ctx is cancelled. On cancellation it stops softly: executions
+// in flight are abandoned without a state write, so their jobs stay
+// RUNNING and the next start, or another replica, resumes them. Run
+// returns when every worker has stopped.
 func (r *Runner) Run(ctx context.Context) error {
 	if err := r.recordLegacyRoles(ctx); err != nil {
 		return err
 	}
-	var pending []string
-	if err := r.store.View(ctx, func(tx *store.Tx) error { pending = tx.PendingJobs(); return nil }); err != nil {
+	pending, err := r.store.UnclaimedPending(ctx)
+	if err != nil {
 		return err
 	}
 	for _, id := range pending {
@@ -173,6 +187,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.recoveredOnce.Do(func() { close(r.recovered) })
 	var wg sync.WaitGroup
+	if r.store.Shared() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.scanEvery(ctx, r.store.LeaseTTL()/4)
+		}()
+	}
 	if r.cfg.JobRetention > 0 {
 		wg.Add(1)
 		go func() {
@@ -251,7 +272,7 @@ func (r *Runner) work(ctx context.Context) {
 		r.mu.Unlock()
 
 		if r.admit(ctx) {
-			r.executeSafely(ctx, id)
+			r.executeClaimed(ctx, id)
 			r.executing.Add(-1)
 		}
 
@@ -358,7 +379,11 @@ func (r *Runner) executeSafely(ctx context.Context, id string) {
 	log := r.jobLogger(ctx, id)
 	ctx = context.WithValue(ctx, jobKey{}, log)
 	err := r.attempt(ctx, "job bookkeeping", func(ctx context.Context) error { return r.execute(ctx, id) },
-		func(error) bool { return true })
+		func(err error) bool { return !errors.Is(err, store.ErrFenced) })
+	if errors.Is(err, store.ErrFenced) {
+		log.Warn("the job's claim was lost; another replica owns it now", "error", err)
+		return
+	}
 	if err != nil && ctx.Err() == nil {
 		log.Error("job execution kept failing; failing the job", "error", err)
 		r.giveUp(ctx, id, err)
@@ -368,9 +393,9 @@ func (r *Runner) executeSafely(ctx context.Context, id string) {
 // interrupt aborts the execution of job id, if one is in flight.
 func (r *Runner) interrupt(id string) {
 	r.mu.Lock()
-	cancel := r.running[id]
+	p, ok := r.running[id]
 	r.mu.Unlock()
-	if cancel != nil {
-		cancel(errInterrupted)
+	if ok {
+		p.cancel(errInterrupted)
 	}
 }

@@ -21,6 +21,24 @@ import (
 //
 // Everything else that writes a job record (acceptance inserts it RUNNING;
 // recordBucketRequest notes a bucket request) leaves its status alone.
+//
+// Every write the executor makes (settle, settleWhole, recordBucketRequest,
+// a whole-environment job's progress) goes through writeState: on a store
+// shared by replicas it is fenced on the job's claim, so a replica that
+// lost its claim writes nothing (store.ErrFenced) and stops.
+
+// claimKey carries, in an execution's context, the claim its job is
+// executed under.
+type claimKey struct{}
+
+// writeState is the executor's write of its job's state: Batch, fenced on
+// the claim the execution holds (none outside an execution: a plain Batch).
+func (r *Runner) writeState(ctx context.Context, fn func(*store.Tx) error) error {
+	if c, ok := ctx.Value(claimKey{}).(*store.Claim); ok {
+		return r.store.BatchFenced(ctx, c, fn)
+	}
+	return r.store.Batch(ctx, fn)
+}
 
 // settle is the executor's transition. Precondition: the job and its
 // resource are still as the execution read them (the job's status and undo
@@ -31,7 +49,7 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 	var next store.Job
 	// Batch: under load settles share their fsync with acceptances and each
 	// other instead of holding the single writer through one fsync each.
-	err := r.store.Batch(ctx, func(tx *store.Tx) error {
+	err := r.writeState(ctx, func(tx *store.Tx) error {
 		j, err := tx.Job(w.job.ID)
 		if err != nil {
 			return err
@@ -192,7 +210,7 @@ func cancelIfRunning(tx *store.Tx, j store.Job, now time.Time) (store.Job, error
 // others released as they are.
 func (r *Runner) settleWhole(ctx context.Context, j store.Job, out outcome, warnings []string, cause error) error {
 	var next store.Job
-	err := r.store.Batch(ctx, func(tx *store.Tx) error {
+	err := r.writeState(ctx, func(tx *store.Tx) error {
 		cur, err := tx.Job(j.ID)
 		if err != nil {
 			return err

@@ -130,6 +130,7 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 		return nil, fmt.Errorf("open store on etcd under %s: %w", e.Prefix, err)
 	}
 	close(s.recorded) // no identity record to keep: see OpenEtcd
+	s.leases = newEtcdLeases(s.kv.etcd, e.LeaseTTL, o.Logger)
 	go s.committer()
 	return s, nil
 }

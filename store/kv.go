@@ -80,6 +80,14 @@ func (t kvTx) CreateBucket(name []byte) (kvBucket, error) {
 // operations and bytes per Txn. A group commit then stops taking calls.
 func (t kvTx) full() bool { return t.etcd != nil && t.etcd.full() }
 
+// fence makes an etcd commit apply only while the claim key's create
+// revision is rev (claims_etcd.go); bbolt has no other process to fence.
+func (t kvTx) fence(key string, rev int64) {
+	if t.etcd != nil {
+		t.etcd.fence(key, rev)
+	}
+}
+
 // mark returns a point of the transaction's writes that undo goes back
 // to, so a group commit can drop the call that made it full.
 func (t kvTx) mark() int {

@@ -117,6 +117,9 @@ type etcdTx struct {
 	// err is the first failed request. Get has no error to return, so it
 	// answers nil and the transaction fails with err when fn returns.
 	err error
+	// fences are the claim keys (and their create revisions) the commit
+	// applies under (fence).
+	fences map[string]int64
 }
 
 // etcdWrite is a buffered write: a value put, or a delete.
@@ -210,6 +213,15 @@ func (t *etcdTx) set(key string, w etcdWrite) error {
 	return nil
 }
 
+// fence makes the commit apply only while key's create revision is rev:
+// the claim it names is still the one this process made.
+func (t *etcdTx) fence(key string, rev int64) {
+	if t.fences == nil {
+		t.fences = map[string]int64{}
+	}
+	t.fences[key] = rev
+}
+
 // full reports whether the buffered writes reach a Txn's limits.
 func (t *etcdTx) full() bool { return len(t.writes) >= etcdMaxOps || t.size >= etcdMaxBytes }
 
@@ -247,18 +259,38 @@ func (t *etcdTx) commit() (bool, error) {
 	ops = append(ops, clientv3.OpPut(t.kv.commitKey(), ""))
 	ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
 	defer cancel()
-	txn := t.kv.client.Txn(ctx)
+	var cmps []clientv3.Cmp
 	if t.rev != 0 {
 		// An absent commit key's mod revision is 0, so a store never
 		// written to commits too.
-		txn = txn.If(clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "<", t.rev+1))
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "<", t.rev+1))
 	}
-	resp, err := txn.Then(ops...).Commit()
+	fences := slices.Sorted(maps.Keys(t.fences))
+	var orElse []clientv3.Op
+	for _, k := range fences {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(k), "=", t.fences[k]))
+		// On failure, what the claims are now: a lost claim fails the
+		// commit for good, a lost race runs it again.
+		orElse = append(orElse, clientv3.OpGet(k, clientv3.WithKeysOnly()))
+	}
+	resp, err := t.kv.client.Txn(ctx).If(cmps...).Then(ops...).Else(orElse...).Commit()
 	if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
 		return false, fmt.Errorf("store: etcd commit of %d writes: %w: %w", len(ops), errTxnTooLarge, err)
 	}
 	if err != nil {
 		return false, fmt.Errorf("store: etcd commit of %d writes: %w", len(ops), etcdFailure(err))
+	}
+	if !resp.Succeeded && len(fences) > 0 {
+		var lost []string
+		for i, k := range fences {
+			kvs := resp.Responses[i].GetResponseRange().Kvs
+			if len(kvs) == 0 || kvs[0].CreateRevision != t.fences[k] {
+				lost = append(lost, k)
+			}
+		}
+		if len(lost) > 0 {
+			return false, &fencedError{keys: lost}
+		}
 	}
 	return resp.Succeeded, nil
 }

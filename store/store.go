@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,12 +66,21 @@ type Store struct {
 
 	// generation counts committed write transactions; see Generation.
 	generation atomic.Uint64
+
+	// leases keeps the lease and makes the claims of a shared store (nil
+	// on bbolt); boltLease is the one term of a bbolt store's claims, and
+	// envs its environments' locks (claims.go).
+	leases    *etcdLeases
+	boltLease *Lease
+	envs      localEnvs
 }
 
-// commit is one Batch call waiting for the committer.
+// commit is one Batch call waiting for the committer; claim, when set,
+// fences it (BatchFenced).
 type commit struct {
-	fn   func(*Tx) error
-	done chan error
+	fn    func(*Tx) error
+	claim *Claim
+	done  chan error
 }
 
 // maxBatch bounds the calls one group commit takes, so one transaction's
@@ -197,7 +207,7 @@ func open(path string, o Options) (*Store, error) {
 // newStore returns a store over kv, its committer not yet started.
 func newStore(kv kvDB, path string, o Options) *Store {
 	return &Store{kv: kv, path: path, log: o.Logger, metrics: o.Metrics, commits: make(chan *commit), stop: make(chan struct{}),
-		committed: make(chan struct{}), recorded: make(chan struct{})}
+		committed: make(chan struct{}), recorded: make(chan struct{}), boltLease: &Lease{done: make(chan struct{})}}
 }
 
 // prepare checks the opened file against its record and as deeply as
@@ -329,6 +339,7 @@ func (s *Store) Close() error {
 		<-s.committed
 		<-s.recorded
 		if s.kv.etcd != nil {
+			s.leases.close() // revokes the lease: other replicas take the claims at once
 			s.closeErr = s.kv.etcd.client.Close()
 			return
 		}
@@ -381,10 +392,15 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 // rolled back, that call gets its error, and the rest run again. So fn
 // must be pure apart from its writes through Tx (see Tx).
 func (s *Store) Batch(ctx context.Context, fn func(*Tx) error) error {
+	return s.batch(ctx, nil, fn)
+}
+
+// batch is Batch, fenced on claim when it is set.
+func (s *Store) batch(ctx context.Context, claim *Claim, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	c := &commit{fn: fn, done: make(chan error, 1)}
+	c := &commit{fn: fn, claim: claim, done: make(chan error, 1)}
 	select {
 	case s.commits <- c:
 	case <-s.stop:
@@ -462,6 +478,9 @@ func (s *Store) commitBatch(batch []*commit) {
 				taken = len(batch)
 				for i, c := range batch {
 					mark := kv.mark()
+					if c.claim != nil {
+						kv.fence(c.claim.key, c.claim.rev)
+					}
 					if err := runSafely(c.fn, tx); err != nil {
 						failed, failure = i, err
 						return err
@@ -490,6 +509,21 @@ func (s *Store) commitBatch(batch []*commit) {
 			s.commitBatch(batch[:half])
 			s.commitBatch(batch[half:taken])
 			batch = batch[taken:]
+			continue
+		}
+		var fenced *fencedError
+		if errors.As(err, &fenced) {
+			// Only the calls fenced on a lost claim fail; the others run
+			// again without them.
+			kept := batch[:0]
+			for _, c := range batch {
+				if c.claim != nil && slices.Contains(fenced.keys, c.claim.key) {
+					c.done <- fmt.Errorf("job %s: %w", c.claim.job, ErrFenced)
+				} else {
+					kept = append(kept, c)
+				}
+			}
+			batch = kept
 			continue
 		}
 		if failed < 0 {
