@@ -179,7 +179,7 @@ func TestChaos(t *testing.T) {
 	}
 	for i := range 2 {
 		b := fmt.Sprintf("chaos-import-%d", i)
-		if _, err := c.gw.s3Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+		if _, err := c.gw.S3Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 			t.Fatal(err)
 		}
 		l.bucket(b)
@@ -223,6 +223,7 @@ func TestChaos(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	workload := time.Since(began) - setup
+	t.Logf("after the faults, every pending job has a live claim (%d pending)", c.claimedOrDone(t))
 
 	c.settle(t)
 	verify(t, c, l)

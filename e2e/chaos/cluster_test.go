@@ -7,21 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
 	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
 	"github.com/amplifybackendd/amplifybackendd/internal/faultproxy"
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
@@ -45,7 +36,7 @@ const waitBound = 90 * time.Second
 // target, the replicas and the test's own view of the store.
 type cluster struct {
 	etcd     *etcdtest.Cluster
-	gw       *gateway
+	gw       *testserver.Gateway
 	replicas []*replica
 	// store reads what the replicas wrote, straight from etcd (no proxy).
 	store *store.Store
@@ -64,18 +55,13 @@ type replica struct {
 	iam  *faultproxy.HTTP
 }
 
-// gateway is the shared S3 and IAM target: `amplifybackendd gateway`.
-type gateway struct {
-	s3, iam string
-	creds   aws.Credentials
-}
-
-// startCluster starts etcd, the gateway and the replicas, the first alone
-// so that it writes the API key the others are given (the shared data
-// directory contents of SPEC: each replica mounts the same credentials).
+// startCluster starts etcd, the gateway and the replicas. Each replica
+// has a data directory of its own and shares the key files (--keys-dir),
+// as replicas mounting one directory would; the first one started writes
+// the API key.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	c := &cluster{etcd: etcdtest.Start(t, nMembers), gw: startGateway(t)}
+	c := &cluster{etcd: etcdtest.Start(t, nMembers), gw: testserver.StartGateway(t)}
 	for i := range nReplicas {
 		r := &replica{i: i, api: "http://" + freeAddr(t)}
 		for _, ep := range c.etcd.Endpoints() {
@@ -87,10 +73,10 @@ func startCluster(t *testing.T) *cluster {
 			r.etcd = append(r.etcd, p)
 		}
 		var err error
-		if r.s3, err = faultproxy.NewHTTP(c.gw.s3); err != nil {
+		if r.s3, err = faultproxy.NewHTTP(c.gw.S3); err != nil {
 			t.Fatal(err)
 		}
-		if r.iam, err = faultproxy.NewHTTP(c.gw.iam); err != nil {
+		if r.iam, err = faultproxy.NewHTTP(c.gw.IAM); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { r.s3.Close(); r.iam.Close() })
@@ -98,17 +84,9 @@ func startCluster(t *testing.T) *cluster {
 		r.iam.KeepLog()
 		c.replicas = append(c.replicas, r)
 	}
+	keys := t.TempDir()
 	for _, r := range c.replicas {
-		var dataDir []string
-		if r.i > 0 {
-			dir := t.TempDir()
-			copyFile(t, filepath.Join(c.replicas[0].srv.DataDir, "credentials"), filepath.Join(dir, "credentials"))
-			dataDir = []string{"--data-dir", dir}
-		}
-		r.srv = testserver.StartEnv(t, []string{
-			"AWS_ACCESS_KEY_ID=" + c.gw.creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + c.gw.creds.SecretAccessKey,
-			"AWS_REGION=us-east-1",
-		}, append(r.args(), dataDir...)...)
+		r.srv = testserver.StartEnv(t, c.gw.ServerEnv(), append(r.args(), "--keys-dir", keys)...)
 	}
 	c.creds = c.replicas[0].srv.APICreds
 	st, err := store.OpenEtcd(t.Context(), store.EtcdOptions{Endpoints: c.etcd.Endpoints(), LeaseTTL: leaseTTL},
@@ -135,6 +113,8 @@ func (r *replica) args() []string {
 		// Guests' grants go into bucket policies too, so every job writes
 		// one and the test can count PutBucketPolicy.
 		"--public-guest-access", "true",
+		// The gateway's limit, as its own ServerArgs give it.
+		"--bucket-policy-limit", "3584",
 		// Quick retries: an etcd member stopping costs a step a retry or two.
 		"--retry-base", "50ms", "--retry-max", "1s",
 		"--workers", "4",
@@ -160,75 +140,6 @@ func (r *replica) targetLog() []faultproxy.Request {
 	return append(r.s3.Requests(), r.iam.Requests()...)
 }
 
-// startGateway runs the binary's gateway command on two free ports and
-// waits until both serve and its credentials are written.
-func startGateway(t *testing.T) *gateway {
-	t.Helper()
-	dir := t.TempDir()
-	s3Addr, iamAddr := freeAddr(t), freeAddr(t)
-	logPath := filepath.Join(t.TempDir(), "gateway.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd := testserver.Command("gateway", "--data-dir", dir, "--s3-listen", s3Addr, "--iam-listen", iamAddr)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { stopProcess(t, cmd, exited) })
-	gw := &gateway{s3: "http://" + s3Addr, iam: "http://" + iamAddr}
-	deadline := time.Now().Add(waitBound)
-	for {
-		// The root key is the [embedded] profile SPEC names; the server
-		// calls its own embedded gateway's key embedded-s3.
-		for _, profile := range []string{"embedded", "embedded-s3"} {
-			if creds, err := credfile.Profile(filepath.Join(dir, "credentials"), profile); err == nil {
-				gw.creds = creds
-			}
-		}
-		if gw.creds.AccessKeyID != "" && serves(gw.s3) && serves(gw.iam) {
-			return gw
-		}
-		select {
-		case <-exited:
-			out, _ := os.ReadFile(logPath)
-			t.Fatalf("amplifybackendd gateway exited (%s):\n%s", cmd.ProcessState, out)
-		case <-time.After(50 * time.Millisecond): // paces the polling
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logPath)
-			t.Fatalf("amplifybackendd gateway did not serve within %v:\n%s", waitBound, out)
-		}
-	}
-}
-
-// stopProcess ends cmd with SIGTERM, or SIGKILL when it does not stop.
-func stopProcess(t *testing.T, cmd *exec.Cmd, exited <-chan struct{}) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(20 * time.Second):
-		t.Errorf("%s did not stop on SIGTERM", cmd.Path)
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-}
-
-// serves reports whether url answers HTTP at all.
-func serves(url string) bool {
-	resp, err := http.Get(url)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return true
-}
-
 // freeAddr returns a loopback address whose port was free when asked.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -238,29 +149,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// s3Client and iamClient reach the gateway directly, as its root: what the
-// test reads there is not logged as any replica's call.
-func (g *gateway) s3Client() *s3.Client {
-	return s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(g.s3), UsePathStyle: true,
-		Credentials: credentials.StaticCredentialsProvider{Value: g.creds}})
-}
-
-func (g *gateway) iamClient() *iam.Client {
-	return iam.New(iam.Options{Region: "us-east-1", BaseEndpoint: aws.String(g.iam),
-		Credentials: credentials.StaticCredentialsProvider{Value: g.creds}})
 }
 
 // view reads the store in one transaction.
@@ -298,6 +186,23 @@ func (c *cluster) settle(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // paces the polling
 	}
+}
+
+// claimedOrDone waits until every pending job has a live claim (or none is
+// pending), and returns how many were pending then: a job left RUNNING
+// with no live claim, after its replica died, would never be executed.
+func (c *cluster) claimedOrDone(t *testing.T) int {
+	t.Helper()
+	var unclaimed, pending []string
+	until(t, "pending jobs have no live claim", func() bool {
+		var err error
+		if unclaimed, err = c.store.UnclaimedPending(t.Context()); err != nil {
+			return false
+		}
+		c.view(t, func(tx *store.Tx) error { pending = tx.PendingJobs(); return nil })
+		return len(unclaimed) == 0
+	})
+	return len(pending)
 }
 
 // logs is the tail of every replica's log, for failure messages.

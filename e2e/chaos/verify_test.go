@@ -215,7 +215,7 @@ func checkBucketPolicies(t *testing.T, c *cluster, resources []store.Resource, b
 				t.Fatal(err)
 			}
 		}
-		out, err := c.gw.s3Client().GetBucketPolicy(t.Context(), &s3.GetBucketPolicyInput{Bucket: aws.String(b)})
+		out, err := c.gw.S3Client().GetBucketPolicy(t.Context(), &s3.GetBucketPolicyInput{Bucket: aws.String(b)})
 		got := ""
 		switch {
 		case err == nil:
@@ -239,7 +239,7 @@ func checkBucketPolicies(t *testing.T, c *cluster, resources []store.Resource, b
 // role or the policy does not exist.
 func rolePolicy(t *testing.T, c *cluster, role, name string) string {
 	t.Helper()
-	out, err := c.gw.iamClient().GetRolePolicy(t.Context(), &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(name)})
+	out, err := c.gw.IAMClient().GetRolePolicy(t.Context(), &iam.GetRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String(name)})
 	if isNotFound(err) {
 		return ""
 	}
