@@ -191,4 +191,3 @@ The server does not start without its store. Check that the etcd cluster runs an
 	}
 	return st, nil
 }
-
