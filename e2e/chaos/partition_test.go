@@ -81,20 +81,23 @@ func partition(t *testing.T, c *cluster, l *ledger, seed uint64) time.Duration {
 	}
 	t.Logf("job %s completed by another replica %v after the cut (lease TTL %v)", id, took.Round(100*time.Millisecond), leaseTTL)
 
-	// The cut-off replica answers writes with a retryable 504, never 200.
-	for n, body := range []map[string]any{
-		{"resourceName": "a", "resourceConfig": map[string]any{"serviceName": "S3",
-			"permissions": map[string]any{"authenticated": []string{"READ"}, "unAuthenticated": []string{}}}},
-		{"resourceName": "b", "serviceName": "S3"},
+	// The cut-off replica answers writes with a retryable 504, never 200:
+	// an update of the resource that was just completed (it exists, so a
+	// 404 would be a wrong answer too) and a create of a new one.
+	only := newRotation(c, cut.i)
+	for _, w := range []struct {
+		path string
+		body map[string]any
+	}{
+		{"/backend/" + app + "/storage/" + key.Env, map[string]any{"resourceName": key.Name, "resourceConfig": map[string]any{
+			"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{"DELETE"}, "unAuthenticated": []string{}}}}},
+		{"/backend/" + app + "/storage", map[string]any{"backendEnvironmentName": key.Env, "resourceName": "cut",
+			"resourceConfig": map[string]any{"bucketName": bucket + "-cut", "serviceName": "S3",
+				"permissions": map[string]any{"authenticated": []string{"READ"}, "unAuthenticated": []string{}}}}},
 	} {
-		path := "/backend/" + app + "/storage/e0"
-		if n == 1 {
-			path += "/remove"
-		}
-		only := newRotation(c, cut.i)
-		a, err := only.send(ctx, 0, http.MethodPost, path, body)
+		a, err := only.send(ctx, 0, http.MethodPost, w.path, w.body)
 		if err != nil || a.status != http.StatusGatewayTimeout || a.errType != "GatewayTimeoutException" {
-			t.Errorf("write %s to the cut-off replica: want 504 GatewayTimeoutException, got %d %s (%v)", path, a.status, a.raw, err)
+			t.Errorf("write %s to the cut-off replica: want 504 GatewayTimeoutException, got %d %s (%v)", w.path, a.status, a.raw, err)
 		}
 	}
 
@@ -119,7 +122,6 @@ func partition(t *testing.T, c *cluster, l *ledger, seed uint64) time.Duration {
 
 	// Reconnected, it serves writes again.
 	cut.heal()
-	only := newRotation(c, cut.i)
 	after := store.ResourceKey{AppID: app, Env: "p", Name: "after"}
 	for n := 0; ; n++ {
 		name := fmt.Sprintf("after%d", n)
