@@ -111,6 +111,20 @@ func partition(t *testing.T, c *cluster, l *ledger, seed uint64) time.Duration {
 	if held.Forwarded {
 		t.Errorf("the cut-off replica sent its held %s %s on to the target after losing its lease", held.Method, held.Path)
 	}
+	// And it gave the call up before another replica began the job: the
+	// lease ends on the replica before etcd lets another claim the job.
+	for _, r := range c.replicas {
+		if r == cut {
+			continue
+		}
+		for _, e := range r.s3.Requests() {
+			if e.Bucket() == bucket && e.Start.Before(held.End) {
+				t.Errorf("replica %d called %s for the job at %s, while the cut-off replica still held its call (until %s): the job ran on two replicas at once",
+					r.i, opName(e), e.Start.Format("15:04:05.000"), held.End.Format("15:04:05.000"))
+				break
+			}
+		}
+	}
 	for _, e := range cut.targetLog() {
 		if e.Start.After(began) && e.Forwarded && mutating(e) {
 			t.Errorf("the cut-off replica called %s on the target after it was cut off (%s)", opName(e), e.Start.Format("15:04:05.000"))

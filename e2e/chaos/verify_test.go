@@ -125,11 +125,12 @@ func checkLastChange(t *testing.T, tx *store.Tx, l *ledger) {
 	}
 }
 
-// checkCreateBucketOnce walks every successful CreateBucket and DeleteBucket
-// the replicas sent, in the order the target answered them: a bucket is
-// never created twice without a delete between (a job executed twice at
-// once would do that), and every bucket a completed create named was
-// created.
+// checkCreateBucketOnce walks every CreateBucket the replicas sent to the
+// target and every successful DeleteBucket, in the order the target
+// answered them: a bucket is asked for at most once between deletes, so it
+// is never created twice (a job executed by two replicas at once would ask
+// twice, the second hearing BucketAlreadyOwnedByYou; a resumed job looks
+// before it asks), and every bucket a completed create named was created.
 func checkCreateBucketOnce(t *testing.T, c *cluster, completed map[string]bool) {
 	t.Helper()
 	type call struct {
@@ -139,25 +140,35 @@ func checkCreateBucketOnce(t *testing.T, c *cluster, completed map[string]bool) 
 	var calls []call
 	for _, r := range c.replicas {
 		for _, e := range r.s3.Requests() {
-			if n := opName(e); (n == "CreateBucket" || n == "DeleteBucket") && e.Status/100 == 2 {
-				calls = append(calls, call{e, r.i})
+			switch opName(e) {
+			case "CreateBucket":
+				if e.Forwarded {
+					calls = append(calls, call{e, r.i})
+				}
+			case "DeleteBucket":
+				if e.Status/100 == 2 {
+					calls = append(calls, call{e, r.i})
+				}
 			}
 		}
 	}
 	sort.Slice(calls, func(i, j int) bool { return calls[i].End.Before(calls[j].End) })
-	live := map[string]int{} // bucket -> the replica whose CreateBucket made it, while it exists
+	asked := map[string]call{} // bucket -> the CreateBucket since its last delete
 	created := map[string]bool{}
 	for _, e := range calls {
 		b := e.Bucket()
 		if opName(e.Request) == "DeleteBucket" {
-			delete(live, b)
+			delete(asked, b)
 			continue
 		}
-		if first, ok := live[b]; ok {
-			t.Errorf("bucket %s was created twice: by replica %d, then by replica %d at %s", b, first, e.replica, e.End.Format("15:04:05.000"))
+		if first, ok := asked[b]; ok {
+			t.Errorf("bucket %s was asked for twice: by replica %d (answered %d at %s), then by replica %d (answered %d at %s)",
+				b, first.replica, first.Status, first.End.Format("15:04:05.000"), e.replica, e.Status, e.End.Format("15:04:05.000"))
 		}
-		live[b] = e.replica
-		created[b] = true
+		asked[b] = e
+		if e.Status/100 == 2 {
+			created[b] = true
+		}
 	}
 	for b := range completed {
 		if !created[b] {
