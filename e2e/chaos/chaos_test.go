@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/external"
+	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -111,11 +112,13 @@ func (w *worker) choose() (o op, method, path string, body map[string]any) {
 	base := fmt.Sprintf("/backend/%s/storage", app)
 	perms := func() []string {
 		var p []string
-		for _, e := range []string{"CREATE_AND_UPDATE", "DELETE", "READ"} {
+		for _, e := range []string{"READ", "CREATE_AND_UPDATE", "DELETE"} {
 			if w.rng.IntN(2) == 0 {
 				p = append(p, e)
 			}
 		}
+		// Recorded as the store keeps them, so they compare with Equal.
+		p, _ = jobs.NormalizePermissions("", p)
 		return p
 	}
 	permsBody := func() map[string]any {
