@@ -38,15 +38,25 @@ func benchServerWith(b testing.TB, m *metrics.Metrics) (http.Handler, *store.Sto
 // none, with one job accepted: a resource "data" in environment "dev" of
 // app "app", whose id it returns.
 func serverOn(b testing.TB, st *store.Store, m *metrics.Metrics) (http.Handler, string) {
-	runner := jobs.New(st, nil, jobs.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	runner := idleRunner(st)
 	j, err := runner.Create(context.Background(), jobs.CreateInput{Key: store.ResourceKey{AppID: "app", Env: "dev", Name: "data"},
 		Bucket: "bench-bucket", Permissions: store.Permissions{Authenticated: []string{"READ"}}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := New(Config{Store: st, Runner: runner, Buckets: noBuckets{}, Keys: caller.StaticKeys{fuzzCreds.AccessKeyID: fuzzCreds.SecretAccessKey},
+	return handlersWith(st, runner, m), j.ID
+}
+
+// idleRunner accepts jobs into st and runs none.
+func idleRunner(st *store.Store) *jobs.Runner {
+	return jobs.New(st, nil, jobs.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+}
+
+// handlersWith is the handlers over st and runner, signed calls made
+// with fuzzCreds.
+func handlersWith(st *store.Store, runner *jobs.Runner, m *metrics.Metrics) http.Handler {
+	return New(Config{Store: st, Runner: runner, Buckets: noBuckets{}, Keys: caller.StaticKeys{fuzzCreds.AccessKeyID: fuzzCreds.SecretAccessKey},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
-	return e, j.ID
 }
 
 func signedRequest(b testing.TB, method, path string, body []byte) *http.Request {

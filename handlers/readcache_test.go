@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -39,18 +40,7 @@ func TestCachedReadsFollowWrites(t *testing.T) {
 		t.Fatalf("job answer %s", firstJob)
 	}
 
-	k := store.ResourceKey{AppID: "app", Env: "dev", Name: "data"}
-	err := st.Batch(context.Background(), func(tx *store.Tx) error {
-		r, err := tx.Resource(k)
-		if err != nil {
-			return err
-		}
-		r.Desired.Authenticated = []string{"READ", "DELETE"}
-		return tx.PutResource(r)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	grantDelete(t, st)
 	if got := storage(); !strings.Contains(got, `"DELETE"`) {
 		t.Fatalf("answer after a batched write still the old one:\n%s", got)
 	}
@@ -58,7 +48,7 @@ func TestCachedReadsFollowWrites(t *testing.T) {
 		t.Fatalf("job changed by a write to its resource:\n%s\n%s", firstJob, got)
 	}
 
-	err = st.Update(context.Background(), func(tx *store.Tx) error {
+	err := st.Update(context.Background(), func(tx *store.Tx) error {
 		j, err := tx.Job(jobID)
 		if err != nil {
 			return err
@@ -71,6 +61,24 @@ func TestCachedReadsFollowWrites(t *testing.T) {
 	}
 	if got := job(); !strings.Contains(got, `"status":"COMPLETED"`) {
 		t.Fatalf("answer after an update still the old one:\n%s", got)
+	}
+}
+
+// grantDelete adds DELETE to what authenticated users may do with
+// resource "data" of serverOn, in st, behind the handlers' back.
+func grantDelete(t *testing.T, st *store.Store) {
+	t.Helper()
+	k := store.ResourceKey{AppID: "app", Env: "dev", Name: "data"}
+	err := st.Batch(context.Background(), func(tx *store.Tx) error {
+		r, err := tx.Resource(k)
+		if err != nil {
+			return err
+		}
+		r.Desired.Authenticated = []string{"READ", "DELETE"}
+		return tx.PutResource(r)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -89,5 +97,39 @@ func TestCachedReadsStayBounded(t *testing.T) {
 	}
 	if _, ok := c.get(readKey{op: "y"}, 8); ok {
 		t.Fatal("an answer from an older generation was served")
+	}
+}
+
+// TestCachedReadsFollowOtherReplicas: two replicas share a store on etcd.
+// A read answered by replica B, and kept by it, is answered anew once a
+// write made through replica A reaches B: B's cache follows the store,
+// not only its own writes.
+func TestCachedReadsFollowOtherReplicas(t *testing.T) {
+	t.Parallel()
+	endpoints := etcdtest.Start(t, 1).Endpoints()
+	a := openEtcdStore(t, endpoints, 0)
+	serverOn(t, a, nil) // accepts the job that creates the resource read
+	b := openEtcdStore(t, endpoints, 0)
+	hb := handlersWith(b, idleRunner(b), nil)
+	read := func() string {
+		t.Helper()
+		code, answer := signedCall(t, hb, "POST", "/backend/app/storage/dev/details", `{"resourceName":"data"}`)
+		if code != http.StatusOK {
+			t.Fatalf("read through replica B: %d %s", code, answer)
+		}
+		return answer
+	}
+	// B follows A's writes before its answers are kept for long.
+	etcdtest.WaitFor(t, "replica B to follow the store", func() bool { return b.Generation() == b.Generation() })
+	first := read()
+	if again := read(); again != first || strings.Contains(first, `"DELETE"`) {
+		t.Fatalf("answers before the write:\n%s\n%s", first, again)
+	}
+
+	seen := b.Generation()
+	grantDelete(t, a)
+	etcdtest.WaitFor(t, "replica A's write to reach replica B", func() bool { return b.Generation() != seen })
+	if got := read(); !strings.Contains(got, `"DELETE"`) {
+		t.Fatalf("replica B's answer after replica A's write is still the old one:\n%s", got)
 	}
 }

@@ -47,8 +47,10 @@ func TestBatchGroupsCommits(t *testing.T) {
 
 // TestBatchIsolatesFailures: a call that fails or panics gets its own
 // error and writes nothing; the calls grouped with it commit.
-func TestBatchIsolatesFailures(t *testing.T) {
-	f := setup(t)
+func TestBatchIsolatesFailures(t *testing.T) { forEachEngine(t, testBatchIsolatesFailures) }
+
+func testBatchIsolatesFailures(f *fixture) {
+	t := f.t
 	errNo := errors.New("refused")
 	var wg sync.WaitGroup
 	results := make([]error, 60)
@@ -98,8 +100,10 @@ func (f *fixture) resource(app, env string) (Resource, error) {
 
 // TestBatchAfterClose: a write after Close is refused, not lost in a queue
 // nobody reads.
-func TestBatchAfterClose(t *testing.T) {
-	f := setup(t)
+func TestBatchAfterClose(t *testing.T) { forEachEngine(t, testBatchAfterClose) }
+
+func testBatchAfterClose(f *fixture) {
+	t := f.t
 	f.s.Close()
 	err := f.s.Batch(f.ctx, func(tx *Tx) error { return nil })
 	if !errors.Is(err, ErrClosed) {

@@ -72,9 +72,11 @@ func TestMigrationRecordsEnvironments(t *testing.T) {
 // in the same transaction; app and environment records round-trip, list
 // by app and are removed; a store whose resource lost its environment
 // record fails the full check.
-func TestEnvironmentRecords(t *testing.T) {
-	f := setup(t)
-	s, ctx, path := f.s, f.ctx, f.path
+func TestEnvironmentRecords(t *testing.T) { forEachEngine(t, testEnvironmentRecords) }
+
+func testEnvironmentRecords(f *fixture) {
+	t := f.t
+	s, ctx := f.s, f.ctx
 	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	err := s.Update(ctx, func(tx *Tx) error {
 		if err := tx.CreateResource(Resource{ResourceKey: ResourceKey{AppID: "a", Env: "dev", Name: "r"}, Bucket: "b", CreateTime: now}); err != nil {
@@ -110,7 +112,7 @@ func TestEnvironmentRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	_, err = OpenWith(path, Options{Check: CheckFull})
+	_, err = f.reopen(Options{Check: CheckFull})
 	if !errors.Is(err, ErrDamaged) {
 		t.Fatalf("a resource without its environment record opened: %v", err)
 	}
@@ -119,8 +121,10 @@ func TestEnvironmentRecords(t *testing.T) {
 // TestImportedBucketShared: one bucket may be imported into several
 // environments, never by a resource that creates it, nor imported where a
 // resource created it; the index follows each import's removal.
-func TestImportedBucketShared(t *testing.T) {
-	f := setup(t)
+func TestImportedBucketShared(t *testing.T) { forEachEngine(t, testImportedBucketShared) }
+
+func testImportedBucketShared(f *fixture) {
+	t := f.t
 	s, ctx := f.s, f.ctx
 	imp := func(env, bucket string) Resource {
 		return Resource{ResourceKey: ResourceKey{AppID: "a", Env: env, Name: bucket}, Bucket: bucket, Imported: true}
@@ -152,8 +156,10 @@ func TestImportedBucketShared(t *testing.T) {
 // TestAppWideJob: a job of the whole app (empty environment) is indexed
 // after the app's environments, found under any environment name of its
 // app and no other app's, and Scopes, which lists environments, skips it.
-func TestAppWideJob(t *testing.T) {
-	f := setup(t)
+func TestAppWideJob(t *testing.T) { forEachEngine(t, testAppWideJob) }
+
+func testAppWideJob(f *fixture) {
+	t := f.t
 	s, ctx := f.s, f.ctx
 	now := time.Now().UTC()
 	err := s.Update(ctx, func(tx *Tx) error {
@@ -185,7 +191,7 @@ func TestAppWideJob(t *testing.T) {
 		return nil
 	})
 	s.Close()
-	again, err := OpenWith(s.Path(), Options{Check: CheckFull})
+	again, err := f.reopen(Options{Check: CheckFull})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,12 +102,16 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: min(time.Second, e.RequestTimeout/2)},
 			MinConnectTimeout: e.DialTimeout,
 		})}})
+	var rev int64
 	if err == nil {
 		// The client connects lazily: an unreachable cluster or refused
 		// credentials are told here, not at the first request served.
-		_, err = cli.Get(ctx, e.Prefix+"/", clientv3.WithCountOnly())
+		var resp *clientv3.GetResponse
+		resp, err = cli.Get(ctx, e.Prefix+"/", clientv3.WithCountOnly())
 		if err != nil {
 			cli.Close()
+		} else {
+			rev = resp.Header.Revision
 		}
 	}
 	if err != nil {
@@ -121,7 +125,7 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	// migrate writes nothing to a store at the current schema, so it is
 	// run whatever the schema: reading the version first would be a
 	// second round trip to the same answer.
-	err = s.kv.Update(migrate)
+	err = s.kv.etcd.migrate()
 	if err == nil {
 		err = s.load(check)
 	}
@@ -131,6 +135,12 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	}
 	close(s.recorded) // no identity record to keep: see OpenEtcd
 	s.leases = newEtcdLeases(s.kv.etcd, e.LeaseTTL, o.Logger)
+	// Followed from before the migrations: no other replica's write made
+	// since the store was first read goes unseen.
+	// Unfollowed until the watch is in place.
+	s.followed = make(chan struct{})
+	s.unfollowed.Store(true)
+	go s.follow(rev + 1)
 	go s.committer()
 	return s, nil
 }

@@ -14,12 +14,16 @@ import (
 func setupEtcd(t *testing.T, endpoints []string) *fixture {
 	t.Helper()
 	t.Parallel()
-	s := openEtcd(t, endpoints, fmt.Sprintf("/storetest%d", etcdPrefixes.Add(1)))
-	return &fixture{t: t, path: s.Path(), s: s, ctx: context.Background()}
+	prefix := newEtcdPrefix()
+	s := openEtcd(t, endpoints, prefix)
+	return &fixture{t: t, path: s.Path(), s: s, ctx: context.Background(),
+		reopen: func(o Options) (*Store, error) {
+			return OpenEtcd(context.Background(), EtcdOptions{Endpoints: endpoints, Prefix: prefix}, o)
+		}}
 }
 
 // openEtcd opens the store under prefix, closed at cleanup.
-func openEtcd(t *testing.T, endpoints []string, prefix string) *Store {
+func openEtcd(t testing.TB, endpoints []string, prefix string) *Store {
 	t.Helper()
 	s, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: endpoints, Prefix: prefix}, Options{})
 	if err != nil {
@@ -29,34 +33,17 @@ func openEtcd(t *testing.T, endpoints []string, prefix string) *Store {
 	return s
 }
 
-// TestStoreOnEtcd runs store tests of the bbolt store against a store kept
-// in etcd: the records, indexes and their rules are the same code over the
-// other engine.
-func TestStoreOnEtcd(t *testing.T) {
-	t.Parallel()
-	endpoints := startEtcdCluster(t)
-	for name, run := range map[string]func(*fixture){
-		"ResourceLifecycle":             testResourceLifecycle,
-		"NamesWithNULRefused":           testNamesWithNULRefused,
-		"JobsPageNewestFirstWithFilter": testJobsPageNewestFirstWithFilter,
-		"PendingIndexFollowsStatus":     testPendingIndexFollowsStatus,
-		"CheckScope":                    testCheckScope,
-	} {
-		t.Run(name, func(t *testing.T) { run(setupEtcd(t, endpoints)) })
-	}
-}
-
 // TestStoreOnEtcdReplicas: two stores over one prefix, as two replicas,
 // open together (the migrations commit once) and write concurrently: a
 // bucket is claimed by one resource only, and every job gets its own
 // place in the newest-first index, as with one bbolt writer.
 func TestStoreOnEtcdReplicas(t *testing.T) {
 	t.Parallel()
-	endpoints := startEtcdCluster(t)
+	endpoints, prefix := sharedEtcd(t), newEtcdPrefix()
 	replicas := make([]*Store, 2)
 	var wg sync.WaitGroup
 	for i := range replicas {
-		wg.Go(func() { replicas[i] = openEtcd(t, endpoints, "/replicas") })
+		wg.Go(func() { replicas[i] = openEtcd(t, endpoints, prefix) })
 	}
 	wg.Wait()
 	if replicas[0] == nil || replicas[1] == nil {
@@ -144,7 +131,7 @@ func TestStoreOnEtcdReplicas(t *testing.T) {
 // every call applied, and each call runs at most twice (once in the Txn
 // it did not fit in); a call too large alone fails alone.
 func TestEtcdGroupCommitSplits(t *testing.T) {
-	f := setupEtcd(t, startEtcdCluster(t))
+	f := setupEtcd(t, sharedEtcd(t))
 	const calls = 100 // a job's insert is several writes: far past 128
 	batch := make([]*commit, calls+1)
 	runs := make([]int, calls)

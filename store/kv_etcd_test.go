@@ -7,25 +7,18 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // etcdPrefixes numbers the prefixes of the tests' stores.
 var etcdPrefixes atomic.Int64
 
-// startEtcd starts a one-member etcd cluster for the test and its
-// subtests and returns a client of it.
-func startEtcd(t *testing.T) *clientv3.Client {
+// sharedClient returns a client of the shared etcd cluster, closed at
+// cleanup.
+func sharedClient(t *testing.T) *clientv3.Client {
 	t.Helper()
-	return etcdtest.Start(t, 1).Client(t)
-}
-
-// startEtcdCluster starts a one-member etcd cluster for the test and its
-// subtests and returns its endpoints.
-func startEtcdCluster(t *testing.T) []string {
-	t.Helper()
-	return etcdtest.Start(t, 1).Endpoints()
+	sharedEtcd(t)
+	return shared.cluster.Client(t)
 }
 
 // etcdKVFor returns an etcd engine over a new, empty prefix.
@@ -36,7 +29,7 @@ func etcdKVFor(cli *clientv3.Client) *etcdKV {
 // TestKVEtcd holds the etcd engine to the key-value layer's contract.
 func TestKVEtcd(t *testing.T) {
 	t.Parallel()
-	cli := startEtcd(t)
+	cli := sharedClient(t)
 	testKVContract(t, func(t *testing.T) kvDB { return kvDB{etcd: etcdKVFor(cli)} })
 }
 
@@ -62,7 +55,7 @@ func increment(tx kvTx) error {
 // revision, and both increments land, as two bbolt writers in turn.
 func TestKVEtcdConflictRetries(t *testing.T) {
 	t.Parallel()
-	e := etcdKVFor(startEtcd(t))
+	e := etcdKVFor(sharedClient(t))
 	// Another engine value over the same prefix: another replica.
 	other := kvDB{etcd: newEtcdKV(e.client, e.prefix, e.timeout)}
 	db := kvDB{etcd: e}
@@ -101,7 +94,7 @@ func TestKVEtcdConflictRetries(t *testing.T) {
 // its attempts with errContended, having written nothing.
 func TestKVEtcdContendedGivesUp(t *testing.T) {
 	t.Parallel()
-	e := etcdKVFor(startEtcd(t))
+	e := etcdKVFor(sharedClient(t))
 	e.attempts = 3
 	db, other := kvDB{etcd: e}, kvDB{etcd: newEtcdKV(e.client, e.prefix, e.timeout)}
 	must(t, db.Update(increment))
@@ -134,7 +127,7 @@ func TestKVEtcdContendedGivesUp(t *testing.T) {
 // too, while a new read sees the commit.
 func TestKVEtcdSnapshotAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	e := etcdKVFor(startEtcd(t))
+	e := etcdKVFor(sharedClient(t))
 	db, other := kvDB{etcd: e}, kvDB{etcd: newEtcdKV(e.client, e.prefix, e.timeout)}
 	// More keys than a cursor's first page, so the walk reads pages after
 	// the commit.

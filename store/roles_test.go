@@ -11,8 +11,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func TestRecordEnvRoles(t *testing.T) {
-	f := setup(t)
+func TestRecordEnvRoles(t *testing.T) { forEachEngine(t, testRecordEnvRoles) }
+
+func testRecordEnvRoles(f *fixture) {
+	t := f.t
 	dev := EnvRoles{AppID: "app", Env: "dev", Auth: "amplify-app-dev-authRole", Unauth: "amplify-app-dev-unauthRole"}
 	f.mustUpdate(func(tx *Tx) error { return tx.RecordEnvRoles(dev) })
 	// Recording the same names again is a no-op.

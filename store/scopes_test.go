@@ -6,8 +6,10 @@ import (
 	"time"
 )
 
-func TestScopes(t *testing.T) {
-	f := setup(t)
+func TestScopes(t *testing.T) { forEachEngine(t, testScopes) }
+
+func testScopes(f *fixture) {
+	t := f.t
 	base := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 	jobs := []struct{ id, app, env string }{
 		{"1", "app", "dev"}, {"2", "app", "prod"}, {"3", "app", "dev"},
@@ -44,8 +46,10 @@ func TestScopes(t *testing.T) {
 	}
 }
 
-func TestScopesEmpty(t *testing.T) {
-	f := setup(t)
+func TestScopesEmpty(t *testing.T) { forEachEngine(t, testScopesEmpty) }
+
+func testScopesEmpty(f *fixture) {
+	t := f.t
 	var got []Scope
 	if err := f.s.View(f.ctx, func(tx *Tx) (err error) { got, err = tx.Scopes(); return }); err != nil || got != nil {
 		t.Fatalf("empty store: %v, %v", got, err)
@@ -57,7 +61,11 @@ func TestScopesEmpty(t *testing.T) {
 // sweep, say) is listed too, in key order among those with jobs, dated by
 // its creation.
 func TestScopesIncludeRecordedEnvironments(t *testing.T) {
-	f := setup(t)
+	forEachEngine(t, testScopesIncludeRecordedEnvironments)
+}
+
+func testScopesIncludeRecordedEnvironments(f *fixture) {
+	t := f.t
 	made := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 	err := f.s.Update(f.ctx, func(tx *Tx) error {
 		for _, sc := range [][2]string{{"a", "z-only-record"}, {"0first", "dev"}, {"m", "dev"}} {

@@ -64,7 +64,8 @@ type Store struct {
 	// Close, own it.
 	id identity
 
-	// generation counts committed write transactions; see Generation.
+	// generation counts committed write transactions, and on etcd the
+	// revisions other replicas committed; see Generation.
 	generation atomic.Uint64
 
 	// leases keeps the lease and makes the claims of a shared store (nil
@@ -73,6 +74,11 @@ type Store struct {
 	leases    *etcdLeases
 	boltLease *Lease
 	envs      localEnvs
+	// unfollowed is set while a store on etcd cannot tell whether other
+	// replicas wrote (follow.go); followed is closed when follow has
+	// returned, nil on bbolt.
+	unfollowed atomic.Bool
+	followed   chan struct{}
 }
 
 // commit is one Batch call waiting for the committer; claim, when set,
@@ -338,6 +344,9 @@ func (s *Store) Close() error {
 		close(s.stop)
 		<-s.committed
 		<-s.recorded
+		if s.followed != nil {
+			<-s.followed
+		}
 		if s.kv.etcd != nil {
 			s.leases.close() // revokes the lease: other replicas take the claims at once
 			s.closeErr = s.kv.etcd.client.Close()
@@ -359,8 +368,15 @@ func (s *Store) TokenKey() []byte { return s.tokenKey }
 // answered. It lets a reader keep what it derived from the store: an
 // answer derived in a View begun after reading generation g reflects every
 // write answered before g was read, so it stays current while Generation
-// still returns g.
-func (s *Store) Generation() uint64 { return s.generation.Load() }
+// still returns g. On etcd it also changes when another replica's write
+// reaches this one through the watch of the store's prefix (follow.go),
+// and on every call while that watch is not known to deliver.
+func (s *Store) Generation() uint64 {
+	if s.unfollowed.Load() {
+		return s.generation.Add(1)
+	}
+	return s.generation.Load()
+}
 
 // Update runs fn in one read-write transaction of its own; everything fn
 // writes commits together or not at all. Never call S3 or IAM inside fn:
@@ -697,29 +713,36 @@ func resealed[T any](decode, decodeV2 func([]byte) (T, error), encode func(T) ([
 var SchemaVersion = uint64(len(migrations))
 
 func migrate(tx kvTx) error {
+	for {
+		ran, err := migrateNext(tx)
+		if err != nil || !ran {
+			return err
+		}
+	}
+}
+
+// migrateNext runs the first migration the store lacks and records the
+// version it reaches; it reports whether there was one to run.
+func migrateNext(tx kvTx) (bool, error) {
 	meta, err := tx.CreateBucket(bucketMeta)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var have uint64
 	if v := meta.Get(keySchema); v != nil {
 		if len(v) != 8 {
-			return errors.New("corrupt schema version")
+			return false, errors.New("corrupt schema version")
 		}
 		have = binary.BigEndian.Uint64(v)
 	}
 	if have > uint64(len(migrations)) {
-		return fmt.Errorf("store schema version %d is newer than this binary understands (%d)", have, len(migrations))
+		return false, fmt.Errorf("store schema version %d is newer than this binary understands (%d)", have, len(migrations))
 	}
-	for i := have; i < uint64(len(migrations)); i++ {
-		if err := migrations[i].run(tx); err != nil {
-			return fmt.Errorf("migration %d (%s): %w", i+1, migrations[i].name, err)
-		}
-		v := make([]byte, 8)
-		binary.BigEndian.PutUint64(v, i+1)
-		if err := meta.Put(keySchema, v); err != nil {
-			return err
-		}
+	if have == uint64(len(migrations)) {
+		return false, nil
 	}
-	return nil
+	if err := migrations[have].run(tx); err != nil {
+		return false, fmt.Errorf("migration %d (%s): %w", have+1, migrations[have].name, err)
+	}
+	return true, meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, have+1))
 }

@@ -19,6 +19,8 @@ type fixture struct {
 	path string
 	s    *Store
 	ctx  context.Context
+	// reopen opens the same store again, as a restarted server would.
+	reopen func(Options) (*Store, error)
 }
 
 func setup(t *testing.T) *fixture {
@@ -30,7 +32,8 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return &fixture{t: t, path: path, s: s, ctx: context.Background()}
+	return &fixture{t: t, path: path, s: s, ctx: context.Background(),
+		reopen: func(o Options) (*Store, error) { return OpenWith(path, o) }}
 }
 
 func (f *fixture) update(fn func(*Tx) error) error { return f.s.Update(f.ctx, fn) }
@@ -67,7 +70,7 @@ func newJob(id, app, env, res string, st Status) Job {
 	return Job{ID: id, AppID: app, Env: env, Resource: res, Operation: OpCreate, Status: st, CreateTime: now, UpdateTime: now}
 }
 
-func TestResourceLifecycle(t *testing.T) { testResourceLifecycle(setup(t)) }
+func TestResourceLifecycle(t *testing.T) { forEachEngine(t, testResourceLifecycle) }
 
 func testResourceLifecycle(f *fixture) {
 	t := f.t
@@ -117,7 +120,7 @@ func viewOwner(f *fixture, bucket string) (k ResourceKey, ok bool) {
 	return
 }
 
-func TestNamesWithNULRefused(t *testing.T) { testNamesWithNULRefused(setup(t)) }
+func TestNamesWithNULRefused(t *testing.T) { forEachEngine(t, testNamesWithNULRefused) }
 
 func testNamesWithNULRefused(f *fixture) {
 	t := f.t
@@ -131,7 +134,9 @@ func testNamesWithNULRefused(f *fixture) {
 	}
 }
 
-func TestJobsPageNewestFirstWithFilter(t *testing.T) { testJobsPageNewestFirstWithFilter(setup(t)) }
+func TestJobsPageNewestFirstWithFilter(t *testing.T) {
+	forEachEngine(t, testJobsPageNewestFirstWithFilter)
+}
 
 func testJobsPageNewestFirstWithFilter(f *fixture) {
 	t := f.t
@@ -201,7 +206,7 @@ func testJobsPageNewestFirstWithFilter(f *fixture) {
 	}
 }
 
-func TestPendingIndexFollowsStatus(t *testing.T) { testPendingIndexFollowsStatus(setup(t)) }
+func TestPendingIndexFollowsStatus(t *testing.T) { forEachEngine(t, testPendingIndexFollowsStatus) }
 
 func testPendingIndexFollowsStatus(f *fixture) {
 	t := f.t
@@ -231,7 +236,7 @@ func testPendingIndexFollowsStatus(f *fixture) {
 	}
 }
 
-func TestCheckScope(t *testing.T) { testCheckScope(setup(t)) }
+func TestCheckScope(t *testing.T) { forEachEngine(t, testCheckScope) }
 
 func testCheckScope(f *fixture) {
 	t := f.t

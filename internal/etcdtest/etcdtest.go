@@ -9,6 +9,7 @@
 package etcdtest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -45,15 +46,35 @@ type Member struct {
 // Cleanup stops what is still running.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
+	c, err := start(t, t.TempDir(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// StartIn starts an n-member cluster with its data under dir, for a
+// cluster a whole test binary shares (started from TestMain, or once by
+// the first test that needs it): its caller stops it with Stop. Its
+// members are not to be restarted.
+func StartIn(dir string, n int) (*Cluster, error) { return start(nil, dir, n) }
+
+func start(t testing.TB, dir string, n int) (*Cluster, error) {
 	c := &Cluster{t: t}
 	var initial []string
 	peers := make([]url.URL, n)
 	clients := make([]url.URL, n)
 	for i := range n {
-		peers[i], clients[i] = freeURL(t), freeURL(t)
+		var err error
+		if peers[i], err = freeURL(); err != nil {
+			return nil, err
+		}
+		if clients[i], err = freeURL(); err != nil {
+			return nil, err
+		}
 		initial = append(initial, fmt.Sprintf("m%d=%s", i, peers[i].String()))
 	}
-	dir := t.TempDir()
 	for i := range n {
 		cfg := embed.NewConfig()
 		cfg.Name = fmt.Sprintf("m%d", i)
@@ -71,28 +92,34 @@ func Start(t testing.TB, n int) *Cluster {
 	for _, m := range c.members {
 		go func() { errs <- m.start() }()
 	}
+	var failed []error
 	for range n {
 		if err := <-errs; err != nil {
-			t.Fatal(err)
+			failed = append(failed, err)
 		}
 	}
-	t.Cleanup(func() {
-		for _, m := range c.members {
-			m.Stop()
-		}
-	})
-	return c
+	if len(failed) > 0 {
+		c.Stop()
+		return nil, errors.Join(failed...)
+	}
+	return c, nil
+}
+
+// Stop stops every member still running.
+func (c *Cluster) Stop() {
+	for _, m := range c.members {
+		m.Stop()
+	}
 }
 
 // freeURL returns a loopback URL on a port free when asked.
-func freeURL(t testing.TB) url.URL {
-	t.Helper()
+func freeURL() (url.URL, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return url.URL{}, err
 	}
 	defer l.Close()
-	return url.URL{Scheme: "http", Host: l.Addr().String()}
+	return url.URL{Scheme: "http", Host: l.Addr().String()}, nil
 }
 
 // Members returns the cluster's members, in the order Endpoints lists
