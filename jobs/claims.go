@@ -30,18 +30,21 @@ func (r *Runner) executeClaimed(ctx context.Context, id string) {
 		return
 	}
 	ctx = context.WithValue(ctx, claimKey{}, claim)
-	if lost := claim.Lost(); lost != nil {
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		defer cancel(nil)
-		go func() {
-			select {
-			case <-lost:
-				cancel(errLeaseLost)
-			case <-ctx.Done():
-			}
-		}()
+	lost := claim.Lost()
+	if lost == nil {
+		// bbolt: the claim cannot be lost and needs no release.
+		r.executeSafely(ctx, id)
+		return
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-lost:
+			cancel(errLeaseLost)
+		case <-ctx.Done():
+		}
+	}()
 	r.executeSafely(ctx, id)
 	if context.Cause(ctx) == errLeaseLost {
 		r.log.Warn("the lease on the shared store was lost; the job is left to a replica that holds one", "job_id", id)
@@ -109,8 +112,14 @@ func (r *Runner) scan(ctx context.Context) error {
 		}
 		return nil
 	})
+	r.mu.Lock()
 	for _, id := range changed {
-		r.interrupt(id)
+		// Only the phase that was compared: one begun since (the undo
+		// the interrupt leads to) started from the new status.
+		if p, ok := r.running[id]; ok && p.status == phases[id] {
+			p.cancel(errInterrupted)
+		}
 	}
+	r.mu.Unlock()
 	return err
 }

@@ -52,6 +52,30 @@
 // "internal error in step X: panic: ..." and releases its resource; the log
 // has the stack.
 //
+// # Replicas
+//
+// Several replicas may share one store in etcd (store.Shared). Every
+// replica runs workers; a worker claims a job (store.ClaimJob, under the
+// replica's lease) only once it is free to execute it, so the work spreads
+// over the replicas that have free workers, and executes it under the
+// claim (claims.go). Every state write of the executor (settle,
+// settleWhole, recordBucketRequest, a whole-environment job's progress)
+// goes through writeState, fenced on the claim: a replica that lost its
+// claim writes nothing (store.ErrFenced) and stops executing the job. The
+// claim is released when the execution ends, a soft stop included, so
+// another replica takes the job over at once.
+//
+// When the replica's lease term ends (it could not renew it in time), the
+// context of every execution ends at once (errLeaseLost): no state write,
+// and no claim until the store has a new lease. Every LeaseTTL/4 a scan
+// queues the pending jobs no replica claims (those a dead replica held,
+// once its lease expired, and those accepted elsewhere and not yet taken)
+// and interrupts each phase in flight whose job's status changed since it
+// began: a cancel accepted by another replica is then undone here, as a
+// local one is. Recovered closes once Run has queued what the first look
+// found unclaimed. On bbolt claims are free and always granted, and there
+// is no scan.
+//
 // # Buckets
 //
 // A create job owns the bucket it made and nothing else. Before CreateBucket
@@ -83,7 +107,8 @@
 // retry at once. A client cancel (UpdateBackendJob) marks the job CANCELLED
 // immediately, aborts the step in flight, and the executor then undoes the
 // partial change before it releases the resource. Stopping the runner is soft:
-// executions are abandoned without a state write and resume on the next start.
+// executions are abandoned without a state write and resume on the next start
+// (or on another replica).
 //
 // # Roles
 //

@@ -117,6 +117,14 @@ func TestConcurrentJobsOfOneEnvironmentKeepEachOthersGrants(t *testing.T) {
 	f := setup(t)
 	f.runner.cfg.Workers = 12
 	f.start()
+	testConcurrentJobsOfOneEnvironment(f, func(int) *Runner { return f.runner })
+}
+
+// testConcurrentJobsOfOneEnvironment is the body of
+// TestConcurrentJobsOfOneEnvironmentKeepEachOthersGrants, accepting job i
+// through via(i), with f's runners already running.
+func testConcurrentJobsOfOneEnvironment(f *fixture, via func(i int) *Runner) {
+	t := f.t
 	const n = 12
 	want := map[string]store.Permissions{}
 	run := func(accept func(i int, k store.ResourceKey) (store.Job, error)) {
@@ -138,7 +146,7 @@ func TestConcurrentJobsOfOneEnvironmentKeepEachOthersGrants(t *testing.T) {
 	run(func(i int, k store.ResourceKey) (store.Job, error) {
 		b := f.bucket(fmt.Sprintf("c%02d", i))
 		want[b] = storageAll
-		return f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: b, Permissions: storageAll})
+		return via(i).Create(f.ctx, CreateInput{Key: k, Bucket: b, Permissions: storageAll})
 	})
 	f.wantEnvPolicy(want)
 
@@ -149,7 +157,7 @@ func TestConcurrentJobsOfOneEnvironmentKeepEachOthersGrants(t *testing.T) {
 			p = storageREAD
 		}
 		want[f.bucket(fmt.Sprintf("c%02d", i))] = p
-		return f.runner.Update(f.ctx, k, p)
+		return via(i).Update(f.ctx, k, p)
 	}
 	run(change)
 	f.wantEnvPolicy(want)

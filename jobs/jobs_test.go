@@ -54,6 +54,8 @@ type countingTarget struct {
 	writes atomic.Int64
 	mu     sync.Mutex
 	log    []string
+	// buckets are the buckets CreateBucket was asked for, in order.
+	buckets []string
 }
 
 func (c *countingTarget) wrote(name string) {
@@ -72,6 +74,9 @@ func (c *countingTarget) ensured(name string, changed bool, err error) (bool, er
 
 func (c *countingTarget) CreateBucket(ctx context.Context, b string) (bool, error) {
 	c.wrote("CreateBucket")
+	c.mu.Lock()
+	c.buckets = append(c.buckets, b)
+	c.mu.Unlock()
 	return c.Target.CreateBucket(ctx, b)
 }
 func (c *countingTarget) DeleteBucketIfEmpty(ctx context.Context, b string) (bool, error) {

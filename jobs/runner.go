@@ -213,8 +213,9 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // Recovered is closed once Run has brought the store up to date and queued
-// every job an earlier process left pending: until then the jobs a reader
-// sees as RUNNING may belong to no worker, so the server is not ready.
+// every job an earlier process left pending (on a shared store, every
+// pending job no replica claims): until then the jobs a reader sees as
+// RUNNING may belong to no worker, so the server is not ready.
 func (r *Runner) Recovered() <-chan struct{} { return r.recovered }
 
 func (r *Runner) enqueue(id string) {

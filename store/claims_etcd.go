@@ -214,11 +214,12 @@ func (l *etcdLeases) createUnder(ctx context.Context, term *Lease, key string, c
 	return resp, nil
 }
 
-// claim is ClaimJob on etcd. The claim's Txn also puts the commit key, so
-// a transaction of the key-value layer that read before the claim commits
-// after it only by running again: whatever it decided about the job was
-// decided on what the job's new owner sees too. It checks that the job is
-// still pending, so a finished job is never claimed.
+// claim is ClaimJob on etcd. It checks, in the claim's Txn, that the job
+// is still pending, so a finished job is never claimed. It does not put
+// the commit key: no transaction of the key-value layer reads claims, and
+// every write whose correctness rests on one (the executor's) compares
+// the claim itself in its commit, so a claim has nothing to invalidate,
+// and would otherwise make every transaction in flight run again.
 func (l *etcdLeases) claim(ctx context.Context, id string) (*Claim, bool, error) {
 	term, err := l.current(ctx)
 	if err != nil {
@@ -226,8 +227,7 @@ func (l *etcdLeases) claim(ctx context.Context, id string) (*Claim, bool, error)
 	}
 	key := l.claimKey(id)
 	resp, err := l.createUnder(ctx, term, key,
-		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(l.pendingKey(id)), ">", 0)},
-		[]clientv3.Op{clientv3.OpPut(l.kv.commitKey(), "")}, nil)
+		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(l.pendingKey(id)), ">", 0)}, nil, nil)
 	if err != nil || !resp.Succeeded {
 		return nil, false, err
 	}

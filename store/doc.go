@@ -211,6 +211,50 @@
 // cluster for a read that needs its quorum (readiness). Backup answers
 // an error on etcd.
 //
+// # Claims and leases
+//
+// Replicas sharing a store in etcd split its jobs by claims (claims.go,
+// claims_etcd.go). Each Store holds one etcd lease, granted at OpenEtcd and
+// renewed by the client's keepalive while the store is open; Close revokes
+// it, so a replica stopped cleanly hands its jobs over at once, and one
+// killed loses them when the lease expires, EtcdOptions.LeaseTTL after its
+// last renewal. A term of the lease (Lease) ends when a renewal has gone
+// unanswered for three quarters of the TTL: the server counts the TTL from
+// the last renewal it received, so the term ends here before the server
+// can expire the lease and another replica claim its jobs; the store then
+// revokes what may be left of the lease and takes a new one when it can.
+//
+// A claim (ClaimJob) is one Txn: if the claim key does not exist and the
+// job is still in pending/, put the claim key, naming the owner, under the
+// lease. The key's create revision identifies the claim. A fenced write
+// (BatchFenced) joins group commits like any Batch call, and the group's
+// Txn also compares each of its claims' keys with the create revision its
+// writer holds; the Txn's Else reads those keys, so a commit that failed
+// because a claim is gone (the lease ended: the key was deleted; or another
+// replica claimed since: a new create revision) fails only the calls
+// fenced on it, with ErrFenced and nothing written, while the others run
+// again. A claim does not put the commit key: no transaction of the
+// key-value layer reads claims, and the writes whose correctness rests on
+// one compare it themselves, so bumping it would only make every
+// transaction in flight run again. UnclaimedPending reads pending/ and the
+// claims at one revision (one Txn of two range reads).
+//
+// The environments' role documents are written under a lock per
+// environment (LockEnv), a key under the lease taken the same way; a
+// waiter watches the key for its deletion. Beside it the lock holder keeps
+// the environment's shares (what each job last wrote into the documents),
+// written fenced on the lock, so the next holder on any replica writes the
+// same. The claims' keys are outside every bucket (a bucket's name is never
+// empty, so no bucket key starts with P//):
+//
+//	P//claim/jobID          owner; bound to the owner's lease
+//	P//lock/app \x00 env    owner; bound to the holder's lease
+//	P//shares/app \x00 env  JSON: resource name -> {job, perms}
+//
+// On bbolt one process holds the file's lock: a claim is granted at once
+// and never lost, BatchFenced is Batch, and the environment locks and
+// shares are in memory.
+//
 // What stays bbolt-only, and how each is expressed for etcd:
 //
 //   - The file-level checks: the meta pages and the size read before the

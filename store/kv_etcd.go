@@ -29,7 +29,8 @@ import (
 // A bucket's keys are then exactly the range [P/name/, P/name0): etcd
 // orders keys bytewise, as bbolt does, so the bucket's order, Seek and a
 // prefix walk are range reads. The marker and the commit key sort outside
-// every bucket's range.
+// every bucket's range, and so do the claims under P// (claims_etcd.go),
+// which a commit may be fenced on (etcdTx.fence).
 
 // etcdKV is the etcd engine: the client, the store's prefix, and how long
 // one request may take. The layer's methods take no context (bbolt needs
