@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,7 +66,7 @@ func TestReplicasOnEtcdWithGateway(t *testing.T) {
 
 	handed := filepath.Join(t.TempDir(), "team-credentials")
 	if out, code := testserver.Run(t, "keys", "create", "team", "--app", "myapp", "--read-only",
-		"--data-dir", keysDir, "--credentials-file", handed); code != 0 {
+		"--keys-dir", keysDir, "--credentials-file", handed); code != 0 {
 		t.Fatalf("keys create: exit %d\n%s", code, out)
 	}
 	team, err := credfile.Profile(handed, "team")
@@ -80,4 +82,60 @@ func TestReplicasOnEtcdWithGateway(t *testing.T) {
 	if code, err := gw.Terminate(); err != nil || code != 0 {
 		t.Fatalf("gateway on SIGTERM: exit %d, %v\nstderr:\n%s", code, err, gw.Logs)
 	}
+}
+
+// TestReplicaWithoutEtcd: a server whose etcd cluster does not answer at
+// start exits non-zero naming the endpoints; one cut off from it later
+// answers /readyz 503 (a load balancer moves traffic away) until the
+// cluster answers again. Also the gateway command's help, and its refusal
+// of a data directory another process holds.
+func TestReplicaWithoutEtcd(t *testing.T) {
+	t.Parallel()
+	gw := testserver.StartGateway(t)
+	args := append(gw.ServerArgs(), "--store", "etcd", "--etcd-request-timeout", "1s", "--etcd-dial-timeout", "1s")
+
+	closed := freeAddr(t)
+	out, code := testserver.Run(t, append(args, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--etcd-endpoints", closed)...)
+	if code != 1 || !strings.Contains(out, "--etcd-endpoints "+closed) || !strings.Contains(out, "no answer within 2s") {
+		t.Fatalf("start with no etcd at %s: exit %d\n%s", closed, code, out)
+	}
+
+	// The gateway's own refusals and help, while one runs.
+	out, code = testserver.Run(t, "gateway", "--data-dir", gw.DataDir, "--s3-listen", "127.0.0.1:0", "--iam-listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(out, "is in use by process") {
+		t.Fatalf("a second gateway on the same data directory: exit %d\n%s", code, out)
+	}
+	if out, code = testserver.Run(t, "gateway", "--help"); code != 0 || !strings.Contains(out, "-s3-listen") || !strings.Contains(out, "SIGTERM") {
+		t.Fatalf("gateway --help: exit %d\n%s", code, out)
+	}
+
+	cluster := etcdtest.Start(t, 1)
+	s := testserver.StartEnv(t, gw.ServerEnv(), append(args, "--etcd-endpoints", strings.Join(cluster.Endpoints(), ","))...)
+	if !strings.Contains(s.Stdout.String(), "store in etcd at "+cluster.Endpoints()[0]) {
+		t.Errorf("the start lines do not say where the store is:\n%s", s.Stdout)
+	}
+	ready := func() int {
+		resp, err := http.Get(s.API + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	cluster.Members()[0].Stop()
+	s.Until("/readyz is not 503 with etcd stopped", func() bool { return ready() == http.StatusServiceUnavailable })
+	cluster.Members()[0].Restart()
+	s.Until("/readyz is not 200 with etcd back", func() bool { return ready() == http.StatusOK })
+}
+
+// freeAddr is a loopback address nothing listens on (it was free when
+// asked).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -23,6 +23,9 @@ import (
 // client takes to download, because bbolt cannot grow its mapping for a
 // writer while a read transaction is open.
 func (s *Server) backupStore(c echo.Context) error {
+	if !s.Store.HasFile() {
+		return errBackupInEtcd.with()
+	}
 	f, err := os.CreateTemp(filepath.Dir(s.Store.Path()), filepath.Base(s.Store.Path())+".backup-*")
 	if err != nil {
 		return fmt.Errorf("stage the backup: %w", err)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/caller"
+	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -117,5 +118,23 @@ func TestDamagedStoreAnswersInternalFailure(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "STORE DAMAGED") || !strings.Contains(l, st.Path()) {
 		t.Fatalf("no loud log line naming the file:\n%s", l)
+	}
+}
+
+// TestBackupOfEtcdStore: a store kept in etcd has no file to copy; the
+// backup route says so, and what backs it up instead, as a 400.
+func TestBackupOfEtcdStore(t *testing.T) {
+	t.Parallel()
+	cluster := etcdtest.Start(t, 1)
+	st, err := store.OpenEtcd(context.Background(), store.EtcdOptions{Endpoints: cluster.Endpoints()}, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := New(Config{Store: st, Buckets: noBuckets{}, Keys: caller.StaticKeys{fuzzCreds.AccessKeyID: fuzzCreds.SecretAccessKey}})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, signedRequest(t, http.MethodGet, "/admin-api/backup", nil))
+	if w.Code != 400 || w.Header().Get("X-Amzn-ErrorType") != "BadRequestException" || !strings.Contains(w.Body.String(), "etcdctl snapshot save") {
+		t.Fatalf("backup of an etcd store: %d %v %s", w.Code, w.Header(), w.Body)
 	}
 }

@@ -110,6 +110,7 @@ const (
 	errNoOperation
 	errUnsupportedOperation
 	errObjectNotFound
+	errBackupInEtcd
 
 	// Failures of the server, of its store, or of the target it calls.
 	errStoreUnavailable
@@ -200,6 +201,8 @@ var catalog = [...]entry{
 	errNoOperation:          {http.StatusNotFound, UnknownOperation, "No operation matches this method and path.", "", ""},
 	errUnsupportedOperation: {http.StatusBadRequest, BadRequest, "This server does not support the %s operation.", "", ""},
 	errObjectNotFound:       {http.StatusNotFound, NotFound, "No object %q in bucket %q.", "object", ""},
+	errBackupInEtcd: {http.StatusBadRequest, BadRequest,
+		"This server keeps its store in etcd (--store etcd), not in a file to copy: back it up with etcd's snapshots (etcdctl snapshot save FILE).", "", ""},
 
 	errTargetFailed: {http.StatusGatewayTimeout, GatewayTimeout,
 		"The storage target did not answer, or failed; retry later. The request ID identifies the failure in the server log.", "", ""},

@@ -57,7 +57,8 @@
 // never sees less than what was already answered. A read that meets a
 // damaged store file answers 500 InternalFailure with no internal text; the
 // store logs which file and what it met. GET /admin-api/backup streams an
-// online copy of the store for `amplifybackendd backup` (backup.go).
+// online copy of the store for `amplifybackendd backup` (backup.go); a
+// store kept in etcd has no file to copy, and the route says so (400).
 //
 // The token operations (CreateToken, GetToken, DeleteToken) serve console
 // sign-in through the signin package (signin.go); the one unsigned API

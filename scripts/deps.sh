@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Go, only where it is missing:
 # Debian's boto3 1.26 and AWS CLI v2 plus faketime (conformance suite),
-# Debian's chromium (the console's browser test), the JS SDK from the
+# Debian's chromium (the console's browser test), Debian's etcd-server (the
+# README's replica recipe, run as written), the JS SDK from the
 # conformance lockfile, and the console's build and test tools (esbuild,
 # playwright-core) from its lockfile. Safe to run again.
 set -euo pipefail
@@ -17,6 +18,7 @@ missing=()
 [ -x /usr/bin/aws ] || missing+=(awscli)
 command -v faketime >/dev/null || missing+=(faketime)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v etcd >/dev/null || missing+=(etcd-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq

@@ -14,6 +14,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// HasFile reports whether the store is a bbolt file (Open), which Backup
+// copies and Restore replaces, rather than kept in etcd (OpenEtcd), whose
+// own snapshots (etcdctl snapshot save) back it up.
+func (s *Store) HasFile() bool { return s.db != nil }
+
 // Backup writes a consistent copy of the store, as of one moment, to w
 // while the store keeps serving: bbolt copies the file in a read
 // transaction, which writers do not wait for. The copy is a store file

@@ -13,34 +13,13 @@ import (
 // naming the flag (set by flag or by its environment variable).
 func TestRoleTemplatesThatShareRolesAreRefused(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_S3", "")
-	for _, c := range []struct {
-		args []string
-		env  map[string]string
-		want []string
-	}{
+	wantRefusals(t, []refusal{
 		{args: []string{"--auth-role-template", "amplify-{appId}-authRole"}, want: []string{"--auth-role-template", "{env}"}},
 		{args: []string{"--unauth-role-template", "guests-{env}"}, want: []string{"--unauth-role-template", "{appId}"}},
 		{env: map[string]string{"AMPLIFYBACKENDD_UNAUTH_ROLE_TEMPLATE": "shared-role"}, want: []string{"--unauth-role-template", "{appId} and {env}"}},
 		{args: []string{"--auth-role-template", "r-{appId}-{env}", "--unauth-role-template", "R-{appId}-{env}"},
 			want: []string{"--auth-role-template and --unauth-role-template must differ"}},
-	} {
-		for k, v := range c.env {
-			t.Setenv(k, v)
-		}
-		_, err := parseConfig(c.args)
-		for k := range c.env {
-			t.Setenv(k, "")
-		}
-		if err == nil {
-			t.Errorf("%v %v accepted", c.args, c.env)
-			continue
-		}
-		for _, w := range c.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%v %v: %q does not say %q", c.args, c.env, err, w)
-			}
-		}
-	}
+	})
 	cfg, err := parseConfig([]string{"--auth-role-template", "{env}.{appId}.in", "--unauth-role-template", "{env}.{appId}.out"})
 	if err != nil || cfg.authRole != "{env}.{appId}.in" {
 		t.Fatalf("templates with both placeholders: %+v %v", cfg, err)
@@ -153,11 +132,7 @@ func TestConsoleOrigin(t *testing.T) {
 func TestStoreFlag(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_S3", "")
 	ext := []string{"--store", "etcd", "--target", "external"}
-	for _, c := range []struct {
-		args []string
-		env  map[string]string
-		want []string
-	}{
+	wantRefusals(t, []refusal{
 		{args: []string{"--store", "etcd", "--etcd-endpoints", "127.0.0.1:2379"}, want: []string{"--store etcd needs an external target", "--s3-endpoint", "amplifybackendd gateway"}},
 		{args: []string{"--store", "etcd", "--target", "embedded", "--etcd-endpoints", "127.0.0.1:2379"}, want: []string{"--target external"}},
 		{args: ext, want: []string{"--etcd-endpoints must name at least one"}},
@@ -165,7 +140,30 @@ func TestStoreFlag(t *testing.T) {
 		{args: []string{"--store", "sqlite"}, want: []string{"--store must be bbolt or etcd", `"sqlite"`}},
 		{args: []string{"--etcd-endpoints", "127.0.0.1:2379"}, want: []string{"--etcd-endpoints is given but --store is bbolt"}},
 		{env: map[string]string{"AMPLIFYBACKENDD_STORE": "etcd", "AMPLIFYBACKENDD_ETCD_ENDPOINTS": "127.0.0.1:2379"}, want: []string{"--store etcd needs an external target"}},
-	} {
+	})
+	os.Unsetenv("AMPLIFYBACKENDD_STORE") // t.Setenv restores it
+	if c, err := parseConfig(nil); err != nil || c.storeKind != storeBbolt {
+		t.Fatalf("default store %q (%v), want bbolt", c.storeKind, err)
+	}
+	c, err := parseConfig([]string{"--store", "etcd", "--s3-endpoint", "http://127.0.0.1:9000", "--etcd-endpoints", "a:2379, b:2379", "--etcd-prefix", "/abd"})
+	if err != nil || c.targetKind != "external" || strings.Join(c.etcdOptions.Endpoints, " ") != "a:2379 b:2379" || c.etcdOptions.Prefix != "/abd" {
+		t.Fatalf("--store etcd with auto target and an S3 endpoint: %+v %v", c.etcdOptions, err)
+	}
+}
+
+// refusal is a command line (flags, and environment variables) the
+// server must refuse, and what the refusal must say.
+type refusal struct {
+	args []string
+	env  map[string]string
+	want []string
+}
+
+// wantRefusals checks that parseConfig refuses each case saying what it
+// should; the environment variables are set for that case alone.
+func wantRefusals(t *testing.T, cases []refusal) {
+	t.Helper()
+	for _, c := range cases {
 		for k, v := range c.env {
 			t.Setenv(k, v)
 		}
@@ -182,13 +180,5 @@ func TestStoreFlag(t *testing.T) {
 				t.Errorf("%v %v: %q does not say %q", c.args, c.env, err, w)
 			}
 		}
-	}
-	os.Unsetenv("AMPLIFYBACKENDD_STORE") // t.Setenv restores it
-	if c, err := parseConfig(nil); err != nil || c.storeKind != storeBbolt {
-		t.Fatalf("default store %q (%v), want bbolt", c.storeKind, err)
-	}
-	c, err := parseConfig([]string{"--store", "etcd", "--s3-endpoint", "http://127.0.0.1:9000", "--etcd-endpoints", "a:2379, b:2379", "--etcd-prefix", "/abd"})
-	if err != nil || c.targetKind != "external" || strings.Join(c.etcdOptions.Endpoints, " ") != "a:2379 b:2379" || c.etcdOptions.Prefix != "/abd" {
-		t.Fatalf("--store etcd with auto target and an S3 endpoint: %+v %v", c.etcdOptions, err)
 	}
 }

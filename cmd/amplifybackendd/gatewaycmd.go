@@ -38,8 +38,8 @@ SIGTERM or SIGINT stops it.`)
 	var dataDir, s3Listen, iamListen, region, origin string
 	var lim limits
 	str(&dataDir, "data-dir", "./data", "directory for the gateway's buckets, IAM data and root key")
-	str(&s3Listen, "s3-listen", embedded.DefaultS3Listen, "address of the S3 endpoint")
-	str(&iamListen, "iam-listen", embedded.DefaultIAMListen, "address of the IAM endpoint")
+	str(&s3Listen, "s3-listen", defaultS3Listen, "address of the S3 endpoint")
+	str(&iamListen, "iam-listen", defaultIAMListen, "address of the IAM endpoint")
 	str(&region, "region", firstNonEmpty(os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), embedded.DefaultRegion), "region the gateway reports and expects in signatures")
 	str(&origin, "console-origin", "", "origin of an admin console browsers may call buckets from when a bucket has no CORS rules of its own (empty: none)")
 	lim.registerTimeouts(fs)
@@ -79,13 +79,9 @@ SIGTERM or SIGINT stops it.`)
 	if err != nil {
 		return err
 	}
-	root := creds.profiles[profileEmbedded]
-	s3Timeouts, iamTimeouts := lim.embedded()
-	gw, err := embedded.Start(ctx, embedded.Config{
-		Dir: filepath.Join(dir, "embedded"), S3Listen: s3Listen, IAMListen: iamListen, Region: region,
-		AccessKey: root.AccessKey, SecretKey: root.SecretKey, CORSAllowOrigin: origin,
-		S3Timeouts: s3Timeouts, IAMTimeouts: iamTimeouts, Logger: newLogger("text", slog.LevelInfo),
-	})
+	gcfg := gatewayConfig(dir, creds.profiles[profileEmbedded], lim, newLogger("text", slog.LevelInfo))
+	gcfg.S3Listen, gcfg.IAMListen, gcfg.Region, gcfg.CORSAllowOrigin = s3Listen, iamListen, region, origin
+	gw, err := embedded.Start(ctx, gcfg)
 	if err != nil {
 		return fmt.Errorf("start the gateway: %w", err)
 	}
@@ -102,4 +98,14 @@ SIGTERM or SIGINT stops it.`)
 		return fmt.Errorf("the gateway stopped with an error: %w", err)
 	}
 	return nil
+}
+
+// gatewayConfig is the embedded gateway of the data directory dataDir:
+// its files under dataDir/embedded, signed with root, with lim's
+// timeouts. The server and the gateway command both start it this way,
+// so a data directory either one made serves the other.
+func gatewayConfig(dataDir string, root keyPair, lim limits, log *slog.Logger) embedded.Config {
+	s3Timeouts, iamTimeouts := lim.embedded()
+	return embedded.Config{Dir: filepath.Join(dataDir, "embedded"), AccessKey: root.AccessKey, SecretKey: root.SecretKey,
+		S3Timeouts: s3Timeouts, IAMTimeouts: iamTimeouts, Logger: log}
 }

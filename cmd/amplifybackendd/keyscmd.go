@@ -39,7 +39,8 @@ a running server picks changes up within about a second.
   show NAME                              the key's policy document
 
 POLICY is one of: --admin | --app APP [--read-only] | --app APP --env ENV | --policy FILE ('-': stdin)
-Every subcommand takes --data-dir DIR (default ./data, env AMPLIFYBACKENDD_DATA_DIR).
+Every subcommand takes --data-dir DIR (default ./data, env AMPLIFYBACKENDD_DATA_DIR), or
+--keys-dir DIR (env AMPLIFYBACKENDD_KEYS_DIR) for a server started with --keys-dir.
 Secrets are never printed: --credentials-file hands one over in a file of mode 0600.
 `
 
@@ -58,8 +59,8 @@ func runKeys(ctx context.Context, args []string) error {
 // keysFlags are every subcommand's flags; each subcommand refuses those
 // it does not take.
 type keysFlags struct {
-	dataDir, description, credentialsFile, profile string
-	policy                                         policyFlags
+	dataDir, keysDir, description, credentialsFile, profile string
+	policy                                                  policyFlags
 	// doc is the document policy chose, read before the keys are locked
 	// (it may come from a person typing on stdin).
 	doc []byte
@@ -86,6 +87,7 @@ func (c keysCommand) run(ctx context.Context, args []string) error {
 	fs.SetOutput(io.Discard)
 	var f keysFlags
 	fs.StringVar(&f.dataDir, "data-dir", envOr("data-dir", "./data"), "the server's data directory")
+	fs.StringVar(&f.keysDir, "keys-dir", envOr("keys-dir", ""), "the server's --keys-dir, where replicas share the key files (default: --data-dir)")
 	fs.StringVar(&f.description, "description", "", "whom or what the key is for")
 	fs.StringVar(&f.credentialsFile, "credentials-file", "", "AWS credentials file to write the new key into (created 0600)")
 	fs.StringVar(&f.profile, "profile", "", "profile of --credentials-file (default: the key's name)")
@@ -126,7 +128,7 @@ func (c keysCommand) run(ctx context.Context, args []string) error {
 		return usageError{fmt.Errorf("no subcommand %q", sub)}
 	}
 	for name := range given {
-		if name != "data-dir" && !slices.Contains(s.flags, name) {
+		if name != "data-dir" && name != "keys-dir" && !slices.Contains(s.flags, name) {
 			return usageError{fmt.Errorf("keys %s does not take --%s", sub, name)}
 		}
 	}
@@ -136,8 +138,12 @@ func (c keysCommand) run(ctx context.Context, args []string) error {
 	if given["profile"] && !given["credentials-file"] {
 		return usageError{errors.New("--profile names a profile of --credentials-file; give --credentials-file too")}
 	}
-	if st, err := os.Stat(f.dataDir); err != nil || !st.IsDir() {
-		return fmt.Errorf("--data-dir %s: not a directory; name the server's data directory (it is made at the server's first start)", f.dataDir)
+	dir, dirFlag := f.dataDir, "data-dir"
+	if f.keysDir != "" {
+		dir, dirFlag = f.keysDir, "keys-dir"
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("--%s %s: not a directory; name the server's (it is made at the server's first start)", dirFlag, dir)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -148,13 +154,13 @@ func (c keysCommand) run(ctx context.Context, args []string) error {
 		}
 	}
 	if !s.write {
-		r, err := keyring.Load(f.dataDir)
+		r, err := keyring.Load(dir)
 		if err != nil {
 			return err
 		}
 		return s.run(r, pos, f)
 	}
-	return keyring.Update(f.dataDir, func(r *keyring.Ring) error { return s.run(r, pos, f) })
+	return keyring.Update(dir, func(r *keyring.Ring) error { return s.run(r, pos, f) })
 }
 
 // parseInterspersed parses flags before and after the positional

@@ -4,6 +4,9 @@
 // the process, keeps its state under ./data, and prints how to point boto3
 // and the AWS CLI at it. With --s3-endpoint (or the AWS SDK's own settings
 // and --target external) it provisions on AWS, Ceph, MinIO or Versity.
+// With --store etcd several replicas share one store kept in etcd and one
+// external target (amplifybackendd gateway serves the embedded gateway
+// alone, for trying that on one machine).
 package main
 
 import (
@@ -92,6 +95,13 @@ type config struct {
 	keysDir string
 }
 
+// The embedded gateway's addresses, the server's and the gateway
+// command's alike: fixed, so the clients' config stays true across starts.
+const (
+	defaultS3Listen  = "127.0.0.1:9000"
+	defaultIAMListen = "127.0.0.1:9001"
+)
+
 // Where the store is kept (--store).
 const (
 	storeBbolt = "bbolt"
@@ -123,8 +133,8 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	str(&c.dataDir, "data-dir", "./data", "directory for the store, credentials and the embedded S3 data")
 	str(&c.keysDir, "keys-dir", "", "directory of the API key files (credentials, policies.json), which replicas share (default: --data-dir)")
 	str(&c.storeKind, "store", storeBbolt, "where the store is kept: bbolt (a file in --data-dir, one process) or etcd (shared by replicas; --etcd-endpoints and an external target)")
-	str(&c.embeddedS3, "embedded-s3-listen", "127.0.0.1:9000", "address of the embedded S3 endpoint")
-	str(&c.embeddedIAM, "embedded-iam-listen", "127.0.0.1:9001", "address of the embedded IAM endpoint")
+	str(&c.embeddedS3, "embedded-s3-listen", defaultS3Listen, "address of the embedded S3 endpoint")
+	str(&c.embeddedIAM, "embedded-iam-listen", defaultIAMListen, "address of the embedded IAM endpoint")
 	str(&c.targetKind, "target", "auto", "embedded, external, or auto (external when an S3 endpoint is configured)")
 	str(&c.s3Endpoint, "s3-endpoint", "", "S3 endpoint of an external target (default: AWS, or AWS_ENDPOINT_URL_S3)")
 	str(&c.iamEndpoint, "iam-endpoint", "", "IAM endpoint of an external target (default: AWS, or AWS_ENDPOINT_URL_IAM)")
@@ -438,7 +448,6 @@ func run(ctx context.Context, cfg config) error {
 	var gw *embedded.Server
 	if embeddedMode {
 		root := creds.profiles[profileEmbedded]
-		s3Timeouts, iamTimeouts := cfg.limits.embedded()
 		closeAll(embeddedLns) // Versity binds these addresses itself
 		origin := cfg.consoleOrigin
 		if origin == "" {
@@ -446,13 +455,10 @@ func run(ctx context.Context, cfg config) error {
 				origin = embedded.HTTPS(origin)
 			}
 		}
-		gw, err = embedded.Start(embeddedCtx, embedded.Config{
-			CORSAllowOrigin: origin,
-			Dir:             filepath.Join(dataDir, "embedded"), S3Listen: cfg.embeddedS3, IAMListen: cfg.embeddedIAM,
-			Region: cfg.region, AccessKey: root.AccessKey, SecretKey: root.SecretKey,
-			S3Timeouts: s3Timeouts, IAMTimeouts: iamTimeouts, Logger: log,
-			TLSCert: cfg.tlsCert, TLSKey: cfg.tlsKey,
-		})
+		gcfg := gatewayConfig(dataDir, root, cfg.limits, log)
+		gcfg.S3Listen, gcfg.IAMListen, gcfg.Region, gcfg.CORSAllowOrigin = cfg.embeddedS3, cfg.embeddedIAM, cfg.region, origin
+		gcfg.TLSCert, gcfg.TLSKey = cfg.tlsCert, cfg.tlsKey
+		gw, err = embedded.Start(embeddedCtx, gcfg)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("start embedded S3/IAM: %w", err)
@@ -592,6 +598,9 @@ func run(ctx context.Context, cfg config) error {
 		endpoint = "https://" + ln.Addr().String()
 	}
 	fmt.Printf("amplifybackendd: AmplifyBackend API on %s (data in %s)\n", endpoint, dataDir)
+	if cfg.storeKind == storeEtcd {
+		fmt.Printf("amplifybackendd: store in etcd at %s under %s, API keys in %s\n", strings.Join(cfg.etcdOptions.Endpoints, ","), cfg.etcdOptions.Prefix, keysDir)
+	}
 	if gw != nil {
 		fmt.Printf("amplifybackendd: embedded S3 on %s and IAM on %s (profile %s)\n", gw.S3Endpoint, gw.IAMEndpoint, profileEmbedded)
 	}

@@ -131,8 +131,14 @@ func runRestore(_ context.Context, args []string) error {
 		fs.PrintDefaults()
 	}
 	dataDir := fs.String("data-dir", envOr("data-dir", "./data"), "the data directory to restore into (env "+envName("data-dir")+")")
+	kind := fs.String("store", envOr("store", storeBbolt), "the server's --store: a backup restores a bbolt store only (env "+envName("store")+")")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *kind != storeBbolt {
+		// The server of this machine keeps its store elsewhere: putting a
+		// file in place would change nothing it serves.
+		return fmt.Errorf("restore puts a backup file in place as a data directory's bbolt store; with --store %s the store is not a file: restore an etcd snapshot instead (etcdutl snapshot restore, from etcdctl snapshot save)", *kind)
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
@@ -181,13 +187,26 @@ func openStore(ctx context.Context, cfg config, dataDir string, o store.Options)
 	octx, cancel := context.WithTimeout(ctx, e.DialTimeout+e.RequestTimeout)
 	defer cancel()
 	st, err := store.OpenEtcd(octx, e, o)
-	if err != nil {
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w (no answer within %s, --etcd-dial-timeout plus --etcd-request-timeout)", err, e.DialTimeout+e.RequestTimeout)
+	}
+	eps := strings.Join(e.Endpoints, ",")
+	switch {
+	case err == nil:
+		return st, nil
+	case errors.Is(err, store.ErrDamaged) || errors.Is(err, store.ErrDataLost):
+		// etcd answered, with records that fail their checks: the ways
+		// out of a damaged file (restore, --accept-store-loss) are not
+		// this store's.
 		return nil, fmt.Errorf(`%w
+
+The server does not start on this store: it would answer as if accepted work had never happened.
+Restore an etcd snapshot taken before the damage (etcdutl snapshot restore), or give the replicas
+a new --etcd-prefix to start an empty store there`, err)
+	}
+	return nil, fmt.Errorf(`%w
 
 The server does not start without its store. Check that the etcd cluster runs and answers at
 --etcd-endpoints %s (etcdctl --endpoints %s endpoint health), and the TLS and user flags
-(--etcd-ca-file, --etcd-cert-file, --etcd-username) if the cluster asks for them`,
-			err, strings.Join(e.Endpoints, ","), strings.Join(e.Endpoints, ","))
-	}
-	return st, nil
+(--etcd-ca-file, --etcd-cert-file, --etcd-username) if the cluster asks for them`, err, eps, eps)
 }

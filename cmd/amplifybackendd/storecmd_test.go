@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -52,10 +55,48 @@ func TestCommandsRefuseBadArguments(t *testing.T) {
 	if err := runRestore(ctx, []string{"--data-dir", dir, filepath.Join(dir, "none.db")}); err == nil || !strings.Contains(err.Error(), "none.db") {
 		t.Fatalf("restore of a missing file: %v", err)
 	}
+	if err := runRestore(ctx, []string{"--data-dir", dir, "--store", "etcd", filepath.Join(dir, "b.db")}); err == nil || !strings.Contains(err.Error(), "etcdctl snapshot save") {
+		t.Fatalf("restore with --store etcd: %v", err)
+	}
 	if err := runBackup(ctx, []string{"--data-dir", dir}); err == nil || !strings.Contains(err.Error(), "file to write") {
 		t.Fatalf("backup without a file: %v", err)
 	}
 	if err := runBackup(ctx, []string{"--data-dir", dir, filepath.Join(dir, "b.db")}); err == nil || !strings.Contains(err.Error(), "credentials") {
 		t.Fatalf("backup without a credentials file: %v", err)
+	}
+}
+
+// TestEtcdStoreRefusals: a store in etcd whose records fail their checks
+// is refused with etcd's ways out, not a file's; a cluster that does not
+// answer is refused naming the endpoints and the time waited.
+func TestEtcdStoreRefusals(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cluster := etcdtest.Start(t, 1)
+	cfg := config{storeKind: storeEtcd, etcdOptions: store.EtcdOptions{Endpoints: cluster.Endpoints(), Prefix: "/refusals",
+		DialTimeout: time.Second, RequestTimeout: time.Second}}
+	st, err := openStore(ctx, cfg, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if _, err := cluster.Client(t).Put(ctx, "/refusals/apps/broken", "not a record"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = openStore(ctx, cfg, t.TempDir(), store.Options{Check: store.CheckFull})
+	if !errors.Is(err, store.ErrDamaged) || !strings.Contains(err.Error(), "etcdutl snapshot restore") || strings.Contains(err.Error(), "--accept-store-loss") {
+		t.Fatalf("a damaged record in etcd: %v", err)
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent := l.Addr().String() // accepts connections, never answers
+	t.Cleanup(func() { l.Close() })
+	cfg.etcdOptions.Endpoints = []string{silent}
+	_, err = openStore(ctx, cfg, t.TempDir(), store.Options{})
+	if err == nil || !strings.Contains(err.Error(), "--etcd-endpoints "+silent) || !strings.Contains(err.Error(), "no answer within 2s") {
+		t.Fatalf("a cluster that does not answer: %v", err)
 	}
 }
