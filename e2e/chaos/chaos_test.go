@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,8 +201,9 @@ func TestChaos(t *testing.T) {
 	// The faults, from this goroutine (etcdtest and testserver fail the
 	// test on a failed start). Each round kills a replica and starts it
 	// again; every fourth round stops an etcd member, and the round after
-	// next starts it again, so at most one member is down at a time.
-	memberStops := 0
+	// next starts it again, so at most one member is down at a time; every
+	// third round also stalls another replica past its lease.
+	memberStops, pauses := 0, 0
 	stopped := -1
 	for k := range kills {
 		// Not synchronisation: a kill is meant to land at a moment of the
@@ -219,6 +221,16 @@ func TestChaos(t *testing.T) {
 			stopped = -1
 		}
 		victim.srv.Restart()
+		if k%3 == 2 {
+			// A replica stalls past its lease (SIGSTOP, as a long pause of
+			// the process or its machine would) and then goes on: other
+			// replicas have taken its jobs, and its writes must be fenced.
+			paused := c.replicas[(victim.i+1+sched.IntN(nReplicas-1))%nReplicas]
+			paused.srv.Signal(syscall.SIGSTOP)
+			time.Sleep(leaseTTL + time.Second) // the length of the stall, not a wait for anything
+			paused.srv.Signal(syscall.SIGCONT)
+			pauses++
+		}
 	}
 	if stopped >= 0 {
 		c.etcd.Members()[stopped].Restart()
@@ -242,7 +254,7 @@ func TestChaos(t *testing.T) {
 	}
 
 	wall := time.Since(began)
-	summary := summarize(c, l, client.tally, seed, kills, memberStops, setup, workload, takeover, wall)
+	summary := summarize(c, l, client.tally, seed, kills, memberStops, pauses, setup, workload, takeover, wall)
 	t.Log(summary)
 	if err := os.WriteFile(filepath.Join(external.ArtifactsDir(t, "chaos"), "summary.txt"), []byte(summary), 0o644); err != nil {
 		t.Fatal(err)
@@ -251,11 +263,11 @@ func TestChaos(t *testing.T) {
 
 // summarize writes the run's figures: what was done to the cluster, what
 // the clients saw, how the jobs ended and what the target was asked.
-func summarize(c *cluster, l *ledger, tl *tally, seed uint64, kills, memberStops int,
+func summarize(c *cluster, l *ledger, tl *tally, seed uint64, kills, memberStops, pauses int,
 	setup, workload, takeover, wall time.Duration) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "CHAOS_SEED=%d: %d kill -9s of replicas (each restarted), %d etcd member stops (each restarted), 1 partition\n",
-		seed, kills, memberStops)
+	fmt.Fprintf(&b, "CHAOS_SEED=%d: %d kill -9s of replicas (each restarted), %d etcd member stops (each restarted), "+
+		"%d replicas stopped for %v (SIGSTOP, then SIGCONT), 1 partition\n", seed, kills, memberStops, pauses, leaseTTL+time.Second)
 	fmt.Fprintf(&b, "wall %v (setup %v, workload under faults %v); partitioned replica's job taken over %v after the partition began (lease TTL %v)\n",
 		wall.Round(time.Second), setup.Round(time.Second), workload.Round(time.Second), takeover.Round(100*time.Millisecond), leaseTTL)
 	tl.mu.Lock()

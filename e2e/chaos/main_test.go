@@ -5,7 +5,10 @@
 // `gateway` command, while a mixed workload (create, update, delete and
 // import storage, some cancels) goes to them through client-side rotation
 // with SDK-like retries. Meanwhile the test kills a replica with SIGKILL
-// and restarts it, again and again, and stops one etcd member at a time.
+// and restarts it, again and again, stops one etcd member at a time, and
+// now and then stops a replica (SIGSTOP) for longer than its lease and lets
+// it go on, as a long pause would: its jobs have moved, and what it still
+// writes must be fenced off.
 //
 // Afterwards it checks, from the store and from what the target was asked
 // to do:
