@@ -23,6 +23,9 @@ go test -race -count=1 -timeout 15m ./...
 # go test shows a passing package's output only with -v: the crash test
 # keeps its schedule's seed here so every run names it.
 echo "crash test: $(cat artifacts/e2e/crash-seed.txt)"
+# The chaos test (e2e/chaos: three replicas on etcd, kill -9s, etcd member
+# stops, a partition) ran above, bounded by its own waits; its figures:
+echo "chaos test: $(cat artifacts/chaos/summary.txt)"
 
 # The benchmark suite is not a test: run it once in its short mode only to
 # check that it still works (docs/benchmarks.md has the full run).

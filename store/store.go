@@ -550,6 +550,12 @@ func (s *Store) commitBatch(batch []*commit) {
 			batch = batch[taken:]
 			continue
 		}
+		if err != nil && !errors.Is(err, failure) {
+			// The engine failed under the call: etcd did not answer one of
+			// its reads, which then read as absent, so the call's own
+			// error (a record "not found") rests on nothing.
+			failure = err
+		}
 		batch[failed].done <- failure
 		batch = append(batch[:failed], batch[failed+1:]...)
 	}

@@ -1,6 +1,8 @@
 // Package external gates the test suites that need programs installed
 // outside Go: Ceph's radosgw, Chromium, Node.js packages, the boto3 builds
-// and the AWS CLI builds. `go test ./...` on a machine with only Go runs
+// and the AWS CLI builds; and the chaos test of several replicas
+// (e2e/chaos), which needs only Go but runs four servers and an etcd
+// cluster for a minute. `go test ./...` on a machine with only Go runs
 // everything else and skips these; ./test.sh installs the programs and sets
 // the switch, and with the switch on a missing program fails the test, so a
 // broken CI machine can never pass by skipping.

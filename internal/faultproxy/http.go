@@ -48,12 +48,15 @@ type HTTP struct {
 	addr    string
 	backend *httputil.ReverseProxy
 
-	mu     sync.Mutex
-	fault  Fault
-	left   int
-	ln     net.Listener
-	srv    *http.Server
-	served sync.WaitGroup
+	mu    sync.Mutex
+	fault Fault
+	left  int
+	// logging and log: see KeepLog.
+	logging bool
+	log     []*Request
+	ln      net.Listener
+	srv     *http.Server
+	served  sync.WaitGroup
 	// Injected counts requests that got a fault.
 	Injected atomic.Int64
 }
@@ -160,6 +163,15 @@ func (p *HTTP) take() Fault {
 }
 
 func (p *HTTP) handle(w http.ResponseWriter, r *http.Request) {
+	e := p.logged(r)
+	if e != nil {
+		w = &statusWriter{ResponseWriter: w, p: p, e: e}
+		defer p.update(e, func(e *Request) { e.Done, e.End = true, time.Now() })
+	}
+	forward := func(w http.ResponseWriter) {
+		p.update(e, func(e *Request) { e.Forwarded = true })
+		p.backend.ServeHTTP(w, r)
+	}
 	switch f := p.take(); f.Kind {
 	case Stall:
 		select {
@@ -167,7 +179,7 @@ func (p *HTTP) handle(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
-		p.backend.ServeHTTP(w, r)
+		forward(w)
 	case Status:
 		w.Header().Set("Content-Type", "application/xml")
 		w.WriteHeader(f.Status)
@@ -177,9 +189,9 @@ func (p *HTTP) handle(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><ErrorResponse><Error><Type>Sender</Type><Code>%[1]s</Code><Message>%[2]s</Message></Error>`+
 			`<Code>%[1]s</Code><Message>%[2]s</Message><RequestId>fault</RequestId></ErrorResponse>`, f.Code, "injected by the fault proxy")
 	case Drop:
-		p.backend.ServeHTTP(&dropWriter{ResponseWriter: w}, r)
+		forward(&dropWriter{ResponseWriter: w})
 	default:
-		p.backend.ServeHTTP(w, r)
+		forward(w)
 	}
 }
 
@@ -204,13 +216,12 @@ func (d *dropWriter) Write(b []byte) (int, error) {
 	}
 	n := min(len(b), 8)
 	d.ResponseWriter.Write(b[:n])
-	if f, ok := d.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-	if hj, ok := d.ResponseWriter.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			conn.Close()
-		}
+	// Through the controller, which finds the connection under a logging
+	// proxy's status writer too.
+	rc := http.NewResponseController(d.ResponseWriter)
+	_ = rc.Flush()
+	if conn, _, err := rc.Hijack(); err == nil {
+		conn.Close()
 	}
 	d.dropped = true
 	return 0, errDropped

@@ -436,6 +436,12 @@ func Sign(t testing.TB, req *http.Request, raw []byte, creds aws.Credentials, at
 	}
 }
 
+// SignRequest is Sign for goroutines other than the test's: it returns the
+// signer's error instead of failing the test.
+func SignRequest(req *http.Request, raw []byte, creds aws.Credentials, at time.Time) error {
+	return sign(req, raw, creds, at)
+}
+
 func sign(req *http.Request, raw []byte, creds aws.Credentials, at time.Time) error {
 	sum := sha256.Sum256(raw)
 	return v4.NewSigner().SignHTTP(context.Background(), creds, caller.SigningCopy(req), hex.EncodeToString(sum[:]), caller.SigningName, "us-east-1", at)
