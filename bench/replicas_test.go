@@ -136,7 +136,7 @@ func benchReplicas(t testing.TB, p params, rep *report) {
 		verdict(slices.Max(resumed).Seconds(), (replicaTTL+time.Second).Seconds(), false))
 }
 
-// resumeAfterKill starts replica a with its calls to the target held at
+// resumeAfterKill starts replica a, then holds its calls to the target at
 // a paused proxy, has it accept a create, and once the job's first call
 // hangs there kills a with SIGKILL; replica b, started after a held the
 // job, finishes it. It returns the time from the kill to the job read as
@@ -154,10 +154,13 @@ func resumeAfterKill(t testing.TB, replica func(string, ...string) *testserver.S
 			t.Fatal(err)
 		}
 		defer px.Close()
-		px.Pause()
 		proxies = append(proxies, px)
 	}
+	// a is ready (its target answered) before its calls are held.
 	a := replica(prefix, "--s3-endpoint", proxies[0].URL(), "--iam-endpoint", proxies[1].URL())
+	for _, px := range proxies {
+		px.Pause()
+	}
 	job := testserver.MustOK(t, a.Call("POST", "/backend/resume/storage", map[string]any{"backendEnvironmentName": "dev", "resourceName": "data",
 		"resourceConfig": map[string]any{"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{"READ"}, "unAuthenticated": []string{"READ"}}}}))
 	select {
