@@ -106,6 +106,7 @@ func BenchmarkSuite(b *testing.B) {
 	b.Run("scale", func(b *testing.B) { benchScale(b, p, rep) })
 	b.Run("burst", func(b *testing.B) { benchBurst(b, p, rep) })
 	b.Run("stop", func(b *testing.B) { benchStop(b, p, rep) })
+	b.Run("replicas", func(b *testing.B) { benchReplicas(b, p, rep) })
 	out := strings.Join(rep.lines, "\n") + "\n"
 	b.Logf("results:\n%s", out)
 	if path := os.Getenv("BENCH_WRITE"); path != "" {

@@ -1,0 +1,260 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
+	"github.com/amplifybackendd/amplifybackendd/internal/faultproxy"
+	"github.com/amplifybackendd/amplifybackendd/internal/load"
+	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
+)
+
+// replicaTTL is the lease life the replicas of the resume measurement run
+// with: short, so the figure is seconds, and long enough that a busy
+// two-core machine renews it in time.
+const replicaTTL = 3 * time.Second
+
+// benchReplicas measures several replicas on etcd (issue 19): acceptances
+// with one and three replicas on a three-member etcd cluster, beside raw
+// loops of etcd transactions of the same size issued by one Go client
+// with the same concurrency; signed reads on each replica beside its
+// /healthz; and the time from kill -9 of the replica executing a job to
+// the job COMPLETED by another. The cluster runs in this process
+// (go.etcd.io/etcd/server/v3/embed), the shared target is `amplifybackendd
+// gateway`, and the replicas are the real binary.
+func benchReplicas(t testing.TB, p params, rep *report) {
+	cluster := etcdtest.Start(t, 3)
+	gw := testserver.StartGateway(t)
+	keys := t.TempDir()
+	endpoints := strings.Join(cluster.Endpoints(), ",")
+	replica := func(prefix string, extra ...string) *testserver.Server {
+		args := append(gw.ServerArgs(), "--store", "etcd", "--etcd-endpoints", endpoints, "--etcd-prefix", prefix,
+			"--keys-dir", keys, "--etcd-lease-ttl", replicaTTL.String())
+		return testserver.StartEnv(t, gw.ServerEnv(), append(args, extra...)...)
+	}
+	creates := func(s *testserver.Server, app string, clients int) load.BenchResult {
+		r, err := load.Bench(context.Background(), load.BenchConfig{Endpoint: s.API, Credentials: s.APICreds, Clients: clients, Duration: p.dur,
+			Op: "CreateBackendStorage", App: app, PresignPerClient: int(p.dur.Seconds()*100) + 50})
+		if err != nil || r.Errors > 0 {
+			t.Fatalf("creates: %v %+v", err, r)
+		}
+		return r
+	}
+	cli := cluster.Client(t)
+
+	var one, three, guarded, plain []float64
+	for i := range p.runs {
+		s := replica(fmt.Sprintf("/bench-one-%d", i))
+		r := creates(s, fmt.Sprintf("one%d", i), 64)
+		s.Kill()
+		one = append(one, r.PerSecond)
+
+		prefix := fmt.Sprintf("/bench-three-%d", i)
+		rs := []*testserver.Server{replica(prefix), replica(prefix), replica(prefix)}
+		var total atomic.Int64
+		var wg sync.WaitGroup
+		for k, s := range rs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// 64 clients in all, as against one replica: 22 + 21 + 21.
+				clients := 21
+				if k == 0 {
+					clients = 22
+				}
+				r := creates(s, fmt.Sprintf("three%d-%d", i, k), clients)
+				total.Add(int64(r.PerSecond))
+			}()
+		}
+		wg.Wait()
+		for _, s := range rs {
+			s.Kill()
+		}
+		three = append(three, float64(total.Load()))
+
+		guarded = append(guarded, rawEtcd(t, cli, fmt.Sprintf("/raw-guarded-%d", i), r.Requests, true))
+		plain = append(plain, rawEtcd(t, cli, fmt.Sprintf("/raw-plain-%d", i), r.Requests, false))
+	}
+
+	rep.add("\n### Several replicas on a three-member etcd cluster (64 clients, jobs executing on `amplifybackendd gateway`)\n")
+	rep.add("| writer | accepted per s | to the raw loop guarded as the store's commits | to the raw loop without a guard |")
+	rep.add("|---|---|---|---|")
+	rep.add("| raw loop, one Go client: 2 reads, then one Txn of 6 puts compared on one commit key (retried when it loses) | %.0f | 1.00 | |", median(guarded))
+	rep.add("| raw loop, one Go client: one Txn of the same 6 puts, no compare | %.0f | | 1.00 |", median(plain))
+	for _, row := range []struct {
+		name  string
+		rates []float64
+	}{{"CreateBackendStorage, 1 replica", one}, {"CreateBackendStorage, 3 replicas (21–22 clients each)", three}} {
+		a, b := median(row.rates)/median(guarded), median(row.rates)/median(plain)
+		rep.add("| %s | %.0f | %.2f× (≥ 0.5: %s) | %.2f× (≥ 0.5: %s) |", row.name, median(row.rates), a, verdict(a, 0.5, true), b, verdict(b, 0.5, true))
+	}
+
+	// Reads: each replica of a three-replica store against its own /healthz.
+	prefix := "/bench-reads"
+	rs := []*testserver.Server{replica(prefix), replica(prefix), replica(prefix)}
+	jobID := createAndWait(t, rs[0], "bench", "dev", "data", "bench-replica-reads")
+	rep.add("\n| replica | /healthz per s | GetBackendStorage per s (signed once per client) | ratio | GetBackendJob per s | ratio |")
+	rep.add("|---|---|---|---|---|---|")
+	for k, s := range rs {
+		rates := map[string][]float64{}
+		for range p.runs {
+			for _, op := range []string{"healthz", "GetBackendStorage", "GetBackendJob"} {
+				r, err := load.Bench(context.Background(), load.BenchConfig{Endpoint: s.API, Credentials: s.APICreds, Clients: 32, Duration: p.dur,
+					Op: op, App: "bench", Env: "dev", Resource: "data", JobID: jobID})
+				if err != nil || r.Errors > 0 {
+					t.Fatalf("%s on replica %d: %v %+v", op, k, err, r)
+				}
+				rates[op] = append(rates[op], r.PerSecond)
+			}
+		}
+		h := median(rates["healthz"])
+		gs, gj := median(rates["GetBackendStorage"])/h, median(rates["GetBackendJob"])/h
+		rep.add("| %d | %.0f | %.0f | %.2f (≥ 0.6: %s) | %.0f | %.2f (≥ 0.6: %s) |", k+1, h, median(rates["GetBackendStorage"]), gs, verdict(gs, 0.6, true),
+			median(rates["GetBackendJob"]), gj, verdict(gj, 0.6, true))
+	}
+	for _, s := range rs {
+		s.Kill()
+	}
+
+	var resumed []time.Duration
+	for i := range p.runs {
+		resumed = append(resumed, resumeAfterKill(t, replica, gw, fmt.Sprintf("/bench-resume-%d", i)))
+	}
+	rep.add("\n| lease TTL | kill -9 of the replica executing a job → COMPLETED by another (median of %d) | slowest | goal ≤ TTL + 1 s |", len(resumed))
+	rep.add("|---|---|---|---|")
+	rep.add("| %s | %s | %s | %s |", replicaTTL, median(resumed).Round(time.Millisecond), slices.Max(resumed).Round(time.Millisecond),
+		verdict(slices.Max(resumed).Seconds(), (replicaTTL+time.Second).Seconds(), false))
+}
+
+// resumeAfterKill starts replica a, then holds its calls to the target at
+// a paused proxy, has it accept a create, and once the job's first call
+// hangs there kills a with SIGKILL; replica b, started after a held the
+// job, finishes it. It returns the time from the kill to the job read as
+// COMPLETED through b (polled every 10 ms), which includes the job's own
+// execution, a few tens of milliseconds.
+func resumeAfterKill(t testing.TB, replica func(string, ...string) *testserver.Server, gw *testserver.Gateway, prefix string) time.Duration {
+	var proxies []*faultproxy.Proxy
+	for _, endpoint := range []string{gw.S3, gw.IAM} {
+		u, err := url.Parse(endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		px, err := faultproxy.New(u.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer px.Close()
+		proxies = append(proxies, px)
+	}
+	// a is ready (its target answered) before its calls are held.
+	a := replica(prefix, "--s3-endpoint", proxies[0].URL(), "--iam-endpoint", proxies[1].URL())
+	for _, px := range proxies {
+		px.Pause()
+	}
+	job := testserver.MustOK(t, a.Call("POST", "/backend/resume/storage", map[string]any{"backendEnvironmentName": "dev", "resourceName": "data",
+		"resourceConfig": map[string]any{"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{"READ"}, "unAuthenticated": []string{"READ"}}}}))
+	select {
+	case <-proxies[0].Stalled():
+	case <-proxies[1].Stalled():
+	case <-time.After(time.Minute):
+		t.Fatalf("replica a never called the target; log:\n%s", a.Logs)
+	}
+	b := replica(prefix)
+	defer b.Kill()
+	killed := time.Now()
+	a.Kill()
+	for {
+		r := b.Call("GET", "/backend/resume/job/dev/"+job.Str("jobId"), nil)
+		if r.Str("status") == "COMPLETED" {
+			return time.Since(killed)
+		}
+		if r.Status != 200 || r.Str("status") != "RUNNING" {
+			t.Fatalf("job read through b: %s", r.Raw)
+		}
+		if time.Since(killed) > time.Minute {
+			t.Fatalf("job not resumed a minute after the kill; b's log:\n%s", b.Logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// rawEtcd issues n acceptances' worth of etcd transactions from 64
+// goroutines sharing one client: records of the sizes an acceptance
+// writes (resource, bucket index, job, job index, pending index) and the
+// commit key. guarded reads the commit key and the resource first and
+// commits only if the commit key is unchanged, retrying when it lost, as
+// the store's commits are guarded; otherwise the puts go in one Txn with
+// no compare, etcd's own ceiling for that write set. It returns
+// acceptances per second.
+func rawEtcd(t testing.TB, cli *clientv3.Client, prefix string, n int, guarded bool) float64 {
+	ctx := context.Background()
+	commitKey := prefix + "/"
+	resource, job := strings.Repeat("r", 360), strings.Repeat("j", 300)
+	var seq atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := seq.Add(1)
+				if i > int64(n) {
+					return
+				}
+				key := fmt.Sprintf("%s/resources/app\x00env%08d\x00data", prefix, i)
+				id := fmt.Sprintf("%036d", i)
+				puts := []clientv3.Op{
+					clientv3.OpPut(key, resource),
+					clientv3.OpPut(fmt.Sprintf("%s/buckets/bucket-%d", prefix, i), key),
+					clientv3.OpPut(prefix+"/jobs/"+id, job),
+					clientv3.OpPut(fmt.Sprintf("%s/jobs-by-env/app\x00env%08d\x00%s", prefix, i, id), id),
+					clientv3.OpPut(prefix+"/pending/"+id, ""),
+					clientv3.OpPut(commitKey, id),
+				}
+				for {
+					txn := cli.Txn(ctx)
+					if guarded {
+						got, err := cli.Get(ctx, commitKey)
+						if err == nil {
+							_, err = cli.Get(ctx, key, clientv3.WithRev(got.Header.Revision))
+						}
+						if err != nil {
+							failed.Store(err)
+							return
+						}
+						var rev int64
+						if len(got.Kvs) > 0 {
+							rev = got.Kvs[0].ModRevision
+						}
+						txn = txn.If(clientv3.Compare(clientv3.ModRevision(commitKey), "=", rev))
+					}
+					resp, err := txn.Then(puts...).Commit()
+					if err != nil {
+						failed.Store(err)
+						return
+					}
+					if resp.Succeeded {
+						break
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		t.Fatalf("raw etcd loop: %v", err)
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
