@@ -102,22 +102,25 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: min(time.Second, e.RequestTimeout/2)},
 			MinConnectTimeout: e.DialTimeout,
 		})}})
+	var kv *etcdKV
 	var rev int64
 	if err == nil {
 		// The client connects lazily: an unreachable cluster or refused
 		// credentials are told here, not at the first request served.
-		var resp *clientv3.GetResponse
-		resp, err = cli.Get(ctx, e.Prefix+"/", clientv3.WithCountOnly())
+		kv = newEtcdKV(cli, e.Prefix, e.RequestTimeout)
+		rev, err = kv.mirror.load(ctx, cli, e.Prefix+"/", e.RequestTimeout)
 		if err != nil {
 			cli.Close()
-		} else {
-			rev = resp.Header.Revision
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), etcdFailure(err))
 	}
-	s := newStore(kvDB{etcd: newEtcdKV(cli, e.Prefix, e.RequestTimeout)}, "etcd:"+e.Prefix, o)
+	s := newStore(kvDB{etcd: kv}, "etcd:"+e.Prefix, o)
+	// Followed from the revision the mirror was loaded at, before the
+	// migrations, which read the mirror and wait for it to hold their
+	// commit.
+	s.startFollowing(rev)
 	check := o.Check
 	if check == CheckAuto || check == "" {
 		check = CheckQuick
@@ -130,16 +133,12 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 		err = s.load(check)
 	}
 	if err != nil {
+		close(s.stop)
+		<-s.followed
 		cli.Close()
 		return nil, fmt.Errorf("open store on etcd under %s: %w", e.Prefix, err)
 	}
 	close(s.recorded) // no identity record to keep: see OpenEtcd
-	// Followed from before the migrations: no other replica's write made
-	// since the store was first read goes unseen.
-	// Unfollowed until the watch is in place.
-	s.followed = make(chan struct{})
-	s.unfollowed.Store(true)
-	go s.follow(rev + 1)
 	go s.committer()
 	return s, nil
 }
