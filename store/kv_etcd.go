@@ -59,7 +59,7 @@ var errContended = fmt.Errorf("%w: etcd commit lost to concurrent writers", ErrU
 // etcdAttempts is how often an Update runs before errContended: each
 // retry follows another writer's commit, so the store makes progress
 // while one transaction retries.
-const etcdAttempts = 16
+const etcdAttempts = 64
 
 // newEtcdKV returns the engine for the store under prefix, which must
 // not end in "/" (the engine adds it).
