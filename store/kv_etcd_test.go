@@ -145,7 +145,7 @@ func TestKVEtcdContendedGivesUp(t *testing.T) {
 
 // TestKVEtcdSnapshotAcrossReplicas: a read begun before another replica's
 // commit keeps reading at its revision, through a cursor's later pages
-// too, while a new read sees the commit.
+// too, while its mirror applies the commit, and a new read sees it.
 func TestKVEtcdSnapshotAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	e := etcdKVFor(t, sharedClient(t))
@@ -172,6 +172,9 @@ func TestKVEtcdSnapshotAcrossReplicas(t *testing.T) {
 		c := tx.Bucket([]byte("k")).Cursor()
 		k, v := c.First()
 		must(t, other.Update(keys("new")))
+		// This engine's mirror applies the commit while the walk goes on.
+		_, _, err := e.mirror.await(e.timeout, committedAfter(tx.etcd.rev))
+		must(t, err)
 		seen := 0
 		for ; k != nil; k, v = c.Next() {
 			if string(v) != "old" {

@@ -216,3 +216,10 @@ func (m *mirror) isCurrent() bool {
 	defer m.mu.Unlock()
 	return m.current
 }
+
+// loadCount is how often the mirror was loaded.
+func (m *mirror) loadCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.loads
+}
