@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -165,5 +166,55 @@ func BenchmarkOpen(b *testing.B) {
 				s.Close()
 			}
 		})
+	}
+}
+
+// BenchmarkMirrorMemory fills a store on etcd with 10,000 accepted
+// creates (a resource and its job each, with their index entries) and
+// reports what a mirror of it holds on the heap per accept, beside the
+// bytes of its keys and values: the cost of reading from memory.
+func BenchmarkMirrorMemory(b *testing.B) {
+	const accepts = 10000
+	s, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: etcdtest.Start(b, 1).Endpoints()}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Go(func() {
+			for n := w; n < accepts; n += 64 {
+				env := fmt.Sprintf("env%08d", n)
+				r := newResource("app", env, "data", fmt.Sprintf("bucket-%d", n))
+				j := newJob(fmt.Sprintf("%036d", n), "app", env, "data", StatusRunning)
+				if err := s.Batch(context.Background(), func(tx *Tx) error {
+					if err := tx.CreateResource(r); err != nil {
+						return err
+					}
+					return tx.InsertJob(j)
+				}); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	e := s.kv.etcd
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m := newMirror(e.commitKey())
+		if _, err := m.load(context.Background(), e.client, e.prefix+"/", e.timeout); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		data, keys := 0, m.tree.Len()
+		m.tree.Ascend(func(x mirrorEntry) bool { data += len(x.key) + len(x.val); return true })
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/accepts, "heap-bytes/accept")
+		b.ReportMetric(float64(data)/accepts, "data-bytes/accept")
+		b.ReportMetric(float64(keys)/accepts, "keys/accept")
+		runtime.KeepAlive(m)
 	}
 }
