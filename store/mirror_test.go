@@ -19,16 +19,7 @@ import (
 // and reads of other buckets answer with the cluster cut off.
 func TestMirrorReadsCostNoRoundTrip(t *testing.T) {
 	t.Parallel()
-	proxy, err := faultproxy.New(sharedEtcd(t)[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	s, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: []string{proxy.Addr()}, Prefix: newEtcdPrefix(), RequestTimeout: time.Second}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, proxy := proxiedStore(t)
 	ctx := context.Background()
 	const n = 4 * etcdFirstPage // several pages of a cursor
 	for i := range n {
@@ -36,7 +27,7 @@ func TestMirrorReadsCostNoRoundTrip(t *testing.T) {
 			return tx.InsertJob(newJob(fmt.Sprintf("job-%03d", i), "app", "dev", "r", StatusCompleted))
 		}))
 	}
-	err = s.View(ctx, func(tx *Tx) error {
+	err := s.View(ctx, func(tx *Tx) error {
 		proxy.Pause() // after the View's one request
 		jobs, _, err := tx.Jobs("app", "dev", nil, 2*n, nil)
 		if err != nil {

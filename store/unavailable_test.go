@@ -21,16 +21,7 @@ import (
 // ErrUnavailable too.
 func TestEtcdUnavailable(t *testing.T) {
 	t.Parallel()
-	proxy, err := faultproxy.New(sharedEtcd(t)[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	s, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: []string{proxy.Addr()}, Prefix: newEtcdPrefix(), RequestTimeout: time.Second}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, proxy := proxiedStore(t)
 	ctx := context.Background()
 	write := func(id string) error {
 		return s.Batch(ctx, func(tx *Tx) error { return tx.InsertJob(newJob(id, "app", "dev", "r", StatusCompleted)) })
@@ -66,4 +57,22 @@ func TestEtcdUnavailable(t *testing.T) {
 	if !errors.Is(errContended, ErrUnavailable) {
 		t.Error("errContended is not ErrUnavailable")
 	}
+}
+
+// proxiedStore opens a store on a new prefix of the shared member, reached
+// through a proxy the test can pause, with a request timeout of a second
+// so what the pause fails fails soon; both are closed at cleanup.
+func proxiedStore(t *testing.T) (*Store, *faultproxy.Proxy) {
+	t.Helper()
+	proxy, err := faultproxy.New(sharedEtcd(t)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	s, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: []string{proxy.Addr()}, Prefix: newEtcdPrefix(), RequestTimeout: time.Second}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, proxy
 }
