@@ -264,11 +264,11 @@ func (t *etcdTx) commit() (bool, error) {
 		txn = txn.If(clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "<", t.rev+1))
 	}
 	resp, err := txn.Then(ops...).Commit()
-	if err == nil && resp.Succeeded {
-		t.committed = resp.Header.Revision
-	}
 	if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
 		return false, fmt.Errorf("store: etcd commit of %d writes: %w: %w", len(ops), errTxnTooLarge, err)
+	}
+	if err == nil && resp.Succeeded {
+		t.committed = resp.Header.Revision
 	}
 	if err != nil {
 		return false, fmt.Errorf("store: etcd commit of %d writes: %w", len(ops), etcdFailure(err))
