@@ -40,18 +40,7 @@ func TestCachedReadsFollowWrites(t *testing.T) {
 		t.Fatalf("job answer %s", firstJob)
 	}
 
-	k := store.ResourceKey{AppID: "app", Env: "dev", Name: "data"}
-	err := st.Batch(context.Background(), func(tx *store.Tx) error {
-		r, err := tx.Resource(k)
-		if err != nil {
-			return err
-		}
-		r.Desired.Authenticated = []string{"READ", "DELETE"}
-		return tx.PutResource(r)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	grantDelete(t, st)
 	if got := storage(); !strings.Contains(got, `"DELETE"`) {
 		t.Fatalf("answer after a batched write still the old one:\n%s", got)
 	}
@@ -59,7 +48,7 @@ func TestCachedReadsFollowWrites(t *testing.T) {
 		t.Fatalf("job changed by a write to its resource:\n%s\n%s", firstJob, got)
 	}
 
-	err = st.Update(context.Background(), func(tx *store.Tx) error {
+	err := st.Update(context.Background(), func(tx *store.Tx) error {
 		j, err := tx.Job(jobID)
 		if err != nil {
 			return err
@@ -72,6 +61,24 @@ func TestCachedReadsFollowWrites(t *testing.T) {
 	}
 	if got := job(); !strings.Contains(got, `"status":"COMPLETED"`) {
 		t.Fatalf("answer after an update still the old one:\n%s", got)
+	}
+}
+
+// grantDelete adds DELETE to what authenticated users may do with
+// resource "data" of serverOn, in st, behind the handlers' back.
+func grantDelete(t *testing.T, st *store.Store) {
+	t.Helper()
+	k := store.ResourceKey{AppID: "app", Env: "dev", Name: "data"}
+	err := st.Batch(context.Background(), func(tx *store.Tx) error {
+		r, err := tx.Resource(k)
+		if err != nil {
+			return err
+		}
+		r.Desired.Authenticated = []string{"READ", "DELETE"}
+		return tx.PutResource(r)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -120,18 +127,7 @@ func TestCachedReadsFollowOtherReplicas(t *testing.T) {
 	}
 
 	seen := b.Generation()
-	k := store.ResourceKey{AppID: "app", Env: "dev", Name: "data"}
-	err := a.Batch(context.Background(), func(tx *store.Tx) error {
-		r, err := tx.Resource(k)
-		if err != nil {
-			return err
-		}
-		r.Desired.Authenticated = []string{"READ", "DELETE"}
-		return tx.PutResource(r)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	grantDelete(t, a)
 	etcdtest.WaitFor(t, "replica A's write to reach replica B", func() bool { return b.Generation() != seen })
 	if got := read(); !strings.Contains(got, `"DELETE"`) {
 		t.Fatalf("replica B's answer after replica A's write is still the old one:\n%s", got)

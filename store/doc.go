@@ -164,8 +164,9 @@
 // They are structs with a field per engine, not interfaces, so that the
 // keys passed to them stay on the stack (kv.go says why).
 //
-// On etcd (kv_etcd.go, tested by TestKVEtcd against an embedded etcd) it
-// is expressed so: a bucket is the key range prefix + "/" + name + "/",
+// On etcd (kv_etcd.go, tested by TestKVEtcd against an embedded etcd; the
+// store's own contract tests run on both engines, forEachEngine) it is
+// expressed so: a bucket is the key range prefix + "/" + name + "/",
 // and its sequence the value of its marker key prefix + "/" + name,
 // which exists while the bucket does. Transactions read a mirror of the
 // prefix kept in the process (mirror.go, below), not the cluster: a
@@ -186,12 +187,20 @@
 // being local) the Update fails (errContended), having written nothing.
 // Each request is bounded by a timeout, the layer taking no context; a
 // read that cannot be answered in time answers nil and fails its
-// transaction. A group commit stops taking calls when its buffered writes
-// reach 127 operations or 1 MiB (etcd's defaults are 128 per Txn and
-// 1.5 MiB per request): the call that passed the limit is undone and
-// starts the next Txn, never one call's writes split. A call too large
-// alone fails alone; a group a server with lower limits refuses is split
-// in halves. KeyN counts the range in the copy; FillAtEnd does nothing.
+// transaction. A request the cluster did not answer (the timeout spent,
+// no leader or quorum, the connection refused or lost) and a commit that
+// kept losing fail with ErrUnavailable wrapping etcd's error
+// (unavailable.go), which the API answers as a retryable 504. A group
+// commit stops taking calls when its buffered writes reach 127 operations
+// or 1 MiB (etcd's defaults are 128 per Txn and 1.5 MiB per request): the
+// call that passed the limit is undone and starts the next Txn, never one
+// call's writes split. A call too large alone fails alone; a group a
+// server with lower limits refuses is split in halves. So the calls whose
+// writes grow with the data take a bounded share of a Txn on etcd (the
+// sweeps of jobs and sign-in records: limits.go), and each migration
+// commits in parts, the schema version in the last (etcd_parts.go), which
+// a stop between parts leaves to the next start to finish. KeyN counts
+// the range in the copy; FillAtEnd does nothing.
 //
 // The mirror (mirror.go) is what the Kubernetes API server's watch cache
 // is to it: OpenEtcd reads the whole prefix at one revision, paging, into
@@ -220,11 +229,16 @@
 // replicas accept less than one.
 //
 // OpenEtcd opens a store on etcd: migrations (replicas starting together
-// commit them once) and the record checks, no file checks. Not yet done:
-// Store.Generation is still this process's count of its own commits; it
-// is to become the revision of the last commit seen, followed across
-// replicas with a watch on the prefix, so a replica's read cache does not
-// serve what another replica changed. Backup answers an error on etcd.
+// commit them once) and the record checks, no file checks. Its
+// Generation follows the cluster (follow.go): a watch of the prefix
+// advances it for every revision that changed the store, whoever wrote
+// it, and this process's own commits advance it at once, so a replica's
+// read cache drops what another replica made stale as soon as the watch
+// delivers; while the watch is not known to deliver (not yet created,
+// failed, or a progress request left unanswered for a request timeout)
+// Generation changes on every call and nothing is reused. Ping asks the
+// cluster for a read that needs its quorum (readiness). Backup answers
+// an error on etcd.
 //
 // What stays bbolt-only, and how each is expressed for etcd:
 //
@@ -253,5 +267,6 @@
 // typed with what they concern (NotFoundError: which kind, which names;
 // ResourceExistsError; BucketTakenError: which bucket, whose), and the API
 // layer's error catalog phrases them. ErrDamaged and ErrDataLost are never
-// a caller's mistake.
+// a caller's mistake; nor is ErrUnavailable, a store on etcd that did not
+// answer in time, which the same call may get past later.
 package store

@@ -34,7 +34,7 @@ var shared struct {
 
 // sharedEtcd returns the endpoints of the shared cluster; tests keep to
 // their own prefix (newEtcdPrefix) and never stop its member.
-func sharedEtcd(t *testing.T) []string {
+func sharedEtcd(t testing.TB) []string {
 	t.Helper()
 	shared.once.Do(func() {
 		if shared.dir, shared.err = os.MkdirTemp("", "store-etcd"); shared.err == nil {

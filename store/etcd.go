@@ -128,7 +128,7 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	// migrate writes nothing to a store at the current schema, so it is
 	// run whatever the schema: reading the version first would be a
 	// second round trip to the same answer.
-	err = s.kv.Update(migrate)
+	err = s.kv.etcd.migrate()
 	if err == nil {
 		err = s.load(check)
 	}

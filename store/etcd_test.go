@@ -23,7 +23,7 @@ func setupEtcd(t *testing.T, endpoints []string) *fixture {
 }
 
 // openEtcd opens the store under prefix, closed at cleanup.
-func openEtcd(t *testing.T, endpoints []string, prefix string) *Store {
+func openEtcd(t testing.TB, endpoints []string, prefix string) *Store {
 	t.Helper()
 	s, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: endpoints, Prefix: prefix}, Options{})
 	if err != nil {

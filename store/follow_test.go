@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
@@ -31,6 +32,30 @@ func TestGenerationFollowsOtherReplicas(t *testing.T) {
 		etcdtest.WaitFor(t, "the other replica's generation to follow the write", func() bool { return reader.Generation() != theirs })
 		if err := reader.View(ctx, func(tx *Tx) error { _, err := tx.Job(fmt.Sprintf("job-%d", i)); return err }); err != nil {
 			t.Fatalf("write %d read through the other replica once its generation moved: %v", i, err)
+		}
+	}
+}
+
+// BenchmarkEtcdFollow is how long a write through one replica takes to
+// reach another's Generation: the commit, then the watch's delivery
+// (one-member etcd in the benchmark's process, sharing its CPUs).
+func BenchmarkEtcdFollow(b *testing.B) {
+	endpoints, prefix := sharedEtcd(b), newEtcdPrefix()
+	a, other := openEtcd(b, endpoints, prefix), openEtcd(b, endpoints, prefix)
+	ctx := context.Background()
+	for other.Generation() != other.Generation() {
+		runtime.Gosched() // until the watch is in place
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		seen := other.Generation()
+		if err := a.Batch(ctx, func(tx *Tx) error {
+			return tx.InsertJob(newJob(fmt.Sprintf("job-%d", i), "app", "dev", "r", StatusCompleted))
+		}); err != nil {
+			b.Fatal(err)
+		}
+		for other.Generation() == seen {
+			runtime.Gosched()
 		}
 	}
 }

@@ -97,7 +97,11 @@ func (e *etcdKV) view(fn func(kvTx) error) error {
 // update runs fn and commits its writes in one Txn guarded by the commit
 // key, running fn again on a new revision when another commit came first:
 // once the mirror holds that commit, which fn then reads.
-func (e *etcdKV) update(fn func(kvTx) error) error {
+func (e *etcdKV) update(fn func(kvTx) error) error { return e.updateWith(fn, (*etcdTx).commit) }
+
+// updateWith is update committing fn's writes with commit, which reports
+// false when another commit came first.
+func (e *etcdKV) updateWith(fn func(kvTx) error, commit func(*etcdTx) (bool, error)) error {
 	for attempt := 1; ; attempt++ {
 		t := &etcdTx{kv: e, writes: map[string]etcdWrite{}}
 		err := fn(kvTx{etcd: t})
@@ -107,7 +111,7 @@ func (e *etcdKV) update(fn func(kvTx) error) error {
 		if err != nil {
 			return err
 		}
-		committed, err := t.commit()
+		committed, err := commit(t)
 		if err != nil {
 			return err
 		}
@@ -246,15 +250,7 @@ func (t *etcdTx) commit() (bool, error) {
 	if len(t.writes) == 0 {
 		return true, nil
 	}
-	ops := make([]clientv3.Op, 0, len(t.writes)+1)
-	for _, k := range slices.Sorted(maps.Keys(t.writes)) {
-		if w := t.writes[k]; w.del {
-			ops = append(ops, clientv3.OpDelete(k))
-		} else {
-			ops = append(ops, clientv3.OpPut(k, string(w.val)))
-		}
-	}
-	ops = append(ops, clientv3.OpPut(t.kv.commitKey(), ""))
+	ops := t.ops(slices.Sorted(maps.Keys(t.writes)))
 	ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
 	defer cancel()
 	txn := t.kv.client.Txn(ctx)
@@ -274,6 +270,20 @@ func (t *etcdTx) commit() (bool, error) {
 		return false, fmt.Errorf("store: etcd commit of %d writes: %w", len(ops), etcdFailure(err))
 	}
 	return resp.Succeeded, nil
+}
+
+// ops are the buffered writes of keys, in order, and a put of the commit
+// key.
+func (t *etcdTx) ops(keys []string) []clientv3.Op {
+	ops := make([]clientv3.Op, 0, len(keys)+1)
+	for _, k := range keys {
+		if w := t.writes[k]; w.del {
+			ops = append(ops, clientv3.OpDelete(k))
+		} else {
+			ops = append(ops, clientv3.OpPut(k, string(w.val)))
+		}
+	}
+	return append(ops, clientv3.OpPut(t.kv.commitKey(), ""))
 }
 
 // marker is the key of the named bucket's marker and sequence.

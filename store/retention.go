@@ -30,7 +30,8 @@ type SweepOptions struct {
 }
 
 // SweepJobs removes the finished jobs last updated before cutoff, oldest
-// first, in transactions of at most o.Batch jobs through Batch, and returns
+// first, in transactions of at most o.Batch jobs through Batch (fewer on
+// etcd, whose Txn holds at most 128 operations: limits.go), and returns
 // how many it removed. It never removes a job a worker still owes work
 // (RUNNING, or undoing a change) nor a resource's latest job, so a
 // resource's last outcome stays readable and every app and environment that
@@ -46,6 +47,7 @@ func (s *Store) SweepJobs(ctx context.Context, cutoff time.Time, o SweepOptions)
 	if o.Batch <= 0 {
 		o.Batch = DefaultSweepBatch
 	}
+	o.Batch = boundedOnEtcd(s.kv.etcd != nil, o.Batch, jobRemovalWrites)
 	sw := sweep{cutoff: cutoff, batch: o.Batch, latest: map[ResourceKey]string{}, envs: map[string]bool{}}
 	removed := 0
 	for {

@@ -129,11 +129,13 @@ func (t *Tx) InsertSession(s SignInSession) error {
 	return t.kv.Bucket(bucketSessionsByChallenge).Put(sessionIndexKey(s), nil)
 }
 
-// SweepSignIns removes at most limit records that expired before cutoff:
+// SweepSignIns removes at most limit records that expired before cutoff
+// (fewer on etcd, so the call stays well inside one Txn: limits.go):
 // sessions first, then challenges that no live session was issued from
 // (a challenge stays while its sessions do, so DeleteToken can end them).
 // It returns how many it removed; running it again is harmless.
 func (t *Tx) SweepSignIns(cutoff time.Time, limit int) (int, error) {
+	limit = boundedOnEtcd(t.kv.etcd != nil, limit, signInRemovalWrites)
 	sessions, challenges := t.kv.Bucket(bucketSessions), t.kv.Bucket(bucketChallenges)
 	index := t.kv.Bucket(bucketSessionsByChallenge)
 	var gone []SignInSession

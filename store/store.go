@@ -673,29 +673,36 @@ func resealed[T any](decode, decodeV2 func([]byte) (T, error), encode func(T) ([
 var SchemaVersion = uint64(len(migrations))
 
 func migrate(tx kvTx) error {
+	for {
+		ran, err := migrateNext(tx)
+		if err != nil || !ran {
+			return err
+		}
+	}
+}
+
+// migrateNext runs the first migration the store lacks and records the
+// version it reaches; it reports whether there was one to run.
+func migrateNext(tx kvTx) (bool, error) {
 	meta, err := tx.CreateBucket(bucketMeta)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var have uint64
 	if v := meta.Get(keySchema); v != nil {
 		if len(v) != 8 {
-			return errors.New("corrupt schema version")
+			return false, errors.New("corrupt schema version")
 		}
 		have = binary.BigEndian.Uint64(v)
 	}
 	if have > uint64(len(migrations)) {
-		return fmt.Errorf("store schema version %d is newer than this binary understands (%d)", have, len(migrations))
+		return false, fmt.Errorf("store schema version %d is newer than this binary understands (%d)", have, len(migrations))
 	}
-	for i := have; i < uint64(len(migrations)); i++ {
-		if err := migrations[i].run(tx); err != nil {
-			return fmt.Errorf("migration %d (%s): %w", i+1, migrations[i].name, err)
-		}
-		v := make([]byte, 8)
-		binary.BigEndian.PutUint64(v, i+1)
-		if err := meta.Put(keySchema, v); err != nil {
-			return err
-		}
+	if have == uint64(len(migrations)) {
+		return false, nil
 	}
-	return nil
+	if err := migrations[have].run(tx); err != nil {
+		return false, fmt.Errorf("migration %d (%s): %w", have+1, migrations[have].name, err)
+	}
+	return true, meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, have+1))
 }

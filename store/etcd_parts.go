@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// A migration rewrites records in numbers that grow with the store, and
+// etcd refuses a Txn past etcdMaxOps operations or etcdMaxBytes. On etcd
+// each migration is then its own transaction whose writes commit in
+// parts, the schema version, which says the migration is done, in the
+// last one. A process stopped between two parts leaves some records in
+// the new form and the version unchanged: the migration runs again at the
+// next start over what it finds, which migrations 3 to 6 accept (each
+// rewrites a record already in the new form to itself, and adds an index
+// entry or record only where it is missing; migration 1 fits one part,
+// and no store on etcd was ever at version 1 with JSON records for 2 to
+// meet). A replica of this binary serves only once the version is
+// current: it migrates first.
+
+// migrate brings the store on etcd to the current schema, one migration
+// at a time, each committed in parts with the schema version last.
+func (e *etcdKV) migrate() error {
+	schema := (&etcdTx{kv: e}).bucket(bucketMeta).lo + string(keySchema)
+	for {
+		ran := false
+		err := e.updateWith(func(tx kvTx) (err error) {
+			ran, err = migrateNext(tx)
+			return err
+		}, func(t *etcdTx) (bool, error) { return t.commitInParts(schema) })
+		if err != nil || !ran {
+			return err
+		}
+	}
+}
+
+// commitInParts is commit for writes that may pass a Txn's limits: they
+// go in key order as Txns of at most etcdMaxOps writes and etcdMaxBytes,
+// with last (when written) in the final one. The first is guarded as
+// commit guards its Txn, each next one on no commit having come since the
+// one before. It reports false when another commit came first: the parts
+// committed before it stay, and the transaction runs again over them.
+func (t *etcdTx) commitInParts(last string) (bool, error) {
+	var parts [][]string
+	var part []string
+	size := 0
+	add := func(k string) {
+		n := len(k) + len(t.writes[k].val)
+		if len(part) > 0 && (len(part) == etcdMaxOps || size+n > etcdMaxBytes) {
+			parts, part, size = append(parts, part), nil, 0
+		}
+		part, size = append(part, k), size+n
+	}
+	for _, k := range slices.Sorted(maps.Keys(t.writes)) {
+		if k != last {
+			add(k)
+		}
+	}
+	if _, ok := t.writes[last]; ok {
+		add(last)
+	}
+	if len(part) > 0 {
+		parts = append(parts, part)
+	}
+	var guard []clientv3.Cmp
+	if t.rev != 0 {
+		guard = append(guard, clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "<", t.rev+1))
+	}
+	for i, p := range parts {
+		ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
+		resp, err := t.kv.client.Txn(ctx).If(guard...).Then(t.ops(p)...).Commit()
+		cancel()
+		if err != nil {
+			return false, fmt.Errorf("store: etcd commit of part %d of %d (%d writes): %w", i+1, len(parts), len(p), etcdFailure(err))
+		}
+		if !resp.Succeeded {
+			return false, nil
+		}
+		t.committed = resp.Header.Revision
+		guard = []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "=", resp.Header.Revision)}
+	}
+	return true, nil
+}

@@ -1,0 +1,32 @@
+package store
+
+// What keeps the transactions that grow with the data under etcd's limits
+// on one Txn (etcdMaxOps operations, etcdMaxBytes; kv_etcd.go). A group
+// commit already splits its calls between Txns, but never one call's
+// writes: a call that alone passes the limits fails. So the calls whose
+// writes grow with what the store holds (the sweeps of expired jobs and
+// sign-in records) take a bounded share on etcd, and the migrations, one
+// transaction each on bbolt, commit in parts (etcd_parts.go). All of them
+// are resumable: what a part or a batch did not reach, the next run does.
+
+// etcdCallWrites bounds the writes of one call that grows with the data
+// on etcd: half a Txn, so the call shares its group commit with the small
+// writes of API calls rather than taking a Txn of its own.
+const etcdCallWrites = etcdMaxOps / 2
+
+// jobRemovalWrites are the deletes of one expired job: its record, its
+// newest-first index entry and its pending entry.
+const jobRemovalWrites = 3
+
+// signInRemovalWrites are the most deletes of one expired sign-in record:
+// a session and its index entry (a challenge is one delete).
+const signInRemovalWrites = 2
+
+// boundedOnEtcd returns n, or on etcd the most of n items, each of per
+// writes, that fit etcdCallWrites.
+func boundedOnEtcd(onEtcd bool, n, per int) int {
+	if !onEtcd {
+		return n
+	}
+	return max(1, min(n, etcdCallWrites/per))
+}
