@@ -76,22 +76,33 @@ func (e *etcdKV) commitKey() string { return e.prefix + "/" }
 // made before view was called: the cluster tells which (the commit key's
 // mod revision, a linearizable read), and the mirror is waited for.
 func (e *etcdKV) view(fn func(kvTx) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
-	resp, err := e.client.Get(ctx, e.commitKey(), clientv3.WithKeysOnly())
-	cancel()
+	last, err := e.lastCommit()
 	if err != nil {
-		return fmt.Errorf("store: etcd read: %w", etcdFailure(err))
+		return err
 	}
-	t := &etcdTx{kv: e}
-	if len(resp.Kvs) > 0 {
-		t.min = resp.Kvs[0].ModRevision
-	}
+	t := &etcdTx{kv: e, min: last}
 	err = fn(kvTx{etcd: t})
 	if t.err != nil {
 		// A failed read answered nil: fn's outcome rests on it.
 		return t.err
 	}
 	return err
+}
+
+// lastCommit asks the cluster for the revision of the store's last
+// commit, the commit key's mod revision (0 before the first): one
+// linearizable request, which a read needs once to be current.
+func (e *etcdKV) lastCommit() (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+	defer cancel()
+	resp, err := e.client.Get(ctx, e.commitKey(), clientv3.WithKeysOnly())
+	if err != nil {
+		return 0, fmt.Errorf("store: etcd read: %w", etcdFailure(err))
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, nil
+	}
+	return resp.Kvs[0].ModRevision, nil
 }
 
 // update runs fn and commits its writes in one Txn guarded by the commit
@@ -102,14 +113,33 @@ func (e *etcdKV) update(fn func(kvTx) error) error { return e.updateWith(fn, (*e
 // updateWith is update committing fn's writes with commit, which reports
 // false when another commit came first.
 func (e *etcdKV) updateWith(fn func(kvTx) error, commit func(*etcdTx) (bool, error)) error {
+	var min int64
 	for attempt := 1; ; attempt++ {
-		t := &etcdTx{kv: e, writes: map[string]etcdWrite{}}
+		t := &etcdTx{kv: e, writes: map[string]etcdWrite{}, min: min}
 		err := fn(kvTx{etcd: t})
 		if t.err != nil {
 			return t.err
 		}
-		if err != nil {
-			return err
+		if err != nil || len(t.writes) == 0 {
+			// What fn drew from the copy alone (an error, or nothing to
+			// write) has no commit to guard it: it stands if no commit
+			// came after the copy, as a View's answer does, and fn runs
+			// again on a copy that holds the last one otherwise.
+			if t.rev == 0 {
+				return err
+			}
+			last, lerr := e.lastCommit()
+			if lerr != nil {
+				return lerr
+			}
+			if last <= t.rev {
+				return err
+			}
+			if attempt == e.attempts {
+				return fmt.Errorf("%w (%d attempts)", errContended, attempt)
+			}
+			min = last
+			continue
 		}
 		committed, err := commit(t)
 		if err != nil {

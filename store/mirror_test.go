@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -185,4 +186,92 @@ func clientOf(t *testing.T, endpoints []string) *clientv3.Client {
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli
+}
+
+// TestMirrorLaggingCopyAnswersNothing: what a write transaction draws from
+// its copy of the store alone (an error, or that there is nothing to
+// write) is answered only if no commit came after the copy. A store whose
+// mirror lags (here it does not follow at all) waits for it instead,
+// failing with ErrUnavailable when it does not come, and answers once the
+// mirror holds the last commit.
+func TestMirrorLaggingCopyAnswersNothing(t *testing.T) {
+	t.Parallel()
+	cli := sharedClient(t)
+	writer := etcdKVFor(t, cli)
+	lagging := newEtcdKV(cli, writer.prefix, 200*time.Millisecond)
+	_, err := lagging.mirror.load(context.Background(), cli, writer.prefix+"/", lagging.timeout)
+	must(t, err)
+	must(t, kvDB{etcd: writer}.Update(increment))
+	var saw uint64
+	errNotOne := errors.New("the counter is not at 1")
+	checkOne := func(tx kvTx) error {
+		if saw = counter(tx.Bucket([]byte("c"))); saw != 1 {
+			return errNotOne
+		}
+		return nil
+	}
+	sawOnly := func(tx kvTx) error { saw = counter(tx.Bucket([]byte("c"))); return nil }
+	for name, fn := range map[string]func(kvTx) error{"an error": checkOne, "nothing to write": sawOnly} {
+		if err := (kvDB{etcd: lagging}).Update(fn); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s drawn from a copy before the last commit (counter %d): %v, want ErrUnavailable", name, saw, err)
+		}
+	}
+	// As the watch would: the mirror now holds the last commit.
+	_, err = lagging.mirror.load(context.Background(), cli, writer.prefix+"/", lagging.timeout)
+	must(t, err)
+	must(t, kvDB{etcd: lagging}.Update(checkOne))
+	must(t, kvDB{etcd: lagging}.Update(sawOnly))
+	if saw != 1 {
+		t.Errorf("read %d once the mirror holds the last commit", saw)
+	}
+}
+
+// TestMirrorBatchRunsAgainOnNewerCopy: a group commit call that fails on
+// a copy of the store older than the last commit runs again once the
+// mirror holds it; when it then succeeds, its caller is answered so, and
+// its write is there.
+func TestMirrorBatchRunsAgainOnNewerCopy(t *testing.T) {
+	t.Parallel()
+	endpoints, prefix := sharedEtcd(t), newEtcdPrefix()
+	a := openEtcd(t, endpoints, prefix)
+	cli := sharedClient(t)
+	// A store whose mirror does not follow yet: loaded before a's write,
+	// it starts following only when the test says, as a watch late to
+	// deliver.
+	lagging := newEtcdKV(cli, prefix, DefaultEtcdRequestTimeout)
+	_, err := lagging.mirror.load(context.Background(), cli, prefix+"/", lagging.timeout)
+	must(t, err)
+	b := newStore(kvDB{etcd: lagging}, "etcd:"+prefix, Options{Logger: slog.Default()})
+	go b.committer()
+	following := make(chan struct{})
+	t.Cleanup(func() {
+		close(b.stop)
+		<-b.committed
+		<-following
+		<-b.followed
+	})
+
+	ctx := context.Background()
+	must(t, a.Batch(ctx, func(tx *Tx) error { return tx.InsertJob(newJob("job-1", "app", "dev", "r", StatusCompleted)) }))
+	runs := 0
+	err = b.Batch(ctx, func(tx *Tx) error {
+		if runs++; runs == 1 {
+			go func() {
+				defer close(following)
+				rev, err := lagging.mirror.load(context.Background(), cli, prefix+"/", lagging.timeout)
+				if err != nil {
+					t.Error(err)
+				}
+				b.startFollowing(rev)
+			}()
+		}
+		if _, err := tx.Job("job-1"); err != nil {
+			return err
+		}
+		return tx.InsertJob(newJob("job-2", "app", "dev", "r", StatusCompleted))
+	})
+	if err != nil || runs != 2 {
+		t.Fatalf("after %d runs: %v, want success on the second", runs, err)
+	}
+	must(t, a.View(ctx, func(tx *Tx) error { _, err := tx.Job("job-2"); return err }))
 }
