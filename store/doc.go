@@ -219,7 +219,8 @@
 // another inside the group commit (BenchmarkStoreBatchAcceptEtcd3 on a
 // three-member cluster in one process: one store 275-290 accepts/s
 // before, 1,500-1,900 after, raw unguarded Txns 1,600-1,700; three stores
-// sharing the prefix 50-69 before, 800-1,150 after). The trade-off is
+// sharing the prefix 50-69 before, 800-1,150 after, on a shared machine
+// whose load moves them by 2x: docs/benchmarks.md). The trade-off is
 // memory: the mirror holds the whole prefix, about 1,400 bytes of heap per
 // accepted create (a resource and its job with their index entries: 6
 // keys, 550 bytes of keys and values; BenchmarkMirrorMemory, 10,000
