@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
 )
@@ -36,14 +40,65 @@ func BenchmarkStoreBatchAcceptEtcd(b *testing.B) {
 	benchBatchAccept(b, s)
 }
 
-// benchBatchAccept accepts b.N creates through s from 64 goroutines.
-func benchBatchAccept(b *testing.B, s *Store) {
-	var seq atomic.Int64
+// BenchmarkStoreBatchAcceptEtcd3 accepts creates from 64 goroutines on a
+// three-member etcd cluster embedded in the benchmark's process, through
+// one store and through three stores on the same prefix (three
+// replicas, the goroutines spread over them); raw is the bound they are
+// held to: the same client writing six keys per accept in unguarded Txns,
+// reading nothing.
+func BenchmarkStoreBatchAcceptEtcd3(b *testing.B) {
+	cluster := etcdtest.Start(b, 3)
+	b.Run("raw", func(b *testing.B) {
+		cli := cluster.Client(b)
+		prefix := newEtcdPrefix()
+		var seq atomic.Int64
+		b.ResetTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				for n := seq.Add(1); n <= int64(b.N); n = seq.Add(1) {
+					ops := make([]clientv3.Op, 6)
+					for i := range ops {
+						ops[i] = clientv3.OpPut(fmt.Sprintf("%s/k%d/%d", prefix, i, n), strings.Repeat("v", 120))
+					}
+					if _, err := cli.Txn(context.Background()).Then(ops...).Commit(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+	})
+	for _, n := range []int{1, 3} {
+		b.Run(fmt.Sprintf("stores=%d", n), func(b *testing.B) {
+			prefix := newEtcdPrefix()
+			stores := make([]*Store, n)
+			for i := range stores {
+				s, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: cluster.Endpoints(), Prefix: prefix}, Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				stores[i] = s
+			}
+			benchBatchAccept(b, stores...)
+		})
+	}
+}
+
+// benchBatchAccept accepts b.N creates from 64 goroutines, spread over
+// stores, reporting failed calls.
+func benchBatchAccept(b *testing.B, stores ...*Store) {
+	var seq, failed atomic.Int64
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	per := b.N/64 + 1
 	start := time.Now()
 	for w := 0; w < 64; w++ {
+		s := stores[w%len(stores)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -53,17 +108,21 @@ func benchBatchAccept(b *testing.B, s *Store) {
 				r := newResource("app", env, "data", fmt.Sprintf("bucket-%d", n))
 				r.Desired = Permissions{Authenticated: []string{"READ"}, Unauthenticated: []string{"READ"}}
 				j := newJob(fmt.Sprintf("%036d", n), "app", env, "data", StatusRunning)
-				s.Batch(context.Background(), func(tx *Tx) error {
+				err := s.Batch(context.Background(), func(tx *Tx) error {
 					if err := tx.CreateResource(r); err != nil {
 						return err
 					}
 					return tx.InsertJob(j)
 				})
+				if err != nil {
+					failed.Add(1)
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	b.ReportMetric(float64(seq.Load())/time.Since(start).Seconds(), "records/s")
+	b.ReportMetric(float64(failed.Load()), "failed")
 }
 
 // BenchmarkOpen opens a store of 100,000 jobs and 10,000 resources, the
@@ -149,5 +208,55 @@ func BenchmarkCopyToEtcd(b *testing.B) {
 			}
 			b.ReportMetric(float64(keys*b.N)/b.Elapsed().Seconds(), "keys/s")
 		})
+	}
+}
+
+// BenchmarkMirrorMemory fills a store on etcd with 10,000 accepted
+// creates (a resource and its job each, with their index entries) and
+// reports what a mirror of it holds on the heap per accept, beside the
+// bytes of its keys and values: the cost of reading from memory.
+func BenchmarkMirrorMemory(b *testing.B) {
+	const accepts = 10000
+	s, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: etcdtest.Start(b, 1).Endpoints()}, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Go(func() {
+			for n := w; n < accepts; n += 64 {
+				env := fmt.Sprintf("env%08d", n)
+				r := newResource("app", env, "data", fmt.Sprintf("bucket-%d", n))
+				j := newJob(fmt.Sprintf("%036d", n), "app", env, "data", StatusRunning)
+				if err := s.Batch(context.Background(), func(tx *Tx) error {
+					if err := tx.CreateResource(r); err != nil {
+						return err
+					}
+					return tx.InsertJob(j)
+				}); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	e := s.kv.etcd
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		m := newMirror(e.commitKey())
+		if _, err := m.load(context.Background(), e.client, e.prefix+"/", e.timeout); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		data, keys := 0, m.tree.Len()
+		m.tree.Ascend(func(x mirrorEntry) bool { data += len(x.key) + len(x.val); return true })
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/accepts, "heap-bytes/accept")
+		b.ReportMetric(float64(data)/accepts, "data-bytes/accept")
+		b.ReportMetric(float64(keys)/accepts, "keys/accept")
+		runtime.KeepAlive(m)
 	}
 }

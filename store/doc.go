@@ -170,36 +170,66 @@
 // store's own contract tests run on both engines, forEachEngine) it is
 // expressed so: a bucket is the key range prefix + "/" + name + "/",
 // and its sequence the value of its marker key prefix + "/" + name,
-// which exists while the bucket does. A View reads at one revision (the first read's, then WithRev),
-// and a cursor pages through the bucket's range at that revision in key
-// order. An Update reads the same way and buffers its writes in an
-// ordered write set that Get and cursors consult first: a cursor merges
-// the range it reads with the set's puts and deletes, key by key. It
-// commits as one Txn whose If says the commit key (prefix + "/") was
-// not written after the revision read and whose Then holds the writes
-// and a put of that key (a transaction that read nothing commits
-// without the compare). Every write transaction of every replica is thus serialised
-// as bbolt's single writer serialises them, including those whose reads
-// were ranges (a compare per key read would miss a key added to a range
-// or deleted from it): a transaction that lost the race fails whole and
-// runs again on a new revision, as Batch already runs again a group that
-// failed; after 16 lost attempts the Update fails (errContended), having
-// written nothing. Each request is bounded by a timeout, the layer taking
-// no context; a failed read answers nil and fails its transaction. A
-// request the cluster did not answer (the timeout spent, no leader or
-// quorum, the connection refused or lost) and a commit that kept losing
-// fail with ErrUnavailable wrapping etcd's error (unavailable.go), which
-// the API answers as a retryable 504. A group commit stops taking calls
-// when its buffered writes reach 127 operations or 1 MiB (etcd's
-// defaults are 128 per Txn and 1.5 MiB per request): the call that
-// passed the limit is undone and starts the next Txn, never one call's
-// writes split. A call too large alone fails alone; a group a server
-// with lower limits refuses is split in halves. So the calls whose
+// which exists while the bucket does. Transactions read a mirror of the
+// prefix kept in the process (mirror.go, below), not the cluster: a
+// transaction's first read takes an immutable copy of it at one revision,
+// and a cursor pages through the bucket's range in that copy in key
+// order. An Update buffers its writes in an ordered write set that Get
+// and cursors consult first: a cursor merges the range it reads with the
+// set's puts and deletes, key by key. It commits as one Txn whose If says
+// the commit key (prefix + "/") was not written after the copy's revision
+// and whose Then holds the writes and a put of that key (a transaction
+// that read nothing commits without the compare). Every write transaction
+// of every replica is thus serialised as bbolt's single writer serialises
+// them, including those whose reads were ranges (a compare per key read
+// would miss a key added to a range or deleted from it): a transaction
+// that lost the race fails whole, waits until the mirror holds the commit
+// it lost to, and runs again on a new copy, as Batch already runs again a
+// group that failed; after 64 lost attempts (each one Txn, the reads
+// being local) the Update fails (errContended), having written nothing.
+// Each request is bounded by a timeout, the layer taking no context; a
+// read that cannot be answered in time answers nil and fails its
+// transaction. A request the cluster did not answer (the timeout spent,
+// no leader or quorum, the connection refused or lost) and a commit that
+// kept losing fail with ErrUnavailable wrapping etcd's error
+// (unavailable.go), which the API answers as a retryable 504. A group
+// commit stops taking calls when its buffered writes reach 127 operations
+// or 1 MiB (etcd's defaults are 128 per Txn and 1.5 MiB per request): the
+// call that passed the limit is undone and starts the next Txn, never one
+// call's writes split. A call too large alone fails alone; a group a
+// server with lower limits refuses is split in halves. So the calls whose
 // writes grow with the data take a bounded share of a Txn on etcd (the
 // sweeps of jobs and sign-in records: limits.go), and each migration
 // commits in parts, the schema version in the last (etcd_parts.go), which
-// a stop between parts leaves to the next start to finish. KeyN is a
-// counting range read; FillAtEnd does nothing.
+// a stop between parts leaves to the next start to finish. KeyN counts
+// the range in the copy; FillAtEnd does nothing.
+//
+// The mirror (mirror.go) is what the Kubernetes API server's watch cache
+// is to it: OpenEtcd reads the whole prefix at one revision, paging, into
+// a copy-on-write B-tree (github.com/google/btree, whose Clone is O(1)),
+// and the watch of the prefix that follows other replicas' writes
+// (follow.go) applies every change to it in revision order. A write is
+// answered once the writer's mirror holds it, so a replica reads its own
+// writes; a View first asks the cluster for the commit key's mod revision
+// (one linearizable request) and waits until the mirror holds it, so it
+// sees every write answered before it began, through any replica. A watch
+// that breaks resumes after the last revision applied; one that cannot
+// (etcd compacted what it missed) has the mirror loaded anew and swapped
+// in, transactions waiting for it meanwhile, up to the request timeout,
+// then failing with ErrUnavailable. An accept costs about ten reads; from
+// the mirror they are memory reads instead of round trips made one after
+// another inside the group commit (BenchmarkStoreBatchAcceptEtcd3 on a
+// three-member cluster in one process: one store 275-290 accepts/s
+// before, 1,500-1,900 after, raw unguarded Txns 1,600-1,700; three stores
+// sharing the prefix 50-69 before, 800-1,150 after, on a shared machine
+// whose load moves them by 2x: docs/benchmarks.md). The trade-off is
+// memory: the mirror holds the whole prefix, about 1,400 bytes of heap per
+// accepted create (a resource and its job with their index entries: 6
+// keys, 550 bytes of keys and values; BenchmarkMirrorMemory, 10,000
+// accepts), so 14 MB per 10,000 and 140 MB per 100,000 in every replica;
+// retention (SweepJobs) bounds it with the job count. Replicas still
+// commit one at a time (every job takes the one jobs/ sequence), so three
+// replicas accept less than one.
 //
 // OpenEtcd opens a store on etcd: migrations (replicas starting together
 // commit them once) and the record checks, no file checks. Its

@@ -76,6 +76,10 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 		o.Logger = slog.Default()
 	}
 	s := newStore(kvDB{etcd: kv}, "etcd:"+e.Prefix, o)
+	// Followed from the revision the mirror was loaded at, before the
+	// migrations, which read the mirror and wait for it to hold their
+	// commit.
+	s.startFollowing(rev)
 	check := o.Check
 	if check == CheckAuto || check == "" {
 		check = CheckQuick
@@ -90,17 +94,13 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 		err = s.load(check)
 	}
 	if err != nil {
+		close(s.stop)
+		<-s.followed
 		kv.client.Close()
 		return nil, fmt.Errorf("open store on etcd under %s: %w", e.Prefix, err)
 	}
 	close(s.recorded) // no identity record to keep: see OpenEtcd
 	s.leases = newEtcdLeases(s.kv.etcd, e.LeaseTTL, o.Logger)
-	// Followed from before the migrations, so no other replica's write
-	// made since the store was first read goes unseen; unfollowed until
-	// the watch is in place.
-	s.followed = make(chan struct{})
-	s.unfollowed.Store(true)
-	go s.follow(rev + 1)
 	go s.committer()
 	return s, nil
 }
@@ -144,20 +144,23 @@ func connectEtcd(ctx context.Context, e EtcdOptions) (*etcdKV, EtcdOptions, int6
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: min(time.Second, e.RequestTimeout/2)},
 			MinConnectTimeout: e.DialTimeout,
 		})}})
+	var kv *etcdKV
 	var rev int64
 	if err == nil {
 		// The client connects lazily: an unreachable cluster or refused
 		// credentials are told here, not at the first request served,
 		// and within DialTimeout (the client would retry for as long as
-		// ctx lasts).
+		// ctx lasts). Then the prefix is loaded into the mirror
+		// (mirror.go), each of its pages bounded by the request timeout.
 		probe, cancel := context.WithTimeout(ctx, e.DialTimeout)
-		var resp *clientv3.GetResponse
-		resp, err = cli.Get(probe, e.Prefix+"/", clientv3.WithCountOnly())
+		_, err = cli.Get(probe, e.Prefix+"/", clientv3.WithCountOnly())
 		cancel()
+		if err == nil {
+			kv = newEtcdKV(cli, e.Prefix, e.RequestTimeout)
+			rev, err = kv.mirror.load(ctx, cli, e.Prefix+"/", e.RequestTimeout)
+		}
 		if err != nil {
 			cli.Close()
-		} else {
-			rev = resp.Header.Revision
 		}
 	}
 	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
@@ -166,5 +169,5 @@ func connectEtcd(ctx context.Context, e EtcdOptions) (*etcdKV, EtcdOptions, int6
 	if err != nil {
 		return nil, e, 0, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), etcdFailure(err))
 	}
-	return newEtcdKV(cli, e.Prefix, e.RequestTimeout), e, rev, nil
+	return kv, e, rev, nil
 }

@@ -83,6 +83,7 @@ func (t *etcdTx) commitInParts(last string) (bool, error) {
 		if !resp.Succeeded {
 			return false, nil
 		}
+		t.committed = resp.Header.Revision
 		guard = []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "=", resp.Header.Revision)}
 	}
 	return true, nil

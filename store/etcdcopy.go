@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -102,11 +103,19 @@ func CopyToEtcd(ctx context.Context, path string, e EtcdOptions, o CopyOptions) 
 		return CopyReport{}, err
 	}
 	defer closeSrc()
-	kv, e, _, err := connectEtcd(ctx, e)
+	kv, e, rev, err := connectEtcd(ctx, e)
 	if err != nil {
 		return CopyReport{Schema: schema}, err
 	}
 	defer kv.client.Close()
+	// The copy's transactions read the mirror, which a store's watch
+	// keeps current: a store that serves nothing follows the prefix for it.
+	follower := newStore(kvDB{etcd: kv}, "etcd:"+e.Prefix, Options{Logger: slog.New(slog.DiscardHandler)})
+	follower.startFollowing(rev)
+	defer func() {
+		close(follower.stop)
+		<-follower.followed
+	}()
 	c := &etcdCopy{path: path, prefix: e.Prefix, dst: kvDB{etcd: kv}, opts: o}
 	c.report.Schema = schema
 	err = guarded(path, func() error {

@@ -16,6 +16,11 @@ import (
 // replicas the read cache is as current as the watch, not linearizable).
 // This process's own commits advance it at once, as on bbolt.
 //
+// The same watch keeps the store's mirror (mirror.go): each change is
+// applied to it before the generation moves. A watch that breaks resumes
+// after the last revision applied; one that cannot (etcd compacted the
+// revisions missed) has the mirror loaded anew first.
+//
 // While the watch is not known to deliver (not yet created, failed,
 // compacted past, or it left a progress request unanswered for a whole
 // interval, as over a dead connection the client keeps retrying), the
@@ -27,6 +32,15 @@ import (
 // nothing changes: a stream that leaves one request unanswered until the
 // next is taken as broken. It is the store's request timeout.
 func (s *Store) followInterval() time.Duration { return s.kv.etcd.timeout }
+
+// startFollowing follows the prefix after revision rev, the mirror's, in
+// the background until Close. The store is unfollowed until the watch is
+// in place.
+func (s *Store) startFollowing(rev int64) {
+	s.followed = make(chan struct{})
+	s.unfollowed.Store(true)
+	go s.follow(rev + 1)
+}
 
 // follow runs until Close, watching the prefix from revision from on.
 func (s *Store) follow(from int64) {
@@ -41,6 +55,16 @@ func (s *Store) follow(from int64) {
 	const firstBackoff = 50 * time.Millisecond
 	backoff := firstBackoff
 	for ctx.Err() == nil {
+		if !s.kv.etcd.mirror.isCurrent() {
+			rev, err := s.kv.etcd.mirror.load(ctx, cli, prefix, s.followInterval())
+			if err != nil {
+				s.log.Warn("store: cannot load the etcd prefix; retrying", "error", err)
+				s.pause(ctx, &backoff)
+				continue
+			}
+			from = rev + 1
+			s.generation.Add(1) // anything may have changed meanwhile
+		}
 		// Without a leader the member cannot know of new commits: the
 		// watch is cancelled rather than left silent.
 		wctx, stopWatch := context.WithCancel(clientv3.WithRequireLeader(ctx))
@@ -52,11 +76,17 @@ func (s *Store) follow(from int64) {
 			backoff = firstBackoff
 		}
 		from = next
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-			backoff = min(2*backoff, s.followInterval())
-		}
+		s.pause(ctx, &backoff)
+	}
+}
+
+// pause waits backoff before follow tries again, doubling it up to the
+// follow interval.
+func (s *Store) pause(ctx context.Context, backoff *time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(*backoff):
+		*backoff = min(2**backoff, s.followInterval())
 	}
 }
 
@@ -75,8 +105,10 @@ func (s *Store) followWatch(ctx context.Context, ch clientv3.WatchChan, from int
 				return next, delivered
 			}
 			if resp.CompactRevision != 0 {
-				// Changes were compacted away unseen: resume after them;
-				// the generation moves on when the watch is followed again.
+				// Changes were compacted away unseen: the mirror is loaded
+				// anew before the watch resumes; the generation moves on
+				// when the watch is followed again.
+				s.kv.etcd.mirror.stale()
 				return resp.CompactRevision, delivered
 			}
 			if resp.Err() != nil || resp.Canceled {
@@ -88,6 +120,7 @@ func (s *Store) followWatch(ctx context.Context, ch clientv3.WatchChan, from int
 				s.unfollowed.Store(false)
 			}
 			if n := len(resp.Events); n > 0 {
+				s.kv.etcd.mirror.apply(resp.Events)
 				next = resp.Events[n-1].Kv.ModRevision + 1
 				s.generation.Add(1)
 			}

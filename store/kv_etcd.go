@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
+	"github.com/google/btree"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -42,6 +42,9 @@ type etcdKV struct {
 	// attempts bounds how often an Update runs when its commit keeps
 	// losing to other writers.
 	attempts int
+	// mirror is the prefix as this process last heard of it, which
+	// transactions read (mirror.go).
+	mirror *mirror
 }
 
 // errTxnTooLarge is a commit etcd refused for its number of writes or its
@@ -57,21 +60,29 @@ var errContended = fmt.Errorf("%w: etcd commit lost to concurrent writers", ErrU
 // etcdAttempts is how often an Update runs before errContended: each
 // retry follows another writer's commit, so the store makes progress
 // while one transaction retries.
-const etcdAttempts = 16
+const etcdAttempts = 64
 
 // newEtcdKV returns the engine for the store under prefix, which must
 // not end in "/" (the engine adds it).
 func newEtcdKV(client *clientv3.Client, prefix string, timeout time.Duration) *etcdKV {
-	return &etcdKV{client: client, prefix: prefix, timeout: timeout, attempts: etcdAttempts}
+	e := &etcdKV{client: client, prefix: prefix, timeout: timeout, attempts: etcdAttempts}
+	e.mirror = newMirror(e.commitKey())
+	return e
 }
 
 // commitKey is the key every commit puts.
 func (e *etcdKV) commitKey() string { return e.prefix + "/" }
 
-// view runs fn at one revision, the first read's.
+// view runs fn at one revision of the mirror, one that holds every commit
+// made before view was called: the cluster tells which (the commit key's
+// mod revision, a linearizable read), and the mirror is waited for.
 func (e *etcdKV) view(fn func(kvTx) error) error {
-	t := &etcdTx{kv: e}
-	err := fn(kvTx{etcd: t})
+	last, err := e.lastCommit()
+	if err != nil {
+		return err
+	}
+	t := &etcdTx{kv: e, min: last}
+	err = fn(kvTx{etcd: t})
 	if t.err != nil {
 		// A failed read answered nil: fn's outcome rests on it.
 		return t.err
@@ -79,48 +90,97 @@ func (e *etcdKV) view(fn func(kvTx) error) error {
 	return err
 }
 
+// lastCommit asks the cluster for the revision of the store's last
+// commit, the commit key's mod revision (0 before the first): one
+// linearizable request, which a read needs once to be current.
+func (e *etcdKV) lastCommit() (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+	defer cancel()
+	resp, err := e.client.Get(ctx, e.commitKey(), clientv3.WithKeysOnly())
+	if err != nil {
+		return 0, fmt.Errorf("store: etcd read: %w", etcdFailure(err))
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, nil
+	}
+	return resp.Kvs[0].ModRevision, nil
+}
+
 // update runs fn and commits its writes in one Txn guarded by the commit
-// key, running fn again on a new revision when another commit came first.
+// key, running fn again on a new revision when another commit came first:
+// once the mirror holds that commit, which fn then reads.
 func (e *etcdKV) update(fn func(kvTx) error) error { return e.updateWith(fn, (*etcdTx).commit) }
 
 // updateWith is update committing fn's writes with commit, which reports
 // false when another commit came first.
 func (e *etcdKV) updateWith(fn func(kvTx) error, commit func(*etcdTx) (bool, error)) error {
+	var min int64
 	for attempt := 1; ; attempt++ {
-		t := &etcdTx{kv: e, writes: map[string]etcdWrite{}}
+		t := &etcdTx{kv: e, writes: map[string]etcdWrite{}, min: min}
 		err := fn(kvTx{etcd: t})
 		if t.err != nil {
 			return t.err
 		}
+		if err != nil || len(t.writes) == 0 {
+			// What fn drew from the copy alone (an error, or nothing to
+			// write) has no commit to guard it: it stands if no commit
+			// came after the copy, as a View's answer does, and fn runs
+			// again on a copy that holds the last one otherwise.
+			if t.rev == 0 {
+				return err
+			}
+			last, lerr := e.lastCommit()
+			if lerr != nil {
+				return lerr
+			}
+			if last <= t.rev {
+				return err
+			}
+			if attempt == e.attempts {
+				return fmt.Errorf("%w (%d attempts)", errContended, attempt)
+			}
+			min = last
+			continue
+		}
+		committed, err := commit(t)
 		if err != nil {
 			return err
 		}
-		committed, err := commit(t)
-		if err != nil || committed {
-			return err
+		if committed {
+			if t.committed != 0 {
+				// Answered once this process reads its own write. A
+				// mirror slower than the timeout leaves the write as
+				// committed: it is, and a View waits for it anyway.
+				_, _, _ = e.mirror.await(e.timeout, atLeast(t.committed))
+			}
+			return nil
 		}
 		if attempt == e.attempts {
 			return fmt.Errorf("%w (%d attempts)", errContended, attempt)
 		}
+		if _, _, err := e.mirror.await(e.timeout, committedAfter(t.rev)); err != nil {
+			return err
+		}
 	}
 }
 
-// etcdTx is one transaction of the etcd engine. Its reads are at rev, set
-// by the first; a write transaction buffers its writes until commit.
+// etcdTx is one transaction of the etcd engine. Its reads are of snap, a
+// copy of the mirror at rev taken by the first read, at least at min; a
+// write transaction buffers its writes until commit.
 type etcdTx struct {
-	kv     *etcdKV
-	rev    int64
-	writes map[string]etcdWrite // nil in a read transaction
-	// got holds the keys Get read, absent ones as nil entries: at one
-	// revision a key reads the same every time, and the store reads some
-	// (meta/, a bucket's marker) many times in a transaction.
-	got map[string]*mvccpb.KeyValue
+	kv       *etcdKV
+	snap     *btree.BTreeG[mirrorEntry]
+	rev, min int64
+	writes   map[string]etcdWrite // nil in a read transaction
+	// committed is the revision of the commit, once made.
+	committed int64
 	// undo holds what each write replaced, in order, so the writes after
 	// a mark can be dropped; size is the bytes the writes hold.
 	undo []etcdUndo
 	size int
-	// err is the first failed request. Get has no error to return, so it
-	// answers nil and the transaction fails with err when fn returns.
+	// err is the first failed read: the mirror did not catch up in time.
+	// Get has no error to return, so it answers nil and the transaction
+	// fails with err when fn returns.
 	err error
 	// fences are the claim keys (and their create revisions) the commit
 	// applies under (fence).
@@ -136,26 +196,24 @@ type etcdWrite struct {
 // errReadOnly is a write attempted in a View.
 var errReadOnly = errors.New("store: write in a read transaction")
 
-// read runs one range request at the transaction's revision, fixing the
-// revision at the first. It returns nil after a failure, recorded in err.
-func (t *etcdTx) read(key string, opts ...clientv3.OpOption) *clientv3.GetResponse {
-	if t.err != nil {
-		return nil
+// read returns the transaction's copy of the mirror, taking it at the
+// first read. It returns nil after a failure, recorded in err.
+func (t *etcdTx) read() *btree.BTreeG[mirrorEntry] {
+	if t.snap == nil && t.err == nil {
+		t.snap, t.rev, t.err = t.kv.mirror.await(t.kv.timeout, atLeast(t.min))
 	}
-	if t.rev != 0 {
-		opts = append(opts, clientv3.WithRev(t.rev))
+	return t.snap
+}
+
+// stored returns key's value at the transaction's revision and whether it
+// exists.
+func (t *etcdTx) stored(key string) ([]byte, bool) {
+	snap := t.read()
+	if snap == nil {
+		return nil, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
-	defer cancel()
-	resp, err := t.kv.client.Get(ctx, key, opts...)
-	if err != nil {
-		t.err = fmt.Errorf("store: etcd read: %w", etcdFailure(err))
-		return nil
-	}
-	if t.rev == 0 {
-		t.rev = resp.Header.Revision
-	}
-	return resp
+	e, ok := snap.Get(mirrorEntry{key: key})
+	return e.val, ok
 }
 
 // get returns key's value and whether it exists, the transaction's own
@@ -164,31 +222,13 @@ func (t *etcdTx) get(key string) ([]byte, bool) {
 	if w, ok := t.writes[key]; ok {
 		return w.val, !w.del
 	}
-	kv, ok := t.got[key]
-	if !ok {
-		resp := t.read(key)
-		if resp == nil {
-			return nil, false
-		}
-		if len(resp.Kvs) > 0 {
-			kv = resp.Kvs[0]
-		}
-		if t.got == nil {
-			t.got = map[string]*mvccpb.KeyValue{}
-		}
-		t.got[key] = kv
-	}
-	if kv == nil {
-		return nil, false
-	}
-	return kv.Value, true
+	return t.stored(key)
 }
 
-// exists reports whether key is stored at the transaction's revision,
-// without reading its value.
+// exists reports whether key is stored at the transaction's revision.
 func (t *etcdTx) exists(key string) bool {
-	resp := t.read(key, clientv3.WithCountOnly())
-	return resp != nil && resp.Count > 0
+	_, ok := t.stored(key)
+	return ok
 }
 
 // empty reports whether no key is stored under the prefix ("P/" on) at
@@ -198,8 +238,16 @@ func (t *etcdTx) empty() bool {
 	if len(t.writes) > 0 {
 		return false
 	}
-	resp := t.read(t.kv.commitKey(), clientv3.WithRange(t.kv.prefix+"0"), clientv3.WithCountOnly())
-	return resp != nil && resp.Count == 0
+	snap := t.read()
+	if snap == nil {
+		return false
+	}
+	found := false
+	snap.AscendRange(mirrorEntry{key: t.kv.commitKey()}, mirrorEntry{key: t.kv.prefix + "0"}, func(mirrorEntry) bool {
+		found = true
+		return false
+	})
+	return !found
 }
 
 // etcdUndo is a buffered write's key and what it replaced.
@@ -284,6 +332,9 @@ func (t *etcdTx) commit() (bool, error) {
 	resp, err := t.kv.client.Txn(ctx).If(cmps...).Then(ops...).Else(orElse...).Commit()
 	if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
 		return false, fmt.Errorf("store: etcd commit of %d writes: %w: %w", len(ops), errTxnTooLarge, err)
+	}
+	if err == nil && resp.Succeeded {
+		t.committed = resp.Header.Revision
 	}
 	if err != nil {
 		return false, fmt.Errorf("store: etcd commit of %d writes: %w", len(ops), etcdFailure(err))
@@ -405,11 +456,12 @@ func (b *etcdBucket) setSequence(s uint64) error {
 // keyN counts the keys at the transaction's revision, then corrects the
 // count for the transaction's own writes.
 func (b *etcdBucket) keyN() int {
-	resp := b.tx.read(b.lo, clientv3.WithRange(b.hi), clientv3.WithCountOnly())
-	if resp == nil {
+	snap := b.tx.read()
+	if snap == nil {
 		return 0
 	}
-	n := int(resp.Count)
+	n := 0
+	snap.AscendRange(mirrorEntry{key: b.lo}, mirrorEntry{key: b.hi}, func(mirrorEntry) bool { n++; return true })
 	for _, k := range b.written(b.lo) {
 		switch had := b.tx.exists(k); {
 		case b.tx.writes[k].del && had:
@@ -447,14 +499,14 @@ func (b *etcdBucket) forEach(fn func(k, v []byte) error) error {
 }
 
 // etcdCursor walks a bucket in key order: it pages through the bucket's
-// range at the transaction's revision and merges the transaction's writes
+// range in the transaction's copy of the mirror and merges its writes
 // in, key by key, a buffered write replacing or hiding the stored key.
 type etcdCursor struct {
 	b *etcdBucket
 	// page is the range read last, from the key at pos on not yet
 	// returned; after is where the next page starts, more whether there
 	// is one, and limit its size, growing for long walks.
-	page  []*mvccpb.KeyValue
+	page  []mirrorEntry
 	pos   int
 	after string
 	more  bool
@@ -488,15 +540,21 @@ func (c *etcdCursor) fill() {
 	if c.pos < len(c.page) || !c.more {
 		return
 	}
-	resp := c.b.tx.read(c.after, clientv3.WithRange(c.b.hi), clientv3.WithLimit(c.limit))
-	c.page, c.pos = nil, 0
-	if resp == nil {
-		c.more = false
+	snap := c.b.tx.read()
+	c.page, c.pos, c.more = c.page[:0], 0, false
+	if snap == nil {
 		return
 	}
-	c.page, c.more = resp.Kvs, resp.More
+	snap.AscendRange(mirrorEntry{key: c.after}, mirrorEntry{key: c.b.hi}, func(e mirrorEntry) bool {
+		if int64(len(c.page)) == c.limit {
+			c.more = true
+			return false
+		}
+		c.page = append(c.page, e)
+		return true
+	})
 	if n := len(c.page); n > 0 {
-		c.after = string(c.page[n-1].Key) + "\x00"
+		c.after = c.page[n-1].key + "\x00"
 	}
 	c.limit = min(2*c.limit, etcdMaxPage)
 }
@@ -515,12 +573,12 @@ func (c *etcdCursor) next() ([]byte, []byte) {
 		case !stored:
 			cmp = -1
 		default:
-			cmp = strings.Compare(c.writes[c.wpos], string(c.page[c.pos].Key))
+			cmp = strings.Compare(c.writes[c.wpos], c.page[c.pos].key)
 		}
 		if cmp > 0 {
-			kv := c.page[c.pos]
+			e := c.page[c.pos]
 			c.pos++
-			return kv.Key[len(c.b.lo):], kv.Value
+			return []byte(e.key[len(c.b.lo):]), e.val
 		}
 		k := c.writes[c.wpos]
 		c.wpos++

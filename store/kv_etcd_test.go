@@ -1,9 +1,11 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 
@@ -21,16 +23,35 @@ func sharedClient(t *testing.T) *clientv3.Client {
 	return shared.cluster.Client(t)
 }
 
-// etcdKVFor returns an etcd engine over a new, empty prefix.
-func etcdKVFor(cli *clientv3.Client) *etcdKV {
-	return newEtcdKV(cli, fmt.Sprintf("/kvtest%d", etcdPrefixes.Add(1)), DefaultEtcdRequestTimeout)
+// etcdKVFor returns an etcd engine over a new, empty prefix, its mirror
+// loaded and following until cleanup.
+func etcdKVFor(t *testing.T, cli *clientv3.Client) *etcdKV {
+	return followedKV(t, cli, fmt.Sprintf("/kvtest%d", etcdPrefixes.Add(1)))
+}
+
+// followedKV returns an etcd engine over prefix whose mirror follows the
+// prefix until cleanup, as a store's does: another replica.
+func followedKV(t *testing.T, cli *clientv3.Client, prefix string) *etcdKV {
+	t.Helper()
+	e := newEtcdKV(cli, prefix, DefaultEtcdRequestTimeout)
+	rev, err := e.mirror.load(context.Background(), cli, prefix+"/", e.timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(kvDB{etcd: e}, "etcd:"+prefix, Options{Logger: slog.Default()})
+	s.startFollowing(rev)
+	t.Cleanup(func() {
+		close(s.stop)
+		<-s.followed
+	})
+	return e
 }
 
 // TestKVEtcd holds the etcd engine to the key-value layer's contract.
 func TestKVEtcd(t *testing.T) {
 	t.Parallel()
 	cli := sharedClient(t)
-	testKVContract(t, func(t *testing.T) kvDB { return kvDB{etcd: etcdKVFor(cli)} })
+	testKVContract(t, func(t *testing.T) kvDB { return kvDB{etcd: etcdKVFor(t, cli)} })
 }
 
 // counter reads the 8-byte counter "n" of bucket "c" (0 when absent).
@@ -55,9 +76,9 @@ func increment(tx kvTx) error {
 // revision, and both increments land, as two bbolt writers in turn.
 func TestKVEtcdConflictRetries(t *testing.T) {
 	t.Parallel()
-	e := etcdKVFor(sharedClient(t))
+	e := etcdKVFor(t, sharedClient(t))
 	// Another engine value over the same prefix: another replica.
-	other := kvDB{etcd: newEtcdKV(e.client, e.prefix, e.timeout)}
+	other := kvDB{etcd: followedKV(t, e.client, e.prefix)}
 	db := kvDB{etcd: e}
 	read, otherDone := make(chan struct{}), make(chan error)
 	go func() {
@@ -94,9 +115,9 @@ func TestKVEtcdConflictRetries(t *testing.T) {
 // its attempts with errContended, having written nothing.
 func TestKVEtcdContendedGivesUp(t *testing.T) {
 	t.Parallel()
-	e := etcdKVFor(sharedClient(t))
+	e := etcdKVFor(t, sharedClient(t))
 	e.attempts = 3
-	db, other := kvDB{etcd: e}, kvDB{etcd: newEtcdKV(e.client, e.prefix, e.timeout)}
+	db, other := kvDB{etcd: e}, kvDB{etcd: followedKV(t, e.client, e.prefix)}
 	must(t, db.Update(increment))
 	runs := 0
 	err := db.Update(func(tx kvTx) error {
@@ -124,11 +145,11 @@ func TestKVEtcdContendedGivesUp(t *testing.T) {
 
 // TestKVEtcdSnapshotAcrossReplicas: a read begun before another replica's
 // commit keeps reading at its revision, through a cursor's later pages
-// too, while a new read sees the commit.
+// too, while its mirror applies the commit, and a new read sees it.
 func TestKVEtcdSnapshotAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	e := etcdKVFor(sharedClient(t))
-	db, other := kvDB{etcd: e}, kvDB{etcd: newEtcdKV(e.client, e.prefix, e.timeout)}
+	e := etcdKVFor(t, sharedClient(t))
+	db, other := kvDB{etcd: e}, kvDB{etcd: followedKV(t, e.client, e.prefix)}
 	// More keys than a cursor's first page, so the walk reads pages after
 	// the commit.
 	const n = 3 * etcdFirstPage
@@ -151,6 +172,9 @@ func TestKVEtcdSnapshotAcrossReplicas(t *testing.T) {
 		c := tx.Bucket([]byte("k")).Cursor()
 		k, v := c.First()
 		must(t, other.Update(keys("new")))
+		// This engine's mirror applies the commit while the walk goes on.
+		_, _, err := e.mirror.await(e.timeout, committedAfter(tx.etcd.rev))
+		must(t, err)
 		seen := 0
 		for ; k != nil; k, v = c.Next() {
 			if string(v) != "old" {

@@ -491,7 +491,9 @@ func (s *Store) commitBatch(batch []*commit) {
 		err := s.noteDamage(guarded(s.path, func() error {
 			return s.kv.Update(func(kv kvTx) error {
 				tx := &Tx{kv: kv}
-				taken = len(batch)
+				// The engine may run this again (etcd: on a newer copy of
+				// the store), so each run starts over.
+				taken, failed, failure = len(batch), -1, nil
 				for i, c := range batch {
 					mark := kv.mark()
 					if c.claim != nil {

@@ -50,7 +50,8 @@ func etcdUnanswered(err error) bool {
 // readiness probe asks it, so a load balancer stops sending requests to a
 // replica cut off from the cluster; on etcd it costs a round trip.
 func (s *Store) Ping(ctx context.Context) error {
-	// A transaction reads nothing until asked to: reading the meta
-	// bucket's marker is what reaches the cluster.
+	// On etcd the View asks the cluster for its last commit, and reading
+	// the meta bucket's marker waits for this replica's mirror to hold
+	// it: a replica whose watch stopped delivering is not ready either.
 	return s.View(ctx, func(tx *Tx) error { tx.kv.HasBucket(bucketMeta); return nil })
 }

@@ -190,15 +190,11 @@ func openStore(ctx context.Context, cfg config, dataDir string, o store.Options)
 		return st, nil
 	}
 	e := cfg.etcdOptions
-	// The etcd client waits for a connection for as long as its context
-	// lets it: bounded, an unreachable cluster stops the start with an
-	// error instead of hanging it.
-	octx, cancel := context.WithTimeout(ctx, e.DialTimeout+e.RequestTimeout)
-	defer cancel()
-	st, err := store.OpenEtcd(octx, e, o)
-	if errors.Is(err, context.DeadlineExceeded) {
-		err = fmt.Errorf("%w (no answer within %s, --etcd-dial-timeout plus --etcd-request-timeout)", err, e.DialTimeout+e.RequestTimeout)
-	}
+	// OpenEtcd bounds its first request by the dial timeout, so an
+	// unreachable cluster stops the start with an error instead of
+	// hanging it, and each page of the store's first read by the request
+	// timeout, so a large store loads whole.
+	st, err := store.OpenEtcd(ctx, e, o)
 	eps := strings.Join(e.Endpoints, ",")
 	switch {
 	case err == nil:

@@ -98,6 +98,17 @@ func (p *Proxy) gate() bool {
 	return !p.closed
 }
 
+// Drop closes every connection the proxy carries, as a network that cut
+// them would; it keeps accepting new ones (held while paused). A client
+// then knows at once its streams are gone, and the server does too.
+func (p *Proxy) Drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
 // Close stops the proxy and drops every connection.
 func (p *Proxy) Close() error {
 	p.mu.Lock()
