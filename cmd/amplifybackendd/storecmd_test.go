@@ -96,7 +96,7 @@ func TestEtcdStoreRefusals(t *testing.T) {
 	t.Cleanup(func() { l.Close() })
 	cfg.etcdOptions.Endpoints = []string{silent}
 	_, err = openStore(ctx, cfg, t.TempDir(), store.Options{})
-	if err == nil || !strings.Contains(err.Error(), "--etcd-endpoints "+silent) || !strings.Contains(err.Error(), "no answer within 2s") {
+	if err == nil || !strings.Contains(err.Error(), "--etcd-endpoints "+silent) || !strings.Contains(err.Error(), "no answer within the dial timeout, 1s") {
 		t.Fatalf("a cluster that does not answer: %v", err)
 	}
 }
