@@ -135,9 +135,9 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	}
 	close(s.recorded) // no identity record to keep: see OpenEtcd
 	s.leases = newEtcdLeases(s.kv.etcd, e.LeaseTTL, o.Logger)
-	// Followed from before the migrations: no other replica's write made
-	// since the store was first read goes unseen.
-	// Unfollowed until the watch is in place.
+	// Followed from before the migrations, so no other replica's write
+	// made since the store was first read goes unseen; unfollowed until
+	// the watch is in place.
 	s.followed = make(chan struct{})
 	s.unfollowed.Store(true)
 	go s.follow(rev + 1)

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,7 +61,28 @@ func Start(t testing.TB, n int) *Cluster {
 // members are not to be restarted.
 func StartIn(dir string, n int) (*Cluster, error) { return start(nil, dir, n) }
 
+// portAttempts bounds the starts of a cluster whose ports were taken
+// between freeURL choosing them and the members listening on them (other
+// processes on the machine pick free ports too).
+const portAttempts = 3
+
 func start(t testing.TB, dir string, n int) (*Cluster, error) {
+	for attempt := 1; ; attempt++ {
+		// A fresh directory each time: a member that started before
+		// another failed has bootstrapped its data for the old ports.
+		c, err := startOnce(t, fmt.Sprintf("%s/%d", dir, attempt), n)
+		if err == nil || attempt == portAttempts || !portTaken(err) {
+			return c, err
+		}
+	}
+}
+
+// portTaken reports whether err is a listen on a port already in use.
+func portTaken(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+}
+
+func startOnce(t testing.TB, dir string, n int) (*Cluster, error) {
 	c := &Cluster{t: t}
 	var initial []string
 	peers := make([]url.URL, n)
