@@ -146,9 +146,10 @@ func (r *Runner) giveUp(ctx context.Context, id string, cause error) {
 }
 
 // run calls fn with a context that a client cancel (interrupt) or the job
-// timeout ends, j being the job as the phase read it, and reports those as errInterrupted or a timeout error. A
-// panic in fn outside its steps is retried by guard like a failed attempt;
-// name is what the job's error calls fn then.
+// timeout ends, and reports those as errInterrupted or a timeout error; j
+// is the job as the phase read it (scan compares its status). A panic in
+// fn outside its steps is retried by guard like a failed attempt; name is
+// what the job's error calls fn then.
 func (r *Runner) run(ctx context.Context, j store.Job, name string, fn func(context.Context) error) error {
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
