@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -94,7 +93,7 @@ func TestReplicaWithoutEtcd(t *testing.T) {
 	gw := testserver.StartGateway(t)
 	args := append(gw.ServerArgs(), "--store", "etcd", "--etcd-request-timeout", "1s", "--etcd-dial-timeout", "1s")
 
-	closed := freeAddr(t)
+	closed := testserver.FreeAddr(t)
 	out, code := testserver.Run(t, append(args, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--etcd-endpoints", closed)...)
 	if code != 1 || !strings.Contains(out, "--etcd-endpoints "+closed) || !strings.Contains(out, "no answer within 2s") {
 		t.Fatalf("start with no etcd at %s: exit %d\n%s", closed, code, out)
@@ -126,16 +125,4 @@ func TestReplicaWithoutEtcd(t *testing.T) {
 	s.Until("/readyz is not 503 with etcd stopped", func() bool { return ready() == http.StatusServiceUnavailable })
 	cluster.Members()[0].Restart()
 	s.Until("/readyz is not 200 with etcd back", func() bool { return ready() == http.StatusOK })
-}
-
-// freeAddr is a loopback address nothing listens on (it was free when
-// asked).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +62,7 @@ func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{etcd: etcdtest.Start(t, nMembers), gw: testserver.StartGateway(t)}
 	for i := range nReplicas {
-		r := &replica{i: i, api: "http://" + freeAddr(t)}
+		r := &replica{i: i, api: "http://" + testserver.FreeAddr(t)}
 		for _, ep := range c.etcd.Endpoints() {
 			p, err := faultproxy.New(ep)
 			if err != nil {
@@ -138,17 +137,6 @@ func (r *replica) heal() {
 // targetLog is every call r made to the target, S3 then IAM.
 func (r *replica) targetLog() []faultproxy.Request {
 	return append(r.s3.Requests(), r.iam.Requests()...)
-}
-
-// freeAddr returns a loopback address whose port was free when asked.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // view reads the store in one transaction.

@@ -12,20 +12,23 @@
 //
 // Afterwards it checks, from the store and from what the target was asked
 // to do:
+//   - once the faults stop, every pending job has a live claim (none is
+//     left RUNNING with no replica to execute it);
 //   - every job whose acceptance was answered 200 finished (COMPLETED,
 //     FAILED or CANCELLED) and none is left pending;
-//   - no bucket got two successful CreateBucket calls without a delete
-//     between them (a job executed twice at once would make the second),
-//     and every completed create got its one;
+//   - no bucket was asked for twice (CreateBucket) without a delete
+//     between: a job executed by two replicas at once would ask twice, a
+//     resumed job looks first; and every completed create's bucket was
+//     created;
 //   - the bucket policies and the environments' role policies on the
 //     target are exactly what the store's resources imply, rendered by the
-//     policy package, and each resource holds what the last accepted
-//     change the store completed asked for;
+//     policy package, and each resource holds what the last change the
+//     store completed for it asked for;
 //   - a replica cut off from etcd (its etcd connections paused) stops
-//     executing: its job in flight is taken over by another replica, the
-//     call it held is never sent, it sends nothing else to the target, and
-//     it answers writes with 504 GatewayTimeoutException, never 200; once
-//     reconnected it serves again.
+//     executing: it gives up its call in flight before another replica
+//     begins its job (the call is never sent), it sends nothing else that
+//     changes the target, and it answers writes with 504
+//     GatewayTimeoutException, never 200; once reconnected it serves again.
 //
 // etcd is embedded in the test process (internal/etcdtest, which runs
 // go.etcd.io/etcd/server/v3/embed), each replica reaching every member

@@ -631,6 +631,19 @@ func (s *Server) HoldIdleConnections() {
 	}
 }
 
+// FreeAddr returns a loopback address nothing listens on: its port was
+// free when asked. A server given it keeps it across restarts, as one
+// behind a load balancer does.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
 // Dial opens a TCP connection to addr that closes when the test ends.
 func Dial(t testing.TB, addr string) net.Conn {
 	t.Helper()
