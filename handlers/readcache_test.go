@@ -120,7 +120,7 @@ func TestCachedReadsFollowOtherReplicas(t *testing.T) {
 		return answer
 	}
 	// B follows A's writes before its answers are kept for long.
-	etcdtest.WaitFor(t, "replica B to follow the store", func() bool { return b.Generation() == b.Generation() })
+	etcdtest.WaitFor(t, "replica B to follow the store", func() bool { g := b.Generation(); return b.Generation() == g })
 	first := read()
 	if again := read(); again != first || strings.Contains(first, `"DELETE"`) {
 		t.Fatalf("answers before the write:\n%s\n%s", first, again)

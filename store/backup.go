@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // HasFile reports whether the store is a bbolt file (Open), which Backup
@@ -86,7 +87,7 @@ func openVerified(path string) (*bolt.DB, Summary, error) {
 		db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 		return err
 	})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		// A server holds the file's exclusive lock for as long as it runs.
 		return nil, sum, fmt.Errorf("%s is in use by a running server; stop it first", path)
 	}

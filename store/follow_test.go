@@ -43,7 +43,7 @@ func BenchmarkEtcdFollow(b *testing.B) {
 	endpoints, prefix := sharedEtcd(b), newEtcdPrefix()
 	a, other := openEtcd(b, endpoints, prefix), openEtcd(b, endpoints, prefix)
 	ctx := context.Background()
-	for other.Generation() != other.Generation() {
+	for !followed(other) {
 		runtime.Gosched() // until the watch is in place
 	}
 	b.ResetTimer()
