@@ -95,7 +95,7 @@ func TestReplicaWithoutEtcd(t *testing.T) {
 
 	closed := testserver.FreeAddr(t)
 	out, code := testserver.Run(t, append(args, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--etcd-endpoints", closed)...)
-	if code != 1 || !strings.Contains(out, "--etcd-endpoints "+closed) || !strings.Contains(out, "no answer within 2s") {
+	if code != 1 || !strings.Contains(out, "--etcd-endpoints "+closed) || !strings.Contains(out, "no answer within the dial timeout, 1s") {
 		t.Fatalf("start with no etcd at %s: exit %d\n%s", closed, code, out)
 	}
 
