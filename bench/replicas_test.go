@@ -82,8 +82,8 @@ func benchReplicas(t testing.TB, p params, rep *report) {
 		}
 		three = append(three, float64(total.Load()))
 
-		guarded = append(guarded, rawEtcd(t, cli, fmt.Sprintf("/raw-guarded-%d", i), r.Requests, true))
-		plain = append(plain, rawEtcd(t, cli, fmt.Sprintf("/raw-plain-%d", i), r.Requests, false))
+		guarded = append(guarded, rawEtcd(t, cli, fmt.Sprintf("/raw-guarded-%d", i), p.dur, true))
+		plain = append(plain, rawEtcd(t, cli, fmt.Sprintf("/raw-plain-%d", i), p.dur, false))
 	}
 
 	rep.add("\n### Several replicas on a three-member etcd cluster (64 clients, jobs executing on `amplifybackendd gateway`)\n")
@@ -188,7 +188,7 @@ func resumeAfterKill(t testing.TB, replica func(string, ...string) *testserver.S
 	}
 }
 
-// rawEtcd issues n acceptances' worth of etcd transactions from 64
+// rawEtcd issues acceptances' worth of etcd transactions for d from 64
 // goroutines sharing one client: records of the sizes an acceptance
 // writes (resource, bucket index, job, job index, pending index) and the
 // commit key. guarded reads the commit key and the resource first and
@@ -196,23 +196,21 @@ func resumeAfterKill(t testing.TB, replica func(string, ...string) *testserver.S
 // the store's commits are guarded; otherwise the puts go in one Txn with
 // no compare, etcd's own ceiling for that write set. It returns
 // acceptances per second.
-func rawEtcd(t testing.TB, cli *clientv3.Client, prefix string, n int, guarded bool) float64 {
+func rawEtcd(t testing.TB, cli *clientv3.Client, prefix string, d time.Duration, guarded bool) float64 {
 	ctx := context.Background()
 	commitKey := prefix + "/"
 	resource, job := strings.Repeat("r", 360), strings.Repeat("j", 300)
-	var seq atomic.Int64
+	var seq, done atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Value
 	start := time.Now()
+	end := start.Add(d)
 	for range 64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for time.Now().Before(end) {
 				i := seq.Add(1)
-				if i > int64(n) {
-					return
-				}
 				key := fmt.Sprintf("%s/resources/app\x00env%08d\x00data", prefix, i)
 				id := fmt.Sprintf("%036d", i)
 				puts := []clientv3.Op{
@@ -246,6 +244,7 @@ func rawEtcd(t testing.TB, cli *clientv3.Client, prefix string, n int, guarded b
 						return
 					}
 					if resp.Succeeded {
+						done.Add(1)
 						break
 					}
 				}
@@ -256,5 +255,5 @@ func rawEtcd(t testing.TB, cli *clientv3.Client, prefix string, n int, guarded b
 	if err, _ := failed.Load().(error); err != nil {
 		t.Fatalf("raw etcd loop: %v", err)
 	}
-	return float64(n) / time.Since(start).Seconds()
+	return float64(done.Load()) / time.Since(start).Seconds()
 }
