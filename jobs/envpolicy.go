@@ -359,13 +359,18 @@ func (r *Runner) writeInline(ctx context.Context, w *work, role string, l roleLa
 // would cost a call (pages, on a busy account) on every write, and the
 // role's tags would need a read the write path does not make otherwise.
 func (r *Runner) writeManaged(ctx context.Context, w *work, role string, kind store.RoleKind, l roleLayout, own func() error) error {
-	if !l.hasManaged {
-		return nil
-	}
 	k := w.res.ResourceKey
 	mark, err := r.managedMark(ctx, k, kind)
 	if err != nil {
 		return err
+	}
+	if !l.hasManaged {
+		// A target without managed policies holds none; the mark
+		// migration 7 gave its environments goes.
+		if mark > 0 {
+			return r.setManagedMark(ctx, k, kind, 0)
+		}
+		return nil
 	}
 	need := 0 // the highest number wanted
 	for i, doc := range l.managed {

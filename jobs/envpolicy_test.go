@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/amplifybackendd/amplifybackendd/policy"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -457,16 +460,8 @@ func TestOrphanManagedPoliciesGoWithNextWrite(t *testing.T) {
 	f.putManaged(base, first, "", false) // created, not attached, stale
 	shrunk := []string{policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleAuth), 4),
 		policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleUnauth), 2)}
-	// The jobs that left them raised their roles' marks first, as
-	// writeManaged does before it creates a policy.
-	for kind, n := range map[store.RoleKind]int{store.RoleAuth: 4, store.RoleUnauth: 2} {
-		if err := f.runner.setManagedMark(f.ctx, f.key(""), kind, max(n, f.managedMark(kind))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, name := range shrunk {
-		f.putManaged(base, name, "", false)
-	}
+	f.leaveManaged(base, store.RoleAuth, 4)
+	f.leaveManaged(base, store.RoleUnauth, 2)
 
 	f.mustComplete(f.runner.Update(f.ctx, f.key("r5"), storageREAD))
 	want[f.bucket("5")] = storageREAD
@@ -633,5 +628,36 @@ func TestManagedPolicyOfAStoppedJobGoesWithNextJob(t *testing.T) {
 	}
 	if n := f.managedMark(store.RoleAuth); n != 0 {
 		t.Fatalf("mark of the auth role = %d after the orphan went", n)
+	}
+}
+
+// noManagedPolicies is the gateway as a target without managed policies
+// (Ceph RGW 16) answers.
+type noManagedPolicies struct{ *countingTarget }
+
+func (noManagedPolicies) AttachedRolePolicies(context.Context, string) ([]s3iam.AttachedPolicy, error) {
+	return nil, &smithy.GenericAPIError{Code: "NotImplemented", Message: "no managed policies here"}
+}
+
+// TestTargetWithoutManagedPoliciesDropsTheMark: the marks migration 7
+// gives an environment's roles go with its next job on a target that can
+// hold no managed policy, and the job looks for none.
+func TestTargetWithoutManagedPoliciesDropsTheMark(t *testing.T) {
+	f := setup(t)
+	f.runner = New(f.store, noManagedPolicies{f.target}, f.runner.cfg)
+	f.mustComplete(f.runner.Create(f.ctx, CreateInput{Key: f.key("photos"), Bucket: f.bucket("photos"), Permissions: storageAll}))
+	for _, kind := range roleKinds {
+		if err := f.runner.setManagedMark(f.ctx, f.key(""), kind, MaxManagedPoliciesPerRole); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mustComplete(f.runner.Update(f.ctx, f.key("photos"), storageREAD))
+	for _, kind := range roleKinds {
+		if n := f.managedMark(kind); n != 0 {
+			t.Fatalf("mark of the %s role = %d on a target without managed policies", kind, n)
+		}
+	}
+	if n := f.target.policyReads.Load(); n != 0 {
+		t.Fatalf("%d GetPolicy calls on a target without managed policies", n)
 	}
 }
