@@ -49,4 +49,5 @@ func TestCapacityReport(t *testing.T) {
 	}
 	t.Logf("%d creates in one environment: %d COMPLETED, %d FAILED %v; first failure: %s",
 		n, count[store.StatusCompleted], count[store.StatusFailed], failures, firstError)
+	t.Logf("IAM GetPolicy calls: %d", f.target.policyReads.Load())
 }

@@ -116,7 +116,9 @@
 // and guests), one document per role holding every resource's grants
 // merged, in the role's inline policy and, for what does not fit there,
 // managed policies (envpolicy.go: written under the environment's lock,
-// replacing the per-resource policies of earlier releases). Which roles is decided on the
+// replacing the per-resource policies of earlier releases; the store's
+// mark per role bounds which managed policies a job looks for to delete,
+// so a role that never needed one costs no IAM read). Which roles is decided on the
 // environment's first job and recorded in the store (roles.go), each name
 // claimed for its environment and kind case-insensitively, as IAM compares
 // role names; afterwards the record is what every job uses, so neither a new

@@ -110,6 +110,17 @@ func (f *fixture) putManaged(base, name, role string, attach bool) string {
 	return arn
 }
 
+// leaveManaged leaves what a job of env "dev" stopped between creating
+// managed policy n of kind and attaching it leaves: the role's mark raised
+// to n (writeManaged raises it first), and the policy, unattached.
+func (f *fixture) leaveManaged(base string, kind store.RoleKind, n int) {
+	f.t.Helper()
+	if err := f.runner.setManagedMark(f.ctx, f.key(""), kind, max(n, f.managedMark(kind))); err != nil {
+		f.t.Fatal(err)
+	}
+	f.putManaged(base, policy.EnvManagedPolicyName(f.app, "dev", string(kind), n), "", false)
+}
+
 // TestDeleteBackendRemovesTheEnvironment: CreateBackend records the app's
 // name and the environment; DeleteBackend, accepted while no runner runs
 // (as a crashed process leaves it) and resumed by the next Run, removes
@@ -225,8 +236,8 @@ func TestDeleteBackendRemovesManagedPolicies(t *testing.T) {
 	if attached, err := gateway.AttachedRolePolicies(f.ctx, roles.Auth); err != nil || len(attached) < 2 {
 		t.Fatalf("the auth role's document should spill into managed policies: %v %v", attached, err)
 	}
-	f.putManaged(base, policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleAuth), 9), "", false)
-	f.putManaged(base, policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleUnauth), 7), "", false)
+	f.leaveManaged(base, store.RoleAuth, 9)
+	f.leaveManaged(base, store.RoleUnauth, 7)
 
 	done := f.mustComplete(f.runner.DeleteBackend(f.ctx, f.app, "dev"))
 	if len(done.Warnings) != 1 || !strings.Contains(done.Warnings[0], roles.Auth) || !strings.Contains(done.Warnings[0], inline) ||

@@ -348,11 +348,42 @@ func (r *Runner) writeInline(ctx context.Context, w *work, role string, l roleLa
 // other of ours detached and deleted, attached or not: a policy created by
 // a job that stopped before attaching it, or left by one that stopped
 // between detaching and deleting it, is found by its name.
+//
+// Looking for unattached ones by name costs a call per number, and most
+// roles never hold a managed policy, so only the numbers up to the role's
+// mark in the store (store.Tx.ManagedMark) are looked for. The mark is
+// raised before a policy above it can be created and lowered only after
+// the sweep removed everything above what the role needs: a job stopped
+// anywhere in between leaves the mark covering what it may have left, and
+// the next job's sweep finds it. Listing the account's policies instead
+// would cost a call (pages, on a busy account) on every write, and the
+// role's tags would need a read the write path does not make otherwise.
 func (r *Runner) writeManaged(ctx context.Context, w *work, role string, kind store.RoleKind, l roleLayout, own func() error) error {
+	k := w.res.ResourceKey
+	mark, err := r.managedMark(ctx, k, kind)
+	if err != nil {
+		return err
+	}
 	if !l.hasManaged {
+		// A target without managed policies holds none; the mark
+		// migration 7 gave its environments goes.
+		if mark > 0 {
+			return r.setManagedMark(ctx, k, kind, 0)
+		}
 		return nil
 	}
-	k := w.res.ResourceKey
+	need := 0 // the highest number wanted
+	for i, doc := range l.managed {
+		if doc != nil {
+			need = i + 1
+		}
+	}
+	if need > mark {
+		if err := r.setManagedMark(ctx, k, kind, need); err != nil {
+			return err
+		}
+		mark = need
+	}
 	arns := managedARNs{r: r, role: role, attached: l.attached}
 	wanted := map[string]bool{}
 	for i, doc := range l.managed {
@@ -394,7 +425,7 @@ func (r *Runner) writeManaged(ctx context.Context, w *work, role string, kind st
 	for _, a := range l.attached {
 		names = append(names, a.Name)
 	}
-	for n := 1; n <= MaxManagedPoliciesPerRole; n++ {
+	for n := 1; n <= mark; n++ {
 		if name := policy.EnvManagedPolicyName(k.AppID, k.Env, string(kind), n); !slices.Contains(names, name) {
 			names = append(names, name)
 		}
@@ -405,7 +436,7 @@ func (r *Runner) writeManaged(ctx context.Context, w *work, role string, kind st
 		}
 		arn, attached, err := arns.of(ctx, name)
 		if errors.Is(err, s3iam.ErrNoSuchRole) {
-			return nil // nothing was ever attached, so nothing of ours can be left
+			break // nothing was ever attached, so nothing of ours can be left
 		}
 		if err != nil {
 			return err
@@ -425,6 +456,37 @@ func (r *Runner) writeManaged(ctx context.Context, w *work, role string, kind st
 		if err := r.target.DeleteManagedPolicy(ctx, role, arn); err != nil {
 			return err
 		}
+	}
+	if mark > need {
+		return r.setManagedMark(ctx, k, kind, need)
+	}
+	return nil
+}
+
+// managedMark reads the mark of the role of kind of k's environment. A
+// runner without a store (ApplyCreate) keeps none, so it looks for every
+// number a role may hold.
+func (r *Runner) managedMark(ctx context.Context, k store.ResourceKey, kind store.RoleKind) (int, error) {
+	if r.store == nil {
+		return MaxManagedPoliciesPerRole, nil
+	}
+	var n int
+	err := r.store.View(ctx, func(tx *store.Tx) (err error) { n, err = tx.ManagedMark(k.AppID, k.Env, kind); return err })
+	if err != nil {
+		return 0, fmt.Errorf("read which managed policies the %s role of environment %q may hold: %w", kind, k.Env, err)
+	}
+	return n, nil
+}
+
+// setManagedMark records the mark, fenced like the job's state: a job
+// that lost its claim must not lower a mark another job raised.
+func (r *Runner) setManagedMark(ctx context.Context, k store.ResourceKey, kind store.RoleKind, n int) error {
+	if r.store == nil {
+		return nil
+	}
+	err := r.writeState(ctx, func(tx *store.Tx) error { return tx.SetManagedMark(k.AppID, k.Env, kind, n) })
+	if err != nil {
+		return fmt.Errorf("record which managed policies the %s role of environment %q may hold: %w", kind, k.Env, err)
 	}
 	return nil
 }

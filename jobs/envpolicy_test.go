@@ -1,13 +1,19 @@
 package jobs
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/aws/smithy-go"
 
 	"github.com/amplifybackendd/amplifybackendd/policy"
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -454,9 +460,8 @@ func TestOrphanManagedPoliciesGoWithNextWrite(t *testing.T) {
 	f.putManaged(base, first, "", false) // created, not attached, stale
 	shrunk := []string{policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleAuth), 4),
 		policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleUnauth), 2)}
-	for _, name := range shrunk {
-		f.putManaged(base, name, "", false)
-	}
+	f.leaveManaged(base, store.RoleAuth, 4)
+	f.leaveManaged(base, store.RoleUnauth, 2)
 
 	f.mustComplete(f.runner.Update(f.ctx, f.key("r5"), storageREAD))
 	want[f.bucket("5")] = storageREAD
@@ -465,5 +470,194 @@ func TestOrphanManagedPoliciesGoWithNextWrite(t *testing.T) {
 		if doc, err := gateway.ManagedPolicy(f.ctx, base+name); err != nil || doc != nil {
 			t.Fatalf("orphan %s is left: %s %v", name, doc, err)
 		}
+	}
+}
+
+// managedMark is the store's mark of the dev environment's role of kind.
+func (f *fixture) managedMark(kind store.RoleKind) int {
+	f.t.Helper()
+	n, err := f.runner.managedMark(f.ctx, f.key(""), kind)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
+
+// TestSmallEnvironmentLooksForNoManagedPolicy: an environment whose grants
+// fit its roles' inline policies is created, updated and deleted without
+// a single IAM GetPolicy: no managed policy of its roles can exist.
+func TestSmallEnvironmentLooksForNoManagedPolicy(t *testing.T) {
+	f := setup(t)
+	f.mustComplete(f.runner.Create(f.ctx, CreateInput{Key: f.key("photos"), Bucket: f.bucket("photos"), Permissions: storageAll}))
+	f.mustComplete(f.runner.Update(f.ctx, f.key("photos"), storageREAD))
+	f.mustComplete(f.runner.Delete(f.ctx, f.key("photos")))
+	if n := f.target.policyReads.Load(); n != 0 {
+		t.Fatalf("a create, an update and a delete in a small environment made %d GetPolicy calls, want 0", n)
+	}
+}
+
+// TestShrunkEnvironmentDropsItsManagedPolicies: an environment whose auth
+// role needs managed policies records how many it may hold; once its
+// resources go, the policies go, the mark with them, and the next write
+// looks for none.
+func TestShrunkEnvironmentDropsItsManagedPolicies(t *testing.T) {
+	f := setup(t)
+	f.mustComplete(f.runner.Create(f.ctx, CreateInput{Key: f.key("r0"), Bucket: f.bucket("0"), Permissions: storageAll}))
+	roles := f.envRoles(f.app, "dev")
+	f.crowd(roles.Auth)
+	f.crowd(roles.Unauth)
+	const grown, kept = 25, 13
+	for i := 1; i < grown; i++ {
+		f.mustComplete(f.runner.Create(f.ctx, CreateInput{Key: f.key(fmt.Sprintf("r%d", i)), Bucket: f.bucket(fmt.Sprint(i)), Permissions: storageAll}))
+	}
+	attached := func() int {
+		a, err := gateway.AttachedRolePolicies(f.ctx, roles.Auth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(a)
+	}
+	big := attached()
+	if big < 2 {
+		t.Fatalf("%d full-permission resources beside a crowding policy need %d managed policies, want 2 or more", grown, big)
+	}
+	if n := f.managedMark(store.RoleAuth); n != big {
+		t.Fatalf("mark of the auth role = %d with %d managed policies attached", n, big)
+	}
+	want := map[string]store.Permissions{}
+	for i := range grown {
+		want[f.bucket(fmt.Sprint(i))] = storageAll
+	}
+	shrink := func(from, to int) {
+		for i := from; i < to; i++ {
+			f.mustComplete(f.runner.Delete(f.ctx, f.key(fmt.Sprintf("r%d", i))))
+			delete(want, f.bucket(fmt.Sprint(i)))
+		}
+		f.wantEnvPolicy(want, "someone-elses")
+	}
+	shrink(kept, grown)
+	if small := attached(); small >= big || f.managedMark(store.RoleAuth) != small {
+		t.Fatalf("after shrinking to %d resources: %d managed policies (from %d), mark %d", kept, small, big, f.managedMark(store.RoleAuth))
+	}
+	shrink(1, kept)
+	if left := f.managedLeft(f.managedBase(roles.Auth), "dev"); len(left) > 0 {
+		t.Fatalf("managed policies left after the environment shrank: %v", left)
+	}
+	if n := f.managedMark(store.RoleAuth); n != 0 {
+		t.Fatalf("mark of the auth role = %d with no managed policy needed", n)
+	}
+	f.target.policyReads.Store(0)
+	f.mustComplete(f.runner.Update(f.ctx, f.key("r0"), storageREAD))
+	if n := f.target.policyReads.Load(); n != 0 {
+		t.Fatalf("an update after the environment shrank made %d GetPolicy calls, want 0", n)
+	}
+}
+
+// stopAtAttach is the gateway under a process that is stopped between
+// creating a managed policy and attaching it: the attach stops the runner
+// (stop) and never reaches the target.
+type stopAtAttach struct {
+	*countingTarget
+	stop    context.CancelFunc
+	stopped chan struct{}
+	once    *sync.Once
+}
+
+func (s stopAtAttach) AttachRolePolicy(ctx context.Context, role, arn string) error {
+	s.once.Do(func() { s.stop(); close(s.stopped) })
+	return context.Canceled
+}
+
+// TestManagedPolicyOfAStoppedJobGoesWithNextJob: a create stopped between
+// creating a managed policy and attaching it leaves the policy, and the
+// mark raised before it; cancelled, the job's rollback, which needs no
+// managed policy, deletes it and lowers the mark.
+func TestManagedPolicyOfAStoppedJobGoesWithNextJob(t *testing.T) {
+	f := setup(t)
+	f.mustComplete(f.runner.Create(f.ctx, CreateInput{Key: f.key("r0"), Bucket: f.bucket("0"), Permissions: storageREAD}))
+	roles := f.envRoles(f.app, "dev")
+	base := f.managedBase(roles.Auth)
+	f.crowd(roles.Auth)
+	ctx, stop := context.WithCancel(f.ctx)
+	target := stopAtAttach{countingTarget: f.target, stop: stop, stopped: make(chan struct{}), once: &sync.Once{}}
+	dying := New(f.store, target, f.runner.cfg)
+	done := make(chan struct{})
+	go func() { _ = dying.Run(ctx); close(done) }()
+	var stopped store.Job
+	for i := 1; i < 6 && stopped.ID == ""; i++ {
+		j, err := dying.Create(f.ctx, CreateInput{Key: f.key(fmt.Sprintf("r%d", i)), Bucket: f.bucket(fmt.Sprint(i)), Permissions: storageAll})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Until the job settles or the process stops in it.
+		for settled := false; !settled && stopped.ID == ""; {
+			select {
+			case <-target.stopped:
+				stopped = j
+			case <-time.After(5 * time.Millisecond):
+				if err := f.store.View(f.ctx, func(tx *store.Tx) error {
+					got, err := tx.Job(j.ID)
+					settled = !got.Pending()
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	<-done
+	if stopped.ID == "" {
+		t.Fatal("five full-permission resources beside a crowding policy needed no managed policy")
+	}
+	first := policy.EnvManagedPolicyName(f.app, "dev", string(store.RoleAuth), 1)
+	if doc, err := gateway.ManagedPolicy(f.ctx, base+first); err != nil || doc == nil {
+		t.Fatalf("the stopped job left no managed policy %s: %v", first, err)
+	}
+	if n := f.managedMark(store.RoleAuth); n < 1 {
+		t.Fatalf("mark of the auth role = %d after a job created managed policy 1", n)
+	}
+	if _, err := f.runner.UpdateJob(f.ctx, f.app, "dev", stopped.ID, "", store.StatusCancelled); err != nil {
+		t.Fatal(err)
+	}
+	f.runUntilIdle(stopped.ID)
+	if got := f.wait(stopped.ID); got.Status != store.StatusCancelled {
+		t.Fatalf("cancelled job: %+v", got)
+	}
+	if left := f.managedLeft(base, "dev"); len(left) > 0 {
+		t.Fatalf("managed policies left by the stopped job: %v", left)
+	}
+	if n := f.managedMark(store.RoleAuth); n != 0 {
+		t.Fatalf("mark of the auth role = %d after the orphan went", n)
+	}
+}
+
+// noManagedPolicies is the gateway as a target without managed policies
+// (Ceph RGW 16) answers.
+type noManagedPolicies struct{ *countingTarget }
+
+func (noManagedPolicies) AttachedRolePolicies(context.Context, string) ([]s3iam.AttachedPolicy, error) {
+	return nil, &smithy.GenericAPIError{Code: "NotImplemented", Message: "no managed policies here"}
+}
+
+// TestTargetWithoutManagedPoliciesDropsTheMark: the marks migration 7
+// gives an environment's roles go with its next job on a target that can
+// hold no managed policy, and the job looks for none.
+func TestTargetWithoutManagedPoliciesDropsTheMark(t *testing.T) {
+	f := setup(t)
+	f.runner = New(f.store, noManagedPolicies{f.target}, f.runner.cfg)
+	f.mustComplete(f.runner.Create(f.ctx, CreateInput{Key: f.key("photos"), Bucket: f.bucket("photos"), Permissions: storageAll}))
+	for _, kind := range roleKinds {
+		if err := f.runner.setManagedMark(f.ctx, f.key(""), kind, MaxManagedPoliciesPerRole); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mustComplete(f.runner.Update(f.ctx, f.key("photos"), storageREAD))
+	for _, kind := range roleKinds {
+		if n := f.managedMark(kind); n != 0 {
+			t.Fatalf("mark of the %s role = %d on a target without managed policies", kind, n)
+		}
+	}
+	if n := f.target.policyReads.Load(); n != 0 {
+		t.Fatalf("%d GetPolicy calls on a target without managed policies", n)
 	}
 }

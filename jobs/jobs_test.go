@@ -56,6 +56,14 @@ type countingTarget struct {
 	log    []string
 	// buckets are the buckets CreateBucket was asked for, in order.
 	buckets []string
+	// policyReads counts ManagedPolicy calls (IAM GetPolicy), which
+	// change nothing but count against the target's request quota.
+	policyReads atomic.Int64
+}
+
+func (c *countingTarget) ManagedPolicy(ctx context.Context, arn string) ([]byte, error) {
+	c.policyReads.Add(1)
+	return c.Target.ManagedPolicy(ctx, arn)
 }
 
 func (c *countingTarget) wrote(name string) {

@@ -47,6 +47,8 @@
 //	  app             -> sealed: format byte, name, holding job id, flags (clean), creation time
 //	envs/                                    (every environment that exists)
 //	  app \x00 env    -> sealed: format byte, holding job id, flags (creating), creation time
+//	managed-marks/                           (the managed policies each environment role may hold)
+//	  app \x00 env \x00 kind -> sealed: format byte, uvarint highest policy number (marks.go); absent: 0
 //
 // App ids, environment and resource names never contain NUL (Tx methods
 // refuse them with ErrInvalid), so NUL separates key parts unambiguously.
@@ -78,7 +80,10 @@
 // apps/ and envs/, records every environment that has a resource or
 // recorded roles, and re-keys imported buckets' index entries (a bucket
 // one resource created is that resource's alone; one bucket may be
-// imported into several environments).
+// imported into several environments); 7 (marks.go) creates
+// managed-marks/ and marks both roles of every environment with 10, as
+// any of the managed policies a role may hold could have been created
+// by a release that kept no mark.
 //
 // An environment exists while its envs/ record does: CreateBackend and
 // CloneBackend write it, and so does CreateResource for the first

@@ -15,10 +15,11 @@ import (
 // parts, the schema version, which says the migration is done, in the
 // last one. A process stopped between two parts leaves some records in
 // the new form and the version unchanged: the migration runs again at the
-// next start over what it finds, which migrations 3 to 6 accept (each
+// next start over what it finds, which migrations 3 to 7 accept (each
 // rewrites a record already in the new form to itself, and adds an index
-// entry or record only where it is missing; migration 1 fits one part,
-// and no store on etcd was ever at version 1 with JSON records for 2 to
+// entry or record only where it is missing; 7 writes the same marks
+// again; migration 1 fits one part, and no store on etcd was ever at
+// version 1 with JSON records for 2 to
 // meet). A replica of this binary serves only once the version is
 // current: it migrates first.
 

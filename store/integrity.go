@@ -303,7 +303,7 @@ func countRecords(path string, btx kvTx) (c recordCounts, err error) {
 			return nil
 		}
 		for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending,
-			bucketChallenges, bucketSessions, bucketSessionsByChallenge, bucketApps, bucketEnvs} {
+			bucketChallenges, bucketSessions, bucketSessionsByChallenge, bucketApps, bucketEnvs, bucketManagedMarks} {
 			if !btx.HasBucket(name) {
 				return damaged("bucket %q is missing", name)
 			}

@@ -32,6 +32,8 @@ var (
 	bucketApps       = []byte("apps")
 	bucketEnvs       = []byte("envs")
 
+	bucketManagedMarks = []byte("managed-marks")
+
 	bucketChallenges          = []byte("challenges")
 	bucketSessions            = []byte("sign-in-sessions")
 	bucketSessionsByChallenge = []byte("sessions-by-challenge")
@@ -670,6 +672,7 @@ var migrations = []migration{
 	{name: "record which IAM roles each environment uses", run: markLegacyEnvs},
 	{name: "sign-in challenges and sessions", run: createSignInBuckets},
 	{name: "record apps and environments", run: recordEnvironments},
+	{name: "mark the managed policies environments may hold", run: markManagedPolicies},
 }
 
 // recode rewrites every value of b with fn.
