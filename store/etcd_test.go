@@ -185,3 +185,43 @@ func TestOpenEtcdRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenEtcdRefusesNestedPrefixes: a store under P/jobs keeps its keys
+// in the range of the jobs bucket of a store under P, so whichever opens
+// second is refused, naming both prefixes, and the first store keeps
+// working (it used to open, and the outer store then failed its checks).
+func TestOpenEtcdRefusesNestedPrefixes(t *testing.T) {
+	t.Parallel()
+	endpoints := sharedEtcd(t)
+	ctx := context.Background()
+	for _, c := range []struct{ first, second string }{
+		{"", "/jobs"}, // the outer store first
+		{"/jobs", ""}, // the inner one first
+		{"", "/x/y"},  // not a bucket's name, two levels down
+	} {
+		prefix := newEtcdPrefix()
+		s := openEtcd(t, endpoints, prefix+c.first)
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.InsertJob(newJob("j1", "app", "dev", "r", StatusRunning)) }); err != nil {
+			t.Fatal(err)
+		}
+		_, err := OpenEtcd(ctx, EtcdOptions{Endpoints: endpoints, Prefix: prefix + c.second}, Options{})
+		inner, outer := prefix+c.second, prefix+c.first
+		if c.first != "" {
+			inner, outer = outer, inner
+		}
+		want := fmt.Sprintf("etcd under %s is inside the store under %s", inner, outer)
+		if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s then %s: %v, want ErrConflict saying %q", c.first, c.second, err, want)
+		}
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.InsertJob(newJob("j2", "app", "dev", "r", StatusRunning)) }); err != nil {
+			t.Fatalf("the store opened first no longer writes: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if s, err = OpenEtcd(ctx, EtcdOptions{Endpoints: endpoints, Prefix: prefix + c.first}, Options{Check: CheckFull}); err != nil {
+			t.Fatalf("the store opened first does not open again: %v", err)
+		}
+		s.Close()
+	}
+}
