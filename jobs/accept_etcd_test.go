@@ -94,10 +94,10 @@ func TestAcceptAcrossReplicasOnEtcd(t *testing.T) {
 
 // TestRemoveAllBackendsBoundOnEtcd: RemoveAllBackends holds every
 // environment of its app in one etcd Txn. At store.EtcdEnvsPerCall
-// environments it is accepted and holds them all; past it, it is refused
-// naming the app, the count and the limit, and writes nothing (it used to
-// fail inside etcd, "too many operations in txn request", an internal
-// error the clients retried in vain).
+// environments it is accepted and holds them all; past it (here past what
+// one Txn takes), it is refused naming the app, the count and the limit,
+// and writes nothing (it used to fail inside etcd, "too many operations in
+// txn request", an internal error the clients retried in vain).
 func TestRemoveAllBackendsBoundOnEtcd(t *testing.T) {
 	t.Parallel()
 	endpoints := etcdtest.Start(t, 1).Endpoints()
@@ -125,7 +125,7 @@ func TestRemoveAllBackendsBoundOnEtcd(t *testing.T) {
 		}
 	}
 	envs("fits", store.EtcdEnvsPerCall)
-	envs("big", store.EtcdEnvsPerCall+1)
+	envs("big", 2*store.EtcdEnvsPerCall) // more than one Txn takes
 
 	j, err := r.RemoveAllBackends(ctx, "fits", false)
 	if err != nil {
@@ -138,8 +138,8 @@ func TestRemoveAllBackendsBoundOnEtcd(t *testing.T) {
 
 	_, err = r.RemoveAllBackends(ctx, "big", false)
 	var tooMany *TooManyEnvironmentsError
-	if !errors.As(err, &tooMany) || !errors.Is(err, store.ErrInvalid) || tooMany.Count != store.EtcdEnvsPerCall+1 || tooMany.Max != store.EtcdEnvsPerCall {
-		t.Fatalf("RemoveAllBackends of %d environments: %v, want TooManyEnvironmentsError", store.EtcdEnvsPerCall+1, err)
+	if !errors.As(err, &tooMany) || !errors.Is(err, store.ErrInvalid) || tooMany.Count != 2*store.EtcdEnvsPerCall || tooMany.Max != store.EtcdEnvsPerCall {
+		t.Fatalf("RemoveAllBackends of %d environments: %v, want TooManyEnvironmentsError", 2*store.EtcdEnvsPerCall, err)
 	}
 	err = st.View(ctx, func(tx *store.Tx) error {
 		all, err := tx.Environments("big")
