@@ -89,7 +89,10 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	// second round trip to the same answer. The copy's mark is read in
 	// each migration's transaction, so a copy that starts meanwhile makes
 	// it run again and see it.
-	err = kv.migrate()
+	err = kv.refuseForeign()
+	if err == nil {
+		err = kv.migrate()
+	}
 	if err == nil {
 		err = s.load(check)
 	}
@@ -238,4 +241,28 @@ func isStoreMark(prefix, key string, val []byte) bool {
 	}
 	id, err := unseal(val)
 	return err == nil && len(id) == storeIDSize
+}
+
+// refuseForeign refuses a prefix holding keys but no store, nor a copy
+// into one: another program's keys, which the migrations would otherwise
+// read as records (failing half-way, having written beside them) or
+// write among. A store always holds its schema version from its first
+// commit on, and a copy its mark.
+func (e *etcdKV) refuseForeign() error {
+	e.mirror.mu.Lock()
+	defer e.mirror.mu.Unlock()
+	t := e.mirror.tree
+	if t.Has(mirrorEntry{key: metaKey(e.prefix, keySchema)}) || t.Has(mirrorEntry{key: metaKey(e.prefix, keyCopying)}) {
+		return nil
+	}
+	var found string
+	t.AscendRange(mirrorEntry{key: e.prefix + "/"}, mirrorEntry{key: e.prefix + "0"}, func(m mirrorEntry) bool {
+		found = m.key
+		return false
+	})
+	if found != "" {
+		return fmt.Errorf("%w: etcd under %s holds keys that are not an amplifybackendd store (%s); choose another --etcd-prefix",
+			ErrConflict, e.prefix, found)
+	}
+	return nil
 }

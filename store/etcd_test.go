@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // setupEtcd is setup for a store kept in etcd under a new prefix of the
@@ -223,5 +225,31 @@ func TestOpenEtcdRefusesNestedPrefixes(t *testing.T) {
 			t.Fatalf("the store opened first does not open again: %v", err)
 		}
 		s.Close()
+	}
+}
+
+// TestOpenEtcdRefusesForeignKeys: a prefix holding another program's keys
+// and no store is refused, naming a key, and nothing is written there (it
+// used to be taken for a new store: the migrations wrote beside the keys,
+// then failed reading one as a job).
+func TestOpenEtcdRefusesForeignKeys(t *testing.T) {
+	t.Parallel()
+	endpoints := sharedEtcd(t)
+	ctx := context.Background()
+	cli := sharedClient(t)
+	for _, key := range []string{"/config/x", "/jobs/abc"} {
+		prefix := newEtcdPrefix()
+		if _, err := cli.Put(ctx, prefix+key, "not a record"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := OpenEtcd(ctx, EtcdOptions{Endpoints: endpoints, Prefix: prefix}, Options{})
+		want := fmt.Sprintf("etcd under %s holds keys that are not an amplifybackendd store (%s%s)", prefix, prefix, key)
+		if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: %v, want ErrConflict saying %q", key, err, want)
+		}
+		resp, err := cli.Get(ctx, prefix+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil || resp.Count != 1 {
+			t.Fatalf("%s: the prefix holds %d keys (%v), want only the foreign one", key, resp.Count, err)
+		}
 	}
 }
