@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -185,7 +186,8 @@ func connectEtcd(ctx context.Context, e EtcdOptions) (*etcdKV, EtcdOptions, int6
 // jobs not verifying). A store is known by its id, or by the mark of a
 // copy into it, in its meta bucket. The stores inside are seen in the
 // mirror just loaded; the ones around cost a read per level of the
-// prefix (none for the default, which has one).
+// prefix (none for the default, which has one), skipped where the etcd
+// user may not read.
 func (e *etcdKV) refuseNested(ctx context.Context) error {
 	nested := func(inner, outer string) error {
 		return fmt.Errorf("%w: etcd under %s is inside the store under %s: the keys of either would be records of the other; give each deployment an --etcd-prefix that is not under another's",
@@ -199,6 +201,11 @@ func (e *etcdKV) refuseNested(ctx context.Context) error {
 		rctx, cancel := context.WithTimeout(ctx, e.timeout)
 		resp, err := e.client.Get(rctx, metaKey(outer, nil), clientv3.WithPrefix())
 		cancel()
+		if errors.Is(err, rpctypes.ErrPermissionDenied) {
+			// A user granted this prefix alone (etcd's roles grant key
+			// ranges) cannot look around it, nor reach what is there.
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("store: read the etcd prefix %s: %w", outer, etcdFailure(err))
 		}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -252,4 +253,38 @@ func TestOpenEtcdRefusesForeignKeys(t *testing.T) {
 			t.Fatalf("%s: the prefix holds %d keys (%v), want only the foreign one", key, resp.Count, err)
 		}
 	}
+}
+
+// TestOpenEtcdWithRoleOnItsPrefix: an etcd user whose role grants the
+// store's prefix alone opens it, though it may not read the prefixes
+// around it for another store (etcd answers those reads "permission
+// denied").
+func TestOpenEtcdWithRoleOnItsPrefix(t *testing.T) {
+	t.Parallel()
+	cluster := etcdtest.Start(t, 1)
+	ctx := context.Background()
+	cli := cluster.Client(t)
+	const prefix = "/team/amp"
+	for _, step := range []func() error{
+		func() (err error) { _, err = cli.RoleAdd(ctx, "root"); return err },
+		func() (err error) { _, err = cli.UserAdd(ctx, "root", "root-secret"); return err },
+		func() (err error) { _, err = cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() (err error) { _, err = cli.RoleAdd(ctx, "amp"); return err },
+		func() (err error) {
+			_, err = cli.RoleGrantPermission(ctx, "amp", prefix+"/", clientv3.GetPrefixRangeEnd(prefix+"/"), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() (err error) { _, err = cli.UserAdd(ctx, "amp", "amp-secret"); return err },
+		func() (err error) { _, err = cli.UserGrantRole(ctx, "amp", "amp"); return err },
+		func() (err error) { _, err = cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := OpenEtcd(ctx, EtcdOptions{Endpoints: cluster.Endpoints(), Prefix: prefix, Username: "amp", Password: "amp-secret"}, Options{})
+	if err != nil {
+		t.Fatalf("open with a role on %s/ alone: %v", prefix, err)
+	}
+	s.Close()
 }
