@@ -100,6 +100,7 @@ const (
 	errEnvExists
 	errEnvBusy
 	errAppBusy
+	errTooManyEnvs
 	errJobNotRunning
 	errAppNotFound
 	errEnvNotFound
@@ -190,7 +191,9 @@ var catalog = [...]entry{
 	errEnvExists: {http.StatusBadRequest, BadRequest, "Backend environment %q already exists in app %q.", "", ""},
 	errEnvBusy: {http.StatusBadRequest, BadRequest,
 		"There is already a pending job for backend environment %q of app %q (job %s); wait for it to complete.", "", ""},
-	errAppBusy:              {http.StatusBadRequest, BadRequest, "There is already a pending job for app %q (job %s); wait for it to complete.", "", ""},
+	errAppBusy: {http.StatusBadRequest, BadRequest, "There is already a pending job for app %q (job %s); wait for it to complete.", "", ""},
+	errTooManyEnvs: {http.StatusBadRequest, BadRequest,
+		"App %q has %d backend environments; RemoveAllBackends removes at most %d at once when the store is kept in etcd: delete some with DeleteBackend first.", "", ""},
 	errJobNotRunning:        {http.StatusBadRequest, BadRequest, "Job %s is %s; only a RUNNING job can be cancelled.", "", ""},
 	errAppNotFound:          {http.StatusNotFound, NotFound, "App %q not found.", "app", ""},
 	errEnvNotFound:          {http.StatusNotFound, NotFound, "Backend environment %q not found in app %q.", "backendEnvironment", ""},

@@ -70,6 +70,7 @@ func toAPIError(err error) (*APIError, fault) {
 		pending  *jobs.PendingJobError
 		envExist *store.EnvironmentExistsError
 		busy     *jobs.EnvironmentBusyError
+		tooMany  *jobs.TooManyEnvironmentsError
 		settled  *jobs.NotRunningError
 		perm     *jobs.PermissionError
 		bucket   *jobs.BucketNameError
@@ -115,6 +116,8 @@ func toAPIError(err error) (*APIError, fault) {
 		return errAppBusy.with(busy.AppID, busy.Job), clientFault
 	case errors.As(err, &busy):
 		return errEnvBusy.with(busy.Env, busy.AppID, busy.Job), clientFault
+	case errors.As(err, &tooMany):
+		return errTooManyEnvs.with(tooMany.AppID, tooMany.Count, tooMany.Max), clientFault
 	case errors.As(err, &settled):
 		return errJobNotRunning.with(settled.Job, settled.Status), clientFault
 	case errors.As(err, &perm):

@@ -61,6 +61,8 @@ func TestToAPIError(t *testing.T) {
 			status: 400, typ: BadRequest, message: `There is already a pending job for backend environment "dev" of app "app" (job j-2); wait for it to complete.`},
 		{name: "app held", err: &jobs.EnvironmentBusyError{AppID: "app", Job: "j-3"},
 			status: 400, typ: BadRequest, message: `There is already a pending job for app "app" (job j-3); wait for it to complete.`},
+		{name: "too many environments held at once", err: &jobs.TooManyEnvironmentsError{AppID: "app", Count: 200, Max: 100},
+			status: 400, typ: BadRequest, message: `App "app" has 200 backend environments; RemoveAllBackends removes at most 100 at once when the store is kept in etcd: delete some with DeleteBackend first.`},
 		{name: "environment exists", err: &store.EnvironmentExistsError{AppID: "app", Env: "dev"},
 			status: 400, typ: BadRequest, message: `Backend environment "dev" already exists in app "app".`},
 		{name: "job not running", err: &jobs.NotRunningError{Job: "j-1", Status: store.StatusCompleted},

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
 	"github.com/amplifybackendd/amplifybackendd/store"
@@ -88,5 +89,71 @@ func TestAcceptAcrossReplicasOnEtcd(t *testing.T) {
 				t.Fatalf("resource %s: an update through replica %d while its create is pending: %v", k.Name, i, err)
 			}
 		}
+	}
+}
+
+// TestRemoveAllBackendsBoundOnEtcd: RemoveAllBackends holds every
+// environment of its app in one etcd Txn. At store.EtcdEnvsPerCall
+// environments it is accepted and holds them all; past it (here past what
+// one Txn takes), it is refused naming the app, the count and the limit,
+// and writes nothing (it used to fail inside etcd, "too many operations in
+// txn request", an internal error the clients retried in vain).
+func TestRemoveAllBackendsBoundOnEtcd(t *testing.T) {
+	t.Parallel()
+	endpoints := etcdtest.Start(t, 1).Endpoints()
+	ctx := context.Background()
+	st, err := store.OpenEtcd(ctx, store.EtcdOptions{Endpoints: endpoints}, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r := New(st, nil, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	envs := func(app string, n int) {
+		t.Helper()
+		for from := 0; from < n; from += 50 {
+			err := st.Update(ctx, func(tx *store.Tx) error {
+				for i := from; i < min(n, from+50); i++ {
+					if err := tx.PutEnvironment(store.Environment{AppID: app, Env: fmt.Sprintf("e%d", i), CreateTime: time.Now()}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	envs("fits", store.EtcdEnvsPerCall)
+	envs("big", 2*store.EtcdEnvsPerCall) // more than one Txn takes
+
+	j, err := r.RemoveAllBackends(ctx, "fits", false)
+	if err != nil {
+		t.Fatalf("RemoveAllBackends of %d environments: %v", store.EtcdEnvsPerCall, err)
+	}
+	var held []store.Environment
+	if err := st.View(ctx, func(tx *store.Tx) (err error) { held, err = heldEnvs(tx, j); return err }); err != nil || len(held) != store.EtcdEnvsPerCall {
+		t.Fatalf("the job holds %d environments (%v), want %d", len(held), err, store.EtcdEnvsPerCall)
+	}
+
+	_, err = r.RemoveAllBackends(ctx, "big", false)
+	var tooMany *TooManyEnvironmentsError
+	if !errors.As(err, &tooMany) || !errors.Is(err, store.ErrInvalid) || tooMany.Count != 2*store.EtcdEnvsPerCall || tooMany.Max != store.EtcdEnvsPerCall {
+		t.Fatalf("RemoveAllBackends of %d environments: %v, want TooManyEnvironmentsError", 2*store.EtcdEnvsPerCall, err)
+	}
+	err = st.View(ctx, func(tx *store.Tx) error {
+		all, err := tx.Environments("big")
+		for _, e := range all {
+			if e.ActiveJob != "" {
+				return fmt.Errorf("environment %s held by %s", e.Env, e.ActiveJob)
+			}
+		}
+		if _, ok, _ := tx.App("big"); ok {
+			return errors.New("the refused call recorded the app")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

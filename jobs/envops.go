@@ -137,6 +137,9 @@ func (r *Runner) RemoveAllBackends(ctx context.Context, appID string, clean bool
 		if !appOK && len(envs) == 0 {
 			return &store.NotFoundError{Kind: store.KindApp, AppID: appID}
 		}
+		if r.store.Shared() && len(envs) > store.EtcdEnvsPerCall {
+			return &TooManyEnvironmentsError{AppID: appID, Count: len(envs), Max: store.EtcdEnvsPerCall}
+		}
 		for _, e := range envs {
 			if err := holdEnv(tx, e, j); err != nil {
 				return err

@@ -92,3 +92,18 @@ func (e *StatusNotSettableError) Error() string {
 
 // Is makes errors.Is(err, store.ErrInvalid) true.
 func (e *StatusNotSettableError) Is(target error) bool { return target == store.ErrInvalid }
+
+// TooManyEnvironmentsError is a RemoveAllBackends of an app with more
+// environments than one call may hold on a store in etcd
+// (store.EtcdEnvsPerCall).
+type TooManyEnvironmentsError struct {
+	AppID      string
+	Count, Max int
+}
+
+func (e *TooManyEnvironmentsError) Error() string {
+	return fmt.Sprintf("app %q has %d environments; RemoveAllBackends holds at most %d on a store in etcd", e.AppID, e.Count, e.Max)
+}
+
+// Is makes errors.Is(err, store.ErrInvalid) true.
+func (e *TooManyEnvironmentsError) Is(target error) bool { return target == store.ErrInvalid }

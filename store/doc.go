@@ -261,6 +261,13 @@
 // another store or other keys is refused, and so is this store differing
 // from the file once copied: a server may have written to it since.
 //
+// OpenEtcd, and the copy, refuse a prefix inside another store's or
+// holding one (refuseNested): the keys of a store under P/jobs are keys of
+// the jobs bucket of the store under P. OpenEtcd also refuses a prefix
+// holding keys but neither a schema version nor a copy's mark
+// (refuseForeign): another program's keys, which the migrations would
+// otherwise read as records.
+//
 // # Claims and leases
 //
 // Replicas sharing a store in etcd split its jobs by claims (claims.go,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -89,7 +90,10 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	// second round trip to the same answer. The copy's mark is read in
 	// each migration's transaction, so a copy that starts meanwhile makes
 	// it run again and see it.
-	err = kv.migrate()
+	err = kv.refuseForeign()
+	if err == nil {
+		err = kv.migrate()
+	}
 	if err == nil {
 		err = s.load(check)
 	}
@@ -159,6 +163,9 @@ func connectEtcd(ctx context.Context, e EtcdOptions) (*etcdKV, EtcdOptions, int6
 			kv = newEtcdKV(cli, e.Prefix, e.RequestTimeout)
 			rev, err = kv.mirror.load(ctx, cli, e.Prefix+"/", e.RequestTimeout)
 		}
+		if err == nil {
+			err = kv.refuseNested(ctx)
+		}
 		if err != nil {
 			cli.Close()
 		}
@@ -170,4 +177,99 @@ func connectEtcd(ctx context.Context, e EtcdOptions) (*etcdKV, EtcdOptions, int6
 		return nil, e, 0, fmt.Errorf("open store on etcd %s: %w", strings.Join(e.Endpoints, ","), etcdFailure(err))
 	}
 	return kv, e, rev, nil
+}
+
+// refuseNested refuses a prefix inside another store's, or holding one.
+// Their keys would share ranges: the keys of a store under P/jobs are
+// records of the jobs bucket of the store under P, so each store would
+// damage the other's records (the outer one then refuses to open, its
+// jobs not verifying). A store is known by its id, or by the mark of a
+// copy into it, in its meta bucket. The stores inside are seen in the
+// mirror just loaded; the ones around cost a read per level of the
+// prefix (none for the default, which has one), skipped where the etcd
+// user may not read.
+func (e *etcdKV) refuseNested(ctx context.Context) error {
+	nested := func(inner, outer string) error {
+		return fmt.Errorf("%w: etcd under %s is inside the store under %s: the keys of either would be records of the other; give each deployment an --etcd-prefix that is not under another's",
+			ErrConflict, inner, outer)
+	}
+	for i := len(e.prefix) - 1; i > 0; i-- {
+		if e.prefix[i] != '/' {
+			continue
+		}
+		outer := e.prefix[:i]
+		rctx, cancel := context.WithTimeout(ctx, e.timeout)
+		resp, err := e.client.Get(rctx, metaKey(outer, nil), clientv3.WithPrefix())
+		cancel()
+		if errors.Is(err, rpctypes.ErrPermissionDenied) {
+			// A user granted this prefix alone (etcd's roles grant key
+			// ranges) cannot look around it, nor reach what is there.
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store: read the etcd prefix %s: %w", outer, etcdFailure(err))
+		}
+		for _, kv := range resp.Kvs {
+			if isStoreMark(outer, string(kv.Key), kv.Value) {
+				return nested(e.prefix, outer)
+			}
+		}
+	}
+	var inner string
+	e.mirror.mu.Lock()
+	e.mirror.tree.AscendRange(mirrorEntry{key: e.prefix + "/"}, mirrorEntry{key: e.prefix + "0"}, func(m mirrorEntry) bool {
+		for _, mark := range [][]byte{keyStoreID, keyCopying} {
+			if q, ok := strings.CutSuffix(m.key, string(metaKey("", mark))); ok && q != e.prefix && isStoreMark(q, m.key, m.val) {
+				inner = q
+				return false
+			}
+		}
+		return true
+	})
+	e.mirror.mu.Unlock()
+	if inner != "" {
+		return nested(inner, e.prefix)
+	}
+	return nil
+}
+
+// metaKey is the key of the meta bucket's key under prefix (the bucket's
+// range when key is nil).
+func metaKey(prefix string, key []byte) string {
+	return prefix + "/" + string(bucketMeta) + "/" + string(key)
+}
+
+// isStoreMark reports whether key and val are the id, or a copy's mark,
+// of a store under prefix: a sealed store id, which keys of other
+// programs, or of a store's records, are not.
+func isStoreMark(prefix, key string, val []byte) bool {
+	if key != metaKey(prefix, keyStoreID) && key != metaKey(prefix, keyCopying) {
+		return false
+	}
+	id, err := unseal(val)
+	return err == nil && len(id) == storeIDSize
+}
+
+// refuseForeign refuses a prefix holding keys but no store, nor a copy
+// into one: another program's keys, which the migrations would otherwise
+// read as records (failing half-way, having written beside them) or
+// write among. A store always holds its schema version from its first
+// commit on, and a copy its mark.
+func (e *etcdKV) refuseForeign() error {
+	e.mirror.mu.Lock()
+	defer e.mirror.mu.Unlock()
+	t := e.mirror.tree
+	if t.Has(mirrorEntry{key: metaKey(e.prefix, keySchema)}) || t.Has(mirrorEntry{key: metaKey(e.prefix, keyCopying)}) {
+		return nil
+	}
+	var found string
+	t.AscendRange(mirrorEntry{key: e.prefix + "/"}, mirrorEntry{key: e.prefix + "0"}, func(m mirrorEntry) bool {
+		found = m.key
+		return false
+	})
+	if found != "" {
+		return fmt.Errorf("%w: etcd under %s holds keys that are not an amplifybackendd store (%s); choose another --etcd-prefix",
+			ErrConflict, e.prefix, found)
+	}
+	return nil
 }

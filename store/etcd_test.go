@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // setupEtcd is setup for a store kept in etcd under a new prefix of the
@@ -184,4 +187,104 @@ func TestOpenEtcdRefusesBadOptions(t *testing.T) {
 			t.Errorf("%+v: %v, want ErrInvalid saying %q", c.opts, err, c.want)
 		}
 	}
+}
+
+// TestOpenEtcdRefusesNestedPrefixes: a store under P/jobs keeps its keys
+// in the range of the jobs bucket of a store under P, so whichever opens
+// second is refused, naming both prefixes, and the first store keeps
+// working (it used to open, and the outer store then failed its checks).
+func TestOpenEtcdRefusesNestedPrefixes(t *testing.T) {
+	t.Parallel()
+	endpoints := sharedEtcd(t)
+	ctx := context.Background()
+	for _, c := range []struct{ first, second string }{
+		{"", "/jobs"}, // the outer store first
+		{"/jobs", ""}, // the inner one first
+		{"", "/x/y"},  // not a bucket's name, two levels down
+	} {
+		prefix := newEtcdPrefix()
+		s := openEtcd(t, endpoints, prefix+c.first)
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.InsertJob(newJob("j1", "app", "dev", "r", StatusRunning)) }); err != nil {
+			t.Fatal(err)
+		}
+		_, err := OpenEtcd(ctx, EtcdOptions{Endpoints: endpoints, Prefix: prefix + c.second}, Options{})
+		inner, outer := prefix+c.second, prefix+c.first
+		if c.first != "" {
+			inner, outer = outer, inner
+		}
+		want := fmt.Sprintf("etcd under %s is inside the store under %s", inner, outer)
+		if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s then %s: %v, want ErrConflict saying %q", c.first, c.second, err, want)
+		}
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.InsertJob(newJob("j2", "app", "dev", "r", StatusRunning)) }); err != nil {
+			t.Fatalf("the store opened first no longer writes: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if s, err = OpenEtcd(ctx, EtcdOptions{Endpoints: endpoints, Prefix: prefix + c.first}, Options{Check: CheckFull}); err != nil {
+			t.Fatalf("the store opened first does not open again: %v", err)
+		}
+		s.Close()
+	}
+}
+
+// TestOpenEtcdRefusesForeignKeys: a prefix holding another program's keys
+// and no store is refused, naming a key, and nothing is written there (it
+// used to be taken for a new store: the migrations wrote beside the keys,
+// then failed reading one as a job).
+func TestOpenEtcdRefusesForeignKeys(t *testing.T) {
+	t.Parallel()
+	endpoints := sharedEtcd(t)
+	ctx := context.Background()
+	cli := sharedClient(t)
+	for _, key := range []string{"/config/x", "/jobs/abc"} {
+		prefix := newEtcdPrefix()
+		if _, err := cli.Put(ctx, prefix+key, "not a record"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := OpenEtcd(ctx, EtcdOptions{Endpoints: endpoints, Prefix: prefix}, Options{})
+		want := fmt.Sprintf("etcd under %s holds keys that are not an amplifybackendd store (%s%s)", prefix, prefix, key)
+		if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: %v, want ErrConflict saying %q", key, err, want)
+		}
+		resp, err := cli.Get(ctx, prefix+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil || resp.Count != 1 {
+			t.Fatalf("%s: the prefix holds %d keys (%v), want only the foreign one", key, resp.Count, err)
+		}
+	}
+}
+
+// TestOpenEtcdWithRoleOnItsPrefix: an etcd user whose role grants the
+// store's prefix alone opens it, though it may not read the prefixes
+// around it for another store (etcd answers those reads "permission
+// denied").
+func TestOpenEtcdWithRoleOnItsPrefix(t *testing.T) {
+	t.Parallel()
+	cluster := etcdtest.Start(t, 1)
+	ctx := context.Background()
+	cli := cluster.Client(t)
+	const prefix = "/team/amp"
+	for _, step := range []func() error{
+		func() (err error) { _, err = cli.RoleAdd(ctx, "root"); return err },
+		func() (err error) { _, err = cli.UserAdd(ctx, "root", "root-secret"); return err },
+		func() (err error) { _, err = cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() (err error) { _, err = cli.RoleAdd(ctx, "amp"); return err },
+		func() (err error) {
+			_, err = cli.RoleGrantPermission(ctx, "amp", prefix+"/", clientv3.GetPrefixRangeEnd(prefix+"/"), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() (err error) { _, err = cli.UserAdd(ctx, "amp", "amp-secret"); return err },
+		func() (err error) { _, err = cli.UserGrantRole(ctx, "amp", "amp"); return err },
+		func() (err error) { _, err = cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := OpenEtcd(ctx, EtcdOptions{Endpoints: cluster.Endpoints(), Prefix: prefix, Username: "amp", Password: "amp-secret"}, Options{})
+	if err != nil {
+		t.Fatalf("open with a role on %s/ alone: %v", prefix, err)
+	}
+	s.Close()
 }

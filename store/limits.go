@@ -14,6 +14,14 @@ package store
 // writes of API calls rather than taking a Txn of its own.
 const etcdCallWrites = etcdMaxOps / 2
 
+// EtcdEnvsPerCall is the most environments one call may hold on a store
+// in etcd. RemoveAllBackends holds every environment of its app in the
+// transaction that accepts it, whole or not at all, beside its job's own
+// writes; past etcd's limit on one Txn that call could never commit, so it
+// is refused, naming the limit, before anything is written. The margin
+// under etcdMaxOps is the job's writes (its record, indexes, the app).
+const EtcdEnvsPerCall = 100
+
 // jobRemovalWrites are the deletes of one expired job: its record, its
 // newest-first index entry and its pending entry.
 const jobRemovalWrites = 3

@@ -208,6 +208,10 @@ func openStore(ctx context.Context, cfg config, dataDir string, o store.Options)
 The server does not start on this store: it would answer as if accepted work had never happened.
 Restore an etcd snapshot taken before the damage (etcdutl snapshot restore), or give the replicas
 a new --etcd-prefix to start an empty store there`, err)
+	case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrCopyIncomplete):
+		// etcd answered, and the prefix is not this server's to take: the
+		// refusal says why and what to do, and the cluster is fine.
+		return nil, err
 	}
 	return nil, fmt.Errorf(`%w
 

@@ -67,8 +67,9 @@ func TestCommandsRefuseBadArguments(t *testing.T) {
 }
 
 // TestEtcdStoreRefusals: a store in etcd whose records fail their checks
-// is refused with etcd's ways out, not a file's; a cluster that does not
-// answer is refused naming the endpoints and the time waited.
+// is refused with etcd's ways out, not a file's, a prefix inside it as
+// such; a cluster that does not answer is refused naming the endpoints
+// and the time waited.
 func TestEtcdStoreRefusals(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -86,6 +87,15 @@ func TestEtcdStoreRefusals(t *testing.T) {
 	_, err = openStore(ctx, cfg, t.TempDir(), store.Options{Check: store.CheckFull})
 	if !errors.Is(err, store.ErrDamaged) || !strings.Contains(err.Error(), "etcdutl snapshot restore") || strings.Contains(err.Error(), "--accept-store-loss") {
 		t.Fatalf("a damaged record in etcd: %v", err)
+	}
+
+	// A prefix inside that store's is refused for what it is, not as a
+	// cluster that does not answer.
+	nested := cfg
+	nested.etcdOptions.Prefix = "/refusals/apps"
+	_, err = openStore(ctx, nested, t.TempDir(), store.Options{})
+	if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "inside the store under /refusals") || strings.Contains(err.Error(), "endpoint health") {
+		t.Fatalf("a prefix inside another store's: %v", err)
 	}
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
