@@ -19,6 +19,11 @@ const (
 	probeStale = 3 * probeInterval
 	// probeTimeout bounds one probe.
 	probeTimeout = 5 * time.Second
+	// storeCheckTimeout bounds /readyz's look at the store: a store on etcd
+	// cut off from its cluster would otherwise hold the answer for its whole
+	// request timeout, and an orchestrator's probe (Kubernetes waits 1 s by
+	// default) would see a timeout instead of the 503 and its reason.
+	storeCheckTimeout = 800 * time.Millisecond
 )
 
 // readiness is what /readyz answers from: the store is open, the runner
@@ -37,13 +42,32 @@ type readiness struct {
 	stopping   atomic.Bool
 }
 
+// checkStore asks the store within storeCheckTimeout. The store's own
+// call may go on after that (the store bounds it by its request timeout);
+// its answer is then dropped.
+func (r *readiness) checkStore(ctx context.Context) error {
+	answer, ask := make(chan error, 1), r.store
+	go func() { answer <- ask(ctx) }()
+	wait := time.NewTimer(storeCheckTimeout)
+	defer wait.Stop()
+	select {
+	case err := <-answer:
+		if err != nil {
+			return fmt.Errorf("the store is not open: %w", err)
+		}
+		return nil
+	case <-wait.C:
+		return fmt.Errorf("the store did not answer within %s", storeCheckTimeout)
+	}
+}
+
 // check returns why the server is not ready, or nil when it is.
 func (r *readiness) check(ctx context.Context) error {
 	if r.stopping.Load() {
 		return errors.New("shutting down")
 	}
-	if err := r.store(ctx); err != nil {
-		return fmt.Errorf("the store is not open: %w", err)
+	if err := r.checkStore(ctx); err != nil {
+		return err
 	}
 	select {
 	case <-r.recovered:

@@ -46,6 +46,13 @@ func TestReadiness(t *testing.T) {
 	want("store closed", "store is not open")
 	storeErr = nil
 	want("all well again", "")
+	// A store that does not answer (etcd cut off) makes the probe answer
+	// not ready, at once rather than when the store gives up.
+	stuck := make(chan struct{})
+	defer close(stuck)
+	r.store = func(context.Context) error { <-stuck; return nil }
+	want("store silent", "store did not answer within")
+	r.store = func(context.Context) error { return storeErr }
 	r.shuttingDown()
 	want("shutting down", "shutting down")
 }
