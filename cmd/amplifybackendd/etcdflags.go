@@ -30,12 +30,8 @@ type etcdFlags struct {
 }
 
 func (f *etcdFlags) register(fs *flag.FlagSet) {
-	str := func(p *string, name, def, usage string) {
-		fs.StringVar(p, name, envOr(name, def), usage+" (env "+envName(name)+")")
-	}
-	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
-		fs.DurationVar(p, name, envDuration(name, def), usage+" (env "+envName(name)+")")
-	}
+	str := envFlags{fs}.str
+	dur := envFlags{fs}.dur
 	str(&f.endpoints, "etcd-endpoints", "", "etcd client addresses, comma-separated host:port or URLs (with --store etcd)")
 	str(&f.prefix, "etcd-prefix", store.DefaultEtcdPrefix, "key prefix of the store in etcd; replicas sharing a store use the same one")
 	str(&f.caFile, "etcd-ca-file", "", "PEM CA bundle that verifies etcd's certificate (enables TLS to etcd)")

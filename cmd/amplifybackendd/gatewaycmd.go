@@ -32,9 +32,7 @@ process holds every object: for trying replicas and for tests, not production.
 SIGTERM or SIGINT stops it.`)
 		fs.PrintDefaults()
 	}
-	str := func(p *string, name, def, usage string) {
-		fs.StringVar(p, name, envOr(name, def), usage+" (env "+envName(name)+")")
-	}
+	str := envFlags{fs}.str
 	var dataDir, s3Listen, iamListen, region, origin string
 	var lim limits
 	str(&dataDir, "data-dir", "./data", "directory for the gateway's buckets, IAM data and root key")

@@ -33,9 +33,7 @@ func (l *limits) register(fs *flag.FlagSet) {
 // registerTimeouts registers the listeners' timeouts alone: what the
 // gateway command, which serves no API, takes of the limits.
 func (l *limits) registerTimeouts(fs *flag.FlagSet) {
-	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
-		fs.DurationVar(p, name, envDuration(name, def), usage+" (env "+envName(name)+")")
-	}
+	dur := envFlags{fs}.dur
 	dur(&l.readHeader, "read-header-timeout", embedded.DefaultIAMTimeouts.ReadHeader, "longest a request's headers may take to arrive, on every listener")
 	dur(&l.read, "read-timeout", embedded.DefaultIAMTimeouts.Read, "longest a whole API or embedded IAM request may take to arrive")
 	dur(&l.write, "write-timeout", embedded.DefaultIAMTimeouts.Write, "longest an API or embedded IAM request may take to be handled and answered")

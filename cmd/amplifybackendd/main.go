@@ -125,9 +125,7 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 			strings.Join(slices.Sorted(maps.Keys(commands)), ", "))
 		fs.PrintDefaults()
 	}
-	str := func(p *string, name, def, usage string) {
-		fs.StringVar(p, name, envOr(name, def), usage+" (env "+envName(name)+")")
-	}
+	str := envFlags{fs}.str
 	str(&c.listen, "listen", "127.0.0.1:8080", "address of the AmplifyBackend API")
 	str(&c.metricsListen, "metrics-listen", "", "address of the Prometheus metrics listener, unsigned (empty: none)")
 	str(&c.dataDir, "data-dir", "./data", "directory for the store, credentials and the embedded S3 data")
@@ -291,6 +289,19 @@ func (c *config) checkTLS() error {
 		*p = abs
 	}
 	return nil
+}
+
+// envFlags registers flags whose defaults come from their AMPLIFYBACKENDD_*
+// variables, each usage naming its variable, so every command's flags
+// fall back to the environment the same way.
+type envFlags struct{ fs *flag.FlagSet }
+
+func (f envFlags) str(p *string, name, def, usage string) {
+	f.fs.StringVar(p, name, envOr(name, def), usage+" (env "+envName(name)+")")
+}
+
+func (f envFlags) dur(p *time.Duration, name string, def time.Duration, usage string) {
+	f.fs.DurationVar(p, name, envDuration(name, def), usage+" (env "+envName(name)+")")
 }
 
 func envName(flagName string) string {
