@@ -91,13 +91,9 @@ func benchReplicas(t testing.TB, p params, rep *report) {
 	rep.add("|---|---|---|---|")
 	rep.add("| raw loop, one Go client: 2 reads, then one Txn of 6 puts compared on one commit key (retried when it loses) | %.0f | 1.00 | |", median(guarded))
 	rep.add("| raw loop, one Go client: one Txn of the same 6 puts, no compare | %.0f | | 1.00 |", median(plain))
-	for _, row := range []struct {
-		name  string
-		rates []float64
-	}{{"CreateBackendStorage, 1 replica", one}, {"CreateBackendStorage, 3 replicas (21–22 clients each)", three}} {
-		a, b := median(row.rates)/median(guarded), median(row.rates)/median(plain)
-		rep.add("| %s | %.0f | %.2f× (≥ 0.5: %s) | %.2f× (≥ 0.5: %s) |", row.name, median(row.rates), a, verdict(a, 0.5, true), b, verdict(b, 0.5, true))
-	}
+	rep.ratios(median(guarded), median(plain), 0.5, []rates{
+		{"CreateBackendStorage, 1 replica", one},
+		{"CreateBackendStorage, 3 replicas (21–22 clients each)", three}})
 
 	// Reads: each replica of a three-replica store against its own /healthz.
 	prefix := "/bench-reads"

@@ -86,6 +86,21 @@ func (r *report) add(format string, args ...any) {
 	r.lines = append(r.lines, fmt.Sprintf(format, args...))
 }
 
+// rates are one writer's measurements, by name.
+type rates struct {
+	name  string
+	rates []float64
+}
+
+// ratios adds a row per writer: its median rate and its ratios to the
+// two raw loops' medians a and b, each against the goal.
+func (r *report) ratios(a, b, goal float64, rows []rates) {
+	for _, row := range rows {
+		m := median(row.rates)
+		r.add("| %s | %.0f | %.2f× (≥ %g: %s) | %.2f× (≥ %g: %s) |", row.name, m, m/a, goal, verdict(m/a, goal, true), m/b, goal, verdict(m/b, goal, true))
+	}
+}
+
 func verdict(ratio, bound float64, atLeast bool) string {
 	if atLeast == (ratio >= bound) {
 		return "meets"
@@ -214,13 +229,9 @@ func benchWrites(t testing.TB, p params, rep *report) {
 	rep.add("|---|---|---|---|")
 	rep.add("| raw bbolt Batch loop, bbolt's defaults (MaxBatchDelay 10 ms) | %.0f | 1.00 | |", median(rawDefault))
 	rep.add("| raw bbolt Batch loop, MaxBatchDelay 1 ms | %.0f | | 1.00 |", median(rawTuned))
-	for _, row := range []struct {
-		name  string
-		rates []float64
-	}{{"CreateBackendStorage, jobs held (target unreachable)", apiAlone}, {"CreateBackendStorage, jobs executing on the embedded gateway", apiLive}} {
-		a, b := median(row.rates)/median(rawDefault), median(row.rates)/median(rawTuned)
-		rep.add("| %s | %.0f | %.2f× (≥ 0.5: %s) | %.2f× (≥ 0.5: %s) |", row.name, median(row.rates), a, verdict(a, 0.5, true), b, verdict(b, 0.5, true))
-	}
+	rep.ratios(median(rawDefault), median(rawTuned), 0.5, []rates{
+		{"CreateBackendStorage, jobs held (target unreachable)", apiAlone},
+		{"CreateBackendStorage, jobs executing on the embedded gateway", apiLive}})
 }
 
 // rawBatch writes n accepts' worth of records (resource, bucket index, job,
