@@ -138,6 +138,10 @@ func TestStoreFlag(t *testing.T) {
 		{args: ext, want: []string{"--etcd-endpoints must name at least one"}},
 		{args: append(ext, "--etcd-endpoints", "127.0.0.1:2379", "--accept-store-loss"), want: []string{"--accept-store-loss", "bbolt", "etcd"}},
 		{args: []string{"--store", "sqlite"}, want: []string{"--store must be bbolt or etcd", `"sqlite"`}},
+		{args: append(ext, "--etcd-endpoints", "ftp://127.0.0.1:2379"), want: []string{"--etcd-endpoints", `"ftp://127.0.0.1:2379"`, "http://host:port"}},
+		{args: append(ext, "--etcd-endpoints", "127.0.0.1"), want: []string{"--etcd-endpoints", `"127.0.0.1"`, "host:port"}},
+		{args: append(ext, "--etcd-endpoints", "127.0.0.1:2379", "--etcd-prefix", "/a b"), want: []string{"--etcd-prefix", "without spaces", `"/a b"`}},
+		{args: append(ext, "--etcd-endpoints", "127.0.0.1:2379", "--etcd-prefix", "/a//b"), want: []string{"--etcd-prefix", "empty segments", `"/a//b"`}},
 		{args: []string{"--etcd-endpoints", "127.0.0.1:2379"}, want: []string{"--etcd-endpoints is given but --store is bbolt"}},
 		{env: map[string]string{"AMPLIFYBACKENDD_STORE": "etcd", "AMPLIFYBACKENDD_ETCD_ENDPOINTS": "127.0.0.1:2379"}, want: []string{"--store etcd needs an external target"}},
 	})

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
@@ -44,12 +46,30 @@ func (f *etcdFlags) register(fs *flag.FlagSet) {
 	dur(&f.leaseTTL, "etcd-lease-ttl", store.DefaultLeaseTTL, "life of a replica's lease: its jobs move to another replica this long after it stops renewing it")
 }
 
+// checkEndpoint refuses an etcd address the client cannot dial: etcd
+// speaks gRPC over http:// or https://, or host:port for plain http.
+func checkEndpoint(e string) error {
+	if scheme, rest, ok := strings.Cut(e, "://"); ok {
+		if scheme != "http" && scheme != "https" || rest == "" {
+			return fmt.Errorf("--etcd-endpoints: %q must be host:port, http://host:port or https://host:port", e)
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(e); err != nil {
+		return fmt.Errorf("--etcd-endpoints: %q must be host:port, http://host:port or https://host:port", e)
+	}
+	return nil
+}
+
 // options turns the flags into store.EtcdOptions, reading the files they
 // name. It refuses a half-given pair and values that cannot work.
 func (f *etcdFlags) options() (store.EtcdOptions, error) {
 	var o store.EtcdOptions
 	for _, e := range strings.Split(f.endpoints, ",") {
 		if e = strings.TrimSpace(e); e != "" {
+			if err := checkEndpoint(e); err != nil {
+				return o, err
+			}
 			o.Endpoints = append(o.Endpoints, e)
 		}
 	}
@@ -59,6 +79,11 @@ func (f *etcdFlags) options() (store.EtcdOptions, error) {
 	o.Prefix = f.prefix
 	if o.Prefix == "" || !strings.HasPrefix(o.Prefix, "/") || strings.HasSuffix(o.Prefix, "/") {
 		return o, fmt.Errorf("--etcd-prefix must start with / and not end with one, such as %s, not %q", store.DefaultEtcdPrefix, f.prefix)
+	}
+	if strings.Contains(o.Prefix, "//") || strings.IndexFunc(o.Prefix, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		// Such a prefix is a key etcd takes, but not one an operator
+		// types the same way twice (etcdctl, another replica's flags).
+		return o, fmt.Errorf("--etcd-prefix must be path segments without spaces, control characters or empty segments, such as %s, not %q", store.DefaultEtcdPrefix, f.prefix)
 	}
 	for _, d := range []struct {
 		name string
