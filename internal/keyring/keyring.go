@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/access"
@@ -84,12 +85,17 @@ type Ring struct {
 	entriesSet bool
 }
 
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// namePattern is compiled on first use, not at package initialisation:
+// its {0,63} repetition compiles to a program of some 60 KB, which every
+// start of the binary would otherwise build, whatever the command.
+var namePattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+})
 
 // ValidName refuses a key name that would not make a plain profile name:
 // 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit.
 func ValidName(name string) error {
-	if !namePattern.MatchString(name) {
+	if !namePattern().MatchString(name) {
 		return fmt.Errorf("key name %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
 	}
 	return nil

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -285,4 +287,39 @@ func BenchmarkLoad(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestInitAllocatesAlmostNothing: every start of the binary, whatever the
+// command, runs this package's initialisation, so it builds nothing there
+// (a compiled name pattern once cost 60 KB and 861 allocations). The test
+// binary is started again under the runtime's init trace, which reports
+// what each package's initialisation allocated.
+func TestInitAllocatesAlmostNothing(t *testing.T) {
+	t.Parallel()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	prefix := "init " + reflect.TypeFor[Ring]().PkgPath() + " @"
+	for line := range strings.Lines(string(out)) {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		// init PKG @0.1 ms, 0.01 ms clock, 304 bytes, 6 allocs
+		fields := strings.Split(line, ", ")
+		var bytes int
+		if len(fields) != 4 {
+			t.Fatalf("unexpected trace line %q", line)
+		}
+		if _, err := fmt.Sscanf(fields[2], "%d bytes", &bytes); err != nil {
+			t.Fatalf("trace line %q: %v", line, err)
+		}
+		if bytes > 1024 {
+			t.Errorf("initialising the package allocated %d bytes, want at most 1 KiB: %s", bytes, line)
+		}
+		return
+	}
+	t.Fatalf("no init trace of the package in:\n%s", out)
 }
