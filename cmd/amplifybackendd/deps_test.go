@@ -33,7 +33,7 @@ func TestBinaryLinksNoTestPackages(t *testing.T) {
 		pkg = strings.TrimSpace(pkg)
 		for _, f := range forbidden {
 			if pkg == f || strings.HasPrefix(pkg, strings.TrimSuffix(f, "/")+"/") {
-				t.Errorf("the binary links %s, which only tests should use", pkg)
+				t.Errorf("the binary links %s, which only tests and load tools use", pkg)
 			}
 		}
 	}
