@@ -288,3 +288,39 @@ func TestOpenEtcdWithRoleOnItsPrefix(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestEtcdReplicasTakingOneJobNumber: two replicas whose clocks hand out
+// the same job number (NextSequence on etcd) each keep their job, at its
+// own place in the newest-first index, the later one first.
+func TestEtcdReplicasTakingOneJobNumber(t *testing.T) {
+	t.Parallel()
+	endpoints, prefix := sharedEtcd(t), newEtcdPrefix()
+	a, b := openEtcd(t, endpoints, prefix), openEtcd(t, endpoints, prefix)
+	ctx := context.Background()
+	// Far ahead of the clock, so both hand out from here.
+	const from = 1 << 62
+	for _, s := range []*Store{a, b} {
+		s.kv.etcd.clock.last.Store(from)
+	}
+	for i, s := range []*Store{a, b} {
+		must(t, s.Batch(ctx, func(tx *Tx) error {
+			return tx.InsertJob(newJob(fmt.Sprintf("job-%d", i), "app", "dev", "r", StatusCompleted))
+		}))
+	}
+	for _, s := range []*Store{a, b} {
+		must(t, s.View(ctx, func(tx *Tx) error {
+			jobs, _, err := tx.Jobs("app", "dev", nil, 10, nil)
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, j := range jobs {
+				got = append(got, fmt.Sprintf("%s@%d", j.ID, j.seq-from))
+			}
+			if fmt.Sprint(got) != "[job-1@2 job-0@1]" {
+				t.Errorf("listed %v, want job-1 (number 2) then job-0 (number 1)", got)
+			}
+			return nil
+		}))
+	}
+}

@@ -90,20 +90,25 @@ func (t kvTx) fence(key string, rev int64) {
 
 // mark returns a point of the transaction's writes that undo goes back
 // to, so a group commit can drop the call that made it full.
-func (t kvTx) mark() int {
+func (t kvTx) mark() etcdMark {
 	if t.etcd != nil {
-		return len(t.etcd.undo)
+		return t.etcd.mark()
 	}
-	return 0
+	return etcdMark{}
 }
 
 // undo drops the writes made since mark (only after full, so never on
 // bbolt).
-func (t kvTx) undo(mark int) {
+func (t kvTx) undo(mark etcdMark) {
 	if t.etcd != nil {
 		t.etcd.undoTo(mark)
 	}
 }
+
+// sequencesCount reports whether NextSequence stores the bucket's
+// sequence, so that it is at least every number handed out (bbolt); on
+// etcd the numbers come from the clock instead (etcdBucket.nextSequence).
+func (t kvTx) sequencesCount() bool { return t.etcd == nil }
 
 // kvBucket is an ordered set of keys, each with a value, and a sequence.
 // Keys sort bytewise; a key is never empty. Slices a bucket returns are
@@ -159,9 +164,13 @@ func (b kvBucket) ForEach(fn func(k, v []byte) error) error {
 	return b.bolt.ForEach(fn)
 }
 
-// NextSequence increments the bucket's sequence and returns the new value
-// (write transactions only). A rolled back transaction's increments are
-// undone with it.
+// NextSequence returns a number above every number it returned before in
+// this process and above the bucket's sequence (write transactions
+// only). On bbolt it increments the sequence and returns it, a rolled
+// back transaction's increments undone with it; on etcd the number comes
+// from the clock and the sequence stays as it is, so two replicas may
+// hand out the same number (etcdBucket.nextSequence): a caller that needs
+// it unique writes it into a key it reads first.
 func (b kvBucket) NextSequence() (uint64, error) {
 	if b.etcd != nil {
 		return b.etcd.nextSequence()

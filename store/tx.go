@@ -243,12 +243,20 @@ func (t *Tx) InsertJob(j Job) error {
 	jobs.FillAtEnd()
 	t.kv.Bucket(bucketJobsByEnv).FillAtEnd()
 	t.kv.Bucket(bucketPending).FillAtEnd()
-	seq, err := jobs.NextSequence()
-	if err != nil {
-		return err
+	byEnv := t.kv.Bucket(bucketJobsByEnv)
+	for {
+		seq, err := jobs.NextSequence()
+		if err != nil {
+			return err
+		}
+		// On etcd two replicas may take one number (NextSequence): the
+		// index key read absent here makes the later commit of the two
+		// fail and run again.
+		if j.seq = seq; byEnv.Get(jobIndexKey(j)) == nil {
+			break
+		}
 	}
-	j.seq = seq
-	if err := t.kv.Bucket(bucketJobsByEnv).Put(jobIndexKey(j), []byte(j.ID)); err != nil {
+	if err := byEnv.Put(jobIndexKey(j), []byte(j.ID)); err != nil {
 		return err
 	}
 	return t.writeJob(j)
