@@ -22,10 +22,10 @@ import (
 // revision, as they did from etcd, and cost no round trip.
 //
 // What the reads miss is made up for where it matters:
-//   - a write transaction commits guarded by the commit key's mod
-//     revision as of its copy's revision, as before; when another commit
-//     came first, it waits until the mirror has applied that commit and
-//     runs again on the new copy;
+//   - a write transaction commits guarded on what it read being as its
+//     copy had it (mod revisions compared in the Txn, kv_etcd.go); when
+//     another commit changed it first, it waits until the mirror has
+//     applied that commit and runs again on the new copy;
 //   - after a commit at revision R, the writer is answered once the mirror
 //     has applied R, so the replica's next transaction sees the write;
 //   - a View first asks the cluster for the commit key's mod revision (one
