@@ -1,6 +1,10 @@
 package store
 
-import bolt "go.etcd.io/bbolt"
+import (
+	"bytes"
+
+	bolt "go.etcd.io/bbolt"
+)
 
 // The key-value layer every record, index and migration of this package
 // goes through (doc.go states its contract, testKVContract tests it). bbolt
@@ -156,6 +160,19 @@ func (b kvBucket) Cursor() kvCursor {
 	return kvCursor{bolt: b.bolt.Cursor()}
 }
 
+// Within returns a cursor over the keys that start with prefix only:
+// First lands on the first of them, Seek on k or the first after it
+// among them, and a walk ends (a nil key) at the first key without the
+// prefix instead of returning it. A walk over one prefix then rests on
+// that prefix's keys alone: on etcd its commit compares them and not the
+// key after them, which another writer may be adding or changing.
+func (b kvBucket) Within(prefix []byte) kvCursor {
+	if b.etcd != nil {
+		return kvCursor{etcd: b.etcd.within(prefix)}
+	}
+	return kvCursor{bolt: b.bolt.Cursor(), prefix: prefix, bounded: true}
+}
+
 // ForEach calls fn for every key in order, stopping at fn's first error.
 func (b kvBucket) ForEach(fn func(k, v []byte) error) error {
 	if b.etcd != nil {
@@ -225,12 +242,18 @@ const appendFill = 0.95
 type kvCursor struct {
 	bolt *bolt.Cursor
 	etcd *etcdCursor
+	// prefix bounds a bbolt cursor made by Within (bounded).
+	prefix  []byte
+	bounded bool
 }
 
 // First moves to the first key.
 func (c kvCursor) First() (k, v []byte) {
 	if c.etcd != nil {
 		return c.etcd.first()
+	}
+	if c.bounded {
+		return c.within(c.bolt.Seek(c.prefix))
 	}
 	return c.bolt.First()
 }
@@ -240,7 +263,10 @@ func (c kvCursor) Seek(k []byte) (key, v []byte) {
 	if c.etcd != nil {
 		return c.etcd.seek(k)
 	}
-	return c.bolt.Seek(k)
+	if c.bounded && bytes.Compare(k, c.prefix) < 0 {
+		k = c.prefix
+	}
+	return c.within(c.bolt.Seek(k))
 }
 
 // Next moves to the key after the current one.
@@ -248,5 +274,13 @@ func (c kvCursor) Next() (k, v []byte) {
 	if c.etcd != nil {
 		return c.etcd.next()
 	}
-	return c.bolt.Next()
+	return c.within(c.bolt.Next())
+}
+
+// within ends a bounded bbolt walk at the first key without its prefix.
+func (c kvCursor) within(k, v []byte) ([]byte, []byte) {
+	if c.bounded && k != nil && !bytes.HasPrefix(k, c.prefix) {
+		return nil, nil
+	}
+	return k, v
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/google/btree"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 )
 
 // The etcd engine of the key-value layer, as doc.go ("On etcd") lays it
@@ -49,6 +51,8 @@ type etcdKV struct {
 	mirror *mirror
 	// clock hands out the numbers of NextSequence (etcdBucket.nextSequence).
 	clock seqClock
+	// metrics counts the transactions that lost to another writer.
+	metrics *metrics.Metrics
 }
 
 // errTxnTooLarge is a commit etcd refused for its number of writes or its
@@ -140,6 +144,7 @@ func (e *etcdKV) updateWith(fn func(kvTx) error, commit func(*etcdTx) (bool, err
 			if held {
 				return err
 			}
+			e.metrics.CommitLost()
 			if attempt == e.attempts {
 				return fmt.Errorf("%w (%d attempts)", errContended, attempt)
 			}
@@ -163,6 +168,7 @@ func (e *etcdKV) updateWith(fn func(kvTx) error, commit func(*etcdTx) (bool, err
 			return fmt.Errorf("%w (%d attempts)", errContended, attempt)
 		}
 		// The next run reads a copy that holds what the commit lost to.
+		e.metrics.CommitLost()
 		min = t.lost
 	}
 }
@@ -608,7 +614,7 @@ func (b *etcdBucket) keyN() int {
 	}
 	n := 0
 	snap.AscendRange(mirrorEntry{key: b.lo}, mirrorEntry{key: b.hi}, func(mirrorEntry) bool { n++; return true })
-	for _, k := range b.written(b.lo) {
+	for _, k := range b.written(b.lo, b.hi) {
 		switch had := b.tx.exists(k); {
 		case b.tx.writes[k].del && had:
 			n--
@@ -620,11 +626,11 @@ func (b *etcdBucket) keyN() int {
 }
 
 // written returns, sorted, the keys the transaction wrote in the bucket
-// from from on.
-func (b *etcdBucket) written(from string) []string {
+// from from on, up to hi.
+func (b *etcdBucket) written(from, hi string) []string {
 	var keys []string
 	for k := range b.tx.writes {
-		if k >= from && k < b.hi {
+		if k >= from && k < hi {
 			keys = append(keys, k)
 		}
 	}
@@ -632,7 +638,18 @@ func (b *etcdBucket) written(from string) []string {
 	return keys
 }
 
-func (b *etcdBucket) cursor() *etcdCursor { return &etcdCursor{b: b} }
+func (b *etcdBucket) cursor() *etcdCursor { return &etcdCursor{b: b, lo: b.lo, hi: b.hi} }
+
+// within returns a cursor over the bucket's keys that start with prefix:
+// the range [lo+prefix, the first key after every one with the prefix).
+func (b *etcdBucket) within(prefix []byte) *etcdCursor {
+	c := b.cursor()
+	c.lo = b.lo + string(prefix)
+	if end := clientv3.GetPrefixRangeEnd(c.lo); end > c.lo && end < b.hi {
+		c.hi = end
+	}
+	return c
+}
 
 func (b *etcdBucket) forEach(fn func(k, v []byte) error) error {
 	c := b.cursor()
@@ -649,6 +666,8 @@ func (b *etcdBucket) forEach(fn func(k, v []byte) error) error {
 // in, key by key, a buffered write replacing or hiding the stored key.
 type etcdCursor struct {
 	b *etcdBucket
+	// lo and hi bound the walk: the bucket's range, or a prefix's in it.
+	lo, hi string
 	// page is the range read last, from the key at pos on not yet
 	// returned; after is where the next page starts, more whether there
 	// is one, and limit its size, growing for long walks.
@@ -673,14 +692,14 @@ const (
 	etcdMaxPage   = 1024
 )
 
-func (c *etcdCursor) first() ([]byte, []byte) { return c.from(c.b.lo) }
+func (c *etcdCursor) first() ([]byte, []byte) { return c.from(c.lo) }
 
-func (c *etcdCursor) seek(k []byte) ([]byte, []byte) { return c.from(c.b.lo + string(k)) }
+func (c *etcdCursor) seek(k []byte) ([]byte, []byte) { return c.from(max(c.lo, c.b.lo+string(k))) }
 
 // from starts the walk at key.
 func (c *etcdCursor) from(key string) ([]byte, []byte) {
 	c.page, c.pos, c.after, c.more, c.limit = nil, 0, key, true, etcdFirstPage
-	c.writes, c.wpos = c.b.written(key), 0
+	c.writes, c.wpos = c.b.written(key, c.hi), 0
 	c.walked = -1
 	if t := c.b.tx; t.writes != nil && !t.coarse {
 		c.walked = len(t.ranges)
@@ -706,7 +725,7 @@ func (c *etcdCursor) fill() {
 	if snap == nil {
 		return
 	}
-	snap.AscendRange(mirrorEntry{key: c.after}, mirrorEntry{key: c.b.hi}, func(e mirrorEntry) bool {
+	snap.AscendRange(mirrorEntry{key: c.after}, mirrorEntry{key: c.hi}, func(e mirrorEntry) bool {
 		if int64(len(c.page)) == c.limit {
 			c.more = true
 			return false
@@ -728,7 +747,7 @@ func (c *etcdCursor) next() ([]byte, []byte) {
 		var cmp int
 		switch {
 		case !stored && !buffered:
-			c.walk(c.b.hi)
+			c.walk(c.hi)
 			return nil, nil
 		case !buffered:
 			cmp = 1

@@ -221,6 +221,13 @@ func TestKVEtcdGuardsWhatWasRead(t *testing.T) {
 		for k, _ := c.Seek([]byte("m")); k != nil && k[0] == 'm'; k, _ = c.Next() {
 		}
 	}
+	// within reads the keys that start with "m" through Within, which ends
+	// the walk without returning the key after them.
+	within := func(b kvBucket) {
+		c := b.Within([]byte("m"))
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		}
+	}
 	for _, tc := range []struct {
 		name  string
 		read  func(b kvBucket)
@@ -237,6 +244,10 @@ func TestKVEtcdGuardsWhatWasRead(t *testing.T) {
 		{"a walked key is written", walk, put("m3"), 2},
 		{"the key that ended the walk is written", walk, put("n"), 2},
 		{"a key past the walk is written", walk, put("p"), 1},
+		{"a key is added inside a prefix walk", within, put("m2"), 2},
+		{"a key after the prefix is written", within, put("n"), 1},
+		{"a key after the prefix is added", within, put("mz\xff"), 2},
+		{"a key before the prefix is added", within, put("l"), 1},
 		{"a key is written after a count", func(b kvBucket) { b.KeyN() }, put("z"), 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

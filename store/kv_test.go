@@ -232,6 +232,32 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 		}))
 	})
 
+	t.Run("a walk within a prefix sees its keys only", func(t *testing.T) {
+		t.Parallel()
+		db := open(t)
+		fill(t, db, "a", "b\x00", "b\x00x", "b\x01", "ba", "c")
+		within := func(tx kvTx, prefix string, seek []byte) []string {
+			c := tx.Bucket(names).Within([]byte(prefix))
+			k, v := c.First()
+			if seek != nil {
+				k, v = c.Seek(seek)
+			}
+			return walk(c, k, v)
+		}
+		must(t, db.Update(func(tx kvTx) error {
+			same(t, "within b\\x00", within(tx, "b\x00", nil), []string{"b\x00=v-b\x00", "b\x00x=v-b\x00x"})
+			same(t, "seek before the prefix", within(tx, "b\x00", []byte("a")), []string{"b\x00=v-b\x00", "b\x00x=v-b\x00x"})
+			same(t, "seek inside", within(tx, "b", []byte("b\x01")), []string{"b\x01=v-b\x01", "ba=v-ba"})
+			same(t, "seek past", within(tx, "b", []byte("c")), nil)
+			same(t, "no key", within(tx, "bb", nil), nil)
+			// The transaction's own writes, inside the prefix and out.
+			b := tx.Bucket(names)
+			must(t, errors.Join(b.Put([]byte("b\x00y"), []byte("w")), b.Delete([]byte("b\x00")), b.Put([]byte("b\x02"), []byte("w"))))
+			same(t, "with writes", within(tx, "b\x00", nil), []string{"b\x00x=v-b\x00x", "b\x00y=w"})
+			return nil
+		}))
+	})
+
 	t.Run("sequences grow per bucket and survive commits", func(t *testing.T) {
 		t.Parallel()
 		db := open(t)
