@@ -35,6 +35,7 @@ type Metrics struct {
 	targetDuration  *prometheus.HistogramVec
 	commitDuration  prometheus.Histogram
 	commitBatchSize prometheus.Histogram
+	commitsLost     prometheus.Counter
 
 	mu   sync.Mutex
 	jobs func() JobsState
@@ -91,8 +92,10 @@ func New() *Metrics {
 	m.commitBatchSize = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "store_commit_transactions",
 		Help:    "Write calls (API acceptances, job settlements) grouped into one commit.",
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}})
+	m.commitsLost = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "store_commits_lost_total",
+		Help: "Store transactions on etcd that ran again because another replica changed what they read first."})
 	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.signatureFails, m.accessDenied, m.jobsAccepted, m.jobsFinished, m.jobDuration,
-		m.jobRetries, m.targetCalls, m.targetDuration, m.commitDuration, m.commitBatchSize,
+		m.jobRetries, m.targetCalls, m.targetDuration, m.commitDuration, m.commitBatchSize, m.commitsLost,
 		stateCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -176,6 +179,15 @@ func (m *Metrics) Commit(n int, took time.Duration) {
 	}
 	m.commitDuration.Observe(took.Seconds())
 	m.commitBatchSize.Observe(float64(n))
+}
+
+// CommitLost records a store transaction that runs again because another
+// writer changed what it read (etcd).
+func (m *Metrics) CommitLost() {
+	if m == nil {
+		return
+	}
+	m.commitsLost.Inc()
 }
 
 // ObserveJobs makes each scrape read the jobs' state from f.

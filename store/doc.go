@@ -52,9 +52,11 @@
 //
 // App ids, environment and resource names never contain NUL (Tx methods
 // refuse them with ErrInvalid), so NUL separates key parts unambiguously.
-// ^seq is the bitwise complement of a per-store sequence number taken when
-// the job is inserted: ascending key order is then newest-first, which is the
-// order ListBackendJobs pages in. The pending index holds only jobs that are
+// ^seq is the bitwise complement of a number taken when the job is
+// inserted (NextSequence: on bbolt the store's job sequence, on etcd each
+// replica's clock in microseconds, kept unique by the index key read
+// absent): ascending key order is then newest-first, which is the order
+// ListBackendJobs pages in. The pending index holds only jobs that are
 // RUNNING or still undoing a cancelled or failed change, so start-up
 // recovery reads it instead of scanning every finished job.
 //
@@ -137,7 +139,7 @@
 // from the index, not from the resource record, so a deleted resource's
 // last job is kept too: its outcome stays readable, and CheckScope and
 // Scopes, which know apps and environments only through their jobs, keep
-// knowing them. The job sequence is never reused, so page tokens, which
+// knowing them. A job number is never reused, so page tokens, which
 // are index keys, keep their place among the entries left.
 //
 // # The key-value layer
@@ -162,8 +164,11 @@
 //     the keys it changes, then writes (writes to other buckets during a
 //     walk are allowed). Returned slices are the engine's until the
 //     transaction ends; callers copy what they keep.
-//   - A bucket's sequence counts up by one per NextSequence, never
-//     reused once committed.
+//   - NextSequence hands out numbers that grow within the process and
+//     stay above the bucket's sequence; on bbolt it counts the sequence
+//     up by one, never reused once committed; on etcd two replicas may
+//     hand out one number, so a caller needing it unique writes it into a
+//     key it read absent.
 //   - A read open while a commit runs may make the commit wait (bbolt
 //     remaps a file it grows), so no code waits for a write while it
 //     holds a read.
@@ -181,17 +186,32 @@
 // and a cursor pages through the bucket's range in that copy in key
 // order. An Update buffers its writes in an ordered write set that Get
 // and cursors consult first: a cursor merges the range it reads with the
-// set's puts and deletes, key by key. It commits as one Txn whose If says
-// the commit key (prefix + "/") was not written after the copy's revision
-// and whose Then holds the writes and a put of that key (a transaction
-// that read nothing commits without the compare). Every write transaction
-// of every replica is thus serialised as bbolt's single writer serialises
-// them, including those whose reads were ranges (a compare per key read
-// would miss a key added to a range or deleted from it): a transaction
-// that lost the race fails whole, waits until the mirror holds the commit
-// it lost to, and runs again on a new copy, as Batch already runs again a
-// group that failed; after 64 lost attempts (each one Txn, the reads
-// being local) the Update fails (errContended), having written nothing.
+// set's puts and deletes, key by key. It commits as one Txn whose Then
+// holds the writes and a put of the commit key (prefix + "/"), and whose
+// If says that what it read is as it read it: each key read has the mod
+// revision it had in the copy (0 for a key read absent, so one made since
+// fails the compare, and one deleted since too), and no key in a range a
+// cursor walked (from where it started to the last key it returned, or
+// the bucket's end) was written after the copy's revision, which catches
+// a key added to it; a walked key deleted was read, so compared. Two
+// replicas writing different keys then commit side by side, as bbolt's
+// writer would have run them one after the other, and only transactions
+// that read what another wrote take turns. When the compares would pass
+// etcd's 128 per Txn, or a read was too wide to say key by key (KeyN, a
+// test for an empty prefix), the one compare covering them all is used:
+// the commit key not written after the copy's revision. A group commit
+// stops taking calls when its compares would pass the limit, as it does
+// for writes. A transaction that lost the race fails whole, waits until
+// the mirror holds the commit it lost to (the commit key's mod revision,
+// read in the failed Txn's Else), and runs again on a new copy, as Batch
+// already runs again a group that failed; after 64 lost attempts (each one
+// Txn, the reads being local) the Update fails (errContended), having
+// written nothing. An Update that writes nothing (a refusal drawn from
+// what it read) stands when one Txn of the same compares, with no writes,
+// succeeds, and runs again otherwise. NextSequence does not count a
+// sequence key every replica would read and write (every two accepts of
+// different replicas would conflict on it): it takes a number from the
+// process's clock (etcdBucket.nextSequence).
 // Each request is bounded by a timeout, the layer taking no context; a
 // read that cannot be answered in time answers nil and fails its
 // transaction. A request the cluster did not answer (the timeout spent,
@@ -232,9 +252,7 @@
 // accepted create (a resource and its job with their index entries: 6
 // keys, 550 bytes of keys and values; BenchmarkMirrorMemory, 10,000
 // accepts), so 14 MB per 10,000 and 140 MB per 100,000 in every replica;
-// retention (SweepJobs) bounds it with the job count. Replicas still
-// commit one at a time (every job takes the one jobs/ sequence), so three
-// replicas accept less than one.
+// retention (SweepJobs) bounds it with the job count.
 //
 // OpenEtcd opens a store on etcd: migrations (replicas starting together
 // commit them once) and the record checks, no file checks. Its

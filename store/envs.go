@@ -139,8 +139,8 @@ func (t *Tx) DeleteEnvironment(appID, env string) error {
 func (t *Tx) Environments(appID string) ([]Environment, error) {
 	prefix := envPrefix(appID, "")
 	var out []Environment
-	c := t.kv.Bucket(bucketEnvs).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	c := t.kv.Bucket(bucketEnvs).Within(prefix)
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		e, err := decodeEnvironment(appID, string(k[len(prefix):]), v)
 		if err != nil {
 			return nil, err

@@ -76,6 +76,7 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	kv.metrics = o.Metrics
 	s := newStore(kvDB{etcd: kv}, "etcd:"+e.Prefix, o)
 	// Followed from the revision the mirror was loaded at, before the
 	// migrations, which read the mirror and wait for it to hold their

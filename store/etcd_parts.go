@@ -70,18 +70,16 @@ func (t *etcdTx) commitInParts(last string) (bool, error) {
 	if len(part) > 0 {
 		parts = append(parts, part)
 	}
-	var guard []clientv3.Cmp
-	if t.rev != 0 {
-		guard = append(guard, clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "<", t.rev+1))
-	}
+	guard := t.compares()
 	for i, p := range parts {
 		ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
-		resp, err := t.kv.client.Txn(ctx).If(guard...).Then(t.ops(p)...).Commit()
+		resp, err := t.kv.client.Txn(ctx).If(guard...).Then(t.ops(p)...).Else(t.lastCommitOp()).Commit()
 		cancel()
 		if err != nil {
 			return false, fmt.Errorf("store: etcd commit of part %d of %d (%d writes): %w", i+1, len(parts), len(p), etcdFailure(err))
 		}
 		if !resp.Succeeded {
+			t.lost = lastCommitIn(resp, 0)
 			return false, nil
 		}
 		t.committed = resp.Header.Revision

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -287,4 +288,86 @@ func TestOpenEtcdWithRoleOnItsPrefix(t *testing.T) {
 		t.Fatalf("open with a role on %s/ alone: %v", prefix, err)
 	}
 	s.Close()
+}
+
+// TestEtcdReplicasTakingOneJobNumber: two replicas whose clocks hand out
+// the same job number (NextSequence on etcd) each keep their job, at its
+// own place in the newest-first index, the later one first.
+func TestEtcdReplicasTakingOneJobNumber(t *testing.T) {
+	t.Parallel()
+	endpoints, prefix := sharedEtcd(t), newEtcdPrefix()
+	a, b := openEtcd(t, endpoints, prefix), openEtcd(t, endpoints, prefix)
+	ctx := context.Background()
+	// Far ahead of the clock, so both hand out from here.
+	const from = 1 << 62
+	for _, s := range []*Store{a, b} {
+		s.kv.etcd.clock.last.Store(from)
+	}
+	for i, s := range []*Store{a, b} {
+		must(t, s.Batch(ctx, func(tx *Tx) error {
+			return tx.InsertJob(newJob(fmt.Sprintf("job-%d", i), "app", "dev", "r", StatusCompleted))
+		}))
+	}
+	for _, s := range []*Store{a, b} {
+		must(t, s.View(ctx, func(tx *Tx) error {
+			jobs, _, err := tx.Jobs("app", "dev", nil, 10, nil)
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, j := range jobs {
+				got = append(got, fmt.Sprintf("%s@%d", j.ID, j.seq-from))
+			}
+			if fmt.Sprint(got) != "[job-1@2 job-0@1]" {
+				t.Errorf("listed %v, want job-1 (number 2) then job-0 (number 1)", got)
+			}
+			return nil
+		}))
+	}
+}
+
+// TestEtcdCommitsLostAreCounted: a Batch that runs again because another
+// replica changed what it read counts once in
+// amplifybackendd_store_commits_lost_total; one that did not, never.
+func TestEtcdCommitsLostAreCounted(t *testing.T) {
+	t.Parallel()
+	endpoints, prefix := sharedEtcd(t), newEtcdPrefix()
+	m := metrics.New()
+	a, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: endpoints, Prefix: prefix}, Options{Metrics: m})
+	must(t, err)
+	t.Cleanup(func() { a.Close() })
+	b := openEtcd(t, endpoints, prefix)
+	ctx := context.Background()
+	lost := func() float64 {
+		families, err := m.Gather()
+		must(t, err)
+		for _, f := range families {
+			if f.GetName() == "amplifybackendd_store_commits_lost_total" {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		t.Fatal("no amplifybackendd_store_commits_lost_total")
+		return 0
+	}
+	must(t, a.Batch(ctx, func(tx *Tx) error { return tx.InsertJob(newJob("job-a", "app", "dev", "r", StatusRunning)) }))
+	runs := 0
+	must(t, a.Batch(ctx, func(tx *Tx) error {
+		runs++
+		j, err := tx.Job("job-a")
+		if err != nil {
+			return err
+		}
+		if runs == 1 {
+			must(t, b.Batch(ctx, func(tx *Tx) error {
+				j, err := tx.Job("job-a")
+				j.Status = StatusFailed
+				return errors.Join(err, tx.PutJob(j))
+			}))
+		}
+		j.Status = StatusCompleted
+		return tx.PutJob(j)
+	}))
+	if runs != 2 || lost() != 1 {
+		t.Errorf("ran %d times, %v commits counted lost; want 2 and 1", runs, lost())
+	}
 }

@@ -380,7 +380,7 @@ func countRecords(path string, btx kvTx) (c recordCounts, err error) {
 		if err != nil {
 			return err
 		}
-		if jobs.Sequence() < maxSeq {
+		if btx.sequencesCount() && jobs.Sequence() < maxSeq {
 			return damaged("the job sequence %d is behind job number %d", jobs.Sequence(), maxSeq)
 		}
 		if err := checkSignIns(btx, damaged); err != nil {

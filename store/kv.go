@@ -1,6 +1,10 @@
 package store
 
-import bolt "go.etcd.io/bbolt"
+import (
+	"bytes"
+
+	bolt "go.etcd.io/bbolt"
+)
 
 // The key-value layer every record, index and migration of this package
 // goes through (doc.go states its contract, testKVContract tests it). bbolt
@@ -90,20 +94,25 @@ func (t kvTx) fence(key string, rev int64) {
 
 // mark returns a point of the transaction's writes that undo goes back
 // to, so a group commit can drop the call that made it full.
-func (t kvTx) mark() int {
+func (t kvTx) mark() etcdMark {
 	if t.etcd != nil {
-		return len(t.etcd.undo)
+		return t.etcd.mark()
 	}
-	return 0
+	return etcdMark{}
 }
 
 // undo drops the writes made since mark (only after full, so never on
 // bbolt).
-func (t kvTx) undo(mark int) {
+func (t kvTx) undo(mark etcdMark) {
 	if t.etcd != nil {
 		t.etcd.undoTo(mark)
 	}
 }
+
+// sequencesCount reports whether NextSequence stores the bucket's
+// sequence, so that it is at least every number handed out (bbolt); on
+// etcd the numbers come from the clock instead (etcdBucket.nextSequence).
+func (t kvTx) sequencesCount() bool { return t.etcd == nil }
 
 // kvBucket is an ordered set of keys, each with a value, and a sequence.
 // Keys sort bytewise; a key is never empty. Slices a bucket returns are
@@ -151,6 +160,19 @@ func (b kvBucket) Cursor() kvCursor {
 	return kvCursor{bolt: b.bolt.Cursor()}
 }
 
+// Within returns a cursor over the keys that start with prefix only:
+// First lands on the first of them, Seek on k or the first after it
+// among them, and a walk ends (a nil key) at the first key without the
+// prefix instead of returning it. A walk over one prefix then rests on
+// that prefix's keys alone: on etcd its commit compares them and not the
+// key after them, which another writer may be adding or changing.
+func (b kvBucket) Within(prefix []byte) kvCursor {
+	if b.etcd != nil {
+		return kvCursor{etcd: b.etcd.within(prefix)}
+	}
+	return kvCursor{bolt: b.bolt.Cursor(), prefix: prefix, bounded: true}
+}
+
 // ForEach calls fn for every key in order, stopping at fn's first error.
 func (b kvBucket) ForEach(fn func(k, v []byte) error) error {
 	if b.etcd != nil {
@@ -159,9 +181,13 @@ func (b kvBucket) ForEach(fn func(k, v []byte) error) error {
 	return b.bolt.ForEach(fn)
 }
 
-// NextSequence increments the bucket's sequence and returns the new value
-// (write transactions only). A rolled back transaction's increments are
-// undone with it.
+// NextSequence returns a number above every number it returned before in
+// this process and above the bucket's sequence (write transactions
+// only). On bbolt it increments the sequence and returns it, a rolled
+// back transaction's increments undone with it; on etcd the number comes
+// from the clock and the sequence stays as it is, so two replicas may
+// hand out the same number (etcdBucket.nextSequence): a caller that needs
+// it unique writes it into a key it reads first.
 func (b kvBucket) NextSequence() (uint64, error) {
 	if b.etcd != nil {
 		return b.etcd.nextSequence()
@@ -216,12 +242,18 @@ const appendFill = 0.95
 type kvCursor struct {
 	bolt *bolt.Cursor
 	etcd *etcdCursor
+	// prefix bounds a bbolt cursor made by Within (bounded).
+	prefix  []byte
+	bounded bool
 }
 
 // First moves to the first key.
 func (c kvCursor) First() (k, v []byte) {
 	if c.etcd != nil {
 		return c.etcd.first()
+	}
+	if c.bounded {
+		return c.within(c.bolt.Seek(c.prefix))
 	}
 	return c.bolt.First()
 }
@@ -231,7 +263,10 @@ func (c kvCursor) Seek(k []byte) (key, v []byte) {
 	if c.etcd != nil {
 		return c.etcd.seek(k)
 	}
-	return c.bolt.Seek(k)
+	if c.bounded && bytes.Compare(k, c.prefix) < 0 {
+		k = c.prefix
+	}
+	return c.within(c.bolt.Seek(k))
 }
 
 // Next moves to the key after the current one.
@@ -239,5 +274,13 @@ func (c kvCursor) Next() (k, v []byte) {
 	if c.etcd != nil {
 		return c.etcd.next()
 	}
-	return c.bolt.Next()
+	return c.within(c.bolt.Next())
+}
+
+// within ends a bounded bbolt walk at the first key without its prefix.
+func (c kvCursor) within(k, v []byte) ([]byte, []byte) {
+	if c.bounded && k != nil && !bytes.HasPrefix(k, c.prefix) {
+		return nil, nil
+	}
+	return k, v
 }

@@ -9,19 +9,23 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/btree"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 )
 
 // The etcd engine of the key-value layer, as doc.go ("On etcd") lays it
 // out. Under the store's prefix P, with bucket names that never contain
 // "/":
 //
-//	P/              the commit key: every commit puts it, and every
-//	                commit that read compares its mod revision
+//	P/              the commit key: every commit puts it; a commit whose
+//	                reads are too many to compare one by one compares
+//	                its mod revision instead
 //	P/name          the bucket's marker: it exists while the bucket does,
 //	                its value the bucket's sequence (uint64 big-endian)
 //	P/name/key      one key of the bucket, its value as stored
@@ -45,6 +49,10 @@ type etcdKV struct {
 	// mirror is the prefix as this process last heard of it, which
 	// transactions read (mirror.go).
 	mirror *mirror
+	// clock hands out the numbers of NextSequence (etcdBucket.nextSequence).
+	clock seqClock
+	// metrics counts the transactions that lost to another writer.
+	metrics *metrics.Metrics
 }
 
 // errTxnTooLarge is a commit etcd refused for its number of writes or its
@@ -123,23 +131,24 @@ func (e *etcdKV) updateWith(fn func(kvTx) error, commit func(*etcdTx) (bool, err
 		}
 		if err != nil || len(t.writes) == 0 {
 			// What fn drew from the copy alone (an error, or nothing to
-			// write) has no commit to guard it: it stands if no commit
-			// came after the copy, as a View's answer does, and fn runs
-			// again on a copy that holds the last one otherwise.
+			// write) has no commit to guard it: it stands if what it read
+			// is unchanged, as a View's answer does, and fn runs again on
+			// a copy that holds the change otherwise.
 			if t.rev == 0 {
 				return err
 			}
-			last, lerr := e.lastCommit()
-			if lerr != nil {
-				return lerr
+			held, cerr := t.check()
+			if cerr != nil {
+				return cerr
 			}
-			if last <= t.rev {
+			if held {
 				return err
 			}
+			e.metrics.CommitLost()
 			if attempt == e.attempts {
 				return fmt.Errorf("%w (%d attempts)", errContended, attempt)
 			}
-			min = last
+			min = t.lost
 			continue
 		}
 		committed, err := commit(t)
@@ -158,9 +167,9 @@ func (e *etcdKV) updateWith(fn func(kvTx) error, commit func(*etcdTx) (bool, err
 		if attempt == e.attempts {
 			return fmt.Errorf("%w (%d attempts)", errContended, attempt)
 		}
-		if _, _, err := e.mirror.await(e.timeout, committedAfter(t.rev)); err != nil {
-			return err
-		}
+		// The next run reads a copy that holds what the commit lost to.
+		e.metrics.CommitLost()
+		min = t.lost
 	}
 }
 
@@ -185,7 +194,23 @@ type etcdTx struct {
 	// fences are the claim keys (and their create revisions) the commit
 	// applies under (fence).
 	fences map[string]int64
+	// What a write transaction read, which its commit compares (guards):
+	// each key read from the copy with the revision that wrote it (0:
+	// absent), in the order read so undoTo can forget a dropped call's;
+	// and the key ranges its cursors walked. coarse says a read was too
+	// wide to say key by key (a count, a whole prefix): the commit then
+	// compares the commit key.
+	reads   map[string]int64
+	readLog []string
+	ranges  []keyRange
+	coarse  bool
+	// lost is the revision at which a commit or check found a read
+	// changed: the next run reads a copy that holds it.
+	lost int64
 }
+
+// keyRange is a range of keys [lo, hi) a cursor walked.
+type keyRange struct{ lo, hi string }
 
 // etcdWrite is a buffered write: a value put, or a delete.
 type etcdWrite struct {
@@ -206,15 +231,40 @@ func (t *etcdTx) read() *btree.BTreeG[mirrorEntry] {
 }
 
 // stored returns key's value at the transaction's revision and whether it
-// exists.
+// exists; a write transaction's commit is then guarded on it.
 func (t *etcdTx) stored(key string) ([]byte, bool) {
-	snap := t.read()
-	if snap == nil {
-		return nil, false
-	}
-	e, ok := snap.Get(mirrorEntry{key: key})
+	e, ok := t.peek(key)
+	t.guard(key, e.mod)
 	return e.val, ok
 }
+
+// peek returns key's entry at the transaction's revision, guarding
+// nothing: for what may be stale without harm (nextSequence's floor).
+func (t *etcdTx) peek(key string) (mirrorEntry, bool) {
+	snap := t.read()
+	if snap == nil {
+		return mirrorEntry{}, false
+	}
+	return snap.Get(mirrorEntry{key: key})
+}
+
+// guard records that the transaction read key as last written at mod (0:
+// absent), which its commit compares.
+func (t *etcdTx) guard(key string, mod int64) {
+	if t.writes == nil || t.coarse {
+		return
+	}
+	if t.reads == nil {
+		t.reads = map[string]int64{}
+	}
+	if _, ok := t.reads[key]; !ok {
+		t.reads[key] = mod
+		t.readLog = append(t.readLog, key)
+	}
+}
+
+// guards is how many compares the transaction's commit needs.
+func (t *etcdTx) guards() int { return len(t.reads) + len(t.ranges) + len(t.fences) }
 
 // get returns key's value and whether it exists, the transaction's own
 // writes first.
@@ -238,6 +288,7 @@ func (t *etcdTx) empty() bool {
 	if len(t.writes) > 0 {
 		return false
 	}
+	t.coarse = true
 	snap := t.read()
 	if snap == nil {
 		return false
@@ -258,10 +309,12 @@ type etcdUndo struct {
 }
 
 // Limits of one Txn the engine keeps under: etcd's defaults are 128
-// operations (--max-txn-ops; one goes to the commit key) and 1.5 MiB per
-// request (--max-request-bytes), and the client sends at most 2 MiB.
+// operations (--max-txn-ops; one goes to the commit key), as many
+// compares, and 1.5 MiB per request (--max-request-bytes), and the client
+// sends at most 2 MiB.
 const (
 	etcdMaxOps   = 127
+	etcdMaxCmps  = 127
 	etcdMaxBytes = 1 << 20
 )
 
@@ -286,12 +339,26 @@ func (t *etcdTx) fence(key string, rev int64) {
 	t.fences[key] = rev
 }
 
-// full reports whether the buffered writes reach a Txn's limits.
-func (t *etcdTx) full() bool { return len(t.writes) >= etcdMaxOps || t.size >= etcdMaxBytes }
+// full reports whether the buffered writes, or the reads to compare,
+// reach a Txn's limits. A group commit then stops taking calls, so that
+// a group of small calls stays guarded key by key.
+func (t *etcdTx) full() bool {
+	return len(t.writes) >= etcdMaxOps || t.size >= etcdMaxBytes || (!t.coarse && t.guards() > etcdMaxCmps)
+}
 
-// undoTo drops the writes made after the first mark of them, newest first.
-func (t *etcdTx) undoTo(mark int) {
-	for i := len(t.undo) - 1; i >= mark; i-- {
+// etcdMark is a point of a transaction's writes and reads undoTo goes
+// back to.
+type etcdMark struct{ writes, reads, ranges int }
+
+// mark returns the transaction's current point.
+func (t *etcdTx) mark() etcdMark {
+	return etcdMark{writes: len(t.undo), reads: len(t.readLog), ranges: len(t.ranges)}
+}
+
+// undoTo drops the writes made after mark, newest first, and forgets the
+// reads made since, which only the dropped writes rested on.
+func (t *etcdTx) undoTo(mark etcdMark) {
+	for i := len(t.undo) - 1; i >= mark.writes; i-- {
 		u := t.undo[i]
 		t.size -= len(u.key) + len(t.writes[u.key].val)
 		if u.had {
@@ -300,14 +367,84 @@ func (t *etcdTx) undoTo(mark int) {
 			delete(t.writes, u.key)
 		}
 	}
-	t.undo = t.undo[:mark]
+	t.undo = t.undo[:mark.writes]
+	if mark.reads <= len(t.readLog) {
+		for _, k := range t.readLog[mark.reads:] {
+			delete(t.reads, k)
+		}
+		t.readLog = t.readLog[:mark.reads]
+	}
+	if mark.ranges <= len(t.ranges) {
+		t.ranges = t.ranges[:mark.ranges]
+	}
+}
+
+// compares are what a commit applies under: every key read is as it was
+// read (its mod revision the same, 0 for a key read absent, so a key
+// added or deleted since fails too) and no key in a walked range was
+// written after the copy's revision (a key added to the range); a
+// deleted one was read, so compared. When these are too many for a Txn,
+// or a read was coarse, the one compare that covers them all: no commit
+// came after the copy's revision (an absent commit key's mod revision is
+// 0, so a store never written to commits too). A transaction that read
+// nothing has none: blind writes fit at any revision.
+func (t *etcdTx) compares() []clientv3.Cmp {
+	if t.rev == 0 {
+		return nil
+	}
+	if t.coarse || t.guards() > etcdMaxCmps {
+		return []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "<", t.rev+1)}
+	}
+	cmps := make([]clientv3.Cmp, 0, len(t.reads)+len(t.ranges))
+	for _, k := range t.readLog {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", t.reads[k]))
+	}
+	for _, r := range t.ranges {
+		if r.lo < r.hi {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(r.lo), "<", t.rev+1).WithRange(r.hi))
+		}
+	}
+	return cmps
+}
+
+// check reports whether what the transaction read is still as it read
+// it, with one Txn that compares and writes nothing; when not, lost is
+// the revision that says otherwise.
+func (t *etcdTx) check() (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
+	defer cancel()
+	resp, err := t.kv.client.Txn(ctx).If(t.compares()...).Else(t.lastCommitOp()).Commit()
+	if err != nil {
+		return false, fmt.Errorf("store: etcd read: %w", etcdFailure(err))
+	}
+	if !resp.Succeeded {
+		t.lost = lastCommitIn(resp, 0)
+	}
+	return resp.Succeeded, nil
+}
+
+// lastCommitOp reads the commit key in a failed Txn: its mod revision is
+// the store's last commit, which changed what the Txn compared. The
+// cluster's revision would not do: the mirror applies only the prefix's
+// changes, and may never see that revision.
+func (t *etcdTx) lastCommitOp() clientv3.Op {
+	return clientv3.OpGet(t.kv.commitKey(), clientv3.WithKeysOnly())
+}
+
+// lastCommitIn returns the commit key's mod revision as read by the i-th
+// operation of a failed Txn's Else.
+func lastCommitIn(resp *clientv3.TxnResponse, i int) int64 {
+	if i < len(resp.Responses) {
+		if kvs := resp.Responses[i].GetResponseRange().Kvs; len(kvs) > 0 {
+			return kvs[0].ModRevision
+		}
+	}
+	return 0
 }
 
 // commit sends the buffered writes and a put of the commit key as one
-// Txn. When the transaction read anything, the Txn applies only if no
-// commit came after the revision it read at; it reports false when one
-// did and nothing was written. A transaction that only wrote commits
-// unconditionally: blind writes fit at any revision.
+// Txn that applies only under the transaction's compares; it reports
+// false when one failed and nothing was written.
 func (t *etcdTx) commit() (bool, error) {
 	if len(t.writes) == 0 {
 		return true, nil
@@ -315,12 +452,7 @@ func (t *etcdTx) commit() (bool, error) {
 	ops := t.ops(slices.Sorted(maps.Keys(t.writes)))
 	ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
 	defer cancel()
-	var cmps []clientv3.Cmp
-	if t.rev != 0 {
-		// An absent commit key's mod revision is 0, so a store never
-		// written to commits too.
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "<", t.rev+1))
-	}
+	cmps := t.compares()
 	fences := slices.Sorted(maps.Keys(t.fences))
 	var orElse []clientv3.Op
 	for _, k := range fences {
@@ -329,6 +461,7 @@ func (t *etcdTx) commit() (bool, error) {
 		// commit for good, a lost race runs it again.
 		orElse = append(orElse, clientv3.OpGet(k, clientv3.WithKeysOnly()))
 	}
+	orElse = append(orElse, t.lastCommitOp())
 	resp, err := t.kv.client.Txn(ctx).If(cmps...).Then(ops...).Else(orElse...).Commit()
 	if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
 		return false, fmt.Errorf("store: etcd commit of %d writes: %w: %w", len(ops), errTxnTooLarge, err)
@@ -338,6 +471,9 @@ func (t *etcdTx) commit() (bool, error) {
 	}
 	if err != nil {
 		return false, fmt.Errorf("store: etcd commit of %d writes: %w", len(ops), etcdFailure(err))
+	}
+	if !resp.Succeeded {
+		t.lost = lastCommitIn(resp, len(fences))
 	}
 	if !resp.Succeeded && len(fences) > 0 {
 		var lost []string
@@ -441,9 +577,24 @@ func (b *etcdBucket) sequence() uint64 {
 	return binary.BigEndian.Uint64(v)
 }
 
+// nextSequence is not the bucket's sequence plus one, stored, as on
+// bbolt: replicas counting one stored sequence would each read it, and
+// every two of their transactions would conflict on it. It is a number
+// from the process's clock (seqClock) above the stored sequence (read
+// unguarded: it changes only when a copy sets it), which it leaves as it
+// is. Two replicas may hand out the same number; the store writes it into
+// an index key it first reads absent, so the second commit fails and runs
+// again with a new one.
 func (b *etcdBucket) nextSequence() (uint64, error) {
-	s := b.sequence() + 1
-	return s, b.setSequence(s)
+	if b.tx.writes == nil {
+		return 0, errReadOnly
+	}
+	e, _ := b.tx.peek(b.marker)
+	floor := uint64(0)
+	if len(e.val) == 8 {
+		floor = binary.BigEndian.Uint64(e.val)
+	}
+	return b.tx.kv.clock.next(floor), b.tx.err
 }
 
 func (b *etcdBucket) setSequence(s uint64) error {
@@ -456,13 +607,14 @@ func (b *etcdBucket) setSequence(s uint64) error {
 // keyN counts the keys at the transaction's revision, then corrects the
 // count for the transaction's own writes.
 func (b *etcdBucket) keyN() int {
+	b.tx.coarse = true
 	snap := b.tx.read()
 	if snap == nil {
 		return 0
 	}
 	n := 0
 	snap.AscendRange(mirrorEntry{key: b.lo}, mirrorEntry{key: b.hi}, func(mirrorEntry) bool { n++; return true })
-	for _, k := range b.written(b.lo) {
+	for _, k := range b.written(b.lo, b.hi) {
 		switch had := b.tx.exists(k); {
 		case b.tx.writes[k].del && had:
 			n--
@@ -474,11 +626,11 @@ func (b *etcdBucket) keyN() int {
 }
 
 // written returns, sorted, the keys the transaction wrote in the bucket
-// from from on.
-func (b *etcdBucket) written(from string) []string {
+// from from on, up to hi.
+func (b *etcdBucket) written(from, hi string) []string {
 	var keys []string
 	for k := range b.tx.writes {
-		if k >= from && k < b.hi {
+		if k >= from && k < hi {
 			keys = append(keys, k)
 		}
 	}
@@ -486,7 +638,18 @@ func (b *etcdBucket) written(from string) []string {
 	return keys
 }
 
-func (b *etcdBucket) cursor() *etcdCursor { return &etcdCursor{b: b} }
+func (b *etcdBucket) cursor() *etcdCursor { return &etcdCursor{b: b, lo: b.lo, hi: b.hi} }
+
+// within returns a cursor over the bucket's keys that start with prefix:
+// the range [lo+prefix, the first key after every one with the prefix).
+func (b *etcdBucket) within(prefix []byte) *etcdCursor {
+	c := b.cursor()
+	c.lo = b.lo + string(prefix)
+	if end := clientv3.GetPrefixRangeEnd(c.lo); end > c.lo && end < b.hi {
+		c.hi = end
+	}
+	return c
+}
 
 func (b *etcdBucket) forEach(fn func(k, v []byte) error) error {
 	c := b.cursor()
@@ -503,6 +666,8 @@ func (b *etcdBucket) forEach(fn func(k, v []byte) error) error {
 // in, key by key, a buffered write replacing or hiding the stored key.
 type etcdCursor struct {
 	b *etcdBucket
+	// lo and hi bound the walk: the bucket's range, or a prefix's in it.
+	lo, hi string
 	// page is the range read last, from the key at pos on not yet
 	// returned; after is where the next page starts, more whether there
 	// is one, and limit its size, growing for long walks.
@@ -515,6 +680,9 @@ type etcdCursor struct {
 	// from the one at wpos on not yet returned.
 	writes []string
 	wpos   int
+	// walked is the index in the transaction's ranges of the one this
+	// walk covers, from its start to the last key returned (-1: none).
+	walked int
 }
 
 // Page sizes of a cursor: a Seek that reads a page of jobs wants few
@@ -524,15 +692,27 @@ const (
 	etcdMaxPage   = 1024
 )
 
-func (c *etcdCursor) first() ([]byte, []byte) { return c.from(c.b.lo) }
+func (c *etcdCursor) first() ([]byte, []byte) { return c.from(c.lo) }
 
-func (c *etcdCursor) seek(k []byte) ([]byte, []byte) { return c.from(c.b.lo + string(k)) }
+func (c *etcdCursor) seek(k []byte) ([]byte, []byte) { return c.from(max(c.lo, c.b.lo+string(k))) }
 
 // from starts the walk at key.
 func (c *etcdCursor) from(key string) ([]byte, []byte) {
 	c.page, c.pos, c.after, c.more, c.limit = nil, 0, key, true, etcdFirstPage
-	c.writes, c.wpos = c.b.written(key), 0
+	c.writes, c.wpos = c.b.written(key, c.hi), 0
+	c.walked = -1
+	if t := c.b.tx; t.writes != nil && !t.coarse {
+		c.walked = len(t.ranges)
+		t.ranges = append(t.ranges, keyRange{lo: key, hi: key})
+	}
 	return c.next()
+}
+
+// walk extends the walk's range to hi: the caller saw every key below it.
+func (c *etcdCursor) walk(hi string) {
+	if t := c.b.tx; c.walked >= 0 && c.walked < len(t.ranges) && t.ranges[c.walked].hi < hi {
+		t.ranges[c.walked].hi = hi
+	}
 }
 
 // fill reads the next page once the current one is used up.
@@ -545,7 +725,7 @@ func (c *etcdCursor) fill() {
 	if snap == nil {
 		return
 	}
-	snap.AscendRange(mirrorEntry{key: c.after}, mirrorEntry{key: c.b.hi}, func(e mirrorEntry) bool {
+	snap.AscendRange(mirrorEntry{key: c.after}, mirrorEntry{key: c.hi}, func(e mirrorEntry) bool {
 		if int64(len(c.page)) == c.limit {
 			c.more = true
 			return false
@@ -567,6 +747,7 @@ func (c *etcdCursor) next() ([]byte, []byte) {
 		var cmp int
 		switch {
 		case !stored && !buffered:
+			c.walk(c.hi)
 			return nil, nil
 		case !buffered:
 			cmp = 1
@@ -578,6 +759,8 @@ func (c *etcdCursor) next() ([]byte, []byte) {
 		if cmp > 0 {
 			e := c.page[c.pos]
 			c.pos++
+			c.b.tx.guard(e.key, e.mod)
+			c.walk(e.key + "\x00")
 			return []byte(e.key[len(c.b.lo):]), e.val
 		}
 		k := c.writes[c.wpos]
@@ -586,7 +769,28 @@ func (c *etcdCursor) next() ([]byte, []byte) {
 			c.pos++ // the buffered write replaces the stored key
 		}
 		if w := c.b.tx.writes[k]; !w.del {
+			c.walk(k + "\x00")
 			return []byte(k[len(c.b.lo):]), w.val
+		}
+	}
+}
+
+// seqClock hands out the numbers of a process's NextSequence on etcd:
+// microseconds since the Unix epoch, or one more than the last number
+// handed out when the clock has not moved past it (or went back), so a
+// process's numbers only grow. Numbers of replicas whose clocks agree
+// then order their calls as they happened, to the microsecond, which is
+// what the job index (newest first) needs of them.
+type seqClock struct{ last atomic.Uint64 }
+
+// next returns a number above floor and above every number next returned
+// before.
+func (c *seqClock) next(floor uint64) uint64 {
+	for {
+		last := c.last.Load()
+		n := max(uint64(time.Now().UnixMicro()), last+1, floor+1)
+		if c.last.CompareAndSwap(last, n) {
+			return n
 		}
 	}
 }

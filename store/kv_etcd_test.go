@@ -128,15 +128,15 @@ func TestKVEtcdContendedGivesUp(t *testing.T) {
 		if err := increment(tx); err != nil {
 			return err
 		}
-		// Every attempt, another writer commits after this one read.
-		return other.Update(func(tx kvTx) error { return tx.Bucket([]byte("c")).Put([]byte("o"), []byte("x")) })
+		// Every attempt, another writer changes what this one read.
+		return other.Update(increment)
 	})
 	if !errors.Is(err, errContended) || runs != 3 {
 		t.Fatalf("after %d runs: %v, want errContended after 3", runs, err)
 	}
 	must(t, db.View(func(tx kvTx) error {
 		b := tx.Bucket([]byte("c"))
-		if n := counter(b); n != 1 || b.Get([]byte("lost")) != nil {
+		if n := counter(b); n != 4 || b.Get([]byte("lost")) != nil {
 			t.Errorf("a transaction that gave up wrote: counter %d, lost=%q", n, b.Get([]byte("lost")))
 		}
 		return nil
@@ -173,7 +173,7 @@ func TestKVEtcdSnapshotAcrossReplicas(t *testing.T) {
 		k, v := c.First()
 		must(t, other.Update(keys("new")))
 		// This engine's mirror applies the commit while the walk goes on.
-		_, _, err := e.mirror.await(e.timeout, committedAfter(tx.etcd.rev))
+		_, _, err := e.mirror.await(e.timeout, atLeast(tx.etcd.rev+1))
 		must(t, err)
 		seen := 0
 		for ; k != nil; k, v = c.Next() {
@@ -193,4 +193,151 @@ func TestKVEtcdSnapshotAcrossReplicas(t *testing.T) {
 		}
 		return nil
 	}))
+}
+
+// TestKVEtcdGuardsWhatWasRead: a write transaction runs again when
+// another replica changed what it read, key by key: a key read, present
+// or absent, written or deleted; a key added inside the range a cursor
+// walked, or a walked key deleted; and anything at all after a count.
+// A change to a key it did not read, or past the end of its walk, lets
+// it commit at once, so replicas writing different keys do not take
+// turns.
+func TestKVEtcdGuardsWhatWasRead(t *testing.T) {
+	t.Parallel()
+	cli := sharedClient(t)
+	put := func(k string) func(tx kvTx) error {
+		return func(tx kvTx) error { return tx.Bucket([]byte("g")).Put([]byte(k), []byte("x")) }
+	}
+	del := func(k string) func(tx kvTx) error {
+		return func(tx kvTx) error { return tx.Bucket([]byte("g")).Delete([]byte(k)) }
+	}
+	get := func(k string) func(b kvBucket) {
+		return func(b kvBucket) { b.Get([]byte(k)) }
+	}
+	// walk reads the keys from "m" on that start with "m", stopping at
+	// the first that does not, as the store's prefix walks do.
+	walk := func(b kvBucket) {
+		c := b.Cursor()
+		for k, _ := c.Seek([]byte("m")); k != nil && k[0] == 'm'; k, _ = c.Next() {
+		}
+	}
+	// within reads the keys that start with "m" through Within, which ends
+	// the walk without returning the key after them.
+	within := func(b kvBucket) {
+		c := b.Within([]byte("m"))
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		read  func(b kvBucket)
+		other func(tx kvTx) error
+		runs  int
+	}{
+		{"a key read is written", get("a"), put("a"), 2},
+		{"a key read is deleted", get("a"), del("a"), 2},
+		{"a key read absent is made", get("new"), put("new"), 2},
+		{"another key is written", get("a"), put("b"), 1},
+		{"another key is deleted", get("a"), del("b"), 1},
+		{"a key is added inside the walk", walk, put("m2"), 2},
+		{"a walked key is deleted", walk, del("m1"), 2},
+		{"a walked key is written", walk, put("m3"), 2},
+		{"the key that ended the walk is written", walk, put("n"), 2},
+		{"a key past the walk is written", walk, put("p"), 1},
+		{"a key is added inside a prefix walk", within, put("m2"), 2},
+		{"a key after the prefix is written", within, put("n"), 1},
+		{"a key after the prefix is added", within, put("mz\xff"), 2},
+		{"a key before the prefix is added", within, put("l"), 1},
+		{"a key is written after a count", func(b kvBucket) { b.KeyN() }, put("z"), 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := etcdKVFor(t, cli)
+			db, other := kvDB{etcd: e}, kvDB{etcd: followedKV(t, e.client, e.prefix)}
+			must(t, db.Update(func(tx kvTx) error {
+				b, err := tx.CreateBucket([]byte("g"))
+				for _, k := range []string{"a", "b", "m1", "m3", "n", "p"} {
+					err = errors.Join(err, b.Put([]byte(k), []byte("v")))
+				}
+				return err
+			}))
+			runs := 0
+			must(t, db.Update(func(tx kvTx) error {
+				runs++
+				tc.read(tx.Bucket([]byte("g")))
+				if runs == 1 {
+					must(t, other.Update(tc.other))
+				}
+				return tx.Bucket([]byte("g")).Put([]byte("out"), []byte("y"))
+			}))
+			if runs != tc.runs {
+				t.Errorf("ran %d times, want %d", runs, tc.runs)
+			}
+		})
+	}
+}
+
+// TestKVEtcdRefusalStandsOnItsReads: an Update that writes nothing (a
+// refusal drawn from what it read) stands when what it read is unchanged,
+// however much else was written since, and runs again when it changed.
+func TestKVEtcdRefusalStandsOnItsReads(t *testing.T) {
+	t.Parallel()
+	e := etcdKVFor(t, sharedClient(t))
+	db, other := kvDB{etcd: e}, kvDB{etcd: followedKV(t, e.client, e.prefix)}
+	must(t, db.Update(increment))
+	refused := errors.New("refused")
+	for _, tc := range []struct {
+		change func(tx kvTx) error
+		runs   int
+	}{
+		{func(tx kvTx) error { return tx.Bucket([]byte("c")).Put([]byte("o"), []byte("x")) }, 1},
+		{increment, 2},
+	} {
+		runs := 0
+		err := db.Update(func(tx kvTx) error {
+			runs++
+			counter(tx.Bucket([]byte("c")))
+			if runs == 1 {
+				must(t, other.Update(tc.change))
+			}
+			return refused
+		})
+		if !errors.Is(err, refused) || runs != tc.runs {
+			t.Errorf("%v after %d runs, want the refusal after %d", err, runs, tc.runs)
+		}
+	}
+}
+
+// TestKVEtcdGuardsFitATxn: a group of calls stops taking more once its
+// reads fill a Txn's compares, and a call that reads more than fit alone
+// is guarded by the commit key instead: etcd refuses a Txn of more than
+// 128 compares.
+func TestKVEtcdGuardsFitATxn(t *testing.T) {
+	t.Parallel()
+	e := etcdKVFor(t, sharedClient(t))
+	db, other := kvDB{etcd: e}, kvDB{etcd: followedKV(t, e.client, e.prefix)}
+	must(t, db.Update(func(tx kvTx) error { _, err := tx.CreateBucket([]byte("g")); return err }))
+	runs := 0
+	must(t, db.Update(func(tx kvTx) error {
+		runs++
+		b := tx.Bucket([]byte("g"))
+		for i := range etcdMaxCmps {
+			b.Get(fmt.Appendf(nil, "k%03d", i))
+			if tx.full() {
+				t.Fatalf("full after %d reads", i+1)
+			}
+		}
+		b.Get([]byte("one more"))
+		if !tx.full() {
+			t.Error("not full with more reads than a Txn compares")
+		}
+		if runs == 1 {
+			// Not a key read: only the commit key's compare sees it.
+			must(t, other.Update(func(tx kvTx) error { return tx.Bucket([]byte("g")).Put([]byte("z"), nil) }))
+		}
+		return b.Put([]byte("out"), []byte("y"))
+	}))
+	if runs != 2 {
+		t.Errorf("ran %d times, want 2 (guarded by the commit key)", runs)
+	}
 }

@@ -22,10 +22,10 @@ import (
 // revision, as they did from etcd, and cost no round trip.
 //
 // What the reads miss is made up for where it matters:
-//   - a write transaction commits guarded by the commit key's mod
-//     revision as of its copy's revision, as before; when another commit
-//     came first, it waits until the mirror has applied that commit and
-//     runs again on the new copy;
+//   - a write transaction commits guarded on what it read being as its
+//     copy had it (mod revisions compared in the Txn, kv_etcd.go); when
+//     another commit changed it first, it waits until the mirror has
+//     applied that commit and runs again on the new copy;
 //   - after a commit at revision R, the writer is answered once the mirror
 //     has applied R, so the replica's next transaction sees the write;
 //   - a View first asks the cluster for the commit key's mod revision (one
@@ -37,10 +37,12 @@ import (
 //     meanwhile transactions wait for it, up to the request timeout, then
 //     fail with ErrUnavailable rather than read what may be stale.
 
-// mirrorEntry is one key of the prefix and its value.
+// mirrorEntry is one key of the prefix, its value and the revision that
+// last wrote it, which a commit compares to say the key is as it was read.
 type mirrorEntry struct {
 	key string
 	val []byte
+	mod int64
 }
 
 func mirrorLess(a, b mirrorEntry) bool { return a.key < b.key }
@@ -101,7 +103,7 @@ func (m *mirror) load(ctx context.Context, cli *clientv3.Client, prefix string, 
 			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
-			tree.ReplaceOrInsert(mirrorEntry{key: string(kv.Key), val: kv.Value})
+			tree.ReplaceOrInsert(mirrorEntry{key: string(kv.Key), val: kv.Value, mod: kv.ModRevision})
 			if string(kv.Key) == m.commitKey {
 				commitRev = kv.ModRevision
 			}
@@ -144,7 +146,7 @@ func (m *mirror) apply(events []*clientv3.Event) {
 		if ev.Type == mvccpb.DELETE {
 			m.tree.Delete(mirrorEntry{key: key})
 		} else {
-			m.tree.ReplaceOrInsert(mirrorEntry{key: key, val: ev.Kv.Value})
+			m.tree.ReplaceOrInsert(mirrorEntry{key: key, val: ev.Kv.Value, mod: ev.Kv.ModRevision})
 			if key == m.commitKey {
 				m.commitRev = ev.Kv.ModRevision
 			}
@@ -201,12 +203,6 @@ func (m *mirror) await(timeout time.Duration, ready func(m *mirror) bool) (*btre
 // atLeast is ready once the mirror has applied revision rev.
 func atLeast(rev int64) func(*mirror) bool {
 	return func(m *mirror) bool { return m.rev >= rev }
-}
-
-// committedAfter is ready once the mirror holds a commit after revision
-// rev: the one a guarded commit lost to.
-func committedAfter(rev int64) func(*mirror) bool {
-	return func(m *mirror) bool { return m.commitRev > rev }
 }
 
 // isCurrent reports whether the mirror holds every change up to its

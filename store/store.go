@@ -98,6 +98,10 @@ const maxBatch = 1024
 // maxLinger bounds how long a commit waits for the company it expects.
 const maxLinger = time.Millisecond
 
+// etcdCommitters is how many group commits a store on etcd has in
+// flight at once.
+const etcdCommitters = 4
+
 // Options tune OpenWith. The zero value is what a server runs with.
 type Options struct {
 	// Check is how much of the file is read before the store serves
@@ -431,6 +435,18 @@ func (s *Store) batch(ctx context.Context, claim *Claim, fn func(*Tx) error) err
 
 func (s *Store) committer() {
 	defer close(s.committed)
+	// On etcd several group commits are in flight at once: each is a
+	// round trip to the cluster's leader and its quorum's fsyncs, which
+	// one after another would bound a replica's writes by that latency,
+	// while the cluster serves many at once. Commits of different keys do
+	// not conflict (etcdTx.compares), and those that read what another
+	// wrote run again after it. bbolt has one writer.
+	slots := make(chan struct{}, 1)
+	if s.kv.etcd != nil {
+		slots = make(chan struct{}, etcdCommitters)
+	}
+	var inFlight sync.WaitGroup
+	defer inFlight.Wait()
 	// Timers of Go 1.23 and later drop a stale tick on Stop and Reset, so
 	// this one needs no draining.
 	linger := time.NewTimer(maxLinger)
@@ -446,6 +462,8 @@ func (s *Store) committer() {
 		case <-s.stop:
 			return
 		}
+		// The calls that come while every slot is busy join this batch.
+		slots <- struct{}{}
 	gather:
 		for len(batch) < maxBatch {
 			select {
@@ -474,9 +492,17 @@ func (s *Store) committer() {
 			linger.Stop()
 		}
 		peak = max(float64(len(batch)), peak*0.98)
-		start, n := time.Now(), len(batch)
-		s.commitBatch(batch)
-		s.metrics.Commit(n, time.Since(start))
+		run := func() {
+			defer func() { <-slots }()
+			start, n := time.Now(), len(batch)
+			s.commitBatch(batch)
+			s.metrics.Commit(n, time.Since(start))
+		}
+		if cap(slots) == 1 {
+			run()
+		} else {
+			inFlight.Go(run)
+		}
 	}
 }
 

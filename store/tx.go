@@ -92,9 +92,8 @@ func (t *Tx) BucketUsers(bucket string) []ResourceKey {
 	if v := idx.Get([]byte(bucket)); v != nil {
 		add(v)
 	}
-	prefix := []byte(bucket + "\x00")
-	c := idx.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	c := idx.Within([]byte(bucket + "\x00"))
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		add(v)
 	}
 	return users
@@ -171,10 +170,9 @@ func (t *Tx) DeleteResource(k ResourceKey) error {
 // Resources lists the resources of an app (env == "") or of one environment,
 // hidden ones included, in key order.
 func (t *Tx) Resources(appID, env string) ([]Resource, error) {
-	prefix := envPrefix(appID, env)
 	var out []Resource
-	c := t.kv.Bucket(bucketResources).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	c := t.kv.Bucket(bucketResources).Within(envPrefix(appID, env))
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		r, err := decodeResource(v)
 		if err != nil {
 			return nil, err
@@ -190,8 +188,8 @@ func (t *Tx) Resources(appID, env string) ([]Resource, error) {
 // so their jobs stay readable after they are removed.
 func (t *Tx) CheckScope(appID, env string) error {
 	has := func(b []byte, prefix []byte) bool {
-		k, _ := t.kv.Bucket(b).Cursor().Seek(prefix)
-		return k != nil && bytes.HasPrefix(k, prefix)
+		k, _ := t.kv.Bucket(b).Within(prefix).First()
+		return k != nil
 	}
 	if !has(bucketJobsByEnv, envPrefix(appID, "")) && !has(bucketEnvs, envPrefix(appID, "")) && t.kv.Bucket(bucketApps).Get([]byte(appID)) == nil {
 		return &NotFoundError{Kind: KindApp, AppID: appID}
@@ -243,12 +241,20 @@ func (t *Tx) InsertJob(j Job) error {
 	jobs.FillAtEnd()
 	t.kv.Bucket(bucketJobsByEnv).FillAtEnd()
 	t.kv.Bucket(bucketPending).FillAtEnd()
-	seq, err := jobs.NextSequence()
-	if err != nil {
-		return err
+	byEnv := t.kv.Bucket(bucketJobsByEnv)
+	for {
+		seq, err := jobs.NextSequence()
+		if err != nil {
+			return err
+		}
+		// On etcd two replicas may take one number (NextSequence): the
+		// index key read absent here makes the later commit of the two
+		// fail and run again.
+		if j.seq = seq; byEnv.Get(jobIndexKey(j)) == nil {
+			break
+		}
 	}
-	j.seq = seq
-	if err := t.kv.Bucket(bucketJobsByEnv).Put(jobIndexKey(j), []byte(j.ID)); err != nil {
+	if err := byEnv.Put(jobIndexKey(j), []byte(j.ID)); err != nil {
 		return err
 	}
 	return t.writeJob(j)
@@ -319,7 +325,7 @@ func (t *Tx) Jobs(appID, env string, after []byte, limit int, match func(Job) bo
 	if after != nil && !bytes.HasPrefix(after, prefix) {
 		return nil, nil, classed(ErrInvalid, "the pagination token does not belong to this environment")
 	}
-	c := t.kv.Bucket(bucketJobsByEnv).Cursor()
+	c := t.kv.Bucket(bucketJobsByEnv).Within(prefix)
 	var k, v []byte
 	if after == nil {
 		k, v = c.Seek(prefix)
@@ -331,7 +337,7 @@ func (t *Tx) Jobs(appID, env string, after []byte, limit int, match func(Job) bo
 	}
 	var out []Job
 	jobs := t.kv.Bucket(bucketJobs)
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	for ; k != nil; k, v = c.Next() {
 		j, err := decodeIndexed(jobs, v)
 		if err != nil {
 			return nil, nil, err
