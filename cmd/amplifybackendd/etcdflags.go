@@ -43,7 +43,13 @@ func (f *etcdFlags) register(fs *flag.FlagSet) {
 	str(&f.passwordFile, "etcd-password-file", "", "file holding the etcd user's password (a file, so it is not on the command line)")
 	dur(&f.dialTimeout, "etcd-dial-timeout", 5*time.Second, "longest connecting to etcd may take at start-up")
 	dur(&f.reqTimeout, "etcd-request-timeout", store.DefaultEtcdRequestTimeout, "longest one request to etcd may take before the API answers a retryable error")
-	dur(&f.leaseTTL, "etcd-lease-ttl", store.DefaultLeaseTTL, "life of a replica's lease: its jobs move to another replica this long after it stops renewing it")
+	f.leaseTTL = store.DefaultLeaseTTL
+}
+
+// registerLease adds the flag of a replica's lease, which only a server
+// holds (migrate runs no jobs).
+func (f *etcdFlags) registerLease(fs *flag.FlagSet) {
+	envFlags{fs}.dur(&f.leaseTTL, "etcd-lease-ttl", store.DefaultLeaseTTL, "life of a replica's lease: its jobs move to another replica this long after it stops renewing it")
 }
 
 // checkEndpoint refuses an etcd address the client cannot dial: etcd

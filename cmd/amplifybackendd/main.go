@@ -164,6 +164,7 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.sessionTTL, "sign-in-session-ttl", envDuration("sign-in-session-ttl", signin.DefaultSessionTTL), "how long the temporary credentials of a console sign-in last (env "+envName("sign-in-session-ttl")+")")
 	c.limits.register(fs)
 	c.etcd.register(fs)
+	c.etcd.registerLease(fs)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

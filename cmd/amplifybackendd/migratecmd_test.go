@@ -99,6 +99,8 @@ func TestMigrateRefusesBadCommandLines(t *testing.T) {
 		{[]string{"--to-etcd", "127.0.0.1:1", "--etcd-endpoints", "127.0.0.1:2"}, "--to-etcd and --etcd-endpoints name the same thing"},
 		{[]string{"--to-etcd", "127.0.0.1:1", "--etcd-prefix", "store/"}, "--etcd-prefix must start with /"},
 		{[]string{"--to-etcd", "127.0.0.1:1", "--from-dir", dir}, "flag provided but not defined: -from-dir"},
+		// migrate runs no jobs, so it holds no lease to give a life.
+		{[]string{"--to-etcd", "127.0.0.1:1", "--etcd-lease-ttl", "5s"}, "flag provided but not defined: -etcd-lease-ttl"},
 	} {
 		_, _, err := migrateRun(c.args...)
 		if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), c.want) {
