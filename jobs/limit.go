@@ -52,7 +52,8 @@ type limiter struct {
 	bestAt  int       // the limit it was seen at
 	calm    int       // attempts to end before the next throttle counts
 
-	onChange func(limit int) // called with each new limit (tests)
+	onChange func(limit int)  // called with each new limit (tests)
+	now      func() time.Time // the clock (tests set their own)
 }
 
 const (
@@ -72,7 +73,8 @@ const (
 )
 
 func newLimiter(max int, onChange func(int)) *limiter {
-	return &limiter{max: max, limit: min(limitStart, max), changed: make(chan struct{}), onChange: onChange}
+	return &limiter{max: max, limit: min(limitStart, max), changed: make(chan struct{}),
+		onChange: onChange, now: time.Now}
 }
 
 // acquire waits for a slot under the limit, or for ctx to end (false).
@@ -125,8 +127,8 @@ func (l *limiter) observe(err error) {
 	if l == nil {
 		return
 	}
-	now := time.Now()
 	l.mu.Lock()
+	now := l.now()
 	defer l.mu.Unlock()
 	if l.calm > 0 {
 		l.calm--
@@ -148,6 +150,7 @@ func (l *limiter) observe(err error) {
 		return
 	}
 	rate := float64(l.n) / max(now.Sub(l.began).Seconds(), 1e-9)
+	at := l.limit // the limit the round ran at
 	switch {
 	case rate >= l.best*riseAbove && l.reached:
 		l.set(l.limit + 1)
@@ -156,7 +159,7 @@ func (l *limiter) observe(err error) {
 	}
 	l.best -= l.best / 64
 	if rate > l.best {
-		l.best, l.bestAt = rate, l.limit
+		l.best, l.bestAt = rate, at
 	}
 	l.newRound(now)
 }
