@@ -22,21 +22,26 @@ import (
 //     was waiting for it: a limit nobody reaches proves nothing) and the
 //     round got through at least riseAbove of the best throughput seen:
 //     more at once has not yet cost anything;
-//   - it falls by one when the round got through less than fallBelow of
-//     the best, and the best was seen at a lower limit: the extra jobs only
-//     queue inside the target (or its CPU, which the embedded gateway
-//     shares with us), adding latency and taking throughput away.
+//   - it falls by one when the limit was reached in the round, the round
+//     got through less than fallBelow of the best, and the best was seen
+//     at a lower limit: the extra jobs only queue inside the target (or
+//     its CPU, which the embedded gateway shares with us), adding latency
+//     and taking throughput away. A round short of work says nothing
+//     about the target: a queue that ran dry is not a slower target.
 //
 // An attempt the target throttled (s3iam.Overloaded: SlowDown,
 // Throttling, RequestLimitExceeded, 429, 503) halves the limit at once, at
 // most once a round, since the attempts in flight when the first throttle
-// arrives were all sent at the old limit. The best throughput fades by
+// arrives were all sent at the old limit. The SDK's own retries (three
+// attempts) come first: a throttle the SDK rode out shows only as a slower
+// round. The best throughput fades by
 // 1/64 a round, so a target that has become slower for good (a busier
 // host) is measured anew instead of held to its best moment.
 //
 // On the embedded gateway of a 2-core machine the limit climbs to the
-// ceiling (the default 8) within the first few jobs; past about 8 a burst
-// takes longer (measured: 300 creates in 3.2 s at 8, 5–6 s at 16).
+// ceiling (the default 8) within the first few jobs. Past about 8 a burst
+// took longer there (300 creates: 3.2 s at 8, 5–6 s at 16, on shared
+// cores), which is why the ceiling stays 8.
 type limiter struct {
 	max int
 
@@ -154,7 +159,7 @@ func (l *limiter) observe(err error) {
 	switch {
 	case rate >= l.best*riseAbove && l.reached:
 		l.set(l.limit + 1)
-	case rate < l.best*fallBelow && l.bestAt < l.limit:
+	case rate < l.best*fallBelow && l.reached && l.bestAt < l.limit:
 		l.set(l.limit - 1)
 	}
 	l.best -= l.best / 64

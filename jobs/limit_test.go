@@ -46,6 +46,13 @@ func (r *limiterRig) fill() {
 	}
 }
 
+// drain gives every slot back, as workers do when the queue runs dry.
+func (r *limiterRig) drain() {
+	for r.l.running > 0 {
+		r.l.release()
+	}
+}
+
 // round ends one round of attempts that all succeed, at perSecond.
 func (r *limiterRig) round(perSecond float64) {
 	n := r.l.roundSize()
@@ -60,8 +67,9 @@ var slowDown = &smithy.GenericAPIError{Code: "SlowDown", Message: "Please reduce
 // TestLimiterFollowsThroughputAndThrottling: the limit climbs by one a
 // round while its slots are all taken and the target keeps its throughput,
 // never past the ceiling; it does not climb when nobody waits for it; it
-// steps back when throughput falls well below what a lower limit got; a
-// throttle halves it, once for all the attempts of a round.
+// steps back when throughput falls well below what a lower limit got, but
+// not when the work ran short; a throttle halves it, once for all the
+// attempts of a round.
 func TestLimiterFollowsThroughputAndThrottling(t *testing.T) {
 	t.Parallel()
 	t.Run("climbs while busy and the target keeps up", func(t *testing.T) {
@@ -97,6 +105,19 @@ func TestLimiterFollowsThroughputAndThrottling(t *testing.T) {
 		r.round(400) // well under fallBelow of the best, seen at a lower limit
 		if got := r.l.Limit(); got != at-1 {
 			t.Fatalf("after a round at 40%% of the best: limit %d, want %d", got, at-1)
+		}
+	})
+	t.Run("holds when the queue runs dry", func(t *testing.T) {
+		r := newLimiterRig(t, 8)
+		for range 6 {
+			r.fill()
+			r.round(1000)
+		}
+		at := r.l.Limit()
+		r.drain()
+		r.round(100) // few jobs left: the slots are not all taken
+		if got := r.l.Limit(); got != at {
+			t.Fatalf("after a slow round short of work: limit %d, want %d", got, at)
 		}
 	})
 	t.Run("a throttle halves it once a round", func(t *testing.T) {
