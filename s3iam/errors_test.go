@@ -127,6 +127,32 @@ func TestThrottled(t *testing.T) {
 	}
 }
 
+// TestOverloaded: a throttle or any 503 is the target asking for fewer
+// requests at once (job concurrency falls on it); a 500, a refusal or a
+// lost connection is not.
+func TestOverloaded(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"SlowDown 503", answer(503, "SlowDown", "slow"), true},
+		{"ServiceUnavailable 503", answer(503, "ServiceUnavailable", ""), true},
+		{"IAM Throttling 400", answer(400, "Throttling", "Rate exceeded"), true},
+		{"wrapped 429", fmt.Errorf("iam PutRolePolicy: %w", answer(429, "", "")), true},
+		{"InternalError 500", answer(500, "InternalError", ""), false},
+		{"AccessDenied 403", answer(403, "AccessDenied", ""), false},
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, false},
+		{"nil", nil, false},
+	}
+	for _, c := range cases {
+		if got := s3iam.Overloaded(c.err); got != c.want {
+			t.Errorf("%s: Overloaded(%v) = %v, want %v", c.name, c.err, got, c.want)
+		}
+	}
+}
+
 func TestClassString(t *testing.T) {
 	t.Parallel()
 	for c, want := range map[s3iam.Class]string{
