@@ -36,6 +36,17 @@ func newLimiterRig(t *testing.T, ceiling int) *limiterRig {
 	return r
 }
 
+// climbed is a rig whose limit climbed from the start to the ceiling of
+// 8 in busy rounds at 1,000 attempts a second.
+func climbed(t *testing.T) *limiterRig {
+	r := newLimiterRig(t, 8)
+	for range 6 {
+		r.fill()
+		r.round(1000)
+	}
+	return r
+}
+
 // fill takes every free slot, as workers with jobs waiting do, so the
 // round sees its limit reached.
 func (r *limiterRig) fill() {
@@ -95,11 +106,7 @@ func TestLimiterFollowsThroughputAndThrottling(t *testing.T) {
 		}
 	})
 	t.Run("steps back when more at once gets less through", func(t *testing.T) {
-		r := newLimiterRig(t, 8)
-		for range 6 {
-			r.fill()
-			r.round(1000)
-		}
+		r := climbed(t)
 		at := r.l.Limit()
 		r.fill()
 		r.round(400) // well under fallBelow of the best, seen at a lower limit
@@ -108,11 +115,7 @@ func TestLimiterFollowsThroughputAndThrottling(t *testing.T) {
 		}
 	})
 	t.Run("holds when the queue runs dry", func(t *testing.T) {
-		r := newLimiterRig(t, 8)
-		for range 6 {
-			r.fill()
-			r.round(1000)
-		}
+		r := climbed(t)
 		at := r.l.Limit()
 		r.drain()
 		r.round(100) // few jobs left: the slots are not all taken
@@ -121,11 +124,7 @@ func TestLimiterFollowsThroughputAndThrottling(t *testing.T) {
 		}
 	})
 	t.Run("a throttle halves it once a round", func(t *testing.T) {
-		r := newLimiterRig(t, 8)
-		for range 6 {
-			r.fill()
-			r.round(1000)
-		}
+		r := climbed(t)
 		if got := r.l.Limit(); got != 8 {
 			t.Fatalf("limit %d, want 8 before the throttling", got)
 		}
