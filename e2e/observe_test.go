@@ -78,6 +78,8 @@ func TestMetricsAndLogsTellWhatHappened(t *testing.T) {
 	wantValue("amplifybackendd_job_duration_seconds", map[string]string{"operation": "CreateBackendStorage"}, 1)
 	wantValue("amplifybackendd_jobs_running", nil, 0)
 	wantValue("amplifybackendd_job_queue_depth", nil, 0)
+	// One job at a time never reaches the starting limit of 2, so it stays.
+	wantValue("amplifybackendd_job_concurrency_limit", nil, 2)
 	wantValue("amplifybackendd_jobs_oldest_running_age_seconds", nil, 0)
 	wantValue("amplifybackendd_job_retries_total", nil, 0)
 	wantValue("amplifybackendd_target_requests_total", map[string]string{"service": "s3", "operation": "CreateBucket", "outcome": "success"}, 1)

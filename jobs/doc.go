@@ -30,7 +30,11 @@
 // # Executing
 //
 // A pool of workers (Config.Workers, which also bounds concurrent calls to the
-// target) runs each job through reconcile steps (steps.go): every step reads
+// target) runs each job through reconcile steps (steps.go). How many of them
+// execute at once, up to Config.Workers, follows the target (limit.go): the
+// limit starts at 2, rises while the target gets as much done per second,
+// falls when more at once gets less done, and halves when the target
+// throttles. Every step reads
 // the target's current state, compares it with the resource's desired state
 // and writes only on drift, so running a step twice is harmless and a restart
 // simply runs the job again from the top. Step errors are classified in one

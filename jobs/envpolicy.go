@@ -464,11 +464,12 @@ func (r *Runner) writeManaged(ctx context.Context, w *work, role string, kind st
 }
 
 // managedMark reads the mark of the role of kind of k's environment. A
-// runner without a store (ApplyCreate) keeps none, so it looks for every
-// number a role may hold.
+// runner without a store (ApplyCreate) takes the environment to be new, as
+// a job's store shows a new one: no managed policy was ever written for
+// it, so there is none to look for.
 func (r *Runner) managedMark(ctx context.Context, k store.ResourceKey, kind store.RoleKind) (int, error) {
 	if r.store == nil {
-		return MaxManagedPoliciesPerRole, nil
+		return 0, nil
 	}
 	var n int
 	err := r.store.View(ctx, func(tx *store.Tx) (err error) { n, err = tx.ManagedMark(k.AppID, k.Env, kind); return err })

@@ -496,6 +496,23 @@ func TestSmallEnvironmentLooksForNoManagedPolicy(t *testing.T) {
 	}
 }
 
+// TestApplyCreateMakesAJobsCalls: ApplyCreate, which benchmarks use as
+// "the same calls made directly", takes its environment as new, as a
+// create job's store shows a new one, so like the job it looks for no
+// managed policy (it used to look for all ten a role may hold, on both
+// roles: 20 GetPolicy calls a job does not make).
+func TestApplyCreateMakesAJobsCalls(t *testing.T) {
+	f := setup(t)
+	k := f.key("direct")
+	res := store.Resource{ResourceKey: k, Bucket: f.bucket("direct"), Desired: storageAll}
+	if _, err := ApplyCreate(f.ctx, f.target, f.runner.cfg, res); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.target.policyReads.Load(); n != 0 {
+		t.Fatalf("ApplyCreate in a new environment made %d GetPolicy calls, want 0 as a create job", n)
+	}
+}
+
 // TestShrunkEnvironmentDropsItsManagedPolicies: an environment whose auth
 // role needs managed policies records how many it may hold; once its
 // resources go, the policies go, the mark with them, and the next write

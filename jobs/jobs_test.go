@@ -32,15 +32,16 @@ import (
 // gateway is the embedded Versity gateway shared by this package's tests
 // (one per process); tests keep apart by app ids and bucket names.
 var (
-	gateway    *s3iam.Target
-	s3Endpoint string
+	gateway     *s3iam.Target
+	s3Endpoint  string
+	iamEndpoint string
 )
 
 const rootKey, rootSecret = "jobstestroot", "jobstestrootsecret"
 
 func TestMain(m *testing.M) {
 	os.Exit(embeddedtest.Main(m, rootKey, rootSecret, func(gw *embedded.Server) (err error) {
-		s3Endpoint = gw.S3Endpoint
+		s3Endpoint, iamEndpoint = gw.S3Endpoint, gw.IAMEndpoint
 		gateway, err = s3iam.New(context.Background(), s3iam.Config{S3Endpoint: gw.S3Endpoint, IAMEndpoint: gw.IAMEndpoint,
 			AccessKey: rootKey, SecretKey: rootSecret})
 		return err

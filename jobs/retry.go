@@ -88,8 +88,14 @@ func (e *stepError) Unwrap() error { return e.err }
 // spent. Transient target errors (throttling, 5xx, refused connections) and
 // panics are retried with backoff; anything else ends the step.
 // A cancelled ctx ends it at once with ctx's cause.
+// Each attempt's end is counted by the limiter of jobs executing at once.
 func (r *Runner) step(ctx context.Context, name string, fn func(ctx context.Context) error) error {
-	return r.attempt(ctx, name, fn, func(err error) bool {
+	counted := func(ctx context.Context) error {
+		err := fn(ctx)
+		r.limit.observe(err)
+		return err
+	}
+	return r.attempt(ctx, name, counted, func(err error) bool {
 		var t *terminalError
 		return !errors.As(err, &t) && s3iam.Classify(err) == s3iam.Transient
 	})

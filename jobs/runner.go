@@ -14,8 +14,9 @@ import (
 
 // Config tunes the runner. The zero value of each field means its default.
 type Config struct {
-	// Workers is how many jobs execute at once (default 8); it bounds the
-	// concurrent calls made to the target.
+	// Workers is the most jobs that execute at once (default 8); it bounds
+	// the concurrent calls made to the target. How many do, up to it, the
+	// runner chooses from how the target answers (limiter).
 	Workers int
 	// AuthRoleTemplate and UnauthRoleTemplate name the IAM roles of
 	// environments whose roles are not recorded yet; {appId} and {env} are
@@ -64,6 +65,9 @@ type Config struct {
 	// word that it yields, so a test can tell a yielding worker from a slow
 	// one without waiting for time to pass.
 	onYield func()
+	// onLimit, when set, is called with each new limit on the jobs that
+	// execute at once, so a test can wait for the limit to move.
+	onLimit func(limit int)
 	// onSweep, when set, is called after each sweep of expired jobs with
 	// what it removed, so a test can wait for a sweep instead of for time.
 	onSweep func(removed int, err error)
@@ -126,6 +130,7 @@ type Runner struct {
 	running map[string]phase // how to interrupt their current phase
 	wake    chan struct{}
 
+	limit     *limiter      // how many jobs execute at once
 	calls     atomic.Int64  // API calls in flight
 	executing atomic.Int64  // workers executing a job
 	retries   atomic.Uint64 // failed attempts that were retried (Retries)
@@ -159,7 +164,7 @@ var errLeaseLost = errors.New("lease on the shared store lost")
 // New returns a runner; call Run to start executing.
 func New(st *store.Store, tg Target, cfg Config) *Runner {
 	cfg.defaults()
-	return &Runner{store: st, target: tg, cfg: cfg, log: cfg.Logger,
+	return &Runner{store: st, target: tg, cfg: cfg, log: cfg.Logger, limit: newLimiter(cfg.Workers, cfg.onLimit),
 		queued: map[string]bool{}, active: map[string]bool{}, running: map[string]phase{}, wake: make(chan struct{}, 1),
 		recovered: make(chan struct{})}
 }
@@ -273,7 +278,13 @@ func (r *Runner) work(ctx context.Context) {
 		r.mu.Unlock()
 
 		if r.admit(ctx) {
-			r.executeClaimed(ctx, id)
+			// The API's turn first (admit), then the target's (the
+			// limiter): a worker waiting for a slot is counted as
+			// executing, so it also holds back others while the API is busy.
+			if r.limit.acquire(ctx) {
+				r.executeClaimed(ctx, id)
+				r.limit.release()
+			}
 			r.executing.Add(-1)
 		}
 
@@ -291,8 +302,8 @@ func (r *Runner) work(ctx context.Context) {
 func (r *Runner) Retries() uint64 { return r.retries.Load() }
 
 // State reports, for the metrics, the jobs RUNNING in the store (the
-// oldest one's acceptance time with them) and the jobs waiting in the
-// queue. It reads the pending index and those jobs at each call: a scrape
+// oldest one's acceptance time with them), the jobs waiting in the queue
+// and how many may execute at once. It reads the pending index and those jobs at each call: a scrape
 // every few seconds costs one read transaction, and no counter kept beside
 // the store can drift from it across restarts and recovery.
 func (r *Runner) State(ctx context.Context) (metrics.JobsState, error) {
@@ -305,6 +316,7 @@ func (r *Runner) State(ctx context.Context) (metrics.JobsState, error) {
 	r.mu.Lock()
 	s.Queued = len(r.queue)
 	r.mu.Unlock()
+	s.Limit = r.limit.Limit()
 	return s, err
 }
 

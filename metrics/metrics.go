@@ -50,6 +50,9 @@ type JobsState struct {
 	OldestRunning time.Time
 	// Queued is how many jobs wait in the runner's queue for a worker.
 	Queued int
+	// Limit is how many jobs may execute at once now, as the runner chose
+	// it from the target's answers (up to --workers).
+	Limit int
 }
 
 // KeyReloads is what ObserveKeyReloads reads at each scrape.
@@ -217,6 +220,8 @@ var (
 		"Age of the oldest RUNNING job (0 when none): a job stuck RUNNING shows here.", nil, nil)
 	queueDepthDesc = prometheus.NewDesc(namespace+"_job_queue_depth",
 		"Jobs waiting in the runner's queue for a worker.", nil, nil)
+	jobLimitDesc = prometheus.NewDesc(namespace+"_job_concurrency_limit",
+		"Jobs that may execute at once now, chosen from how the target answers (at most --workers).", nil, nil)
 	keyReloadsDesc = prometheus.NewDesc(namespace+"_api_keys_reloads_total",
 		"Reloads of the API keys from the key files (a change seen, or SIGHUP), by result.", []string{"result"}, nil)
 	keyLastOKDesc = prometheus.NewDesc(namespace+"_api_keys_last_reload_successful",
@@ -228,7 +233,7 @@ var (
 type stateCollector struct{ m *Metrics }
 
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{jobsRunningDesc, oldestRunningDesc, queueDepthDesc, keyReloadsDesc, keyLastOKDesc} {
+	for _, d := range []*prometheus.Desc{jobsRunningDesc, oldestRunningDesc, queueDepthDesc, jobLimitDesc, keyReloadsDesc, keyLastOKDesc} {
 		ch <- d
 	}
 }
@@ -246,6 +251,7 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(jobsRunningDesc, prometheus.GaugeValue, float64(s.Running))
 		ch <- prometheus.MustNewConstMetric(oldestRunningDesc, prometheus.GaugeValue, age)
 		ch <- prometheus.MustNewConstMetric(queueDepthDesc, prometheus.GaugeValue, float64(s.Queued))
+		ch <- prometheus.MustNewConstMetric(jobLimitDesc, prometheus.GaugeValue, float64(s.Limit))
 	}
 	if keys != nil {
 		k := keys()

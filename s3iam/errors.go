@@ -223,6 +223,15 @@ func brokenAnswer(err error) bool {
 }
 
 // httpStatus returns the HTTP status of the answer behind err, or 0.
+// Overloaded reports whether err says the target has more requests than
+// it can take: a throttling answer (Throttled) or a 503, which S3 sends as
+// SlowDown or ServiceUnavailable when a prefix or the whole service is
+// busy. Job concurrency falls on it; a 500 or a lost connection is a fault,
+// not load, and does not count.
+func Overloaded(err error) bool {
+	return Throttled(err) || httpStatus(err) == http.StatusServiceUnavailable
+}
+
 func httpStatus(err error) int {
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) && re.Response != nil {

@@ -99,29 +99,32 @@ func TestClassify(t *testing.T) {
 
 // TestThrottled: throttling codes and 429 are the target asking for fewer
 // requests, and always Transient; other failures, transient ones included,
-// are not.
+// are not. Overloaded, on which job concurrency falls, adds any 503.
 func TestThrottled(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name string
-		err  error
-		want bool
+		name                  string
+		err                   error
+		throttled, overloaded bool
 	}{
-		{"SlowDown 503", answer(503, "SlowDown", "slow"), true},
-		{"IAM Throttling 400", answer(400, "Throttling", "Rate exceeded"), true},
-		{"429 without a code", answer(429, "", ""), true},
-		{"wrapped", fmt.Errorf("s3 ListBuckets: %w", answer(400, "RequestLimitExceeded", "")), true},
-		{"ServiceUnavailable 503", answer(503, "ServiceUnavailable", ""), false},
-		{"InternalError 500", answer(500, "InternalError", ""), false},
-		{"AccessDenied 403", answer(403, "AccessDenied", ""), false},
-		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, false},
-		{"nil", nil, false},
+		{"SlowDown 503", answer(503, "SlowDown", "slow"), true, true},
+		{"IAM Throttling 400", answer(400, "Throttling", "Rate exceeded"), true, true},
+		{"429 without a code", answer(429, "", ""), true, true},
+		{"wrapped", fmt.Errorf("s3 ListBuckets: %w", answer(400, "RequestLimitExceeded", "")), true, true},
+		{"ServiceUnavailable 503", answer(503, "ServiceUnavailable", ""), false, true},
+		{"InternalError 500", answer(500, "InternalError", ""), false, false},
+		{"AccessDenied 403", answer(403, "AccessDenied", ""), false, false},
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, false, false},
+		{"nil", nil, false, false},
 	}
 	for _, c := range cases {
-		if got := s3iam.Throttled(c.err); got != c.want {
-			t.Errorf("%s: Throttled(%v) = %v, want %v", c.name, c.err, got, c.want)
+		if got := s3iam.Throttled(c.err); got != c.throttled {
+			t.Errorf("%s: Throttled(%v) = %v, want %v", c.name, c.err, got, c.throttled)
 		}
-		if c.want && s3iam.Classify(c.err) != s3iam.Transient {
+		if got := s3iam.Overloaded(c.err); got != c.overloaded {
+			t.Errorf("%s: Overloaded(%v) = %v, want %v", c.name, c.err, got, c.overloaded)
+		}
+		if c.throttled && s3iam.Classify(c.err) != s3iam.Transient {
 			t.Errorf("%s: throttled but classified %v", c.name, s3iam.Classify(c.err))
 		}
 	}

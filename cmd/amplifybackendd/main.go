@@ -153,7 +153,7 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	fs.BoolVar(&c.acceptStoreLoss, "accept-store-loss", envBool("accept-store-loss"), "start on a store that was refused as damaged or as having lost data, accepting the loss; use once (env "+envName("accept-store-loss")+")")
 	fs.BoolVar(&c.noIAM, "no-iam", envBool("no-iam"), "the external target has no IAM API; role policies are skipped with a warning (env "+envName("no-iam")+")")
 	fs.BoolVar(&c.deleteBuckets, "delete-buckets", envBool("delete-buckets"), "let DeleteBackendStorage remove empty buckets this service created (env "+envName("delete-buckets")+")")
-	fs.IntVar(&c.workers, "workers", envInt("workers", 8), "jobs executed at once; bounds concurrent calls to the target (env "+envName("workers")+")")
+	fs.IntVar(&c.workers, "workers", envInt("workers", 8), "most jobs executed at once; how many do, up to it, is chosen from how the target answers (env "+envName("workers")+")")
 	fs.IntVar(&c.bucketPolicyLimit, "bucket-policy-limit", envInt("bucket-policy-limit", 0), "largest bucket policy in bytes the target takes (default 20480; 3584 for the embedded target) (env "+envName("bucket-policy-limit")+")")
 	fs.IntVar(&c.retry.Attempts, "retry-attempts", envInt("retry-attempts", 8), "most times one job step runs when the target keeps failing transiently (env "+envName("retry-attempts")+")")
 	fs.DurationVar(&c.retry.Base, "retry-base", envDuration("retry-base", 250*time.Millisecond), "first retry backoff; it doubles up to --retry-max, with full jitter (env "+envName("retry-base")+")")
