@@ -59,13 +59,14 @@ type params struct {
 	scaleJobs, scaleRes int           // the large store
 	burst               int           // creates sent at once
 	stops               int           // SIGTERMs timed
+	jobsCPU             int           // creates carried to COMPLETED for their CPU time
 }
 
 func sizes() params {
 	if os.Getenv("BENCH_FULL") != "" {
-		return params{runs: 5, dur: 10 * time.Second, creates: 15, scaleJobs: 100000, scaleRes: 10000, burst: 1000, stops: 20}
+		return params{runs: 5, dur: 10 * time.Second, creates: 15, scaleJobs: 100000, scaleRes: 10000, burst: 1000, stops: 20, jobsCPU: 200}
 	}
-	return params{runs: 1, dur: time.Second, creates: 2, scaleJobs: 3000, scaleRes: 300, burst: 40, stops: 1}
+	return params{runs: 1, dur: time.Second, creates: 2, scaleJobs: 3000, scaleRes: 300, burst: 40, stops: 1, jobsCPU: 10}
 }
 
 func median[T int64 | float64 | time.Duration](xs []T) T {
@@ -117,6 +118,7 @@ func BenchmarkSuite(b *testing.B) {
 	rep.add("Machine: %s, %d runs, medians. Server built without the race detector.", machine(), p.runs)
 	b.Run("reads", func(b *testing.B) { benchReads(b, p, rep) })
 	b.Run("writes", func(b *testing.B) { benchWrites(b, p, rep) })
+	b.Run("cpu", func(b *testing.B) { benchCPU(b, p, rep) })
 	b.Run("thin", func(b *testing.B) { benchThin(b, p, rep) })
 	b.Run("scale", func(b *testing.B) { benchScale(b, p, rep) })
 	b.Run("burst", func(b *testing.B) { benchBurst(b, p, rep) })
