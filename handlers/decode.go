@@ -570,3 +570,87 @@ func permissions(field string, p *permissionsWire) (store.Permissions, error) {
 	}
 	return store.Permissions{Authenticated: auth, Unauthenticated: guest}, nil
 }
+
+// bodyString is the top-level member name of a JSON object body as a
+// string, as bodyFields and encoding/json would read it: "" when the body
+// is not a JSON object, the member is absent or not a string, and the last
+// of duplicate members wins. It reads the body once without building a map,
+// which is what authorizing a call that names its environment in the body
+// costs on every such call.
+func bodyString(body []byte, name string) string {
+	if !json.Valid(body) {
+		return ""
+	}
+	i := skipJSONSpace(body, 0)
+	if i == len(body) || body[i] != '{' {
+		return ""
+	}
+	var found []byte
+	for i = skipJSONSpace(body, i+1); i < len(body) && body[i] == '"'; {
+		keyEnd := skipJSONValue(body, i)
+		key := body[i:keyEnd]
+		i = skipJSONSpace(body, keyEnd)
+		i = skipJSONSpace(body, i+1) // the colon
+		valueEnd := skipJSONValue(body, i)
+		if jsonStringIs(key, name) {
+			found = body[i:valueEnd]
+		}
+		i = skipJSONSpace(body, valueEnd)
+		if i < len(body) && body[i] == ',' {
+			i = skipJSONSpace(body, i+1)
+		}
+	}
+	if len(found) == 0 || found[0] != '"' {
+		return ""
+	}
+	if s, _, ok := plainJSONString(found, 0); ok {
+		return string(s)
+	}
+	var v string
+	_ = json.Unmarshal(found, &v)
+	return v
+}
+
+// jsonStringIs reports whether the JSON string raw (quotes included)
+// decodes to name.
+func jsonStringIs(raw []byte, name string) bool {
+	if s, _, ok := plainJSONString(raw, 0); ok {
+		return string(s) == name
+	}
+	var v string
+	return json.Unmarshal(raw, &v) == nil && v == name
+}
+
+// skipJSONValue returns the index just after the value starting at b[i],
+// in a body json.Valid accepted.
+func skipJSONValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+			if depth < 0 {
+				return i
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
+}

@@ -150,3 +150,38 @@ func TestDecodeErrorsSpeakAPI(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBodyString holds bodyString to what decoding the body into a map of
+// its members and the member into a string gives (the way authorization
+// read a field before): the same string for every field name, whatever
+// the body.
+func FuzzBodyString(f *testing.F) {
+	for _, seed := range []string{
+		`{"backendEnvironmentName":"dev","resourceName":"data","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"]}}}`,
+		`{"resourceConfig":{"backendEnvironmentName":"inner"},"backendEnvironmentName":"outer"}`, `{"backendEnvironmentName":"a","backendEnvironmentName":"b"}`,
+		`{"backendEnvironmentName":"a","backendEnvironmentName":1}`, `{"backendEnvironmentName":null}`, `{"backendEnvironmentName":"\u0041\"x"}`,
+		`{"backend\u0045nvironmentName":"esc"}`, `{"BackendEnvironmentName":"case"}`, "{\"backendEnvironmentName\":\"a\xffb\"}",
+		`{"x":[1,{"y":"}"}],"bucketName":"b"}`, `{"x":true,"bucketName":"b","z":-1.5e3}`, `[{"bucketName":"b"}]`, `"x"`, `null`, ``, `{`,
+		`{"bucketName":"b"} x`, ` { "bucketName" : "sp" } `, `{"a":"\\","bucketName":"after backslash"}`, `{"":"","bucketName":""}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	reference := func(body []byte, name string) string {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(body, &m) != nil {
+			return ""
+		}
+		var v string
+		if raw, ok := m[name]; ok && json.Unmarshal(raw, &v) == nil {
+			return v
+		}
+		return ""
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, name := range []string{"backendEnvironmentName", "bucketName", "resourceName", "x", "a", ""} {
+			if got, want := bodyString(body, name), reference(body, name); got != want {
+				t.Fatalf("bodyString(%q, %q) = %q, want %q", body, name, got, want)
+			}
+		}
+	})
+}
