@@ -37,17 +37,7 @@ func TestDebugHandlerServesProfilesOnly(t *testing.T) {
 	t.Cleanup(srv.Close)
 	get := func(method, path string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, srv.URL+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return httpCall(t, method, srv.URL+path)
 	}
 	if code, body := get("GET", "/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
 		t.Fatalf("GET /debug/pprof/: %d %.200s", code, body)
@@ -61,4 +51,20 @@ func TestDebugHandlerServesProfilesOnly(t *testing.T) {
 	if code, _ := get("POST", "/debug/pprof/profile"); code != 405 {
 		t.Fatalf("POST /debug/pprof/profile: %d, want 405", code)
 	}
+}
+
+// httpCall makes one request with no body and returns the status and body.
+func httpCall(t *testing.T, method, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
