@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -219,4 +220,31 @@ next:
 		}
 	}
 	return 0
+}
+
+// TestProfilesOnTheDebugListenerOnly: with --debug-listen the running
+// binary serves a CPU profile there, and its API port still serves no
+// profile to an unsigned caller.
+func TestProfilesOnTheDebugListenerOnly(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t, "--debug-listen", "127.0.0.1:0")
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := s.HTTP.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// A profile is gzipped protobuf: its first bytes are gzip's magic.
+	if code, body := get(s.Debug + "/debug/pprof/profile?seconds=1"); code != 200 || !strings.HasPrefix(body, "\x1f\x8b") {
+		t.Fatalf("CPU profile on the debug listener: %d %.100q", code, body)
+	}
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/profile?seconds=1", "/debug/pprof/cmdline"} {
+		if code, body := get(s.API + path); code == 200 || strings.Contains(body, "goroutine") {
+			t.Fatalf("API port %s: %d %.200s", path, code, body)
+		}
+	}
 }

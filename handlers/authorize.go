@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/url"
 	"strings"
@@ -187,9 +186,7 @@ func (s *Server) authorize(ra routeAuth, next echo.HandlerFunc) echo.HandlerFunc
 			s.Metrics.AccessDenied(ra.operation)
 			resource := denied.Resource
 			if ra.rule.bucketUsersField != "" && resource != resources[0] {
-				var bucket string
-				_ = json.Unmarshal(bodyFields(bodyOf(c.Request()))[ra.rule.bucketUsersField], &bucket)
-				resource = s.Scope.Bucket(bucket)
+				resource = s.Scope.Bucket(bodyString(bodyOf(c.Request()), ra.rule.bucketUsersField))
 			}
 			return &accessDeniedError{AccessKeyID: who.AccessKeyID, Operation: ra.operation,
 				Resource: resource, Explicit: denied.Decision.Effect == access.ExplicitDeny}
@@ -208,17 +205,7 @@ func (s *Server) resourcesOf(c echo.Context, rule authRule, out []string) ([]str
 	if rule.resource == onAnyResource {
 		return append(out, access.AnyResource), nil
 	}
-	var fields map[string]json.RawMessage
-	field := func(name string) string {
-		if fields == nil {
-			fields = bodyFields(bodyOf(c.Request()))
-		}
-		var v string
-		if raw, ok := fields[name]; ok && json.Unmarshal(raw, &v) == nil {
-			return v
-		}
-		return ""
-	}
+	field := func(name string) string { return bodyString(bodyOf(c.Request()), name) }
 	app := lenientParam(c, "appId")
 	if rule.appField != "" {
 		app = field(rule.appField)
@@ -295,17 +282,6 @@ func lenientParam(c echo.Context, name string) string {
 		return v
 	}
 	return raw
-}
-
-// bodyFields reads the top-level members of a JSON object body as decode
-// would see them (keys matched exactly, the last of duplicates winning),
-// or none for a body that is not one.
-func bodyFields(body []byte) map[string]json.RawMessage {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(body, &m) != nil || m == nil {
-		return map[string]json.RawMessage{}
-	}
-	return m
 }
 
 // appEnvironments lists the environments app has (none for a server

@@ -51,7 +51,168 @@ func decode(c echo.Context, v any) error {
 	if sf, ok := v.(stringFields); ok && decodeStrings(body, sf) {
 		return nil
 	}
+	if pb, ok := v.(plainBody); ok && pb.decodePlain(body) {
+		return nil
+	}
 	return decodeJSON(body, v)
+}
+
+// plainBody is a request with a hand-written decoder for its usual bodies
+// (decodePlain), so the hot ones skip encoding/json's reflection.
+type plainBody interface {
+	// decodePlain fills the request from body and reports true when body
+	// is one JSON object of exactly its field names, each at most once,
+	// whose values are objects of the same kind, lists of strings and
+	// strings with nothing to decode (plainJSONString): for those it stores
+	// what encoding/json would. For anything else it returns false with
+	// the request untouched, and the caller decodes with encoding/json.
+	decodePlain(body []byte) bool
+}
+
+func (r *createStorageRequest) decodePlain(b []byte) bool {
+	var out createStorageRequest
+	end, ok := plainObject(b, 0, func(key []byte, at int) (int, bool) {
+		switch string(key) {
+		case "backendEnvironmentName":
+			return plainStringTo(&out.BackendEnvironmentName, b, at)
+		case "resourceName":
+			return plainStringTo(&out.ResourceName, b, at)
+		case "resourceConfig":
+			if out.ResourceConfig != nil {
+				return 0, false
+			}
+			c := &createResourceConfigWire{}
+			out.ResourceConfig = c
+			return plainObject(b, at, func(key []byte, at int) (int, bool) {
+				switch string(key) {
+				case "bucketName":
+					return plainStringTo(&c.BucketName, b, at)
+				case "serviceName":
+					return plainStringTo(&c.ServiceName, b, at)
+				case "permissions":
+					if c.Permissions != nil {
+						return 0, false
+					}
+					c.Permissions = &permissionsWire{}
+					return c.Permissions.decodePlainAt(b, at)
+				}
+				return 0, false
+			})
+		}
+		return 0, false
+	})
+	if !ok || skipJSONSpace(b, end) != len(b) {
+		return false
+	}
+	*r = out
+	return true
+}
+
+// decodePlainAt fills p from the object at b[at] as decodePlain does,
+// returning the index after it.
+func (p *permissionsWire) decodePlainAt(b []byte, at int) (int, bool) {
+	return plainObject(b, at, func(key []byte, at int) (int, bool) {
+		switch string(key) {
+		case "authenticated":
+			if p.Authenticated != nil {
+				return 0, false
+			}
+			l, next, ok := plainStrings(b, at)
+			p.Authenticated = &l
+			return next, ok
+		case "unAuthenticated":
+			if p.UnAuthenticated != nil {
+				return 0, false
+			}
+			l, next, ok := plainStrings(b, at)
+			p.UnAuthenticated = l
+			return next, ok
+		}
+		return 0, false
+	})
+}
+
+// plainObject walks the JSON object at b[i] (after any space), calling
+// member with each key and the index of its value; member returns the
+// index after the value, or false to refuse the body. It returns the
+// index after the object, or false for anything but an object whose keys
+// need no decoding.
+func plainObject(b []byte, i int, member func(key []byte, at int) (int, bool)) (int, bool) {
+	i = skipJSONSpace(b, i)
+	if i == len(b) || b[i] != '{' {
+		return 0, false
+	}
+	i = skipJSONSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		key, next, ok := plainJSONString(b, i)
+		if !ok {
+			return 0, false
+		}
+		i = skipJSONSpace(b, next)
+		if i == len(b) || b[i] != ':' {
+			return 0, false
+		}
+		if i, ok = member(key, skipJSONSpace(b, i+1)); !ok {
+			return 0, false
+		}
+		i = skipJSONSpace(b, i)
+		switch {
+		case i < len(b) && b[i] == ',':
+			i = skipJSONSpace(b, i+1)
+		case i < len(b) && b[i] == '}':
+			return i + 1, true
+		default:
+			return 0, false
+		}
+	}
+}
+
+// plainStringTo stores the plain string at b[at] in *dst, refusing a
+// second value for the same field (encoding/json's last-one-wins is left
+// to it).
+func plainStringTo(dst **string, b []byte, at int) (int, bool) {
+	if *dst != nil {
+		return 0, false
+	}
+	s, next, ok := plainJSONString(b, at)
+	if !ok {
+		return 0, false
+	}
+	v := string(s)
+	*dst = &v
+	return next, true
+}
+
+// plainStrings reads the JSON list of plain strings at b[i]; an empty list
+// is an empty slice, not nil, as encoding/json makes it.
+func plainStrings(b []byte, i int) ([]string, int, bool) {
+	if i >= len(b) || b[i] != '[' {
+		return nil, 0, false
+	}
+	out := []string{}
+	i = skipJSONSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return out, i + 1, true
+	}
+	for {
+		s, next, ok := plainJSONString(b, i)
+		if !ok {
+			return nil, 0, false
+		}
+		out = append(out, string(s))
+		i = skipJSONSpace(b, next)
+		switch {
+		case i < len(b) && b[i] == ',':
+			i = skipJSONSpace(b, i+1)
+		case i < len(b) && b[i] == ']':
+			return out, i + 1, true
+		default:
+			return nil, 0, false
+		}
+	}
 }
 
 // stringFields is a request whose fields are all optional strings, so the
@@ -569,4 +730,88 @@ func permissions(field string, p *permissionsWire) (store.Permissions, error) {
 		return store.Permissions{}, err
 	}
 	return store.Permissions{Authenticated: auth, Unauthenticated: guest}, nil
+}
+
+// bodyString is the top-level member name of a JSON object body as a
+// string, as bodyFields and encoding/json would read it: "" when the body
+// is not a JSON object, the member is absent or not a string, and the last
+// of duplicate members wins. It reads the body once without building a map,
+// which is what authorizing a call that names its environment in the body
+// costs on every such call.
+func bodyString(body []byte, name string) string {
+	if !json.Valid(body) {
+		return ""
+	}
+	i := skipJSONSpace(body, 0)
+	if i == len(body) || body[i] != '{' {
+		return ""
+	}
+	var found []byte
+	for i = skipJSONSpace(body, i+1); i < len(body) && body[i] == '"'; {
+		keyEnd := skipJSONValue(body, i)
+		key := body[i:keyEnd]
+		i = skipJSONSpace(body, keyEnd)
+		i = skipJSONSpace(body, i+1) // the colon
+		valueEnd := skipJSONValue(body, i)
+		if jsonStringIs(key, name) {
+			found = body[i:valueEnd]
+		}
+		i = skipJSONSpace(body, valueEnd)
+		if i < len(body) && body[i] == ',' {
+			i = skipJSONSpace(body, i+1)
+		}
+	}
+	if len(found) == 0 || found[0] != '"' {
+		return ""
+	}
+	if s, _, ok := plainJSONString(found, 0); ok {
+		return string(s)
+	}
+	var v string
+	_ = json.Unmarshal(found, &v)
+	return v
+}
+
+// jsonStringIs reports whether the JSON string raw (quotes included)
+// decodes to name.
+func jsonStringIs(raw []byte, name string) bool {
+	if s, _, ok := plainJSONString(raw, 0); ok {
+		return string(s) == name
+	}
+	var v string
+	return json.Unmarshal(raw, &v) == nil && v == name
+}
+
+// skipJSONValue returns the index just after the value starting at b[i],
+// in a body json.Valid accepted.
+func skipJSONValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+			if depth < 0 {
+				return i
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return i
 }

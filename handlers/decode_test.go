@@ -150,3 +150,90 @@ func TestDecodeErrorsSpeakAPI(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBodyString holds bodyString to what decoding the body into a map of
+// its members and the member into a string gives (the way authorization
+// read a field before): the same string for every field name, whatever
+// the body.
+func FuzzBodyString(f *testing.F) {
+	for _, seed := range []string{
+		`{"backendEnvironmentName":"dev","resourceName":"data","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"]}}}`,
+		`{"resourceConfig":{"backendEnvironmentName":"inner"},"backendEnvironmentName":"outer"}`, `{"backendEnvironmentName":"a","backendEnvironmentName":"b"}`,
+		`{"backendEnvironmentName":"a","backendEnvironmentName":1}`, `{"backendEnvironmentName":null}`, `{"backendEnvironmentName":"\u0041\"x"}`,
+		`{"backend\u0045nvironmentName":"esc"}`, `{"BackendEnvironmentName":"case"}`, "{\"backendEnvironmentName\":\"a\xffb\"}",
+		`{"x":[1,{"y":"}"}],"bucketName":"b"}`, `{"x":true,"bucketName":"b","z":-1.5e3}`, `[{"bucketName":"b"}]`, `"x"`, `null`, ``, `{`,
+		`{"bucketName":"b"} x`, ` { "bucketName" : "sp" } `, `{"a":"\\","bucketName":"after backslash"}`, `{"":"","bucketName":""}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	reference := func(body []byte, name string) string {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(body, &m) != nil {
+			return ""
+		}
+		var v string
+		if raw, ok := m[name]; ok && json.Unmarshal(raw, &v) == nil {
+			return v
+		}
+		return ""
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, name := range []string{"backendEnvironmentName", "bucketName", "resourceName", "x", "a", ""} {
+			if got, want := bodyString(body, name), reference(body, name); got != want {
+				t.Fatalf("bodyString(%q, %q) = %q, want %q", body, name, got, want)
+			}
+		}
+	})
+}
+
+// FuzzDecodePlainCreate holds the create body's hand-written decoder to
+// encoding/json: when it takes a body it must leave exactly what
+// decodeJSON would, and when it refuses one it must leave the request
+// untouched.
+func FuzzDecodePlainCreate(f *testing.F) {
+	for _, seed := range []string{
+		`{"backendEnvironmentName":"dev","resourceName":"data","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"],"unAuthenticated":["READ"]}}}`,
+		` { "resourceConfig" : { "bucketName" : "b" , "permissions" : { "authenticated" : [ ] , "unAuthenticated" : [ "READ" , "DELETE" ] } } } `,
+		`{"resourceConfig":{"permissions":{}}}`, `{"resourceConfig":{}}`, `{}`, `{"resourceConfig":null}`, `{"resourceName":null}`,
+		`{"resourceName":"a","resourceName":"b"}`, `{"resourceConfig":{"serviceName":"S3"},"resourceConfig":{"bucketName":"b"}}`,
+		`{"resourceConfig":{"permissions":{"authenticated":["a"],"authenticated":["b"]}}}`, `{"ResourceName":"case"}`, `{"resourceName":"\u0041"}`,
+		"{\"resourceName\":\"a\xffb\"}", `{"resourceName":1}`, `{"resourceConfig":{"permissions":{"authenticated":"READ"}}}`,
+		`{"resourceConfig":{"permissions":{"authenticated":[1]}}}`, `{"resourceConfig":{"permissions":{"authenticated":[null]}}}`,
+		`{"extra":"x","resourceName":"r"}`, `{"resourceName":"r"} x`, `{"resourceName":"r",}`, `{"resourceConfig":{"permissions":{"authenticated":["a",]}}}`,
+		`[]`, `"x"`, `{"resourceConfig":[]}`, `{"resourceConfig":{"permissions":{"authenticated":["READ"]}}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var fast, slow createStorageRequest
+		if !fast.decodePlain(body) {
+			if !reflect.ValueOf(fast).IsZero() {
+				t.Fatalf("refused %q but filled %+v", body, fast)
+			}
+			return
+		}
+		if err := decodeJSON(body, &slow); err != nil {
+			t.Fatalf("took %q, which encoding/json refuses: %v", body, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			a, _ := json.Marshal(fast)
+			b, _ := json.Marshal(slow)
+			t.Fatalf("from %q: decodePlain %s, encoding/json %s", body, a, b)
+		}
+	})
+}
+
+// TestDecodePlainTakesUsualCreates: the bodies SDKs send for a create take
+// the hand-written path, so it is the one the benchmarks measure.
+func TestDecodePlainTakesUsualCreates(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"backendEnvironmentName":"dev","resourceName":"data","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"],"unAuthenticated":["READ"]}}}`,
+		`{"backendEnvironmentName":"dev","resourceConfig":{"bucketName":"my-bucket","permissions":{"authenticated":["READ","CREATE_AND_UPDATE","DELETE"]},"serviceName":"S3"},"resourceName":"photos"}`,
+	} {
+		var r createStorageRequest
+		if !r.decodePlain([]byte(body)) || r.ResourceConfig == nil || r.ResourceConfig.Permissions == nil || r.ResourceConfig.Permissions.Authenticated == nil {
+			t.Errorf("decodePlain refused or dropped part of %s: %+v", body, r)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -68,7 +69,10 @@ func (r *Runner) accept(ctx context.Context, j store.Job, change func(tx *store.
 	}
 	r.enqueue(j.ID)
 	r.cfg.Metrics.JobAccepted(string(j.Operation))
-	r.log.Info("job accepted", "job_id", j.ID, "operation", j.Operation, "app_id", j.AppID, "env", j.Env)
+	// Typed attributes: this line is written once per accepted call, and
+	// an Operation passed as an any is formatted by reflection.
+	r.log.LogAttrs(ctx, slog.LevelInfo, "job accepted", slog.String("job_id", j.ID), slog.String("operation", string(j.Operation)),
+		slog.String("app_id", j.AppID), slog.String("env", j.Env))
 	return j, nil
 }
 

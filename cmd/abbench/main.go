@@ -3,6 +3,7 @@
 //
 //	abbench --op healthz --clients 32 --duration 10s
 //	abbench --op GetBackendStorage --app a --env e --resource r
+//	abbench --op CreateBackendStorage --clients 64 --random-names --server-pid $(pgrep -n amplifybackendd)
 package main
 
 import (
@@ -29,6 +30,8 @@ func main() {
 	flag.StringVar(&cfg.Resource, "resource", "data", "resource name (GetBackendStorage)")
 	flag.StringVar(&cfg.JobID, "job", "", "job id (GetBackendJob)")
 	flag.BoolVar(&cfg.SignEach, "sign-each", false, "sign every read afresh instead of replaying one signed request per client")
+	flag.BoolVar(&cfg.RandomNames, "random-names", false, "creates: environment and resource names in random order, instead of from one shared counter")
+	flag.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's process id: report its CPU time per request over the window (Linux)")
 	flag.Parse()
 	if err := load.CheckLoopback(cfg.Endpoint); err != nil {
 		fmt.Fprintln(os.Stderr, "abbench:", err)

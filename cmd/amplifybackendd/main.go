@@ -50,6 +50,7 @@ import (
 type config struct {
 	listen            string
 	metricsListen     string
+	debugListen       string
 	dataDir           string
 	embeddedS3        string
 	embeddedIAM       string
@@ -128,6 +129,7 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	str := envFlags{fs}.str
 	str(&c.listen, "listen", "127.0.0.1:8080", "address of the AmplifyBackend API")
 	str(&c.metricsListen, "metrics-listen", "", "address of the Prometheus metrics listener, unsigned (empty: none)")
+	str(&c.debugListen, "debug-listen", "", "loopback address serving Go's runtime profiles (/debug/pprof/), unsigned (empty: none)")
 	str(&c.dataDir, "data-dir", "./data", "directory for the store, credentials and the embedded S3 data")
 	str(&c.keysDir, "keys-dir", "", "directory of the API key files (credentials, policies.json), which replicas share (default: --data-dir)")
 	str(&c.storeKind, "store", storeBbolt, "where the store is kept: bbolt (a file in --data-dir, one process) or etcd (shared by replicas; --etcd-endpoints and an external target)")
@@ -198,6 +200,9 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 		return c, fmt.Errorf("--check-store: %w", err)
 	}
 	if err := c.checkTLS(); err != nil {
+		return c, err
+	}
+	if err := checkDebugListen(c.debugListen); err != nil {
 		return c, err
 	}
 	if err := checkOrigin(c.consoleOrigin); err != nil {
@@ -431,9 +436,12 @@ func run(ctx context.Context, cfg config) error {
 	// The API listener is bound before the target is started so reads are
 	// served while the target comes up.
 	ln, embeddedLns := lns[0], lns[1:]
-	var metricsLn net.Listener
+	var metricsLn, debugLn net.Listener
 	if cfg.metricsListen != "" {
-		metricsLn, embeddedLns = lns[1], lns[2:]
+		metricsLn, embeddedLns = embeddedLns[0], embeddedLns[1:]
+	}
+	if cfg.debugListen != "" {
+		debugLn, embeddedLns = embeddedLns[0], embeddedLns[1:]
 	}
 	embeddedMode := cfg.targetKind == "embedded"
 	profiles := []string{profileAPI}
@@ -596,13 +604,23 @@ func run(ctx context.Context, cfg config) error {
 		}
 		serveErr <- srv.Serve(ln)
 	}()
-	if metricsSrv != nil {
-		// Metrics that cannot be served are no reason to stop serving the API.
+	// Metrics or profiles that cannot be served are no reason to stop
+	// serving the API.
+	serveAside := func(name string, srv *http.Server, ln net.Listener) {
 		go func() {
-			if err := metricsSrv.Serve(metricsLn); !errors.Is(err, http.ErrServerClosed) {
-				log.Error("metrics listener stopped", "error", err)
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				log.Error(name+" listener stopped", "error", err)
 			}
 		}()
+	}
+	if metricsSrv != nil {
+		serveAside("metrics", metricsSrv, metricsLn)
+	}
+	var debugSrv *http.Server
+	if debugLn != nil {
+		debugSrv = debugServer()
+		drain.HTTP(debugSrv)
+		serveAside("debug", debugSrv, debugLn)
 	}
 
 	endpoint := "http://" + ln.Addr().String()
@@ -618,6 +636,9 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if metricsLn != nil {
 		fmt.Printf("amplifybackendd: metrics on http://%s%s\n", metricsLn.Addr(), metrics.Path)
+	}
+	if debugLn != nil {
+		fmt.Printf("amplifybackendd: profiles on http://%s/debug/pprof/\n", debugLn.Addr())
 	}
 	fmt.Printf("  export AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=%s\n", creds.path, cliConfig)
 	if cert != nil {
@@ -646,6 +667,10 @@ func run(ctx context.Context, cfg config) error {
 	_ = srv.Shutdown(shutdownCtx)
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(shutdownCtx)
+	}
+	if debugSrv != nil {
+		// A profile in progress is cut short rather than waited for.
+		_ = debugSrv.Close()
 	}
 	stopRunner()
 	wg.Wait()

@@ -23,6 +23,9 @@ func (c config) listenAddrs() []listenAddr {
 	if c.metricsListen != "" {
 		addrs = append(addrs, listenAddr{"metrics-listen", c.metricsListen})
 	}
+	if c.debugListen != "" {
+		addrs = append(addrs, listenAddr{"debug-listen", c.debugListen})
+	}
 	if c.targetKind == "embedded" {
 		addrs = append(addrs, listenAddr{"embedded-s3-listen", c.embeddedS3}, listenAddr{"embedded-iam-listen", c.embeddedIAM})
 	}

@@ -483,3 +483,49 @@ func (r AttackReport) String() string {
 	b.WriteString("\n")
 	return b.String()
 }
+
+// clockTicks is the unit of the CPU times in /proc/PID/stat (USER_HZ),
+// 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// ReadCPU returns the CPU time (user and system, all threads) that process
+// pid has used so far, from /proc/PID/stat, in steps of 10 ms.
+func ReadCPU(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read the server's CPU time: %w", err)
+	}
+	return statCPU(pid, string(raw))
+}
+
+// statCPU reads the CPU time out of a /proc/PID/stat line.
+func statCPU(pid int, raw string) (time.Duration, error) {
+	// The command name, in parentheses, may hold spaces; the fields after
+	// its closing parenthesis start at field 3 (state). utime and stime
+	// are fields 14 and 15.
+	_, rest, ok := cutLast(raw, ")")
+	if !ok {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command name", pid, len(f))
+	}
+	var ticks int64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: CPU time %q: %w", pid, v, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// cutLast is strings.Cut at the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,18 @@ type BenchConfig struct {
 	// replaying one signed request per client; the generator's signing then
 	// competes with the server for the CPU.
 	SignEach bool
+	// RandomNames gives each create an environment and a resource name in
+	// random order, as independent clients send them, instead of names
+	// numbered from one counter shared by all clients.
+	RandomNames bool
+	// ServerPID, when set, is the server's process: its CPU time over the
+	// measured window is reported (BenchResult.ServerCPU). The server must
+	// be a process of its own for the figure to be its alone.
+	ServerPID int
+	// Window, when set, is called as the clock starts; the function it
+	// returns is called as the clock stops (e.g. to profile the server
+	// over exactly the measured requests).
+	Window func() (stop func())
 }
 
 // BenchResult is one measured operation.
@@ -46,11 +59,26 @@ type BenchResult struct {
 	Errors    int
 	PerSecond float64
 	P50, P99  time.Duration
+	// ServerCPU is the server's user and system CPU time over the window,
+	// when BenchConfig.ServerPID is set.
+	ServerCPU time.Duration
+}
+
+// CPUPerRequest is the server's CPU time per answered request.
+func (r BenchResult) CPUPerRequest() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.ServerCPU / time.Duration(r.Requests)
 }
 
 func (r BenchResult) String() string {
-	return fmt.Sprintf("%-22s clients=%-3d requests=%-8d errors=%-4d %9.0f/s  p50=%-10s p99=%s",
+	s := fmt.Sprintf("%-22s clients=%-3d requests=%-8d errors=%-4d %9.0f/s  p50=%-10s p99=%s",
 		r.Op, r.Clients, r.Requests, r.Errors, r.PerSecond, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+	if r.ServerCPU > 0 {
+		s += fmt.Sprintf("  server CPU %s/request", r.CPUPerRequest().Round(100*time.Nanosecond))
+	}
+	return s
 }
 
 // Bench drives one operation for cfg.Duration. Reads are signed once per
@@ -86,7 +114,11 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 			method, path = "GET", "/backend/"+cfg.App+"/job/"+cfg.Env+"/"+cfg.JobID
 		case "CreateBackendStorage":
 			method, path = "POST", "/backend/"+cfg.App+"/storage"
-			body = map[string]any{"backendEnvironmentName": fmt.Sprintf("b%d-%08d", time.Now().Unix(), seq.Add(1)), "resourceName": "data",
+			env, name := fmt.Sprintf("b%d-%08d", time.Now().Unix(), seq.Add(1)), "data"
+			if cfg.RandomNames {
+				env, name = fmt.Sprintf("e%016x", rand.Uint64()), fmt.Sprintf("r%08x", rand.Uint32())
+			}
+			body = map[string]any{"backendEnvironmentName": env, "resourceName": name,
 				"resourceConfig": map[string]any{"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{"READ"}, "unAuthenticated": []string{"READ"}}}}
 		default:
 			return nil, nil, fmt.Errorf("unknown op %q", cfg.Op)
@@ -139,6 +171,17 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 	var lat []time.Duration
 	errs := 0
 	var wg sync.WaitGroup
+	var cpu0 time.Duration
+	if cfg.ServerPID != 0 {
+		var err error
+		if cpu0, err = ReadCPU(cfg.ServerPID); err != nil {
+			return BenchResult{}, err
+		}
+	}
+	stopWindow := func() {}
+	if cfg.Window != nil {
+		stopWindow = cfg.Window()
+	}
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	start := time.Now()
@@ -185,6 +228,14 @@ func Bench(ctx context.Context, cfg BenchConfig) (BenchResult, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	res := BenchResult{Op: cfg.Op, Clients: cfg.Clients, Requests: len(lat), Errors: errs, PerSecond: float64(len(lat)) / elapsed.Seconds()}
+	if cfg.ServerPID != 0 {
+		cpu1, err := ReadCPU(cfg.ServerPID)
+		if err != nil {
+			return BenchResult{}, err
+		}
+		res.ServerCPU = cpu1 - cpu0
+	}
+	stopWindow()
 	res.P50, res.P99, _ = quantiles(lat)
 	return res, nil
 }

@@ -86,7 +86,10 @@ type Server struct {
 	// the --tls-ca-bundle the server was started with, if any.
 	HTTP *http.Client
 	// Metrics is the metrics listener's URL, when --metrics-listen is given.
-	Metrics  string
+	Metrics string
+	// Debug is the debug listener's URL (profiles under /debug/pprof/),
+	// when --debug-listen is given.
+	Debug    string
 	APICreds aws.Credentials
 	S3Creds  aws.Credentials
 	exited   chan struct{}
@@ -121,6 +124,7 @@ var (
 	apiLine     = regexp.MustCompile(`AmplifyBackend API on (https?://\S+)`)
 	s3Line      = regexp.MustCompile(`embedded S3 on (https?://\S+) and IAM on (https?://\S+)`)
 	metricsLine = regexp.MustCompile(`metrics on (http://\S+)`)
+	debugLine   = regexp.MustCompile(`profiles on (http://[^/\s]+)`)
 )
 
 // Start runs the binary with a fresh data dir and free ports; extra
@@ -239,13 +243,13 @@ func (s *Server) tryStart() error {
 	// the lines the server prints once it listens. The embedded gateway's
 	// line comes only with that target; a server that prints no such line
 	// is told apart by its next line, which it prints in any case.
-	s.API, s.Metrics = "", ""
+	s.API, s.Metrics, s.Debug = "", "", ""
 	embeddedLine := !contains(s.args, "--s3-endpoint")
 	if embeddedLine {
 		s.S3, s.IAM = "", ""
 	}
-	wantMetrics := contains(s.args, "--metrics-listen")
-	for s.API == "" || embeddedLine && s.S3 == "" || wantMetrics && s.Metrics == "" {
+	wantMetrics, wantDebug := contains(s.args, "--metrics-listen"), contains(s.args, "--debug-listen")
+	for s.API == "" || embeddedLine && s.S3 == "" || wantMetrics && s.Metrics == "" || wantDebug && s.Debug == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -260,6 +264,9 @@ func (s *Server) tryStart() error {
 			}
 			if m := metricsLine.FindStringSubmatch(l); m != nil {
 				s.Metrics = m[1]
+			}
+			if m := debugLine.FindStringSubmatch(l); m != nil {
+				s.Debug = m[1]
 			}
 			if s.API != "" && strings.HasPrefix(l, "  export ") {
 				embeddedLine = false // the addresses are all printed before it
