@@ -1,0 +1,155 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/boltdamage"
+)
+
+// TestAutoChecksBigStoresBehind: past FullCheckLimit, the default check
+// still reads the whole file, behind the opening, instead of only its meta
+// pages; up to it, before the store serves.
+func TestAutoChecksBigStoresBehind(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		mode CheckMode
+		size int64
+		want CheckMode
+	}{
+		{CheckAuto, 0, CheckFull},
+		{CheckAuto, FullCheckLimit, CheckFull},
+		{CheckAuto, FullCheckLimit + 1, CheckBackground},
+		{CheckAuto, 1 << 40, CheckBackground},
+		{CheckQuick, 1 << 40, CheckQuick},
+		{CheckFull, 1 << 40, CheckFull},
+		{CheckBackground, 0, CheckBackground},
+	} {
+		if got := c.mode.forSize(c.size); got != c.want {
+			t.Errorf("%s at %d bytes: %s, want %s", c.mode, c.size, got, c.want)
+		}
+	}
+	if m, err := ParseCheckMode("background"); err != nil || m != CheckBackground {
+		t.Errorf("ParseCheckMode(background) = %q, %v", m, err)
+	}
+}
+
+// TestWritesWaitForTheBackgroundCheck: while the check behind the opening
+// runs, reads are answered and a write waits; it commits once the check
+// has passed. synctest.Wait returns once every goroutine of the test is
+// blocked, so "the write has not returned" is observed, not timed.
+func TestWritesWaitForTheBackgroundCheck(t *testing.T) {
+	// Not parallel: the hook is the package's.
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "amplifybackendd.db")
+		buildStore(t, path)
+		hold := make(chan struct{})
+		beforeCheckBehind = func() { <-hold }
+		defer func() { beforeCheckBehind = func() {} }()
+		s, err := OpenWith(path, Options{Check: CheckBackground, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		release := sync.OnceFunc(func() { close(hold) })
+		defer release() // before Close, which waits for the check
+		ctx := context.Background()
+		if _, err := contents(s); err != nil {
+			t.Fatalf("a read while the store is checked: %v", err)
+		}
+		if err := s.Ping(ctx); err != nil {
+			t.Fatalf("Ping while the store is checked: %v", err)
+		}
+		wrote := make(chan error, 2)
+		go func() {
+			wrote <- s.Batch(ctx, func(tx *Tx) error { return tx.InsertJob(newJob("job-batch", "app", "env0", "res00", StatusCompleted)) })
+		}()
+		go func() {
+			wrote <- s.Update(ctx, func(tx *Tx) error { return tx.InsertJob(newJob("job-update", "app", "env1", "res01", StatusCompleted)) })
+		}()
+		synctest.Wait()
+		select {
+		case err := <-wrote:
+			t.Fatalf("a write returned (%v) before the store's check had ended", err)
+		case <-s.Checked():
+			t.Fatal("Checked is closed before the check has run")
+		default:
+		}
+		release()
+		<-s.Checked()
+		for range 2 {
+			if err := <-wrote; err != nil {
+				t.Fatalf("a write after the check passed: %v", err)
+			}
+		}
+	})
+}
+
+// TestBackgroundCheckMatrix opens every case of the corruption matrix with
+// the check behind the opening. It must find what the check before serving
+// finds: each case the full check refuses is refused at open or found by
+// the background check, after which every write fails with ErrDamaged,
+// Ping fails and the store file is left as it was; every other case serves
+// every record as it was and takes writes.
+func TestBackgroundCheckMatrix(t *testing.T) {
+	t.Parallel()
+	f := newMatrixFixture(t)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	found := 0 // cases the background check found (the subtests run in turn)
+	defer func() {
+		if found == 0 {
+			t.Error("no case of the matrix got past the opening to the background check's finding")
+		}
+	}()
+	for _, c := range boltdamage.Cases(f.other, f.older) {
+		t.Run(c.Name, func(t *testing.T) {
+			full, fullErr := OpenWith(f.damaged(t, c), Options{Check: CheckFull, Logger: quiet})
+			if fullErr == nil {
+				full.Close()
+			}
+			path := f.damaged(t, c)
+			before, _ := os.ReadFile(path)
+			s, err := OpenWith(path, Options{Check: CheckBackground, Logger: quiet})
+			if err != nil {
+				if !errors.Is(err, ErrDamaged) && !errors.Is(err, ErrDataLost) {
+					t.Errorf("refused with an unclassified error: %v", err)
+				}
+				return
+			}
+			defer s.Close()
+			<-s.Checked()
+			ctx := context.Background()
+			write := func() error {
+				return s.Batch(ctx, func(tx *Tx) error { return tx.InsertJob(newJob("job-new", "app", "env0", "res00", StatusCompleted)) })
+			}
+			if fullErr == nil {
+				if have, err := contents(s); err != nil || have != f.want {
+					t.Fatalf("started with altered contents (err %v)", err)
+				}
+				if err := write(); err != nil {
+					t.Fatalf("a write after the check passed: %v", err)
+				}
+				return
+			}
+			found++
+			if err := write(); !errors.Is(err, ErrDamaged) {
+				t.Errorf("a write after the check found damage (the full check: %v): %v, want ErrDamaged", fullErr, err)
+			}
+			if err := s.Ping(ctx); !errors.Is(err, ErrDamaged) {
+				t.Errorf("Ping after the check found damage: %v, want ErrDamaged", err)
+			}
+			s.Close()
+			if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+				t.Error("the damaged store file was written")
+			}
+		})
+	}
+}
