@@ -250,7 +250,9 @@ func fillScale(t testing.TB, path string, jobsN, resN int) int64 {
 	rng := rand.New(rand.NewPCG(1, 2))
 	end := time.Now().UTC()
 	begin := end.Add(-29 * 24 * time.Hour)
-	at := func(i int) time.Time { return begin.Add(time.Duration(int64(end.Sub(begin)) / int64(jobsN) * int64(i))) }
+	at := func(i int) time.Time {
+		return begin.Add(time.Duration(int64(end.Sub(begin)) / int64(jobsN) * int64(i)))
+	}
 	perms := []store.Permissions{
 		{Authenticated: []string{"CREATE_AND_UPDATE", "DELETE", "READ"}, Unauthenticated: []string{"READ"}},
 		{Authenticated: []string{"READ"}},

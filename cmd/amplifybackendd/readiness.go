@@ -39,8 +39,8 @@ type readiness struct {
 	// (store.Store.Checked); nil: nothing to wait for. Until then reads
 	// are served and writes wait, so the server is not ready.
 	checked <-chan struct{}
-	now       func() time.Time
-	stale     time.Duration
+	now     func() time.Time
+	stale   time.Duration
 
 	lastAnswer atomic.Int64 // unix nanoseconds of the target's last answer; 0: never
 	stopping   atomic.Bool
