@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/boltdamage"
 )
@@ -149,6 +152,52 @@ func TestBackgroundCheckMatrix(t *testing.T) {
 			s.Close()
 			if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 				t.Error("the damaged store file was written")
+			}
+		})
+	}
+}
+
+// TestRecordCheckNamesAJobOffItsIndexes: the record check compares the job
+// indexes with the jobs as sums; index entries changed so that every count
+// still holds are found all the same, and the job they belong to is named.
+func TestRecordCheckNamesAJobOffItsIndexes(t *testing.T) {
+	t.Parallel()
+	for name, damage := range map[string]func(tx *Tx) error{
+		"two index entries swap their jobs": func(tx *Tx) error {
+			b := tx.kv.Bucket(bucketJobsByEnv)
+			c := b.Cursor()
+			k1, v1 := c.First()
+			k2, v2 := c.Next()
+			k1, v1, k2, v2 = bytes.Clone(k1), bytes.Clone(v1), bytes.Clone(k2), bytes.Clone(v2)
+			return errors.Join(b.Put(k1, v2), b.Put(k2, v1))
+		},
+		"an index entry moves to another key": func(tx *Tx) error {
+			b := tx.kv.Bucket(bucketJobsByEnv)
+			k, v := b.Cursor().First()
+			k, v = bytes.Clone(k), bytes.Clone(v)
+			moved := append(bytes.Clone(k[:len(k)-1]), k[len(k)-1]^0x40)
+			return errors.Join(b.Delete(k), b.Put(moved, v))
+		},
+		"a pending entry moves to a finished job": func(tx *Tx) error {
+			b := tx.kv.Bucket(bucketPending)
+			k, _ := b.Cursor().First()
+			k = bytes.Clone(k)
+			return errors.Join(b.Delete(k), b.Put([]byte("done-000003"), nil))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := setup(t)
+			f.insertJobs("done", 5, StatusCompleted)
+			f.insertJobs("running", 3, StatusRunning)
+			check := func() error {
+				return f.s.view(func(tx *bolt.Tx) error { return checkRecords(f.path, kvTx{bolt: tx}) })
+			}
+			if err := check(); err != nil {
+				t.Fatalf("an intact store: %v", err)
+			}
+			f.mustUpdate(damage)
+			if err := check(); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), `job "`) {
+				t.Fatalf("got %v, want ErrDamaged naming a job", err)
 			}
 		})
 	}

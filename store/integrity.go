@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"hash/fnv"
+	"hash/maphash"
 	"io"
 	"os"
 	"runtime/debug"
@@ -233,15 +234,28 @@ func checkBranchKeys(path string, tx *bolt.Tx) error {
 	}
 	defer f.Close()
 	pageSize := int64(tx.DB().Info().PageSize)
-	read := func(id uint64) ([]byte, error) {
-		head := make([]byte, pageHeaderSize)
-		if _, err := f.ReadAt(head, int64(id)*pageSize); err != nil {
+	// read reads page id, with its overflow pages, into the buffer kept for
+	// depth: a page is read once, and only its ancestors' stay held.
+	var bufs [][]byte
+	read := func(id uint64, depth int) ([]byte, error) {
+		for len(bufs) <= depth {
+			bufs = append(bufs, make([]byte, pageSize))
+		}
+		buf := bufs[depth][:pageSize]
+		if _, err := f.ReadAt(buf, int64(id)*pageSize); err != nil {
 			return nil, err
 		}
-		overflow := int64(binary.NativeEndian.Uint32(head[12:]))
-		buf := make([]byte, (overflow+1)*pageSize)
-		_, err := f.ReadAt(buf, int64(id)*pageSize)
-		return buf, err
+		if overflow := int64(binary.NativeEndian.Uint32(buf[12:])); overflow > 0 {
+			if int64(cap(buf)) < (overflow+1)*pageSize {
+				buf = append(buf, make([]byte, overflow*pageSize)...)
+			}
+			buf = buf[:(overflow+1)*pageSize]
+			bufs[depth] = buf
+			if _, err := f.ReadAt(buf[pageSize:], int64(id+1)*pageSize); err != nil {
+				return nil, err
+			}
+		}
+		return buf, nil
 	}
 	// key returns element i's key of page p (and a branch element's child),
 	// or false when p cannot hold it.
@@ -263,21 +277,22 @@ func checkBranchKeys(path string, tx *bolt.Tx) error {
 		}
 		return p[start : start+int64(ksize)], child, true
 	}
-	var check func(id uint64, depth int) error
-	check = func(id uint64, depth int) error {
-		p, err := read(id)
-		if err != nil || depth > 64 {
-			return damaged(path, "page %d cannot be read (%v)", id, err)
-		}
+	// check holds each element of branch page p (id) to the first key of
+	// the page it points to, and goes down into that page.
+	var check func(id uint64, p []byte, depth int) error
+	check = func(id uint64, p []byte, depth int) error {
 		if binary.NativeEndian.Uint16(p[8:]) != branchPageFlag {
 			return nil
+		}
+		if depth >= 64 {
+			return damaged(path, "branch page %d is more than 64 levels deep", id)
 		}
 		for i := 0; i < int(binary.NativeEndian.Uint16(p[10:])); i++ {
 			k, child, ok := key(p, i)
 			if !ok {
 				return damaged(path, "branch page %d: element %d reaches past the page", id, i)
 			}
-			c, err := read(child)
+			c, err := read(child, depth+1)
 			if err != nil {
 				return damaged(path, "branch page %d: element %d points to page %d, which cannot be read", id, i, child)
 			}
@@ -285,7 +300,7 @@ func checkBranchKeys(path string, tx *bolt.Tx) error {
 			if flags := binary.NativeEndian.Uint16(c[8:]); !ok || (flags != branchPageFlag && flags != leafPageFlag) || !bytes.Equal(first, k) {
 				return damaged(path, "branch page %d: element %d's key is not the first key of page %d", id, i, child)
 			}
-			if err := check(child, depth+1); err != nil {
+			if err := check(child, c, depth+1); err != nil {
 				return err
 			}
 		}
@@ -294,7 +309,11 @@ func checkBranchKeys(path string, tx *bolt.Tx) error {
 	var bucket func(b *bolt.Bucket) error
 	bucket = func(b *bolt.Bucket) error {
 		if root := uint64(b.Root()); root != 0 { // 0: an inline bucket, held in its parent's value
-			if err := check(root, 0); err != nil {
+			p, err := read(root, 0)
+			if err != nil {
+				return damaged(path, "page %d cannot be read (%v)", root, err)
+			}
+			if err := check(root, p, 0); err != nil {
 				return err
 			}
 		}
@@ -372,7 +391,11 @@ func countRecords(path string, btx kvTx) (c recordCounts, err error) {
 		}
 
 		jobs, byEnv, pending := btx.Bucket(bucketJobs), btx.Bucket(bucketJobsByEnv), btx.Bucket(bucketPending)
-		pc := pending.Cursor()
+		// Each job's index entries are summed here and compared with the
+		// sums of the indexes below, instead of looked up one by one: a
+		// lookup per job is most of the check's time at a million jobs.
+		// Only when the sums differ are the jobs looked up, to name one.
+		index, pendingIndex := newEntrySum(), newEntrySum()
 		njobs, npending := 0, 0
 		var maxSeq uint64
 		err = jobs.ForEach(func(k, v []byte) error {
@@ -380,13 +403,12 @@ func countRecords(path string, btx kvTx) (c recordCounts, err error) {
 			if err != nil {
 				return damaged("job %q does not verify (checksum or encoding)", k)
 			}
-			if string(k) != j.ID || !bytes.Equal(byEnv.Get(jobIndexKey(j)), k) {
+			if string(k) != j.ID {
 				return damaged("job %q does not match its key or its index entry", k)
 			}
-			if pk, _ := pc.Seek(k); bytes.Equal(pk, k) != j.Pending() {
-				return damaged("job %q is pending=%t but its pending index entry says otherwise", k, j.Pending())
-			}
+			index.add(jobIndexKey(j), k)
 			if j.Pending() {
+				pendingIndex.add(k, nil)
 				npending++
 			}
 			maxSeq = max(maxSeq, j.seq)
@@ -398,6 +420,9 @@ func countRecords(path string, btx kvTx) (c recordCounts, err error) {
 		}
 		if err == nil {
 			err = indexHolds(pending, npending, "pending", "pending jobs")
+		}
+		if err == nil && (!index.matches(byEnv, true) || !pendingIndex.matches(pending, false)) {
+			err = findIndexMismatch(btx, damaged)
 		}
 		if err != nil {
 			return err
@@ -412,6 +437,62 @@ func countRecords(path string, btx kvTx) (c recordCounts, err error) {
 		return nil
 	}()
 	return c, err
+}
+
+// entrySum is an order-free sum of index entries (key and value hashed
+// together), so the entries a pass over the records expects can be
+// compared with an index in one pass over each.
+type entrySum struct {
+	seed maphash.Seed
+	sum  uint64
+}
+
+func newEntrySum() entrySum { return entrySum{seed: maphash.MakeSeed()} }
+
+func (e *entrySum) add(k, v []byte) { e.sum += e.entry(k, v) }
+
+func (e *entrySum) entry(k, v []byte) uint64 {
+	// Multiplying the key's hash keeps an entry from equalling its key and
+	// value swapped.
+	return maphash.Bytes(e.seed, k)*0x9e3779b97f4a7c15 ^ maphash.Bytes(e.seed, v)
+}
+
+// matches reports whether b holds the entries summed (with their values,
+// or by key alone when values is false). Counts are compared apart.
+func (e *entrySum) matches(b kvBucket, values bool) bool {
+	var sum uint64
+	b.ForEach(func(k, v []byte) error {
+		if !values {
+			v = nil
+		}
+		sum += e.entry(k, v)
+		return nil
+	})
+	return sum == e.sum
+}
+
+// findIndexMismatch looks every job's index entries up, once the sums of
+// checkRecords say they differ from the indexes, to name a job whose
+// entries are wrong.
+func findIndexMismatch(btx kvTx, damaged func(string, ...any) error) error {
+	byEnv, pc := btx.Bucket(bucketJobsByEnv), btx.Bucket(bucketPending).Cursor()
+	err := btx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+		j, err := decodeJob(v)
+		if err != nil {
+			return damaged("job %q does not verify (checksum or encoding)", k)
+		}
+		if !bytes.Equal(byEnv.Get(jobIndexKey(j)), k) {
+			return damaged("job %q does not match its key or its index entry", k)
+		}
+		if pk, _ := pc.Seek(k); bytes.Equal(pk, k) != j.Pending() {
+			return damaged("job %q is pending=%t but its pending index entry says otherwise", k, j.Pending())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return damaged("the job index or the pending index does not hold what the jobs say")
 }
 
 // checkEnvironments verifies every app and environment record.
