@@ -3,11 +3,9 @@ package bench
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -183,25 +181,19 @@ func scaleServer(t testing.TB, p params, dir string, filled bool, app string) sc
 // gives is the target's.
 func awaitStore(t testing.TB, s *testserver.Server, t0 time.Time) (recovered, checked time.Duration) {
 	for {
-		resp, err := s.HTTP.Get(s.API + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body struct{ Message string }
-		err = json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode == http.StatusOK {
-			t.Fatalf("readyz: %d %v", resp.StatusCode, err)
+		reason, err := s.NotReadyBecause()
+		if err != nil || reason == "" {
+			t.Fatalf("readyz: %q %v", reason, err)
 		}
 		at := time.Since(t0)
 		switch {
-		case strings.Contains(body.Message, "recovered"):
-		case strings.Contains(body.Message, "checked"):
+		case strings.Contains(reason, "recovered"):
+		case strings.Contains(reason, "being checked"):
 			recovered = firstAt(recovered, at)
-		case strings.HasPrefix(body.Message, "the target"):
+		case strings.HasPrefix(reason, "the target"):
 			return firstAt(recovered, at), at
 		default:
-			t.Fatalf("readyz: %s", body.Message)
+			t.Fatalf("readyz: %s", reason)
 		}
 		// The figures are read to the millisecond.
 		time.Sleep(time.Millisecond)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -86,18 +85,12 @@ func TestStoreCheckedBehindTheOpening(t *testing.T) {
 func checkedReason(t *testing.T, s *testserver.Server) string {
 	t.Helper()
 	for {
-		resp, err := s.HTTP.Get(s.API + "/readyz")
+		reason, err := s.NotReadyBecause()
 		if err != nil {
 			t.Fatal(err)
 		}
-		var body struct{ Message string }
-		err = json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(body.Message, "recovered") && !strings.Contains(body.Message, "being checked") {
-			return body.Message
+		if !strings.Contains(reason, "recovered") && !strings.Contains(reason, "being checked") {
+			return reason
 		}
 		// A condition polled, as a load balancer would.
 		time.Sleep(10 * time.Millisecond)
