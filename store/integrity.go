@@ -63,8 +63,9 @@ func (m CheckMode) forSize(size int64) CheckMode {
 
 // FullCheckLimit is the largest file CheckAuto checks before it serves; a
 // bigger one is checked in the background. The full check reads the whole
-// file, about 14 ms per MiB on the machine of docs/benchmarks.md, so this
-// keeps a start-up that checks first near half a second.
+// file, 4–6 ms per MiB from the page cache on the 2-core machine of
+// docs/benchmarks.md, more from a cold disk, so a start-up that checks
+// first stays well under a second.
 const FullCheckLimit = 32 << 20
 
 // bbolt's file format (go.etcd.io/bbolt/internal/common): pages 0 and 1
