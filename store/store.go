@@ -249,7 +249,7 @@ func (s *Store) checkBehind() {
 	if s.checkErr = s.noteDamage(err); err != nil {
 		return
 	}
-	s.log.Info("store checked; writes are taken", "path", s.path, "took", time.Since(start).Round(time.Millisecond))
+	s.log.Info("the store's full check passed", "path", s.path, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // beforeCheckBehind runs as the background check starts; tests hold the
