@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func benchScale(t testing.TB, p params, rep *report) {
 		runs        []scaleRun
 	}
 	stores := []*filled{{name: "empty"}, {name: "1,000 jobs, 100 resources", jobs: 1000, res: 100},
-		{name: fmt.Sprintf("%d jobs, %d resources", p.scaleJobs, p.scaleRes), jobs: p.scaleJobs, res: p.scaleRes}}
+		{name: grouped(p.scaleJobs) + " jobs, " + grouped(p.scaleRes) + " resources", jobs: p.scaleJobs, res: p.scaleRes}}
 	for _, s := range stores {
 		s.dir = t.TempDir()
 		if s.jobs == 0 {
@@ -105,10 +106,19 @@ func benchScale(t testing.TB, p params, rep *report) {
 	f, d, a := ratio(first, big, small), ratio(deep, big, small), ratio(accepts, big, empty)
 	rec := median(pick(big, func(r scaleRun) float64 { return ms(r.recovered) }))
 	rss := median(pick(big, func(r scaleRun) float64 { return r.rssMB }))
-	rep.add("\nAt %d jobs: first page %.2f× the page at 1,000 (≤ 1.5: %s), page 30 %.2f× (≤ 1.5: %s), acceptances %.2f× the empty store's (≥ 0.8: %s), "+
+	rep.add("\nAt %s jobs: first page %.2f× the page at 1,000 (≤ 1.5: %s), page 30 %.2f× (≤ 1.5: %s), acceptances %.2f× the empty store's (≥ 0.8: %s), "+
 		"start-up with recovery %.0f ms (< 1 s: %s), resident memory %.0f MB (< 100 MB: %s), %.0f bytes of store file per job.",
-		big.jobs, f, verdict(f, 1.5, false), d, verdict(d, 1.5, false), a, verdict(a, 0.8, true),
+		grouped(big.jobs), f, verdict(f, 1.5, false), d, verdict(d, 1.5, false), a, verdict(a, 0.8, true),
 		rec, verdict(rec/1000, 1, false), rss, verdict(rss, 100, false), big.bytesPerJob)
+}
+
+// grouped writes n with thousands separated, as the docs do.
+func grouped(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // scaleServer starts a server on a copy of the store in dir (none: an
