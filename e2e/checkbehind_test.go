@@ -80,8 +80,8 @@ func TestStoreCheckedBehindTheOpening(t *testing.T) {
 	}
 }
 
-// checkedReason polls /readyz until the store check is over and returns
-// why the server is not ready ("" when it is).
+// checkedReason polls /readyz until the store check is over and the target
+// answers, and returns why the server is not ready ("" when it is).
 func checkedReason(t *testing.T, s *testserver.Server) string {
 	t.Helper()
 	for {
@@ -89,7 +89,9 @@ func checkedReason(t *testing.T, s *testserver.Server) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(reason, "recovered") && !strings.Contains(reason, "being checked") {
+		// The embedded target may come up after the check: its reason
+		// comes after the store's, so it is waited out too.
+		if !strings.Contains(reason, "recovered") && !strings.Contains(reason, "being checked") && !strings.HasPrefix(reason, "the target") {
 			return reason
 		}
 		// A condition polled, as a load balancer would.
