@@ -202,3 +202,17 @@ func TestRecordCheckNamesAJobOffItsIndexes(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordCheckStopsWhenAsked: the record check behind the opening ends
+// at a stop instead of reading on, so Close does not wait for a million
+// jobs to be read.
+func TestRecordCheckStopsWhenAsked(t *testing.T) {
+	f := setup(t)
+	f.insertJobs("done", 10, StatusCompleted)
+	stop := make(chan struct{})
+	close(stop)
+	err := f.s.view(func(tx *bolt.Tx) error { _, err := countRecords(f.path, kvTx{bolt: tx}, stop); return err })
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("a record check after a stop: %v, want ErrClosed", err)
+	}
+}

@@ -327,7 +327,7 @@ func checkBranchKeys(path string, tx *bolt.Tx) error {
 // and checks each against the others: a flipped bit anywhere in a key or
 // value of ours fails a checksum or a cross-check here.
 func checkRecords(path string, btx kvTx) error {
-	_, err := countRecords(path, btx)
+	_, err := countRecords(path, btx, nil)
 	return err
 }
 
@@ -335,7 +335,8 @@ func checkRecords(path string, btx kvTx) error {
 type recordCounts struct{ resources, jobs, pending int }
 
 // countRecords is checkRecords, returning the records it counted on the way.
-func countRecords(path string, btx kvTx) (c recordCounts, err error) {
+// Closing stop (nil: never) cuts it short with ErrClosed, between jobs.
+func countRecords(path string, btx kvTx, stop <-chan struct{}) (c recordCounts, err error) {
 	err = func() error {
 		damaged := func(format string, args ...any) error { return damaged(path, format, args...) }
 		indexHolds := func(b kvBucket, want int, index, records string) error {
@@ -400,6 +401,13 @@ func countRecords(path string, btx kvTx) (c recordCounts, err error) {
 		njobs, npending := 0, 0
 		var maxSeq uint64
 		err = jobs.ForEach(func(k, v []byte) error {
+			if njobs%4096 == 0 {
+				select {
+				case <-stop:
+					return ErrClosed
+				default:
+				}
+			}
 			j, err := decodeJob(v)
 			if err != nil {
 				return damaged("job %q does not verify (checksum or encoding)", k)

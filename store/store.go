@@ -223,7 +223,7 @@ func open(path string, o Options) (*Store, error) {
 
 // checkBehind runs the full check CheckBackground defers, while the store
 // serves. Writes wait for it (awaitCheck); a stop cuts it short between
-// its parts, so Close waits for one part at most.
+// its parts and between jobs, so Close waits for bbolt's own check at most.
 func (s *Store) checkBehind() {
 	defer close(s.checked)
 	beforeCheckBehind()
@@ -237,7 +237,7 @@ func (s *Store) checkBehind() {
 			return ErrClosed
 		default:
 		}
-		if err := checkRecords(s.path, kvTx{bolt: tx}); err != nil {
+		if _, err := countRecords(s.path, kvTx{bolt: tx}, s.stop); err != nil {
 			return err
 		}
 		releaseMapped(tx)
