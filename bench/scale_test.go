@@ -33,8 +33,9 @@ type scaleRun struct {
 // with an empty one, in the same run: the first and the 30th
 // ListBackendJobs page, start-up (exec to the API listening, to the jobs
 // left RUNNING recovered, and to the store's check passed, which is when
-// writes are taken), resident memory after the listings (and how much of
-// it is the mapped store file), acceptances, and the file's size per job.
+// writes are taken), resident memory after the listings (the process's
+// own and file-backed pages, among which the mapped store file's),
+// acceptances, and the file's size per job.
 // Every run starts a server on a fresh copy of the filled store, so the
 // creates a run accepts (held: the target is unreachable) are not jobs the
 // next run recovers.
