@@ -68,7 +68,7 @@ type params struct {
 
 func sizes() params {
 	if os.Getenv("BENCH_FULL") != "" {
-		return params{runs: 5, dur: 10 * time.Second, creates: 15, scaleJobs: 100000, scaleRes: 10000, burst: 1000, stops: 20, jobsCPU: 200}
+		return params{runs: 5, dur: 10 * time.Second, creates: 15, scaleJobs: 1000000, scaleRes: 100000, burst: 1000, stops: 20, jobsCPU: 200}
 	}
 	return params{runs: 1, dur: time.Second, creates: 2, scaleJobs: 3000, scaleRes: 300, burst: 40, stops: 1, jobsCPU: 10}
 }
@@ -375,113 +375,6 @@ func benchThin(t testing.TB, p params, rep *report) {
 	rep.add("| CreateBackendStorage: 200 → COMPLETED | %s (%.2f×) | ≤ 1.25×: %s |", median(viaAPI).Round(10*time.Microsecond), ratio, verdict(ratio, 1.25, false))
 	rep.add("| UpdateBackendStorage: 200 → COMPLETED | %s | |", median(update).Round(10*time.Microsecond))
 	rep.add("| DeleteBackendStorage: 200 → COMPLETED | %s | |", median(del).Round(10*time.Microsecond))
-}
-
-// benchScale fills a store with many jobs and resources, then measures the
-// first and a deep ListBackendJobs page, start-up and resident memory, and
-// the same listing in a store of 1,000 jobs.
-func benchScale(t testing.TB, p params, rep *report) {
-	type result struct {
-		first, deep time.Duration
-		startup     time.Duration
-		rssMB       float64
-	}
-	measure := func(jobsN, resN int) result {
-		dir := t.TempDir()
-		fill(t, filepath.Join(dir, "amplifybackendd.db"), jobsN, resN)
-		t0 := time.Now()
-		s := testserver.StartUnready(t, []string{"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench"}, "--data-dir", dir,
-			"--target", "external", "--s3-endpoint", "http://127.0.0.1:1", "--iam-endpoint", "http://127.0.0.1:1", "--retry-base", "5s")
-		var r result
-		r.startup = time.Since(t0)
-		page := func(token string) (time.Duration, string) {
-			body := map[string]any{}
-			if token != "" {
-				body["nextToken"] = token
-			}
-			start := time.Now()
-			resp := testserver.MustOK(t, s.Call("POST", "/backend/scale/job/dev", body))
-			return time.Since(start), resp.Str("nextToken")
-		}
-		var firsts, deeps []time.Duration
-		for i := 0; i < 200; i++ {
-			d, _ := page("")
-			firsts = append(firsts, d)
-		}
-		// Walk to page 30 (or the last), then time that page again and again.
-		token := ""
-		for i := 0; i < 30; i++ {
-			_, next := page(token)
-			if next == "" {
-				break
-			}
-			token = next
-		}
-		for i := 0; i < 200; i++ {
-			d, _ := page(token)
-			deeps = append(deeps, d)
-		}
-		r.first, r.deep = median(firsts), median(deeps)
-		r.rssMB = rss(t, s.PID())
-		s.Stop()
-		return r
-	}
-	small := measure(1000, 100)
-	big := measure(p.scaleJobs, p.scaleRes)
-	rep.add("\n### Flat at scale (one environment holding every job)\n")
-	rep.add("| store | first page | page 30 | start-up (exec → API listening) | resident memory |")
-	rep.add("|---|---|---|---|---|")
-	rep.add("| 1,000 jobs, 100 resources | %s | %s | %s | %.0f MB |", small.first.Round(time.Microsecond), small.deep.Round(time.Microsecond), small.startup.Round(time.Millisecond), small.rssMB)
-	rep.add("| %d jobs, %d resources | %s (%.2f×, goal ≤ 1.5×: %s) | %s (%.2f×) | %s (goal < 1 s: %s) | %.0f MB (goal < 100 MB: %s) |",
-		p.scaleJobs, p.scaleRes, big.first.Round(time.Microsecond), float64(big.first)/float64(small.first),
-		verdict(float64(big.first)/float64(small.first), 1.5, false),
-		big.deep.Round(time.Microsecond), float64(big.deep)/float64(small.deep),
-		big.startup.Round(time.Millisecond), verdict(big.startup.Seconds(), 1, false), big.rssMB, verdict(big.rssMB, 100, false))
-}
-
-// fill writes jobsN finished jobs over resN resources of app "scale", env
-// "dev", plus 10 RUNNING ones for recovery to pick up, through the store.
-func fill(t testing.TB, path string, jobsN, resN int) {
-	st, err := store.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	now := time.Now().UTC()
-	const chunk = 2000
-	for base := 0; base < jobsN; base += chunk {
-		err := st.Update(context.Background(), func(tx *store.Tx) error {
-			for i := base; i < min(base+chunk, jobsN); i++ {
-				k := store.ResourceKey{AppID: "scale", Env: "dev", Name: fmt.Sprintf("r%05d", i%resN)}
-				if i < resN {
-					if err := tx.CreateResource(store.Resource{ResourceKey: k, Bucket: fmt.Sprintf("scale-%05d", i), Phase: store.PhaseActive,
-						Desired: store.Permissions{Authenticated: []string{"READ"}}, CreateTime: now, UpdateTime: now}); err != nil {
-						return err
-					}
-				}
-				status := store.StatusCompleted
-				if i >= jobsN-10 {
-					status = store.StatusRunning
-				}
-				if err := tx.InsertJob(store.Job{ID: fmt.Sprintf("00000000-0000-0000-0000-%012d", i), AppID: "scale", Env: "dev", Resource: k.Name,
-					Operation: store.OpUpdate, Status: status, CreateTime: now, UpdateTime: now}); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func rss(t testing.TB, pid int) float64 {
-	b, err := load.ReadRSS(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return float64(b) / (1 << 20)
 }
 
 // benchBurst sends many creates at once from 64 senders and waits for all

@@ -111,7 +111,7 @@ func openVerified(path string) (*bolt.DB, Summary, error) {
 			if sum.Schema < SchemaVersion {
 				return nil // records of an older format: Open migrates, then checks them
 			}
-			counts, err := countRecords(path, kvTx{bolt: tx})
+			counts, err := countRecords(path, kvTx{bolt: tx}, nil)
 			if err != nil {
 				return err
 			}

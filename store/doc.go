@@ -113,7 +113,12 @@
 // Options.Check asks for: bbolt's consistency check, every record's seal, and
 // every index against its records (integrity.go). Nothing is written to a
 // refused file; Options.AcceptLoss is the operator's explicit way past a
-// refusal. At run time every transaction runs with panics and memory faults
+// refusal. Past FullCheckLimit the default runs that check right after Open
+// instead (CheckBackground): reads are served meanwhile, writes wait for it
+// (Checked), and damage it finds fails every write and Ping, so a damaged
+// file is still never written. A full check then drops the file's pages
+// from the process's mapping (the page cache keeps them), so resident
+// memory does not hold the whole file. At run time every transaction runs with panics and memory faults
 // recovered, so damage met later is an ErrDamaged error, logged, never a
 // dead process. Backup copies the store in a read transaction while it
 // serves; Verify and Restore check a copy and put it in place (backup.go).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"hash/fnv"
+	"hash/maphash"
 	"io"
 	"os"
 	"runtime/debug"
@@ -14,16 +15,25 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// CheckMode says how much of the store file Open reads before it serves.
+// CheckMode says how much of the store file Open reads, and when.
 type CheckMode string
 
 const (
-	// CheckAuto checks fully when the file is at most FullCheckLimit
-	// bytes, quickly otherwise: start-up stays bounded on big stores.
+	// CheckAuto checks fully before serving when the file is at most
+	// FullCheckLimit bytes, and as CheckBackground otherwise: start-up
+	// stays bounded on big stores, and every store is read through.
 	CheckAuto CheckMode = "auto"
-	// CheckFull reads every page, key and record: bbolt's consistency
-	// check, every record's checksum, and every index against its records.
+	// CheckFull reads every page, key and record before the store serves:
+	// bbolt's consistency check, every record's checksum, and every index
+	// against its records.
 	CheckFull CheckMode = "full"
+	// CheckBackground reads what CheckQuick reads before the store serves,
+	// then what CheckFull reads while it serves. Reads are answered
+	// meanwhile; writes wait until the check has passed, because a write
+	// into a damaged file can spread the damage (a damaged freelist hands
+	// out pages still in use). Damage it finds fails every write and Ping
+	// from then on, and is logged as damage met at run time is.
+	CheckBackground CheckMode = "background"
 	// CheckQuick reads the meta pages, the file's size and the store's
 	// identity only. Damage deeper in the file is met at run time, where a
 	// read that meets it fails with ErrDamaged instead of crashing.
@@ -33,16 +43,30 @@ const (
 // ParseCheckMode accepts the names of the modes.
 func ParseCheckMode(s string) (CheckMode, error) {
 	switch m := CheckMode(s); m {
-	case CheckAuto, CheckFull, CheckQuick:
+	case CheckAuto, CheckFull, CheckBackground, CheckQuick:
 		return m, nil
 	}
-	return "", fmt.Errorf("the store check must be auto, full or quick, not %q", s)
+	return "", fmt.Errorf("the store check must be auto, full, background or quick, not %q", s)
 }
 
-// FullCheckLimit is the largest file CheckAuto checks fully. The full
-// check reads the whole file once; README's robustness table gives its
-// measured speed.
-const FullCheckLimit = 256 << 20
+// forSize is the mode m means for a file of size bytes: CheckAuto becomes
+// CheckFull or CheckBackground, the others stay as they are.
+func (m CheckMode) forSize(size int64) CheckMode {
+	switch {
+	case m != CheckAuto:
+		return m
+	case size <= FullCheckLimit:
+		return CheckFull
+	}
+	return CheckBackground
+}
+
+// FullCheckLimit is the largest file CheckAuto checks before it serves; a
+// bigger one is checked in the background. The full check reads the whole
+// file, 4–6 ms per MiB from the page cache on the 2-core machine of
+// docs/benchmarks.md, more from a cold disk, so a start-up that checks
+// first stays well under a second.
+const FullCheckLimit = 32 << 20
 
 // bbolt's file format (go.etcd.io/bbolt/internal/common): pages 0 and 1
 // each hold a meta record after a 16-byte page header; the meta names the
@@ -211,15 +235,28 @@ func checkBranchKeys(path string, tx *bolt.Tx) error {
 	}
 	defer f.Close()
 	pageSize := int64(tx.DB().Info().PageSize)
-	read := func(id uint64) ([]byte, error) {
-		head := make([]byte, pageHeaderSize)
-		if _, err := f.ReadAt(head, int64(id)*pageSize); err != nil {
+	// read reads page id, with its overflow pages, into the buffer kept for
+	// depth: a page is read once, and only its ancestors' stay held.
+	var bufs [][]byte
+	read := func(id uint64, depth int) ([]byte, error) {
+		for len(bufs) <= depth {
+			bufs = append(bufs, make([]byte, pageSize))
+		}
+		buf := bufs[depth][:pageSize]
+		if _, err := f.ReadAt(buf, int64(id)*pageSize); err != nil {
 			return nil, err
 		}
-		overflow := int64(binary.NativeEndian.Uint32(head[12:]))
-		buf := make([]byte, (overflow+1)*pageSize)
-		_, err := f.ReadAt(buf, int64(id)*pageSize)
-		return buf, err
+		if overflow := int64(binary.NativeEndian.Uint32(buf[12:])); overflow > 0 {
+			if int64(cap(buf)) < (overflow+1)*pageSize {
+				buf = append(buf, make([]byte, overflow*pageSize)...)
+			}
+			buf = buf[:(overflow+1)*pageSize]
+			bufs[depth] = buf
+			if _, err := f.ReadAt(buf[pageSize:], int64(id+1)*pageSize); err != nil {
+				return nil, err
+			}
+		}
+		return buf, nil
 	}
 	// key returns element i's key of page p (and a branch element's child),
 	// or false when p cannot hold it.
@@ -241,21 +278,22 @@ func checkBranchKeys(path string, tx *bolt.Tx) error {
 		}
 		return p[start : start+int64(ksize)], child, true
 	}
-	var check func(id uint64, depth int) error
-	check = func(id uint64, depth int) error {
-		p, err := read(id)
-		if err != nil || depth > 64 {
-			return damaged(path, "page %d cannot be read (%v)", id, err)
-		}
+	// check holds each element of branch page p (id) to the first key of
+	// the page it points to, and goes down into that page.
+	var check func(id uint64, p []byte, depth int) error
+	check = func(id uint64, p []byte, depth int) error {
 		if binary.NativeEndian.Uint16(p[8:]) != branchPageFlag {
 			return nil
+		}
+		if depth >= 64 {
+			return damaged(path, "branch page %d is more than 64 levels deep", id)
 		}
 		for i := 0; i < int(binary.NativeEndian.Uint16(p[10:])); i++ {
 			k, child, ok := key(p, i)
 			if !ok {
 				return damaged(path, "branch page %d: element %d reaches past the page", id, i)
 			}
-			c, err := read(child)
+			c, err := read(child, depth+1)
 			if err != nil {
 				return damaged(path, "branch page %d: element %d points to page %d, which cannot be read", id, i, child)
 			}
@@ -263,7 +301,7 @@ func checkBranchKeys(path string, tx *bolt.Tx) error {
 			if flags := binary.NativeEndian.Uint16(c[8:]); !ok || (flags != branchPageFlag && flags != leafPageFlag) || !bytes.Equal(first, k) {
 				return damaged(path, "branch page %d: element %d's key is not the first key of page %d", id, i, child)
 			}
-			if err := check(child, depth+1); err != nil {
+			if err := check(child, c, depth+1); err != nil {
 				return err
 			}
 		}
@@ -272,7 +310,11 @@ func checkBranchKeys(path string, tx *bolt.Tx) error {
 	var bucket func(b *bolt.Bucket) error
 	bucket = func(b *bolt.Bucket) error {
 		if root := uint64(b.Root()); root != 0 { // 0: an inline bucket, held in its parent's value
-			if err := check(root, 0); err != nil {
+			p, err := read(root, 0)
+			if err != nil {
+				return damaged(path, "page %d cannot be read (%v)", root, err)
+			}
+			if err := check(root, p, 0); err != nil {
 				return err
 			}
 		}
@@ -285,7 +327,7 @@ func checkBranchKeys(path string, tx *bolt.Tx) error {
 // and checks each against the others: a flipped bit anywhere in a key or
 // value of ours fails a checksum or a cross-check here.
 func checkRecords(path string, btx kvTx) error {
-	_, err := countRecords(path, btx)
+	_, err := countRecords(path, btx, nil)
 	return err
 }
 
@@ -293,7 +335,8 @@ func checkRecords(path string, btx kvTx) error {
 type recordCounts struct{ resources, jobs, pending int }
 
 // countRecords is checkRecords, returning the records it counted on the way.
-func countRecords(path string, btx kvTx) (c recordCounts, err error) {
+// Closing stop (nil: never) cuts it short with ErrClosed, between jobs.
+func countRecords(path string, btx kvTx, stop <-chan struct{}) (c recordCounts, err error) {
 	err = func() error {
 		damaged := func(format string, args ...any) error { return damaged(path, format, args...) }
 		indexHolds := func(b kvBucket, want int, index, records string) error {
@@ -350,21 +393,31 @@ func countRecords(path string, btx kvTx) (c recordCounts, err error) {
 		}
 
 		jobs, byEnv, pending := btx.Bucket(bucketJobs), btx.Bucket(bucketJobsByEnv), btx.Bucket(bucketPending)
-		pc := pending.Cursor()
+		// Each job's index entries are summed here and compared with the
+		// sums of the indexes below, instead of looked up one by one: a
+		// lookup per job is most of the check's time at a million jobs.
+		// Only when the sums differ are the jobs looked up, to name one.
+		index, pendingIndex := newEntrySum(), newEntrySum()
 		njobs, npending := 0, 0
 		var maxSeq uint64
 		err = jobs.ForEach(func(k, v []byte) error {
+			if njobs%4096 == 0 {
+				select {
+				case <-stop:
+					return ErrClosed
+				default:
+				}
+			}
 			j, err := decodeJob(v)
 			if err != nil {
 				return damaged("job %q does not verify (checksum or encoding)", k)
 			}
-			if string(k) != j.ID || !bytes.Equal(byEnv.Get(jobIndexKey(j)), k) {
+			if string(k) != j.ID {
 				return damaged("job %q does not match its key or its index entry", k)
 			}
-			if pk, _ := pc.Seek(k); bytes.Equal(pk, k) != j.Pending() {
-				return damaged("job %q is pending=%t but its pending index entry says otherwise", k, j.Pending())
-			}
+			index.add(jobIndexKey(j), k)
 			if j.Pending() {
+				pendingIndex.add(k, nil)
 				npending++
 			}
 			maxSeq = max(maxSeq, j.seq)
@@ -376,6 +429,9 @@ func countRecords(path string, btx kvTx) (c recordCounts, err error) {
 		}
 		if err == nil {
 			err = indexHolds(pending, npending, "pending", "pending jobs")
+		}
+		if err == nil && (!index.matches(byEnv, true) || !pendingIndex.matches(pending, false)) {
+			err = findIndexMismatch(btx, damaged)
 		}
 		if err != nil {
 			return err
@@ -390,6 +446,62 @@ func countRecords(path string, btx kvTx) (c recordCounts, err error) {
 		return nil
 	}()
 	return c, err
+}
+
+// entrySum is an order-free sum of index entries (key and value hashed
+// together), so the entries a pass over the records expects can be
+// compared with an index in one pass over each.
+type entrySum struct {
+	seed maphash.Seed
+	sum  uint64
+}
+
+func newEntrySum() entrySum { return entrySum{seed: maphash.MakeSeed()} }
+
+func (e *entrySum) add(k, v []byte) { e.sum += e.entry(k, v) }
+
+func (e *entrySum) entry(k, v []byte) uint64 {
+	// Multiplying the key's hash keeps an entry from equalling its key and
+	// value swapped.
+	return maphash.Bytes(e.seed, k)*0x9e3779b97f4a7c15 ^ maphash.Bytes(e.seed, v)
+}
+
+// matches reports whether b holds the entries summed (with their values,
+// or by key alone when values is false). Counts are compared apart.
+func (e *entrySum) matches(b kvBucket, values bool) bool {
+	var sum uint64
+	b.ForEach(func(k, v []byte) error {
+		if !values {
+			v = nil
+		}
+		sum += e.entry(k, v)
+		return nil
+	})
+	return sum == e.sum
+}
+
+// findIndexMismatch looks every job's index entries up, once the sums of
+// checkRecords say they differ from the indexes, to name a job whose
+// entries are wrong.
+func findIndexMismatch(btx kvTx, damaged func(string, ...any) error) error {
+	byEnv, pc := btx.Bucket(bucketJobsByEnv), btx.Bucket(bucketPending).Cursor()
+	err := btx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+		j, err := decodeJob(v)
+		if err != nil {
+			return damaged("job %q does not verify (checksum or encoding)", k)
+		}
+		if !bytes.Equal(byEnv.Get(jobIndexKey(j)), k) {
+			return damaged("job %q does not match its key or its index entry", k)
+		}
+		if pk, _ := pc.Seek(k); bytes.Equal(pk, k) != j.Pending() {
+			return damaged("job %q is pending=%t but its pending index entry says otherwise", k, j.Pending())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return damaged("the job index or the pending index does not hold what the jobs say")
 }
 
 // checkEnvironments verifies every app and environment record.

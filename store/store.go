@@ -81,6 +81,12 @@ type Store struct {
 	leases    *etcdLeases
 	boltLease *Lease
 	envs      localEnvs
+
+	// checked is closed when the full check CheckBackground runs behind
+	// the opening has ended, and from the start in every other mode;
+	// checkErr, set before it closes, is the damage that check found.
+	checked  chan struct{}
+	checkErr error
 }
 
 // commit is one Batch call waiting for the committer; claim, when set,
@@ -183,12 +189,11 @@ func open(path string, o Options) (*Store, error) {
 			o.Logger.Warn("a meta page of the store is damaged; starting from the other one", "path", path, "damaged_page", 1-m.page, "txid", m.txid)
 		}
 	}
-	check := o.Check
-	if check == CheckAuto {
-		check = CheckQuick
-		if size <= FullCheckLimit {
-			check = CheckFull
-		}
+	check := o.Check.forSize(size)
+	if check == CheckBackground && o.AcceptLoss {
+		// The go-ahead must know now whether the file is damaged, to set
+		// it aside before a new store takes its place.
+		check = CheckFull
 	}
 
 	var db *bolt.DB
@@ -207,35 +212,90 @@ func open(path string, o Options) (*Store, error) {
 	}
 	s := newStore(kvDB{bolt: db}, path, o)
 	s.db = db
-	if err := guarded(path, func() error { return s.prepare(rec, check) }); err != nil {
+	if err := guarded(path, func() (err error) { check, err = s.prepare(rec, check); return err }); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if check == CheckBackground {
+		s.checked = make(chan struct{})
+		go s.checkBehind()
 	}
 	go s.committer()
 	go s.keepIdentity()
 	return s, nil
 }
 
+// checkBehind runs the full check CheckBackground defers, while the store
+// serves. Writes wait for it (awaitCheck); a stop cuts it short between
+// its parts and between jobs, so Close waits for bbolt's own check at most.
+func (s *Store) checkBehind() {
+	defer close(s.checked)
+	beforeCheckBehind()
+	start := time.Now()
+	err := s.view(func(tx *bolt.Tx) error {
+		if err := checkPages(s.path, tx); err != nil {
+			return err
+		}
+		select {
+		case <-s.stop:
+			return ErrClosed
+		default:
+		}
+		if _, err := countRecords(s.path, kvTx{bolt: tx}, s.stop); err != nil {
+			return err
+		}
+		releaseMapped(tx)
+		return nil
+	})
+	if errors.Is(err, ErrClosed) {
+		return
+	}
+	if s.checkErr = s.noteDamage(err); err != nil {
+		return
+	}
+	s.log.Info("the store's full check passed", "path", s.path, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// beforeCheckBehind runs as the background check starts; tests hold the
+// check there to see what waits for it.
+var beforeCheckBehind = func() {}
+
+// awaitCheck holds a write until the store's full check has passed, and
+// fails it with the damage the check found.
+func (s *Store) awaitCheck(ctx context.Context) error {
+	select {
+	case <-s.checked:
+		return s.checkErr
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stop:
+		return ErrClosed
+	}
+}
+
+// Checked is closed once the store's full check has ended (at once unless
+// it runs in the background, CheckBackground): until then writes wait.
+func (s *Store) Checked() <-chan struct{} { return s.checked }
+
 // newStore returns a store over kv, its committer not yet started.
 func newStore(kv kvDB, path string, o Options) *Store {
+	checked := make(chan struct{})
+	close(checked)
 	return &Store{kv: kv, path: path, log: o.Logger, metrics: o.Metrics, commits: make(chan *commit), stop: make(chan struct{}),
-		committed: make(chan struct{}), recorded: make(chan struct{}), boltLease: &Lease{done: make(chan struct{})}}
+		committed: make(chan struct{}), recorded: make(chan struct{}), boltLease: &Lease{done: make(chan struct{})}, checked: checked}
 }
 
 // prepare checks the opened file against its record and as deeply as
 // check says, migrates it, and writes the record anew. Nothing is written
 // to a file it refuses: a file at the current schema is checked as found,
 // an older one is migrated first (its records are checked in their new
-// form).
-func (s *Store) prepare(rec *identity, check CheckMode) error {
+// form). A file to migrate is checked fully first even when the check was
+// to run in the background: the migration writes. It returns the check
+// that is left to run in the background, if any.
+func (s *Store) prepare(rec *identity, check CheckMode) (CheckMode, error) {
 	var fileID string
 	var txid, schema uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if check == CheckFull {
-			if err := checkPages(s.path, tx); err != nil {
-				return err
-			}
-		}
 		txid = uint64(tx.ID())
 		if kv := (kvTx{bolt: tx}); kv.HasBucket(bucketMeta) {
 			meta := kv.Bucket(bucketMeta)
@@ -246,33 +306,39 @@ func (s *Store) prepare(rec *identity, check CheckMode) error {
 				schema = binary.BigEndian.Uint64(v)
 			}
 		}
+		if check == CheckBackground && schema != SchemaVersion {
+			check = CheckFull
+		}
+		if check == CheckFull {
+			return checkPages(s.path, tx)
+		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return check, err
 	}
 	info, err := os.Stat(s.path)
 	if err != nil {
-		return err
+		return check, err
 	}
 	if rec != nil {
 		if err := compareIdentity(s.path, rec, fileID, txid, info.Size()); err != nil {
-			return err
+			return check, err
 		}
 	}
 	if schema != SchemaVersion {
 		if err := s.kv.Update(migrate); err != nil {
-			return fmt.Errorf("migrate store %s: %w", s.path, err)
+			return check, fmt.Errorf("migrate store %s: %w", s.path, err)
 		}
 	}
 	if err := s.load(check); err != nil {
-		return err
+		return check, err
 	}
 	s.id.Created = time.Now().UTC()
 	if rec != nil && rec.StoreID == s.id.StoreID {
 		s.id.Created = rec.Created
 	}
-	return s.recordIdentity()
+	return check, s.recordIdentity()
 }
 
 // load checks the records, of a store at the current schema, as check
@@ -282,6 +348,9 @@ func (s *Store) load(check CheckMode) error {
 		if check == CheckFull {
 			if err := checkRecords(s.path, tx); err != nil {
 				return err
+			}
+			if tx.bolt != nil {
+				releaseMapped(tx.bolt)
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
@@ -393,6 +462,9 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err // nothing began: no generation to count
 	}
+	if err := s.awaitCheck(ctx); err != nil {
+		return err
+	}
 	err := s.guard(ctx, func() error { return s.kv.Update(func(kv kvTx) error { return fn(&Tx{kv: kv}) }) })
 	// Counted whatever the outcome: a failed commit costs readers a miss,
 	// never a stale answer.
@@ -420,6 +492,9 @@ func (s *Store) Batch(ctx context.Context, fn func(*Tx) error) error {
 // batch is Batch, fenced on claim when it is set.
 func (s *Store) batch(ctx context.Context, claim *Claim, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.awaitCheck(ctx); err != nil {
 		return err
 	}
 	c := &commit{fn: fn, claim: claim, done: make(chan error, 1)}

@@ -48,8 +48,17 @@ func etcdUnanswered(err error) bool {
 // open; a store on etcd, that the cluster answers a linearizable read
 // within the request timeout (ErrUnavailable when it does not). A
 // readiness probe asks it, so a load balancer stops sending requests to a
-// replica cut off from the cluster; on etcd it costs a round trip.
+// replica cut off from the cluster; on etcd it costs a round trip. Damage
+// the background check found (CheckBackground) fails it too: such a store
+// takes no writes.
 func (s *Store) Ping(ctx context.Context) error {
+	select {
+	case <-s.checked:
+		if s.checkErr != nil {
+			return s.checkErr
+		}
+	default:
+	}
 	// On etcd the View asks the cluster for its last commit, and reading
 	// the meta bucket's marker waits for this replica's mirror to hold
 	// it: a replica whose watch stopped delivering is not ready either.

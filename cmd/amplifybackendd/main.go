@@ -151,7 +151,7 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	str(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	str(&c.logFormat, "log-format", "text", "text (logfmt key=value lines) or json (one object a line)")
 	checkStore := envOr("check-store", string(store.CheckAuto))
-	fs.StringVar(&checkStore, "check-store", checkStore, "how much of the store to check before serving: auto (full up to 256 MiB, else quick), full, or quick (env "+envName("check-store")+")")
+	fs.StringVar(&checkStore, "check-store", checkStore, "how much of the store to check, and when: auto (full before serving up to 32 MiB, else background), full (before serving), background (after opening; writes wait for it) or quick (env "+envName("check-store")+")")
 	fs.BoolVar(&c.acceptStoreLoss, "accept-store-loss", envBool("accept-store-loss"), "start on a store that was refused as damaged or as having lost data, accepting the loss; use once (env "+envName("accept-store-loss")+")")
 	fs.BoolVar(&c.noIAM, "no-iam", envBool("no-iam"), "the external target has no IAM API; role policies are skipped with a warning (env "+envName("no-iam")+")")
 	fs.BoolVar(&c.deleteBuckets, "delete-buckets", envBool("delete-buckets"), "let DeleteBackendStorage remove empty buckets this service created (env "+envName("delete-buckets")+")")
@@ -547,7 +547,7 @@ func run(ctx context.Context, cfg config) error {
 
 	rd := &readiness{
 		store:     st.Ping,
-		recovered: runner.Recovered(), now: time.Now, stale: probeStale,
+		recovered: runner.Recovered(), checked: st.Checked(), now: time.Now, stale: probeStale,
 	}
 	keys := newAPIKeys(creds)
 	// Sign-in sessions answer for the keys the key files do not know; a

@@ -35,8 +35,12 @@ type readiness struct {
 	store func(context.Context) error
 	// recovered is closed once the runner has queued the pending jobs.
 	recovered <-chan struct{}
-	now       func() time.Time
-	stale     time.Duration
+	// checked is closed once the store's full check has ended
+	// (store.Store.Checked); nil: nothing to wait for. Until then reads
+	// are served and writes wait, so the server is not ready.
+	checked <-chan struct{}
+	now     func() time.Time
+	stale   time.Duration
 
 	lastAnswer atomic.Int64 // unix nanoseconds of the target's last answer; 0: never
 	stopping   atomic.Bool
@@ -73,6 +77,13 @@ func (r *readiness) check(ctx context.Context) error {
 	case <-r.recovered:
 	default:
 		return errors.New("jobs left by an earlier process are still being recovered")
+	}
+	if r.checked != nil {
+		select {
+		case <-r.checked:
+		default:
+			return errors.New("the store is being checked; reads are served, writes wait until it has passed")
+		}
 	}
 	last := r.lastAnswer.Load()
 	if last == 0 {

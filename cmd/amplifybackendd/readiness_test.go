@@ -9,7 +9,8 @@ import (
 )
 
 // TestReadiness walks the states /readyz answers from: not ready before
-// recovery, before the target's first answer, once that answer is stale,
+// recovery, while the store's check runs behind the opening, before the
+// target's first answer, once that answer is stale,
 // with the store closed, and from the start of shutdown on.
 func TestReadiness(t *testing.T) {
 	t.Parallel()
@@ -30,9 +31,13 @@ func TestReadiness(t *testing.T) {
 			t.Errorf("%s: got %v, want a reason with %q", state, err, reason)
 		}
 	}
+	checked := make(chan struct{})
+	r.checked = checked
 	r.answered(clock)
 	want("target answered, jobs not recovered", "recovered")
 	close(recovered)
+	want("recovered, store being checked", "store is being checked")
+	close(checked)
 	r.lastAnswer.Store(0)
 	want("recovered, target never answered", "has not answered yet")
 	r.answered(clock)

@@ -15,14 +15,14 @@ import (
 
 func TestCheckStoreFlag(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"auto", "full", "quick"} {
+	for _, mode := range []string{"auto", "full", "background", "quick"} {
 		c, err := parseConfig([]string{"--check-store", mode})
 		if err != nil || string(c.checkStore) != mode {
 			t.Fatalf("--check-store %s: %v %v", mode, c.checkStore, err)
 		}
 	}
 	_, err := parseConfig([]string{"--check-store", "thorough"})
-	if err == nil || !strings.Contains(err.Error(), "--check-store") || !strings.Contains(err.Error(), "auto, full or quick") {
+	if err == nil || !strings.Contains(err.Error(), "--check-store") || !strings.Contains(err.Error(), "auto, full, background or quick") {
 		t.Fatalf("a bad --check-store: %v", err)
 	}
 }

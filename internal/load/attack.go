@@ -298,20 +298,28 @@ func stall(c net.Conn, host string, size int) (*bufio.Reader, error) {
 
 // ReadRSS is a process's resident memory in bytes, from /proc.
 func ReadRSS(pid int) (int64, error) {
+	kb, err := ReadStatusKB(pid, "VmRSS")
+	return kb << 10, err
+}
+
+// ReadStatusKB reads one of the kB figures of /proc/PID/status, such as
+// VmRSS or its parts RssAnon (the process's own memory) and RssFile (pages
+// of mapped files, which the kernel can drop and read again).
+func ReadStatusKB(pid int, field string) (int64, error) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, fmt.Errorf("read the server's memory: %w", err)
 	}
 	for line := range strings.Lines(string(raw)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("VmRSS %q: %w", v, err)
+				return 0, fmt.Errorf("%s %q: %w", field, v, err)
 			}
-			return kb << 10, nil
+			return kb, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // sampleRSS keeps the largest RSS seen in peak until ctx ends.

@@ -670,6 +670,24 @@ func (s *Server) Signal(sig os.Signal) {
 	}
 }
 
+// NotReadyBecause asks /readyz once and returns the reason it gives for
+// not being ready, or "" when it answers 200.
+func (s *Server) NotReadyBecause() (string, error) {
+	resp, err := s.HTTP.Get(s.API + "/readyz")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var body struct{ Message string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode == http.StatusOK {
+		return "", err
+	}
+	if body.Message == "" {
+		return "", fmt.Errorf("/readyz answered %d without a reason", resp.StatusCode)
+	}
+	return body.Message, nil
+}
+
 // TryCall is Call for goroutines and for requests that may meet a killed
 // server: a transport error is returned instead of failing the test.
 func (s *Server) TryCall(method, path string, body any) (Response, error) {
