@@ -1,0 +1,477 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The tests here hold the etcd engine's commits to serializability under
+// contention: several stores (replicas) over one prefix run transactions
+// whose invariants a lost update, a write skew, a phantom or a lost delete
+// would break, through the group commit (Store.Batch) and through
+// transactions of their own (the engine's Update) at once. Randomness
+// decides only the schedule (which operation, on which keys, by whom); what
+// is asserted holds for every serial order of the transactions. Each test
+// logs its seed.
+
+// replicas opens n stores over one new prefix of the shared etcd.
+func replicas(t *testing.T, n int) []*Store {
+	t.Helper()
+	endpoints, prefix := sharedEtcd(t), newEtcdPrefix()
+	stores := make([]*Store, n)
+	for i := range stores {
+		stores[i] = openEtcd(t, endpoints, prefix)
+	}
+	return stores
+}
+
+// scheduleSeed returns the seed of a test's schedule, logged so a failing
+// schedule can be told apart from the next.
+func scheduleSeed(t *testing.T) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("schedule seed %d", seed)
+	return seed
+}
+
+// runOn runs fn on s, through the group commit when batched (with the
+// calls of the store's other goroutines) or in a transaction of its own.
+func runOn(s *Store, batched bool, fn func(kvTx) error) error {
+	if batched {
+		return s.Batch(context.Background(), func(tx *Tx) error { return fn(tx.kv) })
+	}
+	return s.kv.Update(fn)
+}
+
+// A contended transaction gave up having written nothing: the schedule
+// just has one operation fewer.
+func contended(err error) bool { return errors.Is(err, errContended) }
+
+// int64At reads the 8-byte number v (0 for a short or missing value).
+func int64At(v []byte) int64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(v))
+}
+
+func int64Bytes(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
+
+// Bank: accounts acct/NN in bucket bank, opened with bankOpening each;
+// accounts new/... opened empty, at most bankNewMax of them; audits in
+// bucket audit, each the total and the number of new/ accounts one walk
+// of bank saw.
+var (
+	bankBucket  = []byte("bank")
+	auditBucket = []byte("audit")
+)
+
+const (
+	bankAccounts = 12
+	bankOpening  = 100
+	bankNewMax   = 4
+	bankTotal    = bankAccounts * bankOpening
+)
+
+// bankOp is one operation of the bank, its parameters drawn before it runs
+// (a Batch call may run more than once, and must do the same each time).
+type bankOp struct {
+	kind     string // transfer, audit, close, open
+	from, to string // transfer's accounts; close's is from
+	all      bool   // transfer moves from's whole balance
+	amount   int64
+	within   bool   // audit walks acct/ and new/ each with Within
+	id       string // audit's or new account's unique name
+	batched  bool
+}
+
+func acct(i int) string { return fmt.Sprintf("acct/%02d", i) }
+
+func drawBankOp(r *rand.Rand, id string) bankOp {
+	op := bankOp{id: id, batched: r.IntN(3) > 0}
+	switch n := r.IntN(20); {
+	case n < 10:
+		op.kind = "transfer"
+		a := r.Perm(bankAccounts)
+		op.from, op.to = acct(a[0]), acct(a[1])
+		op.all, op.amount = r.IntN(3) == 0, int64(r.IntN(bankOpening))
+	case n < 13:
+		op.kind, op.within = "audit", r.IntN(2) == 0
+	case n < 16:
+		op.kind, op.from = "close", acct(r.IntN(bankAccounts))
+	default:
+		op.kind = "open"
+	}
+	return op
+}
+
+// run applies the operation in tx. What it read decides what it writes;
+// a transaction that committed on a stale read breaks an invariant.
+func (op bankOp) run(tx kvTx) error {
+	bank, err := tx.CreateBucket(bankBucket)
+	if err != nil {
+		return err
+	}
+	switch op.kind {
+	case "transfer":
+		// Point reads of two accounts, either possibly closed meanwhile.
+		from, to := bank.Get([]byte(op.from)), bank.Get([]byte(op.to))
+		if from == nil || to == nil {
+			return nil
+		}
+		amount := min(op.amount, int64At(from))
+		if op.all {
+			amount = int64At(from)
+		}
+		if err := bank.Put([]byte(op.from), int64Bytes(int64At(from)-amount)); err != nil {
+			return err
+		}
+		return bank.Put([]byte(op.to), int64Bytes(int64At(to)+amount))
+	case "audit":
+		var total, opened int64
+		walk := func(c kvCursor, fn func(k, v []byte)) {
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				fn(k, v)
+			}
+		}
+		count := func(k, v []byte) {
+			total += int64At(v)
+			if string(k[:4]) == "new/" {
+				opened++
+			}
+		}
+		if op.within {
+			walk(bank.Within([]byte("acct/")), count)
+			walk(bank.Within([]byte("new/")), count)
+		} else {
+			walk(bank.Cursor(), count)
+		}
+		audit, err := tx.CreateBucket(auditBucket)
+		if err != nil {
+			return err
+		}
+		return audit.Put([]byte(op.id), append(int64Bytes(total), int64Bytes(opened)...))
+	case "close":
+		// Only an empty account closes: a deposit it missed is lost.
+		if v := bank.Get([]byte(op.from)); v != nil && int64At(v) == 0 {
+			return bank.Delete([]byte(op.from))
+		}
+		return nil
+	default: // open
+		n := 0
+		c := bank.Within([]byte("new/"))
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		if n >= bankNewMax {
+			return nil
+		}
+		return bank.Put([]byte("new/"+op.id), int64Bytes(0))
+	}
+}
+
+// TestEtcdBankSerializable: three replicas move money between accounts
+// (point reads: a lost update creates or destroys money), audit the total
+// with a walk of the whole bucket or of two prefixes (a walk that missed a
+// concurrent commit records another total), close accounts they read
+// empty (a lost delete: a deposit into an account closed on a stale read
+// vanishes) and open accounts under new/ only while a walk of new/ finds
+// fewer than bankNewMax (a phantom: more than that many). After every
+// operation has run: the money is all there, every audit saw it all, and
+// no walk or final read finds more than bankNewMax new accounts.
+func TestEtcdBankSerializable(t *testing.T) {
+	t.Parallel()
+	stores := replicas(t, 3)
+	seed := scheduleSeed(t)
+	must(t, stores[0].kv.Update(func(tx kvTx) error {
+		bank, err := tx.CreateBucket(bankBucket)
+		for i := range bankAccounts {
+			err = errors.Join(err, bank.Put([]byte(acct(i)), int64Bytes(bankOpening)))
+		}
+		return err
+	}))
+
+	const workers, ops = 6, 20 // per store
+	var (
+		mu    sync.Mutex
+		done  = map[string]int{}
+		given int
+		wg    sync.WaitGroup
+	)
+	for si, s := range stores {
+		for w := range workers {
+			wg.Go(func() {
+				r := rand.New(rand.NewPCG(seed, uint64(si*workers+w)))
+				for n := range ops {
+					op := drawBankOp(r, fmt.Sprintf("%d-%d-%d", si, w, n))
+					err := runOn(s, op.batched, op.run)
+					mu.Lock()
+					switch {
+					case err == nil:
+						done[op.kind]++
+					case contended(err):
+						given++
+					default:
+						t.Errorf("%s: %v", op.kind, err)
+					}
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	t.Logf("committed %v; %d gave up contended", done, given)
+	if done["audit"] == 0 || done["open"] == 0 {
+		t.Fatalf("committed %v: the schedule exercised too little", done)
+	}
+
+	// Every replica reads the same end state.
+	for i, s := range stores {
+		must(t, s.kv.View(func(tx kvTx) error {
+			var total int64
+			opened := 0
+			must(t, tx.Bucket(bankBucket).ForEach(func(k, v []byte) error {
+				if int64At(v) < 0 {
+					t.Errorf("replica %d: %s holds %d", i, k, int64At(v))
+				}
+				total += int64At(v)
+				if string(k[:4]) == "new/" {
+					opened++
+				}
+				return nil
+			}))
+			if total != bankTotal {
+				t.Errorf("replica %d: the accounts hold %d, want %d", i, total, bankTotal)
+			}
+			if opened > bankNewMax {
+				t.Errorf("replica %d: %d accounts opened under new/, at most %d may be", i, opened, bankNewMax)
+			}
+			audits := 0
+			must(t, tx.Bucket(auditBucket).ForEach(func(k, v []byte) error {
+				audits++
+				if sum, n := int64At(v[:8]), int64At(v[8:]); sum != bankTotal || n > bankNewMax {
+					t.Errorf("replica %d: audit %s saw %d in %d new accounts, want %d in at most %d", i, k, sum, n, bankTotal, bankNewMax)
+				}
+				return nil
+			}))
+			if audits != done["audit"] {
+				t.Errorf("replica %d: %d audits stored, %d committed", i, audits, done["audit"])
+			}
+			return nil
+		}))
+	}
+}
+
+// TestEtcdWriteSkewPrevented: x and y start at 1 each; every transaction
+// reads both and takes one from either while x+y stays at 0 or above. In
+// any serial order exactly two of them take, leaving x+y at 0. Isolation
+// that only compares the keys a transaction writes (snapshot isolation)
+// lets two that read the same x and y take from different keys: x+y < 0.
+func TestEtcdWriteSkewPrevented(t *testing.T) {
+	t.Parallel()
+	stores := replicas(t, 3)
+	seed := scheduleSeed(t)
+	skew := []byte("skew")
+	sum := func(b kvBucket) int64 { return int64At(b.Get([]byte("x"))) + int64At(b.Get([]byte("y"))) }
+	const rounds, perStore = 8, 4
+	for round := range rounds {
+		must(t, stores[0].kv.Update(func(tx kvTx) error {
+			b, err := tx.CreateBucket(skew)
+			return errors.Join(err, b.Put([]byte("x"), int64Bytes(1)), b.Put([]byte("y"), int64Bytes(1)))
+		}))
+		// All start together, so their reads overlap.
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for si, s := range stores {
+			for w := range perStore {
+				r := rand.New(rand.NewPCG(seed, uint64(round*100+si*perStore+w)))
+				key, batched := []byte([]string{"x", "y"}[r.IntN(2)]), r.IntN(2) == 0
+				wg.Go(func() {
+					<-start
+					err := runOn(s, batched, func(tx kvTx) error {
+						b := tx.Bucket(skew)
+						if sum(b) < 1 {
+							return nil
+						}
+						return b.Put(key, int64Bytes(int64At(b.Get(key))-1))
+					})
+					if err != nil && !contended(err) {
+						t.Error(err)
+					}
+				})
+			}
+		}
+		close(start)
+		wg.Wait()
+		must(t, stores[1].kv.View(func(tx kvTx) error {
+			if got := sum(tx.Bucket(skew)); got != 0 {
+				t.Errorf("round %d: x+y = %d, want 0", round, got)
+			}
+			return nil
+		}))
+	}
+}
+
+// errBusy is an accept refused: the resource has a job pending.
+var errBusy = errors.New("resource has a job pending")
+
+// TestEtcdAcceptsSerializable: three replicas accept changes to the same
+// resources concurrently, as the job runner does (jobs.Runner.accept):
+// a change is accepted only while the resource has no pending job, and
+// names the new job on the resource; settling a job clears it. Pairs of
+// resources ask for the same bucket. At the end: each bucket is held by
+// one resource, each resource has at most one pending job and it is the
+// one it names, and the newest-first index lists every accepted job once,
+// in the order of their numbers.
+func TestEtcdAcceptsSerializable(t *testing.T) {
+	t.Parallel()
+	stores := replicas(t, 3)
+	seed := scheduleSeed(t)
+	ctx := context.Background()
+	const names, workers, ops = 6, 5, 16
+	key := func(i int) ResourceKey { return ResourceKey{AppID: "app", Env: "dev", Name: fmt.Sprintf("res%d", i)} }
+	accept := func(k ResourceKey, bucket, id string) func(*Tx) error {
+		return func(tx *Tx) error {
+			j := newJob(id, k.AppID, k.Env, k.Name, StatusRunning)
+			res, err := tx.Resource(k)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				r := newResource(k.AppID, k.Env, k.Name, bucket)
+				r.ActiveJob = id
+				err = tx.CreateResource(r)
+			case err != nil:
+			case res.ActiveJob != "":
+				return errBusy
+			default:
+				res.ActiveJob = id
+				err = tx.PutResource(res)
+			}
+			if err != nil {
+				return err
+			}
+			return tx.InsertJob(j)
+		}
+	}
+	settle := func(k ResourceKey) func(*Tx) error {
+		return func(tx *Tx) error {
+			res, err := tx.Resource(k)
+			if errors.Is(err, ErrNotFound) || (err == nil && res.ActiveJob == "") {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			j, err := tx.Job(res.ActiveJob)
+			if err != nil {
+				return err
+			}
+			j.Status, res.ActiveJob = StatusCompleted, ""
+			return errors.Join(tx.PutJob(j), tx.PutResource(res))
+		}
+	}
+
+	var (
+		mu       sync.Mutex
+		accepted []string
+		wg       sync.WaitGroup
+	)
+	for si, s := range stores {
+		for w := range workers {
+			wg.Go(func() {
+				r := rand.New(rand.NewPCG(seed, uint64(si*workers+w)))
+				for n := range ops {
+					i := r.IntN(names)
+					k, bucket := key(i), fmt.Sprintf("bucket-%d", i/2)
+					id := fmt.Sprintf("job-%d-%d-%d", si, w, n)
+					var err error
+					if r.IntN(2) == 0 {
+						err = s.Batch(ctx, accept(k, bucket, id))
+					} else {
+						err = s.Batch(ctx, settle(k))
+						id = ""
+					}
+					var taken *BucketTakenError
+					switch {
+					case err == nil && id != "":
+						mu.Lock()
+						accepted = append(accepted, id)
+						mu.Unlock()
+					case err == nil, errors.Is(err, errBusy), errors.As(err, &taken), contended(err):
+					default:
+						t.Error(err)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	t.Logf("%d changes accepted", len(accepted))
+
+	for i, s := range stores {
+		must(t, s.View(ctx, func(tx *Tx) error {
+			resources, err := tx.Resources("app", "dev")
+			if err != nil {
+				return err
+			}
+			holders := map[string][]string{}
+			active := map[string]string{}
+			for _, r := range resources {
+				holders[r.Bucket] = append(holders[r.Bucket], r.Name)
+				active[r.Name] = r.ActiveJob
+				if owner, ok := tx.BucketOwner(r.Bucket); !ok || owner != r.ResourceKey {
+					t.Errorf("replica %d: bucket %s owned by %v, held by %s", i, r.Bucket, owner, r.Name)
+				}
+			}
+			for b, h := range holders {
+				if len(h) > 1 {
+					t.Errorf("replica %d: bucket %s held by %v", i, b, h)
+				}
+			}
+			pending := map[string][]string{}
+			for _, id := range tx.PendingJobs() {
+				j, err := tx.Job(id)
+				if err != nil {
+					return err
+				}
+				pending[j.Resource] = append(pending[j.Resource], id)
+			}
+			for name, ids := range pending {
+				if len(ids) > 1 || ids[0] != active[name] {
+					t.Errorf("replica %d: %s has jobs %v pending, names %q", i, name, ids, active[name])
+				}
+			}
+			var listed []string
+			var after []byte
+			var last uint64
+			for {
+				jobs, next, err := tx.Jobs("app", "dev", after, 7, nil)
+				if err != nil {
+					return err
+				}
+				for _, j := range jobs {
+					if last != 0 && j.seq >= last {
+						t.Errorf("replica %d: job %s (number %d) listed after number %d", i, j.ID, j.seq, last)
+					}
+					last = j.seq
+					listed = append(listed, j.ID)
+				}
+				if next == nil {
+					break
+				}
+				after = next
+			}
+			slices.Sort(listed)
+			want := slices.Sorted(slices.Values(accepted))
+			if !slices.Equal(listed, want) {
+				t.Errorf("replica %d: %d jobs listed, %d accepted (listed %v, accepted %v)", i, len(listed), len(want), listed, want)
+			}
+			return nil
+		}))
+	}
+}
