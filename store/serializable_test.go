@@ -64,9 +64,9 @@ func int64At(v []byte) int64 {
 func int64Bytes(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
 
 // Bank: accounts acct/NN in bucket bank, opened with bankOpening each;
-// accounts new/... opened empty, at most bankNewMax of them; audits in
-// bucket audit, each the total and the number of new/ accounts one walk
-// of bank saw.
+// accounts new/... opened empty, at least one (new/0, from the start) and
+// at most bankNewMax of them; audits in bucket audit, each the total and
+// the number of new/ accounts one walk of bank saw.
 var (
 	bankBucket  = []byte("bank")
 	auditBucket = []byte("audit")
@@ -82,8 +82,9 @@ const (
 // bankOp is one operation of the bank, its parameters drawn before it runs
 // (a Batch call may run more than once, and must do the same each time).
 type bankOp struct {
-	kind     string // transfer, audit, close, open
+	kind     string // transfer, audit, close, open, retire
 	from, to string // transfer's accounts; close's is from
+	nth      int    // which new/ account retire closes
 	all      bool   // transfer moves from's whole balance
 	amount   int64
 	within   bool   // audit walks acct/ and new/ each with Within
@@ -103,10 +104,12 @@ func drawBankOp(r *rand.Rand, id string) bankOp {
 		op.all, op.amount = r.IntN(3) == 0, int64(r.IntN(bankOpening))
 	case n < 13:
 		op.kind, op.within = "audit", r.IntN(2) == 0
-	case n < 16:
+	case n < 15:
 		op.kind, op.from = "close", acct(r.IntN(bankAccounts))
-	default:
+	case n < 18:
 		op.kind = "open"
+	default:
+		op.kind, op.nth = "retire", r.IntN(bankNewMax)
 	}
 	return op
 }
@@ -163,17 +166,30 @@ func (op bankOp) run(tx kvTx) error {
 			return bank.Delete([]byte(op.from))
 		}
 		return nil
-	default: // open
-		n := 0
-		c := bank.Within([]byte("new/"))
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			n++
-		}
-		if n >= bankNewMax {
+	case "open":
+		if len(opened(bank)) >= bankNewMax {
 			return nil
 		}
 		return bank.Put([]byte("new/"+op.id), int64Bytes(0))
+	default: // retire
+		// Never the last one: two retiring different accounts on one
+		// walk would leave none.
+		keys := opened(bank)
+		if len(keys) < 2 {
+			return nil
+		}
+		return bank.Delete(keys[op.nth%len(keys)])
 	}
+}
+
+// opened returns the keys of the new/ accounts, walked with Within.
+func opened(bank kvBucket) [][]byte {
+	var keys [][]byte
+	c := bank.Within([]byte("new/"))
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // TestEtcdBankSerializable: three replicas move money between accounts
@@ -182,9 +198,11 @@ func (op bankOp) run(tx kvTx) error {
 // concurrent commit records another total), close accounts they read
 // empty (a lost delete: a deposit into an account closed on a stale read
 // vanishes) and open accounts under new/ only while a walk of new/ finds
-// fewer than bankNewMax (a phantom: more than that many). After every
-// operation has run: the money is all there, every audit saw it all, and
-// no walk or final read finds more than bankNewMax new accounts.
+// fewer than bankNewMax (a phantom: more than that many), and retire one
+// of those while a walk of new/ finds two or more (a delete missed by a
+// walk: none left). After every operation has run: the money is all
+// there, every audit saw it all, and no audit or final read finds fewer
+// than one or more than bankNewMax new accounts.
 func TestEtcdBankSerializable(t *testing.T) {
 	t.Parallel()
 	stores := replicas(t, 3)
@@ -194,7 +212,7 @@ func TestEtcdBankSerializable(t *testing.T) {
 		for i := range bankAccounts {
 			err = errors.Join(err, bank.Put([]byte(acct(i)), int64Bytes(bankOpening)))
 		}
-		return err
+		return errors.Join(err, bank.Put([]byte("new/0"), int64Bytes(0)))
 	}))
 
 	const workers, ops = 6, 20 // per store
@@ -227,7 +245,7 @@ func TestEtcdBankSerializable(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("committed %v; %d gave up contended", done, given)
-	if done["audit"] == 0 || done["open"] == 0 {
+	if done["audit"] == 0 || done["open"] == 0 || done["retire"] == 0 {
 		t.Fatalf("committed %v: the schedule exercised too little", done)
 	}
 
@@ -235,28 +253,28 @@ func TestEtcdBankSerializable(t *testing.T) {
 	for i, s := range stores {
 		must(t, s.kv.View(func(tx kvTx) error {
 			var total int64
-			opened := 0
+			open := 0
 			must(t, tx.Bucket(bankBucket).ForEach(func(k, v []byte) error {
 				if int64At(v) < 0 {
 					t.Errorf("replica %d: %s holds %d", i, k, int64At(v))
 				}
 				total += int64At(v)
 				if string(k[:4]) == "new/" {
-					opened++
+					open++
 				}
 				return nil
 			}))
 			if total != bankTotal {
 				t.Errorf("replica %d: the accounts hold %d, want %d", i, total, bankTotal)
 			}
-			if opened > bankNewMax {
-				t.Errorf("replica %d: %d accounts opened under new/, at most %d may be", i, opened, bankNewMax)
+			if open < 1 || open > bankNewMax {
+				t.Errorf("replica %d: %d accounts open under new/, want 1 to %d", i, open, bankNewMax)
 			}
 			audits := 0
 			must(t, tx.Bucket(auditBucket).ForEach(func(k, v []byte) error {
 				audits++
-				if sum, n := int64At(v[:8]), int64At(v[8:]); sum != bankTotal || n > bankNewMax {
-					t.Errorf("replica %d: audit %s saw %d in %d new accounts, want %d in at most %d", i, k, sum, n, bankTotal, bankNewMax)
+				if sum, n := int64At(v[:8]), int64At(v[8:]); sum != bankTotal || n < 1 || n > bankNewMax {
+					t.Errorf("replica %d: audit %s saw %d with %d new accounts, want %d with 1 to %d", i, k, sum, n, bankTotal, bankNewMax)
 				}
 				return nil
 			}))
