@@ -21,8 +21,8 @@ import (
 // is asserted holds for every serial order of the transactions. Each test
 // logs its seed.
 
-// replicas opens n stores over one new prefix of the shared etcd.
-func replicas(t *testing.T, n int) []*Store {
+// etcdReplicas opens n stores over one new prefix of the shared etcd.
+func etcdReplicas(t *testing.T, n int) []*Store {
 	t.Helper()
 	endpoints, prefix := sharedEtcd(t), newEtcdPrefix()
 	stores := make([]*Store, n)
@@ -205,7 +205,7 @@ func opened(bank kvBucket) [][]byte {
 // than one or more than bankNewMax new accounts.
 func TestEtcdBankSerializable(t *testing.T) {
 	t.Parallel()
-	stores := replicas(t, 3)
+	stores := etcdReplicas(t, 3)
 	seed := scheduleSeed(t)
 	must(t, stores[0].kv.Update(func(tx kvTx) error {
 		bank, err := tx.CreateBucket(bankBucket)
@@ -292,9 +292,9 @@ func TestEtcdBankSerializable(t *testing.T) {
 // the group commit or on their own, and settled checks the outcome, which
 // any serial order of them gives.
 func skewRounds(t *testing.T, reset func(kvTx) error, take func(n int) func(kvTx) error, settled func(round int, tx kvTx)) {
-	stores := replicas(t, 3)
+	stores := etcdReplicas(t, 3)
 	seed := scheduleSeed(t)
-	const rounds, perStore = 8, 4
+	const rounds, perStore = 12, 4
 	for round := range rounds {
 		must(t, stores[0].kv.Update(reset))
 		start := make(chan struct{})
@@ -392,7 +392,7 @@ var errBusy = errors.New("resource has a job pending")
 // in the order of their numbers.
 func TestEtcdAcceptsSerializable(t *testing.T) {
 	t.Parallel()
-	stores := replicas(t, 3)
+	stores := etcdReplicas(t, 3)
 	seed := scheduleSeed(t)
 	ctx := context.Background()
 	const names, workers, ops = 6, 5, 16
