@@ -40,6 +40,24 @@ func scheduleSeed(t *testing.T) uint64 {
 	return seed
 }
 
+// contend runs op ops times in each of workers goroutines on every store
+// at once, and returns when all have returned. Each goroutine draws from
+// its own source of the seed; id names the operation uniquely.
+func contend(stores []*Store, seed uint64, workers, ops int, op func(s *Store, r *rand.Rand, id string)) {
+	var wg sync.WaitGroup
+	for si, s := range stores {
+		for w := range workers {
+			wg.Go(func() {
+				r := rand.New(rand.NewPCG(seed, uint64(si*workers+w)))
+				for n := range ops {
+					op(s, r, fmt.Sprintf("%d-%d-%d", si, w, n))
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
 // runOn runs fn on s, through the group commit when batched (with the
 // calls of the store's other goroutines) or in a transaction of its own.
 func runOn(s *Store, batched bool, fn func(kvTx) error) error {
@@ -215,35 +233,25 @@ func TestEtcdBankSerializable(t *testing.T) {
 		return errors.Join(err, bank.Put([]byte("new/0"), int64Bytes(0)))
 	}))
 
-	const workers, ops = 6, 20 // per store
 	var (
 		mu    sync.Mutex
 		done  = map[string]int{}
 		given int
-		wg    sync.WaitGroup
 	)
-	for si, s := range stores {
-		for w := range workers {
-			wg.Go(func() {
-				r := rand.New(rand.NewPCG(seed, uint64(si*workers+w)))
-				for n := range ops {
-					op := drawBankOp(r, fmt.Sprintf("%d-%d-%d", si, w, n))
-					err := runOn(s, op.batched, op.run)
-					mu.Lock()
-					switch {
-					case err == nil:
-						done[op.kind]++
-					case contended(err):
-						given++
-					default:
-						t.Errorf("%s: %v", op.kind, err)
-					}
-					mu.Unlock()
-				}
-			})
+	contend(stores, seed, 6, 20, func(s *Store, r *rand.Rand, id string) {
+		op := drawBankOp(r, id)
+		err := runOn(s, op.batched, op.run)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			done[op.kind]++
+		case contended(err):
+			given++
+		default:
+			t.Errorf("%s: %v", op.kind, err)
 		}
-	}
-	wg.Wait()
+	})
 	t.Logf("committed %v; %d gave up contended", done, given)
 	if done["audit"] == 0 || done["open"] == 0 || done["retire"] == 0 {
 		t.Fatalf("committed %v: the schedule exercised too little", done)
@@ -395,7 +403,7 @@ func TestEtcdAcceptsSerializable(t *testing.T) {
 	stores := etcdReplicas(t, 3)
 	seed := scheduleSeed(t)
 	ctx := context.Background()
-	const names, workers, ops = 6, 5, 16
+	const names = 6
 	key := func(i int) ResourceKey { return ResourceKey{AppID: "app", Env: "dev", Name: fmt.Sprintf("res%d", i)} }
 	accept := func(k ResourceKey, bucket, id string) func(*Tx) error {
 		return func(tx *Tx) error {
@@ -440,38 +448,29 @@ func TestEtcdAcceptsSerializable(t *testing.T) {
 	var (
 		mu       sync.Mutex
 		accepted []string
-		wg       sync.WaitGroup
 	)
-	for si, s := range stores {
-		for w := range workers {
-			wg.Go(func() {
-				r := rand.New(rand.NewPCG(seed, uint64(si*workers+w)))
-				for n := range ops {
-					i := r.IntN(names)
-					k, bucket := key(i), fmt.Sprintf("bucket-%d", i/2)
-					id := fmt.Sprintf("job-%d-%d-%d", si, w, n)
-					var err error
-					if r.IntN(2) == 0 {
-						err = s.Batch(ctx, accept(k, bucket, id))
-					} else {
-						err = s.Batch(ctx, settle(k))
-						id = ""
-					}
-					var taken *BucketTakenError
-					switch {
-					case err == nil && id != "":
-						mu.Lock()
-						accepted = append(accepted, id)
-						mu.Unlock()
-					case err == nil, errors.Is(err, errBusy), errors.As(err, &taken), contended(err):
-					default:
-						t.Error(err)
-					}
-				}
-			})
+	contend(stores, seed, 5, 16, func(s *Store, r *rand.Rand, id string) {
+		i := r.IntN(names)
+		k, bucket := key(i), fmt.Sprintf("bucket-%d", i/2)
+		id = "job-" + id
+		var err error
+		if r.IntN(2) == 0 {
+			err = s.Batch(ctx, accept(k, bucket, id))
+		} else {
+			err = s.Batch(ctx, settle(k))
+			id = ""
 		}
-	}
-	wg.Wait()
+		var taken *BucketTakenError
+		switch {
+		case err == nil && id != "":
+			mu.Lock()
+			accepted = append(accepted, id)
+			mu.Unlock()
+		case err == nil, errors.Is(err, errBusy), errors.As(err, &taken), contended(err):
+		default:
+			t.Error(err)
+		}
+	})
 	t.Logf("%d changes accepted", len(accepted))
 
 	for i, s := range stores {
