@@ -325,11 +325,12 @@ func skewRounds(t *testing.T, reset func(kvTx) error, take func(n int) func(kvTx
 	}
 }
 
-// TestEtcdWriteSkewPrevented: x and y start at 1 each; every transaction
-// reads both and takes one from either while x+y stays at 0 or above. In
-// any serial order exactly two of them take, leaving x+y at 0. Isolation
-// that only compares the keys a transaction writes (snapshot isolation)
-// lets two that read the same x and y take from different keys: x+y < 0.
+// TestEtcdWriteSkewPrevented: x and y start at 1 each, as two doctors on
+// call; every transaction reads both and takes one from either while x+y
+// stays at 1 or above. In any serial order exactly one of them takes,
+// leaving x+y at 1. Isolation that only compares the keys a transaction
+// writes (snapshot isolation) lets two that read the same x and y take
+// from different keys: x+y = 0.
 func TestEtcdWriteSkewPrevented(t *testing.T) {
 	t.Parallel()
 	skew := []byte("skew")
@@ -341,14 +342,14 @@ func TestEtcdWriteSkewPrevented(t *testing.T) {
 		key := []byte([]string{"x", "y"}[n%2])
 		return func(tx kvTx) error {
 			b := tx.Bucket(skew)
-			if sum(b) < 1 {
+			if sum(b) < 2 {
 				return nil
 			}
 			return b.Put(key, int64Bytes(int64At(b.Get(key))-1))
 		}
 	}, func(round int, tx kvTx) {
-		if got := sum(tx.Bucket(skew)); got != 0 {
-			t.Errorf("round %d: x+y = %d, want 0", round, got)
+		if got := sum(tx.Bucket(skew)); got != 1 {
+			t.Errorf("round %d: x+y = %d, want 1", round, got)
 		}
 	})
 }
