@@ -147,6 +147,34 @@ func TestLimiterFollowsThroughputAndThrottling(t *testing.T) {
 			t.Fatalf("under throttling for good: limit %d, want 1", got)
 		}
 	})
+	t.Run("climbs back once a throttling target keeps up again", func(t *testing.T) {
+		// A target whose answers take as long at any load (AWS's, over a
+		// network): throughput follows the jobs at once, 125 a second each.
+		r := newLimiterRig(t, 8)
+		for range 6 {
+			r.fill()
+			r.round(125 * float64(r.l.Limit()))
+		}
+		if got := r.l.Limit(); got != 8 {
+			t.Fatalf("limit %d, want 8 before the throttling", got)
+		}
+		for range 3 * roundMin {
+			r.l.observe(slowDown)
+		}
+		if got := r.l.Limit(); got != 1 {
+			t.Fatalf("under throttling: limit %d, want 1", got)
+		}
+		r.drain()
+		// The throttling stopped: each busy round gets through as much per
+		// job as before it, which is all a rise asks for.
+		for want := 2; want <= 8; want++ {
+			r.fill()
+			r.round(125 * float64(r.l.Limit()))
+			if got := r.l.Limit(); got != want {
+				t.Fatalf("busy round %d after the throttling at the throughput of before: limit %d, want %d", want-1, got, want)
+			}
+		}
+	})
 }
 
 // throttlingProxy stands in front of the embedded gateway's S3 API and,
