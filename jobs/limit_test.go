@@ -73,6 +73,14 @@ func (r *limiterRig) round(perSecond float64) {
 	}
 }
 
+// throttled ends n attempts the target throttled and returns the limit.
+func (r *limiterRig) throttled(n int) int {
+	for range n {
+		r.l.observe(slowDown)
+	}
+	return r.l.Limit()
+}
+
 var slowDown = &smithy.GenericAPIError{Code: "SlowDown", Message: "Please reduce your request rate."}
 
 // TestLimiterFollowsThroughputAndThrottling: the limit climbs by one a
@@ -134,16 +142,10 @@ func TestLimiterFollowsThroughputAndThrottling(t *testing.T) {
 		if got := r.l.Limit(); got != 4 {
 			t.Fatalf("after one round's throttles: limit %d, want 4 (halved once)", got)
 		}
-		for range r.l.roundSize() {
-			r.l.observe(slowDown)
-		}
-		if got := r.l.Limit(); got != 2 {
+		if got := r.throttled(r.l.roundSize()); got != 2 {
 			t.Fatalf("after a second round's throttles: limit %d, want 2", got)
 		}
-		for range 3 * roundMin {
-			r.l.observe(slowDown)
-		}
-		if got := r.l.Limit(); got != 1 {
+		if got := r.throttled(3 * roundMin); got != 1 {
 			t.Fatalf("under throttling for good: limit %d, want 1", got)
 		}
 	})
@@ -158,10 +160,7 @@ func TestLimiterFollowsThroughputAndThrottling(t *testing.T) {
 		if got := r.l.Limit(); got != 8 {
 			t.Fatalf("limit %d, want 8 before the throttling", got)
 		}
-		for range 3 * roundMin {
-			r.l.observe(slowDown)
-		}
-		if got := r.l.Limit(); got != 1 {
+		if got := r.throttled(3 * roundMin); got != 1 {
 			t.Fatalf("under throttling: limit %d, want 1", got)
 		}
 		r.drain()
