@@ -32,7 +32,9 @@ import (
 // An attempt the target throttled (s3iam.Overloaded: SlowDown,
 // Throttling, RequestLimitExceeded, 429, 503) halves the limit at once, at
 // most once a round, since the attempts in flight when the first throttle
-// arrives were all sent at the old limit. The SDK's own retries (three
+// arrives were all sent at the old limit; the best throughput is scaled
+// down with it, so the limit climbs back by one a round once the target
+// keeps up again. The SDK's own retries (three
 // attempts) come first: a throttle the SDK rode out shows only as a slower
 // round. The best throughput fades by
 // 1/64 a round, so a target that has become slower for good (a busier
@@ -141,6 +143,14 @@ func (l *limiter) observe(err error) {
 	if s3iam.Overloaded(err) {
 		if l.calm == 0 {
 			l.set(l.limit / 2)
+			// The best was seen at more jobs at once than may now run: held
+			// to it, a target whose answers take as long at any load (AWS's)
+			// would keep the limit low long after the throttling stopped,
+			// until the best faded. It is taken as what the new limit would
+			// get through at the best's pace per job.
+			if l.bestAt > l.limit {
+				l.best, l.bestAt = l.best*float64(l.limit)/float64(l.bestAt), l.limit
+			}
 			l.calm = l.roundSize()
 			l.newRound(now)
 		}

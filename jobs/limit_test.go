@@ -73,6 +73,14 @@ func (r *limiterRig) round(perSecond float64) {
 	}
 }
 
+// throttled ends n attempts the target throttled and returns the limit.
+func (r *limiterRig) throttled(n int) int {
+	for range n {
+		r.l.observe(slowDown)
+	}
+	return r.l.Limit()
+}
+
 var slowDown = &smithy.GenericAPIError{Code: "SlowDown", Message: "Please reduce your request rate."}
 
 // TestLimiterFollowsThroughputAndThrottling: the limit climbs by one a
@@ -134,17 +142,36 @@ func TestLimiterFollowsThroughputAndThrottling(t *testing.T) {
 		if got := r.l.Limit(); got != 4 {
 			t.Fatalf("after one round's throttles: limit %d, want 4 (halved once)", got)
 		}
-		for range r.l.roundSize() {
-			r.l.observe(slowDown)
-		}
-		if got := r.l.Limit(); got != 2 {
+		if got := r.throttled(r.l.roundSize()); got != 2 {
 			t.Fatalf("after a second round's throttles: limit %d, want 2", got)
 		}
-		for range 3 * roundMin {
-			r.l.observe(slowDown)
-		}
-		if got := r.l.Limit(); got != 1 {
+		if got := r.throttled(3 * roundMin); got != 1 {
 			t.Fatalf("under throttling for good: limit %d, want 1", got)
+		}
+	})
+	t.Run("climbs back once a throttling target keeps up again", func(t *testing.T) {
+		// A target whose answers take as long at any load (AWS's, over a
+		// network): throughput follows the jobs at once, 125 a second each.
+		r := newLimiterRig(t, 8)
+		for range 6 {
+			r.fill()
+			r.round(125 * float64(r.l.Limit()))
+		}
+		if got := r.l.Limit(); got != 8 {
+			t.Fatalf("limit %d, want 8 before the throttling", got)
+		}
+		if got := r.throttled(3 * roundMin); got != 1 {
+			t.Fatalf("under throttling: limit %d, want 1", got)
+		}
+		r.drain()
+		// The throttling stopped: each busy round gets through as much per
+		// job as before it, which is all a rise asks for.
+		for want := 2; want <= 8; want++ {
+			r.fill()
+			r.round(125 * float64(r.l.Limit()))
+			if got := r.l.Limit(); got != want {
+				t.Fatalf("busy round %d after the throttling at the throughput of before: limit %d, want %d", want-1, got, want)
+			}
 		}
 	})
 }

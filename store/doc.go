@@ -347,7 +347,8 @@
 //     bbolt's Check (checkPages). etcd checks its own data (its hash
 //     and corruption checks); the record checks (checkRecords: seals,
 //     keys, every index against its records) run over the key-value
-//     layer and serve both.
+//     layer and serve both, before serving or behind the opening
+//     (CheckBackground, checkBehind) alike.
 //   - The identity record beside the file (identity.go), which catches a
 //     file emptied, replaced or older than it was. On etcd the store id
 //     in meta/ is compared with the one a replica was given, and etcd's

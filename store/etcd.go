@@ -63,7 +63,8 @@ var errNoFile = errors.New("store: kept in etcd, not in a file: use etcd's snaps
 // The checks of a bbolt file (its pages, its identity record beside it)
 // do not apply: etcd checks its own data. o.Check asks for the record
 // checks as for a file (CheckAuto is CheckQuick here: a cluster's store
-// may be large, and every replica would read all of it).
+// may be large, and every replica would read all of it); CheckBackground
+// reads them behind the opening, writes waiting, as in a file.
 //
 // A prefix that CopyToEtcd has begun to fill and not finished is refused
 // with ErrCopyIncomplete: taken for a new store, part of a store would be
@@ -106,6 +107,10 @@ func OpenEtcd(ctx context.Context, e EtcdOptions, o Options) (*Store, error) {
 	}
 	close(s.recorded) // no identity record to keep: see OpenEtcd
 	s.leases = newEtcdLeases(s.kv.etcd, e.LeaseTTL, o.Logger)
+	if check == CheckBackground {
+		s.checked = make(chan struct{})
+		go s.checkBehind()
+	}
 	go s.committer()
 	return s, nil
 }

@@ -371,3 +371,43 @@ func TestEtcdCommitsLostAreCounted(t *testing.T) {
 		t.Errorf("ran %d times, %v commits counted lost; want 2 and 1", runs, lost())
 	}
 }
+
+// TestOpenEtcdChecksBehindTheOpening: --check-store background on etcd
+// reads the records behind the opening as it does in a file: a record
+// that does not verify is found, and writes then fail naming the damage
+// (the mode used to check nothing on etcd).
+func TestOpenEtcdChecksBehindTheOpening(t *testing.T) {
+	t.Parallel()
+	endpoints := sharedEtcd(t)
+	ctx := context.Background()
+	prefix := newEtcdPrefix()
+	s := openEtcd(t, endpoints, prefix)
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.InsertJob(newJob("j1", "app", "dev", "r", StatusRunning)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cli := sharedClient(t)
+	resp, err := cli.Get(ctx, prefix+"/jobs/", clientv3.WithPrefix(), clientv3.WithLimit(1))
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("the job's key: %v, %v", resp, err)
+	}
+	kv := resp.Kvs[0]
+	bad := append([]byte(nil), kv.Value...)
+	bad[len(bad)-1] ^= 0xff
+	if _, err := cli.Put(ctx, string(kv.Key), string(bad)); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = OpenEtcd(ctx, EtcdOptions{Endpoints: endpoints, Prefix: prefix}, Options{Check: CheckBackground})
+	if err != nil {
+		t.Fatalf("the check behind the opening held up the opening: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	<-s.Checked()
+	err = s.Update(ctx, func(tx *Tx) error { return tx.InsertJob(newJob("j2", "app", "dev", "r2", StatusRunning)) })
+	if !errors.Is(err, ErrDamaged) {
+		t.Fatalf("a write after the check met a damaged record: %v, want ErrDamaged", err)
+	}
+}

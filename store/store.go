@@ -232,20 +232,26 @@ func (s *Store) checkBehind() {
 	defer close(s.checked)
 	beforeCheckBehind()
 	start := time.Now()
-	err := s.view(func(tx *bolt.Tx) error {
-		if err := checkPages(s.path, tx); err != nil {
-			return err
-		}
-		select {
-		case <-s.stop:
-			return ErrClosed
-		default:
-		}
-		if _, err := countRecords(s.path, kvTx{bolt: tx}, s.stop); err != nil {
-			return err
-		}
-		releaseMapped(tx)
-		return nil
+	err := guarded(s.path, func() error {
+		return s.kv.View(func(tx kvTx) error {
+			if tx.bolt != nil { // etcd checks its own pages
+				if err := checkPages(s.path, tx.bolt); err != nil {
+					return err
+				}
+				select {
+				case <-s.stop:
+					return ErrClosed
+				default:
+				}
+			}
+			if _, err := countRecords(s.path, tx, s.stop); err != nil {
+				return err
+			}
+			if tx.bolt != nil {
+				releaseMapped(tx.bolt)
+			}
+			return nil
+		})
 	})
 	if errors.Is(err, ErrClosed) {
 		return

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"time"
 )
 
 // debugHandler serves Go's runtime profiles (net/http/pprof) on the debug
@@ -18,15 +17,18 @@ func debugHandler() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	// pprof's remote symbolization POSTs the addresses to look up.
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 
 // debugServer has no read or write timeout: a CPU profile or a trace is
 // answered only after the seconds it asks for, and net/http/pprof refuses
-// a duration longer than the write timeout.
-func debugServer() *http.Server {
-	return &http.Server{Handler: debugHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+// a duration longer than the write timeout. The header and idle timeouts
+// are every listener's.
+func debugServer(l limits) *http.Server {
+	return &http.Server{Handler: debugHandler(), ReadHeaderTimeout: l.readHeader, IdleTimeout: l.idle}
 }
 
 // checkDebugListen refuses a debug address that is not a loopback one:
@@ -47,4 +49,14 @@ func checkDebugListen(addr string) error {
 		return fmt.Errorf("--debug-listen must be a loopback address, such as 127.0.0.1:6060 or [::1]:6060, not %q: the profiles it serves are unsigned", addr)
 	}
 	return nil
+}
+
+// checkDebugBound refuses a debug listener bound anywhere but a loopback
+// address: checkDebugListen lets the name localhost through, and what a
+// name resolves to is the resolver's (a hosts file) to say.
+func checkDebugBound(addr string, bound net.Addr) error {
+	if tcp, ok := bound.(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--debug-listen %q was bound to %s, which is not a loopback address: the profiles it serves are unsigned", addr, bound)
 }

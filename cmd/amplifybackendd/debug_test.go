@@ -2,10 +2,12 @@ package main
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDebugListenIsLoopbackOnly: the unsigned profiles are served only on
@@ -50,6 +52,46 @@ func TestDebugHandlerServesProfilesOnly(t *testing.T) {
 	}
 	if code, _ := get("POST", "/debug/pprof/profile"); code != 405 {
 		t.Fatalf("POST /debug/pprof/profile: %d, want 405", code)
+	}
+	// pprof looks symbols up by POSTing addresses (its remote symbolization
+	// protocol); GET only says whether the lookup is served.
+	if code, body := get("POST", "/debug/pprof/symbol"); code != 200 || !strings.Contains(body, "num_symbols") {
+		t.Fatalf("POST /debug/pprof/symbol: %d %.200s", code, body)
+	}
+}
+
+// TestDebugServerTakesListenerTimeouts: --read-header-timeout and
+// --idle-timeout apply to every listener, the debug one included.
+func TestDebugServerTakesListenerTimeouts(t *testing.T) {
+	t.Parallel()
+	c, err := parseConfig([]string{"--read-header-timeout", "3s", "--idle-timeout", "7s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := debugServer(c.limits)
+	if srv.ReadHeaderTimeout != 3*time.Second || srv.IdleTimeout != 7*time.Second {
+		t.Fatalf("debug server read-header %s, idle %s; want 3s and 7s", srv.ReadHeaderTimeout, srv.IdleTimeout)
+	}
+	if srv.ReadTimeout != 0 || srv.WriteTimeout != 0 {
+		t.Fatalf("debug server read %s, write %s; want none, so a profile may take its seconds", srv.ReadTimeout, srv.WriteTimeout)
+	}
+}
+
+// TestDebugListenerBoundToLoopback: a name the flag's check lets through
+// (localhost) is held to what it was bound to, so a resolver mapping it
+// elsewhere cannot put the profiles on the network.
+func TestDebugListenerBoundToLoopback(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []net.Addr{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 6060}, &net.TCPAddr{IP: net.IPv6loopback, Port: 6060}} {
+		if err := checkDebugBound("localhost:6060", ok); err != nil {
+			t.Errorf("bound to %s: %v", ok, err)
+		}
+	}
+	for _, bad := range []net.Addr{&net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 6060}, &net.TCPAddr{IP: net.IPv6unspecified, Port: 6060}} {
+		err := checkDebugBound("localhost:6060", bad)
+		if err == nil || !strings.Contains(err.Error(), "--debug-listen") || !strings.Contains(err.Error(), bad.String()) {
+			t.Errorf("bound to %s: %v, want a refusal naming the flag and the address", bad, err)
+		}
 	}
 }
 

@@ -442,6 +442,9 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if cfg.debugListen != "" {
 		debugLn, embeddedLns = embeddedLns[0], embeddedLns[1:]
+		if err := checkDebugBound(cfg.debugListen, debugLn.Addr()); err != nil {
+			return err
+		}
 	}
 	embeddedMode := cfg.targetKind == "embedded"
 	profiles := []string{profileAPI}
@@ -618,7 +621,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	var debugSrv *http.Server
 	if debugLn != nil {
-		debugSrv = debugServer()
+		debugSrv = debugServer(cfg.limits)
 		drain.HTTP(debugSrv)
 		serveAside("debug", debugSrv, debugLn)
 	}
