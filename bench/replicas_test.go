@@ -37,14 +37,28 @@ func benchReplicas(t testing.TB, p params, rep *report) {
 	gw := testserver.StartGateway(t)
 	keys := t.TempDir()
 	endpoints := strings.Join(cluster.Endpoints(), ",")
-	replica := func(prefix string, extra ...string) *testserver.Server {
-		args := append(gw.ServerArgs(), "--store", "etcd", "--etcd-endpoints", endpoints, "--etcd-prefix", prefix,
-			"--keys-dir", keys, "--etcd-lease-ttl", replicaTTL.String())
-		return testserver.StartEnv(t, gw.ServerEnv(), append(args, extra...)...)
+	onEtcd := func(prefix string) []string {
+		return []string{"--store", "etcd", "--etcd-endpoints", endpoints, "--etcd-prefix", prefix,
+			"--keys-dir", keys, "--etcd-lease-ttl", replicaTTL.String(), "--metrics-listen", "127.0.0.1:0"}
 	}
+	replica := func(prefix string, extra ...string) *testserver.Server {
+		args := append(append(gw.ServerArgs(), onEtcd(prefix)...), extra...)
+		return testserver.StartEnv(t, gw.ServerEnv(), profiled(args...)...)
+	}
+	// held is a replica whose target refuses connections: its jobs wait,
+	// and acceptance is measured alone, as the raw loops do nothing else
+	// (the single-process figures have the same pair).
+	held := func(prefix string) *testserver.Server {
+		args := append([]string{"--target", "external", "--s3-endpoint", "http://127.0.0.1:1", "--iam-endpoint", "http://127.0.0.1:1",
+			"--retry-base", "5s"}, onEtcd(prefix)...)
+		return testserver.StartUnready(t, []string{"AWS_ACCESS_KEY_ID=bench", "AWS_SECRET_ACCESS_KEY=bench"}, profiled(args...)...)
+	}
+	// creates runs the accept load on s, writing a CPU profile of s over
+	// the window named after app when profiles are asked for.
 	creates := func(s *testserver.Server, app string, clients int) load.BenchResult {
 		r, err := load.Bench(context.Background(), load.BenchConfig{Endpoint: s.API, Credentials: s.APICreds, Clients: clients, Duration: p.dur,
-			Op: "CreateBackendStorage", App: app, PresignPerClient: int(p.dur.Seconds()*100) + 50})
+			Op: "CreateBackendStorage", App: app, PresignPerClient: int(p.dur.Seconds()*100) + 50,
+			Window: profile(t, s, p.dur, "replicas-"+app)})
 		if err != nil || r.Errors > 0 {
 			t.Fatalf("creates: %v %+v", err, r)
 		}
@@ -52,58 +66,61 @@ func benchReplicas(t testing.TB, p params, rep *report) {
 	}
 	cli := cluster.Client(t)
 
-	var one, three, guarded, plain, lost, commits []float64
-	for i := range p.runs {
-		s := replica(fmt.Sprintf("/bench-one-%d", i))
-		r := creates(s, fmt.Sprintf("one%d", i), 64)
-		s.Kill()
-		one = append(one, r.PerSecond)
-
-		prefix := fmt.Sprintf("/bench-three-%d", i)
-		rs := []*testserver.Server{}
-		for range 3 {
-			rs = append(rs, replica(prefix, "--metrics-listen", "127.0.0.1:0"))
-		}
+	// together runs the accept load on replicas, 64 clients in all
+	// (22 + 21 + 21 on three), and returns their sum and how often a
+	// transaction ran again because another replica changed what it read,
+	// over how many group commits: what the replicas' commits cost each
+	// other.
+	together := func(rs []*testserver.Server, app string) (sum, lost, commits float64) {
 		var total atomic.Int64
 		var wg sync.WaitGroup
 		for k, s := range rs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				// 64 clients in all, as against one replica: 22 + 21 + 21.
-				clients := 21
-				if k == 0 {
-					clients = 22
+			wg.Go(func() {
+				clients := 64 / len(rs)
+				if k < 64%len(rs) {
+					clients++
 				}
-				r := creates(s, fmt.Sprintf("three%d-%d", i, k), clients)
+				r := creates(s, fmt.Sprintf("%s-%d", app, k), clients)
 				total.Add(int64(r.PerSecond))
-			}()
+			})
 		}
 		wg.Wait()
-		// How often a transaction ran again because another replica
-		// changed what it read, per commit: what the replicas' commits
-		// cost each other.
-		var n, c float64
 		for _, s := range rs {
-			n += s.Metric("amplifybackendd_store_commits_lost_total")
-			c += s.Metric("amplifybackendd_store_commit_transactions_count")
+			lost += s.Metric("amplifybackendd_store_commits_lost_total")
+			commits += s.Metric("amplifybackendd_store_commit_transactions_count")
 			s.Kill()
 		}
-		three = append(three, float64(total.Load()))
-		lost, commits = append(lost, n), append(commits, c)
+		return float64(total.Load()), lost, commits
+	}
+
+	var one, three, oneHeld, threeHeld, guarded, plain, lost, commits []float64
+	for i := range p.runs {
+		n, _, _ := together([]*testserver.Server{replica(fmt.Sprintf("/bench-one-%d", i))}, fmt.Sprintf("one%d", i))
+		one = append(one, n)
+		prefix := fmt.Sprintf("/bench-three-%d", i)
+		n, l, c := together([]*testserver.Server{replica(prefix), replica(prefix), replica(prefix)}, fmt.Sprintf("three%d", i))
+		three, lost, commits = append(three, n), append(lost, l), append(commits, c)
+
+		n, _, _ = together([]*testserver.Server{held(fmt.Sprintf("/bench-one-held-%d", i))}, fmt.Sprintf("oneheld%d", i))
+		oneHeld = append(oneHeld, n)
+		prefix = fmt.Sprintf("/bench-three-held-%d", i)
+		n, _, _ = together([]*testserver.Server{held(prefix), held(prefix), held(prefix)}, fmt.Sprintf("threeheld%d", i))
+		threeHeld = append(threeHeld, n)
 
 		guarded = append(guarded, rawEtcd(t, cli, fmt.Sprintf("/raw-guarded-%d", i), p.dur, true))
 		plain = append(plain, rawEtcd(t, cli, fmt.Sprintf("/raw-plain-%d", i), p.dur, false))
 	}
 
-	rep.add("\n### Several replicas on a three-member etcd cluster (64 clients, jobs executing on `amplifybackendd gateway`)\n")
+	rep.add("\n### Several replicas on a three-member etcd cluster (64 clients in all)\n")
 	rep.add("| writer | accepted per s | to the raw loop guarded as the store's commits | to the raw loop without a guard |")
 	rep.add("|---|---|---|---|")
 	rep.add("| raw loop, one Go client: one Txn of 6 puts compared on 5 keys being absent, as an accept's commit compares what it read | %.0f | 1.00 | |", median(guarded))
 	rep.add("| raw loop, one Go client: one Txn of the same 6 puts, no compare | %.0f | | 1.00 |", median(plain))
 	rep.ratios(median(guarded), median(plain), 0.5, []rates{
-		{"CreateBackendStorage, 1 replica", one},
-		{"CreateBackendStorage, 3 replicas (21–22 clients each)", three}})
+		{"CreateBackendStorage, 1 replica, jobs executing on `amplifybackendd gateway`", one},
+		{"CreateBackendStorage, 3 replicas (21–22 clients each), jobs executing on the gateway", three},
+		{"CreateBackendStorage, 1 replica, jobs held (target unreachable)", oneHeld},
+		{"CreateBackendStorage, 3 replicas, jobs held", threeHeld}})
 	rep.add("\nWith 3 replicas, transactions that ran again because another replica changed what they read: %.0f over %.0f group commits (median run).",
 		median(lost), median(commits))
 

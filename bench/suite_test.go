@@ -14,7 +14,7 @@
 //
 //	BENCH_FULL=1 go test -run '^$' -bench Suite -benchtime 1x -v -timeout 60m ./bench
 //
-// With BENCH_PROFILE=dir, the servers of the reads, writes and cpu parts
+// With BENCH_PROFILE=dir, the servers of the reads, writes, cpu and replicas parts
 // run with a debug listener, and the suite writes a CPU profile of the
 // server over each measured window to dir (`go tool pprof dir/NAME.pprof`).
 package bench
