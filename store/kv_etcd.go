@@ -114,13 +114,14 @@ func (e *etcdKV) lastCommit() (int64, error) {
 	return resp.Kvs[0].ModRevision, nil
 }
 
-// update runs fn and commits its writes in one Txn guarded by the commit
-// key, running fn again on a new revision when another commit came first:
-// once the mirror holds that commit, which fn then reads.
+// update runs fn and commits its writes in one Txn guarded on what fn
+// read (etcdTx.compares), running fn again on a new revision when another
+// commit changed it first: once the mirror holds that commit, which fn
+// then reads.
 func (e *etcdKV) update(fn func(kvTx) error) error { return e.updateWith(fn, (*etcdTx).commit) }
 
 // updateWith is update committing fn's writes with commit, which reports
-// false when another commit came first.
+// false when another commit changed what fn read first.
 func (e *etcdKV) updateWith(fn func(kvTx) error, commit func(*etcdTx) (bool, error)) error {
 	var min int64
 	for attempt := 1; ; attempt++ {
@@ -164,11 +165,11 @@ func (e *etcdKV) updateWith(fn func(kvTx) error, commit func(*etcdTx) (bool, err
 			}
 			return nil
 		}
+		e.metrics.CommitLost()
 		if attempt == e.attempts {
 			return fmt.Errorf("%w (%d attempts)", errContended, attempt)
 		}
 		// The next run reads a copy that holds what the commit lost to.
-		e.metrics.CommitLost()
 		min = t.lost
 	}
 }
