@@ -572,6 +572,12 @@ func (b *etcdBucket) delete(k []byte) error {
 
 func (b *etcdBucket) sequence() uint64 {
 	v, _ := b.tx.get(b.marker)
+	return markerSequence(v)
+}
+
+// markerSequence is the sequence a bucket's marker value holds (0 when
+// it holds none).
+func markerSequence(v []byte) uint64 {
 	if len(v) != 8 {
 		return 0
 	}
@@ -591,11 +597,7 @@ func (b *etcdBucket) nextSequence() (uint64, error) {
 		return 0, errReadOnly
 	}
 	e, _ := b.tx.peek(b.marker)
-	floor := uint64(0)
-	if len(e.val) == 8 {
-		floor = binary.BigEndian.Uint64(e.val)
-	}
-	return b.tx.kv.clock.next(floor), b.tx.err
+	return b.tx.kv.clock.next(markerSequence(e.val)), b.tx.err
 }
 
 func (b *etcdBucket) setSequence(s uint64) error {
