@@ -57,7 +57,7 @@ func (r *readiness) checkStore(ctx context.Context) error {
 	select {
 	case err := <-answer:
 		if err != nil {
-			return fmt.Errorf("the store is not open: %w", err)
+			return fmt.Errorf("the store cannot be used: %w", err)
 		}
 		return nil
 	case <-wait.C:

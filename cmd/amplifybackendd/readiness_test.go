@@ -48,7 +48,7 @@ func TestReadiness(t *testing.T) {
 	want("last answer too old", "has not answered for 31s")
 	r.answered(clock)
 	storeErr = errors.New("database not open")
-	want("store closed", "store is not open")
+	want("store closed", "store cannot be used")
 	storeErr = nil
 	want("all well again", "")
 	// A store that does not answer (etcd cut off) makes the probe answer
