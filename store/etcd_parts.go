@@ -44,9 +44,9 @@ func (e *etcdKV) migrate() error {
 
 // commitInParts is commit for writes that may pass a Txn's limits: they
 // go in key order as Txns of at most etcdMaxOps writes and etcdMaxBytes,
-// with last (when written) in the final one. The first is guarded as
-// commit guards its Txn, each next one on no commit having come since the
-// one before. It reports false when another commit came first: the parts
+// the deletes of bucket markers after them, and last (when written) in
+// the final one. The first is guarded as commit guards its Txn, each next
+// one on no commit having come since the one before. It reports false when another commit came first: the parts
 // committed before it stay, and the transaction runs again over them.
 func (t *etcdTx) commitInParts(last string) (bool, error) {
 	var parts [][]string
@@ -59,8 +59,17 @@ func (t *etcdTx) commitInParts(last string) (bool, error) {
 		}
 		part, size = append(part, k), size+n
 	}
-	for _, k := range slices.Sorted(maps.Keys(t.writes)) {
-		if k != last {
+	// The markers of buckets deleted go after every other write, so a
+	// bucket is never left with keys and no marker (deleteBucket).
+	keys := slices.Sorted(maps.Keys(t.writes))
+	dropped := func(k string) bool { return t.writes[k].del && t.isMarker(k) }
+	for _, k := range keys {
+		if k != last && !dropped(k) {
+			add(k)
+		}
+	}
+	for _, k := range keys {
+		if k != last && dropped(k) {
 			add(k)
 		}
 	}
