@@ -386,7 +386,7 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 			return nil
 		}))
 		must(t, db.Update(func(tx kvTx) error { return tx.DeleteBucket(names) })) // again: nothing to delete
-		fill(t, db, "c") // created anew, it holds none of the keys it had
+		fill(t, db, "c")                                                          // created anew, it holds none of the keys it had
 		view(t, db, func(b kvBucket) error {
 			c := b.Cursor()
 			k, v := c.First()
