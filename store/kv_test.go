@@ -385,8 +385,10 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 			}
 			return nil
 		}))
-		must(t, db.Update(func(tx kvTx) error { return tx.DeleteBucket(names) })) // again: nothing to delete
-		fill(t, db, "c")                                                          // created anew, it holds none of the keys it had
+		// Deleted again: nothing to delete. Created anew, it holds none
+		// of the keys it had.
+		must(t, db.Update(func(tx kvTx) error { return tx.DeleteBucket(names) }))
+		fill(t, db, "c")
 		view(t, db, func(b kvBucket) error {
 			c := b.Cursor()
 			k, v := c.First()
