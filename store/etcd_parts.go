@@ -43,12 +43,35 @@ func (e *etcdKV) migrate() error {
 }
 
 // commitInParts is commit for writes that may pass a Txn's limits: they
-// go in key order as Txns of at most etcdMaxOps writes and etcdMaxBytes,
-// the deletes of bucket markers after them, and last (when written) in
-// the final one. The first is guarded as commit guards its Txn, each next
-// one on no commit having come since the one before. It reports false when another commit came first: the parts
-// committed before it stay, and the transaction runs again over them.
+// go as the Txns parts says. The first is guarded as commit guards its
+// Txn, each next one on no commit having come since the one before. It
+// reports false when another commit came first: the parts committed
+// before it stay, and the transaction runs again over them.
 func (t *etcdTx) commitInParts(last string) (bool, error) {
+	parts := t.parts(last)
+	guard := t.compares()
+	for i, p := range parts {
+		ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
+		resp, err := t.kv.client.Txn(ctx).If(guard...).Then(t.ops(p)...).Else(t.lastCommitOp()).Commit()
+		cancel()
+		if err != nil {
+			return false, fmt.Errorf("store: etcd commit of part %d of %d (%d writes): %w", i+1, len(parts), len(p), etcdFailure(err))
+		}
+		if !resp.Succeeded {
+			t.lost = lastCommitIn(resp, 0)
+			return false, nil
+		}
+		t.committed = resp.Header.Revision
+		guard = []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "=", resp.Header.Revision)}
+	}
+	return true, nil
+}
+
+// parts splits the writes into Txns of at most etcdMaxOps writes and
+// etcdMaxBytes: in key order, the deletes of bucket markers after them,
+// so a bucket is never left with keys and no marker (deleteBucket), and
+// last (when written) in the final one.
+func (t *etcdTx) parts(last string) [][]string {
 	var parts [][]string
 	var part []string
 	size := 0
@@ -59,8 +82,6 @@ func (t *etcdTx) commitInParts(last string) (bool, error) {
 		}
 		part, size = append(part, k), size+n
 	}
-	// The markers of buckets deleted go after every other write, so a
-	// bucket is never left with keys and no marker (deleteBucket).
 	keys := slices.Sorted(maps.Keys(t.writes))
 	dropped := func(k string) bool { return t.writes[k].del && t.isMarker(k) }
 	for _, k := range keys {
@@ -79,20 +100,5 @@ func (t *etcdTx) commitInParts(last string) (bool, error) {
 	if len(part) > 0 {
 		parts = append(parts, part)
 	}
-	guard := t.compares()
-	for i, p := range parts {
-		ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
-		resp, err := t.kv.client.Txn(ctx).If(guard...).Then(t.ops(p)...).Else(t.lastCommitOp()).Commit()
-		cancel()
-		if err != nil {
-			return false, fmt.Errorf("store: etcd commit of part %d of %d (%d writes): %w", i+1, len(parts), len(p), etcdFailure(err))
-		}
-		if !resp.Succeeded {
-			t.lost = lastCommitIn(resp, 0)
-			return false, nil
-		}
-		t.committed = resp.Header.Revision
-		guard = []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "=", resp.Header.Revision)}
-	}
-	return true, nil
+	return parts
 }

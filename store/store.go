@@ -33,6 +33,7 @@ var (
 	bucketEnvs       = []byte("envs")
 
 	bucketManagedMarks = []byte("managed-marks")
+	bucketByEnv        = []byte("by-env")
 
 	bucketChallenges          = []byte("challenges")
 	bucketSessions            = []byte("sign-in-sessions")
@@ -780,6 +781,7 @@ var migrations = []migration{
 	{name: "sign-in challenges and sessions", run: createSignInBuckets},
 	{name: "record apps and environments", run: recordEnvironments},
 	{name: "mark the managed policies environments may hold", run: markManagedPolicies},
+	{name: "each environment's record, resources and job index in one tree", run: gatherByEnvironment},
 }
 
 // recode rewrites every value of b with fn.
