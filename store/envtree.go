@@ -52,7 +52,9 @@ func treeKey(appID, env string, tag byte) []byte {
 func envRecordKey(appID, env string) []byte { return treeKey(appID, env, tagEnv) }
 
 // resourceTreeKey is the key of the resource's record.
-func resourceTreeKey(k ResourceKey) []byte { return append(treeKey(k.AppID, k.Env, tagResource), k.Name...) }
+func resourceTreeKey(k ResourceKey) []byte {
+	return append(treeKey(k.AppID, k.Env, tagResource), k.Name...)
+}
 
 // jobPrefix is the prefix of the environment's job index (of the app's
 // whole-app jobs for env "").
