@@ -15,13 +15,14 @@ import (
 // parts, the schema version, which says the migration is done, in the
 // last one. A process stopped between two parts leaves some records in
 // the new form and the version unchanged: the migration runs again at the
-// next start over what it finds, which migrations 3 to 7 accept (each
+// next start over what it finds, which migrations 3 to 8 accept (each
 // rewrites a record already in the new form to itself, and adds an index
 // entry or record only where it is missing; 7 writes the same marks
-// again; migration 1 fits one part, and no store on etcd was ever at
-// version 1 with JSON records for 2 to
-// meet). A replica of this binary serves only once the version is
-// current: it migrates first.
+// again; 8 finds some keys moved, some in both places, and the trees it
+// drops whole or emptied (parts); migration 1 fits one part, and no store
+// on etcd was ever at version 1 with JSON records for 2 to meet). A
+// replica of this binary serves only once the version is current: it
+// migrates first.
 
 // migrate brings the store on etcd to the current schema, one migration
 // at a time, each committed in parts with the schema version last.

@@ -21,19 +21,22 @@ import (
 
 var (
 	bucketMeta       = []byte("meta")
-	bucketResources  = []byte("resources")
 	bucketBuckets    = []byte("buckets")
 	bucketJobs       = []byte("jobs")
-	bucketJobsByEnv  = []byte("jobs-by-env")
 	bucketPending    = []byte("pending")
 	bucketEnvRoles   = []byte("env-roles")
 	bucketRoleOwners = []byte("role-owners")
 	bucketLegacyEnvs = []byte("legacy-envs")
 	bucketApps       = []byte("apps")
-	bucketEnvs       = []byte("envs")
 
 	bucketManagedMarks = []byte("managed-marks")
 	bucketByEnv        = []byte("by-env")
+
+	// The trees of schema 7 and before that migration 8 moved into
+	// by-env/: only the migrations before it read and write them.
+	bucketResources = []byte("resources")
+	bucketJobsByEnv = []byte("jobs-by-env")
+	bucketEnvs      = []byte("envs")
 
 	bucketChallenges          = []byte("challenges")
 	bucketSessions            = []byte("sign-in-sessions")
