@@ -382,3 +382,209 @@ func TestDroppedMarkersCommitLast(t *testing.T) {
 		t.Fatalf("%d writes in %d parts, ending %q", len(order), len(parts), order[len(order)-2:])
 	}
 }
+
+// fillEnvTree writes, in environments whose names extend one another's
+// and in an app whose id extends another's, resources with their
+// environments and many jobs, and a whole-app job.
+func (f *fixture) fillEnvTree(jobsPerEnv int) {
+	f.t.Helper()
+	envs := []struct{ app, env string }{{"app", "dev"}, {"app", "dev2"}, {"app", "prod"}, {"app2", "dev"}}
+	for _, e := range envs {
+		f.mustUpdate(func(tx *Tx) error {
+			for _, name := range []string{"docs", "photos"} {
+				if err := tx.CreateResource(newResource(e.app, e.env, name, e.app+"-"+e.env+"-"+name)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		f.inParts(jobsPerEnv, func(tx *Tx, i int) error {
+			return tx.InsertJob(newJob(fmt.Sprintf("job-%s-%s-%03d", e.app, e.env, i), e.app, e.env, "photos", StatusCompleted))
+		})
+	}
+	f.mustUpdate(func(tx *Tx) error { return tx.InsertJob(newJob("job-app", "app", "", "", StatusRunning)) })
+}
+
+// TestEnvTreeDamageIsFound: the full check holds every key of by-env/ to
+// the records it goes with, on both engines: a job index entry without
+// its job and a job without its entry, a resource without its
+// environment's record or its bucket's entry and a bucket entry without
+// its resource, a resource under another's key, and a key of no known
+// shape are each damage, named.
+func TestEnvTreeDamageIsFound(t *testing.T) { forEachEngine(t, testEnvTreeDamageIsFound) }
+
+func testEnvTreeDamageIsFound(f *fixture) {
+	t := f.t
+	f.fillEnvTree(3)
+	check := func() error { return f.s.kv.View(func(tx kvTx) error { return checkRecords(f.path, tx) }) }
+	if err := check(); err != nil {
+		t.Fatalf("an intact store: %v", err)
+	}
+	photos := ResourceKey{AppID: "app", Env: "dev2", Name: "photos"}
+	cases := []struct {
+		name, want string
+		damage     func(tx kvTx) error
+	}{
+		{"a job index entry without its job", "the job index has 13 entries for 12 jobs", func(tx kvTx) error {
+			return tx.Bucket(bucketJobs).Delete([]byte("job-app-dev-001"))
+		}},
+		{"a job without its index entry", "the job index has 12 entries for 13 jobs", func(tx kvTx) error {
+			return tx.Bucket(bucketByEnv).Delete(jobIndexKey(Job{AppID: "app", Env: "dev2", seq: jobSeq(tx, "job-app-dev2-000")}))
+		}},
+		{"a resource without its environment's record", `resource "app\x00dev2\x00rdocs" has no environment record`, func(tx kvTx) error {
+			return tx.Bucket(bucketByEnv).Delete(envRecordKey("app", "dev2"))
+		}},
+		{"a bucket's entry without its resource", "the bucket index has 8 entries for 7 resources", func(tx kvTx) error {
+			return tx.Bucket(bucketByEnv).Delete(resourceTreeKey(photos))
+		}},
+		{"a resource without its bucket's entry", `resource "app\x00dev2\x00rphotos" does not match its key or its bucket's index entry`, func(tx kvTx) error {
+			return tx.Bucket(bucketBuckets).Delete([]byte("app-dev2-photos"))
+		}},
+		{"a resource under another's key", `does not match its key`, func(tx kvTx) error {
+			by := tx.Bucket(bucketByEnv)
+			v := bytes.Clone(by.Get(resourceTreeKey(photos)))
+			return errors.Join(by.Delete(resourceTreeKey(photos)), by.Put(resourceTreeKey(ResourceKey{AppID: "app", Env: "dev2", Name: "photo"}), v))
+		}},
+		{"a key of no known shape", `has an unknown tag`, func(tx kvTx) error {
+			return tx.Bucket(bucketByEnv).Put(treeKey("app", "dev", 'x'), []byte("?"))
+		}},
+		{"a key with one NUL", `is malformed`, func(tx kvTx) error {
+			return tx.Bucket(bucketByEnv).Put([]byte("app\x00dev"), []byte("?"))
+		}},
+	}
+	for _, c := range cases {
+		// Each damage is undone by writing the store back as it was:
+		// the cases share one store and run one after the other.
+		before := snapshotKV(t, f.s)
+		if err := f.s.kv.Update(c.damage); err != nil {
+			t.Fatal(err)
+		}
+		err := check()
+		if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want ErrDamaged naming %q", c.name, err, c.want)
+		}
+		restoreKV(t, f.s, before)
+		if err := check(); err != nil {
+			t.Fatalf("after undoing %s: %v", c.name, err)
+		}
+	}
+}
+
+// jobSeq returns the sequence number job id was inserted with.
+func jobSeq(tx kvTx, id string) uint64 {
+	j, _ := decodeJob(tx.Bucket(bucketJobs).Get([]byte(id)))
+	return j.seq
+}
+
+// kvSnapshot is every key of the buckets a damage case writes to.
+type kvSnapshot map[string]map[string][]byte
+
+var snapshotBuckets = [][]byte{bucketByEnv, bucketBuckets, bucketJobs}
+
+func snapshotKV(t *testing.T, s *Store) kvSnapshot {
+	t.Helper()
+	snap := kvSnapshot{}
+	must(t, s.kv.View(func(tx kvTx) error {
+		for _, b := range snapshotBuckets {
+			keys := map[string][]byte{}
+			err := tx.Bucket(b).ForEach(func(k, v []byte) error { keys[string(k)] = bytes.Clone(v); return nil })
+			if err != nil {
+				return err
+			}
+			snap[string(b)] = keys
+		}
+		return nil
+	}))
+	return snap
+}
+
+// restoreKV writes the buckets of s back to snap.
+func restoreKV(t *testing.T, s *Store, snap kvSnapshot) {
+	t.Helper()
+	must(t, s.kv.Update(func(tx kvTx) error {
+		for _, b := range snapshotBuckets {
+			bucket := tx.Bucket(b)
+			var extra [][]byte
+			err := bucket.ForEach(func(k, _ []byte) error {
+				if _, ok := snap[string(b)][string(k)]; !ok {
+					extra = append(extra, bytes.Clone(k))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range extra {
+				if err := bucket.Delete(k); err != nil {
+					return err
+				}
+			}
+			for k, v := range snap[string(b)] {
+				if err := bucket.Put([]byte(k), v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}))
+}
+
+// TestEnvironmentWalksSkipJobs: the walks over environments (Environments,
+// the Resources of a whole app, Scopes) and CheckScope read a few keys per
+// environment, however many jobs each holds: on etcd a write transaction
+// keeps every key it read (its commit compares them), which counts them.
+// Their answers keep environments whose names extend one another's apart,
+// and apps too.
+func TestEnvironmentWalksSkipJobs(t *testing.T) {
+	f := setupEtcd(t, sharedEtcd(t))
+	const jobsPerEnv = 50
+	f.fillEnvTree(jobsPerEnv)
+	const envs = 4 // and the app's own part, its whole-app jobs
+	for _, c := range []struct {
+		name string
+		walk func(tx *Tx) (string, error)
+		want string
+	}{
+		{"Environments", func(tx *Tx) (string, error) {
+			es, err := tx.Environments("app")
+			var names []string
+			for _, e := range es {
+				names = append(names, e.Env)
+			}
+			return strings.Join(names, " "), err
+		}, "dev dev2 prod"},
+		{"Resources of the app", func(tx *Tx) (string, error) {
+			rs, err := tx.Resources("app", "")
+			var names []string
+			for _, r := range rs {
+				names = append(names, r.Env+"/"+r.Name)
+			}
+			return strings.Join(names, " "), err
+		}, "dev/docs dev/photos dev2/docs dev2/photos prod/docs prod/photos"},
+		{"Scopes", func(tx *Tx) (string, error) {
+			scopes, err := tx.Scopes()
+			var names []string
+			for _, sc := range scopes {
+				names = append(names, sc.AppID+"/"+sc.Env)
+			}
+			return strings.Join(names, " "), err
+		}, "app/dev app/dev2 app/prod app2/dev"},
+		{"CheckScope", func(tx *Tx) (string, error) {
+			return "", errors.Join(tx.CheckScope("app", "dev"), tx.CheckScope("app2", ""))
+		}, ""},
+	} {
+		var got string
+		var read int
+		err := f.s.kv.Update(func(kv kvTx) (err error) {
+			got, err = c.walk(&Tx{kv: kv})
+			read = len(kv.etcd.reads)
+			return err
+		})
+		if err != nil || got != c.want {
+			t.Errorf("%s: %q %v, want %q", c.name, got, err, c.want)
+		}
+		if read > 4*(envs+1) {
+			t.Errorf("%s read %d keys of %d environments holding %d jobs each", c.name, read, envs, jobsPerEnv)
+		}
+	}
+}
