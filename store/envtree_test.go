@@ -547,27 +547,15 @@ func TestEnvironmentWalksSkipJobs(t *testing.T) {
 	}{
 		{"Environments", func(tx *Tx) (string, error) {
 			es, err := tx.Environments("app")
-			var names []string
-			for _, e := range es {
-				names = append(names, e.Env)
-			}
-			return strings.Join(names, " "), err
+			return joined(es, func(e Environment) string { return e.Env }), err
 		}, "dev dev2 prod"},
 		{"Resources of the app", func(tx *Tx) (string, error) {
 			rs, err := tx.Resources("app", "")
-			var names []string
-			for _, r := range rs {
-				names = append(names, r.Env+"/"+r.Name)
-			}
-			return strings.Join(names, " "), err
+			return joined(rs, func(r Resource) string { return r.Env + "/" + r.Name }), err
 		}, "dev/docs dev/photos dev2/docs dev2/photos prod/docs prod/photos"},
 		{"Scopes", func(tx *Tx) (string, error) {
 			scopes, err := tx.Scopes()
-			var names []string
-			for _, sc := range scopes {
-				names = append(names, sc.AppID+"/"+sc.Env)
-			}
-			return strings.Join(names, " "), err
+			return joined(scopes, func(sc Scope) string { return sc.AppID + "/" + sc.Env }), err
 		}, "app/dev app/dev2 app/prod app2/dev"},
 		{"CheckScope", func(tx *Tx) (string, error) {
 			return "", errors.Join(tx.CheckScope("app", "dev"), tx.CheckScope("app2", ""))
@@ -587,4 +575,13 @@ func TestEnvironmentWalksSkipJobs(t *testing.T) {
 			t.Errorf("%s read %d keys of %d environments holding %d jobs each", c.name, read, envs, jobsPerEnv)
 		}
 	}
+}
+
+// joined names each of xs, separated by spaces.
+func joined[T any](xs []T, name func(T) string) string {
+	names := make([]string, len(xs))
+	for i, x := range xs {
+		names[i] = name(x)
+	}
+	return strings.Join(names, " ")
 }
