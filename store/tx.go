@@ -248,7 +248,8 @@ func (t *Tx) InsertJob(j Job) error {
 	}
 	// Job ids are time-ordered, so new jobs land at the right edge of these
 	// trees: pages split full rather than half full, and a commit writes
-	// about half the pages.
+	// about half the pages. Not so in by-env/: a job's index entry goes
+	// before its environment's older ones, wherever the environment is.
 	jobs.FillAtEnd()
 	t.kv.Bucket(bucketPending).FillAtEnd()
 	byEnv := t.kv.Bucket(bucketByEnv)
