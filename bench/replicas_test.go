@@ -236,13 +236,13 @@ func rawEtcd(t testing.TB, cli *clientv3.Client, prefix string, d time.Duration,
 			defer wg.Done()
 			for time.Now().Before(end) {
 				i := seq.Add(1)
-				key := fmt.Sprintf("%s/resources/app\x00env%08d\x00data", prefix, i)
+				key := fmt.Sprintf("%s/by-env/app\x00env%08d\x00rdata", prefix, i)
 				id := fmt.Sprintf("%036d", i)
 				puts := []clientv3.Op{
 					clientv3.OpPut(key, resource),
 					clientv3.OpPut(fmt.Sprintf("%s/buckets/bucket-%d", prefix, i), key),
 					clientv3.OpPut(prefix+"/jobs/"+id, job),
-					clientv3.OpPut(fmt.Sprintf("%s/jobs-by-env/app\x00env%08d\x00%s", prefix, i, id), id),
+					clientv3.OpPut(fmt.Sprintf("%s/by-env/app\x00env%08d\x00j%s", prefix, i, id), id),
 					clientv3.OpPut(prefix+"/pending/"+id, ""),
 					clientv3.OpPut(commitKey, id),
 				}

@@ -35,7 +35,7 @@ func TestStoreCheckedBehindTheOpening(t *testing.T) {
 	settledJobs(t, s, "behind", "dev")
 	s.Stop()
 	pristine := filepath.Join(s.DataDir, storeFile)
-	layout, err := boltdamage.ReadLayout(pristine, "jobs", "jobs-by-env")
+	layout, err := boltdamage.ReadLayout(pristine, "jobs", "by-env")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func TestStoreDamageMatrix(t *testing.T) {
 	o.Stop()
 	other := filepath.Join(o.DataDir, storeFile)
 	pristine := filepath.Join(s.DataDir, storeFile)
-	layout, err := boltdamage.ReadLayout(pristine, "jobs", "resources")
+	layout, err := boltdamage.ReadLayout(pristine, "jobs", "by-env")
 	if err != nil {
 		t.Fatal(err)
 	}

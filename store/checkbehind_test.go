@@ -164,7 +164,7 @@ func TestRecordCheckNamesAJobOffItsIndexes(t *testing.T) {
 	t.Parallel()
 	for name, damage := range map[string]func(tx *Tx) error{
 		"two index entries swap their jobs": func(tx *Tx) error {
-			b := tx.kv.Bucket(bucketJobsByEnv)
+			b := tx.kv.Bucket(bucketByEnv)
 			c := b.Cursor()
 			k1, v1 := c.First()
 			k2, v2 := c.Next()
@@ -172,7 +172,7 @@ func TestRecordCheckNamesAJobOffItsIndexes(t *testing.T) {
 			return errors.Join(b.Put(k1, v2), b.Put(k2, v1))
 		},
 		"an index entry moves to another key": func(tx *Tx) error {
-			b := tx.kv.Bucket(bucketJobsByEnv)
+			b := tx.kv.Bucket(bucketByEnv)
 			k, v := b.Cursor().First()
 			k, v = bytes.Clone(k), bytes.Clone(v)
 			moved := append(bytes.Clone(k[:len(k)-1]), k[len(k)-1]^0x40)

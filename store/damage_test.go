@@ -61,13 +61,18 @@ func buildStore(t testing.TB, path string) {
 func contents(s *Store) (string, error) {
 	var b strings.Builder
 	err := s.View(context.Background(), func(tx *Tx) error {
-		for _, name := range [][]byte{bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending} {
+		for _, name := range [][]byte{bucketByEnv, bucketBuckets, bucketJobs, bucketPending} {
 			err := tx.kv.Bucket(name).ForEach(func(k, v []byte) error {
-				switch string(name) {
-				case string(bucketResources):
+				prefix, tag, _, _ := splitTreeKey(k)
+				switch {
+				case string(name) == string(bucketByEnv) && tag == tagResource:
 					r, err := decodeResource(v)
 					fmt.Fprintf(&b, "%s %q %+v %v\n", name, k, r, err)
-				case string(bucketJobs):
+				case string(name) == string(bucketByEnv) && tag == tagEnv:
+					app, env := prefixNames(prefix)
+					e, err := decodeEnvironment(app, env, v)
+					fmt.Fprintf(&b, "%s %q %+v %v\n", name, k, e, err)
+				case string(name) == string(bucketJobs):
 					j, err := decodeJob(v)
 					fmt.Fprintf(&b, "%s %q %+v %v\n", name, k, j, err)
 				default:
@@ -112,7 +117,7 @@ func newMatrixFixture(t *testing.T) matrixFixture {
 		t.Fatal(err)
 	}
 	s.Close()
-	if f.layout, err = boltdamage.ReadLayout(f.pristine, string(bucketJobs), string(bucketResources)); err != nil {
+	if f.layout, err = boltdamage.ReadLayout(f.pristine, string(bucketJobs), string(bucketByEnv)); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -275,7 +280,7 @@ func TestDamageAtRunTime(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "store.db")
 			buildStore(t, path)
 			// Opening a current store writes nothing: the pages stay put.
-			l, err := boltdamage.ReadLayout(path, string(bucketJobs), string(bucketResources))
+			l, err := boltdamage.ReadLayout(path, string(bucketJobs), string(bucketByEnv))
 			if err != nil {
 				t.Fatal(err)
 			}

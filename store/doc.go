@@ -19,16 +19,16 @@
 //	  "store-id"      -> sealed 16 random bytes: which store this file is
 //	  "copying"       -> in etcd only, while a copy from a file is unfinished:
 //	                     the copied store's id, sealed as "store-id" (etcdcopy.go)
-//	resources/
-//	  app \x00 env \x00 name -> sealed binary Resource record (codec.go)
+//	by-env/                                  (each environment's keys side by side: envtree.go)
+//	  app \x00 env \x00 'e' -> sealed: format byte, holding job id, flags (creating), creation time
+//	  app \x00 env \x00 'j' ^seq (8 bytes, big-endian) -> jobID   (index: newest first per app/env)
+//	  app \x00 env \x00 'r' name -> sealed binary Resource record (codec.go)
+//	  app \x00 \x00 'j' ^seq -> jobID of a job of the whole app (RemoveAllBackends)
 //	buckets/                                 (index: the resources of each S3 bucket)
-//	  bucketName      -> resource key (as in resources/) of the resource that created it
+//	  bucketName      -> resource key (app \x00 env \x00 name) of the resource that created it
 //	  bucketName \x00 resource key -> resource key, for each resource that imported it
 //	jobs/
 //	  jobID           -> sealed binary Job record (codec.go)
-//	jobs-by-env/                             (index: newest first per app/env)
-//	  app \x00 env \x00 ^seq (8 bytes, big-endian) -> jobID
-//	  app \x00 ^seq   -> jobID of a job of the whole app (RemoveAllBackends)
 //	pending/                                 (index: jobs a worker still owes work)
 //	  jobID           -> empty
 //	env-roles/                               (the IAM roles each environment uses)
@@ -45,13 +45,22 @@
 //	  sessionId \x00 accessKeyId -> empty
 //	apps/                                    (apps CreateBackend named)
 //	  app             -> sealed: format byte, name, holding job id, flags (clean), creation time
-//	envs/                                    (every environment that exists)
-//	  app \x00 env    -> sealed: format byte, holding job id, flags (creating), creation time
 //	managed-marks/                           (the managed policies each environment role may hold)
 //	  app \x00 env \x00 kind -> sealed: format byte, uvarint highest policy number (marks.go); absent: 0
 //
 // App ids, environment and resource names never contain NUL (Tx methods
 // refuse them with ErrInvalid), so NUL separates key parts unambiguously.
+// by-env/ keeps an environment's record ('e'), its job index ('j') and
+// its resources ('r') next to each other under the environment's prefix,
+// so the create of a resource in a new environment, whose three keys land
+// together, dirties one leaf of that tree, where it dirtied one in each
+// of three trees before schema 8 (resources/, envs/, jobs-by-env/):
+// names sent in no order put those leaves anywhere, and every leaf a
+// group commit dirties is a page written. The tags sort the record first
+// and the resources last, so the walks over environments (Environments,
+// Resources of a whole app, Scopes) read what they need of each and seek
+// past the rest: they cost the number of environments, not of jobs.
+//
 // ^seq is the bitwise complement of a number taken when the job is
 // inserted (NextSequence: on bbolt the store's job sequence, on etcd each
 // replica's clock in microseconds, kept unique by the index key read
@@ -85,9 +94,13 @@
 // imported into several environments); 7 (marks.go) creates
 // managed-marks/ and marks both roles of every environment with 10, as
 // any of the managed policies a role may hold could have been created
-// by a release that kept no mark.
+// by a release that kept no mark; 8 (envtree.go) moves every
+// environment record, resource and job index entry of envs/, resources/
+// and jobs-by-env/ into by-env/, each only where it is missing, and drops
+// those trees. A page token of ListBackendJobs handed out before 8 (a
+// key of jobs-by-env/) goes on from the same place.
 //
-// An environment exists while its envs/ record does: CreateBackend and
+// An environment exists while its record in by-env/ does: CreateBackend and
 // CloneBackend write it, and so does CreateResource for the first
 // resource of an environment (in the same transaction; the full check
 // refuses a resource whose environment is not recorded); DeleteBackend
@@ -138,7 +151,7 @@
 //
 // Finished jobs expire (retention.go): SweepJobs walks jobs/ oldest first
 // and removes, in transactions of a few hundred through Batch, the jobs
-// neither pending nor updated since a cutoff, with their jobs-by-env/ and
+// neither pending nor updated since a cutoff, with their job index and
 // pending/ entries. A resource's latest job is the first of its jobs in
 // its environment's newest-first index (the highest ^seq complement), read
 // from the index, not from the resource record, so a deleted resource's
@@ -150,7 +163,7 @@
 // # The key-value layer
 //
 // kvDB runs transactions; kvTx names buckets (Bucket, HasBucket,
-// CreateBucket);
+// CreateBucket, DeleteBucket);
 // kvBucket has Get, Put, Delete, Cursor, ForEach, NextSequence, Sequence,
 // KeyN and the FillAtEnd hint; kvCursor has First, Seek and Next. Its
 // contract, which testKVContract (kv_test.go) holds every engine to:
@@ -235,8 +248,9 @@
 // server with lower limits refuses is split in halves. So the calls whose
 // writes grow with the data take a bounded share of a Txn on etcd (the
 // sweeps of jobs and sign-in records: limits.go), and each migration
-// commits in parts, the schema version in the last (etcd_parts.go), which
-// a stop between parts leaves to the next start to finish. KeyN counts
+// commits in parts, the schema version in the last and the deletes of
+// the markers of buckets it drops just before (etcd_parts.go), which a
+// stop between parts leaves to the next start to finish. KeyN counts
 // the range in the copy; FillAtEnd does nothing.
 //
 // The mirror (mirror.go) is what the Kubernetes API server's watch cache

@@ -93,7 +93,7 @@ func (t *Tx) DeleteApp(appID string) error {
 // Environment returns the environment's record; ok is false when none is
 // recorded.
 func (t *Tx) Environment(appID, env string) (e Environment, ok bool, err error) {
-	v := t.kv.Bucket(bucketEnvs).Get(envKey(appID, env))
+	v := t.kv.Bucket(bucketByEnv).Get(envRecordKey(appID, env))
 	if v == nil {
 		return Environment{}, false, nil
 	}
@@ -118,7 +118,7 @@ func (t *Tx) PutEnvironment(e Environment) error {
 	if err := checkNames(e.AppID, e.Env); err != nil {
 		return err
 	}
-	return t.kv.Bucket(bucketEnvs).Put(envKey(e.AppID, e.Env), encodeEnvironment(e))
+	return t.kv.Bucket(bucketByEnv).Put(envRecordKey(e.AppID, e.Env), encodeEnvironment(e))
 }
 
 func encodeEnvironment(e Environment) []byte {
@@ -132,20 +132,29 @@ func encodeEnvironment(e Environment) []byte {
 // DeleteEnvironment removes the environment's record; its resources are
 // the caller's.
 func (t *Tx) DeleteEnvironment(appID, env string) error {
-	return t.kv.Bucket(bucketEnvs).Delete(envKey(appID, env))
+	return t.kv.Bucket(bucketByEnv).Delete(envRecordKey(appID, env))
 }
 
 // Environments lists the recorded environments of an app in name order.
+// It reads each environment's first key, where its record is when it has
+// one, and seeks past the rest.
 func (t *Tx) Environments(appID string) ([]Environment, error) {
-	prefix := envPrefix(appID, "")
 	var out []Environment
-	c := t.kv.Bucket(bucketEnvs).Within(prefix)
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		e, err := decodeEnvironment(appID, string(k[len(prefix):]), v)
-		if err != nil {
-			return nil, err
+	c := t.kv.Bucket(bucketByEnv).Within(appPrefix(appID))
+	for k, v := c.First(); k != nil; {
+		prefix, tag, _, ok := splitTreeKey(k)
+		if !ok {
+			return nil, malformedTreeKey(k)
 		}
-		out = append(out, e)
+		if tag == tagEnv {
+			_, env := prefixNames(prefix)
+			e, err := decodeEnvironment(appID, env, v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+		k, v = c.Seek(pastEnv(prefix))
 	}
 	return out, nil
 }

@@ -212,7 +212,7 @@ func putOldResources(tx *bolt.Tx, resources []Resource) {
 // TestDamagedEnvironmentRecords: a garbled app or environment record is
 // damage the full check refuses, like any other record.
 func TestDamagedEnvironmentRecords(t *testing.T) {
-	for _, b := range [][]byte{bucketApps, bucketEnvs} {
+	for _, b := range [][]byte{bucketApps, bucketByEnv} {
 		t.Run(string(b), func(t *testing.T) {
 			f := setup(t)
 			f.mustUpdate(func(tx *Tx) error {

@@ -15,13 +15,14 @@ import (
 // parts, the schema version, which says the migration is done, in the
 // last one. A process stopped between two parts leaves some records in
 // the new form and the version unchanged: the migration runs again at the
-// next start over what it finds, which migrations 3 to 7 accept (each
+// next start over what it finds, which migrations 3 to 8 accept (each
 // rewrites a record already in the new form to itself, and adds an index
 // entry or record only where it is missing; 7 writes the same marks
-// again; migration 1 fits one part, and no store on etcd was ever at
-// version 1 with JSON records for 2 to
-// meet). A replica of this binary serves only once the version is
-// current: it migrates first.
+// again; 8 finds some keys moved, some in both places, and the trees it
+// drops whole or emptied (parts); migration 1 fits one part, and no store
+// on etcd was ever at version 1 with JSON records for 2 to meet). A
+// replica of this binary serves only once the version is current: it
+// migrates first.
 
 // migrate brings the store on etcd to the current schema, one migration
 // at a time, each committed in parts with the schema version last.
@@ -43,33 +44,12 @@ func (e *etcdKV) migrate() error {
 }
 
 // commitInParts is commit for writes that may pass a Txn's limits: they
-// go in key order as Txns of at most etcdMaxOps writes and etcdMaxBytes,
-// with last (when written) in the final one. The first is guarded as
-// commit guards its Txn, each next one on no commit having come since the
-// one before. It reports false when another commit came first: the parts
-// committed before it stay, and the transaction runs again over them.
+// go as the Txns parts says. The first is guarded as commit guards its
+// Txn, each next one on no commit having come since the one before. It
+// reports false when another commit came first: the parts committed
+// before it stay, and the transaction runs again over them.
 func (t *etcdTx) commitInParts(last string) (bool, error) {
-	var parts [][]string
-	var part []string
-	size := 0
-	add := func(k string) {
-		n := len(k) + len(t.writes[k].val)
-		if len(part) > 0 && (len(part) == etcdMaxOps || size+n > etcdMaxBytes) {
-			parts, part, size = append(parts, part), nil, 0
-		}
-		part, size = append(part, k), size+n
-	}
-	for _, k := range slices.Sorted(maps.Keys(t.writes)) {
-		if k != last {
-			add(k)
-		}
-	}
-	if _, ok := t.writes[last]; ok {
-		add(last)
-	}
-	if len(part) > 0 {
-		parts = append(parts, part)
-	}
+	parts := t.parts(last)
 	guard := t.compares()
 	for i, p := range parts {
 		ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
@@ -86,4 +66,40 @@ func (t *etcdTx) commitInParts(last string) (bool, error) {
 		guard = []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(t.kv.commitKey()), "=", resp.Header.Revision)}
 	}
 	return true, nil
+}
+
+// parts splits the writes into Txns of at most etcdMaxOps writes and
+// etcdMaxBytes: in key order, the deletes of bucket markers after them,
+// so a bucket is never left with keys and no marker (deleteBucket), and
+// last (when written) in the final one.
+func (t *etcdTx) parts(last string) [][]string {
+	var parts [][]string
+	var part []string
+	size := 0
+	add := func(k string) {
+		n := len(k) + len(t.writes[k].val)
+		if len(part) > 0 && (len(part) == etcdMaxOps || size+n > etcdMaxBytes) {
+			parts, part, size = append(parts, part), nil, 0
+		}
+		part, size = append(part, k), size+n
+	}
+	keys := slices.Sorted(maps.Keys(t.writes))
+	dropped := func(k string) bool { return t.writes[k].del && t.isMarker(k) }
+	for _, k := range keys {
+		if k != last && !dropped(k) {
+			add(k)
+		}
+	}
+	for _, k := range keys {
+		if k != last && dropped(k) {
+			add(k)
+		}
+	}
+	if _, ok := t.writes[last]; ok {
+		add(last)
+	}
+	if len(part) > 0 {
+		parts = append(parts, part)
+	}
+	return parts
 }

@@ -335,7 +335,8 @@ func checkRecords(path string, btx kvTx) error {
 type recordCounts struct{ resources, jobs, pending int }
 
 // countRecords is checkRecords, returning the records it counted on the way.
-// Closing stop (nil: never) cuts it short with ErrClosed, between jobs.
+// Closing stop (nil: never) cuts it short with ErrClosed, between jobs and
+// between job index entries.
 func countRecords(path string, btx kvTx, stop <-chan struct{}) (c recordCounts, err error) {
 	err = func() error {
 		damaged := func(format string, args ...any) error { return damaged(path, format, args...) }
@@ -345,8 +346,8 @@ func countRecords(path string, btx kvTx, stop <-chan struct{}) (c recordCounts, 
 			}
 			return nil
 		}
-		for _, name := range [][]byte{bucketMeta, bucketResources, bucketBuckets, bucketJobs, bucketJobsByEnv, bucketPending,
-			bucketChallenges, bucketSessions, bucketSessionsByChallenge, bucketApps, bucketEnvs, bucketManagedMarks} {
+		for _, name := range [][]byte{bucketMeta, bucketByEnv, bucketBuckets, bucketJobs, bucketPending,
+			bucketChallenges, bucketSessions, bucketSessionsByChallenge, bucketApps, bucketManagedMarks} {
 			if !btx.HasBucket(name) {
 				return damaged("bucket %q is missing", name)
 			}
@@ -363,50 +364,30 @@ func countRecords(path string, btx kvTx, stop <-chan struct{}) (c recordCounts, 
 				return damaged("meta value %q does not verify", k.key)
 			}
 		}
+		if err := checkApps(btx, damaged); err != nil {
+			return err
+		}
 
-		resources, buckets := btx.Bucket(bucketResources), btx.Bucket(bucketBuckets)
-		nres := 0
-		err := resources.ForEach(func(k, v []byte) error {
-			r, err := decodeResource(v)
-			if err != nil {
-				return damaged("resource %q does not verify (checksum or encoding)", k)
-			}
-			if !bytes.Equal(k, resourceKey(r.ResourceKey)) || !bytes.Equal(buckets.Get(bucketIndexKey(r)), k) {
-				return damaged("resource %q does not match its key or its bucket's index entry", k)
-			}
-			// The environment is recorded in the transaction that accepts
-			// its first resource.
-			if btx.Bucket(bucketEnvs).Get(envKey(r.AppID, r.Env)) == nil {
-				return damaged("resource %q has no environment record", k)
-			}
-			nres++
-			return nil
-		})
+		// Each job's index entries are summed from the jobs and compared
+		// with the sums of the indexes, instead of looked up one by one: a
+		// lookup per job is most of the check's time at a million jobs.
+		// Only when the sums differ are the jobs looked up, to name one.
+		want, wantPending := newEntrySum(), newEntrySum()
+		have, havePending := want.sibling(), wantPending.sibling()
+		env, err := checkEnvTree(btx, &have, stop, damaged)
 		if err != nil {
 			return err
 		}
-		if err := indexHolds(buckets, nres, "bucket", "resources"); err != nil {
-			return err
-		}
-		if err := checkEnvironments(btx, damaged); err != nil {
+		if err := indexHolds(btx.Bucket(bucketBuckets), env.resources, "bucket", "resources"); err != nil {
 			return err
 		}
 
-		jobs, byEnv, pending := btx.Bucket(bucketJobs), btx.Bucket(bucketJobsByEnv), btx.Bucket(bucketPending)
-		// Each job's index entries are summed here and compared with the
-		// sums of the indexes below, instead of looked up one by one: a
-		// lookup per job is most of the check's time at a million jobs.
-		// Only when the sums differ are the jobs looked up, to name one.
-		index, pendingIndex := newEntrySum(), newEntrySum()
+		jobs, pending := btx.Bucket(bucketJobs), btx.Bucket(bucketPending)
 		njobs, npending := 0, 0
 		var maxSeq uint64
 		err = jobs.ForEach(func(k, v []byte) error {
-			if njobs%4096 == 0 {
-				select {
-				case <-stop:
-					return ErrClosed
-				default:
-				}
+			if err := stopped(stop, njobs); err != nil {
+				return err
 			}
 			j, err := decodeJob(v)
 			if err != nil {
@@ -415,22 +396,25 @@ func countRecords(path string, btx kvTx, stop <-chan struct{}) (c recordCounts, 
 			if string(k) != j.ID {
 				return damaged("job %q does not match its key or its index entry", k)
 			}
-			index.add(jobIndexKey(j), k)
+			want.add(jobIndexKey(j), k)
 			if j.Pending() {
-				pendingIndex.add(k, nil)
+				wantPending.add(k, nil)
 				npending++
 			}
 			maxSeq = max(maxSeq, j.seq)
 			njobs++
 			return nil
 		})
-		if err == nil {
-			err = indexHolds(byEnv, njobs, "job", "jobs")
+		if err == nil && env.jobs != njobs {
+			err = damaged("the job index has %d entries for %d jobs", env.jobs, njobs)
 		}
 		if err == nil {
 			err = indexHolds(pending, npending, "pending", "pending jobs")
 		}
-		if err == nil && (!index.matches(byEnv, true) || !pendingIndex.matches(pending, false)) {
+		if err == nil {
+			havePending.addAll(pending, false)
+		}
+		if err == nil && (want.sum != have.sum || wantPending.sum != havePending.sum) {
 			err = findIndexMismatch(btx, damaged)
 		}
 		if err != nil {
@@ -442,10 +426,24 @@ func countRecords(path string, btx kvTx, stop <-chan struct{}) (c recordCounts, 
 		if err := checkSignIns(btx, damaged); err != nil {
 			return err
 		}
-		c = recordCounts{resources: nres, jobs: njobs, pending: npending}
+		c = recordCounts{resources: env.resources, jobs: njobs, pending: npending}
 		return nil
 	}()
 	return c, err
+}
+
+// stopped is ErrClosed once stop is closed, asked every 4096 records of
+// a walk (n counts them): a stop is heard within a few milliseconds, at a
+// cost too small to measure.
+func stopped(stop <-chan struct{}, n int) error {
+	if n%4096 == 0 {
+		select {
+		case <-stop:
+			return ErrClosed
+		default:
+		}
+	}
+	return nil
 }
 
 // entrySum is an order-free sum of index entries (key and value hashed
@@ -466,25 +464,26 @@ func (e *entrySum) entry(k, v []byte) uint64 {
 	return maphash.Bytes(e.seed, k)*0x9e3779b97f4a7c15 ^ maphash.Bytes(e.seed, v)
 }
 
-// matches reports whether b holds the entries summed (with their values,
-// or by key alone when values is false). Counts are compared apart.
-func (e *entrySum) matches(b kvBucket, values bool) bool {
-	var sum uint64
+// sibling returns an empty sum with e's seed, to compare with e.
+func (e *entrySum) sibling() entrySum { return entrySum{seed: e.seed} }
+
+// addAll adds b's entries (with their values, or by key alone when
+// values is false).
+func (e *entrySum) addAll(b kvBucket, values bool) {
 	b.ForEach(func(k, v []byte) error {
 		if !values {
 			v = nil
 		}
-		sum += e.entry(k, v)
+		e.add(k, v)
 		return nil
 	})
-	return sum == e.sum
 }
 
 // findIndexMismatch looks every job's index entries up, once the sums of
 // checkRecords say they differ from the indexes, to name a job whose
 // entries are wrong.
 func findIndexMismatch(btx kvTx, damaged func(string, ...any) error) error {
-	byEnv, pc := btx.Bucket(bucketJobsByEnv), btx.Bucket(bucketPending).Cursor()
+	byEnv, pc := btx.Bucket(bucketByEnv), btx.Bucket(bucketPending).Cursor()
 	err := btx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
 		j, err := decodeJob(v)
 		if err != nil {
@@ -504,25 +503,68 @@ func findIndexMismatch(btx kvTx, damaged func(string, ...any) error) error {
 	return damaged("the job index or the pending index does not hold what the jobs say")
 }
 
-// checkEnvironments verifies every app and environment record.
-func checkEnvironments(btx kvTx, damaged func(string, ...any) error) error {
-	err := btx.Bucket(bucketApps).ForEach(func(k, v []byte) error {
+// checkApps verifies every app record.
+func checkApps(btx kvTx, damaged func(string, ...any) error) error {
+	return btx.Bucket(bucketApps).ForEach(func(k, v []byte) error {
 		if _, err := decodeApp(string(k), v); err != nil {
 			return damaged("app %q does not verify (checksum or encoding)", k)
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return btx.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
-		app, env, ok := bytes.Cut(k, []byte{0})
-		if !ok {
-			return damaged("environment key %q is malformed", k)
+}
+
+// envTreeCounts are what checkEnvTree found.
+type envTreeCounts struct{ resources, jobs int }
+
+// checkEnvTree verifies every key of by-env/: each environment record and
+// resource, each resource against its key, its bucket's index entry and
+// its environment's record (which sorts before it), and adds each job
+// index entry to jobIndex, whose sum the jobs must match.
+func checkEnvTree(btx kvTx, jobIndex *entrySum, stop <-chan struct{}, damaged func(string, ...any) error) (envTreeCounts, error) {
+	var n envTreeCounts
+	buckets := btx.Bucket(bucketBuckets)
+	var recorded []byte // the prefix of the last environment record met
+	keys := 0
+	err := btx.Bucket(bucketByEnv).ForEach(func(k, v []byte) error {
+		if err := stopped(stop, keys); err != nil {
+			return err
 		}
-		if _, err := decodeEnvironment(string(app), string(env), v); err != nil {
-			return damaged("environment %q does not verify (checksum or encoding)", k)
+		keys++
+		prefix, tag, rest, ok := splitTreeKey(k)
+		if !ok {
+			return damaged("key %q of %s/ is malformed", k, bucketByEnv)
+		}
+		switch tag {
+		case tagEnv:
+			app, env := prefixNames(prefix)
+			if _, err := decodeEnvironment(app, env, v); err != nil || len(rest) != 0 {
+				return damaged("environment %q does not verify (checksum, encoding or key)", k)
+			}
+			recorded = append(recorded[:0], prefix...)
+		case tagResource:
+			r, err := decodeResource(v)
+			if err != nil {
+				return damaged("resource %q does not verify (checksum or encoding)", k)
+			}
+			if !bytes.Equal(k, resourceTreeKey(r.ResourceKey)) || !bytes.Equal(buckets.Get(bucketIndexKey(r)), resourceKey(r.ResourceKey)) {
+				return damaged("resource %q does not match its key or its bucket's index entry", k)
+			}
+			// The environment is recorded in the transaction that accepts
+			// its first resource.
+			if !bytes.Equal(recorded, prefix) {
+				return damaged("resource %q has no environment record", k)
+			}
+			n.resources++
+		case tagJob:
+			if len(rest) != 8 {
+				return damaged("job index key %q is malformed", k)
+			}
+			jobIndex.add(k, v)
+			n.jobs++
+		default:
+			return damaged("key %q of %s/ has an unknown tag", k, bucketByEnv)
 		}
 		return nil
 	})
+	return n, err
 }

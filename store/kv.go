@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"errors"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // The key-value layer every record, index and migration of this package
@@ -77,6 +79,19 @@ func (t kvTx) CreateBucket(name []byte) (kvBucket, error) {
 	}
 	b, err := t.bolt.CreateBucketIfNotExists(name)
 	return kvBucket{bolt: b}, err
+}
+
+// DeleteBucket removes the named bucket with every key in it (write
+// transactions only); a bucket that does not exist is no error, so a
+// migration that drops one can run again over its own partial work.
+func (t kvTx) DeleteBucket(name []byte) error {
+	if t.etcd != nil {
+		return t.etcd.deleteBucket(name)
+	}
+	if err := t.bolt.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+		return err
+	}
+	return nil
 }
 
 // full reports whether the transaction holds as many writes as its

@@ -535,6 +535,37 @@ func (t *etcdTx) createBucket(name []byte) (*etcdBucket, error) {
 	return b, nil
 }
 
+// deleteBucket deletes every key of the named bucket, then its marker.
+// A migration that drops a bucket may commit in parts (etcd_parts.go),
+// which send the markers it deletes last: a stop between parts leaves a
+// bucket whole or with keys gone, never keys without their marker.
+func (t *etcdTx) deleteBucket(name []byte) error {
+	if t.writes == nil {
+		return errReadOnly
+	}
+	b := t.bucket(name)
+	if _, ok := t.get(b.marker); !ok {
+		return nil
+	}
+	var keys []string
+	if err := b.forEach(func(k, _ []byte) error { keys = append(keys, string(k)); return nil }); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := t.set(b.lo+k, etcdWrite{del: true}); err != nil {
+			return err
+		}
+	}
+	return t.set(b.marker, etcdWrite{del: true})
+}
+
+// isMarker reports whether key, one of the store's, is a bucket's marker
+// (P/name) rather than a key in a bucket (P/name/key).
+func (t *etcdTx) isMarker(key string) bool {
+	rest := key[len(t.kv.prefix)+1:]
+	return rest != "" && !strings.Contains(rest, "/")
+}
+
 // etcdBucket is one bucket: its marker key and the range [lo, hi) its
 // keys are in.
 type etcdBucket struct {

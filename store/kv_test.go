@@ -365,6 +365,38 @@ func testKVContract(t *testing.T, open func(t *testing.T) kvDB) {
 		}))
 	})
 
+	t.Run("a deleted bucket goes with its keys, once", func(t *testing.T) {
+		t.Parallel()
+		db := open(t)
+		fill(t, db, "a", "b")
+		must(t, db.Update(func(tx kvTx) error {
+			other, err := tx.CreateBucket([]byte("namesake")) // a name extending the deleted one's stays
+			if err != nil {
+				return err
+			}
+			return errors.Join(other.Put([]byte("a"), []byte("kept")), tx.DeleteBucket(names), tx.DeleteBucket([]byte("missing")))
+		}))
+		must(t, db.View(func(tx kvTx) error {
+			if tx.HasBucket(names) {
+				t.Error("a deleted bucket is still there")
+			}
+			if got := tx.Bucket([]byte("namesake")).Get([]byte("a")); string(got) != "kept" {
+				t.Errorf("the bucket beside the deleted one: %q", got)
+			}
+			return nil
+		}))
+		// Deleted again: nothing to delete. Created anew, it holds none
+		// of the keys it had.
+		must(t, db.Update(func(tx kvTx) error { return tx.DeleteBucket(names) }))
+		fill(t, db, "c")
+		view(t, db, func(b kvBucket) error {
+			c := b.Cursor()
+			k, v := c.First()
+			same(t, "the bucket created again", walk(c, k, v), []string{"c=v-c"})
+			return nil
+		})
+	})
+
 	t.Run("a read sees one snapshot", func(t *testing.T) {
 		t.Parallel()
 		db := open(t)

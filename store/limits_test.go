@@ -2,7 +2,9 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -89,42 +91,50 @@ func testSweepSignInsPastOneTxn(f *fixture) {
 	f.checkAll()
 }
 
-// TestMigrationPastOneTxn: a store holding many more records than one
-// Txn can rewrite, its schema version set back to 2, migrates again at
-// open (migration 3 rewrites every record) and passes the full check.
-func TestMigrationPastOneTxn(t *testing.T) { forEachEngine(t, testMigrationPastOneTxn) }
-
-func testMigrationPastOneTxn(f *fixture) {
-	t := f.t
-	f.inParts(manyRecords, func(tx *Tx, i int) error {
-		name := fmt.Sprintf("r%04d", i)
-		if err := tx.InsertJob(newJob("job-"+name, "app", "dev", name, StatusCompleted)); err != nil {
-			return err
+// TestMigrationPastOneTxn: a store of schema 3 holding many more records
+// than one Txn can rewrite, its schema version set back to 2, migrates
+// again at open (migration 3 rewrites every record, 8 moves most of them)
+// and passes the full check.
+func TestMigrationPastOneTxn(t *testing.T) {
+	t.Parallel()
+	var key []byte
+	fill := func(tx kvTx) error {
+		var errs []error
+		for i := range manyRecords {
+			name := fmt.Sprintf("r%04d", i)
+			r := newResource("app", "dev", name, "bucket-"+name)
+			v, err := encodeResource(r)
+			errs = append(errs, err, tx.Bucket(bucketResources).Put(resourceKey(r.ResourceKey), v),
+				tx.Bucket(bucketBuckets).Put(bucketIndexKey(r), resourceKey(r.ResourceKey)))
+			j := newJob("job-"+name, "app", "dev", name, StatusCompleted)
+			j.seq = uint64(i + 1)
+			v, err = encodeJob(j)
+			errs = append(errs, err, tx.Bucket(bucketJobs).Put([]byte(j.ID), v), tx.Bucket(bucketJobsByEnv).Put(v7JobIndexKey(j), []byte(j.ID)))
 		}
-		return tx.CreateResource(newResource("app", "dev", name, "bucket-"+name))
-	})
-	f.mustUpdate(func(tx *Tx) error {
-		return tx.kv.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint64(nil, 2))
-	})
-	key := f.s.TokenKey()
-	if err := f.s.Close(); err != nil {
-		t.Fatal(err)
+		meta := tx.Bucket(bucketMeta)
+		key, _ = unseal(bytes.Clone(meta.Get(keyTokenKey)))
+		errs = append(errs, tx.Bucket(bucketJobs).SetSequence(manyRecords), meta.Put(keySchema, binary.BigEndian.AppendUint64(nil, 2)))
+		return errors.Join(errs...)
 	}
-	s, err := f.reopen(Options{Check: CheckFull})
-	if err != nil {
-		t.Fatalf("open, migrating %d resources and jobs: %v", manyRecords, err)
-	}
-	f.s = s
-	t.Cleanup(func() { s.Close() })
-	var schema uint64
-	var resources []Resource
-	f.mustUpdate(func(tx *Tx) (err error) {
-		schema = binary.BigEndian.Uint64(tx.kv.Bucket(bucketMeta).Get(keySchema))
-		resources, err = tx.Resources("app", "dev")
-		return err
+	forEachOldEngine(t, 3, fill, func(t *testing.T, open func(Options) (*Store, error)) {
+		s, err := open(Options{Check: CheckFull})
+		if err != nil {
+			t.Fatalf("open, migrating %d resources and jobs: %v", manyRecords, err)
+		}
+		defer s.Close()
+		var schema uint64
+		var resources []Resource
+		var jobs []Job
+		err = s.View(context.Background(), func(tx *Tx) (err error) {
+			schema = binary.BigEndian.Uint64(tx.kv.Bucket(bucketMeta).Get(keySchema))
+			if resources, err = tx.Resources("app", "dev"); err != nil {
+				return err
+			}
+			jobs, _, err = tx.Jobs("app", "dev", nil, 2*manyRecords, nil)
+			return err
+		})
+		if err != nil || schema != SchemaVersion || len(resources) != manyRecords || len(jobs) != manyRecords || !bytes.Equal(s.TokenKey(), key) {
+			t.Fatalf("after the migration: schema %d, %d resources, %d jobs, token key kept %v (%v)", schema, len(resources), len(jobs), bytes.Equal(s.TokenKey(), key), err)
+		}
 	})
-	if schema != SchemaVersion || len(resources) != manyRecords || !bytes.Equal(s.TokenKey(), key) {
-		t.Fatalf("after the migration: schema %d, %d resources, token key kept %v", schema, len(resources), bytes.Equal(s.TokenKey(), key))
-	}
-	f.checkAll()
 }

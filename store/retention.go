@@ -148,14 +148,14 @@ func (sw *sweep) candidates(tx *Tx) (ids []string, done bool, err error) {
 // once per pass from its newest-first index: the first job met of a
 // resource is its latest.
 func (sw *sweep) readEnv(tx *Tx, appID, env string) error {
-	prefix := envPrefix(appID, env)
+	prefix := jobPrefix(appID, env)
 	if sw.envs[string(prefix)] {
 		return nil
 	}
 	sw.envs[string(prefix)] = true
 	jobs := tx.kv.Bucket(bucketJobs)
-	c := tx.kv.Bucket(bucketJobsByEnv).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	c := tx.kv.Bucket(bucketByEnv).Within(prefix)
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		j, err := decodeIndexed(jobs, v)
 		if err != nil {
 			return err
@@ -191,7 +191,7 @@ func (t *Tx) removeExpiredJob(id string, cutoff time.Time) (bool, error) {
 		}
 		return false, err
 	}
-	if err := t.kv.Bucket(bucketJobsByEnv).Delete(jobIndexKey(j)); err != nil {
+	if err := t.kv.Bucket(bucketByEnv).Delete(jobIndexKey(j)); err != nil {
 		return false, err
 	}
 	if err := t.kv.Bucket(bucketPending).Delete([]byte(id)); err != nil {

@@ -142,7 +142,7 @@ func testSweepJobsPagingStable(f *fixture) {
 			return nil
 		}
 		return f.s.View(f.ctx, func(tx *Tx) error {
-			if after != nil && tx.kv.Bucket(bucketJobsByEnv).Get(after) == nil {
+			if after != nil && tx.kv.Bucket(bucketByEnv).Get(after) == nil {
 				tokensRemoved++
 			}
 			jobs, next, err := tx.Jobs("app", "dev", after, 2, nil)

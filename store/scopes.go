@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"fmt"
 	"time"
 )
 
@@ -23,30 +22,36 @@ type Scope struct {
 // costs the number of environments, not of jobs.
 func (t *Tx) Scopes() ([]Scope, error) {
 	var out []Scope
-	index := t.kv.Bucket(bucketJobsByEnv).Cursor()
 	jobs := t.kv.Bucket(bucketJobs)
-	err := t.kv.Bucket(bucketEnvs).ForEach(func(k, v []byte) error {
-		app, env, ok := bytes.Cut(k, []byte{0})
+	c := t.kv.Bucket(bucketByEnv).Cursor()
+	for k, v := c.First(); k != nil; {
+		prefix, tag, _, ok := splitTreeKey(k)
 		if !ok {
-			return fmt.Errorf("malformed environment key %q", k)
+			return nil, malformedTreeKey(k)
 		}
-		sc := Scope{AppID: string(app), Env: string(env)}
-		prefix := append(bytes.Clone(k), 0)
-		if ik, iv := index.Seek(prefix); ik != nil && bytes.HasPrefix(ik, prefix) {
-			j, err := decodeIndexed(jobs, iv)
+		if tag != tagEnv {
+			// Jobs kept of an environment removed, or of the whole app.
+			k, v = c.Seek(pastEnv(prefix))
+			continue
+		}
+		// The record comes first; the newest job, if any, right after it.
+		app, env := prefixNames(prefix)
+		sc, record := Scope{AppID: app, Env: env}, v
+		if k, v = c.Next(); len(k) > len(prefix) && bytes.HasPrefix(k, prefix) && k[len(prefix)] == tagJob {
+			j, err := decodeIndexed(jobs, v)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			sc.LastJob = j.CreateTime
 		} else {
-			e, err := decodeEnvironment(sc.AppID, sc.Env, v)
+			e, err := decodeEnvironment(app, env, record)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			sc.LastJob = e.CreateTime
 		}
 		out = append(out, sc)
-		return nil
-	})
-	return out, err
+		k, v = c.Seek(pastEnv(prefix))
+	}
+	return out, nil
 }

@@ -21,18 +21,22 @@ import (
 
 var (
 	bucketMeta       = []byte("meta")
-	bucketResources  = []byte("resources")
 	bucketBuckets    = []byte("buckets")
 	bucketJobs       = []byte("jobs")
-	bucketJobsByEnv  = []byte("jobs-by-env")
 	bucketPending    = []byte("pending")
 	bucketEnvRoles   = []byte("env-roles")
 	bucketRoleOwners = []byte("role-owners")
 	bucketLegacyEnvs = []byte("legacy-envs")
 	bucketApps       = []byte("apps")
-	bucketEnvs       = []byte("envs")
 
 	bucketManagedMarks = []byte("managed-marks")
+	bucketByEnv        = []byte("by-env")
+
+	// The trees of schema 7 and before that migration 8 moved into
+	// by-env/: only the migrations before it read and write them.
+	bucketResources = []byte("resources")
+	bucketJobsByEnv = []byte("jobs-by-env")
+	bucketEnvs      = []byte("envs")
 
 	bucketChallenges          = []byte("challenges")
 	bucketSessions            = []byte("sign-in-sessions")
@@ -780,6 +784,7 @@ var migrations = []migration{
 	{name: "sign-in challenges and sessions", run: createSignInBuckets},
 	{name: "record apps and environments", run: recordEnvironments},
 	{name: "mark the managed policies environments may hold", run: markManagedPolicies},
+	{name: "each environment's record, resources and job index in one tree", run: gatherByEnvironment},
 }
 
 // recode rewrites every value of b with fn.

@@ -340,21 +340,8 @@ func writeOldStore(t *testing.T, path string, version int, fill func(tx *bolt.Tx
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta, _ := tx.CreateBucketIfNotExists(bucketMeta)
-		for _, m := range migrations[:version] {
-			if err := m.run(kvTx{bolt: tx}); err != nil {
-				return err
-			}
-		}
-		meta.Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, byte(version)})
-		fill(tx)
-		return nil
-	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer db.Close()
+	writeOldKV(t, kvDB{bolt: db}, version, func(tx kvTx) error { fill(tx.bolt); return nil })
 }
 
 // TestMigrationFromJSONRecords builds a schema-1 store (JSON records) by
@@ -379,7 +366,7 @@ func TestMigrationFromJSONRecords(t *testing.T) {
 		for _, j := range jobsIn {
 			v, _ := encodeJobV1(j)
 			tx.Bucket(bucketJobs).Put([]byte(j.ID), v)
-			tx.Bucket(bucketJobsByEnv).Put(jobIndexKey(j), []byte(j.ID))
+			tx.Bucket(bucketJobsByEnv).Put(v7JobIndexKey(j), []byte(j.ID))
 			if j.Pending() {
 				tx.Bucket(bucketPending).Put([]byte(j.ID), nil)
 			}
@@ -477,7 +464,7 @@ func TestMigrationAddsChecksums(t *testing.T) {
 		tx.Bucket(bucketResources).Put(resourceKey(res.ResourceKey), v2(encodeResource(res)))
 		tx.Bucket(bucketBuckets).Put([]byte("b1"), resourceKey(res.ResourceKey))
 		tx.Bucket(bucketJobs).Put([]byte("j1"), v2(encodeJob(job)))
-		tx.Bucket(bucketJobsByEnv).Put(jobIndexKey(job), []byte("j1"))
+		tx.Bucket(bucketJobsByEnv).Put(v7JobIndexKey(job), []byte("j1"))
 		tx.Bucket(bucketPending).Put([]byte("j1"), nil)
 		return tx.Bucket(bucketJobs).SetSequence(1)
 	})
@@ -510,27 +497,40 @@ func TestMigrationAddsChecksums(t *testing.T) {
 	}
 }
 
-// TestSchemaFlippedBackIsHarmless: a schema version that reads 2 again (a
-// flipped bit) runs migration 3 over sealed records; it changes nothing,
-// the token key and the store id included.
+// TestSchemaFlippedBackIsHarmless: a schema version of 3 that reads 2 (a
+// flipped bit) runs migration 3 over sealed records, then the migrations
+// after it; it changes nothing, the token key and the store id included.
 func TestSchemaFlippedBackIsHarmless(t *testing.T) {
-	f := setup(t)
-	f.insertJobs("j", 3, StatusRunning)
-	key := bytes.Clone(f.s.TokenKey())
-	f.s.Close()
-	before, _ := readIdentity(f.path)
-	db, err := bolt.Open(f.path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, 2}) })
-	db.Close()
-	s, err := OpenWith(f.path, Options{Check: CheckFull})
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "store.db")
+	var key, id []byte
+	writeOldStore(t, path, 3, func(tx *bolt.Tx) {
+		for i := range 3 {
+			j := newJob(fmt.Sprintf("j-%d", i), "app", "dev", "r", StatusRunning)
+			j.seq = uint64(i + 1)
+			v, _ := encodeJob(j)
+			tx.Bucket(bucketJobs).Put([]byte(j.ID), v)
+			tx.Bucket(bucketJobsByEnv).Put(v7JobIndexKey(j), []byte(j.ID))
+			tx.Bucket(bucketPending).Put([]byte(j.ID), nil)
+		}
+		tx.Bucket(bucketJobs).SetSequence(3)
+		meta := tx.Bucket(bucketMeta)
+		key, _ = unseal(bytes.Clone(meta.Get(keyTokenKey)))
+		id, _ = unseal(bytes.Clone(meta.Get(keyStoreID)))
+		meta.Put(keySchema, []byte{0, 0, 0, 0, 0, 0, 0, 2})
+	})
+	s, err := OpenWith(path, Options{Check: CheckFull})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if !bytes.Equal(s.TokenKey(), key) || s.id.StoreID != before.StoreID {
-		t.Fatalf("token key or store id changed: %x / %s, were %x / %s", s.TokenKey(), s.id.StoreID, key, before.StoreID)
+	if !bytes.Equal(s.TokenKey(), key) || s.id.StoreID != hexID(id) {
+		t.Fatalf("token key or store id changed: %x / %s, were %x / %s", s.TokenKey(), s.id.StoreID, key, hexID(id))
 	}
+	s.View(context.Background(), func(tx *Tx) error {
+		if page, _, err := tx.Jobs("app", "dev", nil, 10, nil); err != nil || len(page) != 3 {
+			t.Fatalf("jobs after the migrations: %d %v", len(page), err)
+		}
+		return nil
+	})
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"strings"
 )
 
@@ -27,27 +26,14 @@ func checkNames(parts ...string) error {
 	return nil
 }
 
+// resourceKey is app \x00 env \x00 name: how buckets/ names a resource.
 func resourceKey(k ResourceKey) []byte {
 	return []byte(k.AppID + "\x00" + k.Env + "\x00" + k.Name)
 }
 
-func envPrefix(appID, env string) []byte {
-	if env == "" {
-		return []byte(appID + "\x00")
-	}
-	return []byte(appID + "\x00" + env + "\x00")
-}
-
-func jobIndexKey(j Job) []byte {
-	k := envPrefix(j.AppID, j.Env)
-	var seq [8]byte
-	binary.BigEndian.PutUint64(seq[:], ^j.seq)
-	return append(k, seq[:]...)
-}
-
 // Resource returns the resource with key k, hidden ones included.
 func (t *Tx) Resource(k ResourceKey) (Resource, error) {
-	v := t.kv.Bucket(bucketResources).Get(resourceKey(k))
+	v := t.kv.Bucket(bucketByEnv).Get(resourceTreeKey(k))
 	if v == nil {
 		return Resource{}, resourceNotFound(k)
 	}
@@ -118,7 +104,7 @@ func (t *Tx) CreateResource(r Resource) error {
 	if err := checkNames(r.AppID, r.Env, r.Name); err != nil {
 		return err
 	}
-	if t.kv.Bucket(bucketResources).Get(resourceKey(r.ResourceKey)) != nil {
+	if t.kv.Bucket(bucketByEnv).Get(resourceTreeKey(r.ResourceKey)) != nil {
 		return &ResourceExistsError{Resource: r.ResourceKey}
 	}
 	if owner, ok := t.BucketOwner(r.Bucket); ok {
@@ -152,7 +138,7 @@ func (t *Tx) putResource(r Resource) error {
 	if err != nil {
 		return err
 	}
-	return t.kv.Bucket(bucketResources).Put(resourceKey(r.ResourceKey), v)
+	return t.kv.Bucket(bucketByEnv).Put(resourceTreeKey(r.ResourceKey), v)
 }
 
 // DeleteResource removes a resource and releases its bucket.
@@ -164,40 +150,65 @@ func (t *Tx) DeleteResource(k ResourceKey) error {
 	if err := t.kv.Bucket(bucketBuckets).Delete(bucketIndexKey(r)); err != nil {
 		return err
 	}
-	return t.kv.Bucket(bucketResources).Delete(resourceKey(k))
+	return t.kv.Bucket(bucketByEnv).Delete(resourceTreeKey(k))
 }
 
 // Resources lists the resources of an app (env == "") or of one environment,
 // hidden ones included, in key order.
 func (t *Tx) Resources(appID, env string) ([]Resource, error) {
 	var out []Resource
-	c := t.kv.Bucket(bucketResources).Within(envPrefix(appID, env))
-	for k, v := c.First(); k != nil; k, v = c.Next() {
+	by := t.kv.Bucket(bucketByEnv)
+	if env != "" {
+		c := by.Within(treeKey(appID, env, tagResource))
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			r, err := decodeResource(v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		return out, nil
+	}
+	// Every environment's resources, one Seek past the record and jobs
+	// of each.
+	c := by.Within(appPrefix(appID))
+	for k, v := c.First(); k != nil; {
+		prefix, tag, _, ok := splitTreeKey(k)
+		if !ok {
+			return nil, malformedTreeKey(k)
+		}
+		if tag != tagResource {
+			k, v = toTag(c, prefix, tag, tagResource)
+			continue
+		}
 		r, err := decodeResource(v)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, r)
+		k, v = c.Next()
 	}
 	return out, nil
 }
 
 // CheckScope returns a NotFoundError naming the app or the environment when
-// it is neither recorded (apps/, envs/) nor known through a job recorded
-// in it: apps and environments also exist through the work done in them,
-// so their jobs stay readable after they are removed.
+// it is neither recorded (apps/, an environment's record) nor known through
+// a job recorded in it: apps and environments also exist through the work
+// done in them, so their jobs stay readable after they are removed.
 func (t *Tx) CheckScope(appID, env string) error {
-	has := func(b []byte, prefix []byte) bool {
-		k, _ := t.kv.Bucket(b).Within(prefix).First()
+	// Any key under the prefix will do: a record, a job index entry, or a
+	// resource, which is never without its environment's record.
+	has := func(prefix []byte) bool {
+		k, _ := t.kv.Bucket(bucketByEnv).Within(prefix).First()
 		return k != nil
 	}
-	if !has(bucketJobsByEnv, envPrefix(appID, "")) && !has(bucketEnvs, envPrefix(appID, "")) && t.kv.Bucket(bucketApps).Get([]byte(appID)) == nil {
+	if !has(appPrefix(appID)) && t.kv.Bucket(bucketApps).Get([]byte(appID)) == nil {
 		return &NotFoundError{Kind: KindApp, AppID: appID}
 	}
 	if env == "" {
 		return nil
 	}
-	if !has(bucketJobsByEnv, envPrefix(appID, env)) && t.kv.Bucket(bucketEnvs).Get(envKey(appID, env)) == nil {
+	if !has(envPrefix(appID, env)) {
 		return &NotFoundError{Kind: KindEnv, AppID: appID, Env: env}
 	}
 	return nil
@@ -235,13 +246,13 @@ func (t *Tx) InsertJob(j Job) error {
 	if jobs.Get([]byte(j.ID)) != nil {
 		return classed(ErrAlreadyExists, "job %q already exists", j.ID)
 	}
-	// Job ids are time-ordered and the per-environment index counts up, so
-	// new jobs land at the right edge of these trees: pages split full
-	// rather than half full, and a commit writes about half the pages.
+	// Job ids are time-ordered, so new jobs land at the right edge of these
+	// trees: pages split full rather than half full, and a commit writes
+	// about half the pages. Not so in by-env/: a job's index entry goes
+	// before its environment's older ones, wherever the environment is.
 	jobs.FillAtEnd()
-	t.kv.Bucket(bucketJobsByEnv).FillAtEnd()
 	t.kv.Bucket(bucketPending).FillAtEnd()
-	byEnv := t.kv.Bucket(bucketJobsByEnv)
+	byEnv := t.kv.Bucket(bucketByEnv)
 	for {
 		seq, err := jobs.NextSequence()
 		if err != nil {
@@ -316,19 +327,25 @@ func (t *Tx) RunningJobs() (n int, oldest Job, err error) {
 	return n, oldest, nil
 }
 
-// Jobs pages through the jobs of one environment, newest first. after is the
-// cursor returned by the previous page (nil for the first page); match, when
-// non-nil, filters. It returns up to limit jobs and the cursor of the next
-// page, nil when this is the last one.
+// Jobs pages through the jobs of one environment, newest first (env "":
+// the app's jobs of the whole app). after is the cursor returned by the
+// previous page (nil for the first page); match, when non-nil, filters. It
+// returns up to limit jobs and the cursor of the next page, nil when this
+// is the last one.
 func (t *Tx) Jobs(appID, env string, after []byte, limit int, match func(Job) bool) ([]Job, []byte, error) {
-	prefix := envPrefix(appID, env)
+	prefix := jobPrefix(appID, env)
+	if old := prefix[:len(prefix)-1]; len(after) == len(old)+8 && bytes.HasPrefix(after, old) {
+		// A cursor handed out before migration 8: the index key of
+		// jobs-by-env/, app \x00 env \x00 ^seq, names the same place.
+		after = append(bytes.Clone(prefix), after[len(old):]...)
+	}
 	if after != nil && !bytes.HasPrefix(after, prefix) {
 		return nil, nil, classed(ErrInvalid, "the pagination token does not belong to this environment")
 	}
-	c := t.kv.Bucket(bucketJobsByEnv).Within(prefix)
+	c := t.kv.Bucket(bucketByEnv).Within(prefix)
 	var k, v []byte
 	if after == nil {
-		k, v = c.Seek(prefix)
+		k, v = c.First()
 	} else {
 		k, v = c.Seek(after)
 		if bytes.Equal(k, after) {
