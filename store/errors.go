@@ -48,6 +48,13 @@ var (
 	// A commit that timed out may still have applied (etcd's Txn is whole
 	// or nothing, but its answer was lost): retries meet what it wrote.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrSchemaMoved: the store on etcd is at a schema this binary does
+	// not write, or a newer release is migrating it. A replica of the
+	// older release must neither write in the layout the newer one no
+	// longer reads nor read a layout it does not know, so every call fails
+	// with this error (wrapped with ErrUnavailable: another replica may
+	// answer it) and /readyz says why.
+	ErrSchemaMoved = errors.New("store migrated by a newer release")
 )
 
 // Kind is a kind of thing a caller names: what a NotFoundError says is

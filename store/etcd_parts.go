@@ -22,7 +22,8 @@ import (
 // drops whole or emptied (parts); migration 1 fits one part, and no store
 // on etcd was ever at version 1 with JSON records for 2 to meet). A
 // replica of this binary serves only once the version is current: it
-// migrates first.
+// migrates first, and one that ran before a newer release migrated the
+// store stops taking calls (Store.layoutCurrent).
 
 // migrate brings the store on etcd to the current schema, one migration
 // at a time, each committed in parts with the schema version last.
@@ -48,12 +49,26 @@ func (e *etcdKV) migrate() error {
 // Txn, each next one on no commit having come since the one before. It
 // reports false when another commit came first: the parts committed
 // before it stay, and the transaction runs again over them.
+//
+// A migration of more than one part marks the store as migrating in its
+// first part and clears the mark in its last: replicas of the release
+// before, still running, read the mark in every transaction, so the first
+// part fails their commits and they stop (layoutCurrent) before a record
+// moves.
 func (t *etcdTx) commitInParts(last string) (bool, error) {
 	parts := t.parts(last)
 	guard := t.compares()
+	mark := metaKey(t.kv.prefix, keyMigrating)
 	for i, p := range parts {
+		ops := t.ops(p)
+		if len(parts) > 1 && i == 0 {
+			ops = append(ops, clientv3.OpPut(mark, ""))
+		}
+		if len(parts) > 1 && i == len(parts)-1 {
+			ops = append(ops, clientv3.OpDelete(mark))
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), t.kv.timeout)
-		resp, err := t.kv.client.Txn(ctx).If(guard...).Then(t.ops(p)...).Else(t.lastCommitOp()).Commit()
+		resp, err := t.kv.client.Txn(ctx).If(guard...).Then(ops...).Else(t.lastCommitOp()).Commit()
 		cancel()
 		if err != nil {
 			return false, fmt.Errorf("store: etcd commit of part %d of %d (%d writes): %w", i+1, len(parts), len(p), etcdFailure(err))
@@ -68,7 +83,7 @@ func (t *etcdTx) commitInParts(last string) (bool, error) {
 	return true, nil
 }
 
-// parts splits the writes into Txns of at most etcdMaxOps writes and
+// parts splits the writes into Txns of fewer than etcdMaxOps writes and
 // etcdMaxBytes: in key order, the deletes of bucket markers after them,
 // so a bucket is never left with keys and no marker (deleteBucket), and
 // last (when written) in the final one.
@@ -78,7 +93,8 @@ func (t *etcdTx) parts(last string) [][]string {
 	size := 0
 	add := func(k string) {
 		n := len(k) + len(t.writes[k].val)
-		if len(part) > 0 && (len(part) == etcdMaxOps || size+n > etcdMaxBytes) {
+		// One operation of each part is left for the migrating mark.
+		if len(part) > 0 && (len(part) == etcdMaxOps-1 || size+n > etcdMaxBytes) {
 			parts, part, size = append(parts, part), nil, 0
 		}
 		part, size = append(part, k), size+n

@@ -42,9 +42,12 @@ var (
 	bucketSessions            = []byte("sign-in-sessions")
 	bucketSessionsByChallenge = []byte("sessions-by-challenge")
 
-	keySchema   = []byte("schema")
-	keyTokenKey = []byte("token-key")
-	keyStoreID  = []byte("store-id")
+	keySchema = []byte("schema")
+	// keyMigrating is in meta/ on etcd while a migration committed in
+	// parts is unfinished (commitInParts).
+	keyMigrating = []byte("migrating")
+	keyTokenKey  = []byte("token-key")
+	keyStoreID   = []byte("store-id")
 )
 
 // Store is the bbolt-backed record of resources and jobs. It is safe for
@@ -607,6 +610,9 @@ func (s *Store) commitBatch(batch []*commit) {
 				// The engine may run this again (etcd: on a newer copy of
 				// the store), so each run starts over.
 				taken, failed, failure = len(batch), -1, nil
+				if err := s.layoutCurrent(kv); err != nil {
+					return err
+				}
 				for i, c := range batch {
 					mark := kv.mark()
 					if c.claim != nil {
@@ -691,7 +697,38 @@ func runSafely(fn func(*Tx) error, tx *Tx) (err error) {
 // (a page bbolt panics on, a fault through a damaged page reference, a
 // record whose checksum fails) is an ErrDamaged error, logged loudly.
 func (s *Store) View(ctx context.Context, fn func(*Tx) error) error {
-	return s.guard(ctx, func() error { return s.kv.View(func(kv kvTx) error { return fn(&Tx{kv: kv}) }) })
+	return s.guard(ctx, func() error {
+		return s.kv.View(func(kv kvTx) error {
+			if err := s.layoutCurrent(kv); err != nil {
+				return err
+			}
+			return fn(&Tx{kv: kv})
+		})
+	})
+}
+
+// layoutCurrent fails on etcd when the store is not at the schema this
+// binary reads and writes: a newer release migrated it, or is migrating
+// it, while this replica ran. Its reads are of the mirror, and in a commit
+// they are compared like any other, so a migration's first part fails the
+// commits of the replicas still running and they stop before a record
+// moves. On bbolt the file's lock keeps any other process out.
+func (s *Store) layoutCurrent(kv kvTx) error {
+	if s.kv.etcd == nil {
+		return nil
+	}
+	meta := kv.Bucket(bucketMeta)
+	if meta.Get(keyMigrating) != nil {
+		return fmt.Errorf("%w: %w: a newer release is migrating it; start replicas of that release", ErrUnavailable, ErrSchemaMoved)
+	}
+	if v := meta.Get(keySchema); len(v) != 8 || binary.BigEndian.Uint64(v) != SchemaVersion {
+		have := uint64(0)
+		if len(v) == 8 {
+			have = binary.BigEndian.Uint64(v)
+		}
+		return fmt.Errorf("%w: %w: it is at schema %d and this release reads and writes schema %d; start replicas of the newer release", ErrUnavailable, ErrSchemaMoved, have, SchemaVersion)
+	}
+	return nil
 }
 
 // guard runs fn unless ctx is done, with damage fn meets in the file
