@@ -20,13 +20,7 @@ import (
 // once the mark is gone and the version is its own.
 func TestReplicaStopsWhenANewerReleaseMigrates(t *testing.T) {
 	t.Parallel()
-	endpoints, prefix := sharedEtcd(t), newEtcdPrefix()
-	s := openEtcd(t, endpoints, prefix)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	s, cli, prefix := etcdStoreAndClient(t)
 	ctx := context.Background()
 	n := 0
 	create := func() error {
@@ -77,13 +71,7 @@ func TestReplicaStopsWhenANewerReleaseMigrates(t *testing.T) {
 // so replicas of the release before stop at the first part.
 func TestMigrationInPartsMarksTheStore(t *testing.T) {
 	t.Parallel()
-	endpoints, prefix := sharedEtcd(t), newEtcdPrefix()
-	s := openEtcd(t, endpoints, prefix)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	s, cli, prefix := etcdStoreAndClient(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start, err := cli.Get(ctx, "any")
@@ -141,6 +129,20 @@ func TestMigrationInPartsMarksTheStore(t *testing.T) {
 	if err := s.Batch(ctx, func(tx *Tx) error { return nil }); err != nil {
 		t.Fatalf("a write after the migration: %v", err)
 	}
+}
+
+// etcdStoreAndClient opens a store under a new prefix of the shared
+// cluster, with a client of its own for what another release would write.
+func etcdStoreAndClient(t *testing.T) (*Store, *clientv3.Client, string) {
+	t.Helper()
+	endpoints, prefix := sharedEtcd(t), newEtcdPrefix()
+	s := openEtcd(t, endpoints, prefix)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return s, cli, prefix
 }
 
 func touches(evs []*clientv3.Event, key string) bool {
