@@ -136,9 +136,7 @@ func openCopySource(path string) (*bolt.DB, uint64, func(), error) {
 	}
 	var fileID string
 	err = db.View(func(tx *bolt.Tx) error {
-		if id, err := unseal(tx.Bucket(bucketMeta).Get(keyStoreID)); err == nil && len(id) == storeIDSize {
-			fileID = hexID(id)
-		}
+		fileID = storeIDIn(tx.Bucket(bucketMeta).Get(keyStoreID))
 		return nil
 	})
 	if err == nil {

@@ -309,9 +309,7 @@ func (s *Store) prepare(rec *identity, check CheckMode) (CheckMode, error) {
 		txid = uint64(tx.ID())
 		if kv := (kvTx{bolt: tx}); kv.HasBucket(bucketMeta) {
 			meta := kv.Bucket(bucketMeta)
-			if v, err := unseal(meta.Get(keyStoreID)); err == nil && len(v) == storeIDSize {
-				fileID = hexID(v)
-			}
+			fileID = storeIDIn(meta.Get(keyStoreID))
 			if v := meta.Get(keySchema); len(v) == 8 {
 				schema = binary.BigEndian.Uint64(v)
 			}
