@@ -851,7 +851,9 @@ func migrateNext(tx kvTx) (bool, error) {
 		have = binary.BigEndian.Uint64(v)
 	}
 	if have > uint64(len(migrations)) {
-		return false, fmt.Errorf("store schema version %d is newer than this binary understands (%d)", have, len(migrations))
+		// A newer release migrated it: a conflict, which the server
+		// reports as it is rather than as an unreachable store.
+		return false, classed(ErrConflict, "store schema version %d is newer than this binary understands (%d): a newer release migrated it; run that release", have, len(migrations))
 	}
 	if have == uint64(len(migrations)) {
 		return false, nil

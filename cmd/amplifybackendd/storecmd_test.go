@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -88,6 +89,24 @@ func TestEtcdStoreRefusals(t *testing.T) {
 	_, err = openStore(ctx, cfg, t.TempDir(), store.Options{Check: store.CheckFull})
 	if !errors.Is(err, store.ErrDamaged) || !strings.Contains(err.Error(), "etcdutl snapshot restore") || strings.Contains(err.Error(), "--accept-store-loss") {
 		t.Fatalf("a damaged record in etcd: %v", err)
+	}
+
+	// A store a newer release migrated (an older replica starting after
+	// an upgrade) is refused saying so, not as a cluster that does not
+	// answer.
+	newer := cfg
+	newer.etcdOptions.Prefix = "/newer"
+	if st, err = openStore(ctx, newer, t.TempDir(), store.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	version := binary.BigEndian.AppendUint64(nil, store.SchemaVersion+1)
+	if _, err := cluster.Client(t).Put(ctx, "/newer/meta/schema", string(version)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = openStore(ctx, newer, t.TempDir(), store.Options{})
+	if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "newer than this binary understands") || strings.Contains(err.Error(), "endpoint health") {
+		t.Fatalf("a store of a newer schema: %v", err)
 	}
 
 	// A prefix inside that store's is refused for what it is, not as a
