@@ -68,7 +68,7 @@ func Verify(path string) (Summary, error) {
 // openVerified is Verify, leaving the file open read-only when it checks
 // out, for a caller that goes on to read it. A record check needs the
 // current schema: a file at an older one is returned after its pages
-// are checked, with no StoreID or counts.
+// are checked, with its StoreID and no counts.
 func openVerified(path string) (*bolt.DB, Summary, error) {
 	var sum Summary
 	info, err := os.Stat(path)
@@ -108,6 +108,9 @@ func openVerified(path string) (*bolt.DB, Summary, error) {
 			if sum.Schema > SchemaVersion {
 				return fmt.Errorf("%s has schema version %d, newer than this binary understands (%d)", path, sum.Schema, SchemaVersion)
 			}
+			// A backup taken before an upgrade has the id too: Restore
+			// takes it, and Open migrates the records.
+			sum.StoreID = storeIDIn(meta.Get(keyStoreID))
 			if sum.Schema < SchemaVersion {
 				return nil // records of an older format: Open migrates, then checks them
 			}
@@ -115,8 +118,6 @@ func openVerified(path string) (*bolt.DB, Summary, error) {
 			if err != nil {
 				return err
 			}
-			id, _ := unseal(meta.Get(keyStoreID))
-			sum.StoreID = hexID(id)
 			sum.Resources, sum.Jobs, sum.Pending = counts.resources, counts.jobs, counts.pending
 			return nil
 		})

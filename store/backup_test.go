@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestBackupWhileWritingRestores takes a backup while writers commit,
@@ -145,4 +147,44 @@ func TestRestoreRefusals(t *testing.T) {
 	if err := s.View(context.Background(), func(tx *Tx) error { _, err := tx.Job("j1"); return err }); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestRestoreBackupOfEarlierSchema: a backup taken by the release before
+// (schema 7, which has a store id) restores, and the server's Open
+// migrates it: every record reads back. It was refused as predating store
+// ids, so no backup taken before an upgrade could be restored after it.
+func TestRestoreBackupOfEarlierSchema(t *testing.T) {
+	t.Parallel()
+	st := newV7Store()
+	dir := t.TempDir()
+	backup := filepath.Join(dir, "v7.db")
+	db, err := bolt.Open(backup, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeOldKV(t, kvDB{bolt: db}, 7, st.fill)
+	var want string
+	err = db.View(func(tx *bolt.Tx) error {
+		id, err := unseal(tx.Bucket(bucketMeta).Get(keyStoreID))
+		want = hexID(id)
+		return err
+	})
+	db.Close()
+	if err != nil || want == "" {
+		t.Fatalf("the schema 7 store has no id: %v", err)
+	}
+	target := filepath.Join(dir, "data", "amplifybackendd.db")
+	sum, err := Restore(backup, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Schema != 7 || sum.StoreID != want {
+		t.Fatalf("restored %+v, want schema 7 and store %s", sum, want)
+	}
+	s, err := OpenWith(target, Options{Check: CheckFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st.check(t, s)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -136,9 +137,7 @@ func openCopySource(path string) (*bolt.DB, uint64, func(), error) {
 	}
 	var fileID string
 	err = db.View(func(tx *bolt.Tx) error {
-		if id, err := unseal(tx.Bucket(bucketMeta).Get(keyStoreID)); err == nil && len(id) == storeIDSize {
-			fileID = hexID(id)
-		}
+		fileID = storeIDIn(tx.Bucket(bucketMeta).Get(keyStoreID))
 		return nil
 	})
 	if err == nil {
@@ -178,6 +177,9 @@ func checkIdentity(path, fileID string, txid uint64, size int64) error {
 // as Open does, and checks its records; it returns the copy, open, and its
 // name.
 func migratedCopy(db *bolt.DB, path string) (*bolt.DB, string, error) {
+	if err := removeMigratedCopies(path); err != nil {
+		return nil, "", err
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".migrate-*")
 	if err != nil {
 		return nil, "", fmt.Errorf("a temporary copy to migrate: %w", err)
@@ -206,6 +208,27 @@ func migratedCopy(db *bolt.DB, path string) (*bolt.DB, string, error) {
 		return nil, "", err
 	}
 	return mdb, f.Name(), nil
+}
+
+// removeMigratedCopies removes the temporary copies beside path that
+// runs killed while they migrated left, each as large as the migrated
+// store: the next run makes its own. None is in use: the file is
+// copied with no server on it, and the migrate command holds the data
+// directory's lock, so no other copy runs beside this one.
+func removeMigratedCopies(path string) error {
+	dir, base := filepath.Dir(path), filepath.Base(path)+".migrate-"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), base) && e.Type().IsRegular() {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("remove a temporary copy a run left: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // etcdCopy is one run of CopyToEtcd.

@@ -407,7 +407,8 @@ func (f *copyFixture) refused(cli *clientv3.Client, prefix, want string) {
 // TestCopyToEtcdOlderSchema: a file at schema 4 (before sign-in records
 // and environment records) is migrated as Open would, in a copy: the
 // store in etcd has its environments recorded, and the file is left at
-// schema 4 with no temporary file beside it. The migration gives the
+// schema 4 with no temporary file beside it, not even one a killed run
+// left (each would hold a migrated store, kept forever). The migration gives the
 // same result every run, so a second copy writes nothing. A file from
 // before store ids is refused with the way out.
 func TestCopyToEtcdOlderSchema(t *testing.T) {
@@ -422,6 +423,10 @@ func TestCopyToEtcdOlderSchema(t *testing.T) {
 			{ResourceKey: ResourceKey{AppID: "app", Env: "prod", Name: "docs"}, Bucket: "b2", CreateTime: t0.Add(time.Hour)},
 		})
 	})
+	// The copy a run killed while it migrated left behind.
+	if err := os.WriteFile(path+".migrate-1234", []byte("half a store"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	prefix := newCopyPrefix()
 	opts := EtcdOptions{Endpoints: cluster.Endpoints(), Prefix: prefix}
 	r, err := CopyToEtcd(context.Background(), path, opts, CopyOptions{})

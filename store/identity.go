@@ -133,3 +133,14 @@ func compareIdentity(path string, rec *identity, fileID string, txid uint64, siz
 }
 
 func hexID(b []byte) string { return hex.EncodeToString(b) }
+
+// storeIDIn is the store id a meta/ "store-id" value seals, in hex, or ""
+// when v is none: the file predates store ids (schema 3), or the value is
+// damaged, which the full check names. Every schema since 3 keeps it in
+// the same form, so it is read before a file is migrated.
+func storeIDIn(v []byte) string {
+	if id, err := unseal(v); err == nil && len(id) == storeIDSize {
+		return hexID(id)
+	}
+	return ""
+}

@@ -312,9 +312,7 @@ func (s *Store) prepare(rec *identity, check CheckMode) (CheckMode, error) {
 		txid = uint64(tx.ID())
 		if kv := (kvTx{bolt: tx}); kv.HasBucket(bucketMeta) {
 			meta := kv.Bucket(bucketMeta)
-			if v, err := unseal(meta.Get(keyStoreID)); err == nil && len(v) == storeIDSize {
-				fileID = hexID(v)
-			}
+			fileID = storeIDIn(meta.Get(keyStoreID))
 			if v := meta.Get(keySchema); len(v) == 8 {
 				schema = binary.BigEndian.Uint64(v)
 			}
@@ -890,7 +888,9 @@ func migrateNext(tx kvTx) (bool, error) {
 		have = binary.BigEndian.Uint64(v)
 	}
 	if have > uint64(len(migrations)) {
-		return false, fmt.Errorf("store schema version %d is newer than this binary understands (%d)", have, len(migrations))
+		// A newer release migrated it: a conflict, which the server
+		// reports as it is rather than as an unreachable store.
+		return false, classed(ErrConflict, "store schema version %d is newer than this binary understands (%d): a newer release migrated it; run that release", have, len(migrations))
 	}
 	if have == uint64(len(migrations)) {
 		return false, nil

@@ -158,7 +158,11 @@ func runRestore(_ context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("amplifybackendd restore: %s is now %s; %d pending jobs resume when the server starts\n", path, describe(sum), sum.Pending)
+	resume := fmt.Sprintf("%d pending jobs resume", sum.Pending)
+	if sum.Schema < store.SchemaVersion {
+		resume = "its pending jobs resume"
+	}
+	fmt.Printf("amplifybackendd restore: %s is now %s; %s when the server starts\n", path, describe(sum), resume)
 	return nil
 }
 
@@ -174,7 +178,14 @@ func lockOffline(dir, command, doing string) (*datadir.Lock, error) {
 	return lock, err
 }
 
+// describe names the store a summary is of. A file of an older schema
+// is not counted (Verify counts only records of the current one): it
+// says so rather than print counts of nothing.
 func describe(s store.Summary) string {
+	if s.Schema < store.SchemaVersion {
+		return fmt.Sprintf("store %s at transaction %d, %d bytes, of schema %d, which the server migrates to %d when it starts",
+			s.StoreID, s.TxID, s.Size, s.Schema, store.SchemaVersion)
+	}
 	return fmt.Sprintf("store %s at transaction %d, %d bytes, %d resources, %d jobs (%d pending)",
 		s.StoreID, s.TxID, s.Size, s.Resources, s.Jobs, s.Pending)
 }
