@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/uuid"
 	"github.com/versity/versitygw/backend"
 	"github.com/versity/versitygw/s3api/utils"
+	"github.com/versity/versitygw/s3err"
 	"github.com/versity/versitygw/s3response"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -244,4 +246,70 @@ func (b *bucketBackend) ListBuckets(ctx context.Context, in s3response.ListBucke
 		}
 	}
 	return out, nil
+}
+
+// The posix backend joins an upload id to a directory path unchecked, so an
+// id such as "../../../etc" would make UploadPart write a file, and
+// AbortMultipartUpload remove a directory tree, anywhere the process may:
+// for anyone the bucket policy lets put objects, guests included. Its own
+// ids are canonical UUIDs (CreateMultipartUpload), so every other id names
+// no upload of this gateway and is answered NoSuchUpload before it reaches
+// the backend.
+
+// knownUploadID reports whether id has the form of an id the posix backend
+// issues.
+func knownUploadID(id *string) bool {
+	if id == nil || len(*id) != 36 {
+		return false
+	}
+	_, err := uuid.Parse(*id)
+	return err == nil
+}
+
+// UploadPart refuses an upload id the backend never issued.
+func (b *bucketBackend) UploadPart(ctx context.Context, in *s3.UploadPartInput) (*s3.UploadPartOutput, error) {
+	if !knownUploadID(in.UploadId) {
+		return nil, noSuchUpload(in.UploadId)
+	}
+	return b.Backend.UploadPart(ctx, in)
+}
+
+// UploadPartCopy refuses an upload id the backend never issued.
+func (b *bucketBackend) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput) (s3response.CopyPartResult, error) {
+	if !knownUploadID(in.UploadId) {
+		return s3response.CopyPartResult{}, noSuchUpload(in.UploadId)
+	}
+	return b.Backend.UploadPartCopy(ctx, in)
+}
+
+// CompleteMultipartUpload refuses an upload id the backend never issued.
+func (b *bucketBackend) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput) (s3response.CompleteMultipartUploadResult, string, error) {
+	if !knownUploadID(in.UploadId) {
+		return s3response.CompleteMultipartUploadResult{}, "", noSuchUpload(in.UploadId)
+	}
+	return b.Backend.CompleteMultipartUpload(ctx, in)
+}
+
+// AbortMultipartUpload refuses an upload id the backend never issued.
+func (b *bucketBackend) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput) error {
+	if !knownUploadID(in.UploadId) {
+		return noSuchUpload(in.UploadId)
+	}
+	return b.Backend.AbortMultipartUpload(ctx, in)
+}
+
+// ListParts refuses an upload id the backend never issued.
+func (b *bucketBackend) ListParts(ctx context.Context, in *s3.ListPartsInput) (s3response.ListPartsResult, error) {
+	if !knownUploadID(in.UploadId) {
+		return s3response.ListPartsResult{}, noSuchUpload(in.UploadId)
+	}
+	return b.Backend.ListParts(ctx, in)
+}
+
+func noSuchUpload(id *string) error {
+	var s string
+	if id != nil {
+		s = *id
+	}
+	return s3err.GetNoSuchUploadErr(s)
 }

@@ -352,3 +352,58 @@ func TestIAMUserPolicyEnforcedOnGateway(t *testing.T) {
 		t.Errorf("GET with a wrong secret: %v, want SignatureDoesNotMatch", err)
 	}
 }
+
+// TestUploadIDCannotLeaveTheBucket sends the multipart calls that take an
+// upload id with ids that climb out of the gateway's folder. The posix
+// backend would join them to a path: UploadPart would write a file into
+// any directory, AbortMultipartUpload remove any directory tree. Each must
+// be NoSuchUpload and touch nothing, and a real upload beside them lives on.
+func TestUploadIDCannotLeaveTheBucket(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	c := s3Client(rootAccess, rootSecret)
+	bucket := newBucket(t, c)
+	key := "public/x"
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("CreateMultipartUpload: %v", err)
+	}
+	outside := t.TempDir()
+	victim := filepath.Join(outside, "victim")
+	if err := os.MkdirAll(filepath.Join(victim, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Enough ".." to reach "/" from wherever the gateway's folder is.
+	climb := strings.Repeat("../", 64) + strings.TrimPrefix(outside, "/")
+
+	ids := []string{climb, climb + "/victim", "..", ".", "../" + aws.ToString(up.UploadId)}
+	for _, id := range ids {
+		_, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket), Key: aws.String(key),
+			UploadId: aws.String(id), PartNumber: aws.Int32(7), Body: strings.NewReader("written outside")})
+		if code := apiCode(err); code != "NoSuchUpload" {
+			t.Errorf("UploadPart with upload id %q: %v (code %q), want NoSuchUpload", id, err, code)
+		}
+		_, err = c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: aws.String(id)})
+		if code := apiCode(err); code != "NoSuchUpload" {
+			t.Errorf("ListParts with upload id %q: %v (code %q), want NoSuchUpload", id, err, code)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(outside, "7")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("UploadPart wrote outside the gateway's folder: stat %s: %v", filepath.Join(outside, "7"), err)
+	}
+	for _, id := range ids {
+		_, err = c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: aws.String(id)})
+		if code := apiCode(err); code != "NoSuchUpload" {
+			t.Errorf("AbortMultipartUpload with upload id %q: %v (code %q), want NoSuchUpload", id, err, code)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(victim, "sub")); err != nil {
+		t.Errorf("AbortMultipartUpload removed a directory outside the gateway's folder: %v", err)
+	}
+	if _, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: up.UploadId}); err != nil {
+		t.Errorf("the real upload is gone: ListParts: %v", err)
+	}
+	if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key), UploadId: up.UploadId}); err != nil {
+		t.Errorf("AbortMultipartUpload of the real upload: %v", err)
+	}
+}

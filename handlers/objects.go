@@ -297,12 +297,16 @@ func expiry(v *int) (time.Duration, error) {
 }
 
 // checkUploadID passes an upload id along only if it is one opaque token:
-// the target checks it belongs to the key.
+// the target checks it belongs to the key. No target issues ids with a
+// path separator or that are a dot segment, while a posix target (Versity)
+// joins the id to a directory path: "../.." there would reach outside the
+// bucket, so such an id never leaves the server.
 func checkUploadID(v *string) (string, error) {
 	if v == nil || *v == "" {
 		return "", errMissingField.with("uploadId")
 	}
-	if len(*v) > maxToken || strings.ContainsFunc(*v, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+	if len(*v) > maxToken || *v == "." || *v == ".." ||
+		strings.ContainsFunc(*v, func(r rune) bool { return r < 0x21 || r == 0x7f || r == '/' || r == '\\' }) {
 		return "", errFieldValue.with("uploadId", *v, "must be the uploadId CreateConsoleMultipartUpload answered")
 	}
 	return *v, nil

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -307,6 +308,60 @@ func TestOneJobPerResource(t *testing.T) {
 	// A different resource is not blocked.
 	if _, err := f.runner.Create(f.ctx, CreateInput{Key: f.key("other"), Bucket: f.bucket("c")}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestImportRefusesBucketOfAnotherResource deletes a resource, which keeps
+// its bucket, and imports that bucket into another environment: the import
+// fails without writing a statement or recording a resource, since a
+// bucket this service created is its resource's alone (an import would
+// hand that resource's objects to whoever may import in the other
+// environment). The resource itself takes the bucket back by being created
+// again.
+func TestImportRefusesBucketOfAnotherResource(t *testing.T) {
+	f := setup(t)
+	f.start()
+	b := f.bucket("kept")
+	k := f.key("orig")
+	perms := store.Permissions{Authenticated: []string{"READ"}, Unauthenticated: []string{"READ"}}
+	for _, step := range []func() (store.Job, error){
+		func() (store.Job, error) {
+			return f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: b, Permissions: perms})
+		},
+		func() (store.Job, error) { return f.runner.Delete(f.ctx, k) },
+	} {
+		j, err := step()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.wait(j.ID); got.Status != store.StatusCompleted {
+			t.Fatalf("%s: %+v", j.Operation, got)
+		}
+	}
+	before, err := gateway.BucketPolicy(f.ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := f.runner.Import(f.ctx, f.app, "other", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := f.wait(j.ID)
+	if got.Status != store.StatusFailed || !strings.Contains(got.Error, "created by this service for another storage resource") {
+		t.Fatalf("import of a bucket another resource created: %+v", got)
+	}
+	if after, _ := gateway.BucketPolicy(f.ctx, b); !bytes.Equal(before, after) && !policy.Equivalent(before, after) {
+		t.Errorf("the refused import changed the bucket policy:\n%s\n->\n%s", before, after)
+	}
+	if _, err := f.resource(store.ResourceKey{AppID: f.app, Env: "other", Name: b}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused import left a resource: %v", err)
+	}
+	j, err = f.runner.Create(f.ctx, CreateInput{Key: k, Bucket: b, Permissions: perms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.wait(j.ID); got.Status != store.StatusCompleted {
+		t.Fatalf("the resource taking its bucket back: %+v", got)
 	}
 }
 

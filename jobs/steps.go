@@ -107,6 +107,9 @@ func (r *Runner) apply(ctx context.Context, w *work) error {
 		if err := r.step(ctx, "find bucket", func(ctx context.Context) error { return r.bucketMustExist(ctx, w, missing) }); err != nil {
 			return err
 		}
+		if err := r.step(ctx, "check bucket owner", func(ctx context.Context) error { return r.importableBucket(ctx, w) }); err != nil {
+			return err
+		}
 		// An import starts with no permissions, except a clone's, which
 		// copies its source's: those must fit like an update's.
 		if err := r.step(ctx, "check policy sizes", func(ctx context.Context) error { return r.checkSizes(ctx, w, w.res.Desired) }); err != nil {
@@ -179,6 +182,29 @@ func (r *Runner) bucketMustExist(ctx context.Context, w *work, missing error) er
 	}
 	if !ok {
 		return missing
+	}
+	return nil
+}
+
+// importableBucket refuses to import a bucket this service created for
+// another storage resource: such a bucket is its resource's alone, also
+// once that resource is deleted and the bucket kept. Authorizing an import
+// only sees the resources that use a bucket now, so without this a key
+// confined to one environment could import a bucket another app's
+// environment left behind and read its objects. The resource that created
+// it takes it back with CreateBackendStorage under its own name. The
+// message does not say whose it is: the caller may not be allowed to know.
+func (r *Runner) importableBucket(ctx context.Context, w *work) error {
+	tags, err := r.target.Tags(ctx, w.res.Bucket)
+	if err != nil {
+		if s3iam.Classify(err) == s3iam.NotImplemented {
+			return nil // a target without tags has no ownership to read
+		}
+		return err
+	}
+	if owner := tags[OwnerTag]; owner != "" && owner != bucketTags(w.res.ResourceKey)[OwnerTag] {
+		return terminal("Bucket %q was created by this service for another storage resource and cannot be imported; "+
+			"that resource takes it back with CreateBackendStorage under its own name. Choose another bucket.", w.res.Bucket)
 	}
 	return nil
 }

@@ -413,6 +413,12 @@ func TestObjectKeysValidated(t *testing.T) {
 		{"multipart/parts", with(pub, "key", "public/x", "uploadId", "a b", "partNumbers", []int{1}), "Invalid uploadId"},
 		{"multipart/complete", with(pub, "key", "public/x", "uploadId", "u1", "parts", []map[string]any{{"partNumber": 2, "eTag": "a"}, {"partNumber": 1, "eTag": "b"}}), "ascending"},
 		{"multipart/abort", with(pub, "key", "public/x"), "Missing required field uploadId"},
+		// An upload id becomes part of a path on posix targets (Versity).
+		{"multipart/parts", with(pub, "key", "public/x", "uploadId", "../../../tmp", "partNumbers", []int{1}), "Invalid uploadId"},
+		{"multipart/complete", with(pub, "key", "public/x", "uploadId", "..", "parts", []map[string]any{{"partNumber": 1, "eTag": "e"}}), "Invalid uploadId"},
+		{"multipart/abort", with(pub, "key", "public/x", "uploadId", "../../../tmp"), "Invalid uploadId"},
+		{"multipart/abort", with(pub, "key", "public/x", "uploadId", "."), "Invalid uploadId"},
+		{"multipart/abort", with(pub, "key", "public/x", "uploadId", `..\x`), "Invalid uploadId"},
 	} {
 		w := e.call(tt.op, tt.body, nil)
 		var body apiError
