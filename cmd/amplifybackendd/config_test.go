@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -102,6 +103,34 @@ func TestAccountIDFlag(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--account-id") || !strings.Contains(err.Error(), "12 digits") {
 			t.Errorf("--account-id %q: %v", bad, err)
 		}
+	}
+}
+
+// TestGuestAccessAndLogLevelFlags: --public-guest-access and --log-level
+// are read with the other flags, so a value the server cannot use refuses
+// the start (exit status 2) before anything is written to the data
+// directory, naming the flag, what it takes and the value given.
+func TestGuestAccessAndLogLevelFlags(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	wantRefusals(t, []refusal{
+		{args: []string{"--public-guest-access", "maybe"}, want: []string{"--public-guest-access must be true, false or auto", `"maybe"`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_PUBLIC_GUEST_ACCESS": "yes please"}, want: []string{"--public-guest-access", `"yes please"`}},
+		{args: []string{"--log-level", "verbose"}, want: []string{"--log-level must be debug, info, warn or error", `"verbose"`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_LOG_LEVEL": "loud"}, want: []string{"--log-level", `"loud"`}},
+	})
+	os.Unsetenv("AMPLIFYBACKENDD_PUBLIC_GUEST_ACCESS") // t.Setenv restores them
+	os.Unsetenv("AMPLIFYBACKENDD_LOG_LEVEL")
+	for _, v := range []string{"auto", "true", "false"} {
+		if _, err := parseConfig([]string{"--public-guest-access", v}); err != nil {
+			t.Errorf("--public-guest-access %s: %v", v, err)
+		}
+	}
+	c, err := parseConfig([]string{"--log-level", "warn"})
+	if err != nil || c.level != slog.LevelWarn {
+		t.Errorf("--log-level warn: %v %v", c.level, err)
+	}
+	if c, err := parseConfig(nil); err != nil || c.level != slog.LevelInfo {
+		t.Errorf("default log level: %v %v", c.level, err)
 	}
 }
 

@@ -73,6 +73,7 @@ type config struct {
 	retry             jobs.RetryPolicy
 	bucketPolicyLimit int
 	logLevel          string
+	level             slog.Level // logLevel read
 	logFormat         string
 	limits            limits
 	checkStore        store.CheckMode
@@ -195,6 +196,14 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return c, fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
 	}
+	if err := c.level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return c, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", c.logLevel)
+	}
+	// Checked here, before anything is written to the data directory: a
+	// value the server cannot use refuses the start and changes nothing.
+	if _, err := guestAccessFor(c.publicGuestAccess, false); err != nil {
+		return c, err
+	}
 	var err error
 	if c.checkStore, err = store.ParseCheckMode(checkStore); err != nil {
 		return c, fmt.Errorf("--check-store: %w", err)
@@ -230,6 +239,20 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 		return c, fmt.Errorf("--auth-role-template and --unauth-role-template must differ: both are %q, so signed-in users and guests would share one role", c.authRole)
 	}
 	return c, nil
+}
+
+// guestAccessFor reads --public-guest-access for a target: auto is on for
+// the embedded gateway, where nothing assumes the Cognito roles, so the
+// bucket policy is all that gives guests their access.
+func guestAccessFor(setting string, embeddedMode bool) (bool, error) {
+	if setting == "auto" {
+		return embeddedMode, nil
+	}
+	on, err := strconv.ParseBool(setting)
+	if err != nil {
+		return false, fmt.Errorf("--public-guest-access must be true, false or auto, not %q", setting)
+	}
+	return on, nil
 }
 
 // accountIDPattern is an AWS account id: what the ARNs of key policies
@@ -402,11 +425,7 @@ func tuneGC() {
 }
 
 func run(ctx context.Context, cfg config) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	log := newLogger(cfg.logFormat, level)
+	log := newLogger(cfg.logFormat, cfg.level)
 	// Metrics cost nothing when no listener asks for them: a nil *Metrics
 	// observes nothing.
 	var m *metrics.Metrics
@@ -515,12 +534,10 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("configure target: %w", err)
 	}
 
-	publicGuest := embeddedMode
-	if cfg.publicGuestAccess != "auto" {
-		if publicGuest, err = strconv.ParseBool(cfg.publicGuestAccess); err != nil {
-			ln.Close()
-			return fmt.Errorf("--public-guest-access must be true, false or auto")
-		}
+	publicGuest, err := guestAccessFor(cfg.publicGuestAccess, embeddedMode)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	bucketPolicyLimit := cfg.bucketPolicyLimit
 	if bucketPolicyLimit == 0 && embeddedMode {
