@@ -134,6 +134,30 @@ func TestGuestAccessAndLogLevelFlags(t *testing.T) {
 	}
 }
 
+// TestJobRunnerFlagsRefuseWhatTheyCannotMean: zero or less workers, retry
+// attempts, job timeout or backoff, a negative bucket policy limit and an
+// empty region are refused at start, naming the flag, the rule and the
+// value, where the job runner used to put its default in their place
+// unasked (--workers 0 ran 8 jobs at once).
+func TestJobRunnerFlagsRefuseWhatTheyCannotMean(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	wantRefusals(t, []refusal{
+		{args: []string{"--workers", "0"}, want: []string{"--workers must be at least 1, not 0"}},
+		{args: []string{"--workers", "-3"}, want: []string{"--workers must be at least 1, not -3"}},
+		{args: []string{"--retry-attempts", "0"}, want: []string{"--retry-attempts must be at least 1, not 0"}},
+		{args: []string{"--bucket-policy-limit", "-5"}, want: []string{"--bucket-policy-limit must be at least 0, not -5"}},
+		{args: []string{"--job-timeout", "0s"}, want: []string{"--job-timeout must be a positive duration, not 0s"}},
+		{args: []string{"--job-timeout", "-1m"}, want: []string{"--job-timeout must be a positive duration, not -1m0s"}},
+		{args: []string{"--retry-base", "0s"}, want: []string{"--retry-base must be a positive duration"}},
+		{args: []string{"--retry-max", "-1s"}, want: []string{"--retry-max must be a positive duration"}},
+		{args: []string{"--region", ""}, want: []string{"--region must name the target's region"}},
+	})
+	c, err := parseConfig([]string{"--workers", "1", "--retry-attempts", "1", "--job-timeout", "30s", "--bucket-policy-limit", "0"})
+	if err != nil || c.workers != 1 || c.retry.Attempts != 1 || c.jobTimeout != 30*time.Second {
+		t.Errorf("the least values that mean something: %+v %v", c, err)
+	}
+}
+
 // TestConsoleOrigin: --console-origin takes a browser origin, by flag or by
 // its environment variable; a URL with a path, or no scheme, is refused at
 // start, naming the flag and the form it takes.

@@ -179,6 +179,28 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	if err := c.limits.validate(); err != nil {
 		return c, err
 	}
+	// The job runner would take zero or less as "its default" and run with
+	// 8 workers or a 10-minute timeout unasked; say so instead.
+	for _, n := range []struct {
+		flag  string
+		value int
+		least int
+	}{{"workers", c.workers, 1}, {"retry-attempts", c.retry.Attempts, 1}, {"bucket-policy-limit", c.bucketPolicyLimit, 0}} {
+		if n.value < n.least {
+			return c, fmt.Errorf("--%s must be at least %d, not %d", n.flag, n.least, n.value)
+		}
+	}
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{{"job-timeout", c.jobTimeout}, {"retry-base", c.retry.Base}, {"retry-max", c.retry.Max}} {
+		if d.value <= 0 {
+			return c, fmt.Errorf("--%s must be a positive duration, not %s", d.flag, d.value)
+		}
+	}
+	if c.region == "" {
+		return c, errors.New("--region must name the target's region, such as us-east-1; it is empty")
+	}
 	if c.jobRetention < 0 {
 		return c, fmt.Errorf("--job-retention must be 0 (keep finished jobs forever) or a positive duration such as 720h, not %s", c.jobRetention)
 	}
