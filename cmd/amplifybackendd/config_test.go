@@ -158,6 +158,33 @@ func TestJobRunnerFlagsRefuseWhatTheyCannotMean(t *testing.T) {
 	}
 }
 
+// TestEnvironmentValuesTheFlagCannotRead: an AMPLIFYBACKENDD_* variable
+// of a boolean, number or duration flag that does not parse is refused,
+// naming the variable, its flag and what it takes, where it used to be
+// ignored without a word (AMPLIFYBACKENDD_DELETE_BUCKETS=yes kept every
+// bucket); the flag on the command line still wins over it.
+func TestEnvironmentValuesTheFlagCannotRead(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	wantRefusals(t, []refusal{
+		{env: map[string]string{"AMPLIFYBACKENDD_DELETE_BUCKETS": "yes"}, want: []string{`AMPLIFYBACKENDD_DELETE_BUCKETS="yes" (--delete-buckets) must be true or false`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_JOB_TIMEOUT": "10"}, want: []string{`AMPLIFYBACKENDD_JOB_TIMEOUT="10" (--job-timeout) must be a duration`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_WORKERS": "four"}, want: []string{`AMPLIFYBACKENDD_WORKERS="four" (--workers) must be a whole number`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_REQUEST_BODY_BUDGET": "64MiB"}, want: []string{"AMPLIFYBACKENDD_REQUEST_BODY_BUDGET", "--request-body-budget"}},
+		{env: map[string]string{"AMPLIFYBACKENDD_IDLE_TIMEOUT": "1 minute"}, want: []string{"AMPLIFYBACKENDD_IDLE_TIMEOUT", "--idle-timeout"}},
+		{env: map[string]string{"AMPLIFYBACKENDD_ETCD_LEASE_TTL": "10"}, want: []string{"AMPLIFYBACKENDD_ETCD_LEASE_TTL", "--etcd-lease-ttl"}},
+	})
+	t.Setenv("AMPLIFYBACKENDD_WORKERS", "four")
+	if c, err := parseConfig([]string{"--workers", "2"}); err != nil || c.workers != 2 {
+		t.Errorf("--workers 2 over AMPLIFYBACKENDD_WORKERS=four: %d %v", c.workers, err)
+	}
+	t.Setenv("AMPLIFYBACKENDD_WORKERS", "")
+	t.Setenv("AMPLIFYBACKENDD_DELETE_BUCKETS", "true")
+	t.Setenv("AMPLIFYBACKENDD_JOB_TIMEOUT", "90s")
+	if c, err := parseConfig(nil); err != nil || !c.deleteBuckets || c.jobTimeout != 90*time.Second || c.workers != 8 {
+		t.Errorf("values that parse: %v %v %d %v", c.deleteBuckets, c.jobTimeout, c.workers, err)
+	}
+}
+
 // TestConsoleOrigin: --console-origin takes a browser origin, by flag or by
 // its environment variable; a URL with a path, or no scheme, is refused at
 // start, naming the flag and the form it takes.

@@ -47,6 +47,9 @@ SIGTERM or SIGINT stops it.`)
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q: the gateway takes only flags", fs.Arg(0))}
 	}
+	if err := checkEnv(fs); err != nil {
+		return usageError{err}
+	}
 	if err := lim.validateTimeouts(); err != nil {
 		return usageError{err}
 	}

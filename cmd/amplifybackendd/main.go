@@ -171,6 +171,9 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	if err := checkEnv(fs); err != nil {
+		return c, err
+	}
 	if fs.NArg() > 0 {
 		// A mistyped command (amplifybackendd key list) would otherwise
 		// start a server.
@@ -364,6 +367,41 @@ func envOr(flagName, def string) string {
 		return v
 	}
 	return def
+}
+
+// checkEnv refuses an AMPLIFYBACKENDD_* variable its flag cannot read.
+// envBool, envInt and envDuration fall back to the default on such a
+// value, so without this AMPLIFYBACKENDD_DELETE_BUCKETS=yes or
+// AMPLIFYBACKENDD_JOB_TIMEOUT=10 (no unit) would be ignored without a word,
+// where the same value as a flag is refused. A flag given on the command
+// line wins over its variable, which is then not read.
+func checkEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if err != nil || given[f.Name] || !ok {
+			return
+		}
+		var want string
+		switch g.Get().(type) {
+		case bool:
+			want = "true or false"
+		case int, int64:
+			want = "a whole number"
+		case time.Duration:
+			want = "a duration such as 90s or 10m"
+		default: // strings are taken as they are, and checked with their flag
+			return
+		}
+		// The variable set but empty reads as unset, as envBool,
+		// envInt and envDuration take it.
+		if v := os.Getenv(envName(f.Name)); v != "" && f.Value.Set(v) != nil {
+			err = fmt.Errorf("%s=%q (--%s) must be %s", envName(f.Name), v, f.Name, want)
+		}
+	})
+	return err
 }
 
 func envBool(flagName string) bool {

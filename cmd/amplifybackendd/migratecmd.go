@@ -62,6 +62,9 @@ func (c migrateCommand) run(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("migrate takes only flags, not %q", fs.Arg(0))}
 	}
+	if err := checkEnv(fs); err != nil {
+		return usageError{err}
+	}
 	given := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
 	if given["to-etcd"] {
