@@ -17,7 +17,8 @@ import (
 )
 
 // TestEveryFlagInREADME: each flag --help lists has a row in the README's
-// Configuration table, so a new flag cannot go undocumented.
+// Configuration table, and each flag of a command's --help is named in the
+// README, so a new flag cannot go undocumented.
 func TestEveryFlagInREADME(t *testing.T) {
 	t.Parallel()
 	help, code := testserver.Run(t, "--help")
@@ -43,6 +44,18 @@ func TestEveryFlagInREADME(t *testing.T) {
 	for _, f := range flags {
 		if !strings.Contains(rows.String(), "`--"+f[1]+"`") {
 			t.Errorf("--%s is not in the README's Configuration table", f[1])
+		}
+	}
+	// The commands' flags are named where the README shows each command.
+	for _, command := range []string{"backup", "restore", "ready", "gateway", "migrate"} {
+		help, code := testserver.Run(t, command, "--help")
+		if code != 0 {
+			t.Fatalf("%s --help exited %d:\n%s", command, code, help)
+		}
+		for _, f := range regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`).FindAllStringSubmatch(help, -1) {
+			if !regexp.MustCompile(`--` + f[1] + `([^a-z0-9-]|$)`).MatchString(string(readme)) {
+				t.Errorf("amplifybackendd %s --%s is not in the README", command, f[1])
+			}
 		}
 	}
 }

@@ -34,6 +34,14 @@ func TestReplicasOnEtcdWithGateway(t *testing.T) {
 			"--keys-dir", keysDir, "--public-guest-access", "true")
 		return testserver.StartEnv(t, gw.ServerEnv(), args...)
 	}
+	// What the gateway prints for operators is what these replicas need,
+	// guest access in bucket policies included: nothing on the gateway
+	// assumes the Cognito roles, as on the embedded target.
+	for _, flag := range append(gw.ServerArgs(), "--public-guest-access true") {
+		if !strings.Contains(gw.Advice, flag) {
+			t.Errorf("the gateway's advice %q lacks %s", gw.Advice, flag)
+		}
+	}
 	a, b := replica(), replica()
 	if a.APICreds != b.APICreds {
 		t.Fatalf("the replicas sign with different default keys: %s and %s", a.APICreds.AccessKeyID, b.APICreds.AccessKeyID)

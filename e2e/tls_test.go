@@ -67,6 +67,38 @@ func TestTLSAndCertificateReload(t *testing.T) {
 	if _, err := http.Get(s.API + "/healthz"); err == nil {
 		t.Error("a client without the CA trusted the certificate")
 	}
+	// A server given --tls-cert on its command line leaves nothing in the
+	// environment: ready and backup take the CA bundle as a flag, and say
+	// so when the system's CAs do not verify the server.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AMPLIFYBACKENDD_") {
+			env = append(env, kv)
+		}
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	for _, c := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"ready", "--endpoint", s.API}, false},
+		{[]string{"backup", "--endpoint", s.API, "--data-dir", s.DataDir, backup}, false},
+		{[]string{"ready", "--endpoint", s.API, "--tls-ca-bundle", ca.File}, true},
+		{[]string{"backup", "--endpoint", s.API, "--data-dir", s.DataDir, "--tls-ca-bundle", ca.File, backup}, true},
+	} {
+		cmd := testserver.Command(c.args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if c.ok && err != nil {
+			t.Errorf("%v: %v: %s", c.args, err, out)
+		}
+		if !c.ok && (err == nil || !strings.Contains(string(out), "give --tls-ca-bundle")) {
+			t.Errorf("%v without the CA bundle: %v: %s; want a refusal that names --tls-ca-bundle", c.args, err, out)
+		}
+	}
+	if _, err := os.Stat(backup); err != nil {
+		t.Errorf("the backup over https: %v", err)
+	}
 
 	serial := func(c *http.Client, url string) int64 {
 		t.Helper()

@@ -274,6 +274,10 @@ func (s *Server) operation(c echo.Context) string {
 	switch {
 	case p == "/healthz":
 		return "Healthz"
+	case p == "/readyz":
+		// Probes come every few seconds; counted as Unknown they would
+		// hide the paths no route matches among them.
+		return "Readyz"
 	case p == signInPath:
 		return "ConsoleSignIn"
 	case p == "/console" || strings.HasPrefix(p, "/console/"):

@@ -143,6 +143,9 @@ func (e *Error) Why() string {
 	case Burned:
 		return fmt.Sprintf("was withdrawn after %d wrong challenge codes", MaxFailures)
 	case WrongCode:
+		if e.AttemptsLeft == 1 {
+			return "was presented with a wrong challenge code (1 attempt left)"
+		}
 		return fmt.Sprintf("was presented with a wrong challenge code (%d attempts left)", e.AttemptsLeft)
 	}
 	return "does not exist or was deleted"

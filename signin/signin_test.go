@@ -3,8 +3,10 @@ package signin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -214,6 +216,13 @@ func TestWrongCodes(t *testing.T) {
 		errors.As(err, &refused)
 		if refused.AttemptsLeft != MaxFailures-i {
 			t.Fatalf("after %d wrong codes: %d attempts left, want %d", i, refused.AttemptsLeft, MaxFailures-i)
+		}
+		want := fmt.Sprintf("(%d attempts left)", MaxFailures-i)
+		if MaxFailures-i == 1 {
+			want = "(1 attempt left)"
+		}
+		if !strings.HasSuffix(refused.Why(), want) {
+			t.Errorf("after %d wrong codes the refusal says %q, want it to end %q", i, refused.Why(), want)
 		}
 	}
 	_, err := f.svc.Exchange(f.ctx, c.AppID, c.SessionID, "wrong")

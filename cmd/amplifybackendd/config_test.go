@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -102,6 +103,85 @@ func TestAccountIDFlag(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--account-id") || !strings.Contains(err.Error(), "12 digits") {
 			t.Errorf("--account-id %q: %v", bad, err)
 		}
+	}
+}
+
+// TestGuestAccessAndLogLevelFlags: --public-guest-access and --log-level
+// are read with the other flags, so a value the server cannot use refuses
+// the start (exit status 2) before anything is written to the data
+// directory, naming the flag, what it takes and the value given.
+func TestGuestAccessAndLogLevelFlags(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	wantRefusals(t, []refusal{
+		{args: []string{"--public-guest-access", "maybe"}, want: []string{"--public-guest-access must be true, false or auto", `"maybe"`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_PUBLIC_GUEST_ACCESS": "yes please"}, want: []string{"--public-guest-access", `"yes please"`}},
+		{args: []string{"--log-level", "verbose"}, want: []string{"--log-level must be debug, info, warn or error", `"verbose"`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_LOG_LEVEL": "loud"}, want: []string{"--log-level", `"loud"`}},
+	})
+	os.Unsetenv("AMPLIFYBACKENDD_PUBLIC_GUEST_ACCESS") // t.Setenv restores them
+	os.Unsetenv("AMPLIFYBACKENDD_LOG_LEVEL")
+	for _, v := range []string{"auto", "true", "false"} {
+		if _, err := parseConfig([]string{"--public-guest-access", v}); err != nil {
+			t.Errorf("--public-guest-access %s: %v", v, err)
+		}
+	}
+	c, err := parseConfig([]string{"--log-level", "warn"})
+	if err != nil || c.level != slog.LevelWarn {
+		t.Errorf("--log-level warn: %v %v", c.level, err)
+	}
+	if c, err := parseConfig(nil); err != nil || c.level != slog.LevelInfo {
+		t.Errorf("default log level: %v %v", c.level, err)
+	}
+}
+
+// TestJobRunnerFlagsRefuseWhatTheyCannotMean: zero or less workers, retry
+// attempts, job timeout or backoff, a negative bucket policy limit and an
+// empty region are refused at start, naming the flag, the rule and the
+// value, where the job runner used to put its default in their place
+// unasked (--workers 0 ran 8 jobs at once).
+func TestJobRunnerFlagsRefuseWhatTheyCannotMean(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	wantRefusals(t, []refusal{
+		{args: []string{"--workers", "0"}, want: []string{"--workers must be at least 1, not 0"}},
+		{args: []string{"--workers", "-3"}, want: []string{"--workers must be at least 1, not -3"}},
+		{args: []string{"--retry-attempts", "0"}, want: []string{"--retry-attempts must be at least 1, not 0"}},
+		{args: []string{"--bucket-policy-limit", "-5"}, want: []string{"--bucket-policy-limit must be at least 0, not -5"}},
+		{args: []string{"--job-timeout", "0s"}, want: []string{"--job-timeout must be a positive duration, not 0s"}},
+		{args: []string{"--job-timeout", "-1m"}, want: []string{"--job-timeout must be a positive duration, not -1m0s"}},
+		{args: []string{"--retry-base", "0s"}, want: []string{"--retry-base must be a positive duration"}},
+		{args: []string{"--retry-max", "-1s"}, want: []string{"--retry-max must be a positive duration"}},
+		{args: []string{"--region", ""}, want: []string{"--region must name the target's region"}},
+	})
+	c, err := parseConfig([]string{"--workers", "1", "--retry-attempts", "1", "--job-timeout", "30s", "--bucket-policy-limit", "0"})
+	if err != nil || c.workers != 1 || c.retry.Attempts != 1 || c.jobTimeout != 30*time.Second {
+		t.Errorf("the least values that mean something: %+v %v", c, err)
+	}
+}
+
+// TestEnvironmentValuesTheFlagCannotRead: an AMPLIFYBACKENDD_* variable
+// of a boolean, number or duration flag that does not parse is refused,
+// naming the variable, its flag and what it takes, where it used to be
+// ignored without a word (AMPLIFYBACKENDD_DELETE_BUCKETS=yes kept every
+// bucket); the flag on the command line still wins over it.
+func TestEnvironmentValuesTheFlagCannotRead(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	wantRefusals(t, []refusal{
+		{env: map[string]string{"AMPLIFYBACKENDD_DELETE_BUCKETS": "yes"}, want: []string{`AMPLIFYBACKENDD_DELETE_BUCKETS="yes" (--delete-buckets) must be true or false`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_JOB_TIMEOUT": "10"}, want: []string{`AMPLIFYBACKENDD_JOB_TIMEOUT="10" (--job-timeout) must be a duration`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_WORKERS": "four"}, want: []string{`AMPLIFYBACKENDD_WORKERS="four" (--workers) must be a whole number`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_REQUEST_BODY_BUDGET": "64MiB"}, want: []string{"AMPLIFYBACKENDD_REQUEST_BODY_BUDGET", "--request-body-budget"}},
+		{env: map[string]string{"AMPLIFYBACKENDD_IDLE_TIMEOUT": "1 minute"}, want: []string{"AMPLIFYBACKENDD_IDLE_TIMEOUT", "--idle-timeout"}},
+		{env: map[string]string{"AMPLIFYBACKENDD_ETCD_LEASE_TTL": "10"}, want: []string{"AMPLIFYBACKENDD_ETCD_LEASE_TTL", "--etcd-lease-ttl"}},
+	})
+	t.Setenv("AMPLIFYBACKENDD_WORKERS", "four")
+	if c, err := parseConfig([]string{"--workers", "2"}); err != nil || c.workers != 2 {
+		t.Errorf("--workers 2 over AMPLIFYBACKENDD_WORKERS=four: %d %v", c.workers, err)
+	}
+	t.Setenv("AMPLIFYBACKENDD_WORKERS", "")
+	t.Setenv("AMPLIFYBACKENDD_DELETE_BUCKETS", "true")
+	t.Setenv("AMPLIFYBACKENDD_JOB_TIMEOUT", "90s")
+	if c, err := parseConfig(nil); err != nil || !c.deleteBuckets || c.jobTimeout != 90*time.Second || c.workers != 8 {
+		t.Errorf("values that parse: %v %v %d %v", c.deleteBuckets, c.jobTimeout, c.workers, err)
 	}
 }
 

@@ -47,6 +47,9 @@ SIGTERM or SIGINT stops it.`)
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q: the gateway takes only flags", fs.Arg(0))}
 	}
+	if err := checkEnv(fs); err != nil {
+		return usageError{err}
+	}
 	if err := lim.validateTimeouts(); err != nil {
 		return usageError{err}
 	}
@@ -86,8 +89,10 @@ SIGTERM or SIGINT stops it.`)
 	fmt.Printf("amplifybackendd gateway: S3 on %s and IAM on %s (data in %s)\n", gw.S3Endpoint, gw.IAMEndpoint, dir)
 	// The bucket policy limit is the server's for its embedded target: the
 	// gateway keeps a policy in an extended attribute (see the server's
-	// --bucket-policy-limit).
-	fmt.Printf("  servers use it with: --target external --s3-endpoint %s --iam-endpoint %s --region %s --bucket-policy-limit 3584\n",
+	// --bucket-policy-limit). Guest access is too: nothing on the gateway
+	// assumes the Cognito roles, so guests get only what the bucket policy
+	// grants, which an external target leaves out by default.
+	fmt.Printf("  servers use it with: --target external --s3-endpoint %s --iam-endpoint %s --region %s --bucket-policy-limit 3584 --public-guest-access true\n",
 		gw.S3Endpoint, gw.IAMEndpoint, gw.Region)
 	fmt.Printf("  signing with its root key: AWS_SHARED_CREDENTIALS_FILE=%s AWS_PROFILE=%s\n", creds.path, profileEmbedded)
 	// Wait returns on a signal (ctx, given to Start, ends) or when either

@@ -378,6 +378,9 @@ func (c keysCommand) policyDocument(p policyFlags) ([]byte, error) {
 		}
 	}
 	switch {
+	case chosen == 0 && (p.readOnly || p.env != ""):
+		// keys create ci --env dev: the app was forgotten, not the policy.
+		return nil, usageError{errors.New("--read-only and --env narrow --app; give --app APP too")}
 	case chosen != 1:
 		return nil, usageError{errors.New("choose the key's policy with exactly one of --admin, --app APP, --policy FILE")}
 	case (p.readOnly || p.env != "") && p.app == "":

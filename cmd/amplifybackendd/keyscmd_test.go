@@ -155,6 +155,8 @@ func TestKeysCommandRefusals(t *testing.T) {
 		{[]string{"create", "x", "--admin", "--app", "a"}, true, "exactly one of --admin, --app APP, --policy FILE"},
 		{[]string{"create", "x"}, true, "exactly one of"},
 		{[]string{"create", "x", "--env", "dev", "--admin"}, true, "give --app APP too"},
+		{[]string{"create", "x", "--env", "dev"}, true, "--env narrow --app; give --app APP too"},
+		{[]string{"set-policy", "team-a", "--read-only"}, true, "--read-only and --env narrow --app; give --app APP too"},
 		{[]string{"create", "x", "--app", "a", "--env", "dev", "--read-only"}, true, "--read-only and --env"},
 		{[]string{"create", "x", "--admin", "--profile", "p"}, true, "give --credentials-file too"},
 		{[]string{"revoke", "x", "--admin"}, true, "keys revoke does not take --admin"},

@@ -73,6 +73,7 @@ type config struct {
 	retry             jobs.RetryPolicy
 	bucketPolicyLimit int
 	logLevel          string
+	level             slog.Level // logLevel read
 	logFormat         string
 	limits            limits
 	checkStore        store.CheckMode
@@ -170,6 +171,9 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	if err := checkEnv(fs); err != nil {
+		return c, err
+	}
 	if fs.NArg() > 0 {
 		// A mistyped command (amplifybackendd key list) would otherwise
 		// start a server.
@@ -177,6 +181,28 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	}
 	if err := c.limits.validate(); err != nil {
 		return c, err
+	}
+	// The job runner would take zero or less as "its default" and run with
+	// 8 workers or a 10-minute timeout unasked; say so instead.
+	for _, n := range []struct {
+		flag  string
+		value int
+		least int
+	}{{"workers", c.workers, 1}, {"retry-attempts", c.retry.Attempts, 1}, {"bucket-policy-limit", c.bucketPolicyLimit, 0}} {
+		if n.value < n.least {
+			return c, fmt.Errorf("--%s must be at least %d, not %d", n.flag, n.least, n.value)
+		}
+	}
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{{"job-timeout", c.jobTimeout}, {"retry-base", c.retry.Base}, {"retry-max", c.retry.Max}} {
+		if d.value <= 0 {
+			return c, fmt.Errorf("--%s must be a positive duration, not %s", d.flag, d.value)
+		}
+	}
+	if c.region == "" {
+		return c, errors.New("--region must name the target's region, such as us-east-1; it is empty")
 	}
 	if c.jobRetention < 0 {
 		return c, fmt.Errorf("--job-retention must be 0 (keep finished jobs forever) or a positive duration such as 720h, not %s", c.jobRetention)
@@ -194,6 +220,14 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return c, fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
+	}
+	if err := c.level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return c, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", c.logLevel)
+	}
+	// Checked here, before anything is written to the data directory: a
+	// value the server cannot use refuses the start and changes nothing.
+	if _, err := guestAccessFor(c.publicGuestAccess, false); err != nil {
+		return c, err
 	}
 	var err error
 	if c.checkStore, err = store.ParseCheckMode(checkStore); err != nil {
@@ -230,6 +264,20 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 		return c, fmt.Errorf("--auth-role-template and --unauth-role-template must differ: both are %q, so signed-in users and guests would share one role", c.authRole)
 	}
 	return c, nil
+}
+
+// guestAccessFor reads --public-guest-access for a target: auto is on for
+// the embedded gateway, where nothing assumes the Cognito roles, so the
+// bucket policy is all that gives guests their access.
+func guestAccessFor(setting string, embeddedMode bool) (bool, error) {
+	if setting == "auto" {
+		return embeddedMode, nil
+	}
+	on, err := strconv.ParseBool(setting)
+	if err != nil {
+		return false, fmt.Errorf("--public-guest-access must be true, false or auto, not %q", setting)
+	}
+	return on, nil
 }
 
 // accountIDPattern is an AWS account id: what the ARNs of key policies
@@ -321,6 +369,41 @@ func envOr(flagName, def string) string {
 	return def
 }
 
+// checkEnv refuses an AMPLIFYBACKENDD_* variable its flag cannot read.
+// envBool, envInt and envDuration fall back to the default on such a
+// value, so without this AMPLIFYBACKENDD_DELETE_BUCKETS=yes or
+// AMPLIFYBACKENDD_JOB_TIMEOUT=10 (no unit) would be ignored without a word,
+// where the same value as a flag is refused. A flag given on the command
+// line wins over its variable, which is then not read.
+func checkEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if err != nil || given[f.Name] || !ok {
+			return
+		}
+		var want string
+		switch g.Get().(type) {
+		case bool:
+			want = "true or false"
+		case int, int64:
+			want = "a whole number"
+		case time.Duration:
+			want = "a duration such as 90s or 10m"
+		default: // strings are taken as they are, and checked with their flag
+			return
+		}
+		// The variable set but empty reads as unset, as envBool,
+		// envInt and envDuration take it.
+		if v := os.Getenv(envName(f.Name)); v != "" && f.Value.Set(v) != nil {
+			err = fmt.Errorf("%s=%q (--%s) must be %s", envName(f.Name), v, f.Name, want)
+		}
+	})
+	return err
+}
+
 func envBool(flagName string) bool {
 	b, _ := strconv.ParseBool(os.Getenv(envName(flagName)))
 	return b
@@ -402,11 +485,7 @@ func tuneGC() {
 }
 
 func run(ctx context.Context, cfg config) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	log := newLogger(cfg.logFormat, level)
+	log := newLogger(cfg.logFormat, cfg.level)
 	// Metrics cost nothing when no listener asks for them: a nil *Metrics
 	// observes nothing.
 	var m *metrics.Metrics
@@ -515,12 +594,10 @@ func run(ctx context.Context, cfg config) error {
 		return fmt.Errorf("configure target: %w", err)
 	}
 
-	publicGuest := embeddedMode
-	if cfg.publicGuestAccess != "auto" {
-		if publicGuest, err = strconv.ParseBool(cfg.publicGuestAccess); err != nil {
-			ln.Close()
-			return fmt.Errorf("--public-guest-access must be true, false or auto")
-		}
+	publicGuest, err := guestAccessFor(cfg.publicGuestAccess, embeddedMode)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	bucketPolicyLimit := cfg.bucketPolicyLimit
 	if bucketPolicyLimit == 0 && embeddedMode {

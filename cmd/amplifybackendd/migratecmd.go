@@ -22,7 +22,8 @@ on DIR first; the file is only read, and a file of an older release is migrated 
 temporary copy beside it. Interrupted, run it again: it completes the copy. Run again
 after it finished, it checks the copy and writes nothing. A prefix holding another store,
 or keys that are not a store, is refused; until a copy has finished, servers refuse the
-prefix. API keys stay in DIR/credentials: give every replica that file.
+prefix. API keys are not in the store: copy DIR/credentials and DIR/policies.json (both:
+a key without its policy is an administrator) into the directory replicas share as --keys-dir.
 
 Exit status: 0 copied, or nothing to copy; 1 refused or failed; 2 a wrong command line.
 
@@ -61,6 +62,9 @@ func (c migrateCommand) run(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("migrate takes only flags, not %q", fs.Arg(0))}
+	}
+	if err := checkEnv(fs); err != nil {
+		return usageError{err}
 	}
 	given := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
@@ -137,4 +141,9 @@ func (c migrateCommand) print(r store.CopyReport, path, prefix string) {
 		fmt.Fprintf(c.stdout, "  %-22s %8d %8d %8d\n", b.Name, b.Keys, b.Written, b.Removed)
 	}
 	fmt.Fprintf(c.stdout, "Servers started with --store etcd --etcd-prefix %s serve it now; %s is unchanged.\n", prefix, path)
+	// The keys' policies are in a file beside the credentials: replicas
+	// given the credentials alone would take every key for an administrator.
+	dir := filepath.Dir(path)
+	fmt.Fprintf(c.stdout, "API keys are not in the store: copy %s and %s into the directory the servers share as --keys-dir.\n",
+		filepath.Join(dir, "credentials"), filepath.Join(dir, "policies.json"))
 }

@@ -61,6 +61,13 @@ func TestMigrateCommand(t *testing.T) {
 		!regexp.MustCompile(`(?m)^\s+jobs\s+1\s+1\s+0\s*$`).MatchString(out) || !strings.Contains(out, "--store etcd --etcd-prefix /migrated") {
 		t.Fatalf("migrate said:\n%s", out)
 	}
+	// The key files are not in the store; the policies go with the
+	// credentials, or every key would be an administrator on the replicas.
+	for _, want := range []string{filepath.Join(dir, "credentials"), filepath.Join(dir, "policies.json"), "--keys-dir"} {
+		if !strings.Contains(out, want) || !strings.Contains(strings.ReplaceAll(migrateUsage, "\n", " "), strings.TrimPrefix(strings.TrimPrefix(want, dir), "/")) {
+			t.Errorf("migrate's output or usage does not name %s:\n%s\n%s", want, out, migrateUsage)
+		}
+	}
 	out, _, err = migrateRun(args...)
 	if err != nil || !strings.Contains(out, "nothing new to copy") {
 		t.Fatalf("migrate again: %v\n%s", err, out)

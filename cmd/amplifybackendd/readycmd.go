@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,13 +28,26 @@ func localEndpoint() string {
 	return u
 }
 
-// localClient is the HTTP client for the local server: with TLS on, it
-// trusts the server's CA bundle (AMPLIFYBACKENDD_TLS_CA_BUNDLE, else the
-// certificate itself). The chain is verified but not the name: the
+// localCABundle is the CA bundle the commands that call the local server
+// trust by default: the server's own (AMPLIFYBACKENDD_TLS_CA_BUNDLE, else
+// its certificate, AMPLIFYBACKENDD_TLS_CERT), empty when it serves HTTP.
+func localCABundle() string {
+	return envOr("tls-ca-bundle", envOr("tls-cert", ""))
+}
+
+// caBundleFlag registers --tls-ca-bundle on a command that calls the
+// server: a server started with --tls-cert on its command line, not in
+// the environment, is otherwise reached only through the system's CAs,
+// which do not hold a self-signed certificate.
+func caBundleFlag(fs *flag.FlagSet) *string {
+	return fs.String("tls-ca-bundle", localCABundle(), "PEM CA bundle (or the self-signed certificate) to verify an https:// --endpoint with; the chain is checked, not the name (env "+envName("tls-ca-bundle")+", else "+envName("tls-cert")+")")
+}
+
+// localClient is the HTTP client for the local server: with a CA bundle,
+// it trusts that bundle alone. The chain is verified but not the name: the
 // commands dial the server's loopback address, which a certificate made
 // for its public name does not carry.
-func localClient() (*http.Client, error) {
-	bundle := envOr("tls-ca-bundle", envOr("tls-cert", ""))
+func localClient(bundle string) (*http.Client, error) {
 	if bundle == "" {
 		return http.DefaultClient, nil
 	}
@@ -88,6 +102,7 @@ func runReady(ctx context.Context, args []string) error {
 		fs.PrintDefaults()
 	}
 	endpoint := fs.String("endpoint", envOr("endpoint", localEndpoint()), "the server's API address (env "+envName("endpoint")+")")
+	bundle := caBundleFlag(fs)
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the answer")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -98,7 +113,7 @@ func runReady(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := doLocal(req)
+	resp, err := doLocal(req, *bundle)
 	if err != nil {
 		return fmt.Errorf("not ready: %w", err)
 	}
@@ -108,13 +123,18 @@ func runReady(ctx context.Context, args []string) error {
 // doLocal sends req to the local server with localClient and returns the
 // answer if it is a 200; any other status is an error quoting the start
 // of the body, which says why.
-func doLocal(req *http.Request) (*http.Response, error) {
-	client, err := localClient()
+func doLocal(req *http.Request, bundle string) (*http.Response, error) {
+	client, err := localClient(bundle)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var unknown x509.UnknownAuthorityError
+		var unverified *tls.CertificateVerificationError
+		if errors.As(err, &unknown) || errors.As(err, &unverified) {
+			return nil, fmt.Errorf("%w (give --tls-ca-bundle: the CA bundle or self-signed certificate the server was started with)", err)
+		}
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {

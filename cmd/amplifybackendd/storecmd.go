@@ -72,6 +72,7 @@ func runBackup(ctx context.Context, args []string) error {
 	dataDir := fs.String("data-dir", envOr("data-dir", "./data"), "the server's data directory, where the credentials file is (env "+envName("data-dir")+")")
 	credentials := fs.String("credentials", envOr("credentials", ""), "credentials file with the key to sign with (default DATA-DIR/credentials) (env "+envName("credentials")+")")
 	profile := fs.String("profile", envOr("profile", profileAPI), "profile of the credentials file to sign with (env "+envName("profile")+")")
+	bundle := caBundleFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,7 +98,7 @@ func runBackup(ctx context.Context, args []string) error {
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), caller.SigningName, "us-east-1", time.Now()); err != nil {
 		return err
 	}
-	resp, err := doLocal(req)
+	resp, err := doLocal(req, *bundle)
 	if err != nil {
 		return err
 	}

@@ -30,9 +30,15 @@ type Gateway struct {
 	Root aws.Credentials
 	// Logs is the process's stderr.
 	Logs *syncBuffer
+	// Advice is the flags the gateway tells operators to start servers
+	// with ("servers use it with: ..."), as printed.
+	Advice string
 }
 
 var gatewayLine = regexp.MustCompile(`S3 on (https?://\S+) and IAM on (https?://\S+)`)
+
+// adviceLine is the line after it, the flags that point servers at it.
+var adviceLine = regexp.MustCompile(`^\s*servers use it with: (.*)$`)
 
 // StartGateway runs the gateway command on a fresh data directory and
 // free ports, and returns once it serves. Cleanup stops it.
@@ -53,9 +59,13 @@ func StartGateway(t testing.TB) *Gateway {
 	found := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		var endpoints []string
 		for sc.Scan() {
 			if m := gatewayLine.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m
+				endpoints = m
+			}
+			if m := adviceLine.FindStringSubmatch(sc.Text()); m != nil && endpoints != nil {
+				found <- append(endpoints, m[1])
 			}
 		}
 		_ = g.cmd.Wait()
@@ -63,7 +73,7 @@ func StartGateway(t testing.TB) *Gateway {
 	}()
 	select {
 	case m := <-found:
-		g.S3, g.IAM = m[1], m[2]
+		g.S3, g.IAM, g.Advice = m[1], m[2], m[3]
 	case <-g.exited:
 		t.Fatalf("gateway exited (%s) before it served; stderr:\n%s", g.cmd.ProcessState, g.Logs)
 	case <-time.After(60 * time.Second):
