@@ -37,7 +37,9 @@ var matrixKeys = []struct{ key, profile string }{
 }
 
 // devStoragePolicy is the dev key's: storage, its jobs, and browsing and
-// downloading files in app1's dev environment, but never deleting storage.
+// downloading files in app1's dev environment, but never deleting storage;
+// and importing the buckets named mx-app1-imp-*, which no environment uses
+// (a bucket no environment uses takes a grant on its own ARN).
 const devStoragePolicy = `{"Version": "2012-10-17", "Statement": [
   {"Sid": "DevStorage", "Effect": "Allow",
    "Action": ["amplifybackend:*BackendStorage", "amplifybackend:GetBackend", "amplifybackend:GetBackendJob",
@@ -45,7 +47,9 @@ const devStoragePolicy = `{"Version": "2012-10-17", "Statement": [
               "amplifybackend:ListConsoleObjects", "amplifybackend:PresignConsoleObjectDownload"],
    "Resource": ["arn:aws:amplifybackend:*:*:/backend/app1/environments/dev", "arn:aws:amplifybackend:*:*:/backend/app1/job/dev/*"]},
   {"Sid": "KeepStorage", "Effect": "Deny", "Action": "amplifybackend:DeleteBackendStorage",
-   "Resource": "arn:aws:amplifybackend:*:*:/backend/app1/environments/dev"}]}`
+   "Resource": "arn:aws:amplifybackend:*:*:/backend/app1/environments/dev"},
+  {"Sid": "ImportOwnBuckets", "Effect": "Allow", "Action": "amplifybackend:ImportBackendStorage",
+   "Resource": "arn:aws:s3:::mx-app1-imp-*"}]}`
 
 // matrixApps are the apps every case runs on: app1, which the scoped keys
 // are about, and app2, which none of them may touch.
@@ -81,7 +85,10 @@ const (
 var matrix = []matrixRow{
 	// case, the ARN a refusal names, then the outcomes for admin, read, full, dev
 	{"CreateBackendStorage", envARN, "++", "--", "+-", "+-"},
-	{"ImportBackendStorage", envARN, "++", "--", "+-", "+-"},
+	// The bucket is made for the call and no environment uses it: the full
+	// key, allowed everywhere in app1 but on no bucket, is refused on the
+	// bucket's ARN there (bucketARN, below).
+	{"ImportBackendStorage", envARN, "++", "--", "--", "+-"},
 	{"GetBackendStorage", envARN, "++", "+-", "+-", "+-"},
 	{"UpdateBackendStorage", envARN, "++", "--", "+-", "+-"},
 	{"DeleteBackendStorage", envARN, "++", "--", "+-", "!-"},
@@ -111,6 +118,13 @@ var matrix = []matrixRow{
 	{"BackupStore", allARN, "+", "-", "-", "-"},
 	// Last: an allowed one removes the app.
 	{"RemoveAllBackends", appARN, "++", "--", "+-", "--"},
+}
+
+// bucketARN is the resource a refusal names where it is a bucket rather
+// than the row's (case, key and app): a key allowed in the environment but
+// not on the bucket no environment uses.
+var bucketARN = map[string]string{
+	"ImportBackendStorage full app1": "arn:aws:s3:::mx-app1-imp-full",
 }
 
 // matrixThen is what a case's follow-up reports (clients/access_matrix.py's
@@ -295,7 +309,9 @@ func TestAccessMatrix(t *testing.T) {
 		}
 		refused++
 		arn := strings.NewReplacer("{app}", res.App, "{key}", res.Key, "{job}", res.IDs["job"], "{session}", res.IDs["session"]).Replace(row.arn)
-		if arn != allARN {
+		if b, ok := bucketARN[res.Case+" "+res.Key+" "+res.App]; ok {
+			arn = b
+		} else if arn != allARN {
 			arn = "arn:aws:amplifybackend:us-east-1:000000000000:" + arn
 		}
 		msg := fmt.Sprintf("User: %s is not authorized to perform: amplifybackend:%s on resource: %s", ids[res.Key], row.operation(), arn)

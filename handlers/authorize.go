@@ -61,7 +61,8 @@ type authRule struct {
 	// bucketUsersField is a body field naming a bucket whose every user's
 	// environment the call also touches (ImportBackendStorage: importing a
 	// bucket another environment uses reaches that environment's objects
-	// and bucket policy).
+	// and bucket policy), or, when no environment uses it, the bucket's
+	// own ARN.
 	bucketUsersField string
 	// heldEnvironments: the call also touches every environment the job
 	// holds (UpdateBackendJob: cancelling a clone undoes its target).
@@ -261,8 +262,18 @@ func (s *Server) resourcesOf(c echo.Context, rule authRule, out []string) ([]str
 	if rule.bucketUsersField != "" {
 		if bucket := field(rule.bucketUsersField); bucket != "" && s.Store != nil {
 			err := s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
-				for _, u := range tx.BucketUsers(bucket) {
+				users := tx.BucketUsers(bucket)
+				for _, u := range users {
 					out = append(out, sc.Environment(u.AppID, u.Env))
+				}
+				// A bucket no environment uses is still someone's (on AWS,
+				// any bucket of the account), and an import hands its
+				// objects to the file browser and its policy to the
+				// environment's roles: the key must be allowed on the
+				// bucket itself, as ListS3Buckets shows such buckets only
+				// to a key allowed on every resource.
+				if len(users) == 0 {
+					out = append(out, sc.Bucket(bucket))
 				}
 				return nil
 			})

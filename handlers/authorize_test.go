@@ -36,7 +36,10 @@ const (
 	keyApp1DevOnly = "AKIAAPP1DEVSTORAGE00"
 	keyApp1NoProd  = "AKIAAPP1NOPROD000000"
 	keyNotApp2     = "AKIANOTAPP200000000"
-	keySession     = "ASIAAPP1SESSION00000"
+	// keyApp1Importer may do anything in app1 and import the buckets
+	// named app1-*.
+	keyApp1Importer = "AKIAAPP1IMPORTER0000"
+	keySession      = "ASIAAPP1SESSION00000"
 	// keyNoPolicy's key carries no policy, which allows nothing.
 	keyNoPolicy = "AKIANOPOLICY00000000"
 )
@@ -57,6 +60,9 @@ func authKeys() testKeys {
 		keyApp1NoProd: key("app1-not-prod", doc(`{"Version":"2012-10-17","Statement":[
 			{"Sid":"App1","Effect":"Allow","Action":"amplifybackend:*","Resource":"arn:aws:amplifybackend:*:*:/backend/app1/*"},
 			{"Sid":"KeepProd","Effect":"Deny","Action":"amplifybackend:*","Resource":"arn:aws:amplifybackend:*:*:/backend/app1/environments/prod"}]}`)),
+		keyApp1Importer: key("app1-importer", doc(`{"Version":"2012-10-17","Statement":[
+			{"Sid":"App1","Effect":"Allow","Action":"amplifybackend:*","Resource":"arn:aws:amplifybackend:*:*:/backend/app1/*"},
+			{"Sid":"App1Buckets","Effect":"Allow","Action":"amplifybackend:ImportBackendStorage","Resource":"arn:aws:s3:::app1-*"}]}`)),
 		keyNotApp2: key("not-app2", doc(`{"Version":"2012-10-17","Statement":[
 			{"Effect":"Allow","Action":"*","Resource":"*"},
 			{"Sid":"NotApp2","Effect":"Deny","Action":"amplifybackend:*","Resource":"arn:aws:amplifybackend:*:*:/backend/app2/*"}]}`)),
@@ -580,15 +586,18 @@ func TestImportTouchesTheBucketsUsers(t *testing.T) {
 			t.Errorf("%s importing %s: a refused call changed the store", c.key, c.bucket)
 		}
 	}
-	// A bucket nobody uses yet, and one only the environment itself uses,
-	// take the environment's grant alone.
-	for _, bucket := range []string{"app1-free", "app2-shared"} {
-		key := keyApp1NoProd
-		if bucket == "app2-shared" {
-			key = keyAdmin
-		}
-		if w := s.call(t, key, "POST", "/backend/app1/storage/dev/import", `{"bucketName":"`+bucket+`","serviceName":"S3"}`); w.Code != http.StatusOK {
-			t.Errorf("%s importing %s: %d %s", key, bucket, w.Code, w.Body)
+	// A bucket nobody uses is someone's too (on AWS, any bucket of the
+	// account): a key allowed only on app1's ARNs may not bring it in,
+	// one also allowed on the bucket's own ARN may.
+	before := s.snapshot(t)
+	w := s.call(t, keyApp1NoProd, "POST", "/backend/app1/storage/dev/import", `{"bucketName":"app1-free","serviceName":"S3"}`)
+	wantDenied(t, "app1-free", w, deniedMessage(keyApp1NoProd, "ImportBackendStorage", "arn:aws:s3:::app1-free", false))
+	if !bytes.Equal(before, s.snapshot(t)) {
+		t.Errorf("%s importing app1-free: a refused call changed the store", keyApp1NoProd)
+	}
+	for _, c := range []struct{ key, bucket string }{{keyApp1Importer, "app1-free"}, {keyAdmin, "app2-shared"}} {
+		if w := s.call(t, c.key, "POST", "/backend/app1/storage/dev/import", `{"bucketName":"`+c.bucket+`","serviceName":"S3"}`); w.Code != http.StatusOK {
+			t.Errorf("%s importing %s: %d %s", c.key, c.bucket, w.Code, w.Body)
 		}
 	}
 }
