@@ -208,11 +208,18 @@ func (r *Runner) identityPool(k store.ResourceKey) string {
 // _.:/=+-@, so other characters become '_'; the owner tag is exact.
 func bucketTags(k store.ResourceKey) map[string]string {
 	return map[string]string{
-		OwnerTag:    policy.SidPrefix(k.AppID, k.Env, k.Name),
+		OwnerTag:    bucketOwnerTag(k),
 		AppTag:      tagValue(k.AppID),
 		EnvTag:      tagValue(k.Env),
 		ResourceTag: tagValue(k.Name),
 	}
+}
+
+// bucketOwnerTag is the OwnerTag value of a bucket this service creates
+// for the resource k: what tells a bucket of k's from one another
+// resource's create left behind.
+func bucketOwnerTag(k store.ResourceKey) string {
+	return policy.SidPrefix(k.AppID, k.Env, k.Name)
 }
 
 func tagValue(s string) string {

@@ -202,7 +202,7 @@ func (r *Runner) importableBucket(ctx context.Context, w *work) error {
 		}
 		return err
 	}
-	if owner := tags[OwnerTag]; owner != "" && owner != bucketTags(w.res.ResourceKey)[OwnerTag] {
+	if owner := tags[OwnerTag]; owner != "" && owner != bucketOwnerTag(w.res.ResourceKey) {
 		return terminal("Bucket %q was created by this service for another storage resource and cannot be imported; "+
 			"that resource takes it back with CreateBackendStorage under its own name. Choose another bucket.", w.res.Bucket)
 	}
@@ -474,7 +474,7 @@ func (r *Runner) removeOwnedBucket(ctx context.Context, w *work) error {
 		// Ours: it carries our owner tag, or it is untagged, this very
 		// create job may have made it (a cancel or crash came before
 		// tagging) and it is as fresh as CreateBucket left it.
-		if owner := tags[OwnerTag]; owner != bucketTags(w.res.ResourceKey)[OwnerTag] {
+		if owner := tags[OwnerTag]; owner != bucketOwnerTag(w.res.ResourceKey) {
 			if owner != "" || w.job.Operation != store.OpCreate || !w.job.BucketRequested {
 				return nil
 			}
