@@ -59,6 +59,12 @@ func (s *Server) listJobs(c echo.Context) error {
 	}
 	if req.Operation != nil {
 		op = *req.Operation
+		// Held to the rule UpdateBackendJob holds it to: a filter no job
+		// can match (a typo, another case) would list nothing and look
+		// like an environment without such jobs.
+		if op != "" && !store.Operation(op).Valid() {
+			return errOperation.with(op)
+		}
 	}
 	if req.Status != nil {
 		status = *req.Status
