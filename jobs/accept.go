@@ -154,7 +154,12 @@ func (r *Runner) Delete(ctx context.Context, k store.ResourceKey) (store.Job, er
 // set is CANCELLED, through the cancelIfRunning transition.
 func (r *Runner) UpdateJob(ctx context.Context, appID, env, id string, op store.Operation, status store.Status) (store.Job, error) {
 	var out store.Job
+	// cancelled: this call cancelled the job. Only then is its execution
+	// interrupted: a cancel sent again (a client's retry) finds the undo
+	// the first one started running, and must not cut it short.
+	var cancelled bool
 	err := r.store.Batch(ctx, func(tx *store.Tx) error {
+		cancelled = false
 		j, err := tx.JobIn(appID, env, id)
 		if err != nil {
 			return err
@@ -169,13 +174,16 @@ func (r *Runner) UpdateJob(ctx context.Context, appID, env, id string, op store.
 		if status != store.StatusCancelled {
 			return &StatusNotSettableError{Status: status}
 		}
-		out, err = cancelIfRunning(tx, j, r.now())
-		return err
+		if out, err = cancelIfRunning(tx, j, r.now()); err != nil {
+			return err
+		}
+		cancelled = true
+		return nil
 	})
 	if err != nil {
 		return store.Job{}, err
 	}
-	if out.Undo {
+	if cancelled {
 		r.interrupt(out.ID)
 		r.enqueue(out.ID)
 	}
