@@ -108,6 +108,7 @@ const (
 	errJobNotFound
 	errTokenNotFound
 	errSignInRefused
+	errInvitationTooDeep
 	errNoOperation
 	errUnsupportedOperation
 	errObjectNotFound
@@ -194,13 +195,15 @@ var catalog = [...]entry{
 	errAppBusy: {http.StatusBadRequest, BadRequest, "There is already a pending job for app %q (job %s); wait for it to complete.", "", ""},
 	errTooManyEnvs: {http.StatusBadRequest, BadRequest,
 		"App %q has %d backend environments; RemoveAllBackends removes at most %d at once when the store is kept in etcd: delete some with DeleteBackend first.", "", ""},
-	errJobNotRunning:        {http.StatusBadRequest, BadRequest, "Job %s is %s; only a RUNNING job can be cancelled.", "", ""},
-	errAppNotFound:          {http.StatusNotFound, NotFound, "App %q not found.", "app", ""},
-	errEnvNotFound:          {http.StatusNotFound, NotFound, "Backend environment %q not found in app %q.", "backendEnvironment", ""},
-	errResourceNotFound:     {http.StatusNotFound, NotFound, "No storage resource named %q in environment %q of app %q.", "storage", ""},
-	errJobNotFound:          {http.StatusNotFound, NotFound, "Job %q not found.", "job", ""},
-	errTokenNotFound:        {http.StatusNotFound, NotFound, "Sign-in challenge %q of app %q %s.", "token", ""},
-	errSignInRefused:        {http.StatusForbidden, AccessDenied, "Sign-in refused: challenge %q of app %q %s.", "", ""},
+	errJobNotRunning:    {http.StatusBadRequest, BadRequest, "Job %s is %s; only a RUNNING job can be cancelled.", "", ""},
+	errAppNotFound:      {http.StatusNotFound, NotFound, "App %q not found.", "app", ""},
+	errEnvNotFound:      {http.StatusNotFound, NotFound, "Backend environment %q not found in app %q.", "backendEnvironment", ""},
+	errResourceNotFound: {http.StatusNotFound, NotFound, "No storage resource named %q in environment %q of app %q.", "storage", ""},
+	errJobNotFound:      {http.StatusNotFound, NotFound, "Job %q not found.", "job", ""},
+	errTokenNotFound:    {http.StatusNotFound, NotFound, "Sign-in challenge %q of app %q %s.", "token", ""},
+	errSignInRefused:    {http.StatusForbidden, AccessDenied, "Sign-in refused: challenge %q of app %q %s.", "", ""},
+	errInvitationTooDeep: {http.StatusBadRequest, BadRequest,
+		"These credentials come from a chain of %d sign-in invitations, the most there may be: they cannot create another challenge; ask the holder of an API key to invite.", "", ""},
 	errNoOperation:          {http.StatusNotFound, UnknownOperation, "No operation matches this method and path.", "", ""},
 	errUnsupportedOperation: {http.StatusBadRequest, BadRequest, "This server does not support the %s operation.", "", ""},
 	errObjectNotFound:       {http.StatusNotFound, NotFound, "No object %q in bucket %q.", "object", ""},
