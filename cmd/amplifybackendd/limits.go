@@ -84,9 +84,16 @@ func (l limits) validateTimeouts() error {
 	return nil
 }
 
+// maxHeaderBytes bounds a request's headers on the API (and metrics)
+// listener. A signed call's are well under 2 KiB, a browser's with its
+// cookies a few KiB more; net/http's default, 1 MiB, let each connection
+// still sending its headers hold a megabyte (300 such took 235 MiB).
+const maxHeaderBytes = 64 << 10
+
 // apiServer is the API's HTTP server with the timeouts set.
 func (l limits) apiServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: l.readHeader, ReadTimeout: l.read, WriteTimeout: l.write, IdleTimeout: l.idle}
+	return &http.Server{Handler: h, ReadHeaderTimeout: l.readHeader, ReadTimeout: l.read, WriteTimeout: l.write, IdleTimeout: l.idle,
+		MaxHeaderBytes: maxHeaderBytes}
 }
 
 // embedded is the embedded gateway's timeouts, S3 and IAM.
