@@ -65,7 +65,8 @@ type authRule struct {
 	// own ARN.
 	bucketUsersField string
 	// heldEnvironments: the call also touches every environment the job
-	// holds (UpdateBackendJob: cancelling a clone undoes its target).
+	// holds (UpdateBackendJob: cancelling a clone undoes its target), and
+	// the app when the job holds it (RemoveAllBackends).
 	heldEnvironments bool
 	// offered is where the console offers the operation: on an app's
 	// entry, an environment's, or neither (ListConsoleApps'
