@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -152,5 +153,63 @@ func TestAttackHeld(t *testing.T) {
 	if rep.Signed == 0 || rep.SignedFailed > 0 || rep.Healthz == 0 || rep.HealthzFailed > 0 {
 		t.Errorf("during the attack: %d signed calls, %d failed (%v); %d /healthz, %d failed",
 			rep.Signed, rep.SignedFailed, rep.SignedFailures, rep.Healthz, rep.HealthzFailed)
+	}
+}
+
+// TestConnectionsBounded: the API holds at most --max-connections
+// connections; the next waits to be accepted until one closes, and is
+// then served. Unbounded, one client holding idle connections took every
+// file descriptor of the process, and the embedded gateway's S3 requests
+// failed with "too many open files".
+func TestConnectionsBounded(t *testing.T) {
+	t.Parallel()
+	const most = 8
+	s := testserver.Start(t, "--max-connections", fmt.Sprint(most))
+	held := make([]net.Conn, most)
+	for i := range held {
+		held[i] = dial(t, s.API)
+		if _, err := load.KeepIdle(held[i], "x"); err != nil {
+			t.Fatalf("connection %d of %d: %v", i+1, most, err)
+		}
+	}
+	waiting := dial(t, s.API)
+	if _, err := io.WriteString(waiting, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waiting.SetReadDeadline(time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := waiting.Read(make([]byte, 1)); n > 0 || err == nil {
+		t.Fatalf("connection %d was served while %d were held", most+1, most)
+	}
+	held[0].Close()
+	if err := waiting.SetReadDeadline(time.Now().Add(hangGuard)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(waiting), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("once a connection closed, the waiting one: %v %v", resp, err)
+	}
+}
+
+// TestHeadersBounded: the API refuses headers past 64 KiB with 431, so a
+// connection still sending its headers holds at most that much; at
+// net/http's default (1 MiB) 300 such connections took 235 MiB.
+func TestHeadersBounded(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	for size, want := range map[int]int{32 << 10: http.StatusOK, 100 << 10: http.StatusRequestHeaderFieldsTooLarge} {
+		c := dial(t, s.API)
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("a", size)+"\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetReadDeadline(time.Now().Add(hangGuard)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != want {
+			t.Errorf("a header of %d bytes: %v %v, want %d", size, resp, err, want)
+		}
+		c.Close()
 	}
 }

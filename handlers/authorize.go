@@ -65,7 +65,8 @@ type authRule struct {
 	// own ARN.
 	bucketUsersField string
 	// heldEnvironments: the call also touches every environment the job
-	// holds (UpdateBackendJob: cancelling a clone undoes its target).
+	// holds (UpdateBackendJob: cancelling a clone undoes its target), and
+	// the app when the job holds it (RemoveAllBackends).
 	heldEnvironments bool
 	// offered is where the console offers the operation: on an app's
 	// entry, an environment's, or neither (ListConsoleApps'
@@ -247,6 +248,17 @@ func (s *Server) resourcesOf(c echo.Context, rule authRule, out []string) ([]str
 	if rule.heldEnvironments && s.Store != nil {
 		job := lenientParam(c, "jobId")
 		err := s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+			// A job that holds the app (RemoveAllBackends) is found under
+			// any environment name of it, and a cancel keeps the app's
+			// name and what is left of it: that touches the app, however
+			// few environments the job still holds.
+			a, ok, err := tx.App(app)
+			if err != nil {
+				return err
+			}
+			if ok && a.ActiveJob == job {
+				out = append(out, sc.App(app))
+			}
 			envs, err := tx.Environments(app)
 			for _, e := range envs {
 				if e.ActiveJob == job && e.Env != env {

@@ -670,3 +670,41 @@ func TestRemoveAllBackendsCoversEveryEnvironment(t *testing.T) {
 	s.h.ServeHTTP(w, r)
 	wantDenied(t, "RemoveAllBackends", w, deniedMessage("AKIDAPP2NOPROD", "RemoveAllBackends", authScope.Environment("app2", "prod"), true))
 }
+
+// TestCancelOfRemoveAllTouchesTheApp: RemoveAllBackends holds the app
+// itself (its name goes with cleanAmplifyApp), and its job is found under
+// any environment name of the app, so a key confined to one environment
+// cannot cancel it through that environment, even when it is the only
+// one the job still holds.
+func TestCancelOfRemoveAllTouchesTheApp(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	keys := authKeys()
+	const keyApp2Dev = "AKIAAPP2DEVSTORAGE00"
+	keys[keyApp2Dev] = caller.Key{Secret: "app2-dev-secret", Name: "app2-dev",
+		Policy: access.MustParse(access.EnvironmentStorageDocument("app2", "dev"))}
+	s.h = New(Config{Store: s.st, Runner: jobs.New(s.st, nil, jobs.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}),
+		Keys: keys, Region: "us-east-1", Scope: authScope, Now: func() time.Time { return sigTestNow },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	call := func(key, secret, method, path, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, "http://127.0.0.1:8080"+path, strings.NewReader(body))
+		signAs(t, r, []byte(body), aws.Credentials{AccessKeyID: key, SecretAccessKey: secret}, "us-east-1", sigTestNow)
+		w := httptest.NewRecorder()
+		s.h.ServeHTTP(w, r)
+		return w
+	}
+	w := call(keyAdmin, authKeys()[keyAdmin].Secret, "POST", "/backend/app2/remove", `{"cleanAmplifyApp":true}`)
+	var job struct{ JobID string }
+	if err := json.Unmarshal(w.Body.Bytes(), &job); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("remove all: %d %s", w.Code, w.Body)
+	}
+	before := s.snapshot(t)
+	w = call(keyApp2Dev, "app2-dev-secret", "POST", "/backend/app2/job/dev/"+job.JobID, `{"status":"CANCELLED"}`)
+	wantDenied(t, "cancel the app's removal", w, deniedMessage(keyApp2Dev, "UpdateBackendJob", authScope.App("app2"), false))
+	if !bytes.Equal(before, s.snapshot(t)) {
+		t.Fatal("a refused cancel changed the store")
+	}
+	if w := call(keyAdmin, authKeys()[keyAdmin].Secret, "POST", "/backend/app2/job/dev/"+job.JobID, `{"status":"CANCELLED"}`); w.Code != http.StatusOK {
+		t.Fatalf("the administrator cancels: %d %s", w.Code, w.Body)
+	}
+}

@@ -108,6 +108,7 @@ const (
 	errJobNotFound
 	errTokenNotFound
 	errSignInRefused
+	errInvitationTooDeep
 	errNoOperation
 	errUnsupportedOperation
 	errObjectNotFound
@@ -206,6 +207,8 @@ var catalog = [...]entry{
 	errObjectNotFound:       {http.StatusNotFound, NotFound, "No object %q in bucket %q.", "object", ""},
 	errBackupInEtcd: {http.StatusBadRequest, BadRequest,
 		"This server keeps its store in etcd (--store etcd), not in a file to copy: back it up with etcd's snapshots (etcdctl snapshot save FILE).", "", ""},
+	errInvitationTooDeep: {http.StatusBadRequest, BadRequest,
+		"These credentials come from a chain of %d sign-in invitations, the most there may be: they cannot create another challenge; ask the holder of an API key to invite.", "", ""},
 
 	errTargetFailed: {http.StatusGatewayTimeout, GatewayTimeout,
 		"The storage target did not answer, or failed; retry later. The request ID identifies the failure in the server log.", "", ""},

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -273,4 +274,41 @@ func TestSignInBadRequests(t *testing.T) {
 	if code, doc := f.serve(r); code != http.StatusForbidden {
 		t.Fatalf("GET of the exchange: %d %v, want the signed routes' 403 for an unsigned request", code, doc)
 	}
+}
+
+// TestInvitationDepthIsBounded: a session may invite, and so may the
+// session its invitation gives, but only four (signin.MaxInvitationDepth)
+// deep:
+// every call a session signs looks up its whole chain of inviters, so an
+// unbounded chain made each call of its holder as costly as they liked.
+// The refusal writes no challenge, and the deepest session still works.
+func TestInvitationDepthIsBounded(t *testing.T) {
+	f := newSignInFixture(t)
+	creds := sigTestCreds
+	for depth := 1; depth <= 4; depth++ {
+		code, tok := f.call(creds, http.MethodPost, "/backend/app/challenge")
+		if code != http.StatusOK {
+			t.Fatalf("CreateToken by a session %d deep: %d %v", depth-1, code, tok)
+		}
+		creds = f.exchange(tok)
+	}
+	before := f.snapshot()
+	code, doc := f.call(creds, http.MethodPost, "/backend/app/challenge")
+	wantAPIError(t, code, doc, http.StatusBadRequest, BadRequest, "chain of 4 sign-in invitations")
+	if !bytes.Equal(before, f.snapshot()) {
+		t.Error("a refused CreateToken changed the store")
+	}
+	if code, doc := f.call(creds, http.MethodGet, "/console-api/caller"); code != http.StatusOK {
+		t.Errorf("the deepest session signs calls: %d %v", code, doc)
+	}
+}
+
+// snapshot is the whole store file.
+func (f *signInFixture) snapshot() []byte {
+	f.t.Helper()
+	var b bytes.Buffer
+	if _, err := f.st.Backup(context.Background(), &b); err != nil {
+		f.t.Fatal(err)
+	}
+	return b.Bytes()
 }

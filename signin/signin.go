@@ -47,6 +47,25 @@ const (
 // or two, far too few to guess 128 random bits.
 const MaxFailures = 5
 
+// MaxInvitationDepth is how many invitations deep a session may be: a
+// key's invitation gives a session of depth 1, whose own invitation gives
+// one of depth 2, and so on. Every call a session signs looks its whole
+// chain of inviters up (any of them may have been narrowed or ended
+// since), so without a bound one invited person could chain sessions
+// until each of their calls cost the server as much as they liked.
+const MaxInvitationDepth = 4
+
+// DepthError is a challenge refused because the key asking for it is a
+// session MaxInvitationDepth invitations deep already.
+type DepthError struct {
+	// Creator is the session's key.
+	Creator string
+}
+
+func (e *DepthError) Error() string {
+	return fmt.Sprintf("sign-in session %s is %d invitations deep and may not invite", e.Creator, MaxInvitationDepth)
+}
+
 // sweepGrace is how long expired records stay before a sweep removes them,
 // so a client whose session just expired hears ExpiredTokenException, and
 // a late exchange hears that its challenge expired, rather than that
@@ -181,15 +200,43 @@ func (s *Service) Create(ctx context.Context, appID, creator string) (Challenge,
 	c := store.Challenge{SessionID: uuid.NewString(), AppID: appID, Code: code, Creator: creator,
 		CreateTime: now.UTC(), Expires: now.Add(s.cfg.ChallengeTTL).UTC()}
 	err = s.cfg.Store.Batch(ctx, func(tx *store.Tx) error {
+		if err := checkDepth(tx, creator); err != nil {
+			return err
+		}
 		if _, err := tx.SweepSignIns(now.Add(-sweepGrace), sweepLimit); err != nil {
 			return err
 		}
 		return tx.PutChallenge(c)
 	})
+	var deep *DepthError
+	if errors.As(err, &deep) {
+		return Challenge{}, deep
+	}
 	if err != nil {
 		return Challenge{}, fmt.Errorf("record sign-in challenge: %w", err)
 	}
 	return s.answer(c), nil
+}
+
+// checkDepth refuses a creator that is a session MaxInvitationDepth
+// invitations deep, reading at most that many sessions. A link already
+// gone ends the walk: the session it leads to can sign nothing anyway.
+func checkDepth(tx *store.Tx, creator string) error {
+	id, depth := creator, 0
+	for IsSessionKey(id) && depth < MaxInvitationDepth {
+		sess, err := tx.SignInSession(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		id, depth = sess.Creator, depth+1
+	}
+	if depth == MaxInvitationDepth {
+		return &DepthError{Creator: creator}
+	}
+	return nil
 }
 
 // usable returns the challenge when it can still be exchanged.

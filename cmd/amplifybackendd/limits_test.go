@@ -18,7 +18,7 @@ func TestLimitsFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := limits{readHeader: 10 * time.Second, read: 30 * time.Second, write: time.Minute, idle: time.Minute,
-		s3Read: 10 * time.Minute, s3Write: 10 * time.Minute, bodyBudget: caller.DefaultBodyBudget}
+		s3Read: 10 * time.Minute, s3Write: 10 * time.Minute, bodyBudget: caller.DefaultBodyBudget, maxConns: DefaultMaxConnections}
 	if c.limits != want {
 		t.Fatalf("defaults %+v, want %+v", c.limits, want)
 	}
@@ -49,6 +49,7 @@ func TestLimitsFlags(t *testing.T) {
 		{[]string{"--idle-timeout", "-1s"}, "--idle-timeout must be a positive duration"},
 		{[]string{"--embedded-s3-write-timeout", "0s"}, "--embedded-s3-write-timeout must be a positive duration"},
 		{[]string{"--request-body-budget", "1000"}, "--request-body-budget must be at least 1048576 bytes"},
+		{[]string{"--max-connections", "0"}, "--max-connections must be at least 1"},
 	} {
 		if _, err := parseConfig(tt.args); err == nil || !strings.Contains(err.Error(), tt.msg) {
 			t.Errorf("%v: error %v, want one saying %q", tt.args, err, tt.msg)

@@ -676,6 +676,10 @@ func run(ctx context.Context, cfg config) error {
 		probeTarget(runCtx, tg.Ping, rd, log)
 	}()
 	serveErr := make(chan error, 1)
+	ln = limitConnections(ln, cfg.limits.maxConns)
+	if metricsLn != nil {
+		metricsLn = limitConnections(metricsLn, cfg.limits.maxConns)
+	}
 	go func() {
 		if cert != nil {
 			srv.TLSConfig = cert.config()
