@@ -708,3 +708,31 @@ func TestCancelOfRemoveAllTouchesTheApp(t *testing.T) {
 		t.Fatalf("the administrator cancels: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestGetBackendListsOnlyReadableEnvironments: GetBackend's environment
+// list names only the environments the caller may read, as the console's
+// app list does, so a key confined to one environment does not learn the
+// app's others.
+func TestGetBackendListsOnlyReadableEnvironments(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	for _, c := range []struct {
+		key, body string
+		want      []string
+	}{
+		{keyAdmin, `{}`, []string{"dev", "prod"}},
+		{keyApp1Read, `{"backendEnvironmentName":"dev"}`, []string{"dev", "prod"}},
+		{keyApp1DevOnly, `{"backendEnvironmentName":"dev"}`, []string{"dev"}},
+		{keyApp1NoProd, `{}`, []string{"dev"}},
+	} {
+		w := s.call(t, c.key, "POST", "/backend/app1/details", c.body)
+		var resp struct{ BackendEnvironmentList []string }
+		if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil || w.Code != http.StatusOK {
+			t.Fatalf("%s GetBackend: %d %s", c.key, w.Code, w.Body)
+		}
+		slices.Sort(resp.BackendEnvironmentList)
+		if !slices.Equal(resp.BackendEnvironmentList, c.want) {
+			t.Errorf("%s GetBackend lists %v, want %v", c.key, resp.BackendEnvironmentList, c.want)
+		}
+	}
+}

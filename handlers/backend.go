@@ -144,8 +144,14 @@ func (s *Server) getBackend(c echo.Context) error {
 	// No app name is recorded for an app known only by its storage; the
 	// answer leaves appName out rather than repeat the id as a name.
 	resp := getBackendResponse{AppID: appID, AppName: app.Name, BackendEnvironmentName: env, BackendEnvironmentList: []string{}, AmplifyFeatureFlags: amplifyFeatureFlags}
+	// The list names only the environments the caller may read, as the
+	// console's app list does: a key confined to one environment learns
+	// nothing of the app's others.
+	policy, getBackend := callerOf(c).Policy, access.Action("GetBackend")
 	for _, e := range envs {
-		resp.BackendEnvironmentList = append(resp.BackendEnvironmentList, e.Env)
+		if policy.Allows(getBackend, s.Scope.Environment(appID, e.Env)) {
+			resp.BackendEnvironmentList = append(resp.BackendEnvironmentList, e.Env)
+		}
 	}
 	meta := amplifyMeta{Storage: map[string]amplifyMetaStorage{}}
 	var warnings []string
