@@ -698,6 +698,16 @@ func TestCancelOfRemoveAllTouchesTheApp(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &job); err != nil || w.Code != http.StatusOK {
 		t.Fatalf("remove all: %d %s", w.Code, w.Body)
 	}
+	// Reading it is reading the app's too; the administrator reads it
+	// first, so an answer kept for it is there to be (wrongly) reused.
+	if w := call(keyAdmin, authKeys()[keyAdmin].Secret, "GET", "/backend/app2/job/dev/"+job.JobID, ``); w.Code != http.StatusOK {
+		t.Fatalf("the administrator reads the removal: %d %s", w.Code, w.Body)
+	}
+	w = call(keyApp2Dev, "app2-dev-secret", "GET", "/backend/app2/job/dev/"+job.JobID, ``)
+	wantDenied(t, "read the app's removal", w, deniedMessage(keyApp2Dev, "GetBackendJob", authScope.App("app2"), false))
+	if w := call(keyApp2Dev, "app2-dev-secret", "GET", "/backend/app2/job/dev/j-app2-dev", ``); w.Code != http.StatusOK {
+		t.Fatalf("the key reads its environment's own job: %d %s", w.Code, w.Body)
+	}
 	before := s.snapshot(t)
 	w = call(keyApp2Dev, "app2-dev-secret", "POST", "/backend/app2/job/dev/"+job.JobID, `{"status":"CANCELLED"}`)
 	wantDenied(t, "cancel the app's removal", w, deniedMessage(keyApp2Dev, "UpdateBackendJob", authScope.App("app2"), false))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/amplifybackendd/amplifybackendd/access"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -27,15 +28,29 @@ func (s *Server) getJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return answerRead(s, c, readKey{op: "GetBackendJob", app: appID, env: env, name: id}, func() (jobWire, error) {
+	// A job that holds the whole app (RemoveAllBackends) is found under
+	// any environment name of it, so reading it is reading the app's: the
+	// key must be allowed on the app too. The decision is part of the
+	// cache key, so an answer kept for one caller never reaches a caller
+	// it would be refused to.
+	who := callerOf(c)
+	onApp := who.Policy.Allows(getBackendJob, s.Scope.App(appID))
+	return answerRead(s, c, readKey{op: "GetBackendJob", app: appID, env: env, name: id, onApp: onApp}, func() (jobWire, error) {
 		var j store.Job
 		err := s.viewInScope(c, appID, env, func(tx *store.Tx) (err error) {
 			j, err = tx.JobIn(appID, env, id)
 			return err
 		})
+		if err == nil && j.Env == "" && !onApp {
+			s.Metrics.AccessDenied("GetBackendJob")
+			return jobWire{}, &accessDeniedError{AccessKeyID: who.AccessKeyID, Operation: "GetBackendJob", Resource: s.Scope.App(appID)}
+		}
 		return toJobWire(j), err
 	})
 }
+
+// getBackendJob is GetBackendJob's action, as policies name it.
+var getBackendJob = access.Action("GetBackendJob")
 
 func (s *Server) listJobs(c echo.Context) error {
 	appID, env, err := s.scope(c)

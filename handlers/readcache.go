@@ -29,6 +29,9 @@ type readCache struct {
 // as requested (the answer echoes the names back).
 type readKey struct {
 	op, app, env, name string
+	// onApp: the caller may read the app's own records too (a job that
+	// holds the app); answers differ by it, so it keys them apart.
+	onApp bool
 }
 
 type cachedAnswer struct {
