@@ -100,3 +100,41 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "")
 }
+
+// TestREADMEReplicaRecipeShowsAGatewayThatFails: the recipe's wait for
+// its gateway ends, printing the gateway's own message, when the gateway
+// cannot start (the quick start's server still holding port 9000 is the
+// usual cause), instead of waiting for a line that never comes. The
+// gateway here is a stand-in that fails as the real one does, so no port
+// is taken from the tests that run beside this one.
+func TestREADMEReplicaRecipeShowsAGatewayThatFails(t *testing.T) {
+	t.Parallel()
+	block := readmeBlock(t, "Running several replicas", "--store etcd")
+	var lines []string
+	for _, l := range strings.Split(block, "\n") {
+		if strings.HasPrefix(l, "amplifybackendd gateway ") || strings.HasPrefix(l, "until grep -q 'S3 on' gateway.log") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("the recipe's gateway start and wait are not two lines of its block:\n%s", block)
+	}
+	dir := t.TempDir()
+	const refusal = "amplifybackendd gateway: 127.0.0.1:9000 is in use (choose another --s3-listen)"
+	fake := "#!/bin/sh\necho '" + refusal + "' >&2\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(dir, "amplifybackendd"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", "set -euo pipefail\n"+strings.Join(lines, "\n")+"\n")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the recipe still waited for the gateway 20 s after it failed; printed:\n%s", out)
+	}
+	if err != nil || !strings.Contains(string(out), refusal) {
+		t.Fatalf("the recipe's wait for a gateway that failed (%v) printed:\n%s\nwant the gateway's message", err, out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -97,7 +98,9 @@ func toAPIError(err error) (*APIError, fault) {
 			return errTargetThrottled.with(), targetFault
 		}
 		if s3iam.Refused(target.err) {
-			return errTargetRefused.with(s3iam.APIMessage(target.err)), clientFault
+			// The catalog's message ends the sentence; most targets'
+			// messages end their own.
+			return errTargetRefused.with(strings.TrimRight(s3iam.APIMessage(target.err), ". ")), clientFault
 		}
 		return errTargetFailed.with(), targetFault
 	case errors.As(err, &notFound):

@@ -74,7 +74,7 @@
 // written once and list the ARNs of every bucket that gets them, with Sids
 // of the form EnvSidPrefix + "ObjectsPutGetDelete", "Uploads",
 // "ReadProtected" or "List". A bucket then costs its ARNs alone (six on the
-// authenticated role with full permissions, 222 characters plus six times
+// authenticated role with full permissions, 225 characters plus six times
 // its name) instead of a whole document (1,283 characters for a
 // 16-character name). Pack spreads the document over the role's inline
 // policy (EnvRolePolicyName, up to IAM's 10,240 characters per role) and

@@ -3,8 +3,10 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -213,5 +215,75 @@ func TestEnvRolePolicyNameIsNoResourcePolicyName(t *testing.T) {
 	}
 	if len(n) > 128 || !sidRE.MatchString(EnvSidPrefix("app1", "dev")) {
 		t.Errorf("name %q or Sid prefix %q is not valid for IAM", n, EnvSidPrefix("app1", "dev"))
+	}
+}
+
+// TestREADMEEnvironmentCeiling computes the README's figures of "How many
+// resources an environment holds" from the documents EnvDocuments writes
+// and the way Pack lays them out, and finds them in the README: what one
+// full-permission resource costs the authenticated role, and how many such
+// resources an untouched role holds with and without managed policies.
+func TestREADMEEnvironmentCeiling(t *testing.T) {
+	t.Parallel()
+	// IAM's quotas, as jobs applies them: the inline policies of a role,
+	// one customer managed policy, and managed policies per role.
+	const inline, managed, perRole = 10240, 6144, 10
+	withManaged := []int{inline}
+	for range perRole {
+		withManaged = append(withManaged, managed)
+	}
+	prefix := EnvSidPrefix("myapp", "dev")
+	resources := func(n, nameLen int) []EnvResource {
+		rs := make([]EnvResource, n)
+		for i := range rs {
+			name := fmt.Sprintf("b%04d", i)
+			rs[i] = EnvResource{Bucket: name + strings.Repeat("x", nameLen-len(name)), Authenticated: full, Unauthenticated: full}
+		}
+		return rs
+	}
+	// What one more resource adds, less six times its bucket name, is the
+	// same whatever the name's length.
+	var cost int
+	for _, l := range []int{15, 63} {
+		a1, _ := EnvDocuments(prefix, resources(10, l))
+		a2, _ := EnvDocuments(prefix, resources(11, l))
+		c := size(t, a2) - size(t, a1) - 6*l
+		if cost != 0 && c != cost {
+			t.Fatalf("a resource costs %d + 6 × name with %d-character names, %d + 6 × name with 15", c, l, cost)
+		}
+		cost = c
+	}
+	fits := func(n, l int, limits []int) bool {
+		auth, unauth := EnvDocuments(prefix, resources(n, l))
+		_, okAuth := Pack(auth, limits)
+		_, okUnauth := Pack(unauth, limits)
+		return okAuth && okUnauth
+	}
+	ceiling := func(l int, limits []int) int {
+		n := 0
+		for fits(n+1, l, limits) {
+			n++
+		}
+		return n
+	}
+	lengths := []int{15, 18, 20, 30, 63}
+	var both, alone []any
+	for _, l := range lengths {
+		both = append(both, ceiling(l, withManaged))
+		alone = append(alone, ceiling(l, []int{inline}))
+	}
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := strings.Join(strings.Fields(string(raw)), " ")
+	for _, want := range []string{
+		fmt.Sprintf("a full-permission resource costs the authenticated role %d characters plus six times its bucket name", cost),
+		fmt.Sprintf("**%d full-permission resources with 15-character bucket names, %d with 18, %d with 20, %d with 30, %d with 63**", both...),
+		fmt.Sprintf("the inline policy alone holds %d, %d, %d, %d and %d ", alone...),
+	} {
+		if !strings.Contains(readme, want) {
+			t.Errorf("the README does not say %q", want)
+		}
 	}
 }

@@ -185,6 +185,47 @@ func TestEnvironmentValuesTheFlagCannotRead(t *testing.T) {
 	}
 }
 
+// TestRefusalsNameTheVariable: a value the server refuses names the
+// AMPLIFYBACKENDD_* variable it came from, not only its flag, which is on
+// no command line; a flag given on the command line is named alone.
+func TestRefusalsNameTheVariable(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	wantRefusals(t, []refusal{
+		{env: map[string]string{"AMPLIFYBACKENDD_WORKERS": "0"}, want: []string{`AMPLIFYBACKENDD_WORKERS="0": --workers must be at least 1, not 0`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_LOG_LEVEL": "chatty"}, want: []string{`AMPLIFYBACKENDD_LOG_LEVEL="chatty": --log-level must be`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_CHECK_STORE": "bogus"}, want: []string{`AMPLIFYBACKENDD_CHECK_STORE="bogus": --check-store:`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_REQUEST_BODY_BUDGET": "1000"}, want: []string{`AMPLIFYBACKENDD_REQUEST_BODY_BUDGET="1000": --request-body-budget must be`}},
+		{env: map[string]string{"AMPLIFYBACKENDD_TLS_CERT": "x.pem"}, want: []string{`AMPLIFYBACKENDD_TLS_CERT="x.pem": --tls-cert and --tls-key`}},
+	})
+	t.Setenv("AMPLIFYBACKENDD_WORKERS", "3")
+	_, err := parseConfig([]string{"--workers", "0"})
+	if err == nil || strings.Contains(err.Error(), "AMPLIFYBACKENDD_") {
+		t.Errorf("--workers 0 over AMPLIFYBACKENDD_WORKERS=3: %v, want the flag's refusal alone", err)
+	}
+}
+
+// TestEmptyVariablesReadAsUnset: an AMPLIFYBACKENDD_* variable set to
+// nothing leaves its flag's default, for string flags as for the others:
+// AMPLIFYBACKENDD_LISTEN= served the API on every interface at a random
+// port, and AMPLIFYBACKENDD_DATA_DIR= made the working folder the data
+// directory.
+func TestEmptyVariablesReadAsUnset(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	for _, v := range []string{"LISTEN", "DATA_DIR", "EMBEDDED_S3_LISTEN", "TARGET", "LOG_LEVEL", "CHECK_STORE", "ACCOUNT_ID", "STORE"} {
+		t.Setenv("AMPLIFYBACKENDD_"+v, "")
+	}
+	c, err := parseConfig(nil)
+	if err != nil {
+		t.Fatalf("empty variables refused: %v", err)
+	}
+	if c.listen != "127.0.0.1:8080" || c.dataDir != "./data" || c.embeddedS3 != defaultS3Listen || c.accountID != "000000000000" || c.storeKind != storeBbolt {
+		t.Errorf("empty variables taken as values: listen %q, data dir %q, embedded S3 %q, account %q, store %q", c.listen, c.dataDir, c.embeddedS3, c.accountID, c.storeKind)
+	}
+	if got := localEndpoint(); got != "http://127.0.0.1:8080" {
+		t.Errorf("ready and backup with AMPLIFYBACKENDD_LISTEN= call %q", got)
+	}
+}
+
 // TestConsoleOrigin: --console-origin takes a browser origin, by flag or by
 // its environment variable; a URL with a path, or no scheme, is refused at
 // start, naming the flag and the form it takes.

@@ -156,11 +156,21 @@ func (c keysCommand) run(ctx context.Context, args []string) error {
 	if !s.write {
 		r, err := keyring.Load(dir)
 		if err != nil {
-			return err
+			return byHand(err)
 		}
 		return s.run(r, pos, f)
 	}
-	return keyring.Update(dir, func(r *keyring.Ring) error { return s.run(r, pos, f) })
+	return byHand(keyring.Update(dir, func(r *keyring.Ring) error { return s.run(r, pos, f) }))
+}
+
+// byHand adds, to a key set that does not load, how to get out: even the
+// change that would repair it (set-policy or revoke of the key named) is
+// refused, so the one way is an editor.
+func byHand(err error) error {
+	if errors.As(err, new(*keyring.SetError)) {
+		return fmt.Errorf("%w; correct that by hand first: the keys command works only on key files that load (a running server keeps the keys it loaded last)", err)
+	}
+	return err
 }
 
 // parseInterspersed parses flags before and after the positional

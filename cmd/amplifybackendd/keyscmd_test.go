@@ -194,6 +194,30 @@ func TestKeysCommandRefusals(t *testing.T) {
 	}
 }
 
+// TestKeysCommandOnABrokenSet: key files that do not load are refused by
+// every subcommand, set-policy and revoke of the broken key included, so
+// the refusal says to correct them by hand, after the file, key and rule.
+func TestKeysCommandOnABrokenSet(t *testing.T) {
+	t.Parallel()
+	dir := keysDir(t)
+	mustKeys(t, dir, "create", "reader", "--app", "myapp", "--read-only")
+	broken := `{"keys":{"reader":{"policy":{"Statement":[{"Effect":"Allow","Action":"amplifybackend:Nope","Resource":"*"}]}}}}`
+	if err := os.WriteFile(filepath.Join(dir, keyring.PoliciesFile), []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := keyFiles(t, dir)
+	for _, args := range [][]string{{"list"}, {"show", "reader"}, {"set-policy", "reader", "--app", "myapp"}, {"revoke", "reader"}, {"create", "x", "--admin"}} {
+		_, _, err := keys(t, dir, "", args...)
+		if err == nil || !strings.Contains(err.Error(), `key "reader": Statement[0].Action[0] "amplifybackend:Nope"`) ||
+			!strings.Contains(err.Error(), "correct that by hand") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("keys %v on a broken set: %v, want one line naming the key and rule and saying to correct it by hand", args, err)
+		}
+	}
+	if keyFiles(t, dir) != before {
+		t.Fatal("a refusal changed the key files")
+	}
+}
+
 func keyFiles(t *testing.T, dir string) string {
 	t.Helper()
 	var b strings.Builder

@@ -117,9 +117,9 @@ func parseConfig(args []string) (config, error) {
 // parseConfigTo is parseConfig writing its usage and flag errors to out.
 // The usage names the commands before the server's flags, or --help would
 // never tell a new user that keys, backup, restore and ready exist.
-func parseConfigTo(args []string, out io.Writer) (config, error) {
-	var c config
+func parseConfigTo(args []string, out io.Writer) (c config, err error) {
 	fs := flag.NewFlagSet("amplifybackendd", flag.ContinueOnError)
+	defer func() { err = fromEnvironment(err, fs) }()
 	fs.SetOutput(out)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "usage: amplifybackendd [flags]            runs the server\n"+
@@ -229,7 +229,6 @@ func parseConfigTo(args []string, out io.Writer) (config, error) {
 	if _, err := guestAccessFor(c.publicGuestAccess, false); err != nil {
 		return c, err
 	}
-	var err error
 	if c.checkStore, err = store.ParseCheckMode(checkStore); err != nil {
 		return c, fmt.Errorf("--check-store: %w", err)
 	}
@@ -362,11 +361,38 @@ func envName(flagName string) string {
 	return "AMPLIFYBACKENDD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// envOr is the flag's variable, or def where it is unset or empty. Empty
+// reads as unset, as for the boolean, number and duration flags: an env
+// file or a compose setting of an unset ${VAR} writes AMPLIFYBACKENDD_LISTEN=,
+// which taken as written served the API on every interface at a random
+// port, and AMPLIFYBACKENDD_DATA_DIR= kept the keys in the working folder.
 func envOr(flagName, def string) string {
-	if v, ok := os.LookupEnv(envName(flagName)); ok {
+	if v := os.Getenv(envName(flagName)); v != "" {
 		return v
 	}
 	return def
+}
+
+// fromEnvironment names the AMPLIFYBACKENDD_* variable behind a refused
+// value. A refusal names the flag (--workers must be at least 1), but a
+// value set in the environment (a unit file, a container's settings) is on
+// no command line, where its reader would look for it.
+func fromEnvironment(err error, fs *flag.FlagSet) error {
+	if err == nil {
+		return nil
+	}
+	msg, ok := strings.CutPrefix(err.Error(), "--")
+	if !ok {
+		return err
+	}
+	name := msg[:len(msg)-len(strings.TrimLeft(msg, "abcdefghijklmnopqrstuvwxyz0123456789-"))]
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	v := os.Getenv(envName(name))
+	if fs.Lookup(name) == nil || given || v == "" {
+		return err
+	}
+	return fmt.Errorf("%s=%q: %w", envName(name), v, err)
 }
 
 // checkEnv refuses an AMPLIFYBACKENDD_* variable its flag cannot read.

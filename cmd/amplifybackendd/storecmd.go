@@ -89,6 +89,19 @@ func runBackup(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The file is made before the server is asked, so a folder that is
+	// not there fails at once, naming it, rather than after the copy,
+	// naming a temporary file.
+	tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".tmp-*")
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("%s: cannot write the backup in %s: %w", out, filepath.Dir(out), err)
+	}
+	defer os.Remove(tmp.Name()) // gone once renamed
+	defer tmp.Close()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(*endpoint, "/")+"/admin-api/backup", nil)
 	if err != nil {
@@ -104,11 +117,6 @@ func runBackup(ctx context.Context, args []string) error {
 	}
 	defer resp.Body.Close()
 
-	tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // gone once renamed
 	_, err = io.Copy(tmp, resp.Body)
 	if err = errors.Join(err, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
 		return fmt.Errorf("receive the backup: %w", err)

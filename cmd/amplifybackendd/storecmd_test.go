@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,6 +66,17 @@ func TestCommandsRefuseBadArguments(t *testing.T) {
 	}
 	if err := runBackup(ctx, []string{"--data-dir", dir, filepath.Join(dir, "b.db")}); err == nil || !strings.Contains(err.Error(), "credentials") {
 		t.Fatalf("backup without a credentials file: %v", err)
+	}
+	// A folder that is not there is named before the server is asked
+	// (nothing answers at this endpoint).
+	creds := "[default]\naws_access_key_id = AKIAEXAMPLE000000001\naws_secret_access_key = secret\n"
+	if err := os.WriteFile(filepath.Join(dir, "credentials"), []byte(creds), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "no-such-folder")
+	err := runBackup(ctx, []string{"--data-dir", dir, "--endpoint", "http://127.0.0.1:1", filepath.Join(missing, "b.db")})
+	if err == nil || !strings.Contains(err.Error(), "cannot write the backup in "+missing+": no such file or directory") || strings.Contains(err.Error(), ".tmp-") {
+		t.Fatalf("backup into a missing folder: %v", err)
 	}
 }
 

@@ -111,8 +111,22 @@ func Load(dir string) (*Ring, error) {
 		return nil, err
 	}
 	defer unlock()
-	return load(dir)
+	r, err := load(dir)
+	if err != nil {
+		return nil, &SetError{err}
+	}
+	return r, nil
 }
+
+// SetError is a key set that does not load (a policy that does not parse,
+// a profile missing half its pair, a file others may read), as Load and
+// Update report it: the files must be corrected before any change goes
+// through them.
+type SetError struct{ Err error }
+
+func (e *SetError) Error() string { return e.Err.Error() }
+
+func (e *SetError) Unwrap() error { return e.Err }
 
 // Update changes dir's keys with fn while holding the lock, then writes
 // the files fn changed. When fn fails nothing is written.
@@ -124,7 +138,7 @@ func Update(dir string, fn func(*Ring) error) error {
 	defer unlock()
 	r, err := load(dir)
 	if err != nil {
-		return err
+		return &SetError{err}
 	}
 	if err := fn(r); err != nil {
 		return err
