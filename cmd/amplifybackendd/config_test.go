@@ -149,6 +149,7 @@ func TestJobRunnerFlagsRefuseWhatTheyCannotMean(t *testing.T) {
 		{args: []string{"--job-timeout", "0s"}, want: []string{"--job-timeout must be a positive duration, not 0s"}},
 		{args: []string{"--job-timeout", "-1m"}, want: []string{"--job-timeout must be a positive duration, not -1m0s"}},
 		{args: []string{"--retry-base", "0s"}, want: []string{"--retry-base must be a positive duration"}},
+		{args: []string{"--retry-base", "30s"}, want: []string{"--retry-base (30s) must not be longer than --retry-max (15s)"}},
 		{args: []string{"--retry-max", "-1s"}, want: []string{"--retry-max must be a positive duration"}},
 		{args: []string{"--region", ""}, want: []string{"--region must name the target's region"}},
 	})

@@ -201,6 +201,11 @@ func parseConfigTo(args []string, out io.Writer) (c config, err error) {
 			return c, fmt.Errorf("--%s must be a positive duration, not %s", d.flag, d.value)
 		}
 	}
+	// The backoff doubles from the base up to the max, so a base past the
+	// max would make every wait the max: a mistake, not a policy.
+	if c.retry.Base > c.retry.Max {
+		return c, fmt.Errorf("--retry-base (%s) must not be longer than --retry-max (%s)", c.retry.Base, c.retry.Max)
+	}
 	if c.region == "" {
 		return c, errors.New("--region must name the target's region, such as us-east-1; it is empty")
 	}
