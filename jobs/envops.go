@@ -104,6 +104,15 @@ func (r *Runner) CreateBackend(ctx context.Context, appID, appName, env string) 
 	})
 }
 
+// envNotFound is the error for an environment without a record: the app's
+// when the app is not known either, as every other call answers.
+func envNotFound(tx *store.Tx, appID, env string) error {
+	if err := tx.CheckScope(appID, ""); err != nil {
+		return err
+	}
+	return &store.NotFoundError{Kind: store.KindEnv, AppID: appID, Env: env}
+}
+
 // DeleteBackend accepts a DeleteBackend call.
 func (r *Runner) DeleteBackend(ctx context.Context, appID, env string) (store.Job, error) {
 	j := r.newJob(store.ResourceKey{AppID: appID, Env: env}, store.OpDeleteBackend)
@@ -113,7 +122,7 @@ func (r *Runner) DeleteBackend(ctx context.Context, appID, env string) (store.Jo
 			return err
 		}
 		if !ok {
-			return &store.NotFoundError{Kind: store.KindEnv, AppID: appID, Env: env}
+			return envNotFound(tx, appID, env)
 		}
 		return holdEnv(tx, e, j)
 	})
@@ -439,7 +448,7 @@ func (r *Runner) CloneBackend(ctx context.Context, appID, env, target string) (s
 			return err
 		}
 		if !ok {
-			return &store.NotFoundError{Kind: store.KindEnv, AppID: appID, Env: env}
+			return envNotFound(tx, appID, env)
 		}
 		if _, ok, err := tx.Environment(appID, target); err != nil {
 			return err

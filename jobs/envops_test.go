@@ -393,8 +393,16 @@ func cloneSource(f *fixture) (imported string) {
 func TestCloneBackend(t *testing.T) {
 	f := setup(t)
 	imported := cloneSource(f)
-	if _, err := f.runner.CloneBackend(f.ctx, f.app, "nope", "staging"); !errors.Is(err, store.ErrNotFound) {
+	var nf *store.NotFoundError
+	if _, err := f.runner.CloneBackend(f.ctx, f.app, "nope", "staging"); !errors.As(err, &nf) || nf.Kind != store.KindEnv {
 		t.Fatalf("clone of a missing source: %v", err)
+	}
+	// An unknown app is named as such, as every other call names it.
+	if _, err := f.runner.CloneBackend(f.ctx, "no-such-app", "dev", "staging"); !errors.As(err, &nf) || nf.Kind != store.KindApp {
+		t.Fatalf("clone in a missing app: %v", err)
+	}
+	if _, err := f.runner.DeleteBackend(f.ctx, "no-such-app", "dev"); !errors.As(err, &nf) || nf.Kind != store.KindApp {
+		t.Fatalf("delete in a missing app: %v", err)
 	}
 	if _, err := f.runner.CloneBackend(f.ctx, f.app, "dev", "dev"); !errors.As(err, new(*store.EnvironmentExistsError)) {
 		t.Fatalf("clone onto an existing environment: %v", err)
