@@ -39,6 +39,23 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	return n, err
 }
 
+// backupStaging is the suffix of the files StageBackup makes beside the
+// store, each followed by a random part.
+const backupStaging = ".backup-"
+
+// StageBackup creates the file a backup is staged in before it is sent: a
+// new file beside the store, so the copy is on the store's own file
+// system. The caller removes it once sent; one a process killed (or
+// stopped before its client finished downloading) left behind, as large as
+// the store, is removed when a server next opens the store
+// (removeLeftovers).
+func (s *Store) StageBackup() (*os.File, error) {
+	if s.db == nil {
+		return nil, errNoFile
+	}
+	return os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+backupStaging+"*")
+}
+
 // Summary describes a store file that Verify read through.
 type Summary struct {
 	// StoreID is the id the store keeps in its meta bucket.

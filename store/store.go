@@ -217,6 +217,13 @@ func open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("restrict store %s: %w", path, err)
 	}
+	// Backups are staged beside the store by the process holding the
+	// file's lock, which is now this one: any staged copy there is one a
+	// killed or stopped server left, as large as the store.
+	if err := removeLeftovers(path, backupStaging); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	s := newStore(kvDB{bolt: db}, path, o)
 	s.db = db
 	if err := guarded(path, func() (err error) { check, err = s.prepare(rec, check); return err }); err != nil {
