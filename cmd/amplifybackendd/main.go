@@ -630,6 +630,10 @@ func run(ctx context.Context, cfg config) error {
 		recovered: runner.Recovered(), checked: st.Checked(), now: time.Now, stale: probeStale,
 	}
 	keys := newAPIKeys(creds)
+	if unscoped := creds.ring.Unscoped(); !creds.ring.HasPoliciesFile() && len(unscoped) > 0 {
+		log.Warn("no policies.json beside the credentials file: every key in it is an administrator; if the file was lost, put it back",
+			"keys_dir", keysDir, "administrators", strings.Join(unscoped, ","))
+	}
 	// Sign-in sessions answer for the keys the key files do not know; a
 	// session's creator is looked up among all of them, so a session's own
 	// invitations end with it.
