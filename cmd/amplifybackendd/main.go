@@ -646,7 +646,7 @@ func run(ctx context.Context, cfg config) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	var reloadTLS func() error
 	if cert != nil {
-		reloadTLS = func() error { return errors.Join(cert.reload(), gw.ReloadTLS()) }
+		reloadTLS = cert.reloader(gw.ReloadTLS)
 	}
 	go reloadOnHangup(ctx, hup, keys, reloadTLS, log)
 	keyPoll := time.NewTicker(keyPollInterval)
@@ -662,6 +662,9 @@ func run(ctx context.Context, cfg config) error {
 	var metricsSrv *http.Server
 	if metricsLn != nil {
 		observeState(m, runner, keys)
+		if cert != nil {
+			m.ObserveTLS(cert.state)
+		}
 		metricsSrv = cfg.limits.apiServer(metricsHandler(m))
 		drain.HTTP(metricsSrv)
 	}
