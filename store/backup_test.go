@@ -133,8 +133,17 @@ func TestRestoreRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+	// The copy a restore killed while copying left, as large as the
+	// backup, goes with the next restore.
+	killed := other + ".restore-1234567"
+	if err := os.WriteFile(killed, buf.Bytes()[:4096], 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Restore(backup, other); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(killed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the copy of a killed restore is left: %v", err)
 	}
 	if aside, _ := filepath.Glob(other + ".replaced-*"); len(aside) != 1 {
 		t.Fatalf("replaced store not kept: %v", aside)
