@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -26,7 +25,7 @@ func (s *Server) backupStore(c echo.Context) error {
 	if !s.Store.HasFile() {
 		return errBackupInEtcd.with()
 	}
-	f, err := os.CreateTemp(filepath.Dir(s.Store.Path()), filepath.Base(s.Store.Path())+".backup-*")
+	f, err := s.Store.StageBackup()
 	if err != nil {
 		return fmt.Errorf("stage the backup: %w", err)
 	}

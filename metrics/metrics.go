@@ -40,6 +40,7 @@ type Metrics struct {
 	mu   sync.Mutex
 	jobs func() JobsState
 	keys func() KeyReloads
+	tls  func() TLSState
 }
 
 // JobsState is what ObserveJobs reads at each scrape.
@@ -60,6 +61,14 @@ type KeyReloads struct {
 	Succeeded, Failed uint64
 	// LastFailed is whether the latest reload failed.
 	LastFailed bool
+}
+
+// TLSState is what ObserveTLS reads at each scrape: the reloads of the
+// served certificate (SIGHUP) and when the one served now expires.
+type TLSState struct {
+	Reloads KeyReloads
+	// NotAfter is the expiry of the certificate new connections get.
+	NotAfter time.Time
 }
 
 // New returns the metrics, registered in a registry of their own along
@@ -213,6 +222,17 @@ func (m *Metrics) ObserveKeyReloads(f func() KeyReloads) {
 	m.mu.Unlock()
 }
 
+// ObserveTLS makes each scrape read the served certificate's state from f;
+// a server without TLS never calls it, and reports no such series.
+func (m *Metrics) ObserveTLS(f func() TLSState) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.tls = f
+	m.mu.Unlock()
+}
+
 var (
 	jobsRunningDesc = prometheus.NewDesc(namespace+"_jobs_running",
 		"Jobs RUNNING in the store (accepted, not yet final).", nil, nil)
@@ -226,6 +246,12 @@ var (
 		"Reloads of the API keys from the key files (a change seen, or SIGHUP), by result.", []string{"result"}, nil)
 	keyLastOKDesc = prometheus.NewDesc(namespace+"_api_keys_last_reload_successful",
 		"Whether the last reload of the API keys succeeded (1 until one fails); a failed reload keeps the keys that worked.", nil, nil)
+	tlsReloadsDesc = prometheus.NewDesc(namespace+"_tls_reloads_total",
+		"Reloads of the TLS certificate and key (SIGHUP), by result.", []string{"result"}, nil)
+	tlsLastOKDesc = prometheus.NewDesc(namespace+"_tls_last_reload_successful",
+		"Whether the last reload of the TLS certificate succeeded on every listener (1 until one fails); a failed reload keeps the certificate served before.", nil, nil)
+	tlsExpiryDesc = prometheus.NewDesc(namespace+"_tls_certificate_expiry_timestamp_seconds",
+		"When the certificate served on new API connections expires, in seconds since the epoch.", nil, nil)
 )
 
 // stateCollector reports, at each scrape, the state read through the funcs
@@ -233,14 +259,15 @@ var (
 type stateCollector struct{ m *Metrics }
 
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{jobsRunningDesc, oldestRunningDesc, queueDepthDesc, jobLimitDesc, keyReloadsDesc, keyLastOKDesc} {
+	for _, d := range []*prometheus.Desc{jobsRunningDesc, oldestRunningDesc, queueDepthDesc, jobLimitDesc, keyReloadsDesc, keyLastOKDesc,
+		tlsReloadsDesc, tlsLastOKDesc, tlsExpiryDesc} {
 		ch <- d
 	}
 }
 
 func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	c.m.mu.Lock()
-	jobs, keys := c.m.jobs, c.m.keys
+	jobs, keys, tls := c.m.jobs, c.m.keys, c.m.tls
 	c.m.mu.Unlock()
 	if jobs != nil {
 		s := jobs()
@@ -254,13 +281,22 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(jobLimitDesc, prometheus.GaugeValue, float64(s.Limit))
 	}
 	if keys != nil {
-		k := keys()
-		ok := 1.0
-		if k.LastFailed {
-			ok = 0
-		}
-		ch <- prometheus.MustNewConstMetric(keyReloadsDesc, prometheus.CounterValue, float64(k.Succeeded), "success")
-		ch <- prometheus.MustNewConstMetric(keyReloadsDesc, prometheus.CounterValue, float64(k.Failed), "failure")
-		ch <- prometheus.MustNewConstMetric(keyLastOKDesc, prometheus.GaugeValue, ok)
+		reloads(ch, keyReloadsDesc, keyLastOKDesc, keys())
 	}
+	if tls != nil {
+		t := tls()
+		reloads(ch, tlsReloadsDesc, tlsLastOKDesc, t.Reloads)
+		ch <- prometheus.MustNewConstMetric(tlsExpiryDesc, prometheus.GaugeValue, float64(t.NotAfter.Unix()))
+	}
+}
+
+// reloads reports r as a counter by result and a last-successful gauge.
+func reloads(ch chan<- prometheus.Metric, total, lastOK *prometheus.Desc, r KeyReloads) {
+	ok := 1.0
+	if r.LastFailed {
+		ok = 0
+	}
+	ch <- prometheus.MustNewConstMetric(total, prometheus.CounterValue, float64(r.Succeeded), "success")
+	ch <- prometheus.MustNewConstMetric(total, prometheus.CounterValue, float64(r.Failed), "failure")
+	ch <- prometheus.MustNewConstMetric(lastOK, prometheus.GaugeValue, ok)
 }

@@ -39,6 +39,27 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	return n, err
 }
 
+// restoreStaging is the suffix of the copy Restore makes beside the store
+// before renaming it into place, followed by a random part.
+const restoreStaging = ".restore-"
+
+// backupStaging is the suffix of the files StageBackup makes beside the
+// store, each followed by a random part.
+const backupStaging = ".backup-"
+
+// StageBackup creates the file a backup is staged in before it is sent: a
+// new file beside the store, so the copy is on the store's own file
+// system. The caller removes it once sent; one a process killed (or
+// stopped before its client finished downloading) left behind, as large as
+// the store, is removed when a server next opens the store
+// (removeLeftovers).
+func (s *Store) StageBackup() (*os.File, error) {
+	if s.db == nil {
+		return nil, errNoFile
+	}
+	return os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+backupStaging+"*")
+}
+
 // Summary describes a store file that Verify read through.
 type Summary struct {
 	// StoreID is the id the store keeps in its meta bucket.
@@ -151,6 +172,12 @@ func Restore(backup, path string) (Summary, error) {
 		return sum, err
 	}
 	defer unlock()
+	// A restore killed while it copied left its copy beside the store;
+	// none is in use: the restore command holds the data directory's
+	// lock, as a server does.
+	if err := removeLeftovers(path, restoreStaging); err != nil {
+		return sum, err
+	}
 
 	tmp, err := copyBeside(backup, path)
 	if err != nil {
@@ -184,7 +211,7 @@ func copyBeside(src, dst string) (string, error) {
 		return "", err
 	}
 	defer in.Close()
-	out, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".restore-*")
+	out, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+restoreStaging+"*")
 	if err != nil {
 		return "", err
 	}

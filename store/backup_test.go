@@ -133,8 +133,17 @@ func TestRestoreRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+	// The copy a restore killed while copying left, as large as the
+	// backup, goes with the next restore.
+	killed := other + ".restore-1234567"
+	if err := os.WriteFile(killed, buf.Bytes()[:4096], 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Restore(backup, other); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(killed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the copy of a killed restore is left: %v", err)
 	}
 	if aside, _ := filepath.Glob(other + ".replaced-*"); len(aside) != 1 {
 		t.Fatalf("replaced store not kept: %v", aside)
@@ -187,4 +196,51 @@ func TestRestoreBackupOfEarlierSchema(t *testing.T) {
 	}
 	defer s.Close()
 	st.check(t, s)
+}
+
+// TestOpenRemovesStagedBackups: a backup is staged in a file beside the
+// store, as large as the store, and removed once sent; a server killed
+// (or stopped before its client finished downloading) while one was
+// staged left it there for good, a full copy of the store at each
+// interrupted backup. The next Open removes them, and only them.
+func TestOpenRemovesStagedBackups(t *testing.T) {
+	f := setup(t)
+	f.insertJobs("j", 50, StatusRunning)
+	staged, err := f.s.StageBackup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.Backup(f.ctx, staged); err != nil {
+		t.Fatal(err)
+	}
+	staged.Close()
+	// The name the server staged backups under before StageBackup.
+	older := f.path + ".backup-2704346173"
+	if err := os.WriteFile(older, []byte("a copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kept := []string{f.path + ".replaced-20261128T040000Z", f.path + ".damaged-20261128T040000Z", f.path + ".backupnotes"}
+	for _, k := range kept {
+		if err := os.WriteFile(k, []byte("keep"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, gone := range []string{staged.Name(), older} {
+		if _, err := os.Stat(gone); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("staged backup %s left after a restart: %v", gone, err)
+		}
+	}
+	for _, k := range kept {
+		if _, err := os.Stat(k); err != nil {
+			t.Errorf("%s removed: %v", k, err)
+		}
+	}
 }

@@ -216,7 +216,14 @@ func migratedCopy(db *bolt.DB, path string) (*bolt.DB, string, error) {
 // copied with no server on it, and the migrate command holds the data
 // directory's lock, so no other copy runs beside this one.
 func removeMigratedCopies(path string) error {
-	dir, base := filepath.Dir(path), filepath.Base(path)+".migrate-"
+	return removeLeftovers(path, ".migrate-")
+}
+
+// removeLeftovers removes the regular files beside path whose names are
+// path's followed by suffix: temporary copies of the store that a killed
+// process left. The caller makes sure no running process still uses one.
+func removeLeftovers(path, suffix string) error {
+	dir, base := filepath.Dir(path), filepath.Base(path)+suffix
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err

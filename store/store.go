@@ -89,6 +89,12 @@ type Store struct {
 	boltLease *Lease
 	envs      localEnvs
 
+	// opened is the store file as opened (nil on etcd): writes go on only
+	// while its path still names it (fileInPlace). gone is set once it
+	// did not, so that is logged once.
+	opened fs.FileInfo
+	gone   atomic.Bool
+
 	// checked is closed when the full check CheckBackground runs behind
 	// the opening has ended, and from the start in every other mode;
 	// checkErr, set before it closes, is the damage that check found.
@@ -217,8 +223,19 @@ func open(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("restrict store %s: %w", path, err)
 	}
+	// Backups are staged beside the store by the process holding the
+	// file's lock, which is now this one: any staged copy there is one a
+	// killed or stopped server left, as large as the store.
+	if err := removeLeftovers(path, backupStaging); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	s := newStore(kvDB{bolt: db}, path, o)
 	s.db = db
+	if s.opened, err = os.Stat(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	if err := guarded(path, func() (err error) { check, err = s.prepare(rec, check); return err }); err != nil {
 		db.Close()
 		return nil, err
@@ -476,6 +493,9 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	if err := s.awaitCheck(ctx); err != nil {
 		return err
 	}
+	if err := s.fileInPlace(); err != nil {
+		return err
+	}
 	err := s.guard(ctx, func() error { return s.kv.Update(func(kv kvTx) error { return fn(&Tx{kv: kv}) }) })
 	// Counted whatever the outcome: a failed commit costs readers a miss,
 	// never a stale answer.
@@ -597,6 +617,15 @@ func (s *Store) committer() {
 // reached with the calls before it applied, which is the order they commit
 // in.
 func (s *Store) commitBatch(batch []*commit) {
+	// Checked once per group commit: a stat beside its fsyncs. A file
+	// removed between this and the commit loses that one commit's calls,
+	// as a kill at that moment would.
+	if err := s.fileInPlace(); err != nil {
+		for _, c := range batch {
+			c.done <- err
+		}
+		return
+	}
 	for len(batch) > 0 {
 		failed, taken := -1, len(batch)
 		var failure error
@@ -740,6 +769,36 @@ func (s *Store) guard(ctx context.Context, fn func() error) error {
 
 func (s *Store) view(fn func(*bolt.Tx) error) error {
 	return guarded(s.path, func() error { return s.db.View(fn) })
+}
+
+// fileInPlace fails, with ErrDataLost, once the store's path no longer
+// names the file the store has open: deleted, moved or replaced under the
+// running server. bbolt goes on writing into the file it has open, so
+// every write answered from then on would be gone when the process ends
+// (a deleted file), or never read by the next start (a moved or replaced
+// one). Writes are refused instead and /readyz says so (Ping); reads and
+// backups still come from the open file, so a backup taken now holds
+// everything that was answered.
+func (s *Store) fileInPlace() error {
+	if s.opened == nil {
+		return nil
+	}
+	at, err := os.Stat(s.path)
+	if err == nil && os.SameFile(at, s.opened) {
+		return nil
+	}
+	what := "is another file now"
+	if errors.Is(err, fs.ErrNotExist) {
+		what = "is gone"
+	} else if err != nil {
+		what = "cannot be looked at (" + err.Error() + ")"
+	}
+	err = fmt.Errorf("%w: %s, the store file this server opened, %s (deleted, moved or replaced while the server ran), so writes are refused: put the file back, or take a backup now (amplifybackendd backup reads the open file), stop the server and restore it",
+		ErrDataLost, s.path, what)
+	if !s.gone.Swap(true) {
+		s.log.Error("STORE FILE GONE: writes are refused", "path", s.path, "error", err)
+	}
+	return err
 }
 
 // noteDamage logs err when it is damage: the operator must hear of it

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -533,4 +534,59 @@ func TestSchemaFlippedBackIsHarmless(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestWritesStopWhenTheFileIsGone: a store file deleted or moved while the
+// server ran went on taking writes into the file bbolt had open, each
+// answered, and /readyz stayed ready; a deleted file took every one of
+// them with it when the process ended. Once the path no longer names the
+// open file, writes fail with ErrDataLost and change nothing, Ping fails,
+// reads and backups still serve what was answered, and putting the file
+// back lets writes go on.
+func TestWritesStopWhenTheFileIsGone(t *testing.T) {
+	f := setup(t)
+	f.insertJobs("before", 3, StatusRunning)
+	aside := f.path + ".moved"
+	if err := os.Rename(f.path, aside); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(id string) error {
+		return f.s.Batch(f.ctx, func(tx *Tx) error { return tx.InsertJob(newJob(id, "app", "dev", "r", StatusRunning)) })
+	}
+	if err := insert("moved"); !errors.Is(err, ErrDataLost) {
+		t.Fatalf("a write with the file moved away: %v", err)
+	}
+	if err := f.update(func(tx *Tx) error { return tx.InsertJob(newJob("moved2", "app", "dev", "r", StatusRunning)) }); !errors.Is(err, ErrDataLost) {
+		t.Fatalf("an update with the file moved away: %v", err)
+	}
+	if err := f.s.Ping(f.ctx); !errors.Is(err, ErrDataLost) {
+		t.Fatalf("ping with the file moved away: %v", err)
+	}
+	if err := f.s.View(f.ctx, func(tx *Tx) error { _, err := tx.Job("before-000001"); return err }); err != nil {
+		t.Fatalf("a read with the file moved away: %v", err)
+	}
+	var buf bytes.Buffer
+	if _, err := f.s.Backup(f.ctx, &buf); err != nil {
+		t.Fatalf("a backup with the file moved away: %v", err)
+	}
+
+	if err := os.Rename(aside, f.path); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert("back"); err != nil {
+		t.Fatalf("a write with the file back: %v", err)
+	}
+	if err := f.s.Ping(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.View(f.ctx, func(tx *Tx) error { _, err := tx.Job("moved"); return err }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused write was kept: %v", err)
+	}
+
+	if err := os.Remove(f.path); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert("deleted"); !errors.Is(err, ErrDataLost) {
+		t.Fatalf("a write with the file deleted: %v", err)
+	}
 }

@@ -59,6 +59,9 @@ func (s *Store) Ping(ctx context.Context) error {
 		}
 	default:
 	}
+	if err := s.fileInPlace(); err != nil {
+		return err
+	}
 	// On etcd the View asks the cluster for its last commit, and reading
 	// the meta bucket's marker waits for this replica's mirror to hold
 	// it: a replica whose watch stopped delivering is not ready either.

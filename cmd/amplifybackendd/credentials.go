@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,6 +89,8 @@ type apiKeys struct {
 	// once, not at every poll.
 	mu    sync.Mutex
 	tried keyring.Stamp
+	// policies is whether the keys in use were read with a policies.json.
+	policies bool
 }
 
 func newAPIKeys(cf *credentialsFile) *apiKeys {
@@ -97,6 +100,7 @@ func newAPIKeys(cf *credentialsFile) *apiKeys {
 }
 
 func (k *apiKeys) set(r *keyring.Ring) int {
+	k.policies = r.HasPoliciesFile()
 	m := map[string]caller.Key{}
 	for name, kp := range r.APIKeys() {
 		m[kp.AccessKeyID] = caller.Key{Secret: kp.SecretAccessKey, Name: name, Policy: r.Policy(name)}
@@ -138,6 +142,16 @@ func (k *apiKeys) load() (int, error) {
 	}
 	if len(r.APIKeys()) == 0 {
 		return 0, fmt.Errorf("%s holds no API key; keeping the current ones", filepath.Join(k.dir, keyring.CredentialsFile))
+	}
+	if k.policies && !r.HasPoliciesFile() {
+		// Without the file every key is an administrator: a file lost
+		// (deleted, a mount or Secret without it) must not widen every
+		// scoped key. The keys command never removes it, so this is
+		// never a change made with it.
+		if unscoped := r.Unscoped(); len(unscoped) > 0 {
+			return 0, fmt.Errorf("%s is gone: without it keys %s would be administrators; keeping the current keys (put the file back, or give each key its policy with `amplifybackendd keys set-policy`)",
+				filepath.Join(k.dir, keyring.PoliciesFile), strings.Join(unscoped, ", "))
+		}
 	}
 	return k.set(r), nil
 }

@@ -284,3 +284,41 @@ func TestAPIKeysFollowTheFiles(t *testing.T) {
 		t.Fatalf("revoked key still accepted (%v) or reload failed (%v)", ok, k.lastReloadFailed.Load())
 	}
 }
+
+// TestAPIKeysSeeCredentialsMadeReadable: a credentials file others can
+// read is refused at start, but a chmod changes neither its size, time
+// nor inode, so a running server never looked again, served on, and
+// refused to start at its next restart. The change is now a change: the
+// reload fails (counted, logged, the keys in use kept), and chmod 600
+// reloads.
+func TestAPIKeysSeeCredentialsMadeReadable(t *testing.T) {
+	t.Parallel()
+	dir := keysDir(t)
+	cf, err := loadOrCreateCredentials(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newAPIKeys(cf)
+	log := slog.New(slog.DiscardHandler)
+	last := keyring.Observe(dir)
+	path := filepath.Join(dir, keyring.CredentialsFile)
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k.poll(&last, log)
+	k.poll(&last, log)
+	if k.reloadFailed.Load() != 1 || !k.lastReloadFailed.Load() {
+		t.Fatalf("credentials made readable by others: failed reloads %d, last failed %v", k.reloadFailed.Load(), k.lastReloadFailed.Load())
+	}
+	if _, ok := k.Lookup(cf.profiles[profileAPI].AccessKey); !ok {
+		t.Fatal("the keys in use were dropped")
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k.poll(&last, log)
+	k.poll(&last, log)
+	if k.lastReloadFailed.Load() {
+		t.Fatal("chmod 600 did not reload")
+	}
+}

@@ -661,6 +661,10 @@ func run(ctx context.Context, cfg config) error {
 		recovered: runner.Recovered(), checked: st.Checked(), now: time.Now, stale: probeStale,
 	}
 	keys := newAPIKeys(creds)
+	if unscoped := creds.ring.Unscoped(); !creds.ring.HasPoliciesFile() && len(unscoped) > 0 {
+		log.Warn("no policies.json beside the credentials file: every key in it is an administrator; if the file was lost, put it back",
+			"keys_dir", keysDir, "administrators", strings.Join(unscoped, ","))
+	}
 	// Sign-in sessions answer for the keys the key files do not know; a
 	// session's creator is looked up among all of them, so a session's own
 	// invitations end with it.
@@ -673,7 +677,7 @@ func run(ctx context.Context, cfg config) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	var reloadTLS func() error
 	if cert != nil {
-		reloadTLS = func() error { return errors.Join(cert.reload(), gw.ReloadTLS()) }
+		reloadTLS = cert.reloader(gw.ReloadTLS)
 	}
 	go reloadOnHangup(ctx, hup, keys, reloadTLS, log)
 	keyPoll := time.NewTicker(keyPollInterval)
@@ -689,6 +693,9 @@ func run(ctx context.Context, cfg config) error {
 	var metricsSrv *http.Server
 	if metricsLn != nil {
 		observeState(m, runner, keys)
+		if cert != nil {
+			m.ObserveTLS(cert.state)
+		}
 		metricsSrv = cfg.limits.apiServer(metricsHandler(m))
 		drain.HTTP(metricsSrv)
 	}

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/amplifybackendd/amplifybackendd/access"
+	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
+	"github.com/amplifybackendd/amplifybackendd/internal/keyring"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/metrics"
 	"github.com/amplifybackendd/amplifybackendd/store"
@@ -88,5 +91,67 @@ func TestMetricsReportReloads(t *testing.T) {
 	}
 	if code, _ := get("POST", "/metrics"); code != 405 {
 		t.Fatalf("POST /metrics: %d, want 405", code)
+	}
+}
+
+// TestKeysReloadKeepsPoliciesWhenTheirFileIsGone: a key without a policy
+// entry is an administrator, so a policies.json that disappears under a
+// running server (deleted, a mount or Secret without it) made every
+// scoped key an administrator at the next reload. The reload is refused
+// instead, and says so on the metrics listener; putting the file back
+// reloads.
+func TestKeysReloadKeepsPoliciesWhenTheirFileIsGone(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := loadOrCreateCredentials(dir, profileAPI); err != nil {
+		t.Fatal(err)
+	}
+	scoped := credfile.Keys{AccessKeyID: "AKABSCOPEDKEY0000001", SecretAccessKey: "scoped-secret-01234567890123456789012345"}
+	err := keyring.Update(dir, func(r *keyring.Ring) error {
+		r.SetKeys("team-a", scoped)
+		return r.SetEntry("team-a", keyring.Entry{Policy: []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"amplifybackend:GetBackendJob","Resource":"*"}]}`)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := loadOrCreateCredentials(dir, profileAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := newAPIKeys(cf)
+	admin := func() bool {
+		k, ok := keys.Lookup(scoped.AccessKeyID)
+		if !ok {
+			t.Fatal("the scoped key is unknown")
+		}
+		return k.Policy == access.Administrator
+	}
+	if admin() {
+		t.Fatal("the scoped key is an administrator")
+	}
+	pol := filepath.Join(dir, keyring.PoliciesFile)
+	saved, err := os.ReadFile(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(pol); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.reload(); err == nil || !strings.Contains(err.Error(), "team-a") {
+		t.Fatalf("reload without policies.json: %v", err)
+	}
+	if admin() {
+		t.Fatal("losing policies.json made the scoped key an administrator")
+	}
+	if !keys.lastReloadFailed.Load() {
+		t.Fatal("the refused reload is not reported")
+	}
+	if err := os.WriteFile(pol, saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if admin() {
+		t.Fatal("the scoped key is an administrator")
 	}
 }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 )
 
 // servingCert is the certificate the API (and the console on it) presents,
@@ -14,6 +17,45 @@ import (
 type servingCert struct {
 	certFile, keyFile string
 	cert              atomic.Pointer[tls.Certificate]
+	// Reloads by outcome, and whether the last one failed, for the
+	// metrics listener: a renewal that did not take is otherwise only a
+	// log line, until the old certificate expires.
+	reloaded, reloadFailed atomic.Uint64
+	lastReloadFailed       atomic.Bool
+}
+
+// noteReload counts a reload of every listener's certificate that ended
+// with err.
+func (c *servingCert) noteReload(err error) {
+	if err != nil {
+		c.reloadFailed.Add(1)
+		c.lastReloadFailed.Store(true)
+		return
+	}
+	c.reloaded.Add(1)
+	c.lastReloadFailed.Store(false)
+}
+
+// reloader returns what SIGHUP runs: reload the pair here and with
+// others (the embedded gateway's listeners), counting the outcome.
+func (c *servingCert) reloader(others ...func() error) func() error {
+	return func() error {
+		err := c.reload()
+		for _, o := range others {
+			err = errors.Join(err, o())
+		}
+		c.noteReload(err)
+		return err
+	}
+}
+
+// state is what the metrics listener reports of the certificate.
+func (c *servingCert) state() metrics.TLSState {
+	s := metrics.TLSState{Reloads: metrics.KeyReloads{Succeeded: c.reloaded.Load(), Failed: c.reloadFailed.Load(), LastFailed: c.lastReloadFailed.Load()}}
+	if leaf := c.cert.Load().Leaf; leaf != nil {
+		s.NotAfter = leaf.NotAfter
+	}
+	return s
 }
 
 // loadServingCert reads the pair, refusing a start on a missing or

@@ -1,16 +1,23 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/internal/testcert"
+	"github.com/amplifybackendd/amplifybackendd/metrics"
 )
 
 // TestTLSFlags: the pair is given whole or not at all, a CA bundle needs
@@ -133,5 +140,65 @@ func TestServingCertReload(t *testing.T) {
 	}
 	if s := serial(newClient()); s != 200 {
 		t.Errorf("after a failed reload: serial %d, want 200", s)
+	}
+}
+
+// TestTLSReloadOnMetrics: a SIGHUP whose pair does not load kept the old
+// certificate and said so only in the log; the metrics listener reported
+// the keys' reload (a success) and nothing of the certificate, so a failed
+// renewal showed first when the old certificate expired. It reports the
+// certificate's reloads by outcome, whether the last one took, and when
+// the certificate served now expires.
+func TestTLSReloadOnMetrics(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca, certFile, keyFile := testcert.Serving(t, dir)
+	cert, err := loadServingCert(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := loadOrCreateCredentials(dir, profileAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New()
+	m.ObserveTLS(cert.state)
+	srv := httptest.NewServer(metricsHandler(m))
+	t.Cleanup(srv.Close)
+	hup := make(chan os.Signal)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go reloadOnHangup(ctx, hup, newAPIKeys(cf), cert.reloader(), slog.New(slog.DiscardHandler))
+	// hangUp sends SIGHUP and waits until the metrics hold lines.
+	hangUp := func(lines ...string) {
+		t.Helper()
+		hup <- syscall.SIGHUP
+		var body string
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			var code int
+			if code, body = httpCall(t, "GET", srv.URL+"/metrics"); code != 200 {
+				t.Fatalf("GET /metrics: %d", code)
+			}
+			missing := false
+			for _, l := range lines {
+				missing = missing || !strings.Contains(body, "\n"+l+"\n")
+			}
+			if !missing {
+				return
+			}
+		}
+		t.Fatalf("want lines %q in:\n%s", lines, body)
+	}
+	expiry := fmt.Sprintf("amplifybackendd_tls_certificate_expiry_timestamp_seconds %g", float64(cert.cert.Load().Leaf.NotAfter.Unix()))
+
+	if err := os.WriteFile(keyFile, []byte("half a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hangUp(`amplifybackendd_tls_reloads_total{result="failure"} 1`, "amplifybackendd_tls_last_reload_successful 0", expiry)
+
+	ca.Issue(t, 2, certFile, keyFile)
+	hangUp(`amplifybackendd_tls_reloads_total{result="success"} 1`, "amplifybackendd_tls_last_reload_successful 1")
+	if s := cert.cert.Load().Leaf.SerialNumber.Int64(); s != 2 {
+		t.Fatalf("serving serial %d after the reload, want 2", s)
 	}
 }

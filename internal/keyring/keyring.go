@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,6 +84,8 @@ type Ring struct {
 	read       []byte // the credentials file as it was read
 	readNames  map[string]bool
 	entriesSet bool
+	// policiesRead is whether policies.json was there when read.
+	policiesRead bool
 }
 
 // namePattern is compiled on first use, not at package initialisation:
@@ -240,6 +243,7 @@ func load(dir string) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.policiesRead = true
 	var doc policiesDoc
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -287,6 +291,23 @@ func (r *Ring) Policy(name string) *access.Policy {
 		return p
 	}
 	return access.Administrator
+}
+
+// HasPoliciesFile reports whether policies.json was there when the keys
+// were read. Without it every key is an administrator.
+func (r *Ring) HasPoliciesFile() bool { return r.policiesRead }
+
+// Unscoped are the API keys other than default that have no policy entry,
+// and so are administrators, sorted.
+func (r *Ring) Unscoped() []string {
+	var names []string
+	for name := range r.APIKeys() {
+		if _, ok := r.policies[name]; !ok && name != Default {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // APIKeys are the profiles that sign API calls: all but embedded-s3.
