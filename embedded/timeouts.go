@@ -2,7 +2,9 @@ package embedded
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -49,10 +51,30 @@ func (t Timeouts) validate(name string) error {
 // apply sets t on srv before it serves. fasthttp has one ReadTimeout for a
 // whole request; it is given the header bound, and HeaderReceived, which
 // runs once the headers are in, moves the deadline to the body bound.
+//
+// A connection whose request did not arrive in time is closed without an
+// answer, as net/http closes one: fasthttp answers it with a 500, unasked,
+// on a connection a pooling client (Go's http.Transport dials one more
+// than it uses) may take for its next request and read that 500 as the
+// answer to it.
 func (t Timeouts) apply(srv *fasthttp.Server) {
 	srv.ReadTimeout = t.ReadHeader
 	srv.WriteTimeout = t.Write
 	srv.IdleTimeout = t.Idle
 	body := fasthttp.RequestConfig{ReadTimeout: t.Read}
 	srv.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig { return body }
+	answer := srv.ErrorHandler
+	srv.ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			// The answer fasthttp writes next fails on the closed
+			// connection, and it drops that error.
+			_ = ctx.Conn().Close()
+			return
+		}
+		if answer != nil {
+			answer(ctx, err)
+			return
+		}
+		ctx.Error("Error when parsing request", fasthttp.StatusBadRequest)
+	}
 }
