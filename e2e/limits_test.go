@@ -219,3 +219,39 @@ func TestHeadersBounded(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestEmbeddedIAMAnswersMalformedRequests: a request the embedded IAM
+// endpoint cannot parse is the client's fault, answered 400 (431 for
+// headers past its buffer), and nothing of it reaches the server's
+// stderr: Versity's own handler answered 500 and printed the client's
+// bytes there, outside the log and its format.
+func TestEmbeddedIAMAnswersMalformedRequests(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t, "--log-format", "json")
+	for sent, want := range map[string]int{
+		"\x00\x01junk\r\n\r\n": http.StatusBadRequest,
+		"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + strings.Repeat("a", 20000) + "\r\n\r\n": http.StatusRequestHeaderFieldsTooLarge,
+	} {
+		c := dial(t, s.IAM)
+		if _, err := io.WriteString(c, sent); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetReadDeadline(time.Now().Add(hangGuard)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != want {
+			t.Errorf("%.20q: %v %v, want %d", sent, resp, err, want)
+		}
+		c.Close()
+	}
+	// The IAM endpoint still serves a client that behaves.
+	if _, err := s.IAMClient().ListRoles(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(s.Logs.String()) {
+		if strings.Contains(line, "junk") || strings.Contains(line, "INTERNAL ERROR") {
+			t.Errorf("the server's stderr has a line of the malformed request: %q", line)
+		}
+	}
+}

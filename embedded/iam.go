@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/valyala/fasthttp"
 	"github.com/versity/versitygw/iamapi"
 	"github.com/versity/versitygw/iamapi/private"
 
@@ -39,6 +40,7 @@ func runIAM(ctx context.Context, store *roleStore, cfg Config, certs *iamapi.Cer
 	}
 	// Before serving: its timeouts, and see package drain.
 	srv := fiberApp(api).Server()
+	answerMalformed(srv)
 	cfg.IAMTimeouts.apply(srv)
 	drain.FastHTTP(ctx, srv)
 	priv, err := private.New(store, root, private.WithPrivateQuiet())
@@ -74,4 +76,19 @@ func servePrivate(p *private.PrivateAPI, sock string) error {
 	out := serve.Call([]reflect.Value{reflect.ValueOf([]string{sock}), reflect.Zero(serve.Type().In(1))})
 	err, _ := out[0].Interface().(error)
 	return err
+}
+
+// answerMalformed answers a request the IAM endpoint cannot parse (not
+// HTTP, headers past the buffer) itself: Versity's handler answers such a
+// request 500, as a failure of its own, and prints it, the client's bytes
+// quoted, straight to the process's stderr, outside the server's log and
+// its format.
+func answerMalformed(srv *fasthttp.Server) {
+	srv.ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
+		if errors.As(err, new(*fasthttp.ErrSmallBuffer)) {
+			ctx.Error("Request Header Fields Too Large", fasthttp.StatusRequestHeaderFieldsTooLarge)
+			return
+		}
+		ctx.Error("Bad Request: the request could not be parsed", fasthttp.StatusBadRequest)
+	}
 }
