@@ -36,6 +36,7 @@ type Metrics struct {
 	commitDuration  prometheus.Histogram
 	commitBatchSize prometheus.Histogram
 	commitsLost     prometheus.Counter
+	commitsFailed   prometheus.Counter
 
 	mu   sync.Mutex
 	jobs func() JobsState
@@ -106,8 +107,10 @@ func New() *Metrics {
 		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}})
 	m.commitsLost = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "store_commits_lost_total",
 		Help: "Store transactions on etcd that ran again because another replica changed what they read first."})
+	m.commitsFailed = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "store_commits_failed_total",
+		Help: "Group commits of the store that failed to write (disk full, I/O error, the file gone, damage, etcd not answering or contended); every call they carried got the error."})
 	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.signatureFails, m.accessDenied, m.jobsAccepted, m.jobsFinished, m.jobDuration,
-		m.jobRetries, m.targetCalls, m.targetDuration, m.commitDuration, m.commitBatchSize, m.commitsLost,
+		m.jobRetries, m.targetCalls, m.targetDuration, m.commitDuration, m.commitBatchSize, m.commitsLost, m.commitsFailed,
 		stateCollector{m},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -200,6 +203,16 @@ func (m *Metrics) CommitLost() {
 		return
 	}
 	m.commitsLost.Inc()
+}
+
+// CommitFailed records a group commit the engine could not write: the
+// store's clients get 500s then, and this is where an operator sees why
+// before they report it.
+func (m *Metrics) CommitFailed() {
+	if m == nil {
+		return
+	}
+	m.commitsFailed.Inc()
 }
 
 // ObserveJobs makes each scrape read the jobs' state from f.

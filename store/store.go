@@ -135,8 +135,8 @@ type Options struct {
 	// a damaged meta page bbolt skipped, a file set aside (default
 	// slog.Default()).
 	Logger *slog.Logger
-	// Metrics, when set, times each group commit and counts the calls it
-	// grouped.
+	// Metrics, when set, times each group commit, counts the calls it
+	// grouped, and counts the commits that failed to write.
 	Metrics *metrics.Metrics
 }
 
@@ -621,6 +621,7 @@ func (s *Store) commitBatch(batch []*commit) {
 	// removed between this and the commit loses that one commit's calls,
 	// as a kill at that moment would.
 	if err := s.fileInPlace(); err != nil {
+		s.metrics.CommitFailed()
 		for _, c := range batch {
 			c.done <- err
 		}
@@ -691,6 +692,11 @@ func (s *Store) commitBatch(batch []*commit) {
 			continue
 		}
 		if failed < 0 {
+			if err != nil {
+				// The engine could not write (disk full, I/O error,
+				// damage, etcd): counted, since its clients see only 500s.
+				s.metrics.CommitFailed()
+			}
 			s.generation.Add(1)
 			for _, c := range batch[:taken] {
 				c.done <- err
@@ -703,6 +709,7 @@ func (s *Store) commitBatch(batch []*commit) {
 			// its reads, which then read as absent, so the call's own
 			// error (a record "not found") rests on nothing.
 			failure = err
+			s.metrics.CommitFailed()
 		}
 		batch[failed].done <- failure
 		batch = append(batch[:failed], batch[failed+1:]...)
