@@ -160,7 +160,41 @@ func (c keysCommand) run(ctx context.Context, args []string) error {
 		}
 		return s.run(r, pos, f)
 	}
-	return byHand(keyring.Update(dir, func(r *keyring.Ring) error { return s.run(r, pos, f) }))
+	var unscoped []string
+	err = keyring.Update(dir, func(r *keyring.Ring) error {
+		if err := s.run(r, pos, f); err != nil {
+			return err
+		}
+		if !r.HasPoliciesFile() && len(r.Entries) > 0 {
+			// policies.json is written now for the first time (or again,
+			// after it was lost): the keys that had no entry become
+			// administrators recorded as such, which the server no longer
+			// warns of at start nor refuses on reload.
+			unscoped = r.Unscoped()
+		}
+		return nil
+	})
+	if err != nil {
+		return byHand(err)
+	}
+	if len(unscoped) > 0 {
+		c.warnUnscoped(filepath.Join(dir, keyring.PoliciesFile), unscoped)
+	}
+	return nil
+}
+
+// warnUnscoped says, when a change made policies.json where there was
+// none, which keys have no policy and so stay administrators. It warns
+// rather than refuses: the files cannot tell a lost policies.json from a
+// data directory made before keys had policies, where every key is an
+// administrator by design and this change is how its first limited key
+// comes; a refusal would leave that directory no way forward but editing
+// by hand. The operator who lost the file learns here which keys to
+// limit again.
+func (c keysCommand) warnUnscoped(policies string, names []string) {
+	fmt.Fprintf(c.stderr, "warning: %s did not exist, so keys %s have no policy and are administrators; they stay so now that the file exists, "+
+		"and the server no longer warns of them. If %s was lost, give each its policy again: amplifybackendd keys set-policy NAME POLICY (--admin keeps one an administrator)\n",
+		policies, strings.Join(names, ", "), keyring.PoliciesFile)
 }
 
 // byHand adds, to a key set that does not load, how to get out: even the

@@ -218,6 +218,49 @@ func TestKeysCommandOnABrokenSet(t *testing.T) {
 	}
 }
 
+// TestKeysCreateWithoutPoliciesNamesTheAdministrators: a change that
+// writes policies.json where there was none (it was lost, or the data
+// directory predates policies) names the keys left without a policy, which
+// are administrators from then on with no warning at the server's start;
+// with the file there, nothing is said.
+func TestKeysCreateWithoutPoliciesNamesTheAdministrators(t *testing.T) {
+	t.Parallel()
+	dir := keysDir(t)
+	mustKeys(t, dir, "create", "team-a", "--app", "myapp")
+	mustKeys(t, dir, "create", "ci", "--app", "myapp", "--env", "dev")
+	if _, stderr, err := keys(t, dir, "", "create", "auditor", "--app", "myapp", "--read-only"); err != nil || strings.Contains(stderr, "warning") {
+		t.Fatalf("create beside policies.json: %v, %q", err, stderr)
+	}
+	if err := os.Remove(filepath.Join(dir, keyring.PoliciesFile)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args   []string
+		admins string
+	}{
+		{[]string{"create", "team-b", "--app", "other"}, "auditor, ci, team-a"},
+		{[]string{"set-policy", "auditor", "--app", "myapp", "--read-only"}, "ci, team-a, team-b"},
+	} {
+		_, stderr, err := keys(t, dir, "", tc.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(stderr, "keys "+tc.admins+" have no policy and are administrators") || !strings.Contains(stderr, "keys set-policy NAME") {
+			t.Errorf("keys %v without policies.json: stderr %q, want keys %s named administrators and the way to limit them", tc.args, stderr, tc.admins)
+		}
+		if err := os.Remove(filepath.Join(dir, keyring.PoliciesFile)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := keyring.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Unscoped(); strings.Join(got, ",") != "auditor,ci,team-a,team-b" {
+		t.Fatalf("unscoped after the changes: %v", got)
+	}
+}
+
 func keyFiles(t *testing.T, dir string) string {
 	t.Helper()
 	var b strings.Builder
