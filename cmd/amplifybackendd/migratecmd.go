@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/keyring"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -141,9 +142,30 @@ func (c migrateCommand) print(r store.CopyReport, path, prefix string) {
 		fmt.Fprintf(c.stdout, "  %-22s %8d %8d %8d\n", b.Name, b.Keys, b.Written, b.Removed)
 	}
 	fmt.Fprintf(c.stdout, "Servers started with --store etcd --etcd-prefix %s serve it now; %s is unchanged.\n", prefix, path)
-	// The keys' policies are in a file beside the credentials: replicas
-	// given the credentials alone would take every key for an administrator.
-	dir := filepath.Dir(path)
-	fmt.Fprintf(c.stdout, "API keys are not in the store: copy %s and %s into the directory the servers share as --keys-dir.\n",
-		filepath.Join(dir, "credentials"), filepath.Join(dir, "policies.json"))
+	fmt.Fprintln(c.stdout, keyFilesAdvice(filepath.Dir(path)))
+}
+
+// keyFilesAdvice says which of dir's key files the servers' --keys-dir
+// needs, naming only those that are there: advice to copy a file that does
+// not exist sends the operator looking for one that was never made.
+func keyFilesAdvice(dir string) string {
+	creds, policies := filepath.Join(dir, keyring.CredentialsFile), filepath.Join(dir, keyring.PoliciesFile)
+	switch {
+	case exists(creds) && exists(policies):
+		// The keys' policies are in a file beside the credentials: replicas
+		// given the credentials alone would take every key for an
+		// administrator.
+		return fmt.Sprintf("API keys are not in the store: copy %s and %s into the directory the servers share as --keys-dir.", creds, policies)
+	case exists(creds):
+		return fmt.Sprintf("API keys are not in the store: copy %s into the directory the servers share as --keys-dir. There is no %s beside it: every key in it is an administrator (amplifybackendd keys set-policy limits one).",
+			creds, keyring.PoliciesFile)
+	}
+	return fmt.Sprintf("API keys are not in the store, and %s has no %s (a server started with --keys-dir keeps its key files there): give the directory the servers share as --keys-dir that one's %s and, if it has one, %s.",
+		dir, keyring.CredentialsFile, keyring.CredentialsFile, keyring.PoliciesFile)
+}
+
+// exists reports whether path names a file that can be looked at.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
