@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -92,7 +93,7 @@ func runBackup(ctx context.Context, args []string) error {
 	// The file is made before the server is asked, so a folder that is
 	// not there fails at once, naming it, rather than after the copy,
 	// naming a temporary file.
-	tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".tmp-*")
+	tmp, err := backupTemp(out)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -101,6 +102,8 @@ func runBackup(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s: cannot write the backup in %s: %w", out, filepath.Dir(out), err)
 	}
 	defer os.Remove(tmp.Name()) // gone once renamed
+	// Closed only once the copy is renamed in place: closing drops the
+	// hold that keeps another backup from taking it for left behind.
 	defer tmp.Close()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(*endpoint, "/")+"/admin-api/backup", nil)
@@ -118,7 +121,7 @@ func runBackup(ctx context.Context, args []string) error {
 	defer resp.Body.Close()
 
 	_, err = io.Copy(tmp, resp.Body)
-	if err = errors.Join(err, tmp.Chmod(0o600), tmp.Sync(), tmp.Close()); err != nil {
+	if err = errors.Join(err, tmp.Chmod(0o600), tmp.Sync()); err != nil {
 		return fmt.Errorf("receive the backup: %w", err)
 	}
 	sum, err := store.Verify(tmp.Name())
@@ -130,6 +133,53 @@ func runBackup(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("amplifybackendd backup: %s: %s\n", out, describe(sum))
 	return nil
+}
+
+// backupTemp removes what backups to out left behind (SIGINT and SIGTERM
+// remove their file on the way out, but a SIGKILL, a SIGHUP from a closed
+// terminal or a crash leaves <out>.tmp-N, as large as the store), then
+// makes the file this backup is received into and holds it (holdBackupTemp).
+func backupTemp(out string) (*os.File, error) {
+	dir, prefix := filepath.Dir(out), filepath.Base(out)+".tmp-"
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			// Only names os.CreateTemp gave a backup to out: the prefix,
+			// then its decimal random part.
+			n, ok := strings.CutPrefix(e.Name(), prefix)
+			if !ok || n == "" || strings.Trim(n, "0123456789") != "" || !e.Type().IsRegular() {
+				continue
+			}
+			if left := filepath.Join(dir, e.Name()); abandoned(left) && os.Remove(left) == nil {
+				fmt.Fprintf(os.Stderr, "amplifybackendd backup: removed %s, left by a backup that was stopped before it finished\n", left)
+			}
+		}
+	}
+	for {
+		tmp, err := os.CreateTemp(dir, prefix+"*")
+		if err != nil {
+			return nil, err
+		}
+		if err := holdBackupTemp(tmp); err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+			return nil, err
+		}
+		// Another backup that looked between the file's making and the
+		// hold took it for left behind and removed it: make another.
+		mine, err := tmp.Stat()
+		if err != nil {
+			tmp.Close()
+			return nil, err
+		}
+		at, err := os.Stat(tmp.Name())
+		if err == nil && os.SameFile(mine, at) {
+			return tmp, nil
+		}
+		tmp.Close()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
 }
 
 // runRestore puts a backup in place as the store of a data directory that
