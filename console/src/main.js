@@ -395,7 +395,24 @@ function signInScreen(link) {
     inviteApp.value = link.appId;
     inviteSession.value = link.sessionId;
     inviteCode.value = link.challengeCode;
-    if (link.appId && link.sessionId && link.challengeCode) inviteForm.requestSubmit();
+    if (api.signedIn()) {
+      // A link opened in a tab that is signed in does not submit itself:
+      // anyone can send a link, and one that signed in on its own would
+      // swap this tab's key for the sender's invitation, and spend it,
+      // without a word. The person chooses, knowing what it replaces.
+      const inv = api.invitation();
+      const current = inv ? `to app ${inv.appId}` : who?.name ? `as ${who.name}` : `with key ${api.accessKeyId()}`;
+      inviteForm.before(
+        h(
+          "p",
+          { class: "notice", role: "status", "data-field": "replaces" },
+          `This tab is signed in ${current}. Signing in with this invitation to app ${link.appId || "(none named)"} ends that; `,
+          h("a", { href: "#/" }, "go back"),
+          " to keep it.",
+        ),
+      );
+      inviteForm.querySelector("button[type=submit]").focus();
+    } else if (link.appId && link.sessionId && link.challengeCode) inviteForm.requestSubmit();
     else inviteApp.focus();
   } else {
     key.focus();
