@@ -144,8 +144,19 @@ function renderSession() {
 
 const clockTime = (t) => new Date(t).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
+// How long signing out waits for the screen to stop (uploads aborted)
+// before it forgets the credentials anyway.
+const STOP_WAIT_MS = 10_000;
+
 async function signOut(opts) {
   who = null;
+  // The screen stops first, while the credentials still sign: the file
+  // browser aborts its multipart uploads under way (a signed call). Expired
+  // credentials could not sign the abort, so then there is no waiting.
+  const v = view;
+  view = null;
+  const stopping = v?.dispose();
+  if (opts?.end !== false && stopping) await Promise.race([stopping, new Promise((r) => setTimeout(r, STOP_WAIT_MS))]);
   await api.signOut(opts);
   if (parseHash().screen === "sign-in") history.replaceState(null, "", "#/");
   render();
