@@ -98,8 +98,21 @@ export function restore() {
 
 function keep(s) {
   const { accessKeyId, secretAccessKey } = s.credentials;
+  const old = session;
   sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ accessKeyId, secretAccessKey, invitation: s.invitation }));
   session = s;
+  // Signing in over a sign-in ends the one replaced, as Sign out would:
+  // an invitation's credentials forgotten by the tab would otherwise stay
+  // valid on the server until they expire.
+  if (old) end(old);
+}
+
+/** end withdraws an invitation's challenge (DeleteToken) and drops the session's client. */
+async function end(s) {
+  if (s.invitation) {
+    await s.client.send(new DeleteTokenCommand({ AppId: s.invitation.appId, SessionId: s.invitation.sessionId })).catch(() => {});
+  }
+  s.client.destroy();
 }
 
 /**
@@ -146,16 +159,13 @@ export async function redeem(appId, sessionId, challengeCode) {
  * exchanged for it), so a copy of them is worthless from then on; a failure
  * there still signs the tab out. end: false only forgets them (they expired).
  */
-export async function signOut({ end = true } = {}) {
+export async function signOut({ end: ending = true } = {}) {
   const s = session;
   sessionStorage.removeItem(STORAGE_KEY);
   session = null;
-  if (end && s?.invitation) {
-    await s.client
-      .send(new DeleteTokenCommand({ AppId: s.invitation.appId, SessionId: s.invitation.sessionId }))
-      .catch(() => {});
-  }
-  s?.client.destroy();
+  if (!s) return;
+  if (ending) await end(s);
+  else s.client.destroy();
 }
 
 export const signedIn = () => session !== null;

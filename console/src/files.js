@@ -680,7 +680,7 @@ export function filesScreen({ appId, env, resource, main, ui }) {
       running++;
       active.add(up);
       if (active.size === 1) window.addEventListener("beforeunload", holdTab);
-      runUpload(up).finally(() => {
+      up.done = runUpload(up).finally(() => {
         running--;
         active.delete(up);
         if (active.size === 0) window.removeEventListener("beforeunload", holdTab);
@@ -953,14 +953,22 @@ export function filesScreen({ appId, env, resource, main, ui }) {
   );
 
   return {
+    /**
+     * dispose stops the screen; the promise it answers settles once every
+     * upload under way has stopped, a multipart one aborted. Signing out
+     * waits for it: the abort is a signed call, and made after the
+     * credentials are gone it would fail and leave the parts in the bucket.
+     */
     dispose() {
       st.alive = false;
       for (const up of queue) up.state = "cancelled";
+      const stopping = [...active].map((up) => up.done);
       for (const up of active) up.cancel();
       window.removeEventListener("beforeunload", holdTab);
       st.observer?.disconnect();
       clearTimeout(st.filterTimer);
       sheet.remove();
+      return Promise.allSettled(stopping);
     },
   };
 }

@@ -144,8 +144,19 @@ function renderSession() {
 
 const clockTime = (t) => new Date(t).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
+// How long signing out waits for the screen to stop (uploads aborted)
+// before it forgets the credentials anyway.
+const STOP_WAIT_MS = 10_000;
+
 async function signOut(opts) {
   who = null;
+  // The screen stops first, while the credentials still sign: the file
+  // browser aborts its multipart uploads under way (a signed call). Expired
+  // credentials could not sign the abort, so then there is no waiting.
+  const v = view;
+  view = null;
+  const stopping = v?.dispose();
+  if (opts?.end !== false && stopping) await Promise.race([stopping, new Promise((r) => setTimeout(r, STOP_WAIT_MS))]);
   await api.signOut(opts);
   if (parseHash().screen === "sign-in") history.replaceState(null, "", "#/");
   render();
@@ -395,7 +406,24 @@ function signInScreen(link) {
     inviteApp.value = link.appId;
     inviteSession.value = link.sessionId;
     inviteCode.value = link.challengeCode;
-    if (link.appId && link.sessionId && link.challengeCode) inviteForm.requestSubmit();
+    if (api.signedIn()) {
+      // A link opened in a tab that is signed in does not submit itself:
+      // anyone can send a link, and one that signed in on its own would
+      // swap this tab's key for the sender's invitation, and spend it,
+      // without a word. The person chooses, knowing what it replaces.
+      const inv = api.invitation();
+      const current = inv ? `to app ${inv.appId}` : who?.name ? `as ${who.name}` : `with key ${api.accessKeyId()}`;
+      inviteForm.before(
+        h(
+          "p",
+          { class: "notice", role: "status", "data-field": "replaces" },
+          `This tab is signed in ${current}. Signing in with this invitation to app ${link.appId || "(none named)"} ends that; `,
+          h("a", { href: "#/" }, "go back"),
+          " to keep it.",
+        ),
+      );
+      inviteForm.querySelector("button[type=submit]").focus();
+    } else if (link.appId && link.sessionId && link.challengeCode) inviteForm.requestSubmit();
     else inviteApp.focus();
   } else {
     key.focus();

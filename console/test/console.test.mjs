@@ -482,6 +482,20 @@ async function scenario(vp) {
     const secondLink = await invite(signOutLink);
     assert.ok(new Set([link, signOutLink, secondLink]).size === 3, "each invitation is new");
 
+    // ---- a link opened in a tab that is signed in does not sign in by itself:
+    // it would swap the key for whoever sent the link, and spend the challenge
+    await page.goto(signOutLink);
+    const replaces = page.locator('[data-field="replaces"]');
+    await replaces.waitFor();
+    assert.match(await replaces.textContent(), new RegExp(`^This tab is signed in as .+\\. Signing in with this invitation to app ${app} ends that; go back to keep it\\.$`));
+    await page.waitForTimeout(1000); // time enough for a submit that should not happen
+    assert.equal(await page.locator(".signin-invite [role=alert] .error").count(), 0, "nothing was submitted");
+    assert.equal(await page.evaluate(() => JSON.parse(sessionStorage.getItem("amplifybackendd.console.credentials")).accessKeyId), KEY_ID, "the key is kept");
+    await checkScreen(page, "sign-in link while signed in");
+    await replaces.getByRole("link", { name: "go back" }).click();
+    await page.getByRole("heading", { name: "Apps and environments" }).waitFor();
+    await page.locator("#session .who", { hasText: KEY_ID }).waitFor();
+
     // ---- sign out clears the key
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("heading", { name: "Sign in", exact: true }).waitFor();

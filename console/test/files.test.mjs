@@ -417,8 +417,36 @@ async function scenario(vp) {
     await shot("delete-failure");
     await page.unrouteAll({ behavior: "ignoreErrors" });
 
-    // ---- a key that may browse and download but neither upload nor delete
+    // ---- signing out mid-upload aborts the multipart upload first, while
+    //      the key still signs: nothing is left in the bucket
+    const leaveKey = `${P}leave-me.bin`;
+    const leftHeld = [];
+    await page.route(
+      (url) => url.origin === new URL(S3).origin,
+      (route) => {
+        const u = new URL(route.request().url());
+        const part = u.searchParams.get("partNumber");
+        if (route.request().method() === "PUT" && part && part !== "1") {
+          leftHeld.push(route);
+          return;
+        }
+        return route.continue();
+      },
+    );
+    const [leaveChooser] = await Promise.all([page.waitForEvent("filechooser"), page.getByRole("button", { name: "Upload files…" }).click()]);
+    await leaveChooser.setFiles([{ name: "leave-me.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(20 * MiB, 5) }]);
+    await page.waitForFunction(
+      (key) => document.querySelector(`li.upload[data-key="${key}"] progress`)?.value >= 8 * 1024 * 1024,
+      leaveKey,
+    );
+    assert.deepEqual(await uploadsUnder(P), [leaveKey], "the multipart upload exists while it runs");
     await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("heading", { name: "Sign in", exact: true }).waitFor();
+    for (const r of leftHeld) await r.abort().catch(() => {});
+    assert.deepEqual(await uploadsUnder(P), [], "signing out aborted the upload under way");
+    await page.unrouteAll({ behavior: "ignoreErrors" });
+
+    // ---- a key that may browse and download but neither upload nor delete
     await signIn(page, READER_KEY_ID, READER_SECRET);
     await page.goto(`${ENDPOINT}/console/#/apps/${APP}/envs/dev/storage/photos/files`);
     await page.getByRole("heading", { name: "Files of photos", level: 1 }).waitFor();
