@@ -137,7 +137,9 @@ func (l *etcdLeases) grant() (*Lease, time.Time, error) {
 	if err != nil {
 		return nil, sent, fmt.Errorf("grant a lease: %w", err)
 	}
-	return &Lease{id: int64(resp.ID), done: make(chan struct{})}, sent, nil
+	term := &Lease{id: int64(resp.ID), done: make(chan struct{})}
+	term.extend(sent.Add(l.ttl * 3 / 4))
+	return term, sent, nil
 }
 
 // renewal is the outcome of one renewal of a term's lease.
@@ -193,6 +195,7 @@ func (l *etcdLeases) hold(term *Lease, sent time.Time) bool {
 			}
 			if d := r.sent.Add(limit); r.ok && d.After(deadline) {
 				deadline = d
+				term.extend(deadline)
 				end.Reset(time.Until(deadline))
 			}
 		}

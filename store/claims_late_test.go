@@ -193,3 +193,24 @@ func TestLeaseTermEndsBeforeEtcdExpiresIt(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseLiveByTheClock: a term whose end has passed is not live, though
+// the goroutine that closes Done has not run yet (after a stall of the
+// process, it may not have): the jobs check Live before each call to the
+// target (Claim.Held), so a replica resumed past its lease acts no more.
+func TestLeaseLiveByTheClock(t *testing.T) {
+	term := &Lease{done: make(chan struct{})}
+	term.extend(time.Now().Add(time.Minute))
+	if !term.Live() {
+		t.Fatal("a term a minute from its end is not live")
+	}
+	term.extend(time.Now().Add(-time.Millisecond))
+	if term.Live() || (&Claim{key: "k", lease: term}).Held() {
+		t.Fatal("a term past its end is live, Done still open")
+	}
+	term.extend(time.Now().Add(time.Minute))
+	close(term.done)
+	if term.Live() {
+		t.Fatal("a term whose Done is closed is live")
+	}
+}
