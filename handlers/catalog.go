@@ -101,6 +101,7 @@ const (
 	errEnvBusy
 	errAppBusy
 	errTooManyEnvs
+	errTooManyToClone
 	errJobNotRunning
 	errAppNotFound
 	errEnvNotFound
@@ -195,6 +196,8 @@ var catalog = [...]entry{
 	errAppBusy: {http.StatusBadRequest, BadRequest, "There is already a pending job for app %q (job %s); wait for it to complete.", "", ""},
 	errTooManyEnvs: {http.StatusBadRequest, BadRequest,
 		"App %q has %d backend environments; RemoveAllBackends removes at most %d at once when the store is kept in etcd: delete some with DeleteBackend first.", "", ""},
+	errTooManyToClone: {http.StatusBadRequest, BadRequest,
+		"Backend environment %q of app %q has %d storage resources; CloneBackend copies at most %d at once when the store is kept in etcd.", "", ""},
 	errJobNotRunning:        {http.StatusBadRequest, BadRequest, "Job %s is %s; only a RUNNING job can be cancelled.", "", ""},
 	errAppNotFound:          {http.StatusNotFound, NotFound, "App %q not found.", "app", ""},
 	errEnvNotFound:          {http.StatusNotFound, NotFound, "Backend environment %q not found in app %q.", "backendEnvironment", ""},

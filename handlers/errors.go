@@ -72,6 +72,7 @@ func toAPIError(err error) (*APIError, fault) {
 		envExist *store.EnvironmentExistsError
 		busy     *jobs.EnvironmentBusyError
 		tooMany  *jobs.TooManyEnvironmentsError
+		tooBig   *jobs.TooManyResourcesError
 		settled  *jobs.NotRunningError
 		perm     *jobs.PermissionError
 		bucket   *jobs.BucketNameError
@@ -121,6 +122,8 @@ func toAPIError(err error) (*APIError, fault) {
 		return errEnvBusy.with(busy.Env, busy.AppID, busy.Job), clientFault
 	case errors.As(err, &tooMany):
 		return errTooManyEnvs.with(tooMany.AppID, tooMany.Count, tooMany.Max), clientFault
+	case errors.As(err, &tooBig):
+		return errTooManyToClone.with(tooBig.Env, tooBig.AppID, tooBig.Count, tooBig.Max), clientFault
 	case errors.As(err, &settled):
 		return errJobNotRunning.with(settled.Job, settled.Status), clientFault
 	case errors.As(err, &perm):

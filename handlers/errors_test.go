@@ -63,6 +63,8 @@ func TestToAPIError(t *testing.T) {
 			status: 400, typ: BadRequest, message: `There is already a pending job for app "app" (job j-3); wait for it to complete.`},
 		{name: "too many environments held at once", err: &jobs.TooManyEnvironmentsError{AppID: "app", Count: 200, Max: 100},
 			status: 400, typ: BadRequest, message: `App "app" has 200 backend environments; RemoveAllBackends removes at most 100 at once when the store is kept in etcd: delete some with DeleteBackend first.`},
+		{name: "too many resources to clone at once", err: &jobs.TooManyResourcesError{AppID: "app", Env: "dev", Count: 80, Max: 50},
+			status: 400, typ: BadRequest, message: `Backend environment "dev" of app "app" has 80 storage resources; CloneBackend copies at most 50 at once when the store is kept in etcd.`},
 		{name: "environment exists", err: &store.EnvironmentExistsError{AppID: "app", Env: "dev"},
 			status: 400, typ: BadRequest, message: `Backend environment "dev" already exists in app "app".`},
 		{name: "job not running", err: &jobs.NotRunningError{Job: "j-1", Status: store.StatusCompleted},

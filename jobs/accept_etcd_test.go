@@ -157,3 +157,85 @@ func TestRemoveAllBackendsBoundOnEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCloneBackendBoundOnEtcd: a CloneBackend records a copy of every
+// storage resource of its source in the transaction that accepts it. On
+// etcd an environment of store.EtcdResourcesPerClone resources is cloned,
+// and the rollback's removal of the copies fits one transaction too; one
+// of more is refused, naming the count and the limit, and nothing is
+// written (it was refused by etcd, "too many operations in txn request",
+// an internal error the clients retried in vain).
+func TestCloneBackendBoundOnEtcd(t *testing.T) {
+	t.Parallel()
+	endpoints := etcdtest.Start(t, 1).Endpoints()
+	ctx := context.Background()
+	st, err := store.OpenEtcd(ctx, store.EtcdOptions{Endpoints: endpoints}, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r := New(st, nil, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	resources := func(env string, n int) {
+		t.Helper()
+		for from := 0; from < n; from += 40 {
+			err := st.Update(ctx, func(tx *store.Tx) error {
+				now := time.Now()
+				for i := from; i < min(n, from+40); i++ {
+					err := tx.CreateResource(store.Resource{ResourceKey: store.ResourceKey{AppID: "app", Env: env, Name: fmt.Sprintf("r%03d", i)},
+						Bucket: fmt.Sprintf("%s-bucket-%03d", env, i), Phase: store.PhaseActive, CreateTime: now, UpdateTime: now})
+					if err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	resources("fits", store.EtcdResourcesPerClone)
+	resources("big", 2*store.EtcdResourcesPerClone) // more than one Txn takes
+
+	j, err := r.CloneBackend(ctx, "app", "fits", "copy")
+	if err != nil {
+		t.Fatalf("CloneBackend of %d resources: %v", store.EtcdResourcesPerClone, err)
+	}
+	err = st.Update(ctx, func(tx *store.Tx) error {
+		copied, err := tx.Resources("app", "copy")
+		if err != nil || len(copied) != store.EtcdResourcesPerClone {
+			return fmt.Errorf("the clone recorded %d resources (%v), want %d", len(copied), err, store.EtcdResourcesPerClone)
+		}
+		held, err := heldEnvs(tx, j)
+		if err != nil {
+			return err
+		}
+		for _, e := range held {
+			if e.Creating {
+				return removeEnvironment(tx, e) // what the rollback's settle writes
+			}
+		}
+		return errors.New("the clone's new environment is not held")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = r.CloneBackend(ctx, "app", "big", "bigcopy")
+	var tooMany *TooManyResourcesError
+	if !errors.As(err, &tooMany) || !errors.Is(err, store.ErrInvalid) || tooMany.Count != 2*store.EtcdResourcesPerClone || tooMany.Max != store.EtcdResourcesPerClone {
+		t.Fatalf("CloneBackend of %d resources: %v, want TooManyResourcesError", 2*store.EtcdResourcesPerClone, err)
+	}
+	err = st.View(ctx, func(tx *store.Tx) error {
+		if e, _, err := tx.Environment("app", "big"); err != nil || e.ActiveJob != "" {
+			return fmt.Errorf("the refused clone's source: %+v, %v", e, err)
+		}
+		if _, ok, err := tx.Environment("app", "bigcopy"); err != nil || ok {
+			return fmt.Errorf("the refused clone's target is recorded (%v)", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

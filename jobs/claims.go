@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/amplifybackendd/amplifybackendd/s3iam"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -38,6 +39,16 @@ func (r *Runner) executeClaimed(ctx context.Context, id string) {
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// The clock knows first: a process resumed after a stall past its
+	// lease sends the target nothing more for the job, not even before
+	// the goroutine below has run; the execution ends as it would then.
+	ctx = s3iam.WithGate(ctx, func() error {
+		if !claim.Held() {
+			cancel(errLeaseLost)
+			return errLeaseLost
+		}
+		return nil
+	})
 	go func() {
 		select {
 		case <-lost:

@@ -71,7 +71,10 @@
 //
 // When the replica's lease term ends (it could not renew it in time), the
 // context of every execution ends at once (errLeaseLost): no state write,
-// and no claim until the store has a new lease. Every LeaseTTL/4 a scan
+// and no claim until the store has a new lease. Each request to the target
+// is sent only while the claim's lease is live by the clock
+// (store.Claim.Held, s3iam.WithGate), so a replica resumed after a stall
+// past its lease sends nothing more, even before that cancel has run. Every LeaseTTL/4 a scan
 // queues the pending jobs no replica claims (those a dead replica held,
 // once its lease expired, and those accepted elsewhere and not yet taken)
 // and interrupts each phase in flight whose job's status changed since it

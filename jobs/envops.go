@@ -455,14 +455,17 @@ func (r *Runner) CloneBackend(ctx context.Context, appID, env, target string) (s
 		} else if ok {
 			return &store.EnvironmentExistsError{AppID: appID, Env: target}
 		}
+		resources, err := tx.Resources(appID, env)
+		if err != nil {
+			return err
+		}
+		if r.store.Shared() && len(resources) > store.EtcdResourcesPerClone {
+			return &TooManyResourcesError{AppID: appID, Env: env, Count: len(resources), Max: store.EtcdResourcesPerClone}
+		}
 		if err := holdEnv(tx, src, j); err != nil {
 			return err
 		}
 		if err := tx.PutEnvironment(store.Environment{AppID: appID, Env: target, ActiveJob: j.ID, Creating: true, CreateTime: j.CreateTime}); err != nil {
-			return err
-		}
-		resources, err := tx.Resources(appID, env)
-		if err != nil {
 			return err
 		}
 		for _, res := range resources {

@@ -107,3 +107,18 @@ func (e *TooManyEnvironmentsError) Error() string {
 
 // Is makes errors.Is(err, store.ErrInvalid) true.
 func (e *TooManyEnvironmentsError) Is(target error) bool { return target == store.ErrInvalid }
+
+// TooManyResourcesError is a CloneBackend of an environment with more
+// storage resources than one call may copy on a store in etcd
+// (store.EtcdResourcesPerClone).
+type TooManyResourcesError struct {
+	AppID, Env string
+	Count, Max int
+}
+
+func (e *TooManyResourcesError) Error() string {
+	return fmt.Sprintf("environment %q of app %q has %d storage resources; CloneBackend copies at most %d on a store in etcd", e.Env, e.AppID, e.Count, e.Max)
+}
+
+// Is makes errors.Is(err, store.ErrInvalid) true.
+func (e *TooManyResourcesError) Is(target error) bool { return target == store.ErrInvalid }

@@ -182,6 +182,11 @@ func (t *Target) Ping(ctx context.Context) error {
 type ownBodies struct{ next aws.HTTPClient }
 
 func (o ownBodies) Do(r *http.Request) (*http.Response, error) {
+	if gate, ok := r.Context().Value(gateKey{}).(func() error); ok {
+		if err := gate(); err != nil {
+			return nil, gateClosed{err}
+		}
+	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return o.next.Do(r)
 	}
@@ -194,3 +199,22 @@ func (o ownBodies) Do(r *http.Request) (*http.Response, error) {
 	own.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	return o.next.Do(own)
 }
+
+// gateKey carries WithGate's gate in a context.
+type gateKey struct{}
+
+// WithGate returns ctx whose S3 and IAM requests are each sent only while
+// gate answers nil; otherwise the call fails with gate's error, sending
+// nothing, and the SDK does not retry it. It is checked right before
+// every attempt goes out, the SDK's retries included: the jobs of a replica that lost its claim (its lease
+// ran out while the process was stopped) must not reach the target,
+// though the cancel of their context is still on its way.
+func WithGate(ctx context.Context, gate func() error) context.Context {
+	return context.WithValue(ctx, gateKey{}, gate)
+}
+
+// gateClosed is a request its gate refused: the SDK does not retry it.
+type gateClosed struct{ error }
+
+func (g gateClosed) Unwrap() error      { return g.error }
+func (gateClosed) RetryableError() bool { return false }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,11 +27,36 @@ var ErrFenced = errors.New("store: claim no longer held by this process")
 type Lease struct {
 	id   int64
 	done chan struct{}
+	// ends is when the term ends unless renewed (etcd; zero on bbolt),
+	// in Unix nanoseconds of the monotonic clock's reading (ends, below).
+	ends atomic.Int64
 }
 
 // Done is closed when the term ends: the lease expired, was revoked, or
 // stopped being renewed in time. On bbolt it is never closed.
 func (l *Lease) Done() <-chan struct{} { return l.done }
+
+// monoStart anchors the readings Lease.ends keeps: durations since it are
+// measured on the monotonic clock, which runs on while the process is
+// stopped.
+var monoStart = time.Now()
+
+// extend sets when the term ends unless renewed again.
+func (l *Lease) extend(t time.Time) { l.ends.Store(int64(t.Sub(monoStart))) }
+
+// Live reports whether the term is still running, by the clock: true
+// until Done is closed and, on etcd, until the end its last renewal set
+// has passed. A process resumed after a stall past its lease learns so
+// from Live at once, before the goroutine that closes Done has run.
+func (l *Lease) Live() bool {
+	select {
+	case <-l.done:
+		return false
+	default:
+	}
+	ends := l.ends.Load()
+	return ends == 0 || time.Since(monoStart) < time.Duration(ends)
+}
 
 // Claim is this process's hold on one job. Only the holder of a live claim
 // writes the job's state, through BatchFenced.
@@ -40,6 +66,11 @@ type Claim struct {
 	rev   int64  // etcd: the claim key's create revision
 	lease *Lease
 }
+
+// Held reports whether the claim is still this process's by its lease's
+// clock (Lease.Live): a check before each effect of the job, which the
+// fenced writes repeat in etcd for the store.
+func (c *Claim) Held() bool { return c.lease.Live() }
 
 // Job is the id of the claimed job.
 func (c *Claim) Job() string { return c.job }

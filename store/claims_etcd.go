@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -79,16 +80,19 @@ func (l *etcdLeases) pendingKey(id string) string {
 }
 
 // keep holds a lease term after term until close: it grants a lease,
-// renews it through the client's keepalive, and ends the term when a
-// renewal has not been answered for three quarters of the TTL. The server
-// counts the TTL from the last renewal it received, before that answer
-// arrived, so the term ends here before the server can expire the lease
-// and another process claim what it held.
+// renews it every quarter of the TTL, and ends the term three quarters of
+// the TTL after the last renewal etcd answered was sent. Etcd counts the
+// TTL from when it received that renewal, which is after it was sent, so
+// the term ends here before etcd can expire the lease and another process
+// claim what it held, however late the answer arrived: an answer that
+// waited (a stalled or paused process finds it on waking, a congested
+// path delivers it late) renews the term only as far as its request did
+// the lease.
 func (l *etcdLeases) keep() {
 	defer close(l.stopped)
 	retry := min(l.ttl/4, time.Second)
 	for {
-		term, keep, cancel, err := l.grant()
+		term, sent, err := l.grant()
 		if err != nil {
 			l.log.Warn("no lease on the etcd store; claiming no jobs until one is granted", "error", err)
 			select {
@@ -103,8 +107,7 @@ func (l *etcdLeases) keep() {
 		close(l.ready)
 		l.mu.Unlock()
 
-		stopped := l.hold(term, keep)
-		cancel()
+		stopped := l.hold(term, sent)
 		l.mu.Lock()
 		l.cur, l.ready = nil, make(chan struct{})
 		l.mu.Unlock()
@@ -125,40 +128,79 @@ func (l *etcdLeases) keep() {
 	}
 }
 
-// grant starts a term: a new lease and its keepalive.
-func (l *etcdLeases) grant() (*Lease, <-chan *clientv3.LeaseKeepAliveResponse, context.CancelFunc, error) {
+// grant starts a term: a new lease, and when its request was sent.
+func (l *etcdLeases) grant() (*Lease, time.Time, error) {
+	sent := time.Now()
 	ctx, done := context.WithTimeout(context.Background(), l.kv.timeout)
 	resp, err := l.kv.client.Grant(ctx, int64((l.ttl+time.Second-1)/time.Second))
 	done()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("grant a lease: %w", err)
+		return nil, sent, fmt.Errorf("grant a lease: %w", err)
 	}
-	kctx, cancel := context.WithCancel(context.Background())
-	keep, err := l.kv.client.KeepAlive(kctx, resp.ID)
-	if err != nil {
-		cancel()
-		return nil, nil, nil, fmt.Errorf("keep the lease alive: %w", err)
-	}
-	return &Lease{id: int64(resp.ID), done: make(chan struct{})}, keep, cancel, nil
+	term := &Lease{id: int64(resp.ID), done: make(chan struct{})}
+	term.extend(sent.Add(l.ttl * 3 / 4))
+	return term, sent, nil
 }
 
-// hold waits until term ends: it reports true when close stopped it,
-// false when the lease stopped being renewed.
-func (l *etcdLeases) hold(term *Lease, keep <-chan *clientv3.LeaseKeepAliveResponse) bool {
+// renewal is the outcome of one renewal of a term's lease.
+type renewal struct {
+	sent time.Time // when its request was sent
+	ok   bool      // etcd renewed the lease
+	gone bool      // etcd no longer has the lease
+}
+
+// hold renews term from its grant, sent then, until it ends: it reports
+// true when close stopped it, false when the lease was not renewed in
+// time or is gone. Each renewal is a request of its own, so one answered
+// late holds back none after it. The clock decides every end: after a
+// stall of the process its timers and the answers that waited are all
+// ready at once, and none of them may stand for time that passed.
+func (l *etcdLeases) hold(term *Lease, sent time.Time) bool {
 	limit := l.ttl * 3 / 4
-	deadline := time.NewTimer(limit)
-	defer deadline.Stop()
+	deadline := sent.Add(limit)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	answers := make(chan renewal)
+	renew := func() {
+		r := renewal{sent: time.Now()}
+		// An answer past the term's possible end could renew nothing.
+		rctx, done := context.WithDeadline(ctx, r.sent.Add(limit))
+		resp, err := l.kv.client.KeepAliveOnce(rctx, clientv3.LeaseID(term.id))
+		done()
+		r.ok = err == nil && resp.TTL > 0
+		r.gone = errors.Is(err, rpctypes.ErrLeaseNotFound)
+		select {
+		case answers <- r:
+		case <-ctx.Done():
+		}
+	}
+	every := time.NewTicker(l.ttl / 4)
+	defer every.Stop()
+	end := time.NewTimer(time.Until(deadline))
+	defer end.Stop()
 	for {
 		select {
 		case <-l.stop:
 			return true
-		case <-deadline.C:
-			return false
-		case resp, ok := <-keep:
-			if !ok || resp.TTL <= 0 {
+		case <-end.C:
+		case <-every.C:
+			if time.Now().Before(deadline) {
+				wg.Go(renew)
+			}
+		case r := <-answers:
+			if r.gone {
 				return false
 			}
-			deadline.Reset(limit)
+			if d := r.sent.Add(limit); r.ok && d.After(deadline) {
+				deadline = d
+				term.extend(deadline)
+				end.Reset(time.Until(deadline))
+			}
+		}
+		if !time.Now().Before(deadline) {
+			return false
 		}
 	}
 }

@@ -314,14 +314,16 @@
 //
 // Replicas sharing a store in etcd split its jobs by claims (claims.go,
 // claims_etcd.go). Each Store holds one etcd lease, granted at OpenEtcd and
-// renewed by the client's keepalive while the store is open; Close revokes
+// renewed every quarter of the TTL while the store is open; Close revokes
 // it, so a replica stopped cleanly hands its jobs over at once, and one
 // killed loses them when the lease expires, EtcdOptions.LeaseTTL after its
-// last renewal. A term of the lease (Lease) ends when a renewal has gone
-// unanswered for three quarters of the TTL: the server counts the TTL from
-// the last renewal it received, so the term ends here before the server
-// can expire the lease and another replica claim its jobs; the store then
-// revokes what may be left of the lease and takes a new one when it can.
+// last renewal. A term of the lease (Lease) ends three quarters of the TTL
+// after the last renewal the server answered was sent: the server counts
+// the TTL from when it received that renewal, later, so the term ends here
+// before the server can expire the lease and another replica claim its
+// jobs, however late the answer arrived (a process resumed after a stall
+// finds old answers waiting); the store then revokes what may be left of
+// the lease and takes a new one when it can.
 //
 // A claim (ClaimJob) is one Txn: if the claim key does not exist and the
 // job is still in pending/, put the claim key, naming the owner, under the

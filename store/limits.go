@@ -22,6 +22,16 @@ const etcdCallWrites = etcdMaxOps / 2
 // under etcdMaxOps is the job's writes (its record, indexes, the app).
 const EtcdEnvsPerCall = 100
 
+// EtcdResourcesPerClone is the most storage resources of one environment
+// CloneBackend may copy on a store in etcd. The call records the copies,
+// two writes each (the resource and its bucket's index entry), in the
+// transaction that accepts it, whole or not at all, and so does the
+// rollback that removes them; past etcd's limit on one Txn neither could
+// commit, so the call is refused, naming the limit, before anything is
+// written. The margin under etcdMaxOps is the job's writes and the two
+// environments'.
+const EtcdResourcesPerClone = 50
+
 // jobRemovalWrites are the deletes of one expired job: its record, its
 // newest-first index entry and its pending entry.
 const jobRemovalWrites = 3

@@ -109,6 +109,15 @@ func (f *etcdFlags) options() (store.EtcdOptions, error) {
 		return o, errors.New("--etcd-cert-file and --etcd-key-file must be given together")
 	}
 	if f.caFile != "" || f.certFile != "" {
+		for _, e := range o.Endpoints {
+			// The etcd client speaks plaintext to an http:// endpoint
+			// whatever TLS it is given: against a TLS member it would wait
+			// out the dial timeout, and against one serving both it would
+			// send the store and the password in the clear.
+			if strings.HasPrefix(strings.ToLower(e), "http://") {
+				return o, fmt.Errorf("etcd endpoint %q is plain http, but --etcd-ca-file or --etcd-cert-file ask for TLS: give it as https://host:port or host:port", e)
+			}
+		}
 		o.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
 		if f.caFile != "" {
 			pem, err := os.ReadFile(f.caFile)

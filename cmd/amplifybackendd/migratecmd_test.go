@@ -15,6 +15,7 @@ import (
 
 	"github.com/amplifybackendd/amplifybackendd/datadir"
 	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
+	"github.com/amplifybackendd/amplifybackendd/internal/testcert"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -139,6 +140,7 @@ func TestMigrateNamesTheKeyFilesThere(t *testing.T) {
 func TestMigrateRefusesBadCommandLines(t *testing.T) {
 	t.Parallel()
 	dir := dataDirWithStore(t)
+	ca := testcert.NewCA(t, t.TempDir())
 	for _, c := range []struct {
 		args []string
 		want string
@@ -147,6 +149,8 @@ func TestMigrateRefusesBadCommandLines(t *testing.T) {
 		{[]string{"--from-data-dir", dir, "--to-etcd", "127.0.0.1:1", "extra"}, `migrate takes only flags, not "extra"`},
 		{[]string{"--to-etcd", "127.0.0.1:1", "--etcd-endpoints", "127.0.0.1:2"}, "--to-etcd and --etcd-endpoints name the same thing"},
 		{[]string{"--to-etcd", "127.0.0.1:1", "--etcd-prefix", "store/"}, "--etcd-prefix must start with /"},
+		// TLS asked for, and an endpoint the client would speak plaintext to.
+		{[]string{"--to-etcd", "127.0.0.1:1,http://127.0.0.1:2", "--etcd-ca-file", ca.File}, `etcd endpoint "http://127.0.0.1:2" is plain http, but --etcd-ca-file or --etcd-cert-file ask for TLS`},
 		{[]string{"--to-etcd", "127.0.0.1:1", "--from-dir", dir}, "flag provided but not defined: -from-dir"},
 		// migrate runs no jobs, so it holds no lease to give a life.
 		{[]string{"--to-etcd", "127.0.0.1:1", "--etcd-lease-ttl", "5s"}, "flag provided but not defined: -etcd-lease-ttl"},
