@@ -79,6 +79,7 @@ func toAPIError(err error) (*APIError, fault) {
 		status   *jobs.StatusNotSettableError
 		routing  *echo.HTTPError
 		signIn   *signin.Error
+		deep     *signin.DepthError
 	)
 	switch {
 	case errors.As(err, &api):
@@ -133,6 +134,8 @@ func toAPIError(err error) (*APIError, fault) {
 		return errStatusNotSettable.with(status.Status), clientFault
 	case errors.As(err, &signIn):
 		return errSignInRefused.with(signIn.SessionID, signIn.AppID, signIn.Why()), clientFault
+	case errors.As(err, &deep):
+		return errInvitationTooDeep.with(signin.MaxInvitationDepth), clientFault
 	case errors.As(err, &routing):
 		// Echo's router answers a path or method it has no route for; no
 		// other part of Echo the server uses makes one of these.
