@@ -12,10 +12,11 @@
 // and none of the words; one error handler (errors.go) finds the entry for
 // each and renders it, so every failure has the same headers
 // (X-Amzn-ErrorType, x-amzn-RequestId) and a JSON body with __type. A
-// failed call to the storage target while answering (ListS3Buckets) is
-// 504 GatewayTimeoutException, or 429 when the target throttles; anything
-// the catalog does not know is a logged 500 InternalFailure with no
-// internal text.
+// failed call to the storage target while answering (ListS3Buckets, the
+// file browser) is 504 GatewayTimeoutException, 429 when the target
+// throttles, or 400 with the target's words when it refused what the
+// client asked; anything the catalog does not know is a logged 500
+// InternalFailure with no internal text.
 //
 // Every operation of the service model has its route (model.go): the ones
 // this server does not implement (auth, API, config) answer a 400

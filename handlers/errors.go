@@ -36,9 +36,12 @@ type APIError struct {
 func (e *APIError) Error() string { return e.Type + ": " + e.Message }
 
 // targetError is a failed call to the storage target made while
-// answering (ListS3Buckets). It is neither the client's mistake nor the
-// server's: it is answered 504, or 429 when the target throttles, which
-// clients retry; the log keeps the target's own words.
+// answering (callTarget: ListS3Buckets and the file browser's routes).
+// Mostly it is neither the client's mistake nor the server's: it is
+// answered 504, or 429 when the target throttles, which clients retry, and
+// the log keeps the target's own words. When the target refused what the
+// client asked for (s3iam.Refused: a part too small, a key too long), it
+// is the client's mistake, answered 400 with the target's words.
 type targetError struct{ err error }
 
 func (e *targetError) Error() string { return "storage target: " + e.err.Error() }
@@ -80,6 +83,7 @@ func toAPIError(err error) (*APIError, fault) {
 		status   *jobs.StatusNotSettableError
 		routing  *echo.HTTPError
 		signIn   *signin.Error
+		deep     *signin.DepthError
 	)
 	switch {
 	case errors.As(err, &api):
@@ -136,6 +140,8 @@ func toAPIError(err error) (*APIError, fault) {
 		return errStatusNotSettable.with(status.Status), clientFault
 	case errors.As(err, &signIn):
 		return errSignInRefused.with(signIn.SessionID, signIn.AppID, signIn.Why()), clientFault
+	case errors.As(err, &deep):
+		return errInvitationTooDeep.with(signin.MaxInvitationDepth), clientFault
 	case errors.As(err, &routing):
 		// Echo's router answers a path or method it has no route for; no
 		// other part of Echo the server uses makes one of these.

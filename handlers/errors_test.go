@@ -20,6 +20,7 @@ import (
 	"github.com/amplifybackendd/amplifybackendd/caller"
 	"github.com/amplifybackendd/amplifybackendd/jobs"
 	"github.com/amplifybackendd/amplifybackendd/s3iam"
+	"github.com/amplifybackendd/amplifybackendd/signin"
 	"github.com/amplifybackendd/amplifybackendd/store"
 )
 
@@ -77,6 +78,8 @@ func TestToAPIError(t *testing.T) {
 			status: 400, typ: BadRequest, message: `Invalid operation "DeleteBackendStorage": job j-1 is a CreateBackendStorage job.`},
 		{name: "status not settable", err: &jobs.StatusNotSettableError{Status: store.StatusCompleted},
 			status: 400, typ: BadRequest, message: `Invalid status "COMPLETED": the only status a client can set is CANCELLED.`},
+		{name: "invitation too deep, wrapped", err: fmt.Errorf("create token: %w", &signin.DepthError{Creator: "ASIAEXAMPLE"}),
+			status: 400, typ: BadRequest, message: "These credentials come from a chain of 4 sign-in invitations, the most there may be: they cannot create another challenge; ask the holder of an API key to invite."},
 		{name: "a class without a type is a broken invariant", err: fmt.Errorf("%w: names must not contain NUL characters", store.ErrInvalid),
 			status: 500, typ: InternalFailure, fault: serverFault},
 		{name: "target throttles", err: &targetError{fmt.Errorf("s3 ListBuckets: %w", &smithy.GenericAPIError{Code: "SlowDown", Message: "Please reduce your request rate."})},

@@ -53,10 +53,6 @@ func (s *Server) createToken(c echo.Context) error {
 		creator = b.Caller.AccessKeyID
 	}
 	ch, err := svc.Create(c.Request().Context(), appID, creator)
-	var deep *signin.DepthError
-	if errors.As(err, &deep) {
-		return errInvitationTooDeep.with(signin.MaxInvitationDepth)
-	}
 	if err != nil {
 		return err
 	}

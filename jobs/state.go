@@ -126,11 +126,18 @@ func (r *Runner) settle(ctx context.Context, w *work, out outcome, cause error) 
 		return err
 	}
 	w.job = next
+	r.observeState(ctx, next)
+	return nil
+}
+
+// observeState logs the state a transition of the executor wrote and, once
+// the job is no longer pending, counts it finished: settle and settleWhole
+// share it so both kinds of job are observed alike.
+func (r *Runner) observeState(ctx context.Context, next store.Job) {
 	r.logFor(ctx).Info("job state", "status", next.Status, "undo", next.Undo)
 	if !next.Pending() {
 		r.cfg.Metrics.JobFinished(string(next.Operation), string(next.Status), next.UpdateTime.Sub(next.CreateTime))
 	}
-	return nil
 }
 
 // undone settles j's undo: a failed change's job becomes FAILED (a
@@ -275,9 +282,6 @@ func (r *Runner) settleWhole(ctx context.Context, j store.Job, out outcome, warn
 	if err != nil {
 		return err
 	}
-	r.logFor(ctx).Info("job state", "status", next.Status, "undo", next.Undo)
-	if !next.Pending() {
-		r.cfg.Metrics.JobFinished(string(next.Operation), string(next.Status), next.UpdateTime.Sub(next.CreateTime))
-	}
+	r.observeState(ctx, next)
 	return nil
 }

@@ -215,25 +215,10 @@ func (t *Target) EnsureCORSRule(ctx context.Context, bucket string, rule CORSRul
 	if rule.MaxAgeSeconds != 0 {
 		want.MaxAgeSeconds = aws.Int32(rule.MaxAgeSeconds)
 	}
-	next := make([]types.CORSRule, 0, len(rules)+1)
-	found, equal := false, false
-	for _, r := range rules {
-		if aws.ToString(r.ID) != rule.ID {
-			next = append(next, r)
-			continue
-		}
-		if found {
-			continue // a duplicate of ours: drop it
-		}
-		found = true
-		equal = sameCORS(r, want)
-		next = append(next, want)
-	}
-	if found && equal && len(next) == len(rules) {
+	next, changed := withOurRule(rules, func(r types.CORSRule) *string { return r.ID }, rule.ID, want,
+		func(r types.CORSRule) bool { return sameCORS(r, want) })
+	if !changed {
 		return false, nil
-	}
-	if !found {
-		next = append(next, want)
 	}
 	_, err = t.s3.PutBucketCors(ctx, &s3.PutBucketCorsInput{
 		Bucket:            aws.String(bucket),
@@ -243,6 +228,35 @@ func (t *Target) EnsureCORSRule(ctx context.Context, bucket string, rule CORSRul
 		return false, fmt.Errorf("s3 PutBucketCors %q: %w", bucket, err)
 	}
 	return true, nil
+}
+
+// withOurRule is rules with the rule whose ID is id replaced by want, or
+// want added after the others when there is none; rules with other IDs keep
+// their places, and further rules with our ID are dropped as duplicates.
+// changed is false when rules already hold exactly one rule with our ID and
+// same says it is want: then nothing needs writing. A bucket's CORS and
+// lifecycle configurations are both lists written whole of which only the
+// rule with our ID is ours, so EnsureCORSRule and EnsureAbortMultipartRule
+// merge the same way.
+func withOurRule[R any](rules []R, idOf func(R) *string, id string, want R, same func(R) bool) (next []R, changed bool) {
+	next = make([]R, 0, len(rules)+1)
+	found, equal := false, false
+	for _, r := range rules {
+		if aws.ToString(idOf(r)) != id {
+			next = append(next, r)
+			continue
+		}
+		if found {
+			continue // a duplicate of ours: drop it
+		}
+		found = true
+		equal = same(r)
+		next = append(next, want)
+	}
+	if !found {
+		next = append(next, want)
+	}
+	return next, !found || !equal || len(next) != len(rules)
 }
 
 func sameCORS(a, b types.CORSRule) bool {
@@ -330,25 +344,10 @@ func (t *Target) EnsureAbortMultipartRule(ctx context.Context, bucket, id string
 			DaysAfterInitiation: aws.Int32(days),
 		},
 	}
-	next := make([]types.LifecycleRule, 0, len(rules)+1)
-	found, equal := false, false
-	for _, r := range rules {
-		if aws.ToString(r.ID) != id {
-			next = append(next, r)
-			continue
-		}
-		if found {
-			continue
-		}
-		found = true
-		equal = isAbortRule(r, days)
-		next = append(next, want)
-	}
-	if found && equal && len(next) == len(rules) {
+	next, changed := withOurRule(rules, func(r types.LifecycleRule) *string { return r.ID }, id, want,
+		func(r types.LifecycleRule) bool { return isAbortRule(r, days) })
+	if !changed {
 		return false, nil
-	}
-	if !found {
-		next = append(next, want)
 	}
 	_, err = t.s3.PutBucketLifecycleConfiguration(ctx, &s3.PutBucketLifecycleConfigurationInput{
 		Bucket:                 aws.String(bucket),

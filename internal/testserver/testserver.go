@@ -392,6 +392,8 @@ type Response struct {
 	Raw    []byte
 }
 
+// Str is the string member key of the JSON answer, "" when it is absent or
+// not a string, so checks of a failed call read as plainly as of a good one.
 func (r Response) Str(key string) string {
 	v, _ := r.Body[key].(string)
 	return v
@@ -402,6 +404,8 @@ func (s *Server) Call(method, path string, body any) Response {
 	return s.CallAs(s.APICreds, method, path, body)
 }
 
+// CallAs is Call signed with creds (none when creds has no access key id),
+// for tests of who may do what.
 func (s *Server) CallAs(creds aws.Credentials, method, path string, body any) Response {
 	s.t.Helper()
 	var raw []byte
@@ -418,6 +422,8 @@ func (s *Server) CallAs(creds aws.Credentials, method, path string, body any) Re
 	return do(s.t, s.HTTP, req)
 }
 
+// NewRequest is an unsigned API request with raw as its JSON body, for
+// tests that sign it themselves (Sign) or change it before sending.
 func (s *Server) NewRequest(method, path string, raw []byte) *http.Request {
 	u, err := url.Parse(s.API + path)
 	if err != nil {
@@ -475,6 +481,9 @@ func doRaw(t testing.TB, client *http.Client, req *http.Request) (*http.Response
 	return resp, raw
 }
 
+// Do sends req with http.DefaultClient and reads the JSON answer; it fails
+// the test when the answer is not JSON. A server behind TLS with its own
+// CA needs Server.HTTP, which CallAs uses.
 func Do(t testing.TB, req *http.Request) Response {
 	t.Helper()
 	return do(t, http.DefaultClient, req)
@@ -573,8 +582,11 @@ func (s *Server) Metric(series string) float64 {
 	return 0
 }
 
+// Esc escapes one path segment as the API's clients do.
 func Esc(s string) string { return url.PathEscape(s) }
 
+// S3Client is an SDK client of the embedded S3 endpoint with the gateway's
+// own credentials, for tests that check what jobs did to buckets.
 func (s *Server) S3Client() *s3.Client {
 	o := s3.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(s.S3), UsePathStyle: true,
@@ -586,6 +598,8 @@ func (s *Server) S3Client() *s3.Client {
 	return s3.New(o)
 }
 
+// IAMClient is an SDK client of the embedded IAM endpoint with the
+// gateway's own credentials, for tests that check what jobs did to roles.
 func (s *Server) IAMClient() *iam.Client {
 	o := iam.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(s.IAM),
