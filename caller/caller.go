@@ -2,6 +2,7 @@ package caller
 
 import (
 	"cmp"
+	"context"
 	"net/http"
 	"time"
 
@@ -21,8 +22,13 @@ const AmzDateLayout = "20060102T150405Z"
 // Keys looks up an access key id. It is an interface so keys can be
 // created, rotated and revoked while the server runs, and so keys of
 // different origins (the key files, sign-in sessions) answer as one.
+//
+// Lookup answers ok false for a key it does not know, and an error when it
+// could not find out (a sign-in session's key is read from the store,
+// which may be unreachable): the request is then refused as one the
+// server could not check, not as one signed with a bad key.
 type Keys interface {
-	Lookup(accessKeyID string) (Key, bool)
+	Lookup(ctx context.Context, accessKeyID string) (key Key, ok bool, err error)
 }
 
 // Key is what the server knows of an access key: the secret requests are
@@ -42,23 +48,24 @@ type Key struct {
 type StaticKeys map[string]string
 
 // Lookup implements Keys.
-func (k StaticKeys) Lookup(id string) (Key, bool) {
+func (k StaticKeys) Lookup(_ context.Context, id string) (Key, bool, error) {
 	s, ok := k[id]
-	return Key{Secret: s, Name: id, Policy: access.Administrator}, ok
+	return Key{Secret: s, Name: id, Policy: access.Administrator}, ok, nil
 }
 
 // Chain asks each of its Keys in turn and answers with the first that
-// knows the key: the key files' keys, then sign-in sessions.
+// knows the key: the key files' keys, then sign-in sessions. The first
+// that cannot find out ends the search with its error.
 type Chain []Keys
 
 // Lookup implements Keys.
-func (c Chain) Lookup(id string) (Key, bool) {
+func (c Chain) Lookup(ctx context.Context, id string) (Key, bool, error) {
 	for _, k := range c {
-		if key, ok := k.Lookup(id); ok {
-			return key, true
+		if key, ok, err := k.Lookup(ctx, id); ok || err != nil {
+			return key, ok, err
 		}
 	}
-	return Key{}, false
+	return Key{}, false, nil
 }
 
 // Caller is who a verified request comes from: what a decision about what
@@ -145,6 +152,9 @@ const (
 	MalformedAuthorization
 	// UnknownKey: the access key id is not one of the Keys.
 	UnknownKey
+	// KeyLookupFailed: the Keys could not say whether they know the key
+	// (Err says why); the request may succeed when sent again.
+	KeyLookupFailed
 	// KeyExpired: the key is a temporary one whose time is up.
 	KeyExpired
 	// WrongService: the credential is scoped to a service other than
@@ -176,6 +186,7 @@ var checkNames = [...]string{
 	NoAuthorization:        "no Authorization header",
 	MalformedAuthorization: "malformed Authorization header",
 	UnknownKey:             "unknown access key",
+	KeyLookupFailed:        "access key lookup failed",
 	KeyExpired:             "access key expired",
 	WrongService:           "credential scoped to another service",
 	BadDate:                "missing or malformed X-Amz-Date",
@@ -195,6 +206,7 @@ var checkReasons = [...]string{
 	NoAuthorization:        "no_authorization",
 	MalformedAuthorization: "malformed_authorization",
 	UnknownKey:             "unknown_key",
+	KeyLookupFailed:        "key_lookup_failed",
 	KeyExpired:             "key_expired",
 	WrongService:           "wrong_service",
 	BadDate:                "bad_date",
@@ -237,7 +249,8 @@ type Error struct {
 	// Budget is the bytes all request bodies together may hold; set for
 	// BodyBudgetSpent.
 	Budget int64
-	// Err is what broke the body off; set for BodyUnreadable.
+	// Err is what broke the body off, or why the key could not be looked
+	// up; set for BodyUnreadable and KeyLookupFailed.
 	Err error
 }
 
@@ -248,5 +261,6 @@ func (e *Error) Error() string {
 	return "request refused: " + e.Check.String()
 }
 
-// Unwrap returns what broke the body off, if that was the failure.
+// Unwrap returns what broke the body off or the key lookup, if that was
+// the failure.
 func (e *Error) Unwrap() error { return e.Err }

@@ -1,6 +1,7 @@
 package caller
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -26,8 +27,8 @@ func TestEveryCheckHasAReason(t *testing.T) {
 // session's key is.
 type expiringKeys struct{ expires time.Time }
 
-func (k expiringKeys) Lookup(id string) (Key, bool) {
-	return Key{Secret: sigTestSecret, Name: "session", Policy: access.Administrator, Expires: k.expires}, id == sigTestKeyID
+func (k expiringKeys) Lookup(_ context.Context, id string) (Key, bool, error) {
+	return Key{Secret: sigTestSecret, Name: "session", Policy: access.Administrator, Expires: k.expires}, id == sigTestKeyID, nil
 }
 
 // TestTemporaryKeys: a key past its expiry is refused before its signature
@@ -59,6 +60,29 @@ func TestTemporaryKeys(t *testing.T) {
 		body.Release()
 		if got.Name != "session" || got.Policy != access.Administrator || !got.Expires.Equal(c.expires) {
 			t.Fatalf("caller = %+v, want the key's name, policy and expiry", got)
+		}
+	}
+}
+
+// failingKeys cannot say whether they know a key, as a store that does not
+// answer cannot.
+type failingKeys struct{ err error }
+
+func (k failingKeys) Lookup(context.Context, string) (Key, bool, error) { return Key{}, false, k.err }
+
+// TestKeyLookupFailure: a lookup that fails refuses the request as one the
+// server could not check (KeyLookupFailed, carrying the cause), not as an
+// unknown key, and a Chain stops at the first keys that cannot answer
+// rather than asking the next as if the key were unknown.
+func TestKeyLookupFailure(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("store did not answer")
+	for _, keys := range []Keys{failingKeys{cause}, Chain{StaticKeys{"AKOTHER": "s"}, failingKeys{cause}, expiringKeys{sigTestNow.Add(time.Hour)}}} {
+		r := sigTestRequest{}.build(t, "http://example.com")
+		_, _, err := New(Config{Keys: keys, Now: func() time.Time { return sigTestNow }}).Verify(r)
+		var e *Error
+		if !errors.As(err, &e) || e.Check != KeyLookupFailed || !errors.Is(err, cause) {
+			t.Fatalf("%T: err = %v, want KeyLookupFailed wrapping the cause", keys, err)
 		}
 	}
 }

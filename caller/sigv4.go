@@ -150,7 +150,10 @@ func checkSigned(r *http.Request, keys Keys, now time.Time) (in signedInput, _ *
 	if !ok {
 		return in, &Error{Check: MalformedAuthorization}
 	}
-	key, ok := keys.Lookup(a.accessKey)
+	key, ok, err := keys.Lookup(r.Context(), a.accessKey)
+	if err != nil {
+		return in, &Error{Check: KeyLookupFailed, Err: err}
+	}
 	if !ok {
 		return in, &Error{Check: UnknownKey}
 	}

@@ -522,10 +522,10 @@ type rotatingKeys struct {
 	secret string
 }
 
-func (k *rotatingKeys) Lookup(id string) (Key, bool) {
+func (k *rotatingKeys) Lookup(_ context.Context, id string) (Key, bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return Key{Secret: k.secret}, id == sigTestKeyID
+	return Key{Secret: k.secret}, id == sigTestKeyID, nil
 }
 
 // TestSigningKeyCacheRotation: once a secret is rotated, requests signed

@@ -27,7 +27,10 @@ import (
 // testKeys are API keys with policies, as the key files give them.
 type testKeys map[string]caller.Key
 
-func (k testKeys) Lookup(id string) (caller.Key, bool) { v, ok := k[id]; return v, ok }
+func (k testKeys) Lookup(_ context.Context, id string) (caller.Key, bool, error) {
+	v, ok := k[id]
+	return v, ok, nil
+}
 
 // The keys of the authorization tests.
 const (

@@ -90,6 +90,11 @@ func toAPIError(err error) (*APIError, fault) {
 		return api, clientFault
 	case errors.Is(err, store.ErrUnavailable):
 		return errStoreUnavailable.with(), storeFault
+	case errors.As(err, &refused) && refused.Check == caller.KeyLookupFailed:
+		// The store holding sign-in sessions failed under the lookup in a
+		// way that is not an outage (damage): the server's fault, never
+		// the client's key.
+		return errInternal.with(), serverFault
 	case errors.As(err, &refused):
 		return refusedAnswer(refused), clientFault
 	case errors.As(err, &denied):

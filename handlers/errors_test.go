@@ -119,6 +119,10 @@ func TestToAPIError(t *testing.T) {
 		{name: "echo 413", err: echo.ErrStatusRequestEntityTooLarge, status: 400, typ: BadRequest, message: "The request body is larger than 1 MiB."},
 		{name: "echo other 4xx: none is made", err: echo.NewHTTPError(http.StatusUnsupportedMediaType, "unsupported"), status: 500, typ: InternalFailure, fault: serverFault},
 		{name: "echo 500", err: echo.NewHTTPError(http.StatusInternalServerError, "boom at /srv/secret"), status: 500, typ: InternalFailure, fault: serverFault},
+		{name: "key lookup the store could not answer", err: &caller.Error{Check: caller.KeyLookupFailed, Err: fmt.Errorf("look up: %w", store.ErrUnavailable)},
+			status: 504, typ: GatewayTimeout, fault: storeFault},
+		{name: "key lookup that met damage", err: &caller.Error{Check: caller.KeyLookupFailed, Err: fmt.Errorf("look up: %w", store.ErrDamaged)},
+			status: 500, typ: InternalFailure, fault: serverFault},
 		{name: "unknown error", err: errors.New("open /var/lib/amplifybackendd/db: permission denied"), status: 500, typ: InternalFailure, fault: serverFault},
 		{name: "wrapped plain error", err: fmt.Errorf("oops: %w", errors.New("x")), status: 500, typ: InternalFailure, fault: serverFault},
 	}

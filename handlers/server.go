@@ -330,7 +330,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		_, body, err := s.callers.Verify(c.Request())
 		if err != nil {
 			var refused *caller.Error
-			if errors.As(err, &refused) {
+			if errors.As(err, &refused) && refused.Check != caller.KeyLookupFailed {
+				// A lookup the store failed says nothing of the
+				// signature; the store's own metrics count it.
 				s.Metrics.SignatureFailure(refused.Check.Reason())
 			}
 			return err

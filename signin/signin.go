@@ -361,29 +361,35 @@ func (s *Service) Exchange(ctx context.Context, appID, sessionID, code string) (
 // Lookup implements caller.Keys for sign-in sessions. A session whose
 // creating key is gone (or may do nothing) is unknown; one past its expiry (or its creator's)
 // is returned with that expiry, so the signature check answers
-// ExpiredTokenException.
-func (s *Service) Lookup(id string) (caller.Key, bool) {
+// ExpiredTokenException. A store that cannot be read is an error, not an
+// unknown key: the client is told to try again rather than that its
+// credentials are bad.
+func (s *Service) Lookup(ctx context.Context, id string) (caller.Key, bool, error) {
 	if !IsSessionKey(id) {
-		return caller.Key{}, false
+		return caller.Key{}, false, nil
 	}
 	var sess store.SignInSession
-	err := s.cfg.Store.View(context.Background(), func(tx *store.Tx) (err error) {
+	err := s.cfg.Store.View(ctx, func(tx *store.Tx) (err error) {
 		sess, err = tx.SignInSession(id)
 		return err
 	})
-	if err != nil {
-		return caller.Key{}, false
+	var missing *store.NotFoundError
+	if errors.As(err, &missing) {
+		return caller.Key{}, false, nil
 	}
-	creator, ok := s.cfg.Creators.Lookup(sess.Creator)
-	if !ok || creator.Policy == nil {
-		return caller.Key{}, false
+	if err != nil {
+		return caller.Key{}, false, fmt.Errorf("look up sign-in session key: %w", err)
+	}
+	creator, ok, err := s.cfg.Creators.Lookup(ctx, sess.Creator)
+	if err != nil || !ok || creator.Policy == nil {
+		return caller.Key{}, false, err
 	}
 	expires := sess.Expires
 	if !creator.Expires.IsZero() && creator.Expires.Before(expires) {
 		expires = creator.Expires
 	}
 	policy := s.appPolicy(sess.AppID).Within(creator.Policy)
-	return caller.Key{Secret: sess.Secret, Name: SessionName(sess.AppID, sess.SessionID), Policy: policy, Expires: expires}, true
+	return caller.Key{Secret: sess.Secret, Name: SessionName(sess.AppID, sess.SessionID), Policy: policy, Expires: expires}, true, nil
 }
 
 // SessionName is how logs and the console name a session's key.

@@ -111,9 +111,9 @@ func (k *apiKeys) set(r *keyring.Ring) int {
 
 // Lookup implements caller.Keys: the key's secret, its profile's name and
 // its policy (administrator for a profile without one).
-func (k *apiKeys) Lookup(id string) (caller.Key, bool) {
+func (k *apiKeys) Lookup(_ context.Context, id string) (caller.Key, bool, error) {
 	key, ok := (*k.keys.Load())[id]
-	return key, ok
+	return key, ok, nil
 }
 
 // reload re-reads the key files; on any error the old keys stay.

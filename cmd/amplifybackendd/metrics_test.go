@@ -68,7 +68,7 @@ func TestMetricsReportReloads(t *testing.T) {
 	want(`amplifybackendd_api_keys_reloads_total{result="success"} 0`,
 		`amplifybackendd_api_keys_reloads_total{result="failure"} 1`,
 		"amplifybackendd_api_keys_last_reload_successful 0")
-	if k, ok := keys.Lookup(old.AccessKey); !ok || k.Secret != old.SecretKey {
+	if k, ok := lookupKey(keys, old.AccessKey); !ok || k.Secret != old.SecretKey {
 		t.Fatal("a failed reload dropped the key that worked")
 	}
 
@@ -82,7 +82,7 @@ func TestMetricsReportReloads(t *testing.T) {
 	want(`amplifybackendd_api_keys_reloads_total{result="success"} 1`,
 		`amplifybackendd_api_keys_reloads_total{result="failure"} 1`,
 		"amplifybackendd_api_keys_last_reload_successful 1")
-	if _, ok := keys.Lookup(old.AccessKey); ok {
+	if _, ok := lookupKey(keys, old.AccessKey); ok {
 		t.Fatal("the removed key is still accepted")
 	}
 
@@ -119,7 +119,7 @@ func TestKeysReloadKeepsPoliciesWhenTheirFileIsGone(t *testing.T) {
 	}
 	keys := newAPIKeys(cf)
 	admin := func() bool {
-		k, ok := keys.Lookup(scoped.AccessKeyID)
+		k, ok := lookupKey(keys, scoped.AccessKeyID)
 		if !ok {
 			t.Fatal("the scoped key is unknown")
 		}
