@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -64,6 +65,11 @@ type authRule struct {
 	// and bucket policy), or, when no environment uses it, the bucket's
 	// own ARN.
 	bucketUsersField string
+	// importedBucketUsers: the call also touches every other environment
+	// using a bucket the environment imported (CloneBackend: the clone
+	// imports those buckets again, which reaches their users' objects and
+	// bucket policy as an ImportBackendStorage of them would).
+	importedBucketUsers bool
 	// heldEnvironments: the call also touches every environment the job
 	// holds (UpdateBackendJob: cancelling a clone undoes its target), and
 	// the app when the job holds it (RemoveAllBackends).
@@ -104,7 +110,7 @@ var authRules = map[string]authRule{
 	"GetToken":                  {resource: onToken},
 	"DeleteToken":               {resource: onToken},
 	"CreateBackend":             {resource: onEnvironment, appField: "appId", envField: "backendEnvironmentName", offered: offeredOnApp},
-	"CloneBackend":              {resource: onEnvironment, alsoEnvField: "targetEnvironmentName", offered: offeredOnEnvironment},
+	"CloneBackend":              {resource: onEnvironment, alsoEnvField: "targetEnvironmentName", importedBucketUsers: true, offered: offeredOnEnvironment},
 	"DeleteBackend":             {resource: onEnvironment, offered: offeredOnEnvironment},
 	"RemoveAllBackends":         {resource: onApp, everyEnvironment: true, offered: offeredOnApp},
 	"ListS3Buckets":             {resource: filtered},
@@ -190,6 +196,15 @@ func (s *Server) authorize(ra routeAuth, next echo.HandlerFunc) echo.HandlerFunc
 			if ra.rule.bucketUsersField != "" && resource != resources[0] {
 				resource = s.Scope.Bucket(bodyString(bodyOf(c.Request()), ra.rule.bucketUsersField))
 			}
+			if ra.rule.importedBucketUsers && !slices.Contains(resources[:min(2, len(resources))], resource) {
+				// As for an import: the refusal names the bucket, not whose
+				// it is.
+				if bucket, err := s.importedBucketUsedBy(c, resource); err != nil {
+					return err
+				} else if bucket != "" {
+					resource = s.Scope.Bucket(bucket)
+				}
+			}
 			return &accessDeniedError{AccessKeyID: who.AccessKeyID, Operation: ra.operation,
 				Resource: resource, Explicit: denied.Decision.Effect == access.ExplicitDeny}
 		}
@@ -243,6 +258,14 @@ func (s *Server) resourcesOf(c echo.Context, rule authRule, out []string) ([]str
 		}
 		for _, e := range envs {
 			out = append(out, sc.Environment(app, e))
+		}
+	}
+	if rule.importedBucketUsers && s.Store != nil && env != "" {
+		err := s.importedBuckets(c, func(_ string, user store.ResourceKey) {
+			out = append(out, sc.Environment(user.AppID, user.Env))
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	if rule.heldEnvironments && s.Store != nil {
@@ -323,4 +346,39 @@ func (s *Server) appEnvironments(ctx context.Context, app string) ([]string, err
 		return err
 	})
 	return envs, err
+}
+
+// importedBuckets calls fn with each bucket the path's environment imported
+// and each resource of another environment that uses it.
+func (s *Server) importedBuckets(c echo.Context, fn func(bucket string, user store.ResourceKey)) error {
+	app, env := lenientParam(c, "appId"), lenientParam(c, "backendEnvironmentName")
+	return s.Store.View(c.Request().Context(), func(tx *store.Tx) error {
+		resources, err := tx.Resources(app, env)
+		if err != nil {
+			return err
+		}
+		for _, r := range resources {
+			if !r.Imported {
+				continue
+			}
+			for _, u := range tx.BucketUsers(r.Bucket) {
+				if u.AppID != app || u.Env != env {
+					fn(r.Bucket, u)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// importedBucketUsedBy returns the bucket the path's environment imported
+// that the environment with ARN arn also uses; "" if none does.
+func (s *Server) importedBucketUsedBy(c echo.Context, arn string) (string, error) {
+	var bucket string
+	err := s.importedBuckets(c, func(b string, user store.ResourceKey) {
+		if bucket == "" && s.Scope.Environment(user.AppID, user.Env) == arn {
+			bucket = b
+		}
+	})
+	return bucket, err
 }

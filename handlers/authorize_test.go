@@ -605,6 +605,46 @@ func TestImportTouchesTheBucketsUsers(t *testing.T) {
 	}
 }
 
+// TestCloneTouchesTheImportedBucketsUsers: a clone imports the source's
+// imported buckets again, which reaches their other users' objects and
+// bucket policy as an import would, so it is authorized on those users'
+// environments too: a key cannot bring a bucket of an environment it may
+// not touch into one it controls by cloning. The refusal names the bucket,
+// as an import's does; a bucket only the source uses is no obstacle.
+func TestCloneTouchesTheImportedBucketsUsers(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	at := time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC)
+	err := s.st.Update(context.Background(), func(tx *store.Tx) error {
+		for _, r := range []store.Resource{
+			{ResourceKey: store.ResourceKey{AppID: "app2", Env: "dev", Name: "shared"}, Bucket: "app2-shared"},
+			{ResourceKey: store.ResourceKey{AppID: "app1", Env: "dev", Name: "shared"}, Bucket: "app2-shared"},
+			{ResourceKey: store.ResourceKey{AppID: "app1", Env: "test", Name: "own"}, Bucket: "app1-own"},
+		} {
+			r.Imported, r.Phase, r.CreateTime, r.UpdateTime = true, store.PhaseActive, at, at
+			if err := tx.CreateResource(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := s.snapshot(t)
+	w := s.call(t, keyApp1NoProd, "POST", "/backend/app1/environments/dev/clone", `{"targetEnvironmentName":"staging"}`)
+	wantDenied(t, "clone of an environment sharing app2's bucket", w, deniedMessage(keyApp1NoProd, "CloneBackend", "arn:aws:s3:::app2-shared", false))
+	if !bytes.Equal(before, s.snapshot(t)) {
+		t.Fatal("a refused clone changed the store")
+	}
+	if w := s.call(t, keyApp1NoProd, "POST", "/backend/app1/environments/test/clone", `{"targetEnvironmentName":"staging"}`); w.Code != http.StatusOK {
+		t.Fatalf("clone of an environment whose imported bucket no one else uses: %d %s", w.Code, w.Body)
+	}
+	if w := s.call(t, keyAdmin, "POST", "/backend/app1/environments/dev/clone", `{"targetEnvironmentName":"qa"}`); w.Code != http.StatusOK {
+		t.Fatalf("an administrator's clone of the sharing environment: %d %s", w.Code, w.Body)
+	}
+}
+
 // TestCancelTouchesWhatTheJobHolds: cancelling a clone undoes its
 // target, so a key that may cancel the jobs of the source environment
 // but not touch the target is refused, and the clone goes on.
