@@ -312,3 +312,28 @@ func (f *signInFixture) snapshot() []byte {
 	}
 	return b.Bytes()
 }
+
+// TestSessionKeyOnAClosedStore: a sign-in session's key is read from the
+// store, so once the bbolt store can no longer be read (closed under the
+// server) a call signed with it, and the exchange, are answered 500
+// InternalFailure as every other call on that store is, never 403
+// "security token invalid", which tells the console its credentials are
+// bad. The failure is the server's, so it is logged.
+func TestSessionKeyOnAClosedStore(t *testing.T) {
+	f := newSignInFixture(t)
+	session := f.exchange(f.createToken("app"))
+	tok := f.createToken("app")
+	if err := f.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	code, doc := f.call(session, http.MethodPost, "/backend/app/challenge")
+	wantAPIError(t, code, doc, http.StatusInternalServerError, InternalFailure, "")
+	code, doc = f.signIn(exchangeBody(tok))
+	wantAPIError(t, code, doc, http.StatusInternalServerError, InternalFailure, "")
+	f.logs.Lock()
+	log := f.log.String()
+	f.logs.Unlock()
+	if !strings.Contains(log, "look up sign-in session key") {
+		t.Errorf("the failed lookup is not logged:\n%s", log)
+	}
+}
