@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/etcdtest"
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
 )
 
@@ -45,4 +46,35 @@ func TestSignInWithChallenge(t *testing.T) {
 			t.Fatalf("the server logged a secret (%q)", secret)
 		}
 	}
+}
+
+// TestSignInWhileEtcdIsDown runs the console's sign-in against the real
+// binary keeping its store on etcd, and stops the cluster: a call signed
+// with a session's key, and the exchange of an invitation, are answered
+// 504 GatewayTimeoutException (the SDKs retry it), never 403 saying the
+// key or the invitation is bad; once the cluster is back the same key
+// signs calls and the invitation is still good for its one exchange.
+func TestSignInWhileEtcdIsDown(t *testing.T) {
+	t.Parallel()
+	gw := testserver.StartGateway(t)
+	cluster := etcdtest.Start(t, 1)
+	s := testserver.StartEnv(t, gw.ServerEnv(), append(gw.ServerArgs(), "--store", "etcd", "--etcd-request-timeout", "1s",
+		"--etcd-dial-timeout", "1s", "--etcd-endpoints", strings.Join(cluster.Endpoints(), ","))...)
+	exchange := func(tok testserver.Response) map[string]any {
+		return map[string]any{"appId": tok.Str("appId"), "sessionId": tok.Str("sessionId"), "challengeCode": tok.Str("challengeCode")}
+	}
+	cred := testserver.MustOK(t, s.CallAs(aws.Credentials{}, "POST", "/console-api/sign-in",
+		exchange(testserver.MustOK(t, s.Call("POST", "/backend/myapp/challenge", nil)))))
+	session := aws.Credentials{AccessKeyID: cred.Str("accessKeyId"), SecretAccessKey: cred.Str("secretAccessKey")}
+	invitation := testserver.MustOK(t, s.Call("POST", "/backend/myapp/challenge", nil))
+
+	cluster.Members()[0].Stop()
+	testserver.WantError(t, s.CallAs(session, "POST", "/backend/myapp/challenge", nil), 504, "GatewayTimeoutException", "retry")
+	testserver.WantError(t, s.CallAs(aws.Credentials{}, "POST", "/console-api/sign-in", exchange(invitation)), 504, "GatewayTimeoutException", "retry")
+
+	cluster.Members()[0].Restart()
+	s.Until("the session's key is not accepted with etcd back", func() bool {
+		return s.CallAs(session, "POST", "/backend/myapp/challenge", nil).Status == 200
+	})
+	testserver.MustOK(t, s.CallAs(aws.Credentials{}, "POST", "/console-api/sign-in", exchange(invitation)))
 }
