@@ -255,3 +255,92 @@ func TestEmbeddedIAMAnswersMalformedRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbeddedEndpointsCheckBeforeTheBody holds the embedded endpoints to
+// what the API does: a request is judged before its body can hold the
+// server. On the S3 endpoint, whose body bound is minutes long for large
+// uploads, an unsigned PUT that announces a body and stalls inside its
+// first bytes (fasthttp reads up to 8 KiB before any check runs) is closed
+// at the header bound, while a signed upload slower than that bound still
+// completes; the IAM endpoint refuses a body announced past what any IAM
+// request needs at once, rather than allocating and awaiting it.
+func TestEmbeddedEndpointsCheckBeforeTheBody(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t, "--read-header-timeout", "1s", "--embedded-s3-read-timeout", "2m")
+	ctx := context.Background()
+	if _, err := s.S3Client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("judged-first")}); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("S3 unsigned upload stalled in its first bytes", func(t *testing.T) {
+		t.Parallel()
+		u, _ := url.Parse(s.S3)
+		c := dial(t, s.S3)
+		start := time.Now()
+		if _, err := io.WriteString(c, "PUT /judged-first/x HTTP/1.1\r\nHost: "+u.Host+"\r\nContent-Length: 1000000\r\n\r\n0123456789"); err != nil {
+			t.Fatal(err)
+		}
+		closedByServer(t, c, c)
+		if held := time.Since(start); held > 30*time.Second {
+			t.Errorf("an unsigned upload stalled in its first bytes held its connection for %s; the header bound is 1s", held.Round(time.Second))
+		}
+	})
+
+	t.Run("S3 signed upload slower than the header bound", func(t *testing.T) {
+		t.Parallel()
+		const size = 16 << 10
+		req, err := http.NewRequest("PUT", s.S3+"/judged-first/slow", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = size
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		if err := v4.NewSigner().SignHTTP(ctx, s.S3Creds, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, s.S3)
+		if _, err := io.WriteString(c, head(req, size)+strings.Repeat("x", 9<<10)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2500 * time.Millisecond)
+		if _, err := io.WriteString(c, strings.Repeat("x", size-9<<10)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(hangGuard))
+		resp, err := http.ReadResponse(bufio.NewReader(c), req)
+		if err != nil {
+			t.Fatalf("a signed upload that paused past the header bound got no answer: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("a signed upload that paused past the header bound: %s", resp.Status)
+		}
+	})
+
+	t.Run("IAM body announced past any IAM request", func(t *testing.T) {
+		t.Parallel()
+		u, _ := url.Parse(s.IAM)
+		c := dial(t, s.IAM)
+		if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: "+u.Host+"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000000\r\n\r\nAction="); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("a 4 MB body announced to the IAM endpoint was awaited, not refused: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("a 4 MB body announced to the IAM endpoint: %s, want 413", resp.Status)
+		}
+	})
+
+	// Jobs still write their role policies through the IAM endpoint.
+	r := testserver.MustOK(t, s.Call("POST", "/backend/judged/storage", map[string]any{"backendEnvironmentName": "dev", "resourceName": "r",
+		"resourceConfig": map[string]any{"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{"READ", "CREATE_AND_UPDATE", "DELETE"}}}}))
+	if j := s.WaitJob("judged", "dev", r.Str("jobId")); j.Str("status") != "COMPLETED" {
+		t.Fatalf("create after the checks: %s", j.Raw)
+	}
+}

@@ -13,6 +13,11 @@ import (
 	"github.com/amplifybackendd/amplifybackendd/internal/drain"
 )
 
+// maxIAMBody is the largest request body the IAM endpoint reads: the
+// largest request a job sends, an inline role policy of IAM's 10,240
+// characters form-encoded (up to three bytes each), fits with room to spare.
+const maxIAMBody = 64 << 10
+
 // runIAM serves Versity's IAM API on addr and its private endpoints (which
 // the gateway uses to resolve IAM users' keys and evaluate policies) on
 // sock, both over store, until ctx ends. It is what embedgw.RunIAMAPI wires,
@@ -40,6 +45,12 @@ func runIAM(ctx context.Context, store *roleStore, cfg Config, certs *iamapi.Cer
 	}
 	// Before serving: its timeouts, and see package drain.
 	srv := fiberApp(api).Server()
+	// fasthttp allocates a body's announced length before reading it, and
+	// reads it whole before the signature is checked: at fiber's 4 MiB
+	// default, unsigned clients that announced 4 MiB and stalled held
+	// about 2 MiB of memory each. IAM requests are form-encoded documents
+	// of at most a few tens of KiB.
+	srv.MaxRequestBodySize = maxIAMBody
 	answerMalformed(srv)
 	cfg.IAMTimeouts.apply(srv)
 	drain.FastHTTP(ctx, srv)
@@ -87,6 +98,10 @@ func answerMalformed(srv *fasthttp.Server) {
 	srv.ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
 		if errors.As(err, new(*fasthttp.ErrSmallBuffer)) {
 			ctx.Error("Request Header Fields Too Large", fasthttp.StatusRequestHeaderFieldsTooLarge)
+			return
+		}
+		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+			ctx.Error("Request Entity Too Large", fasthttp.StatusRequestEntityTooLarge)
 			return
 		}
 		ctx.Error("Bad Request: the request could not be parsed", fasthttp.StatusBadRequest)

@@ -62,6 +62,21 @@ func (t Timeouts) apply(srv *fasthttp.Server) {
 	srv.WriteTimeout = t.Write
 	srv.IdleTimeout = t.Idle
 	body := fasthttp.RequestConfig{ReadTimeout: t.Read}
+	if srv.StreamRequestBody && t.ReadHeader < t.Read {
+		// A streaming server reads up to 8 KiB of the body before the
+		// handler, and so before any signature or policy check, runs:
+		// under the body bound an unsigned client that announced a body
+		// and stalled held a connection for the whole of it (4,096 such
+		// connections, 10 minutes each on the S3 endpoint, and every
+		// other client got 503). That first piece gets the header bound;
+		// the handler, once it runs, gives the rest the body bound.
+		body.ReadTimeout = t.ReadHeader
+		next, rest := srv.Handler, t.Read
+		srv.Handler = func(ctx *fasthttp.RequestCtx) {
+			_ = ctx.Conn().SetReadDeadline(time.Now().Add(rest))
+			next(ctx)
+		}
+	}
 	srv.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig { return body }
 	answer := srv.ErrorHandler
 	srv.ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
