@@ -1,9 +1,15 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
 	"github.com/amplifybackendd/amplifybackendd/internal/testserver"
 )
 
@@ -88,4 +94,74 @@ func killAndResume(p *testserver.StalledPair) {
 	p.API.Kill()
 	p.Resume()
 	p.API.Restart()
+}
+
+// TestCloneOfASharedImportAuthorizedAsTheImport: a clone imports each
+// bucket its source imported again into the target, so a key needs what
+// importing that bucket into the target would take: a grant in every other
+// environment that uses it. A key confined to its app, cloning an
+// environment that shares an imported bucket with another app, is refused
+// naming the bucket, and nothing is made; the administrator's clone of the
+// same environment completes, the bucket imported into the target.
+func TestCloneOfASharedImportAuthorizedAsTheImport(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	const bucket = "e2e-clone-shared-import"
+	if _, err := s.S3Client().CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, app := range []string{"theirs", "mine"} {
+		r := testserver.MustOK(t, s.Call("POST", "/backend/"+app+"/storage/dev/import", map[string]any{"serviceName": "S3", "bucketName": bucket}))
+		if j := s.WaitJob(app, "dev", r.Str("jobId")); j.Str("status") != "COMPLETED" {
+			t.Fatalf("import into %s: %s", app, j.Raw)
+		}
+	}
+	r := testserver.MustOK(t, s.Call("POST", "/backend/mine/storage/dev", map[string]any{"resourceName": bucket,
+		"resourceConfig": map[string]any{"serviceName": "S3", "permissions": map[string]any{"authenticated": []string{"READ"}, "unAuthenticated": []string{"READ"}}}}))
+	if j := s.WaitJob("mine", "dev", r.Str("jobId")); j.Str("status") != "COMPLETED" {
+		t.Fatalf("update in mine: %s", j.Raw)
+	}
+
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "mine.json")
+	if err := os.WriteFile(doc, []byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"amplifybackend:*",
+		"Resource":"arn:aws:amplifybackend:*:*:/backend/mine/*"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	handed := filepath.Join(dir, "credentials")
+	if out, code := testserver.Run(t, "keys", "create", "mine", "--policy", doc, "--credentials-file", handed, "--data-dir", s.DataDir); code != 0 {
+		t.Fatalf("keys create: exit %d\n%s", code, out)
+	}
+	mine, err := credfile.Profile(handed, "mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Until("the new key accepted", func() bool {
+		return s.CallAs(mine, "POST", "/backend/mine/job/dev", map[string]any{}).Status == 200
+	})
+
+	policyBefore := bucketPolicy(t, s, bucket)
+	clone := func(creds aws.Credentials) testserver.Response {
+		return s.CallAs(creds, "POST", "/backend/mine/environments/dev/clone", map[string]any{"targetEnvironmentName": "copy"})
+	}
+	arn := "arn:aws:s3:::" + bucket
+	testserver.WantError(t, clone(mine), 403, "AccessDeniedException", "amplifybackend:CloneBackend on resource: "+arn)
+	testserver.WantError(t, s.CallAs(mine, "POST", "/backend/mine/storage/copy/import", map[string]any{"serviceName": "S3", "bucketName": bucket}),
+		403, "AccessDeniedException", "amplifybackend:ImportBackendStorage on resource: "+arn)
+	be := testserver.MustOK(t, s.Call("POST", "/backend/mine/details", map[string]any{}))
+	if envs := be.Body["backendEnvironmentList"]; !slices.Equal(envs.([]any), []any{"dev"}) {
+		t.Fatalf("a refused clone left an environment: %s", be.Raw)
+	}
+	if got := bucketPolicy(t, s, bucket); got != policyBefore {
+		t.Fatalf("a refused clone changed the bucket policy:\n%s\nwas:\n%s", got, policyBefore)
+	}
+
+	r = testserver.MustOK(t, clone(s.APICreds))
+	if j := s.WaitJob("mine", "dev", r.Str("jobId")); j.Str("status") != "COMPLETED" {
+		t.Fatalf("the administrator's clone: %s", j.Raw)
+	}
+	got := testserver.MustOK(t, s.Call("POST", "/backend/mine/storage/copy/details", map[string]any{"resourceName": bucket}))
+	if cfg := got.Body["resourceConfig"].(map[string]any); cfg["bucketName"] != bucket || cfg["imported"] != true {
+		t.Fatalf("the clone's import: %s", got.Raw)
+	}
 }

@@ -34,8 +34,8 @@
 // authorized (authorize.go) before the handler runs: one table, keyed by
 // operation name, says which ARNs each call touches (from the path, a few
 // body fields read leniently, or the store for RemoveAllBackends, for the
-// environments that use a bucket an import names and for those a cancelled
-// job holds), and the
+// environments that use a bucket an import names or a clone's source
+// imported, and for those a cancelled job holds), and the
 // caller's policy must allow amplifybackend:<Operation> on all of them, or
 // the call is a 403 AccessDeniedException, counted and logged, whatever
 // else is wrong with it. ListS3Buckets and ListConsoleApps are filtered to
