@@ -44,9 +44,11 @@ var (
 // knows (see bucketBirth), and records of buckets that no longer exist are
 // dropped. It runs before the gateway serves, so nothing races it.
 func openBucketStore(path, root string) (*bucketStore, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := openBolt(path, "bucket store", "the embedded buckets' lifecycle rules and creation times are lost. "+
+		"Put the file back from a backup of the data directory; or remove it to start without them, "+
+		"and each storage resource's lifecycle rule is written again by its next UpdateBackendStorage")
 	if err != nil {
-		return nil, fmt.Errorf("open bucket store %s: %w", path, err)
+		return nil, err
 	}
 	db.MaxBatchDelay = time.Millisecond
 	entries, err := os.ReadDir(root)

@@ -40,9 +40,11 @@ var (
 
 // openRoleStore opens path and moves any roles base still holds into it.
 func openRoleStore(ctx context.Context, path string, base storage.Storer) (*roleStore, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := openBolt(path, "IAM role store", "every role and role policy of the embedded IAM is lost. "+
+		"Put the file back from a backup of the data directory; or remove it to start with no roles, "+
+		"and each storage resource's roles and policies are written again by its next UpdateBackendStorage")
 	if err != nil {
-		return nil, fmt.Errorf("open IAM role store %s: %w", path, err)
+		return nil, err
 	}
 	// Role writes sit on a job's critical path: a short batch window keeps
 	// group commit without adding bbolt's default 10 ms to each.

@@ -1,11 +1,13 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 
 	"github.com/labstack/echo/v4"
 )
@@ -27,13 +29,13 @@ func (s *Server) backupStore(c echo.Context) error {
 	}
 	f, err := s.Store.StageBackup()
 	if err != nil {
-		return fmt.Errorf("stage the backup: %w", err)
+		return s.backupFailed(c, "stage the backup", err)
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
 	n, err := s.Store.Backup(c.Request().Context(), f)
 	if err != nil {
-		return fmt.Errorf("back up the store: %w", err)
+		return s.backupFailed(c, "back up the store", err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
@@ -50,4 +52,22 @@ func (s *Server) backupStore(c echo.Context) error {
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// backupFailed is the answer to a backup that could not be staged. A disk
+// without room for the copy is the operator's to fix, and the generic
+// internal failure would send them to the log to learn that: the answer
+// says it, with the room needed (the caller is an administrator, see
+// backupStore). Anything else is an internal failure.
+func (s *Server) backupFailed(c echo.Context, what string, err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) && (errno == syscall.ENOSPC || errno == syscall.EDQUOT || errno == syscall.EFBIG) {
+		s.log.Error("backup not staged", "request_id", requestID(c), "error", err)
+		var size int64
+		if st, serr := os.Stat(s.Store.Path()); serr == nil {
+			size = st.Size()
+		}
+		return errBackupNoRoom.with(errno.Error(), size)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

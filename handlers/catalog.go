@@ -116,6 +116,7 @@ const (
 	errBackupInEtcd
 
 	// Failures of the server, of its store, or of the target it calls.
+	errBackupNoRoom
 	errStoreUnavailable
 	errTargetFailed
 	errTargetThrottled
@@ -219,7 +220,9 @@ var catalog = [...]entry{
 		"The store did not answer in time; retry. The request ID identifies the failure in the server log.", "", ""},
 	errTargetThrottled: {http.StatusTooManyRequests, TooManyRequests, "The storage target asks for fewer requests; retry shortly.", "", TargetRateLimit},
 	errTargetRefused:   {http.StatusBadRequest, BadRequest, "The storage target refused the request: %s.", "", ""},
-	errInternal:        {http.StatusInternalServerError, InternalFailure, "An internal error occurred; the request ID identifies it in the server log.", "", ""},
+	errBackupNoRoom: {http.StatusInternalServerError, InternalFailure,
+		"The server has no room beside its store for the copy a backup is staged in (%s): it needs about the store's size, %d bytes, free in its data directory. Free space there and retry.", "", ""},
+	errInternal: {http.StatusInternalServerError, InternalFailure, "An internal error occurred; the request ID identifies it in the server log.", "", ""},
 }
 
 // with is the error of entry c, its message quoting args.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,6 +31,11 @@ type credentialsFile struct {
 	path     string
 	profiles map[string]keyPair
 	ring     *keyring.Ring
+	// replaced are the profiles of want that a credentials file already
+	// there lacked (emptied, cut short, edited), so new keys were made:
+	// the clients holding the old ones are refused from now on, which the
+	// server says at start rather than leave them to find out.
+	replaced []string
 }
 
 // loadOrCreateCredentials reads the key files, generating any missing
@@ -38,10 +44,15 @@ type credentialsFile struct {
 // the keys to the whole API; so is a policy that does not parse.
 func loadOrCreateCredentials(dir string, want ...string) (*credentialsFile, error) {
 	var ring *keyring.Ring
+	var replaced []string
 	err := keyring.Update(dir, func(r *keyring.Ring) error {
+		_, statErr := os.Lstat(filepath.Join(dir, keyring.CredentialsFile))
 		for _, p := range want {
 			if _, ok := r.Profiles[p]; ok {
 				continue
+			}
+			if statErr == nil {
+				replaced = append(replaced, p)
 			}
 			kp, err := newKeyPair()
 			if err != nil {
@@ -55,11 +66,22 @@ func loadOrCreateCredentials(dir string, want ...string) (*credentialsFile, erro
 	if err != nil {
 		return nil, err
 	}
-	cf := &credentialsFile{path: filepath.Join(dir, keyring.CredentialsFile), profiles: map[string]keyPair{}, ring: ring}
+	cf := &credentialsFile{path: filepath.Join(dir, keyring.CredentialsFile), profiles: map[string]keyPair{}, ring: ring, replaced: replaced}
 	for name, k := range ring.Profiles {
 		cf.profiles[name] = keyPair{AccessKey: k.AccessKeyID, SecretKey: k.SecretAccessKey}
 	}
 	return cf, nil
+}
+
+// warnReplaced logs the profiles the credentials file lacked and got new
+// keys for.
+func (cf *credentialsFile) warnReplaced(log *slog.Logger) {
+	if len(cf.replaced) == 0 {
+		return
+	}
+	log.Warn("the credentials file had no key for these profiles (emptied, cut short or edited?): new keys were made, and clients holding the old ones are refused; "+
+		"if it was lost, stop the server and put the file back from a backup of the key files",
+		"file", cf.path, "profiles", strings.Join(cf.replaced, ","))
 }
 
 // newKeyPair makes a long-lived API key: "AKAB" and 16 characters, and a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,5 +85,52 @@ func TestHelpNamesTheCommands(t *testing.T) {
 		if !strings.Contains(head, name) {
 			t.Errorf("--help does not name the %s command before the flags:\n%s", name, out.String())
 		}
+	}
+}
+
+// TestCredentialsEmptiedAreReplacedLoudly: a credentials file that lost its
+// keys (emptied, cut short) gets new ones at start, and the start says
+// which profiles were replaced and where; a first start, with no file,
+// replaces nothing.
+func TestCredentialsEmptiedAreReplacedLoudly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, err := loadOrCreateCredentials(dir, profileAPI, profileEmbedded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	first.warnReplaced(slog.New(slog.NewTextHandler(&logs, nil)))
+	if logs.Len() != 0 {
+		t.Fatalf("a first start warned: %s", logs.String())
+	}
+	if err := os.WriteFile(first.path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := loadOrCreateCredentials(dir, profileAPI, profileEmbedded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.profiles[profileAPI] == first.profiles[profileAPI] {
+		t.Fatal("an emptied credentials file kept its keys?")
+	}
+	again.warnReplaced(slog.New(slog.NewTextHandler(&logs, nil)))
+	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "profiles=default,embedded-s3") ||
+		!strings.Contains(l, first.path) || !strings.Contains(l, "clients holding the old ones are refused") {
+		t.Fatalf("keys replaced in an emptied credentials file without a warning naming them and the file: %q", l)
+	}
+}
+
+// TestCredentialsNotAFile: a directory where the credentials file should be
+// is named as such, not as a file readable by others.
+func TestCredentialsNotAFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "credentials"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadOrCreateCredentials(dir, profileAPI)
+	if err == nil || !strings.Contains(err.Error(), "is not a file but a directory") || strings.Contains(err.Error(), "chmod") {
+		t.Fatalf("a directory for the credentials file: %v", err)
 	}
 }

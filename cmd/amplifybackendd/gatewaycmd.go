@@ -80,7 +80,9 @@ SIGTERM or SIGINT stops it.`)
 	if err != nil {
 		return err
 	}
-	gcfg := gatewayConfig(dir, creds.profiles[profileEmbedded], lim, newLogger("text", slog.LevelInfo))
+	log := newLogger("text", slog.LevelInfo)
+	creds.warnReplaced(log)
+	gcfg := gatewayConfig(dir, creds.profiles[profileEmbedded], lim, log)
 	gcfg.S3Listen, gcfg.IAMListen, gcfg.Region, gcfg.CORSAllowOrigin = s3Listen, iamListen, region, origin
 	gw, err := embedded.Start(ctx, gcfg)
 	if err != nil {

@@ -107,7 +107,7 @@ func (c keysCommand) run(ctx context.Context, args []string) error {
 	given := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
 	type spec struct {
-		run   func(*keyring.Ring, []string, keysFlags) error
+		run   func(keysCommand, *keyring.Ring, []string, keysFlags) error
 		args  int
 		flags []string
 		write bool
@@ -115,12 +115,12 @@ func (c keysCommand) run(ctx context.Context, args []string) error {
 	policyFlagNames := []string{"admin", "app", "read-only", "env", "policy"}
 	handover := []string{"credentials-file", "profile"}
 	specs := map[string]spec{
-		"list":       {c.list, 0, nil, false},
-		"show":       {c.show, 1, nil, false},
-		"create":     {c.create, 1, slices.Concat(policyFlagNames, handover, []string{"description"}), true},
-		"rotate":     {c.rotate, 1, handover, true},
-		"revoke":     {c.revoke, 1, nil, true},
-		"set-policy": {c.setPolicy, 1, slices.Concat(policyFlagNames, []string{"description"}), true},
+		"list":       {keysCommand.list, 0, nil, false},
+		"show":       {keysCommand.show, 1, nil, false},
+		"create":     {keysCommand.create, 1, slices.Concat(policyFlagNames, handover, []string{"description"}), true},
+		"rotate":     {keysCommand.rotate, 1, handover, true},
+		"revoke":     {keysCommand.revoke, 1, nil, true},
+		"set-policy": {keysCommand.setPolicy, 1, slices.Concat(policyFlagNames, []string{"description"}), true},
 	}
 	s, ok := specs[sub]
 	if !ok {
@@ -158,11 +158,18 @@ func (c keysCommand) run(ctx context.Context, args []string) error {
 		if err != nil {
 			return byHand(err)
 		}
-		return s.run(r, pos, f)
+		return s.run(c, r, pos, f)
 	}
+	// What a change prints (an access key id, "revoked", where the secret
+	// is) is held until its files are written: a write the disk refuses
+	// must not leave a script or an operator holding a key that does not
+	// exist, or believing a key revoked that still works.
+	var out, errOut bytes.Buffer
+	held := c
+	held.stdout, held.stderr = &out, &errOut
 	var unscoped []string
 	err = keyring.Update(dir, func(r *keyring.Ring) error {
-		if err := s.run(r, pos, f); err != nil {
+		if err := s.run(held, r, pos, f); err != nil {
 			return err
 		}
 		if !r.HasPoliciesFile() && len(r.Entries) > 0 {
@@ -175,8 +182,15 @@ func (c keysCommand) run(ctx context.Context, args []string) error {
 		return nil
 	})
 	if err != nil {
+		if f.credentialsFile != "" && errOut.Len() > 0 {
+			// The hand-over comes first and was made: the holder's file has
+			// a key the server will not know.
+			return fmt.Errorf("%w; the key written to %s was not recorded and does not work: run the command again once the data directory takes writes", err, f.credentialsFile)
+		}
 		return byHand(err)
 	}
+	io.Copy(c.stderr, &errOut)
+	io.Copy(c.stdout, &out)
 	if len(unscoped) > 0 {
 		c.warnUnscoped(filepath.Join(dir, keyring.PoliciesFile), unscoped)
 	}

@@ -569,6 +569,7 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return err
 	}
+	creds.warnReplaced(log)
 	st, err := openStore(ctx, cfg, dataDir, store.Options{Check: cfg.checkStore, AcceptLoss: cfg.acceptStoreLoss, Logger: log, Metrics: m})
 	if err != nil {
 		return err

@@ -207,6 +207,11 @@ func load(dir string) (*Ring, error) {
 	st, err := os.Stat(credsPath)
 	switch {
 	case err == nil:
+		if !st.Mode().IsRegular() {
+			// Its mode bits would otherwise be reported as readable by
+			// others, which sends the operator to chmod a directory.
+			return nil, fmt.Errorf("%s is not a file but a %s; put the credentials file back there, or move it away for new keys", credsPath, kindOfFile(st.Mode()))
+		}
 		if err := private(credsPath, st); err != nil {
 			return nil, err
 		}
@@ -265,6 +270,21 @@ func load(dir string) (*Ring, error) {
 		r.Entries[name] = e
 	}
 	return r, nil
+}
+
+// kindOfFile names what a file mode that is not a regular file's is.
+func kindOfFile(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // reserved says why a profile is not an ordinary key.
