@@ -84,3 +84,36 @@ func TestEmptyPathLabels(t *testing.T) {
 	// A trailing slash after a complete path is no operation's.
 	testserver.WantError(t, call("POST", "/backend/app/storage/dev/", storage), 404, "UnknownOperationException", "No operation")
 }
+
+// TestJobOperationFilters filters ListBackendJobs, and names the operation
+// of UpdateBackendJob, with operations of the service model this server
+// runs no jobs for: on AWS they do run as jobs, so a client written
+// against it may ask for them and finds none here, rather than a 400. A
+// name outside the model is still refused, naming the field.
+func TestJobOperationFilters(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t)
+	call := func(method, path, body string) testserver.Response {
+		req := s.NewRequest(method, path, []byte(body))
+		testserver.Sign(t, req, []byte(body), s.APICreds, time.Now())
+		return testserver.Do(t, req)
+	}
+	r := testserver.MustOK(t, call("POST", "/backend/ops/storage", `{"backendEnvironmentName":"dev","resourceName":"files",
+		"resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"]}}}`))
+	id := r.Str("jobId")
+	s.WaitJob("ops", "dev", id)
+	for _, op := range []string{"CreateBackendAuth", "UpdateBackendAPI", "GenerateBackendAPIModels"} {
+		list := testserver.MustOK(t, call("POST", "/backend/ops/job/dev", `{"operation":"`+op+`"}`))
+		if jobs, ok := list.Body["jobs"].([]any); !ok || len(jobs) != 0 || list.Body["nextToken"] != nil {
+			t.Errorf("jobs of %s: %s", op, list.Raw)
+		}
+	}
+	list := testserver.MustOK(t, call("POST", "/backend/ops/job/dev", `{"operation":"CreateBackendStorage"}`))
+	if jobs, _ := list.Body["jobs"].([]any); len(jobs) != 1 {
+		t.Errorf("jobs of CreateBackendStorage: %s", list.Raw)
+	}
+	testserver.WantError(t, call("POST", "/backend/ops/job/dev/"+id, `{"operation":"CreateBackendAuth","status":"CANCELLED"}`),
+		400, "BadRequestException", `Invalid operation "CreateBackendAuth": job `+id+` is a CreateBackendStorage job.`)
+	testserver.WantError(t, call("POST", "/backend/ops/job/dev", `{"operation":"createBackendStorage"}`), 400, "BadRequestException", `Invalid operation "createBackendStorage"`)
+	testserver.WantError(t, call("POST", "/backend/ops/job/dev/"+id, `{"operation":"Bogus"}`), 400, "BadRequestException", `Invalid operation "Bogus"`)
+}
