@@ -102,7 +102,7 @@ var variants = []variant{
 			t.Fatalf("run npm ci in conformance/clients/js first (.ci/run does): %v", err)
 		}
 		return []string{need(t, "node"), "clients/js/scenario.mjs"}, nil
-	}, extra: []string{"paginate_loop", "clock_skew_corrected", "config_endpoints"}, configEndpoints: true},
+	}, extra: []string{"paginate_loop", "clock_skew_corrected", "config_endpoints", "dot_names", "unsupported_operation"}, configEndpoints: true},
 }
 
 // checkResult is one line of a scenario's output.

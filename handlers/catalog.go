@@ -176,8 +176,8 @@ var catalog = [...]entry{
 	errMaxResults:          {http.StatusBadRequest, BadRequest, "Invalid maxResults %d: must be between 1 and 25.", "", ""},
 	errStatus:              {http.StatusBadRequest, BadRequest, "Invalid status %q: must be one of RUNNING, COMPLETED, FAILED, CANCELLED.", "", ""},
 	errOperation: {http.StatusBadRequest, BadRequest,
-		"Invalid operation %q: must be one of CreateBackendStorage, ImportBackendStorage, UpdateBackendStorage, DeleteBackendStorage, " +
-			"CreateBackend, CloneBackend, DeleteBackend, RemoveAllBackends.", "", ""},
+		"Invalid operation %q: must be an AmplifyBackend operation name; the jobs this server runs are CreateBackendStorage, " +
+			"ImportBackendStorage, UpdateBackendStorage, DeleteBackendStorage, CreateBackend, CloneBackend, DeleteBackend, RemoveAllBackends.", "", ""},
 	errJobOperation:      {http.StatusBadRequest, BadRequest, "Invalid operation %q: job %s is a %s job.", "", ""},
 	errStatusNotSettable: {http.StatusBadRequest, BadRequest, "Invalid status %q: the only status a client can set is CANCELLED.", "", ""},
 	errFieldValue:        {http.StatusBadRequest, BadRequest, "Invalid %s %q: %s.", "", ""},

@@ -230,8 +230,8 @@ func TestErrorsThroughRouter(t *testing.T) {
 		{name: "wrong field type", srv: ok, method: http.MethodPost, path: "/s3Buckets", body: `{"nextToken":5}`, status: 400, wantType: BadRequest,
 			wantBody: `{"__type":"BadRequestException","message":"Invalid nextToken: must be a string."}`},
 		{name: "job filter naming no job operation", srv: ok, method: http.MethodPost, path: "/backend/app/job/dev", body: `{"operation":"createBackendStorage"}`,
-			status: 400, wantType: BadRequest, wantBody: `{"__type":"BadRequestException","message":"Invalid operation \"createBackendStorage\": must be one of CreateBackendStorage, ` +
-				`ImportBackendStorage, UpdateBackendStorage, DeleteBackendStorage, CreateBackend, CloneBackend, DeleteBackend, RemoveAllBackends."}`},
+			status: 400, wantType: BadRequest, wantBody: `{"__type":"BadRequestException","message":"Invalid operation \"createBackendStorage\": must be an AmplifyBackend operation name; ` +
+				`the jobs this server runs are CreateBackendStorage, ImportBackendStorage, UpdateBackendStorage, DeleteBackendStorage, CreateBackend, CloneBackend, DeleteBackend, RemoveAllBackends."}`},
 		{name: "not JSON", srv: ok, method: http.MethodPost, path: "/s3Buckets", body: `{nope`, status: 400, wantType: BadRequest},
 		{name: "target failure is a 504 that says nothing of it", srv: failing, method: http.MethodPost, path: "/s3Buckets", body: `{}`, status: 504, wantType: GatewayTimeout,
 			wantBody: `{"__type":"GatewayTimeoutException","message":"The storage target did not answer, or failed; retry later. The request ID identifies the failure in the server log."}`},

@@ -74,10 +74,7 @@ func (s *Server) listJobs(c echo.Context) error {
 	}
 	if req.Operation != nil {
 		op = *req.Operation
-		// Held to the rule UpdateBackendJob holds it to: a filter no job
-		// can match (a typo, another case) would list nothing and look
-		// like an environment without such jobs.
-		if op != "" && !store.Operation(op).Valid() {
+		if op != "" && !operationFilter(op) {
 			return errOperation.with(op)
 		}
 	}
@@ -128,7 +125,7 @@ func (s *Server) updateJob(c echo.Context) error {
 	var op store.Operation
 	if req.Operation != nil && *req.Operation != "" {
 		op = store.Operation(*req.Operation)
-		if !op.Valid() {
+		if !operationFilter(string(op)) {
 			return errOperation.with(op)
 		}
 	}

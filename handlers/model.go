@@ -62,6 +62,22 @@ var modelOperations = [...]modelOperation{
 	{"UpdateBackendStorage", http.MethodPost, "/backend/{appId}/storage/{backendEnvironmentName}"},
 }
 
+// operationFilter reports whether name may filter or name a job's
+// operation (ListBackendJobs, UpdateBackendJob): any operation of the
+// model. On AWS the model's other operations (CreateBackendAuth, …) run
+// as jobs too, so a client written against it may filter on one; here it
+// matches no job, which is what such a filter finds. A name outside the
+// model (a typo, another case) is refused: it would list nothing and look
+// like an environment without such jobs.
+func operationFilter(name string) bool {
+	for _, op := range modelOperations {
+		if op.name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // UnsupportedRoutes lists the routes of the model's operations this server
 // does not implement (without handlers bound to a server); the OpenAPI
 // test compares them with openapi.yaml.

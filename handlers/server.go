@@ -138,11 +138,52 @@ func New(cfg Config) *echo.Echo {
 	served := routes(s)
 	s.appOps, s.envOps = offered(served, offeredOnApp), offered(served, offeredOnEnvironment)
 	s.operations = map[opKey]string{}
-	for _, r := range append(served, UnsupportedRoutes()...) {
+	unsupported := UnsupportedRoutes()
+	all := append(append(served, unsupported...), emptyLastLabelRoutes(served, unsupported)...)
+	for _, r := range all {
 		e.Add(r.Method, r.Path, s.signed(s.authorize(newRouteAuth(r), r.Handler)))
 		s.operations[opKey{r.Method, r.Path}] = r.Operation
 	}
 	return e
+}
+
+// emptyLastLabelRoutes gives each route whose path ends in a parameter a
+// twin for that parameter sent empty. boto3, the AWS CLI and the JS SDK
+// send an empty path label as nothing between the slashes: an empty label
+// inside the path reaches the operation's route and is refused as a
+// missing field, while an empty last one (ListBackendJobs with
+// backendEnvironmentName "" is POST /backend/app/job/) matched no route
+// and was answered 404 UnknownOperationException, which the model does
+// not know and which does not say what is wrong. The twin is authorized
+// as the operation is; a served operation's answers the same 400 its
+// handler gives an empty label elsewhere, an unsupported one's says it is
+// unsupported, as for any other label. A twin that would shadow another
+// route is left out.
+func emptyLastLabelRoutes(served, unsupported []Route) []Route {
+	rs := append(served[:len(served):len(served)], unsupported...)
+	taken := map[opKey]bool{}
+	for _, r := range rs {
+		taken[opKey{r.Method, r.Path}] = true
+	}
+	var out []Route
+	for n, r := range rs {
+		i := strings.LastIndexByte(r.Path, '/')
+		if i < 0 || !strings.HasPrefix(r.Path[i+1:], ":") {
+			continue
+		}
+		twin := opKey{r.Method, r.Path[:i+1]}
+		if taken[twin] {
+			continue
+		}
+		taken[twin] = true
+		h := r.Handler
+		if n < len(served) {
+			field := r.Path[i+2:]
+			h = func(echo.Context) error { return errMissingField.with(field) }
+		}
+		out = append(out, Route{r.Operation, r.Method, twin.path, h})
+	}
+	return out
 }
 
 // Route is one API operation's method, path and handler; the OpenAPI test

@@ -635,6 +635,53 @@ async function main() {
     return `jobId=${out.JobId} COMPLETED; names echoed byte-identical; Authenticated=${show(auth)}; listed among ${jobs.length} jobs`;
   });
 
+  // The SDK sends a label "." or ".." as it is (/backend/./details) and
+  // signs the path without its dot segments, as AWS checks it: the name is
+  // refused with the field named, never as a signature failure.
+  await check("dot_names", async () => {
+    const noRetry = makeClient({ maxAttempts: 1 });
+    const calls = [
+      ["appId", new GetBackendCommand({ AppId: "." })],
+      ["appId", new GetBackendCommand({ AppId: ".." })],
+      ["jobId", new GetBackendJobCommand({ AppId: APP, BackendEnvironmentName: ENV, JobId: ".." })],
+      ["backendEnvironmentName", new CreateBackendStorageCommand({
+        AppId: APP, BackendEnvironmentName: "..", ResourceName: "dots",
+        ResourceConfig: { ServiceName: "S3", Permissions: { Authenticated: ["READ"] } },
+      })],
+    ];
+    const seen = [];
+    for (const [field, cmd] of calls) {
+      const e = await expectError(noRetry.send(cmd), "BadRequestException");
+      assert(e instanceof BadRequestException, `${field}: threw ${errText(e)}`);
+      assert(e.message.includes(field), `message ${show(e.message)} does not name ${field}`);
+      seen.push(e.message);
+    }
+    return seen.join(" | ");
+  });
+
+  // Operations of the model the server does not implement answer the
+  // modeled BadRequestException naming them, so the SDK throws its class.
+  await check("unsupported_operation", async () => {
+    const calls = [
+      ["CreateBackendAuth", new sdk.CreateBackendAuthCommand({
+        AppId: APP, BackendEnvironmentName: ENV, ResourceName: "auth",
+        ResourceConfig: { AuthResources: "USER_POOL_ONLY", Service: "COGNITO",
+          UserPoolConfigs: { RequiredSignUpAttributes: [], SignInMethod: "EMAIL", UserPoolName: "p" } },
+      })],
+      ["DeleteBackendAuth", new sdk.DeleteBackendAuthCommand({ AppId: APP, BackendEnvironmentName: ENV, ResourceName: "auth" })],
+      ["GenerateBackendAPIModels", new sdk.GenerateBackendAPIModelsCommand({ AppId: APP, BackendEnvironmentName: ENV, ResourceName: "api" })],
+    ];
+    const seen = [];
+    for (const [name, cmd] of calls) {
+      const e = await expectError(client.send(cmd), "BadRequestException");
+      assert(e instanceof BadRequestException, `${name}: threw ${errText(e)}`);
+      assert(e.$metadata?.httpStatusCode === 400, `${name}: HTTP ${e.$metadata?.httpStatusCode}`);
+      assert(e.message.includes(name), `message ${show(e.message)} does not name ${name}`);
+      seen.push(e.message);
+    }
+    return seen.join(" | ");
+  });
+
   // The token operations, and the console's exchange of a challenge.
   const checkToken = (t) => {
     assert(t.AppId === APP, `AppId ${show(t.AppId)}`);
