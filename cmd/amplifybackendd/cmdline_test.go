@@ -42,6 +42,18 @@ func TestCommandLineMistakes(t *testing.T) {
 	}
 }
 
+// TestBackupPointsAtTheKeysDir: a data directory without a credentials
+// file (the server keeps its keys in --keys-dir) is refused saying which
+// flag names the file.
+func TestBackupPointsAtTheKeysDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	err := runBackup(context.Background(), []string{"--data-dir", dir, "--endpoint", "http://127.0.0.1:1", filepath.Join(dir, "b.db")})
+	if err == nil || !strings.Contains(err.Error(), "give --credentials KEYS-DIR/credentials") {
+		t.Fatalf("backup from a data directory without credentials: %v", err)
+	}
+}
+
 // TestReadyNamesAnAddressNobodyListensOn: a refused connection says that
 // no server listens there and what to do, not only the dial error.
 func TestReadyNamesAnAddressNobodyListensOn(t *testing.T) {

@@ -89,6 +89,11 @@ func runBackup(ctx context.Context, args []string) error {
 		credsPath = filepath.Join(*dataDir, "credentials")
 	}
 	creds, err := credfile.Profile(credsPath, *profile)
+	if errors.Is(err, os.ErrNotExist) && *credentials == "" {
+		// A server given --keys-dir keeps its keys there, not in its
+		// data directory.
+		return fmt.Errorf("%w (for a server started with --keys-dir, give --credentials KEYS-DIR/credentials)", err)
+	}
 	if err != nil {
 		return err
 	}
