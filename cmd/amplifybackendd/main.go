@@ -745,10 +745,9 @@ func run(ctx context.Context, cfg config) error {
 		serveAside("debug", debugSrv, debugLn)
 	}
 
-	endpoint := "http://" + ln.Addr().String()
-	if cert != nil {
-		endpoint = "https://" + ln.Addr().String()
-	}
+	// The URL clients reach, as the config names it: a listener on every
+	// interface is reported as [::], which is no address to open.
+	endpoint := ep.API
 	fmt.Printf("amplifybackendd: AmplifyBackend API on %s (data in %s)\n", endpoint, dataDir)
 	if cfg.storeKind == storeEtcd {
 		fmt.Printf("amplifybackendd: store in etcd at %s under %s, API keys in %s\n", strings.Join(cfg.etcdOptions.Endpoints, ","), cfg.etcdOptions.Prefix, keysDir)
