@@ -69,3 +69,14 @@ func TestReadyNamesAnAddressNobodyListensOn(t *testing.T) {
 		t.Fatalf("ready against a closed port: %v", err)
 	}
 }
+
+// TestWrongFlagIsSaidOnce: a flag migrate does not take is its one-line
+// error (printed by main), without the flag package's own copy of it and
+// the whole usage before it.
+func TestWrongFlagIsSaidOnce(t *testing.T) {
+	t.Parallel()
+	_, stderr, err := migrateRun("--to-etcd", "127.0.0.1:1", "--from-dir", t.TempDir())
+	if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "amplifybackendd migrate -h lists the flags") || stderr != "" {
+		t.Fatalf("migrate with a wrong flag: %v; stderr:\n%s", err, stderr)
+	}
+}
