@@ -122,7 +122,7 @@ func parseConfigTo(args []string, out io.Writer) (c config, err error) {
 	defer func() { err = fromEnvironment(err, fs) }()
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "usage: amplifybackendd [flags]            runs the server\n"+
+		fmt.Fprintf(fs.Output(), "usage: amplifybackendd [flags]            runs the server\n"+
 			"       amplifybackendd COMMAND [flags]    commands: %s (COMMAND --help for each)\n\nflags of the server:\n",
 			strings.Join(slices.Sorted(maps.Keys(commands)), ", "))
 		fs.PrintDefaults()
@@ -168,7 +168,9 @@ func parseConfigTo(args []string, out io.Writer) (c config, err error) {
 	c.limits.register(fs)
 	c.etcd.register(fs)
 	c.etcd.registerLease(fs)
-	if err := fs.Parse(args); err != nil {
+	// A mistyped flag is one line naming it, not that line, every flag
+	// of the server and the line again.
+	if err := parseFlags(fs, args); err != nil {
 		return c, err
 	}
 	if err := checkEnv(fs); err != nil {
