@@ -758,7 +758,7 @@ func run(ctx context.Context, cfg config) error {
 		fmt.Printf("amplifybackendd: embedded S3 on %s and IAM on %s (profile %s)\n", gw.S3Endpoint, gw.IAMEndpoint, profileEmbedded)
 	}
 	if metricsLn != nil {
-		fmt.Printf("amplifybackendd: metrics on http://%s%s\n", metricsLn.Addr(), metrics.Path)
+		fmt.Printf("amplifybackendd: metrics on %s%s\n", apiURL(cfg.metricsListen, metricsLn.Addr()), metrics.Path)
 	}
 	if debugLn != nil {
 		fmt.Printf("amplifybackendd: profiles on http://%s/debug/pprof/\n", debugLn.Addr())
