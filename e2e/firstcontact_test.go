@@ -116,3 +116,19 @@ func TestFirstStartPointsClientsAtItself(t *testing.T) {
 		t.Errorf("the bucket made through the config is not on the embedded gateway: %v", err)
 	}
 }
+
+// TestStartupLinesNameAnAddressToOpen: a server listening on every
+// interface prints its API, console and metrics as the written config names them,
+// on 127.0.0.1, not as Go reports the listener ([::]), which is no address
+// to open in a browser or to give a client.
+func TestStartupLinesNameAnAddressToOpen(t *testing.T) {
+	t.Parallel()
+	s := testserver.Start(t, "--listen", "0.0.0.0:0", "--metrics-listen", "0.0.0.0:0")
+	s.Until("the console line is not printed", func() bool { return strings.Contains(s.Stdout.String(), "admin console on") })
+	out := s.Stdout.String()
+	for _, want := range []string{"AmplifyBackend API on http://127.0.0.1:", "admin console on http://127.0.0.1:", "metrics on http://127.0.0.1:"} {
+		if !strings.Contains(out, want) || strings.Contains(out, "[::]") {
+			t.Errorf("stdout lacks %q or names [::]:\n%s", want, out)
+		}
+	}
+}

@@ -73,6 +73,17 @@ func TestConfigFromEnvironment(t *testing.T) {
 	}
 }
 
+// TestServerWrongFlagIsOneLine: a mistyped server flag is refused as a
+// wrong command line naming it, without the usage of every flag around
+// it; --help still prints that usage.
+func TestServerWrongFlagIsOneLine(t *testing.T) {
+	var out bytes.Buffer
+	_, err := parseConfigTo([]string{"--lisen", "127.0.0.1:8081"}, &out)
+	if !errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "-lisen (amplifybackendd -h lists the flags)") || out.Len() != 0 {
+		t.Fatalf("a wrong flag: %v; printed:\n%s", err, out.String())
+	}
+}
+
 // TestHelpNamesTheCommands: --help is where a new user looks first, so it
 // names every command (keys among them) before the server's flags.
 func TestHelpNamesTheCommands(t *testing.T) {

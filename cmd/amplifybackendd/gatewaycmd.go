@@ -41,7 +41,7 @@ SIGTERM or SIGINT stops it.`)
 	str(&region, "region", firstNonEmpty(os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), embedded.DefaultRegion), "region the gateway reports and expects in signatures")
 	str(&origin, "console-origin", "", "origin of an admin console browsers may call buckets from when a bucket has no CORS rules of its own (empty: none)")
 	lim.registerTimeouts(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/access"
+	"github.com/amplifybackendd/amplifybackendd/datadir"
 	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
 	"github.com/amplifybackendd/amplifybackendd/internal/keyring"
 )
@@ -145,6 +146,9 @@ func (c keysCommand) run(ctx context.Context, args []string) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return fmt.Errorf("--%s %s: not a directory; name the server's (it is made at the server's first start)", dirFlag, dir)
 	}
+	if err := keysElsewhere(dir, dirFlag); err != nil {
+		return err
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -209,6 +213,23 @@ func (c keysCommand) warnUnscoped(policies string, names []string) {
 	fmt.Fprintf(c.stderr, "warning: %s did not exist, so keys %s have no policy and are administrators; they stay so now that the file exists, "+
 		"and the server no longer warns of them. If %s was lost, give each its policy again: amplifybackendd keys set-policy NAME POLICY (--admin keeps one an administrator)\n",
 		policies, strings.Join(names, ", "), keyring.PoliciesFile)
+}
+
+// keysElsewhere refuses a data directory a server has run on (its lock
+// file is there) that holds no credentials file: that server was started
+// with --keys-dir and reads its keys there, so a key listed or made here
+// would be one it never sees, and an empty list would read as "no keys".
+func keysElsewhere(dir, dirFlag string) error {
+	if dirFlag != "data-dir" {
+		return nil
+	}
+	_, errCreds := os.Stat(filepath.Join(dir, keyring.CredentialsFile))
+	_, errLock := os.Stat(filepath.Join(dir, datadir.Name))
+	if !errors.Is(errCreds, os.ErrNotExist) || errLock != nil {
+		return nil
+	}
+	return fmt.Errorf("--data-dir %s holds no %s, though a server has used it: a server started with --keys-dir keeps its keys in that directory; give --keys-dir DIR (env %s)",
+		dir, keyring.CredentialsFile, envName("keys-dir"))
 }
 
 // byHand adds, to a key set that does not load, how to get out: even the

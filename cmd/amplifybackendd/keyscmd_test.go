@@ -13,6 +13,7 @@ import (
 
 	"github.com/amplifybackendd/amplifybackendd/access"
 	"github.com/amplifybackendd/amplifybackendd/caller"
+	"github.com/amplifybackendd/amplifybackendd/datadir"
 	"github.com/amplifybackendd/amplifybackendd/internal/credfile"
 	"github.com/amplifybackendd/amplifybackendd/internal/keyring"
 )
@@ -371,4 +372,27 @@ func TestAPIKeysSeeCredentialsMadeReadable(t *testing.T) {
 func lookupKey(k *apiKeys, id string) (caller.Key, bool) {
 	key, ok, _ := k.Lookup(context.Background(), id)
 	return key, ok
+}
+
+// TestKeysRefuseADataDirWhoseKeysAreElsewhere: on the data directory of
+// a server started with --keys-dir (its lock is there, no credentials),
+// the keys command says to give --keys-dir instead of listing nothing or
+// making a key the server never reads.
+func TestKeysRefuseADataDirWhoseKeysAreElsewhere(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	lock, err := datadir.Acquire(dir, "amplifybackendd, API on 127.0.0.1:8081")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock.Release()
+	for _, args := range [][]string{{"list"}, {"create", "team", "--app", "myapp"}} {
+		_, _, err := keys(t, dir, "", args...)
+		if err == nil || !strings.Contains(err.Error(), "give --keys-dir DIR") {
+			t.Errorf("keys %v on a data directory whose keys are elsewhere: %v", args, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, keyring.CredentialsFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a credentials file was made in the data directory: %v", err)
+	}
 }

@@ -122,7 +122,7 @@ func parseConfigTo(args []string, out io.Writer) (c config, err error) {
 	defer func() { err = fromEnvironment(err, fs) }()
 	fs.SetOutput(out)
 	fs.Usage = func() {
-		fmt.Fprintf(out, "usage: amplifybackendd [flags]            runs the server\n"+
+		fmt.Fprintf(fs.Output(), "usage: amplifybackendd [flags]            runs the server\n"+
 			"       amplifybackendd COMMAND [flags]    commands: %s (COMMAND --help for each)\n\nflags of the server:\n",
 			strings.Join(slices.Sorted(maps.Keys(commands)), ", "))
 		fs.PrintDefaults()
@@ -168,7 +168,9 @@ func parseConfigTo(args []string, out io.Writer) (c config, err error) {
 	c.limits.register(fs)
 	c.etcd.register(fs)
 	c.etcd.registerLease(fs)
-	if err := fs.Parse(args); err != nil {
+	// A mistyped flag is one line naming it, not that line, every flag
+	// of the server and the line again.
+	if err := parseFlags(fs, args); err != nil {
 		return c, err
 	}
 	if err := checkEnv(fs); err != nil {
@@ -746,10 +748,9 @@ func run(ctx context.Context, cfg config) error {
 		serveAside("debug", debugSrv, debugLn)
 	}
 
-	endpoint := "http://" + ln.Addr().String()
-	if cert != nil {
-		endpoint = "https://" + ln.Addr().String()
-	}
+	// The URL clients reach, as the config names it: a listener on every
+	// interface is reported as [::], which is no address to open.
+	endpoint := ep.API
 	fmt.Printf("amplifybackendd: AmplifyBackend API on %s (data in %s)\n", endpoint, dataDir)
 	if cfg.storeKind == storeEtcd {
 		fmt.Printf("amplifybackendd: store in etcd at %s under %s, API keys in %s\n", strings.Join(cfg.etcdOptions.Endpoints, ","), cfg.etcdOptions.Prefix, keysDir)
@@ -758,7 +759,7 @@ func run(ctx context.Context, cfg config) error {
 		fmt.Printf("amplifybackendd: embedded S3 on %s and IAM on %s (profile %s)\n", gw.S3Endpoint, gw.IAMEndpoint, profileEmbedded)
 	}
 	if metricsLn != nil {
-		fmt.Printf("amplifybackendd: metrics on http://%s%s\n", metricsLn.Addr(), metrics.Path)
+		fmt.Printf("amplifybackendd: metrics on %s%s\n", apiURL(cfg.metricsListen, metricsLn.Addr()), metrics.Path)
 	}
 	if debugLn != nil {
 		fmt.Printf("amplifybackendd: profiles on http://%s/debug/pprof/\n", debugLn.Addr())

@@ -55,11 +55,8 @@ func (c migrateCommand) run(ctx context.Context, args []string) error {
 	// servers migrates with no more settings.
 	to := fs.String("to-etcd", etcd.endpoints, "etcd client addresses to copy into, comma-separated host:port or URLs: --etcd-endpoints under the name that says which way the copy goes (env "+envName("etcd-endpoints")+")")
 	dataDir := fs.String("from-data-dir", envOr("data-dir", "./data"), "the data directory whose store is copied (env "+envName("data-dir")+", the server's)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{fmt.Errorf("%w (amplifybackendd migrate -h lists the flags)", err)}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("migrate takes only flags, not %q", fs.Arg(0))}

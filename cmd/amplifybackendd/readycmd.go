@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/amplifybackendd/amplifybackendd/embedded"
@@ -98,13 +100,21 @@ func bundleClient(bundle string) (*http.Client, error) {
 func runReady(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("amplifybackendd ready", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: amplifybackendd ready [flags]\n\nExits 0 when the server answers GET /readyz with 200, else prints why and exits 1.")
+		fmt.Fprintln(fs.Output(), "usage: amplifybackendd ready [flags]\n\nExits 0 when the server answers GET /readyz with 200, else prints why and exits 1 (2 for a wrong command line).")
 		fs.PrintDefaults()
 	}
 	endpoint := fs.String("endpoint", envOr("endpoint", localEndpoint()), "the server's API address (env "+envName("endpoint")+")")
 	bundle := caBundleFlag(fs)
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the answer")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	// An address given as an argument would otherwise be ignored and the
+	// default one checked, which may well answer.
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q: ready takes only flags; give the address as --endpoint URL", fs.Arg(0))}
+	}
+	if err := checkServerURL(*endpoint); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -118,6 +128,41 @@ func runReady(ctx context.Context, args []string) error {
 		return fmt.Errorf("not ready: %w", err)
 	}
 	return resp.Body.Close()
+}
+
+// parseFlags parses the flags of a command that calls or stops beside a
+// server. A wrong one is a usageError (exit status 2, as for keys and
+// migrate), stated once with where the flags are listed, instead of the
+// flag package's message, the whole usage and the message again; -h
+// prints the usage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	case err != nil:
+		return usageError{fmt.Errorf("%w (%s -h lists the flags)", err, fs.Name())}
+	}
+	return nil
+}
+
+// checkServerURL refuses an --endpoint that is not an http:// or https://
+// URL. Given as host:port, net/http's own error ("first path segment in
+// URL cannot contain colon") does not say what to write instead.
+func checkServerURL(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return nil
+	}
+	example := "http://127.0.0.1:8080"
+	if !strings.Contains(endpoint, "://") && endpoint != "" {
+		example = "http://" + endpoint
+	}
+	return usageError{fmt.Errorf("--endpoint %q is not a URL: give the server's, such as %s (https:// for a server started with --tls-cert)", endpoint, example)}
 }
 
 // doLocal sends req to the local server with localClient and returns the
@@ -134,6 +179,9 @@ func doLocal(req *http.Request, bundle string) (*http.Response, error) {
 		var unverified *tls.CertificateVerificationError
 		if errors.As(err, &unknown) || errors.As(err, &unverified) {
 			return nil, fmt.Errorf("%w (give --tls-ca-bundle: the CA bundle or self-signed certificate the server was started with)", err)
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("%w (no server listens at %s: start it, or give --endpoint the URL of its --listen address)", err, req.URL.Host)
 		}
 		return nil, err
 	}

@@ -74,12 +74,14 @@ func runBackup(ctx context.Context, args []string) error {
 	credentials := fs.String("credentials", envOr("credentials", ""), "credentials file with the key to sign with (default DATA-DIR/credentials) (env "+envName("credentials")+")")
 	profile := fs.String("profile", envOr("profile", profileAPI), "profile of the credentials file to sign with (env "+envName("profile")+")")
 	bundle := caBundleFlag(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("name one file to write the backup to")
+		return usageError{fmt.Errorf("name one file to write the backup to (%s -h lists the flags)", fs.Name())}
+	}
+	if err := checkServerURL(*endpoint); err != nil {
+		return err
 	}
 	out := fs.Arg(0)
 	credsPath := *credentials
@@ -87,6 +89,11 @@ func runBackup(ctx context.Context, args []string) error {
 		credsPath = filepath.Join(*dataDir, "credentials")
 	}
 	creds, err := credfile.Profile(credsPath, *profile)
+	if errors.Is(err, os.ErrNotExist) && *credentials == "" {
+		// A server given --keys-dir keeps its keys there, not in its
+		// data directory.
+		return fmt.Errorf("%w (for a server started with --keys-dir, give --credentials KEYS-DIR/credentials)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -192,7 +199,7 @@ func runRestore(_ context.Context, args []string) error {
 	}
 	dataDir := fs.String("data-dir", envOr("data-dir", "./data"), "the data directory to restore into (env "+envName("data-dir")+")")
 	kind := fs.String("store", envOr("store", storeBbolt), "the server's --store: a backup restores a bbolt store only (env "+envName("store")+")")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *kind != storeBbolt {
@@ -201,8 +208,7 @@ func runRestore(_ context.Context, args []string) error {
 		return fmt.Errorf("restore puts a backup file in place as a data directory's bbolt store; with --store %s the store is not a file: restore an etcd snapshot instead (etcdutl snapshot restore, from etcdctl snapshot save)", *kind)
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("name the backup file to restore")
+		return usageError{fmt.Errorf("name the backup file to restore (%s -h lists the flags)", fs.Name())}
 	}
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return err
