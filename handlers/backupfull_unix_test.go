@@ -7,17 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-)
 
-// backupFullDiskEnv makes the test binary started by
-// TestBackupWithoutRoomSaysSo run the scenario under a file size limit.
-const backupFullDiskEnv = "AMPLIFYBACKENDD_TEST_BACKUP_FULL_DISK"
+	"github.com/amplifybackendd/amplifybackendd/internal/fsizetest"
+)
 
 // TestBackupWithoutRoomSaysSo: a backup whose staged copy the disk refuses
 // is answered with what the administrator must do (room beside the store,
@@ -26,30 +22,14 @@ const backupFullDiskEnv = "AMPLIFYBACKENDD_TEST_BACKUP_FULL_DISK"
 // with RLIMIT_FSIZE below the store's size, so writing the copy fails with
 // EFBIG as a full disk fails it with ENOSPC.
 func TestBackupWithoutRoomSaysSo(t *testing.T) {
-	if os.Getenv(backupFullDiskEnv) == "" {
-		t.Parallel()
-		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBackupWithoutRoomSaysSo$", "-test.v")
-		cmd.Env = append(os.Environ(), backupFullDiskEnv+"=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%v:\n%s", err, out)
-		}
+	if !fsizetest.Isolate(t) {
 		return
 	}
 	h, st, _ := storeTestServer(t)
-	var was syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &was); err != nil {
-		t.Fatal(err)
-	}
-	full := was
-	full.Cur = 16 << 10
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
-		t.Fatal(err)
-	}
+	lift := fsizetest.Limit(t, 16<<10)
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, signedRequest(t, http.MethodGet, "/admin-api/backup", nil))
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &was); err != nil {
-		t.Fatal(err)
-	}
+	lift()
 	info, err := os.Stat(st.Path())
 	if err != nil {
 		t.Fatal(err)

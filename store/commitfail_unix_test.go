@@ -7,18 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/amplifybackendd/amplifybackendd/internal/fsizetest"
 	"github.com/amplifybackendd/amplifybackendd/metrics"
 )
-
-// failingDiskEnv makes the test binary started by
-// TestFailedCommitsAreCounted run the scenario under a file size limit.
-const failingDiskEnv = "AMPLIFYBACKENDD_TEST_FAILING_DISK"
 
 // TestFailedCommitsAreCounted: a group commit the disk refuses fails its
 // calls and counts once in amplifybackendd_store_commits_failed_total; a
@@ -29,13 +24,7 @@ const failingDiskEnv = "AMPLIFYBACKENDD_TEST_FAILING_DISK"
 // a full disk fails it with ENOSPC. The limit is per process, so it stays
 // out of the other tests' way.
 func TestFailedCommitsAreCounted(t *testing.T) {
-	if os.Getenv(failingDiskEnv) == "" {
-		t.Parallel()
-		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestFailedCommitsAreCounted$", "-test.v")
-		cmd.Env = append(os.Environ(), failingDiskEnv+"=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%v:\n%s", err, out)
-		}
+	if !fsizetest.Isolate(t) {
 		return
 	}
 	m := metrics.New()
@@ -85,15 +74,7 @@ func TestFailedCommitsAreCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var was syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &was); err != nil {
-		t.Fatal(err)
-	}
-	full := was
-	full.Cur = uint64(info.Size())
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
-		t.Fatal(err)
-	}
+	lift := fsizetest.Limit(t, uint64(info.Size()))
 	i := 1
 	for ; i < 10000; i++ {
 		if err = write(i); err != nil {
@@ -107,9 +88,7 @@ func TestFailedCommitsAreCounted(t *testing.T) {
 		t.Fatalf("after one refused commit: %v failed commits, want 1", n)
 	}
 
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &was); err != nil {
-		t.Fatal(err)
-	}
+	lift()
 	if err := write(i); err != nil {
 		t.Fatalf("once the disk takes writes again: %v", err)
 	}

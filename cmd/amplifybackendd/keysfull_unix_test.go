@@ -3,17 +3,11 @@
 package main
 
 import (
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
-)
 
-// keysFullDiskEnv makes the test binary started by
-// TestKeysOnAFullDiskPrintNothingDone run the scenario under a file size
-// limit.
-const keysFullDiskEnv = "AMPLIFYBACKENDD_TEST_KEYS_FULL_DISK"
+	"github.com/amplifybackendd/amplifybackendd/internal/fsizetest"
+)
 
 // TestKeysOnAFullDiskPrintNothingDone: a key change whose files the disk
 // refuses fails and prints nothing it did not do (no access key id of a key
@@ -23,13 +17,7 @@ const keysFullDiskEnv = "AMPLIFYBACKENDD_TEST_KEYS_FULL_DISK"
 // files' size, so writing them fails with EFBIG as a full disk fails it
 // with ENOSPC.
 func TestKeysOnAFullDiskPrintNothingDone(t *testing.T) {
-	if os.Getenv(keysFullDiskEnv) == "" {
-		t.Parallel()
-		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestKeysOnAFullDiskPrintNothingDone$", "-test.v")
-		cmd.Env = append(os.Environ(), keysFullDiskEnv+"=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%v:\n%s", err, out)
-		}
+	if !fsizetest.Isolate(t) {
 		return
 	}
 	dir := keysDir(t)
@@ -37,16 +25,7 @@ func TestKeysOnAFullDiskPrintNothingDone(t *testing.T) {
 	before := keyFiles(t, dir)
 	holder := t.TempDir() + "/holder"
 
-	var was syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &was); err != nil {
-		t.Fatal(err)
-	}
-	full := was
-	full.Cur = 64
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Setrlimit(syscall.RLIMIT_FSIZE, &was)
+	lift := fsizetest.Limit(t, 64)
 
 	for _, args := range [][]string{
 		{"create", "writer", "--app", "myapp"},
@@ -64,10 +43,8 @@ func TestKeysOnAFullDiskPrintNothingDone(t *testing.T) {
 	}
 	// The holder's file is small enough to be written; the data
 	// directory's are not.
-	full.Cur = 200
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
-		t.Fatal(err)
-	}
+	lift()
+	lift = fsizetest.Limit(t, 200)
 	out, errOut, err := keys(t, dir, "", "create", "writer", "--app", "myapp", "--credentials-file", holder)
 	if err == nil || !strings.Contains(err.Error(), "the key written to "+holder+" was not recorded and does not work") {
 		t.Errorf("keys create with a hand-over on a full disk: %v, want it to say the handed-over key does not work", err)
@@ -75,9 +52,7 @@ func TestKeysOnAFullDiskPrintNothingDone(t *testing.T) {
 	if out != "" || errOut != "" {
 		t.Errorf("keys create with a hand-over on a full disk printed %q and %q", out, errOut)
 	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &was); err != nil {
-		t.Fatal(err)
-	}
+	lift()
 	if keyFiles(t, dir) != before {
 		t.Fatal("a refused write changed the key files")
 	}
