@@ -57,11 +57,7 @@ func TestOddButLegalRequests(t *testing.T) {
 func TestEmptyPathLabels(t *testing.T) {
 	t.Parallel()
 	s := testserver.Start(t)
-	call := func(method, path, body string) testserver.Response {
-		req := s.NewRequest(method, path, []byte(body))
-		testserver.Sign(t, req, []byte(body), s.APICreds, time.Now())
-		return testserver.Do(t, req)
-	}
+	call := s.CallRaw
 	storage := `{"resourceName":"files","resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"]}}}`
 	for _, c := range []struct{ operation, method, path, body, field string }{
 		{"ListBackendJobs", "POST", "/backend/app/job/", `{}`, "backendEnvironmentName"},
@@ -93,11 +89,7 @@ func TestEmptyPathLabels(t *testing.T) {
 func TestJobOperationFilters(t *testing.T) {
 	t.Parallel()
 	s := testserver.Start(t)
-	call := func(method, path, body string) testserver.Response {
-		req := s.NewRequest(method, path, []byte(body))
-		testserver.Sign(t, req, []byte(body), s.APICreds, time.Now())
-		return testserver.Do(t, req)
-	}
+	call := s.CallRaw
 	r := testserver.MustOK(t, call("POST", "/backend/ops/storage", `{"backendEnvironmentName":"dev","resourceName":"files",
 		"resourceConfig":{"serviceName":"S3","permissions":{"authenticated":["READ"]}}}`))
 	id := r.Str("jobId")

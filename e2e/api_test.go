@@ -48,11 +48,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	s.WaitJob("app1", "dev", r.Str("jobId"))
 	before := jobCount(t, s, "app1", "dev")
 
-	raw := func(method, path, body string) testserver.Response {
-		req := s.NewRequest(method, path, []byte(body))
-		testserver.Sign(t, req, []byte(body), s.APICreds, time.Now())
-		return testserver.Do(t, req)
-	}
+	raw := s.CallRaw
 	perms := func(auth, guest any) map[string]any {
 		return map[string]any{"serviceName": "S3", "permissions": map[string]any{"authenticated": auth, "unAuthenticated": guest}}
 	}

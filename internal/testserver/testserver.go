@@ -422,6 +422,16 @@ func (s *Server) CallAs(creds aws.Credentials, method, path string, body any) Re
 	return do(s.t, s.HTTP, req)
 }
 
+// CallRaw sends a signed API request whose body is body exactly as given
+// (malformed JSON, odd spacing, or none when it is empty), for tests of
+// what clients may send.
+func (s *Server) CallRaw(method, path, body string) Response {
+	s.t.Helper()
+	req := s.NewRequest(method, path, []byte(body))
+	Sign(s.t, req, []byte(body), s.APICreds, time.Now())
+	return do(s.t, s.HTTP, req)
+}
+
 // NewRequest is an unsigned API request with raw as its JSON body, for
 // tests that sign it themselves (Sign) or change it before sending.
 func (s *Server) NewRequest(method, path string, raw []byte) *http.Request {
