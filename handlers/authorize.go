@@ -279,7 +279,11 @@ func (s *Server) resourcesOf(c echo.Context, rule authRule, out []string) ([]str
 			if err != nil {
 				return err
 			}
-			if ok && a.ActiveJob == job {
+			// A finished one no longer holds the app, but the answer
+			// (UpdateBackendJob without a status returns the job) is
+			// still the app's job, which GetBackendJob shows only to a
+			// key allowed on the app.
+			if j, err := tx.JobIn(app, env, job); err == nil && j.Env == "" || ok && a.ActiveJob == job {
 				out = append(out, sc.App(app))
 			}
 			envs, err := tx.Environments(app)
