@@ -72,7 +72,8 @@ type authRule struct {
 	importedBucketUsers bool
 	// heldEnvironments: the call also touches every environment the job
 	// holds (UpdateBackendJob: cancelling a clone undoes its target), and
-	// the app when the job holds it (RemoveAllBackends).
+	// the app when the job holds it or is the app's (RemoveAllBackends,
+	// settled or not).
 	heldEnvironments bool
 	// offered is where the console offers the operation: on an app's
 	// entry, an environment's, or neither (ListConsoleApps'
