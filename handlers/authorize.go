@@ -72,7 +72,8 @@ type authRule struct {
 	importedBucketUsers bool
 	// heldEnvironments: the call also touches every environment the job
 	// holds (UpdateBackendJob: cancelling a clone undoes its target), and
-	// the app when the job holds it (RemoveAllBackends).
+	// the app when the job holds it or is the app's (RemoveAllBackends,
+	// settled or not).
 	heldEnvironments bool
 	// offered is where the console offers the operation: on an app's
 	// entry, an environment's, or neither (ListConsoleApps'
@@ -279,7 +280,11 @@ func (s *Server) resourcesOf(c echo.Context, rule authRule, out []string) ([]str
 			if err != nil {
 				return err
 			}
-			if ok && a.ActiveJob == job {
+			// A finished one no longer holds the app, but the answer
+			// (UpdateBackendJob without a status returns the job) is
+			// still the app's job, which GetBackendJob shows only to a
+			// key allowed on the app.
+			if j, err := tx.JobIn(app, env, job); err == nil && j.Env == "" || ok && a.ActiveJob == job {
 				out = append(out, sc.App(app))
 			}
 			envs, err := tx.Environments(app)

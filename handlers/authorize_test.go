@@ -762,6 +762,46 @@ func TestCancelOfRemoveAllTouchesTheApp(t *testing.T) {
 	}
 }
 
+// TestFinishedRemoveAllStaysTheApps: a RemoveAllBackends job that has
+// settled no longer holds the app, but it is still the app's job, found
+// under any environment name: UpdateBackendJob without a status (which
+// answers the job) or with an operation to compare (which names the
+// job's) must not show it to a key confined to one environment, as
+// GetBackendJob does not.
+func TestFinishedRemoveAllStaysTheApps(t *testing.T) {
+	t.Parallel()
+	s := newAuthServer(t)
+	at := time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC)
+	err := s.st.Update(context.Background(), func(tx *store.Tx) error {
+		return tx.InsertJob(store.Job{ID: "j-app2-all", AppID: "app2", Operation: store.OpRemoveAllBackends,
+			Status: store.StatusCompleted, CreateTime: at, UpdateTime: at})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := authKeys()
+	const keyApp2Dev = "AKIAAPP2DEVSTORAGE00"
+	keys[keyApp2Dev] = caller.Key{Secret: "app2-dev-secret", Name: "app2-dev",
+		Policy: access.MustParse(access.EnvironmentStorageDocument("app2", "dev"))}
+	s.h = New(Config{Store: s.st, Runner: jobs.New(s.st, nil, jobs.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}),
+		Keys: keys, Region: "us-east-1", Scope: authScope, Now: func() time.Time { return sigTestNow },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	call := func(key, secret, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "http://127.0.0.1:8080/backend/app2/job/dev/j-app2-all", strings.NewReader(body))
+		signAs(t, r, []byte(body), aws.Credentials{AccessKeyID: key, SecretAccessKey: secret}, "us-east-1", sigTestNow)
+		w := httptest.NewRecorder()
+		s.h.ServeHTTP(w, r)
+		return w
+	}
+	for _, body := range []string{`{}`, `{"operation":"CreateBackend"}`} {
+		w := call(keyApp2Dev, "app2-dev-secret", body)
+		wantDenied(t, "update the app's settled removal with "+body, w, deniedMessage(keyApp2Dev, "UpdateBackendJob", authScope.App("app2"), false))
+	}
+	if w := call(keyAdmin, authKeys()[keyAdmin].Secret, `{}`); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "RemoveAllBackends") {
+		t.Fatalf("the administrator reads the removal through UpdateBackendJob: %d %s", w.Code, w.Body)
+	}
+}
+
 // TestGetBackendListsOnlyReadableEnvironments: GetBackend's environment
 // list names only the environments the caller may read, as the console's
 // app list does, so a key confined to one environment does not learn the

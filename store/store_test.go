@@ -590,3 +590,39 @@ func TestWritesStopWhenTheFileIsGone(t *testing.T) {
 		t.Fatalf("a write with the file deleted: %v", err)
 	}
 }
+
+// TestJobsFilterScanIsBounded: a filter that matches only an old job does
+// not read the environment's whole index in one call: the page ends after
+// MaxJobsScanned jobs with a cursor, and following the cursors still finds
+// the job, once.
+func TestJobsFilterScanIsBounded(t *testing.T) {
+	f := setup(t)
+	f.mustUpdate(func(tx *Tx) error { return tx.InsertJob(newJob("wanted", "app", "dev", "r", StatusFailed)) })
+	f.insertJobs("other-", MaxJobsScanned+500, StatusCompleted)
+	failed := func(j Job) bool { return j.Status == StatusFailed }
+	var found []string
+	var after []byte
+	for pages := 0; ; pages++ {
+		var page []Job
+		var next []byte
+		if err := f.s.View(f.ctx, func(tx *Tx) (err error) {
+			page, next, err = tx.Jobs("app", "dev", after, 25, failed)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if pages == 0 && (len(page) != 0 || next == nil) {
+			t.Fatalf("first page: %d jobs, next %x; want none and a cursor past %d jobs", len(page), next, MaxJobsScanned)
+		}
+		for _, j := range page {
+			found = append(found, j.ID)
+		}
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	if len(found) != 1 || found[0] != "wanted" {
+		t.Fatalf("found %v, want [wanted]", found)
+	}
+}

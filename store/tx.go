@@ -327,11 +327,19 @@ func (t *Tx) RunningJobs() (n int, oldest Job, err error) {
 	return n, oldest, nil
 }
 
+// MaxJobsScanned is the most jobs one call of Jobs examines. Every job an
+// environment keeps (a month of them by default) is in its index, and a
+// filter no job matches would otherwise read them all on each call.
+const MaxJobsScanned = 1000
+
 // Jobs pages through the jobs of one environment, newest first (env "":
 // the app's jobs of the whole app). after is the cursor returned by the
 // previous page (nil for the first page); match, when non-nil, filters. It
 // returns up to limit jobs and the cursor of the next page, nil when this
-// is the last one.
+// is the last one. A page examines at most MaxJobsScanned jobs: past that it
+// ends early, with fewer jobs (none, even) and a cursor, so a filter that
+// matches little costs a call no more than a page, however many jobs the
+// environment keeps.
 func (t *Tx) Jobs(appID, env string, after []byte, limit int, match func(Job) bool) ([]Job, []byte, error) {
 	prefix := jobPrefix(appID, env)
 	if old := prefix[:len(prefix)-1]; len(after) == len(old)+8 && bytes.HasPrefix(after, old) {
@@ -353,12 +361,18 @@ func (t *Tx) Jobs(appID, env string, after []byte, limit int, match func(Job) bo
 		}
 	}
 	var out []Job
+	var last Job
 	jobs := t.kv.Bucket(bucketJobs)
-	for ; k != nil; k, v = c.Next() {
+	for scanned := 0; k != nil; k, v = c.Next() {
+		if scanned == MaxJobsScanned {
+			return out, jobIndexKey(last), nil
+		}
+		scanned++
 		j, err := decodeIndexed(jobs, v)
 		if err != nil {
 			return nil, nil, err
 		}
+		last = j
 		if match != nil && !match(j) {
 			continue
 		}
